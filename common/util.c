@@ -1,0 +1,132 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "macro.h"
+#include "util.h"
+
+int parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *ret) {
+        unsigned long long v;
+        char *end;
+
+        if (!s || !isdigit((unsigned char) s[0]))
+                return -EINVAL;
+        errno = 0;
+        v = strtoull(s, &end, 10);
+        if (errno == ERANGE)
+                return -ERANGE;
+        if (*end != '\0')
+                return -EINVAL;
+        if (v < min || v > max)
+                return -ERANGE;
+        *ret = v;
+        return 0;
+}
+
+int parse_size(const char *s, uint64_t *ret) {
+        static const struct {
+                char suffix;
+                unsigned shift;
+        } units[] = {
+                { 'K', 10 }, { 'M', 20 }, { 'G', 30 }, { 'T', 40 },
+        };
+        unsigned long long v;
+        unsigned shift = 0;
+        char *end;
+
+        if (!s || !isdigit((unsigned char) s[0]))
+                return -EINVAL;
+        errno = 0;
+        v = strtoull(s, &end, 10);
+        if (errno == ERANGE)
+                return -ERANGE;
+
+        if (*end != '\0') {
+                bool found = false;
+                for (size_t i = 0; i < ARRAY_SIZE(units); i++)
+                        if (toupper((unsigned char) *end) == units[i].suffix) {
+                                shift = units[i].shift;
+                                found = true;
+                        }
+                if (!found)
+                        return -EINVAL;
+                end++;
+                if (strcmp(end, "") != 0 && strcmp(end, "iB") != 0 && strcmp(end, "B") != 0)
+                        return -EINVAL;
+        }
+
+        if (shift > 0 && v > (UINT64_MAX >> shift))
+                return -ERANGE;
+        *ret = (uint64_t) v << shift;
+        return 0;
+}
+
+const char *format_size(char *buf, size_t n, uint64_t bytes) {
+        static const char *const names[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+        unsigned i = 0;
+
+        while (i + 1 < ARRAY_SIZE(names) && bytes >= 1024 && bytes % 1024 == 0) {
+                bytes /= 1024;
+                i++;
+        }
+        snprintf(buf, n, "%" PRIu64 " %s", bytes, names[i]);
+        return buf;
+}
+
+int read_full_fd(int fd, size_t max, void **ret_data, size_t *ret_size) {
+        _cleanup_free_ char *data = NULL;
+        size_t size = 0, allocated = 0;
+        struct stat st;
+
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (S_ISDIR(st.st_mode))
+                return -EISDIR;
+        if (S_ISREG(st.st_mode) && (uint64_t) st.st_size > max)
+                return -EFBIG;
+
+        for (;;) {
+                ssize_t k;
+
+                if (size == allocated) {
+                        size_t want = allocated ? allocated * 2 : 64 * 1024;
+                        char *p;
+
+                        if (allocated >= max + 1)
+                                return -EFBIG;
+                        want = MIN(want, max + 1);
+                        p = realloc(data, want);
+                        if (!p)
+                                return -ENOMEM;
+                        data = p;
+                        allocated = want;
+                }
+                k = read(fd, data + size, allocated - size);
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                if (k == 0)
+                        break;
+                size += k;
+                if (size > max)
+                        return -EFBIG;
+        }
+
+        *ret_data = TAKE_PTR(data);
+        *ret_size = size;
+        return 0;
+}
+
+uint64_t now_ns(void) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * UINT64_C(1000000000) + ts.tv_nsec;
+}
