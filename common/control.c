@@ -1,0 +1,427 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#include <endian.h>
+#include <errno.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include "control.h"
+#include "macro.h"
+#include "util.h"
+
+static const char *const control_type_table[_CONTROL_TYPE_MAX] = {
+        [CONTROL_TYPE_INFO] = "info",
+        [CONTROL_TYPE_PAUSE] = "pause",
+        [CONTROL_TYPE_RESUME] = "resume",
+        [CONTROL_TYPE_STOP] = "stop",
+};
+
+const char *control_type_to_string(uint16_t type) {
+        if (type >= _CONTROL_TYPE_MAX)
+                return NULL;
+        return control_type_table[type];
+}
+
+int control_type_from_string(const char *s) {
+        if (!s)
+                return -EINVAL;
+        for (size_t i = 0; i < ARRAY_SIZE(control_type_table); i++)
+                if (control_type_table[i] && strcmp(control_type_table[i], s) == 0)
+                        return (int) i;
+        return -EINVAL;
+}
+
+static const char *const control_state_table[_CONTROL_STATE_MAX] = {
+        [CONTROL_STATE_STARTING] = "starting",
+        [CONTROL_STATE_RUNNING] = "running",
+        [CONTROL_STATE_PAUSED] = "paused",
+        [CONTROL_STATE_STOPPING] = "stopping",
+};
+
+const char *control_state_to_string(uint32_t state) {
+        if (state >= _CONTROL_STATE_MAX)
+                return NULL;
+        return control_state_table[state];
+}
+
+int control_state_from_string(const char *s) {
+        if (!s)
+                return -EINVAL;
+        for (size_t i = 0; i < ARRAY_SIZE(control_state_table); i++)
+                if (strcmp(control_state_table[i], s) == 0)
+                        return (int) i;
+        return -EINVAL;
+}
+
+/* Unaligned little-endian accessors: payloads sit at arbitrary offsets of a
+ * byte buffer, so never cast the buffer to a wider type. */
+static void put_le16(uint8_t *p, uint16_t v) {
+        v = htole16(v);
+        memcpy(p, &v, sizeof(v));
+}
+
+static void put_le32(uint8_t *p, uint32_t v) {
+        v = htole32(v);
+        memcpy(p, &v, sizeof(v));
+}
+
+static void put_le64(uint8_t *p, uint64_t v) {
+        v = htole64(v);
+        memcpy(p, &v, sizeof(v));
+}
+
+static uint16_t get_le16(const uint8_t *p) {
+        uint16_t v;
+
+        memcpy(&v, p, sizeof(v));
+        return le16toh(v);
+}
+
+static uint32_t get_le32(const uint8_t *p) {
+        uint32_t v;
+
+        memcpy(&v, p, sizeof(v));
+        return le32toh(v);
+}
+
+static uint64_t get_le64(const uint8_t *p) {
+        uint64_t v;
+
+        memcpy(&v, p, sizeof(v));
+        return le64toh(v);
+}
+
+void control_header_encode(const ControlHeader *h, void *buf) {
+        uint8_t *p = buf;
+
+        put_le32(p + 0, h->magic);
+        put_le16(p + 4, h->version);
+        put_le16(p + 6, h->type);
+        put_le32(p + 8, h->id);
+        put_le32(p + 12, (uint32_t) h->status);
+        put_le32(p + 16, h->length);
+        put_le32(p + 20, h->flags);
+}
+
+int control_header_decode(const void *buf, size_t len, ControlHeader *ret) {
+        const uint8_t *p = buf;
+
+        if (len < CONTROL_HEADER_SIZE)
+                return -EBADMSG;
+
+        *ret = (ControlHeader) {
+                .magic = get_le32(p + 0),
+                .version = get_le16(p + 4),
+                .type = get_le16(p + 6),
+                .id = get_le32(p + 8),
+                .status = (int32_t) get_le32(p + 12),
+                .length = get_le32(p + 16),
+                .flags = get_le32(p + 20),
+        };
+        return 0;
+}
+
+int control_header_check(const ControlHeader *h, size_t datagram_len) {
+        /* Order matters: magic and version are the only fields whose place is
+         * frozen across versions, so judge them before reading the rest. */
+        if (h->magic != CONTROL_MAGIC)
+                return -EBADMSG;
+        if (h->version != CONTROL_VERSION)
+                return -EPROTO;
+        if (datagram_len < CONTROL_HEADER_SIZE ||
+            h->length != datagram_len - CONTROL_HEADER_SIZE)
+                return -EBADMSG;
+        if (h->flags != 0)
+                return -EBADMSG;
+        return 0;
+}
+
+size_t control_info_encode(const ControlInfo *info, void *buf) {
+        uint8_t *p = buf;
+
+        put_le32(p + 0, info->state);
+        put_le32(p + 4, info->vcpus);
+        put_le64(p + 8, info->memory_bytes);
+        put_le64(p + 16, info->uptime_ns);
+        put_le32(p + 24, info->pid);
+        put_le32(p + 28, 0);
+        return CONTROL_INFO_SIZE;
+}
+
+int control_info_decode(const void *buf, size_t len, ControlInfo *ret) {
+        const uint8_t *p = buf;
+
+        if (len < CONTROL_INFO_SIZE)
+                return -EBADMSG;
+
+        *ret = (ControlInfo) {
+                .state = get_le32(p + 0),
+                .vcpus = get_le32(p + 4),
+                .memory_bytes = get_le64(p + 8),
+                .uptime_ns = get_le64(p + 16),
+                .pid = get_le32(p + 24),
+        };
+        return 0;
+}
+
+void control_datagram_close_fds(ControlDatagram *d) {
+        for (size_t i = 0; i < d->n_fds; i++)
+                safe_close(d->fds[i]);
+        d->n_fds = 0;
+}
+
+int control_receive(int fd, ControlDatagram *ret) {
+        /* Room for exactly CONTROL_FDS_MAX fds: the kernel closes the excess
+         * itself and reports it with MSG_CTRUNC. */
+        union {
+                struct cmsghdr align;
+                uint8_t buf[CMSG_SPACE(sizeof(int) * CONTROL_FDS_MAX)];
+        } control;
+        struct iovec iov = {
+                .iov_base = ret->data,
+                .iov_len = sizeof(ret->data),
+        };
+        struct msghdr mh = {
+                .msg_iov = &iov,
+                .msg_iovlen = 1,
+                .msg_control = &control,
+                .msg_controllen = sizeof(control),
+        };
+        ssize_t n;
+
+        /* MSG_TRUNC makes SOCK_SEQPACKET report the datagram's real size
+         * (Linux >= 3.4), so an oversized message is told apart from one that
+         * is exactly CONTROL_MSG_MAX. */
+        n = recvmsg(fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC | MSG_TRUNC);
+        if (n < 0)
+                return -errno;
+
+        ret->n_fds = 0;
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+                size_t k;
+
+                if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+                        continue;
+
+                k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+                for (size_t i = 0; i < k; i++) {
+                        int rfd;
+
+                        memcpy(&rfd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+                        if (ret->n_fds < CONTROL_FDS_MAX)
+                                ret->fds[ret->n_fds++] = rfd;
+                        else
+                                safe_close(rfd);
+                }
+        }
+
+        if (n == 0 && ret->n_fds == 0 && !(mh.msg_flags & MSG_CTRUNC))
+                return -ECONNRESET;
+
+        ret->real_len = (size_t) n;
+        ret->len = MIN((size_t) n, sizeof(ret->data));
+        ret->truncated = (mh.msg_flags & MSG_TRUNC) || (size_t) n > sizeof(ret->data);
+        ret->fds_truncated = mh.msg_flags & MSG_CTRUNC;
+        return 0;
+}
+
+int control_send(int fd, const ControlHeader *h, const void *payload, const int *fds, size_t n_fds) {
+        union {
+                struct cmsghdr align;
+                uint8_t buf[CMSG_SPACE(sizeof(int) * CONTROL_FDS_MAX)];
+        } control;
+        uint8_t header[CONTROL_HEADER_SIZE];
+        struct iovec iov[2] = {
+                { .iov_base = header, .iov_len = sizeof(header) },
+                { .iov_base = (void *) payload, .iov_len = h->length },
+        };
+        struct msghdr mh = {
+                .msg_iov = iov,
+                .msg_iovlen = h->length > 0 ? 2 : 1,
+        };
+        ssize_t n;
+
+        if (h->length > CONTROL_PAYLOAD_MAX || n_fds > CONTROL_FDS_MAX)
+                return -EMSGSIZE;
+        if (h->length > 0 && !payload)
+                return -EINVAL;
+
+        control_header_encode(h, header);
+
+        if (n_fds > 0) {
+                struct cmsghdr *c;
+
+                memset(&control, 0, sizeof(control));
+                mh.msg_control = &control;
+                mh.msg_controllen = CMSG_SPACE(sizeof(int) * n_fds);
+                c = CMSG_FIRSTHDR(&mh);
+                c->cmsg_level = SOL_SOCKET;
+                c->cmsg_type = SCM_RIGHTS;
+                c->cmsg_len = CMSG_LEN(sizeof(int) * n_fds);
+                memcpy(CMSG_DATA(c), fds, sizeof(int) * n_fds);
+        }
+
+        n = sendmsg(fd, &mh, MSG_NOSIGNAL);
+        if (n < 0)
+                return -errno;
+        /* SOCK_SEQPACKET sends all or nothing; anything else is a bug below us. */
+        if ((size_t) n != CONTROL_HEADER_SIZE + h->length)
+                return -EIO;
+        return 0;
+}
+
+int control_connect(const char *path, int *ret_fd) {
+        _cleanup_close_ int fd = -EBADF;
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        size_t l;
+
+        if (!path || !*path)
+                return -EINVAL;
+        l = strlen(path);
+        if (l >= sizeof(sa.sun_path))
+                return -ENAMETOOLONG;
+        memcpy(sa.sun_path, path, l + 1);
+
+        fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return -errno;
+        if (connect(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0)
+                return -errno;
+
+        *ret_fd = TAKE_FD(fd);
+        return 0;
+}
+
+/* Milliseconds left before deadline_ns for poll(); -1 without a deadline. */
+static int remaining_ms(uint64_t deadline_ns) {
+        uint64_t now;
+
+        if (deadline_ns == UINT64_MAX)
+                return -1;
+        now = now_ns();
+        if (now >= deadline_ns)
+                return 0;
+        return (int) MIN((deadline_ns - now + 999999) / 1000000, (uint64_t) INT32_MAX);
+}
+
+static int wait_reply(int fd, uint16_t type, uint32_t id, uint64_t deadline_ns, ControlReply *ret) {
+        for (;;) {
+                ControlDatagram d;
+                ControlHeader h;
+                struct pollfd p = { .fd = fd, .events = POLLIN };
+                int r;
+
+                r = poll(&p, 1, remaining_ms(deadline_ns));
+                if (r < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                if (r == 0)
+                        return -ETIMEDOUT;
+
+                r = control_receive(fd, &d);
+                if (r == -EAGAIN || r == -EINTR)
+                        continue;
+                if (r < 0)
+                        return r;
+                /* No reply carries fds in this version. */
+                control_datagram_close_fds(&d);
+
+                if (d.truncated)
+                        return -EBADMSG;
+                r = control_header_decode(d.data, d.len, &h);
+                if (r < 0)
+                        return r;
+                if (h.magic != CONTROL_MAGIC)
+                        return -EBADMSG;
+
+                /* A version mismatch is answered in the server's version; only
+                 * the frozen fields can be trusted, and the status says EPROTO. */
+                if (h.version != CONTROL_VERSION) {
+                        if (!(h.type & CONTROL_REPLY))
+                                return -EBADMSG;
+                        *ret = (ControlReply) {
+                                .version = h.version,
+                                .type = h.type,
+                                .status = -EPROTO,
+                        };
+                        return 0;
+                }
+
+                r = control_header_check(&h, d.len);
+                if (r < 0)
+                        return r;
+                if (!(h.type & CONTROL_REPLY))
+                        return -EBADMSG;
+
+                /* Errors about datagrams the server could not attribute (and
+                 * a refused connection) come with id 0 and type NONE. */
+                if (h.type == (CONTROL_REPLY | CONTROL_TYPE_NONE) && h.id == 0) {
+                        if (h.status >= 0)
+                                return -EBADMSG;
+                } else if (h.id != id || h.type != (type | CONTROL_REPLY))
+                        /* A late answer to an earlier request that timed out. */
+                        continue;
+
+                if (h.status > 0)
+                        return -EBADMSG;
+
+                ret->version = h.version;
+                ret->type = h.type;
+                ret->status = h.status;
+                ret->length = h.length;
+                memcpy(ret->payload, d.data + CONTROL_HEADER_SIZE, h.length);
+                return 0;
+        }
+}
+
+int control_call(int fd, uint16_t type, uint32_t id,
+                 const void *payload, size_t length,
+                 const int *fds, size_t n_fds,
+                 int timeout_ms, ControlReply *ret) {
+        ControlHeader h = {
+                .magic = CONTROL_MAGIC,
+                .version = CONTROL_VERSION,
+                .type = type,
+                .id = id,
+                .length = (uint32_t) length,
+        };
+        uint64_t deadline_ns = UINT64_MAX;
+        int r;
+
+        if (length > CONTROL_PAYLOAD_MAX)
+                return -EMSGSIZE;
+        if (type & CONTROL_REPLY)
+                return -EINVAL;
+        if (timeout_ms >= 0)
+                deadline_ns = now_ns() + (uint64_t) timeout_ms * 1000000;
+
+        for (;;) {
+                struct pollfd p = { .fd = fd, .events = POLLOUT };
+
+                r = control_send(fd, &h, payload, fds, n_fds);
+                if (r != -EAGAIN && r != -EINTR)
+                        break;
+
+                /* The VMM's receive queue is full: wait for room, not forever. */
+                r = poll(&p, 1, remaining_ms(deadline_ns));
+                if (r < 0 && errno != EINTR)
+                        return -errno;
+                if (r == 0)
+                        return -ETIMEDOUT;
+        }
+        if (r == -EPIPE || r == -ECONNRESET) {
+                /* The server may have refused us (too many connections) and
+                 * hung up before we wrote: its error is still queued for us. */
+                int q;
+
+                q = wait_reply(fd, type, id, now_ns(), ret);
+                return q >= 0 ? q : r;
+        }
+        if (r < 0)
+                return r;
+
+        return wait_reply(fd, type, id, deadline_ns, ret);
+}

@@ -1,0 +1,159 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#pragma once
+
+/* The VMM control protocol: the wire format shared by majordome-vmm (server)
+ * and its clients (the CLI verbs, later majordomed). docs/control-protocol.md
+ * is the reference; this header is its C image.
+ *
+ * Transport: AF_UNIX SOCK_SEQPACKET. One datagram = one message = a fixed
+ * 24-byte little-endian header followed by `length` payload bytes, optional
+ * fds by SCM_RIGHTS. Everything a peer controls is capped below. */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define CONTROL_MAGIC UINT32_C(0x4d444a4d) /* the bytes "MJDM" read as a le32 */
+#define CONTROL_VERSION 1
+#define CONTROL_HEADER_SIZE 24
+#define CONTROL_MSG_MAX 4096 /* header + payload, per datagram */
+#define CONTROL_PAYLOAD_MAX (CONTROL_MSG_MAX - CONTROL_HEADER_SIZE)
+#define CONTROL_FDS_MAX 8 /* SCM_RIGHTS fds per datagram */
+#define CONTROL_CONNECTIONS_MAX 16 /* concurrent clients of one server */
+#define CONTROL_TIMEOUT_MS_DEFAULT 5000
+
+/* Set in the type of every reply: reply type = request type | CONTROL_REPLY. */
+#define CONTROL_REPLY UINT16_C(0x8000)
+
+typedef enum ControlType {
+        /* Never a valid request. A reply of type CONTROL_REPLY|CONTROL_TYPE_NONE
+         * with id 0 reports an error for a datagram whose header could not be
+         * read (or a refused connection); its status says why. */
+        CONTROL_TYPE_NONE = 0,
+        CONTROL_TYPE_INFO = 1,
+        CONTROL_TYPE_PAUSE = 2,
+        CONTROL_TYPE_RESUME = 3,
+        CONTROL_TYPE_STOP = 4,
+        _CONTROL_TYPE_MAX,
+} ControlType;
+
+const char *control_type_to_string(uint16_t type);
+/* Returns the type (> 0) or -EINVAL. Accepts request names only. */
+int control_type_from_string(const char *s);
+
+typedef enum ControlState {
+        CONTROL_STATE_STARTING = 0,
+        CONTROL_STATE_RUNNING = 1,
+        CONTROL_STATE_PAUSED = 2,
+        CONTROL_STATE_STOPPING = 3,
+        _CONTROL_STATE_MAX,
+} ControlState;
+
+/* NULL for values this build does not know (a newer VMM may add states). */
+const char *control_state_to_string(uint32_t state);
+/* Returns the state (>= 0) or -EINVAL. */
+int control_state_from_string(const char *s);
+
+/* The header, host byte order. Wire layout (all little-endian):
+ *   0 u32 magic    CONTROL_MAGIC
+ *   4 u16 version  CONTROL_VERSION
+ *   6 u16 type     ControlType, | CONTROL_REPLY in replies
+ *   8 u32 id       chosen by the requester, echoed in the reply
+ *  12 i32 status   0 in requests; 0 or -errno in replies
+ *  16 u32 length   payload bytes following the header
+ *  20 u32 flags    must be 0 in this version */
+typedef struct ControlHeader {
+        uint32_t magic;
+        uint16_t version;
+        uint16_t type;
+        uint32_t id;
+        int32_t status;
+        uint32_t length;
+        uint32_t flags;
+} ControlHeader;
+
+/* buf must hold CONTROL_HEADER_SIZE bytes. */
+void control_header_encode(const ControlHeader *h, void *buf);
+/* -EBADMSG if len < CONTROL_HEADER_SIZE; no other validation. */
+int control_header_decode(const void *buf, size_t len, ControlHeader *ret);
+/* Validates a decoded header against the size of the datagram it came in:
+ * -EBADMSG for a wrong magic, a length that is not datagram_len minus the
+ * header, or nonzero flags; -EPROTO for a version other than ours. */
+int control_header_check(const ControlHeader *h, size_t datagram_len);
+
+/* INFO reply payload. Wire layout (little-endian), CONTROL_INFO_SIZE bytes:
+ *   0 u32 state   ControlState
+ *   4 u32 vcpus
+ *   8 u64 memory_bytes
+ *  16 u64 uptime_ns
+ *  24 u32 pid
+ *  28 u32 reserved (0) */
+typedef struct ControlInfo {
+        uint32_t state;
+        uint32_t vcpus;
+        uint64_t memory_bytes;
+        uint64_t uptime_ns;
+        uint32_t pid;
+} ControlInfo;
+
+#define CONTROL_INFO_SIZE 32
+
+/* buf must hold CONTROL_INFO_SIZE bytes; returns the size written. */
+size_t control_info_encode(const ControlInfo *info, void *buf);
+/* Reply payloads may grow by appending fields in later versions of the same
+ * protocol version, so a longer payload is accepted and its tail ignored;
+ * a shorter one is -EBADMSG. */
+int control_info_decode(const void *buf, size_t len, ControlInfo *ret);
+
+/* One received datagram, as read off the socket, before any validation. */
+typedef struct ControlDatagram {
+        uint8_t data[CONTROL_MSG_MAX];
+        size_t len;             /* bytes in data (<= CONTROL_MSG_MAX) */
+        size_t real_len;        /* the datagram's size as sent */
+        bool truncated;         /* MSG_TRUNC: larger than CONTROL_MSG_MAX */
+        bool fds_truncated;     /* MSG_CTRUNC: more fds than CONTROL_FDS_MAX */
+        int fds[CONTROL_FDS_MAX];
+        size_t n_fds;
+} ControlDatagram;
+
+/* Reads one datagram without blocking (MSG_DONTWAIT); received fds are
+ * O_CLOEXEC and owned by the caller (see control_datagram_close_fds()).
+ * Returns 0, -EAGAIN when nothing is queued, -ECONNRESET at end of stream
+ * (an empty datagram reads the same and is treated as a hang-up), or another
+ * negative errno from recvmsg(). */
+int control_receive(int fd, ControlDatagram *ret);
+void control_datagram_close_fds(ControlDatagram *d);
+
+/* Sends header + payload (h->length bytes) + fds as one datagram, with
+ * MSG_NOSIGNAL. -EMSGSIZE over CONTROL_PAYLOAD_MAX or CONTROL_FDS_MAX. */
+int control_send(int fd, const ControlHeader *h, const void *payload, const int *fds, size_t n_fds);
+
+/* Connects a SOCK_SEQPACKET|SOCK_CLOEXEC socket to path. */
+int control_connect(const char *path, int *ret_fd);
+
+typedef struct ControlReply {
+        uint16_t version;       /* the peer's version (differs only with -EPROTO) */
+        uint16_t type;          /* including CONTROL_REPLY */
+        int32_t status;         /* 0 or the VMM's -errno */
+        size_t length;
+        uint8_t payload[CONTROL_PAYLOAD_MAX];
+} ControlReply;
+
+/* Sends one request and waits up to timeout_ms (< 0: forever) for its reply.
+ * Returns 0 when a reply arrived; the VMM's verdict is then ret->status.
+ * Returns a negative errno when no reply could be had: -ETIMEDOUT,
+ * -ECONNRESET/-EPIPE (the VMM hung up), -EBADMSG (not a valid reply), ...
+ * fds arriving with a reply are closed; none is expected in this version.
+ * The socket must be one control_connect() made (blocking is fine). */
+int control_call(int fd, uint16_t type, uint32_t id,
+                 const void *payload, size_t length,
+                 const int *fds, size_t n_fds,
+                 int timeout_ms, ControlReply *ret);
+
+#ifdef __cplusplus
+}
+#endif

@@ -1,0 +1,1083 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <fcntl.h>
+#include <future>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <string>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <thread>
+#include <unistd.h>
+#include <vector>
+
+#include "control-client.h"
+#include "control-server.h"
+#include "control.h"
+
+namespace {
+
+/* ---- encode/decode ---------------------------------------------------- */
+
+ControlHeader Header(uint16_t type, uint32_t id = 7, uint32_t length = 0) {
+        ControlHeader h = {};
+        h.magic = CONTROL_MAGIC;
+        h.version = CONTROL_VERSION;
+        h.type = type;
+        h.id = id;
+        h.length = length;
+        return h;
+}
+
+TEST(ControlHeader, EncodesLittleEndianAtDocumentedOffsets) {
+        ControlHeader h = Header(CONTROL_TYPE_PAUSE, 0x11223344, 0x55667788);
+        h.status = -EPERM;
+        h.flags = 0;
+        uint8_t buf[CONTROL_HEADER_SIZE];
+
+        control_header_encode(&h, buf);
+
+        const uint8_t expected[CONTROL_HEADER_SIZE] = {
+                'M', 'J', 'D', 'M',             /* magic */
+                0x01, 0x00,                     /* version 1 */
+                0x02, 0x00,                     /* type pause */
+                0x44, 0x33, 0x22, 0x11,         /* id */
+                0xff, 0xff, 0xff, 0xff,         /* status -1 (-EPERM) */
+                0x88, 0x77, 0x66, 0x55,         /* length */
+                0x00, 0x00, 0x00, 0x00,         /* flags */
+        };
+        EXPECT_EQ(memcmp(buf, expected, sizeof(buf)), 0);
+}
+
+TEST(ControlHeader, DecodeInvertsEncode) {
+        ControlHeader h = Header(CONTROL_TYPE_INFO | CONTROL_REPLY, 99, 32);
+        h.status = -EOPNOTSUPP;
+        h.flags = 0xabcdef01;
+        uint8_t buf[CONTROL_HEADER_SIZE];
+        ControlHeader out;
+
+        control_header_encode(&h, buf);
+        ASSERT_EQ(control_header_decode(buf, sizeof(buf), &out), 0);
+
+        EXPECT_EQ(out.magic, h.magic);
+        EXPECT_EQ(out.version, h.version);
+        EXPECT_EQ(out.type, h.type);
+        EXPECT_EQ(out.id, h.id);
+        EXPECT_EQ(out.status, h.status);
+        EXPECT_EQ(out.length, h.length);
+        EXPECT_EQ(out.flags, h.flags);
+}
+
+TEST(ControlHeader, DecodeRejectsShortBufferAndLeavesOutput) {
+        uint8_t buf[CONTROL_HEADER_SIZE] = {};
+        ControlHeader out = Header(5);
+
+        EXPECT_EQ(control_header_decode(buf, CONTROL_HEADER_SIZE - 1, &out), -EBADMSG);
+        EXPECT_EQ(out.type, 5) << "output untouched on failure";
+}
+
+TEST(ControlHeader, CheckAcceptsMatchingLength) {
+        ControlHeader h = Header(CONTROL_TYPE_INFO, 1, 10);
+
+        EXPECT_EQ(control_header_check(&h, CONTROL_HEADER_SIZE + 10), 0);
+}
+
+TEST(ControlHeader, CheckRejectsBadMagicLengthFlagsAndVersion) {
+        ControlHeader h = Header(CONTROL_TYPE_INFO, 1, 10);
+
+        EXPECT_EQ(control_header_check(&h, CONTROL_HEADER_SIZE + 9), -EBADMSG);
+        EXPECT_EQ(control_header_check(&h, CONTROL_HEADER_SIZE + 11), -EBADMSG);
+        EXPECT_EQ(control_header_check(&h, 4), -EBADMSG);
+
+        ControlHeader m = h;
+        m.magic ^= 1;
+        EXPECT_EQ(control_header_check(&m, CONTROL_HEADER_SIZE + 10), -EBADMSG);
+
+        ControlHeader f = h;
+        f.flags = 1;
+        EXPECT_EQ(control_header_check(&f, CONTROL_HEADER_SIZE + 10), -EBADMSG);
+
+        ControlHeader v = h;
+        v.version = CONTROL_VERSION + 1;
+        EXPECT_EQ(control_header_check(&v, CONTROL_HEADER_SIZE + 10), -EPROTO);
+}
+
+TEST(ControlInfo, EncodesLittleEndianAtDocumentedOffsets) {
+        ControlInfo info = {};
+        info.state = CONTROL_STATE_PAUSED;
+        info.vcpus = 3;
+        info.memory_bytes = 0x0102030405060708ULL;
+        info.uptime_ns = 0x1112131415161718ULL;
+        info.pid = 0x21222324;
+        uint8_t buf[CONTROL_INFO_SIZE];
+
+        ASSERT_EQ(control_info_encode(&info, buf), (size_t) CONTROL_INFO_SIZE);
+
+        const uint8_t expected[CONTROL_INFO_SIZE] = {
+                0x02, 0x00, 0x00, 0x00,
+                0x03, 0x00, 0x00, 0x00,
+                0x08, 0x07, 0x06, 0x05, 0x04, 0x03, 0x02, 0x01,
+                0x18, 0x17, 0x16, 0x15, 0x14, 0x13, 0x12, 0x11,
+                0x24, 0x23, 0x22, 0x21,
+                0x00, 0x00, 0x00, 0x00,
+        };
+        EXPECT_EQ(memcmp(buf, expected, sizeof(buf)), 0);
+}
+
+TEST(ControlInfo, DecodeInvertsEncode) {
+        ControlInfo info = {};
+        info.state = CONTROL_STATE_RUNNING;
+        info.vcpus = 8;
+        info.memory_bytes = 4ULL << 30;
+        info.uptime_ns = 123456789012ULL;
+        info.pid = 4242;
+        uint8_t buf[CONTROL_INFO_SIZE];
+        ControlInfo out;
+
+        control_info_encode(&info, buf);
+        ASSERT_EQ(control_info_decode(buf, sizeof(buf), &out), 0);
+
+        EXPECT_EQ(out.state, info.state);
+        EXPECT_EQ(out.vcpus, info.vcpus);
+        EXPECT_EQ(out.memory_bytes, info.memory_bytes);
+        EXPECT_EQ(out.uptime_ns, info.uptime_ns);
+        EXPECT_EQ(out.pid, info.pid);
+}
+
+TEST(ControlInfo, DecodeAcceptsLongerPayloadFromNewerVmm) {
+        ControlInfo info = {};
+        info.vcpus = 2;
+        uint8_t buf[CONTROL_INFO_SIZE + 16];
+        ControlInfo out;
+
+        memset(buf, 0xee, sizeof(buf));
+        control_info_encode(&info, buf);
+
+        ASSERT_EQ(control_info_decode(buf, sizeof(buf), &out), 0);
+        EXPECT_EQ(out.vcpus, 2u);
+}
+
+TEST(ControlInfo, DecodeRejectsShortPayloadAndLeavesOutput) {
+        uint8_t buf[CONTROL_INFO_SIZE] = {};
+        ControlInfo out = {};
+        out.vcpus = 77;
+
+        EXPECT_EQ(control_info_decode(buf, CONTROL_INFO_SIZE - 1, &out), -EBADMSG);
+        EXPECT_EQ(out.vcpus, 77u);
+}
+
+TEST(ControlType, StringsRoundTrip) {
+        for (int t = CONTROL_TYPE_NONE + 1; t < _CONTROL_TYPE_MAX; t++) {
+                const char *s = control_type_to_string((uint16_t) t);
+
+                ASSERT_NE(s, nullptr) << t;
+                EXPECT_EQ(control_type_from_string(s), t) << s;
+        }
+        EXPECT_EQ(control_type_to_string(CONTROL_TYPE_NONE), nullptr);
+        EXPECT_EQ(control_type_to_string(_CONTROL_TYPE_MAX), nullptr);
+        EXPECT_EQ(control_type_to_string(CONTROL_TYPE_INFO | CONTROL_REPLY), nullptr);
+        EXPECT_EQ(control_type_from_string("reboot"), -EINVAL);
+        EXPECT_EQ(control_type_from_string(""), -EINVAL);
+        EXPECT_EQ(control_type_from_string(nullptr), -EINVAL);
+}
+
+TEST(ControlState, StringsRoundTrip) {
+        for (int st = 0; st < _CONTROL_STATE_MAX; st++) {
+                const char *s = control_state_to_string((uint32_t) st);
+
+                ASSERT_NE(s, nullptr) << st;
+                EXPECT_EQ(control_state_from_string(s), st) << s;
+        }
+        EXPECT_EQ(control_state_to_string(_CONTROL_STATE_MAX), nullptr);
+        EXPECT_EQ(control_state_from_string("sleeping"), -EINVAL);
+        EXPECT_STREQ(control_state_to_string(CONTROL_STATE_RUNNING), "running");
+}
+
+TEST(ControlSend, RejectsOversizedPayloadAndTooManyFds) {
+        int sv[2];
+        ASSERT_EQ(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+        std::vector<uint8_t> big(CONTROL_PAYLOAD_MAX + 1);
+        int fds[CONTROL_FDS_MAX + 1];
+        for (auto &f : fds)
+                f = sv[0];
+
+        ControlHeader h = Header(CONTROL_TYPE_INFO, 1, (uint32_t) big.size());
+        EXPECT_EQ(control_send(sv[0], &h, big.data(), nullptr, 0), -EMSGSIZE);
+        ControlHeader h0 = Header(CONTROL_TYPE_INFO);
+        EXPECT_EQ(control_send(sv[0], &h0, nullptr, fds, CONTROL_FDS_MAX + 1), -EMSGSIZE);
+
+        close(sv[0]);
+        close(sv[1]);
+}
+
+TEST(ControlReceive, ReturnsDatagramAndFds) {
+        int sv[2], p[2];
+        ASSERT_EQ(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+        ASSERT_EQ(pipe2(p, O_CLOEXEC), 0);
+        const uint8_t payload[3] = { 1, 2, 3 };
+        ControlHeader h = Header(CONTROL_TYPE_INFO, 5, sizeof(payload));
+        ControlDatagram d;
+
+        ASSERT_EQ(control_send(sv[0], &h, payload, &p[0], 1), 0);
+        ASSERT_EQ(control_receive(sv[1], &d), 0);
+
+        EXPECT_EQ(d.len, (size_t) CONTROL_HEADER_SIZE + 3);
+        EXPECT_FALSE(d.truncated);
+        EXPECT_FALSE(d.fds_truncated);
+        ASSERT_EQ(d.n_fds, 1u);
+        EXPECT_GE(fcntl(d.fds[0], F_GETFD), FD_CLOEXEC) << "received fds are O_CLOEXEC";
+        control_datagram_close_fds(&d);
+        EXPECT_EQ(d.n_fds, 0u);
+        EXPECT_EQ(control_receive(sv[1], &d), -EAGAIN);
+
+        close(sv[0]);
+        EXPECT_EQ(control_receive(sv[1], &d), -ECONNRESET);
+        close(sv[1]);
+        close(p[0]);
+        close(p[1]);
+}
+
+/* ---- a fake VM behind the ops ----------------------------------------- */
+
+struct FakeVm {
+        std::atomic<int> info_calls{0}, pause_calls{0}, resume_calls{0}, stop_calls{0};
+        int info_result = 0, pause_result = 0, resume_result = 0, stop_result = 0;
+        bool fill_pid = true;
+        sd_event *event = nullptr; /* stop ends this loop, like the VMM */
+
+        static int Info(void *userdata, ControlInfo *ret) {
+                auto *vm = static_cast<FakeVm *>(userdata);
+                vm->info_calls++;
+                if (vm->info_result < 0)
+                        return vm->info_result;
+                ret->state = CONTROL_STATE_RUNNING;
+                ret->vcpus = 2;
+                ret->memory_bytes = 512ULL << 20;
+                ret->uptime_ns = 3723ULL * 1000000000ULL;
+                if (vm->fill_pid)
+                        ret->pid = 4321;
+                return 0;
+        }
+        static int Pause(void *userdata) {
+                auto *vm = static_cast<FakeVm *>(userdata);
+                vm->pause_calls++;
+                return vm->pause_result;
+        }
+        static int Resume(void *userdata) {
+                auto *vm = static_cast<FakeVm *>(userdata);
+                vm->resume_calls++;
+                return vm->resume_result;
+        }
+        static int Stop(void *userdata) {
+                auto *vm = static_cast<FakeVm *>(userdata);
+                vm->stop_calls++;
+                if (vm->stop_result < 0)
+                        return vm->stop_result;
+                if (vm->event)
+                        sd_event_exit(vm->event, 0);
+                return 0;
+        }
+
+        static ControlOps Ops() {
+                ControlOps ops = {};
+                ops.info = Info;
+                ops.pause = Pause;
+                ops.resume = Resume;
+                ops.stop = Stop;
+                return ops;
+        }
+};
+
+const ControlOps fake_ops = FakeVm::Ops();
+
+struct Reply {
+        ControlHeader header = {};
+        std::vector<uint8_t> payload;
+};
+
+/* ---- the server, stepped by hand on this thread ----------------------- */
+
+class ControlServerTest : public ::testing::Test {
+protected:
+        sd_event *event = nullptr;
+        ControlServer *server = nullptr;
+        FakeVm vm;
+        int client = -1;
+
+        void SetUp() override {
+                int sv[2];
+
+                ASSERT_GE(sd_event_new(&event), 0);
+                ASSERT_EQ(control_server_new(event, -1, &fake_ops, &vm, &server), 0);
+                ASSERT_EQ(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv), 0);
+                client = sv[0];
+                ASSERT_EQ(control_server_add_connection(server, sv[1]), 0);
+        }
+
+        void TearDown() override {
+                control_server_free(server);
+                sd_event_unref(event);
+                if (client >= 0)
+                        close(client);
+        }
+
+        void SendRaw(const void *data, size_t len, const int *fds = nullptr, size_t n_fds = 0) {
+                union {
+                        struct cmsghdr align;
+                        uint8_t buf[CMSG_SPACE(sizeof(int) * 16)];
+                } control;
+                struct iovec iov = { const_cast<void *>(data), len };
+                struct msghdr mh = {};
+                mh.msg_iov = &iov;
+                mh.msg_iovlen = 1;
+                if (n_fds > 0) {
+                        ASSERT_LE(n_fds, 16u);
+                        memset(&control, 0, sizeof(control));
+                        mh.msg_control = &control;
+                        mh.msg_controllen = CMSG_SPACE(sizeof(int) * n_fds);
+                        struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+                        c->cmsg_level = SOL_SOCKET;
+                        c->cmsg_type = SCM_RIGHTS;
+                        c->cmsg_len = CMSG_LEN(sizeof(int) * n_fds);
+                        memcpy(CMSG_DATA(c), fds, sizeof(int) * n_fds);
+                }
+                ASSERT_EQ(sendmsg(client, &mh, MSG_NOSIGNAL), (ssize_t) len) << strerror(errno);
+        }
+
+        void SendHeader(const ControlHeader &h, const void *payload = nullptr, size_t len = 0,
+                        const int *fds = nullptr, size_t n_fds = 0) {
+                std::vector<uint8_t> buf(CONTROL_HEADER_SIZE + len);
+                control_header_encode(&h, buf.data());
+                if (len > 0)
+                        memcpy(buf.data() + CONTROL_HEADER_SIZE, payload, len);
+                SendRaw(buf.data(), buf.size(), fds, n_fds);
+        }
+
+        /* Runs the loop until fd has something to read (or hung up). */
+        bool RunUntilReadable(int fd) {
+                for (int i = 0; i < 200; i++) {
+                        struct pollfd p = { fd, POLLIN, 0 };
+                        if (poll(&p, 1, 0) > 0)
+                                return true;
+                        if (sd_event_run(event, 10000) < 0)
+                                return false;
+                }
+                return false;
+        }
+
+        Reply ReadReplyFrom(int fd) {
+                Reply r;
+                uint8_t buf[CONTROL_MSG_MAX];
+
+                EXPECT_TRUE(RunUntilReadable(fd));
+                ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+                EXPECT_GE(n, (ssize_t) CONTROL_HEADER_SIZE) << (n < 0 ? strerror(errno) : "short");
+                if (n < (ssize_t) CONTROL_HEADER_SIZE)
+                        return r;
+                EXPECT_EQ(control_header_decode(buf, (size_t) n, &r.header), 0);
+                EXPECT_EQ(r.header.magic, CONTROL_MAGIC);
+                EXPECT_EQ(r.header.version, CONTROL_VERSION);
+                EXPECT_EQ(r.header.length, (size_t) n - CONTROL_HEADER_SIZE);
+                r.payload.assign(buf + CONTROL_HEADER_SIZE, buf + n);
+                return r;
+        }
+
+        Reply ReadReply() {
+                return ReadReplyFrom(client);
+        }
+
+        /* The proof, after each bad message, that the connection still works. */
+        void ExpectInfoWorksOn(int fd) {
+                ControlHeader h = Header(CONTROL_TYPE_INFO, 1000);
+                uint8_t buf[CONTROL_HEADER_SIZE];
+                control_header_encode(&h, buf);
+                ASSERT_EQ(send(fd, buf, sizeof(buf), MSG_NOSIGNAL), (ssize_t) sizeof(buf));
+
+                Reply r = ReadReplyFrom(fd);
+                EXPECT_EQ(r.header.type, CONTROL_TYPE_INFO | CONTROL_REPLY);
+                EXPECT_EQ(r.header.id, 1000u);
+                EXPECT_EQ(r.header.status, 0);
+                ControlInfo info;
+                ASSERT_EQ(control_info_decode(r.payload.data(), r.payload.size(), &info), 0);
+                EXPECT_EQ(info.vcpus, 2u);
+        }
+
+        void ExpectInfoWorks() {
+                ExpectInfoWorksOn(client);
+        }
+};
+
+TEST_F(ControlServerTest, InfoReturnsWhatTheOpsReport) {
+        SendHeader(Header(CONTROL_TYPE_INFO, 41));
+
+        Reply r = ReadReply();
+
+        EXPECT_EQ(r.header.type, CONTROL_TYPE_INFO | CONTROL_REPLY);
+        EXPECT_EQ(r.header.id, 41u);
+        EXPECT_EQ(r.header.status, 0);
+        ASSERT_EQ(r.payload.size(), (size_t) CONTROL_INFO_SIZE);
+        ControlInfo info;
+        ASSERT_EQ(control_info_decode(r.payload.data(), r.payload.size(), &info), 0);
+        EXPECT_EQ(info.state, (uint32_t) CONTROL_STATE_RUNNING);
+        EXPECT_EQ(info.vcpus, 2u);
+        EXPECT_EQ(info.memory_bytes, 512ULL << 20);
+        EXPECT_EQ(info.uptime_ns, 3723ULL * 1000000000ULL);
+        EXPECT_EQ(info.pid, 4321u);
+        EXPECT_EQ(vm.info_calls, 1);
+}
+
+TEST_F(ControlServerTest, InfoPresetsPidToTheServersPid) {
+        vm.fill_pid = false;
+        SendHeader(Header(CONTROL_TYPE_INFO));
+
+        Reply r = ReadReply();
+
+        ControlInfo info;
+        ASSERT_EQ(control_info_decode(r.payload.data(), r.payload.size(), &info), 0);
+        EXPECT_EQ(info.pid, (uint32_t) getpid());
+}
+
+TEST_F(ControlServerTest, PauseResumeStopEachCallTheirOp) {
+        const uint16_t types[] = { CONTROL_TYPE_PAUSE, CONTROL_TYPE_RESUME, CONTROL_TYPE_STOP };
+
+        for (uint16_t t : types) {
+                SendHeader(Header(t, t));
+                Reply r = ReadReply();
+                EXPECT_EQ(r.header.type, t | CONTROL_REPLY);
+                EXPECT_EQ(r.header.id, t);
+                EXPECT_EQ(r.header.status, 0);
+                EXPECT_TRUE(r.payload.empty());
+        }
+
+        EXPECT_EQ(vm.pause_calls, 1);
+        EXPECT_EQ(vm.resume_calls, 1);
+        EXPECT_EQ(vm.stop_calls, 1);
+        EXPECT_EQ(vm.info_calls, 0);
+}
+
+TEST_F(ControlServerTest, OpErrorIsRelayedAsStatus) {
+        vm.pause_result = -EALREADY;
+        vm.info_result = -EIO;
+
+        SendHeader(Header(CONTROL_TYPE_PAUSE, 3));
+        Reply p = ReadReply();
+        SendHeader(Header(CONTROL_TYPE_INFO, 4));
+        Reply i = ReadReply();
+
+        EXPECT_EQ(p.header.status, -EALREADY);
+        EXPECT_EQ(p.header.id, 3u);
+        EXPECT_EQ(i.header.status, -EIO);
+        EXPECT_TRUE(i.payload.empty()) << "no payload with an error";
+}
+
+TEST_F(ControlServerTest, MissingOpAnswersEopnotsupp) {
+        ControlOps ops = {};
+        ops.info = FakeVm::Info;
+        ControlServer *s = nullptr;
+        int sv[2];
+        ASSERT_EQ(control_server_new(event, -1, &ops, &vm, &s), 0);
+        ASSERT_EQ(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+        ASSERT_EQ(control_server_add_connection(s, sv[1]), 0);
+        ControlHeader h = Header(CONTROL_TYPE_PAUSE);
+        ASSERT_EQ(control_send(sv[0], &h, nullptr, nullptr, 0), 0);
+
+        Reply r = ReadReplyFrom(sv[0]);
+
+        EXPECT_EQ(r.header.status, -EOPNOTSUPP);
+        control_server_free(s);
+        close(sv[0]);
+}
+
+TEST_F(ControlServerTest, TruncatedHeaderGetsEbadmsgAndConnectionSurvives) {
+        uint8_t buf[CONTROL_HEADER_SIZE];
+        ControlHeader h = Header(CONTROL_TYPE_INFO, 9);
+        control_header_encode(&h, buf);
+        SendRaw(buf, 10);
+
+        Reply r = ReadReply();
+
+        EXPECT_EQ(r.header.type, CONTROL_REPLY | CONTROL_TYPE_NONE);
+        EXPECT_EQ(r.header.id, 0u) << "the id could not be read";
+        EXPECT_EQ(r.header.status, -EBADMSG);
+        EXPECT_EQ(vm.info_calls, 0);
+        ExpectInfoWorks();
+}
+
+TEST_F(ControlServerTest, LengthFieldLargerThanDatagramGetsEbadmsg) {
+        SendHeader(Header(CONTROL_TYPE_INFO, 12, 100));
+
+        Reply r = ReadReply();
+
+        EXPECT_EQ(r.header.type, CONTROL_TYPE_INFO | CONTROL_REPLY);
+        EXPECT_EQ(r.header.id, 12u);
+        EXPECT_EQ(r.header.status, -EBADMSG);
+        EXPECT_EQ(vm.info_calls, 0);
+        ExpectInfoWorks();
+}
+
+TEST_F(ControlServerTest, LengthFieldSmallerThanDatagramGetsEbadmsg) {
+        const uint8_t extra[8] = {};
+        SendHeader(Header(CONTROL_TYPE_PAUSE, 13, 0), extra, sizeof(extra));
+
+        Reply r = ReadReply();
+
+        EXPECT_EQ(r.header.status, -EBADMSG);
+        EXPECT_EQ(vm.pause_calls, 0);
+        ExpectInfoWorks();
+}
+
+TEST_F(ControlServerTest, PayloadOnPayloadlessRequestGetsEbadmsg) {
+        const uint8_t extra[4] = { 1, 2, 3, 4 };
+        SendHeader(Header(CONTROL_TYPE_STOP, 14, sizeof(extra)), extra, sizeof(extra));
+
+        Reply r = ReadReply();
+
+        EXPECT_EQ(r.header.status, -EBADMSG);
+        EXPECT_EQ(vm.stop_calls, 0);
+        ExpectInfoWorks();
+}
+
+TEST_F(ControlServerTest, OversizedDatagramGetsEmsgsize) {
+        std::vector<uint8_t> big(2 * CONTROL_MSG_MAX, 0);
+        SendHeader(Header(CONTROL_TYPE_INFO, 15, (uint32_t) big.size()), big.data(), big.size());
+
+        Reply r = ReadReply();
+
+        EXPECT_EQ(r.header.type, CONTROL_TYPE_INFO | CONTROL_REPLY);
+        EXPECT_EQ(r.header.id, 15u);
+        EXPECT_EQ(r.header.status, -EMSGSIZE);
+        EXPECT_EQ(vm.info_calls, 0);
+        ExpectInfoWorks();
+}
+
+TEST_F(ControlServerTest, DatagramOfExactlyMaxSizeIsNotOversized) {
+        std::vector<uint8_t> payload(CONTROL_PAYLOAD_MAX, 0);
+        SendHeader(Header(CONTROL_TYPE_INFO, 16, (uint32_t) payload.size()), payload.data(), payload.size());
+
+        Reply r = ReadReply();
+
+        EXPECT_EQ(r.header.status, -EBADMSG) << "rejected for its payload, not its size";
+        ExpectInfoWorks();
+}
+
+TEST_F(ControlServerTest, UnknownTypeGetsEopnotsupp) {
+        SendHeader(Header(0x7777, 17));
+        Reply r = ReadReply();
+        SendHeader(Header(CONTROL_TYPE_NONE, 18));
+        Reply none = ReadReply();
+
+        EXPECT_EQ(r.header.type, 0x7777 | CONTROL_REPLY);
+        EXPECT_EQ(r.header.id, 17u);
+        EXPECT_EQ(r.header.status, -EOPNOTSUPP);
+        EXPECT_EQ(none.header.status, -EOPNOTSUPP);
+        ExpectInfoWorks();
+}
+
+TEST_F(ControlServerTest, WrongVersionGetsEprotoWithServerVersion) {
+        ControlHeader h = Header(CONTROL_TYPE_PAUSE, 19);
+        h.version = CONTROL_VERSION + 1;
+        SendHeader(h);
+
+        Reply r = ReadReply(); /* checks the reply's version is ours */
+
+        EXPECT_EQ(r.header.id, 19u);
+        EXPECT_EQ(r.header.status, -EPROTO);
+        EXPECT_EQ(vm.pause_calls, 0);
+        ExpectInfoWorks();
+}
+
+TEST_F(ControlServerTest, BadMagicGetsEbadmsgWithoutEchoingId) {
+        ControlHeader h = Header(CONTROL_TYPE_PAUSE, 20);
+        h.magic = 0x12345678;
+        SendHeader(h);
+
+        Reply r = ReadReply();
+
+        EXPECT_EQ(r.header.type, CONTROL_REPLY | CONTROL_TYPE_NONE);
+        EXPECT_EQ(r.header.id, 0u);
+        EXPECT_EQ(r.header.status, -EBADMSG);
+        ExpectInfoWorks();
+}
+
+TEST_F(ControlServerTest, NonzeroFlagsStatusOrReplyBitGetEbadmsg) {
+        ControlHeader f = Header(CONTROL_TYPE_PAUSE, 21);
+        f.flags = 1;
+        ControlHeader s = Header(CONTROL_TYPE_PAUSE, 22);
+        s.status = -1;
+        ControlHeader rb = Header(CONTROL_TYPE_PAUSE | CONTROL_REPLY, 23);
+
+        SendHeader(f);
+        Reply rf = ReadReply();
+        SendHeader(s);
+        Reply rs = ReadReply();
+        SendHeader(rb);
+        Reply rr = ReadReply();
+
+        EXPECT_EQ(rf.header.status, -EBADMSG);
+        EXPECT_EQ(rs.header.status, -EBADMSG);
+        EXPECT_EQ(rr.header.status, -EBADMSG);
+        EXPECT_EQ(vm.pause_calls, 0);
+        ExpectInfoWorks();
+}
+
+/* After our copy of the write end is closed, EOF on the read end proves
+ * nobody else (the server) holds a copy. */
+bool PipeWriteEndsAllClosed(int read_fd) {
+        char c;
+        return read(read_fd, &c, 1) == 0;
+}
+
+TEST_F(ControlServerTest, UnexpectedFdsAreClosedAndRequestRejected) {
+        int p[2];
+        ASSERT_EQ(pipe2(p, O_CLOEXEC | O_NONBLOCK), 0);
+        SendHeader(Header(CONTROL_TYPE_PAUSE, 24), nullptr, 0, &p[1], 1);
+        close(p[1]);
+
+        Reply r = ReadReply();
+
+        EXPECT_EQ(r.header.status, -EBADMSG);
+        EXPECT_EQ(vm.pause_calls, 0);
+        EXPECT_TRUE(PipeWriteEndsAllClosed(p[0]));
+        close(p[0]);
+        ExpectInfoWorks();
+}
+
+TEST_F(ControlServerTest, TooManyFdsAreAllClosedAndGetEmsgsize) {
+        int p[2];
+        ASSERT_EQ(pipe2(p, O_CLOEXEC | O_NONBLOCK), 0);
+        int fds[CONTROL_FDS_MAX + 4];
+        for (auto &f : fds)
+                f = p[1];
+        SendHeader(Header(CONTROL_TYPE_PAUSE, 25), nullptr, 0, fds, ARRAY_SIZE(fds));
+        close(p[1]);
+
+        Reply r = ReadReply();
+
+        EXPECT_EQ(r.header.id, 25u);
+        EXPECT_EQ(r.header.status, -EMSGSIZE);
+        EXPECT_TRUE(PipeWriteEndsAllClosed(p[0]));
+        close(p[0]);
+        ExpectInfoWorks();
+}
+
+TEST_F(ControlServerTest, GarbageDatagramsAllGetErrorRepliesAndServerSurvives) {
+        unsigned seed = 1;
+
+        for (int i = 0; i < 200; i++) {
+                uint8_t buf[64];
+                size_t len = 1 + rand_r(&seed) % sizeof(buf);
+                for (auto &b : buf)
+                        b = (uint8_t) rand_r(&seed);
+                /* Half of them with a valid prefix, to get past the magic. */
+                if (i % 2 == 0 && len >= 8) {
+                        ControlHeader h = Header(0);
+                        uint8_t hb[CONTROL_HEADER_SIZE];
+                        control_header_encode(&h, hb);
+                        memcpy(buf, hb, 6);
+                }
+                SendRaw(buf, len);
+                Reply r = ReadReply();
+                ASSERT_LT(r.header.status, 0) << "datagram " << i;
+        }
+
+        EXPECT_EQ(vm.pause_calls + vm.resume_calls + vm.stop_calls, 0);
+        ExpectInfoWorks();
+}
+
+TEST_F(ControlServerTest, EmptyDatagramIsTreatedAsHangup) {
+        ASSERT_EQ(control_server_n_connections(server), 1u);
+        SendRaw("", 0);
+
+        for (int i = 0; i < 100 && control_server_n_connections(server) > 0; i++)
+                sd_event_run(event, 10000);
+
+        EXPECT_EQ(control_server_n_connections(server), 0u);
+}
+
+TEST_F(ControlServerTest, ClientHangupFreesTheConnection) {
+        close(client);
+        client = -1;
+
+        for (int i = 0; i < 100 && control_server_n_connections(server) > 0; i++)
+                sd_event_run(event, 10000);
+
+        EXPECT_EQ(control_server_n_connections(server), 0u);
+}
+
+TEST_F(ControlServerTest, RequestsQueuedBeforeHangupAreStillServed) {
+        SendHeader(Header(CONTROL_TYPE_PAUSE, 1));
+        SendHeader(Header(CONTROL_TYPE_RESUME, 2));
+        shutdown(client, SHUT_WR);
+
+        for (int i = 0; i < 100 && control_server_n_connections(server) > 0; i++)
+                sd_event_run(event, 10000);
+
+        EXPECT_EQ(vm.pause_calls, 1);
+        EXPECT_EQ(vm.resume_calls, 1);
+}
+
+/* ---- the listening socket --------------------------------------------- */
+
+class ControlSocketDirTest : public ControlServerTest {
+protected:
+        char dir[64] = "/tmp/test-control-XXXXXX";
+        std::string path;
+
+        void SetUp() override {
+                ControlServerTest::SetUp();
+                ASSERT_NE(mkdtemp(dir), nullptr);
+                path = std::string(dir) + "/control";
+        }
+
+        void TearDown() override {
+                ControlServerTest::TearDown();
+                unlink(path.c_str());
+                rmdir(dir);
+        }
+};
+
+TEST_F(ControlSocketDirTest, ListenRefusesPathWithLiveServer) {
+        int a = -1, b = -1;
+        ASSERT_EQ(control_listen(path.c_str(), &a), 0);
+
+        EXPECT_EQ(control_listen(path.c_str(), &b), -EADDRINUSE);
+        EXPECT_EQ(b, -1) << "output untouched on failure";
+        close(a);
+}
+
+TEST_F(ControlSocketDirTest, ListenReplacesStaleSocket) {
+        int a = -1, b = -1;
+        ASSERT_EQ(control_listen(path.c_str(), &a), 0);
+        close(a); /* a dead VMM: the socket file stays, nobody answers */
+
+        ASSERT_EQ(control_listen(path.c_str(), &b), 0);
+
+        int c = -1;
+        EXPECT_EQ(control_connect(path.c_str(), &c), 0);
+        close(c);
+        close(b);
+}
+
+TEST_F(ControlSocketDirTest, ListenLeavesNonSocketFileAlone) {
+        int f = open(path.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+        ASSERT_GE(f, 0);
+        close(f);
+        int a = -1;
+
+        EXPECT_EQ(control_listen(path.c_str(), &a), -EADDRINUSE);
+
+        struct stat st;
+        ASSERT_EQ(stat(path.c_str(), &st), 0);
+        EXPECT_TRUE(S_ISREG(st.st_mode));
+}
+
+TEST_F(ControlSocketDirTest, ListenRejectsOverlongPath) {
+        std::string longpath = std::string(dir) + "/" + std::string(200, 'x');
+        int a = -1;
+
+        EXPECT_EQ(control_listen(longpath.c_str(), &a), -ENAMETOOLONG);
+}
+
+TEST_F(ControlSocketDirTest, TooManyConnectionsAreRefusedWithEusers) {
+        int lfd;
+        ASSERT_EQ(control_listen(path.c_str(), &lfd), 0);
+        ControlServer *s = nullptr;
+        ASSERT_EQ(control_server_new(event, lfd, &fake_ops, &vm, &s), 0);
+        std::vector<int> clients;
+        for (unsigned i = 0; i < CONTROL_CONNECTIONS_MAX; i++) {
+                int c;
+                ASSERT_EQ(control_connect(path.c_str(), &c), 0);
+                clients.push_back(c);
+                for (int k = 0; k < 100 && control_server_n_connections(s) < i + 1; k++)
+                        sd_event_run(event, 10000);
+        }
+        ASSERT_EQ(control_server_n_connections(s), (unsigned) CONTROL_CONNECTIONS_MAX);
+
+        int extra;
+        ASSERT_EQ(control_connect(path.c_str(), &extra), 0);
+        Reply r = ReadReplyFrom(extra);
+
+        EXPECT_EQ(r.header.type, CONTROL_REPLY | CONTROL_TYPE_NONE);
+        EXPECT_EQ(r.header.status, -EUSERS);
+        char c;
+        EXPECT_EQ(recv(extra, &c, 1, 0), 0) << "then hung up";
+        EXPECT_EQ(control_server_n_connections(s), (unsigned) CONTROL_CONNECTIONS_MAX);
+        close(extra);
+
+        /* The admitted clients are still served, and a slot frees on close. */
+        ExpectInfoWorksOn(clients[0]);
+        close(clients.back());
+        clients.pop_back();
+        for (int k = 0; k < 100 && control_server_n_connections(s) == CONTROL_CONNECTIONS_MAX; k++)
+                sd_event_run(event, 10000);
+        int again;
+        ASSERT_EQ(control_connect(path.c_str(), &again), 0);
+        ExpectInfoWorksOn(again);
+
+        close(again);
+        for (int c2 : clients)
+                close(c2);
+        control_server_free(s);
+}
+
+TEST_F(ControlSocketDirTest, ServerOwnsListenFdOnlyOnSuccess) {
+        int lfd;
+        ASSERT_EQ(control_listen(path.c_str(), &lfd), 0);
+        ControlServer *s = nullptr;
+
+        EXPECT_EQ(control_server_new(event, lfd, nullptr, &vm, &s), -EINVAL);
+        EXPECT_GE(fcntl(lfd, F_GETFD), 0) << "still open, still ours";
+
+        ASSERT_EQ(control_server_new(event, lfd, &fake_ops, &vm, &s), 0);
+        control_server_free(s);
+        EXPECT_EQ(fcntl(lfd, F_GETFD), -1) << "closed by the server";
+}
+
+/* ---- a server on its own thread, for the blocking client side --------- */
+
+class ControlThreadTest : public ::testing::Test {
+protected:
+        char dir[64] = "/tmp/test-control-XXXXXX";
+        std::string path;
+        FakeVm vm;
+        int quit_fd = -1;
+        std::thread loop;
+
+        void SetUp() override {
+                ASSERT_NE(mkdtemp(dir), nullptr);
+                path = std::string(dir) + "/control";
+                quit_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+                ASSERT_GE(quit_fd, 0);
+
+                std::promise<int> ready;
+                auto started = ready.get_future();
+                loop = std::thread([this, &ready] { Run(ready); });
+                ASSERT_EQ(started.get(), 0);
+        }
+
+        /* Builds the loop on its own thread: sd-event objects stay there. */
+        void Run(std::promise<int> &ready) {
+                sd_event *e = nullptr;
+                ControlServer *s = nullptr;
+                int lfd = -1, r;
+
+                r = sd_event_new(&e);
+                if (r >= 0)
+                        r = control_listen(path.c_str(), &lfd);
+                if (r >= 0)
+                        r = control_server_new(e, lfd, &fake_ops, &vm, &s);
+                if (r >= 0)
+                        r = sd_event_add_io(e, nullptr, quit_fd, EPOLLIN,
+                                            [](sd_event_source *src, int, uint32_t, void *) {
+                                                    return sd_event_exit(sd_event_source_get_event(src), 0);
+                                            }, nullptr);
+                vm.event = e;
+                ready.set_value(r < 0 ? r : 0);
+                if (r >= 0)
+                        sd_event_loop(e);
+                /* Like the VMM's exit: connections close here. */
+                control_server_free(s);
+                sd_event_unref(e);
+        }
+
+        void TearDown() override {
+                uint64_t one = 1;
+                if (quit_fd >= 0)
+                        (void) !write(quit_fd, &one, sizeof(one));
+                if (loop.joinable())
+                        loop.join();
+                if (quit_fd >= 0)
+                        close(quit_fd);
+                unlink(path.c_str());
+                rmdir(dir);
+        }
+
+        int Cli(std::vector<std::string> args) {
+                std::vector<char *> argv;
+                for (auto &a : args)
+                        argv.push_back(a.data());
+                argv.push_back(nullptr);
+                return control_client_main((int) args.size(), argv.data());
+        }
+};
+
+TEST_F(ControlThreadTest, ControlCallGetsInfo) {
+        int fd;
+        ASSERT_EQ(control_connect(path.c_str(), &fd), 0);
+        ControlReply reply;
+
+        ASSERT_EQ(control_call(fd, CONTROL_TYPE_INFO, 5, nullptr, 0, nullptr, 0, 5000, &reply), 0);
+
+        EXPECT_EQ(reply.status, 0);
+        EXPECT_EQ(reply.type, CONTROL_TYPE_INFO | CONTROL_REPLY);
+        ControlInfo info;
+        ASSERT_EQ(control_info_decode(reply.payload, reply.length, &info), 0);
+        EXPECT_EQ(info.memory_bytes, 512ULL << 20);
+        close(fd);
+}
+
+TEST_F(ControlThreadTest, ControlCallRelaysErrorStatusAsSuccessfulCall) {
+        vm.resume_result = -EPERM;
+        int fd;
+        ASSERT_EQ(control_connect(path.c_str(), &fd), 0);
+        ControlReply reply;
+
+        ASSERT_EQ(control_call(fd, CONTROL_TYPE_RESUME, 6, nullptr, 0, nullptr, 0, 5000, &reply), 0);
+
+        EXPECT_EQ(reply.status, -EPERM);
+        EXPECT_EQ(vm.resume_calls, 1);
+        close(fd);
+}
+
+TEST_F(ControlThreadTest, StopIsAnsweredBeforeTheLoopEnds) {
+        int fd;
+        ASSERT_EQ(control_connect(path.c_str(), &fd), 0);
+        ControlReply reply;
+
+        ASSERT_EQ(control_call(fd, CONTROL_TYPE_STOP, 7, nullptr, 0, nullptr, 0, 5000, &reply), 0);
+        loop.join();
+
+        EXPECT_EQ(reply.status, 0);
+        EXPECT_EQ(vm.stop_calls, 1);
+        close(fd);
+}
+
+TEST(ControlCall, TimesOutWhenNobodyAnswers) {
+        int sv[2];
+        ASSERT_EQ(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+        ControlReply reply;
+        reply.status = 1234;
+
+        EXPECT_EQ(control_call(sv[0], CONTROL_TYPE_INFO, 1, nullptr, 0, nullptr, 0, 100, &reply), -ETIMEDOUT);
+        EXPECT_EQ(reply.status, 1234) << "output untouched on failure";
+        close(sv[0]);
+        close(sv[1]);
+}
+
+TEST(ControlCall, ReportsHangupWithoutReply) {
+        int sv[2];
+        ASSERT_EQ(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+        close(sv[1]);
+        ControlReply reply;
+
+        int r = control_call(sv[0], CONTROL_TYPE_INFO, 1, nullptr, 0, nullptr, 0, 1000, &reply);
+
+        EXPECT_TRUE(r == -EPIPE || r == -ECONNRESET) << r;
+        close(sv[0]);
+}
+
+TEST(ControlCall, SkipsStaleRepliesAndReportsPeerVersionOnEproto) {
+        int sv[2];
+        ASSERT_EQ(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+        /* A late reply to an older request, then a v2 server's EPROTO. */
+        ControlHeader stale = Header(CONTROL_TYPE_INFO | CONTROL_REPLY, 1);
+        ASSERT_EQ(control_send(sv[1], &stale, nullptr, nullptr, 0), 0);
+        ControlHeader v2 = Header(CONTROL_TYPE_INFO | CONTROL_REPLY, 2);
+        v2.version = 2;
+        v2.status = -EPROTO;
+        ASSERT_EQ(control_send(sv[1], &v2, nullptr, nullptr, 0), 0);
+        ControlReply reply;
+
+        ASSERT_EQ(control_call(sv[0], CONTROL_TYPE_INFO, 2, nullptr, 0, nullptr, 0, 1000, &reply), 0);
+
+        EXPECT_EQ(reply.status, -EPROTO);
+        EXPECT_EQ(reply.version, 2);
+        close(sv[0]);
+        close(sv[1]);
+}
+
+TEST_F(ControlThreadTest, CliInfoPrintsHumanReadableInfo) {
+        testing::internal::CaptureStdout();
+        int r = Cli({ "info", path });
+        std::string out = testing::internal::GetCapturedStdout();
+
+        EXPECT_EQ(r, CONTROL_CLIENT_EXIT_SUCCESS);
+        EXPECT_NE(out.find("State:  running\n"), std::string::npos) << out;
+        EXPECT_NE(out.find("vCPUs:  2\n"), std::string::npos) << out;
+        EXPECT_NE(out.find("Memory: 512 MiB\n"), std::string::npos) << out;
+        EXPECT_NE(out.find("Uptime: 1h 2min 3s\n"), std::string::npos) << out;
+        EXPECT_NE(out.find("PID:    4321\n"), std::string::npos) << out;
+}
+
+TEST_F(ControlThreadTest, CliInfoJsonPrintsOneObject) {
+        testing::internal::CaptureStdout();
+        int r = Cli({ "info", "--json", path });
+        std::string out = testing::internal::GetCapturedStdout();
+
+        EXPECT_EQ(r, CONTROL_CLIENT_EXIT_SUCCESS);
+        EXPECT_EQ(out, "{\"state\":\"running\",\"vcpus\":2,\"memory_bytes\":536870912,"
+                       "\"uptime_ns\":3723000000000,\"pid\":4321}\n");
+}
+
+TEST_F(ControlThreadTest, CliPauseResumeSucceedSilently) {
+        testing::internal::CaptureStdout();
+        int p = Cli({ "pause", path });
+        int r = Cli({ "resume", "--timeout=2", path });
+        std::string out = testing::internal::GetCapturedStdout();
+
+        EXPECT_EQ(p, CONTROL_CLIENT_EXIT_SUCCESS);
+        EXPECT_EQ(r, CONTROL_CLIENT_EXIT_SUCCESS);
+        EXPECT_EQ(out, "");
+        EXPECT_EQ(vm.pause_calls, 1);
+        EXPECT_EQ(vm.resume_calls, 1);
+}
+
+TEST_F(ControlThreadTest, CliRefusedRequestExitsOneWithOneClearLine) {
+        vm.pause_result = -EPERM;
+
+        testing::internal::CaptureStderr();
+        int r = Cli({ "pause", path });
+        std::string err = testing::internal::GetCapturedStderr();
+
+        EXPECT_EQ(r, CONTROL_CLIENT_EXIT_FAILED);
+        EXPECT_EQ(err, "majordome-vmm: pause: VM is not running (Operation not permitted)\n");
+}
+
+TEST_F(ControlThreadTest, CliStopWaitReturnsOnceTheVmmHasExited) {
+        int r = Cli({ "stop", "--wait", path });
+
+        EXPECT_EQ(r, CONTROL_CLIENT_EXIT_SUCCESS);
+        EXPECT_EQ(vm.stop_calls, 1);
+        loop.join();
+}
+
+TEST_F(ControlThreadTest, CliUsageErrorsExitTwo) {
+        testing::internal::CaptureStderr();
+        EXPECT_EQ(Cli({ "info" }), CONTROL_CLIENT_EXIT_USAGE);
+        EXPECT_EQ(Cli({ "info", path, "extra" }), CONTROL_CLIENT_EXIT_USAGE);
+        EXPECT_EQ(Cli({ "pause", "--json", path }), CONTROL_CLIENT_EXIT_USAGE);
+        EXPECT_EQ(Cli({ "info", "--wait", path }), CONTROL_CLIENT_EXIT_USAGE);
+        EXPECT_EQ(Cli({ "info", "--timeout=0", path }), CONTROL_CLIENT_EXIT_USAGE);
+        EXPECT_EQ(Cli({ "info", "--bogus", path }), CONTROL_CLIENT_EXIT_USAGE);
+        EXPECT_EQ(Cli({ "reboot", path }), CONTROL_CLIENT_EXIT_USAGE);
+        testing::internal::GetCapturedStderr();
+
+        EXPECT_EQ(vm.info_calls + vm.pause_calls, 0);
+}
+
+TEST(ControlClient, CannotConnectExitsThree) {
+        std::string args[] = { "info", "/nonexistent/majordome/control" };
+        char *argv[] = { args[0].data(), args[1].data(), nullptr };
+
+        testing::internal::CaptureStderr();
+        int r = control_client_main(2, argv);
+        std::string err = testing::internal::GetCapturedStderr();
+
+        EXPECT_EQ(r, CONTROL_CLIENT_EXIT_CONNECT);
+        EXPECT_EQ(err, "majordome-vmm: info: cannot connect to /nonexistent/majordome/control "
+                       "(No such file or directory)\n");
+}
+
+TEST(ControlClient, KnowsItsVerbs) {
+        EXPECT_TRUE(control_client_is_verb("info"));
+        EXPECT_TRUE(control_client_is_verb("stop"));
+        EXPECT_FALSE(control_client_is_verb("run"));
+        EXPECT_FALSE(control_client_is_verb(nullptr));
+}
+
+} // namespace

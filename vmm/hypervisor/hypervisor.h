@@ -1,0 +1,89 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#pragma once
+
+/* What the VMM needs from a hypervisor, so that a backend other than KVM
+ * could be added the way crosvm has several. x86-64 only for now. */
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct HvVm HvVm;
+typedef struct HvVcpu HvVcpu;
+
+typedef enum HvExitKind {
+        HV_EXIT_IO,
+        HV_EXIT_MMIO,
+        HV_EXIT_INTERRUPTED,  /* kicked or a signal arrived: look at the VM's state */
+        HV_EXIT_SHUTDOWN,     /* triple fault */
+        HV_EXIT_RESET,        /* guest asked the platform for a reset */
+        HV_EXIT_POWEROFF,
+        HV_EXIT_INTERNAL_ERROR,
+        HV_EXIT_FAIL_ENTRY,
+        HV_EXIT_UNKNOWN,
+        _HV_EXIT_KIND_MAX,
+} HvExitKind;
+
+typedef struct HvExit {
+        HvExitKind kind;
+        union {
+                struct {
+                        uint16_t port;
+                        uint8_t size;     /* 1, 2 or 4 */
+                        bool write;
+                        uint32_t count;   /* string I/O repeats */
+                        uint8_t *data;    /* count * size bytes, in the run structure */
+                } io;
+                struct {
+                        uint64_t addr;
+                        uint8_t *data;
+                        uint32_t len;     /* 1..8 */
+                        bool write;
+                } mmio;
+                uint64_t code;            /* backend-specific detail for failures */
+        };
+} HvExit;
+
+/* Register state for entering a 64-bit kernel, per the Linux boot protocol. */
+typedef struct HvBootRegs {
+        uint64_t rip, rsi, rsp, rflags;
+        uint64_t cr0, cr3, cr4, efer;
+        uint64_t gdt_base;
+        uint16_t gdt_limit;
+        uint16_t code_selector, data_selector;
+} HvBootRegs;
+
+typedef struct HypervisorOps {
+        const char *name;
+
+        /* -ENOENT: no such device; -EACCES: no permission; -ENOSYS: wrong API. */
+        int (*vm_create)(HvVm **ret);
+        void (*vm_destroy)(HvVm *vm);
+        unsigned (*max_vcpus)(HvVm *vm);
+        int (*map_memory)(HvVm *vm, unsigned slot, uint64_t gpa, uint64_t size, void *host);
+        /* PIC, IOAPIC, LAPICs and PIT emulated by the hypervisor. */
+        int (*create_irqchip)(HvVm *vm);
+        int (*irq_line)(HvVm *vm, unsigned gsi, bool level);
+        int (*signal_msi)(HvVm *vm, uint32_t dest_apic_id, uint8_t vector);
+
+        int (*vcpu_create)(HvVm *vm, unsigned index, unsigned n_vcpus, HvVcpu **ret);
+        void (*vcpu_destroy)(HvVcpu *vcpu);
+        int (*vcpu_set_boot_regs)(HvVcpu *vcpu, const HvBootRegs *regs);
+        /* 0 and *ret filled, or -errno for a failure of the hypervisor itself. */
+        int (*vcpu_run)(HvVcpu *vcpu, HvExit *ret);
+        /* Make a running or about-to-run vcpu_run() return HV_EXIT_INTERRUPTED
+         * soon; safe from any thread. */
+        void (*vcpu_kick)(HvVcpu *vcpu);
+} HypervisorOps;
+
+extern const HypervisorOps kvm_hypervisor_ops;
+
+const char *hv_exit_kind_to_string(HvExitKind k);
+HvExitKind hv_exit_kind_from_string(const char *s);
+
+#ifdef __cplusplus
+}
+#endif

@@ -1,0 +1,415 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysinfo.h>
+#include <systemd/sd-event.h>
+
+#include "control-client.h"
+#include "control-server.h"
+#include "exit-codes.h"
+#include "log.h"
+#include "util.h"
+#include "vm.h"
+
+#define DEFAULT_MEM (256 * MiB)
+
+typedef struct RunArgs {
+        uint64_t mem_size;
+        unsigned n_vcpus;
+        const char *kernel;
+        const char *initrd;
+        const char *cmdline;
+        const char *serial;
+        const char *socket;
+        bool debug_exit;
+        bool decompress;
+} RunArgs;
+
+static void help(void) {
+        printf("Usage: majordome-vmm run [OPTIONS] KERNEL\n"
+               "       majordome-vmm info|pause|resume|stop [--json] SOCKET\n"
+               "\n"
+               "Run one x86-64 virtual machine on /dev/kvm, or control a running one.\n"
+               "\n"
+               "Options of run:\n"
+               "  -m, --mem SIZE          guest RAM, a multiple of 1M (default 256M; 512M, 2G ...)\n"
+               "  -c, --cpus N            number of vCPUs (default 1)\n"
+               "  -i, --initrd PATH       initial ramdisk\n"
+               "  -p, --cmdline STRING    kernel command line\n"
+               "      --serial WHERE      COM1 output: stdout (default; input from stdin),\n"
+               "                          file:PATH, or none\n"
+               "  -s, --socket PATH       serve the control socket at PATH\n"
+               "      --debug-exit        let the guest end the VM with a code (port 0xf4)\n"
+               "      --no-decompress     boot a bzImage as is instead of decompressing\n"
+               "                          its payload on the host\n"
+               "  -v, --verbose           log more\n"
+               "  -h, --help              show this help\n"
+               "      --version           show the version\n"
+               "\n"
+               "KERNEL is a bzImage (64-bit boot protocol, version 2.12 or later) or an\n"
+               "ELF vmlinux. Exit codes are listed in docs/majordome-vmm.md: 0 guest\n"
+               "powered off or reset, 64 usage, 65 bad image, 66 missing input, 69 no KVM,\n"
+               "70 KVM failure, 71 host error, 72 guest triple fault, 73 guest code\n"
+               "could not run, 77 /dev/kvm permission denied.\n");
+}
+
+static int parse_run_args(int argc, char **argv, RunArgs *a) {
+        enum { ARG_SERIAL = 0x100, ARG_DEBUG_EXIT, ARG_NO_DECOMPRESS, ARG_VERSION };
+        static const struct option options[] = {
+                { "mem", required_argument, NULL, 'm' },
+                { "cpus", required_argument, NULL, 'c' },
+                { "initrd", required_argument, NULL, 'i' },
+                { "cmdline", required_argument, NULL, 'p' },
+                { "serial", required_argument, NULL, ARG_SERIAL },
+                { "socket", required_argument, NULL, 's' },
+                { "debug-exit", no_argument, NULL, ARG_DEBUG_EXIT },
+                { "no-decompress", no_argument, NULL, ARG_NO_DECOMPRESS },
+                { "verbose", no_argument, NULL, 'v' },
+                { "help", no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, ARG_VERSION },
+                {}
+        };
+        uint64_t v;
+        int c, r;
+
+        *a = (RunArgs) {
+                .mem_size = DEFAULT_MEM,
+                .n_vcpus = 1,
+                .serial = "stdout",
+                .decompress = true,
+        };
+
+        while ((c = getopt_long(argc, argv, "m:c:i:p:s:vh", options, NULL)) >= 0)
+                switch (c) {
+                case 'm':
+                        r = parse_size(optarg, &v);
+                        if (r < 0)
+                                return log_error_errno(r, "--mem %s: not a size (like 512M or 2G)", optarg);
+                        a->mem_size = v;
+                        break;
+                case 'c':
+                        r = parse_uint(optarg, 0, UINT32_MAX, &v);
+                        if (r < 0)
+                                return log_error_errno(r, "--cpus %s: not a number", optarg);
+                        a->n_vcpus = (unsigned) v;
+                        break;
+                case 'i':
+                        a->initrd = optarg;
+                        break;
+                case 'p':
+                        a->cmdline = optarg;
+                        break;
+                case ARG_SERIAL:
+                        if (strcmp(optarg, "stdout") != 0 && strcmp(optarg, "none") != 0 &&
+                            (strncmp(optarg, "file:", 5) != 0 || optarg[5] == '\0'))
+                                return log_error_errno(EINVAL, "--serial %s: expected stdout, none or file:PATH", optarg);
+                        a->serial = optarg;
+                        break;
+                case 's':
+                        a->socket = optarg;
+                        break;
+                case ARG_DEBUG_EXIT:
+                        a->debug_exit = true;
+                        break;
+                case ARG_NO_DECOMPRESS:
+                        a->decompress = false;
+                        break;
+                case 'v':
+                        log_set_max_level(LOG_LEVEL_DEBUG);
+                        break;
+                case 'h':
+                        help();
+                        exit(0);
+                case ARG_VERSION:
+                        printf("majordome-vmm %s\n", MAJORDOME_VERSION);
+                        exit(0);
+                default:
+                        return -EINVAL;
+                }
+
+        if (optind != argc - 1)
+                return log_error_errno(EINVAL, "run: expected exactly one KERNEL argument (see --help)");
+        a->kernel = argv[optind];
+
+        if (a->mem_size == 0 || a->mem_size % GUEST_MEM_ALIGN != 0)
+                return log_error_errno(EINVAL, "--mem %" PRIu64 ": must be a non-zero multiple of 1M", a->mem_size);
+        struct sysinfo si;
+        if (sysinfo(&si) == 0) {
+                uint64_t host = (uint64_t) si.totalram * si.mem_unit;
+                if (a->mem_size > host || a->mem_size > GUEST_MEM_MAX)
+                        return log_error_errno(E2BIG, "--mem %" PRIu64 "M: more than this host's %" PRIu64 "M of RAM",
+                                               a->mem_size / MiB, host / MiB);
+        }
+        if (a->n_vcpus == 0)
+                return log_error_errno(EINVAL, "--cpus 0: a VM needs at least one vCPU");
+        return 0;
+}
+
+static int open_input(const char *what, const char *path, int *ret) {
+        int fd;
+
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return log_error_errno(errno, "%s %s: %m", what, path);
+        *ret = fd;
+        return 0;
+}
+
+typedef struct Runner {
+        Vm *vm;
+        sd_event *event;
+        sd_event_source *stdin_source;
+} Runner;
+
+static int on_vm_exit(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        Runner *run = userdata;
+
+        return sd_event_exit(run->event, 0);
+}
+
+static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        Runner *run = userdata;
+
+        vm_request_exit(run->vm, VMM_EXIT_OK, "stopped by signal %s", strsignal((int) si->ssi_signo));
+        return 0;
+}
+
+static int on_stdin(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        Runner *run = userdata;
+        uint8_t buf[SERIAL_RX_FIFO];
+        size_t space = serial_rx_space(run->vm->serial);
+        ssize_t n;
+
+        if (space == 0) {
+                /* The guest is not reading: wait until it drains the FIFO. */
+                return sd_event_source_set_enabled(s, SD_EVENT_OFF);
+        }
+        n = read(fd, buf, MIN(space, sizeof(buf)));
+        if (n < 0)
+                return errno == EAGAIN || errno == EINTR ? 0 : sd_event_source_set_enabled(s, SD_EVENT_OFF);
+        if (n == 0)
+                return sd_event_source_set_enabled(s, SD_EVENT_OFF);
+        serial_input(run->vm->serial, buf, (size_t) n);
+        return 0;
+}
+
+static int on_rx_space(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        Runner *run = userdata;
+        uint64_t v;
+
+        (void) !read(fd, &v, sizeof(v));
+        if (run->stdin_source)
+                (void) sd_event_source_set_enabled(run->stdin_source, SD_EVENT_ON);
+        return 0;
+}
+
+static int control_info(void *userdata, ControlInfo *ret) {
+        Vm *vm = userdata;
+        static const uint32_t states[_VM_STATE_MAX] = {
+                [VM_STATE_CREATED] = CONTROL_STATE_STARTING,
+                [VM_STATE_RUNNING] = CONTROL_STATE_RUNNING,
+                [VM_STATE_PAUSED] = CONTROL_STATE_PAUSED,
+                [VM_STATE_STOPPING] = CONTROL_STATE_STOPPING,
+        };
+
+        ret->state = states[vm_get_state(vm)];
+        ret->vcpus = vm->n_vcpus;
+        ret->memory_bytes = vm->mem->size;
+        ret->uptime_ns = now_ns() - vm->started_ns;
+        return 0;
+}
+
+static int control_pause(void *userdata) {
+        int r = vm_pause(userdata);
+        return r == -EBUSY ? -EPERM : r;
+}
+
+static int control_resume(void *userdata) {
+        int r = vm_resume(userdata);
+        return r == -EBUSY ? -EPERM : r;
+}
+
+static int control_stop(void *userdata) {
+        vm_request_exit(userdata, VMM_EXIT_OK, "stop requested over the control socket");
+        return 0;
+}
+
+static const ControlOps control_ops = {
+        .info = control_info,
+        .pause = control_pause,
+        .resume = control_resume,
+        .stop = control_stop,
+};
+
+static int open_serial_output(const char *spec, int *ret) {
+        int fd;
+
+        if (strcmp(spec, "stdout") == 0)
+                *ret = STDOUT_FILENO;
+        else if (strcmp(spec, "none") == 0)
+                *ret = -1;
+        else {
+                fd = open(spec + 5, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY, 0640);
+                if (fd < 0)
+                        return log_error_errno(errno, "--serial %s: %m", spec);
+                *ret = fd;
+        }
+        return 0;
+}
+
+static int run_vm(const RunArgs *a) {
+        _cleanup_close_ int kernel_fd = -EBADF, initrd_fd = -EBADF, serial_fd = -EBADF, listen_fd = -EBADF;
+        _cleanup_(vm_freep) Vm *vm = NULL;
+        _cleanup_(sd_event_unrefp) sd_event *event = NULL;
+        _cleanup_(control_server_freep) ControlServer *server = NULL;
+        _cleanup_(sd_event_source_unrefp) sd_event_source *stdin_source = NULL;
+        Runner run = {};
+        VmError error;
+        sigset_t mask;
+        int serial_out = -1, r, code;
+
+        /* Open everything first; the VM is built from descriptors. */
+        if (open_input("kernel", a->kernel, &kernel_fd) < 0)
+                return VMM_EXIT_NO_INPUT;
+        if (a->initrd && open_input("initrd", a->initrd, &initrd_fd) < 0)
+                return VMM_EXIT_NO_INPUT;
+        if (open_serial_output(a->serial, &serial_out) < 0)
+                return VMM_EXIT_USAGE;
+        if (serial_out > STDERR_FILENO)
+                serial_fd = serial_out;
+
+        r = vm_new(&(VmConfig) {
+                        .hv = &kvm_hypervisor_ops,
+                        .mem_size = a->mem_size,
+                        .n_vcpus = a->n_vcpus,
+                        .kernel_fd = kernel_fd,
+                        .initrd_fd = initrd_fd,
+                        .cmdline = a->cmdline,
+                        .serial_out_fd = serial_out,
+                        .debug_exit = a->debug_exit,
+                        .decompress = a->decompress,
+                   }, &vm, &error);
+        if (r < 0) {
+                log_error("%s", error.message);
+                return error.exit_code;
+        }
+        kernel_fd = safe_close(kernel_fd);
+        initrd_fd = safe_close(initrd_fd);
+
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGHUP);
+        sigaddset(&mask, SIGPIPE);
+        pthread_sigmask(SIG_BLOCK, &mask, NULL);
+
+        r = sd_event_default(&event);
+        if (r < 0)
+                return log_error_errno(r, "event loop: %m"), VMM_EXIT_OS_ERROR;
+        run = (Runner) { .vm = vm, .event = event };
+
+        r = sd_event_add_io(event, NULL, vm->exit_fd, EPOLLIN, on_vm_exit, &run);
+        if (r >= 0)
+                r = sd_event_add_signal(event, NULL, SIGINT, on_signal, &run);
+        if (r >= 0)
+                r = sd_event_add_signal(event, NULL, SIGTERM, on_signal, &run);
+        if (r >= 0)
+                r = sd_event_add_signal(event, NULL, SIGHUP, on_signal, &run);
+        if (r >= 0)
+                r = sd_event_add_io(event, NULL, vm->rx_space_fd, EPOLLIN, on_rx_space, &run);
+        if (r < 0)
+                return log_error_errno(r, "event loop: %m"), VMM_EXIT_OS_ERROR;
+
+        if (strcmp(a->serial, "stdout") == 0) {
+                /* stdin may be a file or /dev/null, which epoll refuses: no input then. */
+                r = sd_event_add_io(event, &stdin_source, STDIN_FILENO, EPOLLIN, on_stdin, &run);
+                if (r < 0 && r != -EPERM)
+                        log_debug_errno(r, "serial input from stdin unavailable: %m");
+                run.stdin_source = stdin_source;
+        }
+
+        if (a->socket) {
+                r = control_listen(a->socket, &listen_fd);
+                if (r < 0)
+                        return log_error_errno(r, "--socket %s: %m", a->socket), VMM_EXIT_OS_ERROR;
+                r = control_server_new(event, listen_fd, &control_ops, vm, &server);
+                if (r < 0)
+                        return log_error_errno(r, "control socket: %m"), VMM_EXIT_OS_ERROR;
+                TAKE_FD(listen_fd);
+        }
+
+        r = vm_start(vm);
+        if (r >= 0) {
+                r = sd_event_loop(event);
+                if (r < 0)
+                        vm_request_exit(vm, VMM_EXIT_OS_ERROR, "event loop failed: %s", strerror(-r));
+        }
+        vm_request_exit(vm, VMM_EXIT_OK, "VMM shutting down");
+        vm_join(vm);
+
+        code = vm->exit_code;
+        if (code >= 64)
+                log_error("%s", vm->exit_reason);
+        else
+                log_debug("%s", vm->exit_reason);
+
+        server = control_server_free(server);
+        if (a->socket)
+                (void) unlink(a->socket);
+        return code;
+}
+
+static void crash_handler(int sig) {
+        char msg[96];
+        int n;
+
+        n = snprintf(msg, sizeof(msg), "majordome-vmm: fatal signal %d (%s)\n", sig, sigabbrev_np(sig));
+        if (n > 0)
+                (void) !write(STDERR_FILENO, msg, (size_t) n);
+        signal(sig, SIG_DFL);
+        raise(sig);
+}
+
+static void install_crash_handlers(void) {
+#if !defined(__SANITIZE_ADDRESS__)
+        static const int sigs[] = { SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGSYS };
+
+        for (size_t i = 0; i < ARRAY_SIZE(sigs); i++)
+                signal(sigs[i], crash_handler);
+#endif
+}
+
+int main(int argc, char **argv) {
+        RunArgs args;
+
+        log_set_program_name("majordome-vmm");
+        install_crash_handlers();
+
+        if (argc < 2) {
+                help();
+                return VMM_EXIT_USAGE;
+        }
+        if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
+                help();
+                return 0;
+        }
+        if (strcmp(argv[1], "--version") == 0) {
+                printf("majordome-vmm %s\n", MAJORDOME_VERSION);
+                return 0;
+        }
+        if (strcmp(argv[1], "run") == 0) {
+                if (parse_run_args(argc - 1, argv + 1, &args) < 0)
+                        return VMM_EXIT_USAGE;
+                return run_vm(&args);
+        }
+        if (control_client_is_verb(argv[1]))
+                return control_client_main(argc - 1, argv + 1);
+        log_error("unknown command '%s' (see --help)", argv[1]);
+        return VMM_EXIT_USAGE;
+}

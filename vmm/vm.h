@@ -1,0 +1,107 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#pragma once
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "bus.h"
+#include "devices/legacy.h"
+#include "devices/serial.h"
+#include "hypervisor.h"
+#include "memory.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define VM_MAX_VCPUS 254
+#define VM_REASON_MAX 256
+
+typedef enum VmState {
+        VM_STATE_CREATED,
+        VM_STATE_RUNNING,
+        VM_STATE_PAUSED,
+        VM_STATE_STOPPING,
+        _VM_STATE_MAX,
+} VmState;
+
+const char *vm_state_to_string(VmState s);
+VmState vm_state_from_string(const char *s);
+
+typedef struct VmConfig {
+        const HypervisorOps *hv;
+        uint64_t mem_size;
+        unsigned n_vcpus;
+        int kernel_fd;          /* borrowed */
+        int initrd_fd;          /* borrowed, -1 for none */
+        const char *cmdline;
+        int serial_out_fd;      /* borrowed, -1 discards */
+        bool debug_exit;
+        bool decompress;        /* decompress a bzImage's payload on the host */
+} VmConfig;
+
+/* Why building a VM failed: an exit code of exit-codes.h and one line. */
+typedef struct VmError {
+        int exit_code;
+        char message[VM_REASON_MAX];
+} VmError;
+
+typedef struct Vm Vm;
+
+typedef struct Vcpu {
+        Vm *vm;
+        unsigned index;
+        HvVcpu *hv;
+        pthread_t thread;
+        bool thread_started;
+} Vcpu;
+
+struct Vm {
+        VmConfig config;
+        const HypervisorOps *hv_ops;
+        HvVm *hv;
+        GuestMemory *mem;
+
+        Bus pio;
+        Bus mmio;
+        Serial *serial;
+        Rtc rtc;
+        I8042 i8042;
+        DebugExit debug_exit;
+        int rx_space_fd;        /* eventfd: the serial receive FIFO drained */
+
+        Vcpu vcpus[VM_MAX_VCPUS];
+        unsigned n_vcpus;
+
+        pthread_mutex_t lock;
+        pthread_cond_t cond;
+        VmState state;          /* under lock */
+        unsigned n_parked;      /* vCPUs waiting while paused, under lock */
+        atomic_bool pause_requested;
+        atomic_bool exit_requested;
+        int exit_code;          /* under lock, valid once exit_requested */
+        char exit_reason[VM_REASON_MAX];
+        int exit_fd;            /* eventfd: an exit was requested */
+
+        uint64_t started_ns;
+};
+
+int vm_new(const VmConfig *config, Vm **ret, VmError *error);
+Vm *vm_free(Vm *vm);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Vm *, vm_free);
+
+int vm_start(Vm *vm);
+/* Returns once every vCPU has stopped running guest code. */
+int vm_pause(Vm *vm);
+int vm_resume(Vm *vm);
+/* First request wins; stops all vCPUs and wakes exit_fd. */
+void vm_request_exit(Vm *vm, int exit_code, const char *fmt, ...) _printf_(3, 4);
+/* Waits for every vCPU thread after an exit request. */
+void vm_join(Vm *vm);
+VmState vm_get_state(Vm *vm);
+
+#ifdef __cplusplus
+}
+#endif
