@@ -27,6 +27,7 @@ typedef struct RunArgs {
         const char *cmdline;
         const char *serial;
         const char *socket;
+        const char *kvm_device;
         bool debug_exit;
         bool decompress;
 } RunArgs;
@@ -48,6 +49,7 @@ static void help(void) {
                "      --debug-exit        let the guest end the VM with a code (port 0xf4)\n"
                "      --no-decompress     boot a bzImage as is instead of decompressing\n"
                "                          its payload on the host\n"
+               "      --kvm-device PATH   the KVM device node (default /dev/kvm)\n"
                "  -v, --verbose           log more\n"
                "  -h, --help              show this help\n"
                "      --version           show the version\n"
@@ -60,7 +62,7 @@ static void help(void) {
 }
 
 static int parse_run_args(int argc, char **argv, RunArgs *a) {
-        enum { ARG_SERIAL = 0x100, ARG_DEBUG_EXIT, ARG_NO_DECOMPRESS, ARG_VERSION };
+        enum { ARG_SERIAL = 0x100, ARG_DEBUG_EXIT, ARG_NO_DECOMPRESS, ARG_VERSION, ARG_KVM_DEVICE };
         static const struct option options[] = {
                 { "mem", required_argument, NULL, 'm' },
                 { "cpus", required_argument, NULL, 'c' },
@@ -70,6 +72,7 @@ static int parse_run_args(int argc, char **argv, RunArgs *a) {
                 { "socket", required_argument, NULL, 's' },
                 { "debug-exit", no_argument, NULL, ARG_DEBUG_EXIT },
                 { "no-decompress", no_argument, NULL, ARG_NO_DECOMPRESS },
+                { "kvm-device", required_argument, NULL, ARG_KVM_DEVICE },
                 { "verbose", no_argument, NULL, 'v' },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, ARG_VERSION },
@@ -119,6 +122,9 @@ static int parse_run_args(int argc, char **argv, RunArgs *a) {
                         break;
                 case ARG_NO_DECOMPRESS:
                         a->decompress = false;
+                        break;
+                case ARG_KVM_DEVICE:
+                        a->kvm_device = optarg;
                         break;
                 case 'v':
                         log_set_max_level(LOG_LEVEL_DEBUG);
@@ -286,6 +292,7 @@ static int run_vm(const RunArgs *a) {
 
         r = vm_new(&(VmConfig) {
                         .hv = &kvm_hypervisor_ops,
+                        .hv_device = a->kvm_device,
                         .mem_size = a->mem_size,
                         .n_vcpus = a->n_vcpus,
                         .kernel_fd = kernel_fd,

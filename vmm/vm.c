@@ -179,13 +179,14 @@ int vm_new(const VmConfig *config, Vm **ret, VmError *e) {
         if (vm->exit_fd < 0)
                 return vm_error(e, VMM_EXIT_OS_ERROR, "eventfd: %s", strerror(errno));
 
-        r = vm->hv_ops->vm_create(&vm->hv);
-        if (r == -ENOENT)
-                return vm_error(e, VMM_EXIT_NO_KVM, "/dev/kvm: no such device (is KVM enabled on this host?)");
+        const char *dev = config->hv_device ?: "/dev/kvm";
+        r = vm->hv_ops->vm_create(config->hv_device, &vm->hv);
+        if (r == -ENOENT || r == -ENODEV || r == -ENXIO)
+                return vm_error(e, VMM_EXIT_NO_KVM, "%s: %s (is KVM enabled on this host?)", dev, strerror(-r));
         if (r == -EACCES || r == -EPERM)
-                return vm_error(e, VMM_EXIT_KVM_DENIED, "/dev/kvm: permission denied (add the user to group kvm)");
+                return vm_error(e, VMM_EXIT_KVM_DENIED, "%s: permission denied (add the user to group kvm)", dev);
         if (r == -ENOSYS)
-                return vm_error(e, VMM_EXIT_NO_KVM, "/dev/kvm: unsupported KVM API or missing capability");
+                return vm_error(e, VMM_EXIT_NO_KVM, "%s: not a KVM device, or its KVM lacks what the VMM needs", dev);
         if (r < 0)
                 return vm_error(e, VMM_EXIT_KVM_FAILURE, "creating the VM: %s", strerror(-r));
 

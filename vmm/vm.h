@@ -32,6 +32,7 @@ VmState vm_state_from_string(const char *s);
 
 typedef struct VmConfig {
         const HypervisorOps *hv;
+        const char *hv_device;  /* NULL: the backend's default (/dev/kvm) */
         uint64_t mem_size;
         unsigned n_vcpus;
         int kernel_fd;          /* borrowed */

@@ -59,8 +59,10 @@ typedef struct HvBootRegs {
 typedef struct HypervisorOps {
         const char *name;
 
-        /* -ENOENT: no such device; -EACCES: no permission; -ENOSYS: wrong API. */
-        int (*vm_create)(HvVm **ret);
+        /* device: the hypervisor's device node, NULL for the default.
+         * -ENOENT: no such device; -EACCES: no permission; -ENOSYS: not a
+         * hypervisor device, or one without what we need. */
+        int (*vm_create)(const char *device, HvVm **ret);
         void (*vm_destroy)(HvVm *vm);
         unsigned (*max_vcpus)(HvVm *vm);
         int (*map_memory)(HvVm *vm, unsigned slot, uint64_t gpa, uint64_t size, void *host);

@@ -71,7 +71,7 @@ static void kvm_vm_destroy(HvVm *vm) {
 }
 DEFINE_TRIVIAL_CLEANUP_FUNC(HvVm *, kvm_vm_destroy);
 
-static int kvm_vm_create(HvVm **ret) {
+static int kvm_vm_create(const char *device, HvVm **ret) {
         _cleanup_(kvm_vm_destroyp) HvVm *vm = NULL;
         int r, n;
 
@@ -84,7 +84,7 @@ static int kvm_vm_create(HvVm **ret) {
                 return -ENOMEM;
         vm->vm_fd = -EBADF;
 
-        vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+        vm->kvm_fd = open(device ?: "/dev/kvm", O_RDWR | O_CLOEXEC);
         if (vm->kvm_fd < 0)
                 return -errno;
         if (ioctl(vm->kvm_fd, KVM_GET_API_VERSION, 0) != KVM_API_VERSION)

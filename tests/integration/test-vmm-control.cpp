@@ -1,0 +1,144 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* The control socket of a running VMM: info, pause, resume, stop, and bad
+ * messages that must not disturb it. */
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <thread>
+
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include "vmm-process.h"
+
+namespace {
+
+constexpr int kTimeoutMs = 60000;
+
+unsigned count_ticks(const std::string &out) {
+        unsigned n = 0;
+        for (size_t p = out.find("spin: tick"); p != std::string::npos; p = out.find("spin: tick", p + 1))
+                n++;
+        return n;
+}
+
+class SpinningVm : public ::testing::Test {
+protected:
+        void SetUp() override {
+                std::string why;
+                if (!kvm_usable(&why))
+                        GTEST_SKIP() << "needs /dev/kvm: " << why;
+                socket_ = dir_.file("control.sock");
+                vmm_ = std::make_unique<Process>(std::vector<std::string>{
+                        vmm_path(), "run", "--cpus", "2", "--socket", socket_, guest_path("spin") });
+                ASSERT_TRUE(vmm_->wait_for_output("spin: tick 1\n", kTimeoutMs)) << vmm_->out() << vmm_->err();
+        }
+
+        RunResult client(const std::vector<std::string> &args) {
+                std::vector<std::string> argv = { vmm_path() };
+                argv.insert(argv.end(), args.begin(), args.end());
+                Process p(argv);
+                return p.wait(20000);
+        }
+
+        TempDir dir_;
+        std::string socket_;
+        std::unique_ptr<Process> vmm_;
+};
+
+} // namespace
+
+TEST_F(SpinningVm, InfoReportsRunningStateVcpusAndMemory) {
+        RunResult r = client({ "info", socket_ });
+        ASSERT_EQ(r.exit_code, 0) << r.err;
+        EXPECT_NE(r.out.find("running"), std::string::npos) << r.out;
+        EXPECT_NE(r.out.find("256"), std::string::npos) << r.out;
+
+        r = client({ "info", "--json", socket_ });
+        ASSERT_EQ(r.exit_code, 0) << r.err;
+        EXPECT_NE(r.out.find("\"state\":\"running\""), std::string::npos) << r.out;
+        EXPECT_NE(r.out.find("\"vcpus\":2"), std::string::npos) << r.out;
+        EXPECT_NE(r.out.find("\"memory_bytes\":268435456"), std::string::npos) << r.out;
+}
+
+TEST_F(SpinningVm, PauseStopsGuestTicksAndResumeRestartsThem) {
+        RunResult r = client({ "pause", socket_ });
+        ASSERT_EQ(r.exit_code, 0) << r.err;
+        EXPECT_NE(client({ "info", socket_ }).out.find("paused"), std::string::npos);
+
+        unsigned before = count_ticks(vmm_->out());
+        std::this_thread::sleep_for(std::chrono::milliseconds(600));
+        unsigned after = count_ticks(vmm_->out());
+        EXPECT_EQ(before, after) << "the guest kept running while paused";
+
+        r = client({ "pause", socket_ });
+        EXPECT_EQ(r.exit_code, 1) << "pausing twice is an error";
+        EXPECT_NE(r.err.find("already"), std::string::npos) << r.err;
+
+        r = client({ "resume", socket_ });
+        ASSERT_EQ(r.exit_code, 0) << r.err;
+        EXPECT_TRUE(vmm_->wait_for_output("spin: tick " + std::to_string(after + 2) + "\n", kTimeoutMs))
+                << vmm_->out();
+        EXPECT_NE(client({ "info", socket_ }).out.find("running"), std::string::npos);
+}
+
+TEST_F(SpinningVm, StopPowersOffAndExitsZeroAndRemovesTheSocket) {
+        RunResult r = client({ "stop", socket_ });
+        ASSERT_EQ(r.exit_code, 0) << r.err;
+        RunResult v = vmm_->wait(10000);
+        EXPECT_FALSE(v.timed_out);
+        EXPECT_EQ(v.exit_code, 0) << v.err;
+        EXPECT_NE(access(socket_.c_str(), F_OK), 0) << "socket left behind";
+}
+
+TEST_F(SpinningVm, StopWhilePausedStillExits) {
+        ASSERT_EQ(client({ "pause", socket_ }).exit_code, 0);
+        ASSERT_EQ(client({ "stop", socket_ }).exit_code, 0);
+        RunResult v = vmm_->wait(10000);
+        EXPECT_FALSE(v.timed_out);
+        EXPECT_EQ(v.exit_code, 0) << v.err;
+}
+
+TEST_F(SpinningVm, BadMessagesGetErrorsAndTheVmmKeepsServing) {
+        int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+        ASSERT_GE(fd, 0);
+        struct sockaddr_un sa = {};
+        sa.sun_family = AF_UNIX;
+        strncpy(sa.sun_path, socket_.c_str(), sizeof(sa.sun_path) - 1);
+        ASSERT_EQ(connect(fd, (struct sockaddr *) &sa, sizeof(sa)), 0);
+
+        struct timeval tv = { 5, 0 };
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+
+        /* Truncated header, garbage, wrong version, unknown type, oversized. */
+        std::vector<std::string> bad = {
+                std::string("MJ", 2),
+                std::string(24, '\xff'),
+                std::string("MJDM\x07\x00\x01\x00\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00", 24),
+                std::string("MJDM\x01\x00\x63\x00\x02\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00", 24),
+                std::string(8192, 'x'),
+        };
+        for (auto &m : bad) {
+                ASSERT_EQ(send(fd, m.data(), m.size(), 0), (ssize_t) m.size());
+                char reply[4096];
+                ssize_t n = recv(fd, reply, sizeof(reply), 0);
+                ASSERT_GE(n, 24) << "no error reply for a bad message of " << m.size() << " bytes";
+                int32_t status;
+                memcpy(&status, reply + 12, 4);
+                EXPECT_LT(status, 0) << "bad message accepted";
+        }
+        close(fd);
+
+        RunResult r = client({ "info", socket_ });
+        EXPECT_EQ(r.exit_code, 0) << r.err;
+        EXPECT_NE(r.out.find("running"), std::string::npos);
+        EXPECT_TRUE(vmm_->wait_for_output("spin: tick " + std::to_string(count_ticks(vmm_->out()) + 1) + "\n",
+                                          kTimeoutMs));
+}
+
+TEST(VmmControl, ClientWithoutAVmmExitsThree) {
+        TempDir dir;
+        RunResult r = run_vmm({ "info", dir.file("nothing.sock") }, 10000);
+        EXPECT_EQ(r.exit_code, 3) << r.err;
+        EXPECT_FALSE(r.err.empty());
+}

@@ -1,0 +1,158 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#include "vmm-process.h"
+
+#include <cerrno>
+#include <csignal>
+#include <cstdlib>
+#include <cstring>
+#include <fcntl.h>
+#include <fstream>
+#include <poll.h>
+#include <sstream>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <thread>
+
+std::string vmm_path() {
+        const char *p = getenv("MAJORDOME_VMM");
+        return p ? p : "majordome-vmm";
+}
+
+std::string guest_path(const std::string &name) {
+        const char *d = getenv("MAJORDOME_GUEST_DIR");
+        return std::string(d ? d : ".") + "/" + name + ".elf";
+}
+
+bool kvm_usable(std::string *why) {
+        int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+        if (fd < 0) {
+                *why = std::string("/dev/kvm: ") + strerror(errno);
+                return false;
+        }
+        close(fd);
+        return true;
+}
+
+TempDir::TempDir() {
+        char tmpl[] = "/tmp/majordome-test.XXXXXX";
+        if (!mkdtemp(tmpl))
+                abort();
+        path = tmpl;
+}
+
+TempDir::~TempDir() {
+        std::string cmd = "rm -rf '" + path + "'";
+        if (system(cmd.c_str()) != 0) {
+                /* Leave it: a test's temp dir is not worth failing over. */
+        }
+}
+
+void write_file(const std::string &path, const std::string &data) {
+        std::ofstream f(path, std::ios::binary | std::ios::trunc);
+        f.write(data.data(), (std::streamsize) data.size());
+}
+
+std::string read_file(const std::string &path) {
+        std::ifstream f(path, std::ios::binary);
+        std::stringstream s;
+        s << f.rdbuf();
+        return s.str();
+}
+
+Process::Process(std::vector<std::string> argv, std::vector<std::string> env) {
+        std::string out = dir_.file("stdout"), err = dir_.file("stderr");
+
+        pid_ = fork();
+        if (pid_ < 0)
+                abort();
+        if (pid_ == 0) {
+                int in = open("/dev/null", O_RDONLY);
+                int o = open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+                int e = open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+                dup2(in, 0);
+                dup2(o, 1);
+                dup2(e, 2);
+                setpgid(0, 0);
+                for (auto &kv : env)
+                        putenv(strdup(kv.c_str()));
+                std::vector<char *> args;
+                for (auto &a : argv)
+                        args.push_back(const_cast<char *>(a.c_str()));
+                args.push_back(nullptr);
+                execvp(args[0], args.data());
+                _exit(127);
+        }
+        pidfd_ = (int) syscall(SYS_pidfd_open, pid_, 0);
+}
+
+Process::~Process() {
+        if (!reaped_) {
+                ::kill(pid_, SIGKILL);
+                wait(5000);
+        }
+        if (pidfd_ >= 0)
+                close(pidfd_);
+}
+
+std::string Process::out() const {
+        return read_file(dir_.file("stdout"));
+}
+
+std::string Process::err() const {
+        return read_file(dir_.file("stderr"));
+}
+
+bool Process::wait_for_output(const std::string &needle, int timeout_ms) {
+        auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+
+        while (std::chrono::steady_clock::now() < deadline) {
+                if (out().find(needle) != std::string::npos)
+                        return true;
+                if (reaped_)
+                        return false;
+                struct pollfd p = { pidfd_, POLLIN, 0 };
+                if (poll(&p, 1, 10) > 0) {
+                        /* Exited: one last look at what it printed. */
+                        return out().find(needle) != std::string::npos;
+                }
+        }
+        return false;
+}
+
+RunResult Process::wait(int timeout_ms) {
+        if (reaped_)
+                return result_;
+
+        struct pollfd p = { pidfd_, POLLIN, 0 };
+        if (poll(&p, 1, timeout_ms) == 0) {
+                result_.timed_out = true;
+                ::kill(-pid_, SIGKILL);
+                ::kill(pid_, SIGKILL);
+        }
+        int status = 0;
+        while (waitpid(pid_, &status, 0) < 0 && errno == EINTR)
+                ;
+        reaped_ = true;
+        if (WIFEXITED(status))
+                result_.exit_code = WEXITSTATUS(status);
+        else if (WIFSIGNALED(status))
+                result_.signal = WTERMSIG(status);
+        result_.out = out();
+        result_.err = err();
+        return result_;
+}
+
+void Process::kill(int sig) {
+        if (!reaped_)
+                ::kill(pid_, sig);
+}
+
+RunResult run_vmm(const std::vector<std::string> &args, int timeout_ms) {
+        std::vector<std::string> argv = { vmm_path() };
+        argv.insert(argv.end(), args.begin(), args.end());
+        Process p(argv);
+        return p.wait(timeout_ms);
+}

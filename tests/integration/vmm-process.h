@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#pragma once
+
+/* Runs the real majordome-vmm binary for integration tests. */
+
+#include <string>
+#include <vector>
+
+#include <sys/types.h>
+
+struct RunResult {
+        int exit_code = -1;     /* -1 when killed by a signal or timed out */
+        int signal = 0;
+        bool timed_out = false;
+        std::string out, err;
+};
+
+/* Paths given by meson through the environment. */
+std::string vmm_path();
+std::string guest_path(const std::string &name);
+
+/* Whether /dev/kvm can be used; *why says why not. */
+bool kvm_usable(std::string *why);
+
+#define SKIP_WITHOUT_KVM()                                              \
+        do {                                                            \
+                std::string why_;                                       \
+                if (!kvm_usable(&why_))                                 \
+                        GTEST_SKIP() << "needs /dev/kvm: " << why_;     \
+        } while (0)
+
+/* A directory removed with its contents when the object goes. */
+struct TempDir {
+        std::string path;
+        TempDir();
+        ~TempDir();
+        std::string file(const std::string &name) const { return path + "/" + name; }
+};
+
+void write_file(const std::string &path, const std::string &data);
+std::string read_file(const std::string &path);
+
+/* A process whose stdout and stderr go to files, stdin from /dev/null. */
+class Process {
+public:
+        explicit Process(std::vector<std::string> argv, std::vector<std::string> env = {});
+        ~Process();
+        Process(const Process &) = delete;
+        Process &operator=(const Process &) = delete;
+
+        pid_t pid() const { return pid_; }
+        std::string out() const;
+        std::string err() const;
+        /* True once `needle` shows up in stdout, false on timeout or exit. */
+        bool wait_for_output(const std::string &needle, int timeout_ms);
+        /* Waits for the exit and fills the result; kills on timeout. */
+        RunResult wait(int timeout_ms);
+        void kill(int sig);
+
+private:
+        pid_t pid_ = -1;
+        int pidfd_ = -1;
+        bool reaped_ = false;
+        RunResult result_;
+        TempDir dir_;
+};
+
+/* Runs `majordome-vmm args...` to completion. */
+RunResult run_vmm(const std::vector<std::string> &args, int timeout_ms);
