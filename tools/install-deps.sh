@@ -1,0 +1,23 @@
+#!/bin/bash
+# Installs the Debian 12 packages Majordome builds and tests with; quiet and
+# quick when everything is already there.
+set -euo pipefail
+
+packages=(
+  build-essential meson ninja-build pkg-config python3
+  libgtest-dev libsystemd-dev
+  zlib1g-dev liblzma-dev libzstd-dev liblz4-dev libbz2-dev
+  qemu-system-x86 cpio util-linux
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+echo "Installing: ${missing[*]}" >&2
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2

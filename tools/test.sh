@@ -1,0 +1,36 @@
+#!/bin/bash
+# Installs, builds and runs every test: once in build/ and once under
+# AddressSanitizer + UndefinedBehaviorSanitizer in build-asan/. Ends with
+# "N passed, N failed, N skipped" and exits non-zero if anything failed.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+tools/install-deps.sh || exit 1
+tools/build.sh --asan || exit 1
+
+# Real kernels for the Linux boot tests; each test skips with the reason
+# when its kernel could not be had.
+if [ -x ../shared/linux-rig/build.sh ]; then
+  if rig=$(../shared/linux-rig/build.sh 2>build/linux-rig.log); then
+    export MAJORDOME_RIG_DIR=$rig
+    export MAJORDOME_RIG_SCRIPTS=$(cd ../shared/linux-rig && pwd)
+  else
+    echo "linux-rig build failed, see build/linux-rig.log" >&2
+  fi
+fi
+if kernel=$(tools/fetch-debian-kernel.sh 2>build/debian-kernel.log); then
+  export MAJORDOME_DEBIAN_KERNEL=$kernel
+else
+  echo "Debian kernel not available, see build/debian-kernel.log" >&2
+fi
+
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+
+for dir in build build-asan; do
+  echo "== meson test -C $dir" >&2
+  meson test -C "$dir" --print-errorlogs --num-processes 2 "$@" >"$dir/test-output.txt" 2>&1
+  grep -E '^ *[0-9]+/[0-9]+ ' "$dir/test-output.txt" >&2 || true
+done
+
+python3 tools/test-summary.py build build-asan
