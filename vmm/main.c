@@ -384,12 +384,15 @@ static void crash_handler(int sig) {
 }
 
 static void install_crash_handlers(void) {
-#if !defined(__SANITIZE_ADDRESS__)
         static const int sigs[] = { SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGSYS };
 
+#if defined(__SANITIZE_ADDRESS__)
+        /* The sanitizer's own handlers report more; keep them. */
+        if (sigs[0] != 0)
+                return;
+#endif
         for (size_t i = 0; i < ARRAY_SIZE(sigs); i++)
                 signal(sigs[i], crash_handler);
-#endif
 }
 
 int main(int argc, char **argv) {

@@ -190,9 +190,11 @@ int vm_new(const VmConfig *config, Vm **ret, VmError *e) {
         if (r < 0)
                 return vm_error(e, VMM_EXIT_KVM_FAILURE, "creating the VM: %s", strerror(-r));
 
-        if (config->n_vcpus == 0 || config->n_vcpus > MIN(vm->hv_ops->max_vcpus(vm->hv), (unsigned) VM_MAX_VCPUS))
+        /* The hypervisor's limit, and what the MP table has room for. */
+        unsigned max_vcpus = MIN(MIN(vm->hv_ops->max_vcpus(vm->hv), boot_max_cpus()), (unsigned) VM_MAX_VCPUS);
+        if (config->n_vcpus == 0 || config->n_vcpus > max_vcpus)
                 return vm_error(e, VMM_EXIT_USAGE, "--cpus %u: must be between 1 and %u on this host",
-                                config->n_vcpus, MIN(vm->hv_ops->max_vcpus(vm->hv), (unsigned) VM_MAX_VCPUS));
+                                config->n_vcpus, max_vcpus);
         vm->n_vcpus = config->n_vcpus;
 
         r = guest_memory_new(config->mem_size, &vm->mem);
