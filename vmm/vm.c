@@ -37,6 +37,19 @@ VmState vm_state_from_string(const char *s) {
         return _VM_STATE_MAX;
 }
 
+/* The two flags vCPU threads poll without taking the lock. */
+static bool vm_exiting(Vm *vm) {
+        return __atomic_load_n(&vm->exit_requested, __ATOMIC_SEQ_CST);
+}
+
+static bool vm_pausing(Vm *vm) {
+        return __atomic_load_n(&vm->pause_requested, __ATOMIC_SEQ_CST);
+}
+
+static void flag_set(bool *flag, bool value) {
+        __atomic_store_n(flag, value, __ATOMIC_SEQ_CST);
+}
+
 _printf_(3, 4) static int vm_error(VmError *e, int exit_code, const char *fmt, ...) {
         va_list ap;
 
@@ -272,7 +285,7 @@ static void vcpu_park(Vm *vm) {
         pthread_mutex_lock(&vm->lock);
         vm->n_parked++;
         pthread_cond_broadcast(&vm->cond);
-        while (atomic_load(&vm->pause_requested) && !atomic_load(&vm->exit_requested))
+        while (vm_pausing(vm) && !vm_exiting(vm))
                 pthread_cond_wait(&vm->cond, &vm->lock);
         vm->n_parked--;
         pthread_mutex_unlock(&vm->lock);
@@ -297,11 +310,11 @@ static void *vcpu_thread(void *arg) {
         sigdelset(&mask, SIGSYS);
         pthread_sigmask(SIG_SETMASK, &mask, NULL);
 
-        while (!atomic_load(&vm->exit_requested)) {
+        while (!vm_exiting(vm)) {
                 HvExit x;
                 int r;
 
-                if (atomic_load(&vm->pause_requested)) {
+                if (vm_pausing(vm)) {
                         vcpu_park(vm);
                         continue;
                 }
@@ -381,20 +394,20 @@ int vm_pause(Vm *vm) {
                 pthread_mutex_unlock(&vm->lock);
                 return r;
         }
-        atomic_store(&vm->pause_requested, true);
+        flag_set(&vm->pause_requested, true);
         vm_kick_all(vm);
 
         clock_gettime(CLOCK_REALTIME, &deadline);
         deadline.tv_sec += 5;
-        while (vm->n_parked < vm->n_vcpus && !atomic_load(&vm->exit_requested) && r == 0) {
+        while (vm->n_parked < vm->n_vcpus && !vm_exiting(vm) && r == 0) {
                 int k = pthread_cond_timedwait(&vm->cond, &vm->lock, &deadline);
                 if (k == ETIMEDOUT)
                         r = -ETIMEDOUT;
                 else if (vm->n_parked < vm->n_vcpus)
                         vm_kick_all(vm); /* a vCPU may have re-entered the guest before seeing the flag */
         }
-        if (r < 0 || atomic_load(&vm->exit_requested)) {
-                atomic_store(&vm->pause_requested, false);
+        if (r < 0 || vm_exiting(vm)) {
+                flag_set(&vm->pause_requested, false);
                 pthread_cond_broadcast(&vm->cond);
                 pthread_mutex_unlock(&vm->lock);
                 return r < 0 ? r : -ESHUTDOWN;
@@ -411,7 +424,7 @@ int vm_resume(Vm *vm) {
                 pthread_mutex_unlock(&vm->lock);
                 return r;
         }
-        atomic_store(&vm->pause_requested, false);
+        flag_set(&vm->pause_requested, false);
         vm->state = VM_STATE_RUNNING;
         pthread_cond_broadcast(&vm->cond);
         pthread_mutex_unlock(&vm->lock);
@@ -422,7 +435,7 @@ void vm_request_exit(Vm *vm, int exit_code, const char *fmt, ...) {
         va_list ap;
 
         pthread_mutex_lock(&vm->lock);
-        if (atomic_load(&vm->exit_requested)) {
+        if (vm_exiting(vm)) {
                 pthread_mutex_unlock(&vm->lock);
                 return;
         }
@@ -431,7 +444,7 @@ void vm_request_exit(Vm *vm, int exit_code, const char *fmt, ...) {
         vsnprintf(vm->exit_reason, sizeof(vm->exit_reason), fmt, ap);
         va_end(ap);
         vm->state = VM_STATE_STOPPING;
-        atomic_store(&vm->exit_requested, true);
+        flag_set(&vm->exit_requested, true);
         pthread_cond_broadcast(&vm->cond);
         pthread_mutex_unlock(&vm->lock);
 

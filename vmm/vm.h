@@ -2,7 +2,6 @@
 #pragma once
 
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -80,8 +79,8 @@ struct Vm {
         pthread_cond_t cond;
         VmState state;          /* under lock */
         unsigned n_parked;      /* vCPUs waiting while paused, under lock */
-        atomic_bool pause_requested;
-        atomic_bool exit_requested;
+        bool pause_requested;   /* read without the lock: __atomic builtins */
+        bool exit_requested;
         int exit_code;          /* under lock, valid once exit_requested */
         char exit_reason[VM_REASON_MAX];
         int exit_fd;            /* eventfd: an exit was requested */

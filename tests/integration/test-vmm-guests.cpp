@@ -141,3 +141,20 @@ TEST(VmmGuests, SerialToFileCapturesTheConsole) {
         EXPECT_EQ(r.out, "");
         EXPECT_NE(read_file(dir.file("console")).find("TEST hello PASS"), std::string::npos);
 }
+
+TEST(VmmGuests, RtcShowsTheHostsDateAndTime) {
+        SKIP_WITHOUT_KVM();
+        RunResult r = run_vmm({ "run", "--debug-exit", "--cmdline", "expect_epoch=" + std::to_string(time(nullptr)),
+                                guest_path("rtc") },
+                              kGuestTimeoutMs);
+        expect_guest_passed(r, 2);
+}
+
+TEST(VmmGuests, TripleFaultEndsTheVmWithItsOwnCode) {
+        SKIP_WITHOUT_KVM();
+        RunResult r = run_vmm({ "run", "--debug-exit", guest_path("triplefault") }, kGuestTimeoutMs);
+        ASSERT_FALSE(r.timed_out);
+        EXPECT_EQ(r.exit_code, 72) << r.out << r.err;
+        EXPECT_NE(r.err.find("triple fault"), std::string::npos) << r.err;
+        EXPECT_EQ(r.out.find("TEST triplefault FAIL"), std::string::npos) << r.out;
+}
