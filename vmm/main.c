@@ -27,6 +27,7 @@ typedef struct RunArgs {
         const char *cmdline;
         const char *serial;
         const char *socket;
+        const char *control_fd;
         const char *kvm_device;
         bool debug_exit;
         bool decompress;
@@ -44,8 +45,9 @@ static void help(void) {
                "  -i, --initrd PATH       initial ramdisk\n"
                "  -p, --cmdline STRING    kernel command line\n"
                "      --serial WHERE      COM1 output: stdout (default; input from stdin),\n"
-               "                          file:PATH, or none\n"
+               "                          file:PATH, fd:N or none\n"
                "  -s, --socket PATH       serve the control socket at PATH\n"
+               "      --control-fd N      also serve an already connected control socket\n"
                "      --debug-exit        let the guest end the VM with a code (port 0xf4)\n"
                "      --no-decompress     boot a bzImage as is instead of decompressing\n"
                "                          its payload on the host\n"
@@ -61,8 +63,12 @@ static void help(void) {
                "could not run, 77 /dev/kvm permission denied.\n");
 }
 
+static bool is_fd_spec(const char *s) {
+        return strncmp(s, "fd:", 3) == 0;
+}
+
 static int parse_run_args(int argc, char **argv, RunArgs *a) {
-        enum { ARG_SERIAL = 0x100, ARG_DEBUG_EXIT, ARG_NO_DECOMPRESS, ARG_VERSION, ARG_KVM_DEVICE };
+        enum { ARG_SERIAL = 0x100, ARG_DEBUG_EXIT, ARG_NO_DECOMPRESS, ARG_VERSION, ARG_KVM_DEVICE, ARG_CONTROL_FD };
         static const struct option options[] = {
                 { "mem", required_argument, NULL, 'm' },
                 { "cpus", required_argument, NULL, 'c' },
@@ -73,6 +79,7 @@ static int parse_run_args(int argc, char **argv, RunArgs *a) {
                 { "debug-exit", no_argument, NULL, ARG_DEBUG_EXIT },
                 { "no-decompress", no_argument, NULL, ARG_NO_DECOMPRESS },
                 { "kvm-device", required_argument, NULL, ARG_KVM_DEVICE },
+                { "control-fd", required_argument, NULL, ARG_CONTROL_FD },
                 { "verbose", no_argument, NULL, 'v' },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, ARG_VERSION },
@@ -110,8 +117,8 @@ static int parse_run_args(int argc, char **argv, RunArgs *a) {
                         break;
                 case ARG_SERIAL:
                         if (strcmp(optarg, "stdout") != 0 && strcmp(optarg, "none") != 0 &&
-                            (strncmp(optarg, "file:", 5) != 0 || optarg[5] == '\0'))
-                                return log_error_errno(EINVAL, "--serial %s: expected stdout, none or file:PATH", optarg);
+                            (strncmp(optarg, "file:", 5) != 0 || optarg[5] == '\0') && !is_fd_spec(optarg))
+                                return log_error_errno(EINVAL, "--serial %s: expected stdout, none, file:PATH or fd:N", optarg);
                         a->serial = optarg;
                         break;
                 case 's':
@@ -125,6 +132,9 @@ static int parse_run_args(int argc, char **argv, RunArgs *a) {
                         break;
                 case ARG_KVM_DEVICE:
                         a->kvm_device = optarg;
+                        break;
+                case ARG_CONTROL_FD:
+                        a->control_fd = optarg;
                         break;
                 case 'v':
                         log_set_max_level(LOG_LEVEL_DEBUG);
@@ -157,9 +167,26 @@ static int parse_run_args(int argc, char **argv, RunArgs *a) {
         return 0;
 }
 
+/* "fd:N": a descriptor the parent passed (the daemon opens files itself
+ * and hands them over); taken over with close-on-exec set. */
+static int parse_fd(const char *what, const char *spec, const char *number, int *ret) {
+        uint64_t v;
+        int r;
+
+        r = parse_uint(number, 0, INT32_MAX, &v);
+        if (r < 0)
+                return log_error_errno(r, "%s %s: not a descriptor number", what, spec);
+        if (fcntl((int) v, F_SETFD, FD_CLOEXEC) < 0)
+                return log_error_errno(errno, "%s %s: %m", what, spec);
+        *ret = (int) v;
+        return 0;
+}
+
 static int open_input(const char *what, const char *path, int *ret) {
         int fd;
 
+        if (is_fd_spec(path))
+                return parse_fd(what, path, path + 3, ret);
         fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
         if (fd < 0)
                 return log_error_errno(errno, "%s %s: %m", what, path);
@@ -260,6 +287,8 @@ static int open_serial_output(const char *spec, int *ret) {
                 *ret = STDOUT_FILENO;
         else if (strcmp(spec, "none") == 0)
                 *ret = -1;
+        else if (is_fd_spec(spec))
+                return parse_fd("--serial", spec, spec + 3, ret);
         else {
                 fd = open(spec + 5, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY, 0640);
                 if (fd < 0)
@@ -349,6 +378,21 @@ static int run_vm(const RunArgs *a) {
                 if (r < 0)
                         return log_error_errno(r, "control socket: %m"), VMM_EXIT_OS_ERROR;
                 TAKE_FD(listen_fd);
+        }
+
+        if (a->control_fd) {
+                int fd;
+
+                if (parse_fd("--control-fd", a->control_fd, a->control_fd, &fd) < 0)
+                        return VMM_EXIT_USAGE;
+                if (!server) {
+                        r = control_server_new(event, -1, &control_ops, vm, &server);
+                        if (r < 0)
+                                return log_error_errno(r, "control socket: %m"), VMM_EXIT_OS_ERROR;
+                }
+                r = control_server_add_connection(server, fd);
+                if (r < 0)
+                        return log_error_errno(r, "--control-fd %d: %m", fd), VMM_EXIT_OS_ERROR;
         }
 
         r = vm_start(vm);

@@ -8,6 +8,7 @@
 
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 
 #include "vmm-process.h"
 
@@ -141,4 +142,50 @@ TEST(VmmControl, ClientWithoutAVmmExitsThree) {
         RunResult r = run_vmm({ "info", dir.file("nothing.sock") }, 10000);
         EXPECT_EQ(r.exit_code, 3) << r.err;
         EXPECT_FALSE(r.err.empty());
+}
+
+/* How the daemon drives a VMM: files and the control socket as inherited
+ * descriptors, no paths. */
+TEST(VmmControl, InheritedDescriptorsForKernelConsoleAndControl) {
+        SKIP_WITHOUT_KVM();
+        TempDir dir;
+        int sv[2];
+        ASSERT_EQ(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+        std::string console = dir.file("console");
+        std::string script = "exec 5<'" + guest_path("spin") + "' 7>'" + console + "'; exec '" + vmm_path() +
+                             "' run --serial fd:7 --control-fd 3 fd:5";
+        /* The child gets the socket as fd 3 (dup2 without CLOEXEC). */
+        pid_t pid = fork();
+        ASSERT_GE(pid, 0);
+        if (pid == 0) {
+                dup2(sv[1], 3);
+                execl("/bin/sh", "sh", "-c", script.c_str(), (char *) nullptr);
+                _exit(127);
+        }
+        close(sv[1]);
+
+        bool ticked = false;
+        for (int i = 0; i < 600 && !ticked; i++) {
+                ticked = read_file(console).find("spin: tick 1\n") != std::string::npos;
+                usleep(100 * 1000);
+        }
+        EXPECT_TRUE(ticked) << read_file(console);
+
+        /* info, then stop, over the inherited socket (header per docs/control-protocol.md). */
+        unsigned char req[24] = { 'M', 'J', 'D', 'M', 1, 0, 1, 0, 9, 0, 0, 0 };
+        ASSERT_EQ(send(sv[0], req, sizeof(req), 0), (ssize_t) sizeof(req));
+        unsigned char reply[128];
+        struct timeval tv = { 10, 0 };
+        setsockopt(sv[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+        ASSERT_EQ(recv(sv[0], reply, sizeof(reply), 0), 24 + 32);
+        EXPECT_EQ(reply[6] | (reply[7] << 8), 0x8001);
+        EXPECT_EQ(reply[24], 1) << "state running";
+
+        req[6] = 4; /* stop */
+        ASSERT_EQ(send(sv[0], req, sizeof(req), 0), (ssize_t) sizeof(req));
+        ASSERT_EQ(recv(sv[0], reply, sizeof(reply), 0), 24);
+        int status = 0;
+        ASSERT_EQ(waitpid(pid, &status, 0), pid);
+        EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+        close(sv[0]);
 }
