@@ -53,7 +53,7 @@ def count(builddir, totals, failures, skips):
         with open(results) as f:
             for line in f:
                 t = json.loads(line)
-                name, result = t["name"], t["result"]
+                name, result = t["name"].split(" / ")[-1], t["result"]
                 if result in ("OK", "EXPECTEDFAIL", "SKIP") or name in failed_tests:
                     continue
                 # Crashed, timed out or failed outside any test case.
