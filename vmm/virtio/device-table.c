@@ -1,0 +1,23 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* The one table of virtio devices (STYLE.md habit 2). Adding a device: one
+ * file vmm/devices/virtio-NAME.c with its ops, one line here and in
+ * vmm/meson.build. Order is the order of --help and of PCI slots when
+ * several kinds are given. */
+#include <string.h>
+
+#include "virtio/device.h"
+
+extern const VirtioDeviceOps virtio_rng_ops;
+
+const VirtioDeviceOps *const virtio_device_table[] = {
+        &virtio_rng_ops,
+};
+
+const unsigned virtio_device_table_size = ARRAY_SIZE(virtio_device_table);
+
+const VirtioDeviceOps *virtio_device_find(const char *name) {
+        for (unsigned i = 0; i < virtio_device_table_size; i++)
+                if (name && strcmp(virtio_device_table[i]->name, name) == 0)
+                        return virtio_device_table[i];
+        return NULL;
+}

@@ -1,0 +1,161 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#pragma once
+
+/* The virtio device framework: what a device (block, console, rng, balloon,
+ * vsock, ...) implements, and what the framework does for it.
+ *
+ * A device is one file in vmm/devices/virtio-NAME.c exporting one const
+ * VirtioDeviceOps, listed in the static table of vmm/virtio/device-table.c
+ * (STYLE.md habit 2). Its option --NAME[=ARG] on `majordome-vmm run` is
+ * built from that table; ops->create() parses ARG.
+ *
+ * The framework (device.c) owns the device status state machine, feature
+ * negotiation, the queues and a worker thread per device: an epoll loop
+ * that waits on the queues' notification eventfds (ioeventfds under KVM)
+ * and on the fds the device adds with virtio_device_watch_fd(). vCPU
+ * threads never run device work: they only reach config_read/config_write.
+ * The transport (virtio-pci.c) maps all of this onto PCI.
+ *
+ * Life cycle, all on the framework's terms:
+ *   create (at VM build) -> [driver sets DRIVER_OK] activate (worker thread
+ *   not yet running) -> queue_notify ... on the worker -> [driver writes
+ *   status 0, or the VM ends] worker stopped, then reset -> activate again
+ *   ... -> destroy. */
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "memory.h"
+#include "queue.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Device types (virtio 1.2 §5). PCI device id is 0x1040 + type (§4.1.2). */
+#define VIRTIO_ID_NET 1
+#define VIRTIO_ID_BLOCK 2
+#define VIRTIO_ID_CONSOLE 3
+#define VIRTIO_ID_RNG 4
+#define VIRTIO_ID_BALLOON 5
+#define VIRTIO_ID_VSOCK 19
+#define VIRTIO_ID_GPU 16
+
+/* Device status bits (virtio 1.2 §2.1). */
+#define VIRTIO_STATUS_ACKNOWLEDGE 1
+#define VIRTIO_STATUS_DRIVER 2
+#define VIRTIO_STATUS_DRIVER_OK 4
+#define VIRTIO_STATUS_FEATURES_OK 8
+#define VIRTIO_STATUS_NEEDS_RESET 0x40
+#define VIRTIO_STATUS_FAILED 0x80
+
+/* Reserved feature bits (virtio 1.2 §6). The framework offers these
+ * itself; devices list only their own bits in ops->features. */
+#define VIRTIO_F_INDIRECT_DESC 28
+#define VIRTIO_F_EVENT_IDX 29
+#define VIRTIO_F_VERSION_1 32
+
+#define VIRTIO_MAX_QUEUES 16
+#define VIRTIO_MAX_WATCHED_FDS 32
+
+typedef struct VirtioDevice VirtioDevice;
+
+/* Called on the worker thread when a watched fd is ready. */
+typedef void (*VirtioFdHandler)(void *dev, int fd, uint32_t epoll_events);
+
+typedef struct VirtioDeviceOps {
+        const char *name;               /* "rng": the option is --rng */
+        const char *option_usage;       /* e.g. "PATH[,ro]" ; NULL: the option takes no argument */
+        const char *help;               /* one line for --help */
+        uint16_t type;                  /* VIRTIO_ID_* */
+        uint16_t n_queues;              /* 1..VIRTIO_MAX_QUEUES */
+        uint16_t queue_max_size;        /* power of two, <= VIRTQ_MAX_SIZE */
+        uint64_t features;              /* device-specific bits offered */
+        uint32_t config_size;           /* bytes of device configuration (§4.1.4.6) */
+
+        /* Parses arg (NULL when none was given) and builds the device.
+         * vdev stays valid until destroy. -EINVAL for a bad argument. */
+        int (*create)(VirtioDevice *vdev, const char *arg, void **ret);
+        void (*destroy)(void *dev);
+
+        /* Device configuration, on vCPU threads (lock what the worker
+         * shares). offset + size <= config_size is checked by the caller;
+         * size 1, 2, 4 or 8. config_write NULL: writes are ignored. */
+        void (*config_read)(void *dev, uint32_t offset, void *data, uint32_t size);
+        void (*config_write)(void *dev, uint32_t offset, const void *data, uint32_t size);
+
+        /* The driver set DRIVER_OK: queues[0..n_queues) are what it
+         * programmed (q->enabled false for a queue it did not set up),
+         * features what was negotiated. The worker starts right after. A
+         * negative return marks the device NEEDS_RESET. */
+        int (*activate)(void *dev, VirtQueue *queues, uint64_t features);
+        /* On the worker: the driver notified queue q (or the device asked
+         * with virtio_device_kick()). Pop, process, push; the framework
+         * sends the interrupt afterwards if one is due. */
+        void (*queue_notify)(void *dev, VirtQueue *q);
+        /* The worker has stopped; forget the queues and in-flight work
+         * (status 0 was written, §2.4). Optional. */
+        void (*reset)(void *dev);
+        /* The fds the device keeps open for its life (for the sandbox's
+         * allow-lists); returns how many it wrote, at most max. Optional. */
+        unsigned (*fds)(void *dev, int *fds, unsigned max);
+} VirtioDeviceOps;
+
+/* ---- for devices ---- */
+
+const GuestMemory *virtio_device_memory(const VirtioDevice *vdev);
+uint64_t virtio_device_features(const VirtioDevice *vdev);
+/* Adds fd to the worker's epoll set (EPOLLIN etc.) until the next reset.
+ * Call from activate or from the worker. -ENOSPC past VIRTIO_MAX_WATCHED_FDS. */
+int virtio_device_watch_fd(VirtioDevice *vdev, int fd, uint32_t epoll_events, VirtioFdHandler handler);
+int virtio_device_unwatch_fd(VirtioDevice *vdev, int fd);
+/* Makes the worker call queue_notify for queue `index` soon; any thread. */
+void virtio_device_kick(VirtioDevice *vdev, unsigned index);
+/* The configuration changed (e.g. a disk was resized): a config-change
+ * interrupt (§2.5.1 / §4.1.4.5); any thread. */
+void virtio_device_config_changed(VirtioDevice *vdev);
+/* The driver broke a rule the walker cannot see: set NEEDS_RESET and
+ * interrupt (§2.1.2); any thread. */
+void virtio_device_set_needs_reset(VirtioDevice *vdev, const char *why);
+
+/* ---- for the transport and the VM ---- */
+
+/* How the framework reaches the transport: interrupts and state. */
+typedef struct VirtioTransportOps {
+        void (*queue_interrupt)(void *ctx, VirtQueue *q);
+        void (*config_interrupt)(void *ctx);
+} VirtioTransportOps;
+
+int virtio_device_new(const VirtioDeviceOps *ops, const char *arg, const GuestMemory *mem, VirtioDevice **ret);
+VirtioDevice *virtio_device_free(VirtioDevice *vdev);
+DEFINE_TRIVIAL_CLEANUP_FUNC(VirtioDevice *, virtio_device_free);
+void virtio_device_set_transport(VirtioDevice *vdev, const VirtioTransportOps *ops, void *ctx);
+
+const VirtioDeviceOps *virtio_device_ops(const VirtioDevice *vdev);
+void *virtio_device_state(const VirtioDevice *vdev);
+uint64_t virtio_device_offered(const VirtioDevice *vdev);
+VirtQueue *virtio_device_queue(VirtioDevice *vdev, unsigned index); /* NULL past n_queues */
+uint8_t virtio_device_status(const VirtioDevice *vdev);
+/* Driver writes (virtio 1.2 §2.1, §2.2, §3.1.1): status 0 resets; setting
+ * FEATURES_OK fails (the bit stays clear) when the driver took a feature
+ * not offered or left out VERSION_1; DRIVER_OK activates. */
+void virtio_device_write_status(VirtioDevice *vdev, uint8_t status);
+/* Driver feature words; ignored once FEATURES_OK is set. */
+void virtio_device_write_driver_features(VirtioDevice *vdev, unsigned word, uint32_t value);
+uint32_t virtio_device_read_driver_features(const VirtioDevice *vdev, unsigned word);
+/* A notification for a queue: writes its kick eventfd. Unknown queues and
+ * notifications before DRIVER_OK are ignored (§4.1.4.4). */
+void virtio_device_notify(VirtioDevice *vdev, unsigned index);
+/* The last reason the device went NEEDS_RESET, or NULL. */
+const char *virtio_device_error(const VirtioDevice *vdev);
+/* Fills up to max fds the device and its framework keep; returns the count. */
+unsigned virtio_device_fds(const VirtioDevice *vdev, int *fds, unsigned max);
+
+/* The static device table (device-table.c). */
+extern const VirtioDeviceOps *const virtio_device_table[];
+extern const unsigned virtio_device_table_size;
+const VirtioDeviceOps *virtio_device_find(const char *name);
+
+#ifdef __cplusplus
+}
+#endif
