@@ -1,0 +1,479 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "auth.h"
+#include "errors.h"
+#include "log.h"
+#include "manager-dbus.h"
+#include "vm-dbus.h"
+
+/* ---- StartVm's config dictionary ---- */
+
+/* Opens a file named by a path or given as an fd, for reading (kernel,
+ * initrd) or writing (serial_log). Our own descriptor either way: an fd
+ * from the caller is reopened through /proc so the VMM reads from offset 0
+ * and shares no file position with the caller. */
+static int config_open_file(sd_bus_message *msg, const char *key, const char *contents, bool for_write,
+                            int *ret, sd_bus_error *error) {
+        _cleanup_close_ int fd = -EBADF;
+        struct stat st;
+        int r;
+
+        if (strcmp(contents, "s") == 0) {
+                const char *path;
+
+                r = sd_bus_message_read(msg, "v", "s", &path);
+                if (r < 0)
+                        return r;
+                if (path[0] != '/')
+                        return sd_bus_error_setf(error, MAJORDOME_ERROR_INVALID_CONFIG,
+                                                 "%s: path '%s' is not absolute", key, path);
+                if (strlen(path) >= PATH_MAX)
+                        return sd_bus_error_setf(error, MAJORDOME_ERROR_INVALID_CONFIG, "%s: path too long", key);
+                if (for_write)
+                        fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0640);
+                else
+                        /* O_NONBLOCK: a FIFO must not hang the daemon on open. */
+                        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+                if (fd < 0)
+                        return sd_bus_error_setf(error, MAJORDOME_ERROR_INVALID_CONFIG, "%s: cannot open '%s': %s",
+                                                 key, path, strerror(errno));
+                if (fstat(fd, &st) < 0)
+                        return sd_bus_error_set_errnof(error, errno, "%s: %m", key);
+                if (!S_ISREG(st.st_mode))
+                        return sd_bus_error_setf(error, MAJORDOME_ERROR_INVALID_CONFIG,
+                                                 "%s: '%s' is not a regular file", key, path);
+        } else if (strcmp(contents, "h") == 0) {
+                char proc[64];
+                int caller_fd, flags, acc;
+
+                r = sd_bus_message_read(msg, "v", "h", &caller_fd);
+                if (r < 0)
+                        return r;
+                if (fstat(caller_fd, &st) < 0)
+                        return sd_bus_error_set_errnof(error, errno, "%s: %m", key);
+                flags = fcntl(caller_fd, F_GETFL);
+                if (flags < 0)
+                        return sd_bus_error_set_errnof(error, errno, "%s: %m", key);
+                acc = flags & O_ACCMODE;
+                if (!for_write) {
+                        if (!S_ISREG(st.st_mode))
+                                return sd_bus_error_setf(error, MAJORDOME_ERROR_INVALID_CONFIG,
+                                                         "%s: the descriptor is not a regular file", key);
+                        if (acc != O_RDONLY && acc != O_RDWR)
+                                return sd_bus_error_setf(error, MAJORDOME_ERROR_INVALID_CONFIG,
+                                                         "%s: the descriptor is not open for reading", key);
+                        snprintf(proc, sizeof(proc), "/proc/self/fd/%d", caller_fd);
+                        fd = open(proc, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+                        if (fd < 0)
+                                return sd_bus_error_setf(error, MAJORDOME_ERROR_INVALID_CONFIG,
+                                                         "%s: cannot reopen the descriptor: %s", key, strerror(errno));
+                } else {
+                        /* A console may go to a file, a pipe or a socket the caller reads. */
+                        if (acc != O_WRONLY && acc != O_RDWR)
+                                return sd_bus_error_setf(error, MAJORDOME_ERROR_INVALID_CONFIG,
+                                                         "%s: the descriptor is not open for writing", key);
+                        if (S_ISDIR(st.st_mode))
+                                return sd_bus_error_setf(error, MAJORDOME_ERROR_INVALID_CONFIG,
+                                                         "%s: the descriptor is a directory", key);
+                        fd = fcntl(caller_fd, F_DUPFD_CLOEXEC, 3);
+                        if (fd < 0)
+                                return sd_bus_error_set_errnof(error, errno, "%s: %m", key);
+                }
+        } else
+                return sd_bus_error_setf(error, MAJORDOME_ERROR_INVALID_CONFIG,
+                                         "%s: wrong type '%s', want 's' (a path) or 'h' (a file descriptor)",
+                                         key, contents);
+
+        if (!for_write) {
+                /* The VMM reads from the descriptor's start; blocking reads are fine for files. */
+                int flags = fcntl(fd, F_GETFL);
+
+                if (flags >= 0)
+                        (void) fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+        }
+        *ret = TAKE_FD(fd);
+        return 0;
+}
+
+static int config_wrong_type(sd_bus_error *error, const char *key, const char *want, const char *got) {
+        return sd_bus_error_setf(error, MAJORDOME_ERROR_INVALID_CONFIG,
+                                 "%s: wrong type '%s', want '%s'", key, got, want);
+}
+
+static uint64_t host_memory_bytes(void) {
+        long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
+
+        if (pages <= 0 || size <= 0)
+                return VM_MEMORY_MAX;
+        return (uint64_t) pages * (uint64_t) size;
+}
+
+static const char *const config_keys[] = {
+        "kernel", "initrd", "cmdline", "memory", "cpus", "serial_log", "debug_exit", "vsock", "disks",
+};
+
+static int config_parse(Manager *m, sd_bus_message *msg, VmConfig *c, sd_bus_error *error) {
+        bool seen[ARRAY_SIZE(config_keys)] = {};
+        unsigned n_keys = 0, n_fds = 0;
+        int r;
+
+        r = sd_bus_message_enter_container(msg, 'a', "{sv}");
+        if (r < 0)
+                return r;
+        for (;;) {
+                const char *key, *contents;
+                char type;
+                size_t k;
+
+                r = sd_bus_message_enter_container(msg, 'e', "sv");
+                if (r < 0)
+                        return r;
+                if (r == 0)
+                        break;
+                if (++n_keys > MANAGER_CONFIG_KEYS_MAX)
+                        return sd_bus_error_setf(error, MAJORDOME_ERROR_INVALID_CONFIG,
+                                                 "config has more than %d keys", MANAGER_CONFIG_KEYS_MAX);
+                r = sd_bus_message_read(msg, "s", &key);
+                if (r < 0)
+                        return r;
+                r = sd_bus_message_peek_type(msg, &type, &contents);
+                if (r < 0)
+                        return r;
+
+                for (k = 0; k < ARRAY_SIZE(config_keys); k++)
+                        if (strcmp(key, config_keys[k]) == 0)
+                                break;
+                if (k == ARRAY_SIZE(config_keys))
+                        return sd_bus_error_setf(error, MAJORDOME_ERROR_INVALID_CONFIG, "%s: unknown config key", key);
+                if (seen[k])
+                        return sd_bus_error_setf(error, MAJORDOME_ERROR_INVALID_CONFIG, "%s: given twice", key);
+                seen[k] = true;
+                if (strcmp(contents, "h") == 0 && ++n_fds > MANAGER_CONFIG_FDS_MAX)
+                        return sd_bus_error_setf(error, MAJORDOME_ERROR_INVALID_CONFIG,
+                                                 "more than %d file descriptors", MANAGER_CONFIG_FDS_MAX);
+
+                if (strcmp(key, "kernel") == 0)
+                        r = config_open_file(msg, key, contents, false, &c->kernel_fd, error);
+                else if (strcmp(key, "initrd") == 0)
+                        r = config_open_file(msg, key, contents, false, &c->initrd_fd, error);
+                else if (strcmp(key, "serial_log") == 0)
+                        r = config_open_file(msg, key, contents, true, &c->serial_fd, error);
+                else if (strcmp(key, "cmdline") == 0) {
+                        const char *s;
+
+                        if (strcmp(contents, "s") != 0)
+                                return config_wrong_type(error, key, "s", contents);
+                        r = sd_bus_message_read(msg, "v", "s", &s);
+                        if (r < 0)
+                                return r;
+                        if (strlen(s) > VM_CMDLINE_MAX)
+                                return sd_bus_error_setf(error, MAJORDOME_ERROR_INVALID_CONFIG,
+                                                         "cmdline: longer than %d bytes", VM_CMDLINE_MAX);
+                        c->cmdline = strdup(s);
+                        if (!c->cmdline)
+                                return -ENOMEM;
+                } else if (strcmp(key, "memory") == 0) {
+                        uint64_t mem, max = MIN(VM_MEMORY_MAX, host_memory_bytes());
+
+                        if (strcmp(contents, "t") != 0)
+                                return config_wrong_type(error, key, "t", contents);
+                        r = sd_bus_message_read(msg, "v", "t", &mem);
+                        if (r < 0)
+                                return r;
+                        if (mem < VM_MEMORY_MIN || mem % MiB != 0 || mem > max)
+                                return sd_bus_error_setf(error, MAJORDOME_ERROR_INVALID_CONFIG,
+                                                         "memory: %" PRIu64 " bytes is not a multiple of 1 MiB "
+                                                         "between 1 MiB and %" PRIu64 " MiB", mem, max / MiB);
+                        c->memory_bytes = mem;
+                } else if (strcmp(key, "cpus") == 0) {
+                        uint32_t cpus;
+
+                        if (strcmp(contents, "u") != 0)
+                                return config_wrong_type(error, key, "u", contents);
+                        r = sd_bus_message_read(msg, "v", "u", &cpus);
+                        if (r < 0)
+                                return r;
+                        if (cpus < 1 || cpus > VM_CPUS_MAX)
+                                return sd_bus_error_setf(error, MAJORDOME_ERROR_INVALID_CONFIG,
+                                                         "cpus: %" PRIu32 " is not between 1 and %d", cpus, VM_CPUS_MAX);
+                        c->cpus = cpus;
+                } else if (strcmp(key, "debug_exit") == 0 || strcmp(key, "vsock") == 0) {
+                        int b;
+
+                        if (strcmp(contents, "b") != 0)
+                                return config_wrong_type(error, key, "b", contents);
+                        r = sd_bus_message_read(msg, "v", "b", &b);
+                        if (r < 0)
+                                return r;
+                        if (key[0] == 'd')
+                                c->debug_exit = b;
+                        else if (b)
+                                return sd_bus_error_setf(error, MAJORDOME_ERROR_NOT_SUPPORTED,
+                                                         "vsock: majordome-vmm has no vsock device yet");
+                } else if (strcmp(key, "disks") == 0) {
+                        if (strcmp(contents, "aa{sv}") != 0)
+                                return config_wrong_type(error, key, "aa{sv}", contents);
+                        return sd_bus_error_setf(error, MAJORDOME_ERROR_NOT_SUPPORTED,
+                                                 "disks: majordome-vmm has no block device yet");
+                }
+                if (r < 0)
+                        return r;
+                r = sd_bus_message_exit_container(msg);
+                if (r < 0)
+                        return r;
+        }
+        r = sd_bus_message_exit_container(msg);
+        if (r < 0)
+                return r;
+        if (c->kernel_fd < 0)
+                return sd_bus_error_set(error, MAJORDOME_ERROR_INVALID_CONFIG, "kernel: required key missing");
+        return 0;
+}
+
+/* ---- methods ---- */
+
+static void start_done(Vm *vm, int r, const char *msg, VmStopStep step, void *userdata) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *call = userdata;
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+
+        if (r < 0) {
+                if (msg)
+                        sd_bus_error_set(&error, MAJORDOME_ERROR_VMM_FAILED, msg);
+                else
+                        vm_bus_error(&error, r, vm->name, "start failed");
+                (void) sd_bus_reply_method_error(call, &error);
+        } else
+                (void) sd_bus_reply_method_return(call, "o", vm->path);
+}
+
+static int method_start_vm(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        VmConfig config;
+        Vm *vm = NULL;
+        const char *name;
+        int r;
+
+        (void) sd_bus_message_rewind(msg, true); /* may be a second dispatch after polkit */
+        r = sd_bus_message_read(msg, "s", &name);
+        if (r < 0)
+                return r;
+        if (!vm_name_is_valid(name))
+                return sd_bus_error_setf(error, MAJORDOME_ERROR_INVALID_NAME,
+                                         "Invalid VM name '%.80s': 1 to %d of [A-Za-z0-9_.-], "
+                                         "not starting with '.' or '-'", name, VM_NAME_MAX);
+        /* Authorize before opening any file on the caller's behalf. */
+        r = auth_check_manage(m, msg, error);
+        if (r <= 0)
+                return r < 0 ? r : 1;
+        if (manager_get_vm(m, name))
+                return sd_bus_error_setf(error, MAJORDOME_ERROR_VM_EXISTS, "VM '%s' already exists", name);
+        if (m->n_vms >= m->max_vms)
+                return sd_bus_error_setf(error, MAJORDOME_ERROR_LIMIT_REACHED,
+                                         "Already %u VMs, the limit", m->n_vms);
+
+        vm_config_init(&config);
+        r = config_parse(m, msg, &config, error);
+        if (r < 0) {
+                vm_config_done(&config);
+                if (!sd_bus_error_is_set(error))
+                        return sd_bus_error_setf(error, MAJORDOME_ERROR_INVALID_CONFIG,
+                                                 "config: unreadable (%s)", strerror(-r));
+                return r;
+        }
+
+        r = vm_new(m, name, &vm);
+        if (r >= 0)
+                r = manager_add_vm(m, vm);
+        if (r < 0) {
+                vm_free(vm);
+                vm_config_done(&config);
+                return sd_bus_error_set_errnof(error, r, "Cannot create VM '%s': %m", name);
+        }
+        r = vm_start(vm, &config, start_done, sd_bus_message_ref(msg));
+        vm_config_done(&config);
+        if (r < 0) {
+                sd_bus_message_unref(msg);
+                manager_remove_vm(m, vm);
+                errno = -r;
+                return sd_bus_error_setf(error, MAJORDOME_ERROR_VMM_FAILED, "Cannot start the VMM for '%s': %m", name);
+        }
+        log_info("VM %s: starting (pid %d)", vm->name, (int) vm->pid);
+        return 1;
+}
+
+static Vm *lookup_vm(Manager *m, const char *name, sd_bus_error *error) {
+        Vm *vm = manager_get_vm(m, name);
+
+        if (!vm)
+                sd_bus_error_setf(error, MAJORDOME_ERROR_NO_SUCH_VM, "No VM named '%.80s'", name);
+        return vm;
+}
+
+static int method_stop_vm(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        const char *name, *mode;
+        uint32_t timeout_ms;
+        Vm *vm;
+        int r;
+
+        (void) sd_bus_message_rewind(msg, true); /* may be a second dispatch after polkit */
+        r = sd_bus_message_read(msg, "ssu", &name, &mode, &timeout_ms);
+        if (r < 0)
+                return r;
+        vm = lookup_vm(m, name, error);
+        if (!vm)
+                return -ENOENT;
+        return vm_bus_stop(vm, msg, mode, timeout_ms, error);
+}
+
+typedef struct StopAll {
+        sd_bus_message *call;
+        unsigned pending;
+} StopAll;
+
+static void stop_all_done(Vm *vm, int r, const char *msg, VmStopStep step, void *userdata) {
+        StopAll *s = userdata;
+
+        if (--s->pending > 0)
+                return;
+        (void) sd_bus_reply_method_return(s->call, NULL);
+        sd_bus_message_unref(s->call);
+        free(s);
+}
+
+static int method_stop_all_vms(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        StopAll *s;
+        int r;
+
+        (void) sd_bus_message_rewind(msg, true); /* may be a second dispatch after polkit */
+        r = auth_check_manage(m, msg, error);
+        if (r <= 0)
+                return r < 0 ? r : 1;
+        if (!m->vms)
+                return sd_bus_reply_method_return(msg, NULL);
+        s = calloc(1, sizeof(*s));
+        if (!s)
+                return -ENOMEM;
+        s->call = sd_bus_message_ref(msg);
+        /* One extra count held while we loop, so a VM finishing at once
+         * cannot reply early. */
+        s->pending = 1;
+        for (Vm *vm = m->vms, *next; vm; vm = next) {
+                next = vm->next;
+                s->pending++;
+                if (vm_stop(vm, false, 0, stop_all_done, s) < 0)
+                        s->pending--;
+        }
+        stop_all_done(NULL, 0, NULL, VM_STOP_STEP_NONE, s);
+        return 1;
+}
+
+static int method_list_vms(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        Manager *m = userdata;
+        int r;
+
+        r = sd_bus_message_new_method_return(msg, &reply);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_open_container(reply, 'a', "(sso)");
+        if (r < 0)
+                return r;
+        for (Vm *vm = m->vms; vm; vm = vm->next) {
+                r = sd_bus_message_append(reply, "(sso)", vm->name, vm_state_to_string(vm->state), vm->path);
+                if (r < 0)
+                        return r;
+        }
+        r = sd_bus_message_close_container(reply);
+        if (r < 0)
+                return r;
+        return sd_bus_send(NULL, reply, NULL);
+}
+
+static int method_get_vm_info(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        Manager *m = userdata;
+        const char *name;
+        Vm *vm;
+        int r;
+
+        r = sd_bus_message_read(msg, "s", &name);
+        if (r < 0)
+                return r;
+        vm = lookup_vm(m, name, error);
+        if (!vm)
+                return -ENOENT;
+        r = sd_bus_message_new_method_return(msg, &reply);
+        if (r < 0)
+                return r;
+        r = vm_bus_append_info(reply, vm);
+        if (r < 0)
+                return r;
+        return sd_bus_send(NULL, reply, NULL);
+}
+
+static int property_get_version(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        return sd_bus_message_append(reply, "s", MAJORDOME_VERSION);
+}
+
+static const sd_bus_vtable manager_vtable[] = {
+        SD_BUS_VTABLE_START(0),
+        SD_BUS_METHOD_WITH_NAMES("StartVm", "sa{sv}", SD_BUS_PARAM(name) SD_BUS_PARAM(config),
+                                 "o", SD_BUS_PARAM(vm), method_start_vm, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("StopVm", "ssu", SD_BUS_PARAM(name) SD_BUS_PARAM(mode) SD_BUS_PARAM(timeout_ms),
+                                 "s", SD_BUS_PARAM(step), method_stop_vm, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD("StopAllVms", NULL, NULL, method_stop_all_vms, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("ListVms", NULL,, "a(sso)", SD_BUS_PARAM(vms),
+                                 method_list_vms, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("GetVmInfo", "s", SD_BUS_PARAM(name), "a{sv}", SD_BUS_PARAM(info),
+                                 method_get_vm_info, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_SIGNAL_WITH_NAMES("VmStarted", "so", SD_BUS_PARAM(name) SD_BUS_PARAM(vm), 0),
+        SD_BUS_SIGNAL_WITH_NAMES("VmStopped", "sosi",
+                                 SD_BUS_PARAM(name) SD_BUS_PARAM(vm) SD_BUS_PARAM(reason) SD_BUS_PARAM(status), 0),
+        SD_BUS_PROPERTY("Version", "s", property_get_version, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("MaxVms", "u", NULL, offsetof(Manager, max_vms), SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("VmCount", "u", NULL, offsetof(Manager, n_vms), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_VTABLE_END
+};
+
+int manager_bus_register(Manager *m) {
+        int r;
+
+        r = sd_bus_add_object_vtable(m->bus, NULL, MANAGER_BUS_PATH, MANAGER_BUS_INTERFACE, manager_vtable, m);
+        if (r < 0)
+                return r;
+        return vm_bus_register(m);
+}
+
+void manager_vm_started(Manager *m, Vm *vm) {
+        log_info("VM %s: running (pid %d)", vm->name, (int) vm->pid);
+        if (m->bus)
+                (void) sd_bus_emit_signal(m->bus, MANAGER_BUS_PATH, MANAGER_BUS_INTERFACE, "VmStarted",
+                                          "so", vm->name, vm->path);
+}
+
+void manager_vm_stopped(Manager *m, Vm *vm) {
+        log_info("VM %s: stopped (%s, status %d)", vm->name,
+                 vm_stop_reason_to_string(vm->stop_reason), vm->stop_status);
+        if (!m->bus)
+                return;
+        (void) sd_bus_emit_signal(m->bus, MANAGER_BUS_PATH, MANAGER_BUS_INTERFACE, "VmStopped", "sosi",
+                                  vm->name, vm->path, vm_stop_reason_to_string(vm->stop_reason), vm->stop_status);
+}
+
+void manager_vm_count_changed(Manager *m) {
+        if (m->bus)
+                (void) sd_bus_emit_properties_changed(m->bus, MANAGER_BUS_PATH, MANAGER_BUS_INTERFACE,
+                                                      "VmCount", NULL);
+}

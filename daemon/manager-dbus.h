@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#pragma once
+
+#include <systemd/sd-bus.h>
+
+#include "manager.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define MANAGER_BUS_NAME "org.majordome.VmManager1"
+#define MANAGER_BUS_PATH "/org/majordome/VmManager1"
+#define MANAGER_BUS_INTERFACE "org.majordome.VmManager1"
+
+/* Limits on what one StartVm call may carry. */
+#define MANAGER_CONFIG_KEYS_MAX 32
+#define MANAGER_CONFIG_FDS_MAX 8
+
+int manager_bus_register(Manager *m);
+
+#ifdef __cplusplus
+}
+#endif

@@ -1,0 +1,150 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "manager.h"
+
+int manager_new(Manager **ret) {
+        Manager *m;
+
+        m = calloc(1, sizeof(*m));
+        if (!m)
+                return -ENOMEM;
+        m->max_vms = MANAGER_MAX_VMS_DEFAULT;
+        m->next_cid = MANAGER_CID_MIN;
+        *ret = m;
+        return 0;
+}
+
+Manager *manager_free(Manager *m) {
+        if (!m)
+                return NULL;
+        /* Frees our bookkeeping only: the VMMs keep running (a restarted
+         * daemon adopts them), and their state files stay. */
+        while (m->vms) {
+                Vm *vm = m->vms;
+
+                m->vms = vm->next;
+                vm_free(vm);
+        }
+        sd_bus_flush_close_unref(m->bus);
+        sd_event_unref(m->event);
+        free(m->runtime_dir);
+        free(m->vmm_path);
+        free(m);
+        return NULL;
+}
+
+Vm *manager_get_vm(Manager *m, const char *name) {
+        for (Vm *vm = m->vms; vm; vm = vm->next)
+                if (strcmp(vm->name, name) == 0)
+                        return vm;
+        return NULL;
+}
+
+Vm *manager_get_vm_by_path(Manager *m, const char *path) {
+        for (Vm *vm = m->vms; vm; vm = vm->next)
+                if (strcmp(vm->path, path) == 0)
+                        return vm;
+        return NULL;
+}
+
+int manager_add_vm(Manager *m, Vm *vm) {
+        Vm **tail;
+
+        if (manager_get_vm(m, vm->name))
+                return -EEXIST;
+        if (m->n_vms >= m->max_vms)
+                return -EUSERS;
+        /* Keep the registry in insertion order: ListVms lists oldest first. */
+        for (tail = &m->vms; *tail; tail = &(*tail)->next)
+                ;
+        vm->next = NULL;
+        *tail = vm;
+        m->n_vms++;
+        manager_vm_count_changed(m);
+        return 0;
+}
+
+void manager_remove_vm(Manager *m, Vm *vm) {
+        for (Vm **p = &m->vms; *p; p = &(*p)->next)
+                if (*p == vm) {
+                        *p = vm->next;
+                        m->n_vms--;
+                        manager_vm_count_changed(m);
+                        break;
+                }
+        vm_free(vm);
+}
+
+static bool cid_in_use(Manager *m, uint32_t cid) {
+        for (Vm *vm = m->vms; vm; vm = vm->next)
+                if (vm->cid == cid)
+                        return true;
+        return false;
+}
+
+int manager_allocate_cid(Manager *m, uint32_t *ret) {
+        /* Round-robin from the last one handed out, so a CID just freed is
+         * not reused at once by a new guest (a stale peer might still talk
+         * to it). At most n_vms + 1 probes find a free one. */
+        uint32_t cid = m->next_cid;
+
+        for (unsigned i = 0; i <= m->n_vms; i++) {
+                if (cid < MANAGER_CID_MIN || cid > MANAGER_CID_MAX)
+                        cid = MANAGER_CID_MIN;
+                if (!cid_in_use(m, cid)) {
+                        m->next_cid = cid + 1;
+                        *ret = cid;
+                        return 0;
+                }
+                cid++;
+        }
+        return -EADDRINUSE;
+}
+
+int manager_adopt_vms(Manager *m) {
+        DIR *d;
+        struct dirent *de;
+        int n = 0;
+
+        d = opendir(m->runtime_dir);
+        if (!d)
+                return -errno;
+        while ((de = readdir(d))) {
+                _cleanup_free_ char *path = NULL;
+                size_t len = strlen(de->d_name);
+                Vm *vm = NULL;
+                int r;
+
+                if (len <= 6 || strcmp(de->d_name + len - 6, ".state") != 0)
+                        continue;
+                if (asprintf(&path, "%s/%s", m->runtime_dir, de->d_name) < 0)
+                        break;
+                r = vm_adopt(m, path, &vm);
+                if (r >= 0)
+                        r = manager_add_vm(m, vm);
+                if (r < 0) {
+                        if (vm)
+                                vm = vm_free(vm);
+                        log_info_errno(r, "dropping stale VM entry %s: %m", de->d_name);
+                        (void) unlink(path);
+                        /* Only a socket of a VMM we know is gone is ours to remove. */
+                        if (r == -ESRCH || r == -ECONNREFUSED || r == -ENOENT) {
+                                path[strlen(path) - 6] = 0;
+                                strcat(path, ".sock");
+                                (void) unlink(path);
+                        }
+                        continue;
+                }
+                log_info("re-adopted VM %s (pid %d, %s)", vm->name, (int) vm->pid, vm_state_to_string(vm->state));
+                n++;
+        }
+        closedir(d);
+        return n;
+}

@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#pragma once
+
+/* majordomed's core: the VM registry, limits, vsock CID allocation and the
+ * daemon's configuration. The wire layer is manager-dbus.c. */
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <systemd/sd-bus.h>
+#include <systemd/sd-event.h>
+
+#include "vm.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define MANAGER_MAX_VMS_DEFAULT 64
+#define MANAGER_MAX_VMS_LIMIT 4096
+#define MANAGER_CID_MIN 3                /* 0-2 are reserved by vsock */
+#define MANAGER_CID_MAX UINT32_C(0xfffffffe) /* VMADDR_CID_ANY is 0xffffffff */
+
+typedef struct AuthQuery AuthQuery;
+
+struct Manager {
+        sd_event *event;
+        sd_bus *bus;
+        bool user;              /* session bus: only our uid may act */
+        char *runtime_dir;
+        char *vmm_path;
+        unsigned max_vms;
+
+        Vm *vms;
+        unsigned n_vms;
+        uint32_t next_cid;
+
+        AuthQuery *auth_queries;
+};
+
+int manager_new(Manager **ret);
+Manager *manager_free(Manager *m);
+
+Vm *manager_get_vm(Manager *m, const char *name);
+Vm *manager_get_vm_by_path(Manager *m, const char *path);
+/* Registers a VM made by vm_new(); the manager owns it from then on.
+ * -EEXIST for a taken name, -EUSERS over max_vms. */
+int manager_add_vm(Manager *m, Vm *vm);
+/* Unlinks and frees. */
+void manager_remove_vm(Manager *m, Vm *vm);
+
+/* A CID >= MANAGER_CID_MIN not used by any VM; -EADDRINUSE when none. */
+int manager_allocate_cid(Manager *m, uint32_t *ret);
+
+/* Reads the runtime directory and adopts every live VMM; stale entries are
+ * removed. Returns the number adopted. */
+int manager_adopt_vms(Manager *m);
+
+/* Hooks from vm.c into the wire layer (manager-dbus.c, vm-dbus.c). */
+void manager_vm_state_changed(Manager *m, Vm *vm);
+void manager_vm_started(Manager *m, Vm *vm);
+/* Called once the VM is gone; the VM is removed right after. */
+void manager_vm_stopped(Manager *m, Vm *vm);
+void manager_vm_count_changed(Manager *m);
+
+#ifdef __cplusplus
+}
+#endif

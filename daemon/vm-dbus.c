@@ -1,0 +1,320 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "auth.h"
+#include "errors.h"
+#include "log.h"
+#include "manager-dbus.h"
+#include "vm-dbus.h"
+
+int vm_bus_error(sd_bus_error *error, int r, const char *what, const char *msg) {
+        const char *name;
+
+        switch (r) {
+        case -EBUSY:
+                name = MAJORDOME_ERROR_BUSY;
+                break;
+        case -ETIMEDOUT:
+                name = MAJORDOME_ERROR_TIMEOUT;
+                break;
+        case -EOPNOTSUPP:
+                name = MAJORDOME_ERROR_NOT_SUPPORTED;
+                break;
+        case -ESRCH:
+                name = MAJORDOME_ERROR_NOT_RUNNING;
+                break;
+        default:
+                name = MAJORDOME_ERROR_VMM_FAILED;
+        }
+        if (msg)
+                return sd_bus_error_setf(error, name, "%s: %s", what, msg);
+        errno = -r;
+        return sd_bus_error_setf(error, name, "%s: %m", what);
+}
+
+/* ---- object lookup ---- */
+
+static int vm_object_find(sd_bus *bus, const char *path, const char *interface, void *userdata,
+                          void **found, sd_bus_error *error) {
+        Manager *m = userdata;
+        Vm *vm;
+
+        vm = manager_get_vm_by_path(m, path);
+        if (!vm)
+                return 0;
+        *found = vm;
+        return 1;
+}
+
+static int vm_node_enumerator(sd_bus *bus, const char *path, void *userdata, char ***nodes,
+                              sd_bus_error *error) {
+        Manager *m = userdata;
+        char **l;
+        size_t i = 0;
+
+        l = calloc(m->n_vms + 1, sizeof(char *));
+        if (!l)
+                return -ENOMEM;
+        for (Vm *vm = m->vms; vm; vm = vm->next) {
+                l[i] = strdup(vm->path);
+                if (!l[i]) {
+                        for (size_t j = 0; j < i; j++)
+                                free(l[j]);
+                        free(l);
+                        return -ENOMEM;
+                }
+                i++;
+        }
+        *nodes = l;
+        return 0;
+}
+
+/* ---- properties ---- */
+
+static int property_get_state(sd_bus *bus, const char *path, const char *interface, const char *property,
+                              sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        Vm *vm = userdata;
+
+        return sd_bus_message_append(reply, "s", vm_state_to_string(vm->state));
+}
+
+static int property_get_pid(sd_bus *bus, const char *path, const char *interface, const char *property,
+                            sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        Vm *vm = userdata;
+
+        return sd_bus_message_append(reply, "u", (uint32_t) vm->pid);
+}
+
+int vm_bus_append_info(sd_bus_message *reply, Vm *vm) {
+        return sd_bus_message_append(reply, "a{sv}", 10,
+                                     "Name", "s", vm->name,
+                                     "State", "s", vm_state_to_string(vm->state),
+                                     "Pid", "u", (uint32_t) vm->pid,
+                                     "Cid", "u", vm->cid,
+                                     "Vcpus", "u", vm->vcpus,
+                                     "MemoryBytes", "t", vm->memory_bytes,
+                                     "BalloonTargetBytes", "t", vm->balloon_target_bytes,
+                                     "BalloonActualBytes", "t", vm->balloon_actual_bytes,
+                                     "StartTimeUsec", "t", vm->start_time_usec,
+                                     "LogPath", "s", vm->log_path);
+}
+
+/* ---- methods ---- */
+
+static void reply_done(Vm *vm, int r, const char *msg, VmStopStep step, void *userdata) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *call = userdata;
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+
+        /* The caller may have gone away meanwhile; a failed reply is fine. */
+        if (r < 0) {
+                vm_bus_error(&error, r, vm->name, msg);
+                (void) sd_bus_reply_method_error(call, &error);
+        } else
+                (void) sd_bus_reply_method_return(call, NULL);
+}
+
+static void stop_done(Vm *vm, int r, const char *msg, VmStopStep step, void *userdata) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *call = userdata;
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+
+        if (r < 0) {
+                vm_bus_error(&error, r, vm->name, msg);
+                (void) sd_bus_reply_method_error(call, &error);
+        } else
+                (void) sd_bus_reply_method_return(call, "s", vm_stop_step_to_string(step));
+}
+
+int vm_bus_stop(Vm *vm, sd_bus_message *msg, const char *mode, uint32_t timeout_ms, sd_bus_error *error) {
+        bool kill_now;
+        int r;
+
+        if (!mode || mode[0] == 0 || strcmp(mode, "graceful") == 0)
+                kill_now = false;
+        else if (strcmp(mode, "kill") == 0)
+                kill_now = true;
+        else
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                         "Unknown stop mode '%s' (want \"graceful\" or \"kill\")", mode);
+        if (timeout_ms > VM_STOP_TIMEOUT_MS_MAX)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                         "timeout_ms %u is over the limit of %u", timeout_ms, VM_STOP_TIMEOUT_MS_MAX);
+
+        r = auth_check_manage(vm->manager, msg, error);
+        if (r <= 0)
+                return r < 0 ? r : 1;
+
+        r = vm_stop(vm, kill_now, timeout_ms, stop_done, sd_bus_message_ref(msg));
+        if (r < 0) {
+                sd_bus_message_unref(msg);
+                return vm_bus_error(error, r, vm->name, "cannot stop");
+        }
+        return 1;
+}
+
+static int method_stop(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Vm *vm = userdata;
+        const char *mode;
+        uint32_t timeout_ms;
+        int r;
+
+        (void) sd_bus_message_rewind(msg, true); /* may be a second dispatch after polkit */
+        r = sd_bus_message_read(msg, "su", &mode, &timeout_ms);
+        if (r < 0)
+                return r;
+        return vm_bus_stop(vm, msg, mode, timeout_ms, error);
+}
+
+static int method_kill(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Vm *vm = userdata;
+        int r;
+
+        r = auth_check_manage(vm->manager, msg, error);
+        if (r <= 0)
+                return r < 0 ? r : 1;
+        r = vm_stop(vm, true, 0, reply_done, sd_bus_message_ref(msg));
+        if (r < 0) {
+                sd_bus_message_unref(msg);
+                return vm_bus_error(error, r, vm->name, "cannot kill");
+        }
+        return 1;
+}
+
+static int method_pause_resume(sd_bus_message *msg, Vm *vm, bool pause, sd_bus_error *error) {
+        int r;
+
+        r = auth_check_manage(vm->manager, msg, error);
+        if (r <= 0)
+                return r < 0 ? r : 1;
+        /* Idempotent: asking for the state the VM is in succeeds. */
+        if ((pause && vm->state == VM_STATE_PAUSED) || (!pause && vm->state == VM_STATE_RUNNING))
+                return sd_bus_reply_method_return(msg, NULL);
+        if (vm->state != VM_STATE_RUNNING && vm->state != VM_STATE_PAUSED)
+                return sd_bus_error_setf(error, MAJORDOME_ERROR_NOT_RUNNING, "VM '%s' is %s",
+                                         vm->name, vm_state_to_string(vm->state));
+
+        r = (pause ? vm_pause : vm_resume)(vm, reply_done, sd_bus_message_ref(msg));
+        if (r < 0) {
+                sd_bus_message_unref(msg);
+                return vm_bus_error(error, r, vm->name, pause ? "cannot pause" : "cannot resume");
+        }
+        return 1;
+}
+
+static int method_pause(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        return method_pause_resume(msg, userdata, true, error);
+}
+
+static int method_resume(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        return method_pause_resume(msg, userdata, false, error);
+}
+
+static int method_set_balloon(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Vm *vm = userdata;
+        uint64_t bytes;
+        int r;
+
+        (void) sd_bus_message_rewind(msg, true); /* may be a second dispatch after polkit */
+        r = sd_bus_message_read(msg, "t", &bytes);
+        if (r < 0)
+                return r;
+        if (bytes > vm->memory_bytes)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                         "Balloon target %" PRIu64 " is larger than the VM's memory (%" PRIu64 ")",
+                                         bytes, vm->memory_bytes);
+        r = auth_check_manage(vm->manager, msg, error);
+        if (r <= 0)
+                return r < 0 ? r : 1;
+        r = vm_set_balloon(vm, bytes, reply_done, sd_bus_message_ref(msg));
+        if (r < 0) {
+                sd_bus_message_unref(msg);
+                return vm_bus_error(error, r, vm->name,
+                                    r == -EOPNOTSUPP ? "majordome-vmm has no balloon device yet" : NULL);
+        }
+        return 1;
+}
+
+static int method_get_balloon_stats(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Vm *vm = userdata;
+        int r;
+
+        /* Read-only: open to every caller. */
+        r = vm_get_balloon_stats(vm, NULL, NULL);
+        return vm_bus_error(error, r < 0 ? r : -EOPNOTSUPP, vm->name,
+                            "majordome-vmm has no balloon device yet");
+}
+
+static int method_resize_disk(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Vm *vm = userdata;
+        uint32_t index;
+        uint64_t bytes;
+        int r;
+
+        (void) sd_bus_message_rewind(msg, true); /* may be a second dispatch after polkit */
+        r = sd_bus_message_read(msg, "ut", &index, &bytes);
+        if (r < 0)
+                return r;
+        if (bytes == 0 || bytes % 512 != 0)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                         "Disk size must be a non-zero multiple of 512 bytes");
+        r = auth_check_manage(vm->manager, msg, error);
+        if (r <= 0)
+                return r < 0 ? r : 1;
+        r = vm_resize_disk(vm, index, bytes, reply_done, sd_bus_message_ref(msg));
+        if (r < 0) {
+                sd_bus_message_unref(msg);
+                return vm_bus_error(error, r, vm->name,
+                                    r == -EOPNOTSUPP ? "majordome-vmm has no block device yet" : NULL);
+        }
+        return 1;
+}
+
+static const sd_bus_vtable vm_vtable[] = {
+        SD_BUS_VTABLE_START(0),
+        SD_BUS_PROPERTY("Name", "s", NULL, offsetof(Vm, name), SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("State", "s", property_get_state, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("Pid", "u", property_get_pid, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("Cid", "u", NULL, offsetof(Vm, cid), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("Vcpus", "u", NULL, offsetof(Vm, vcpus), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("MemoryBytes", "t", NULL, offsetof(Vm, memory_bytes), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("BalloonTargetBytes", "t", NULL, offsetof(Vm, balloon_target_bytes),
+                        SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("BalloonActualBytes", "t", NULL, offsetof(Vm, balloon_actual_bytes),
+                        SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("StartTimeUsec", "t", NULL, offsetof(Vm, start_time_usec), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("LogPath", "s", NULL, offsetof(Vm, log_path), SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_METHOD_WITH_NAMES("Stop", "su", SD_BUS_PARAM(mode) SD_BUS_PARAM(timeout_ms),
+                                 "s", SD_BUS_PARAM(step), method_stop, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD("Kill", NULL, NULL, method_kill, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD("Pause", NULL, NULL, method_pause, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD("Resume", NULL, NULL, method_resume, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("SetBalloon", "t", SD_BUS_PARAM(bytes), NULL,,
+                                 method_set_balloon, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("GetBalloonStats", NULL,, "a{st}", SD_BUS_PARAM(stats),
+                                 method_get_balloon_stats, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("ResizeDisk", "ut", SD_BUS_PARAM(index) SD_BUS_PARAM(bytes), NULL,,
+                                 method_resize_disk, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_VTABLE_END
+};
+
+int vm_bus_register(Manager *m) {
+        int r;
+
+        r = sd_bus_add_fallback_vtable(m->bus, NULL, VM_BUS_PATH_PREFIX, VM_BUS_INTERFACE, vm_vtable,
+                                       vm_object_find, m);
+        if (r < 0)
+                return r;
+        return sd_bus_add_node_enumerator(m->bus, NULL, VM_BUS_PATH_PREFIX, vm_node_enumerator, m);
+}
+
+void manager_vm_state_changed(Manager *m, Vm *vm) {
+        int r;
+
+        if (!m->bus)
+                return;
+        r = sd_bus_emit_properties_changed(m->bus, vm->path, VM_BUS_INTERFACE,
+                                           "State", "Pid", "Vcpus", "MemoryBytes", NULL);
+        if (r < 0)
+                log_debug_errno(r, "PropertiesChanged for %s: %m", vm->name);
+}

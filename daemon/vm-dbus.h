@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#pragma once
+
+#include <systemd/sd-bus.h>
+
+#include "manager.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define VM_BUS_INTERFACE "org.majordome.Vm1"
+#define VM_BUS_PATH_PREFIX "/org/majordome/VmManager1/vm"
+
+/* The fallback vtable, object find and node enumerator for every VM. */
+int vm_bus_register(Manager *m);
+
+/* GetVmInfo: the Vm1 properties of vm as an a{sv}. */
+int vm_bus_append_info(sd_bus_message *reply, Vm *vm);
+
+/* Shared with manager-dbus.c: the Stop flow and its reply. */
+int vm_bus_stop(Vm *vm, sd_bus_message *msg, const char *mode, uint32_t timeout_ms, sd_bus_error *error);
+
+/* Maps a core errno to a named error. */
+int vm_bus_error(sd_bus_error *error, int r, const char *what, const char *msg);
+
+#ifdef __cplusplus
+}
+#endif

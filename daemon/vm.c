@@ -1,0 +1,1063 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "manager.h"
+#include "vm.h"
+
+struct VmControlRequest {
+        uint16_t type;
+        uint32_t id;
+        bool sent;
+        void (*done)(Vm *vm, int r, const ControlReply *reply, void *userdata);
+        void *userdata;
+        VmControlRequest *next;
+};
+
+typedef void (*VmControlFn)(Vm *vm, int r, const ControlReply *reply, void *userdata);
+
+static const char *const vm_state_table[_VM_STATE_MAX] = {
+        [VM_STATE_STARTING] = "starting",
+        [VM_STATE_RUNNING] = "running",
+        [VM_STATE_PAUSED] = "paused",
+        [VM_STATE_STOPPING] = "stopping",
+        [VM_STATE_STOPPED] = "stopped",
+};
+
+static const char *const vm_stop_reason_table[_VM_STOP_REASON_MAX] = {
+        [VM_STOP_POWEROFF] = "poweroff",
+        [VM_STOP_STOPPED] = "stopped",
+        [VM_STOP_CRASHED] = "crashed",
+        [VM_STOP_KILLED] = "killed",
+        [VM_STOP_FAILED] = "failed",
+        [VM_STOP_START_FAILED] = "start-failed",
+        [VM_STOP_LOST] = "unknown",
+};
+
+static const char *const vm_stop_step_table[_VM_STOP_STEP_MAX] = {
+        [VM_STOP_STEP_NONE] = "none",
+        [VM_STOP_STEP_GRACEFUL] = "graceful",
+        [VM_STOP_STEP_SIGTERM] = "sigterm",
+        [VM_STOP_STEP_SIGKILL] = "sigkill",
+};
+
+static int table_lookup(const char *const *table, size_t n, const char *s) {
+        if (!s)
+                return -EINVAL;
+        for (size_t i = 0; i < n; i++)
+                if (table[i] && strcmp(table[i], s) == 0)
+                        return (int) i;
+        return -EINVAL;
+}
+
+const char *vm_state_to_string(VmState s) {
+        return s >= 0 && s < _VM_STATE_MAX ? vm_state_table[s] : NULL;
+}
+
+int vm_state_from_string(const char *s) {
+        return table_lookup(vm_state_table, _VM_STATE_MAX, s);
+}
+
+const char *vm_stop_reason_to_string(VmStopReason r) {
+        return r >= 0 && r < _VM_STOP_REASON_MAX ? vm_stop_reason_table[r] : NULL;
+}
+
+int vm_stop_reason_from_string(const char *s) {
+        return table_lookup(vm_stop_reason_table, _VM_STOP_REASON_MAX, s);
+}
+
+const char *vm_stop_step_to_string(VmStopStep s) {
+        return s >= 0 && s < _VM_STOP_STEP_MAX ? vm_stop_step_table[s] : NULL;
+}
+
+int vm_stop_step_from_string(const char *s) {
+        return table_lookup(vm_stop_step_table, _VM_STOP_STEP_MAX, s);
+}
+
+bool vm_name_is_valid(const char *name) {
+        size_t n;
+
+        if (!name)
+                return false;
+        n = strlen(name);
+        if (n == 0 || n > VM_NAME_MAX)
+                return false;
+        /* A leading '.' or '-' would make hidden files or option-like words. */
+        if (name[0] == '.' || name[0] == '-')
+                return false;
+        for (size_t i = 0; i < n; i++) {
+                char c = name[i];
+
+                if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                      (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.'))
+                        return false;
+        }
+        return true;
+}
+
+void vm_config_init(VmConfig *c) {
+        *c = (VmConfig) {
+                .kernel_fd = -EBADF,
+                .initrd_fd = -EBADF,
+                .serial_fd = -EBADF,
+        };
+}
+
+void vm_config_done(VmConfig *c) {
+        c->kernel_fd = safe_close(c->kernel_fd);
+        c->initrd_fd = safe_close(c->initrd_fd);
+        c->serial_fd = safe_close(c->serial_fd);
+        free(c->cmdline);
+        c->cmdline = NULL;
+}
+
+static int pidfd_open_(pid_t pid) {
+        return (int) syscall(SYS_pidfd_open, pid, 0);
+}
+
+static int pidfd_send_signal_(int pidfd, int sig) {
+        return (int) syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0);
+}
+
+static uint64_t now_realtime_usec(void) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
+}
+
+/* The start time of a process (clock ticks since boot): with the pid, the
+ * identity of a process that survives pid reuse. */
+static int pid_get_starttime(pid_t pid, uint64_t *ret) {
+        char path[64], buf[1024], *p, *end;
+        ssize_t n;
+        int fd;
+
+        snprintf(path, sizeof(path), "/proc/%d/stat", (int) pid);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        n = read(fd, buf, sizeof(buf) - 1);
+        safe_close(fd);
+        if (n <= 0)
+                return n < 0 ? -errno : -EIO;
+        buf[n] = 0;
+
+        /* comm may hold spaces and parentheses: fields start after the last ')'. */
+        p = strrchr(buf, ')');
+        if (!p)
+                return -EIO;
+        p++;
+        for (int field = 3; field <= 22; field++) {
+                while (*p == ' ')
+                        p++;
+                if (!*p)
+                        return -EIO;
+                if (field == 22) {
+                        errno = 0;
+                        *ret = strtoull(p, &end, 10);
+                        if (errno || end == p)
+                                return -EIO;
+                        return 0;
+                }
+                p = strchr(p, ' ');
+                if (!p)
+                        return -EIO;
+        }
+        return -EIO;
+}
+
+/* ---- waiters ---- */
+
+static int waiter_add(VmWaiter **list, VmDoneFn done, void *userdata) {
+        VmWaiter *w, **tail;
+
+        if (!done)
+                return 0;
+        w = calloc(1, sizeof(*w));
+        if (!w)
+                return -ENOMEM;
+        w->done = done;
+        w->userdata = userdata;
+        for (tail = list; *tail; tail = &(*tail)->next)
+                ;
+        *tail = w;
+        return 0;
+}
+
+static void waiters_complete(Vm *vm, VmWaiter **list, int r, const char *msg, VmStopStep step) {
+        /* Detach first: a callback may add new waiters. */
+        VmWaiter *w = *list;
+
+        *list = NULL;
+        while (w) {
+                VmWaiter *next = w->next;
+
+                w->done(vm, r, msg, step, w->userdata);
+                free(w);
+                w = next;
+        }
+}
+
+/* ---- control connection: one request in flight, each bounded ---- */
+
+static void control_send_head(Vm *vm);
+
+static void control_fail_all(Vm *vm, int r) {
+        while (vm->requests) {
+                VmControlRequest *q = vm->requests;
+
+                vm->requests = q->next;
+                vm->n_requests--;
+                q->done(vm, r, NULL, q->userdata);
+                free(q);
+        }
+}
+
+static void control_disconnect(Vm *vm) {
+        vm->control_source = sd_event_source_disable_unref(vm->control_source);
+        vm->control_fd = safe_close(vm->control_fd);
+        (void) sd_event_source_set_enabled(vm->control_timer, SD_EVENT_OFF);
+        control_fail_all(vm, -ENOTCONN);
+}
+
+static void control_complete_head(Vm *vm, int r, const ControlReply *reply) {
+        VmControlRequest *q = vm->requests;
+
+        vm->requests = q->next;
+        vm->n_requests--;
+        (void) sd_event_source_set_enabled(vm->control_timer, SD_EVENT_OFF);
+        q->done(vm, r, reply, q->userdata);
+        free(q);
+        control_send_head(vm);
+}
+
+static void control_send_head(Vm *vm) {
+        while (vm->requests && !vm->requests->sent) {
+                VmControlRequest *q = vm->requests;
+                ControlHeader h = {
+                        .magic = CONTROL_MAGIC,
+                        .version = CONTROL_VERSION,
+                        .type = q->type,
+                        .id = q->id,
+                };
+                int r;
+
+                if (vm->control_fd < 0)
+                        r = -ENOTCONN;
+                else
+                        r = control_send(vm->control_fd, &h, NULL, NULL, 0);
+                if (r >= 0) {
+                        q->sent = true;
+                        (void) sd_event_source_set_time_relative(vm->control_timer,
+                                                                 (uint64_t) VM_CONTROL_TIMEOUT_MS * 1000);
+                        (void) sd_event_source_set_enabled(vm->control_timer, SD_EVENT_ONESHOT);
+                        return;
+                }
+                vm->requests = q->next;
+                vm->n_requests--;
+                q->done(vm, r, NULL, q->userdata);
+                free(q);
+        }
+}
+
+static int on_control_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
+        Vm *vm = userdata;
+
+        /* A late reply carries the old id and is skipped. */
+        if (vm->requests && vm->requests->sent)
+                control_complete_head(vm, -ETIMEDOUT, NULL);
+        return 0;
+}
+
+static int on_control_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        Vm *vm = userdata;
+
+        for (;;) {
+                ControlDatagram d;
+                ControlHeader h;
+                ControlReply reply;
+                int r;
+
+                r = control_receive(fd, &d);
+                if (r == -EAGAIN)
+                        return 0;
+                if (r < 0) {
+                        /* The VMM hung up (exiting); its pidfd tells the rest. */
+                        control_disconnect(vm);
+                        return 0;
+                }
+                control_datagram_close_fds(&d);
+                if (d.truncated || control_header_decode(d.data, d.len, &h) < 0 ||
+                    control_header_check(&h, d.len) < 0)
+                        continue;
+                if (!vm->requests || !vm->requests->sent || h.id != vm->requests->id ||
+                    h.type != (vm->requests->type | CONTROL_REPLY))
+                        continue;
+
+                reply = (ControlReply) {
+                        .version = h.version,
+                        .type = h.type,
+                        .status = h.status,
+                        .length = h.length,
+                };
+                memcpy(reply.payload, d.data + CONTROL_HEADER_SIZE, h.length);
+                control_complete_head(vm, 0, &reply);
+        }
+}
+
+static int control_attach(Vm *vm, int fd) {
+        int flags, r;
+
+        flags = fcntl(fd, F_GETFL);
+        if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
+                return -errno;
+        r = sd_event_add_io(vm->manager->event, &vm->control_source, fd, EPOLLIN, on_control_io, vm);
+        if (r < 0)
+                return r;
+        if (!vm->control_timer) {
+                r = sd_event_add_time(vm->manager->event, &vm->control_timer, CLOCK_MONOTONIC,
+                                      UINT64_MAX, 0, on_control_timeout, vm);
+                if (r < 0)
+                        return r;
+                (void) sd_event_source_set_enabled(vm->control_timer, SD_EVENT_OFF);
+        }
+        vm->control_fd = fd;
+        return 0;
+}
+
+static int control_enqueue(Vm *vm, uint16_t type, VmControlFn done, void *userdata) {
+        VmControlRequest *q, **tail;
+
+        if (vm->control_fd < 0)
+                return -ENOTCONN;
+        if (vm->n_requests >= VM_CONTROL_QUEUE_MAX)
+                return -EBUSY;
+        q = calloc(1, sizeof(*q));
+        if (!q)
+                return -ENOMEM;
+        q->type = type;
+        q->id = ++vm->next_request_id;
+        q->done = done;
+        q->userdata = userdata;
+        for (tail = &vm->requests; *tail; tail = &(*tail)->next)
+                ;
+        *tail = q;
+        vm->n_requests++;
+        control_send_head(vm);
+        return 0;
+}
+
+/* ---- lifetime ---- */
+
+int vm_new(Manager *m, const char *name, Vm **ret) {
+        Vm *vm;
+        int r;
+
+        if (!vm_name_is_valid(name))
+                return -EINVAL;
+        vm = calloc(1, sizeof(*vm));
+        if (!vm)
+                return -ENOMEM;
+        vm->manager = m;
+        vm->pidfd = -EBADF;
+        vm->control_fd = -EBADF;
+        vm->state = VM_STATE_STARTING;
+        vm->name = strdup(name);
+        if (!vm->name)
+                goto oom;
+        r = sd_bus_path_encode("/org/majordome/VmManager1/vm", name, &vm->path);
+        if (r < 0) {
+                vm_free(vm);
+                return r;
+        }
+        if (asprintf(&vm->log_path, "%s/%s.log", m->runtime_dir, name) < 0) {
+                vm->log_path = NULL;
+                goto oom;
+        }
+        if (asprintf(&vm->socket_path, "%s/%s.sock", m->runtime_dir, name) < 0) {
+                vm->socket_path = NULL;
+                goto oom;
+        }
+        if (asprintf(&vm->state_path, "%s/%s.state", m->runtime_dir, name) < 0) {
+                vm->state_path = NULL;
+                goto oom;
+        }
+        *ret = vm;
+        return 0;
+oom:
+        vm_free(vm);
+        return -ENOMEM;
+}
+
+Vm *vm_free(Vm *vm) {
+        if (!vm)
+                return NULL;
+        /* Nobody is left waiting forever: pending callers hear it ended. */
+        control_fail_all(vm, -ECANCELED);
+        waiters_complete(vm, &vm->start_waiters, -ECANCELED, "the daemon is shutting down", VM_STOP_STEP_NONE);
+        waiters_complete(vm, &vm->stop_waiters, -ECANCELED, "the daemon is shutting down", vm->stop_step);
+
+        sd_event_source_disable_unref(vm->pidfd_source);
+        sd_event_source_disable_unref(vm->control_source);
+        sd_event_source_disable_unref(vm->control_timer);
+        sd_event_source_disable_unref(vm->start_timer);
+        sd_event_source_disable_unref(vm->poll_timer);
+        sd_event_source_disable_unref(vm->stop_timer);
+        safe_close(vm->pidfd);
+        safe_close(vm->control_fd);
+        free(vm->name);
+        free(vm->path);
+        free(vm->log_path);
+        free(vm->socket_path);
+        free(vm->state_path);
+        free(vm);
+        return NULL;
+}
+
+static void vm_set_state(Vm *vm, VmState state) {
+        if (vm->state == state)
+                return;
+        vm->state = state;
+        if (state != VM_STATE_STOPPED)
+                (void) vm_save(vm);
+        manager_vm_state_changed(vm->manager, vm);
+}
+
+int vm_save(Vm *vm) {
+        _cleanup_free_ char *tmp = NULL;
+        FILE *f;
+        int fd, r = 0;
+
+        if (asprintf(&tmp, "%s.XXXXXX", vm->state_path) < 0)
+                return -ENOMEM;
+        fd = mkostemp(tmp, O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        f = fdopen(fd, "w");
+        if (!f) {
+                r = -errno;
+                safe_close(fd);
+                unlink(tmp);
+                return r;
+        }
+        fprintf(f,
+                "# majordomed state, re-read at start-up to re-adopt the VMM\n"
+                "NAME=%s\nPID=%d\nSTARTTIME=%" PRIu64 "\nSOCKET=%s\nLOG=%s\n"
+                "STATE=%s\nCID=%" PRIu32 "\nVCPUS=%" PRIu32 "\nMEMORY=%" PRIu64 "\n"
+                "START_USEC=%" PRIu64 "\nSTOP_REQUESTED=%d\nKILL_REQUESTED=%d\n",
+                vm->name, (int) vm->pid, vm->pid_starttime, vm->socket_path, vm->log_path,
+                vm_state_to_string(vm->state), vm->cid, vm->vcpus, vm->memory_bytes,
+                vm->start_time_usec, vm->stop_requested, vm->kill_requested);
+        if (fflush(f) != 0 || fsync(fileno(f)) < 0)
+                r = -errno;
+        if (fclose(f) != 0 && r == 0)
+                r = -errno;
+        if (r == 0 && rename(tmp, vm->state_path) < 0)
+                r = -errno;
+        if (r < 0)
+                unlink(tmp);
+        return r;
+}
+
+/* The last "majordome-vmm: ..." line of the VM's log: why it failed. */
+static char *vm_last_vmm_error(Vm *vm) {
+        char line[512], *found = NULL;
+        FILE *f;
+
+        f = fopen(vm->log_path, "re");
+        if (!f)
+                return NULL;
+        while (fgets(line, sizeof(line), f)) {
+                if (strncmp(line, "majordome-vmm: ", 15) == 0) {
+                        line[strcspn(line, "\n")] = 0;
+                        free(found);
+                        found = strdup(line);
+                }
+        }
+        fclose(f);
+        return found;
+}
+
+/* The VMM is gone: settle everybody and hand the VM to the manager to drop. */
+static void vm_finish(Vm *vm, bool known, bool signaled, int code) {
+        bool was_starting = vm->state == VM_STATE_STARTING;
+        _cleanup_free_ char *vmm_error = NULL, *msg = NULL;
+
+        if (!known) {
+                vm->stop_status = 0;
+                vm->stop_reason = vm->kill_requested ? VM_STOP_KILLED :
+                                  vm->stop_requested ? VM_STOP_STOPPED : VM_STOP_LOST;
+        } else {
+                vm->stop_status = signaled ? -code : code;
+                if (vm->kill_requested)
+                        vm->stop_reason = VM_STOP_KILLED;
+                else if (vm->stop_requested)
+                        vm->stop_reason = VM_STOP_STOPPED;
+                else if (was_starting)
+                        vm->stop_reason = VM_STOP_START_FAILED;
+                else if (signaled)
+                        vm->stop_reason = VM_STOP_CRASHED;
+                else if (code == 0)
+                        vm->stop_reason = VM_STOP_POWEROFF;
+                else
+                        vm->stop_reason = VM_STOP_FAILED;
+        }
+
+        vm->pidfd_source = sd_event_source_disable_unref(vm->pidfd_source);
+        vm->start_timer = sd_event_source_disable_unref(vm->start_timer);
+        vm->poll_timer = sd_event_source_disable_unref(vm->poll_timer);
+        vm->stop_timer = sd_event_source_disable_unref(vm->stop_timer);
+        control_disconnect(vm);
+        (void) unlink(vm->state_path);
+        (void) unlink(vm->socket_path);
+
+        if (was_starting) {
+                vmm_error = vm_last_vmm_error(vm);
+                if (asprintf(&msg, "VM '%s' ended before it was running (%s, status %d)%s%s",
+                             vm->name, vm_stop_reason_to_string(vm->stop_reason), vm->stop_status,
+                             vmm_error ? ": " : "", vmm_error ? vmm_error : "") < 0)
+                        msg = NULL;
+        }
+        vm->state = VM_STATE_STOPPED;
+        manager_vm_state_changed(vm->manager, vm);
+        waiters_complete(vm, &vm->start_waiters, -ECHILD, msg, VM_STOP_STEP_NONE);
+        waiters_complete(vm, &vm->stop_waiters, 0, NULL, vm->stop_step);
+        manager_vm_stopped(vm->manager, vm);
+        manager_remove_vm(vm->manager, vm);
+}
+
+static int on_child(sd_event_source *s, const siginfo_t *si, void *userdata) {
+        Vm *vm = userdata;
+
+        vm_finish(vm, true, si->si_code != CLD_EXITED, si->si_status);
+        return 0;
+}
+
+static int on_pidfd(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        Vm *vm = userdata;
+
+        /* Not our child (adopted after a restart): the exit status went to
+         * its real parent, only the death is ours to see. */
+        vm_finish(vm, false, false, 0);
+        return 0;
+}
+
+/* ---- start ---- */
+
+static void on_start_info(Vm *vm, int r, const ControlReply *reply, void *userdata);
+
+static int on_poll_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        Vm *vm = userdata;
+        int r;
+
+        if (vm->state != VM_STATE_STARTING)
+                return 0;
+        r = control_enqueue(vm, CONTROL_TYPE_INFO, on_start_info, NULL);
+        if (r < 0) {
+                /* Not connected any more: the pidfd will report the exit. */
+                log_debug_errno(r, "VM %s: info request: %m", vm->name);
+        }
+        return 0;
+}
+
+static void vm_poll_later(Vm *vm) {
+        (void) sd_event_source_set_time_relative(vm->poll_timer, 10 * 1000);
+        (void) sd_event_source_set_enabled(vm->poll_timer, SD_EVENT_ONESHOT);
+}
+
+static void on_start_info(Vm *vm, int r, const ControlReply *reply, void *userdata) {
+        ControlInfo info;
+
+        if (vm->state != VM_STATE_STARTING)
+                return;
+        if (r < 0 || reply->status < 0 || control_info_decode(reply->payload, reply->length, &info) < 0 ||
+            info.state == CONTROL_STATE_STARTING) {
+                if (r != -ENOTCONN && r != -ECANCELED)
+                        vm_poll_later(vm);
+                return;
+        }
+        if (info.state == CONTROL_STATE_STOPPING)
+                return; /* on its way out; the pidfd reports it */
+
+        vm->vcpus = info.vcpus;
+        vm->memory_bytes = info.memory_bytes;
+        vm->start_timer = sd_event_source_disable_unref(vm->start_timer);
+        vm_set_state(vm, info.state == CONTROL_STATE_PAUSED ? VM_STATE_PAUSED : VM_STATE_RUNNING);
+        waiters_complete(vm, &vm->start_waiters, 0, NULL, VM_STOP_STEP_NONE);
+        manager_vm_started(vm->manager, vm);
+}
+
+static int on_start_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
+        Vm *vm = userdata;
+
+        log_warning("VM %s: the VMM did not report running within %d ms, killing it",
+                    vm->name, VM_START_TIMEOUT_MS);
+        /* The pidfd reports the end as start-failed: nobody asked for a stop. */
+        (void) pidfd_send_signal_(vm->pidfd, SIGKILL);
+        return 0;
+}
+
+static int fd_move_high(int fd) {
+        return fd < 0 ? -1 : fcntl(fd, F_DUPFD_CLOEXEC, 16);
+}
+
+static _noreturn_ void vm_exec_child(Vm *vm, char **argv, int kernel_fd, int initrd_fd,
+                                     int serial_fd, int control_fd, int log_fd) {
+        int src[4], null_fd, hi_log;
+        sigset_t all;
+
+        /* Its own session and process group: signals aimed at the daemon's
+         * group (a terminal's ^C, a unit's stop) do not reach the guest. */
+        (void) setsid();
+        sigemptyset(&all);
+        (void) sigprocmask(SIG_SETMASK, &all, NULL);
+        for (int sig = 1; sig < _NSIG; sig++)
+                if (sig != SIGKILL && sig != SIGSTOP)
+                        (void) signal(sig, SIG_DFL);
+
+        /* Lift every source above the targets first so dup2 never clobbers
+         * a source that sits on another's target number. */
+        src[0] = fd_move_high(kernel_fd);
+        src[1] = fd_move_high(initrd_fd);
+        src[2] = fd_move_high(serial_fd);
+        src[3] = fd_move_high(control_fd);
+        hi_log = fd_move_high(log_fd);
+        null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (src[0] < 0 || src[2] < 0 || src[3] < 0 || hi_log < 0 || null_fd < 0)
+                _exit(71);
+        if (dup2(null_fd, 0) < 0 || dup2(hi_log, 1) < 0 || dup2(hi_log, 2) < 0)
+                _exit(71);
+        for (int i = 0; i < 4; i++)
+                if (src[i] >= 0 && dup2(src[i], 3 + i) < 0)
+                        _exit(71);
+        (void) syscall(SYS_close_range, 7, ~0U, 0);
+
+        execv(argv[0], argv);
+        dprintf(2, "majordome-vmm: cannot execute %s: %s\n", argv[0], strerror(errno));
+        _exit(127);
+}
+
+int vm_start(Vm *vm, VmConfig *config, VmDoneFn done, void *userdata) {
+        _cleanup_close_ int log_fd = -EBADF, ours = -EBADF, theirs = -EBADF, pidfd = -EBADF;
+        char mem[32], cpus[16], *argv[24];
+        int pair[2], n = 0, r;
+        pid_t pid;
+
+        if (config->kernel_fd < 0)
+                return -EINVAL;
+
+        log_fd = open(vm->log_path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC | O_NOCTTY, 0640);
+        if (log_fd < 0)
+                return -errno;
+        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0)
+                return -errno;
+        ours = pair[0];
+        theirs = pair[1];
+        (void) unlink(vm->socket_path);
+
+        argv[n++] = vm->manager->vmm_path;
+        argv[n++] = (char *) "run";
+        argv[n++] = (char *) "--socket";
+        argv[n++] = vm->socket_path;
+        argv[n++] = (char *) "--control-fd";
+        argv[n++] = (char *) "6";
+        argv[n++] = (char *) "--serial";
+        argv[n++] = (char *) "fd:5";
+        if (config->memory_bytes > 0) {
+                snprintf(mem, sizeof(mem), "%" PRIu64, config->memory_bytes);
+                argv[n++] = (char *) "--mem";
+                argv[n++] = mem;
+        }
+        if (config->cpus > 0) {
+                snprintf(cpus, sizeof(cpus), "%" PRIu32, config->cpus);
+                argv[n++] = (char *) "--cpus";
+                argv[n++] = cpus;
+        }
+        if (config->initrd_fd >= 0) {
+                argv[n++] = (char *) "--initrd";
+                argv[n++] = (char *) "fd:4";
+        }
+        if (config->cmdline) {
+                argv[n++] = (char *) "--cmdline";
+                argv[n++] = config->cmdline;
+        }
+        if (config->debug_exit)
+                argv[n++] = (char *) "--debug-exit";
+        argv[n++] = (char *) "fd:3";
+        argv[n] = NULL;
+
+        pid = fork();
+        if (pid < 0)
+                return -errno;
+        if (pid == 0)
+                vm_exec_child(vm, argv, config->kernel_fd, config->initrd_fd,
+                              config->serial_fd >= 0 ? config->serial_fd : log_fd, theirs, log_fd);
+
+        /* Our unreaped child cannot be replaced by another process, so the
+         * pidfd surely names it. */
+        pidfd = pidfd_open_(pid);
+        if (pidfd < 0) {
+                r = -errno;
+                (void) kill(pid, SIGKILL);
+                (void) waitpid(pid, NULL, 0);
+                return r;
+        }
+        theirs = safe_close(theirs);
+
+        vm->pid = pid;
+        vm->is_child = true;
+        (void) pid_get_starttime(pid, &vm->pid_starttime);
+        vm->start_time_usec = now_realtime_usec();
+        vm->vcpus = config->cpus ?: 1;
+        vm->memory_bytes = config->memory_bytes ?: 256 * MiB;
+
+        r = sd_event_add_child_pidfd(vm->manager->event, &vm->pidfd_source, pidfd, WEXITED, on_child, vm);
+        if (r < 0)
+                goto fail;
+        vm->pidfd = TAKE_FD(pidfd);
+        r = control_attach(vm, ours);
+        if (r < 0)
+                goto fail;
+        TAKE_FD(ours);
+        r = sd_event_add_time_relative(vm->manager->event, &vm->start_timer, CLOCK_MONOTONIC,
+                                       (uint64_t) VM_START_TIMEOUT_MS * 1000, 0, on_start_timeout, vm);
+        if (r < 0)
+                goto fail;
+        r = sd_event_add_time_relative(vm->manager->event, &vm->poll_timer, CLOCK_MONOTONIC,
+                                       0, 0, on_poll_timer, vm);
+        if (r < 0)
+                goto fail;
+        r = waiter_add(&vm->start_waiters, done, userdata);
+        if (r < 0)
+                goto fail;
+        vm->state = VM_STATE_STARTING;
+        (void) vm_save(vm);
+        return 0;
+
+fail:
+        /* The VM object is dropped by the caller; take the process with it. */
+        (void) kill(pid, SIGKILL);
+        if (vm->pidfd_source) {
+                vm->pidfd_source = sd_event_source_disable_unref(vm->pidfd_source);
+        }
+        (void) waitpid(pid, NULL, 0);
+        return r;
+}
+
+/* ---- adoption after a daemon restart ---- */
+
+typedef struct StateFile {
+        char *name, *socket, *state;
+        pid_t pid;
+        uint64_t starttime, memory, start_usec;
+        uint32_t cid, vcpus;
+        bool stop_requested, kill_requested;
+} StateFile;
+
+static void state_file_done(StateFile *s) {
+        free(s->name);
+        free(s->socket);
+        free(s->state);
+}
+
+static int state_file_read(const char *path, StateFile *ret) {
+        StateFile s = {};
+        char line[4096];
+        FILE *f;
+
+        f = fopen(path, "re");
+        if (!f)
+                return -errno;
+        while (fgets(line, sizeof(line), f)) {
+                char *eq, *v;
+
+                line[strcspn(line, "\n")] = 0;
+                if (line[0] == '#' || !(eq = strchr(line, '=')))
+                        continue;
+                *eq = 0;
+                v = eq + 1;
+                if (strcmp(line, "NAME") == 0)
+                        free(s.name), s.name = strdup(v);
+                else if (strcmp(line, "SOCKET") == 0)
+                        free(s.socket), s.socket = strdup(v);
+                else if (strcmp(line, "STATE") == 0)
+                        free(s.state), s.state = strdup(v);
+                else if (strcmp(line, "PID") == 0)
+                        s.pid = (pid_t) strtol(v, NULL, 10);
+                else if (strcmp(line, "STARTTIME") == 0)
+                        s.starttime = strtoull(v, NULL, 10);
+                else if (strcmp(line, "MEMORY") == 0)
+                        s.memory = strtoull(v, NULL, 10);
+                else if (strcmp(line, "START_USEC") == 0)
+                        s.start_usec = strtoull(v, NULL, 10);
+                else if (strcmp(line, "CID") == 0)
+                        s.cid = (uint32_t) strtoul(v, NULL, 10);
+                else if (strcmp(line, "VCPUS") == 0)
+                        s.vcpus = (uint32_t) strtoul(v, NULL, 10);
+                else if (strcmp(line, "STOP_REQUESTED") == 0)
+                        s.stop_requested = strcmp(v, "1") == 0;
+                else if (strcmp(line, "KILL_REQUESTED") == 0)
+                        s.kill_requested = strcmp(v, "1") == 0;
+        }
+        fclose(f);
+        if (!s.name || !s.socket || s.pid <= 0) {
+                state_file_done(&s);
+                return -EBADMSG;
+        }
+        *ret = s;
+        return 0;
+}
+
+int vm_adopt(Manager *m, const char *state_path, Vm **ret) {
+        _cleanup_close_ int pidfd = -EBADF, fd = -EBADF;
+        StateFile s = {};
+        ControlReply reply;
+        ControlInfo info;
+        uint64_t starttime;
+        Vm *vm = NULL;
+        int r;
+
+        r = state_file_read(state_path, &s);
+        if (r < 0)
+                return r;
+        r = vm_new(m, s.name, &vm);
+        if (r < 0)
+                goto out;
+        if (strcmp(vm->state_path, state_path) != 0 || strcmp(vm->socket_path, s.socket) != 0) {
+                r = -EBADMSG;
+                goto out;
+        }
+
+        /* Identity: the pid must still name the process that was started
+         * then, and that process must answer on the VM's control socket
+         * with the same pid. */
+        pidfd = pidfd_open_(s.pid);
+        if (pidfd < 0) {
+                r = -errno;
+                goto out;
+        }
+        r = pid_get_starttime(s.pid, &starttime);
+        if (r < 0)
+                goto out;
+        if (starttime != s.starttime) {
+                r = -ESRCH;
+                goto out;
+        }
+        r = control_connect(s.socket, &fd);
+        if (r < 0)
+                goto out;
+        r = control_call(fd, CONTROL_TYPE_INFO, 1, NULL, 0, NULL, 0, 1000, &reply);
+        if (r >= 0 && reply.status < 0)
+                r = reply.status;
+        if (r >= 0)
+                r = control_info_decode(reply.payload, reply.length, &info);
+        if (r < 0)
+                goto out;
+        if (info.pid != (uint32_t) s.pid || info.state == CONTROL_STATE_STOPPING) {
+                r = -ESRCH;
+                goto out;
+        }
+
+        vm->pid = s.pid;
+        vm->pid_starttime = starttime;
+        vm->cid = s.cid;
+        vm->vcpus = info.vcpus;
+        vm->memory_bytes = info.memory_bytes;
+        vm->start_time_usec = s.start_usec;
+        vm->stop_requested = s.stop_requested;
+        vm->kill_requested = s.kill_requested;
+        vm->next_request_id = 1;
+        vm->state = info.state == CONTROL_STATE_PAUSED ? VM_STATE_PAUSED :
+                    info.state == CONTROL_STATE_STARTING ? VM_STATE_STARTING : VM_STATE_RUNNING;
+
+        r = sd_event_add_io(m->event, &vm->pidfd_source, pidfd, EPOLLIN, on_pidfd, vm);
+        if (r < 0)
+                goto out;
+        vm->pidfd = TAKE_FD(pidfd);
+        r = control_attach(vm, fd);
+        if (r < 0)
+                goto out;
+        TAKE_FD(fd);
+        if (vm->state == VM_STATE_STARTING) {
+                r = sd_event_add_time_relative(m->event, &vm->poll_timer, CLOCK_MONOTONIC,
+                                               0, 0, on_poll_timer, vm);
+                if (r < 0)
+                        goto out;
+        }
+        (void) vm_save(vm);
+        *ret = TAKE_PTR(vm);
+        r = 0;
+out:
+        state_file_done(&s);
+        vm_free(vm);
+        return r;
+}
+
+/* ---- stop ---- */
+
+static void vm_stop_escalate(Vm *vm);
+
+static int on_stop_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        Vm *vm = userdata;
+
+        if (vm->stop_step == VM_STOP_STEP_SIGKILL) {
+                /* Not even SIGKILL ended it yet (uninterruptible sleep): answer
+                 * the callers now rather than leave them waiting; the pidfd
+                 * still reports the end when it comes. */
+                waiters_complete(vm, &vm->stop_waiters, -ETIMEDOUT,
+                                 "the VMM did not exit after SIGKILL", vm->stop_step);
+                return 0;
+        }
+        vm_stop_escalate(vm);
+        return 0;
+}
+
+static void vm_arm_stop_timer(Vm *vm) {
+        if (!vm->stop_timer &&
+            sd_event_add_time(vm->manager->event, &vm->stop_timer, CLOCK_MONOTONIC,
+                              UINT64_MAX, 0, on_stop_timer, vm) < 0) {
+                return;
+        }
+        (void) sd_event_source_set_time_relative(vm->stop_timer, (uint64_t) vm->stop_timeout_ms * 1000);
+        (void) sd_event_source_set_enabled(vm->stop_timer, SD_EVENT_ONESHOT);
+}
+
+static void vm_stop_escalate(Vm *vm) {
+        int sig;
+
+        if (vm->stop_step < VM_STOP_STEP_SIGTERM) {
+                vm->stop_step = VM_STOP_STEP_SIGTERM;
+                sig = SIGTERM;
+        } else {
+                vm->stop_step = VM_STOP_STEP_SIGKILL;
+                sig = SIGKILL;
+        }
+        log_info("VM %s: stopping with %s", vm->name, sig == SIGTERM ? "SIGTERM" : "SIGKILL");
+        if (pidfd_send_signal_(vm->pidfd, sig) < 0 && errno != ESRCH)
+                log_warning_errno(errno, "VM %s: sending signal %d: %m", vm->name, sig);
+        vm_arm_stop_timer(vm);
+}
+
+static void on_stop_reply(Vm *vm, int r, const ControlReply *reply, void *userdata) {
+        if (r == -ECANCELED)
+                return;
+        if (vm->stop_step != VM_STOP_STEP_GRACEFUL)
+                return;
+        /* A refused or unanswered stop goes straight to the next step. */
+        if (r < 0 || reply->status < 0)
+                vm_stop_escalate(vm);
+}
+
+int vm_stop(Vm *vm, bool kill_now, uint32_t timeout_ms, VmDoneFn done, void *userdata) {
+        int r;
+
+        if (vm->state == VM_STATE_STOPPED)
+                return -ESRCH;
+        r = waiter_add(&vm->stop_waiters, done, userdata);
+        if (r < 0)
+                return r;
+
+        if (kill_now) {
+                if (!vm->kill_requested) {
+                        vm->kill_requested = true;
+                        vm->stop_step = VM_STOP_STEP_SIGKILL;
+                        if (!vm->stop_timeout_ms || timeout_ms)
+                                vm->stop_timeout_ms = timeout_ms ?: VM_STOP_TIMEOUT_MS_DEFAULT;
+                        if (pidfd_send_signal_(vm->pidfd, SIGKILL) < 0 && errno != ESRCH)
+                                log_warning_errno(errno, "VM %s: SIGKILL: %m", vm->name);
+                        vm_arm_stop_timer(vm);
+                        vm_set_state(vm, VM_STATE_STOPPING);
+                }
+                return 0;
+        }
+        if (vm->stop_requested || vm->kill_requested)
+                return 0; /* joins the stop under way */
+
+        vm->stop_requested = true;
+        vm->stop_step = VM_STOP_STEP_GRACEFUL;
+        vm->stop_timeout_ms = timeout_ms ?: VM_STOP_TIMEOUT_MS_DEFAULT;
+        vm_set_state(vm, VM_STATE_STOPPING);
+        if (control_enqueue(vm, CONTROL_TYPE_STOP, on_stop_reply, NULL) < 0)
+                vm_stop_escalate(vm);
+        else
+                vm_arm_stop_timer(vm);
+        return 0;
+}
+
+/* ---- pause, resume ---- */
+
+typedef struct SimpleCall {
+        VmDoneFn done;
+        void *userdata;
+        VmState target;
+} SimpleCall;
+
+static void on_simple_reply(Vm *vm, int r, const ControlReply *reply, void *userdata) {
+        SimpleCall *c = userdata;
+        const char *msg = NULL;
+
+        if (r >= 0 && reply->status < 0 && reply->status != -EALREADY) {
+                r = reply->status;
+                msg = "the VMM refused the request";
+        } else if (r < 0)
+                msg = r == -ETIMEDOUT ? "the VMM did not answer in time" : "the VMM could not be reached";
+        else {
+                r = 0;
+                if (vm->state == VM_STATE_RUNNING || vm->state == VM_STATE_PAUSED)
+                        vm_set_state(vm, c->target);
+        }
+        c->done(vm, r, msg, VM_STOP_STEP_NONE, c->userdata);
+        free(c);
+}
+
+static int vm_simple_call(Vm *vm, uint16_t type, VmState target, VmDoneFn done, void *userdata) {
+        SimpleCall *c;
+        int r;
+
+        if (vm->state == VM_STATE_STARTING || vm->state == VM_STATE_STOPPING || vm->state == VM_STATE_STOPPED)
+                return -EBUSY;
+        c = calloc(1, sizeof(*c));
+        if (!c)
+                return -ENOMEM;
+        *c = (SimpleCall) { .done = done, .userdata = userdata, .target = target };
+        r = control_enqueue(vm, type, on_simple_reply, c);
+        if (r < 0)
+                free(c);
+        return r;
+}
+
+int vm_pause(Vm *vm, VmDoneFn done, void *userdata) {
+        return vm_simple_call(vm, CONTROL_TYPE_PAUSE, VM_STATE_PAUSED, done, userdata);
+}
+
+int vm_resume(Vm *vm, VmDoneFn done, void *userdata) {
+        return vm_simple_call(vm, CONTROL_TYPE_RESUME, VM_STATE_RUNNING, done, userdata);
+}
+
+int vm_set_balloon(Vm *vm, uint64_t bytes, VmDoneFn done, void *userdata) {
+        /* Wants a control-protocol "balloon" message (planned, not in version 1). */
+        return -EOPNOTSUPP;
+}
+
+int vm_get_balloon_stats(Vm *vm, VmDoneFn done, void *userdata) {
+        /* Wants a control-protocol "balloon-stats" message. */
+        return -EOPNOTSUPP;
+}
+
+int vm_resize_disk(Vm *vm, uint32_t index, uint64_t bytes, VmDoneFn done, void *userdata) {
+        /* Wants the VMM's block device and a "disk-resize" message. */
+        return -EOPNOTSUPP;
+}

@@ -1,0 +1,186 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#pragma once
+
+/* One VM as majordomed sees it: a majordome-vmm process, its pidfd, its
+ * control connection and a small state machine. The D-Bus wire layer is in
+ * vm-dbus.c; nothing here knows about method calls beyond opaque pending
+ * replies handed back through the manager's callbacks. */
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <systemd/sd-bus.h>
+#include <systemd/sd-event.h>
+
+#include "control.h"
+#include "macro.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct Manager Manager;
+typedef struct Vm Vm;
+
+typedef enum VmState {
+        VM_STATE_STARTING,
+        VM_STATE_RUNNING,
+        VM_STATE_PAUSED,
+        VM_STATE_STOPPING,
+        VM_STATE_STOPPED,
+        _VM_STATE_MAX,
+} VmState;
+
+const char *vm_state_to_string(VmState s);
+int vm_state_from_string(const char *s);
+
+/* Why a VM ended; the VmStopped signal's reason string. */
+typedef enum VmStopReason {
+        VM_STOP_POWEROFF,       /* VMM exited 0 without being asked */
+        VM_STOP_STOPPED,        /* a stop request ended it */
+        VM_STOP_CRASHED,        /* died by a signal nobody sent */
+        VM_STOP_KILLED,         /* Kill, or StopVm mode "kill" */
+        VM_STOP_FAILED,         /* non-zero exit code */
+        VM_STOP_START_FAILED,   /* never reached running */
+        VM_STOP_LOST,           /* adopted VMM ended; its exit status is not ours to read */
+        _VM_STOP_REASON_MAX,
+} VmStopReason;
+
+const char *vm_stop_reason_to_string(VmStopReason r);
+int vm_stop_reason_from_string(const char *s);
+
+/* Which step of the stop escalation ended the VM. */
+typedef enum VmStopStep {
+        VM_STOP_STEP_NONE,
+        VM_STOP_STEP_GRACEFUL,
+        VM_STOP_STEP_SIGTERM,
+        VM_STOP_STEP_SIGKILL,
+        _VM_STOP_STEP_MAX,
+} VmStopStep;
+
+const char *vm_stop_step_to_string(VmStopStep s);
+int vm_stop_step_from_string(const char *s);
+
+#define VM_NAME_MAX 64
+#define VM_CMDLINE_MAX 4096
+#define VM_CPUS_MAX 40
+#define VM_MEMORY_MIN (1 * MiB)
+#define VM_MEMORY_MAX (1024 * GiB)
+#define VM_STOP_TIMEOUT_MS_DEFAULT 5000
+#define VM_STOP_TIMEOUT_MS_MAX (10 * 60 * 1000)
+#define VM_START_TIMEOUT_MS 30000
+#define VM_CONTROL_TIMEOUT_MS 2000
+#define VM_CONTROL_QUEUE_MAX 32
+
+/* Names are file and path components: [A-Za-z0-9_.-], 1..VM_NAME_MAX bytes,
+ * not starting with '.' or '-'. */
+bool vm_name_is_valid(const char *name);
+
+/* What StartVm asked for, with every file already opened by the daemon. */
+typedef struct VmConfig {
+        int kernel_fd;
+        int initrd_fd;          /* -EBADF: none */
+        int serial_fd;          /* -EBADF: the daemon's per-VM log */
+        char *cmdline;          /* NULL: none */
+        uint64_t memory_bytes;  /* 0: the VMM's default */
+        uint32_t cpus;          /* 0: the VMM's default */
+        bool debug_exit;
+        bool vsock;
+} VmConfig;
+
+void vm_config_init(VmConfig *c);
+void vm_config_done(VmConfig *c);
+
+/* Completion of a request: r < 0 on failure (with a message in error_msg,
+ * may be NULL). For stops, step tells which step ended the VM. */
+typedef void (*VmDoneFn)(Vm *vm, int r, const char *error_msg, VmStopStep step, void *userdata);
+
+typedef struct VmWaiter VmWaiter;
+struct VmWaiter {
+        VmDoneFn done;
+        void *userdata;
+        VmWaiter *next;
+};
+
+typedef struct VmControlRequest VmControlRequest;
+
+struct Vm {
+        Manager *manager;
+        char *name;
+        char *path;             /* D-Bus object path */
+        VmState state;
+
+        pid_t pid;
+        uint64_t pid_starttime; /* /proc/PID/stat field 22: the pid's identity */
+        int pidfd;
+        bool is_child;          /* spawned by this daemon (else adopted) */
+        sd_event_source *pidfd_source;
+
+        int control_fd;
+        sd_event_source *control_source;
+        sd_event_source *control_timer;
+        VmControlRequest *requests;     /* queue; the head is in flight */
+        unsigned n_requests;
+        uint32_t next_request_id;
+
+        uint32_t cid;
+        uint32_t vcpus;
+        uint64_t memory_bytes;
+        uint64_t balloon_target_bytes;
+        uint64_t balloon_actual_bytes;
+        uint64_t start_time_usec;
+        char *log_path;
+        char *socket_path;
+        char *state_path;
+
+        /* starting */
+        VmWaiter *start_waiters;
+        sd_event_source *start_timer;
+        sd_event_source *poll_timer;
+
+        /* stopping */
+        bool stop_requested;
+        bool kill_requested;
+        VmStopStep stop_step;
+        uint32_t stop_timeout_ms;
+        sd_event_source *stop_timer;
+        VmWaiter *stop_waiters;
+
+        VmStopReason stop_reason;
+        int stop_status;
+
+        Vm *next;
+};
+
+int vm_new(Manager *m, const char *name, Vm **ret);
+Vm *vm_free(Vm *vm);
+
+/* Spawns the VMM; the VM is STARTING until the VMM reports running, then
+ * RUNNING and the waiter is called with 0 (or with an error on failure). */
+int vm_start(Vm *vm, VmConfig *config, VmDoneFn done, void *userdata);
+
+/* Re-adopts a VMM listed in a state file; 0 on success, negative when the
+ * entry is stale (the caller removes it). */
+int vm_adopt(Manager *m, const char *state_path, Vm **ret);
+
+/* graceful: VMM stop, then SIGTERM, then SIGKILL, each bounded by
+ * timeout_ms; kill: SIGKILL at once. The waiter is called once the VMM is
+ * gone. Joining a stop already under way is allowed. */
+int vm_stop(Vm *vm, bool kill, uint32_t timeout_ms, VmDoneFn done, void *userdata);
+
+int vm_pause(Vm *vm, VmDoneFn done, void *userdata);
+int vm_resume(Vm *vm, VmDoneFn done, void *userdata);
+
+/* Not implemented by the VMM yet: each answers -EOPNOTSUPP today and is the
+ * one place to connect when the control protocol grows the message. */
+int vm_set_balloon(Vm *vm, uint64_t bytes, VmDoneFn done, void *userdata);
+int vm_get_balloon_stats(Vm *vm, VmDoneFn done, void *userdata);
+int vm_resize_disk(Vm *vm, uint32_t index, uint64_t bytes, VmDoneFn done, void *userdata);
+
+/* Writes the state file atomically (temp + rename). */
+int vm_save(Vm *vm);
+
+#ifdef __cplusplus
+}
+#endif
