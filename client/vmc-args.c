@@ -1,0 +1,526 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "macro.h"
+#include "util.h"
+#include "vmc-args.h"
+
+static const char *const command_names[_VMC_COMMAND_MAX] = {
+        [VMC_COMMAND_NONE] = NULL,
+        [VMC_COMMAND_START] = "start",
+        [VMC_COMMAND_STOP] = "stop",
+        [VMC_COMMAND_KILL] = "kill",
+        [VMC_COMMAND_LIST] = "list",
+        [VMC_COMMAND_INFO] = "info",
+        [VMC_COMMAND_PAUSE] = "pause",
+        [VMC_COMMAND_RESUME] = "resume",
+        [VMC_COMMAND_BALLOON] = "balloon",
+        [VMC_COMMAND_BALLOON_STATS] = "balloon-stats",
+        [VMC_COMMAND_RESIZE] = "resize",
+        [VMC_COMMAND_LOGS] = "logs",
+};
+
+const char *vmc_command_to_string(VmcCommand c) {
+        if (c < 0 || c >= _VMC_COMMAND_MAX)
+                return NULL;
+        return command_names[c];
+}
+
+VmcCommand vmc_command_from_string(const char *s) {
+        if (!s)
+                return VMC_COMMAND_NONE;
+        for (int c = 0; c < _VMC_COMMAND_MAX; c++)
+                if (command_names[c] && strcmp(command_names[c], s) == 0)
+                        return (VmcCommand) c;
+        return VMC_COMMAND_NONE;
+}
+
+/* The help texts are the short form of docs/vmc.md; keep them in step. */
+static const char help_overview[] =
+        "Usage: vmc [--system|--user|--address ADDR] COMMAND [OPTIONS] [ARGS]\n"
+        "\n"
+        "Control the virtual machines of majordomed over D-Bus.\n"
+        "\n"
+        "Commands:\n"
+        "  start NAME --kernel PATH [OPTIONS]  Start a VM\n"
+        "  stop NAME [--force] [--timeout T]   Stop a VM, escalating to signals\n"
+        "  kill NAME                           Kill a VM's VMM at once (SIGKILL)\n"
+        "  list [--json]                       List the VMs\n"
+        "  info NAME [--json]                  Show a VM's properties\n"
+        "  pause NAME                          Pause a VM's vCPUs\n"
+        "  resume NAME                         Resume a paused VM\n"
+        "  balloon NAME SIZE                   Set the balloon target\n"
+        "  balloon-stats NAME [--json]         Show the guest's balloon statistics\n"
+        "  resize NAME DISK SIZE               Resize disk number DISK to SIZE\n"
+        "  logs NAME [-f]                      Print a VM's console log\n"
+        "\n"
+        "Options:\n"
+        "  --system          Use the system bus (the default for root)\n"
+        "  --user            Use the session bus (the default for other users)\n"
+        "  --address ADDR    Use the bus at the D-Bus address ADDR\n"
+        "  -h, --help        Show this help; `vmc COMMAND --help` for a command\n"
+        "  --version         Show the version\n"
+        "\n"
+        "Sizes are bytes or take binary suffixes: 64K, 512M, 2G, 1T.\n"
+        "Exit status: 0 success, 1 the daemon refused or a file could not be used,\n"
+        "2 usage error, 3 the daemon cannot be reached, 4 no such VM.\n"
+        "See vmc(1).\n";
+
+static const char *const help_texts[_VMC_COMMAND_MAX] = {
+        [VMC_COMMAND_NONE] = help_overview,
+        [VMC_COMMAND_START] =
+        "Usage: vmc start NAME --kernel PATH [OPTIONS]\n"
+        "\n"
+        "Start a VM called NAME and wait until it runs. vmc opens the files and\n"
+        "passes their descriptors, so the daemon never needs your permissions.\n"
+        "\n"
+        "  --kernel PATH       Kernel: bzImage or ELF vmlinux (required)\n"
+        "  --initrd PATH       Initial ramdisk\n"
+        "  --cmdline STRING    Kernel command line\n"
+        "  --mem SIZE          Guest memory, e.g. 512M or 2G\n"
+        "  --cpus N            Number of vCPUs\n"
+        "  --disk PATH[,ro]    Add a disk, read-only with \",ro\" (repeatable)\n"
+        "  --vsock             Give the VM a vsock device (the daemon picks the CID)\n"
+        "  --balloon           Give the VM a memory balloon\n"
+        "  --serial-log PATH   Append the console to PATH instead of the daemon's log\n"
+        "  --debug-exit        Let the guest end its VMM through the debug-exit port\n"
+        "  -h, --help          Show this help\n"
+        "\n"
+        "Prints \"started NAME (pid PID)\".\n",
+        [VMC_COMMAND_STOP] =
+        "Usage: vmc stop NAME [--force] [--timeout DURATION]\n"
+        "\n"
+        "Stop a VM: ask its VMM to stop, then SIGTERM, then SIGKILL, each step\n"
+        "bounded by the timeout. Waits for the end and prints which step ended it.\n"
+        "\n"
+        "  -f, --force             SIGKILL at once (same as `vmc kill`)\n"
+        "  -t, --timeout DURATION  Time per step: 10, 10s, 500ms, 1m (default: the\n"
+        "                          daemon's)\n"
+        "  -h, --help              Show this help\n",
+        [VMC_COMMAND_KILL] =
+        "Usage: vmc kill NAME\n"
+        "\n"
+        "Kill a VM's VMM with SIGKILL at once.\n"
+        "\n"
+        "  -h, --help   Show this help\n",
+        [VMC_COMMAND_LIST] =
+        "Usage: vmc list [--json]\n"
+        "\n"
+        "List the VMs: NAME STATE VCPUS MEMORY PID.\n"
+        "\n"
+        "  --json       A JSON array of objects keyed by Vm1 property names\n"
+        "  -h, --help   Show this help\n",
+        [VMC_COMMAND_INFO] =
+        "Usage: vmc info NAME [--json]\n"
+        "\n"
+        "Show the properties of a VM.\n"
+        "\n"
+        "  --json       A JSON object keyed by Vm1 property names\n"
+        "  -h, --help   Show this help\n",
+        [VMC_COMMAND_PAUSE] =
+        "Usage: vmc pause NAME\n"
+        "\n"
+        "Pause a running VM's vCPUs.\n"
+        "\n"
+        "  -h, --help   Show this help\n",
+        [VMC_COMMAND_RESUME] =
+        "Usage: vmc resume NAME\n"
+        "\n"
+        "Resume a paused VM.\n"
+        "\n"
+        "  -h, --help   Show this help\n",
+        [VMC_COMMAND_BALLOON] =
+        "Usage: vmc balloon NAME SIZE\n"
+        "\n"
+        "Set the balloon target: the guest gives back memory until the balloon\n"
+        "holds SIZE (0 deflates it).\n"
+        "\n"
+        "  -h, --help   Show this help\n",
+        [VMC_COMMAND_BALLOON_STATS] =
+        "Usage: vmc balloon-stats NAME [--json]\n"
+        "\n"
+        "Show the memory statistics the guest reports through its balloon.\n"
+        "\n"
+        "  --json       A JSON object\n"
+        "  -h, --help   Show this help\n",
+        [VMC_COMMAND_RESIZE] =
+        "Usage: vmc resize NAME DISK SIZE\n"
+        "\n"
+        "Resize disk number DISK (0 is the first --disk) of a running VM to SIZE.\n"
+        "\n"
+        "  -h, --help   Show this help\n",
+        [VMC_COMMAND_LOGS] =
+        "Usage: vmc logs NAME [-f]\n"
+        "\n"
+        "Print a VM's console log.\n"
+        "\n"
+        "  -f, --follow   Keep printing what the VM writes until it stops\n"
+        "  -h, --help     Show this help\n",
+};
+
+const char *vmc_help_text(VmcCommand c) {
+        if (c < 0 || c >= _VMC_COMMAND_MAX)
+                return NULL;
+        return help_texts[c];
+}
+
+int vmc_parse_duration_ms(const char *s, uint32_t *ret) {
+        static const struct {
+                const char *suffix;
+                uint64_t ms;
+        } units[] = {
+                { "", 1000 }, { "s", 1000 }, { "ms", 1 }, { "m", 60 * 1000 },
+        };
+        unsigned long long v;
+        char *end;
+
+        if (!s || s[0] < '0' || s[0] > '9')
+                return -EINVAL;
+        errno = 0;
+        v = strtoull(s, &end, 10);
+        if (errno == ERANGE)
+                return -ERANGE;
+        for (size_t i = 0; i < ARRAY_SIZE(units); i++) {
+                if (strcmp(end, units[i].suffix) != 0)
+                        continue;
+                if (v > UINT32_MAX / units[i].ms)
+                        return -ERANGE;
+                *ret = (uint32_t) (v * units[i].ms);
+                return 0;
+        }
+        return -EINVAL;
+}
+
+int vmc_parse_disk(const char *s, char **ret_path, bool *ret_read_only) {
+        const char *comma;
+        bool read_only = false;
+        size_t len;
+        char *path;
+
+        if (!s)
+                return -EINVAL;
+        /* The flag is whatever follows the last comma, so paths with
+         * commas still work when a flag is given. */
+        comma = strrchr(s, ',');
+        len = strlen(s);
+        if (comma) {
+                if (strcmp(comma + 1, "ro") == 0)
+                        read_only = true;
+                else if (strcmp(comma + 1, "rw") != 0)
+                        return -EINVAL;
+                len = (size_t) (comma - s);
+        }
+        if (len == 0)
+                return -EINVAL;
+        path = strndup(s, len);
+        if (!path)
+                return -ENOMEM;
+        *ret_path = path;
+        *ret_read_only = read_only;
+        return 0;
+}
+
+void vmc_args_done(VmcArgs *a) {
+        if (!a)
+                return;
+        for (size_t i = 0; i < a->n_disks; i++)
+                free(a->disks[i].path);
+        a->n_disks = 0;
+}
+
+static int usage_error(char **ret_error, const char *fmt, ...) _printf_(2, 3);
+static int usage_error(char **ret_error, const char *fmt, ...) {
+        va_list ap;
+        char *s;
+
+        va_start(ap, fmt);
+        if (vasprintf(&s, fmt, ap) < 0)
+                s = NULL;
+        va_end(ap);
+        *ret_error = s;
+        return -EINVAL;
+}
+
+enum {
+        OPT_SYSTEM = 0x100,
+        OPT_USER,
+        OPT_ADDRESS,
+        OPT_VERSION,
+        OPT_KERNEL,
+        OPT_INITRD,
+        OPT_CMDLINE,
+        OPT_MEM,
+        OPT_CPUS,
+        OPT_DISK,
+        OPT_VSOCK,
+        OPT_BALLOON,
+        OPT_SERIAL_LOG,
+        OPT_DEBUG_EXIT,
+        OPT_JSON,
+};
+
+/* Turns getopt's '?' and ':' into a message naming the option. */
+static int option_error(int c, int argc, char **argv, const char *where, char **ret_error) {
+        const char *opt = optind > 0 && optind <= argc ? argv[optind - 1] : "?";
+
+        if (c == ':')
+                return usage_error(ret_error, "%s: option '%s' needs a value", where, opt);
+        if (optopt > 0 && optopt < 0x100)
+                return usage_error(ret_error, "%s: unknown option '-%c'", where, optopt);
+        return usage_error(ret_error, "%s: unknown option '%s'", where, opt);
+}
+
+static int parse_command(int argc, char **argv, VmcArgs *a, char **ret_error) {
+        static const struct option start_options[] = {
+                { "help", no_argument, NULL, 'h' },
+                { "kernel", required_argument, NULL, OPT_KERNEL },
+                { "initrd", required_argument, NULL, OPT_INITRD },
+                { "cmdline", required_argument, NULL, OPT_CMDLINE },
+                { "mem", required_argument, NULL, OPT_MEM },
+                { "memory", required_argument, NULL, OPT_MEM },
+                { "cpus", required_argument, NULL, OPT_CPUS },
+                { "disk", required_argument, NULL, OPT_DISK },
+                { "vsock", no_argument, NULL, OPT_VSOCK },
+                { "balloon", no_argument, NULL, OPT_BALLOON },
+                { "serial-log", required_argument, NULL, OPT_SERIAL_LOG },
+                { "debug-exit", no_argument, NULL, OPT_DEBUG_EXIT },
+                {}
+        };
+        static const struct option stop_options[] = {
+                { "help", no_argument, NULL, 'h' },
+                { "force", no_argument, NULL, 'f' },
+                { "timeout", required_argument, NULL, 't' },
+                {}
+        };
+        static const struct option json_options[] = {
+                { "help", no_argument, NULL, 'h' },
+                { "json", no_argument, NULL, OPT_JSON },
+                {}
+        };
+        static const struct option logs_options[] = {
+                { "help", no_argument, NULL, 'h' },
+                { "follow", no_argument, NULL, 'f' },
+                {}
+        };
+        static const struct option help_options[] = {
+                { "help", no_argument, NULL, 'h' },
+                {}
+        };
+        static const unsigned n_positional[_VMC_COMMAND_MAX] = {
+                [VMC_COMMAND_START] = 1, [VMC_COMMAND_STOP] = 1, [VMC_COMMAND_KILL] = 1,
+                [VMC_COMMAND_LIST] = 0, [VMC_COMMAND_INFO] = 1, [VMC_COMMAND_PAUSE] = 1,
+                [VMC_COMMAND_RESUME] = 1, [VMC_COMMAND_BALLOON] = 2,
+                [VMC_COMMAND_BALLOON_STATS] = 1, [VMC_COMMAND_RESIZE] = 3,
+                [VMC_COMMAND_LOGS] = 1,
+        };
+        const char *cmd = vmc_command_to_string(a->command);
+        const struct option *options;
+        const char *shortopts;
+        char **positional;
+        unsigned n;
+        uint64_t u;
+        int c, r;
+
+        switch (a->command) {
+        case VMC_COMMAND_START:
+                options = start_options, shortopts = ":h";
+                break;
+        case VMC_COMMAND_STOP:
+                options = stop_options, shortopts = ":hft:";
+                break;
+        case VMC_COMMAND_LIST:
+        case VMC_COMMAND_INFO:
+        case VMC_COMMAND_BALLOON_STATS:
+                options = json_options, shortopts = ":h";
+                break;
+        case VMC_COMMAND_LOGS:
+                options = logs_options, shortopts = ":hf";
+                break;
+        default:
+                options = help_options, shortopts = ":h";
+                break;
+        }
+
+        /* argv[0] is the command name; optind = 0 makes glibc start over. */
+        optind = 0;
+        opterr = 0;
+        while ((c = getopt_long(argc, argv, shortopts, options, NULL)) >= 0) {
+                switch (c) {
+                case 'h':
+                        a->help = true;
+                        return 0;
+                case OPT_KERNEL:
+                        a->kernel = optarg;
+                        break;
+                case OPT_INITRD:
+                        a->initrd = optarg;
+                        break;
+                case OPT_CMDLINE:
+                        a->cmdline = optarg;
+                        break;
+                case OPT_MEM:
+                        r = parse_size(optarg, &a->memory);
+                        if (r < 0 || a->memory == 0)
+                                return usage_error(ret_error, "%s: invalid size for --mem: '%s'", cmd, optarg);
+                        break;
+                case OPT_CPUS:
+                        r = parse_uint(optarg, 1, UINT32_MAX, &u);
+                        if (r < 0)
+                                return usage_error(ret_error, "%s: invalid number for --cpus: '%s'", cmd, optarg);
+                        a->cpus = (uint32_t) u;
+                        break;
+                case OPT_DISK:
+                        if (a->n_disks >= VMC_DISKS_MAX)
+                                return usage_error(ret_error, "%s: at most %d disks", cmd, VMC_DISKS_MAX);
+                        r = vmc_parse_disk(optarg, &a->disks[a->n_disks].path, &a->disks[a->n_disks].read_only);
+                        if (r == -ENOMEM)
+                                return usage_error(ret_error, "%s: out of memory", cmd);
+                        if (r < 0)
+                                return usage_error(ret_error, "%s: invalid --disk '%s' (PATH, PATH,ro or PATH,rw)", cmd, optarg);
+                        a->n_disks++;
+                        break;
+                case OPT_VSOCK:
+                        a->vsock = true;
+                        break;
+                case OPT_BALLOON:
+                        a->balloon = true;
+                        break;
+                case OPT_SERIAL_LOG:
+                        a->serial_log = optarg;
+                        break;
+                case OPT_DEBUG_EXIT:
+                        a->debug_exit = true;
+                        break;
+                case 'f':
+                        if (a->command == VMC_COMMAND_LOGS)
+                                a->follow = true;
+                        else
+                                a->force = true;
+                        break;
+                case 't':
+                        r = vmc_parse_duration_ms(optarg, &a->timeout_ms);
+                        if (r < 0)
+                                return usage_error(ret_error, "%s: invalid duration for --timeout: '%s'", cmd, optarg);
+                        break;
+                case OPT_JSON:
+                        a->json = true;
+                        break;
+                default:
+                        return option_error(c, argc, argv, cmd, ret_error);
+                }
+        }
+
+        positional = argv + optind;
+        n = (unsigned) (argc - optind);
+        if (n < n_positional[a->command]) {
+                if (n_positional[a->command] > 0 && n == 0)
+                        return usage_error(ret_error, "%s: missing VM name (see vmc %s --help)", cmd, cmd);
+                return usage_error(ret_error, "%s: missing arguments (see vmc %s --help)", cmd, cmd);
+        }
+        if (n > n_positional[a->command])
+                return usage_error(ret_error, "%s: unexpected argument '%s'", cmd, positional[n_positional[a->command]]);
+        if (n > 0)
+                a->name = positional[0];
+        if (a->name && a->name[0] == '\0')
+                return usage_error(ret_error, "%s: the VM name is empty", cmd);
+
+        switch (a->command) {
+        case VMC_COMMAND_START:
+                if (!a->kernel)
+                        return usage_error(ret_error, "start: --kernel PATH is required");
+                break;
+        case VMC_COMMAND_BALLOON:
+                r = parse_size(positional[1], &a->size);
+                if (r < 0)
+                        return usage_error(ret_error, "balloon: invalid size '%s'", positional[1]);
+                break;
+        case VMC_COMMAND_RESIZE:
+                r = parse_uint(positional[1], 0, UINT32_MAX, &u);
+                if (r < 0)
+                        return usage_error(ret_error, "resize: invalid disk number '%s' (0 is the first disk)", positional[1]);
+                a->disk_index = (uint32_t) u;
+                r = parse_size(positional[2], &a->size);
+                if (r < 0 || a->size == 0)
+                        return usage_error(ret_error, "resize: invalid size '%s'", positional[2]);
+                break;
+        default:
+                break;
+        }
+        return 0;
+}
+
+int vmc_args_parse(int argc, char **argv, VmcArgs *ret, char **ret_error) {
+        static const struct option options[] = {
+                { "help", no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, OPT_VERSION },
+                { "system", no_argument, NULL, OPT_SYSTEM },
+                { "user", no_argument, NULL, OPT_USER },
+                { "address", required_argument, NULL, OPT_ADDRESS },
+                {}
+        };
+        VmcArgs a = {};
+        int c, r;
+
+        *ret_error = NULL;
+        optind = 0;
+        opterr = 0;
+        /* "+": global options end at the command name. */
+        while ((c = getopt_long(argc, argv, "+:h", options, NULL)) >= 0) {
+                switch (c) {
+                case 'h':
+                        a.help = true;
+                        break;
+                case OPT_VERSION:
+                        a.version = true;
+                        break;
+                case OPT_SYSTEM:
+                        a.bus = VMC_BUS_SYSTEM;
+                        break;
+                case OPT_USER:
+                        a.bus = VMC_BUS_USER;
+                        break;
+                case OPT_ADDRESS:
+                        a.bus = VMC_BUS_ADDRESS;
+                        a.address = optarg;
+                        break;
+                default:
+                        return option_error(c, argc, argv, "vmc", ret_error);
+                }
+        }
+
+        if (a.help || a.version) {
+                *ret = a;
+                return 0;
+        }
+        if (optind >= argc)
+                return usage_error(ret_error, "missing command (see vmc --help)");
+
+        /* `vmc help [COMMAND]` is the same as `vmc [COMMAND] --help`. */
+        if (strcmp(argv[optind], "help") == 0) {
+                a.help = true;
+                if (optind + 1 < argc) {
+                        a.command = vmc_command_from_string(argv[optind + 1]);
+                        if (a.command == VMC_COMMAND_NONE)
+                                return usage_error(ret_error, "unknown command '%s' (see vmc --help)", argv[optind + 1]);
+                }
+                *ret = a;
+                return 0;
+        }
+
+        a.command = vmc_command_from_string(argv[optind]);
+        if (a.command == VMC_COMMAND_NONE)
+                return usage_error(ret_error, "unknown command '%s' (see vmc --help)", argv[optind]);
+
+        r = parse_command(argc - optind, argv + optind, &a, ret_error);
+        if (r < 0) {
+                vmc_args_done(&a);
+                return r;
+        }
+        *ret = a;
+        return 0;
+}

@@ -1,0 +1,119 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#pragma once
+
+/* vmc's command line: parsed into a VmcArgs without touching the bus, so
+ * every option can be unit-tested. Strings point into argv. */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Exit codes scripts can rely on (docs/vmc.md, "Exit status"). */
+enum {
+        VMC_EXIT_OK = 0,
+        VMC_EXIT_FAILED = 1,      /* the daemon refused, or a local file could not be used */
+        VMC_EXIT_USAGE = 2,       /* bad command line */
+        VMC_EXIT_UNREACHABLE = 3, /* no bus, or no majordomed on it */
+        VMC_EXIT_NO_SUCH_VM = 4,
+};
+
+typedef enum VmcCommand {
+        VMC_COMMAND_NONE,
+        VMC_COMMAND_START,
+        VMC_COMMAND_STOP,
+        VMC_COMMAND_KILL,
+        VMC_COMMAND_LIST,
+        VMC_COMMAND_INFO,
+        VMC_COMMAND_PAUSE,
+        VMC_COMMAND_RESUME,
+        VMC_COMMAND_BALLOON,
+        VMC_COMMAND_BALLOON_STATS,
+        VMC_COMMAND_RESIZE,
+        VMC_COMMAND_LOGS,
+        _VMC_COMMAND_MAX,
+} VmcCommand;
+
+typedef enum VmcBus {
+        VMC_BUS_DEFAULT, /* system bus for root, session bus otherwise */
+        VMC_BUS_SYSTEM,
+        VMC_BUS_USER,
+        VMC_BUS_ADDRESS,
+} VmcBus;
+
+typedef struct VmcDisk {
+        char *path; /* owned: the PATH part of "PATH,ro" */
+        bool read_only;
+} VmcDisk;
+
+/* A VM may have at most this many --disk options; the daemon has its own
+ * limit, this one only bounds what the client opens. */
+#define VMC_DISKS_MAX 16
+
+/* Default D-Bus timeout for most calls, and for StartVm which waits for
+ * the VMM to boot far enough to report "ready". */
+#define VMC_CALL_TIMEOUT_MS (30 * 1000)
+#define VMC_START_TIMEOUT_MS (5 * 60 * 1000)
+
+typedef struct VmcArgs {
+        VmcBus bus;
+        const char *address;
+        bool help;    /* --help: show help for `command` (or the overview) */
+        bool version;
+        VmcCommand command;
+        const char *name;
+
+        /* start */
+        const char *kernel;
+        const char *initrd;
+        const char *cmdline;
+        const char *serial_log;
+        VmcDisk disks[VMC_DISKS_MAX];
+        size_t n_disks;
+        uint64_t memory;    /* 0: the daemon's default */
+        uint32_t cpus;      /* 0: the daemon's default */
+        bool vsock;
+        bool balloon;
+        bool debug_exit;
+
+        /* stop */
+        bool force;
+        uint32_t timeout_ms; /* 0: the daemon's default */
+
+        /* list, info, balloon-stats */
+        bool json;
+
+        /* balloon, resize */
+        uint64_t size;
+        uint32_t disk_index;
+
+        /* logs */
+        bool follow;
+} VmcArgs;
+
+const char *vmc_command_to_string(VmcCommand c);
+VmcCommand vmc_command_from_string(const char *s);
+
+/* Parses argv into *ret (release it with vmc_args_done()). On a usage
+ * error returns -EINVAL and a message for the user in *ret_error (free()
+ * it), and *ret holds nothing to release. Reorders argv like getopt_long. */
+int vmc_args_parse(int argc, char **argv, VmcArgs *ret, char **ret_error);
+void vmc_args_done(VmcArgs *a);
+
+/* "30", "30s", "500ms", "2m": a duration in milliseconds, at most
+ * UINT32_MAX ms. -EINVAL or -ERANGE. */
+int vmc_parse_duration_ms(const char *s, uint32_t *ret);
+
+/* "PATH", "PATH,ro" or "PATH,rw": *ret_path is a malloc'd copy of PATH.
+ * -EINVAL on an empty path or an unknown flag, -ENOMEM. */
+int vmc_parse_disk(const char *s, char **ret_path, bool *ret_read_only);
+
+/* Help text of one command, or of vmc as a whole for VMC_COMMAND_NONE. */
+const char *vmc_help_text(VmcCommand c);
+
+#ifdef __cplusplus
+}
+#endif

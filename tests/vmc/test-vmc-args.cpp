@@ -1,0 +1,351 @@
+// SPDX-License-Identifier: BSD-3-Clause
+// vmc's command line, parsed without a bus.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "vmc-args.h"
+
+namespace {
+
+// Owns writable copies of the arguments, as getopt_long may reorder them.
+struct Argv {
+        std::vector<std::string> storage;
+        std::vector<char *> ptrs;
+
+        explicit Argv(std::vector<std::string> args) : storage(std::move(args)) {
+                storage.insert(storage.begin(), "vmc");
+                for (auto &s : storage)
+                        ptrs.push_back(s.data());
+                ptrs.push_back(nullptr);
+        }
+        int argc() const { return (int) storage.size(); }
+        char **argv() { return ptrs.data(); }
+};
+
+struct Parsed {
+        VmcArgs args{};
+        std::string error;
+        int r = 0;
+
+        ~Parsed() {
+                if (r == 0)
+                        vmc_args_done(&args);
+        }
+};
+
+}  // namespace
+
+// Arguments live as long as the test's Argv, so tests keep it in scope.
+#define PARSE(p, ...)                                                     \
+        Argv argv_##p({__VA_ARGS__});                                     \
+        Parsed p;                                                         \
+        do {                                                              \
+                char *err_ = nullptr;                                     \
+                p.r = vmc_args_parse(argv_##p.argc(), argv_##p.argv(), &p.args, &err_); \
+                p.error = err_ ? err_ : "";                               \
+                free(err_);                                               \
+        } while (0)
+
+TEST(VmcArgs, start_takes_every_option) {
+        PARSE(p, "start", "demo", "--kernel", "/k", "--initrd", "/i", "--cmdline", "console=ttyS0",
+              "--mem", "512M", "--cpus", "2", "--disk", "/a.img", "--disk", "/b.img,ro", "--vsock",
+              "--balloon", "--serial-log", "/log", "--debug-exit");
+
+        ASSERT_EQ(p.r, 0) << p.error;
+        EXPECT_EQ(p.args.command, VMC_COMMAND_START);
+        EXPECT_STREQ(p.args.name, "demo");
+        EXPECT_STREQ(p.args.kernel, "/k");
+        EXPECT_STREQ(p.args.initrd, "/i");
+        EXPECT_STREQ(p.args.cmdline, "console=ttyS0");
+        EXPECT_EQ(p.args.memory, 512ull << 20);
+        EXPECT_EQ(p.args.cpus, 2u);
+        ASSERT_EQ(p.args.n_disks, 2u);
+        EXPECT_STREQ(p.args.disks[0].path, "/a.img");
+        EXPECT_FALSE(p.args.disks[0].read_only);
+        EXPECT_STREQ(p.args.disks[1].path, "/b.img");
+        EXPECT_TRUE(p.args.disks[1].read_only);
+        EXPECT_TRUE(p.args.vsock);
+        EXPECT_TRUE(p.args.balloon);
+        EXPECT_STREQ(p.args.serial_log, "/log");
+        EXPECT_TRUE(p.args.debug_exit);
+}
+
+TEST(VmcArgs, start_without_kernel_is_a_usage_error) {
+        PARSE(p, "start", "demo");
+
+        EXPECT_EQ(p.r, -EINVAL);
+        EXPECT_NE(p.error.find("--kernel"), std::string::npos) << p.error;
+}
+
+TEST(VmcArgs, start_without_name_says_the_name_is_missing) {
+        PARSE(p, "start", "--kernel", "/k");
+
+        EXPECT_EQ(p.r, -EINVAL);
+        EXPECT_NE(p.error.find("missing VM name"), std::string::npos) << p.error;
+}
+
+TEST(VmcArgs, start_rejects_bad_sizes_and_counts) {
+        PARSE(a, "start", "demo", "--kernel", "/k", "--mem", "lots");
+        PARSE(b, "start", "demo", "--kernel", "/k", "--mem", "0");
+        PARSE(c, "start", "demo", "--kernel", "/k", "--cpus", "0");
+        PARSE(d, "start", "demo", "--kernel", "/k", "--cpus", "99999999999");
+
+        EXPECT_EQ(a.r, -EINVAL);
+        EXPECT_NE(a.error.find("'lots'"), std::string::npos) << a.error;
+        EXPECT_EQ(b.r, -EINVAL);
+        EXPECT_EQ(c.r, -EINVAL);
+        EXPECT_EQ(d.r, -EINVAL);
+}
+
+TEST(VmcArgs, start_limits_the_number_of_disks) {
+        std::vector<std::string> words = {"start", "demo", "--kernel", "/k"};
+        for (int i = 0; i <= VMC_DISKS_MAX; i++) {
+                words.push_back("--disk");
+                words.push_back("/d" + std::to_string(i));
+        }
+        Argv argv(words);
+        VmcArgs args{};
+        char *error = nullptr;
+
+        EXPECT_EQ(vmc_args_parse(argv.argc(), argv.argv(), &args, &error), -EINVAL);
+        ASSERT_NE(error, nullptr);
+        EXPECT_NE(std::string(error).find("at most"), std::string::npos);
+        free(error);
+}
+
+TEST(VmcArgs, disk_flags_follow_the_last_comma) {
+        char *path = nullptr;
+        bool ro = false;
+
+        ASSERT_EQ(vmc_parse_disk("/a,b.img,ro", &path, &ro), 0);
+        EXPECT_STREQ(path, "/a,b.img");
+        EXPECT_TRUE(ro);
+        free(path);
+        ASSERT_EQ(vmc_parse_disk("/x.img,rw", &path, &ro), 0);
+        EXPECT_STREQ(path, "/x.img");
+        EXPECT_FALSE(ro);
+        free(path);
+        EXPECT_EQ(vmc_parse_disk("/x.img,readonly", &path, &ro), -EINVAL);
+        EXPECT_EQ(vmc_parse_disk(",ro", &path, &ro), -EINVAL);
+        EXPECT_EQ(vmc_parse_disk("", &path, &ro), -EINVAL);
+}
+
+TEST(VmcArgs, durations_take_units_and_default_to_seconds) {
+        uint32_t ms = 0;
+
+        ASSERT_EQ(vmc_parse_duration_ms("10", &ms), 0);
+        EXPECT_EQ(ms, 10000u);
+        ASSERT_EQ(vmc_parse_duration_ms("3s", &ms), 0);
+        EXPECT_EQ(ms, 3000u);
+        ASSERT_EQ(vmc_parse_duration_ms("500ms", &ms), 0);
+        EXPECT_EQ(ms, 500u);
+        ASSERT_EQ(vmc_parse_duration_ms("2m", &ms), 0);
+        EXPECT_EQ(ms, 120000u);
+        EXPECT_EQ(vmc_parse_duration_ms("soon", &ms), -EINVAL);
+        EXPECT_EQ(vmc_parse_duration_ms("5h", &ms), -EINVAL);
+        EXPECT_EQ(vmc_parse_duration_ms("-1", &ms), -EINVAL);
+        EXPECT_EQ(vmc_parse_duration_ms("5000000s", &ms), -ERANGE);
+}
+
+TEST(VmcArgs, stop_options_may_follow_the_name) {
+        PARSE(p, "stop", "demo", "--force", "--timeout", "500ms");
+
+        ASSERT_EQ(p.r, 0) << p.error;
+        EXPECT_EQ(p.args.command, VMC_COMMAND_STOP);
+        EXPECT_STREQ(p.args.name, "demo");
+        EXPECT_TRUE(p.args.force);
+        EXPECT_EQ(p.args.timeout_ms, 500u);
+}
+
+TEST(VmcArgs, stop_short_options) {
+        PARSE(p, "stop", "-f", "-t", "2", "demo");
+
+        ASSERT_EQ(p.r, 0) << p.error;
+        EXPECT_TRUE(p.args.force);
+        EXPECT_EQ(p.args.timeout_ms, 2000u);
+}
+
+TEST(VmcArgs, logs_f_means_follow) {
+        PARSE(p, "logs", "demo", "-f");
+
+        ASSERT_EQ(p.r, 0) << p.error;
+        EXPECT_TRUE(p.args.follow);
+        EXPECT_FALSE(p.args.force);
+}
+
+TEST(VmcArgs, list_and_info_take_json) {
+        PARSE(a, "list", "--json");
+        PARSE(b, "info", "demo", "--json");
+
+        ASSERT_EQ(a.r, 0) << a.error;
+        EXPECT_TRUE(a.args.json);
+        EXPECT_EQ(a.args.name, nullptr);
+        ASSERT_EQ(b.r, 0) << b.error;
+        EXPECT_TRUE(b.args.json);
+        EXPECT_STREQ(b.args.name, "demo");
+}
+
+TEST(VmcArgs, balloon_and_resize_parse_sizes) {
+        PARSE(a, "balloon", "demo", "256M");
+        PARSE(b, "resize", "demo", "1", "2G");
+        PARSE(c, "balloon", "demo", "0");
+
+        ASSERT_EQ(a.r, 0) << a.error;
+        EXPECT_EQ(a.args.size, 256ull << 20);
+        ASSERT_EQ(b.r, 0) << b.error;
+        EXPECT_EQ(b.args.disk_index, 1u);
+        EXPECT_EQ(b.args.size, 2ull << 30);
+        ASSERT_EQ(c.r, 0) << c.error;
+        EXPECT_EQ(c.args.size, 0u);
+}
+
+TEST(VmcArgs, balloon_and_resize_reject_bad_values) {
+        PARSE(a, "balloon", "demo", "big");
+        PARSE(b, "resize", "demo", "first", "2G");
+        PARSE(c, "resize", "demo", "0", "0");
+        PARSE(d, "resize", "demo", "0");
+
+        EXPECT_EQ(a.r, -EINVAL);
+        EXPECT_EQ(b.r, -EINVAL);
+        EXPECT_NE(b.error.find("disk number"), std::string::npos) << b.error;
+        EXPECT_EQ(c.r, -EINVAL);
+        EXPECT_EQ(d.r, -EINVAL);
+        EXPECT_NE(d.error.find("missing arguments"), std::string::npos) << d.error;
+}
+
+TEST(VmcArgs, extra_arguments_are_named) {
+        PARSE(p, "pause", "demo", "other");
+
+        EXPECT_EQ(p.r, -EINVAL);
+        EXPECT_NE(p.error.find("'other'"), std::string::npos) << p.error;
+}
+
+TEST(VmcArgs, unknown_options_and_commands_are_named) {
+        PARSE(a, "stop", "demo", "--gently");
+        PARSE(b, "reboot", "demo");
+        PARSE(c, "--bogus", "list");
+        PARSE(d, "stop", "demo", "-x");
+
+        EXPECT_EQ(a.r, -EINVAL);
+        EXPECT_NE(a.error.find("--gently"), std::string::npos) << a.error;
+        EXPECT_EQ(b.r, -EINVAL);
+        EXPECT_NE(b.error.find("'reboot'"), std::string::npos) << b.error;
+        EXPECT_EQ(c.r, -EINVAL);
+        EXPECT_NE(c.error.find("--bogus"), std::string::npos) << c.error;
+        EXPECT_EQ(d.r, -EINVAL);
+        EXPECT_NE(d.error.find("-x"), std::string::npos) << d.error;
+}
+
+TEST(VmcArgs, option_without_value_says_so) {
+        PARSE(p, "start", "demo", "--kernel");
+
+        EXPECT_EQ(p.r, -EINVAL);
+        EXPECT_NE(p.error.find("needs a value"), std::string::npos) << p.error;
+}
+
+TEST(VmcArgs, missing_command_is_a_usage_error) {
+        PARSE(p);
+
+        EXPECT_EQ(p.r, -EINVAL);
+        EXPECT_NE(p.error.find("missing command"), std::string::npos) << p.error;
+}
+
+TEST(VmcArgs, bus_options_select_the_bus) {
+        PARSE(a, "--user", "list");
+        PARSE(b, "--system", "list");
+        PARSE(c, "--address", "unix:path=/tmp/x", "list");
+        PARSE(d, "list");
+
+        EXPECT_EQ(a.args.bus, VMC_BUS_USER);
+        EXPECT_EQ(b.args.bus, VMC_BUS_SYSTEM);
+        EXPECT_EQ(c.args.bus, VMC_BUS_ADDRESS);
+        EXPECT_STREQ(c.args.address, "unix:path=/tmp/x");
+        EXPECT_EQ(d.args.bus, VMC_BUS_DEFAULT);
+}
+
+TEST(VmcArgs, bus_options_belong_before_the_command) {
+        PARSE(p, "list", "--user");
+
+        EXPECT_EQ(p.r, -EINVAL);
+}
+
+TEST(VmcArgs, help_is_accepted_anywhere_for_a_command) {
+        PARSE(a, "start", "--help");
+        PARSE(b, "help", "stop");
+        PARSE(c, "--help");
+        PARSE(d, "resize", "-h");
+
+        ASSERT_EQ(a.r, 0);
+        EXPECT_TRUE(a.args.help);
+        EXPECT_EQ(a.args.command, VMC_COMMAND_START);
+        ASSERT_EQ(b.r, 0);
+        EXPECT_TRUE(b.args.help);
+        EXPECT_EQ(b.args.command, VMC_COMMAND_STOP);
+        ASSERT_EQ(c.r, 0);
+        EXPECT_TRUE(c.args.help);
+        EXPECT_EQ(c.args.command, VMC_COMMAND_NONE);
+        ASSERT_EQ(d.r, 0);
+        EXPECT_TRUE(d.args.help);
+}
+
+TEST(VmcArgs, command_names_round_trip) {
+        for (int c = VMC_COMMAND_NONE + 1; c < _VMC_COMMAND_MAX; c++) {
+                const char *s = vmc_command_to_string((VmcCommand) c);
+                ASSERT_NE(s, nullptr) << c;
+                EXPECT_EQ(vmc_command_from_string(s), (VmcCommand) c) << s;
+        }
+        EXPECT_EQ(vmc_command_from_string("nope"), VMC_COMMAND_NONE);
+        EXPECT_EQ(vmc_command_to_string(_VMC_COMMAND_MAX), nullptr);
+}
+
+TEST(VmcArgs, every_command_has_help_listed_in_the_overview) {
+        std::string overview = vmc_help_text(VMC_COMMAND_NONE);
+
+        for (int c = VMC_COMMAND_NONE + 1; c < _VMC_COMMAND_MAX; c++) {
+                const char *name = vmc_command_to_string((VmcCommand) c);
+                const char *help = vmc_help_text((VmcCommand) c);
+                ASSERT_NE(help, nullptr) << name;
+                EXPECT_EQ(std::string(help).rfind(std::string("Usage: vmc ") + name + " ", 0), 0u) << name;
+                EXPECT_NE(overview.find(std::string("  ") + name + " "), std::string::npos) << name;
+        }
+}
+
+// docs/vmc.md and the man page document every command and every long
+// option that --help shows.
+TEST(VmcArgs, docs_cover_every_command_and_option) {
+        const char *src = getenv("MAJORDOME_SOURCE_DIR");
+        if (!src)
+                GTEST_SKIP() << "MAJORDOME_SOURCE_DIR not set";
+        for (const char *doc : {"/docs/vmc.md", "/docs/vmc.1"}) {
+                std::ifstream f(std::string(src) + doc);
+                ASSERT_TRUE(f.good()) << doc;
+                std::stringstream ss;
+                ss << f.rdbuf();
+                // The man page escapes '-' as '\-'.
+                std::string text = ss.str(), plain;
+                for (size_t i = 0; i < text.size(); i++)
+                        if (!(text[i] == '\\' && i + 1 < text.size() && text[i + 1] == '-'))
+                                plain += text[i];
+
+                for (int c = VMC_COMMAND_NONE; c < _VMC_COMMAND_MAX; c++) {
+                        if (c != VMC_COMMAND_NONE) {
+                                EXPECT_NE(plain.find(vmc_command_to_string((VmcCommand) c)), std::string::npos)
+                                        << doc << " lacks " << vmc_command_to_string((VmcCommand) c);
+                        }
+                        std::string help = vmc_help_text((VmcCommand) c);
+                        for (size_t pos = 0; (pos = help.find("--", pos)) != std::string::npos;) {
+                                size_t end = help.find_first_not_of("abcdefghijklmnopqrstuvwxyz-", pos + 2);
+                                std::string opt = help.substr(pos, end - pos);
+                                pos = end;
+                                if (opt.size() > 2) {
+                                        EXPECT_NE(plain.find(opt), std::string::npos) << doc << " lacks " << opt;
+                                }
+                        }
+                }
+        }
+}

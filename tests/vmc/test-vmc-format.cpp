@@ -1,0 +1,377 @@
+// SPDX-License-Identifier: BSD-3-Clause
+// What vmc prints and sends, without a bus: object paths, error lines,
+// JSON, tables, StartVm's parameters, and the calls against dbus/*.xml.
+#include <gtest/gtest.h>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <string>
+
+#include <gio/gunixfdlist.h>
+#include <systemd/sd-bus.h>
+
+#include "vmc-args.h"
+#include "vmc-commands.h"
+#include "vmc-format.h"
+
+namespace {
+
+std::string take(char *s) {
+        std::string r = s ? s : "";
+        g_free(s);
+        return r;
+}
+
+GVariant *parse_variant(const char *type, const char *text) {
+        GError *error = nullptr;
+        GVariant *v = g_variant_parse(G_VARIANT_TYPE(type), text, nullptr, nullptr, &error);
+        EXPECT_NE(v, nullptr) << (error ? error->message : "");
+        g_clear_error(&error);
+        return g_variant_ref_sink(v);
+}
+
+std::string describe(const char *name, const char *message, const char *vm, int *exit_code) {
+        char *text = nullptr;
+        *exit_code = vmc_error_describe(name, message, vm, &text);
+        return take(text);
+}
+
+}  // namespace
+
+TEST(VmcFormat, object_paths_match_sd_bus_path_encode) {
+        for (const char *name : {"demo", "my-vm", "vm.1", "0day", "a_b", "über", "x y", "", "VM42"}) {
+                char *expected = nullptr;
+                ASSERT_GE(sd_bus_path_encode(VMC_VM_PATH_PREFIX, name, &expected), 0);
+                EXPECT_EQ(take(vmc_vm_object_path(name)), expected) << name;
+                free(expected);
+        }
+}
+
+TEST(VmcFormat, vm_exists_names_the_vm) {
+        int code;
+        std::string text = describe("org.majordome.Error.VmExists", "VM exists", "demo", &code);
+
+        EXPECT_EQ(text, "a VM named 'demo' already exists");
+        EXPECT_EQ(code, VMC_EXIT_FAILED);
+}
+
+TEST(VmcFormat, no_such_vm_exits_4) {
+        int a, b;
+
+        EXPECT_EQ(describe("org.majordome.Error.NoSuchVm", "", "ghost", &a), "no VM named 'ghost'");
+        EXPECT_EQ(a, VMC_EXIT_NO_SUCH_VM);
+        // A per-VM object that does not exist is the same thing.
+        EXPECT_EQ(describe("org.freedesktop.DBus.Error.UnknownObject", "Unknown object", "ghost", &b),
+                  "no VM named 'ghost'");
+        EXPECT_EQ(b, VMC_EXIT_NO_SUCH_VM);
+}
+
+TEST(VmcFormat, unreachable_daemon_exits_3) {
+        int a, b, c;
+
+        EXPECT_EQ(describe("org.freedesktop.DBus.Error.ServiceUnknown", "The name was not provided", "demo", &a),
+                  "majordomed is not running on this bus");
+        EXPECT_EQ(a, VMC_EXIT_UNREACHABLE);
+        describe("org.freedesktop.DBus.Error.NoReply", "Message recipient disconnected", nullptr, &b);
+        EXPECT_EQ(b, VMC_EXIT_UNREACHABLE);
+        EXPECT_NE(describe("org.freedesktop.DBus.Error.Spawn.ChildExited", "exit 1", nullptr, &c).find("exit 1"),
+                  std::string::npos);
+        EXPECT_EQ(c, VMC_EXIT_UNREACHABLE);
+}
+
+TEST(VmcFormat, invalid_config_keeps_the_daemons_detail) {
+        int code;
+        std::string text = describe("org.majordome.Error.InvalidConfig", "unknown key 'disks'", "demo", &code);
+
+        EXPECT_EQ(text, "invalid configuration: unknown key 'disks'");
+        EXPECT_EQ(code, VMC_EXIT_FAILED);
+}
+
+TEST(VmcFormat, unknown_errors_fall_back_to_the_message_then_the_name) {
+        int a, b;
+
+        EXPECT_EQ(describe("com.example.Weird", "something odd", "demo", &a), "something odd");
+        EXPECT_EQ(a, VMC_EXIT_FAILED);
+        EXPECT_EQ(describe("com.example.Weird", "", "demo", &b), "com.example.Weird");
+        EXPECT_EQ(b, VMC_EXIT_FAILED);
+}
+
+TEST(VmcFormat, errors_are_one_line) {
+        int code;
+        std::string text = describe("org.majordome.Error.VmmFailed", "line one\nline two\n", "demo", &code);
+
+        EXPECT_EQ(text, "the VMM failed: line one line two");
+        EXPECT_EQ(text.find('\n'), std::string::npos);
+}
+
+TEST(VmcFormat, errors_without_a_vm_name_use_the_generic_text) {
+        int code;
+
+        EXPECT_EQ(describe("org.majordome.Error.NoSuchVm", "", nullptr, &code), "no such VM");
+        EXPECT_EQ(code, VMC_EXIT_NO_SUCH_VM);
+}
+
+TEST(VmcFormat, bytes_are_exact_when_whole_and_rounded_otherwise) {
+        EXPECT_EQ(take(vmc_format_bytes(0)), "0 B");
+        EXPECT_EQ(take(vmc_format_bytes(512ull << 20)), "512 MiB");
+        EXPECT_EQ(take(vmc_format_bytes(1536ull << 20)), "1536 MiB");
+        EXPECT_EQ(take(vmc_format_bytes(2ull << 30)), "2 GiB");
+        EXPECT_EQ(take(vmc_format_bytes(1000)), "1000 B");
+        EXPECT_EQ(take(vmc_format_bytes((3ull << 29) + 1)), "1.5 GiB");
+}
+
+TEST(VmcFormat, json_escapes_strings_and_keeps_64_bit_numbers) {
+        GVariant *v = parse_variant("a{sv}",
+                "{'s': <'a\"b\\\\c\\n\\u0001'>, 't': <uint64 18446744073709551615>, 'b': <true>,"
+                " 'o': <objectpath '/x'>, 'i': <int32 -5>, 'a': <[uint32 1, 2]>, 'd': <{'k': uint64 7}>}");
+
+        EXPECT_EQ(take(vmc_json_from_variant(v)),
+                  "{\"s\":\"a\\\"b\\\\c\\n\\u0001\",\"t\":18446744073709551615,\"b\":true,"
+                  "\"o\":\"/x\",\"i\":-5,\"a\":[1,2],\"d\":{\"k\":7}}");
+        g_variant_unref(v);
+}
+
+TEST(VmcFormat, json_of_empty_containers) {
+        GVariant *a = parse_variant("a(sso)", "@a(sso) []");
+        GVariant *d = parse_variant("a{sv}", "@a{sv} {}");
+
+        EXPECT_EQ(take(vmc_json_from_variant(a)), "[]");
+        EXPECT_EQ(take(vmc_json_from_variant(d)), "{}");
+        g_variant_unref(a);
+        g_variant_unref(d);
+}
+
+TEST(VmcFormat, list_table_has_columns_and_dashes_for_unknowns) {
+        GVariant *info = parse_variant("a{sv}",
+                "{'Vcpus': <uint32 2>, 'MemoryBytes': <uint64 536870912>, 'Pid': <uint32 1234>}");
+        VmcListEntry entries[] = {
+                { "demo", "running", "/org/majordome/VmManager1/vm/demo", info },
+                { "a-long-name", "stopped", "/org/majordome/VmManager1/vm/a_2dlong_2dname", nullptr },
+        };
+
+        std::string out = take(vmc_format_list(entries, 2));
+
+        EXPECT_EQ(out,
+                  "NAME         STATE    VCPUS      MEMORY  PID\n"
+                  "demo         running      2     512 MiB  1234\n"
+                  "a-long-name  stopped      -           -  -\n");
+        g_variant_unref(info);
+}
+
+TEST(VmcFormat, list_of_nothing_is_just_the_header) {
+        EXPECT_EQ(take(vmc_format_list(nullptr, 0)), "NAME  STATE  VCPUS      MEMORY  PID\n");
+        EXPECT_EQ(take(vmc_format_list_json(nullptr, 0)), "[]");
+}
+
+TEST(VmcFormat, list_json_merges_list_and_info) {
+        GVariant *info = parse_variant("a{sv}", "{'Pid': <uint32 9>, 'State': <'paused'>}");
+        VmcListEntry entry = { "demo", "running", "/org/majordome/VmManager1/vm/demo", info };
+
+        EXPECT_EQ(take(vmc_format_list_json(&entry, 1)),
+                  "[{\"Name\":\"demo\",\"State\":\"running\",\"Path\":\"/org/majordome/VmManager1/vm/demo\",\"Pid\":9}]");
+        g_variant_unref(info);
+}
+
+TEST(VmcFormat, info_shows_known_properties_in_order_then_the_rest) {
+        GVariant *info = parse_variant("a{sv}",
+                "{'Zeta': <'z'>, 'State': <'running'>, 'Name': <'demo'>, 'Cid': <uint32 0>,"
+                " 'MemoryBytes': <uint64 268435456>, 'LogPath': <'/run/x.log'>}");
+
+        EXPECT_EQ(take(vmc_format_info(info)),
+                  "Name            demo\n"
+                  "State           running\n"
+                  "Memory          256 MiB\n"
+                  "vsock CID       none\n"
+                  "Log             /run/x.log\n"
+                  "Zeta            z\n");
+        g_variant_unref(info);
+}
+
+TEST(VmcFormat, balloon_stats_are_sorted_with_sizes_for_memory) {
+        GVariant *stats = parse_variant("a{st}", "{'swap_in': 7, 'free_memory': 209715200}");
+
+        EXPECT_EQ(take(vmc_format_balloon_stats(stats)),
+                  "free_memory  200 MiB\n"
+                  "swap_in      7\n");
+        g_variant_unref(stats);
+}
+
+TEST(VmcFormat, stop_steps_read_as_text) {
+        EXPECT_STREQ(vmc_stop_step_describe("graceful"), "graceful shutdown");
+        EXPECT_STREQ(vmc_stop_step_describe("sigkill"), "SIGKILL");
+        EXPECT_STREQ(vmc_stop_step_describe("future-step"), "future-step");
+}
+
+namespace {
+
+struct TempFile {
+        char path[64] = "/tmp/vmc-test-XXXXXX";
+        TempFile(const char *content) {
+                int fd = mkstemp(path);
+                EXPECT_GE(fd, 0);
+                EXPECT_EQ(write(fd, content, strlen(content)), (ssize_t) strlen(content));
+                close(fd);
+        }
+        ~TempFile() { unlink(path); }
+};
+
+}  // namespace
+
+TEST(VmcStart, files_travel_as_fds_and_numbers_with_their_types) {
+        TempFile kernel("kernel"), disk("disk");
+        std::string ro_disk = std::string(disk.path);
+        VmcArgs args{};
+        args.command = VMC_COMMAND_START;
+        args.name = "demo";
+        args.kernel = kernel.path;
+        args.cmdline = "console=ttyS0";
+        args.memory = 512ull << 20;
+        args.cpus = 2;
+        args.debug_exit = true;
+        args.disks[0].path = disk.path;
+        args.disks[0].read_only = true;
+        args.n_disks = 1;
+        GUnixFDList *fds = nullptr;
+        char *error = nullptr;
+
+        GVariant *params = g_variant_ref_sink(vmc_start_parameters(&args, &fds, &error));
+
+        ASSERT_NE(params, nullptr) << error;
+        EXPECT_TRUE(g_variant_is_of_type(params, G_VARIANT_TYPE("(sa{sv})")));
+        GVariant *config = g_variant_get_child_value(params, 1);
+        GVariant *kernel_v = g_variant_lookup_value(config, "kernel", nullptr);
+        ASSERT_NE(kernel_v, nullptr);
+        EXPECT_TRUE(g_variant_is_of_type(kernel_v, G_VARIANT_TYPE_HANDLE));
+        EXPECT_EQ(g_variant_get_handle(kernel_v), 0);
+        GVariant *mem = g_variant_lookup_value(config, "memory", G_VARIANT_TYPE_UINT64);
+        ASSERT_NE(mem, nullptr);
+        EXPECT_EQ(g_variant_get_uint64(mem), 512ull << 20);
+        GVariant *cpus = g_variant_lookup_value(config, "cpus", G_VARIANT_TYPE_UINT32);
+        ASSERT_NE(cpus, nullptr);
+        EXPECT_EQ(g_variant_get_uint32(cpus), 2u);
+        GVariant *dbg = g_variant_lookup_value(config, "debug_exit", G_VARIANT_TYPE_BOOLEAN);
+        ASSERT_NE(dbg, nullptr);
+        GVariant *disks = g_variant_lookup_value(config, "disks", G_VARIANT_TYPE("aa{sv}"));
+        ASSERT_NE(disks, nullptr);
+        EXPECT_EQ(g_variant_n_children(disks), 1u);
+
+        // The fds are the files, and the read-only disk is open read-only.
+        ASSERT_EQ(g_unix_fd_list_get_length(fds), 2);
+        const gint *raw = g_unix_fd_list_peek_fds(fds, nullptr);
+        char buf[16] = {};
+        EXPECT_EQ(pread(raw[0], buf, sizeof(buf) - 1, 0), 6);
+        EXPECT_STREQ(buf, "kernel");
+        EXPECT_EQ(fcntl(raw[1], F_GETFL) & O_ACCMODE, O_RDONLY);
+        EXPECT_TRUE(fcntl(raw[0], F_GETFD) & FD_CLOEXEC);
+
+        for (GVariant *v : {config, kernel_v, mem, cpus, dbg, disks, params})
+                g_variant_unref(v);
+        g_object_unref(fds);
+}
+
+TEST(VmcStart, missing_kernel_file_is_named) {
+        VmcArgs args{};
+        args.name = "demo";
+        args.kernel = "/nonexistent/vmlinux";
+        GUnixFDList *fds = nullptr;
+        char *error = nullptr;
+
+        EXPECT_EQ(vmc_start_parameters(&args, &fds, &error), nullptr);
+        std::string text = take(error);
+        EXPECT_NE(text.find("cannot open kernel '/nonexistent/vmlinux'"), std::string::npos) << text;
+        EXPECT_EQ(fds, nullptr);
+}
+
+TEST(VmcStart, directory_as_kernel_is_refused) {
+        VmcArgs args{};
+        args.name = "demo";
+        args.kernel = "/tmp";
+        GUnixFDList *fds = nullptr;
+        char *error = nullptr;
+
+        EXPECT_EQ(vmc_start_parameters(&args, &fds, &error), nullptr);
+        EXPECT_NE(take(error).find("not a regular file"), std::string::npos);
+}
+
+// Every call vmc makes exists in dbus/*.xml with the argument types vmc
+// sends and expects, so the client cannot drift from the API.
+TEST(VmcApi, xml_declares_every_call_vmc_makes) {
+        static const struct {
+                const char *file, *iface, *method, *in, *out;
+        } calls[] = {
+                { "org.majordome.VmManager1.xml", VMC_MANAGER_INTERFACE, "StartVm", "sa{sv}", "o" },
+                { "org.majordome.VmManager1.xml", VMC_MANAGER_INTERFACE, "StopVm", "ssu", "s" },
+                { "org.majordome.VmManager1.xml", VMC_MANAGER_INTERFACE, "ListVms", "", "a(sso)" },
+                { "org.majordome.VmManager1.xml", VMC_MANAGER_INTERFACE, "GetVmInfo", "s", "a{sv}" },
+                { "org.majordome.Vm1.xml", VMC_VM_INTERFACE, "Kill", "", "" },
+                { "org.majordome.Vm1.xml", VMC_VM_INTERFACE, "Pause", "", "" },
+                { "org.majordome.Vm1.xml", VMC_VM_INTERFACE, "Resume", "", "" },
+                { "org.majordome.Vm1.xml", VMC_VM_INTERFACE, "SetBalloon", "t", "" },
+                { "org.majordome.Vm1.xml", VMC_VM_INTERFACE, "GetBalloonStats", "", "a{st}" },
+                { "org.majordome.Vm1.xml", VMC_VM_INTERFACE, "ResizeDisk", "ut", "" },
+        };
+        const char *src = getenv("MAJORDOME_SOURCE_DIR");
+        if (!src)
+                GTEST_SKIP() << "MAJORDOME_SOURCE_DIR not set";
+
+        for (const auto &c : calls) {
+                std::string path = std::string(src) + "/dbus/" + c.file;
+                char *xml = nullptr;
+                GError *error = nullptr;
+                ASSERT_TRUE(g_file_get_contents(path.c_str(), &xml, nullptr, &error)) << path;
+                GDBusNodeInfo *node = g_dbus_node_info_new_for_xml(xml, &error);
+                g_free(xml);
+                ASSERT_NE(node, nullptr) << error->message;
+                GDBusInterfaceInfo *iface = g_dbus_node_info_lookup_interface(node, c.iface);
+                ASSERT_NE(iface, nullptr) << c.iface;
+                GDBusMethodInfo *m = g_dbus_interface_info_lookup_method(iface, c.method);
+                ASSERT_NE(m, nullptr) << c.method;
+                std::string in, out;
+                for (GDBusArgInfo **a = m->in_args; a && *a; a++)
+                        in += (*a)->signature;
+                for (GDBusArgInfo **a = m->out_args; a && *a; a++)
+                        out += (*a)->signature;
+                EXPECT_EQ(in, c.in) << c.method;
+                EXPECT_EQ(out, c.out) << c.method;
+                g_dbus_node_info_unref(node);
+        }
+}
+
+TEST(VmcApi, xml_declares_the_properties_and_signal_vmc_reads) {
+        const char *src = getenv("MAJORDOME_SOURCE_DIR");
+        if (!src)
+                GTEST_SKIP() << "MAJORDOME_SOURCE_DIR not set";
+        char *xml = nullptr;
+        ASSERT_TRUE(g_file_get_contents((std::string(src) + "/dbus/org.majordome.Vm1.xml").c_str(), &xml, nullptr, nullptr));
+        GDBusNodeInfo *node = g_dbus_node_info_new_for_xml(xml, nullptr);
+        g_free(xml);
+        ASSERT_NE(node, nullptr);
+        GDBusInterfaceInfo *vm = g_dbus_node_info_lookup_interface(node, VMC_VM_INTERFACE);
+        ASSERT_NE(vm, nullptr);
+        static const struct { const char *name, *type; } props[] = {
+                { "Name", "s" }, { "State", "s" }, { "Pid", "u" }, { "Cid", "u" }, { "Vcpus", "u" },
+                { "MemoryBytes", "t" }, { "BalloonTargetBytes", "t" }, { "BalloonActualBytes", "t" },
+                { "StartTimeUsec", "t" }, { "LogPath", "s" },
+        };
+        for (const auto &p : props) {
+                GDBusPropertyInfo *info = g_dbus_interface_info_lookup_property(vm, p.name);
+                ASSERT_NE(info, nullptr) << p.name;
+                EXPECT_STREQ(info->signature, p.type) << p.name;
+        }
+        g_dbus_node_info_unref(node);
+
+        ASSERT_TRUE(g_file_get_contents((std::string(src) + "/dbus/org.majordome.VmManager1.xml").c_str(), &xml, nullptr, nullptr));
+        node = g_dbus_node_info_new_for_xml(xml, nullptr);
+        g_free(xml);
+        ASSERT_NE(node, nullptr);
+        GDBusSignalInfo *sig = g_dbus_interface_info_lookup_signal(
+                g_dbus_node_info_lookup_interface(node, VMC_MANAGER_INTERFACE), "VmStopped");
+        ASSERT_NE(sig, nullptr);
+        std::string s;
+        for (GDBusArgInfo **a = sig->args; a && *a; a++)
+                s += (*a)->signature;
+        EXPECT_EQ(s, "sosi");
+        g_dbus_node_info_unref(node);
+}
