@@ -31,9 +31,22 @@ typedef struct RunArgs {
         const char *kvm_device;
         bool debug_exit;
         bool decompress;
+        VmDeviceConfig devices[VM_MAX_DEVICES];
+        unsigned n_devices;
 } RunArgs;
 
 static void help(void) {
+        char devices[2048] = "";
+
+        /* One option per entry of the virtio device table. */
+        for (unsigned i = 0; i < virtio_device_table_size; i++) {
+                const VirtioDeviceOps *o = virtio_device_table[i];
+                char opt[64];
+                size_t n = strlen(devices);
+
+                snprintf(opt, sizeof(opt), "--%s%s%s", o->name, o->option_usage ? "=" : "", o->option_usage ?: "");
+                snprintf(devices + n, sizeof(devices) - n, "      %-18s  %s\n", opt, o->help);
+        }
         printf("Usage: majordome-vmm run [OPTIONS] KERNEL\n"
                "       majordome-vmm info|pause|resume|stop [--json] SOCKET\n"
                "\n"
@@ -52,6 +65,7 @@ static void help(void) {
                "      --no-decompress     boot a bzImage as is instead of decompressing\n"
                "                          its payload on the host\n"
                "      --kvm-device PATH   the KVM device node (default /dev/kvm)\n"
+               "%s"
                "  -v, --verbose           log more\n"
                "  -h, --help              show this help\n"
                "      --version           show the version\n"
@@ -60,7 +74,7 @@ static void help(void) {
                "ELF vmlinux. Exit codes are listed in docs/majordome-vmm.md: 0 guest\n"
                "powered off or reset, 64 usage, 65 bad image, 66 missing input, 69 no KVM,\n"
                "70 KVM failure, 71 host error, 72 guest triple fault, 73 guest code\n"
-               "could not run, 77 /dev/kvm permission denied.\n");
+               "could not run, 77 /dev/kvm permission denied.\n", devices);
 }
 
 static bool is_fd_spec(const char *s) {
@@ -68,7 +82,8 @@ static bool is_fd_spec(const char *s) {
 }
 
 static int parse_run_args(int argc, char **argv, RunArgs *a) {
-        enum { ARG_SERIAL = 0x100, ARG_DEBUG_EXIT, ARG_NO_DECOMPRESS, ARG_VERSION, ARG_KVM_DEVICE, ARG_CONTROL_FD };
+        enum { ARG_SERIAL = 0x100, ARG_DEBUG_EXIT, ARG_NO_DECOMPRESS, ARG_VERSION, ARG_KVM_DEVICE, ARG_CONTROL_FD,
+               ARG_DEVICE = 0x1000 };
         static const struct option options[] = {
                 { "mem", required_argument, NULL, 'm' },
                 { "cpus", required_argument, NULL, 'c' },
@@ -85,8 +100,20 @@ static int parse_run_args(int argc, char **argv, RunArgs *a) {
                 { "version", no_argument, NULL, ARG_VERSION },
                 {}
         };
+        struct option all[64] = {};
+        unsigned n_all = 0;
         uint64_t v;
         int c, r;
+
+        /* The fixed options, then --NAME for each virtio device type. */
+        for (; options[n_all].name; n_all++)
+                all[n_all] = options[n_all];
+        for (unsigned i = 0; i < virtio_device_table_size && n_all < ARRAY_SIZE(all) - 1; i++)
+                all[n_all++] = (struct option) {
+                        virtio_device_table[i]->name,
+                        virtio_device_table[i]->option_usage ? required_argument : no_argument,
+                        NULL, ARG_DEVICE + (int) i,
+                };
 
         *a = (RunArgs) {
                 .mem_size = DEFAULT_MEM,
@@ -95,7 +122,7 @@ static int parse_run_args(int argc, char **argv, RunArgs *a) {
                 .decompress = true,
         };
 
-        while ((c = getopt_long(argc, argv, "m:c:i:p:s:vh", options, NULL)) >= 0)
+        while ((c = getopt_long(argc, argv, "m:c:i:p:s:vh", all, NULL)) >= 0)
                 switch (c) {
                 case 'm':
                         r = parse_size(optarg, &v);
@@ -146,6 +173,15 @@ static int parse_run_args(int argc, char **argv, RunArgs *a) {
                         printf("majordome-vmm %s\n", MAJORDOME_VERSION);
                         exit(0);
                 default:
+                        if (c >= ARG_DEVICE && c < ARG_DEVICE + (int) virtio_device_table_size) {
+                                if (a->n_devices >= VM_MAX_DEVICES)
+                                        return log_error_errno(E2BIG, "at most %u devices", VM_MAX_DEVICES);
+                                a->devices[a->n_devices++] = (VmDeviceConfig) {
+                                        .ops = virtio_device_table[c - ARG_DEVICE],
+                                        .arg = optarg,
+                                };
+                                break;
+                        }
                         return -EINVAL;
                 }
 
@@ -319,7 +355,7 @@ static int run_vm(const RunArgs *a) {
         if (serial_out > STDERR_FILENO)
                 serial_fd = serial_out;
 
-        r = vm_new(&(VmConfig) {
+        VmConfig config = {
                         .hv = &kvm_hypervisor_ops,
                         .hv_device = a->kvm_device,
                         .mem_size = a->mem_size,
@@ -330,7 +366,10 @@ static int run_vm(const RunArgs *a) {
                         .serial_out_fd = serial_out,
                         .debug_exit = a->debug_exit,
                         .decompress = a->decompress,
-                   }, &vm, &error);
+                        .n_devices = a->n_devices,
+        };
+        memcpy(config.devices, a->devices, sizeof(config.devices));
+        r = vm_new(&config, &vm, &error);
         if (r < 0) {
                 log_error("%s", error.message);
                 return error.exit_code;

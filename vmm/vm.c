@@ -112,6 +112,39 @@ static int vm_setup_devices(Vm *vm, VmError *e) {
         return 0;
 }
 
+/* BARs go in the bottom of the MMIO hole, well clear of the IOAPIC and
+ * LAPIC pages at 0xfec00000 and 0xfee00000. */
+#define PCI_MMIO_BASE GUEST_MMIO_HOLE_START
+#define PCI_MMIO_SIZE (512 * MiB)
+/* INTx fallback lines: IOAPIC pins 16-23, as PCI interrupts usually are. */
+#define PCI_INTX_GSI_BASE 16
+
+static int vm_setup_pci(Vm *vm, VmError *e) {
+        int r;
+
+        r = pci_bus_init(&vm->pci, &vm->pio, &vm->mmio, PCI_MMIO_BASE, PCI_MMIO_SIZE);
+        if (r < 0)
+                return vm_error(e, VMM_EXIT_OS_ERROR, "PCI bus: %s", strerror(-r));
+        vm->pci_ready = true;
+
+        for (unsigned i = 0; i < vm->config.n_devices; i++) {
+                const VmDeviceConfig *d = &vm->config.devices[i];
+                VirtioDevice *vdev;
+
+                r = virtio_device_new(d->ops, d->arg, vm->mem, &vdev);
+                if (r < 0)
+                        return vm_error(e, r == -EINVAL ? VMM_EXIT_USAGE : VMM_EXIT_OS_ERROR, "--%s%s%s: %s",
+                                        d->ops->name, d->arg ? " " : "", d->arg ?: "", strerror(-r));
+                r = virtio_pci_new(vdev, &vm->pci, vm->hv_ops, vm->hv,
+                                   (IrqLine) { .set = vm_irq_set, .ctx = vm, .gsi = PCI_INTX_GSI_BASE + i % 8 },
+                                   &vm->virtio[vm->n_virtio]);
+                if (r < 0)
+                        return vm_error(e, VMM_EXIT_OS_ERROR, "--%s: PCI device: %s", d->ops->name, strerror(-r));
+                vm->n_virtio++;
+        }
+        return 0;
+}
+
 static int read_image(int fd, size_t max, const char *what, void **ret, size_t *ret_size, VmError *e) {
         int r;
 
@@ -234,6 +267,9 @@ int vm_new(const VmConfig *config, Vm **ret, VmError *e) {
         r = vm_setup_devices(vm, e);
         if (r < 0)
                 return r;
+        r = vm_setup_pci(vm, e);
+        if (r < 0)
+                return r;
         r = vm_load(vm, e);
         if (r < 0)
                 return r;
@@ -249,6 +285,11 @@ Vm *vm_free(Vm *vm) {
                 vm_request_exit(vm, VMM_EXIT_OK, "VM destroyed");
                 vm_join(vm);
         }
+        /* Device workers stop before the memory they use goes away. */
+        for (unsigned i = 0; i < vm->n_virtio; i++)
+                virtio_pci_free(vm->virtio[i]);
+        if (vm->pci_ready)
+                pci_bus_done(&vm->pci);
         for (unsigned i = 0; i < vm->n_vcpus; i++)
                 if (vm->vcpus[i].hv)
                         vm->hv_ops->vcpu_destroy(vm->vcpus[i].hv);

@@ -10,6 +10,8 @@
 #include "devices/serial.h"
 #include "hypervisor.h"
 #include "memory.h"
+#include "pci/pci.h"
+#include "virtio/virtio-pci.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -29,6 +31,14 @@ typedef enum VmState {
 const char *vm_state_to_string(VmState s);
 VmState vm_state_from_string(const char *s);
 
+/* Virtio devices: at most one PCI slot each, after the host bridge. */
+#define VM_MAX_DEVICES 16
+
+typedef struct VmDeviceConfig {
+        const VirtioDeviceOps *ops;     /* from virtio_device_table */
+        const char *arg;                /* the option's argument, NULL for none */
+} VmDeviceConfig;
+
 typedef struct VmConfig {
         const HypervisorOps *hv;
         const char *hv_device;  /* NULL: the backend's default (/dev/kvm) */
@@ -40,6 +50,8 @@ typedef struct VmConfig {
         int serial_out_fd;      /* borrowed, -1 discards */
         bool debug_exit;
         bool decompress;        /* decompress a bzImage's payload on the host */
+        VmDeviceConfig devices[VM_MAX_DEVICES];
+        unsigned n_devices;
 } VmConfig;
 
 /* Why building a VM failed: an exit code of exit-codes.h and one line. */
@@ -71,6 +83,10 @@ struct Vm {
         I8042 i8042;
         DebugExit debug_exit;
         int rx_space_fd;        /* eventfd: the serial receive FIFO drained */
+        PciBus pci;
+        bool pci_ready;
+        VirtioPci *virtio[VM_MAX_DEVICES];
+        unsigned n_virtio;
 
         Vcpu vcpus[VM_MAX_VCPUS];
         unsigned n_vcpus;

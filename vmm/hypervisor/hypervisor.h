@@ -71,6 +71,22 @@ typedef struct HypervisorOps {
         int (*irq_line)(HvVm *vm, unsigned gsi, bool level);
         int (*signal_msi)(HvVm *vm, uint32_t dest_apic_id, uint8_t vector);
 
+        /* Interrupt routing, a table the backend owns (KVM's GSI routing):
+         * the PC's pins plus MSI routes. Allocates a GSI for an MSI route
+         * (no route yet). -ENOSPC when none is left. */
+        int (*msi_route_alloc)(HvVm *vm, unsigned *ret_gsi);
+        /* Points gsi at an MSI (address, data), or removes its route when
+         * present is false; the table is installed before returning. */
+        int (*msi_route_set)(HvVm *vm, unsigned gsi, bool present, uint64_t address, uint32_t data);
+        /* Attaches (assign) or detaches an eventfd that raises gsi when
+         * written (KVM_IRQFD). Detach before removing or changing a route
+         * that must not fire (see vmm/pci/msix.c). */
+        int (*irqfd)(HvVm *vm, int fd, unsigned gsi, bool assign);
+        /* Attaches or detaches an eventfd written, without an exit, when the
+         * guest writes len bytes (0: any length) to MMIO address addr,
+         * with data == datamatch when match is true (KVM_IOEVENTFD). */
+        int (*ioeventfd)(HvVm *vm, int fd, uint64_t addr, unsigned len, bool match, uint64_t datamatch, bool assign);
+
         int (*vcpu_create)(HvVm *vm, unsigned index, unsigned n_vcpus, HvVcpu **ret);
         void (*vcpu_destroy)(HvVcpu *vcpu);
         int (*vcpu_set_boot_regs)(HvVcpu *vcpu, const HvBootRegs *regs);

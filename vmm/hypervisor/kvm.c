@@ -24,12 +24,29 @@
 #define KVM_FEATURE_PV_SEND_IPI_BIT 11
 #define KVM_FEATURE_PV_SCHED_YIELD_BIT 13
 
+/* GSIs 0..23 are the PC's pins; MSI routes take GSIs from here up. */
+#define MSI_GSI_BASE 24
+#define MSI_ROUTES_MAX 1024
+
+typedef struct MsiRoute {
+        bool present;
+        uint64_t address;
+        uint32_t data;
+} MsiRoute;
+
 struct HvVm {
         int kvm_fd;
         int vm_fd;
         int run_size;
         unsigned max_vcpus;
         struct kvm_cpuid2 *cpuid; /* what KVM supports, shaped per vCPU later */
+
+        /* The GSI routing table: KVM_SET_GSI_ROUTING replaces it whole, so
+         * we keep it and rewrite it under this lock. */
+        pthread_mutex_t routes_lock;
+        MsiRoute *msi_routes;     /* [MSI_ROUTES_MAX], GSI MSI_GSI_BASE + i */
+        unsigned n_msi_routes;    /* allocated */
+        struct kvm_irq_routing *table; /* scratch, room for everything */
 };
 
 struct HvVcpu {
@@ -67,6 +84,9 @@ static void kvm_vm_destroy(HvVm *vm) {
         safe_close(vm->vm_fd);
         safe_close(vm->kvm_fd);
         free(vm->cpuid);
+        free(vm->msi_routes);
+        free(vm->table);
+        pthread_mutex_destroy(&vm->routes_lock);
         free(vm);
 }
 DEFINE_TRIVIAL_CLEANUP_FUNC(HvVm *, kvm_vm_destroy);
@@ -83,6 +103,12 @@ static int kvm_vm_create(const char *device, HvVm **ret) {
         if (!vm)
                 return -ENOMEM;
         vm->vm_fd = -EBADF;
+        pthread_mutex_init(&vm->routes_lock, NULL);
+        vm->msi_routes = calloc(MSI_ROUTES_MAX, sizeof(MsiRoute));
+        vm->table = calloc(1, sizeof(struct kvm_irq_routing) +
+                              (48 + MSI_ROUTES_MAX) * sizeof(struct kvm_irq_routing_entry));
+        if (!vm->msi_routes || !vm->table)
+                return -ENOMEM;
 
         vm->kvm_fd = open(device ?: "/dev/kvm", O_RDWR | O_CLOEXEC);
         if (vm->kvm_fd < 0)
@@ -93,6 +119,7 @@ static int kvm_vm_create(const char *device, HvVm **ret) {
         static const int needed[] = {
                 KVM_CAP_IRQCHIP, KVM_CAP_PIT2, KVM_CAP_USER_MEMORY,
                 KVM_CAP_EXT_CPUID, KVM_CAP_IMMEDIATE_EXIT, KVM_CAP_SIGNAL_MSI,
+                KVM_CAP_IRQ_ROUTING, KVM_CAP_IRQFD, KVM_CAP_IOEVENTFD,
         };
         for (size_t i = 0; i < ARRAY_SIZE(needed); i++)
                 if (ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, needed[i]) <= 0)
@@ -140,18 +167,16 @@ static int kvm_map_memory(HvVm *vm, unsigned slot, uint64_t gpa, uint64_t size, 
         return 0;
 }
 
-/* The PC's interrupt wiring, as QEMU sets it up: ISA IRQs to the PICs, and
+/* The whole routing table, rebuilt and installed; routes_lock held.
+ * The PC's interrupt wiring, as QEMU sets it up: ISA IRQs to the PICs, and
  * to the IOAPIC with IRQ0 (the PIT) on pin 2, which is what the MP table
- * tells the guest. KVM's own default would put IRQ0 on pin 0. */
-static int set_pc_gsi_routing(HvVm *vm) {
-        _cleanup_free_ struct kvm_irq_routing *table = NULL;
-        struct kvm_irq_routing_entry *e;
+ * tells the guest. KVM's own default would put IRQ0 on pin 0. Then one
+ * MSI route per allocated GSI that has one. */
+static int routing_commit(HvVm *vm) {
+        struct kvm_irq_routing *table = vm->table;
+        struct kvm_irq_routing_entry *e = table->entries;
         unsigned n = 0;
 
-        table = calloc(1, sizeof(*table) + 48 * sizeof(struct kvm_irq_routing_entry));
-        if (!table)
-                return -ENOMEM;
-        e = table->entries;
         for (unsigned gsi = 0; gsi < 16; gsi++) {
                 if (gsi == 2)
                         continue; /* the cascade */
@@ -173,8 +198,87 @@ static int set_pc_gsi_routing(HvVm *vm) {
                         .u.irqchip = { .irqchip = KVM_IRQCHIP_IOAPIC, .pin = gsi == 0 ? 2 : gsi },
                 };
         }
+        for (unsigned i = 0; i < vm->n_msi_routes; i++) {
+                const MsiRoute *m = &vm->msi_routes[i];
+                if (!m->present)
+                        continue;
+                e[n++] = (struct kvm_irq_routing_entry) {
+                        .gsi = MSI_GSI_BASE + i,
+                        .type = KVM_IRQ_ROUTING_MSI,
+                        .u.msi = {
+                                .address_lo = (uint32_t) m->address,
+                                .address_hi = (uint32_t) (m->address >> 32),
+                                .data = m->data,
+                        },
+                };
+        }
         table->nr = n;
+        table->flags = 0;
         if (ioctl(vm->vm_fd, KVM_SET_GSI_ROUTING, table) < 0)
+                return -errno;
+        return 0;
+}
+
+static int set_pc_gsi_routing(HvVm *vm) {
+        int r;
+
+        pthread_mutex_lock(&vm->routes_lock);
+        r = routing_commit(vm);
+        pthread_mutex_unlock(&vm->routes_lock);
+        return r;
+}
+
+static int kvm_msi_route_alloc(HvVm *vm, unsigned *ret_gsi) {
+        pthread_mutex_lock(&vm->routes_lock);
+        if (vm->n_msi_routes >= MSI_ROUTES_MAX) {
+                pthread_mutex_unlock(&vm->routes_lock);
+                return -ENOSPC;
+        }
+        *ret_gsi = MSI_GSI_BASE + vm->n_msi_routes++;
+        pthread_mutex_unlock(&vm->routes_lock);
+        return 0;
+}
+
+static int kvm_msi_route_set(HvVm *vm, unsigned gsi, bool present, uint64_t address, uint32_t data) {
+        MsiRoute old;
+        int r;
+
+        pthread_mutex_lock(&vm->routes_lock);
+        if (gsi < MSI_GSI_BASE || gsi - MSI_GSI_BASE >= vm->n_msi_routes) {
+                pthread_mutex_unlock(&vm->routes_lock);
+                return -EINVAL;
+        }
+        old = vm->msi_routes[gsi - MSI_GSI_BASE];
+        vm->msi_routes[gsi - MSI_GSI_BASE] = (MsiRoute) { .present = present, .address = address, .data = data };
+        r = routing_commit(vm);
+        if (r < 0)
+                vm->msi_routes[gsi - MSI_GSI_BASE] = old;
+        pthread_mutex_unlock(&vm->routes_lock);
+        return r;
+}
+
+static int kvm_irqfd(HvVm *vm, int fd, unsigned gsi, bool assign) {
+        struct kvm_irqfd irqfd = {
+                .fd = (uint32_t) fd,
+                .gsi = gsi,
+                .flags = assign ? 0 : KVM_IRQFD_FLAG_DEASSIGN,
+        };
+
+        if (ioctl(vm->vm_fd, KVM_IRQFD, &irqfd) < 0)
+                return -errno;
+        return 0;
+}
+
+static int kvm_ioeventfd(HvVm *vm, int fd, uint64_t addr, unsigned len, bool match, uint64_t datamatch, bool assign) {
+        struct kvm_ioeventfd io = {
+                .datamatch = match ? datamatch : 0,
+                .addr = addr,
+                .len = len,
+                .fd = fd,
+                .flags = (match ? KVM_IOEVENTFD_FLAG_DATAMATCH : 0) | (assign ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN),
+        };
+
+        if (ioctl(vm->vm_fd, KVM_IOEVENTFD, &io) < 0)
                 return -errno;
         return 0;
 }
@@ -476,6 +580,10 @@ const HypervisorOps kvm_hypervisor_ops = {
         .create_irqchip = kvm_create_irqchip,
         .irq_line = kvm_irq_line,
         .signal_msi = kvm_signal_msi,
+        .msi_route_alloc = kvm_msi_route_alloc,
+        .msi_route_set = kvm_msi_route_set,
+        .irqfd = kvm_irqfd,
+        .ioeventfd = kvm_ioeventfd,
         .vcpu_create = kvm_vcpu_create,
         .vcpu_destroy = kvm_vcpu_destroy,
         .vcpu_set_boot_regs = kvm_vcpu_set_boot_regs,

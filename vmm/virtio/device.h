@@ -140,6 +140,10 @@ uint8_t virtio_device_status(const VirtioDevice *vdev);
  * FEATURES_OK fails (the bit stays clear) when the driver took a feature
  * not offered or left out VERSION_1; DRIVER_OK activates. */
 void virtio_device_write_status(VirtioDevice *vdev, uint8_t status);
+/* The driver wrote queue_enable = 1: checks and maps the queue's rings
+ * with the negotiated ring features. A bad queue makes the device
+ * NEEDS_RESET (-EINVAL / -EFAULT). Ignored (-EBUSY) after DRIVER_OK. */
+int virtio_device_enable_queue(VirtioDevice *vdev, unsigned index);
 /* Driver feature words; ignored once FEATURES_OK is set. */
 void virtio_device_write_driver_features(VirtioDevice *vdev, unsigned word, uint32_t value);
 uint32_t virtio_device_read_driver_features(const VirtioDevice *vdev, unsigned word);

@@ -1,0 +1,418 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* The virtio device framework: status, features, queues and the worker
+ * thread of each device. Section numbers are those of virtio 1.2.
+ *
+ * Locking: `lock` serialises the driver's writes (vCPU threads) and the
+ * worker's start and stop. The worker never takes it: it only touches the
+ * queues it was handed, the atomic status bits and the transport's
+ * interrupt path, so a reset may hold the lock while joining the worker. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "virtio/device.h"
+
+#define TAG_STOP UINT64_C(0x10000)
+#define TAG_WATCH UINT64_C(0x20000)
+
+typedef struct Watched {
+        int fd;
+        VirtioFdHandler handler;
+} Watched;
+
+struct VirtioDevice {
+        const VirtioDeviceOps *ops;
+        void *dev;
+        const GuestMemory *mem;
+        uint64_t offered;
+
+        pthread_mutex_t lock;
+        uint8_t status;                 /* __atomic: the worker sets NEEDS_RESET */
+        uint64_t driver_features;
+        bool worker_running;
+        pthread_t worker;
+
+        int epoll_fd;
+        int stop_fd;
+        VirtQueue queues[VIRTIO_MAX_QUEUES];
+        Watched watched[VIRTIO_MAX_WATCHED_FDS];
+        unsigned n_watched;             /* the worker's (or activate's) */
+
+        const VirtioTransportOps *transport;
+        void *transport_ctx;
+        const char *error;              /* __atomic */
+};
+
+const GuestMemory *virtio_device_memory(const VirtioDevice *vdev) {
+        return vdev->mem;
+}
+
+uint64_t virtio_device_features(const VirtioDevice *vdev) {
+        return vdev->driver_features;
+}
+
+const VirtioDeviceOps *virtio_device_ops(const VirtioDevice *vdev) {
+        return vdev->ops;
+}
+
+void *virtio_device_state(const VirtioDevice *vdev) {
+        return vdev->dev;
+}
+
+uint64_t virtio_device_offered(const VirtioDevice *vdev) {
+        return vdev->offered;
+}
+
+VirtQueue *virtio_device_queue(VirtioDevice *vdev, unsigned index) {
+        return index < vdev->ops->n_queues ? &vdev->queues[index] : NULL;
+}
+
+uint8_t virtio_device_status(const VirtioDevice *vdev) {
+        return __atomic_load_n(&vdev->status, __ATOMIC_ACQUIRE);
+}
+
+const char *virtio_device_error(const VirtioDevice *vdev) {
+        return __atomic_load_n(&vdev->error, __ATOMIC_ACQUIRE);
+}
+
+static void queue_interrupt(void *ctx, VirtQueue *q) {
+        VirtioDevice *vdev = ctx;
+
+        if (vdev->transport && vdev->transport->queue_interrupt)
+                vdev->transport->queue_interrupt(vdev->transport_ctx, q);
+}
+
+int virtio_device_new(const VirtioDeviceOps *ops, const char *arg, const GuestMemory *mem, VirtioDevice **ret) {
+        _cleanup_(virtio_device_freep) VirtioDevice *vdev = NULL;
+        int r;
+
+        if (ops->n_queues == 0 || ops->n_queues > VIRTIO_MAX_QUEUES || ops->queue_max_size == 0 ||
+            ops->queue_max_size > VIRTQ_MAX_SIZE || (ops->queue_max_size & (ops->queue_max_size - 1)))
+                return -EINVAL;
+
+        vdev = calloc(1, sizeof(*vdev));
+        if (!vdev)
+                return -ENOMEM;
+        vdev->ops = ops;
+        vdev->mem = mem;
+        vdev->epoll_fd = vdev->stop_fd = -EBADF;
+        for (unsigned i = 0; i < VIRTIO_MAX_QUEUES; i++)
+                vdev->queues[i].kick_fd = -EBADF;
+        pthread_mutex_init(&vdev->lock, NULL);
+        /* §6: what every device here offers besides its own bits. */
+        vdev->offered = ops->features | (UINT64_C(1) << VIRTIO_F_VERSION_1) |
+                        (UINT64_C(1) << VIRTIO_F_INDIRECT_DESC) | (UINT64_C(1) << VIRTIO_F_EVENT_IDX);
+
+        vdev->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+        if (vdev->epoll_fd < 0)
+                return -errno;
+        vdev->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (vdev->stop_fd < 0)
+                return -errno;
+        if (epoll_ctl(vdev->epoll_fd, EPOLL_CTL_ADD, vdev->stop_fd,
+                      &(struct epoll_event) { .events = EPOLLIN, .data.u64 = TAG_STOP }) < 0)
+                return -errno;
+        for (unsigned i = 0; i < ops->n_queues; i++) {
+                VirtQueue *q = &vdev->queues[i];
+
+                q->index = (uint16_t) i;
+                q->max_size = ops->queue_max_size;
+                q->kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+                if (q->kick_fd < 0)
+                        return -errno;
+                q->interrupt = queue_interrupt;
+                q->interrupt_ctx = vdev;
+                virtq_reset(q);
+                if (epoll_ctl(vdev->epoll_fd, EPOLL_CTL_ADD, q->kick_fd,
+                              &(struct epoll_event) { .events = EPOLLIN, .data.u64 = i }) < 0)
+                        return -errno;
+        }
+
+        r = ops->create(vdev, arg, &vdev->dev);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(vdev);
+        return 0;
+}
+
+static void drain(int fd) {
+        uint64_t v;
+
+        (void) !read(fd, &v, sizeof(v));
+}
+
+static void worker_stop(VirtioDevice *vdev) {
+        if (!vdev->worker_running)
+                return;
+        (void) !write(vdev->stop_fd, &(uint64_t) { 1 }, sizeof(uint64_t));
+        pthread_join(vdev->worker, NULL);
+        drain(vdev->stop_fd);
+        vdev->worker_running = false;
+}
+
+static void unwatch_all(VirtioDevice *vdev) {
+        for (unsigned i = 0; i < vdev->n_watched; i++)
+                (void) epoll_ctl(vdev->epoll_fd, EPOLL_CTL_DEL, vdev->watched[i].fd, NULL);
+        vdev->n_watched = 0;
+}
+
+VirtioDevice *virtio_device_free(VirtioDevice *vdev) {
+        if (!vdev)
+                return NULL;
+        worker_stop(vdev);
+        unwatch_all(vdev);
+        if (vdev->dev && vdev->ops->destroy)
+                vdev->ops->destroy(vdev->dev);
+        for (unsigned i = 0; i < VIRTIO_MAX_QUEUES; i++)
+                safe_close(vdev->queues[i].kick_fd);
+        safe_close(vdev->stop_fd);
+        safe_close(vdev->epoll_fd);
+        pthread_mutex_destroy(&vdev->lock);
+        free(vdev);
+        return NULL;
+}
+
+void virtio_device_set_transport(VirtioDevice *vdev, const VirtioTransportOps *ops, void *ctx) {
+        vdev->transport = ops;
+        vdev->transport_ctx = ctx;
+}
+
+void virtio_device_set_needs_reset(VirtioDevice *vdev, const char *why) {
+        uint8_t old = __atomic_fetch_or(&vdev->status, VIRTIO_STATUS_NEEDS_RESET, __ATOMIC_ACQ_REL);
+
+        if (old & VIRTIO_STATUS_NEEDS_RESET)
+                return;
+        __atomic_store_n(&vdev->error, why, __ATOMIC_RELEASE);
+        /* §2.1.2: "If the device has set NEEDS_RESET ... it MUST send a
+         * device configuration change notification to the driver" once
+         * DRIVER_OK is set. */
+        if (old & VIRTIO_STATUS_DRIVER_OK)
+                virtio_device_config_changed(vdev);
+}
+
+void virtio_device_config_changed(VirtioDevice *vdev) {
+        if (vdev->transport && vdev->transport->config_interrupt)
+                vdev->transport->config_interrupt(vdev->transport_ctx);
+}
+
+/* After the device ran: a broken queue makes the device NEEDS_RESET,
+ * pushed buffers get their interrupt. */
+static void queue_after(VirtioDevice *vdev, VirtQueue *q) {
+        if (!q->enabled)
+                return;
+        if (q->broken) {
+                virtio_device_set_needs_reset(vdev, q->error);
+                return;
+        }
+        virtq_interrupt(q);
+}
+
+static void *worker_main(void *arg) {
+        VirtioDevice *vdev = arg;
+        char name[16];
+
+        snprintf(name, sizeof(name), "virtio-%s", vdev->ops->name);
+        pthread_setname_np(pthread_self(), name);
+
+        for (;;) {
+                struct epoll_event ev[16];
+                int n = epoll_wait(vdev->epoll_fd, ev, ARRAY_SIZE(ev), -1);
+
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        virtio_device_set_needs_reset(vdev, "worker: epoll_wait failed");
+                        return NULL;
+                }
+                for (int i = 0; i < n; i++) {
+                        uint64_t tag = ev[i].data.u64;
+
+                        if (tag == TAG_STOP)
+                                return NULL;
+                        if (tag < vdev->ops->n_queues) {
+                                VirtQueue *q = &vdev->queues[tag];
+
+                                drain(q->kick_fd);
+                                if (q->enabled && !q->broken) {
+                                        vdev->ops->queue_notify(vdev->dev, q);
+                                        queue_after(vdev, q);
+                                }
+                                continue;
+                        }
+                        if (tag >= TAG_WATCH && tag - TAG_WATCH < vdev->n_watched) {
+                                Watched *w = &vdev->watched[tag - TAG_WATCH];
+                                if (w->fd >= 0 && w->handler)
+                                        w->handler(vdev->dev, w->fd, ev[i].events);
+                                for (unsigned k = 0; k < vdev->ops->n_queues; k++)
+                                        queue_after(vdev, &vdev->queues[k]);
+                        }
+                }
+        }
+}
+
+int virtio_device_watch_fd(VirtioDevice *vdev, int fd, uint32_t epoll_events, VirtioFdHandler handler) {
+        unsigned slot = vdev->n_watched;
+
+        /* Reuse a slot freed by unwatch. */
+        for (unsigned i = 0; i < vdev->n_watched; i++)
+                if (vdev->watched[i].fd < 0) {
+                        slot = i;
+                        break;
+                }
+        if (slot >= VIRTIO_MAX_WATCHED_FDS)
+                return -ENOSPC;
+        if (epoll_ctl(vdev->epoll_fd, EPOLL_CTL_ADD, fd,
+                      &(struct epoll_event) { .events = epoll_events, .data.u64 = TAG_WATCH + slot }) < 0)
+                return -errno;
+        vdev->watched[slot] = (Watched) { .fd = fd, .handler = handler };
+        if (slot == vdev->n_watched)
+                vdev->n_watched++;
+        return 0;
+}
+
+int virtio_device_unwatch_fd(VirtioDevice *vdev, int fd) {
+        for (unsigned i = 0; i < vdev->n_watched; i++)
+                if (vdev->watched[i].fd == fd) {
+                        (void) epoll_ctl(vdev->epoll_fd, EPOLL_CTL_DEL, fd, NULL);
+                        vdev->watched[i] = (Watched) { .fd = -EBADF };
+                        return 0;
+                }
+        return -ENOENT;
+}
+
+void virtio_device_kick(VirtioDevice *vdev, unsigned index) {
+        if (index < vdev->ops->n_queues)
+                (void) !write(vdev->queues[index].kick_fd, &(uint64_t) { 1 }, sizeof(uint64_t));
+}
+
+void virtio_device_notify(VirtioDevice *vdev, unsigned index) {
+        /* §4.1.4.4 / §3.1.1: notifications before DRIVER_OK, or for a
+         * queue that does not exist, have nothing to act on. */
+        if (!(virtio_device_status(vdev) & VIRTIO_STATUS_DRIVER_OK))
+                return;
+        virtio_device_kick(vdev, index);
+}
+
+static void device_reset_locked(VirtioDevice *vdev) {
+        worker_stop(vdev);
+        unwatch_all(vdev);
+        if (vdev->ops->reset)
+                vdev->ops->reset(vdev->dev);
+        for (unsigned i = 0; i < vdev->ops->n_queues; i++) {
+                virtq_reset(&vdev->queues[i]);
+                drain(vdev->queues[i].kick_fd);
+        }
+        vdev->driver_features = 0;
+        __atomic_store_n(&vdev->error, NULL, __ATOMIC_RELEASE);
+        __atomic_store_n(&vdev->status, 0, __ATOMIC_RELEASE);
+}
+
+static void device_activate_locked(VirtioDevice *vdev) {
+        int r;
+
+        r = vdev->ops->activate(vdev->dev, vdev->queues, vdev->driver_features);
+        if (r < 0) {
+                virtio_device_set_needs_reset(vdev, "the device could not start");
+                return;
+        }
+        r = pthread_create(&vdev->worker, NULL, worker_main, vdev);
+        if (r > 0) {
+                virtio_device_set_needs_reset(vdev, "the device's worker thread could not start");
+                return;
+        }
+        vdev->worker_running = true;
+        /* Buffers made available before DRIVER_OK (kicks already counted
+         * on the eventfds) are picked up by the worker's first wait. */
+}
+
+void virtio_device_write_status(VirtioDevice *vdev, uint8_t value) {
+        uint8_t old, status;
+
+        pthread_mutex_lock(&vdev->lock);
+        /* §2.4: writing 0 resets the device. */
+        if (value == 0) {
+                device_reset_locked(vdev);
+                pthread_mutex_unlock(&vdev->lock);
+                return;
+        }
+        old = virtio_device_status(vdev);
+        /* §2.1.1: the driver MUST NOT clear a status bit; NEEDS_RESET is
+         * the device's to set. Bits the driver drops are kept. */
+        status = old | (value & ~VIRTIO_STATUS_NEEDS_RESET);
+
+        if ((status & VIRTIO_STATUS_FEATURES_OK) && !(old & VIRTIO_STATUS_FEATURES_OK)) {
+                /* §2.2.1 / §3.1.1: the driver MUST NOT accept a feature the
+                 * device did not offer; §6.1: a modern device needs
+                 * VERSION_1. Otherwise FEATURES_OK does not stick. */
+                if ((vdev->driver_features & ~vdev->offered) ||
+                    !(vdev->driver_features & (UINT64_C(1) << VIRTIO_F_VERSION_1)))
+                        status &= ~VIRTIO_STATUS_FEATURES_OK;
+        }
+        /* DRIVER_OK without FEATURES_OK is a driver error (§3.1.1): the
+         * device does not start. */
+        if ((status & VIRTIO_STATUS_DRIVER_OK) && !(status & VIRTIO_STATUS_FEATURES_OK))
+                status &= ~VIRTIO_STATUS_DRIVER_OK;
+
+        __atomic_store_n(&vdev->status, status | (virtio_device_status(vdev) & VIRTIO_STATUS_NEEDS_RESET),
+                         __ATOMIC_RELEASE);
+        if ((status & VIRTIO_STATUS_DRIVER_OK) && !(old & VIRTIO_STATUS_DRIVER_OK) &&
+            !(status & VIRTIO_STATUS_FAILED) && !(status & VIRTIO_STATUS_NEEDS_RESET))
+                device_activate_locked(vdev);
+        pthread_mutex_unlock(&vdev->lock);
+}
+
+int virtio_device_enable_queue(VirtioDevice *vdev, unsigned index) {
+        VirtQueue *q = virtio_device_queue(vdev, index);
+        uint64_t f = vdev->driver_features;
+        int r;
+
+        if (!q)
+                return -ENOENT;
+        pthread_mutex_lock(&vdev->lock);
+        /* §3.1.1: queues are set up after FEATURES_OK, before DRIVER_OK;
+         * the worker owns them after that. */
+        if (virtio_device_status(vdev) & VIRTIO_STATUS_DRIVER_OK) {
+                pthread_mutex_unlock(&vdev->lock);
+                return -EBUSY;
+        }
+        r = virtq_enable(q, vdev->mem, f & (UINT64_C(1) << VIRTIO_F_EVENT_IDX),
+                         f & (UINT64_C(1) << VIRTIO_F_INDIRECT_DESC));
+        pthread_mutex_unlock(&vdev->lock);
+        if (r < 0)
+                virtio_device_set_needs_reset(vdev, q->error);
+        return r;
+}
+
+void virtio_device_write_driver_features(VirtioDevice *vdev, unsigned word, uint32_t value) {
+        pthread_mutex_lock(&vdev->lock);
+        /* §2.2: features are fixed once FEATURES_OK is set; only two words. */
+        if (!(virtio_device_status(vdev) & VIRTIO_STATUS_FEATURES_OK) && word < 2) {
+                uint64_t shift = 32 * (uint64_t) word;
+                vdev->driver_features = (vdev->driver_features & ~(UINT64_C(0xffffffff) << shift)) |
+                                        ((uint64_t) value << shift);
+        }
+        pthread_mutex_unlock(&vdev->lock);
+}
+
+uint32_t virtio_device_read_driver_features(const VirtioDevice *vdev, unsigned word) {
+        return word < 2 ? (uint32_t) (vdev->driver_features >> (32 * word)) : 0;
+}
+
+unsigned virtio_device_fds(const VirtioDevice *vdev, int *fds, unsigned max) {
+        unsigned n = 0;
+
+        if (n < max)
+                fds[n++] = vdev->epoll_fd;
+        if (n < max)
+                fds[n++] = vdev->stop_fd;
+        for (unsigned i = 0; i < vdev->ops->n_queues && n < max; i++)
+                fds[n++] = vdev->queues[i].kick_fd;
+        if (vdev->ops->fds && n < max)
+                n += vdev->ops->fds(vdev->dev, fds + n, max - n);
+        return n;
+}
