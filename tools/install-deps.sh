@@ -8,6 +8,7 @@ packages=(
   libgtest-dev libsystemd-dev
   zlib1g-dev liblzma-dev libzstd-dev liblz4-dev libbz2-dev
   qemu-system-x86 cpio util-linux
+  dbus dbus-bin systemd python3-dbus python3-gi libglib2.0-bin
   libglib2.0-dev dbus-daemon python3-dbus python3-gi
 )
 
