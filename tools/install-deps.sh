@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   build-essential meson ninja-build pkg-config python3
-  libgtest-dev libsystemd-dev
+  libgtest-dev libsystemd-dev libseccomp-dev
   zlib1g-dev liblzma-dev libzstd-dev liblz4-dev libbz2-dev
   qemu-system-x86 cpio util-linux
   dbus dbus-bin systemd python3-dbus python3-gi libglib2.0-bin

@@ -29,8 +29,14 @@ export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
 for dir in build build-asan; do
   echo "== meson test -C $dir" >&2
-  meson test -C "$dir" --print-errorlogs --num-processes 2 "$@" >"$dir/test-output.txt" 2>&1
-  grep -E '^ *[0-9]+/[0-9]+ ' "$dir/test-output.txt" >&2 || true
+  # Progress lines as they come; the whole log (with failures' output) in
+  # $dir/test-output.txt, and printed when something failed.
+  meson test -C "$dir" --print-errorlogs --num-processes 2 "$@" 2>&1 |
+    tee "$dir/test-output.txt" | grep --line-buffered -E '^ *[0-9]+/[0-9]+ ' >&2
+  if [ "${PIPESTATUS[0]}" -ne 0 ]; then
+    echo "== $dir: failures, full log follows" >&2
+    tail -n 400 "$dir/test-output.txt" >&2
+  fi
 done
 
 python3 tools/test-summary.py build build-asan
