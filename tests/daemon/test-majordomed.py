@@ -145,7 +145,8 @@ class Daemon:
     def __init__(self, bus, runtime_dir=None, extra=()):
         self.bus = bus
         self.runtime_dir = runtime_dir or tempfile.mkdtemp(prefix="majordome-rt-")
-        self.log = open(os.path.join(self.runtime_dir, "..", os.path.basename(self.runtime_dir) + ".daemon.log"), "a")
+        self.log_path = self.runtime_dir + ".daemon.log"
+        self.log = open(self.log_path, "a")
         self.extra = list(extra)
         self.start()
 
@@ -170,6 +171,26 @@ class Daemon:
     def stop(self):
         if self.proc.poll() is None:
             self.kill(signal.SIGTERM)
+
+    def close(self):
+        """Stops the daemon and, so no guest outlives the test, its VMMs."""
+        self.stop()
+        for f in os.listdir(self.runtime_dir):
+            if f.endswith(".state"):
+                with open(os.path.join(self.runtime_dir, f)) as sf:
+                    m = re.search(r"^PID=(\d+)$", sf.read(), re.M)
+                if m:
+                    try:
+                        os.kill(int(m.group(1)), signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+        self.log.close()
+        shutil.rmtree(self.runtime_dir, ignore_errors=True)
+        os.unlink(self.log_path)
+
+    def log_tail(self, n=20):
+        with open(self.log_path) as f:
+            return f.read().splitlines()[-n:]
 
 
 class Client:
@@ -671,7 +692,7 @@ def max_vms_limit_is_enforced_and_stop_all_stops_everything():
         check(all(s[2] == "stopped" for s in c.stopped), "reasons %s" % c.stopped)
     finally:
         c.close()
-        d.stop()
+        d.close()
         bus.close()
 
 
@@ -714,7 +735,7 @@ def daemon_killed_and_restarted_re_adopts_running_vms():
         check(wait_until(lambda: not any(pid_alive(p) for p in pids.values()), 5), "VMMs left")
     finally:
         c.close()
-        d.stop()
+        d.close()
         bus.close()
 
 
@@ -748,7 +769,7 @@ def system_bus_unprivileged_caller_is_denied_and_nothing_changes():
             c.vm(path).Kill()
         c.close()
     finally:
-        d.stop()
+        d.close()
         bus.close()
 
 
@@ -776,12 +797,14 @@ def main():
                 print("not ok %d - %s" % (i, t.__name__))
                 for line in traceback.format_exc().splitlines():
                     print("# " + line)
+                for line in Env.daemon.log_tail():
+                    print("# majordomed: " + line)
             sys.stdout.flush()
             if Env.daemon.proc.poll() is not None:
                 print("# majordomed died; restarting it")
                 Env.daemon.start()
     finally:
-        Env.daemon.stop()
+        Env.daemon.close()
         Env.bus.close()
     return 1 if failed else 0
 
