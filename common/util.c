@@ -10,16 +10,23 @@
 #include "macro.h"
 #include "util.h"
 
-int parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *ret) {
-        unsigned long long v;
-        char *end;
-
+/* A decimal number at the start of s: digits only (no sign, no spaces). */
+static int parse_leading_u64(const char *s, char **end, unsigned long long *ret) {
         if (!s || !isdigit((unsigned char) s[0]))
                 return -EINVAL;
         errno = 0;
-        v = strtoull(s, &end, 10);
-        if (errno == ERANGE)
-                return -ERANGE;
+        *ret = strtoull(s, end, 10);
+        return errno == ERANGE ? -ERANGE : 0;
+}
+
+int parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *ret) {
+        unsigned long long v;
+        char *end;
+        int r;
+
+        r = parse_leading_u64(s, &end, &v);
+        if (r < 0)
+                return r;
         if (*end != '\0')
                 return -EINVAL;
         if (v < min || v > max)
@@ -38,13 +45,11 @@ int parse_size(const char *s, uint64_t *ret) {
         unsigned long long v;
         unsigned shift = 0;
         char *end;
+        int r;
 
-        if (!s || !isdigit((unsigned char) s[0]))
-                return -EINVAL;
-        errno = 0;
-        v = strtoull(s, &end, 10);
-        if (errno == ERANGE)
-                return -ERANGE;
+        r = parse_leading_u64(s, &end, &v);
+        if (r < 0)
+                return r;
 
         if (*end != '\0') {
                 bool found = false;

@@ -13,7 +13,9 @@
 #include "control-client.h"
 #include "control-server.h"
 #include "exit-codes.h"
+#include "jail.h"
 #include "log.h"
+#include "sandbox.h"
 #include "util.h"
 #include "vm.h"
 
@@ -31,6 +33,10 @@ typedef struct RunArgs {
         const char *kvm_device;
         bool debug_exit;
         bool decompress;
+        SandboxMode sandbox_mode;
+        const char *policy_dir;
+        SandboxRole test_violation;
+        int test_probe_port;    /* -1: no --test-jail-probe */
         VmDeviceConfig devices[VM_MAX_DEVICES];
         unsigned n_devices;
 } RunArgs;
@@ -65,6 +71,11 @@ static void help(void) {
                "      --no-decompress     boot a bzImage as is instead of decompressing\n"
                "                          its payload on the host\n"
                "      --kvm-device PATH   the KVM device node (default /dev/kvm)\n"
+               "      --seccomp MODE      enforce (default), or log: allow and have the kernel\n"
+               "                          log what a policy forbids, to develop a policy\n"
+               "      --seccomp-policy-dir DIR  the *.policy files to use instead of the\n"
+               "                          built-in ones (docs/sandbox.md)\n"
+               "      --disable-sandbox   no jail and no seccomp filters: debugging only\n"
                "%s"
                "  -v, --verbose           log more\n"
                "  -h, --help              show this help\n"
@@ -74,7 +85,8 @@ static void help(void) {
                "ELF vmlinux. Exit codes are listed in docs/majordome-vmm.md: 0 guest\n"
                "powered off or reset, 64 usage, 65 bad image, 66 missing input, 69 no KVM,\n"
                "70 KVM failure, 71 host error, 72 guest triple fault, 73 guest code\n"
-               "could not run, 77 /dev/kvm permission denied.\n", devices);
+               "could not run, 77 /dev/kvm permission denied; killed by SIGSYS: a sandbox\n"
+               "violation (the syscall is named on stderr).\n", devices);
 }
 
 static bool is_fd_spec(const char *s) {
@@ -83,6 +95,7 @@ static bool is_fd_spec(const char *s) {
 
 static int parse_run_args(int argc, char **argv, RunArgs *a) {
         enum { ARG_SERIAL = 0x100, ARG_DEBUG_EXIT, ARG_NO_DECOMPRESS, ARG_VERSION, ARG_KVM_DEVICE, ARG_CONTROL_FD,
+               ARG_SECCOMP, ARG_POLICY_DIR, ARG_DISABLE_SANDBOX, ARG_TEST_VIOLATION, ARG_TEST_PROBE,
                ARG_DEVICE = 0x1000 };
         static const struct option options[] = {
                 { "mem", required_argument, NULL, 'm' },
@@ -95,6 +108,12 @@ static int parse_run_args(int argc, char **argv, RunArgs *a) {
                 { "no-decompress", no_argument, NULL, ARG_NO_DECOMPRESS },
                 { "kvm-device", required_argument, NULL, ARG_KVM_DEVICE },
                 { "control-fd", required_argument, NULL, ARG_CONTROL_FD },
+                { "seccomp", required_argument, NULL, ARG_SECCOMP },
+                { "seccomp-policy-dir", required_argument, NULL, ARG_POLICY_DIR },
+                { "disable-sandbox", no_argument, NULL, ARG_DISABLE_SANDBOX },
+                /* Hidden, for tests/sandbox/: harmless unless asked for. */
+                { "test-sandbox-violation", required_argument, NULL, ARG_TEST_VIOLATION },
+                { "test-jail-probe", required_argument, NULL, ARG_TEST_PROBE },
                 { "verbose", no_argument, NULL, 'v' },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, ARG_VERSION },
@@ -120,6 +139,9 @@ static int parse_run_args(int argc, char **argv, RunArgs *a) {
                 .n_vcpus = 1,
                 .serial = "stdout",
                 .decompress = true,
+                .sandbox_mode = SANDBOX_MODE_ENFORCE,
+                .test_violation = _SANDBOX_ROLE_INVALID,
+                .test_probe_port = -1,
         };
 
         while ((c = getopt_long(argc, argv, "m:c:i:p:s:vh", all, NULL)) >= 0)
@@ -162,6 +184,31 @@ static int parse_run_args(int argc, char **argv, RunArgs *a) {
                         break;
                 case ARG_CONTROL_FD:
                         a->control_fd = optarg;
+                        break;
+                case ARG_SECCOMP: {
+                        SandboxMode m = sandbox_mode_from_string(optarg);
+                        if (m != SANDBOX_MODE_ENFORCE && m != SANDBOX_MODE_LOG)
+                                return log_error_errno(EINVAL, "--seccomp %s: expected enforce or log", optarg);
+                        if (a->sandbox_mode != SANDBOX_MODE_OFF)
+                                a->sandbox_mode = m;
+                        break;
+                }
+                case ARG_POLICY_DIR:
+                        a->policy_dir = optarg;
+                        break;
+                case ARG_DISABLE_SANDBOX:
+                        a->sandbox_mode = SANDBOX_MODE_OFF;
+                        break;
+                case ARG_TEST_VIOLATION:
+                        a->test_violation = sandbox_role_from_string(optarg);
+                        if (a->test_violation == _SANDBOX_ROLE_INVALID)
+                                return log_error_errno(EINVAL, "--test-sandbox-violation %s: no such role", optarg);
+                        break;
+                case ARG_TEST_PROBE:
+                        r = parse_uint(optarg, 0, 65535, &v);
+                        if (r < 0)
+                                return log_error_errno(r, "--test-jail-probe %s: not a port", optarg);
+                        a->test_probe_port = (int) v;
                         break;
                 case 'v':
                         log_set_max_level(LOG_LEVEL_DEBUG);
@@ -334,6 +381,53 @@ static int open_serial_output(const char *spec, int *ret) {
         return 0;
 }
 
+/* The descriptor of an "fd:N" spec, or -1. */
+static int spec_fd(const char *spec) {
+        uint64_t v;
+
+        if (!spec || !is_fd_spec(spec) || parse_uint(spec + 3, 0, INT32_MAX, &v) < 0)
+                return -1;
+        return (int) v;
+}
+
+/* Before anything is opened: inherited descriptors go, and every role's
+ * policy is compiled (the jail will not let us read a file later). */
+static int sandbox_prepare(const RunArgs *a) {
+        PolicySource *sources = NULL;
+        size_t n_sources = 0;
+        PolicyError e;
+        uint64_t v;
+        int keep[4], n = 0, r;
+
+        if (a->sandbox_mode == SANDBOX_MODE_OFF)
+                return 0;
+        keep[n++] = spec_fd(a->kernel);
+        keep[n++] = spec_fd(a->initrd);
+        keep[n++] = spec_fd(a->serial);
+        keep[n++] = a->control_fd && parse_uint(a->control_fd, 0, INT32_MAX, &v) >= 0 ? (int) v : -1;
+        r = jail_close_inherited_fds(keep, (size_t) n);
+        if (r < 0)
+                return log_error_errno(r, "jail: closing inherited descriptors: %m"), VMM_EXIT_OS_ERROR;
+
+        if (a->policy_dir) {
+                r = sandbox_policy_sources_load_dir(a->policy_dir, &sources, &n_sources);
+                if (r < 0)
+                        return log_error_errno(r, "--seccomp-policy-dir %s: %m", a->policy_dir), VMM_EXIT_USAGE;
+        }
+        r = sandbox_setup(a->sandbox_mode, sources, n_sources, &e);
+        sandbox_policy_sources_free(sources, n_sources);
+        if (r < 0) {
+                if (e.message[0])
+                        log_error("seccomp policy: %s", e.message);
+                else
+                        log_error_errno(r, "seccomp policy: %m");
+                return VMM_EXIT_USAGE;
+        }
+        if (a->test_violation != _SANDBOX_ROLE_INVALID)
+                sandbox_set_test_violation(a->test_violation);
+        return 0;
+}
+
 static int run_vm(const RunArgs *a) {
         _cleanup_close_ int kernel_fd = -EBADF, initrd_fd = -EBADF, serial_fd = -EBADF, listen_fd = -EBADF;
         _cleanup_(vm_freep) Vm *vm = NULL;
@@ -341,11 +435,15 @@ static int run_vm(const RunArgs *a) {
         _cleanup_(control_server_freep) ControlServer *server = NULL;
         _cleanup_(sd_event_source_unrefp) sd_event_source *stdin_source = NULL;
         Runner run = {};
+        Jail jail = {};
         VmError error;
         sigset_t mask;
         int serial_out = -1, r, code;
 
         /* Open everything first; the VM is built from descriptors. */
+        code = sandbox_prepare(a);
+        if (code != 0)
+                return code;
         if (open_input("kernel", a->kernel, &kernel_fd) < 0)
                 return VMM_EXIT_NO_INPUT;
         if (a->initrd && open_input("initrd", a->initrd, &initrd_fd) < 0)
@@ -354,6 +452,26 @@ static int run_vm(const RunArgs *a) {
                 return VMM_EXIT_USAGE;
         if (serial_out > STDERR_FILENO)
                 serial_fd = serial_out;
+        /* The socket's path must be bound before the jail hides paths. */
+        if (a->socket) {
+                r = control_listen(a->socket, &listen_fd);
+                if (r < 0)
+                        return log_error_errno(r, "--socket %s: %m", a->socket), VMM_EXIT_OS_ERROR;
+        }
+
+        /* The pid namespace needs a fork, which must come before the KVM VM
+         * exists: a VM belongs to the process that created it. */
+        if (a->sandbox_mode != SANDBOX_MODE_OFF) {
+                const char *step = NULL;
+
+                r = jail_fork(&jail, &step);
+                if (r < 0)
+                        return log_error_errno(r, "jail: %s: %m", step), VMM_EXIT_OS_ERROR;
+                if (r > 0)
+                        jail_supervise(jail.child, a->socket);
+                if (!jail.namespaces)
+                        log_warning("jail: this host allows no namespaces; running without them");
+        }
 
         VmConfig config = {
                         .hv = &kvm_hypervisor_ops,
@@ -409,10 +527,7 @@ static int run_vm(const RunArgs *a) {
                 run.stdin_source = stdin_source;
         }
 
-        if (a->socket) {
-                r = control_listen(a->socket, &listen_fd);
-                if (r < 0)
-                        return log_error_errno(r, "--socket %s: %m", a->socket), VMM_EXIT_OS_ERROR;
+        if (listen_fd >= 0) {
                 r = control_server_new(event, listen_fd, &control_ops, vm, &server);
                 if (r < 0)
                         return log_error_errno(r, "control socket: %m"), VMM_EXIT_OS_ERROR;
@@ -434,7 +549,25 @@ static int run_vm(const RunArgs *a) {
                         return log_error_errno(r, "--control-fd %d: %m", fd), VMM_EXIT_OS_ERROR;
         }
 
+        if (a->sandbox_mode != SANDBOX_MODE_OFF) {
+                const char *step = NULL;
+
+                r = jail_lockdown(&jail, &step);
+                if (r < 0)
+                        return log_error_errno(r, "jail: %s: %m", step), VMM_EXIT_OS_ERROR;
+                if (a->test_probe_port >= 0) {
+                        jail_probe(stdout, (unsigned) a->test_probe_port);
+                        return 0;
+                }
+                r = sandbox_spawner_start();
+                if (r < 0)
+                        return log_error_errno(r, "sandbox: starting the spawner thread: %m"), VMM_EXIT_OS_ERROR;
+        }
+
         r = vm_start(vm);
+        /* Last: the threads vm_start created have their own roles. */
+        if (r >= 0)
+                r = sandbox_enter_role(SANDBOX_ROLE_MAIN);
         if (r >= 0) {
                 r = sd_event_loop(event);
                 if (r < 0)
@@ -442,6 +575,7 @@ static int run_vm(const RunArgs *a) {
         }
         vm_request_exit(vm, VMM_EXIT_OK, "VMM shutting down");
         vm_join(vm);
+        sandbox_spawner_stop();
 
         code = vm->exit_code;
         if (code >= 64)
@@ -450,7 +584,7 @@ static int run_vm(const RunArgs *a) {
                 log_debug("%s", vm->exit_reason);
 
         server = control_server_free(server);
-        if (a->socket)
+        if (a->socket && !jail.forked) /* else the supervising parent unlinks it */
                 (void) unlink(a->socket);
         return code;
 }
@@ -480,6 +614,7 @@ static void install_crash_handlers(void) {
 
 int main(int argc, char **argv) {
         RunArgs args;
+        int r;
 
         log_set_program_name("majordome-vmm");
         install_crash_handlers();
@@ -499,7 +634,15 @@ int main(int argc, char **argv) {
         if (strcmp(argv[1], "run") == 0) {
                 if (parse_run_args(argc - 1, argv + 1, &args) < 0)
                         return VMM_EXIT_USAGE;
-                return run_vm(&args);
+                r = run_vm(&args);
+#if defined(__SANITIZE_ADDRESS__)
+                /* LeakSanitizer cannot run in the jail (docs/sandbox.md). */
+                if (sandbox_get_mode() != SANDBOX_MODE_OFF) {
+                        fflush(NULL);
+                        _exit(r);
+                }
+#endif
+                return r;
         }
         if (control_client_is_verb(argv[1]))
                 return control_client_main(argc - 1, argv + 1);

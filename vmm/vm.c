@@ -11,6 +11,7 @@
 #include "boot/boot.h"
 #include "exit-codes.h"
 #include "layout.h"
+#include "sandbox.h"
 #include "util.h"
 #include "vm.h"
 #include "x86.h"
@@ -410,10 +411,11 @@ int vm_start(Vm *vm) {
         pthread_mutex_unlock(&vm->lock);
 
         for (unsigned i = 0; i < vm->n_vcpus; i++) {
-                r = pthread_create(&vm->vcpus[i].thread, NULL, vcpu_thread, &vm->vcpus[i]);
-                if (r > 0) {
-                        vm_request_exit(vm, VMM_EXIT_OS_ERROR, "starting vCPU %u: %s", i, strerror(r));
-                        return -r;
+                /* The thread installs its seccomp filter before anything else. */
+                r = sandbox_thread_create(&vm->vcpus[i].thread, SANDBOX_ROLE_VCPU, vcpu_thread, &vm->vcpus[i]);
+                if (r < 0) {
+                        vm_request_exit(vm, VMM_EXIT_OS_ERROR, "starting vCPU %u: %s", i, strerror(-r));
+                        return r;
                 }
                 vm->vcpus[i].thread_started = true;
         }
