@@ -1,0 +1,333 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* The PCI host bridge and the virtio PCI transport, driven through the
+ * harness the way a guest driver would. The rng device stands in for any
+ * device. */
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include "harness.h"
+
+extern "C" const VirtioDeviceOps virtio_rng_ops;
+
+using harness::PciDriver;
+using harness::VirtqDriver;
+
+namespace {
+
+constexpr uint64_t F_VERSION_1 = UINT64_C(1) << VIRTIO_F_VERSION_1;
+constexpr uint64_t F_EVENT_IDX = UINT64_C(1) << VIRTIO_F_EVENT_IDX;
+constexpr uint64_t F_INDIRECT = UINT64_C(1) << VIRTIO_F_INDIRECT_DESC;
+
+TEST(PciBus, host_bridge_answers_at_00_00_0) {
+        Bus pio{}, mmio{};
+        PciBus b;
+        ASSERT_EQ(pci_bus_init(&b, &pio, &mmio, GUEST_MMIO_HOLE_START, 256 * MiB), 0);
+        EXPECT_EQ(pci_config_read(&b, 0, 0, PCI_VENDOR_ID, 2), 0x8086u);
+        EXPECT_EQ(pci_config_read(&b, 0, 0, PCI_REVISION_ID, 4) >> 8, 0x060000u);
+        pci_bus_done(&b);
+}
+
+TEST(PciBus, conf1_address_register_reads_back_like_linux_probes_it) {
+        Bus pio{}, mmio{};
+        PciBus b;
+        ASSERT_EQ(pci_bus_init(&b, &pio, &mmio, GUEST_MMIO_HOLE_START, 256 * MiB), 0);
+        uint32_t v = 0x80000000u, got = 0;
+        bus_write(&pio, 0xcf8, (uint8_t *) &v, 4);
+        bus_read(&pio, 0xcf8, (uint8_t *) &got, 4);
+        EXPECT_EQ(got, 0x80000000u);
+        pci_bus_done(&b);
+}
+
+TEST(PciBus, empty_slot_reads_all_ones) {
+        Bus pio{}, mmio{};
+        PciBus b;
+        ASSERT_EQ(pci_bus_init(&b, &pio, &mmio, GUEST_MMIO_HOLE_START, 256 * MiB), 0);
+        EXPECT_EQ(pci_config_read(&b, 7, 0, 0, 4), 0xffffffffu);
+        EXPECT_EQ(pci_config_read(&b, 0, 3, 0, 4), 0xffffffffu);
+        pci_bus_done(&b);
+}
+
+TEST(PciBus, config_access_past_the_end_or_misaligned_is_harmless) {
+        Bus pio{}, mmio{};
+        PciBus b;
+        ASSERT_EQ(pci_bus_init(&b, &pio, &mmio, GUEST_MMIO_HOLE_START, 256 * MiB), 0);
+        EXPECT_EQ(pci_config_read(&b, 0, 0, 254, 4), 0xffffffffu);
+        EXPECT_EQ(pci_config_read(&b, 0, 0, 1, 2), 0xffffu);
+        pci_config_write(&b, 0, 0, 255, 4, 0);
+        pci_config_write(&b, 0, 0, 3, 2, 0);
+        EXPECT_EQ(pci_config_read(&b, 0, 0, PCI_VENDOR_ID, 2), 0x8086u);
+        pci_bus_done(&b);
+}
+
+class Transport : public ::testing::Test {
+protected:
+        PciDriver d{ &virtio_rng_ops, nullptr };
+};
+
+TEST_F(Transport, device_has_virtio_ids_and_revision_1) {
+        ASSERT_EQ(d.error(), 0);
+        EXPECT_EQ(d.config_read(PCI_VENDOR_ID, 2), 0x1af4u);
+        EXPECT_EQ(d.config_read(PCI_DEVICE_ID, 2), 0x1044u);
+        EXPECT_EQ(d.config_read(PCI_REVISION_ID, 1), 1u);
+}
+
+TEST_F(Transport, bar0_is_64_bit_in_the_mmio_hole) {
+        uint32_t lo = d.config_read(PCI_BAR0, 4);
+        EXPECT_EQ(lo & 0x6, (uint32_t) PCI_BAR_MEM_64);
+        uint64_t addr = ((uint64_t) d.config_read(PCI_BAR0 + 4, 4) << 32) | (lo & ~0xfu);
+        EXPECT_GE(addr, GUEST_MMIO_HOLE_START);
+        EXPECT_LT(addr + VIRTIO_PCI_BAR0_SIZE, UINT64_C(0xfec00000));
+}
+
+TEST_F(Transport, bar_sizing_reads_the_size_mask) {
+        uint32_t saved = d.config_read(PCI_BAR0, 4);
+        d.config_write(PCI_COMMAND, 2, 0);
+        d.config_write(PCI_BAR0, 4, 0xffffffff);
+        EXPECT_EQ(d.config_read(PCI_BAR0, 4) & ~0xfu, (uint32_t) ~(VIRTIO_PCI_BAR0_SIZE - 1));
+        d.config_write(PCI_BAR0, 4, saved);
+}
+
+TEST_F(Transport, bar_decodes_only_with_memory_enabled) {
+        EXPECT_EQ(d.common_read(VIRTIO_PCI_COMMON_NUMQ, 2), 1u);
+        d.config_write(PCI_COMMAND, 2, 0);
+        EXPECT_EQ(d.common_read(VIRTIO_PCI_COMMON_NUMQ, 2), 0xffffu);
+}
+
+TEST_F(Transport, moved_bar_follows_the_new_address) {
+        uint64_t new_addr = GUEST_MMIO_HOLE_START + 64 * MiB;
+        d.config_write(PCI_COMMAND, 2, 0);
+        d.config_write(PCI_BAR0, 4, (uint32_t) new_addr);
+        d.config_write(PCI_COMMAND, 2, PCI_COMMAND_MEMORY);
+        EXPECT_EQ(d.common_read(VIRTIO_PCI_COMMON_NUMQ, 2), 1u);
+}
+
+TEST_F(Transport, capabilities_describe_common_isr_and_notify) {
+        EXPECT_EQ(d.cap_offset(VIRTIO_PCI_CAP_COMMON_CFG), VIRTIO_PCI_COMMON_OFF);
+        EXPECT_EQ(d.cap_offset(VIRTIO_PCI_CAP_ISR_CFG), VIRTIO_PCI_ISR_OFF);
+        EXPECT_EQ(d.cap_offset(VIRTIO_PCI_CAP_NOTIFY_CFG), VIRTIO_PCI_NOTIFY_OFF);
+        /* rng has no device configuration (§5.4.4). */
+        EXPECT_EQ(d.cap_offset(VIRTIO_PCI_CAP_DEVICE_CFG), -1);
+}
+
+TEST_F(Transport, device_offers_version_1_indirect_and_event_idx) {
+        d.common_write(VIRTIO_PCI_COMMON_DFSELECT, 4, 1);
+        EXPECT_EQ(d.common_read(VIRTIO_PCI_COMMON_DF, 4) & 1, 1u);
+        d.common_write(VIRTIO_PCI_COMMON_DFSELECT, 4, 0);
+        uint32_t lo = (uint32_t) d.common_read(VIRTIO_PCI_COMMON_DF, 4);
+        EXPECT_TRUE(lo & (1u << VIRTIO_F_INDIRECT_DESC));
+        EXPECT_TRUE(lo & (1u << VIRTIO_F_EVENT_IDX));
+}
+
+TEST_F(Transport, features_ok_sticks_for_offered_features) {
+        EXPECT_TRUE(d.negotiate(F_VERSION_1 | F_EVENT_IDX | F_INDIRECT));
+}
+
+TEST_F(Transport, features_ok_refused_for_features_never_offered) {
+        EXPECT_FALSE(d.negotiate(F_VERSION_1 | (UINT64_C(1) << 5)));
+}
+
+TEST_F(Transport, features_ok_refused_without_version_1) {
+        EXPECT_FALSE(d.negotiate(F_EVENT_IDX));
+}
+
+TEST_F(Transport, driver_ok_without_features_ok_does_not_start_the_device) {
+        EXPECT_FALSE(d.negotiate(F_EVENT_IDX));
+        d.driver_ok();
+        EXPECT_FALSE(d.status() & VIRTIO_STATUS_DRIVER_OK);
+}
+
+TEST_F(Transport, queue_size_reads_zero_for_a_queue_that_does_not_exist) {
+        d.common_write(VIRTIO_PCI_COMMON_Q_SELECT, 2, 5);
+        EXPECT_EQ(d.common_read(VIRTIO_PCI_COMMON_Q_SIZE, 2), 0u);
+}
+
+TEST_F(Transport, queue_with_size_not_power_of_two_sets_needs_reset) {
+        ASSERT_TRUE(d.negotiate(F_VERSION_1));
+        VirtqDriver q(d.mem(), 0x10000, 16);
+        d.common_write(VIRTIO_PCI_COMMON_Q_SELECT, 2, 0);
+        d.common_write(VIRTIO_PCI_COMMON_Q_SIZE, 2, 24);
+        d.common_write(VIRTIO_PCI_COMMON_Q_DESCLO, 8, q.desc_gpa());
+        d.common_write(VIRTIO_PCI_COMMON_Q_AVAILLO, 8, q.avail_gpa());
+        d.common_write(VIRTIO_PCI_COMMON_Q_USEDLO, 8, q.used_gpa());
+        d.common_write(VIRTIO_PCI_COMMON_Q_ENABLE, 2, 1);
+        EXPECT_TRUE(d.status() & VIRTIO_STATUS_NEEDS_RESET);
+        EXPECT_EQ(d.common_read(VIRTIO_PCI_COMMON_Q_ENABLE, 2), 0u);
+}
+
+TEST_F(Transport, queue_with_rings_outside_ram_sets_needs_reset) {
+        ASSERT_TRUE(d.negotiate(F_VERSION_1));
+        d.common_write(VIRTIO_PCI_COMMON_Q_SELECT, 2, 0);
+        d.common_write(VIRTIO_PCI_COMMON_Q_SIZE, 2, 16);
+        d.common_write(VIRTIO_PCI_COMMON_Q_DESCLO, 8, 64 * GiB);
+        d.common_write(VIRTIO_PCI_COMMON_Q_ENABLE, 2, 1);
+        EXPECT_TRUE(d.status() & VIRTIO_STATUS_NEEDS_RESET);
+}
+
+TEST_F(Transport, reset_clears_status_and_queues) {
+        ASSERT_TRUE(d.negotiate(F_VERSION_1));
+        VirtqDriver q(d.mem(), 0x10000, 16);
+        d.setup_queue(0, q);
+        d.driver_ok();
+        d.common_write(VIRTIO_PCI_COMMON_STATUS, 1, 0);
+        EXPECT_EQ(d.status(), 0);
+        d.common_write(VIRTIO_PCI_COMMON_Q_SELECT, 2, 0);
+        EXPECT_EQ(d.common_read(VIRTIO_PCI_COMMON_Q_ENABLE, 2), 0u);
+        EXPECT_EQ(d.common_read(VIRTIO_PCI_COMMON_Q_SIZE, 2), 256u);
+}
+
+TEST_F(Transport, common_config_access_of_the_wrong_width_is_ignored) {
+        d.common_write(VIRTIO_PCI_COMMON_Q_SELECT, 4, 0x12345678);
+        EXPECT_EQ(d.common_read(VIRTIO_PCI_COMMON_Q_SELECT, 2), 0u);
+        EXPECT_EQ(d.common_read(VIRTIO_PCI_COMMON_NUMQ, 4), 0u);
+}
+
+TEST_F(Transport, device_config_access_past_the_end_reads_zero) {
+        EXPECT_EQ(d.bar_read(VIRTIO_PCI_DEVICE_OFF + 0x800, 4), 0u);
+        d.bar_write(VIRTIO_PCI_DEVICE_OFF + 0xffc, 8, ~0ull);
+        EXPECT_EQ(d.bar_read(VIRTIO_PCI_DEVICE_OFF, 8), 0u);
+}
+
+TEST_F(Transport, notify_for_a_queue_that_does_not_exist_is_ignored) {
+        ASSERT_TRUE(d.negotiate(F_VERSION_1));
+        VirtqDriver q(d.mem(), 0x10000, 16);
+        d.setup_queue(0, q);
+        d.driver_ok();
+        d.bar_write(VIRTIO_PCI_NOTIFY_OFF + 4 * 7, 2, 7);
+        d.bar_write(VIRTIO_PCI_NOTIFY_OFF + 0xff0, 2, 0);
+        EXPECT_FALSE(d.status() & VIRTIO_STATUS_NEEDS_RESET);
+        EXPECT_TRUE(d.status() & VIRTIO_STATUS_DRIVER_OK);
+}
+
+TEST_F(Transport, notify_before_driver_ok_consumes_nothing) {
+        ASSERT_TRUE(d.negotiate(F_VERSION_1));
+        VirtqDriver q(d.mem(), 0x10000, 16);
+        d.setup_queue(0, q);
+        q.add_chain({ { 0x100000, 16, true } });
+        d.kick(0);
+        EXPECT_FALSE(d.wait_used(q, 1, 100));
+}
+
+TEST_F(Transport, isr_reads_the_queue_bit_once_without_msix) {
+        ASSERT_TRUE(d.negotiate(F_VERSION_1));
+        VirtqDriver q(d.mem(), 0x10000, 16);
+        d.setup_queue(0, q);
+        d.driver_ok();
+        q.add_chain({ { 0x100000, 16, true } });
+        d.kick(0);
+        ASSERT_TRUE(d.wait_used(q, 1));
+        /* The interrupt follows the used idx on the worker; poll for it. */
+        uint64_t isr = 0;
+        for (int i = 0; i < 1000 && !isr; i++)
+                isr = d.bar_read(VIRTIO_PCI_ISR_OFF, 1);
+        EXPECT_EQ(isr, 1u);
+        EXPECT_EQ(d.bar_read(VIRTIO_PCI_ISR_OFF, 1), 0u);
+}
+
+TEST_F(Transport, invalid_msix_vector_reads_back_no_vector) {
+        d.common_write(VIRTIO_PCI_COMMON_MSIX, 2, 40);
+        EXPECT_EQ(d.common_read(VIRTIO_PCI_COMMON_MSIX, 2), (uint64_t) VIRTIO_MSI_NO_VECTOR);
+}
+
+/* ---- MSI-X ---- */
+
+class Msix : public ::testing::Test {
+protected:
+        void SetUp() override {
+                ASSERT_EQ(d.error(), 0);
+                ASSERT_TRUE(d.negotiate(F_VERSION_1 | F_EVENT_IDX));
+                d.setup_queue(0, q, 0);
+                d.enable_msix();
+                d.program_vector(0, 0xfee00000, 0x40);
+                d.driver_ok();
+        }
+        PciDriver d{ &virtio_rng_ops, nullptr, 16 * MiB, true };
+        VirtqDriver q{ d.mem(), 0x10000, 16 };
+};
+
+TEST_F(Msix, unmasked_vector_delivers_through_its_eventfd) {
+        d.set_vector_masked(0, false);
+        q.add_chain({ { 0x100000, 16, true } });
+        d.kick(0);
+        ASSERT_TRUE(d.wait_used(q, 1));
+        EXPECT_TRUE(d.wait_vector(0));
+}
+
+TEST_F(Msix, masked_vector_sets_pending_bit_and_fires_on_unmask) {
+        q.add_chain({ { 0x100000, 16, true } });
+        d.kick(0);
+        ASSERT_TRUE(d.wait_used(q, 1));
+        uint64_t pba = 0;
+        for (int i = 0; i < 1000 && !pba; i++)
+                pba = d.bar_read(VIRTIO_PCI_MSIX_PBA_OFF, 8);
+        EXPECT_EQ(pba, 1u);
+        EXPECT_FALSE(d.wait_vector(0, 50));
+        d.set_vector_masked(0, false);
+        EXPECT_TRUE(d.wait_vector(0));
+        EXPECT_EQ(d.bar_read(VIRTIO_PCI_MSIX_PBA_OFF, 8), 0u);
+}
+
+TEST_F(Msix, masking_detaches_irqfd_before_removing_the_route) {
+        d.set_vector_masked(0, false);
+        d.hv_log().calls.clear();
+        d.set_vector_masked(0, true);
+        auto &c = d.hv_log().calls;
+        auto detach = std::find_if(c.begin(), c.end(), [](const std::string &s) { return s.rfind("detach", 0) == 0; });
+        auto unroute = std::find_if(c.begin(), c.end(), [](const std::string &s) { return s.rfind("unroute", 0) == 0; });
+        ASSERT_NE(detach, c.end());
+        ASSERT_NE(unroute, c.end());
+        EXPECT_LT(detach - c.begin(), unroute - c.begin());
+}
+
+TEST_F(Msix, unmasking_installs_the_route_before_attaching_irqfd) {
+        d.hv_log().calls.clear();
+        d.set_vector_masked(0, false);
+        auto &c = d.hv_log().calls;
+        ASSERT_EQ(c.size(), 2u);
+        EXPECT_EQ(c[0].rfind("route", 0), 0u);
+        EXPECT_EQ(c[1].rfind("attach", 0), 0u);
+}
+
+TEST_F(Msix, function_mask_holds_interrupts_pending) {
+        d.set_vector_masked(0, false);
+        d.enable_msix(true);
+        q.add_chain({ { 0x100000, 16, true } });
+        d.kick(0);
+        ASSERT_TRUE(d.wait_used(q, 1));
+        EXPECT_FALSE(d.wait_vector(0, 50));
+        d.enable_msix(false);
+        EXPECT_TRUE(d.wait_vector(0));
+}
+
+TEST_F(Msix, ioeventfd_is_registered_on_the_notify_address) {
+        auto &c = d.hv_log().calls;
+        EXPECT_TRUE(std::any_of(c.begin(), c.end(), [](const std::string &s) { return s.rfind("ioeventfd", 0) == 0; }));
+}
+
+TEST_F(Msix, bad_chain_sets_needs_reset_and_config_interrupt) {
+        d.common_write(VIRTIO_PCI_COMMON_MSIX, 2, 1);
+        d.program_vector(1, 0xfee00000, 0x41);
+        d.set_vector_masked(1, false);
+        q.set_desc(0, 0x100000, 8, VIRTQ_DESC_F_NEXT, 0); /* a loop */
+        q.publish(0);
+        d.kick(0);
+        EXPECT_TRUE(d.wait_status(VIRTIO_STATUS_NEEDS_RESET));
+        EXPECT_TRUE(d.wait_vector(1));
+        EXPECT_NE(virtio_device_error(d.device()), nullptr);
+}
+
+TEST_F(Msix, device_works_again_after_needs_reset_and_reset) {
+        q.publish(99);
+        d.kick(0);
+        ASSERT_TRUE(d.wait_status(VIRTIO_STATUS_NEEDS_RESET));
+        ASSERT_TRUE(d.negotiate(F_VERSION_1));
+        VirtqDriver q2(d.mem(), 0x20000, 16);
+        d.setup_queue(0, q2, 0);
+        d.driver_ok();
+        q2.add_chain({ { 0x100000, 16, true } });
+        d.kick(0);
+        EXPECT_TRUE(d.wait_used(q2, 1));
+        EXPECT_FALSE(d.status() & VIRTIO_STATUS_NEEDS_RESET);
+}
+
+} // namespace
