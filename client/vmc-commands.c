@@ -100,10 +100,17 @@ static GVariant *call_vm(GDBusConnection *bus, const char *name, const char *met
                                            VMC_CALL_TIMEOUT_MS, NULL, error);
 }
 
-/* Opens a file for the daemon. Kernels and initrds must be regular files;
- * disks may also be block devices. */
-static int open_for_daemon(const char *what, const char *path, int flags, bool allow_block,
+typedef enum FileKind {
+        FILE_REGULAR,          /* kernel, initrd */
+        FILE_REGULAR_OR_BLOCK, /* disks */
+        FILE_ANY,              /* serial log: a file, pipe, socket or tty */
+} FileKind;
+
+/* Opens a file for the daemon and checks its kind, so a wrong file is
+ * named here rather than refused by the daemon without the path. */
+static int open_for_daemon(const char *what, const char *path, int flags, FileKind kind,
                            GUnixFDList *fds, char **ret_error) {
+        bool allow_block = kind == FILE_REGULAR_OR_BLOCK;
         g_autoptr(GError) error = NULL;
         _cleanup_close_ int fd = -EBADF;
         struct stat st;
@@ -118,8 +125,10 @@ static int open_for_daemon(const char *what, const char *path, int flags, bool a
                 *ret_error = g_strdup_printf("cannot stat %s '%s': %s", what, path, g_strerror(errno));
                 return -errno;
         }
-        if (!S_ISREG(st.st_mode) && !(allow_block && S_ISBLK(st.st_mode))) {
+        if (S_ISDIR(st.st_mode) ||
+            (kind != FILE_ANY && !S_ISREG(st.st_mode) && !(allow_block && S_ISBLK(st.st_mode)))) {
                 *ret_error = g_strdup_printf("%s '%s' is not a %s", what, path,
+                                             kind == FILE_ANY ? "file, pipe, socket or device" :
                                              allow_block ? "regular file or block device" : "regular file");
                 return -EINVAL;
         }
@@ -136,13 +145,13 @@ GVariant *vmc_start_parameters(const VmcArgs *a, GUnixFDList **ret_fds, char **r
         g_auto(GVariantBuilder) config = G_VARIANT_BUILDER_INIT(G_VARIANT_TYPE_VARDICT);
         int idx;
 
-        idx = open_for_daemon("kernel", a->kernel, O_RDONLY, false, fds, ret_error);
+        idx = open_for_daemon("kernel", a->kernel, O_RDONLY, FILE_REGULAR, fds, ret_error);
         if (idx < 0)
                 return NULL;
         g_variant_builder_add(&config, "{sv}", VMC_KEY_KERNEL, g_variant_new_handle(idx));
 
         if (a->initrd) {
-                idx = open_for_daemon("initrd", a->initrd, O_RDONLY, false, fds, ret_error);
+                idx = open_for_daemon("initrd", a->initrd, O_RDONLY, FILE_REGULAR, fds, ret_error);
                 if (idx < 0)
                         return NULL;
                 g_variant_builder_add(&config, "{sv}", VMC_KEY_INITRD, g_variant_new_handle(idx));
@@ -156,7 +165,7 @@ GVariant *vmc_start_parameters(const VmcArgs *a, GUnixFDList **ret_fds, char **r
         if (a->serial_log) {
                 /* Appended, like the daemon's own log, and created with the
                  * caller's umask: it is the caller's file. */
-                idx = open_for_daemon("serial log", a->serial_log, O_WRONLY | O_CREAT | O_APPEND, false,
+                idx = open_for_daemon("serial log", a->serial_log, O_WRONLY | O_CREAT | O_APPEND, FILE_ANY,
                                       fds, ret_error);
                 if (idx < 0)
                         return NULL;
@@ -172,7 +181,8 @@ GVariant *vmc_start_parameters(const VmcArgs *a, GUnixFDList **ret_fds, char **r
                         GVariantBuilder disk;
 
                         idx = open_for_daemon("disk", a->disks[i].path,
-                                              a->disks[i].read_only ? O_RDONLY : O_RDWR, true, fds, ret_error);
+                                              a->disks[i].read_only ? O_RDONLY : O_RDWR, FILE_REGULAR_OR_BLOCK,
+                                              fds, ret_error);
                         if (idx < 0) {
                                 g_variant_builder_clear(&disks);
                                 return NULL;

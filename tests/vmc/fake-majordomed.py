@@ -142,17 +142,22 @@ class Vm(dbus.service.Object):
 
     @dbus.service.method(VM_IFACE, in_signature="", out_signature="")
     def Pause(self):
+        # Idempotent, like the daemon (dbus/org.majordome.Vm1.xml);
+        # NotRunning only while starting or stopping.
         self.record("Pause")
-        if self.props["State"] != "running":
+        if self.props["State"] not in ("running", "paused"):
             raise Error("NotRunning", "VM '%s' is %s" % (self.name, self.props["State"]))
         self.set_prop("State", dbus.String("paused"))
 
     @dbus.service.method(VM_IFACE, in_signature="", out_signature="")
     def Resume(self):
         self.record("Resume")
-        if self.props["State"] != "paused":
-            raise Error("NotRunning", "VM '%s' is not paused" % self.name)
+        if self.props["State"] not in ("running", "paused"):
+            raise Error("NotRunning", "VM '%s' is %s" % (self.name, self.props["State"]))
         self.set_prop("State", dbus.String("running"))
+
+    def start_stopping(self):
+        self.set_prop("State", dbus.String("stopping"))
 
     @dbus.service.method(VM_IFACE, in_signature="t", out_signature="")
     def SetBalloon(self, size):
@@ -232,8 +237,8 @@ class Manager(dbus.service.Object):
                 recorded[key] = [sig, value]
         self.last_config = {"name": name, "config": recorded}
 
-        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", name):
-            raise Error("InvalidName", "names are 1-64 of A-Z a-z 0-9 _ . - (first alphanumeric)")
+        if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}", name):
+            raise Error("InvalidName", "names are 1 to 64 bytes of [A-Za-z0-9_.-], not starting with '.' or '-'")
         if name in self.vms:
             raise Error("VmExists", "VM '%s' already exists" % name)
         if "kernel" not in config:
@@ -297,6 +302,10 @@ class Manager(dbus.service.Object):
     def AppendLog(self, name, text):
         with open(self.vms[name].props["LogPath"], "a") as f:
             f.write(text)
+
+    @dbus.service.method(TEST_IFACE, in_signature="s", out_signature="")
+    def MarkStopping(self, name):
+        self.vms[name].start_stopping()
 
     @dbus.service.method(TEST_IFACE, in_signature="s", out_signature="")
     def PowerOff(self, name):

@@ -107,7 +107,7 @@ def duplicate_name_is_one_readable_line_exit_1(env):
 def invalid_name_shows_the_daemons_rule(env):
     r = env.vmc("start", "bad name", "--kernel", env.kernel)
     check(r.rc == 1, r)
-    check(r.err.startswith("vmc: start bad name: 'bad name' is not a valid VM name: names are"), r)
+    check(r.err.startswith("vmc: start bad name: 'bad name' is not a valid VM name: names are 1 to 64"), r)
 
 
 @test
@@ -176,9 +176,16 @@ def pause_and_resume_call_the_vm_object(env):
     check(r.rc == 0 and r.out == "paused pr\n", r)
     call = env.test_json("LastCall")
     check(call["method"] == "Pause" and call["path"] == "/org/majordome/VmManager1/vm/pr", call)
-    check(env.vmc("pause", "pr").err == "vmc: pause pr: VM 'pr' is not running\n", "second pause")
     r = env.vmc("resume", "pr")
     check(r.rc == 0 and r.out == "resumed pr\n", r)
+
+
+@test
+def pause_of_a_stopping_vm_says_not_running(env):
+    env.start("stopping")
+    env.test_call("MarkStopping", "stopping")
+    r = env.vmc("pause", "stopping")
+    check(r.rc == 1 and r.err == "vmc: pause stopping: VM 'stopping' is not running\n", r)
 
 
 @test

@@ -68,6 +68,14 @@ TEST(VmcFormat, no_such_vm_exits_4) {
         EXPECT_EQ(b, VMC_EXIT_NO_SUCH_VM);
 }
 
+TEST(VmcFormat, not_running_is_short_and_exits_1) {
+        int code;
+
+        EXPECT_EQ(describe("org.majordome.Error.NotRunning", "VM 'demo' is starting", "demo", &code),
+                  "VM 'demo' is not running");
+        EXPECT_EQ(code, VMC_EXIT_FAILED);
+}
+
 TEST(VmcFormat, unreachable_daemon_exits_3) {
         int a, b, c;
 
