@@ -41,18 +41,19 @@ extern "C" {
 #define VIRTQ_AVAIL_F_NO_INTERRUPT 1
 #define VIRTQ_USED_F_NO_NOTIFY 1
 
-/* The guest's structures, little-endian (x86 only, so native). */
+/* The guest's structures, little-endian (x86 only, so native); naturally
+ * aligned, 16 and 8 bytes. */
 typedef struct VirtqDesc {
         uint64_t addr;
         uint32_t len;
         uint16_t flags;
         uint16_t next;
-} __attribute__((packed)) VirtqDesc;
+} VirtqDesc;
 
 typedef struct VirtqUsedElem {
         uint32_t id;
         uint32_t len;
-} __attribute__((packed)) VirtqUsedElem;
+} VirtqUsedElem;
 
 /* Bytes each ring takes for a queue of `size` entries, with the event
  * index fields (virtio 1.2 §2.7). */
