@@ -10,6 +10,7 @@ packages=(
   qemu-system-x86 cpio util-linux
   dbus dbus-bin systemd python3-dbus python3-gi libglib2.0-bin
   libglib2.0-dev dbus-daemon python3-dbus python3-gi
+  clang libclang-rt-14-dev
 )
 
 missing=()
