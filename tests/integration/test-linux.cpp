@@ -78,8 +78,8 @@ TEST_P(RigKernel, BootsToInitAndPowersOff) {
 
         RunResult r = run_vmm({ "run", "--mem", "256M", "--cpus", std::to_string(cpus), "--initrd", initrd,
                                 "--cmdline", "console=ttyS0 " + rig_cmdline, dir + "/vmlinux" },
-                              300000);
-        ASSERT_FALSE(r.timed_out) << "no power-off within 300 s; console tail:\n"
+                              420000);
+        ASSERT_FALSE(r.timed_out) << "no power-off within 420 s; console tail:\n"
                                   << r.out.substr(r.out.size() > 3000 ? r.out.size() - 3000 : 0);
         EXPECT_NE(r.out.find("MAJORDOME-INIT-REACHED cpus=" + std::to_string(cpus)), std::string::npos)
                 << r.out.substr(r.out.size() > 3000 ? r.out.size() - 3000 : 0);
