@@ -1,14 +1,27 @@
 #!/bin/bash
-# Configures and builds into build/ (and build-asan/ with --asan).
+# Configures and builds into build/ (and build-asan/ with --asan). Quiet when
+# all goes well; shows meson's or ninja's output when it does not.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+run_quiet() {
+  local log
+  log=$(mktemp)
+  if ! "$@" >"$log" 2>&1; then
+    cat "$log" >&2
+    rm -f "$log"
+    echo "build failed: $*" >&2
+    exit 1
+  fi
+  rm -f "$log"
+}
 
 setup() {
   local dir=$1; shift
   if [ ! -f "$dir/build.ninja" ]; then
-    meson setup "$dir" "$@" >/dev/null
+    run_quiet meson setup "$dir" "$@"
   fi
-  ninja -C "$dir" >/dev/null
+  run_quiet ninja -C "$dir"
 }
 
 setup build
