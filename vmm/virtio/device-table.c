@@ -7,9 +7,11 @@
 
 #include "virtio/device.h"
 
+extern const VirtioDeviceOps virtio_block_ops;
 extern const VirtioDeviceOps virtio_rng_ops;
 
 const VirtioDeviceOps *const virtio_device_table[] = {
+        &virtio_block_ops,
         &virtio_rng_ops,
 };
 

@@ -136,6 +136,8 @@ int virtio_device_new(const VirtioDeviceOps *ops, const char *arg, const GuestMe
         r = ops->create(vdev, arg, &vdev->dev);
         if (r < 0)
                 return r;
+        if (ops->instance_features)
+                vdev->offered |= ops->instance_features(vdev->dev);
         *ret = TAKE_PTR(vdev);
         return 0;
 }

@@ -99,6 +99,10 @@ typedef struct VirtioDeviceOps {
         /* The fds the device keeps open for its life (for the sandbox's
          * allow-lists); returns how many it wrote, at most max. Optional. */
         unsigned (*fds)(void *dev, int *fds, unsigned max);
+        /* Device-specific bits this instance offers on top of `features`
+         * (e.g. block's RO for a read-only disk), asked once after create.
+         * Optional. */
+        uint64_t (*instance_features)(void *dev);
 } VirtioDeviceOps;
 
 /* ---- for devices ---- */
