@@ -15,6 +15,8 @@ static const char *const control_type_table[_CONTROL_TYPE_MAX] = {
         [CONTROL_TYPE_PAUSE] = "pause",
         [CONTROL_TYPE_RESUME] = "resume",
         [CONTROL_TYPE_STOP] = "stop",
+        [CONTROL_TYPE_BALLOON] = "balloon",
+        [CONTROL_TYPE_BALLOON_STATS] = "balloon-stats",
 };
 
 const char *control_type_to_string(uint16_t type) {
@@ -424,4 +426,106 @@ int control_call(int fd, uint16_t type, uint32_t id,
                 return r;
 
         return wait_reply(fd, type, id, deadline_ns, ret);
+}
+
+/* ---- balloon ---- */
+
+size_t control_balloon_request_encode(uint64_t size_bytes, void *buf) {
+        put_le64(buf, size_bytes);
+        return CONTROL_BALLOON_REQUEST_SIZE;
+}
+
+int control_balloon_request_decode(const void *buf, size_t len, uint64_t *ret) {
+        if (len != CONTROL_BALLOON_REQUEST_SIZE)
+                return -EBADMSG;
+        *ret = get_le64(buf);
+        return 0;
+}
+
+size_t control_balloon_stats_request_encode(uint32_t timeout_ms, void *buf) {
+        uint8_t *p = buf;
+
+        put_le32(p, timeout_ms);
+        put_le32(p + 4, 0);
+        return CONTROL_BALLOON_STATS_REQUEST_SIZE;
+}
+
+int control_balloon_stats_request_decode(const void *buf, size_t len, uint32_t *ret_timeout_ms) {
+        const uint8_t *p = buf;
+
+        if (len != CONTROL_BALLOON_STATS_REQUEST_SIZE)
+                return -EBADMSG;
+        if (get_le32(p + 4) != 0)
+                return -EINVAL;
+        *ret_timeout_ms = get_le32(p);
+        return 0;
+}
+
+static const char *const control_balloon_stat_table[CONTROL_BALLOON_STAT_TAGS] = {
+        "swap_in", "swap_out", "major_faults", "minor_faults",
+        "free_memory", "total_memory", "available_memory", "disk_caches",
+        "hugetlb_allocations", "hugetlb_failures", "oom_kills", "alloc_stalls",
+        "async_scans", "direct_scans", "async_reclaims", "direct_reclaims",
+};
+
+const char *control_balloon_stat_to_string(uint16_t tag) {
+        return tag < CONTROL_BALLOON_STAT_TAGS ? control_balloon_stat_table[tag] : NULL;
+}
+
+int control_balloon_stat_from_string(const char *s) {
+        if (!s)
+                return -EINVAL;
+        for (size_t i = 0; i < ARRAY_SIZE(control_balloon_stat_table); i++)
+                if (strcmp(control_balloon_stat_table[i], s) == 0)
+                        return (int) i;
+        return -EINVAL;
+}
+
+size_t control_balloon_stats_encode(const ControlBalloonStats *s, void *buf) {
+        uint8_t *p = buf;
+        uint32_t n = MIN(s->n_stats, (uint32_t) CONTROL_BALLOON_STAT_TAGS);
+
+        put_le64(p + 0, s->target_bytes);
+        put_le64(p + 8, s->actual_bytes);
+        put_le64(p + 16, s->inflated_bytes);
+        put_le64(p + 24, s->stats_age_ns);
+        put_le32(p + 32, s->flags);
+        put_le32(p + 36, n);
+        for (uint32_t i = 0; i < n; i++) {
+                uint8_t *e = p + CONTROL_BALLOON_STATS_HEADER_SIZE + (size_t) i * CONTROL_BALLOON_STAT_ENTRY_SIZE;
+
+                put_le16(e, s->stats[i].tag);
+                put_le16(e + 2, 0);
+                put_le32(e + 4, 0);
+                put_le64(e + 8, s->stats[i].value);
+        }
+        return CONTROL_BALLOON_STATS_HEADER_SIZE + (size_t) n * CONTROL_BALLOON_STAT_ENTRY_SIZE;
+}
+
+int control_balloon_stats_decode(const void *buf, size_t len, ControlBalloonStats *ret) {
+        const uint8_t *p = buf;
+        ControlBalloonStats s = {};
+        uint32_t n;
+
+        if (len < CONTROL_BALLOON_STATS_HEADER_SIZE)
+                return -EBADMSG;
+        n = get_le32(p + 36);
+        /* Checked without multiplying a peer's count into an overflow. */
+        if (n > (len - CONTROL_BALLOON_STATS_HEADER_SIZE) / CONTROL_BALLOON_STAT_ENTRY_SIZE)
+                return -EBADMSG;
+
+        s.target_bytes = get_le64(p + 0);
+        s.actual_bytes = get_le64(p + 8);
+        s.inflated_bytes = get_le64(p + 16);
+        s.stats_age_ns = get_le64(p + 24);
+        s.flags = get_le32(p + 32);
+        s.n_stats = MIN(n, (uint32_t) CONTROL_BALLOON_STAT_TAGS);
+        for (uint32_t i = 0; i < s.n_stats; i++) {
+                const uint8_t *e = p + CONTROL_BALLOON_STATS_HEADER_SIZE + (size_t) i * CONTROL_BALLOON_STAT_ENTRY_SIZE;
+
+                s.stats[i].tag = get_le16(e);
+                s.stats[i].value = get_le64(e + 8);
+        }
+        *ret = s;
+        return 0;
 }

@@ -38,6 +38,9 @@ typedef enum ControlType {
         CONTROL_TYPE_PAUSE = 2,
         CONTROL_TYPE_RESUME = 3,
         CONTROL_TYPE_STOP = 4,
+        /* 32-47: the balloon. */
+        CONTROL_TYPE_BALLOON = 32,
+        CONTROL_TYPE_BALLOON_STATS = 33,
         _CONTROL_TYPE_MAX,
 } ControlType;
 
@@ -108,6 +111,68 @@ size_t control_info_encode(const ControlInfo *info, void *buf);
  * protocol version, so a longer payload is accepted and its tail ignored;
  * a shorter one is -EBADMSG. */
 int control_info_decode(const void *buf, size_t len, ControlInfo *ret);
+
+/* ---- balloon (types 32-47) ---- */
+
+/* BALLOON request payload: u64 size_bytes, the memory the guest should give
+ * back (the balloon's size, not the guest's remaining RAM). */
+#define CONTROL_BALLOON_REQUEST_SIZE 8
+size_t control_balloon_request_encode(uint64_t size_bytes, void *buf);
+int control_balloon_request_decode(const void *buf, size_t len, uint64_t *ret);
+
+/* BALLOON_STATS request payload: u32 timeout_ms (how long the VMM waits for
+ * the guest's fresh statistics; 0: answer with the last ones at once;
+ * capped at CONTROL_BALLOON_STATS_TIMEOUT_MAX_MS), u32 reserved (0). */
+#define CONTROL_BALLOON_STATS_REQUEST_SIZE 8
+#define CONTROL_BALLOON_STATS_TIMEOUT_MAX_MS 3000
+size_t control_balloon_stats_request_encode(uint32_t timeout_ms, void *buf);
+/* -EINVAL for a nonzero reserved field. */
+int control_balloon_stats_request_decode(const void *buf, size_t len, uint32_t *ret_timeout_ms);
+
+/* Guest statistics tags (virtio 1.2 §5.5.6.3, Linux's 10-15 included). */
+#define CONTROL_BALLOON_STAT_TAGS 16
+/* snake_case names ("swap_in", "free_memory", ...), NULL for unknown tags. */
+const char *control_balloon_stat_to_string(uint16_t tag);
+int control_balloon_stat_from_string(const char *s);
+
+/* BALLOON_STATS reply flags. */
+#define CONTROL_BALLOON_STATS_VALID 1u /* the guest has sent statistics */
+#define CONTROL_BALLOON_STATS_FRESH 2u /* they arrived while the VMM waited */
+
+/* BALLOON_STATS reply payload. Wire layout (little-endian):
+ *   0 u64 target_bytes    the balloon size asked for
+ *   8 u64 actual_bytes    the size the guest's driver reports
+ *  16 u64 inflated_bytes  pages the VMM saw inflated (and gave back to the host)
+ *  24 u64 stats_age_ns    since the guest sent the statistics below
+ *  32 u32 flags           CONTROL_BALLOON_STATS_*
+ *  36 u32 n_stats
+ *  40 n_stats entries of 16 bytes: u16 tag, u16 reserved, u32 reserved, u64 value */
+#define CONTROL_BALLOON_STATS_HEADER_SIZE 40
+#define CONTROL_BALLOON_STAT_ENTRY_SIZE 16
+#define CONTROL_BALLOON_STATS_MAX_SIZE \
+        (CONTROL_BALLOON_STATS_HEADER_SIZE + CONTROL_BALLOON_STAT_TAGS * CONTROL_BALLOON_STAT_ENTRY_SIZE)
+
+typedef struct ControlBalloonStat {
+        uint16_t tag;
+        uint64_t value;
+} ControlBalloonStat;
+
+typedef struct ControlBalloonStats {
+        uint64_t target_bytes;
+        uint64_t actual_bytes;
+        uint64_t inflated_bytes;
+        uint64_t stats_age_ns;
+        uint32_t flags;
+        uint32_t n_stats;       /* <= CONTROL_BALLOON_STAT_TAGS */
+        ControlBalloonStat stats[CONTROL_BALLOON_STAT_TAGS];
+} ControlBalloonStats;
+
+/* buf must hold CONTROL_BALLOON_STATS_MAX_SIZE bytes; at most
+ * CONTROL_BALLOON_STAT_TAGS entries are written. Returns the size. */
+size_t control_balloon_stats_encode(const ControlBalloonStats *s, void *buf);
+/* -EBADMSG when shorter than its header or its n_stats entries. Entries
+ * past CONTROL_BALLOON_STAT_TAGS (a newer VMM) are dropped. */
+int control_balloon_stats_decode(const void *buf, size_t len, ControlBalloonStats *ret);
 
 /* One received datagram, as read off the socket, before any validation. */
 typedef struct ControlDatagram {

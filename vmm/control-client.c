@@ -22,10 +22,13 @@ static void usage(FILE *f) {
                 "Usage: " PROGRAM " info [--json] [--timeout=SEC] SOCKET\n"
                 "       " PROGRAM " pause|resume [--timeout=SEC] SOCKET\n"
                 "       " PROGRAM " stop [--wait] [--timeout=SEC] SOCKET\n"
+                "       " PROGRAM " balloon [--timeout=SEC] SOCKET SIZE\n"
+                "       " PROGRAM " balloon-stats [--json] [--timeout=SEC] SOCKET\n"
                 "\n"
                 "Talks to a running " PROGRAM " over its control socket.\n"
+                "balloon SIZE sets how much RAM the guest gives back (512M, 1G ...).\n"
                 "\n"
-                "  -j --json         print info as one JSON object\n"
+                "  -j --json         print info or balloon-stats as one JSON object\n"
                 "  -w --wait         after stop, wait until the VMM has exited\n"
                 "  -t --timeout=SEC  give up after SEC seconds (default %d)\n"
                 "  -h --help         show this help\n"
@@ -61,6 +64,13 @@ static const char *status_phrase(int type, int status) {
                 return "VM is stopping";
         case EOPNOTSUPP:
                 return "this VMM does not support the command";
+        case ENODEV:
+                switch (type) {
+                case CONTROL_TYPE_BALLOON:
+                case CONTROL_TYPE_BALLOON_STATS:
+                        return "the VM has no balloon device (--balloon)";
+                }
+                return NULL;
         case EBADMSG:
                 return "the VMM rejected the request as malformed";
         case EMSGSIZE:
@@ -69,6 +79,54 @@ static const char *status_phrase(int type, int status) {
                 return "too many clients on the control socket";
         }
         return NULL;
+}
+
+static void print_balloon_stats(const ControlBalloonStats *s, bool json) {
+        char size[32];
+
+        if (json) {
+                printf("{\"target_bytes\":%" PRIu64 ",\"actual_bytes\":%" PRIu64 ",\"inflated_bytes\":%" PRIu64
+                       ",\"stats_valid\":%s,\"stats_fresh\":%s",
+                       s->target_bytes, s->actual_bytes, s->inflated_bytes,
+                       s->flags & CONTROL_BALLOON_STATS_VALID ? "true" : "false",
+                       s->flags & CONTROL_BALLOON_STATS_FRESH ? "true" : "false");
+                if (s->flags & CONTROL_BALLOON_STATS_VALID)
+                        printf(",\"stats_age_ns\":%" PRIu64, s->stats_age_ns);
+                printf(",\"stats\":{");
+                for (uint32_t i = 0; i < s->n_stats; i++) {
+                        const char *name = control_balloon_stat_to_string(s->stats[i].tag);
+
+                        /* Names are fixed ASCII words; unknown tags by number. */
+                        if (name)
+                                printf("%s\"%s\":%" PRIu64, i ? "," : "", name, s->stats[i].value);
+                        else
+                                printf("%s\"%u\":%" PRIu64, i ? "," : "", s->stats[i].tag, s->stats[i].value);
+                }
+                printf("}}\n");
+                return;
+        }
+
+        format_size(size, sizeof(size), s->target_bytes);
+        printf("Target:   %s\n", size);
+        format_size(size, sizeof(size), s->actual_bytes);
+        printf("Actual:   %s\n", size);
+        format_size(size, sizeof(size), s->inflated_bytes);
+        printf("Inflated: %s\n", size);
+        if (!(s->flags & CONTROL_BALLOON_STATS_VALID)) {
+                printf("Stats:    none from the guest yet\n");
+                return;
+        }
+        printf("Stats:    %s, %" PRIu64 " ms old\n",
+               s->flags & CONTROL_BALLOON_STATS_FRESH ? "fresh" : "the guest did not answer in time; last known",
+               s->stats_age_ns / 1000000);
+        for (uint32_t i = 0; i < s->n_stats; i++) {
+                const char *name = control_balloon_stat_to_string(s->stats[i].tag);
+
+                if (name)
+                        printf("  %-20s %" PRIu64 "\n", name, s->stats[i].value);
+                else
+                        printf("  %-20u %" PRIu64 "\n", s->stats[i].tag, s->stats[i].value);
+        }
 }
 
 static void format_uptime(char *buf, size_t n, uint64_t ns) {
@@ -156,6 +214,9 @@ int control_client_main(int argc, char **argv) {
         _cleanup_close_ int fd = -EBADF;
         uint64_t timeout_s = CONTROL_TIMEOUT_MS_DEFAULT / 1000, deadline_ns;
         bool json = false, wait = false;
+        uint8_t request[16];
+        size_t request_len = 0;
+        uint64_t size = 0;
         const char *verb, *path;
         ControlReply reply;
         int type, c, r;
@@ -179,8 +240,8 @@ int control_client_main(int argc, char **argv) {
                         usage(stdout);
                         return CONTROL_CLIENT_EXIT_SUCCESS;
                 case 'j':
-                        if (type != CONTROL_TYPE_INFO) {
-                                fprintf(stderr, PROGRAM ": %s: --json is only for info\n", verb);
+                        if (type != CONTROL_TYPE_INFO && type != CONTROL_TYPE_BALLOON_STATS) {
+                                fprintf(stderr, PROGRAM ": %s: --json is only for info and balloon-stats\n", verb);
                                 return CONTROL_CLIENT_EXIT_USAGE;
                         }
                         json = true;
@@ -206,11 +267,28 @@ int control_client_main(int argc, char **argv) {
                 }
         }
 
-        if (argc - optind != 1) {
+        if (type == CONTROL_TYPE_BALLOON) {
+                if (argc - optind != 2) {
+                        fprintf(stderr, PROGRAM ": %s: expected SOCKET and SIZE arguments\n", verb);
+                        usage(stderr);
+                        return CONTROL_CLIENT_EXIT_USAGE;
+                }
+                r = parse_size(argv[optind + 1], &size);
+                if (r < 0) {
+                        fprintf(stderr, PROGRAM ": %s: invalid SIZE '%s': expected bytes or 512K, 256M, 1G ...\n",
+                                verb, argv[optind + 1]);
+                        return CONTROL_CLIENT_EXIT_USAGE;
+                }
+                request_len = control_balloon_request_encode(size, request);
+        } else if (argc - optind != 1) {
                 fprintf(stderr, PROGRAM ": %s: expected exactly one SOCKET argument\n", verb);
                 usage(stderr);
                 return CONTROL_CLIENT_EXIT_USAGE;
         }
+        if (type == CONTROL_TYPE_BALLOON_STATS)
+                /* Leave the VMM time to answer within our own timeout. */
+                request_len = control_balloon_stats_request_encode(
+                        (uint32_t) MIN(timeout_s * 1000 / 2, (uint64_t) CONTROL_BALLOON_STATS_TIMEOUT_MAX_MS), request);
         path = argv[optind];
 
         r = control_connect(path, &fd);
@@ -221,7 +299,7 @@ int control_client_main(int argc, char **argv) {
 
         deadline_ns = now_ns() + timeout_s * UINT64_C(1000000000);
         /* One request per connection: any id will do. */
-        r = control_call(fd, (uint16_t) type, 1, NULL, 0, NULL, 0, (int) (timeout_s * 1000), &reply);
+        r = control_call(fd, (uint16_t) type, 1, request, request_len, NULL, 0, (int) (timeout_s * 1000), &reply);
         if (r == -ETIMEDOUT) {
                 fprintf(stderr, PROGRAM ": %s: no reply from the VMM within %" PRIu64 " s\n", verb, timeout_s);
                 return CONTROL_CLIENT_EXIT_CONNECT;
@@ -253,6 +331,17 @@ int control_client_main(int argc, char **argv) {
                         return CONTROL_CLIENT_EXIT_CONNECT;
                 }
                 print_info(&info, json);
+        }
+
+        if (type == CONTROL_TYPE_BALLOON_STATS) {
+                ControlBalloonStats stats;
+
+                r = control_balloon_stats_decode(reply.payload, reply.length, &stats);
+                if (r < 0) {
+                        fprintf(stderr, PROGRAM ": %s: malformed reply from the VMM (%s)\n", verb, strerror(-r));
+                        return CONTROL_CLIENT_EXIT_CONNECT;
+                }
+                print_balloon_stats(&stats, json);
         }
 
         if (wait) {

@@ -38,10 +38,10 @@ struct ControlServer {
 typedef struct ControlCommand {
         uint32_t request_size;
         size_t n_fds;
-        int (*handle)(ControlServer *s, uint8_t *reply, uint32_t *reply_len);
+        int (*handle)(ControlServer *s, const uint8_t *request, uint8_t *reply, uint32_t *reply_len);
 } ControlCommand;
 
-static int handle_info(ControlServer *s, uint8_t *reply, uint32_t *reply_len) {
+static int handle_info(ControlServer *s, const uint8_t *request, uint8_t *reply, uint32_t *reply_len) {
         ControlInfo info = { .pid = (uint32_t) getpid() };
         int r;
 
@@ -55,7 +55,7 @@ static int handle_info(ControlServer *s, uint8_t *reply, uint32_t *reply_len) {
         return 0;
 }
 
-static int handle_pause(ControlServer *s, uint8_t *reply, uint32_t *reply_len) {
+static int handle_pause(ControlServer *s, const uint8_t *request, uint8_t *reply, uint32_t *reply_len) {
         int r;
 
         if (!s->ops->pause)
@@ -64,7 +64,7 @@ static int handle_pause(ControlServer *s, uint8_t *reply, uint32_t *reply_len) {
         return r < 0 ? r : 0;
 }
 
-static int handle_resume(ControlServer *s, uint8_t *reply, uint32_t *reply_len) {
+static int handle_resume(ControlServer *s, const uint8_t *request, uint8_t *reply, uint32_t *reply_len) {
         int r;
 
         if (!s->ops->resume)
@@ -73,7 +73,7 @@ static int handle_resume(ControlServer *s, uint8_t *reply, uint32_t *reply_len) 
         return r < 0 ? r : 0;
 }
 
-static int handle_stop(ControlServer *s, uint8_t *reply, uint32_t *reply_len) {
+static int handle_stop(ControlServer *s, const uint8_t *request, uint8_t *reply, uint32_t *reply_len) {
         int r;
 
         if (!s->ops->stop)
@@ -82,11 +82,45 @@ static int handle_stop(ControlServer *s, uint8_t *reply, uint32_t *reply_len) {
         return r < 0 ? r : 0;
 }
 
+static int handle_balloon(ControlServer *s, const uint8_t *request, uint8_t *reply, uint32_t *reply_len) {
+        uint64_t size;
+        int r;
+
+        if (!s->ops->balloon)
+                return -EOPNOTSUPP;
+        r = control_balloon_request_decode(request, CONTROL_BALLOON_REQUEST_SIZE, &size);
+        if (r < 0)
+                return r;
+        r = s->ops->balloon(s->userdata, size);
+        return r < 0 ? r : 0;
+}
+
+static int handle_balloon_stats(ControlServer *s, const uint8_t *request, uint8_t *reply, uint32_t *reply_len) {
+        ControlBalloonStats stats = {};
+        uint32_t timeout_ms;
+        int r;
+
+        if (!s->ops->balloon_stats)
+                return -EOPNOTSUPP;
+        r = control_balloon_stats_request_decode(request, CONTROL_BALLOON_STATS_REQUEST_SIZE, &timeout_ms);
+        if (r < 0)
+                return r;
+        r = s->ops->balloon_stats(s->userdata, MIN(timeout_ms, (uint32_t) CONTROL_BALLOON_STATS_TIMEOUT_MAX_MS),
+                                  &stats);
+        if (r < 0)
+                return r;
+        *reply_len = (uint32_t) control_balloon_stats_encode(&stats, reply);
+        return 0;
+}
+
 static const ControlCommand control_commands[_CONTROL_TYPE_MAX] = {
         [CONTROL_TYPE_INFO] = { .request_size = 0, .handle = handle_info },
         [CONTROL_TYPE_PAUSE] = { .request_size = 0, .handle = handle_pause },
         [CONTROL_TYPE_RESUME] = { .request_size = 0, .handle = handle_resume },
         [CONTROL_TYPE_STOP] = { .request_size = 0, .handle = handle_stop },
+        [CONTROL_TYPE_BALLOON] = { .request_size = CONTROL_BALLOON_REQUEST_SIZE, .handle = handle_balloon },
+        [CONTROL_TYPE_BALLOON_STATS] = { .request_size = CONTROL_BALLOON_STATS_REQUEST_SIZE,
+                                         .handle = handle_balloon_stats },
 };
 
 static void connection_free(ControlConnection *c) {
@@ -162,7 +196,7 @@ static int connection_process(ControlConnection *c, ControlDatagram *d) {
         control_datagram_close_fds(d);
 
         if (status == 0)
-                status = cmd->handle(s, payload, &payload_len);
+                status = cmd->handle(s, d->data + CONTROL_HEADER_SIZE, payload, &payload_len);
 
         reply.status = status;
         reply.length = status == 0 ? payload_len : 0;

@@ -31,6 +31,12 @@ typedef struct ControlOps {
         int (*pause)(void *userdata);
         int (*resume)(void *userdata);
         int (*stop)(void *userdata);
+
+        /* 32-47: the balloon; -ENODEV when the VM has none. balloon_stats
+         * may block the loop up to timeout_ms (<= 3 s) while the guest
+         * refreshes its statistics. */
+        int (*balloon)(void *userdata, uint64_t size_bytes);
+        int (*balloon_stats)(void *userdata, uint32_t timeout_ms, ControlBalloonStats *ret);
 } ControlOps;
 
 /* listen_fd: a listening SOCK_SEQPACKET socket (see control_listen()), or -1

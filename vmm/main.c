@@ -11,6 +11,7 @@
 #include <systemd/sd-event.h>
 
 #include "control-client.h"
+#include "devices/virtio-balloon.h"
 #include "control-server.h"
 #include "exit-codes.h"
 #include "jail.h"
@@ -50,7 +51,9 @@ static void help(void) {
                 char opt[64];
                 size_t n = strlen(devices);
 
-                snprintf(opt, sizeof(opt), "--%s%s%s", o->name, o->option_usage ? "=" : "", o->option_usage ?: "");
+                /* A usage starting with '[' is an optional argument: "[=ARG]". */
+                snprintf(opt, sizeof(opt), "--%s%s%s", o->name,
+                         o->option_usage && o->option_usage[0] != '[' ? "=" : "", o->option_usage ?: "");
                 snprintf(devices + n, sizeof(devices) - n, "      %-18s  %s\n", opt, o->help);
         }
         printf("Usage: majordome-vmm run [OPTIONS] KERNEL\n"
@@ -130,7 +133,8 @@ static int parse_run_args(int argc, char **argv, RunArgs *a) {
         for (unsigned i = 0; i < virtio_device_table_size && n_all < ARRAY_SIZE(all) - 1; i++)
                 all[n_all++] = (struct option) {
                         virtio_device_table[i]->name,
-                        virtio_device_table[i]->option_usage ? required_argument : no_argument,
+                        !virtio_device_table[i]->option_usage ? no_argument :
+                        virtio_device_table[i]->option_usage[0] == '[' ? optional_argument : required_argument,
                         NULL, ARG_DEVICE + (int) i,
                 };
 
@@ -356,11 +360,51 @@ static int control_stop(void *userdata) {
         return 0;
 }
 
+/* The VM's balloon: the first virtio-balloon device, or NULL. */
+static VirtioDevice *vm_balloon(Vm *vm) {
+        for (unsigned i = 0; i < vm->n_virtio; i++)
+                if (virtio_device_ops(vm->virtio[i]->vdev) == &virtio_balloon_ops)
+                        return vm->virtio[i]->vdev;
+        return NULL;
+}
+
+static int control_balloon(void *userdata, uint64_t size_bytes) {
+        VirtioDevice *b = vm_balloon(userdata);
+
+        return b ? virtio_balloon_set_target(b, size_bytes) : -ENODEV;
+}
+
+static int control_balloon_stats(void *userdata, uint32_t timeout_ms, ControlBalloonStats *ret) {
+        VirtioDevice *b = vm_balloon(userdata);
+        VirtioBalloonInfo info;
+        int r;
+
+        if (!b)
+                return -ENODEV;
+        r = virtio_balloon_get_info(b, (int) timeout_ms, &info);
+        if (r < 0)
+                return r;
+        *ret = (ControlBalloonStats) {
+                .target_bytes = info.target_bytes,
+                .actual_bytes = info.actual_bytes,
+                .inflated_bytes = info.inflated_bytes,
+                .stats_age_ns = info.stats_age_ns,
+                .flags = (info.stats_valid ? CONTROL_BALLOON_STATS_VALID : 0) |
+                         (info.stats_fresh ? CONTROL_BALLOON_STATS_FRESH : 0),
+                .n_stats = MIN(info.n_stats, (unsigned) CONTROL_BALLOON_STAT_TAGS),
+        };
+        for (unsigned i = 0; i < ret->n_stats; i++)
+                ret->stats[i] = (ControlBalloonStat) { .tag = info.stats[i].tag, .value = info.stats[i].value };
+        return 0;
+}
+
 static const ControlOps control_ops = {
         .info = control_info,
         .pause = control_pause,
         .resume = control_resume,
         .stop = control_stop,
+        .balloon = control_balloon,
+        .balloon_stats = control_balloon_stats,
 };
 
 static int open_serial_output(const char *spec, int *ret) {
