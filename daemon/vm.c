@@ -559,6 +559,11 @@ static int on_pidfd(sd_event_source *s, int fd, uint32_t revents, void *userdata
 
 static void on_start_info(Vm *vm, int r, const ControlReply *reply, void *userdata);
 
+/* sd-event reads an accuracy of 0 as its default, 250 ms, and fires the
+ * timer anywhere in that window: every StartVm waited ~100-250 ms for its
+ * first `info` poll although the VMM answers "running" within ~30 ms. */
+#define VM_POLL_ACCURACY_USEC 1000
+
 static int on_poll_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         Vm *vm = userdata;
         int r;
@@ -737,7 +742,7 @@ int vm_start(Vm *vm, VmConfig *config, VmDoneFn done, void *userdata) {
         if (r < 0)
                 goto fail;
         r = sd_event_add_time_relative(vm->manager->event, &vm->poll_timer, CLOCK_MONOTONIC,
-                                       0, 0, on_poll_timer, vm);
+                                       0, VM_POLL_ACCURACY_USEC, on_poll_timer, vm);
         if (r < 0)
                 goto fail;
         r = waiter_add(&vm->start_waiters, done, userdata);
@@ -893,7 +898,7 @@ int vm_adopt(Manager *m, const char *state_path, Vm **ret) {
         TAKE_FD(fd);
         if (vm->state == VM_STATE_STARTING) {
                 r = sd_event_add_time_relative(m->event, &vm->poll_timer, CLOCK_MONOTONIC,
-                                               0, 0, on_poll_timer, vm);
+                                               0, VM_POLL_ACCURACY_USEC, on_poll_timer, vm);
                 if (r < 0)
                         goto out;
         }
