@@ -15,6 +15,7 @@ static const char *const control_type_table[_CONTROL_TYPE_MAX] = {
         [CONTROL_TYPE_PAUSE] = "pause",
         [CONTROL_TYPE_RESUME] = "resume",
         [CONTROL_TYPE_STOP] = "stop",
+        [CONTROL_TYPE_DISK_RESIZE] = "disk-resize",
         [CONTROL_TYPE_BALLOON] = "balloon",
         [CONTROL_TYPE_BALLOON_STATS] = "balloon-stats",
 };
@@ -426,6 +427,29 @@ int control_call(int fd, uint16_t type, uint32_t id,
                 return r;
 
         return wait_reply(fd, type, id, deadline_ns, ret);
+}
+
+/* ---- block devices ---- */
+
+size_t control_disk_resize_request_encode(uint32_t index, uint64_t size, void *buf) {
+        uint8_t *p = buf;
+
+        put_le32(p, index);
+        put_le32(p + 4, 0);
+        put_le64(p + 8, size);
+        return CONTROL_DISK_RESIZE_REQUEST_SIZE;
+}
+
+int control_disk_resize_request_decode(const void *buf, size_t len, uint32_t *ret_index, uint64_t *ret_size) {
+        const uint8_t *p = buf;
+
+        if (len != CONTROL_DISK_RESIZE_REQUEST_SIZE)
+                return -EBADMSG;
+        if (get_le32(p + 4) != 0)
+                return -EINVAL;
+        *ret_index = get_le32(p);
+        *ret_size = get_le64(p + 8);
+        return 0;
 }
 
 /* ---- balloon ---- */

@@ -38,6 +38,8 @@ typedef enum ControlType {
         CONTROL_TYPE_PAUSE = 2,
         CONTROL_TYPE_RESUME = 3,
         CONTROL_TYPE_STOP = 4,
+        /* 16-31: block devices. */
+        CONTROL_TYPE_DISK_RESIZE = 16,
         /* 32-47: the balloon. */
         CONTROL_TYPE_BALLOON = 32,
         CONTROL_TYPE_BALLOON_STATS = 33,
@@ -111,6 +113,17 @@ size_t control_info_encode(const ControlInfo *info, void *buf);
  * protocol version, so a longer payload is accepted and its tail ignored;
  * a shorter one is -EBADMSG. */
 int control_info_decode(const void *buf, size_t len, ControlInfo *ret);
+
+/* ---- block devices (types 16-31) ---- */
+
+/* DISK_RESIZE request payload (little-endian), no reply payload:
+ *   0 u32 index     the block device, counting --block options from 0
+ *   4 u32 reserved  0
+ *   8 u64 size      the new size in bytes, a multiple of 512 */
+#define CONTROL_DISK_RESIZE_REQUEST_SIZE 16
+size_t control_disk_resize_request_encode(uint32_t index, uint64_t size, void *buf);
+/* -EBADMSG for a wrong length, -EINVAL for a nonzero reserved field. */
+int control_disk_resize_request_decode(const void *buf, size_t len, uint32_t *ret_index, uint64_t *ret_size);
 
 /* ---- balloon (types 32-47) ---- */
 

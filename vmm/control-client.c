@@ -22,10 +22,13 @@ static void usage(FILE *f) {
                 "Usage: " PROGRAM " info [--json] [--timeout=SEC] SOCKET\n"
                 "       " PROGRAM " pause|resume [--timeout=SEC] SOCKET\n"
                 "       " PROGRAM " stop [--wait] [--timeout=SEC] SOCKET\n"
+                "       " PROGRAM " disk-resize [--timeout=SEC] SOCKET INDEX SIZE\n"
                 "       " PROGRAM " balloon [--timeout=SEC] SOCKET SIZE\n"
                 "       " PROGRAM " balloon-stats [--json] [--timeout=SEC] SOCKET\n"
                 "\n"
                 "Talks to a running " PROGRAM " over its control socket.\n"
+                "disk-resize INDEX SIZE grows or shrinks the INDEX-th --block disk (from 0)\n"
+                "and its image file to SIZE (bytes or 512M, 2G ...; whole 512-byte sectors).\n"
                 "balloon SIZE sets how much RAM the guest gives back (512M, 1G ...).\n"
                 "\n"
                 "  -j --json         print info or balloon-stats as one JSON object\n"
@@ -66,11 +69,15 @@ static const char *status_phrase(int type, int status) {
                 return "this VMM does not support the command";
         case ENODEV:
                 switch (type) {
+                case CONTROL_TYPE_DISK_RESIZE:
+                        return "the VM has no block device of that index (--block)";
                 case CONTROL_TYPE_BALLOON:
                 case CONTROL_TYPE_BALLOON_STATS:
                         return "the VM has no balloon device (--balloon)";
                 }
                 return NULL;
+        case EROFS:
+                return "the disk is read-only";
         case EBADMSG:
                 return "the VMM rejected the request as malformed";
         case EMSGSIZE:
@@ -267,7 +274,28 @@ int control_client_main(int argc, char **argv) {
                 }
         }
 
-        if (type == CONTROL_TYPE_BALLOON) {
+        if (type == CONTROL_TYPE_DISK_RESIZE) {
+                uint64_t index;
+
+                if (argc - optind != 3) {
+                        fprintf(stderr, PROGRAM ": %s: expected SOCKET, INDEX and SIZE arguments\n", verb);
+                        usage(stderr);
+                        return CONTROL_CLIENT_EXIT_USAGE;
+                }
+                r = parse_uint(argv[optind + 1], 0, UINT32_MAX, &index);
+                if (r < 0) {
+                        fprintf(stderr, PROGRAM ": %s: invalid INDEX '%s': expected 0, 1, ...\n", verb,
+                                argv[optind + 1]);
+                        return CONTROL_CLIENT_EXIT_USAGE;
+                }
+                r = parse_size(argv[optind + 2], &size);
+                if (r < 0 || size == 0 || size % 512) {
+                        fprintf(stderr, PROGRAM ": %s: invalid SIZE '%s': expected a multiple of 512 bytes, e.g. 2G\n",
+                                verb, argv[optind + 2]);
+                        return CONTROL_CLIENT_EXIT_USAGE;
+                }
+                request_len = control_disk_resize_request_encode((uint32_t) index, size, request);
+        } else if (type == CONTROL_TYPE_BALLOON) {
                 if (argc - optind != 2) {
                         fprintf(stderr, PROGRAM ": %s: expected SOCKET and SIZE arguments\n", verb);
                         usage(stderr);

@@ -82,6 +82,20 @@ static int handle_stop(ControlServer *s, const uint8_t *request, uint8_t *reply,
         return r < 0 ? r : 0;
 }
 
+static int handle_disk_resize(ControlServer *s, const uint8_t *request, uint8_t *reply, uint32_t *reply_len) {
+        uint32_t index;
+        uint64_t size;
+        int r;
+
+        if (!s->ops->disk_resize)
+                return -EOPNOTSUPP;
+        r = control_disk_resize_request_decode(request, CONTROL_DISK_RESIZE_REQUEST_SIZE, &index, &size);
+        if (r < 0)
+                return r;
+        r = s->ops->disk_resize(s->userdata, index, size);
+        return r < 0 ? r : 0;
+}
+
 static int handle_balloon(ControlServer *s, const uint8_t *request, uint8_t *reply, uint32_t *reply_len) {
         uint64_t size;
         int r;
@@ -118,6 +132,8 @@ static const ControlCommand control_commands[_CONTROL_TYPE_MAX] = {
         [CONTROL_TYPE_PAUSE] = { .request_size = 0, .handle = handle_pause },
         [CONTROL_TYPE_RESUME] = { .request_size = 0, .handle = handle_resume },
         [CONTROL_TYPE_STOP] = { .request_size = 0, .handle = handle_stop },
+        [CONTROL_TYPE_DISK_RESIZE] = { .request_size = CONTROL_DISK_RESIZE_REQUEST_SIZE,
+                                       .handle = handle_disk_resize },
         [CONTROL_TYPE_BALLOON] = { .request_size = CONTROL_BALLOON_REQUEST_SIZE, .handle = handle_balloon },
         [CONTROL_TYPE_BALLOON_STATS] = { .request_size = CONTROL_BALLOON_STATS_REQUEST_SIZE,
                                          .handle = handle_balloon_stats },

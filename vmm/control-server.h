@@ -32,6 +32,11 @@ typedef struct ControlOps {
         int (*resume)(void *userdata);
         int (*stop)(void *userdata);
 
+        /* 16-31: block devices. disk_resize: -ENODEV for an index past the
+         * VM's disks, -EROFS for a read-only one, -EINVAL for a size that is
+         * not a positive multiple of 512, or the error of ftruncate(). */
+        int (*disk_resize)(void *userdata, uint32_t index, uint64_t size_bytes);
+
         /* 32-47: the balloon; -ENODEV when the VM has none. balloon_stats
          * may block the loop up to timeout_ms (<= 3 s) while the guest
          * refreshes its statistics. */

@@ -12,6 +12,7 @@
 
 #include "control-client.h"
 #include "devices/virtio-balloon.h"
+#include "devices/virtio-block.h"
 #include "control-server.h"
 #include "exit-codes.h"
 #include "jail.h"
@@ -360,6 +361,17 @@ static int control_stop(void *userdata) {
         return 0;
 }
 
+static int control_disk_resize(void *userdata, uint32_t index, uint64_t size_bytes) {
+        Vm *vm = userdata;
+        VirtioDevice *disk;
+        int r;
+
+        r = virtio_block_find(vm->virtio, vm->n_virtio, index, &disk);
+        if (r < 0)
+                return r;
+        return virtio_block_resize(disk, size_bytes);
+}
+
 /* The VM's balloon: the first virtio-balloon device, or NULL. */
 static VirtioDevice *vm_balloon(Vm *vm) {
         for (unsigned i = 0; i < vm->n_virtio; i++)
@@ -403,6 +415,7 @@ static const ControlOps control_ops = {
         .pause = control_pause,
         .resume = control_resume,
         .stop = control_stop,
+        .disk_resize = control_disk_resize,
         .balloon = control_balloon,
         .balloon_stats = control_balloon_stats,
 };

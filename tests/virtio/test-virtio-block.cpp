@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include <vector>
 
+#include "control.h"
 #include "devices/virtio-block.h"
 #include "harness.h"
 
@@ -544,6 +545,38 @@ TEST(BlockFind, finds_block_devices_by_their_order) {
 TEST_F(Block, keeps_the_image_fd_listed) {
         int fds[16];
         EXPECT_GE(virtio_device_fds(d_.device(), fds, 16), 4u);
+}
+
+/* ---- the DISK_RESIZE control message (docs/control-protocol.md) ---- */
+
+TEST(BlockControl, disk_resize_type_round_trips_its_name) {
+        EXPECT_EQ(CONTROL_TYPE_DISK_RESIZE, 16);
+        EXPECT_STREQ(control_type_to_string(CONTROL_TYPE_DISK_RESIZE), "disk-resize");
+        EXPECT_EQ(control_type_from_string("disk-resize"), CONTROL_TYPE_DISK_RESIZE);
+}
+
+TEST(BlockControl, disk_resize_request_round_trips_in_little_endian) {
+        uint8_t buf[CONTROL_DISK_RESIZE_REQUEST_SIZE];
+        ASSERT_EQ(control_disk_resize_request_encode(3, 2 * GiB, buf), (size_t) CONTROL_DISK_RESIZE_REQUEST_SIZE);
+        const uint8_t want[16] = { 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x80, 0, 0, 0, 0 };
+        EXPECT_EQ(memcmp(buf, want, sizeof(want)), 0);
+        uint32_t index = 0;
+        uint64_t size = 0;
+        ASSERT_EQ(control_disk_resize_request_decode(buf, sizeof(buf), &index, &size), 0);
+        EXPECT_EQ(index, 3u);
+        EXPECT_EQ(size, 2 * GiB);
+}
+
+TEST(BlockControl, disk_resize_request_of_wrong_length_or_reserved_bits_is_refused) {
+        uint8_t buf[CONTROL_DISK_RESIZE_REQUEST_SIZE + 1] = {};
+        uint32_t index = 7;
+        uint64_t size = 7;
+        EXPECT_EQ(control_disk_resize_request_decode(buf, 15, &index, &size), -EBADMSG);
+        EXPECT_EQ(control_disk_resize_request_decode(buf, 17, &index, &size), -EBADMSG);
+        buf[5] = 1;
+        EXPECT_EQ(control_disk_resize_request_decode(buf, 16, &index, &size), -EINVAL);
+        EXPECT_EQ(index, 7u);
+        EXPECT_EQ(size, 7u);
 }
 
 } // namespace
