@@ -1,0 +1,412 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/capability.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "jail.h"
+
+static int cmp_int(const void *a, const void *b) {
+        int x = *(const int *) a, y = *(const int *) b;
+        return (x > y) - (x < y);
+}
+
+int jail_close_inherited_fds(const int *keep, size_t n_keep) {
+        int sorted[16], n = 0;
+        unsigned from = 3;
+
+        if (n_keep > ARRAY_SIZE(sorted))
+                return -E2BIG;
+        for (size_t i = 0; i < n_keep; i++)
+                if (keep[i] >= 3)
+                        sorted[n++] = keep[i];
+        qsort(sorted, (size_t) n, sizeof(int), cmp_int);
+        for (int i = 0; i < n; i++) {
+                if ((unsigned) sorted[i] > from && close_range(from, (unsigned) sorted[i] - 1, 0) < 0)
+                        return -errno;
+                from = (unsigned) sorted[i] + 1;
+        }
+        if (close_range(from, ~0U, 0) < 0)
+                return -errno;
+        return 0;
+}
+
+static int write_proc(const char *path, const char *fmt, ...) _printf_(2, 3);
+static int write_proc(const char *path, const char *fmt, ...) {
+        char buf[64];
+        va_list ap;
+        int fd, n, r = 0;
+
+        va_start(ap, fmt);
+        n = vsnprintf(buf, sizeof(buf), fmt, ap);
+        va_end(ap);
+        fd = open(path, O_WRONLY | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        if (write(fd, buf, (size_t) n) != n)
+                r = -errno;
+        close(fd);
+        return r;
+}
+
+/* The parent takes only the pid namespace, which applies to its children
+ * alone; the others would take the parent along (the child's pivot_root
+ * would change the parent's root too), so the child enters them. */
+#define JAIL_CHILD_NS_FLAGS (CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS)
+
+static int unshare_pid_namespace(Jail *j, const char **ret_step) {
+        uid_t uid = geteuid();
+        gid_t gid = getegid();
+        int r;
+
+        if (unshare(CLONE_NEWPID) == 0) {
+                j->namespaces = true;
+                return 0;
+        }
+        if (errno != EPERM) {
+                *ret_step = "unshare(pid)";
+                return -errno;
+        }
+
+        /* Unprivileged: a user namespace, where this uid is root, makes the
+         * others possible. Hosts that forbid it get no namespaces. */
+        if (unshare(CLONE_NEWUSER) < 0) {
+                if (errno == EPERM || errno == ENOSPC || errno == EINVAL || errno == EUSERS)
+                        return 0;
+                *ret_step = "unshare(user)";
+                return -errno;
+        }
+        j->user_ns = true;
+        r = write_proc("/proc/self/setgroups", "deny");
+        if (r >= 0)
+                r = write_proc("/proc/self/uid_map", "0 %u 1", (unsigned) uid);
+        if (r >= 0)
+                r = write_proc("/proc/self/gid_map", "0 %u 1", (unsigned) gid);
+        if (r < 0) {
+                *ret_step = "user namespace id maps";
+                return r;
+        }
+        if (unshare(CLONE_NEWPID) < 0) {
+                *ret_step = "unshare(pid) in a user namespace";
+                return -errno;
+        }
+        j->namespaces = true;
+        return 0;
+}
+
+/* Set once, before the fork, in the process that forks. */
+static pid_t supervisor_pid;
+
+pid_t jail_visible_pid(void) {
+        return supervisor_pid > 0 ? supervisor_pid : getpid();
+}
+
+int jail_fork(Jail *j, const char **ret_step) {
+        sigset_t mask, old;
+        pid_t pid;
+        int r;
+
+        *j = (Jail) {};
+        r = unshare_pid_namespace(j, ret_step);
+        if (r < 0)
+                return r;
+        if (!j->namespaces)
+                return 0;
+
+        /* Blocked before the fork, so that neither the parent misses one
+         * before it waits nor the child (pid 1) drops one. */
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGHUP);
+        sigaddset(&mask, SIGCHLD);
+        if (sigprocmask(SIG_BLOCK, &mask, &old) < 0) {
+                *ret_step = "sigprocmask";
+                return -errno;
+        }
+
+        supervisor_pid = getpid();
+        pid = fork();
+        if (pid < 0) {
+                supervisor_pid = 0;
+                *ret_step = "fork into the pid namespace";
+                r = -errno;
+                sigprocmask(SIG_SETMASK, &old, NULL);
+                return r;
+        }
+        if (pid > 0) {
+                j->forked = true;
+                j->child = pid;
+                return pid;
+        }
+
+        /* The child dies with its supervisor. */
+        (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (!sigismember(&old, SIGCHLD)) {
+                sigemptyset(&mask);
+                sigaddset(&mask, SIGCHLD);
+                sigprocmask(SIG_UNBLOCK, &mask, NULL);
+        }
+        j->forked = true;
+        if (unshare(JAIL_CHILD_NS_FLAGS) < 0) {
+                *ret_step = "unshare(mount, net, ipc, uts)";
+                return -errno;
+        }
+        return 0;
+}
+
+void jail_supervise(pid_t child, const char *unlink_path) {
+        sigset_t set;
+        int status = 0, sig;
+
+        /* Only the child may hold the VM's descriptors: a daemon watching
+         * the control socket must see it close when the child dies. */
+        (void) close_range(3, ~0U, 0);
+
+        sigemptyset(&set);
+        sigaddset(&set, SIGINT);
+        sigaddset(&set, SIGTERM);
+        sigaddset(&set, SIGHUP);
+        sigaddset(&set, SIGCHLD);
+        for (;;) {
+                siginfo_t si;
+
+                sig = sigwaitinfo(&set, &si);
+                if (sig < 0)
+                        continue;
+                if (sig != SIGCHLD) {
+                        (void) kill(child, sig);
+                        continue;
+                }
+                if (waitpid(child, &status, WNOHANG) == child)
+                        break;
+        }
+
+        if (unlink_path)
+                (void) unlink(unlink_path);
+        /* _exit: atexit work such as LeakSanitizer's check would fork, and
+         * this process's children belong to a pid namespace whose init is
+         * gone. */
+        fflush(NULL);
+        if (WIFEXITED(status))
+                _exit(WEXITSTATUS(status));
+
+        /* Die the same way, without a second core dump. */
+        sig = WIFSIGNALED(status) ? WTERMSIG(status) : SIGKILL;
+        (void) setrlimit(RLIMIT_CORE, &(struct rlimit) {});
+        signal(sig, SIG_DFL);
+        sigemptyset(&set);
+        sigaddset(&set, sig);
+        sigprocmask(SIG_UNBLOCK, &set, NULL);
+        raise(sig);
+        _exit(128 + sig);
+}
+
+static int count_dir(const char *path, int *ret_max) {
+        DIR *d = opendir(path);
+        struct dirent *de;
+        int n = 0, max = -1;
+
+        if (!d)
+                return -errno;
+        while ((de = readdir(d)))
+                if (de->d_name[0] != '.') {
+                        n++;
+                        max = MAX(max, atoi(de->d_name));
+                }
+        closedir(d);
+        if (ret_max)
+                *ret_max = max;
+        return n;
+}
+
+static int pivot_to_empty_root(void) {
+        static const char *const mountpoints[] = { "/tmp", "/run", "/mnt", "/var/tmp" };
+        const char *where = NULL;
+
+        /* Nothing of what follows may reach the host's mount table. */
+        if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+                return -errno;
+        for (size_t i = 0; i < ARRAY_SIZE(mountpoints) && !where; i++)
+                if (mount("majordome-jail", mountpoints[i], "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                          "size=16k,nr_inodes=8,mode=0555") == 0)
+                        where = mountpoints[i];
+        if (!where)
+                return -errno;
+        if (chdir(where) < 0)
+                return -errno;
+        /* pivot_root(".", "."): the old root ends up on top, then goes. */
+        if (syscall(SYS_pivot_root, ".", ".") < 0)
+                return -errno;
+        if (umount2(".", MNT_DETACH) < 0)
+                return -errno;
+        if (chdir("/") < 0)
+                return -errno;
+        if (mount(NULL, "/", NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+                return -errno;
+        return 0;
+}
+
+static int drop_capabilities(void) {
+        struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
+        struct __user_cap_data_struct d[_LINUX_CAPABILITY_U32S_3] = {};
+
+        if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
+                return -errno;
+        if (syscall(SYS_capset, &h, d) < 0)
+                return -errno;
+        return 0;
+}
+
+int jail_lockdown(const Jail *j, const char **ret_step) {
+        int n, max_fd = 0, r;
+
+        /* Credentials, capabilities and the root are per thread (or shared
+         * in ways that would leave a thread outside): one thread only. */
+        n = count_dir("/proc/self/task", NULL);
+        if (n > 1) {
+                *ret_step = "jail: more than one thread";
+                return -EBUSY;
+        }
+        r = count_dir("/proc/self/fd", &max_fd);
+        if (r < 0)
+                max_fd = 1024;
+
+        if (j->namespaces) {
+                r = pivot_to_empty_root();
+                if (r < 0) {
+                        *ret_step = "pivot_root into an empty tmpfs";
+                        return r;
+                }
+        }
+
+        /* Root keeps no identity it could use after an escape. Bounding set
+         * first: dropping it needs CAP_SETPCAP. */
+        for (int cap = 0; cap < 64; cap++)
+                if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL && errno != EPERM) {
+                        *ret_step = "capability bounding set";
+                        return -errno;
+                }
+        if (geteuid() == 0 && !j->user_ns) {
+                if (setgroups(0, NULL) < 0 || setresgid(JAIL_NOBODY, JAIL_NOBODY, JAIL_NOBODY) < 0 ||
+                    setresuid(JAIL_NOBODY, JAIL_NOBODY, JAIL_NOBODY) < 0) {
+                        *ret_step = "switching to uid/gid nobody";
+                        return -errno;
+                }
+                /* A credential change clears the parent-death signal. */
+                if (j->forked)
+                        (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
+        }
+        r = drop_capabilities();
+        if (r < 0) {
+                *ret_step = "dropping capabilities";
+                return r;
+        }
+        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
+                *ret_step = "PR_SET_NO_NEW_PRIVS";
+                return -errno;
+        }
+
+        /* Room for what the VMM opens later (connections, ioeventfds,
+         * irqfds), nothing for locking memory or dumping guest secrets. */
+        rlim_t nofile = MAX((rlim_t) JAIL_NOFILE_MIN, (rlim_t) max_fd + 1 + JAIL_FD_HEADROOM);
+        const struct {
+                int resource;
+                rlim_t value;
+                const char *step;
+        } limits[] = {
+                { RLIMIT_NOFILE, nofile, "RLIMIT_NOFILE" },
+                { RLIMIT_MEMLOCK, 0, "RLIMIT_MEMLOCK" },
+                { RLIMIT_CORE, 0, "RLIMIT_CORE" },
+        };
+        for (size_t i = 0; i < ARRAY_SIZE(limits); i++) {
+                struct rlimit rl = { limits[i].value, limits[i].value };
+                struct rlimit cur;
+
+                /* Never raise a limit the parent set lower. */
+                if (getrlimit(limits[i].resource, &cur) == 0 && cur.rlim_max < rl.rlim_max)
+                        rl.rlim_cur = rl.rlim_max = cur.rlim_max;
+                if (setrlimit(limits[i].resource, &rl) < 0) {
+                        *ret_step = limits[i].step;
+                        return -errno;
+                }
+        }
+        return 0;
+}
+
+static void probe_report(FILE *f, const char *name, int r) {
+        if (r >= 0)
+                fprintf(f, "probe %s: ok\n", name);
+        else
+                fprintf(f, "probe %s: blocked (%s)\n", name, strerrorname_np(-r) ?: "?");
+}
+
+static int probe_open(const char *path) {
+        int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return -errno;
+        close(fd);
+        return 0;
+}
+
+static int probe_connect(int family, const void *addr, socklen_t len) {
+        int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0), r = 0;
+
+        if (fd < 0)
+                return -errno;
+        if (connect(fd, addr, len) < 0)
+                r = -errno;
+        close(fd);
+        return r;
+}
+
+void jail_probe(FILE *f, unsigned port) {
+        struct sockaddr_in in = {
+                .sin_family = AF_INET,
+                .sin_port = htons((uint16_t) port),
+                .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+        };
+        struct sockaddr_un un = { .sun_family = AF_UNIX };
+        struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
+        struct __user_cap_data_struct d[_LINUX_CAPABILITY_U32S_3] = {};
+        int n;
+
+        probe_report(f, "open-host-file /etc/passwd", probe_open("/etc/passwd"));
+        probe_report(f, "open-host-device /dev/kvm", probe_open("/dev/kvm"));
+        probe_report(f, "open-proc /proc/self/status", probe_open("/proc/self/status"));
+        n = count_dir("/", NULL);
+        probe_report(f, "root-has-entries", n > 0 ? 0 : n == 0 ? -ENOENT : n);
+        probe_report(f, "create-file /probe", probe_open("/probe") < 0 &&
+                     open("/probe", O_CREAT | O_WRONLY | O_CLOEXEC, 0600) < 0 ? -errno : 0);
+        /* kill(-1, 0) reaches every process this one may signal. */
+        probe_report(f, "signal-other-processes", kill(-1, 0) < 0 ? -errno : 0);
+        fprintf(f, "probe pid: %d\n", (int) getpid());
+        probe_report(f, "tcp-connect 127.0.0.1", probe_connect(AF_INET, &in, sizeof(in)));
+        n = snprintf(un.sun_path + 1, sizeof(un.sun_path) - 1, "majordome-probe-%u", port);
+        probe_report(f, "unix-connect abstract", probe_connect(AF_UNIX, &un,
+                     (socklen_t) (offsetof(struct sockaddr_un, sun_path) + 1 + (size_t) n)));
+        probe_report(f, "inherited-fd 100", fcntl(100, F_GETFD) < 0 ? -errno : 0);
+        probe_report(f, "have-capabilities", syscall(SYS_capget, &h, d) < 0 ? -errno :
+                     (d[0].effective | d[1].effective | d[0].permitted | d[1].permitted) ? 0 : -EPERM);
+        fprintf(f, "probe no-new-privs: %d\n", prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0));
+        fprintf(f, "probe uid: %u\n", (unsigned) getuid());
+        fflush(f);
+}

@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#pragma once
+
+/* The VMM's jail: namespaces, an empty root, no privileges. The steps, in
+ * the order run_vm() takes them (docs/sandbox.md):
+ *   jail_close_inherited_fds  at start: only stdio and the fd:N passed
+ *   jail_fork                 new user (if unprivileged), pid, mount, net,
+ *                             ipc and uts namespaces; fork, because a pid
+ *                             namespace only applies to children, and before
+ *                             the KVM VM exists, because a VM belongs to the
+ *                             process that created it
+ *   jail_supervise            the parent: relays signals and the exit status
+ *   jail_lockdown             the child, once the VM is built: pivot_root into
+ *                             an empty read-only tmpfs, uid nobody (as root),
+ *                             capabilities and bounding set cleared,
+ *                             no_new_privs, rlimits */
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#include "macro.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define JAIL_NOBODY 65534
+#define JAIL_FD_HEADROOM 128
+#define JAIL_NOFILE_MIN 256
+
+typedef struct Jail {
+        bool forked;            /* in a new pid namespace, with a supervising parent */
+        bool user_ns;           /* unprivileged: a user namespace came first */
+        bool namespaces;        /* pid/mount/net/ipc/uts namespaces exist */
+        pid_t child;            /* in the parent */
+} Jail;
+
+/* Closes every descriptor >= 3 that is not in keep[]. */
+int jail_close_inherited_fds(const int *keep, size_t n_keep);
+
+/* Returns 0 in the jailed child (or in the only process, when this host
+ * allows no namespaces: then j->namespaces is false), > 0 (the child's
+ * pid) in the parent, which then calls jail_supervise. The child keeps
+ * SIGINT, SIGTERM and SIGHUP blocked: as pid 1 of its namespace it would
+ * otherwise drop them while their action is the default. On failure
+ * *ret_step names what failed. */
+int jail_fork(Jail *j, const char **ret_step);
+
+/* The parent: closes its descriptors, forwards SIGINT/SIGTERM/SIGHUP to
+ * the child, waits for it, unlinks `unlink_path` (the control socket,
+ * which the jailed child cannot reach) and exits the way the child did:
+ * the same code, or killed by the same signal. */
+_noreturn_ void jail_supervise(pid_t child, const char *unlink_path);
+
+/* The pid the world outside the jail knows this VMM by: the supervising
+ * parent's in a jailed child (which is pid 1 of its own namespace),
+ * getpid() otherwise. */
+pid_t jail_visible_pid(void);
+
+/* The child, single-threaded, once everything it needs is open. */
+int jail_lockdown(const Jail *j, const char **ret_step);
+
+/* Test hook (--test-jail-probe): tries, from inside the jail, what the jail
+ * must prevent and prints one "probe NAME: ok|blocked (ERRNO)" line each;
+ * `port` is a TCP port on 127.0.0.1 and the abstract socket
+ * "@majordome-probe-PORT" the test listens on. */
+void jail_probe(FILE *f, unsigned port);
+
+#ifdef __cplusplus
+}
+#endif

@@ -1,0 +1,490 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/seccomp.h>
+#include <seccomp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <sys/ucontext.h>
+#include <unistd.h>
+
+#include "macro.h"
+#include "sandbox.h"
+
+#define POLICY_FILE_MAX (256 * 1024)
+#define SYSCALL_NAMES_MAX 512
+/* siginfo si_code of a seccomp trap (linux/signal.h, not in every libc header). */
+#ifndef SYS_SECCOMP
+#define SYS_SECCOMP 1
+#endif
+
+static const char *const role_names[_SANDBOX_ROLE_MAX] = {
+        [SANDBOX_ROLE_MAIN] = "main",
+        [SANDBOX_ROLE_VCPU] = "vcpu",
+        [SANDBOX_ROLE_VIRTIO_RNG] = "virtio-rng",
+        [SANDBOX_ROLE_VIRTIO_BLOCK] = "virtio-block",
+        [SANDBOX_ROLE_VIRTIO_CONSOLE] = "virtio-console",
+        [SANDBOX_ROLE_VIRTIO_BALLOON] = "virtio-balloon",
+        [SANDBOX_ROLE_VIRTIO_VSOCK] = "virtio-vsock",
+        [SANDBOX_ROLE_VIRTIO_DEVICE] = "virtio-device",
+        [SANDBOX_ROLE_SPAWNER] = "spawner",
+};
+
+static const char *const role_policies[_SANDBOX_ROLE_MAX] = {
+        [SANDBOX_ROLE_MAIN] = "main.policy",
+        [SANDBOX_ROLE_VCPU] = "vcpu.policy",
+        [SANDBOX_ROLE_VIRTIO_RNG] = "virtio-rng.policy",
+        [SANDBOX_ROLE_VIRTIO_BLOCK] = "virtio-block.policy",
+        [SANDBOX_ROLE_VIRTIO_CONSOLE] = "virtio-console.policy",
+        [SANDBOX_ROLE_VIRTIO_BALLOON] = "virtio-balloon.policy",
+        [SANDBOX_ROLE_VIRTIO_VSOCK] = "virtio-vsock.policy",
+        [SANDBOX_ROLE_VIRTIO_DEVICE] = "device.policy",
+        [SANDBOX_ROLE_SPAWNER] = "spawner.policy",
+};
+
+static const char *const mode_names[_SANDBOX_MODE_MAX] = {
+        [SANDBOX_MODE_OFF] = "off",
+        [SANDBOX_MODE_ENFORCE] = "enforce",
+        [SANDBOX_MODE_LOG] = "log",
+};
+
+const char *sandbox_role_to_string(SandboxRole role) {
+        return (unsigned) role < _SANDBOX_ROLE_MAX ? role_names[role] : NULL;
+}
+
+SandboxRole sandbox_role_from_string(const char *s) {
+        for (size_t i = 0; i < _SANDBOX_ROLE_MAX; i++)
+                if (s && strcmp(role_names[i], s) == 0)
+                        return (SandboxRole) i;
+        return _SANDBOX_ROLE_INVALID;
+}
+
+SandboxRole sandbox_role_for_device(const char *name) {
+        static const struct {
+                const char *device;
+                SandboxRole role;
+        } map[] = {
+                { "rng", SANDBOX_ROLE_VIRTIO_RNG },
+                { "blk", SANDBOX_ROLE_VIRTIO_BLOCK },
+                { "block", SANDBOX_ROLE_VIRTIO_BLOCK },
+                { "console", SANDBOX_ROLE_VIRTIO_CONSOLE },
+                { "balloon", SANDBOX_ROLE_VIRTIO_BALLOON },
+                { "vsock", SANDBOX_ROLE_VIRTIO_VSOCK },
+        };
+
+        for (size_t i = 0; i < ARRAY_SIZE(map); i++)
+                if (name && strcmp(map[i].device, name) == 0)
+                        return map[i].role;
+        return SANDBOX_ROLE_VIRTIO_DEVICE;
+}
+
+const char *sandbox_role_policy(SandboxRole role) {
+        return (unsigned) role < _SANDBOX_ROLE_MAX ? role_policies[role] : NULL;
+}
+
+const char *sandbox_mode_to_string(SandboxMode mode) {
+        return (unsigned) mode < _SANDBOX_MODE_MAX ? mode_names[mode] : NULL;
+}
+
+SandboxMode sandbox_mode_from_string(const char *s) {
+        for (size_t i = 0; i < _SANDBOX_MODE_MAX; i++)
+                if (s && strcmp(mode_names[i], s) == 0)
+                        return (SandboxMode) i;
+        return _SANDBOX_MODE_INVALID;
+}
+
+/* Process-wide on purpose: seccomp, the SIGSYS handler and the jail are
+ * properties of the process, not of one Vm. Written once by
+ * sandbox_setup before any other thread exists, read-only afterwards. */
+static struct {
+        SandboxMode mode;
+        PolicyProgram programs[_SANDBOX_ROLE_MAX];
+        /* Names for the SIGSYS handler, which may not allocate. */
+        char *syscall_names[SYSCALL_NAMES_MAX];
+        SandboxRole test_violation;
+} sandbox = { .test_violation = _SANDBOX_ROLE_INVALID };
+
+static __thread const char *current_role;
+
+SandboxMode sandbox_get_mode(void) {
+        return sandbox.mode;
+}
+
+const char *sandbox_current_role(void) {
+        return current_role;
+}
+
+void sandbox_set_test_violation(SandboxRole role) {
+        sandbox.test_violation = role;
+}
+
+static size_t append(char *buf, size_t at, size_t size, const char *s) {
+        while (*s && at + 1 < size)
+                buf[at++] = *s++;
+        buf[at] = '\0';
+        return at;
+}
+
+static size_t append_uint(char *buf, size_t at, size_t size, unsigned long v) {
+        char digits[24];
+        size_t n = 0;
+
+        do
+                digits[n++] = (char) ('0' + v % 10);
+        while ((v /= 10) > 0);
+        while (n > 0 && at + 1 < size)
+                buf[at++] = digits[--n];
+        buf[at] = '\0';
+        return at;
+}
+
+static size_t append_hex(char *buf, size_t at, size_t size, unsigned long v) {
+        char digits[24];
+        size_t n = 0;
+
+        do
+                digits[n++] = "0123456789abcdef"[v % 16];
+        while ((v /= 16) > 0);
+        at = append(buf, at, size, "0x");
+        while (n > 0 && at + 1 < size)
+                buf[at++] = digits[--n];
+        buf[at] = '\0';
+        return at;
+}
+
+/* Runs on the thread whose syscall the filter trapped: async-signal-safe
+ * code only. */
+static void sigsys_handler(int sig, siginfo_t *si, void *context) {
+        char msg[256];
+        size_t n = 0;
+        unsigned nr = (unsigned) si->si_syscall;
+        const char *name = nr < SYSCALL_NAMES_MAX ? sandbox.syscall_names[nr] : NULL;
+
+        if (si->si_code == SYS_SECCOMP) {
+                n = append(msg, n, sizeof(msg), "majordome-vmm: sandbox violation: syscall ");
+                n = append(msg, n, sizeof(msg), name ?: "unknown");
+                n = append(msg, n, sizeof(msg), " (");
+                n = append_uint(msg, n, sizeof(msg), nr);
+                n = append(msg, n, sizeof(msg), ")");
+                if (nr == SYS_ioctl) {
+                        /* Which request: what a policy author needs next. */
+                        const ucontext_t *uc = context;
+                        n = append(msg, n, sizeof(msg), " request ");
+                        n = append_hex(msg, n, sizeof(msg), (unsigned long) uc->uc_mcontext.gregs[REG_RSI]);
+                }
+                n = append(msg, n, sizeof(msg), " in role ");
+                n = append(msg, n, sizeof(msg), current_role ?: "none");
+                n = append(msg, n, sizeof(msg), "\n");
+        } else
+                n = append(msg, n, sizeof(msg), "majordome-vmm: fatal signal 31 (SYS)\n");
+        (void) !write(STDERR_FILENO, msg, n);
+
+        /* No policy lets SIGSYS's action change, so in a filtered thread
+         * this sigaction traps again while SIGSYS is blocked here, and the
+         * kernel then kills the whole process by SIGSYS. Should it succeed
+         * (a thread without a filter), the raise ends the process the same way. */
+        struct sigaction sa = { .sa_handler = SIG_DFL };
+        sigaction(SIGSYS, &sa, NULL);
+        sigset_t set;
+        sigemptyset(&set);
+        sigaddset(&set, SIGSYS);
+        pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+        raise(SIGSYS);
+        _exit(128 + SIGSYS);
+}
+
+static int install_sigsys_handler(void) {
+        struct sigaction sa = { .sa_sigaction = sigsys_handler, .sa_flags = SA_SIGINFO };
+
+        sigemptyset(&sa.sa_mask);
+        if (sigaction(SIGSYS, &sa, NULL) < 0)
+                return -errno;
+        return 0;
+}
+
+void sandbox_done(void) {
+        for (size_t i = 0; i < _SANDBOX_ROLE_MAX; i++)
+                policy_program_done(&sandbox.programs[i]);
+        for (size_t i = 0; i < SYSCALL_NAMES_MAX; i++) {
+                free(sandbox.syscall_names[i]);
+                sandbox.syscall_names[i] = NULL;
+        }
+        sandbox.mode = SANDBOX_MODE_OFF;
+}
+
+int sandbox_setup(SandboxMode mode, const PolicySource *sources, size_t n_sources, PolicyError *e) {
+        const char *roots[2];
+        size_t n_roots = 0;
+        int r;
+
+        *e = (PolicyError) {};
+        if ((unsigned) mode >= _SANDBOX_MODE_MAX)
+                return -EINVAL;
+        sandbox_done();
+        if (mode == SANDBOX_MODE_OFF)
+                return 0;
+        if (!sources) {
+                sources = sandbox_builtin_policies;
+                n_sources = sandbox_n_builtin_policies;
+        }
+
+        for (size_t i = 0; i < _SANDBOX_ROLE_MAX; i++) {
+                n_roots = 0;
+                roots[n_roots++] = role_policies[i];
+#if SANDBOX_SANITIZER_POLICY
+                /* What AddressSanitizer's runtime does in a running process. */
+                roots[n_roots++] = "asan.policy";
+#endif
+                r = policy_compile(sources, n_sources, roots, n_roots,
+                                   mode == SANDBOX_MODE_LOG ? POLICY_DEFAULT_LOG : POLICY_DEFAULT_TRAP,
+                                   &sandbox.programs[i], e);
+                if (r < 0) {
+                        sandbox_done();
+                        return r;
+                }
+        }
+
+        for (unsigned nr = 0; nr < SYSCALL_NAMES_MAX; nr++)
+                sandbox.syscall_names[nr] = seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, (int) nr);
+
+        if (mode == SANDBOX_MODE_ENFORCE) {
+                r = install_sigsys_handler();
+                if (r < 0) {
+                        sandbox_done();
+                        return r;
+                }
+        }
+        sandbox.mode = mode;
+        return 0;
+}
+
+int sandbox_enter_role(SandboxRole role) {
+        if ((unsigned) role >= _SANDBOX_ROLE_MAX)
+                return -EINVAL;
+        if (sandbox.mode == SANDBOX_MODE_OFF)
+                return 0;
+
+        struct sock_fprog prog = {
+                .len = sandbox.programs[role].len,
+                .filter = sandbox.programs[role].filter,
+        };
+        /* No SECCOMP_FILTER_FLAG_TSYNC: the filter is this thread's alone. */
+        if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0)
+                return -errno;
+        current_role = role_names[role];
+
+        if (sandbox.test_violation == role)
+                (void) syscall(SYS_ptrace, PTRACE_GETREGS, 0, NULL, NULL);
+        return 0;
+}
+
+void sandbox_policy_sources_free(PolicySource *s, size_t n) {
+        for (size_t i = 0; i < n; i++) {
+                free((char *) s[i].name);
+                free((char *) s[i].text);
+        }
+        free(s);
+}
+
+static void closedirp(DIR **d) {
+        if (*d)
+                closedir(*d);
+}
+
+/* A whole file as a NUL-terminated string; -EFBIG past `max`. */
+static int read_text(int fd, size_t max, char **ret) {
+        _cleanup_free_ char *buf = NULL;
+        size_t n = 0;
+
+        buf = malloc(max + 1);
+        if (!buf)
+                return -ENOMEM;
+        for (;;) {
+                ssize_t k = read(fd, buf + n, max + 1 - n);
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                if (k == 0)
+                        break;
+                n += (size_t) k;
+                if (n > max)
+                        return -EFBIG;
+        }
+        buf[n] = '\0';
+        if (strlen(buf) != n)
+                return -EBADMSG; /* a NUL inside: not a text file */
+        *ret = TAKE_PTR(buf);
+        return 0;
+}
+
+int sandbox_policy_sources_load_dir(const char *dir, PolicySource **ret, size_t *ret_n) {
+        _cleanup_(closedirp) DIR *d = NULL;
+        PolicySource *s = NULL;
+        size_t n = 0;
+        struct dirent *de;
+        int r;
+
+        d = opendir(dir);
+        if (!d)
+                return -errno;
+        while ((de = readdir(d))) {
+                _cleanup_close_ int fd = -EBADF;
+                size_t len = strlen(de->d_name);
+                char *text = NULL;
+
+                if (len <= 7 || strcmp(de->d_name + len - 7, ".policy") != 0)
+                        continue;
+                fd = openat(dirfd(d), de->d_name, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+                if (fd < 0) {
+                        r = -errno;
+                        goto fail;
+                }
+                r = read_text(fd, POLICY_FILE_MAX, &text);
+                if (r < 0)
+                        goto fail;
+                PolicySource *t = realloc(s, (n + 1) * sizeof(*s));
+                if (!t) {
+                        free(text);
+                        r = -ENOMEM;
+                        goto fail;
+                }
+                s = t;
+                s[n].text = text;
+                s[n].name = strdup(de->d_name);
+                n++;
+                if (!s[n - 1].name) {
+                        r = -ENOMEM;
+                        goto fail;
+                }
+        }
+        *ret = s;
+        *ret_n = n;
+        return 0;
+fail:
+        sandbox_policy_sources_free(s, n);
+        return r;
+}
+
+/* The spawner: one request at a time, under its lock. */
+typedef struct SpawnRequest {
+        SandboxRole role;
+        void *(*fn)(void *);
+        void *arg;
+        pthread_t result;       /* the spawner's answer, under its lock */
+        int error;
+        bool done;
+} SpawnRequest;
+
+static struct {
+        pthread_mutex_t lock;
+        pthread_cond_t cond;
+        pthread_t thread;
+        bool running, stop;
+        SpawnRequest *request;  /* pending, under lock */
+} spawner = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
+
+static void *role_thread_main(void *arg) {
+        SpawnRequest req = *(SpawnRequest *) arg;
+        int r;
+
+        free(arg);
+        r = sandbox_enter_role(req.role);
+        if (r < 0) {
+                /* Running without the role's filter is not an option. */
+                char msg[128];
+                int n = snprintf(msg, sizeof(msg), "majordome-vmm: sandbox: entering role %s failed: %s\n",
+                                 sandbox_role_to_string(req.role), strerror(-r));
+                (void) !write(STDERR_FILENO, msg, (size_t) MAX(n, 0));
+                abort();
+        }
+        return req.fn(req.arg);
+}
+
+static int spawn_now(const SpawnRequest *req, pthread_t *ret) {
+        SpawnRequest *copy = malloc(sizeof(*copy));
+        int r;
+
+        if (!copy)
+                return -ENOMEM;
+        *copy = *req;
+        r = pthread_create(ret, NULL, role_thread_main, copy);
+        if (r > 0) {
+                free(copy);
+                return -r;
+        }
+        return 0;
+}
+
+static void *spawner_main(void *arg) {
+        pthread_setname_np(pthread_self(), "spawner");
+        if (sandbox_enter_role(SANDBOX_ROLE_SPAWNER) < 0)
+                abort();
+        pthread_mutex_lock(&spawner.lock);
+        for (;;) {
+                while (!spawner.request && !spawner.stop)
+                        pthread_cond_wait(&spawner.cond, &spawner.lock);
+                if (spawner.stop)
+                        break;
+                spawner.request->error = spawn_now(spawner.request, &spawner.request->result);
+                spawner.request->done = true;
+                spawner.request = NULL;
+                pthread_cond_broadcast(&spawner.cond);
+        }
+        pthread_mutex_unlock(&spawner.lock);
+        return NULL;
+}
+
+int sandbox_spawner_start(void) {
+        int r;
+
+        if (sandbox.mode == SANDBOX_MODE_OFF || spawner.running)
+                return 0;
+        spawner.stop = false;
+        r = pthread_create(&spawner.thread, NULL, spawner_main, NULL);
+        if (r > 0)
+                return -r;
+        spawner.running = true;
+        return 0;
+}
+
+void sandbox_spawner_stop(void) {
+        if (!spawner.running)
+                return;
+        pthread_mutex_lock(&spawner.lock);
+        spawner.stop = true;
+        pthread_cond_broadcast(&spawner.cond);
+        pthread_mutex_unlock(&spawner.lock);
+        pthread_join(spawner.thread, NULL);
+        spawner.running = false;
+}
+
+int sandbox_thread_create(pthread_t *ret, SandboxRole role, void *(*fn)(void *), void *arg) {
+        SpawnRequest req = { .role = role, .fn = fn, .arg = arg };
+        int r;
+
+        if ((unsigned) role >= _SANDBOX_ROLE_MAX)
+                return -EINVAL;
+        /* Unfiltered callers (the sandbox off, or the main thread before
+         * it enters its role) start the thread themselves. */
+        if (!spawner.running || !current_role)
+                return spawn_now(&req, ret);
+
+        pthread_mutex_lock(&spawner.lock);
+        while (spawner.request)
+                pthread_cond_wait(&spawner.cond, &spawner.lock);
+        spawner.request = &req;
+        pthread_cond_broadcast(&spawner.cond);
+        while (!req.done)
+                pthread_cond_wait(&spawner.cond, &spawner.lock);
+        r = req.error;
+        if (r >= 0)
+                *ret = req.result;
+        pthread_mutex_unlock(&spawner.lock);
+        return r;
+}
