@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/sysinfo.h>
+#include <time.h>
 #include <systemd/sd-event.h>
 
 #include "control-client.h"
@@ -339,6 +340,8 @@ static int control_info(void *userdata, ControlInfo *ret) {
                 [VM_STATE_STOPPING] = CONTROL_STATE_STOPPING,
         };
 
+        /* The pid the daemon started, not pid 1 of the jail's namespace. */
+        ret->pid = (uint32_t) jail_visible_pid();
         ret->state = states[vm_get_state(vm)];
         ret->vcpus = vm->n_vcpus;
         ret->memory_bytes = vm->mem->size;
@@ -482,6 +485,9 @@ static int sandbox_prepare(const RunArgs *a) {
         }
         if (a->test_violation != _SANDBOX_ROLE_INVALID)
                 sandbox_set_test_violation(a->test_violation);
+        /* glibc reads /etc/localtime on its first time conversion (the RTC's
+         * gmtime_r included): have it done while the file is in reach. */
+        tzset();
         return 0;
 }
 

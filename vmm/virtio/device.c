@@ -15,6 +15,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "sandbox.h"
 #include "virtio/device.h"
 
 #define TAG_STOP UINT64_C(0x10000)
@@ -322,8 +323,9 @@ static void device_activate_locked(VirtioDevice *vdev) {
                 virtio_device_set_needs_reset(vdev, "the device could not start");
                 return;
         }
-        r = pthread_create(&vdev->worker, NULL, worker_main, vdev);
-        if (r > 0) {
+        /* The worker enters its device's seccomp role (seccomp/sandbox.h). */
+        r = sandbox_thread_create(&vdev->worker, sandbox_role_for_device(vdev->ops->name), worker_main, vdev);
+        if (r != 0) {
                 virtio_device_set_needs_reset(vdev, "the device's worker thread could not start");
                 return;
         }
