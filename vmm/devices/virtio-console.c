@@ -50,6 +50,7 @@ typedef struct VirtioConsole {
         /* in_fd and out_fd may be one fd, which epoll takes once: what we
          * want from each, and what is registered (console_rewatch). */
         bool want_in, want_out;
+        bool started;           /* the worker set up its watches */
         int reg_fd[2];
         uint32_t reg_events[2];
 
@@ -272,8 +273,8 @@ static void console_rewatch(VirtioConsole *con) {
         int fds[2] = { -EBADF, -EBADF };
         uint32_t events[2] = { 0, 0 };
 
-        if (!con->rxq)
-                return; /* not active: the framework watches nothing */
+        if (!con->started)
+                return; /* not running: the framework watches nothing */
         if (con->in_fd >= 0 && con->want_in) {
                 fds[0] = con->in_fd;
                 events[0] = EPOLLIN;
@@ -438,22 +439,31 @@ static void console_rx_run(VirtioConsole *con) {
 
 static int console_activate(void *dev, VirtQueue *queues, uint64_t features) {
         VirtioConsole *con = dev;
-        int r;
 
         con->rxq = &queues[CONSOLE_QUEUE_RX];
         con->txq = &queues[CONSOLE_QUEUE_TX];
-        if (con->listen_fd >= 0) {
-                r = virtio_device_watch_fd(con->vdev, con->listen_fd, EPOLLIN, console_on_accept);
-                if (r < 0)
-                        return r;
-        }
-        con->want_in = true;
-        console_rewatch(con);
+        con->started = false;
+        /* activate runs on a vCPU thread, whose seccomp role has no
+         * epoll_ctl: the worker sets up its watches on its first run. */
+        virtio_device_kick(con->vdev, CONSOLE_QUEUE_RX);
         return 0;
 }
 
 static void console_queue_notify(void *dev, VirtQueue *q) {
         VirtioConsole *con = dev;
+
+        if (!con->started) {
+                if (con->listen_fd >= 0 &&
+                    virtio_device_watch_fd(con->vdev, con->listen_fd, EPOLLIN, console_on_accept) < 0) {
+                        virtio_device_set_needs_reset(con->vdev, "console: cannot watch the socket");
+                        return;
+                }
+                con->started = true;
+                con->want_in = true;
+                console_rewatch(con);
+                /* Output the guest queued before we started. */
+                console_tx_run(con);
+        }
 
         if (q == con->txq)
                 console_tx_run(con);
@@ -471,7 +481,7 @@ static void console_reset(void *dev) {
         /* The framework dropped every watch; a socket client stays
          * connected across a driver reset (the guest rebooting its driver
          * should not hang up on the user). */
-        con->want_in = con->want_out = false;
+        con->want_in = con->want_out = con->started = false;
         con->reg_fd[0] = con->reg_fd[1] = -EBADF;
         con->reg_events[0] = con->reg_events[1] = 0;
         con->tx_held = false;

@@ -72,6 +72,7 @@ struct Conn {
         ConnState state;
         unsigned pending;
         bool host_readable, host_writable, host_eof;
+        bool host_hup;          /* epoll saw the peer hang up: read until EOF */
         bool guest_shut_send, guest_shut_rcv;   /* the guest's SHUTDOWN flags */
         bool host_shut_wr;      /* we shut down the host socket's write side */
         bool credit_requested;  /* a CREDIT_REQUEST went out and credit is still 0 */
@@ -373,10 +374,11 @@ static bool conn_maybe_finish(Vsock *v, Conn *c) {
         return false;
 }
 
-/* After bytes reached the host: tell the guest when it believes more than
- * half of our buffer is in use, so a sender waiting for credit resumes. */
+/* After bytes reached the host: tell the guest once it believes a quarter
+ * of our buffer is in use, so a streaming sender never stalls on credit
+ * (one update per 64 KiB at most) and a waiting one resumes. */
 static void conn_check_credit_update(Conn *c) {
-        if (c->fwd_cnt != c->fwd_cnt_sent && c->rx_cnt - c->fwd_cnt_sent > VSOCK_BUF_ALLOC / 2)
+        if (c->fwd_cnt != c->fwd_cnt_sent && c->rx_cnt - c->fwd_cnt_sent >= VSOCK_BUF_ALLOC / 4)
                 c->pending |= PENDING_CREDIT_UPDATE;
 }
 
@@ -805,8 +807,9 @@ static void conn_fill_rx(Vsock *v, Conn *c, VirtioChain *ch, uint32_t *ret_writt
                         h.len = (uint32_t) k;
                         c->tx_cnt += (uint32_t) k;
                         /* A short read drained the socket: new data raises
-                         * a new edge. */
-                        if ((size_t) k < want)
+                         * a new edge. A hang-up raised its edge already, so
+                         * after one we read on until EOF. */
+                        if ((size_t) k < want && !c->host_hup)
                                 c->host_readable = false;
                 } else if (k == 0) {
                         /* The host program shut its sending side: the guest
@@ -914,6 +917,8 @@ static void vsock_on_events(void *dev, int fd, uint32_t epoll_events) {
                         /* Hang-ups and errors show when reading or writing. */
                         if (ev[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
                                 c->host_readable = true;
+                        if (ev[i].events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+                                c->host_hup = true;
                         if (ev[i].events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) {
                                 c->host_writable = true;
                                 if (!conn_flush(v, c))
@@ -1043,21 +1048,28 @@ static void vsock_config_read(void *dev, uint32_t offset, void *data, uint32_t s
 
 static int vsock_activate(void *dev, VirtQueue *queues, uint64_t features) {
         Vsock *v = dev;
-        int r;
 
         v->rxq = &queues[VSOCK_QUEUE_RX];
         v->txq = &queues[VSOCK_QUEUE_TX];
-        r = virtio_device_watch_fd(v->vdev, v->epoll_fd, EPOLLIN, vsock_on_events);
-        if (r < 0)
-                return r;
-        v->active = true;
-        /* Host programs that connected before the driver was ready. */
+        v->active = false;
+        /* activate runs on a vCPU thread, whose seccomp role has no
+         * epoll_ctl: the worker watches our epoll set on its first run,
+         * which this kick makes happen (and which serves host programs
+         * that connected before the driver was ready). */
         virtio_device_kick(v->vdev, VSOCK_QUEUE_RX);
         return 0;
 }
 
 static void vsock_queue_notify(void *dev, VirtQueue *q) {
         Vsock *v = dev;
+
+        if (!v->active) {
+                if (virtio_device_watch_fd(v->vdev, v->epoll_fd, EPOLLIN, vsock_on_events) < 0) {
+                        virtio_device_set_needs_reset(v->vdev, "vsock: cannot watch the host sockets");
+                        return;
+                }
+                v->active = true;
+        }
 
         if (q == v->txq) {
                 vsock_tx_run(v);

@@ -45,7 +45,7 @@ extern "C" {
 
 /* Our receive buffer per connection: the credit (buf_alloc) we give the
  * guest, and the most we ever hold for a host socket that does not read. */
-#define VSOCK_BUF_ALLOC (128 * 1024)
+#define VSOCK_BUF_ALLOC (256 * 1024)
 /* The largest payload we accept in one packet (Linux sends at most 64 KiB,
  * VIRTIO_VSOCK_MAX_PKT_BUF_SIZE) and put in one receive buffer. */
 #define VSOCK_MAX_PAYLOAD (64 * 1024)

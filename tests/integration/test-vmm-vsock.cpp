@@ -1,0 +1,156 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* virtio-vsock and virtio-console on real KVM, with the sandbox on: the
+ * test guests talk to this test, which plays the host programs.
+ *   vsock: the guest connects to host port 1234 (we listen on PATH_1234)
+ *          and we echo its line; then we connect into the guest through
+ *          PATH with "CONNECT 6000" and the guest echoes ours.
+ *   console: the guest writes a line on the console socket, we read it and
+ *          answer; the guest checks the answer. */
+#include <gtest/gtest.h>
+
+#include <sstream>
+#include <string>
+
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "vmm-process.h"
+
+namespace {
+
+constexpr int kGuestTimeoutMs = 90000;
+
+unsigned count_passed(const std::string &out) {
+        unsigned passed = 0;
+        std::istringstream in(out);
+        for (std::string l; std::getline(in, l);) {
+                std::istringstream words(l);
+                std::string tag, name, verdict;
+                if ((words >> tag >> name >> verdict) && tag == "TEST") {
+                        EXPECT_EQ(verdict, "PASS") << l;
+                        passed += verdict == "PASS";
+                }
+        }
+        return passed;
+}
+
+struct Fd {
+        int fd = -1;
+        explicit Fd(int f = -1) : fd(f) {}
+        ~Fd() {
+                if (fd >= 0)
+                        close(fd);
+        }
+};
+
+sockaddr_un addr(const std::string &path) {
+        sockaddr_un sa = {};
+        sa.sun_family = AF_UNIX;
+        strncpy(sa.sun_path, path.c_str(), sizeof(sa.sun_path) - 1);
+        return sa;
+}
+
+int unix_listen(const std::string &path) {
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        sockaddr_un sa = addr(path);
+        if (fd < 0 || bind(fd, (sockaddr *) &sa, sizeof(sa)) < 0 || listen(fd, 4) < 0)
+                return -1;
+        return fd;
+}
+
+int unix_connect(const std::string &path, int timeout_ms) {
+        for (int waited = 0; waited < timeout_ms; waited += 50) {
+                int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+                sockaddr_un sa = addr(path);
+                if (fd >= 0 && connect(fd, (sockaddr *) &sa, sizeof(sa)) == 0)
+                        return fd;
+                if (fd >= 0)
+                        close(fd);
+                usleep(50 * 1000);
+        }
+        return -1;
+}
+
+/* One line (with its newline), "" on timeout or EOF. */
+std::string read_line(int fd, int timeout_ms) {
+        std::string s;
+        while (s.empty() || s.back() != '\n') {
+                pollfd p = { fd, POLLIN, 0 };
+                char c;
+                if (poll(&p, 1, timeout_ms) != 1 || read(fd, &c, 1) != 1)
+                        return "";
+                s += c;
+        }
+        return s;
+}
+
+} // namespace
+
+TEST(VmmVsock, StreamsEchoInitiatedFromEachSide) {
+        SKIP_WITHOUT_KVM();
+        TempDir t;
+        std::string path = t.file("v.sock");
+        /* The jailed VMM runs as nobody: it must reach the directory and
+         * our socket (docs/majordome-vmm.md, --vsock). */
+        ASSERT_EQ(chmod(t.path.c_str(), 0755), 0);
+        Fd l(unix_listen(path + "_1234"));
+        ASSERT_GE(l.fd, 0);
+        ASSERT_EQ(chmod((path + "_1234").c_str(), 0777), 0);
+
+        Process vmm({ vmm_path(), "run", "--vsock", "cid=3,path=" + path, "--debug-exit", guest_path("virtio-vsock") });
+
+        /* Guest -> host: echo the guest's line. */
+        pollfd p = { l.fd, POLLIN, 0 };
+        ASSERT_EQ(poll(&p, 1, kGuestTimeoutMs), 1) << vmm.out() << vmm.err();
+        Fd g(accept4(l.fd, nullptr, nullptr, SOCK_CLOEXEC));
+        std::string line = read_line(g.fd, kGuestTimeoutMs);
+        EXPECT_EQ(line, "ping from the guest\n");
+        ASSERT_EQ(write(g.fd, line.data(), line.size()), (ssize_t) line.size());
+
+        /* Host -> guest, once the guest waits for us. */
+        ASSERT_TRUE(vmm.wait_for_output("vsock-ready", kGuestTimeoutMs)) << vmm.out() << vmm.err();
+        Fd h(unix_connect(path, 5000));
+        ASSERT_GE(h.fd, 0);
+        ASSERT_EQ(write(h.fd, "CONNECT 6000\n", 13), 13);
+        std::string ok = read_line(h.fd, kGuestTimeoutMs);
+        EXPECT_EQ(ok.rfind("OK ", 0), 0u) << ok;
+        ASSERT_EQ(write(h.fd, "echo me, guest\n", 15), 15);
+        EXPECT_EQ(read_line(h.fd, kGuestTimeoutMs), "echo me, guest\n");
+        ASSERT_EQ(shutdown(h.fd, SHUT_WR), 0);
+
+        RunResult r = vmm.wait(kGuestTimeoutMs);
+        ASSERT_FALSE(r.timed_out) << r.out;
+        EXPECT_EQ(count_passed(r.out), 7u) << r.out << r.err;
+        EXPECT_EQ(r.exit_code, 0) << "stderr: " << r.err << "\nstdout:\n" << r.out;
+}
+
+TEST(VmmVsock, VsockOptionRefusesAReservedCid) {
+        TempDir t;
+        RunResult r = run_vmm({ "run", "--vsock", "cid=2,path=" + t.file("v"), guest_path("hello") }, 10000);
+        EXPECT_EQ(r.exit_code, 64) << r.err;
+}
+
+TEST(VmmConsole, GuestLineReachesTheSocketAndTheReplyReachesTheGuest) {
+        SKIP_WITHOUT_KVM();
+        TempDir t;
+        std::string path = t.file("console.sock");
+        Process vmm({ vmm_path(), "run", "--console", "socket:" + path, "--debug-exit", guest_path("virtio-console") });
+
+        Fd c(unix_connect(path, 10000));
+        ASSERT_GE(c.fd, 0) << vmm.err();
+        EXPECT_EQ(read_line(c.fd, kGuestTimeoutMs), "hello from the guest console\n");
+        ASSERT_EQ(send(c.fd, "reply from host", 15, MSG_NOSIGNAL), 15);
+
+        RunResult r = vmm.wait(kGuestTimeoutMs);
+        ASSERT_FALSE(r.timed_out) << r.out;
+        EXPECT_EQ(count_passed(r.out), 3u) << r.out << r.err;
+        EXPECT_EQ(r.exit_code, 0) << "stderr: " << r.err << "\nstdout:\n" << r.out;
+}
+
+TEST(VmmConsole, ConsoleOptionRefusesAnUnknownBackend) {
+        RunResult r = run_vmm({ "run", "--console", "tty:/dev/null", guest_path("hello") }, 10000);
+        EXPECT_EQ(r.exit_code, 64) << r.err;
+}
