@@ -2,6 +2,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/fs.h>
 #include <linux/futex.h>
 #include <linux/kvm.h>
 #include <linux/seccomp.h>
@@ -53,6 +54,8 @@ static const struct {
         C(MADV_HUGEPAGE),
         /* terminal ioctls */
         C(TCGETS), C(TCSETS), C(TIOCGWINSZ), C(FIONBIO), C(FIONREAD), C(FIOCLEX),
+        /* block devices */
+        C(BLKGETSIZE64), C(BLKDISCARD), C(BLKZEROOUT), C(BLKSSZGET),
         /* KVM ioctls: /dev/kvm, the VM and the vCPUs */
         C(KVM_RUN), C(KVM_IRQ_LINE), C(KVM_SIGNAL_MSI), C(KVM_SET_GSI_ROUTING), C(KVM_IRQFD),
         C(KVM_IOEVENTFD), C(KVM_SET_USER_MEMORY_REGION), C(KVM_GET_REGS), C(KVM_SET_REGS),
