@@ -77,7 +77,18 @@ int policy_constant(const char *name, uint64_t *ret) {
         return -ENOENT;
 }
 
+#define POLICY_SYSCALLS_MAX 1024
+
+/* The action a syscall was first given, to refuse a second, different one
+ * (libseccomp would keep one of them silently). */
+typedef struct SeenRule {
+        uint32_t action;
+        const char *file;
+        unsigned line;
+} SeenRule;
+
 typedef struct Parser {
+        SeenRule *seen;         /* POLICY_SYSCALLS_MAX entries, by number */
         const PolicySource *sources;
         size_t n_sources;
         scmp_filter_ctx ctx;
@@ -222,6 +233,14 @@ static int add_rule(Parser *p, const char *name, int nr, uint32_t action,
                     const struct scmp_arg_cmp *cmps, unsigned n) {
         int r;
 
+        if (nr >= 0 && nr < POLICY_SYSCALLS_MAX) {
+                SeenRule *seen = &p->seen[nr];
+                if (seen->file && seen->action != action)
+                        return parse_error(p, "'%s' conflicts with its rule at %s:%u", name, seen->file,
+                                           seen->line);
+                if (!seen->file)
+                        *seen = (SeenRule) { .action = action, .file = p->file, .line = p->line };
+        }
         r = seccomp_rule_add_exact_array(p->ctx, action, nr, n, cmps);
         if (r == -EEXIST)
                 return parse_error(p, "'%s' conflicts with an earlier rule for it", name);
@@ -413,10 +432,14 @@ int policy_compile(const PolicySource *sources, size_t n_sources,
                 [POLICY_DEFAULT_KILL] = SCMP_ACT_KILL_PROCESS,
                 [POLICY_DEFAULT_LOG] = SCMP_ACT_LOG,
         };
+        _cleanup_free_ SeenRule *seen = NULL;
         Parser p;
         int r;
 
         *e = (PolicyError) {};
+        seen = calloc(POLICY_SYSCALLS_MAX, sizeof(SeenRule));
+        if (!seen)
+                return -ENOMEM;
         if ((unsigned) def >= _POLICY_DEFAULT_MAX)
                 return -EINVAL;
         ctx = seccomp_init(actions[def]);
@@ -427,7 +450,7 @@ int policy_compile(const PolicySource *sources, size_t n_sources,
         if (r < 0)
                 return r;
 
-        p = (Parser) { .sources = sources, .n_sources = n_sources, .ctx = ctx, .e = e };
+        p = (Parser) { .seen = seen, .sources = sources, .n_sources = n_sources, .ctx = ctx, .e = e };
         for (size_t i = 0; i < n_roots; i++) {
                 if (!find_source(&p, roots[i])) {
                         snprintf(e->message, sizeof(e->message), "%s: no such policy", roots[i]);
