@@ -9,12 +9,16 @@
 
 extern const VirtioDeviceOps virtio_balloon_ops;
 extern const VirtioDeviceOps virtio_block_ops;
+extern const VirtioDeviceOps virtio_console_ops;
 extern const VirtioDeviceOps virtio_rng_ops;
+extern const VirtioDeviceOps virtio_vsock_ops;
 
 const VirtioDeviceOps *const virtio_device_table[] = {
         &virtio_balloon_ops,
         &virtio_block_ops,
+        &virtio_console_ops,
         &virtio_rng_ops,
+        &virtio_vsock_ops,
 };
 
 const unsigned virtio_device_table_size = ARRAY_SIZE(virtio_device_table);
