@@ -25,7 +25,15 @@ setup() {
 }
 
 setup build
-if [ "${1:-}" = "--asan" ]; then
-  setup build-asan -Db_sanitize=address,undefined -Db_lundef=false \
-    -Dc_args=-fno-sanitize-recover=all -Dcpp_args=-fno-sanitize-recover=all
-fi
+for arg in "$@"; do
+  case $arg in
+    --asan)
+      setup build-asan -Db_sanitize=address,undefined -Db_lundef=false \
+        -Dc_args=-fno-sanitize-recover=all -Dcpp_args=-fno-sanitize-recover=all ;;
+    --fuzz)
+      # libFuzzer needs clang; only the fuzz targets are built here.
+      [ -f build-fuzz/build.ninja ] || CC=clang CXX=clang++ run_quiet meson setup build-fuzz -Dfuzz=true
+      run_quiet ninja -C build-fuzz $(cd build-fuzz && meson introspect --targets |
+        python3 -c 'import json,sys; print(" ".join(t["filename"][0].split("/build-fuzz/")[-1] for t in json.load(sys.stdin) if t["name"].startswith("fuzz-")))') ;;
+  esac
+done

@@ -1,12 +1,13 @@
 #!/bin/bash
-# Installs, builds and runs every test: once in build/ and once under
-# AddressSanitizer + UndefinedBehaviorSanitizer in build-asan/. Ends with
+# Installs, builds and runs every test: once in build/, once under
+# AddressSanitizer + UndefinedBehaviorSanitizer in build-asan/, and the
+# libFuzzer targets for a bounded time in build-fuzz/. Ends with
 # "N passed, N failed, N skipped" and exits non-zero if anything failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
 tools/install-deps.sh || exit 1
-tools/build.sh --asan || exit 1
+tools/build.sh --asan --fuzz || exit 1
 
 # Real kernels for the Linux boot tests; each test skips with the reason
 # when its kernel could not be had.
@@ -39,4 +40,9 @@ for dir in build build-asan; do
   fi
 done
 
-python3 tools/test-summary.py build build-asan
+# The libFuzzer targets (tests/fuzz), each for a bounded time.
+echo "== meson test -C build-fuzz --suite fuzz" >&2
+meson test -C build-fuzz --no-rebuild --suite fuzz --print-errorlogs 2>&1 |
+  tee build-fuzz/test-output.txt | grep --line-buffered -E '^ *[0-9]+/[0-9]+ ' >&2
+
+python3 tools/test-summary.py build build-asan build-fuzz
