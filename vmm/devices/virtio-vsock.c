@@ -376,7 +376,7 @@ static bool conn_maybe_finish(Vsock *v, Conn *c) {
 
 /* After bytes reached the host: tell the guest once it believes a quarter
  * of our buffer is in use, so a streaming sender never stalls on credit
- * (one update per 64 KiB at most) and a waiting one resumes. */
+ * (one update per 128 KiB at most) and a waiting one resumes. */
 static void conn_check_credit_update(Conn *c) {
         if (c->fwd_cnt != c->fwd_cnt_sent && c->rx_cnt - c->fwd_cnt_sent >= VSOCK_BUF_ALLOC / 4)
                 c->pending |= PENDING_CREDIT_UPDATE;
