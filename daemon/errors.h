@@ -13,3 +13,4 @@
 #define MAJORDOME_ERROR_VMM_FAILED      "org.majordome.Error.VmmFailed"
 #define MAJORDOME_ERROR_TIMEOUT         "org.majordome.Error.Timeout"
 #define MAJORDOME_ERROR_NOT_SUPPORTED   "org.majordome.Error.NotSupported"
+#define MAJORDOME_ERROR_READ_ONLY       "org.majordome.Error.ReadOnly"

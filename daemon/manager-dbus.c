@@ -104,6 +104,13 @@ static int config_open_file(sd_bus_message *msg, const char *key, const char *co
         return 0;
 }
 
+static void flags_clear_nonblock(int fd) {
+        int flags = fcntl(fd, F_GETFL);
+
+        if (flags >= 0)
+                (void) fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+}
+
 static int config_wrong_type(sd_bus_error *error, const char *key, const char *want, const char *got) {
         return sd_bus_error_setf(error, MAJORDOME_ERROR_INVALID_CONFIG,
                                  "%s: wrong type '%s', want '%s'", key, got, want);
@@ -119,7 +126,187 @@ static uint64_t host_memory_bytes(void) {
 
 static const char *const config_keys[] = {
         "kernel", "initrd", "cmdline", "memory", "cpus", "serial_log", "debug_exit", "vsock", "disks",
+        "balloon", "rng",
 };
+
+/* Opens one disk's image: a path, or a caller's descriptor reopened through
+ * /proc (our own open file: the VMM's flock and offset are not shared with
+ * the caller). The access asked for must be the caller's own: reopening as
+ * root must never turn a read-only descriptor into a writable one. */
+static int disk_open(const char *key, const char *path, int caller_fd, bool read_only, int *ret,
+                     sd_bus_error *error) {
+        _cleanup_close_ int fd = -EBADF;
+        int mode = read_only ? O_RDONLY : O_RDWR;
+        struct stat st;
+
+        if (path) {
+                if (path[0] != '/')
+                        return sd_bus_error_setf(error, MAJORDOME_ERROR_INVALID_CONFIG,
+                                                 "%s: path '%s' is not absolute", key, path);
+                if (strlen(path) >= PATH_MAX)
+                        return sd_bus_error_setf(error, MAJORDOME_ERROR_INVALID_CONFIG, "%s: path too long", key);
+                /* O_NONBLOCK: a FIFO must not hang the daemon on open. */
+                fd = open(path, mode | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+                if (fd < 0)
+                        return sd_bus_error_setf(error, MAJORDOME_ERROR_INVALID_CONFIG, "%s: cannot open '%s'%s: %s",
+                                                 key, path, read_only ? "" : " for writing", strerror(errno));
+                if (fstat(fd, &st) < 0)
+                        return sd_bus_error_set_errnof(error, errno, "%s: %m", key);
+                if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))
+                        return sd_bus_error_setf(error, MAJORDOME_ERROR_INVALID_CONFIG,
+                                                 "%s: '%s' is not a regular file or block device", key, path);
+        } else {
+                char proc[64];
+                int flags, acc;
+
+                if (fstat(caller_fd, &st) < 0)
+                        return sd_bus_error_set_errnof(error, errno, "%s: %m", key);
+                if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))
+                        return sd_bus_error_setf(error, MAJORDOME_ERROR_INVALID_CONFIG,
+                                                 "%s: the descriptor is not a regular file or block device", key);
+                flags = fcntl(caller_fd, F_GETFL);
+                if (flags < 0)
+                        return sd_bus_error_set_errnof(error, errno, "%s: %m", key);
+                acc = flags & O_ACCMODE;
+                if (acc == O_WRONLY || (!read_only && acc != O_RDWR))
+                        return sd_bus_error_setf(error, MAJORDOME_ERROR_INVALID_CONFIG,
+                                                 "%s: the descriptor is not open for %s", key,
+                                                 read_only ? "reading" : "reading and writing (or set read_only)");
+                snprintf(proc, sizeof(proc), "/proc/self/fd/%d", caller_fd);
+                fd = open(proc, mode | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+                if (fd < 0)
+                        return sd_bus_error_setf(error, MAJORDOME_ERROR_INVALID_CONFIG,
+                                                 "%s: cannot reopen the descriptor: %s", key, strerror(errno));
+        }
+        /* The VMM's I/O on images is plain blocking pread/pwrite. */
+        flags_clear_nonblock(fd);
+        *ret = TAKE_FD(fd);
+        return 0;
+}
+
+/* disks: aa{sv}, each {"path": s | "fd": h, "read_only": b, "sparse": b,
+ * "serial": s}. Errors name the disk: "disks[1].serial: ...". */
+static int config_parse_disks(sd_bus_message *msg, VmConfig *c, unsigned *n_fds, sd_bus_error *error) {
+        int r;
+
+        r = sd_bus_message_enter_container(msg, 'v', "aa{sv}");
+        if (r < 0)
+                return r;
+        r = sd_bus_message_enter_container(msg, 'a', "a{sv}");
+        if (r < 0)
+                return r;
+        for (;;) {
+                const char *path = NULL, *serial = NULL;
+                int caller_fd = -EBADF, read_only = false, sparse = false;
+                bool seen_ro = false, seen_sparse = false;
+                char key[32];
+                unsigned i = c->n_disks;
+
+                r = sd_bus_message_enter_container(msg, 'a', "{sv}");
+                if (r < 0)
+                        return r;
+                if (r == 0)
+                        break;
+                if (i >= VM_DISKS_MAX)
+                        return sd_bus_error_setf(error, MAJORDOME_ERROR_INVALID_CONFIG,
+                                                 "disks: more than %d disks", VM_DISKS_MAX);
+                snprintf(key, sizeof(key), "disks[%u]", i);
+                for (;;) {
+                        const char *k, *contents;
+                        char type;
+
+                        r = sd_bus_message_enter_container(msg, 'e', "sv");
+                        if (r < 0)
+                                return r;
+                        if (r == 0)
+                                break;
+                        r = sd_bus_message_read(msg, "s", &k);
+                        if (r < 0)
+                                return r;
+                        r = sd_bus_message_peek_type(msg, &type, &contents);
+                        if (r < 0)
+                                return r;
+                        if (strcmp(k, "path") == 0 || strcmp(k, "fd") == 0) {
+                                if (path || caller_fd >= 0)
+                                        return sd_bus_error_setf(error, MAJORDOME_ERROR_INVALID_CONFIG,
+                                                                 "%s: give one of path and fd", key);
+                                if (k[0] == 'p') {
+                                        if (strcmp(contents, "s") != 0)
+                                                return sd_bus_error_setf(error, MAJORDOME_ERROR_INVALID_CONFIG,
+                                                                         "%s.path: wrong type '%s', want 's'", key, contents);
+                                        r = sd_bus_message_read(msg, "v", "s", &path);
+                                } else {
+                                        if (strcmp(contents, "h") != 0)
+                                                return sd_bus_error_setf(error, MAJORDOME_ERROR_INVALID_CONFIG,
+                                                                         "%s.fd: wrong type '%s', want 'h'", key, contents);
+                                        if (++*n_fds > MANAGER_CONFIG_FDS_MAX)
+                                                return sd_bus_error_setf(error, MAJORDOME_ERROR_INVALID_CONFIG,
+                                                                         "more than %d file descriptors",
+                                                                         MANAGER_CONFIG_FDS_MAX);
+                                        r = sd_bus_message_read(msg, "v", "h", &caller_fd);
+                                }
+                        } else if (strcmp(k, "read_only") == 0 || strcmp(k, "sparse") == 0) {
+                                bool *seen = k[0] == 'r' ? &seen_ro : &seen_sparse;
+
+                                if (strcmp(contents, "b") != 0)
+                                        return sd_bus_error_setf(error, MAJORDOME_ERROR_INVALID_CONFIG,
+                                                                 "%s.%s: wrong type '%s', want 'b'", key, k, contents);
+                                if (*seen)
+                                        return sd_bus_error_setf(error, MAJORDOME_ERROR_INVALID_CONFIG,
+                                                                 "%s.%s: given twice", key, k);
+                                *seen = true;
+                                r = sd_bus_message_read(msg, "v", "b", k[0] == 'r' ? &read_only : &sparse);
+                        } else if (strcmp(k, "serial") == 0) {
+                                if (strcmp(contents, "s") != 0)
+                                        return sd_bus_error_setf(error, MAJORDOME_ERROR_INVALID_CONFIG,
+                                                                 "%s.serial: wrong type '%s', want 's'", key, contents);
+                                if (serial)
+                                        return sd_bus_error_setf(error, MAJORDOME_ERROR_INVALID_CONFIG,
+                                                                 "%s.serial: given twice", key);
+                                r = sd_bus_message_read(msg, "v", "s", &serial);
+                                if (r < 0)
+                                        return r;
+                                /* The guest reads it as ASCII (GET_ID); a comma
+                                 * would end the VMM's --block option. */
+                                bool ok = strlen(serial) <= VM_DISK_SERIAL_MAX;
+                                for (const char *p = serial; ok && *p; p++)
+                                        ok = *p >= 0x20 && *p <= 0x7e && *p != ',';
+                                if (!ok)
+                                        return sd_bus_error_setf(error, MAJORDOME_ERROR_INVALID_CONFIG,
+                                                                 "%s.serial: want at most %d printable ASCII "
+                                                                 "characters, no ','", key, VM_DISK_SERIAL_MAX);
+                        } else
+                                return sd_bus_error_setf(error, MAJORDOME_ERROR_INVALID_CONFIG,
+                                                         "%s.%s: unknown disk key (want path or fd, read_only, "
+                                                         "sparse, serial)", key, k);
+                        if (r < 0)
+                                return r;
+                        r = sd_bus_message_exit_container(msg);
+                        if (r < 0)
+                                return r;
+                }
+                r = sd_bus_message_exit_container(msg);
+                if (r < 0)
+                        return r;
+                if (!path && caller_fd < 0)
+                        return sd_bus_error_setf(error, MAJORDOME_ERROR_INVALID_CONFIG,
+                                                 "%s: needs a path or an fd", key);
+                /* "disks[0].path: cannot open ...": the message names the key. */
+                strcat(key, path ? ".path" : ".fd");
+                r = disk_open(key, path, caller_fd, read_only, &c->disks[i].fd, error);
+                if (r < 0)
+                        return r;
+                c->disks[i].read_only = read_only;
+                c->disks[i].sparse = sparse;
+                if (serial)
+                        strcpy(c->disks[i].serial, serial);
+                c->n_disks++;
+        }
+        r = sd_bus_message_exit_container(msg);
+        if (r < 0)
+                return r;
+        return sd_bus_message_exit_container(msg);
+}
 
 static int config_parse(Manager *m, sd_bus_message *msg, VmConfig *c, sd_bus_error *error) {
         bool seen[ARRAY_SIZE(config_keys)] = {};
@@ -206,7 +393,8 @@ static int config_parse(Manager *m, sd_bus_message *msg, VmConfig *c, sd_bus_err
                                 return sd_bus_error_setf(error, MAJORDOME_ERROR_INVALID_CONFIG,
                                                          "cpus: %" PRIu32 " is not between 1 and %d", cpus, VM_CPUS_MAX);
                         c->cpus = cpus;
-                } else if (strcmp(key, "debug_exit") == 0 || strcmp(key, "vsock") == 0) {
+                } else if (strcmp(key, "debug_exit") == 0 || strcmp(key, "vsock") == 0 ||
+                           strcmp(key, "balloon") == 0 || strcmp(key, "rng") == 0) {
                         int b;
 
                         if (strcmp(contents, "b") != 0)
@@ -214,16 +402,24 @@ static int config_parse(Manager *m, sd_bus_message *msg, VmConfig *c, sd_bus_err
                         r = sd_bus_message_read(msg, "v", "b", &b);
                         if (r < 0)
                                 return r;
-                        if (key[0] == 'd')
+                        if (strcmp(key, "debug_exit") == 0)
                                 c->debug_exit = b;
-                        else if (b)
-                                return sd_bus_error_setf(error, MAJORDOME_ERROR_NOT_SUPPORTED,
-                                                         "vsock: majordome-vmm has no vsock device yet");
+                        else if (strcmp(key, "vsock") == 0)
+                                c->vsock = b;
+                        else if (strcmp(key, "balloon") == 0)
+                                c->balloon = b;
+                        else
+                                c->rng = b;
                 } else if (strcmp(key, "disks") == 0) {
                         if (strcmp(contents, "aa{sv}") != 0)
                                 return config_wrong_type(error, key, "aa{sv}", contents);
-                        return sd_bus_error_setf(error, MAJORDOME_ERROR_NOT_SUPPORTED,
-                                                 "disks: majordome-vmm has no block device yet");
+                        r = config_parse_disks(msg, c, &n_fds, error);
+                        if (r < 0)
+                                return r;
+                        r = sd_bus_message_exit_container(msg);
+                        if (r < 0)
+                                return r;
+                        continue;
                 }
                 if (r < 0)
                         return r;

@@ -58,6 +58,8 @@ int manager_adopt_vms(Manager *m);
 
 /* Hooks from vm.c into the wire layer (manager-dbus.c, vm-dbus.c). */
 void manager_vm_state_changed(Manager *m, Vm *vm);
+/* BalloonTargetBytes or BalloonActualBytes changed. */
+void manager_vm_balloon_changed(Manager *m, Vm *vm);
 void manager_vm_started(Manager *m, Vm *vm);
 /* Called once the VM is gone; the VM is removed right after. */
 void manager_vm_stopped(Manager *m, Vm *vm);

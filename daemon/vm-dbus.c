@@ -25,6 +25,13 @@ int vm_bus_error(sd_bus_error *error, int r, const char *what, const char *msg) 
         case -ESRCH:
                 name = MAJORDOME_ERROR_NOT_RUNNING;
                 break;
+        case -EROFS:
+                name = MAJORDOME_ERROR_READ_ONLY;
+                break;
+        case -EINVAL:
+        case -ENODEV:
+                name = SD_BUS_ERROR_INVALID_ARGS;
+                break;
         default:
                 name = MAJORDOME_ERROR_VMM_FAILED;
         }
@@ -87,8 +94,15 @@ static int property_get_pid(sd_bus *bus, const char *path, const char *interface
         return sd_bus_message_append(reply, "u", (uint32_t) vm->pid);
 }
 
+static int property_get_vsock_path(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                   sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        Vm *vm = userdata;
+
+        return sd_bus_message_append(reply, "s", vm->cid > 0 ? vm->vsock_path : "");
+}
+
 int vm_bus_append_info(sd_bus_message *reply, Vm *vm) {
-        return sd_bus_message_append(reply, "a{sv}", 10,
+        return sd_bus_message_append(reply, "a{sv}", 12,
                                      "Name", "s", vm->name,
                                      "State", "s", vm_state_to_string(vm->state),
                                      "Pid", "u", (uint32_t) vm->pid,
@@ -98,7 +112,9 @@ int vm_bus_append_info(sd_bus_message *reply, Vm *vm) {
                                      "BalloonTargetBytes", "t", vm->balloon_target_bytes,
                                      "BalloonActualBytes", "t", vm->balloon_actual_bytes,
                                      "StartTimeUsec", "t", vm->start_time_usec,
-                                     "LogPath", "s", vm->log_path);
+                                     "LogPath", "s", vm->log_path,
+                                     "VsockPath", "s", vm->cid > 0 ? vm->vsock_path : "",
+                                     "Disks", "u", (uint32_t) vm->n_disks);
 }
 
 /* ---- methods ---- */
@@ -210,6 +226,14 @@ static int method_resume(sd_bus_message *msg, void *userdata, sd_bus_error *erro
         return method_pause_resume(msg, userdata, false, error);
 }
 
+/* Balloon and disk calls: allowed while running or paused. */
+static int check_up(Vm *vm, sd_bus_error *error) {
+        if (vm->state == VM_STATE_RUNNING || vm->state == VM_STATE_PAUSED)
+                return 0;
+        return sd_bus_error_setf(error, MAJORDOME_ERROR_NOT_RUNNING, "VM '%s' is %s",
+                                 vm->name, vm_state_to_string(vm->state));
+}
+
 static int method_set_balloon(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         Vm *vm = userdata;
         uint64_t bytes;
@@ -221,18 +245,63 @@ static int method_set_balloon(sd_bus_message *msg, void *userdata, sd_bus_error 
                 return r;
         if (bytes > vm->memory_bytes)
                 return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
-                                         "Balloon target %" PRIu64 " is larger than the VM's memory (%" PRIu64 ")",
+                                         "Balloon size %" PRIu64 " is larger than the VM's memory (%" PRIu64 ")",
                                          bytes, vm->memory_bytes);
         r = auth_check_manage(vm->manager, msg, error);
         if (r <= 0)
                 return r < 0 ? r : 1;
+        r = check_up(vm, error);
+        if (r < 0)
+                return r;
+        if (!vm->balloon)
+                return sd_bus_error_setf(error, MAJORDOME_ERROR_NOT_SUPPORTED,
+                                         "VM '%s' has no balloon device (start it with balloon=true)", vm->name);
         r = vm_set_balloon(vm, bytes, reply_done, sd_bus_message_ref(msg));
         if (r < 0) {
                 sd_bus_message_unref(msg);
-                return vm_bus_error(error, r, vm->name,
-                                    r == -EOPNOTSUPP ? "majordome-vmm has no balloon device yet" : NULL);
+                return vm_bus_error(error, r, vm->name, "cannot set the balloon");
         }
         return 1;
+}
+
+static void balloon_stats_done(Vm *vm, int r, const char *msg, const ControlBalloonStats *stats, void *userdata) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *call = userdata, *reply = NULL;
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+
+        if (r < 0) {
+                vm_bus_error(&error, r, vm->name, msg);
+                (void) sd_bus_reply_method_error(call, &error);
+                return;
+        }
+        r = sd_bus_message_new_method_return(call, &reply);
+        if (r >= 0)
+                r = sd_bus_message_open_container(reply, 'a', "{st}");
+        if (r >= 0)
+                r = sd_bus_message_append(reply, "{st}{st}{st}", "target_bytes", stats->target_bytes,
+                                          "actual_bytes", stats->actual_bytes,
+                                          "inflated_bytes", stats->inflated_bytes);
+        /* The guest's own numbers only once it has sent some. */
+        if (r >= 0 && (stats->flags & CONTROL_BALLOON_STATS_VALID))
+                r = sd_bus_message_append(reply, "{st}", "stats_age_ns", stats->stats_age_ns);
+        for (uint32_t i = 0; r >= 0 && i < stats->n_stats; i++) {
+                const char *tag = control_balloon_stat_to_string(stats->stats[i].tag);
+                char unknown[32];
+
+                if (!tag) {
+                        /* A newer VMM's tag: shown by number, as the protocol asks. */
+                        snprintf(unknown, sizeof(unknown), "tag_%u", stats->stats[i].tag);
+                        tag = unknown;
+                }
+                r = sd_bus_message_append(reply, "{st}", tag, stats->stats[i].value);
+        }
+        if (r >= 0)
+                r = sd_bus_message_close_container(reply);
+        if (r >= 0)
+                r = sd_bus_send(NULL, reply, NULL);
+        if (r < 0) {
+                vm_bus_error(&error, r, vm->name, "cannot build the reply");
+                (void) sd_bus_reply_method_error(call, &error);
+        }
 }
 
 static int method_get_balloon_stats(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
@@ -240,9 +309,18 @@ static int method_get_balloon_stats(sd_bus_message *msg, void *userdata, sd_bus_
         int r;
 
         /* Read-only: open to every caller. */
-        r = vm_get_balloon_stats(vm, NULL, NULL);
-        return vm_bus_error(error, r < 0 ? r : -EOPNOTSUPP, vm->name,
-                            "majordome-vmm has no balloon device yet");
+        r = check_up(vm, error);
+        if (r < 0)
+                return r;
+        if (!vm->balloon)
+                return sd_bus_error_setf(error, MAJORDOME_ERROR_NOT_SUPPORTED,
+                                         "VM '%s' has no balloon device (start it with balloon=true)", vm->name);
+        r = vm_get_balloon_stats(vm, balloon_stats_done, sd_bus_message_ref(msg));
+        if (r < 0) {
+                sd_bus_message_unref(msg);
+                return vm_bus_error(error, r, vm->name, "cannot ask for balloon statistics");
+        }
+        return 1;
 }
 
 static int method_resize_disk(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
@@ -257,15 +335,24 @@ static int method_resize_disk(sd_bus_message *msg, void *userdata, sd_bus_error 
                 return r;
         if (bytes == 0 || bytes % 512 != 0)
                 return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
-                                         "Disk size must be a non-zero multiple of 512 bytes");
+                                         "Disk size %" PRIu64 " is not a non-zero multiple of 512 bytes", bytes);
         r = auth_check_manage(vm->manager, msg, error);
         if (r <= 0)
                 return r < 0 ? r : 1;
+        r = check_up(vm, error);
+        if (r < 0)
+                return r;
+        if (index >= vm->n_disks)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                         "VM '%s' has no disk %" PRIu32 " (it has %u, counted from 0)",
+                                         vm->name, index, vm->n_disks);
+        if (vm->disks_read_only & (UINT32_C(1) << index))
+                return sd_bus_error_setf(error, MAJORDOME_ERROR_READ_ONLY,
+                                         "Disk %" PRIu32 " of VM '%s' is read-only", index, vm->name);
         r = vm_resize_disk(vm, index, bytes, reply_done, sd_bus_message_ref(msg));
         if (r < 0) {
                 sd_bus_message_unref(msg);
-                return vm_bus_error(error, r, vm->name,
-                                    r == -EOPNOTSUPP ? "majordome-vmm has no block device yet" : NULL);
+                return vm_bus_error(error, r, vm->name, "cannot resize the disk");
         }
         return 1;
 }
@@ -284,6 +371,8 @@ static const sd_bus_vtable vm_vtable[] = {
                         SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("StartTimeUsec", "t", NULL, offsetof(Vm, start_time_usec), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("LogPath", "s", NULL, offsetof(Vm, log_path), SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("VsockPath", "s", property_get_vsock_path, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("Disks", "u", NULL, offsetof(Vm, n_disks), SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_METHOD_WITH_NAMES("Stop", "su", SD_BUS_PARAM(mode) SD_BUS_PARAM(timeout_ms),
                                  "s", SD_BUS_PARAM(step), method_stop, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD("Kill", NULL, NULL, method_kill, SD_BUS_VTABLE_UNPRIVILEGED),
@@ -315,6 +404,17 @@ void manager_vm_state_changed(Manager *m, Vm *vm) {
                 return;
         r = sd_bus_emit_properties_changed(m->bus, vm->path, VM_BUS_INTERFACE,
                                            "State", "Pid", "Vcpus", "MemoryBytes", NULL);
+        if (r < 0)
+                log_debug_errno(r, "PropertiesChanged for %s: %m", vm->name);
+}
+
+void manager_vm_balloon_changed(Manager *m, Vm *vm) {
+        int r;
+
+        if (!m->bus)
+                return;
+        r = sd_bus_emit_properties_changed(m->bus, vm->path, VM_BUS_INTERFACE,
+                                           "BalloonTargetBytes", "BalloonActualBytes", NULL);
         if (r < 0)
                 log_debug_errno(r, "PropertiesChanged for %s: %m", vm->name);
 }

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -9,6 +10,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -17,10 +19,14 @@
 #include "manager.h"
 #include "vm.h"
 
+#define VM_CONTROL_PAYLOAD_MAX 16
+
 struct VmControlRequest {
         uint16_t type;
         uint32_t id;
         bool sent;
+        uint8_t payload[VM_CONTROL_PAYLOAD_MAX];
+        size_t length;
         void (*done)(Vm *vm, int r, const ControlReply *reply, void *userdata);
         void *userdata;
         VmControlRequest *next;
@@ -113,12 +119,17 @@ void vm_config_init(VmConfig *c) {
                 .initrd_fd = -EBADF,
                 .serial_fd = -EBADF,
         };
+        for (size_t i = 0; i < ARRAY_SIZE(c->disks); i++)
+                c->disks[i].fd = -EBADF;
 }
 
 void vm_config_done(VmConfig *c) {
         c->kernel_fd = safe_close(c->kernel_fd);
         c->initrd_fd = safe_close(c->initrd_fd);
         c->serial_fd = safe_close(c->serial_fd);
+        for (size_t i = 0; i < ARRAY_SIZE(c->disks); i++)
+                c->disks[i].fd = safe_close(c->disks[i].fd);
+        c->n_disks = 0;
         free(c->cmdline);
         c->cmdline = NULL;
 }
@@ -252,13 +263,14 @@ static void control_send_head(Vm *vm) {
                         .version = CONTROL_VERSION,
                         .type = q->type,
                         .id = q->id,
+                        .length = (uint32_t) q->length,
                 };
                 int r;
 
                 if (vm->control_fd < 0)
                         r = -ENOTCONN;
                 else
-                        r = control_send(vm->control_fd, &h, NULL, NULL, 0);
+                        r = control_send(vm->control_fd, &h, q->payload, NULL, 0);
                 if (r >= 0) {
                         q->sent = true;
                         (void) sd_event_source_set_time_relative(vm->control_timer,
@@ -338,9 +350,12 @@ static int control_attach(Vm *vm, int fd) {
         return 0;
 }
 
-static int control_enqueue(Vm *vm, uint16_t type, VmControlFn done, void *userdata) {
+static int control_enqueue_payload(Vm *vm, uint16_t type, const void *payload, size_t length,
+                                   VmControlFn done, void *userdata) {
         VmControlRequest *q, **tail;
 
+        if (length > VM_CONTROL_PAYLOAD_MAX)
+                return -EMSGSIZE;
         if (vm->control_fd < 0)
                 return -ENOTCONN;
         if (vm->n_requests >= VM_CONTROL_QUEUE_MAX)
@@ -349,6 +364,9 @@ static int control_enqueue(Vm *vm, uint16_t type, VmControlFn done, void *userda
         if (!q)
                 return -ENOMEM;
         q->type = type;
+        if (length > 0)
+                memcpy(q->payload, payload, length);
+        q->length = length;
         q->id = ++vm->next_request_id;
         q->done = done;
         q->userdata = userdata;
@@ -360,7 +378,16 @@ static int control_enqueue(Vm *vm, uint16_t type, VmControlFn done, void *userda
         return 0;
 }
 
+static int control_enqueue(Vm *vm, uint16_t type, VmControlFn done, void *userdata) {
+        return control_enqueue_payload(vm, type, NULL, 0, done, userdata);
+}
+
 /* ---- lifetime ---- */
+
+static void vm_close_start_fds(Vm *vm) {
+        for (size_t i = 0; i < ARRAY_SIZE(vm->start_disk_fds); i++)
+                vm->start_disk_fds[i] = safe_close(vm->start_disk_fds[i]);
+}
 
 int vm_new(Manager *m, const char *name, Vm **ret) {
         Vm *vm;
@@ -374,6 +401,8 @@ int vm_new(Manager *m, const char *name, Vm **ret) {
         vm->manager = m;
         vm->pidfd = -EBADF;
         vm->control_fd = -EBADF;
+        for (size_t i = 0; i < ARRAY_SIZE(vm->start_disk_fds); i++)
+                vm->start_disk_fds[i] = -EBADF;
         vm->state = VM_STATE_STARTING;
         vm->name = strdup(name);
         if (!vm->name)
@@ -393,6 +422,14 @@ int vm_new(Manager *m, const char *name, Vm **ret) {
         }
         if (asprintf(&vm->state_path, "%s/%s.state", m->runtime_dir, name) < 0) {
                 vm->state_path = NULL;
+                goto oom;
+        }
+        if (asprintf(&vm->vsock_dir, "%s/%s.vsock.d", m->runtime_dir, name) < 0) {
+                vm->vsock_dir = NULL;
+                goto oom;
+        }
+        if (asprintf(&vm->vsock_path, "%s/vsock", vm->vsock_dir) < 0) {
+                vm->vsock_path = NULL;
                 goto oom;
         }
         *ret = vm;
@@ -418,11 +455,14 @@ Vm *vm_free(Vm *vm) {
         sd_event_source_disable_unref(vm->stop_timer);
         safe_close(vm->pidfd);
         safe_close(vm->control_fd);
+        vm_close_start_fds(vm);
         free(vm->name);
         free(vm->path);
         free(vm->log_path);
         free(vm->socket_path);
         free(vm->state_path);
+        free(vm->vsock_dir);
+        free(vm->vsock_path);
         free(vm);
         return NULL;
 }
@@ -457,10 +497,12 @@ int vm_save(Vm *vm) {
                 "# majordomed state, re-read at start-up to re-adopt the VMM\n"
                 "NAME=%s\nPID=%d\nSTARTTIME=%" PRIu64 "\nSOCKET=%s\nLOG=%s\n"
                 "STATE=%s\nCID=%" PRIu32 "\nVCPUS=%" PRIu32 "\nMEMORY=%" PRIu64 "\n"
-                "START_USEC=%" PRIu64 "\nSTOP_REQUESTED=%d\nKILL_REQUESTED=%d\n",
+                "START_USEC=%" PRIu64 "\nSTOP_REQUESTED=%d\nKILL_REQUESTED=%d\n"
+                "BALLOON=%d\nBALLOON_TARGET=%" PRIu64 "\nDISKS=%u\nDISKS_RO=%" PRIu32 "\n",
                 vm->name, (int) vm->pid, vm->pid_starttime, vm->socket_path, vm->log_path,
                 vm_state_to_string(vm->state), vm->cid, vm->vcpus, vm->memory_bytes,
-                vm->start_time_usec, vm->stop_requested, vm->kill_requested);
+                vm->start_time_usec, vm->stop_requested, vm->kill_requested,
+                vm->balloon, vm->balloon_target_bytes, vm->n_disks, vm->disks_read_only);
         if (fflush(f) != 0 || fsync(fileno(f)) < 0)
                 r = -errno;
         if (fclose(f) != 0 && r == 0)
@@ -520,9 +562,16 @@ static void vm_finish(Vm *vm, bool known, bool signaled, int code) {
         vm->start_timer = sd_event_source_disable_unref(vm->start_timer);
         vm->poll_timer = sd_event_source_disable_unref(vm->poll_timer);
         vm->stop_timer = sd_event_source_disable_unref(vm->stop_timer);
+        vm_close_start_fds(vm);
         control_disconnect(vm);
         (void) unlink(vm->state_path);
         (void) unlink(vm->socket_path);
+        if (vm->cid > 0) {
+                /* Our socket; the directory goes too unless host programs
+                 * left their PATH_P listeners in it. */
+                (void) unlink(vm->vsock_path);
+                (void) rmdir(vm->vsock_dir);
+        }
 
         if (was_starting) {
                 vmm_error = vm_last_vmm_error(vm);
@@ -600,6 +649,7 @@ static void on_start_info(Vm *vm, int r, const ControlReply *reply, void *userda
         vm->vcpus = info.vcpus;
         vm->memory_bytes = info.memory_bytes;
         vm->start_timer = sd_event_source_disable_unref(vm->start_timer);
+        vm_close_start_fds(vm); /* the VMM has its disks open now */
         vm_set_state(vm, info.state == CONTROL_STATE_PAUSED ? VM_STATE_PAUSED : VM_STATE_RUNNING);
         waiters_complete(vm, &vm->start_waiters, 0, NULL, VM_STOP_STEP_NONE);
         manager_vm_started(vm->manager, vm);
@@ -619,9 +669,18 @@ static int fd_move_high(int fd) {
         return fd < 0 ? -1 : fcntl(fd, F_DUPFD_CLOEXEC, 16);
 }
 
+/* The VMM's descriptors: 0-2 /dev/null and the log, then these, then one
+ * per disk from VM_FD_DISK0 on (the order of the --block options). */
+#define VM_FD_KERNEL 3
+#define VM_FD_INITRD 4
+#define VM_FD_SERIAL 5
+#define VM_FD_CONTROL 6
+#define VM_FD_DISK0 7
+
 static _noreturn_ void vm_exec_child(Vm *vm, char **argv, int kernel_fd, int initrd_fd,
-                                     int serial_fd, int control_fd, int log_fd) {
-        int src[4], null_fd, hi_log;
+                                     int serial_fd, int control_fd, int log_fd,
+                                     const VmDisk *disks, unsigned n_disks) {
+        int src[4 + VM_DISKS_MAX], null_fd, hi_log;
         sigset_t all;
 
         /* Its own session and process group: signals aimed at the daemon's
@@ -639,16 +698,21 @@ static _noreturn_ void vm_exec_child(Vm *vm, char **argv, int kernel_fd, int ini
         src[1] = fd_move_high(initrd_fd);
         src[2] = fd_move_high(serial_fd);
         src[3] = fd_move_high(control_fd);
+        for (unsigned i = 0; i < n_disks; i++) {
+                src[4 + i] = fd_move_high(disks[i].fd);
+                if (src[4 + i] < 0)
+                        _exit(71);
+        }
         hi_log = fd_move_high(log_fd);
         null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
         if (src[0] < 0 || src[2] < 0 || src[3] < 0 || hi_log < 0 || null_fd < 0)
                 _exit(71);
         if (dup2(null_fd, 0) < 0 || dup2(hi_log, 1) < 0 || dup2(hi_log, 2) < 0)
                 _exit(71);
-        for (int i = 0; i < 4; i++)
-                if (src[i] >= 0 && dup2(src[i], 3 + i) < 0)
+        for (unsigned i = 0; i < 4 + n_disks; i++)
+                if (src[i] >= 0 && dup2(src[i], VM_FD_KERNEL + (int) i) < 0)
                         _exit(71);
-        (void) syscall(SYS_close_range, 7, ~0U, 0);
+        (void) syscall(SYS_close_range, VM_FD_DISK0 + n_disks, ~0U, 0);
 
         execv(argv[0], argv);
         dprintf(2, "majordome-vmm: cannot execute %s: %s\n", argv[0], strerror(errno));
@@ -657,12 +721,32 @@ static _noreturn_ void vm_exec_child(Vm *vm, char **argv, int kernel_fd, int ini
 
 int vm_start(Vm *vm, VmConfig *config, VmDoneFn done, void *userdata) {
         _cleanup_close_ int log_fd = -EBADF, ours = -EBADF, theirs = -EBADF, pidfd = -EBADF;
-        char mem[32], cpus[16], *argv[24];
+        _cleanup_free_ char *vsock_arg = NULL;
+        char mem[32], cpus[16], block[VM_DISKS_MAX][128], *argv[32 + 2 * VM_DISKS_MAX];
         int pair[2], n = 0, r;
         pid_t pid;
 
-        if (config->kernel_fd < 0)
+        if (config->kernel_fd < 0 || config->n_disks > VM_DISKS_MAX)
                 return -EINVAL;
+
+        if (config->vsock) {
+                /* PATH_P too must fit sun_path (the VMM checks the same). */
+                if (strlen(vm->vsock_path) + 11 >= sizeof(((struct sockaddr_un *) NULL)->sun_path))
+                        return -ENAMETOOLONG;
+                r = manager_allocate_cid(vm->manager, &vm->cid);
+                if (r < 0)
+                        return r;
+                /* The jailed VMM runs as nobody and reaches PATH_P relative
+                 * to this directory (fchdir): it must be searchable, not
+                 * readable. */
+                if (mkdir(vm->vsock_dir, 0711) < 0 && errno != EEXIST)
+                        return -errno;
+                (void) chmod(vm->vsock_dir, 0711);
+                if (asprintf(&vsock_arg, "cid=%" PRIu32 ",path=%s", vm->cid, vm->vsock_path) < 0) {
+                        vsock_arg = NULL;
+                        return -ENOMEM;
+                }
+        }
 
         log_fd = open(vm->log_path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC | O_NOCTTY, 0640);
         if (log_fd < 0)
@@ -701,15 +785,41 @@ int vm_start(Vm *vm, VmConfig *config, VmDoneFn done, void *userdata) {
         }
         if (config->debug_exit)
                 argv[n++] = (char *) "--debug-exit";
+        for (unsigned i = 0; i < config->n_disks; i++) {
+                const VmDisk *d = &config->disks[i];
+
+                /* Wanted: "fd:%u" with VM_FD_DISK0 + i, the descriptors the
+                 * child inherits. But the VMM's sandbox closes inherited
+                 * descriptors other than the kernel's, initrd's, serial's and
+                 * control's before it creates the devices, so fd:N would name
+                 * whatever it opened there. Until it keeps --block's, it opens
+                 * our descriptor by its /proc name (before its jail, with our
+                 * uid), and we hold it open until the VM runs. */
+                snprintf(block[i], sizeof(block[i]), "/proc/%d/fd/%d%s%s%s%s", (int) getpid(), d->fd,
+                         d->read_only ? ",ro" : "", d->sparse ? ",sparse=true" : "",
+                         d->serial[0] ? ",id=" : "", d->serial);
+                argv[n++] = (char *) "--block";
+                argv[n++] = block[i];
+        }
+        if (config->balloon)
+                argv[n++] = (char *) "--balloon";
+        if (config->rng)
+                argv[n++] = (char *) "--rng";
+        if (vsock_arg) {
+                argv[n++] = (char *) "--vsock";
+                argv[n++] = vsock_arg;
+        }
         argv[n++] = (char *) "fd:3";
         argv[n] = NULL;
+        assert(n < (int) ARRAY_SIZE(argv));
 
         pid = fork();
         if (pid < 0)
                 return -errno;
         if (pid == 0)
                 vm_exec_child(vm, argv, config->kernel_fd, config->initrd_fd,
-                              config->serial_fd >= 0 ? config->serial_fd : log_fd, theirs, log_fd);
+                              config->serial_fd >= 0 ? config->serial_fd : log_fd, theirs, log_fd,
+                              config->disks, config->n_disks);
 
         /* Our unreaped child cannot be replaced by another process, so the
          * pidfd surely names it. */
@@ -728,6 +838,14 @@ int vm_start(Vm *vm, VmConfig *config, VmDoneFn done, void *userdata) {
         vm->start_time_usec = now_realtime_usec();
         vm->vcpus = config->cpus ?: 1;
         vm->memory_bytes = config->memory_bytes ?: 256 * MiB;
+        vm->balloon = config->balloon;
+        vm->n_disks = config->n_disks;
+        vm->disks_read_only = 0;
+        for (unsigned i = 0; i < config->n_disks; i++) {
+                if (config->disks[i].read_only)
+                        vm->disks_read_only |= UINT32_C(1) << i;
+                vm->start_disk_fds[i] = TAKE_FD(config->disks[i].fd);
+        }
 
         r = sd_event_add_child_pidfd(vm->manager->event, &vm->pidfd_source, pidfd, WEXITED, on_child, vm);
         if (r < 0)
@@ -770,6 +888,9 @@ typedef struct StateFile {
         uint64_t starttime, memory, start_usec;
         uint32_t cid, vcpus;
         bool stop_requested, kill_requested;
+        bool balloon;
+        uint64_t balloon_target;
+        uint32_t disks, disks_ro;
 } StateFile;
 
 static void state_file_done(StateFile *s) {
@@ -816,6 +937,14 @@ static int state_file_read(const char *path, StateFile *ret) {
                         s.stop_requested = strcmp(v, "1") == 0;
                 else if (strcmp(line, "KILL_REQUESTED") == 0)
                         s.kill_requested = strcmp(v, "1") == 0;
+                else if (strcmp(line, "BALLOON") == 0)
+                        s.balloon = strcmp(v, "1") == 0;
+                else if (strcmp(line, "BALLOON_TARGET") == 0)
+                        s.balloon_target = strtoull(v, NULL, 10);
+                else if (strcmp(line, "DISKS") == 0)
+                        s.disks = (uint32_t) strtoul(v, NULL, 10);
+                else if (strcmp(line, "DISKS_RO") == 0)
+                        s.disks_ro = (uint32_t) strtoul(v, NULL, 10);
         }
         fclose(f);
         if (!s.name || !s.socket || s.pid <= 0) {
@@ -884,6 +1013,10 @@ int vm_adopt(Manager *m, const char *state_path, Vm **ret) {
         vm->start_time_usec = s.start_usec;
         vm->stop_requested = s.stop_requested;
         vm->kill_requested = s.kill_requested;
+        vm->balloon = s.balloon;
+        vm->balloon_target_bytes = s.balloon_target;
+        vm->n_disks = MIN(s.disks, (uint32_t) VM_DISKS_MAX);
+        vm->disks_read_only = s.disks_ro;
         vm->next_request_id = 1;
         vm->state = info.state == CONTROL_STATE_PAUSED ? VM_STATE_PAUSED :
                     info.state == CONTROL_STATE_STARTING ? VM_STATE_STARTING : VM_STATE_RUNNING;
@@ -1052,17 +1185,167 @@ int vm_resume(Vm *vm, VmDoneFn done, void *userdata) {
         return vm_simple_call(vm, CONTROL_TYPE_RESUME, VM_STATE_RUNNING, done, userdata);
 }
 
-int vm_set_balloon(Vm *vm, uint64_t bytes, VmDoneFn done, void *userdata) {
-        /* Wants a control-protocol "balloon" message (planned, not in version 1). */
-        return -EOPNOTSUPP;
+/* ---- balloon, disks ---- */
+
+typedef struct DeviceCall {
+        VmDoneFn done;
+        VmBalloonStatsFn stats_done;
+        void *userdata;
+        uint64_t bytes;
+        uint32_t index;
+} DeviceCall;
+
+static bool vm_is_up(Vm *vm) {
+        return vm->state == VM_STATE_RUNNING || vm->state == VM_STATE_PAUSED;
 }
 
-int vm_get_balloon_stats(Vm *vm, VmDoneFn done, void *userdata) {
-        /* Wants a control-protocol "balloon-stats" message. */
-        return -EOPNOTSUPP;
+/* No reply, or the VMM's own refusal: a message for the caller. r is
+ * returned, possibly translated to the errno the callers document. */
+static int device_call_error(int r, const ControlReply *reply, bool is_disk, const DeviceCall *c,
+                             char *buf, size_t size) {
+        if (r < 0) {
+                snprintf(buf, size, "%s", r == -ETIMEDOUT ? "the VMM did not answer in time" :
+                                          "the VMM could not be reached");
+                return r;
+        }
+        r = reply->status;
+        switch (r) {
+        case -ENODEV:
+                if (is_disk) {
+                        snprintf(buf, size, "the VM has no disk %" PRIu32, c->index);
+                        return -ENODEV;
+                }
+                snprintf(buf, size, "the VM has no balloon device (start it with balloon=true)");
+                return -EOPNOTSUPP;
+        case -EROFS:
+                snprintf(buf, size, "disk %" PRIu32 " is read-only", c->index);
+                return r;
+        case -EOPNOTSUPP:
+                snprintf(buf, size, "this majordome-vmm does not support the request");
+                return r;
+        default:
+                snprintf(buf, size, "the VMM refused the request: %s", strerror(-r));
+                return r;
+        }
+}
+
+static void on_set_balloon_reply(Vm *vm, int r, const ControlReply *reply, void *userdata) {
+        _cleanup_free_ DeviceCall *c = userdata;
+        char msg[128];
+
+        if (r >= 0 && reply->status >= 0) {
+                if (vm->balloon_target_bytes != c->bytes) {
+                        vm->balloon_target_bytes = c->bytes;
+                        (void) vm_save(vm);
+                        manager_vm_balloon_changed(vm->manager, vm);
+                }
+                c->done(vm, 0, NULL, VM_STOP_STEP_NONE, c->userdata);
+                return;
+        }
+        r = device_call_error(r, reply, false, c, msg, sizeof(msg));
+        c->done(vm, r, msg, VM_STOP_STEP_NONE, c->userdata);
+}
+
+int vm_set_balloon(Vm *vm, uint64_t bytes, VmDoneFn done, void *userdata) {
+        uint8_t payload[CONTROL_BALLOON_REQUEST_SIZE];
+        DeviceCall *c;
+        int r;
+
+        if (!vm_is_up(vm))
+                return -EBUSY;
+        if (!vm->balloon)
+                return -EOPNOTSUPP;
+        if (bytes > vm->memory_bytes)
+                return -EINVAL;
+        c = calloc(1, sizeof(*c));
+        if (!c)
+                return -ENOMEM;
+        *c = (DeviceCall) { .done = done, .userdata = userdata, .bytes = bytes };
+        control_balloon_request_encode(bytes, payload);
+        r = control_enqueue_payload(vm, CONTROL_TYPE_BALLOON, payload, sizeof(payload), on_set_balloon_reply, c);
+        if (r < 0)
+                free(c);
+        return r;
+}
+
+static void on_balloon_stats_reply(Vm *vm, int r, const ControlReply *reply, void *userdata) {
+        _cleanup_free_ DeviceCall *c = userdata;
+        ControlBalloonStats stats;
+        char msg[128];
+
+        if (r >= 0 && reply->status >= 0) {
+                r = control_balloon_stats_decode(reply->payload, reply->length, &stats);
+                if (r < 0) {
+                        c->stats_done(vm, r, "the VMM sent malformed balloon statistics", NULL, c->userdata);
+                        return;
+                }
+                if (vm->balloon_target_bytes != stats.target_bytes ||
+                    vm->balloon_actual_bytes != stats.actual_bytes) {
+                        vm->balloon_target_bytes = stats.target_bytes;
+                        vm->balloon_actual_bytes = stats.actual_bytes;
+                        manager_vm_balloon_changed(vm->manager, vm);
+                }
+                c->stats_done(vm, 0, NULL, &stats, c->userdata);
+                return;
+        }
+        r = device_call_error(r, reply, false, c, msg, sizeof(msg));
+        c->stats_done(vm, r, msg, NULL, c->userdata);
+}
+
+int vm_get_balloon_stats(Vm *vm, VmBalloonStatsFn done, void *userdata) {
+        uint8_t payload[CONTROL_BALLOON_STATS_REQUEST_SIZE];
+        DeviceCall *c;
+        int r;
+
+        if (!vm_is_up(vm))
+                return -EBUSY;
+        if (!vm->balloon)
+                return -EOPNOTSUPP;
+        c = calloc(1, sizeof(*c));
+        if (!c)
+                return -ENOMEM;
+        *c = (DeviceCall) { .stats_done = done, .userdata = userdata };
+        /* A paused guest cannot answer: do not make the VMM wait for it. */
+        control_balloon_stats_request_encode(vm->state == VM_STATE_PAUSED ? 0 : VM_BALLOON_STATS_WAIT_MS, payload);
+        r = control_enqueue_payload(vm, CONTROL_TYPE_BALLOON_STATS, payload, sizeof(payload),
+                                    on_balloon_stats_reply, c);
+        if (r < 0)
+                free(c);
+        return r;
+}
+
+static void on_resize_reply(Vm *vm, int r, const ControlReply *reply, void *userdata) {
+        _cleanup_free_ DeviceCall *c = userdata;
+        char msg[128];
+
+        if (r >= 0 && reply->status >= 0) {
+                c->done(vm, 0, NULL, VM_STOP_STEP_NONE, c->userdata);
+                return;
+        }
+        r = device_call_error(r, reply, true, c, msg, sizeof(msg));
+        c->done(vm, r, msg, VM_STOP_STEP_NONE, c->userdata);
 }
 
 int vm_resize_disk(Vm *vm, uint32_t index, uint64_t bytes, VmDoneFn done, void *userdata) {
-        /* Wants the VMM's block device and a "disk-resize" message. */
-        return -EOPNOTSUPP;
+        uint8_t payload[CONTROL_DISK_RESIZE_REQUEST_SIZE];
+        DeviceCall *c;
+        int r;
+
+        if (!vm_is_up(vm))
+                return -EBUSY;
+        if (index >= vm->n_disks)
+                return -ENODEV;
+        if (vm->disks_read_only & (UINT32_C(1) << index))
+                return -EROFS;
+        if (bytes == 0 || bytes % 512 != 0)
+                return -EINVAL;
+        c = calloc(1, sizeof(*c));
+        if (!c)
+                return -ENOMEM;
+        *c = (DeviceCall) { .done = done, .userdata = userdata, .bytes = bytes, .index = index };
+        control_disk_resize_request_encode(index, bytes, payload);
+        r = control_enqueue_payload(vm, CONTROL_TYPE_DISK_RESIZE, payload, sizeof(payload), on_resize_reply, c);
+        if (r < 0)
+                free(c);
+        return r;
 }

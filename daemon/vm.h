@@ -72,10 +72,22 @@ int vm_stop_step_from_string(const char *s);
 #define VM_START_TIMEOUT_MS 30000
 #define VM_CONTROL_TIMEOUT_MS 2000
 #define VM_CONTROL_QUEUE_MAX 32
+#define VM_DISKS_MAX 8
+#define VM_DISK_SERIAL_MAX 20   /* virtio-blk GET_ID: 20 bytes of ASCII */
+/* How long the VMM may wait for the guest's fresh balloon statistics; it
+ * answers within that, well inside VM_CONTROL_TIMEOUT_MS. */
+#define VM_BALLOON_STATS_WAIT_MS 1000
 
 /* Names are file and path components: [A-Za-z0-9_.-], 1..VM_NAME_MAX bytes,
  * not starting with '.' or '-'. */
 bool vm_name_is_valid(const char *name);
+
+typedef struct VmDisk {
+        int fd;                 /* opened (or reopened) by the daemon */
+        bool read_only;
+        bool sparse;
+        char serial[VM_DISK_SERIAL_MAX + 1]; /* "": none */
+} VmDisk;
 
 /* What StartVm asked for, with every file already opened by the daemon. */
 typedef struct VmConfig {
@@ -86,7 +98,11 @@ typedef struct VmConfig {
         uint64_t memory_bytes;  /* 0: the VMM's default */
         uint32_t cpus;          /* 0: the VMM's default */
         bool debug_exit;
-        bool vsock;
+        bool vsock;             /* the daemon allocates the CID and the socket */
+        bool balloon;
+        bool rng;
+        VmDisk disks[VM_DISKS_MAX];
+        unsigned n_disks;
 } VmConfig;
 
 void vm_config_init(VmConfig *c);
@@ -102,6 +118,10 @@ struct VmWaiter {
         void *userdata;
         VmWaiter *next;
 };
+
+/* Completion of GetBalloonStats: stats only when r >= 0. */
+typedef void (*VmBalloonStatsFn)(Vm *vm, int r, const char *error_msg, const ControlBalloonStats *stats,
+                                 void *userdata);
 
 typedef struct VmControlRequest VmControlRequest;
 
@@ -133,6 +153,14 @@ struct Vm {
         char *log_path;
         char *socket_path;
         char *state_path;
+        char *vsock_dir;        /* <runtime>/<name>.vsock.d, 0711: the jailed VMM (nobody) searches it */
+        char *vsock_path;       /* <vsock_dir>/vsock, with vsock only */
+
+        /* devices, as started (kept in the state file for re-adoption) */
+        bool balloon;
+        uint32_t n_disks;
+        uint32_t disks_read_only; /* bit i: disk i is read-only */
+        int start_disk_fds[VM_DISKS_MAX]; /* held until running: the VMM opens them by /proc name */
 
         /* starting */
         VmWaiter *start_waiters;
@@ -172,10 +200,15 @@ int vm_stop(Vm *vm, bool kill, uint32_t timeout_ms, VmDoneFn done, void *userdat
 int vm_pause(Vm *vm, VmDoneFn done, void *userdata);
 int vm_resume(Vm *vm, VmDoneFn done, void *userdata);
 
-/* Not implemented by the VMM yet: each answers -EOPNOTSUPP today and is the
- * one place to connect when the control protocol grows the message. */
+/* The balloon and disk requests, through the same control queue (never
+ * blocking). Refused before anything is sent: -EBUSY while starting or
+ * stopping, -EOPNOTSUPP without a balloon, -ENODEV for a disk index the VM
+ * does not have, -EROFS for a read-only disk, -EINVAL for a size out of
+ * range. The VMM's own refusals come back the same way through done. A
+ * successful SetBalloon updates balloon_target_bytes; balloon statistics
+ * update both balloon sizes (each emits PropertiesChanged). */
 int vm_set_balloon(Vm *vm, uint64_t bytes, VmDoneFn done, void *userdata);
-int vm_get_balloon_stats(Vm *vm, VmDoneFn done, void *userdata);
+int vm_get_balloon_stats(Vm *vm, VmBalloonStatsFn done, void *userdata);
 int vm_resize_disk(Vm *vm, uint32_t index, uint64_t bytes, VmDoneFn done, void *userdata);
 
 /* Writes the state file atomically (temp + rename). */

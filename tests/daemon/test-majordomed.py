@@ -658,19 +658,257 @@ def unknown_vm_and_bad_arguments_are_refused():
 
 
 @test
-def bad_stop_mode_and_balloon_and_resize_answer_clearly():
+def bad_stop_mode_answers_invalid_args():
     need_kvm()
     c = env_client()
     path = c.start("extras")
     vm = c.vm(path)
     expect_error("org.freedesktop.DBus.Error.InvalidArgs", vm.Stop, "gently", dbus.UInt32(0))
     expect_error("org.freedesktop.DBus.Error.InvalidArgs", vm.Stop, "graceful", dbus.UInt32(2**32 - 1))
-    expect_error("org.majordome.Error.NotSupported", vm.SetBalloon, dbus.UInt64(MEM // 2))
-    expect_error("org.freedesktop.DBus.Error.InvalidArgs", vm.SetBalloon, dbus.UInt64(2**64 - 1))
-    expect_error("org.majordome.Error.NotSupported", vm.GetBalloonStats)
-    expect_error("org.majordome.Error.NotSupported", vm.ResizeDisk, dbus.UInt32(0), dbus.UInt64(1 << 30))
     check(c.prop(path, "State") == "running", "the VM was disturbed")
     vm.Kill()
+    c.close()
+
+
+def log_text(daemon, name):
+    try:
+        with open(os.path.join(daemon.runtime_dir, name + ".log")) as f:
+            return f.read()
+    except FileNotFoundError:
+        return ""
+
+
+def make_image(d, name, size=1 << 20):
+    path = os.path.join(d, name)
+    with open(path, "wb") as f:
+        f.truncate(size)
+    return path
+
+
+def disk(**kw):
+    return dbus.Dictionary(kw, signature="sv")
+
+
+def disks(*items):
+    return dbus.Array(items, signature="a{sv}")
+
+
+def changed_to(c, path, prop, value):
+    return any(p == path and ch.get(prop) == value for p, ch in c.changes)
+
+
+@test
+def full_path_with_balloon_disks_and_vsock():
+    """The issue's full path on the spin guest (no balloon or block driver):
+    the calls reach the VMM, which answers with the target it was given and
+    resizes the image file on the host."""
+    need_kvm()
+    c = env_client()
+    d = tempfile.mkdtemp()
+    try:
+        rw = make_image(d, "rw.img")
+        ro = make_image(d, "ro.img")
+        ro_fd = os.open(ro, os.O_RDONLY)
+        path = c.start("dev-full", balloon=dbus.Boolean(True), vsock=dbus.Boolean(True),
+                       rng=dbus.Boolean(True),
+                       disks=disks(disk(path=dbus.String(rw), serial=dbus.String("data-0"),
+                                        sparse=dbus.Boolean(True)),
+                                   disk(fd=dbus.types.UnixFd(ro_fd), read_only=dbus.Boolean(True))))
+        os.close(ro_fd)
+        check(c.prop(path, "State") == "running", "not running")
+        check(wait_until(lambda: ("dev-full", path) in c.started), "no VmStarted")
+        check(wait_until(lambda: changed_to(c, path, "State", "running")), "no PropertiesChanged State=running")
+        info = c.mgr.GetVmInfo("dev-full")
+        check(info["Cid"] >= 3, "Cid %d" % info["Cid"])
+        check(info["Disks"] == 2, "Disks %d" % info["Disks"])
+        vsock = str(info["VsockPath"])
+        check(vsock.startswith(Env.daemon.runtime_dir + "/") and os.path.exists(vsock),
+              "VsockPath %r" % vsock)
+        check(wait_until(lambda: log_ticks(Env.daemon, "dev-full") >= 1, 20), "no ticks")
+        vm = c.vm(path)
+
+        vm.Pause()
+        check(c.prop(path, "State") == "paused", "not paused")
+        vm.Resume()
+        check(c.prop(path, "State") == "running", "not running after Resume")
+
+        vm.SetBalloon(dbus.UInt64(16 << 20))
+        check(c.prop(path, "BalloonTargetBytes") == 16 << 20, "BalloonTargetBytes")
+        check(wait_until(lambda: changed_to(c, path, "BalloonTargetBytes", 16 << 20)),
+              "no PropertiesChanged BalloonTargetBytes")
+        stats = vm.GetBalloonStats(timeout=10)
+        check(stats["target_bytes"] == 16 << 20, "stats %s" % stats)
+        check(stats["actual_bytes"] == 0 and stats["inflated_bytes"] == 0, "spin has no driver: %s" % stats)
+        check(c.prop(path, "BalloonActualBytes") == 0, "BalloonActualBytes")
+        expect_error("org.freedesktop.DBus.Error.InvalidArgs", vm.SetBalloon, dbus.UInt64(MEM + (1 << 20)))
+
+        vm.ResizeDisk(dbus.UInt32(0), dbus.UInt64(2 << 20))
+        check(os.stat(rw).st_size == 2 << 20, "rw.img is %d bytes" % os.stat(rw).st_size)
+        msg = expect_error("org.majordome.Error.ReadOnly", vm.ResizeDisk, dbus.UInt32(1), dbus.UInt64(2 << 20))
+        check("read-only" in msg, msg)
+        msg = expect_error("org.freedesktop.DBus.Error.InvalidArgs", vm.ResizeDisk, dbus.UInt32(2), dbus.UInt64(2 << 20))
+        check("no disk 2" in msg, msg)
+        expect_error("org.freedesktop.DBus.Error.InvalidArgs", vm.ResizeDisk, dbus.UInt32(0), dbus.UInt64(1000))
+        expect_error("org.freedesktop.DBus.Error.InvalidArgs", vm.ResizeDisk, dbus.UInt32(0), dbus.UInt64(0))
+        check(os.stat(ro).st_size == 1 << 20 and os.stat(rw).st_size == 2 << 20, "sizes changed")
+        check(c.prop(path, "State") == "running", "the VM was disturbed")
+
+        step = vm.Stop("graceful", dbus.UInt32(5000), timeout=60)
+        check(step == "graceful", "step %s" % step)
+        check(wait_until(lambda: c.stopped_of("dev-full")), "no VmStopped")
+        check(c.stopped_of("dev-full")[0][2:4] == ("stopped", 0), "VmStopped %s" % (c.stopped_of("dev-full"),))
+        check(not os.path.exists(os.path.dirname(vsock)), "vsock directory left")
+    finally:
+        shutil.rmtree(d)
+        c.close()
+
+
+@test
+def balloon_guest_inflates_and_deflates_through_dbus():
+    """tests/guest/virtio-balloon with a real driver: SetBalloon makes it
+    inflate 16 MiB, GetBalloonStats and BalloonActualBytes see it, a zero
+    target deflates it, and the guest powers off with every check passed."""
+    need_kvm()
+    c = env_client()
+    name = "balloon-guest"
+    path = c.start(name, kernel=dbus.String(os.path.join(GUEST_DIR, "virtio-balloon.elf")),
+                   balloon=dbus.Boolean(True), debug_exit=dbus.Boolean(True))
+    check(wait_until(lambda: "balloon: ready" in log_text(Env.daemon, name), 90), "guest not ready")
+    vm = c.vm(path)
+    vm.SetBalloon(dbus.UInt64(16 << 20))
+    check(wait_until(lambda: "balloon: inflated" in log_text(Env.daemon, name), 90), "guest did not inflate")
+    stats = vm.GetBalloonStats(timeout=10)
+    check(stats["target_bytes"] == 16 << 20 and stats["actual_bytes"] == 16 << 20, "stats %s" % stats)
+    check(stats["inflated_bytes"] == 16 << 20, "stats %s" % stats)
+    check(stats.get("total_memory") == MEM, "guest statistics missing: %s" % stats)
+    check(c.prop(path, "BalloonActualBytes") == 16 << 20, "BalloonActualBytes")
+    check(wait_until(lambda: changed_to(c, path, "BalloonActualBytes", 16 << 20)),
+          "no PropertiesChanged BalloonActualBytes")
+    vm.SetBalloon(dbus.UInt64(0))
+    check(wait_until(lambda: "balloon: retouched" in log_text(Env.daemon, name), 90), "guest did not deflate")
+    # the guest's last step: it answers a fresh statistics request
+    stats = vm.GetBalloonStats(timeout=10)
+    check(stats["target_bytes"] == 0 and stats["inflated_bytes"] == 0, "stats %s" % stats)
+    check(wait_until(lambda: c.stopped_of(name), 90), "the guest did not finish")
+    check(c.stopped_of(name)[0][2:4] == ("poweroff", 0), "VmStopped %s" % (c.stopped_of(name),))
+    log = log_text(Env.daemon, name)
+    check(" FAIL" not in log and log.count(" PASS") >= 7, "guest verdicts:\n" + log)
+    c.close()
+
+
+@test
+def block_guest_sees_a_resize_made_through_dbus():
+    """tests/guest/virtio-block: writes, flushes, reads back and discards, then
+    asks for a resize; ResizeDisk grows it and the guest sees the new size."""
+    need_kvm()
+    c = env_client()
+    d = tempfile.mkdtemp()
+    name = "block-guest"
+    try:
+        img = make_image(d, "disk.img")
+        fd = os.open(img, os.O_RDWR)
+        path = c.start(name, kernel=dbus.String(os.path.join(GUEST_DIR, "virtio-block.elf")),
+                       debug_exit=dbus.Boolean(True),
+                       disks=disks(disk(fd=dbus.types.UnixFd(fd), sparse=dbus.Boolean(True),
+                                        serial=dbus.String("it-disk"))))
+        os.close(fd)
+        check(wait_until(lambda: "virtio-block: resize me" in log_text(Env.daemon, name), 90), "no resize request")
+        c.vm(path).ResizeDisk(dbus.UInt32(0), dbus.UInt64(2 << 20))
+        check(wait_until(lambda: c.stopped_of(name), 90), "the guest did not finish")
+        log = log_text(Env.daemon, name)
+        check(c.stopped_of(name)[0][2:4] == ("poweroff", 0), "VmStopped %s\n%s" % (c.stopped_of(name), log))
+        check(" FAIL" not in log and log.count(" PASS") == 9, "guest verdicts:\n" + log)
+        check(os.stat(img).st_size == 2 << 20, "image is %d bytes" % os.stat(img).st_size)
+        with open(img, "rb") as f:
+            data = f.read(2048)
+        check(all(data[1024 + i] == (i * 13 + 5) & 0xff for i in range(1024)), "the guest's pattern is not on disk")
+    finally:
+        shutil.rmtree(d)
+        c.close()
+
+
+@test
+def balloon_and_resize_without_the_devices_answer_clearly():
+    need_kvm()
+    c = env_client()
+    path = c.start("plain")
+    vm = c.vm(path)
+    msg = expect_error("org.majordome.Error.NotSupported", vm.SetBalloon, dbus.UInt64(MEM // 2))
+    check("balloon" in msg, msg)
+    expect_error("org.freedesktop.DBus.Error.InvalidArgs", vm.SetBalloon, dbus.UInt64(2**64 - 1))
+    expect_error("org.majordome.Error.NotSupported", vm.GetBalloonStats)
+    msg = expect_error("org.freedesktop.DBus.Error.InvalidArgs", vm.ResizeDisk, dbus.UInt32(0), dbus.UInt64(1 << 30))
+    check("no disk 0" in msg, msg)
+    info = c.mgr.GetVmInfo("plain")
+    check(info["Cid"] == 0 and info["VsockPath"] == "" and info["Disks"] == 0, "GetVmInfo %s" % info)
+    check(c.prop(path, "State") == "running", "the VM was disturbed")
+    vm.Kill()
+    c.close()
+
+
+@test
+def bad_disk_and_device_configs_are_named():
+    c = env_client()
+    d = tempfile.mkdtemp()
+    r, w = os.pipe()
+    s1, s2 = socket.socketpair()
+    try:
+        img = make_image(d, "x.img")
+        ro_fd = os.open(img, os.O_RDONLY)
+        cases = [
+            ("disks", dbus.Array([dbus.String("x")], signature="s")),
+            ("disks[0]", disks(disk())),
+            ("disks[0]", disks(disk(path=dbus.String(img), fd=dbus.types.UnixFd(ro_fd), read_only=dbus.Boolean(True)))),
+            ("disks[0].path", disks(disk(path=dbus.String("relative.img")))),
+            ("disks[0].path", disks(disk(path=dbus.UInt32(1)))),
+            ("disks[0]", disks(disk(path=dbus.String("/nonexistent/x.img")))),
+            ("disks[0]", disks(disk(path=dbus.String(d)))),
+            ("disks[0]", disks(disk(fd=dbus.types.UnixFd(r)))),
+            ("disks[0]", disks(disk(fd=dbus.types.UnixFd(s1.fileno())))),
+            ("disks[0]", disks(disk(fd=dbus.types.UnixFd(ro_fd)))),  # writable disk from a read-only fd
+            ("disks[0].read_only", disks(disk(path=dbus.String(img), read_only=dbus.String("yes")))),
+            ("disks[0].serial", disks(disk(path=dbus.String(img), serial=dbus.String("a,b")))),
+            ("disks[0].serial", disks(disk(path=dbus.String(img), serial=dbus.String("x" * 21)))),
+            ("disks[0].cache", disks(disk(path=dbus.String(img), cache=dbus.String("none")))),
+            ("disks[1]", disks(disk(path=dbus.String(img), read_only=dbus.Boolean(True)), disk())),
+            ("disks", disks(*[disk(path=dbus.String(img), read_only=dbus.Boolean(True)) for _ in range(9)])),
+            ("balloon", dbus.UInt32(1)),
+            ("vsock", dbus.String("yes")),
+            ("rng", dbus.UInt64(1)),
+        ]
+        for key, value in cases:
+            msg = expect_error("org.majordome.Error.InvalidConfig", c.start, "baddisk",
+                               **{key.split("[")[0]: value})
+            check(msg.startswith(key), "message does not start with %s: %s" % (key, msg))
+        # the fds of the disks count towards the 8 per call
+        many = disks(*[disk(fd=dbus.types.UnixFd(ro_fd), read_only=dbus.Boolean(True)) for _ in range(8)])
+        msg = expect_error("org.majordome.Error.InvalidConfig", c.start, "baddisk",
+                           kernel=dbus.types.UnixFd(open(SPIN, "rb")), disks=many)
+        check("file descriptors" in msg, msg)
+        os.close(ro_fd)
+    finally:
+        os.close(r)
+        os.close(w)
+        s1.close()
+        s2.close()
+        shutil.rmtree(d)
+    check(len(c.mgr.ListVms()) == 0, "a VM was created")
+    check(os.listdir(Env.daemon.runtime_dir) == [] or
+          not any(f.startswith("baddisk") for f in os.listdir(Env.daemon.runtime_dir)), "files left")
+    c.close()
+
+
+@test
+def vsock_cids_are_unique():
+    need_kvm()
+    c = env_client()
+    paths = [c.start("vs-%d" % i, vsock=dbus.Boolean(True)) for i in range(2)]
+    cids = [int(c.prop(p, "Cid")) for p in paths]
+    socks = [str(c.prop(p, "VsockPath")) for p in paths]
+    check(len(set(cids)) == 2 and min(cids) >= 3, "CIDs %s" % cids)
+    check(len(set(socks)) == 2 and all(os.path.exists(s) for s in socks), "VsockPaths %s" % socks)
+    for p in paths:
+        c.vm(p).Kill()
     c.close()
 
 
