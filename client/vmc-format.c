@@ -64,6 +64,7 @@ int vmc_error_describe(const char *error_name, const char *message, const char *
                 { "org.majordome.Error.VmmFailed", VMC_EXIT_FAILED, "the VMM failed", "the VMM failed", true },
                 { "org.majordome.Error.Timeout", VMC_EXIT_FAILED, "the VMM did not answer in time", "the VMM did not answer in time", true },
                 { "org.majordome.Error.NotSupported", VMC_EXIT_FAILED, "not supported", "not supported", true },
+                { "org.majordome.Error.ReadOnly", VMC_EXIT_FAILED, "refused", "refused", true },
                 { "org.freedesktop.DBus.Error.ServiceUnknown", VMC_EXIT_UNREACHABLE, "majordomed is not running on this bus", "majordomed is not running on this bus", false },
                 { "org.freedesktop.DBus.Error.NameHasNoOwner", VMC_EXIT_UNREACHABLE, "majordomed is not running on this bus", "majordomed is not running on this bus", false },
                 { "org.freedesktop.DBus.Error.NoReply", VMC_EXIT_UNREACHABLE, "no reply from majordomed", "no reply from majordomed", true },

@@ -15,7 +15,7 @@ extern "C" {
 
 /* Limits on what one StartVm call may carry. */
 #define MANAGER_CONFIG_KEYS_MAX 32
-#define MANAGER_CONFIG_FDS_MAX 8
+#define MANAGER_CONFIG_FDS_MAX 16 /* kernel, initrd, serial log and 8 disks fit */
 
 int manager_bus_register(Manager *m);
 

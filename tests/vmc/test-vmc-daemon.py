@@ -145,14 +145,74 @@ def missing_kernel_is_usage_or_file_error(env):
     check(env.vmc("info", "nok").rc == 4, "a VM nok exists")
 
 
+def image(env, name, size=1 << 20):
+    path = os.path.join(env.tmp.name, name)
+    with open(path, "wb") as f:
+        f.truncate(size)
+    return path
+
+
 @test
-def device_keys_the_vmm_lacks_are_one_readable_line(env):
-    disk = os.path.join(env.tmp.name, "disk.img")
-    with open(disk, "wb") as f:
-        f.truncate(1 << 20)
-    r = env.vmc("start", "dsk", "--kernel", env.spin, "--disk", disk)
-    check(r.rc == 1 and r.err.startswith("vmc: start dsk: ") and r.err.count("\n") == 1, r)
-    check("disks" in r.err, r)
+def start_with_disks_balloon_and_vsock(env):
+    rw, ro = image(env, "rw.img"), image(env, "ro.img")
+    r = env.start("dev", "--disk", rw, "--disk", ro + ",ro", "--balloon", "--vsock")
+    check(r.out.startswith("started dev (pid "), r)
+    info = env.info("dev")
+    check(info["State"] == "running" and info["Disks"] == 2 and info["Cid"] >= 3, info)
+    check(info["VsockPath"].startswith(env.runtime + "/") and os.path.exists(info["VsockPath"]), info)
+
+
+@test
+def balloon_sets_the_target(env):
+    r = env.vmc("balloon", "dev", "16M")
+    check(r.rc == 0 and r.out == "balloon target of dev set to 16 MiB\n", r)
+    check(env.info("dev")["BalloonTargetBytes"] == 16 << 20, env.info("dev"))
+
+
+@test
+def balloon_stats_show_the_target_as_json_and_text(env):
+    r = env.vmc("balloon-stats", "dev", "--json", timeout=30)
+    check(r.rc == 0, r)
+    stats = json.loads(r.out)
+    check(stats["target_bytes"] == 16 << 20 and stats["actual_bytes"] == 0, stats)
+    r = env.vmc("balloon-stats", "dev", timeout=30)
+    check(r.rc == 0 and any(l.split()[:3] == ["target_bytes", "16", "MiB"] for l in r.out.splitlines()), r)
+
+
+@test
+def resize_grows_the_image_on_the_host(env):
+    r = env.vmc("resize", "dev", "0", "2M")
+    check(r.rc == 0 and r.out == "disk 0 of dev resized to 2 MiB\n", r)
+    check(os.stat(os.path.join(env.tmp.name, "rw.img")).st_size == 2 << 20, "rw.img not resized")
+
+
+@test
+def balloon_and_resize_refusals_are_one_readable_line(env):
+    cases = [
+        (["resize", "dev", "1", "2M"], "read-only"),
+        (["resize", "dev", "5", "2M"], "no disk 5"),
+        (["balloon", "dev", "1G"], "larger than the VM's memory"),
+        (["balloon", "spin", "1M"], "no balloon device"),
+        (["balloon-stats", "spin"], "no balloon device"),
+    ]
+    for args, text in cases:
+        r = env.vmc(*args)
+        check(r.rc == 1 and r.err.startswith("vmc: %s %s: " % (args[0], args[1])) and r.err.count("\n") == 1
+              and text in r.err, "%s: %s" % (args, r))
+    check(os.stat(os.path.join(env.tmp.name, "ro.img")).st_size == 1 << 20, "ro.img changed")
+    r = env.vmc("stop", "dev", timeout=60)
+    check(r.rc == 0 and r.out.startswith("stopped dev ("), r)
+
+
+@test
+def bad_disks_are_one_readable_line(env):
+    r = env.vmc("start", "bad", "--kernel", env.spin, "--disk", "/dev/null")
+    check(r.rc == 1 and "not a regular file or block device" in r.err and r.err.count("\n") == 1, r)
+    img = image(env, "many.img")
+    r = env.vmc("start", "bad", "--kernel", env.spin, *(["--disk", img + ",ro"] * 9))
+    check(r.rc == 1 and r.err.startswith("vmc: start bad: invalid configuration: disks: more than 8")
+          and r.err.count("\n") == 1, r)
+    check(env.vmc("info", "bad").rc == 4, "a VM bad exists")
 
 
 @test
