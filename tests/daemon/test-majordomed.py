@@ -943,7 +943,12 @@ def daemon_killed_and_restarted_re_adopts_running_vms():
     d = Daemon(bus)
     c = Client(bus)
     try:
-        pa = c.start("keep-a")
+        img_dir = tempfile.mkdtemp()
+        img = make_image(img_dir, "keep.img")
+        img_ro = make_image(img_dir, "keep-ro.img")
+        pa = c.start("keep-a", balloon=dbus.Boolean(True), vsock=dbus.Boolean(True),
+                     disks=disks(disk(path=dbus.String(img)), disk(path=dbus.String(img_ro), read_only=dbus.Boolean(True))))
+        cid = int(c.prop(pa, "Cid"))
         pb = c.start("keep-b", cpus=dbus.UInt32(2))
         c.vm(pb).Pause()
         pids = {n: int(c.prop(p, "Pid")) for n, p in [("keep-a", pa), ("keep-b", pb)]}
@@ -957,6 +962,14 @@ def daemon_killed_and_restarted_re_adopts_running_vms():
         check(vms == {"keep-a": "running", "keep-b": "paused"}, "ListVms after restart: %s" % vms)
         check(not os.path.exists(os.path.join(d.runtime_dir, "stale.state")), "stale entry kept")
         check(int(c.prop(pa, "Pid")) == pids["keep-a"] and int(c.prop(pb, "Vcpus")) == 2, "info lost")
+        # the devices are remembered: balloon, disks (which is read-only), vsock
+        check(int(c.prop(pa, "Cid")) == cid and int(c.prop(pa, "Disks")) == 2, "devices lost")
+        c.vm(pa).SetBalloon(dbus.UInt64(8 << 20))
+        check(c.vm(pa).GetBalloonStats()["target_bytes"] == 8 << 20, "balloon after restart")
+        c.vm(pa).ResizeDisk(dbus.UInt32(0), dbus.UInt64(2 << 20))
+        check(os.stat(img).st_size == 2 << 20, "resize after restart")
+        expect_error("org.majordome.Error.ReadOnly", c.vm(pa).ResizeDisk, dbus.UInt32(1), dbus.UInt64(2 << 20))
+        expect_error("org.majordome.Error.NotSupported", c.vm(pb).SetBalloon, dbus.UInt64(1 << 20))
         c.vm(pb).Resume()
         check(c.prop(pb, "State") == "running", "Resume after restart")
         t = log_ticks(d, "keep-a")
@@ -973,6 +986,7 @@ def daemon_killed_and_restarted_re_adopts_running_vms():
         reasons = sorted((s[0], s[2]) for s in c.stopped)
         check(reasons == [("keep-a", "stopped"), ("keep-b", "killed")], "reasons %s" % reasons)
         check(wait_until(lambda: not any(pid_alive(p) for p in pids.values()), 5), "VMMs left")
+        shutil.rmtree(img_dir)
     finally:
         c.close()
         d.close()
