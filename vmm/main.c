@@ -441,11 +441,21 @@ static int open_serial_output(const char *spec, int *ret) {
         return 0;
 }
 
-/* The descriptor of an "fd:N" spec, or -1. */
+/* The descriptor of an "fd:N" spec, or -1. A device option may go on
+ * after it ("fd:5,ro"), so the number ends at a comma. */
 static int spec_fd(const char *spec) {
+        char number[16];
+        size_t n;
         uint64_t v;
 
-        if (!spec || !is_fd_spec(spec) || parse_uint(spec + 3, 0, INT32_MAX, &v) < 0)
+        if (!spec || !is_fd_spec(spec))
+                return -1;
+        n = strcspn(spec + 3, ",");
+        if (n == 0 || n >= sizeof(number))
+                return -1;
+        memcpy(number, spec + 3, n);
+        number[n] = '\0';
+        if (parse_uint(number, 0, INT32_MAX, &v) < 0)
                 return -1;
         return (int) v;
 }
@@ -457,7 +467,7 @@ static int sandbox_prepare(const RunArgs *a) {
         size_t n_sources = 0;
         PolicyError e;
         uint64_t v;
-        int keep[4], n = 0, r;
+        int keep[4 + VM_MAX_DEVICES], n = 0, r;
 
         if (a->sandbox_mode == SANDBOX_MODE_OFF)
                 return 0;
@@ -465,6 +475,9 @@ static int sandbox_prepare(const RunArgs *a) {
         keep[n++] = spec_fd(a->initrd);
         keep[n++] = spec_fd(a->serial);
         keep[n++] = a->control_fd && parse_uint(a->control_fd, 0, INT32_MAX, &v) >= 0 ? (int) v : -1;
+        /* Devices given descriptors (--block fd:N,..., --console fd:N). */
+        for (unsigned i = 0; i < a->n_devices; i++)
+                keep[n++] = spec_fd(a->devices[i].arg);
         r = jail_close_inherited_fds(keep, (size_t) n);
         if (r < 0)
                 return log_error_errno(r, "jail: closing inherited descriptors: %m"), VMM_EXIT_OS_ERROR;

@@ -101,3 +101,23 @@ TEST(VmmBlock, BadBlockOptionIsAUsageError) {
         RunResult r = run_vmm({ "run", "--block", "/tmp/x.img,bogus", guest_path("hello") }, 10000);
         EXPECT_EQ(r.exit_code, 64) << r.err;
 }
+
+/* How the daemon passes disks: an inherited descriptor, which the jail must
+ * keep (it closes every other inherited fd). */
+TEST(VmmBlock, DiskGivenAsInheritedDescriptorWorksInTheJail) {
+        SKIP_WITHOUT_KVM();
+        TempDir dir;
+        std::string img = make_image(dir, "disk.img"), sock = dir.file("vmm.sock");
+        std::string script = "exec 5<>'" + img + "'; exec '" + vmm_path() + "' run --block fd:5,id=it-disk --socket '" +
+                             sock + "' --debug-exit '" + guest_path("virtio-block") + "'";
+
+        Process vmm({ "/bin/sh", "-c", script });
+        ASSERT_TRUE(vmm.wait_for_output("virtio-block: resize me", kGuestTimeoutMs)) << vmm.out() << vmm.err();
+        EXPECT_EQ(run_vmm({ "disk-resize", sock, "0", "2M" }, 10000).exit_code, 0);
+        RunResult r = vmm.wait(kGuestTimeoutMs);
+        ASSERT_FALSE(r.timed_out) << r.out;
+        EXPECT_EQ(r.exit_code, 0) << r.err << r.out;
+        struct stat st;
+        ASSERT_EQ(stat(img.c_str(), &st), 0);
+        EXPECT_EQ(st.st_size, 2 * kImageSize) << "the resize reached the file through the descriptor";
+}
