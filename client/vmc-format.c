@@ -378,7 +378,7 @@ char *vmc_format_info(GVariant *info) {
         static const struct {
                 const char *key;
                 const char *label;
-                enum { TEXT, BYTES, TIME, CID } kind;
+                enum { TEXT, BYTES, TIME, CID, PATH } kind;
         } known[] = {
                 { "Name", "Name", TEXT },
                 { "State", "State", TEXT },
@@ -388,6 +388,8 @@ char *vmc_format_info(GVariant *info) {
                 { "BalloonTargetBytes", "Balloon target", BYTES },
                 { "BalloonActualBytes", "Balloon actual", BYTES },
                 { "Cid", "vsock CID", CID },
+                { "VsockPath", "vsock socket", PATH },
+                { "Disks", "Disks", TEXT },
                 { "StartTimeUsec", "Started", TIME },
                 { "LogPath", "Log", TEXT },
         };
@@ -402,6 +404,10 @@ char *vmc_format_info(GVariant *info) {
                 g_autofree char *text = NULL;
 
                 if (!v)
+                        continue;
+                /* "" is the daemon's "none": not worth a line. */
+                if (known[i].kind == PATH && g_variant_is_of_type(v, G_VARIANT_TYPE_STRING) &&
+                    g_variant_get_string(v, NULL)[0] == '\0')
                         continue;
                 if (known[i].kind == BYTES && g_variant_is_of_type(v, G_VARIANT_TYPE_UINT64))
                         text = vmc_format_bytes(g_variant_get_uint64(v));

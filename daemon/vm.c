@@ -719,7 +719,7 @@ static _noreturn_ void vm_exec_child(Vm *vm, char **argv, int kernel_fd, int ini
         _exit(127);
 }
 
-int vm_start(Vm *vm, VmConfig *config, VmDoneFn done, void *userdata) {
+static int vm_spawn(Vm *vm, VmConfig *config, VmDoneFn done, void *userdata) {
         _cleanup_close_ int log_fd = -EBADF, ours = -EBADF, theirs = -EBADF, pidfd = -EBADF;
         _cleanup_free_ char *vsock_arg = NULL;
         char mem[32], cpus[16], block[VM_DISKS_MAX][128], *argv[32 + 2 * VM_DISKS_MAX];
@@ -877,6 +877,19 @@ fail:
                 vm->pidfd_source = sd_event_source_disable_unref(vm->pidfd_source);
         }
         (void) waitpid(pid, NULL, 0);
+        return r;
+}
+
+int vm_start(Vm *vm, VmConfig *config, VmDoneFn done, void *userdata) {
+        int r;
+
+        r = vm_spawn(vm, config, done, userdata);
+        if (r < 0 && vm->cid > 0) {
+                /* No VMM came to use it: the vsock directory goes, the CID is free. */
+                (void) unlink(vm->vsock_path);
+                (void) rmdir(vm->vsock_dir);
+                vm->cid = 0;
+        }
         return r;
 }
 

@@ -160,6 +160,11 @@ def start_with_disks_balloon_and_vsock(env):
     info = env.info("dev")
     check(info["State"] == "running" and info["Disks"] == 2 and info["Cid"] >= 3, info)
     check(info["VsockPath"].startswith(env.runtime + "/") and os.path.exists(info["VsockPath"]), info)
+    r = env.vmc("info", "dev")
+    lines = r.out.splitlines()
+    check(r.rc == 0 and "Disks           2" in lines and "vsock socket    " + info["VsockPath"] in lines, r)
+    r = env.vmc("info", "spin")
+    check(r.rc == 0 and "vsock socket" not in r.out and "Disks           0" in r.out.splitlines(), r)
 
 
 @test
