@@ -384,11 +384,6 @@ static int control_enqueue(Vm *vm, uint16_t type, VmControlFn done, void *userda
 
 /* ---- lifetime ---- */
 
-static void vm_close_start_fds(Vm *vm) {
-        for (size_t i = 0; i < ARRAY_SIZE(vm->start_disk_fds); i++)
-                vm->start_disk_fds[i] = safe_close(vm->start_disk_fds[i]);
-}
-
 int vm_new(Manager *m, const char *name, Vm **ret) {
         Vm *vm;
         int r;
@@ -401,8 +396,6 @@ int vm_new(Manager *m, const char *name, Vm **ret) {
         vm->manager = m;
         vm->pidfd = -EBADF;
         vm->control_fd = -EBADF;
-        for (size_t i = 0; i < ARRAY_SIZE(vm->start_disk_fds); i++)
-                vm->start_disk_fds[i] = -EBADF;
         vm->state = VM_STATE_STARTING;
         vm->name = strdup(name);
         if (!vm->name)
@@ -455,7 +448,6 @@ Vm *vm_free(Vm *vm) {
         sd_event_source_disable_unref(vm->stop_timer);
         safe_close(vm->pidfd);
         safe_close(vm->control_fd);
-        vm_close_start_fds(vm);
         free(vm->name);
         free(vm->path);
         free(vm->log_path);
@@ -562,7 +554,6 @@ static void vm_finish(Vm *vm, bool known, bool signaled, int code) {
         vm->start_timer = sd_event_source_disable_unref(vm->start_timer);
         vm->poll_timer = sd_event_source_disable_unref(vm->poll_timer);
         vm->stop_timer = sd_event_source_disable_unref(vm->stop_timer);
-        vm_close_start_fds(vm);
         control_disconnect(vm);
         (void) unlink(vm->state_path);
         (void) unlink(vm->socket_path);
@@ -649,7 +640,6 @@ static void on_start_info(Vm *vm, int r, const ControlReply *reply, void *userda
         vm->vcpus = info.vcpus;
         vm->memory_bytes = info.memory_bytes;
         vm->start_timer = sd_event_source_disable_unref(vm->start_timer);
-        vm_close_start_fds(vm); /* the VMM has its disks open now */
         vm_set_state(vm, info.state == CONTROL_STATE_PAUSED ? VM_STATE_PAUSED : VM_STATE_RUNNING);
         waiters_complete(vm, &vm->start_waiters, 0, NULL, VM_STOP_STEP_NONE);
         manager_vm_started(vm->manager, vm);
@@ -788,14 +778,7 @@ static int vm_spawn(Vm *vm, VmConfig *config, VmDoneFn done, void *userdata) {
         for (unsigned i = 0; i < config->n_disks; i++) {
                 const VmDisk *d = &config->disks[i];
 
-                /* Wanted: "fd:%u" with VM_FD_DISK0 + i, the descriptors the
-                 * child inherits. But the VMM's sandbox closes inherited
-                 * descriptors other than the kernel's, initrd's, serial's and
-                 * control's before it creates the devices, so fd:N would name
-                 * whatever it opened there. Until it keeps --block's, it opens
-                 * our descriptor by its /proc name (before its jail, with our
-                 * uid), and we hold it open until the VM runs. */
-                snprintf(block[i], sizeof(block[i]), "/proc/%d/fd/%d%s%s%s%s", (int) getpid(), d->fd,
+                snprintf(block[i], sizeof(block[i]), "fd:%u%s%s%s%s", VM_FD_DISK0 + i,
                          d->read_only ? ",ro" : "", d->sparse ? ",sparse=true" : "",
                          d->serial[0] ? ",id=" : "", d->serial);
                 argv[n++] = (char *) "--block";
@@ -841,11 +824,9 @@ static int vm_spawn(Vm *vm, VmConfig *config, VmDoneFn done, void *userdata) {
         vm->balloon = config->balloon;
         vm->n_disks = config->n_disks;
         vm->disks_read_only = 0;
-        for (unsigned i = 0; i < config->n_disks; i++) {
+        for (unsigned i = 0; i < config->n_disks; i++)
                 if (config->disks[i].read_only)
                         vm->disks_read_only |= UINT32_C(1) << i;
-                vm->start_disk_fds[i] = TAKE_FD(config->disks[i].fd);
-        }
 
         r = sd_event_add_child_pidfd(vm->manager->event, &vm->pidfd_source, pidfd, WEXITED, on_child, vm);
         if (r < 0)

@@ -160,7 +160,6 @@ struct Vm {
         bool balloon;
         uint32_t n_disks;
         uint32_t disks_read_only; /* bit i: disk i is read-only */
-        int start_disk_fds[VM_DISKS_MAX]; /* held until running: the VMM opens them by /proc name */
 
         /* starting */
         VmWaiter *start_waiters;
