@@ -12,14 +12,13 @@
 #include <systemd/sd-event.h>
 
 #include "control-client.h"
-#include "devices/virtio-balloon.h"
-#include "devices/virtio-block.h"
 #include "control-server.h"
 #include "exit-codes.h"
 #include "jail.h"
 #include "log.h"
 #include "sandbox.h"
 #include "util.h"
+#include "vm-control.h"
 #include "vm.h"
 
 #define DEFAULT_MEM (256 * MiB)
@@ -331,98 +330,6 @@ static int on_rx_space(sd_event_source *s, int fd, uint32_t revents, void *userd
         return 0;
 }
 
-static int control_info(void *userdata, ControlInfo *ret) {
-        Vm *vm = userdata;
-        static const uint32_t states[_VM_STATE_MAX] = {
-                [VM_STATE_CREATED] = CONTROL_STATE_STARTING,
-                [VM_STATE_RUNNING] = CONTROL_STATE_RUNNING,
-                [VM_STATE_PAUSED] = CONTROL_STATE_PAUSED,
-                [VM_STATE_STOPPING] = CONTROL_STATE_STOPPING,
-        };
-
-        /* The pid the daemon started, not pid 1 of the jail's namespace. */
-        ret->pid = (uint32_t) jail_visible_pid();
-        ret->state = states[vm_get_state(vm)];
-        ret->vcpus = vm->n_vcpus;
-        ret->memory_bytes = vm->mem->size;
-        ret->uptime_ns = now_ns() - vm->started_ns;
-        return 0;
-}
-
-static int control_pause(void *userdata) {
-        int r = vm_pause(userdata);
-        return r == -EBUSY ? -EPERM : r;
-}
-
-static int control_resume(void *userdata) {
-        int r = vm_resume(userdata);
-        return r == -EBUSY ? -EPERM : r;
-}
-
-static int control_stop(void *userdata) {
-        vm_request_exit(userdata, VMM_EXIT_OK, "stop requested over the control socket");
-        return 0;
-}
-
-static int control_disk_resize(void *userdata, uint32_t index, uint64_t size_bytes) {
-        Vm *vm = userdata;
-        VirtioDevice *disk;
-        int r;
-
-        r = virtio_block_find(vm->virtio, vm->n_virtio, index, &disk);
-        if (r < 0)
-                return r;
-        return virtio_block_resize(disk, size_bytes);
-}
-
-/* The VM's balloon: the first virtio-balloon device, or NULL. */
-static VirtioDevice *vm_balloon(Vm *vm) {
-        for (unsigned i = 0; i < vm->n_virtio; i++)
-                if (virtio_device_ops(vm->virtio[i]->vdev) == &virtio_balloon_ops)
-                        return vm->virtio[i]->vdev;
-        return NULL;
-}
-
-static int control_balloon(void *userdata, uint64_t size_bytes) {
-        VirtioDevice *b = vm_balloon(userdata);
-
-        return b ? virtio_balloon_set_target(b, size_bytes) : -ENODEV;
-}
-
-static int control_balloon_stats(void *userdata, uint32_t timeout_ms, ControlBalloonStats *ret) {
-        VirtioDevice *b = vm_balloon(userdata);
-        VirtioBalloonInfo info;
-        int r;
-
-        if (!b)
-                return -ENODEV;
-        r = virtio_balloon_get_info(b, (int) timeout_ms, &info);
-        if (r < 0)
-                return r;
-        *ret = (ControlBalloonStats) {
-                .target_bytes = info.target_bytes,
-                .actual_bytes = info.actual_bytes,
-                .inflated_bytes = info.inflated_bytes,
-                .stats_age_ns = info.stats_age_ns,
-                .flags = (info.stats_valid ? CONTROL_BALLOON_STATS_VALID : 0) |
-                         (info.stats_fresh ? CONTROL_BALLOON_STATS_FRESH : 0),
-                .n_stats = MIN(info.n_stats, (unsigned) CONTROL_BALLOON_STAT_TAGS),
-        };
-        for (unsigned i = 0; i < ret->n_stats; i++)
-                ret->stats[i] = (ControlBalloonStat) { .tag = info.stats[i].tag, .value = info.stats[i].value };
-        return 0;
-}
-
-static const ControlOps control_ops = {
-        .info = control_info,
-        .pause = control_pause,
-        .resume = control_resume,
-        .stop = control_stop,
-        .disk_resize = control_disk_resize,
-        .balloon = control_balloon,
-        .balloon_stats = control_balloon_stats,
-};
-
 static int open_serial_output(const char *spec, int *ret) {
         int fd;
 
@@ -604,7 +511,7 @@ static int run_vm(const RunArgs *a) {
         }
 
         if (listen_fd >= 0) {
-                r = control_server_new(event, listen_fd, &control_ops, vm, &server);
+                r = control_server_new(event, listen_fd, &vm_control_ops, vm, &server);
                 if (r < 0)
                         return log_error_errno(r, "control socket: %m"), VMM_EXIT_OS_ERROR;
                 TAKE_FD(listen_fd);
@@ -616,7 +523,7 @@ static int run_vm(const RunArgs *a) {
                 if (parse_fd("--control-fd", a->control_fd, a->control_fd, &fd) < 0)
                         return VMM_EXIT_USAGE;
                 if (!server) {
-                        r = control_server_new(event, -1, &control_ops, vm, &server);
+                        r = control_server_new(event, -1, &vm_control_ops, vm, &server);
                         if (r < 0)
                                 return log_error_errno(r, "control socket: %m"), VMM_EXIT_OS_ERROR;
                 }
