@@ -426,7 +426,7 @@ static void on_vm_stopped(GDBusConnection *bus, const char *sender, const char *
         LogFollow *f = userdata;
         const char *name;
 
-        if (!g_variant_is_of_type(params, G_VARIANT_TYPE("(sosi)")))
+        if (!g_variant_is_of_type(params, G_VARIANT_TYPE("(sosis)")))
                 return;
         g_variant_get_child(params, 0, "&s", &name);
         if (strcmp(name, f->name) == 0) {

@@ -635,8 +635,9 @@ static const sd_bus_vtable manager_vtable[] = {
         SD_BUS_METHOD_WITH_NAMES("GetVmInfo", "s", SD_BUS_PARAM(name), "a{sv}", SD_BUS_PARAM(info),
                                  method_get_vm_info, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_SIGNAL_WITH_NAMES("VmStarted", "so", SD_BUS_PARAM(name) SD_BUS_PARAM(vm), 0),
-        SD_BUS_SIGNAL_WITH_NAMES("VmStopped", "sosi",
-                                 SD_BUS_PARAM(name) SD_BUS_PARAM(vm) SD_BUS_PARAM(reason) SD_BUS_PARAM(status), 0),
+        SD_BUS_SIGNAL_WITH_NAMES("VmStopped", "sosis",
+                                 SD_BUS_PARAM(name) SD_BUS_PARAM(vm) SD_BUS_PARAM(reason) SD_BUS_PARAM(status)
+                                 SD_BUS_PARAM(message), 0),
         SD_BUS_PROPERTY("Version", "s", property_get_version, 0, SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("MaxVms", "u", NULL, offsetof(Manager, max_vms), SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("VmCount", "u", NULL, offsetof(Manager, n_vms), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
@@ -660,12 +661,14 @@ void manager_vm_started(Manager *m, Vm *vm) {
 }
 
 void manager_vm_stopped(Manager *m, Vm *vm) {
-        log_info("VM %s: stopped (%s, status %d)", vm->name,
-                 vm_stop_reason_to_string(vm->stop_reason), vm->stop_status);
+        log_info("VM %s: stopped (%s, status %d)%s%s", vm->name,
+                 vm_stop_reason_to_string(vm->stop_reason), vm->stop_status,
+                 vm->stop_message ? ": " : "", vm->stop_message ?: "");
         if (!m->bus)
                 return;
-        (void) sd_bus_emit_signal(m->bus, MANAGER_BUS_PATH, MANAGER_BUS_INTERFACE, "VmStopped", "sosi",
-                                  vm->name, vm->path, vm_stop_reason_to_string(vm->stop_reason), vm->stop_status);
+        (void) sd_bus_emit_signal(m->bus, MANAGER_BUS_PATH, MANAGER_BUS_INTERFACE, "VmStopped", "sosis",
+                                  vm->name, vm->path, vm_stop_reason_to_string(vm->stop_reason), vm->stop_status,
+                                  vm->stop_message ?: "");
 }
 
 void manager_vm_count_changed(Manager *m) {

@@ -50,6 +50,7 @@ static const char *const vm_stop_reason_table[_VM_STOP_REASON_MAX] = {
         [VM_STOP_FAILED] = "failed",
         [VM_STOP_START_FAILED] = "start-failed",
         [VM_STOP_LOST] = "unknown",
+        [VM_STOP_SANDBOX] = "sandbox-violation",
 };
 
 static const char *const vm_stop_step_table[_VM_STOP_STEP_MAX] = {
@@ -455,6 +456,7 @@ Vm *vm_free(Vm *vm) {
         free(vm->state_path);
         free(vm->vsock_dir);
         free(vm->vsock_path);
+        free(vm->stop_message);
         free(vm);
         return NULL;
 }
@@ -540,6 +542,9 @@ static void vm_finish(Vm *vm, bool known, bool signaled, int code) {
                         vm->stop_reason = VM_STOP_KILLED;
                 else if (vm->stop_requested)
                         vm->stop_reason = VM_STOP_STOPPED;
+                else if (signaled && code == SIGSYS)
+                        /* Before start-failed: the more telling reason. */
+                        vm->stop_reason = VM_STOP_SANDBOX;
                 else if (was_starting)
                         vm->stop_reason = VM_STOP_START_FAILED;
                 else if (signaled)
@@ -564,8 +569,15 @@ static void vm_finish(Vm *vm, bool known, bool signaled, int code) {
                 (void) rmdir(vm->vsock_dir);
         }
 
-        if (was_starting) {
+        if (vm->stop_reason != VM_STOP_POWEROFF && vm->stop_reason != VM_STOP_STOPPED &&
+            vm->stop_reason != VM_STOP_KILLED) {
+                /* Say why, in the VMM's own words ("majordome-vmm: sandbox
+                 * violation: syscall ptrace (101) in role vcpu"). */
                 vmm_error = vm_last_vmm_error(vm);
+                free(vm->stop_message);
+                vm->stop_message = vmm_error ? strdup(vmm_error + strlen("majordome-vmm: ")) : NULL;
+        }
+        if (was_starting) {
                 if (asprintf(&msg, "VM '%s' ended before it was running (%s, status %d)%s%s",
                              vm->name, vm_stop_reason_to_string(vm->stop_reason), vm->stop_status,
                              vmm_error ? ": " : "", vmm_error ? vmm_error : "") < 0)

@@ -44,6 +44,7 @@ typedef enum VmStopReason {
         VM_STOP_FAILED,         /* non-zero exit code */
         VM_STOP_START_FAILED,   /* never reached running */
         VM_STOP_LOST,           /* adopted VMM ended; its exit status is not ours to read */
+        VM_STOP_SANDBOX,        /* the VMM broke its seccomp policy (died by SIGSYS) */
         _VM_STOP_REASON_MAX,
 } VmStopReason;
 
@@ -176,6 +177,7 @@ struct Vm {
 
         VmStopReason stop_reason;
         int stop_status;
+        char *stop_message;     /* the VMM's last error line, or NULL */
 
         Vm *next;
 };

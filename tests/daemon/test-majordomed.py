@@ -202,8 +202,9 @@ class Client:
         self.started, self.stopped, self.changes = [], [], []
         self.conn.add_signal_receiver(lambda n, p: self.started.append((str(n), str(p))),
                                       "VmStarted", IFACE, NAME, PATH)
-        self.conn.add_signal_receiver(lambda n, p, r, s: self.stopped.append((str(n), str(p), str(r), int(s), time.monotonic())),
-                                      "VmStopped", IFACE, NAME, PATH)
+        self.conn.add_signal_receiver(
+            lambda n, p, r, s, m: self.stopped.append((str(n), str(p), str(r), int(s), time.monotonic(), str(m))),
+            "VmStopped", IFACE, NAME, PATH)
         self.conn.add_signal_receiver(self._changed, "PropertiesChanged", PROPS, NAME, path_keyword="path")
 
     def _changed(self, iface, changed, invalidated, path=None):
@@ -591,7 +592,7 @@ def vmm_killed_by_sigkill_is_reported_crashed_quickly():
     t0 = time.monotonic()
     os.kill(pid, signal.SIGKILL)
     check(wait_until(lambda: c.stopped_of("victim"), 5), "no VmStopped")
-    name, p, reason, status, t1 = c.stopped_of("victim")[0]
+    name, p, reason, status, t1, message = c.stopped_of("victim")[0]
     check((reason, status) == ("crashed", -9), "VmStopped %s %d" % (reason, status))
     print("# VmStopped %.1f ms after SIGKILL" % ((t1 - t0) * 1000))
     check(t1 - t0 < 0.1, "VmStopped took %.0f ms" % ((t1 - t0) * 1000))
@@ -629,6 +630,37 @@ def garbage_kernel_is_start_failed_with_the_vmm_message():
     check(wait_until(lambda: c.stopped_of("garbage")), "no VmStopped")
     check(c.stopped_of("garbage")[0][2:4] == ("start-failed", 65), "VmStopped %s" % (c.stopped_of("garbage"),))
     c.close()
+
+
+@test
+def sandbox_violation_is_reported_with_the_syscall():
+    """A VMM that breaks its seccomp policy: VmStopped says so, and which call."""
+    need_kvm()
+    d = tempfile.mkdtemp(prefix="majordome-sbx-")
+    os.chmod(d, 0o755)
+    wrapper = os.path.join(d, "vmm")
+    with open(wrapper, "w") as f:
+        # The VMM's test hook: its vCPU thread makes a call its policy forbids.
+        f.write('#!/bin/sh\nexec "%s" "$@" --test-sandbox-violation=vcpu\n' % VMM)
+    os.chmod(wrapper, 0o755)
+    bus = Bus()
+    daemon = Daemon(bus, extra=["--vmm", wrapper])
+    c = Client(bus)
+    try:
+        try:
+            c.start("breaker")
+        except dbus.exceptions.DBusException as e:
+            # It may die before the daemon saw it running.
+            check("sandbox violation" in str(e), str(e))
+        check(wait_until(lambda: c.stopped_of("breaker"), 30), "no VmStopped")
+        name, p, reason, status, t, message = c.stopped_of("breaker")[0]
+        check((reason, status) == ("sandbox-violation", -signal.SIGSYS), "VmStopped %s %d" % (reason, status))
+        check(message.startswith("sandbox violation: syscall ") and "in role vcpu" in message, message)
+    finally:
+        c.close()
+        daemon.close()
+        bus.close()
+        shutil.rmtree(d, ignore_errors=True)
 
 
 @test

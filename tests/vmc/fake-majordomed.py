@@ -210,7 +210,7 @@ class Manager(dbus.service.Object):
         vm.set_prop("State", dbus.String("stopped"))
         del self.vms[vm.name]
         vm.remove_from_connection()
-        self.VmStopped(vm.name, dbus.ObjectPath(vm.path), reason, dbus.Int32(status))
+        self.VmStopped(vm.name, dbus.ObjectPath(vm.path), reason, dbus.Int32(status), "")
 
     @dbus.service.method(MANAGER_IFACE, in_signature="sa{sv}", out_signature="o")
     def StartVm(self, name, config):
@@ -280,8 +280,8 @@ class Manager(dbus.service.Object):
     def VmStarted(self, name, path):
         pass
 
-    @dbus.service.signal(MANAGER_IFACE, signature="sosi")
-    def VmStopped(self, name, path, reason, status):
+    @dbus.service.signal(MANAGER_IFACE, signature="sosis")
+    def VmStopped(self, name, path, reason, status, message):
         pass
 
     @dbus.service.method(PROPS_IFACE, in_signature="s", out_signature="a{sv}")

@@ -380,6 +380,6 @@ TEST(VmcApi, xml_declares_the_properties_and_signal_vmc_reads) {
         std::string s;
         for (GDBusArgInfo **a = sig->args; a && *a; a++)
                 s += (*a)->signature;
-        EXPECT_EQ(s, "sosi");
+        EXPECT_EQ(s, "sosis");
         g_dbus_node_info_unref(node);
 }
