@@ -235,8 +235,14 @@ static void *worker_main(void *arg) {
                 for (int i = 0; i < n; i++) {
                         uint64_t tag = ev[i].data.u64;
 
-                        if (tag == TAG_STOP)
+                        if (tag == TAG_STOP) {
+                                /* The device's watches go here: a reset
+                                 * runs on a vCPU thread, whose seccomp role
+                                 * has no epoll_ctl (Linux resets every
+                                 * virtio device on reboot). */
+                                unwatch_all(vdev);
                                 return NULL;
+                        }
                         if (tag < vdev->ops->n_queues) {
                                 VirtQueue *q = &vdev->queues[tag];
 
