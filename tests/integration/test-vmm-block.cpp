@@ -18,20 +18,6 @@ namespace {
 constexpr int kGuestTimeoutMs = 90000;
 constexpr off_t kImageSize = 1 << 20;
 
-unsigned count_passed(const std::string &out) {
-        unsigned passed = 0;
-        std::istringstream in(out);
-        for (std::string l; std::getline(in, l);) {
-                std::istringstream words(l);
-                std::string tag, name, verdict;
-                if ((words >> tag >> name >> verdict) && tag == "TEST") {
-                        EXPECT_EQ(verdict, "PASS") << l;
-                        passed += verdict == "PASS";
-                }
-        }
-        return passed;
-}
-
 std::string make_image(const TempDir &dir, const std::string &name) {
         std::string path = dir.file(name);
         int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
@@ -55,7 +41,7 @@ TEST(VmmBlock, GuestWritesFlushesDiscardsAndSeesAResize) {
         EXPECT_EQ(resize.exit_code, 0) << resize.err;
         RunResult r = vmm.wait(kGuestTimeoutMs);
         ASSERT_FALSE(r.timed_out) << r.out;
-        EXPECT_EQ(count_passed(r.out), 9u) << r.out << r.err;
+        EXPECT_EQ(count_guest_passes(r.out), 9u) << r.out << r.err;
         EXPECT_EQ(r.exit_code, 0) << "stderr: " << r.err << "\nstdout:\n" << r.out;
 
         /* The host's view: the guest's pattern at sector 2, the new size. */

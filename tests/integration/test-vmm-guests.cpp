@@ -13,19 +13,8 @@ constexpr int kGuestTimeoutMs = 60000;
 
 /* Every TEST line passed, at least `min_tests` of them, exit code 0. */
 void expect_guest_passed(const RunResult &r, unsigned min_tests) {
-        unsigned passed = 0;
-
         ASSERT_FALSE(r.timed_out) << "guest did not finish; output:\n" << r.out;
-        std::istringstream in(r.out);
-        for (std::string l; std::getline(in, l);) {
-                std::istringstream words(l);
-                std::string tag, name, verdict;
-                if (!(words >> tag >> name >> verdict) || tag != "TEST")
-                        continue;
-                EXPECT_EQ(verdict, "PASS") << l;
-                passed += verdict == "PASS";
-        }
-        EXPECT_GE(passed, min_tests) << r.out;
+        EXPECT_GE(count_guest_passes(r.out), min_tests) << r.out;
         EXPECT_EQ(r.exit_code, 0) << "stderr: " << r.err << "\nstdout:\n" << r.out;
 }
 

@@ -13,27 +13,13 @@ namespace {
 
 constexpr int kGuestTimeoutMs = 60000;
 
-unsigned count_passed(const std::string &out) {
-        unsigned passed = 0;
-        std::istringstream in(out);
-        for (std::string l; std::getline(in, l);) {
-                std::istringstream words(l);
-                std::string tag, name, verdict;
-                if ((words >> tag >> name >> verdict) && tag == "TEST") {
-                        EXPECT_EQ(verdict, "PASS") << l;
-                        passed += verdict == "PASS";
-                }
-        }
-        return passed;
-}
-
 } // namespace
 
 TEST(VmmVirtio, RngGuestGetsRandomBytesThroughMsix) {
         SKIP_WITHOUT_KVM();
         RunResult r = run_vmm({ "run", "--rng", "--debug-exit", guest_path("virtio-rng") }, kGuestTimeoutMs);
         ASSERT_FALSE(r.timed_out) << r.out;
-        EXPECT_EQ(count_passed(r.out), 5u) << r.out << r.err;
+        EXPECT_EQ(count_guest_passes(r.out), 5u) << r.out << r.err;
         EXPECT_EQ(r.exit_code, 0) << "stderr: " << r.err << "\nstdout:\n" << r.out;
 }
 

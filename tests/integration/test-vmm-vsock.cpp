@@ -23,20 +23,6 @@ namespace {
 
 constexpr int kGuestTimeoutMs = 90000;
 
-unsigned count_passed(const std::string &out) {
-        unsigned passed = 0;
-        std::istringstream in(out);
-        for (std::string l; std::getline(in, l);) {
-                std::istringstream words(l);
-                std::string tag, name, verdict;
-                if ((words >> tag >> name >> verdict) && tag == "TEST") {
-                        EXPECT_EQ(verdict, "PASS") << l;
-                        passed += verdict == "PASS";
-                }
-        }
-        return passed;
-}
-
 struct Fd {
         int fd = -1;
         explicit Fd(int f = -1) : fd(f) {}
@@ -123,7 +109,7 @@ TEST(VmmVsock, StreamsEchoInitiatedFromEachSide) {
 
         RunResult r = vmm.wait(kGuestTimeoutMs);
         ASSERT_FALSE(r.timed_out) << r.out;
-        EXPECT_EQ(count_passed(r.out), 7u) << r.out << r.err;
+        EXPECT_EQ(count_guest_passes(r.out), 7u) << r.out << r.err;
         EXPECT_EQ(r.exit_code, 0) << "stderr: " << r.err << "\nstdout:\n" << r.out;
 }
 
@@ -146,7 +132,7 @@ TEST(VmmConsole, GuestLineReachesTheSocketAndTheReplyReachesTheGuest) {
 
         RunResult r = vmm.wait(kGuestTimeoutMs);
         ASSERT_FALSE(r.timed_out) << r.out;
-        EXPECT_EQ(count_passed(r.out), 3u) << r.out << r.err;
+        EXPECT_EQ(count_guest_passes(r.out), 3u) << r.out << r.err;
         EXPECT_EQ(r.exit_code, 0) << "stderr: " << r.err << "\nstdout:\n" << r.out;
 }
 

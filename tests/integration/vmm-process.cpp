@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <gtest/gtest.h>
 #include <thread>
 
 std::string vmm_path() {
@@ -155,4 +156,18 @@ RunResult run_vmm(const std::vector<std::string> &args, int timeout_ms) {
         argv.insert(argv.end(), args.begin(), args.end());
         Process p(argv);
         return p.wait(timeout_ms);
+}
+
+unsigned count_guest_passes(const std::string &out) {
+        unsigned passed = 0;
+        std::istringstream in(out);
+        for (std::string l; std::getline(in, l);) {
+                std::istringstream words(l);
+                std::string tag, name, verdict;
+                if ((words >> tag >> name >> verdict) && tag == "TEST") {
+                        EXPECT_EQ(verdict, "PASS") << l;
+                        passed += verdict == "PASS";
+                }
+        }
+        return passed;
 }

@@ -65,5 +65,9 @@ private:
         TempDir dir_;
 };
 
+/* Counts a test guest's "TEST name PASS detail" lines; every "TEST name
+ * FAIL" line is a failure of the calling test. */
+unsigned count_guest_passes(const std::string &out);
+
 /* Runs `majordome-vmm args...` to completion. */
 RunResult run_vmm(const std::vector<std::string> &args, int timeout_ms);
