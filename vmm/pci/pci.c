@@ -225,20 +225,28 @@ static PciBar *bar_lookup(PciBus *b, uint64_t addr, unsigned size, uint64_t *ret
         return NULL;
 }
 
-static void window_read(void *opaque, uint64_t offset, uint8_t *data, unsigned size) {
-        PciBus *b = opaque;
+/* The BAR an access of the MMIO window lands in, looked up under the lock
+ * (the guest may move BARs), so the device is called without it. */
+static const BusDeviceOps *window_target(PciBus *b, uint64_t offset, unsigned size, void **ret_dev,
+                                         uint64_t *ret_off) {
         const BusDeviceOps *ops = NULL;
-        void *dev = NULL;
-        uint64_t off;
         PciBar *bar;
 
         pthread_mutex_lock(&b->lock);
-        bar = bar_lookup(b, b->mmio_base + offset, size, &off);
+        bar = bar_lookup(b, b->mmio_base + offset, size, ret_off);
         if (bar) {
                 ops = bar->ops;
-                dev = bar->opaque;
+                *ret_dev = bar->opaque;
         }
         pthread_mutex_unlock(&b->lock);
+        return ops;
+}
+
+static void window_read(void *opaque, uint64_t offset, uint8_t *data, unsigned size) {
+        void *dev = NULL;
+        uint64_t off = 0;
+        const BusDeviceOps *ops = window_target(opaque, offset, size, &dev, &off);
+
         if (ops && ops->read)
                 ops->read(dev, off, data, size);
         else
@@ -246,19 +254,10 @@ static void window_read(void *opaque, uint64_t offset, uint8_t *data, unsigned s
 }
 
 static void window_write(void *opaque, uint64_t offset, const uint8_t *data, unsigned size) {
-        PciBus *b = opaque;
-        const BusDeviceOps *ops = NULL;
         void *dev = NULL;
-        uint64_t off;
-        PciBar *bar;
+        uint64_t off = 0;
+        const BusDeviceOps *ops = window_target(opaque, offset, size, &dev, &off);
 
-        pthread_mutex_lock(&b->lock);
-        bar = bar_lookup(b, b->mmio_base + offset, size, &off);
-        if (bar) {
-                ops = bar->ops;
-                dev = bar->opaque;
-        }
-        pthread_mutex_unlock(&b->lock);
         if (ops && ops->write)
                 ops->write(dev, off, data, size);
 }
