@@ -59,7 +59,11 @@ static void help(void) {
                 snprintf(devices + n, sizeof(devices) - n, "      %-18s  %s\n", opt, o->help);
         }
         printf("Usage: majordome-vmm run [OPTIONS] KERNEL\n"
-               "       majordome-vmm info|pause|resume|stop [--json] SOCKET\n"
+               "       majordome-vmm info [--json] SOCKET\n"
+               "       majordome-vmm pause|resume|stop SOCKET\n"
+               "       majordome-vmm disk-resize SOCKET INDEX SIZE\n"
+               "       majordome-vmm balloon SOCKET SIZE\n"
+               "       majordome-vmm balloon-stats [--json] SOCKET\n"
                "\n"
                "Run one x86-64 virtual machine on /dev/kvm, or control a running one.\n"
                "\n"
