@@ -21,38 +21,6 @@ constexpr int kStepTimeoutMs = 90000;
 constexpr uint64_t kMiB = 1024 * 1024;
 constexpr uint64_t kBalloon = 16 * kMiB;
 
-/* Resident bytes of the guest-RAM memfd's mappings in process pid. */
-uint64_t guest_ram_rss_of(pid_t pid) {
-        std::ifstream in("/proc/" + std::to_string(pid) + "/smaps");
-        uint64_t total = 0;
-        bool in_ram = false;
-
-        for (std::string l; std::getline(in, l);) {
-                unsigned long start, end;
-                char sp;
-                /* A mapping header starts with its address range. */
-                bool header = sscanf(l.c_str(), "%lx-%lx%c", &start, &end, &sp) == 3 && sp == ' ';
-                if (header) {
-                        in_ram = l.find("/memfd:guest-ram") != std::string::npos;
-                        continue;
-                }
-                if (in_ram && l.compare(0, 4, "Rss:") == 0)
-                        total += std::stoull(l.substr(4)) * 1024;
-        }
-        return total;
-}
-
-/* The jailed VMM runs the VM in a child (its pid namespace's init), so
- * the whole process tree under pid is looked at. */
-uint64_t guest_ram_rss(pid_t pid) {
-        std::ifstream children("/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid) + "/children");
-        uint64_t total = guest_ram_rss_of(pid);
-
-        for (pid_t c; children >> c;)
-                total += guest_ram_rss(c);
-        return total;
-}
-
 RunResult control(const std::vector<std::string> &args) {
         return run_vmm(args, 20000);
 }

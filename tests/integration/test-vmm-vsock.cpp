@@ -23,56 +23,6 @@ namespace {
 
 constexpr int kGuestTimeoutMs = 90000;
 
-struct Fd {
-        int fd = -1;
-        explicit Fd(int f = -1) : fd(f) {}
-        ~Fd() {
-                if (fd >= 0)
-                        close(fd);
-        }
-};
-
-sockaddr_un addr(const std::string &path) {
-        sockaddr_un sa = {};
-        sa.sun_family = AF_UNIX;
-        strncpy(sa.sun_path, path.c_str(), sizeof(sa.sun_path) - 1);
-        return sa;
-}
-
-int unix_listen(const std::string &path) {
-        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        sockaddr_un sa = addr(path);
-        if (fd < 0 || bind(fd, (sockaddr *) &sa, sizeof(sa)) < 0 || listen(fd, 4) < 0)
-                return -1;
-        return fd;
-}
-
-int unix_connect(const std::string &path, int timeout_ms) {
-        for (int waited = 0; waited < timeout_ms; waited += 50) {
-                int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-                sockaddr_un sa = addr(path);
-                if (fd >= 0 && connect(fd, (sockaddr *) &sa, sizeof(sa)) == 0)
-                        return fd;
-                if (fd >= 0)
-                        close(fd);
-                usleep(50 * 1000);
-        }
-        return -1;
-}
-
-/* One line (with its newline), "" on timeout or EOF. */
-std::string read_line(int fd, int timeout_ms) {
-        std::string s;
-        while (s.empty() || s.back() != '\n') {
-                pollfd p = { fd, POLLIN, 0 };
-                char c;
-                if (poll(&p, 1, timeout_ms) != 1 || read(fd, &c, 1) != 1)
-                        return "";
-                s += c;
-        }
-        return s;
-}
-
 } // namespace
 
 TEST(VmmVsock, StreamsEchoInitiatedFromEachSide) {

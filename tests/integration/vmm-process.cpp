@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <fstream>
 #include <poll.h>
+#include <cstdio>
 #include <sstream>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -170,4 +171,85 @@ unsigned count_guest_passes(const std::string &out) {
                 }
         }
         return passed;
+}
+
+sockaddr_un unix_addr(const std::string &path) {
+        sockaddr_un sa = {};
+        sa.sun_family = AF_UNIX;
+        strncpy(sa.sun_path, path.c_str(), sizeof(sa.sun_path) - 1);
+        return sa;
+}
+
+int unix_listen(const std::string &path) {
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        sockaddr_un sa = unix_addr(path);
+        if (fd < 0)
+                return -1;
+        if (bind(fd, (sockaddr *) &sa, sizeof(sa)) < 0 || listen(fd, 4) < 0) {
+                close(fd);
+                return -1;
+        }
+        return fd;
+}
+
+int unix_connect(const std::string &path, int timeout_ms, const std::atomic<bool> *stop) {
+        auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+        while (std::chrono::steady_clock::now() < deadline && !(stop && *stop)) {
+                int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+                sockaddr_un sa = unix_addr(path);
+                if (fd >= 0 && connect(fd, (sockaddr *) &sa, sizeof(sa)) == 0)
+                        return fd;
+                if (fd >= 0)
+                        close(fd);
+                usleep(50 * 1000);
+        }
+        return -1;
+}
+
+std::string read_line(int fd, int timeout_ms) {
+        auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+        std::string s;
+        while (s.empty() || s.back() != '\n') {
+                int left = (int) std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   deadline - std::chrono::steady_clock::now())
+                                   .count();
+                struct pollfd p = { fd, POLLIN, 0 };
+                char c;
+                if (left <= 0 || poll(&p, 1, left) != 1 || read(fd, &c, 1) != 1)
+                        break;
+                s += c;
+        }
+        return s;
+}
+
+bool write_all(int fd, const std::string &s) {
+        return write(fd, s.data(), s.size()) == (ssize_t) s.size();
+}
+
+static uint64_t guest_ram_rss_of(pid_t pid) {
+        std::ifstream in("/proc/" + std::to_string(pid) + "/smaps");
+        uint64_t total = 0;
+        bool in_ram = false;
+
+        for (std::string l; std::getline(in, l);) {
+                unsigned long start, end;
+                char sp;
+                /* A mapping header starts with its address range. */
+                if (sscanf(l.c_str(), "%lx-%lx%c", &start, &end, &sp) == 3 && sp == ' ') {
+                        in_ram = l.find("/memfd:guest-ram") != std::string::npos;
+                        continue;
+                }
+                if (in_ram && l.compare(0, 4, "Rss:") == 0)
+                        total += std::stoull(l.substr(4)) * 1024;
+        }
+        return total;
+}
+
+uint64_t guest_ram_rss(pid_t pid) {
+        std::ifstream children("/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid) + "/children");
+        uint64_t total = guest_ram_rss_of(pid);
+
+        for (pid_t c; children >> c;)
+                total += guest_ram_rss(c);
+        return total;
 }

@@ -3,10 +3,15 @@
 
 /* Runs the real majordome-vmm binary for integration tests. */
 
+#include <atomic>
+#include <cstdint>
 #include <string>
 #include <vector>
 
+#include <sys/socket.h>
 #include <sys/types.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 struct RunResult {
         int exit_code = -1;     /* -1 when killed by a signal or timed out */
@@ -71,3 +76,28 @@ unsigned count_guest_passes(const std::string &out);
 
 /* Runs `majordome-vmm args...` to completion. */
 RunResult run_vmm(const std::vector<std::string> &args, int timeout_ms);
+
+/* An owned descriptor, closed when the object goes. */
+struct Fd {
+        int fd = -1;
+        explicit Fd(int f = -1) : fd(f) {}
+        ~Fd() {
+                if (fd >= 0)
+                        close(fd);
+        }
+        Fd(const Fd &) = delete;
+        Fd &operator=(const Fd &) = delete;
+};
+
+/* Unix stream sockets for the console and vsock tests. */
+sockaddr_un unix_addr(const std::string &path);
+int unix_listen(const std::string &path);
+/* Connects, retrying until the path exists, `stop` is set or the time is up. */
+int unix_connect(const std::string &path, int timeout_ms, const std::atomic<bool> *stop = nullptr);
+/* One line with its newline; what came so far on timeout or EOF. */
+std::string read_line(int fd, int timeout_ms);
+bool write_all(int fd, const std::string &s);
+
+/* Resident bytes of the guest-RAM memfd ("/memfd:guest-ram") in the VMM
+ * started as pid and its children (the jailed VMM runs the VM in a child). */
+uint64_t guest_ram_rss(pid_t pid);
