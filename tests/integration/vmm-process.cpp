@@ -124,6 +124,11 @@ bool Process::wait_for_output(const std::string &needle, int timeout_ms) {
         return false;
 }
 
+bool Process::exited(int timeout_ms) {
+        struct pollfd p = { pidfd_, POLLIN, 0 };
+        return reaped_ || poll(&p, 1, timeout_ms) > 0;
+}
+
 RunResult Process::wait(int timeout_ms) {
         if (reaped_)
                 return result_;

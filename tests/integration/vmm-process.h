@@ -58,6 +58,8 @@ public:
         std::string err() const;
         /* True once `needle` shows up in stdout, false on timeout or exit. */
         bool wait_for_output(const std::string &needle, int timeout_ms);
+        /* True once the process has exited, false after timeout_ms. */
+        bool exited(int timeout_ms);
         /* Waits for the exit and fills the result; kills on timeout. */
         RunResult wait(int timeout_ms);
         void kill(int sig);
