@@ -142,6 +142,15 @@ static void stop_done(Vm *vm, int r, const char *msg, VmStopStep step, void *use
                 (void) sd_bus_reply_method_return(call, "s", vm_stop_step_to_string(step));
 }
 
+/* The VM's asynchronous calls keep a reference to the message for their
+ * reply; one that could not start drops it and fails the call now. */
+static int call_started(int r, sd_bus_message *msg, Vm *vm, const char *what, sd_bus_error *error) {
+        if (r >= 0)
+                return 1;
+        sd_bus_message_unref(msg);
+        return vm_bus_error(error, r, vm->name, what);
+}
+
 int vm_bus_stop(Vm *vm, sd_bus_message *msg, const char *mode, uint32_t timeout_ms, sd_bus_error *error) {
         bool kill_now;
         int r;
@@ -161,12 +170,8 @@ int vm_bus_stop(Vm *vm, sd_bus_message *msg, const char *mode, uint32_t timeout_
         if (r <= 0)
                 return r < 0 ? r : 1;
 
-        r = vm_stop(vm, kill_now, timeout_ms, stop_done, sd_bus_message_ref(msg));
-        if (r < 0) {
-                sd_bus_message_unref(msg);
-                return vm_bus_error(error, r, vm->name, "cannot stop");
-        }
-        return 1;
+        return call_started(vm_stop(vm, kill_now, timeout_ms, stop_done, sd_bus_message_ref(msg)),
+                            msg, vm, "cannot stop", error);
 }
 
 static int method_stop(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
@@ -189,12 +194,8 @@ static int method_kill(sd_bus_message *msg, void *userdata, sd_bus_error *error)
         r = auth_check_manage(vm->manager, msg, error);
         if (r <= 0)
                 return r < 0 ? r : 1;
-        r = vm_stop(vm, true, 0, reply_done, sd_bus_message_ref(msg));
-        if (r < 0) {
-                sd_bus_message_unref(msg);
-                return vm_bus_error(error, r, vm->name, "cannot kill");
-        }
-        return 1;
+        return call_started(vm_stop(vm, true, 0, reply_done, sd_bus_message_ref(msg)),
+                            msg, vm, "cannot kill", error);
 }
 
 static int method_pause_resume(sd_bus_message *msg, Vm *vm, bool pause, sd_bus_error *error) {
@@ -210,12 +211,8 @@ static int method_pause_resume(sd_bus_message *msg, Vm *vm, bool pause, sd_bus_e
                 return sd_bus_error_setf(error, MAJORDOME_ERROR_NOT_RUNNING, "VM '%s' is %s",
                                          vm->name, vm_state_to_string(vm->state));
 
-        r = (pause ? vm_pause : vm_resume)(vm, reply_done, sd_bus_message_ref(msg));
-        if (r < 0) {
-                sd_bus_message_unref(msg);
-                return vm_bus_error(error, r, vm->name, pause ? "cannot pause" : "cannot resume");
-        }
-        return 1;
+        return call_started((pause ? vm_pause : vm_resume)(vm, reply_done, sd_bus_message_ref(msg)),
+                            msg, vm, pause ? "cannot pause" : "cannot resume", error);
 }
 
 static int method_pause(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
@@ -256,12 +253,8 @@ static int method_set_balloon(sd_bus_message *msg, void *userdata, sd_bus_error 
         if (!vm->balloon)
                 return sd_bus_error_setf(error, MAJORDOME_ERROR_NOT_SUPPORTED,
                                          "VM '%s' has no balloon device (start it with balloon=true)", vm->name);
-        r = vm_set_balloon(vm, bytes, reply_done, sd_bus_message_ref(msg));
-        if (r < 0) {
-                sd_bus_message_unref(msg);
-                return vm_bus_error(error, r, vm->name, "cannot set the balloon");
-        }
-        return 1;
+        return call_started(vm_set_balloon(vm, bytes, reply_done, sd_bus_message_ref(msg)),
+                            msg, vm, "cannot set the balloon", error);
 }
 
 static void balloon_stats_done(Vm *vm, int r, const char *msg, const ControlBalloonStats *stats, void *userdata) {
@@ -315,12 +308,8 @@ static int method_get_balloon_stats(sd_bus_message *msg, void *userdata, sd_bus_
         if (!vm->balloon)
                 return sd_bus_error_setf(error, MAJORDOME_ERROR_NOT_SUPPORTED,
                                          "VM '%s' has no balloon device (start it with balloon=true)", vm->name);
-        r = vm_get_balloon_stats(vm, balloon_stats_done, sd_bus_message_ref(msg));
-        if (r < 0) {
-                sd_bus_message_unref(msg);
-                return vm_bus_error(error, r, vm->name, "cannot ask for balloon statistics");
-        }
-        return 1;
+        return call_started(vm_get_balloon_stats(vm, balloon_stats_done, sd_bus_message_ref(msg)),
+                            msg, vm, "cannot ask for balloon statistics", error);
 }
 
 static int method_resize_disk(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
@@ -349,12 +338,8 @@ static int method_resize_disk(sd_bus_message *msg, void *userdata, sd_bus_error 
         if (vm->disks_read_only & (UINT32_C(1) << index))
                 return sd_bus_error_setf(error, MAJORDOME_ERROR_READ_ONLY,
                                          "Disk %" PRIu32 " of VM '%s' is read-only", index, vm->name);
-        r = vm_resize_disk(vm, index, bytes, reply_done, sd_bus_message_ref(msg));
-        if (r < 0) {
-                sd_bus_message_unref(msg);
-                return vm_bus_error(error, r, vm->name, "cannot resize the disk");
-        }
-        return 1;
+        return call_started(vm_resize_disk(vm, index, bytes, reply_done, sd_bus_message_ref(msg)),
+                            msg, vm, "cannot resize the disk", error);
 }
 
 static const sd_bus_vtable vm_vtable[] = {
