@@ -123,6 +123,7 @@ struct Failures {
 struct ConsoleClient {
         std::atomic<bool> stop{ false };
         std::atomic<bool> connected{ false }, answered{ false };
+        std::string got; /* the thread's until finish() */
         std::thread thread;
 
         void start(const std::string &path) {
@@ -131,7 +132,6 @@ struct ConsoleClient {
                         if (c.fd < 0)
                                 return;
                         connected = true;
-                        std::string got;
                         while (!stop) {
                                 pollfd p = { c.fd, POLLIN, 0 };
                                 if (poll(&p, 1, 200) != 1)
@@ -148,11 +148,14 @@ struct ConsoleClient {
                         }
                 });
         }
-        ~ConsoleClient() {
+        /* Everything the guest wrote on the console. */
+        const std::string &finish() {
                 stop = true;
                 if (thread.joinable())
                         thread.join();
+                return got;
         }
+        ~ConsoleClient() { finish(); }
 };
 
 /* Host side of check-vsock.sh's guest -> host stream: the program behind
@@ -340,7 +343,7 @@ TEST(LinuxDevices, RigKernelDriversUseEveryDeviceInOneBoot) {
         bool vm_ended = exited(pidfd.fd);
         RunResult r = vmm.wait(vm_ended ? 10000 : 1000);
         double seconds = std::chrono::duration<double>(Clock::now() - started).count();
-        console.stop = true;
+        const std::string &console_out = console.finish();
         echo_server.join();
         out = r.out;
 
@@ -357,6 +360,10 @@ TEST(LinuxDevices, RigKernelDriversUseEveryDeviceInOneBoot) {
         /* The host steps the guest's lines asked for. */
         fails.check(console.connected, "host-console-connect", "never connected to " + cpath);
         fails.check(console.answered, "host-console-ping", "no LINUX-CONSOLE-PING line on the console socket");
+        /* check-console.sh puts the tty in raw mode: no CR added, no echo. */
+        fails.check(console_out.find("LINUX-CONSOLE-PING\r") == std::string::npos &&
+                            console_out.find("LINUX-CONSOLE-PONG") == std::string::npos,
+                    "host-console-raw", "the guest's tty translated or echoed: '" + console_out + "'");
         fails.check(echo_server.echoed && echo_server.line == "linux guest ping\n", "host-vsock-guest-echo",
                     "the program on port 1234 got '" + echo_server.line + "'");
         fails.check(vsock_done, "host-vsock-connect", "no 'vsock-listen READY' line");

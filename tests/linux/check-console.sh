@@ -22,9 +22,10 @@ else
         console_report probe FAIL "driver '$console_drv', /dev/hvc0 $( [ -c /dev/hvc0 ] && echo present || echo missing)"
 fi
 
-# No echo of the host's reply back to the host, no CR/LF translation.
-$bb stty -F /dev/hvc0 raw -echo 2>/dev/null
 exec 3<>/dev/hvc0
+# No echo of the host's reply back to the host, no CR/LF translation. Set
+# on the open descriptor: a tty released by its last close forgets them.
+$bb stty raw -echo <&3 2>/dev/null
 echo "LINUX-CONSOLE-PING" >&3
 console_line=
 read -t "${CONSOLE_WAIT:-60}" console_line <&3
