@@ -4,11 +4,71 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <filesystem>
 #include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <thread>
 #include <unistd.h>
 
 namespace harness {
+
+TempDir::TempDir(const char *prefix) {
+        std::string t = std::string("/tmp/") + prefix + "-XXXXXX";
+
+        if (!mkdtemp(t.data()))
+                abort();
+        path = t;
+}
+
+TempDir::~TempDir() {
+        std::error_code ec;
+
+        std::filesystem::remove_all(path, ec);
+}
+
+static int unix_socket_at(const std::string &path, bool listening) {
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        struct sockaddr_un sa = {};
+
+        sa.sun_family = AF_UNIX;
+        if (fd < 0 || path.size() >= sizeof(sa.sun_path))
+                abort();
+        memcpy(sa.sun_path, path.c_str(), path.size());
+        if (listening ? bind(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0 || listen(fd, 64) < 0
+                      : connect(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0)
+                abort();
+        return fd;
+}
+
+int unix_listen(const std::string &path) {
+        return unix_socket_at(path, true);
+}
+
+int unix_connect(const std::string &path) {
+        return unix_socket_at(path, false);
+}
+
+bool readable(int fd, int timeout_ms) {
+        struct pollfd p = { fd, POLLIN, 0 };
+
+        return poll(&p, 1, timeout_ms) == 1;
+}
+
+std::string read_n(int fd, size_t n, int timeout_ms) {
+        std::string s;
+
+        while (s.size() < n) {
+                char buf[4096];
+                if (!readable(fd, timeout_ms))
+                        break;
+                ssize_t k = read(fd, buf, std::min(sizeof(buf), n - s.size()));
+                if (k <= 0)
+                        break;
+                s.append(buf, (size_t) k);
+        }
+        return s;
+}
 
 static void put(GuestMemory *m, uint64_t gpa, const void *p, size_t n) {
         if (guest_write(m, gpa, p, n) < 0)

@@ -21,6 +21,30 @@
 
 namespace harness {
 
+/* The ring features a modern driver takes (§6): what the tests and
+ * benchmarks negotiate unless they test features. */
+constexpr uint64_t BASE_FEATURES = (UINT64_C(1) << VIRTIO_F_VERSION_1) | (UINT64_C(1) << VIRTIO_F_EVENT_IDX) |
+                                   (UINT64_C(1) << VIRTIO_F_INDIRECT_DESC);
+
+/* A fresh directory /tmp/PREFIX-XXXXXX for sockets and files, removed
+ * with its contents at the end. */
+struct TempDir {
+        explicit TempDir(const char *prefix = "virtio-test");
+        ~TempDir();
+        TempDir(const TempDir &) = delete;
+        TempDir &operator=(const TempDir &) = delete;
+        std::string path;
+};
+
+/* AF_UNIX stream sockets at path, blocking, O_CLOEXEC; abort() on failure
+ * (a test cannot go on without them). */
+int unix_listen(const std::string &path);
+int unix_connect(const std::string &path);
+/* Whether fd becomes readable within timeout_ms. */
+bool readable(int fd, int timeout_ms);
+/* Reads n bytes; what arrived when it timed out or hit EOF first. */
+std::string read_n(int fd, size_t n, int timeout_ms = 2000);
+
 struct Buf {
         uint64_t addr;
         uint32_t len;

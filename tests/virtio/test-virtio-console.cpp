@@ -7,62 +7,24 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
-#include <sstream>
 #include <string>
 #include <thread>
 
 #include <poll.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "harness.h"
 
 extern "C" const VirtioDeviceOps virtio_console_ops;
 
+using harness::BASE_FEATURES;
 using harness::PciDriver;
+using harness::read_n;
+using harness::TempDir;
+using harness::unix_connect;
 using harness::VirtqDriver;
 
 namespace {
-
-constexpr uint64_t FEATURES = (UINT64_C(1) << VIRTIO_F_VERSION_1) | (UINT64_C(1) << VIRTIO_F_EVENT_IDX) |
-                              (UINT64_C(1) << VIRTIO_F_INDIRECT_DESC);
-
-struct Dir {
-        std::string path;
-        Dir() {
-                char t[] = "/tmp/console-test-XXXXXX";
-                if (!mkdtemp(t))
-                        abort();
-                path = t;
-        }
-        ~Dir() { (void) !system(("rm -rf '" + path + "'").c_str()); }
-};
-
-static int unix_connect(const std::string &path) {
-        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        struct sockaddr_un sa = {};
-        sa.sun_family = AF_UNIX;
-        strncpy(sa.sun_path, path.c_str(), sizeof(sa.sun_path) - 1);
-        if (fd < 0 || connect(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0)
-                abort();
-        return fd;
-}
-
-static std::string read_n(int fd, size_t n, int timeout_ms = 2000) {
-        std::string s;
-        while (s.size() < n) {
-                char buf[4096];
-                struct pollfd p = { fd, POLLIN, 0 };
-                if (poll(&p, 1, timeout_ms) != 1)
-                        return s;
-                ssize_t k = read(fd, buf, std::min(sizeof(buf), n - s.size()));
-                if (k <= 0)
-                        return s;
-                s.append(buf, (size_t) k);
-        }
-        return s;
-}
 
 class Console : public ::testing::Test {
 protected:
@@ -71,7 +33,7 @@ protected:
                 ASSERT_EQ(d->error(), 0);
                 rxq.reset(new VirtqDriver(d->mem(), 0x10000, 16));
                 txq.reset(new VirtqDriver(d->mem(), 0x20000, 16));
-                ASSERT_TRUE(d->negotiate(FEATURES));
+                ASSERT_TRUE(d->negotiate(BASE_FEATURES));
                 d->setup_queue(0, *rxq);
                 d->setup_queue(1, *txq);
                 d->driver_ok();
@@ -106,7 +68,7 @@ protected:
                         close(client);
         }
 
-        Dir dir;
+        TempDir dir{"console-test"};
         std::unique_ptr<PciDriver> d;
         std::unique_ptr<VirtqDriver> rxq, txq;
         unsigned tx_sent = 0, rx_posted = 0;

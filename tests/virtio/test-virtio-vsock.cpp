@@ -5,17 +5,13 @@
 
 #include <cerrno>
 #include <chrono>
-#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include <fcntl.h>
-#include <poll.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "devices/vsock.h"
@@ -23,69 +19,22 @@
 
 extern "C" const VirtioDeviceOps virtio_vsock_ops;
 
+using harness::BASE_FEATURES;
 using harness::PciDriver;
+using harness::read_n;
+using harness::readable;
+using harness::TempDir;
+using harness::unix_connect;
+using harness::unix_listen;
 using harness::VirtqDriver;
 
 namespace {
 
-constexpr uint64_t FEATURES = (UINT64_C(1) << VIRTIO_F_VERSION_1) | (UINT64_C(1) << VIRTIO_F_EVENT_IDX) |
-                              (UINT64_C(1) << VIRTIO_F_INDIRECT_DESC);
 constexpr uint64_t GUEST_CID = 3;
 constexpr uint32_t RX_BUF = VSOCK_HDR_SIZE + 4096;
 constexpr uint64_t RX_AREA = 0x100000;  /* 64 receive buffers, 8 KiB apart */
 constexpr uint64_t TX_AREA = 0x400000;  /* 64 transmit slots, 128 KiB apart */
 constexpr uint64_t TX_SLOT = 0x20000;
-
-struct Dir {
-        std::string path;
-        Dir() {
-                char t[] = "/tmp/vsock-test-XXXXXX";
-                if (!mkdtemp(t))
-                        abort();
-                path = t;
-        }
-        ~Dir() { (void) !system(("rm -rf '" + path + "'").c_str()); }
-};
-
-static int unix_listen(const std::string &path) {
-        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        struct sockaddr_un sa = {};
-        sa.sun_family = AF_UNIX;
-        strncpy(sa.sun_path, path.c_str(), sizeof(sa.sun_path) - 1);
-        if (fd < 0 || bind(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0 || listen(fd, 64) < 0)
-                abort();
-        return fd;
-}
-
-static int unix_connect(const std::string &path) {
-        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        struct sockaddr_un sa = {};
-        sa.sun_family = AF_UNIX;
-        strncpy(sa.sun_path, path.c_str(), sizeof(sa.sun_path) - 1);
-        if (fd < 0 || connect(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0)
-                abort();
-        return fd;
-}
-
-static bool readable(int fd, int timeout_ms) {
-        struct pollfd p = { fd, POLLIN, 0 };
-        return poll(&p, 1, timeout_ms) == 1;
-}
-
-/* Reads exactly n bytes within a timeout ("" on timeout or EOF). */
-static std::string read_n(int fd, size_t n, int timeout_ms = 2000) {
-        std::string s;
-        while (s.size() < n) {
-                char buf[4096];
-                if (!readable(fd, timeout_ms))
-                        return "";
-                ssize_t k = read(fd, buf, std::min(sizeof(buf), n - s.size()));
-                if (k <= 0)
-                        return "";
-                s.append(buf, (size_t) k);
-        }
-        return s;
-}
 
 /* The other end closed: EOF, or ECONNRESET when it closed with our data
  * unread. */
@@ -123,7 +72,7 @@ protected:
                 rxq.reset(new VirtqDriver(d->mem(), 0x10000, 64));
                 txq.reset(new VirtqDriver(d->mem(), 0x20000, 64));
                 evq.reset(new VirtqDriver(d->mem(), 0x30000, 64));
-                ASSERT_TRUE(d->negotiate(FEATURES));
+                ASSERT_TRUE(d->negotiate(BASE_FEATURES));
                 d->setup_queue(0, *rxq);
                 d->setup_queue(1, *txq);
                 d->setup_queue(2, *evq);
@@ -214,7 +163,7 @@ protected:
 
         VsockStats stats() { return vsock_device_stats(d->device()); }
 
-        Dir dir;
+        TempDir dir{"vsock-test"};
         std::string path;
         std::unique_ptr<PciDriver> d;
         std::unique_ptr<VirtqDriver> rxq, txq, evq;
