@@ -35,6 +35,7 @@ constexpr uint32_t RX_BUF = VSOCK_HDR_SIZE + 4096;
 constexpr uint64_t RX_AREA = 0x100000;  /* 64 receive buffers, 8 KiB apart */
 constexpr uint64_t TX_AREA = 0x400000;  /* 64 transmit slots, 128 KiB apart */
 constexpr uint64_t TX_SLOT = 0x20000;
+constexpr uint64_t EV_AREA = 0x380000;  /* event buffers, 64 bytes apart */
 
 /* The other end closed: EOF, or ECONNRESET when it closed with our data
  * unread. */
@@ -69,6 +70,17 @@ protected:
                 std::string arg = "cid=3,path=" + path + extra;
                 d.reset(new PciDriver(&virtio_vsock_ops, arg.c_str()));
                 ASSERT_EQ(d->error(), 0);
+                driver_init();
+        }
+        /* Resets the device (negotiate writes status 0 first) and sets it
+         * up again as a driver that comes back would, with fresh queues. */
+        void driver_init(bool set_driver_ok = true) {
+                /* Reset before the rings are rewritten under a live device. */
+                d->common_write(VIRTIO_PCI_COMMON_STATUS, 1, 0);
+                rx_addr.clear();
+                ev_addr.clear();
+                rx_posted = tx_sent = ev_posted = 0;
+                rx_seen = 0;
                 rxq.reset(new VirtqDriver(d->mem(), 0x10000, 64));
                 txq.reset(new VirtqDriver(d->mem(), 0x20000, 64));
                 evq.reset(new VirtqDriver(d->mem(), 0x30000, 64));
@@ -76,7 +88,8 @@ protected:
                 d->setup_queue(0, *rxq);
                 d->setup_queue(1, *txq);
                 d->setup_queue(2, *evq);
-                d->driver_ok();
+                if (set_driver_ok)
+                        d->driver_ok();
         }
         void SetUp() override { start(); }
         void TearDown() override {
@@ -163,12 +176,30 @@ protected:
 
         VsockStats stats() { return vsock_device_stats(d->device()); }
 
+        /* Posts one event buffer of len bytes, device-writable or not. */
+        void post_event(uint32_t len, bool writable = true) {
+                uint64_t addr = EV_AREA + 64 * (uint64_t) (ev_posted % 64);
+                ASSERT_EQ(guest_write(d->mem(), addr, std::string(len, '\xff').data(), len), 0);
+                ev_addr[evq->add_chain({ { addr, len, writable } })] = addr;
+                ev_posted++;
+                d->kick(2);
+        }
+        /* The id of used event buffer i; -1 when it came back empty. */
+        int64_t event_id(uint16_t i) {
+                VirtqUsedElem u = evq->used(i);
+                uint32_t id = 0;
+                if (u.len != VSOCK_EVENT_SIZE)
+                        return -1;
+                EXPECT_EQ(guest_read(d->mem(), ev_addr[(uint16_t) u.id], &id, sizeof(id)), 0);
+                return id;
+        }
+
         TempDir dir{"vsock-test"};
         std::string path;
         std::unique_ptr<PciDriver> d;
         std::unique_ptr<VirtqDriver> rxq, txq, evq;
-        std::map<uint16_t, uint64_t> rx_addr;
-        unsigned rx_posted = 0, tx_sent = 0;
+        std::map<uint16_t, uint64_t> rx_addr, ev_addr;
+        unsigned rx_posted = 0, tx_sent = 0, ev_posted = 0;
         uint16_t rx_seen = 0;
         std::vector<int> fds;
 };
@@ -639,6 +670,107 @@ TEST_F(Vsock, device_reset_closes_every_host_socket) {
         d->common_write(VIRTIO_PCI_COMMON_STATUS, 1, 0);
         EXPECT_TRUE(eof_within(h, 2000));
         EXPECT_EQ(stats().connections, 0u);
+}
+
+TEST_F(Vsock, event_buffers_stay_with_the_device_while_nothing_happens) {
+        int l = keep(unix_listen(path + "_1234"));
+        post_event(VSOCK_EVENT_SIZE);
+        post_event(VSOCK_EVENT_SIZE);
+        post_rx(4);
+        ASSERT_GE(guest_connect(l, 5000, 1234), 0);
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        EXPECT_EQ(evq->used_idx(), 0u);
+        EXPECT_EQ(stats().events_sent, 0u);
+}
+
+TEST_F(Vsock, device_reset_with_connections_sends_transport_reset_to_the_driver_that_comes_back) {
+        int l = keep(unix_listen(path + "_1234"));
+        post_event(VSOCK_EVENT_SIZE);
+        post_rx(4);
+        int h = guest_connect(l, 5000, 1234);
+        ASSERT_GE(h, 0);
+
+        driver_init();
+        EXPECT_TRUE(eof_within(h, 2000));
+        post_event(VSOCK_EVENT_SIZE);
+        ASSERT_TRUE(d->wait_used(*evq, 1));
+        EXPECT_EQ(event_id(0), VSOCK_EVENT_TRANSPORT_RESET);
+        EXPECT_EQ(stats().events_sent, 1u);
+        /* Once: the next buffer stays. */
+        post_event(VSOCK_EVENT_SIZE);
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        EXPECT_EQ(evq->used_idx(), 1u);
+}
+
+TEST_F(Vsock, event_posted_before_driver_ok_gets_the_transport_reset_at_activation) {
+        int l = keep(unix_listen(path + "_1234"));
+        post_rx(4);
+        ASSERT_GE(guest_connect(l, 5000, 1234), 0);
+
+        /* Linux posts its event buffers after DRIVER_OK, others before. */
+        driver_init(false);
+        post_event(VSOCK_EVENT_SIZE);
+        d->driver_ok();
+        ASSERT_TRUE(d->wait_used(*evq, 1));
+        EXPECT_EQ(event_id(0), VSOCK_EVENT_TRANSPORT_RESET);
+}
+
+TEST_F(Vsock, device_reset_without_connections_sends_no_event) {
+        post_event(VSOCK_EVENT_SIZE);
+        driver_init();
+        post_event(VSOCK_EVENT_SIZE);
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        EXPECT_EQ(evq->used_idx(), 0u);
+        EXPECT_EQ(stats().events_sent, 0u);
+}
+
+TEST_F(Vsock, event_buffer_too_small_is_returned_empty_and_the_event_waits) {
+        int l = keep(unix_listen(path + "_1234"));
+        post_rx(4);
+        ASSERT_GE(guest_connect(l, 5000, 1234), 0);
+        driver_init();
+
+        post_event(VSOCK_EVENT_SIZE - 1);
+        ASSERT_TRUE(d->wait_used(*evq, 1));
+        EXPECT_EQ(event_id(0), -1);
+        EXPECT_EQ(stats().bad_packets, 1u);
+        post_event(VSOCK_EVENT_SIZE);
+        ASSERT_TRUE(d->wait_used(*evq, 2));
+        EXPECT_EQ(event_id(1), VSOCK_EVENT_TRANSPORT_RESET);
+}
+
+TEST_F(Vsock, read_only_event_buffer_is_returned_empty_and_the_event_waits) {
+        int l = keep(unix_listen(path + "_1234"));
+        post_rx(4);
+        ASSERT_GE(guest_connect(l, 5000, 1234), 0);
+        driver_init();
+
+        post_event(64, false);
+        ASSERT_TRUE(d->wait_used(*evq, 1));
+        EXPECT_EQ(event_id(0), -1);
+        uint32_t untouched = 0;
+        ASSERT_EQ(guest_read(d->mem(), EV_AREA, &untouched, sizeof(untouched)), 0);
+        EXPECT_EQ(untouched, 0xffffffffu);
+        EXPECT_EQ(stats().bad_packets, 1u);
+        post_event(VSOCK_EVENT_SIZE);
+        ASSERT_TRUE(d->wait_used(*evq, 2));
+        EXPECT_EQ(event_id(1), VSOCK_EVENT_TRANSPORT_RESET);
+}
+
+TEST_F(Vsock, streams_work_after_the_transport_reset) {
+        int l = keep(unix_listen(path + "_1234"));
+        post_rx(4);
+        ASSERT_GE(guest_connect(l, 5000, 1234), 0);
+        driver_init();
+        post_event(VSOCK_EVENT_SIZE);
+        ASSERT_TRUE(d->wait_used(*evq, 1));
+
+        post_rx(4);
+        int h = guest_connect(l, 5000, 1234);
+        ASSERT_GE(h, 0);
+        send(hdr(VSOCK_OP_RW, 5000, 1234), "again");
+        EXPECT_EQ(read_n(h, 5), "again");
+        EXPECT_EQ(stats().connections, 1u);
 }
 
 TEST_F(Vsock, vsock_keeps_its_fds_listed) {

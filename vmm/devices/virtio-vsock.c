@@ -18,7 +18,13 @@
  * programs still sending their CONNECT line sit in the device's own epoll
  * set (edge-triggered), which is the one fd the framework's worker
  * watches: there may be many more connections than the framework's
- * VIRTIO_MAX_WATCHED_FDS. */
+ * VIRTIO_MAX_WATCHED_FDS.
+ *
+ * The event queue (§5.10.6.7): its buffers stay in the ring until there is
+ * an event. The one event, TRANSPORT_RESET, tells the driver that streams
+ * it may believe in are gone: we owe it after a device reset that closed
+ * connections, and send it once the reactivated driver posts a buffer. The
+ * CID is fixed for the device's life, so it never changes under a driver. */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -114,8 +120,11 @@ typedef struct Vsock {
         int epoll_fd;           /* connections, listener, pending accepts */
 
         /* Set by activate. */
-        VirtQueue *rxq, *txq;
+        VirtQueue *rxq, *txq, *evq;
         bool active;
+        /* A reset closed connections: TRANSPORT_RESET is owed to the
+         * driver (kept across reset, cleared once delivered). */
+        bool transport_reset_pending;
 
         Conn *buckets[VSOCK_HASH_BUCKETS];
         unsigned n_conns;
@@ -903,6 +912,42 @@ static void vsock_rx_interrupt(Vsock *v) {
                 virtq_interrupt(v->rxq);
 }
 
+/* ---- the event queue ---- */
+
+/* Delivers an owed TRANSPORT_RESET in the driver's next event buffer. A
+ * buffer the event does not fit (read-only, or under 4 writable bytes) is
+ * handed back empty and the event waits for the next one, as a receive
+ * buffer too small for a header does. */
+static void vsock_event_run(Vsock *v) {
+        VirtioChain *ch = &v->chain;
+        bool pushed = false;
+
+        while (v->transport_reset_pending && v->evq && v->evq->enabled && !v->evq->broken) {
+                uint32_t id = VSOCK_EVENT_TRANSPORT_RESET; /* le32, x86 only */
+
+                if (virtq_pop(v->evq, ch) <= 0)
+                        break;
+                pushed = true;
+                /* §5.10.6.7: the device writes the event; a buffer with a
+                 * driver-readable part is a driver error. */
+                if (ch->n_readable > 0 || virtio_writer_write(&ch->writer, &id, sizeof(id)) < 0) {
+                        stat_inc(&v->stats.bad_packets);
+                        virtq_push(v->evq, ch, 0);
+                        continue;
+                }
+                virtq_push(v->evq, ch, sizeof(id));
+                v->transport_reset_pending = false;
+                stat_inc(&v->stats.events_sent);
+        }
+        if (!v->evq || !v->evq->enabled)
+                return;
+        /* The framework interrupts only for the queue it notified. */
+        if (v->evq->broken)
+                virtio_device_set_needs_reset(v->vdev, v->evq->error);
+        else if (pushed)
+                virtq_interrupt(v->evq);
+}
+
 /* ---- events ---- */
 
 static void vsock_on_events(void *dev, int fd, uint32_t epoll_events) {
@@ -1058,6 +1103,7 @@ static int vsock_activate(void *dev, VirtQueue *queues, uint64_t features) {
 
         v->rxq = &queues[VSOCK_QUEUE_RX];
         v->txq = &queues[VSOCK_QUEUE_TX];
+        v->evq = &queues[VSOCK_QUEUE_EVENT];
         v->active = false;
         /* activate runs on a vCPU thread, whose seccomp role has no
          * epoll_ctl: the worker watches our epoll set on its first run,
@@ -1086,17 +1132,21 @@ static void vsock_queue_notify(void *dev, VirtQueue *q) {
                  * look at the listener and sockets. */
                 vsock_on_events(v, v->epoll_fd, 0);
         }
-        /* The event queue (§5.10.6.6) is only for a transport reset on
-         * migration, which we never do: its buffers stay with us. */
+        /* New event buffers, or the first run after a reactivation. */
+        vsock_event_run(v);
 }
 
 static void vsock_reset(void *dev) {
         Vsock *v = dev;
 
-        /* §5.10.6.6: a reset device has no connections; host programs see
-         * their sockets close. The listener stays. */
+        /* A reset device has no connections; host programs see their
+         * sockets close. The listener stays. A driver that comes back
+         * learns that its streams are gone from TRANSPORT_RESET (§5.10.6.7:
+         * it shuts down established connections, keeps listening). */
+        if (v->n_conns > 0)
+                v->transport_reset_pending = true;
         vsock_close_all(v);
-        v->rxq = v->txq = NULL;
+        v->rxq = v->txq = v->evq = NULL;
         v->active = false;
 }
 
@@ -1119,6 +1169,7 @@ VsockStats vsock_device_stats(VirtioDevice *vdev) {
         s.rst_sent = __atomic_load_n(&v->stats.rst_sent, __ATOMIC_RELAXED);
         s.connections = __atomic_load_n(&v->stats.connections, __ATOMIC_RELAXED);
         s.refused_limit = __atomic_load_n(&v->stats.refused_limit, __ATOMIC_RELAXED);
+        s.events_sent = __atomic_load_n(&v->stats.events_sent, __ATOMIC_RELAXED);
         return s;
 }
 

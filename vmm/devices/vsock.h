@@ -43,6 +43,10 @@ extern "C" {
 #define VSOCK_QUEUE_TX 1
 #define VSOCK_QUEUE_EVENT 2
 
+/* §5.10.6.7: struct virtio_vsock_event { le32 id; } in an event buffer. */
+#define VSOCK_EVENT_TRANSPORT_RESET 0
+#define VSOCK_EVENT_SIZE 4
+
 /* Our receive buffer per connection: the credit (buf_alloc) we give the
  * guest, and the most we ever hold for a host socket that does not read
  * (allocated only then; at most max-connections x this, 64 MiB by
@@ -99,6 +103,7 @@ typedef struct VsockStats {
         uint64_t rst_sent;
         uint64_t connections;           /* open now */
         uint64_t refused_limit;         /* connection limit reached */
+        uint64_t events_sent;           /* TRANSPORT_RESET events delivered */
 } VsockStats;
 
 typedef struct VirtioDevice VirtioDevice;
