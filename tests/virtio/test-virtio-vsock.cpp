@@ -510,6 +510,24 @@ TEST_F(Vsock, host_data_waits_for_guest_credit) {
         EXPECT_EQ(p.data.size(), 16u);
 }
 
+TEST_F(Vsock, host_data_that_fills_a_buffer_exactly_is_not_followed_by_an_empty_packet) {
+        int l = keep(unix_listen(path + "_1234"));
+        post_rx(4);
+        int h = guest_connect(l, 5000, 1234);
+        ASSERT_GE(h, 0);
+        std::string full(RX_BUF - VSOCK_HDR_SIZE, 'f');
+        ASSERT_EQ(write(h, full.data(), full.size()), (ssize_t) full.size());
+        Packet p;
+        ASSERT_TRUE(recv(&p));
+        EXPECT_EQ(p.data, full);
+        /* The read found nothing more: no credit update in the next buffer. */
+        EXPECT_TRUE(quiet());
+        ASSERT_EQ(write(h, "more", 4), 4);
+        ASSERT_TRUE(recv(&p));
+        EXPECT_EQ(p.hdr.op, VSOCK_OP_RW);
+        EXPECT_EQ(p.data, "more");
+}
+
 TEST_F(Vsock, guest_claiming_more_forwarded_than_sent_gets_no_data) {
         int l = keep(unix_listen(path + "_1234"));
         post_rx(8);
