@@ -528,6 +528,23 @@ TEST_F(Vsock, host_data_that_fills_a_buffer_exactly_is_not_followed_by_an_empty_
         EXPECT_EQ(p.data, "more");
 }
 
+TEST_F(Vsock, header_sized_receive_buffer_gets_credit_and_the_data_takes_the_next) {
+        int l = keep(unix_listen(path + "_1234"));
+        post_rx(1);
+        int h = guest_connect(l, 5000, 1234);
+        ASSERT_GE(h, 0);
+        ASSERT_EQ(write(h, "data", 4), 4);
+        post_rx(1, VSOCK_HDR_SIZE);
+        Packet p;
+        ASSERT_TRUE(recv(&p));
+        EXPECT_EQ(p.hdr.op, VSOCK_OP_CREDIT_UPDATE);
+        /* No new write: the socket is still known to hold data. */
+        post_rx(1);
+        ASSERT_TRUE(recv(&p));
+        EXPECT_EQ(p.hdr.op, VSOCK_OP_RW);
+        EXPECT_EQ(p.data, "data");
+}
+
 TEST_F(Vsock, guest_claiming_more_forwarded_than_sent_gets_no_data) {
         int l = keep(unix_listen(path + "_1234"));
         post_rx(8);
