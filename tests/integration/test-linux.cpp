@@ -90,9 +90,9 @@ struct RigBoot {
         std::string stall; /* why the boot was given up, with a thread report */
 };
 
-/* Runs the VMM until it exits, its console stays silent for stall_ms
- * (the longest quiet stretch of a good boot here is about a minute), or
- * total_ms pass. */
+/* Runs the VMM until it exits, the guest kernel panics, its console stays
+ * silent for stall_ms (the longest quiet stretch of a good boot here is
+ * about a minute), or total_ms pass. */
 RigBoot boot_rig(const std::vector<std::string> &args, int total_ms, int stall_ms) {
         using clock = std::chrono::steady_clock;
         std::vector<std::string> argv = { vmm_path() };
@@ -104,8 +104,12 @@ RigBoot boot_rig(const std::vector<std::string> &args, int total_ms, int stall_m
 
         while (!p.exited(1000)) {
                 auto now = clock::now();
-                size_t n = p.out().size();
-                if (n != seen) {
+                std::string out = p.out();
+                size_t n = out.size();
+                /* A panicked kernel spins forever (no panic= on the command line). */
+                if (out.find("Kernel panic - not syncing") != std::string::npos) {
+                        b.stall = "guest kernel panic";
+                } else if (n != seen) {
                         seen = n;
                         changed = now;
                 } else if (now - changed > std::chrono::milliseconds(stall_ms)) {
@@ -185,9 +189,12 @@ TEST_P(RigKernel, BootsToInitAndPowersOff) {
         std::vector<std::string> args = { "run", "--mem", "256M", "--cpus", std::to_string(cpus), "--initrd", initrd,
                                           "--cmdline", "console=ttyS0 " + rig_cmdline, dir + "/vmlinux" };
         RigBoot b = boot_rig(args, 420000, 200000);
-        /* A 2-vCPU boot once went silent for good in CI (not reproduced in
-         * 30 runs here, loaded or with both vCPUs on one host core): say
-         * so with the threads' state, and give it one more boot. */
+        /* About 1 in 30 2-vCPU boots here goes wrong inside the guest: once
+         * silent for good after the I/O schedulers (CI), once busybox's
+         * first TLS load on CPU 1 read 0 through %fs and init died (a
+         * panic). The host's instruction emulator is the suspect (the VMM
+         * has no part in guest FS-base or TLB state). Say so with the
+         * threads' state, and give it one more boot. */
         if (!b.stall.empty() && cpus > 1) {
                 std::cerr << "first boot stalled (" << b.stall << "), console tail:\n"
                           << tail(b.r.out) << "\nbooting once more\n";
