@@ -1,21 +1,11 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* The virtio 1.x PCI transport. Section numbers are those of virtio 1.2. */
+#include <endian.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "virtio/virtio-pci.h"
-
-/* struct virtio_pci_cap (§4.1.4) and its notify variant (§4.1.4.4). */
-typedef struct VirtioPciCap {
-        uint8_t cap_vndr, cap_next, cap_len, cfg_type, bar, id, padding[2];
-        uint32_t offset, length;
-} __attribute__((packed)) VirtioPciCap;
-
-typedef struct VirtioPciNotifyCap {
-        VirtioPciCap cap;
-        uint32_t notify_off_multiplier;
-} __attribute__((packed)) VirtioPciNotifyCap;
 
 static uint64_t le_get(const uint8_t *p, unsigned size) {
         uint64_t v = 0;
@@ -363,13 +353,13 @@ static const PciDeviceOps virtio_pci_device_ops = {
 };
 
 static int add_cap(PciDevice *pci, uint8_t type, uint32_t offset, uint32_t length) {
-        VirtioPciCap cap = {
+        struct virtio_pci_cap cap = {
                 .cap_vndr = PCI_CAP_ID_VNDR,
                 .cap_len = sizeof(cap),
                 .cfg_type = type,
                 .bar = 0,
-                .offset = offset,
-                .length = length,
+                .offset = htole32(offset),
+                .length = htole32(length),
         };
 
         return pci_device_add_cap(pci, &cap, sizeof(cap));
@@ -416,16 +406,16 @@ int virtio_pci_new(VirtioDevice *vdev, PciBus *bus, const HypervisorOps *hv, HvV
         if (r >= 0 && ops->config_size > 0)
                 r = add_cap(&vp->pci, VIRTIO_PCI_CAP_DEVICE_CFG, VIRTIO_PCI_DEVICE_OFF, ops->config_size);
         if (r >= 0) {
-                VirtioPciNotifyCap n = {
+                struct virtio_pci_notify_cap n = {
                         .cap = {
                                 .cap_vndr = PCI_CAP_ID_VNDR,
                                 .cap_len = sizeof(n),
                                 .cfg_type = VIRTIO_PCI_CAP_NOTIFY_CFG,
                                 .bar = 0,
-                                .offset = VIRTIO_PCI_NOTIFY_OFF,
-                                .length = ops->n_queues * VIRTIO_PCI_NOTIFY_MULTIPLIER,
+                                .offset = htole32(VIRTIO_PCI_NOTIFY_OFF),
+                                .length = htole32(ops->n_queues * VIRTIO_PCI_NOTIFY_MULTIPLIER),
                         },
-                        .notify_off_multiplier = VIRTIO_PCI_NOTIFY_MULTIPLIER,
+                        .notify_off_multiplier = htole32(VIRTIO_PCI_NOTIFY_MULTIPLIER),
                 };
                 r = pci_device_add_cap(&vp->pci, &n, sizeof(n));
         }

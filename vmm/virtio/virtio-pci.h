@@ -7,6 +7,7 @@
  * (§4.1.4.7, VIRTIO_PCI_CAP_SHARED_MEMORY_CFG, virtio-gpu later). */
 
 #include <stdint.h>
+#include <linux/virtio_pci.h>
 
 #include "bus.h"
 #include "hypervisor.h"
@@ -32,36 +33,11 @@ extern "C" {
 #define VIRTIO_PCI_MSIX_TABLE_OFF 0x4000
 #define VIRTIO_PCI_MSIX_PBA_OFF 0x5000
 #define VIRTIO_PCI_BAR0_SIZE 0x8000
-#define VIRTIO_MSI_NO_VECTOR 0xffff
 
-/* virtio_pci_cap cfg_type values (§4.1.4). */
-#define VIRTIO_PCI_CAP_COMMON_CFG 1
-#define VIRTIO_PCI_CAP_NOTIFY_CFG 2
-#define VIRTIO_PCI_CAP_ISR_CFG 3
-#define VIRTIO_PCI_CAP_DEVICE_CFG 4
-#define VIRTIO_PCI_CAP_PCI_CFG 5
-#define VIRTIO_PCI_CAP_SHARED_MEMORY_CFG 8
-
-/* Common configuration offsets (§4.1.4.3). */
-#define VIRTIO_PCI_COMMON_DFSELECT 0x00
-#define VIRTIO_PCI_COMMON_DF 0x04
-#define VIRTIO_PCI_COMMON_GFSELECT 0x08
-#define VIRTIO_PCI_COMMON_GF 0x0c
-#define VIRTIO_PCI_COMMON_MSIX 0x10
-#define VIRTIO_PCI_COMMON_NUMQ 0x12
-#define VIRTIO_PCI_COMMON_STATUS 0x14
-#define VIRTIO_PCI_COMMON_CFGGENERATION 0x15
-#define VIRTIO_PCI_COMMON_Q_SELECT 0x16
-#define VIRTIO_PCI_COMMON_Q_SIZE 0x18
-#define VIRTIO_PCI_COMMON_Q_MSIX 0x1a
-#define VIRTIO_PCI_COMMON_Q_ENABLE 0x1c
-#define VIRTIO_PCI_COMMON_Q_NOFF 0x1e
-#define VIRTIO_PCI_COMMON_Q_DESCLO 0x20
-#define VIRTIO_PCI_COMMON_Q_DESCHI 0x24
-#define VIRTIO_PCI_COMMON_Q_AVAILLO 0x28
-#define VIRTIO_PCI_COMMON_Q_AVAILHI 0x2c
-#define VIRTIO_PCI_COMMON_Q_USEDLO 0x30
-#define VIRTIO_PCI_COMMON_Q_USEDHI 0x34
+/* The capability structs, cfg_type values (VIRTIO_PCI_CAP_*), common
+ * configuration offsets (VIRTIO_PCI_COMMON_*) and VIRTIO_MSI_NO_VECTOR
+ * come from <linux/virtio_pci.h>; VIRTIO_PCI_COMMON_LEN ends at
+ * queue_used_hi (no queue_notify_data or queue_reset: not offered). */
 
 typedef struct VirtioPci {
         PciDevice pci;
