@@ -2,6 +2,7 @@
 #include "harness.h"
 
 #include <cerrno>
+#include <cstddef>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
@@ -257,6 +258,40 @@ int64_t PciDriver::cap_offset(uint8_t cfg_type) {
                 off = config_read(off + 1, 1) & 0xfc;
         }
         return -1;
+}
+
+unsigned PciDriver::cap_position(uint8_t cfg_type, int id) {
+        unsigned off = config_read(PCI_CAPABILITY_LIST, 1) & 0xfc;
+
+        for (unsigned n = 0; off && n < 48; n++) {
+                if (config_read(off, 1) == PCI_CAP_ID_VNDR && config_read(off + 3, 1) == cfg_type &&
+                    (id < 0 || config_read(off + 5, 1) == (unsigned) id))
+                        return off;
+                off = config_read(off + 1, 1) & 0xfc;
+        }
+        return 0;
+}
+
+void PciDriver::set_cfg_window(uint8_t bar, uint32_t off, uint32_t length) {
+        unsigned cap = cap_position(VIRTIO_PCI_CAP_PCI_CFG);
+
+        config_write(cap + offsetof(struct virtio_pci_cap, bar), 1, bar);
+        config_write(cap + offsetof(struct virtio_pci_cap, offset), 4, off);
+        config_write(cap + offsetof(struct virtio_pci_cap, length), 4, length);
+}
+
+unsigned PciDriver::cfg_data_offset() {
+        return cap_position(VIRTIO_PCI_CAP_PCI_CFG) + offsetof(struct virtio_pci_cfg_cap, pci_cfg_data);
+}
+
+uint32_t PciDriver::cfg_window_read(uint8_t bar, uint32_t off, unsigned size) {
+        set_cfg_window(bar, off, size);
+        return config_read(cfg_data_offset(), size);
+}
+
+void PciDriver::cfg_window_write(uint8_t bar, uint32_t off, unsigned size, uint32_t v) {
+        set_cfg_window(bar, off, size);
+        config_write(cfg_data_offset(), size, v);
 }
 
 uint64_t PciDriver::bar_read(uint64_t off, unsigned size) {

@@ -118,6 +118,19 @@ public:
         void config_write(unsigned off, unsigned size, uint32_t v);
         /* Finds the virtio capability of cfg_type; offset into BAR 0 or -1. */
         int64_t cap_offset(uint8_t cfg_type);
+        /* Where in config space the virtio capability of cfg_type starts
+         * (with cap.id == id when id >= 0); 0 when there is none. */
+        unsigned cap_position(uint8_t cfg_type, int id = -1);
+
+        /* The VIRTIO_PCI_CAP_PCI_CFG window (§4.1.4.8): set_cfg_window
+         * writes cap.bar, cap.offset and cap.length as given (good or bad);
+         * cfg_data_offset is where pci_cfg_data is in config space.
+         * cfg_window_read/write set the window to [off, +size) and access
+         * pci_cfg_data with size bytes, as SeaBIOS does. */
+        void set_cfg_window(uint8_t bar, uint32_t off, uint32_t length);
+        unsigned cfg_data_offset();
+        uint32_t cfg_window_read(uint8_t bar, uint32_t off, unsigned size);
+        void cfg_window_write(uint8_t bar, uint32_t off, unsigned size, uint32_t v);
 
         uint64_t bar_read(uint64_t off, unsigned size);
         void bar_write(uint64_t off, unsigned size, uint64_t v);

@@ -229,6 +229,139 @@ TEST_F(Transport, invalid_msix_vector_reads_back_no_vector) {
         EXPECT_EQ(d.common_read(VIRTIO_PCI_COMMON_MSIX, 2), (uint64_t) VIRTIO_MSI_NO_VECTOR);
 }
 
+/* ---- the PCI configuration access capability (§4.1.4.8) ---- */
+
+TEST_F(Transport, pci_cfg_capability_is_present_with_its_data_field) {
+        unsigned cap = d.cap_position(VIRTIO_PCI_CAP_PCI_CFG);
+        ASSERT_NE(cap, 0u);
+        EXPECT_EQ(d.config_read(cap + 2, 1), sizeof(struct virtio_pci_cfg_cap));
+}
+
+TEST_F(Transport, pci_cfg_window_fields_read_back_what_the_driver_wrote) {
+        unsigned cap = d.cap_position(VIRTIO_PCI_CAP_PCI_CFG);
+        d.set_cfg_window(0, VIRTIO_PCI_COMMON_NUMQ, 2);
+        EXPECT_EQ(d.config_read(cap + offsetof(struct virtio_pci_cap, bar), 1), 0u);
+        EXPECT_EQ(d.config_read(cap + offsetof(struct virtio_pci_cap, offset), 4), (uint32_t) VIRTIO_PCI_COMMON_NUMQ);
+        EXPECT_EQ(d.config_read(cap + offsetof(struct virtio_pci_cap, length), 4), 2u);
+}
+
+TEST_F(Transport, pci_cfg_window_reads_num_queues) {
+        EXPECT_EQ(d.cfg_window_read(0, VIRTIO_PCI_COMMON_NUMQ, 2), 1u);
+}
+
+TEST_F(Transport, pci_cfg_window_reads_device_features) {
+        d.cfg_window_write(0, VIRTIO_PCI_COMMON_DFSELECT, 4, 1);
+        EXPECT_EQ(d.cfg_window_read(0, VIRTIO_PCI_COMMON_DF, 4) & 1, 1u);
+        EXPECT_EQ(d.common_read(VIRTIO_PCI_COMMON_DFSELECT, 4), 1u);
+}
+
+TEST_F(Transport, pci_cfg_window_works_with_memory_decoding_off) {
+        d.config_write(PCI_COMMAND, 2, 0);
+        EXPECT_EQ(d.cfg_window_read(0, VIRTIO_PCI_COMMON_Q_SIZE, 2), 256u);
+}
+
+TEST_F(Transport, pci_cfg_window_write_reaches_common_config) {
+        d.cfg_window_write(0, VIRTIO_PCI_COMMON_Q_SELECT, 2, 3);
+        EXPECT_EQ(d.common_read(VIRTIO_PCI_COMMON_Q_SELECT, 2), 3u);
+}
+
+TEST_F(Transport, pci_cfg_window_keeps_common_config_field_widths) {
+        d.cfg_window_write(0, VIRTIO_PCI_COMMON_Q_SELECT, 4, 3);
+        EXPECT_EQ(d.common_read(VIRTIO_PCI_COMMON_Q_SELECT, 2), 0u);
+        EXPECT_EQ(d.cfg_window_read(0, VIRTIO_PCI_COMMON_NUMQ, 1), 0u);
+}
+
+TEST_F(Transport, pci_cfg_window_notify_makes_the_device_process_the_queue) {
+        ASSERT_TRUE(d.negotiate(F_VERSION_1));
+        VirtqDriver q(d.mem(), 0x10000, 16);
+        d.setup_queue(0, q);
+        d.driver_ok();
+        q.add_chain({ { 0x100000, 16, true } });
+        d.cfg_window_write(0, (uint32_t) d.cap_offset(VIRTIO_PCI_CAP_NOTIFY_CFG), 2, 0);
+        EXPECT_TRUE(d.wait_used(q, 1));
+}
+
+TEST_F(Transport, pci_cfg_window_read_of_isr_clears_it) {
+        ASSERT_TRUE(d.negotiate(F_VERSION_1));
+        VirtqDriver q(d.mem(), 0x10000, 16);
+        d.setup_queue(0, q);
+        d.driver_ok();
+        q.add_chain({ { 0x100000, 16, true } });
+        d.kick(0);
+        ASSERT_TRUE(d.wait_used(q, 1));
+        uint32_t isr = 0;
+        for (int i = 0; i < 1000 && !isr; i++)
+                isr = d.cfg_window_read(0, VIRTIO_PCI_ISR_OFF, 1);
+        EXPECT_EQ(isr, 1u);
+        EXPECT_EQ(d.bar_read(VIRTIO_PCI_ISR_OFF, 1), 0u);
+}
+
+TEST_F(Transport, pci_cfg_data_reads_zero_before_the_driver_sets_the_window) {
+        EXPECT_EQ(d.config_read(d.cfg_data_offset(), 4), 0u);
+        EXPECT_EQ(d.config_read(d.cfg_data_offset(), 1), 0u);
+}
+
+TEST_F(Transport, pci_cfg_window_on_a_bar_the_device_lacks_reads_zero_and_drops_writes) {
+        /* 1 is BAR 0's upper half; 2-5 are empty; 6 and up are not BARs. */
+        for (uint8_t bar : { 1, 2, 3, 5, 6, 0xff }) {
+                EXPECT_EQ(d.cfg_window_read(bar, VIRTIO_PCI_COMMON_NUMQ, 2), 0u) << "bar " << (int) bar;
+                d.cfg_window_write(bar, VIRTIO_PCI_COMMON_Q_SELECT, 2, 3);
+        }
+        EXPECT_EQ(d.common_read(VIRTIO_PCI_COMMON_Q_SELECT, 2), 0u);
+}
+
+TEST_F(Transport, pci_cfg_window_offset_not_a_multiple_of_length_reads_zero_and_drops_writes) {
+        /* The MSI-X table answers a misaligned access with all ones, so
+         * a 0 here means the window refused it. */
+        d.set_cfg_window(0, VIRTIO_PCI_MSIX_TABLE_OFF + 2, 4);
+        EXPECT_EQ(d.config_read(d.cfg_data_offset(), 4), 0u);
+        d.set_cfg_window(0, VIRTIO_PCI_COMMON_Q_SELECT + 1, 2);
+        EXPECT_EQ(d.config_read(d.cfg_data_offset(), 2), 0u);
+        d.set_cfg_window(0, VIRTIO_PCI_COMMON_Q_SIZE - 2, 4);
+        EXPECT_EQ(d.config_read(d.cfg_data_offset(), 4), 0u);
+        d.set_cfg_window(0, VIRTIO_PCI_COMMON_DFSELECT + 2, 4);
+        d.config_write(d.cfg_data_offset(), 4, 1);
+        EXPECT_EQ(d.common_read(VIRTIO_PCI_COMMON_DFSELECT, 4), 0u);
+}
+
+TEST_F(Transport, pci_cfg_window_length_other_than_1_2_or_4_reads_zero_and_drops_writes) {
+        for (uint32_t len : { 0u, 3u, 8u, 16u, 0xffffffffu }) {
+                d.set_cfg_window(0, VIRTIO_PCI_COMMON_NUMQ, len);
+                for (unsigned size : { 1u, 2u, 4u })
+                        EXPECT_EQ(d.config_read(d.cfg_data_offset(), size), 0u) << "length " << len;
+                d.set_cfg_window(0, VIRTIO_PCI_COMMON_DFSELECT, len);
+                d.config_write(d.cfg_data_offset(), 4, 1);
+        }
+        EXPECT_EQ(d.common_read(VIRTIO_PCI_COMMON_DFSELECT, 4), 0u);
+}
+
+TEST_F(Transport, pci_cfg_window_past_the_end_of_the_bar_reads_zero_and_drops_writes) {
+        for (uint32_t off : { (uint32_t) VIRTIO_PCI_BAR0_SIZE, (uint32_t) VIRTIO_PCI_BAR0_SIZE * 2, 0xfffffffcu }) {
+                EXPECT_EQ(d.cfg_window_read(0, off, 4), 0u) << "offset " << off;
+                d.cfg_window_write(0, off, 4, 0xffffffffu);
+        }
+        EXPECT_EQ(d.common_read(VIRTIO_PCI_COMMON_NUMQ, 2), 1u);
+}
+
+TEST_F(Transport, pci_cfg_data_access_of_another_width_than_length_is_ignored) {
+        /* The MSI-X table answers a byte read with 0xff. */
+        d.set_cfg_window(0, VIRTIO_PCI_MSIX_TABLE_OFF + 12, 4);
+        EXPECT_EQ(d.config_read(d.cfg_data_offset(), 1), 0u);
+        EXPECT_EQ(d.config_read(d.cfg_data_offset(), 4), 1u); /* masked at reset */
+
+        d.set_cfg_window(0, VIRTIO_PCI_COMMON_Q_SIZE, 2);
+        EXPECT_EQ(d.config_read(d.cfg_data_offset(), 4), 0u);
+        EXPECT_EQ(d.config_read(d.cfg_data_offset(), 1), 0u);
+        EXPECT_EQ(d.config_read(d.cfg_data_offset() + 2, 2), 0u);
+        EXPECT_EQ(d.config_read(d.cfg_data_offset(), 2), 256u);
+
+        d.set_cfg_window(0, VIRTIO_PCI_COMMON_Q_SELECT, 2);
+        d.config_write(d.cfg_data_offset(), 4, 3);
+        d.config_write(d.cfg_data_offset() + 2, 2, 3);
+        d.config_write(d.cfg_data_offset() + 1, 1, 3);
+        EXPECT_EQ(d.common_read(VIRTIO_PCI_COMMON_Q_SELECT, 2), 0u);
+}
+
 /* ---- MSI-X ---- */
 
 class Msix : public ::testing::Test {

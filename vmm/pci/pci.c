@@ -105,27 +105,73 @@ static bool access_ok(unsigned offset, unsigned size) {
         return (size == 1 || size == 2 || size == 4) && offset % size == 0 && offset + size <= PCI_CONFIG_SIZE;
 }
 
+/* A configuration access the device redirects to a BAR: 1 with the BAR's
+ * ops, device and offset (copied under the lock, as window_target() does),
+ * 0 for none, -EINVAL for a BAR the device does not have or a range past
+ * its end. Bus lock held. */
+static int config_redirect(PciDevice *d, unsigned offset, unsigned size, const BusDeviceOps **ret_ops,
+                           void **ret_dev, uint64_t *ret_off) {
+        unsigned bar = 0;
+        uint64_t off = 0;
+        int r;
+
+        if (!d->ops || !d->ops->config_to_bar)
+                return 0;
+        r = d->ops->config_to_bar(d->owner, offset, size, &bar, &off);
+        if (r <= 0)
+                return r < 0 ? -EINVAL : 0;
+        /* The upper half of a 64-bit BAR has size 0, so it is refused too. */
+        if (bar >= PCI_NUM_BARS || !d->bars[bar].size || off > d->bars[bar].size ||
+            size > d->bars[bar].size - off)
+                return -EINVAL;
+        *ret_ops = d->bars[bar].ops;
+        *ret_dev = d->bars[bar].opaque;
+        *ret_off = off;
+        return 1;
+}
+
 uint32_t pci_config_read(PciBus *b, unsigned slot, unsigned fn, unsigned offset, unsigned size) {
+        const BusDeviceOps *ops = NULL;
+        void *dev = NULL;
+        uint8_t data[4] = {};
+        uint64_t off = 0;
         PciDevice *d;
         uint32_t v;
+        int r = 0;
 
         if (!access_ok(offset, size))
                 return 0xffffffffu >> (32 - 8 * MIN(size, 4u));
         pthread_mutex_lock(&b->lock);
         d = device_at(b, slot, fn);
+        if (d)
+                r = config_redirect(d, offset, size, &ops, &dev, &off);
         v = d ? le_get(d->config + offset, size) : 0xffffffffu >> (32 - 8 * size);
         pthread_mutex_unlock(&b->lock);
+        if (r < 0)
+                return 0;
+        if (r > 0) {
+                if (ops && ops->read)
+                        ops->read(dev, off, data, size);
+                v = le_get(data, size);
+        }
         return v;
 }
 
 void pci_config_write(PciBus *b, unsigned slot, unsigned fn, unsigned offset, unsigned size, uint32_t value) {
+        const BusDeviceOps *ops = NULL;
+        void *dev = NULL;
+        uint8_t data[4];
+        uint64_t off = 0;
         PciDevice *d;
+        int r = 0;
 
         if (!access_ok(offset, size))
                 return;
         pthread_mutex_lock(&b->lock);
         d = device_at(b, slot, fn);
-        if (d) {
+        if (d)
+                r = config_redirect(d, offset, size, &ops, &dev, &off);
+        if (d && r == 0) {
                 for (unsigned i = 0; i < size; i++) {
                         uint8_t m = d->wmask[offset + i];
                         uint8_t byte = (uint8_t) (value >> (8 * i));
@@ -137,6 +183,10 @@ void pci_config_write(PciBus *b, unsigned slot, unsigned fn, unsigned offset, un
                         bars_update(d);
         }
         pthread_mutex_unlock(&b->lock);
+        if (r > 0 && ops && ops->write) {
+                le_put(data, size, value);
+                ops->write(dev, off, data, size);
+        }
 }
 
 /* ---- configuration mechanism #1 ---- */

@@ -54,6 +54,14 @@ typedef struct PciDeviceOps {
         /* A BAR starts or stops decoding, or moved (memory enable in the
          * command register, or a new address). Bus lock held. */
         void (*bar_remapped)(void *owner, unsigned bar, bool enabled, uint64_t addr);
+        /* Whether a configuration access at [offset, +size) is an access
+         * to one of the device's BARs instead (virtio's pci_cfg_data):
+         * 1 with the BAR and the offset in it, 0 for a plain configuration
+         * access, -EINVAL to drop it (a read gives 0). The bus checks that
+         * the BAR exists and holds [ret_off, +size), then calls the BAR's
+         * ops without its lock, as for the MMIO window. Bus lock held.
+         * Optional. */
+        int (*config_to_bar)(void *owner, unsigned offset, unsigned size, unsigned *ret_bar, uint64_t *ret_off);
 } PciDeviceOps;
 
 typedef struct PciBar {
@@ -105,7 +113,8 @@ int pci_bus_add_device(PciBus *b, PciDevice *d, const PciDeviceOps *ops, void *o
 
 /* Configuration access to slot/function/offset, size 1, 2 or 4, for conf1
  * and tests. Misaligned, past the end, or no device: reads all ones,
- * writes are dropped. */
+ * writes are dropped. An access the device redirects (config_to_bar) goes
+ * to the BAR; a bad one reads 0 or is dropped. */
 uint32_t pci_config_read(PciBus *b, unsigned slot, unsigned fn, unsigned offset, unsigned size);
 void pci_config_write(PciBus *b, unsigned slot, unsigned fn, unsigned offset, unsigned size, uint32_t value);
 

@@ -2,6 +2,7 @@
 /* The virtio 1.x PCI transport. Section numbers are those of virtio 1.2. */
 #include <endian.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -347,9 +348,32 @@ static void pci_config_written(void *owner, uint32_t offset, uint32_t size) {
         msix_config_written(&vp->msix, offset, size);
 }
 
+/* §4.1.4.8: an access to pci_cfg_data is one of cap.length bytes at
+ * cap.offset in BAR cap.bar, through the same BAR ops as an MMIO access.
+ * The driver must use cap.length 1, 2 or 4 and an offset aligned to it;
+ * here it must also access the field at its start with that width, so
+ * no access is split or widened. Anything else is dropped. The bus checks
+ * the BAR and its bounds. Bus lock held (the cap is config space). */
+static int pci_config_to_bar(void *owner, unsigned offset, unsigned size, unsigned *ret_bar, uint64_t *ret_off) {
+        VirtioPci *vp = owner;
+        const uint8_t *cap = vp->pci.config + vp->pci_cfg_cap;
+        unsigned data = vp->pci_cfg_cap + offsetof(struct virtio_pci_cfg_cap, pci_cfg_data);
+        uint32_t off = (uint32_t) le_get(cap + offsetof(struct virtio_pci_cap, offset), 4);
+        uint32_t len = (uint32_t) le_get(cap + offsetof(struct virtio_pci_cap, length), 4);
+
+        if (offset + size <= data || offset >= data + 4)
+                return 0;
+        if (offset != data || size != len || (len != 1 && len != 2 && len != 4) || off % len != 0)
+                return -EINVAL;
+        *ret_bar = cap[offsetof(struct virtio_pci_cap, bar)];
+        *ret_off = off;
+        return 1;
+}
+
 static const PciDeviceOps virtio_pci_device_ops = {
         .config_written = pci_config_written,
         .bar_remapped = pci_bar_remapped,
+        .config_to_bar = pci_config_to_bar,
 };
 
 static int add_cap(PciDevice *pci, uint8_t type, uint32_t offset, uint32_t length) {
@@ -363,6 +387,26 @@ static int add_cap(PciDevice *pci, uint8_t type, uint32_t offset, uint32_t lengt
         };
 
         return pci_device_add_cap(pci, &cap, sizeof(cap));
+}
+
+static int add_pci_cfg_cap(VirtioPci *vp) {
+        struct virtio_pci_cfg_cap c = {
+                .cap = {
+                        .cap_vndr = PCI_CAP_ID_VNDR,
+                        .cap_len = sizeof(c),
+                        .cfg_type = VIRTIO_PCI_CAP_PCI_CFG,
+                },
+        };
+        int off = pci_device_add_cap(&vp->pci, &c, sizeof(c));
+
+        if (off < 0)
+                return off;
+        /* §4.1.4.8: cap.bar, cap.offset and cap.length are the driver's to
+         * write; pci_cfg_data is never stored (pci_config_to_bar). */
+        vp->pci.wmask[off + offsetof(struct virtio_pci_cap, bar)] = 0xff;
+        memset(vp->pci.wmask + off + offsetof(struct virtio_pci_cap, offset), 0xff, 8);
+        vp->pci_cfg_cap = (uint8_t) off;
+        return 0;
 }
 
 int virtio_pci_new(VirtioDevice *vdev, PciBus *bus, const HypervisorOps *hv, HvVm *hv_vm, IrqLine intx,
@@ -399,7 +443,8 @@ int virtio_pci_new(VirtioDevice *vdev, PciBus *bus, const HypervisorOps *hv, HvV
         if (r < 0)
                 goto fail;
 
-        /* §4.1.4: one capability per structure, all in BAR 0. */
+        /* §4.1.4: one capability per structure, all in BAR 0; the PCI
+         * configuration access one (§4.1.4.8) follows MSI-X. */
         r = add_cap(&vp->pci, VIRTIO_PCI_CAP_COMMON_CFG, VIRTIO_PCI_COMMON_OFF, VIRTIO_PCI_COMMON_LEN);
         if (r >= 0)
                 r = add_cap(&vp->pci, VIRTIO_PCI_CAP_ISR_CFG, VIRTIO_PCI_ISR_OFF, 4);
@@ -424,6 +469,8 @@ int virtio_pci_new(VirtioDevice *vdev, PciBus *bus, const HypervisorOps *hv, HvV
         /* One vector per queue plus one for configuration changes. */
         r = msix_init(&vp->msix, &vp->pci, ops->n_queues + 1u, 0, VIRTIO_PCI_MSIX_TABLE_OFF,
                       VIRTIO_PCI_MSIX_PBA_OFF, hv, hv_vm);
+        if (r >= 0)
+                r = add_pci_cfg_cap(vp);
         if (r < 0)
                 goto fail;
         virtio_device_set_transport(vdev, &transport_ops, vp);

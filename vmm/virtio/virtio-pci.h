@@ -54,6 +54,8 @@ typedef struct VirtioPci {
         uint8_t config_generation;      /* __atomic */
         uint8_t isr;                    /* __atomic: bit 0 queue, bit 1 config */
 
+        uint8_t pci_cfg_cap;            /* config offset of the PCI_CFG capability */
+
         bool notify_registered;         /* ioeventfds are on notify_addr */
         uint64_t notify_addr;
         unsigned ioeventfd_errors;
