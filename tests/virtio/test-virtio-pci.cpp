@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdio>
 
 #include "harness.h"
 
@@ -360,6 +361,155 @@ TEST_F(Transport, pci_cfg_data_access_of_another_width_than_length_is_ignored) {
         d.config_write(d.cfg_data_offset() + 2, 2, 3);
         d.config_write(d.cfg_data_offset() + 1, 1, 3);
         EXPECT_EQ(d.common_read(VIRTIO_PCI_COMMON_Q_SELECT, 2), 0u);
+}
+
+/* ---- shared memory regions (§4.1.4.7) ---- */
+
+/* virtio-gpu's shape without the GPU: arg lists the regions create()
+ * declares, "ID:SIZE[,ID:SIZE...]". */
+int shm_test_create(VirtioDevice *vdev, const char *arg, void **ret) {
+        unsigned id;
+        unsigned long long size;
+        int n = 0;
+
+        for (const char *p = arg; p && sscanf(p, "%u:%llu%n", &id, &size, &n) == 2; p += n + (p[n] == ',')) {
+                int r = virtio_device_add_shm_region(vdev, (uint8_t) id, size);
+                if (r < 0)
+                        return r;
+        }
+        *ret = nullptr;
+        return 0;
+}
+
+int shm_test_activate(void *, VirtQueue *, uint64_t) {
+        return 0;
+}
+
+void shm_test_notify(void *, VirtQueue *) {}
+
+VirtioDeviceOps make_shm_test_ops() {
+        VirtioDeviceOps o = {};
+        o.name = "shm-test";
+        o.type = VIRTIO_ID_GPU;
+        o.n_queues = 1;
+        o.queue_max_size = 16;
+        o.create = shm_test_create;
+        o.activate = shm_test_activate;
+        o.queue_notify = shm_test_notify;
+        return o;
+}
+
+const VirtioDeviceOps shm_test_ops = make_shm_test_ops();
+
+struct ShmCap {
+        unsigned bar, id;
+        uint64_t offset, length;
+};
+
+ShmCap read_shm_cap(PciDriver &d, unsigned pos) {
+        auto rd = [&](size_t off, unsigned size) { return (uint64_t) d.config_read(pos + (unsigned) off, size); };
+        return ShmCap{
+                (unsigned) rd(offsetof(struct virtio_pci_cap, bar), 1),
+                (unsigned) rd(offsetof(struct virtio_pci_cap, id), 1),
+                rd(offsetof(struct virtio_pci_cap, offset), 4) | rd(offsetof(struct virtio_pci_cap64, offset_hi), 4) << 32,
+                rd(offsetof(struct virtio_pci_cap, length), 4) | rd(offsetof(struct virtio_pci_cap64, length_hi), 4) << 32,
+        };
+}
+
+uint64_t bar_address(PciDriver &d, unsigned bar) {
+        return (uint64_t) d.config_read(PCI_BAR0 + 4 * (bar + 1), 4) << 32 | (d.config_read(PCI_BAR0 + 4 * bar, 4) & ~0xfu);
+}
+
+TEST_F(Transport, device_without_shared_memory_has_no_shm_capability_or_bar_2) {
+        EXPECT_EQ(d.cap_position(VIRTIO_PCI_CAP_SHARED_MEMORY_CFG), 0u);
+        EXPECT_EQ(d.config_read(PCI_BAR0 + 4 * VIRTIO_PCI_SHM_BAR, 4), 0u);
+}
+
+TEST(Shm, each_region_has_a_cap64_with_its_id_bar_offset_and_length) {
+        PciDriver d(&shm_test_ops, "1:2097152,0:12288");
+        ASSERT_EQ(d.error(), 0);
+        unsigned pos1 = d.cap_position(VIRTIO_PCI_CAP_SHARED_MEMORY_CFG, 1);
+        unsigned pos0 = d.cap_position(VIRTIO_PCI_CAP_SHARED_MEMORY_CFG, 0);
+        ASSERT_NE(pos1, 0u);
+        ASSERT_NE(pos0, 0u);
+        EXPECT_EQ(d.config_read(pos1 + 2, 1), sizeof(struct virtio_pci_cap64));
+
+        ShmCap c1 = read_shm_cap(d, pos1), c0 = read_shm_cap(d, pos0);
+        EXPECT_EQ(c1.bar, (unsigned) VIRTIO_PCI_SHM_BAR);
+        EXPECT_EQ(c1.offset, 0u);
+        EXPECT_EQ(c1.length, 2 * MiB);
+        EXPECT_EQ(c0.bar, (unsigned) VIRTIO_PCI_SHM_BAR);
+        EXPECT_EQ(c0.offset, 2 * MiB);
+        EXPECT_EQ(c0.length, 12 * KiB);
+}
+
+TEST(Shm, bar_2_is_64_bit_prefetchable_sized_to_a_power_of_two_and_aligned) {
+        PciDriver d(&shm_test_ops, "1:2097152,0:12288");
+        ASSERT_EQ(d.error(), 0);
+        uint32_t lo = d.config_read(PCI_BAR0 + 4 * VIRTIO_PCI_SHM_BAR, 4);
+        EXPECT_EQ(lo & 0xf, (uint32_t) (PCI_BAR_MEM_64 | PCI_BAR_PREFETCH));
+        uint64_t addr = bar_address(d, VIRTIO_PCI_SHM_BAR);
+        EXPECT_NE(addr, 0u);
+        EXPECT_EQ(addr % (4 * MiB), 0u);
+        EXPECT_GE(addr, bar_address(d, 0) + VIRTIO_PCI_BAR0_SIZE);
+
+        d.config_write(PCI_COMMAND, 2, 0);
+        d.config_write(PCI_BAR0 + 4 * VIRTIO_PCI_SHM_BAR, 4, 0xffffffff);
+        d.config_write(PCI_BAR0 + 4 * (VIRTIO_PCI_SHM_BAR + 1), 4, 0xffffffff);
+        EXPECT_EQ(bar_address(d, VIRTIO_PCI_SHM_BAR), ~(4 * MiB - 1));
+}
+
+TEST(Shm, region_past_4_gib_carries_its_length_in_length_hi) {
+        /* A window above 4 GiB big enough for an 8 GiB BAR. */
+        Bus pio{}, mmio{};
+        PciBus b;
+        GuestMemory *mem = nullptr;
+        VirtioDevice *vdev = nullptr;
+        VirtioPci *vp = nullptr;
+        ASSERT_EQ(pci_bus_init(&b, &pio, &mmio, 64 * GiB, 16 * GiB), 0);
+        ASSERT_EQ(guest_memory_new(16 * MiB, &mem), 0);
+        ASSERT_EQ(virtio_device_new(&shm_test_ops, "1:8589934592", mem, &vdev), 0);
+        ASSERT_EQ(virtio_pci_new(vdev, &b, nullptr, nullptr, IrqLine{}, &vp), 0);
+        unsigned slot = vp->pci.slot;
+        auto cfg = [&](unsigned off, unsigned size) { return (uint64_t) pci_config_read(&b, slot, 0, off, size); };
+
+        unsigned pos = (unsigned) cfg(PCI_CAPABILITY_LIST, 1);
+        while (pos && !(cfg(pos, 1) == PCI_CAP_ID_VNDR && cfg(pos + 3, 1) == VIRTIO_PCI_CAP_SHARED_MEMORY_CFG))
+                pos = (unsigned) cfg(pos + 1, 1);
+        ASSERT_NE(pos, 0u);
+        EXPECT_EQ(cfg(pos + offsetof(struct virtio_pci_cap, length), 4), 0u);
+        EXPECT_EQ(cfg(pos + offsetof(struct virtio_pci_cap64, length_hi), 4), 2u);
+        EXPECT_EQ(cfg(pos + offsetof(struct virtio_pci_cap, id), 1), 1u);
+        uint64_t addr = cfg(PCI_BAR0 + 4 * (VIRTIO_PCI_SHM_BAR + 1), 4) << 32 |
+                        (cfg(PCI_BAR0 + 4 * VIRTIO_PCI_SHM_BAR, 4) & ~0xfu);
+        EXPECT_EQ(addr % (8 * GiB), 0u);
+        EXPECT_GE(addr, 64 * GiB);
+
+        virtio_pci_free(vp);
+        guest_memory_free(mem);
+        pci_bus_done(&b);
+}
+
+TEST(Shm, region_size_not_a_page_multiple_is_refused) {
+        EXPECT_EQ(PciDriver(&shm_test_ops, "1:100").error(), -EINVAL);
+        EXPECT_EQ(PciDriver(&shm_test_ops, "1:0").error(), -EINVAL);
+}
+
+TEST(Shm, region_larger_than_the_limit_is_refused) {
+        EXPECT_EQ(PciDriver(&shm_test_ops, "1:1099511631872").error(), -EINVAL); /* 1 TiB + 4 KiB */
+}
+
+TEST(Shm, shmid_declared_twice_is_refused) {
+        EXPECT_EQ(PciDriver(&shm_test_ops, "1:4096,1:4096").error(), -EEXIST);
+}
+
+TEST(Shm, more_regions_than_the_limit_are_refused) {
+        EXPECT_EQ(PciDriver(&shm_test_ops, "0:4096,1:4096,2:4096").error(), -ENOSPC);
+}
+
+TEST(Shm, region_that_does_not_fit_the_pci_window_fails_the_device) {
+        /* The harness's window is 512 MiB. */
+        EXPECT_EQ(PciDriver(&shm_test_ops, "1:1073741824").error(), -ENOSPC);
 }
 
 /* ---- MSI-X ---- */

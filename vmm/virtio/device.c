@@ -43,6 +43,8 @@ struct VirtioDevice {
         VirtQueue queues[VIRTIO_MAX_QUEUES];
         Watched watched[VIRTIO_MAX_WATCHED_FDS];
         unsigned n_watched;             /* the worker's (or activate's) */
+        VirtioShmRegion shm[VIRTIO_MAX_SHM_REGIONS];
+        unsigned n_shm;                 /* set during create only */
 
         const VirtioTransportOps *transport;
         void *transport_ctx;
@@ -79,6 +81,24 @@ uint8_t virtio_device_status(const VirtioDevice *vdev) {
 
 const char *virtio_device_error(const VirtioDevice *vdev) {
         return __atomic_load_n(&vdev->error, __ATOMIC_ACQUIRE);
+}
+
+int virtio_device_add_shm_region(VirtioDevice *vdev, uint8_t shmid, uint64_t size) {
+        if (size == 0 || size % (4 * KiB) || size > VIRTIO_SHM_MAX_SIZE)
+                return -EINVAL;
+        /* §4.1.4.7: cap.id is unique per device. */
+        for (unsigned i = 0; i < vdev->n_shm; i++)
+                if (vdev->shm[i].shmid == shmid)
+                        return -EEXIST;
+        if (vdev->n_shm >= VIRTIO_MAX_SHM_REGIONS)
+                return -ENOSPC;
+        vdev->shm[vdev->n_shm++] = (VirtioShmRegion) { .shmid = shmid, .size = size };
+        return 0;
+}
+
+unsigned virtio_device_shm_regions(const VirtioDevice *vdev, const VirtioShmRegion **ret) {
+        *ret = vdev->shm;
+        return vdev->n_shm;
 }
 
 static void queue_interrupt(void *ctx, VirtQueue *q) {

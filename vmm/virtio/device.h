@@ -57,6 +57,17 @@ extern "C" {
 
 #define VIRTIO_MAX_QUEUES 16
 #define VIRTIO_MAX_WATCHED_FDS 32
+/* virtio-gpu needs one region; PCI config space has room for three. */
+#define VIRTIO_MAX_SHM_REGIONS 2
+#define VIRTIO_SHM_MAX_SIZE (UINT64_C(1) << 40)
+
+/* A shared memory region (virtio 1.2 §2.10): memory the device owns and
+ * the driver maps; what shmid means is the device's (virtio-gpu: 1, host
+ * visible). */
+typedef struct VirtioShmRegion {
+        uint8_t shmid;
+        uint64_t size;
+} VirtioShmRegion;
 
 typedef struct VirtioDevice VirtioDevice;
 
@@ -122,7 +133,18 @@ void virtio_device_config_changed(VirtioDevice *vdev);
  * interrupt (§2.1.2); any thread. */
 void virtio_device_set_needs_reset(VirtioDevice *vdev, const char *why);
 
+/* Declares a shared memory region for the transport to place and
+ * advertise (PCI: in a 64-bit prefetchable BAR, §4.1.4.7); call from
+ * create. size: a multiple of 4 KiB up to VIRTIO_SHM_MAX_SIZE, so every
+ * region starts page aligned (declare the largest first to keep it huge
+ * page aligned). -EINVAL for a bad size, -EEXIST for a shmid declared
+ * twice, -ENOSPC past VIRTIO_MAX_SHM_REGIONS. */
+int virtio_device_add_shm_region(VirtioDevice *vdev, uint8_t shmid, uint64_t size);
+
 /* ---- for the transport and the VM ---- */
+
+/* The declared shared memory regions, in declaration order. */
+unsigned virtio_device_shm_regions(const VirtioDevice *vdev, const VirtioShmRegion **ret);
 
 /* How the framework reaches the transport: interrupts and state. */
 typedef struct VirtioTransportOps {

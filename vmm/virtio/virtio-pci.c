@@ -409,6 +409,43 @@ static int add_pci_cfg_cap(VirtioPci *vp) {
         return 0;
 }
 
+/* §4.1.4.7: one virtio_pci_cap64 per declared region, cap.id its shmid;
+ * the regions are packed in declaration order in BAR 2, which is
+ * prefetchable as it will be plain memory. Nothing backs it yet: accesses
+ * read all ones and writes are dropped, as for an unbacked window. */
+static int add_shm_regions(VirtioPci *vp) {
+        const VirtioShmRegion *shm;
+        unsigned n = virtio_device_shm_regions(vp->vdev, &shm);
+        uint64_t off = 0, bar_size = 4 * KiB;
+        int r;
+
+        for (unsigned i = 0; i < n; i++) {
+                struct virtio_pci_cap64 c = {
+                        .cap = {
+                                .cap_vndr = PCI_CAP_ID_VNDR,
+                                .cap_len = sizeof(c),
+                                .cfg_type = VIRTIO_PCI_CAP_SHARED_MEMORY_CFG,
+                                .bar = VIRTIO_PCI_SHM_BAR,
+                                .id = shm[i].shmid,
+                                .offset = htole32((uint32_t) off),
+                                .length = htole32((uint32_t) shm[i].size),
+                        },
+                        .offset_hi = htole32((uint32_t) (off >> 32)),
+                        .length_hi = htole32((uint32_t) (shm[i].size >> 32)),
+                };
+                r = pci_device_add_cap(&vp->pci, &c, sizeof(c));
+                if (r < 0)
+                        return r;
+                off += shm[i].size;
+        }
+        if (n == 0)
+                return 0;
+        /* Sizes are capped (VIRTIO_SHM_MAX_SIZE), so this cannot overflow. */
+        while (bar_size < off)
+                bar_size <<= 1;
+        return pci_device_add_bar(&vp->pci, VIRTIO_PCI_SHM_BAR, bar_size, true, NULL, NULL);
+}
+
 int virtio_pci_new(VirtioDevice *vdev, PciBus *bus, const HypervisorOps *hv, HvVm *hv_vm, IrqLine intx,
                    VirtioPci **ret) {
         const VirtioDeviceOps *ops = virtio_device_ops(vdev);
@@ -471,6 +508,8 @@ int virtio_pci_new(VirtioDevice *vdev, PciBus *bus, const HypervisorOps *hv, HvV
                       VIRTIO_PCI_MSIX_PBA_OFF, hv, hv_vm);
         if (r >= 0)
                 r = add_pci_cfg_cap(vp);
+        if (r >= 0)
+                r = add_shm_regions(vp);
         if (r < 0)
                 goto fail;
         virtio_device_set_transport(vdev, &transport_ops, vp);

@@ -3,8 +3,11 @@
 
 /* The virtio 1.x modern PCI transport (virtio 1.2 §4.1): one PCI function
  * per device, BAR 0 holding the common, ISR, device and notify structures
- * and the MSI-X table and PBA; BAR 2 is kept for a shared-memory region
- * (§4.1.4.7, VIRTIO_PCI_CAP_SHARED_MEMORY_CFG, virtio-gpu later). */
+ * and the MSI-X table and PBA, all also reachable through the PCI
+ * configuration access capability (§4.1.4.8). The shared memory regions a
+ * device declares (virtio_device_add_shm_region) go one after the other in
+ * BAR 2, 64-bit prefetchable, each advertised by a
+ * VIRTIO_PCI_CAP_SHARED_MEMORY_CFG capability (§4.1.4.7). */
 
 #include <stdint.h>
 #include <linux/virtio_pci.h>
@@ -33,6 +36,7 @@ extern "C" {
 #define VIRTIO_PCI_MSIX_TABLE_OFF 0x4000
 #define VIRTIO_PCI_MSIX_PBA_OFF 0x5000
 #define VIRTIO_PCI_BAR0_SIZE 0x8000
+#define VIRTIO_PCI_SHM_BAR 2
 
 /* The capability structs, cfg_type values (VIRTIO_PCI_CAP_*), common
  * configuration offsets (VIRTIO_PCI_COMMON_*) and VIRTIO_MSI_NO_VECTOR
