@@ -32,15 +32,19 @@ bool virtio_probe(uint16_t device_id, struct virtio_dev *d)
                         uint8_t type = pci_read8(0, dev, 0, off + 3);
                         uint8_t bar = pci_read8(0, dev, 0, off + 4);
                         uint64_t addr = bar < 6 ? d->bar[bar] + pci_read32(0, dev, 0, off + 8) : 0;
-                        if (type == 1)
+                        if (type == 1) {
                                 d->common = addr;
-                        else if (type == 2) {
+                                d->common_bar = bar;
+                                d->common_off = pci_read32(0, dev, 0, off + 8);
+                        } else if (type == 2) {
                                 d->notify = addr;
                                 d->notify_mult = pci_read32(0, dev, 0, off + 16);
                         } else if (type == 3)
                                 d->isr = addr;
                         else if (type == 4)
                                 d->device = addr;
+                        else if (type == 5)
+                                d->pci_cfg_cap = off;
                 } else if (id == 0x11) {
                         uint32_t t = pci_read32(0, dev, 0, off + 4);
                         d->msix_cap = off;
@@ -106,6 +110,38 @@ void virtio_msix_route(struct virtio_dev *d, uint16_t entry, uint8_t lapic_vecto
 void virtio_driver_ok(struct virtio_dev *d)
 {
         mmio_write8(d->common + VCOMMON_STATUS, mmio_read8(d->common + VCOMMON_STATUS) | VIRTIO_STATUS_DRIVER_OK);
+}
+
+/* cap.bar is the capability's byte 4 (id and padding after it are
+ * read-only), cap.offset byte 8, cap.length byte 12, pci_cfg_data 16. */
+static void pci_cfg_window(struct virtio_dev *d, uint8_t bar, uint32_t off, unsigned len)
+{
+        pci_write32(0, d->slot, 0, d->pci_cfg_cap + 4, bar);
+        pci_write32(0, d->slot, 0, d->pci_cfg_cap + 8, off);
+        pci_write32(0, d->slot, 0, d->pci_cfg_cap + 12, len);
+}
+
+uint32_t virtio_pci_cfg_read(struct virtio_dev *d, uint8_t bar, uint32_t off, unsigned len)
+{
+        uint8_t data = d->pci_cfg_cap + 16;
+
+        pci_cfg_window(d, bar, off, len);
+        if (len == 1)
+                return pci_read8(0, d->slot, 0, data);
+        if (len == 2)
+                return pci_read16(0, d->slot, 0, data);
+        return pci_read32(0, d->slot, 0, data);
+}
+
+void virtio_pci_cfg_write(struct virtio_dev *d, uint8_t bar, uint32_t off, unsigned len, uint32_t v)
+{
+        uint8_t data = d->pci_cfg_cap + 16;
+
+        pci_cfg_window(d, bar, off, len);
+        if (len == 2)
+                pci_write16(0, d->slot, 0, data, (uint16_t) v);
+        else
+                pci_write32(0, d->slot, 0, data, v);
 }
 
 void vq_submit(struct vq *q, uint16_t head)

@@ -69,6 +69,9 @@ struct virtio_dev {
         uint32_t notify_mult;
         uint8_t msix_cap;
         uint64_t msix_table;
+        uint8_t pci_cfg_cap;    /* VIRTIO_PCI_CAP_PCI_CFG, 0 if none */
+        uint32_t common_off;    /* the common structure's offset in its BAR */
+        uint8_t common_bar;
 };
 
 /* Finds 1af4:device_id on bus 0, enables memory and bus mastering, reads
@@ -82,5 +85,10 @@ bool virtio_setup_queue(struct virtio_dev *d, struct vq *q, uint16_t index, uint
 /* MSI-X table entry -> LAPIC vector on this CPU, unmasked; MSI-X enabled. */
 void virtio_msix_route(struct virtio_dev *d, uint16_t entry, uint8_t lapic_vector);
 void virtio_driver_ok(struct virtio_dev *d);
+/* A len-byte (1, 2 or 4) access to bar at off through the PCI
+ * configuration access capability (virtio 1.2 §4.1.4.8), as firmware
+ * does before BARs are mapped. */
+uint32_t virtio_pci_cfg_read(struct virtio_dev *d, uint8_t bar, uint32_t off, unsigned len);
+void virtio_pci_cfg_write(struct virtio_dev *d, uint8_t bar, uint32_t off, unsigned len, uint32_t v);
 /* Puts one chain on the avail ring and notifies. */
 void vq_submit(struct vq *q, uint16_t head);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* virtio-rng over PCI with MSI-X: find 1af4:1044, negotiate VERSION_1, set
- * up the request queue, ask for random bytes, wait for the MSI-X
+/* virtio-rng over PCI with MSI-X: find 1af4:1044, read num_queues and the
+ * device features through the PCI configuration access capability,
+ * negotiate VERSION_1, set up the request queue, ask for random bytes, wait for the MSI-X
  * interrupt; then notify a queue that does not exist and check the device
  * still answers. Run with --rng --debug-exit. */
 
@@ -61,6 +62,18 @@ int main(void)
                 test_finish();
         }
         test_report("virtio-rng-probe", d.msix_cap != 0, "slot %u bar0 %lx notify x%u", d.slot, d.bar[0], d.notify_mult);
+
+        /* The same common configuration through config space (§4.1.4.8):
+         * num_queues, and device feature word 1 (VERSION_1 is its bit 0). */
+        if (d.pci_cfg_cap) {
+                uint32_t numq = virtio_pci_cfg_read(&d, d.common_bar, d.common_off + VCOMMON_NUMQ, 2);
+                virtio_pci_cfg_write(&d, d.common_bar, d.common_off + VCOMMON_DFSELECT, 4, 1);
+                uint32_t f1 = virtio_pci_cfg_read(&d, d.common_bar, d.common_off + VCOMMON_DF, 4);
+                test_report("virtio-rng-pci-cfg", numq == 1 && (f1 & 1), "cap at 0x%x num_queues %u features[1] %x",
+                            d.pci_cfg_cap, numq, f1);
+        } else {
+                test_report("virtio-rng-pci-cfg", false, "no VIRTIO_PCI_CAP_PCI_CFG capability");
+        }
 
         if (!virtio_negotiate(&d, 0)) {
                 test_report("virtio-rng-features", false, "FEATURES_OK did not stick");
