@@ -105,6 +105,46 @@ TEST_F(Walker, writer_iov_with_too_few_slots_consumes_nothing) {
         EXPECT_EQ(virtio_writer_written(&chain->writer), 0u);
 }
 
+TEST_F(Walker, reader_iov_merges_buffers_contiguous_in_guest_memory) {
+        drv->add_chain({ { DATA, 4096, false }, { DATA + 4096, 4096, false }, { DATA + 8192, 100, false } });
+        ASSERT_EQ(virtq_pop(&q, chain), 1);
+        void *host;
+        ASSERT_EQ(guest_slice(mem, DATA, 8292, &host), 0);
+        struct iovec iov[1];
+        ASSERT_EQ(virtio_reader_iov(&chain->reader, 8292, iov, 1), 1);
+        EXPECT_EQ(iov[0].iov_base, host);
+        EXPECT_EQ(iov[0].iov_len, 8292u);
+        EXPECT_EQ(virtio_reader_remaining(&chain->reader), 0u);
+}
+
+TEST_F(Walker, writer_iov_merges_from_the_middle_of_a_buffer_and_stops_at_a_gap) {
+        drv->add_chain({ { DATA, 100, true }, { DATA + 100, 100, true }, { DATA + 0x1000, 100, true } });
+        ASSERT_EQ(virtq_pop(&q, chain), 1);
+        ASSERT_EQ(virtio_writer_zero(&chain->writer, 50), 0);
+        struct iovec iov[2];
+        ASSERT_EQ(virtio_writer_iov(&chain->writer, 200, iov, 2), 2);
+        EXPECT_EQ(iov[0].iov_len, 150u);
+        EXPECT_EQ(iov[1].iov_len, 50u);
+        EXPECT_EQ(virtio_writer_written(&chain->writer), 250u);
+}
+
+TEST_F(Walker, writer_iov_does_not_merge_buffers_on_either_side_of_the_hole) {
+        /* The last page below the hole and the first above it are adjacent
+         * in the host mapping (one memfd), not in guest-physical memory. */
+        make(GUEST_MMIO_HOLE_START + 64 * MiB, 16, true, true);
+        drv->add_chain({ { GUEST_MMIO_HOLE_START - 4096, 4096, true }, { GUEST_MMIO_HOLE_END, 4096, true } });
+        ASSERT_EQ(virtq_pop(&q, chain), 1);
+        struct iovec iov[2];
+        ASSERT_EQ(virtio_writer_iov(&chain->writer, 8192, iov, 2), 2);
+        EXPECT_EQ((uint8_t *) iov[0].iov_base + 4096, iov[1].iov_base);
+        EXPECT_EQ(iov[0].iov_len, 4096u);
+        EXPECT_EQ(iov[1].iov_len, 4096u);
+        drv->add_chain({ { GUEST_MMIO_HOLE_START - 4096, 4096, true }, { GUEST_MMIO_HOLE_END, 4096, true } });
+        ASSERT_EQ(virtq_pop(&q, chain), 1);
+        EXPECT_EQ(virtio_writer_iov(&chain->writer, 8192, iov, 1), -E2BIG);
+        EXPECT_EQ(virtio_writer_written(&chain->writer), 0u);
+}
+
 TEST_F(Walker, walker_follows_an_indirect_table) {
         drv->add_indirect(TABLE, { { DATA, 16, false }, { DATA + 0x1000, 32, true } });
         ASSERT_EQ(virtq_pop(&q, chain), 1);

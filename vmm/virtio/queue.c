@@ -312,6 +312,15 @@ void virtq_interrupt(VirtQueue *q) {
 
 /* ---- cursors ---- */
 
+/* Whether b continues a in one iovec: adjacent in guest-physical addresses
+ * and in the host mapping. Both were checked to lie inside one RAM region
+ * each (chain_add); needing both adjacencies keeps apart a pair that only
+ * the host mapping puts side by side, like the last page below the MMIO
+ * hole and the first one above it (one memfd, mapped in one piece). */
+static bool seg_joins(const VirtioSeg *a, const VirtioSeg *b) {
+        return a->gpa + a->len == b->gpa && a->host + a->len == b->host;
+}
+
 typedef void (*CursorOp)(uint8_t *guest, uint8_t *buf, size_t n);
 
 static int cursor_advance(VirtioCursor *cur, size_t len, uint8_t *buf, CursorOp op,
@@ -328,7 +337,8 @@ static int cursor_advance(VirtioCursor *cur, size_t len, uint8_t *buf, CursorOp 
 
                 while (left > 0) {
                         size_t n = MIN(left, (size_t) (cur->segs[seg].len - off));
-                        if (n > 0 && ++n_iov > max_iov)
+                        bool joins = n_iov > 0 && off == 0 && seg_joins(&cur->segs[seg - 1], &cur->segs[seg]);
+                        if (n > 0 && !joins && ++n_iov > max_iov)
                                 return -E2BIG;
                         left -= n;
                         off += n;
@@ -345,7 +355,9 @@ static int cursor_advance(VirtioCursor *cur, size_t len, uint8_t *buf, CursorOp 
                 size_t n = MIN(len, (size_t) (s->len - cur->off));
 
                 if (n > 0) {
-                        if (iov)
+                        if (iov && n_iov > 0 && cur->off == 0 && seg_joins(s - 1, s))
+                                iov[n_iov - 1].iov_len += n;
+                        else if (iov)
                                 iov[n_iov++] = (struct iovec) { .iov_base = s->host + cur->off, .iov_len = n };
                         else if (op)
                                 op(s->host + cur->off, buf, n);

@@ -160,7 +160,9 @@ size_t virtio_reader_remaining(const VirtioReader *r);
 int virtio_reader_read(VirtioReader *r, void *buf, size_t len);
 int virtio_reader_skip(VirtioReader *r, size_t len);
 /* Up to max iovecs covering the next len bytes, pointing into guest RAM,
- * for preadv/pwritev straight from or to the guest; consumes them. Returns
+ * for preadv/pwritev straight from or to the guest; consumes them. Buffers
+ * adjacent both in guest-physical memory and in the host mapping share one
+ * iovec (never those on either side of the MMIO hole). Returns
  * the number of iovecs, -EMSGSIZE (too few bytes) or -E2BIG (max too small). */
 int virtio_reader_iov(VirtioReader *r, size_t len, struct iovec *iov, unsigned max);
 
