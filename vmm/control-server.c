@@ -16,14 +16,14 @@ typedef struct ControlConnection ControlConnection;
 struct ControlConnection {
         ControlServer *server;
         int fd;
-        sd_event_source *io;
+        EventSource *io;
         ControlConnection *prev, *next;
 };
 
 struct ControlServer {
-        sd_event *event;
+        EventLoop *event;
         int listen_fd;
-        sd_event_source *listen_source;
+        EventSource *listen_source;
         /* Set when accept() ran out of fds: the listening socket is then
          * switched off until a connection closes, instead of spinning. */
         bool accept_paused;
@@ -154,14 +154,14 @@ static void connection_free(ControlConnection *c) {
                 c->next->prev = c->prev;
         s->n_connections--;
 
-        /* sd-event allows dropping a source from inside its own callback. */
-        sd_event_source_disable_unref(c->io);
+        /* The loop allows freeing a source from inside its own callback. */
+        event_source_free(c->io);
         safe_close(c->fd);
         free(c);
 
         if (s->accept_paused && s->listen_source) {
                 s->accept_paused = false;
-                (void) sd_event_source_set_enabled(s->listen_source, SD_EVENT_ON);
+                (void) event_source_set_enabled(s->listen_source, true);
         }
 }
 
@@ -222,7 +222,7 @@ static int connection_process(ControlConnection *c, ControlDatagram *d) {
         return control_send(c->fd, &reply, payload, NULL, 0);
 }
 
-static int on_connection_io(sd_event_source *source, int fd, uint32_t revents, void *userdata) {
+static int on_connection_io(EventSource *source, int fd, uint32_t revents, void *userdata) {
         ControlConnection *c = userdata;
         ControlDatagram d;
         int r;
@@ -242,7 +242,7 @@ static int on_connection_io(sd_event_source *source, int fd, uint32_t revents, v
         if (r < 0)
                 connection_free(c);
 
-        /* Never return an error: sd-event would disable the source for good. */
+        /* Never return an error: the loop would disable the source for good. */
         return 0;
 }
 
@@ -265,7 +265,7 @@ int control_server_add_connection(ControlServer *s, int fd) {
         if (!c)
                 return -ENOMEM;
 
-        r = sd_event_add_io(s->event, &c->io, fd, EPOLLIN, on_connection_io, c);
+        r = event_add_io(s->event, &c->io, fd, EPOLLIN, on_connection_io, c);
         if (r < 0) {
                 free(c);
                 return r;
@@ -297,7 +297,7 @@ static void refuse_connection(int fd, int error) {
         (void) control_send(fd, &h, NULL, NULL, 0);
 }
 
-static int on_listen(sd_event_source *source, int fd, uint32_t revents, void *userdata) {
+static int on_listen(EventSource *source, int fd, uint32_t revents, void *userdata) {
         ControlServer *s = userdata;
         _cleanup_close_ int cfd = -EBADF;
         int r;
@@ -306,7 +306,7 @@ static int on_listen(sd_event_source *source, int fd, uint32_t revents, void *us
         if (cfd < 0) {
                 if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
                         s->accept_paused = true;
-                        (void) sd_event_source_set_enabled(source, SD_EVENT_OFF);
+                        (void) event_source_set_enabled(source, false);
                 }
                 /* EAGAIN, EINTR, ECONNABORTED...: nothing to do. */
                 return 0;
@@ -321,7 +321,7 @@ static int on_listen(sd_event_source *source, int fd, uint32_t revents, void *us
         return 0;
 }
 
-int control_server_new(sd_event *e, int listen_fd, const ControlOps *ops, void *userdata, ControlServer **ret) {
+int control_server_new(EventLoop *e, int listen_fd, const ControlOps *ops, void *userdata, ControlServer **ret) {
         ControlServer *s;
         int r;
 
@@ -331,7 +331,7 @@ int control_server_new(sd_event *e, int listen_fd, const ControlOps *ops, void *
         s = calloc(1, sizeof(*s));
         if (!s)
                 return -ENOMEM;
-        s->event = sd_event_ref(e);
+        s->event = e;
         s->listen_fd = -EBADF;
         s->ops = ops;
         s->userdata = userdata;
@@ -350,7 +350,7 @@ int control_server_new(sd_event *e, int listen_fd, const ControlOps *ops, void *
                         goto fail;
                 }
 
-                r = sd_event_add_io(e, &s->listen_source, listen_fd, EPOLLIN, on_listen, s);
+                r = event_add_io(e, &s->listen_source, listen_fd, EPOLLIN, on_listen, s);
                 if (r < 0)
                         goto fail;
                 s->listen_fd = listen_fd;
@@ -372,9 +372,8 @@ ControlServer *control_server_free(ControlServer *s) {
         while (s->connections)
                 connection_free(s->connections);
 
-        sd_event_source_disable_unref(s->listen_source);
+        event_source_free(s->listen_source);
         safe_close(s->listen_fd);
-        sd_event_unref(s->event);
         free(s);
         return NULL;
 }

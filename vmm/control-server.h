@@ -4,12 +4,11 @@
 /* The VMM end of the control socket (docs/control-protocol.md): accepts
  * clients on a listening AF_UNIX SOCK_SEQPACKET socket, validates every
  * datagram, calls the VMM through ControlOps and replies. Runs on the VMM's
- * sd-event loop; malformed input yields an error reply, never a crash, and
- * the connection stays usable. */
-
-#include <systemd/sd-event.h>
+ * event loop (event-loop.h); malformed input yields an error reply, never
+ * a crash, and the connection stays usable. */
 
 #include "control.h"
+#include "event-loop.h"
 #include "macro.h"
 
 #ifdef __cplusplus
@@ -23,7 +22,7 @@ typedef struct ControlServer ControlServer;
  * -EALREADY (already in the requested state), -EPERM (the current state does
  * not allow it, e.g. pause while starting), -ESHUTDOWN (the VM is stopping).
  * A NULL op answers -EOPNOTSUPP. Ops must not free the server:
- * stop should only begin the power-off (e.g. sd_event_exit()); its reply is
+ * stop should only begin the power-off (e.g. event_loop_exit()); its reply is
  * sent as soon as it returns, before the loop can end. */
 typedef struct ControlOps {
         /* ret->pid is preset to getpid(); the rest is zero. */
@@ -48,8 +47,8 @@ typedef struct ControlOps {
  * for a server that only serves connections given by
  * control_server_add_connection(). On success the server owns listen_fd
  * (made non-blocking) and closes it when freed; on failure the caller keeps
- * it. ops must outlive the server. */
-int control_server_new(sd_event *e, int listen_fd, const ControlOps *ops, void *userdata, ControlServer **ret);
+ * it. ops and e must outlive the server. */
+int control_server_new(EventLoop *e, int listen_fd, const ControlOps *ops, void *userdata, ControlServer **ret);
 
 /* Closes every connection and the listening socket. Does not unlink the
  * socket path: the caller bound it and removes it. Accepts NULL. */

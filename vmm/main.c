@@ -7,13 +7,14 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/sysinfo.h>
 #include <time.h>
-#include <systemd/sd-event.h>
 
 #include "control-client.h"
 #include "control-server.h"
+#include "event-loop.h"
 #include "exit-codes.h"
 #include "jail.h"
 #include "log.h"
@@ -289,24 +290,28 @@ static int open_input(const char *what, const char *path, int *ret) {
 
 typedef struct Runner {
         Vm *vm;
-        sd_event *event;
-        sd_event_source *stdin_source;
+        EventLoop *event;
+        EventSource *stdin_source;
 } Runner;
 
-static int on_vm_exit(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+static int on_vm_exit(EventSource *s, int fd, uint32_t revents, void *userdata) {
         Runner *run = userdata;
 
-        return sd_event_exit(run->event, 0);
-}
-
-static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
-        Runner *run = userdata;
-
-        vm_request_exit(run->vm, VMM_EXIT_OK, "stopped by signal %s", strsignal((int) si->ssi_signo));
+        event_loop_exit(run->event, 0);
         return 0;
 }
 
-static int on_stdin(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+static int on_signal(EventSource *s, int fd, uint32_t revents, void *userdata) {
+        Runner *run = userdata;
+        struct signalfd_siginfo si;
+
+        if (read(fd, &si, sizeof(si)) != sizeof(si))
+                return 0;
+        vm_request_exit(run->vm, VMM_EXIT_OK, "stopped by signal %s", strsignal((int) si.ssi_signo));
+        return 0;
+}
+
+static int on_stdin(EventSource *s, int fd, uint32_t revents, void *userdata) {
         Runner *run = userdata;
         uint8_t buf[SERIAL_RX_FIFO];
         size_t space = serial_rx_space(run->vm->serial);
@@ -314,24 +319,24 @@ static int on_stdin(sd_event_source *s, int fd, uint32_t revents, void *userdata
 
         if (space == 0) {
                 /* The guest is not reading: wait until it drains the FIFO. */
-                return sd_event_source_set_enabled(s, SD_EVENT_OFF);
+                return event_source_set_enabled(s, false);
         }
         n = read(fd, buf, MIN(space, sizeof(buf)));
         if (n < 0)
-                return errno == EAGAIN || errno == EINTR ? 0 : sd_event_source_set_enabled(s, SD_EVENT_OFF);
+                return errno == EAGAIN || errno == EINTR ? 0 : event_source_set_enabled(s, false);
         if (n == 0)
-                return sd_event_source_set_enabled(s, SD_EVENT_OFF);
+                return event_source_set_enabled(s, false);
         serial_input(run->vm->serial, buf, (size_t) n);
         return 0;
 }
 
-static int on_rx_space(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+static int on_rx_space(EventSource *s, int fd, uint32_t revents, void *userdata) {
         Runner *run = userdata;
         uint64_t v;
 
         (void) !read(fd, &v, sizeof(v));
         if (run->stdin_source)
-                (void) sd_event_source_set_enabled(run->stdin_source, SD_EVENT_ON);
+                (void) event_source_set_enabled(run->stdin_source, true);
         return 0;
 }
 
@@ -417,11 +422,11 @@ static int sandbox_prepare(const RunArgs *a) {
 }
 
 static int run_vm(const RunArgs *a) {
-        _cleanup_close_ int kernel_fd = -EBADF, initrd_fd = -EBADF, serial_fd = -EBADF, listen_fd = -EBADF;
+        _cleanup_close_ int kernel_fd = -EBADF, initrd_fd = -EBADF, serial_fd = -EBADF, listen_fd = -EBADF,
+                signal_fd = -EBADF;
         _cleanup_(vm_freep) Vm *vm = NULL;
-        _cleanup_(sd_event_unrefp) sd_event *event = NULL;
+        _cleanup_(event_loop_freep) EventLoop *event = NULL;
         _cleanup_(control_server_freep) ControlServer *server = NULL;
-        _cleanup_(sd_event_source_unrefp) sd_event_source *stdin_source = NULL;
         Runner run = {};
         Jail jail = {};
         VmError error;
@@ -490,29 +495,30 @@ static int run_vm(const RunArgs *a) {
         sigaddset(&mask, SIGPIPE);
         pthread_sigmask(SIG_BLOCK, &mask, NULL);
 
-        r = sd_event_default(&event);
+        r = event_loop_new(&event);
         if (r < 0)
                 return log_error_errno(r, "event loop: %m"), VMM_EXIT_OS_ERROR;
         run = (Runner) { .vm = vm, .event = event };
 
-        r = sd_event_add_io(event, NULL, vm->exit_fd, EPOLLIN, on_vm_exit, &run);
+        /* SIGPIPE stays blocked and unread: a closed pipe is an EPIPE. */
+        sigdelset(&mask, SIGPIPE);
+        signal_fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+        if (signal_fd < 0)
+                return log_error_errno(errno, "signalfd: %m"), VMM_EXIT_OS_ERROR;
+
+        r = event_add_io(event, NULL, vm->exit_fd, EPOLLIN, on_vm_exit, &run);
         if (r >= 0)
-                r = sd_event_add_signal(event, NULL, SIGINT, on_signal, &run);
+                r = event_add_io(event, NULL, signal_fd, EPOLLIN, on_signal, &run);
         if (r >= 0)
-                r = sd_event_add_signal(event, NULL, SIGTERM, on_signal, &run);
-        if (r >= 0)
-                r = sd_event_add_signal(event, NULL, SIGHUP, on_signal, &run);
-        if (r >= 0)
-                r = sd_event_add_io(event, NULL, vm->rx_space_fd, EPOLLIN, on_rx_space, &run);
+                r = event_add_io(event, NULL, vm->rx_space_fd, EPOLLIN, on_rx_space, &run);
         if (r < 0)
                 return log_error_errno(r, "event loop: %m"), VMM_EXIT_OS_ERROR;
 
         if (strcmp(a->serial, "stdout") == 0) {
                 /* stdin may be a file or /dev/null, which epoll refuses: no input then. */
-                r = sd_event_add_io(event, &stdin_source, STDIN_FILENO, EPOLLIN, on_stdin, &run);
+                r = event_add_io(event, &run.stdin_source, STDIN_FILENO, EPOLLIN, on_stdin, &run);
                 if (r < 0 && r != -EPERM)
                         log_debug_errno(r, "serial input from stdin unavailable: %m");
-                run.stdin_source = stdin_source;
         }
 
         if (listen_fd >= 0) {
@@ -564,7 +570,7 @@ static int run_vm(const RunArgs *a) {
         if (r >= 0)
                 r = sandbox_enter_role(SANDBOX_ROLE_MAIN);
         if (r >= 0) {
-                r = sd_event_loop(event);
+                r = event_loop_loop(event);
                 if (r < 0)
                         vm_request_exit(vm, VMM_EXIT_OS_ERROR, "event loop failed: %s", strerror(-r));
         }

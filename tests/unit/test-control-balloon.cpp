@@ -49,7 +49,7 @@ protected:
 
                 ops.balloon = FakeBalloon::Balloon;
                 ops.balloon_stats = FakeBalloon::Stats;
-                ASSERT_GE(sd_event_new(&event), 0);
+                ASSERT_GE(event_loop_new(&event), 0);
                 ASSERT_EQ(control_server_new(event, -1, &ops, &fake, &server), 0);
                 ASSERT_EQ(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv), 0);
                 client = sv[0];
@@ -58,7 +58,7 @@ protected:
 
         void TearDown() override {
                 control_server_free(server);
-                sd_event_unref(event);
+                event_loop_free(event);
                 close(client);
         }
 
@@ -77,7 +77,7 @@ protected:
                         struct pollfd p = { client, POLLIN, 0 };
                         if (poll(&p, 1, 0) > 0)
                                 break;
-                        sd_event_run(event, 10000);
+                        event_loop_run(event, 10);
                 }
                 ssize_t n = recv(client, in, sizeof(in), MSG_DONTWAIT);
                 EXPECT_GE(n, (ssize_t) CONTROL_HEADER_SIZE);
@@ -89,7 +89,7 @@ protected:
                 return reply;
         }
 
-        sd_event *event = nullptr;
+        EventLoop *event = nullptr;
         ControlServer *server = nullptr;
         ControlOps ops = {};
         FakeBalloon fake;

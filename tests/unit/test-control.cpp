@@ -251,7 +251,7 @@ struct FakeVm {
         std::atomic<int> info_calls{0}, pause_calls{0}, resume_calls{0}, stop_calls{0};
         int info_result = 0, pause_result = 0, resume_result = 0, stop_result = 0;
         bool fill_pid = true;
-        sd_event *event = nullptr; /* stop ends this loop, like the VMM */
+        EventLoop *event = nullptr; /* stop ends this loop, like the VMM */
 
         static int Info(void *userdata, ControlInfo *ret) {
                 auto *vm = static_cast<FakeVm *>(userdata);
@@ -282,7 +282,7 @@ struct FakeVm {
                 if (vm->stop_result < 0)
                         return vm->stop_result;
                 if (vm->event)
-                        sd_event_exit(vm->event, 0);
+                        event_loop_exit(vm->event, 0);
                 return 0;
         }
 
@@ -307,7 +307,7 @@ struct Reply {
 
 class ControlServerTest : public ::testing::Test {
 protected:
-        sd_event *event = nullptr;
+        EventLoop *event = nullptr;
         ControlServer *server = nullptr;
         FakeVm vm;
         int client = -1;
@@ -315,7 +315,7 @@ protected:
         void SetUp() override {
                 int sv[2];
 
-                ASSERT_GE(sd_event_new(&event), 0);
+                ASSERT_GE(event_loop_new(&event), 0);
                 ASSERT_EQ(control_server_new(event, -1, &fake_ops, &vm, &server), 0);
                 ASSERT_EQ(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv), 0);
                 client = sv[0];
@@ -324,7 +324,7 @@ protected:
 
         void TearDown() override {
                 control_server_free(server);
-                sd_event_unref(event);
+                event_loop_free(event);
                 if (client >= 0)
                         close(client);
         }
@@ -367,7 +367,7 @@ protected:
                         struct pollfd p = { fd, POLLIN, 0 };
                         if (poll(&p, 1, 0) > 0)
                                 return true;
-                        if (sd_event_run(event, 10000) < 0)
+                        if (event_loop_run(event, 10) < 0)
                                 return false;
                 }
                 return false;
@@ -697,7 +697,7 @@ TEST_F(ControlServerTest, EmptyDatagramIsTreatedAsHangup) {
         SendRaw("", 0);
 
         for (int i = 0; i < 100 && control_server_n_connections(server) > 0; i++)
-                sd_event_run(event, 10000);
+                event_loop_run(event, 10);
 
         EXPECT_EQ(control_server_n_connections(server), 0u);
 }
@@ -707,7 +707,7 @@ TEST_F(ControlServerTest, ClientHangupFreesTheConnection) {
         client = -1;
 
         for (int i = 0; i < 100 && control_server_n_connections(server) > 0; i++)
-                sd_event_run(event, 10000);
+                event_loop_run(event, 10);
 
         EXPECT_EQ(control_server_n_connections(server), 0u);
 }
@@ -718,7 +718,7 @@ TEST_F(ControlServerTest, RequestsQueuedBeforeHangupAreStillServed) {
         shutdown(client, SHUT_WR);
 
         for (int i = 0; i < 100 && control_server_n_connections(server) > 0; i++)
-                sd_event_run(event, 10000);
+                event_loop_run(event, 10);
 
         EXPECT_EQ(vm.pause_calls, 1);
         EXPECT_EQ(vm.resume_calls, 1);
@@ -797,7 +797,7 @@ TEST_F(ControlSocketDirTest, TooManyConnectionsAreRefusedWithEusers) {
                 ASSERT_EQ(control_connect(path.c_str(), &c), 0);
                 clients.push_back(c);
                 for (int k = 0; k < 100 && control_server_n_connections(s) < i + 1; k++)
-                        sd_event_run(event, 10000);
+                        event_loop_run(event, 10);
         }
         ASSERT_EQ(control_server_n_connections(s), (unsigned) CONTROL_CONNECTIONS_MAX);
 
@@ -817,7 +817,7 @@ TEST_F(ControlSocketDirTest, TooManyConnectionsAreRefusedWithEusers) {
         close(clients.back());
         clients.pop_back();
         for (int k = 0; k < 100 && control_server_n_connections(s) == CONTROL_CONNECTIONS_MAX; k++)
-                sd_event_run(event, 10000);
+                event_loop_run(event, 10);
         int again;
         ASSERT_EQ(control_connect(path.c_str(), &again), 0);
         ExpectInfoWorksOn(again);
@@ -863,29 +863,30 @@ protected:
                 ASSERT_EQ(started.get(), 0);
         }
 
-        /* Builds the loop on its own thread: sd-event objects stay there. */
+        /* Builds the loop on its own thread: its sources belong there. */
         void Run(std::promise<int> &ready) {
-                sd_event *e = nullptr;
+                EventLoop *e = nullptr;
                 ControlServer *s = nullptr;
                 int lfd = -1, r;
 
-                r = sd_event_new(&e);
+                r = event_loop_new(&e);
                 if (r >= 0)
                         r = control_listen(path.c_str(), &lfd);
                 if (r >= 0)
                         r = control_server_new(e, lfd, &fake_ops, &vm, &s);
                 if (r >= 0)
-                        r = sd_event_add_io(e, nullptr, quit_fd, EPOLLIN,
-                                            [](sd_event_source *src, int, uint32_t, void *) {
-                                                    return sd_event_exit(sd_event_source_get_event(src), 0);
-                                            }, nullptr);
+                        r = event_add_io(e, nullptr, quit_fd, EPOLLIN,
+                                         [](EventSource *, int, uint32_t, void *loop) {
+                                                 event_loop_exit(static_cast<EventLoop *>(loop), 0);
+                                                 return 0;
+                                         }, e);
                 vm.event = e;
                 ready.set_value(r < 0 ? r : 0);
                 if (r >= 0)
-                        sd_event_loop(e);
+                        event_loop_loop(e);
                 /* Like the VMM's exit: connections close here. */
                 control_server_free(s);
-                sd_event_unref(e);
+                event_loop_free(e);
         }
 
         void TearDown() override {
