@@ -47,10 +47,11 @@ int jail_close_inherited_fds(const int *keep, size_t n_keep);
  * *ret_step names what failed. */
 int jail_fork(Jail *j, const char **ret_step);
 
-/* The parent: closes its descriptors, forwards SIGINT/SIGTERM/SIGHUP to
- * the child, waits for it, unlinks `unlink_path` (the control socket,
- * which the jailed child cannot reach) and exits the way the child did:
- * the same code, or killed by the same signal. */
+/* The parent: closes its descriptors, drops its clean pages (what it
+ * holds of libc and the binary only because set-up touched it), forwards
+ * SIGINT/SIGTERM/SIGHUP to the child, waits for it, unlinks `unlink_path`
+ * (the control socket, which the jailed child cannot reach) and exits the
+ * way the child did: the same code, or killed by the same signal. */
 _noreturn_ void jail_supervise(pid_t child, const char *unlink_path);
 
 /* The pid the world outside the jail knows this VMM by: the supervising
