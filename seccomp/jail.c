@@ -6,6 +6,7 @@
 #include <grp.h>
 #include <inttypes.h>
 #include <linux/capability.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <sched.h>
 #include <signal.h>
@@ -253,6 +254,9 @@ void jail_supervise(pid_t child, const char *unlink_path) {
         /* Only the child may hold the VM's descriptors: a daemon watching
          * the control socket must see it close when the child dies. */
         (void) close_range(3, ~0U, 0);
+        /* What set-up freed before the fork goes back first (the VMM does
+         * the same before its guest runs). */
+        (void) malloc_trim(0);
         drop_clean_pages();
 
         sigemptyset(&set);
