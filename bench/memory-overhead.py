@@ -11,12 +11,18 @@ same ELF, QEMU -M microvm and -M q35; once a few ticks have gone by it reads
 
 The guest-RAM mapping of majordome-vmm is the memfd "/memfd:guest-ram"; for
 QEMU it is the anonymous mapping of exactly the guest's size (else the
-smallest one at least that large). Rss counts shared library pages in full,
-as `ps` does; the Pss and the private (anonymous + private file) columns are
-printed too, for the part that is this process's alone. Memory the host
-kernel spends for KVM (page tables, vCPU state) is not in any of these.
+smallest one at least that large). The jailed majordome-vmm is two
+processes, a supervisor and the VMM in a pid namespace below it: every
+column is summed over both, and the per-process Rss is printed. Rss counts
+shared library pages in full in each process, as `ps` does, so the pair's
+Rss counts libc twice; Pss (each shared page split between the processes
+that map it) does not, and the private (anonymous + private file) column is
+what is the VMM's alone. Memory the host kernel spends for KVM (page
+tables, vCPU state) is not in any of these.
 
-Goal (issue "VMM core"): overhead <= 3 MiB for 1 vCPU, 256 MiB.
+Goal (issue "VMM core"): overhead <= 3 MiB for 1 vCPU, 256 MiB, judged on
+the summed Rss (the stricter measure, the one the issue names), jailed and
+with --disable-sandbox.
 """
 
 import argparse
@@ -89,9 +95,10 @@ def measure(name: str, argv: list, settle: float, timeout: float) -> dict:
                         if time.perf_counter() > deadline or run.fd is None:
                                 raise RuntimeError(f"{name}: no 'spin: tick 3':\n  {run.describe_failure()}")
                 time.sleep(settle)
-                maps = [m for p in descendants(run.pid) for m in read_smaps(p)]
+                procs = [(p, read_smaps(p)) for p in descendants(run.pid)]
         finally:
                 run.kill()
+        maps = [m for _, pm in procs for m in pm]
         g = guest_mapping(maps, name, MEM_MIB << 20)
         if g is None:
                 raise RuntimeError(f"{name}: guest RAM mapping not found in /proc/PID/smaps")
@@ -110,6 +117,8 @@ def measure(name: str, argv: list, settle: float, timeout: float) -> dict:
                 "anon_overhead": total("Anonymous") - g.get("Anonymous", 0),
                 "maps": maps,
                 "guest_map": g,
+                # Rss of each process without the guest RAM, in tree order.
+                "per_process": [sum(m.get("Rss", 0) for m in pm if m is not g) for _, pm in procs],
         }
 
 
@@ -159,6 +168,9 @@ def main() -> int:
                 print(f"{name:13} {mib(m['rss']):>10} {mib(m['guest']):>10} {mib(m['overhead']):>10} "
                       f"{mib(m['pss_overhead']):>10} {mib(m['private_overhead']):>12} "
                       f"{mib(m['anon_overhead']):>10}")
+                if len(m["per_process"]) > 1:
+                        print(f"    Rss per process (supervisor first): "
+                              f"{' + '.join(mib(k) for k in m['per_process'])}")
                 if args.top:
                         big = sorted((x for x in m["maps"] if x is not m["guest_map"]),
                                      key=lambda x: -x.get("Rss", 0))[:args.top]
@@ -167,14 +179,16 @@ def main() -> int:
                                       f"{x['perms']} {x['name'] or '[anon]'}")
 
         ours = med["majordome"]["overhead"]
-        parts = [f"majordome {mib(ours)}"]
+        nojail = med["majordome-nojail"]["overhead"]
+        parts = [f"majordome {mib(ours)} (Pss {mib(med['majordome']['pss_overhead'])})",
+                 f"majordome-nojail {mib(nojail)}"]
         ratio = ""
         if args.qemu:
                 micro = med["qemu-microvm"]["overhead"]
                 q35 = med["qemu-q35"]["overhead"]
                 parts += [f"qemu-microvm {mib(micro)}", f"qemu-q35 {mib(q35)}"]
                 ratio = f"; ratio vs microvm {bl.fmt_ratio(ours, micro)}, vs q35 {bl.fmt_ratio(ours, q35)}"
-        ok = ours / 1024 <= GOAL_MIB
+        ok = max(ours, nojail) / 1024 <= GOAL_MIB
         print(f"memory-overhead (Rss - guest Rss, median of {args.runs}): {', '.join(parts)}{ratio} "
               f"(goal <= {GOAL_MIB:g} MiB): {bl.verdict(ok)}")
         return 0 if ok else 1
