@@ -31,7 +31,6 @@ static const char *const role_names[_SANDBOX_ROLE_MAX] = {
         [SANDBOX_ROLE_VIRTIO_BALLOON] = "virtio-balloon",
         [SANDBOX_ROLE_VIRTIO_VSOCK] = "virtio-vsock",
         [SANDBOX_ROLE_VIRTIO_DEVICE] = "virtio-device",
-        [SANDBOX_ROLE_SPAWNER] = "spawner",
 };
 
 static const char *const role_policies[_SANDBOX_ROLE_MAX] = {
@@ -43,7 +42,6 @@ static const char *const role_policies[_SANDBOX_ROLE_MAX] = {
         [SANDBOX_ROLE_VIRTIO_BALLOON] = "virtio-balloon.policy",
         [SANDBOX_ROLE_VIRTIO_VSOCK] = "virtio-vsock.policy",
         [SANDBOX_ROLE_VIRTIO_DEVICE] = "device.policy",
-        [SANDBOX_ROLE_SPAWNER] = "spawner.policy",
 };
 
 static const char *const mode_names[_SANDBOX_MODE_MAX] = {
@@ -262,12 +260,8 @@ int sandbox_setup(SandboxMode mode, const PolicySource *sources, size_t n_source
         return 0;
 }
 
-int sandbox_enter_role(SandboxRole role) {
-        if ((unsigned) role >= _SANDBOX_ROLE_MAX)
-                return -EINVAL;
-        if (sandbox.mode == SANDBOX_MODE_OFF)
-                return 0;
-
+/* Installs `role`'s filter on the calling thread only. */
+static int install_filter(SandboxRole role) {
         struct sock_fprog prog = {
                 .len = sandbox.programs[role].len,
                 .filter = sandbox.programs[role].filter,
@@ -275,10 +269,27 @@ int sandbox_enter_role(SandboxRole role) {
         /* No SECCOMP_FILTER_FLAG_TSYNC: the filter is this thread's alone. */
         if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0)
                 return -errno;
-        current_role = role_names[role];
+        return 0;
+}
 
+/* The calling thread runs under `role`'s filter from now on. */
+static void role_entered(SandboxRole role) {
+        current_role = role_names[role];
         if (sandbox.test_violation == role)
                 (void) syscall(SYS_ptrace, PTRACE_GETREGS, 0, NULL, NULL);
+}
+
+int sandbox_enter_role(SandboxRole role) {
+        int r;
+
+        if ((unsigned) role >= _SANDBOX_ROLE_MAX)
+                return -EINVAL;
+        if (sandbox.mode == SANDBOX_MODE_OFF)
+                return 0;
+        r = install_filter(role);
+        if (r < 0)
+                return r;
+        role_entered(role);
         return 0;
 }
 
@@ -371,30 +382,52 @@ fail:
         return r;
 }
 
-/* The spawner: one request at a time, under its lock. */
+/* The spawners: one thread per device role, created by the unfiltered
+ * main thread and running under that role's filter, no other. A thread
+ * inherits its creator's filter, so the workers a spawner creates start
+ * under exactly their role's filter and install none: one BPF program per
+ * syscall, not two stacked. What a spawner itself does (futex, malloc,
+ * clone of a thread, mmap/mprotect of its stack) is in common.policy,
+ * which every device policy includes. One request at a time, under the
+ * lock. */
 typedef struct SpawnRequest {
         SandboxRole role;
         void *(*fn)(void *);
         void *arg;
+        bool inherited;         /* created by the role's spawner: the filter is in */
         pthread_t result;       /* the spawner's answer, under its lock */
         int error;
         bool done;
 } SpawnRequest;
 
+typedef struct Spawner {
+        SandboxRole role;
+        pthread_t thread;
+        bool running;
+        SpawnRequest *request;  /* pending, under lock */
+} Spawner;
+
 static struct {
         pthread_mutex_t lock;
         pthread_cond_t cond;
-        pthread_t thread;
-        bool running, stop;
-        SpawnRequest *request;  /* pending, under lock */
+        bool stop;
+        Spawner spawners[_SANDBOX_ROLE_MAX];
 } spawner = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
+
+static bool role_has_spawner(SandboxRole role) {
+        /* Main and vCPU threads are created by the unfiltered main thread. */
+        return role != SANDBOX_ROLE_MAIN && role != SANDBOX_ROLE_VCPU;
+}
 
 static void *role_thread_main(void *arg) {
         SpawnRequest req = *(SpawnRequest *) arg;
-        int r;
+        int r = 0;
 
         free(arg);
-        r = sandbox_enter_role(req.role);
+        if (req.inherited)
+                role_entered(req.role);
+        else
+                r = sandbox_enter_role(req.role);
         if (r < 0) {
                 /* Running without the role's filter is not an option. */
                 char msg[128];
@@ -422,18 +455,24 @@ static int spawn_now(const SpawnRequest *req, pthread_t *ret) {
 }
 
 static void *spawner_main(void *arg) {
+        Spawner *s = arg;
+
         pthread_setname_np(pthread_self(), "spawner");
-        if (sandbox_enter_role(SANDBOX_ROLE_SPAWNER) < 0)
+        /* Not sandbox_enter_role: --test-sandbox-violation=ROLE is for the
+         * role's workers, which this thread only creates. */
+        if (install_filter(s->role) < 0)
                 abort();
+        current_role = role_names[s->role];
         pthread_mutex_lock(&spawner.lock);
         for (;;) {
-                while (!spawner.request && !spawner.stop)
+                while (!s->request && !spawner.stop)
                         pthread_cond_wait(&spawner.cond, &spawner.lock);
                 if (spawner.stop)
                         break;
-                spawner.request->error = spawn_now(spawner.request, &spawner.request->result);
-                spawner.request->done = true;
-                spawner.request = NULL;
+                s->request->inherited = true;
+                s->request->error = spawn_now(s->request, &s->request->result);
+                s->request->done = true;
+                s->request = NULL;
                 pthread_cond_broadcast(&spawner.cond);
         }
         pthread_mutex_unlock(&spawner.lock);
@@ -443,42 +482,60 @@ static void *spawner_main(void *arg) {
 int sandbox_spawner_start(void) {
         int r;
 
-        if (sandbox.mode == SANDBOX_MODE_OFF || spawner.running)
+        if (sandbox.mode == SANDBOX_MODE_OFF)
                 return 0;
         spawner.stop = false;
-        r = pthread_create(&spawner.thread, NULL, spawner_main, NULL);
-        if (r > 0)
-                return -r;
-        spawner.running = true;
+        for (size_t i = 0; i < _SANDBOX_ROLE_MAX; i++) {
+                Spawner *s = &spawner.spawners[i];
+
+                if (!role_has_spawner((SandboxRole) i) || s->running)
+                        continue;
+                s->role = (SandboxRole) i;
+                r = pthread_create(&s->thread, NULL, spawner_main, s);
+                if (r > 0) {
+                        sandbox_spawner_stop();
+                        return -r;
+                }
+                s->running = true;
+        }
         return 0;
 }
 
 void sandbox_spawner_stop(void) {
-        if (!spawner.running)
-                return;
         pthread_mutex_lock(&spawner.lock);
         spawner.stop = true;
         pthread_cond_broadcast(&spawner.cond);
         pthread_mutex_unlock(&spawner.lock);
-        pthread_join(spawner.thread, NULL);
-        spawner.running = false;
+        for (size_t i = 0; i < _SANDBOX_ROLE_MAX; i++) {
+                Spawner *s = &spawner.spawners[i];
+
+                if (!s->running)
+                        continue;
+                pthread_join(s->thread, NULL);
+                s->running = false;
+        }
 }
 
 int sandbox_thread_create(pthread_t *ret, SandboxRole role, void *(*fn)(void *), void *arg) {
         SpawnRequest req = { .role = role, .fn = fn, .arg = arg };
+        Spawner *s;
         int r;
 
         if ((unsigned) role >= _SANDBOX_ROLE_MAX)
                 return -EINVAL;
         /* Unfiltered callers (the sandbox off, or the main thread before
          * it enters its role) start the thread themselves. */
-        if (!spawner.running || !current_role)
+        if (!current_role)
                 return spawn_now(&req, ret);
+        /* A filtered caller's thread would inherit the caller's filter. */
+        s = &spawner.spawners[role];
+        if (!s->running)
+                return -EPERM;
 
         pthread_mutex_lock(&spawner.lock);
-        while (spawner.request)
+        while (s->request)
                 pthread_cond_wait(&spawner.cond, &spawner.lock);
-        spawner.request = &req;
+        s->request = &req;
         pthread_cond_broadcast(&spawner.cond);
         while (!req.done)
                 pthread_cond_wait(&spawner.cond, &spawner.lock);

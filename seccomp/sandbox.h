@@ -27,7 +27,6 @@ typedef enum SandboxRole {
         SANDBOX_ROLE_VIRTIO_BALLOON,
         SANDBOX_ROLE_VIRTIO_VSOCK,
         SANDBOX_ROLE_VIRTIO_DEVICE,     /* a device worker without a policy of its own: device.policy */
-        SANDBOX_ROLE_SPAWNER,           /* starts the device workers (sandbox_thread_create) */
         _SANDBOX_ROLE_MAX,
         _SANDBOX_ROLE_INVALID = -1,
 } SandboxRole;
@@ -74,13 +73,15 @@ int sandbox_enter_role(SandboxRole role);
 /* The role the calling thread entered, or NULL. */
 const char *sandbox_current_role(void);
 
-/* Starts a thread that enters `role` before it calls fn(arg). Device
+/* Starts a thread that runs fn(arg) under `role`'s filter. Device
  * workers start when the guest activates a device, on a vCPU thread whose
- * filter the new thread would inherit; so with the sandbox on, threads are
- * created by a spawner thread whose own filter (spawner.policy) is the
- * union of the device roles' policies: a worker then gets exactly its
- * role's policy. The spawner starts with sandbox_spawner_start, called
- * by the unfiltered main thread after the jail and before vm_start. */
+ * filter the new thread would inherit; so with the sandbox on, a filtered
+ * caller's thread is created by a spawner thread of that role, which runs
+ * under the role's filter alone: the worker inherits exactly that one
+ * filter and installs none. Spawners exist for the device roles (-EPERM
+ * for another role from a filtered caller); sandbox_spawner_start starts
+ * them, called by the unfiltered main thread after the jail and before
+ * vm_start. */
 int sandbox_thread_create(pthread_t *ret, SandboxRole role, void *(*fn)(void *), void *arg);
 int sandbox_spawner_start(void);
 void sandbox_spawner_stop(void);

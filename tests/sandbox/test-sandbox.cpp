@@ -56,7 +56,6 @@ TEST_P(RoleViolation, ForbiddenSyscallKillsWithSigsysAndNamesSyscallAndRole) {
 INSTANTIATE_TEST_SUITE_P(Roles, RoleViolation, ::testing::Values(
         RoleCase{ "main", { guest_path("spin") } },
         RoleCase{ "vcpu", { guest_path("spin") } },
-        RoleCase{ "spawner", { guest_path("spin") } },
         RoleCase{ "virtio-rng", { "--rng", guest_path("virtio-rng") } },
         RoleCase{ "virtio-block", { guest_path("virtio-block") } },
         RoleCase{ "virtio-balloon", { "--balloon", guest_path("virtio-balloon") } }),
