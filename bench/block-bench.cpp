@@ -23,55 +23,21 @@
  * Usage: block-bench [DIR [MIB [ROUNDS [LAYOUT]]]]   (default /var/tmp 64 5 scattered)
  * Prints one line per workload and a summary line ending in PASS or FAIL
  * for the 64 KiB goal. */
-#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
-#include <sys/mman.h>
-#include <random>
-#include <sched.h>
 #include <string>
+#include <sys/mman.h>
 #include <unistd.h>
 #include <vector>
 
-#include "devices/virtio-block.h"
-#include "harness.h"
+#include "block-driver.h"
 
-using harness::Buf;
-using harness::PciDriver;
-using harness::VirtqDriver;
+using namespace blockbench;
 
 namespace {
-
-constexpr uint64_t RING = 0x10000, TABLES = 0x200000, HDRS = 0x100000, STATUS = 0x180000, DATA = 0x1000000;
-constexpr unsigned BATCH = 64;
-constexpr uint64_t GUEST_MEM = 256 * MiB;
-constexpr uint16_t QSIZE = 256;
-
-uint64_t now() {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000000000u + (uint64_t) ts.tv_nsec;
-}
-
-struct Workload {
-        const char *name;
-        uint32_t req_bytes;
-        bool write;
-        bool random;
-};
-
-/* The offsets each run visits, in 512-byte sectors. */
-std::vector<uint64_t> offsets(const Workload &w, uint64_t image, uint64_t total) {
-        std::vector<uint64_t> v;
-        std::mt19937_64 rng(42);
-        uint64_t n = total / w.req_bytes, slots = image / w.req_bytes;
-        for (uint64_t i = 0; i < n; i++)
-                v.push_back(((w.random ? rng() % slots : i % slots) * w.req_bytes) / 512);
-        return v;
-}
 
 double run_raw(int fd, const Workload &w, const std::vector<uint64_t> &offs, uint8_t *buf) {
         uint64_t t0 = now();
@@ -86,88 +52,6 @@ double run_raw(int fd, const Workload &w, const std::vector<uint64_t> &offs, uin
                         abort();
         }
         return (double) (now() - t0);
-}
-
-class Device {
-public:
-        Device(const std::string &arg, bool worker, bool contiguous)
-            : d_(&virtio_block_ops, arg.c_str(), GUEST_MEM, true), worker_(worker), contiguous_(contiguous) {
-                uint64_t f = virtio_device_offered(d_.device());
-                if (d_.error() || !d_.negotiate(f)) {
-                        fprintf(stderr, "block-bench: cannot set up the device: %s\n", strerror(-d_.error()));
-                        exit(1);
-                }
-                d_.setup_queue(0, q_);
-                if (worker_)
-                        d_.driver_ok();
-                else {
-                        /* Activated by hand, no worker: queue_notify runs here. */
-                        vq_ = virtio_device_queue(d_.device(), 0);
-                        if (virtio_block_ops.activate(virtio_device_state(d_.device()), vq_, f) < 0)
-                                exit(1);
-                }
-        }
-
-        double run(const Workload &w, const std::vector<uint64_t> &offs) {
-                unsigned segs = w.req_bytes / 4096;
-                unsigned batch = BATCH;
-                /* Page stride of the data segments: 2 leaves a gap after each. */
-                uint64_t stride = contiguous_ ? 4096 : 8192;
-                std::vector<Buf> bufs;
-                bufs.reserve(segs + 2);
-                uint64_t t0 = now();
-
-                for (size_t i = 0; i < offs.size(); i += batch) {
-                        unsigned n = (unsigned) std::min<size_t>(batch, offs.size() - i);
-                        for (unsigned k = 0; k < n; k++) {
-                                uint32_t hdr[4] = { w.write ? 1u : 0u, 0, (uint32_t) offs[i + k],
-                                                    (uint32_t) (offs[i + k] >> 32) };
-                                uint64_t h = HDRS + 16 * (uint64_t) k;
-                                if (guest_write(d_.mem(), h, hdr, sizeof(hdr)) < 0)
-                                        abort();
-                                bufs.clear();
-                                bufs.push_back({ h, 16, false });
-                                for (unsigned sgi = 0; sgi < segs; sgi++)
-                                        bufs.push_back({ DATA + ((uint64_t) k * segs + sgi) * stride, 4096, !w.write });
-                                bufs.push_back({ STATUS + k, 1, true });
-                                q_.add_indirect(TABLES + (uint64_t) k * 4096, bufs);
-                        }
-                        used_ = (uint16_t) (used_ + n);
-                        if (worker_) {
-                                d_.kick(0);
-                                /* Spin, but leave the core to the worker on a busy host. */
-                                for (unsigned spins = 0; q_.used_idx() != used_; spins++)
-                                        if (spins > 1000)
-                                                sched_yield();
-                                        else
-                                                __builtin_ia32_pause();
-                        } else {
-                                virtio_block_ops.queue_notify(virtio_device_state(d_.device()), vq_);
-                                if (q_.used_idx() != used_)
-                                        abort();
-                        }
-                }
-                double t = (double) (now() - t0);
-                uint8_t st;
-                if (guest_read(d_.mem(), STATUS, &st, 1) < 0 || st != 0) {
-                        fprintf(stderr, "block-bench: request failed, status %u\n", st);
-                        exit(1);
-                }
-                return t;
-        }
-
-private:
-        PciDriver d_;
-        bool worker_;
-        bool contiguous_;
-        VirtqDriver q_{ d_.mem(), RING, QSIZE };
-        VirtQueue *vq_ = nullptr;
-        uint16_t used_ = 0;
-};
-
-double median(std::vector<double> v) {
-        std::sort(v.begin(), v.end());
-        return v[v.size() / 2];
 }
 
 } // namespace
@@ -216,7 +100,7 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "block-bench: LAYOUT is scattered or contiguous\n");
                 return 1;
         }
-        Device direct("fd:" + std::to_string(fd), false, contiguous);
+        Device direct("fd:" + std::to_string(fd), { .path = Path::DIRECT, .contiguous = contiguous });
         double worst_64k = 1e9;
 
         printf("%-14s %12s %12s %12s %8s %8s\n", "workload", "raw MB/s", "direct MB/s", "worker MB/s", "direct",
@@ -240,7 +124,7 @@ int main(int argc, char **argv) {
         /* The worker path: a separate device on the same open file (the
          * image lock is per open file, so a dup shares it). */
         {
-                Device worker("fd:" + std::to_string(fd), true, contiguous);
+                Device worker("fd:" + std::to_string(fd), { .path = Path::WORKER, .contiguous = contiguous });
                 for (const Workload &w : workloads) {
                         uint64_t total = w.req_bytes >= 64 * 1024 ? 8 * image : 64 * MiB;
                         auto offs = offsets(w, image, total);
