@@ -330,6 +330,112 @@ TEST_F(Block, many_requests_complete_in_order) {
         }
 }
 
+/* ---- requests made available together (merged into one call) ---- */
+
+/* Queues requests without a kick, each with its own header and status
+ * byte (request i: HDR + 32 * i, STATUS + i); then kicks once and waits. */
+struct Req {
+        uint32_t type;
+        uint64_t sector;
+        std::vector<Buf> data;
+};
+
+class Batch : public Block {
+protected:
+        std::vector<uint8_t> run(const std::vector<Req> &reqs) {
+                for (size_t i = 0; i < reqs.size(); i++) {
+                        Hdr h = { reqs[i].type, 0, reqs[i].sector };
+                        uint8_t poison = 0xee;
+                        put(HDR + 32 * i, &h, sizeof(h));
+                        put(STATUS + i, &poison, 1);
+                        std::vector<Buf> bufs = { { HDR + 32 * i, 16, false } };
+                        bufs.insert(bufs.end(), reqs[i].data.begin(), reqs[i].data.end());
+                        bufs.push_back({ STATUS + i, 1, true });
+                        q_.add_chain(bufs);
+                }
+                d_.kick(0);
+                expected_used_ = (uint16_t) (expected_used_ + reqs.size());
+                EXPECT_TRUE(d_.wait_used(q_, expected_used_));
+                return get(STATUS, reqs.size());
+        }
+};
+
+TEST_F(Batch, consecutive_writes_are_all_written_and_acknowledged) {
+        std::vector<uint8_t> a(1024, 0xa1), b(512, 0xb2), c(2048, 0xc3);
+        put(DATA, a.data(), a.size());
+        put(DATA2, b.data(), b.size());
+        put(DATA2 + 0x10000, c.data(), c.size());
+        auto st = run({ { T_OUT, 10, { { DATA, 1024, false } } },
+                        { T_OUT, 12, { { DATA2, 512, false } } },
+                        { T_OUT, 13, { { DATA2 + 0x10000, 2048, false } } } });
+        EXPECT_EQ(st, std::vector<uint8_t>({ S_OK, S_OK, S_OK }));
+        EXPECT_EQ(img_.read(10 * 512, 1024), a);
+        EXPECT_EQ(img_.read(12 * 512, 512), b);
+        EXPECT_EQ(img_.read(13 * 512, 2048), c);
+        EXPECT_EQ(img_.read(17 * 512, 1)[0], expected_byte(17 * 512));
+        for (uint16_t i = 0; i < 3; i++)
+                EXPECT_EQ(q_.used(i).len, 1u);
+}
+
+TEST_F(Batch, consecutive_reads_each_get_their_data_and_length) {
+        auto st = run({ { T_IN, 4, { { DATA, 512, true } } },
+                        { T_IN, 5, { { DATA2, 1024, true } } },
+                        { T_IN, 7, { { DATA2 + 0x10000, 512, true }, { DATA2 + 0x20000, 512, true } } } });
+        EXPECT_EQ(st, std::vector<uint8_t>({ S_OK, S_OK, S_OK }));
+        EXPECT_EQ(get(DATA, 1)[0], expected_byte(4 * 512));
+        EXPECT_EQ(get(DATA2 + 1023, 1)[0], expected_byte(6 * 512 + 511));
+        EXPECT_EQ(get(DATA2 + 0x10000, 1)[0], expected_byte(7 * 512));
+        EXPECT_EQ(get(DATA2 + 0x20000, 1)[0], expected_byte(8 * 512));
+        EXPECT_EQ(q_.used(0).len, 513u);
+        EXPECT_EQ(q_.used(1).len, 1025u);
+        EXPECT_EQ(q_.used(2).len, 1025u);
+}
+
+TEST_F(Batch, a_read_after_writes_to_the_same_sectors_sees_them) {
+        std::vector<uint8_t> a(1024, 0x5c);
+        put(DATA, a.data(), a.size());
+        auto st = run({ { T_OUT, 20, { { DATA, 512, false } } },
+                        { T_OUT, 21, { { DATA + 512, 512, false } } },
+                        { T_IN, 20, { { DATA2, 1024, true } } },
+                        { T_OUT, 22, { { DATA, 512, false } } } });
+        EXPECT_EQ(st, std::vector<uint8_t>({ S_OK, S_OK, S_OK, S_OK }));
+        EXPECT_EQ(get(DATA2, 1024), a);
+        EXPECT_EQ(img_.read(22 * 512, 512), std::vector<uint8_t>(512, 0x5c));
+}
+
+TEST_F(Batch, a_request_past_capacity_fails_alone_between_good_ones) {
+        uint64_t last = IMAGE_SIZE / 512 - 2;
+        auto st = run({ { T_OUT, last - 2, { { DATA, 1024, false } } },
+                        { T_OUT, last, { { DATA, 1024, false } } },
+                        { T_OUT, last + 2, { { DATA, 512, false } } },
+                        { T_IN, last - 2, { { DATA2, 512, true } } } });
+        EXPECT_EQ(st, std::vector<uint8_t>({ S_OK, S_OK, S_IOERR, S_OK }));
+        EXPECT_EQ(img_.size(), IMAGE_SIZE);
+}
+
+TEST_F(Batch, requests_not_one_after_the_other_are_each_served) {
+        auto st = run({ { T_IN, 0, { { DATA, 512, true } } },
+                        { T_IN, 2, { { DATA + 512, 512, true } } },
+                        { T_FLUSH, 0, {} },
+                        { T_IN, 3, { { DATA + 1024, 512, true } } },
+                        { T_GET_ID, 0, { { DATA2, 20, true } } } });
+        EXPECT_EQ(st, std::vector<uint8_t>({ S_OK, S_OK, S_OK, S_OK, S_OK }));
+        EXPECT_EQ(get(DATA, 1)[0], expected_byte(0));
+        EXPECT_EQ(get(DATA + 512, 1)[0], expected_byte(2 * 512));
+        EXPECT_EQ(get(DATA + 1024, 1)[0], expected_byte(3 * 512));
+}
+
+TEST_F(Batch, more_requests_than_one_call_serves_all_complete) {
+        /* 21 chains of 3 descriptors: as many as the 64-entry queue holds. */
+        std::vector<Req> reqs;
+        for (uint64_t i = 0; i < 21; i++)
+                reqs.push_back({ T_IN, i, { { DATA + 4096 * i, 512, true } } });
+        auto st = run(reqs);
+        EXPECT_EQ(st, std::vector<uint8_t>(21, S_OK));
+        for (uint64_t i = 0; i < 21; i++)
+                EXPECT_EQ(get(DATA + 4096 * i + 511, 1)[0], expected_byte(512 * i + 511)) << i;
+}
+
 /* ---- flush and get id ---- */
 
 TEST_F(Block, flush_succeeds) {
