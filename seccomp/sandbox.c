@@ -2,7 +2,9 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/seccomp.h>
+#include <malloc.h>
 #include <seccomp.h>
 #include <signal.h>
 #include <stdio.h>
@@ -256,6 +258,13 @@ int sandbox_setup(SandboxMode mode, const PolicySource *sources, size_t n_source
                         return r;
                 }
         }
+        /* glibc's malloc opens files in whatever thread triggers it, a
+         * kill under every filtered role: /sys/devices/system/cpu/online
+         * when a ninth arena is wanted and no arena limit is set, and
+         * /proc/sys/vm/overcommit_memory the first time a thread's heap
+         * shrinks. Set the limit; heaps shrink only by malloc_trim(). */
+        (void) mallopt(M_ARENA_MAX, 8);
+        (void) mallopt(M_TRIM_THRESHOLD, INT_MAX);
         sandbox.mode = mode;
         return 0;
 }
