@@ -9,16 +9,19 @@
  *   worker  the real path minus KVM: a kick through the PCI notify register,
  *           the device's worker thread wakes on the eventfd, serves the
  *           batch, the bench polls the used ring.
- * Requests look like Linux's: an indirect table (INDIRECT_DESC) with a
- * 16-byte header, the data as 4 KiB segments scattered in guest RAM (every
- * other page; LAYOUT "contiguous" puts them back to back), a status byte;
- * 64 requests in flight per notification. The fake driver reuses one
- * descriptor list, as Linux's does: no allocation per request on either side.
+ * Requests look like Linux's (the fake driver: block-driver.h): an
+ * indirect table with a 16-byte header, the data as 4 KiB segments
+ * scattered in guest RAM (every other page; LAYOUT "contiguous" puts them
+ * back to back), a status byte; 64 requests in flight per notification.
  * The raw peer moves the same bytes with one pread/pwrite per request,
  * cycling through as many buffers as the device has requests in flight, in
  * the same kind of memory as guest RAM (a shared memfd mapping). Each figure is the median of ROUNDS interleaved runs; the
  * image sits in the page cache (warmed first), so what is compared is the
- * per-request cost, which is what the device adds.
+ * per-request cost, which is what the device adds. The device merges
+ * requests for consecutive sectors into one call (vmm/devices/virtio-block.c),
+ * so the sequential workloads may beat one pread/pwrite per request; the
+ * 64 KiB random ones, which almost never merge, show the cost of a request alone.
+ * The goal is judged on 64 KiB sequential, as issue 3 states it.
  *
  * Usage: block-bench [DIR [MIB [ROUNDS [LAYOUT]]]]   (default /var/tmp 64 5 scattered)
  * Prints one line per workload and a summary line ending in PASS or FAIL
@@ -91,6 +94,8 @@ int main(int argc, char **argv) {
         const Workload workloads[] = {
                 { "64K seq read", 64 * 1024, false, false },
                 { "64K seq write", 64 * 1024, true, false },
+                { "64K rand read", 64 * 1024, false, true },
+                { "64K rand write", 64 * 1024, true, true },
                 { "4K rand read", 4096, false, true },
                 { "4K rand write", 4096, true, true },
         };
@@ -117,7 +122,7 @@ int main(int argc, char **argv) {
                 double mb = (double) offs.size() * w.req_bytes / 1e6;
                 printf("%-14s %12.0f %12.0f %12s %7.2fx %8s\n", w.name, mb / (mraw / 1e9), mb / (mdev / 1e9), "",
                        mraw / mdev, "");
-                if (w.req_bytes >= 64 * 1024)
+                if (w.req_bytes >= 64 * 1024 && !w.random)
                         worst_64k = std::min(worst_64k, mraw / mdev);
         }
 
@@ -137,7 +142,7 @@ int main(int argc, char **argv) {
                         double mb = (double) offs.size() * w.req_bytes / 1e6;
                         printf("%-14s %12.0f %12s %12.0f %8s %7.2fx\n", w.name, mb / (mraw / 1e9), "",
                                mb / (mw / 1e9), "", mraw / mw);
-                        if (w.req_bytes >= 64 * 1024)
+                        if (w.req_bytes >= 64 * 1024 && !w.random)
                                 worst_64k = std::min(worst_64k, mraw / mw);
                 }
         }
