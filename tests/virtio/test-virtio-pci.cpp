@@ -64,6 +64,15 @@ TEST(PciBus, config_access_past_the_end_or_misaligned_is_harmless) {
 class Transport : public ::testing::Test {
 protected:
         PciDriver d{ &virtio_rng_ops, nullptr };
+
+        /* Features negotiated, queue 0 on q, DRIVER_OK. */
+        bool start(VirtqDriver &q) {
+                if (!d.negotiate(F_VERSION_1))
+                        return false;
+                d.setup_queue(0, q);
+                d.driver_ok();
+                return true;
+        }
 };
 
 TEST_F(Transport, device_has_virtio_ids_and_revision_1) {
@@ -166,10 +175,8 @@ TEST_F(Transport, queue_with_rings_outside_ram_sets_needs_reset) {
 }
 
 TEST_F(Transport, reset_clears_status_and_queues) {
-        ASSERT_TRUE(d.negotiate(F_VERSION_1));
         VirtqDriver q(d.mem(), 0x10000, 16);
-        d.setup_queue(0, q);
-        d.driver_ok();
+        ASSERT_TRUE(start(q));
         d.common_write(VIRTIO_PCI_COMMON_STATUS, 1, 0);
         EXPECT_EQ(d.status(), 0);
         d.common_write(VIRTIO_PCI_COMMON_Q_SELECT, 2, 0);
@@ -190,10 +197,8 @@ TEST_F(Transport, device_config_access_past_the_end_reads_zero) {
 }
 
 TEST_F(Transport, notify_for_a_queue_that_does_not_exist_is_ignored) {
-        ASSERT_TRUE(d.negotiate(F_VERSION_1));
         VirtqDriver q(d.mem(), 0x10000, 16);
-        d.setup_queue(0, q);
-        d.driver_ok();
+        ASSERT_TRUE(start(q));
         d.bar_write(VIRTIO_PCI_NOTIFY_OFF + 4 * 7, 2, 7);
         d.bar_write(VIRTIO_PCI_NOTIFY_OFF + 0xff0, 2, 0);
         EXPECT_FALSE(d.status() & VIRTIO_STATUS_NEEDS_RESET);
@@ -210,10 +215,8 @@ TEST_F(Transport, notify_before_driver_ok_consumes_nothing) {
 }
 
 TEST_F(Transport, isr_reads_the_queue_bit_once_without_msix) {
-        ASSERT_TRUE(d.negotiate(F_VERSION_1));
         VirtqDriver q(d.mem(), 0x10000, 16);
-        d.setup_queue(0, q);
-        d.driver_ok();
+        ASSERT_TRUE(start(q));
         q.add_chain({ { 0x100000, 16, true } });
         d.kick(0);
         ASSERT_TRUE(d.wait_used(q, 1));
@@ -273,20 +276,16 @@ TEST_F(Transport, pci_cfg_window_keeps_common_config_field_widths) {
 }
 
 TEST_F(Transport, pci_cfg_window_notify_makes_the_device_process_the_queue) {
-        ASSERT_TRUE(d.negotiate(F_VERSION_1));
         VirtqDriver q(d.mem(), 0x10000, 16);
-        d.setup_queue(0, q);
-        d.driver_ok();
+        ASSERT_TRUE(start(q));
         q.add_chain({ { 0x100000, 16, true } });
         d.cfg_window_write(0, (uint32_t) d.cap_offset(VIRTIO_PCI_CAP_NOTIFY_CFG), 2, 0);
         EXPECT_TRUE(d.wait_used(q, 1));
 }
 
 TEST_F(Transport, pci_cfg_window_read_of_isr_clears_it) {
-        ASSERT_TRUE(d.negotiate(F_VERSION_1));
         VirtqDriver q(d.mem(), 0x10000, 16);
-        d.setup_queue(0, q);
-        d.driver_ok();
+        ASSERT_TRUE(start(q));
         q.add_chain({ { 0x100000, 16, true } });
         d.kick(0);
         ASSERT_TRUE(d.wait_used(q, 1));
