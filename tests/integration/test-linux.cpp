@@ -189,7 +189,7 @@ TEST_P(RigKernel, BootsToInitAndPowersOff) {
         std::vector<std::string> args = { "run", "--mem", "256M", "--cpus", std::to_string(cpus), "--initrd", initrd,
                                           "--cmdline", "console=ttyS0 " + rig_cmdline, dir + "/vmlinux" };
         RigBoot b = boot_rig(args, 420000, 200000);
-        /* About 1 in 30 2-vCPU boots here goes wrong inside the guest: once
+        /* About 1 in 40 2-vCPU boots here goes wrong inside the guest: once
          * silent for good after the I/O schedulers (CI), once busybox's
          * first TLS load on CPU 1 read 0 through %fs and init died (a
          * panic). The host's instruction emulator is the suspect (the VMM
