@@ -16,6 +16,8 @@
 #define LAYOUT_LOW_RAM_END 0x9fc00
 #define LAYOUT_MPTABLE 0x9fc00        /* MP floating pointer + table live in the EBDA */
 #define LAYOUT_BIOS_START 0xf0000     /* reserved in e820 */
+#define LAYOUT_SETUP_DATA 0xf0000     /* boot_params.hdr.setup_data chain (the RNG seed): in a
+                                       * reserved range, so Linux need not split a RAM entry */
 #define LAYOUT_HIMEM 0x100000         /* 1 MiB: where a bzImage's protected-mode kernel goes */
 
 /* Legacy I/O ports. */

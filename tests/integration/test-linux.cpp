@@ -162,6 +162,9 @@ TEST(DebianKernel, EarlyBootShowsBannerCmdlineE820AndKvm) {
                      "BIOS-e820: [mem 0x0000000000100000-0x000000000fffffff] usable",
              })
                 EXPECT_NE(r.out.find(line), std::string::npos) << line;
+        /* The kernel took the VMM's SETUP_RNG_SEED (printed at setup_arch,
+         * before the hypervisor detection). */
+        EXPECT_NE(r.out.find("random: crng init done"), std::string::npos) << r.out.substr(0, 4000);
         EXPECT_EQ(r.exit_code, 0) << "SIGTERM is a clean stop: " << r.err;
 }
 
@@ -204,6 +207,9 @@ TEST_P(RigKernel, BootsToInitAndPowersOff) {
         ASSERT_TRUE(b.stall.empty()) << b.stall << "console tail:\n" << tail(r.out);
         EXPECT_NE(r.out.find("MAJORDOME-INIT-REACHED cpus=" + std::to_string(cpus)), std::string::npos)
                 << tail(r.out);
+        /* Seeded by the VMM's SETUP_RNG_SEED: ready before any driver. */
+        size_t crng = r.out.find("random: crng init done");
+        EXPECT_LT(crng, r.out.find("Run /init")) << r.out.substr(0, 4000);
         EXPECT_EQ(r.exit_code, 0) << r.err;
 }
 

@@ -284,6 +284,20 @@ protected:
         }
 
         std::string reason() const { return err.reason; }
+
+        /* The one setup_data entry, a SETUP_RNG_SEED, in the reserved BIOS range
+         * the e820 map already has (so Linux splits no RAM entry for it). */
+        Bytes rng_seed() {
+                struct boot_params bp = params();
+                struct setup_data h;
+
+                EXPECT_EQ((uint64_t) bp.hdr.setup_data, (uint64_t) LAYOUT_SETUP_DATA);
+                EXPECT_EQ(guest_read(m, bp.hdr.setup_data, &h, sizeof(h)), 0);
+                EXPECT_EQ((uint64_t) h.next, 0u);
+                EXPECT_EQ((uint32_t) h.type, (uint32_t) SETUP_RNG_SEED);
+                EXPECT_EQ((uint32_t) h.len, 32u);
+                return read(bp.hdr.setup_data + sizeof(h), h.len);
+        }
 };
 
 #define EXPECT_REASON_HAS(text) EXPECT_NE(reason().find(text), std::string::npos) << "reason: " << reason()
@@ -762,6 +776,26 @@ TEST_F(Boot, E820Above4GiBSkipsTheMmioHole) {
                 { MiB, GUEST_MMIO_HOLE_START - MiB, E820_RAM },
                 { GUEST_MMIO_HOLE_END, 2 * GiB, E820_RAM },
         });
+}
+
+/* ---- setup_data ---- */
+
+TEST_F(Boot, RngSeedIsPassedInReservedMemory) {
+        ASSERT_EQ(load(make_elf(ElfSpec())), 0) << reason();
+        Bytes seed = rng_seed();
+
+        EXPECT_NE(seed, Bytes(seed.size(), 0));
+        EXPECT_GE((uint64_t) LAYOUT_SETUP_DATA, (uint64_t) LAYOUT_BIOS_START);
+        EXPECT_LE((uint64_t) LAYOUT_SETUP_DATA + sizeof(struct setup_data) + seed.size(), (uint64_t) MiB);
+}
+
+TEST_F(Boot, RngSeedDiffersPerBootAndForBzImage) {
+        ASSERT_EQ(load(make_elf(ElfSpec())), 0) << reason();
+        Bytes first = rng_seed();
+        ASSERT_EQ(load(make_bzimage(BzSpec())), 0) << reason();
+        Bytes second = rng_seed();
+
+        EXPECT_NE(first, second);
 }
 
 /* ---- MP table ---- */

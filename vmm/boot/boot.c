@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include "boot.h"
 #include "decompress.h"
@@ -27,6 +28,7 @@
 #define CMDLINE_SIZE_LEGACY 255         /* before protocol 2.06 */
 #define INITRD_ADDR_MAX_DEFAULT 0x37ffffff
 #define ELF_MAX_PHDRS 64
+#define RNG_SEED_BYTES 32               /* 256 bits: the kernel's CRNG is ready at once */
 
 #define PROTO(major, minor) ((major) << 8 | (minor))
 #define MIN_VERSION PROTO(2, 12)        /* xloadflags, the 64-bit entry */
@@ -371,6 +373,27 @@ static void e820_fill(const GuestMemory *m, struct boot_params *bp) {
                 e820_add(bp, m->regions[i].gpa, m->regions[i].gpa + m->regions[i].size, E820_RAM);
 }
 
+/* A SETUP_RNG_SEED setup_data entry (protocol 2.09+), as QEMU and crosvm
+ * give: Linux credits it (random.trust_bootloader, on by default), so its
+ * CRNG is ready from the first instruction. Without it, and without
+ * RDRAND, every get_random_*() of the boot re-extracts the input pool with
+ * BLAKE2s: a tenth of the rig kernel's boot to /init under this host's
+ * emulator (bench/README.md). Returns the entry's address, or 0 when the
+ * host gave no randomness: the guest then seeds itself, slowly. */
+static uint64_t rng_seed_write(GuestMemory *m) {
+        struct {
+                struct setup_data h;
+                uint8_t seed[RNG_SEED_BYTES];
+        } d = { .h = { .next = 0, .type = SETUP_RNG_SEED, .len = RNG_SEED_BYTES } };
+        uint64_t at = 0;
+
+        if (getrandom(d.seed, sizeof(d.seed), GRND_NONBLOCK) == (ssize_t) sizeof(d.seed) &&
+            guest_write(m, LAYOUT_SETUP_DATA, &d, sizeof(d)) >= 0)
+                at = LAYOUT_SETUP_DATA;
+        explicit_bzero(&d, sizeof(d));
+        return at;
+}
+
 static int zero_page_write(GuestMemory *m, const Loaded *l, uint64_t initrd_start, uint64_t initrd_size) {
         struct boot_params bp = {};
 
@@ -382,6 +405,7 @@ static int zero_page_write(GuestMemory *m, const Loaded *l, uint64_t initrd_star
         bp.hdr.ramdisk_size = (uint32_t) initrd_size;
         bp.ext_ramdisk_image = (uint32_t) (initrd_start >> 32);
         bp.ext_ramdisk_size = (uint32_t) (initrd_size >> 32);
+        bp.hdr.setup_data = rng_seed_write(m);
         e820_fill(m, &bp);
         return guest_write(m, LAYOUT_ZERO_PAGE, &bp, sizeof(bp));
 }
