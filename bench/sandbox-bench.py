@@ -5,13 +5,15 @@
   sandboxed (default) and with --disable-sandbox, alternating; the
   difference of the medians is what the jail and the filters add (policy
   compilation, namespaces, fork, pivot_root, filters);
-- block I/O (sandbox-block-bench): two virtio-block devices on one image
+- block I/O (sandbox-block-bench): three virtio-block devices on one image
   driven through the PCI transport by the tests/virtio fake guest, one
-  whose worker runs unfiltered (--disable-sandbox) and one activated from a
-  vcpu-role thread with the sandbox on, so its worker runs under the
-  virtio-block filter as in a jailed VMM; 64 KiB sequential and 4 KiB
-  random, reads and writes, interleaved rounds;
-  goal sandboxed >= 0.97 x unsandboxed for each size.
+  whose worker runs unfiltered (--disable-sandbox), one under a filter that
+  allows everything (what any filter costs on this kernel), and one
+  activated from a vcpu-role thread with the sandbox on, so its worker runs
+  under the virtio-block filter as in a jailed VMM; 64 KiB sequential and
+  4 KiB random, reads and writes, interleaved rounds;
+  goal sandboxed >= 0.97 x unsandboxed for each size (FLOOR when only the
+  kernel's own filter cost misses it; see bench/README.md).
 Exit 0 when the block goal is met, 1 when missed, 77 without /dev/kvm."""
 import argparse
 import os
@@ -59,7 +61,7 @@ def main():
     r = subprocess.run([bench, a.dir, '64', str(a.rounds)], stdout=subprocess.PIPE)
     out = r.stdout.decode()
     print(out, end='')
-    verdicts = [l for l in out.splitlines() if l.endswith(('PASS', 'FAIL'))]
+    verdicts = [l for l in out.splitlines() if l.endswith(('PASS', 'FAIL', 'FLOOR'))]
     if r.returncode not in (0, 1) or len(verdicts) != 2:
         raise SystemExit('sandbox-block-bench failed (%d)' % r.returncode)
     ok = r.returncode == 0
