@@ -402,34 +402,6 @@ static bool range_ok(const VirtioBlock *b, uint64_t sector, uint64_t bytes) {
         return sector <= b->capacity && n <= b->capacity - sector;
 }
 
-static uint8_t do_read(VirtioBlock *b, const BlkReqHeader *h, VirtioWriter *w, size_t len) {
-        int n;
-
-        if (!range_ok(b, h->sector, len))
-                return VIRTIO_BLK_S_IOERR;
-        n = virtio_writer_iov(w, len, b->iov, ARRAY_SIZE(b->iov));
-        if (n < 0)
-                return VIRTIO_BLK_S_IOERR;
-        return image_io(b->fd, b->iov, n, h->sector << SECTOR_SHIFT, false) < 0 ? VIRTIO_BLK_S_IOERR
-                                                                               : VIRTIO_BLK_S_OK;
-}
-
-static uint8_t do_write(VirtioBlock *b, const BlkReqHeader *h, VirtioReader *rd) {
-        size_t len = virtio_reader_remaining(rd);
-        int n;
-
-        /* §5.2.6.2: IOERR for a write to a read-only device, nothing written. */
-        if (b->read_only || !range_ok(b, h->sector, len))
-                return VIRTIO_BLK_S_IOERR;
-        n = virtio_reader_iov(rd, len, b->iov, ARRAY_SIZE(b->iov));
-        if (n < 0 || image_io(b->fd, b->iov, n, h->sector << SECTOR_SHIFT, true) < 0)
-                return VIRTIO_BLK_S_IOERR;
-        /* Write-through unless the driver took FLUSH (§5.2.6.2). */
-        if (!has_feature(b, VIRTIO_BLK_F_FLUSH) && fdatasync(b->fd) < 0)
-                return VIRTIO_BLK_S_IOERR;
-        return VIRTIO_BLK_S_OK;
-}
-
 static uint8_t do_get_id(VirtioBlock *b, VirtioWriter *w, size_t len) {
         /* §5.2.6: a NUL-padded string of up to 20 bytes; a buffer that cannot
          * hold the 20 bytes gets nothing (IOERR), a longer one NULs. */
@@ -541,7 +513,8 @@ static void request_done(VirtioBlock *b, VirtQueue *q, VirtioChain *c, uint8_t s
 }
 
 /* One request on its own; h NULL when the chain is shorter than the
- * header. Under lock. */
+ * header. Reads and writes come here only when group_add() refused them
+ * on an empty group, i.e. when they cannot be served. Under lock. */
 static void block_request(VirtioBlock *b, VirtQueue *q, VirtioChain *c, const BlkReqHeader *h) {
         VirtioReader *rd = &c->reader;
         VirtioWriter *w = &c->writer;
@@ -562,10 +535,11 @@ static void block_request(VirtioBlock *b, VirtQueue *q, VirtioChain *c, const Bl
         else
                 switch (h->type) {
                 case VIRTIO_BLK_T_IN:
-                        status = do_read(b, h, w, data_in);
-                        break;
                 case VIRTIO_BLK_T_OUT:
-                        status = do_write(b, h, rd);
+                        /* Past the capacity, more segments than the
+                         * iovecs hold, or a write to a read-only device
+                         * (§5.2.6.2): nothing is read or written. */
+                        status = VIRTIO_BLK_S_IOERR;
                         break;
                 case VIRTIO_BLK_T_FLUSH:
                         /* Everything acknowledged so far was written before
