@@ -381,16 +381,17 @@ static void e820_fill(const GuestMemory *m, struct boot_params *bp) {
  * emulator (bench/README.md). Returns the entry's address, or 0 when the
  * host gave no randomness: the guest then seeds itself, slowly. */
 static uint64_t rng_seed_write(GuestMemory *m) {
-        struct {
-                struct setup_data h;
-                uint8_t seed[RNG_SEED_BYTES];
-        } d = { .h = { .next = 0, .type = SETUP_RNG_SEED, .len = RNG_SEED_BYTES } };
+        /* Header and data written apart: setup_data ends in a flexible
+         * array, which ISO C does not let another struct wrap. */
+        struct setup_data h = { .next = 0, .type = SETUP_RNG_SEED, .len = RNG_SEED_BYTES };
+        uint8_t seed[RNG_SEED_BYTES];
         uint64_t at = 0;
 
-        if (getrandom(d.seed, sizeof(d.seed), GRND_NONBLOCK) == (ssize_t) sizeof(d.seed) &&
-            guest_write(m, LAYOUT_SETUP_DATA, &d, sizeof(d)) >= 0)
+        if (getrandom(seed, sizeof(seed), GRND_NONBLOCK) == (ssize_t) sizeof(seed) &&
+            guest_write(m, LAYOUT_SETUP_DATA, &h, sizeof(h)) >= 0 &&
+            guest_write(m, LAYOUT_SETUP_DATA + sizeof(h), seed, sizeof(seed)) >= 0)
                 at = LAYOUT_SETUP_DATA;
-        explicit_bzero(&d, sizeof(d));
+        explicit_bzero(seed, sizeof(seed));
         return at;
 }
 
