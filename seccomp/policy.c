@@ -18,6 +18,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <termios.h>
+#include <time.h>
 
 #include "macro.h"
 #include "policy.h"
@@ -45,6 +46,8 @@ static const struct {
         C(FUTEX_WAIT), C(FUTEX_WAKE), C(FUTEX_PRIVATE_FLAG),
         /* signals */
         C(SIGSYS), C(SIGUSR1), C(SIGSEGV), C(SIGABRT), C(SIGBUS), C(SIGILL), C(SIGFPE), C(SIGPIPE),
+        /* timer_create */
+        C(CLOCK_MONOTONIC),
         /* prctl */
         C(PR_SET_NAME), C(PR_GET_NAME), C(PR_SET_VMA),
         /* seccomp */
@@ -58,7 +61,7 @@ static const struct {
         C(BLKGETSIZE64), C(BLKDISCARD), C(BLKZEROOUT), C(BLKSSZGET),
         /* KVM ioctls: /dev/kvm, the VM and the vCPUs */
         C(KVM_RUN), C(KVM_IRQ_LINE), C(KVM_SIGNAL_MSI), C(KVM_SET_GSI_ROUTING), C(KVM_IRQFD),
-        C(KVM_IOEVENTFD), C(KVM_SET_USER_MEMORY_REGION), C(KVM_GET_REGS), C(KVM_SET_REGS),
+        C(KVM_IOEVENTFD), C(KVM_SET_USER_MEMORY_REGION), C(KVM_GET_REGS), C(KVM_SET_REGS), C(KVM_TRANSLATE),
         C(KVM_GET_SREGS), C(KVM_SET_SREGS), C(KVM_GET_LAPIC), C(KVM_SET_LAPIC), C(KVM_GET_MP_STATE),
         C(KVM_SET_MP_STATE), C(KVM_GET_CLOCK), C(KVM_SET_CLOCK), C(KVM_GET_DIRTY_LOG),
         C(KVM_CHECK_EXTENSION), C(KVM_CREATE_VCPU), C(KVM_GET_VCPU_EVENTS), C(KVM_SET_VCPU_EVENTS),

@@ -35,6 +35,7 @@ typedef struct RunArgs {
         const char *socket;
         const char *control_fd;
         const char *kvm_device;
+        const char *profile;
         bool debug_exit;
         bool decompress;
         SandboxMode sandbox_mode;
@@ -81,6 +82,8 @@ static void help(void) {
                "      --no-decompress     boot a bzImage as is instead of decompressing\n"
                "                          its payload on the host\n"
                "      --kvm-device PATH   the KVM device node (default /dev/kvm)\n"
+               "      --profile-guest FILE  sample the guest's RIP and stack 500 times a\n"
+               "                          second into FILE (tools/guest-profile.py reads it)\n"
                "      --seccomp MODE      enforce (default), or log: allow and have the kernel\n"
                "                          log what a policy forbids, to develop a policy\n"
                "      --seccomp-policy-dir DIR  the *.policy files to use instead of the\n"
@@ -106,7 +109,7 @@ static bool is_fd_spec(const char *s) {
 static int parse_run_args(int argc, char **argv, RunArgs *a) {
         enum { ARG_SERIAL = 0x100, ARG_DEBUG_EXIT, ARG_NO_DECOMPRESS, ARG_VERSION, ARG_KVM_DEVICE, ARG_CONTROL_FD,
                ARG_SECCOMP, ARG_POLICY_DIR, ARG_DISABLE_SANDBOX, ARG_TEST_VIOLATION, ARG_TEST_PROBE,
-               ARG_DEVICE = 0x1000 };
+               ARG_PROFILE, ARG_DEVICE = 0x1000 };
         static const struct option options[] = {
                 { "mem", required_argument, NULL, 'm' },
                 { "cpus", required_argument, NULL, 'c' },
@@ -117,6 +120,7 @@ static int parse_run_args(int argc, char **argv, RunArgs *a) {
                 { "debug-exit", no_argument, NULL, ARG_DEBUG_EXIT },
                 { "no-decompress", no_argument, NULL, ARG_NO_DECOMPRESS },
                 { "kvm-device", required_argument, NULL, ARG_KVM_DEVICE },
+                { "profile-guest", required_argument, NULL, ARG_PROFILE },
                 { "control-fd", required_argument, NULL, ARG_CONTROL_FD },
                 { "seccomp", required_argument, NULL, ARG_SECCOMP },
                 { "seccomp-policy-dir", required_argument, NULL, ARG_POLICY_DIR },
@@ -189,6 +193,9 @@ static int parse_run_args(int argc, char **argv, RunArgs *a) {
                         break;
                 case ARG_NO_DECOMPRESS:
                         a->decompress = false;
+                        break;
+                case ARG_PROFILE:
+                        a->profile = optarg;
                         break;
                 case ARG_KVM_DEVICE:
                         a->kvm_device = optarg;
@@ -423,7 +430,7 @@ static int sandbox_prepare(const RunArgs *a) {
 
 static int run_vm(const RunArgs *a) {
         _cleanup_close_ int kernel_fd = -EBADF, initrd_fd = -EBADF, serial_fd = -EBADF, listen_fd = -EBADF,
-                signal_fd = -EBADF;
+                signal_fd = -EBADF, profile_fd = -EBADF;
         _cleanup_(vm_freep) Vm *vm = NULL;
         _cleanup_(event_loop_freep) EventLoop *event = NULL;
         _cleanup_(control_server_freep) ControlServer *server = NULL;
@@ -445,6 +452,11 @@ static int run_vm(const RunArgs *a) {
                 return VMM_EXIT_USAGE;
         if (serial_out > STDERR_FILENO)
                 serial_fd = serial_out;
+        if (a->profile) {
+                profile_fd = open(a->profile, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY, 0640);
+                if (profile_fd < 0)
+                        return log_error_errno(errno, "--profile-guest %s: %m", a->profile), VMM_EXIT_USAGE;
+        }
         /* The socket's path must be bound before the jail hides paths. */
         if (a->socket) {
                 r = control_listen(a->socket, &listen_fd);
@@ -477,6 +489,7 @@ static int run_vm(const RunArgs *a) {
                         .serial_out_fd = serial_out,
                         .debug_exit = a->debug_exit,
                         .decompress = a->decompress,
+                        .profile_fd = profile_fd,
                         .n_devices = a->n_devices,
         };
         memcpy(config.devices, a->devices, sizeof(config.devices));

@@ -10,6 +10,7 @@
 
 #include "boot/boot.h"
 #include "exit-codes.h"
+#include "log.h"
 #include "layout.h"
 #include "sandbox.h"
 #include "util.h"
@@ -195,6 +196,9 @@ static int vm_load(Vm *vm, VmError *e) {
                 return vm_error(e, r == -E2BIG ? VMM_EXIT_USAGE : VMM_EXIT_BAD_IMAGE, "%s",
                                 berr.reason[0] ? berr.reason : strerror(-r));
 
+        vm->profile.text_start = info.text_start;
+        vm->profile.text_end = info.text_end;
+
         r = x86_setup_long_mode(vm->mem, info.entry, info.zero_page, &regs);
         if (r < 0)
                 return vm_error(e, VMM_EXIT_OS_ERROR, "boot page tables: %s", strerror(-r));
@@ -216,6 +220,7 @@ int vm_new(const VmConfig *config, Vm **ret, VmError *e) {
                 return vm_error(e, VMM_EXIT_OS_ERROR, "out of memory");
         vm->config = *config;
         vm->hv_ops = config->hv;
+        vm->profile = (GuestProfile) { .fd = config->profile_fd };
         vm->rx_space_fd = -EBADF;
         vm->exit_fd = -EBADF;
         pthread_mutex_init(&vm->lock, NULL);
@@ -336,6 +341,8 @@ static void vcpu_park(Vm *vm) {
 static void *vcpu_thread(void *arg) {
         Vcpu *c = arg;
         Vm *vm = c->vm;
+        timer_t profile_timer = NULL;
+        bool profiling = false;
         sigset_t mask;
         char name[16];
 
@@ -343,7 +350,7 @@ static void *vcpu_thread(void *arg) {
         pthread_setname_np(pthread_self(), name);
         /* Only the kick signal reaches a vCPU thread. */
         sigfillset(&mask);
-        sigdelset(&mask, SIGUSR1);
+        sigdelset(&mask, HV_KICK_SIGNAL);
         sigdelset(&mask, SIGSEGV);
         sigdelset(&mask, SIGBUS);
         sigdelset(&mask, SIGILL);
@@ -351,6 +358,14 @@ static void *vcpu_thread(void *arg) {
         sigdelset(&mask, SIGABRT);
         sigdelset(&mask, SIGSYS);
         pthread_sigmask(SIG_SETMASK, &mask, NULL);
+
+        if (vm->profile.fd >= 0) {
+                int r = profile_thread_start(&vm->profile, &profile_timer);
+
+                if (r < 0)
+                        log_warning("vCPU %u: --profile-guest timer: %s", c->index, strerror(-r));
+                profiling = r >= 0;
+        }
 
         while (!vm_exiting(vm)) {
                 HvExit x;
@@ -376,6 +391,8 @@ static void *vcpu_thread(void *arg) {
                         vcpu_handle_mmio(vm, &x);
                         break;
                 case HV_EXIT_INTERRUPTED:
+                        if (profiling)
+                                profile_sample(&vm->profile, vm->hv_ops, c->hv, vm->mem, c->index);
                         break;
                 case HV_EXIT_SHUTDOWN:
                         vm_request_exit(vm, VMM_EXIT_TRIPLE_FAULT, "vCPU %u: guest triple fault", c->index);
@@ -399,12 +416,21 @@ static void *vcpu_thread(void *arg) {
                         break;
                 }
         }
+        if (profiling)
+                profile_thread_stop(profile_timer);
         return NULL;
 }
 
 int vm_start(Vm *vm) {
         int r;
 
+        if (vm->profile.fd >= 0) {
+                r = profile_begin(&vm->profile);
+                if (r < 0) {
+                        vm_request_exit(vm, VMM_EXIT_OS_ERROR, "--profile-guest: %s", strerror(-r));
+                        return r;
+                }
+        }
         vm->started_ns = now_ns();
         pthread_mutex_lock(&vm->lock);
         vm->state = VM_STATE_RUNNING;

@@ -11,6 +11,7 @@
 #include "hypervisor.h"
 #include "memory.h"
 #include "pci/pci.h"
+#include "profile.h"
 #include "virtio/virtio-pci.h"
 
 #ifdef __cplusplus
@@ -50,6 +51,7 @@ typedef struct VmConfig {
         int serial_out_fd;      /* borrowed, -1 discards */
         bool debug_exit;
         bool decompress;        /* decompress a bzImage's payload on the host */
+        int profile_fd;         /* borrowed, -1: no --profile-guest */
         VmDeviceConfig devices[VM_MAX_DEVICES];
         unsigned n_devices;
 } VmConfig;
@@ -102,6 +104,7 @@ struct Vm {
         int exit_fd;            /* eventfd: an exit was requested */
 
         uint64_t started_ns;
+        GuestProfile profile;   /* profile.fd -1 when off */
 };
 
 int vm_new(const VmConfig *config, Vm **ret, VmError *error);

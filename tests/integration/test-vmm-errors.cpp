@@ -189,6 +189,11 @@ TEST_F(VmmBadInput, UnknownOptionExits64) {
         EXPECT_EQ(r.exit_code, 64) << r.err;
 }
 
+TEST_F(VmmBadInput, ProfileFileThatCannotBeCreatedExits64) {
+        expect_one_line_error(run_kernel(guest_path("hello"), { "--profile-guest", dir_.file("no/such/dir") }), 64,
+                              "--profile-guest");
+}
+
 TEST_F(VmmBadInput, BadSerialSpecExits64) {
         expect_one_line_error(run_kernel(guest_path("hello"), { "--serial", "tcp:1234" }), 64, "--serial");
 }

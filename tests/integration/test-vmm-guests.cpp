@@ -3,6 +3,8 @@
  * guest prints "TEST name PASS|FAIL detail" and ends through debug-exit. */
 #include <gtest/gtest.h>
 
+#include <cinttypes>
+#include <cstdio>
 #include <sstream>
 
 #include "vmm-process.h"
@@ -146,4 +148,66 @@ TEST(VmmGuests, TripleFaultEndsTheVmWithItsOwnCode) {
         EXPECT_EQ(r.exit_code, 72) << r.out << r.err;
         EXPECT_NE(r.err.find("triple fault"), std::string::npos) << r.err;
         EXPECT_EQ(r.out.find("TEST triplefault FAIL"), std::string::npos) << r.out;
+}
+
+/* spin halts between 100 ms timer ticks: nearly every sample's RIP is just
+ * after its HLT in main(), and its stack holds the return into the runtime
+ * that called main(). Every address must lie in the text the header names. */
+TEST(VmmGuests, ProfileGuestSamplesRipAndStackInTheGuestText) {
+        SKIP_WITHOUT_KVM();
+        TempDir dir;
+        const std::string profile = dir.file("profile");
+        Process p({ vmm_path(), "run", "--profile-guest", profile, guest_path("spin") });
+        ASSERT_TRUE(p.wait_for_output("spin: tick 5\n", kGuestTimeoutMs)) << p.out() << p.err();
+        p.kill(SIGTERM);
+        RunResult r = p.wait(10000);
+        ASSERT_FALSE(r.timed_out);
+        EXPECT_EQ(r.exit_code, 0) << r.err;
+
+        std::istringstream in(read_file(profile));
+        std::string line;
+        uint64_t text_start = 0, text_end = 0;
+        ASSERT_TRUE(std::getline(in, line));
+        ASSERT_EQ(line.rfind("# majordome-vmm guest profile 1 hz=500 text=", 0), 0u) << line;
+        ASSERT_EQ(sscanf(line.c_str() + line.find("text="), "text=%" SCNx64 "-%" SCNx64, &text_start, &text_end), 2)
+                << line;
+        ASSERT_LT(text_start, text_end);
+
+        unsigned samples = 0, with_stack = 0;
+        uint64_t last_usec = 0;
+        while (std::getline(in, line)) {
+                std::istringstream fields(line);
+                unsigned vcpu;
+                uint64_t usec, addr;
+                std::string word;
+
+                ASSERT_TRUE(fields >> vcpu >> usec >> std::hex >> addr) << line;
+                EXPECT_EQ(vcpu, 0u);
+                EXPECT_GE(usec, last_usec) << line;
+                last_usec = usec;
+                EXPECT_GE(addr, text_start) << line;
+                EXPECT_LT(addr, text_end) << line;
+                bool any = false;
+                while (fields >> addr) {
+                        EXPECT_GE(addr, text_start) << line;
+                        EXPECT_LT(addr, text_end) << line;
+                        any = true;
+                }
+                samples++;
+                with_stack += any;
+        }
+        /* Five ticks are half a second at least: 250 samples at 500 Hz; a
+         * loaded host may delay the timer, so ask for a fifth of that. */
+        EXPECT_GE(samples, 50u);
+        EXPECT_GE(with_stack * 10, samples * 9) << with_stack << " of " << samples;
+
+        /* The reader names main() as where the time went. */
+        const char *src = getenv("MAJORDOME_SOURCE_DIR");
+        ASSERT_NE(src, nullptr) << "MAJORDOME_SOURCE_DIR is not set";
+        Process tool({ "python3", std::string(src) + "/tools/guest-profile.py", "--top", "1", profile,
+                       guest_path("spin") });
+        RunResult t = tool.wait(30000);
+        EXPECT_EQ(t.exit_code, 0) << t.err;
+        EXPECT_NE(t.out.find("--- self\n"), std::string::npos) << t.out;
+        EXPECT_NE(t.out.find("  main\n--- on stack"), std::string::npos) << t.out;
 }

@@ -36,6 +36,7 @@ struct ElfSpec {
         uint8_t elf_class = ELFCLASS64;
         uint64_t bss = 0x2000;
         uint64_t phoff = sizeof(Elf64_Ehdr);
+        uint32_t flags = PF_R | PF_X;
 };
 
 /* vector::insert trips GCC 12's -Warray-bounds here; memcpy does not. */
@@ -71,7 +72,7 @@ static Bytes make_elf(const ElfSpec &s) {
         eh.e_phentsize = sizeof(ph);
         eh.e_phnum = 1;
         ph.p_type = PT_LOAD;
-        ph.p_flags = PF_R | PF_X;
+        ph.p_flags = s.flags;
         ph.p_offset = sizeof(eh) + sizeof(ph);
         ph.p_vaddr = s.vaddr;
         ph.p_paddr = s.paddr;
@@ -317,8 +318,21 @@ TEST_F(Boot, ElfLoadsAtPaddrAndTranslatesVirtualEntry) {
         EXPECT_EQ(info.zero_page, (uint64_t) LAYOUT_ZERO_PAGE);
         EXPECT_EQ(info.kernel_start, s.paddr);
         EXPECT_EQ(info.kernel_end, s.paddr + 8192 + s.bss);
+        /* The profiler's text span is virtual, like the kernel's symbols. */
+        EXPECT_EQ(info.text_start, s.vaddr);
+        EXPECT_EQ(info.text_end, s.vaddr + 8192 + s.bss);
         EXPECT_EQ(read(s.paddr, 8192), Bytes(elf.begin() + ELF_CODE_OFFSET, elf.end()));
         EXPECT_EQ(read(s.paddr + 8192, s.bss), Bytes(s.bss, 0));
+}
+
+TEST_F(Boot, ElfWithoutExecutableSegmentHasNoTextSpan) {
+        ElfSpec s;
+        s.flags = PF_R | PF_W;
+
+        ASSERT_EQ(load(make_elf(s)), 0) << reason();
+
+        EXPECT_EQ(info.text_start, 0u);
+        EXPECT_EQ(info.text_end, 0u);
 }
 
 TEST_F(Boot, ElfTestGuestAt1MiBWithEqualAddresses) {
@@ -420,6 +434,9 @@ TEST_F(Boot, BzImageLoadsAtPrefAddressWithEntryPlus0x200) {
         EXPECT_EQ(info.kernel_start, 16 * MiB);
         EXPECT_EQ(info.entry, 16 * MiB + 0x200);
         EXPECT_EQ(info.kernel_end, 16 * MiB + s.init_size);
+        /* Its symbols are unknown until the guest decompresses itself. */
+        EXPECT_EQ(info.text_start, 0u);
+        EXPECT_EQ(info.text_end, 0u);
         EXPECT_EQ(read(16 * MiB, k.size() - 1024), Bytes(k.begin() + 1024, k.end()));
 }
 

@@ -70,6 +70,7 @@ unsigned boot_max_cpus(void) {
 typedef struct Loaded {
         struct setup_header hdr;        /* becomes boot_params.hdr */
         uint64_t entry, kernel_start, kernel_end;
+        uint64_t text_start, text_end;  /* virtual; 0, 0 when unknown */
         BootKind kind;
 } Loaded;
 
@@ -80,7 +81,7 @@ static uint64_t low_ram_end(const GuestMemory *m) {
 /* Loads the PT_LOAD segments of a 64-bit x86 ELF at their physical addresses. */
 static int elf_load(GuestMemory *m, const uint8_t *p, size_t n, Loaded *l, BootError *e) {
         Elf64_Phdr ph[ELF_MAX_PHDRS];
-        uint64_t lo = UINT64_MAX, hi = 0, entry = UINT64_MAX;
+        uint64_t lo = UINT64_MAX, hi = 0, entry = UINT64_MAX, text_lo = UINT64_MAX, text_hi = 0;
         Elf64_Ehdr eh;
         unsigned n_load = 0;
         int r;
@@ -136,6 +137,10 @@ static int elf_load(GuestMemory *m, const uint8_t *p, size_t n, Loaded *l, BootE
                         entry = eh.e_entry;
                 lo = MIN(lo, (uint64_t) s->p_paddr);
                 hi = MAX(hi, (uint64_t) (s->p_paddr + s->p_memsz));
+                if ((s->p_flags & PF_X) && !add_overflows_u64(s->p_vaddr, s->p_memsz)) {
+                        text_lo = MIN(text_lo, (uint64_t) s->p_vaddr);
+                        text_hi = MAX(text_hi, (uint64_t) (s->p_vaddr + s->p_memsz));
+                }
                 n_load++;
         }
         if (n_load == 0)
@@ -158,6 +163,10 @@ static int elf_load(GuestMemory *m, const uint8_t *p, size_t n, Loaded *l, BootE
         l->entry = entry;
         l->kernel_start = lo;
         l->kernel_end = hi;
+        if (text_lo < text_hi) {
+                l->text_start = text_lo;
+                l->text_end = text_hi;
+        }
         return 0;
 }
 
@@ -461,6 +470,8 @@ int boot_load(GuestMemory *m, const BootConfig *c, BootInfo *ret, BootError *e) 
                 .zero_page = LAYOUT_ZERO_PAGE,
                 .kernel_start = l.kernel_start,
                 .kernel_end = l.kernel_end,
+                .text_start = l.text_start,
+                .text_end = l.text_end,
                 .initrd_start = initrd_start,
                 .initrd_size = initrd_start ? c->initrd_size : 0,
                 .kind = l.kind,

@@ -45,6 +45,8 @@ typedef struct BootInfo {
         uint64_t entry;                 /* guest-physical 64-bit entry point, RIP */
         uint64_t zero_page;             /* guest-physical boot_params, goes in RSI */
         uint64_t kernel_start, kernel_end; /* includes the bzImage's init_size */
+        uint64_t text_start, text_end;  /* guest-virtual span of the ELF's executable
+                                         * segments; 0, 0 for a bzImage booted as is */
         uint64_t initrd_start, initrd_size;
         BootKind kind;
 } BootInfo;

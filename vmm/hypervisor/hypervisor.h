@@ -4,6 +4,7 @@
 /* What the VMM needs from a hypervisor, so that a backend other than KVM
  * could be added the way crosvm has several. x86-64 only for now. */
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -13,6 +14,10 @@ extern "C" {
 
 typedef struct HvVm HvVm;
 typedef struct HvVcpu HvVcpu;
+
+/* The signal vcpu_kick() sends. Any delivery of it to a vCPU thread (a
+ * timer's too) makes a running vcpu_run() return HV_EXIT_INTERRUPTED. */
+#define HV_KICK_SIGNAL SIGUSR1
 
 typedef enum HvExitKind {
         HV_EXIT_IO,
@@ -95,6 +100,12 @@ typedef struct HypervisorOps {
         /* Make a running or about-to-run vcpu_run() return HV_EXIT_INTERRUPTED
          * soon; safe from any thread. */
         void (*vcpu_kick)(HvVcpu *vcpu);
+        /* For the guest profiler, from the vCPU's own thread between two
+         * vcpu_run() calls: its instruction and stack pointers, and a
+         * guest-virtual address through the guest's page tables (-EFAULT
+         * when nothing maps it). */
+        int (*vcpu_get_pc)(HvVcpu *vcpu, uint64_t *ret_rip, uint64_t *ret_rsp);
+        int (*vcpu_translate)(HvVcpu *vcpu, uint64_t gva, uint64_t *ret_gpa);
 } HypervisorOps;
 
 extern const HypervisorOps kvm_hypervisor_ops;

@@ -15,8 +15,6 @@
 #include "macro.h"
 
 #define KVM_MAX_CPUID_ENTRIES 256
-/* A signal with no action, only to make KVM_RUN return -EINTR. */
-#define KICK_SIGNAL SIGUSR1
 
 /* CPUID 0x40000001 EAX: paravirtual features whose vmcall spins forever
  * under this host's instruction emulator (DESIGN.md), so never offered. */
@@ -58,6 +56,7 @@ struct HvVcpu {
         atomic_bool have_thread;
 };
 
+/* No action: the signal is only there to make KVM_RUN return -EINTR. */
 static void kick_handler(int sig) {
 }
 
@@ -68,7 +67,7 @@ static void kick_signal_install_once(void) {
 
         /* No SA_RESTART: KVM_RUN must come back with -EINTR. */
         sigemptyset(&sa.sa_mask);
-        kick_signal_result = sigaction(KICK_SIGNAL, &sa, NULL) < 0 ? -errno : 0;
+        kick_signal_result = sigaction(HV_KICK_SIGNAL, &sa, NULL) < 0 ? -errno : 0;
 }
 
 static int kick_signal_install(void) {
@@ -568,7 +567,28 @@ static int kvm_vcpu_run(HvVcpu *v, HvExit *ret) {
 static void kvm_vcpu_kick(HvVcpu *v) {
         __atomic_store_n(&v->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
         if (atomic_load(&v->have_thread))
-                pthread_kill(atomic_load(&v->thread), KICK_SIGNAL);
+                pthread_kill(atomic_load(&v->thread), HV_KICK_SIGNAL);
+}
+
+static int kvm_vcpu_get_pc(HvVcpu *v, uint64_t *ret_rip, uint64_t *ret_rsp) {
+        struct kvm_regs regs;
+
+        if (ioctl(v->fd, KVM_GET_REGS, &regs) < 0)
+                return -errno;
+        *ret_rip = regs.rip;
+        *ret_rsp = regs.rsp;
+        return 0;
+}
+
+static int kvm_vcpu_translate(HvVcpu *v, uint64_t gva, uint64_t *ret_gpa) {
+        struct kvm_translation t = { .linear_address = gva };
+
+        if (ioctl(v->fd, KVM_TRANSLATE, &t) < 0)
+                return -errno;
+        if (!t.valid)
+                return -EFAULT;
+        *ret_gpa = t.physical_address;
+        return 0;
 }
 
 const HypervisorOps kvm_hypervisor_ops = {
@@ -589,4 +609,6 @@ const HypervisorOps kvm_hypervisor_ops = {
         .vcpu_set_boot_regs = kvm_vcpu_set_boot_regs,
         .vcpu_run = kvm_vcpu_run,
         .vcpu_kick = kvm_vcpu_kick,
+        .vcpu_get_pc = kvm_vcpu_get_pc,
+        .vcpu_translate = kvm_vcpu_translate,
 };
