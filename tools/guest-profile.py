@@ -12,7 +12,9 @@ top page of its stack that point into the kernel's text. Symbols come from
             sample: what was running them, roughly. A stale word left in
             a live frame counts too, so read it as a hint.
 
-Each sample stands for 1/hz seconds of the vCPU's time (hz is in the
+Stack words outside the ELF's executable sections (the VMM keeps what lies
+in the span of its executable segments, which may hold data too) are
+dropped. Each sample stands for 1/hz seconds of the vCPU's time (hz is in the
 header). --from/--to keep a window of the run, --vcpu one vCPU.
 """
 
@@ -36,6 +38,24 @@ def load_symbols(elf: str):
         return addrs, names
 
 
+def load_text_sections(elf: str):
+        """(start, end) of each SHF_EXECINSTR section, from readelf."""
+        out = subprocess.run(["readelf", "-SW", elf], check=True, capture_output=True, text=True).stdout
+        spans = []
+        for line in out.splitlines():
+                # "  [ 1] .text  PROGBITS  ffffffff81000000 200000 600000 00  AX  0   0 4096"
+                fields = line.replace("[ ", "[").split()
+                if len(fields) < 8 or not fields[0].startswith("["):
+                        continue
+                try:
+                        addr, size = int(fields[3], 16), int(fields[5], 16)
+                except ValueError:
+                        continue
+                if "X" in fields[7] and size:
+                        spans.append((addr, addr + size))
+        return spans
+
+
 def main() -> int:
         ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
         ap.add_argument("profile", help="the file --profile-guest wrote")
@@ -47,6 +67,10 @@ def main() -> int:
         args = ap.parse_args()
 
         addrs, names = load_symbols(args.elf)
+        spans = load_text_sections(args.elf)
+
+        def in_text(a: int) -> bool:
+                return any(lo <= a < hi for lo, hi in spans)
 
         def symbol(a: int) -> str:
                 i = bisect.bisect_right(addrs, a) - 1
@@ -72,7 +96,8 @@ def main() -> int:
                                 continue
                         n += 1
                         self_count[symbol(int(fields[2], 16))] += 1
-                        for f_name in {symbol(int(w, 16)) for w in fields[3:]}:
+                        words = (int(w, 16) for w in fields[3:])
+                        for f_name in {symbol(w) for w in words if in_text(w)}:
                                 stack_count[f_name] += 1
         if n == 0:
                 print("no samples in the window")
