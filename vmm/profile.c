@@ -48,7 +48,7 @@ int profile_thread_start(GuestProfile *p, timer_t *ret) {
         timer_t t;
 
         (void) p;
-        ev._sigev_un._tid = (pid_t) syscall(SYS_gettid);
+        ev._sigev_un._tid = (pid_t) syscall(SYS_gettid);  /* glibc 2.36 has no sigev_notify_thread_id */
         if (timer_create(CLOCK_MONOTONIC, &ev, &t) < 0)
                 return -errno;
         if (timer_settime(t, 0, &period, NULL) < 0) {
