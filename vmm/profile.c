@@ -23,11 +23,11 @@ static void profile_write(GuestProfile *p, const char *line, size_t len) {
                 log_warning("--profile-guest: writing a sample failed: %s", n < 0 ? strerror(errno) : "short write");
 }
 
-int profile_begin(GuestProfile *p) {
+int profile_begin(GuestProfile *p, uint64_t start_ns) {
         char line[160];
         int n;
 
-        p->start_ns = now_ns();
+        p->start_ns = start_ns;
         n = snprintf(line, sizeof(line),
                      "# majordome-vmm guest profile 1 hz=%u text=%" PRIx64 "-%" PRIx64 ": vcpu usec rip [stack words]\n",
                      PROFILE_HZ, p->text_start, p->text_end);
@@ -36,7 +36,7 @@ int profile_begin(GuestProfile *p) {
         return 0;
 }
 
-int profile_thread_start(GuestProfile *p, timer_t *ret) {
+int profile_thread_start(timer_t *ret) {
         struct sigevent ev = {
                 .sigev_notify = SIGEV_THREAD_ID,
                 .sigev_signo = HV_KICK_SIGNAL,
@@ -47,7 +47,6 @@ int profile_thread_start(GuestProfile *p, timer_t *ret) {
         };
         timer_t t;
 
-        (void) p;
         ev._sigev_un._tid = (pid_t) syscall(SYS_gettid);  /* glibc 2.36 has no sigev_notify_thread_id */
         if (timer_create(CLOCK_MONOTONIC, &ev, &t) < 0)
                 return -errno;

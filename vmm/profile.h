@@ -29,11 +29,12 @@ typedef struct GuestProfile {
         uint64_t start_ns;
 } GuestProfile;
 
-/* The header line; once, before the vCPUs start. */
-int profile_begin(GuestProfile *p);
+/* The header line; once, before the vCPUs start. Sample times count from
+ * start_ns (the VM's start, so they match its uptime). */
+int profile_begin(GuestProfile *p, uint64_t start_ns);
 /* On the vCPU's own thread: a timer that interrupts it PROFILE_HZ times
  * a second. */
-int profile_thread_start(GuestProfile *p, timer_t *ret);
+int profile_thread_start(timer_t *ret);
 void profile_thread_stop(timer_t t);
 /* One line "VCPU USEC RIP [WORD...]" (hex addresses), written whole. */
 void profile_sample(GuestProfile *p, const HypervisorOps *ops, HvVcpu *vcpu, const GuestMemory *m,

@@ -10,8 +10,8 @@
 
 #include "boot/boot.h"
 #include "exit-codes.h"
-#include "log.h"
 #include "layout.h"
+#include "log.h"
 #include "sandbox.h"
 #include "util.h"
 #include "vm.h"
@@ -360,7 +360,7 @@ static void *vcpu_thread(void *arg) {
         pthread_sigmask(SIG_SETMASK, &mask, NULL);
 
         if (vm->profile.fd >= 0) {
-                int r = profile_thread_start(&vm->profile, &profile_timer);
+                int r = profile_thread_start(&profile_timer);
 
                 if (r < 0)
                         log_warning("vCPU %u: --profile-guest timer: %s", c->index, strerror(-r));
@@ -424,14 +424,14 @@ static void *vcpu_thread(void *arg) {
 int vm_start(Vm *vm) {
         int r;
 
+        vm->started_ns = now_ns();
         if (vm->profile.fd >= 0) {
-                r = profile_begin(&vm->profile);
+                r = profile_begin(&vm->profile, vm->started_ns);
                 if (r < 0) {
                         vm_request_exit(vm, VMM_EXIT_OS_ERROR, "--profile-guest: %s", strerror(-r));
                         return r;
                 }
         }
-        vm->started_ns = now_ns();
         pthread_mutex_lock(&vm->lock);
         vm->state = VM_STATE_RUNNING;
         pthread_mutex_unlock(&vm->lock);

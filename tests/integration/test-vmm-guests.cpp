@@ -179,7 +179,6 @@ TEST(VmmGuests, ProfileGuestSamplesRipAndStackInTheGuestText) {
                 std::istringstream fields(line);
                 unsigned vcpu;
                 uint64_t usec, addr;
-                std::string word;
 
                 ASSERT_TRUE(fields >> vcpu >> usec >> std::hex >> addr) << line;
                 EXPECT_EQ(vcpu, 0u);

@@ -18,10 +18,9 @@
  * block-bench). The merged call's outcome is every merged request's status.
  *
  * Locking: `lock` is held by the worker around each request (each merged
- * group) and by
- * virtio_block_resize() (the control socket's thread), so a request is
- * checked and served against one capacity and a shrink never races with a
- * write past the new end (which would grow the file back). */
+ * group) and by virtio_block_resize() (the control socket's thread), so a
+ * request is checked and served against one capacity and a shrink never
+ * races with a write past the new end (which would grow the file back). */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
