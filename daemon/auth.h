@@ -3,7 +3,15 @@
 
 /* Who may change VMs. Read-only calls are open. Mutating calls: root always;
  * on the session bus the daemon's own uid; on the system bus whoever polkit
- * grants org.majordome.manage-vms, asked over D-Bus (no libpolkit). */
+ * grants org.majordome.manage-vms, asked over D-Bus (no libpolkit). Block
+ * devices as disks need org.majordome.manage-devices as well.
+ *
+ * Also who the caller is for the files StartVm opens by path: a
+ * privileged daemon opens them with the caller's fsuid, fsgid and groups,
+ * never with its own rights. */
+
+#include <stdbool.h>
+#include <sys/types.h>
 
 #include <systemd/sd-bus.h>
 
@@ -14,15 +22,43 @@ extern "C" {
 #endif
 
 #define AUTH_ACTION_MANAGE "org.majordome.manage-vms"
+#define AUTH_ACTION_MANAGE_DEVICES "org.majordome.manage-devices"
 #define AUTH_QUERIES_MAX 256
+/* One caller cannot take every slot: others are still answered. */
+#define AUTH_QUERIES_PER_SENDER_MAX 16
+#define AUTH_CALLER_GROUPS_MAX 256
 
 /* Returns 1 when the sender of msg may act now; 0 when polkit was asked and
  * the message will be dispatched again once it answered (the handler
  * returns 1 without replying); a negative errno with error set when
- * denied. */
-int auth_check_manage(Manager *m, sd_bus_message *msg, sd_bus_error *error);
+ * denied. A handler may ask for several actions, one after the other: each
+ * answer is kept for the message's next dispatch. */
+int auth_check(Manager *m, sd_bus_message *msg, const char *action, sd_bus_error *error);
+
+static inline int auth_check_manage(Manager *m, sd_bus_message *msg, sd_bus_error *error) {
+        return auth_check(m, msg, AUTH_ACTION_MANAGE, error);
+}
+
+/* Polkit checks asked for or answered and not yet swept. */
+unsigned auth_queries_count(Manager *m);
 
 void auth_queries_free(Manager *m);
+
+/* The rights files are opened with for a caller. */
+typedef struct AuthCaller {
+        bool switch_ids;        /* privileged daemon, unprivileged caller */
+        uid_t uid;
+        gid_t gid;
+        gid_t groups[AUTH_CALLER_GROUPS_MAX];
+        int n_groups;
+} AuthCaller;
+
+/* Who sent msg, from the bus's record of the connection (not from /proc). */
+int auth_caller_from_message(sd_bus_message *msg, AuthCaller *ret, sd_bus_error *error);
+
+/* open(2) with the caller's filesystem ids and groups (this thread only:
+ * raw syscalls, restored before returning). Returns an fd or -errno. */
+int auth_caller_open(const AuthCaller *c, const char *path, int flags, mode_t mode);
 
 #ifdef __cplusplus
 }

@@ -17,12 +17,56 @@
 
 /* ---- StartVm's config dictionary ---- */
 
+static void flags_clear_nonblock(int fd) {
+        int flags = fcntl(fd, F_GETFL);
+
+        if (flags >= 0)
+                (void) fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+}
+
+/* A caller's descriptor, checked before we use it: an O_PATH descriptor
+ * grants no access at all (F_GETFL reads its mode as O_RDONLY), so it is
+ * refused rather than reopened with our rights. Returns the access mode. */
+static int caller_fd_access(const char *key, int caller_fd, struct stat *ret_st, sd_bus_error *error) {
+        int flags;
+
+        if (fstat(caller_fd, ret_st) < 0)
+                return sd_bus_error_set_errnof(error, errno, "%s: %m", key);
+        flags = fcntl(caller_fd, F_GETFL);
+        if (flags < 0)
+                return sd_bus_error_set_errnof(error, errno, "%s: %m", key);
+        if (flags & O_PATH)
+                return sd_bus_error_setf(error, MAJORDOME_ERROR_INVALID_CONFIG,
+                                         "%s: the descriptor is an O_PATH descriptor, which gives no access; "
+                                         "open the file for reading%s", key,
+                                         (flags & O_ACCMODE) == O_RDONLY ? "" : " or writing");
+        return flags & O_ACCMODE;
+}
+
+/* Reopens a caller's descriptor through /proc with exactly the access it
+ * was checked to have (never wider), so the VMM gets its own open file:
+ * offset 0, no file position or lock shared with the caller. */
+static int caller_fd_reopen(const char *key, int caller_fd, int mode, int *ret, sd_bus_error *error) {
+        char proc[64];
+        int fd;
+
+        snprintf(proc, sizeof(proc), "/proc/self/fd/%d", caller_fd);
+        fd = open(proc, mode | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+        if (fd < 0)
+                return sd_bus_error_setf(error, MAJORDOME_ERROR_INVALID_CONFIG,
+                                         "%s: cannot reopen the descriptor: %s", key, strerror(errno));
+        *ret = fd;
+        return 0;
+}
+
 /* Opens a file named by a path or given as an fd, for reading (kernel,
- * initrd) or writing (serial_log). Our own descriptor either way: an fd
- * from the caller is reopened through /proc so the VMM reads from offset 0
- * and shares no file position with the caller. */
-static int config_open_file(sd_bus_message *msg, const char *key, const char *contents, bool for_write,
-                            int *ret, sd_bus_error *error) {
+ * initrd) or writing (serial_log). Paths are opened with the caller's
+ * rights (auth_caller_open), never ours: root must not read /etc/shadow or
+ * create files for anyone. An fd from the caller is reopened through /proc
+ * with the access it has, so the VMM reads from offset 0 and shares no file
+ * position with the caller. */
+static int config_open_file(sd_bus_message *msg, const AuthCaller *caller, const char *key, const char *contents,
+                            bool for_write, int *ret, sd_bus_error *error) {
         _cleanup_close_ int fd = -EBADF;
         struct stat st;
         int r;
@@ -39,31 +83,29 @@ static int config_open_file(sd_bus_message *msg, const char *key, const char *co
                 if (strlen(path) >= PATH_MAX)
                         return sd_bus_error_setf(error, MAJORDOME_ERROR_INVALID_CONFIG, "%s: path too long", key);
                 if (for_write)
-                        fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0640);
+                        fd = auth_caller_open(caller, path,
+                                              O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC | O_NOCTTY | O_NONBLOCK,
+                                              0640);
                 else
                         /* O_NONBLOCK: a FIFO must not hang the daemon on open. */
-                        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+                        fd = auth_caller_open(caller, path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0);
                 if (fd < 0)
                         return sd_bus_error_setf(error, MAJORDOME_ERROR_INVALID_CONFIG, "%s: cannot open '%s': %s",
-                                                 key, path, strerror(errno));
+                                                 key, path, strerror(-fd));
                 if (fstat(fd, &st) < 0)
                         return sd_bus_error_set_errnof(error, errno, "%s: %m", key);
                 if (!S_ISREG(st.st_mode))
                         return sd_bus_error_setf(error, MAJORDOME_ERROR_INVALID_CONFIG,
                                                  "%s: '%s' is not a regular file", key, path);
         } else if (strcmp(contents, "h") == 0) {
-                char proc[64];
-                int caller_fd, flags, acc;
+                int caller_fd, acc;
 
                 r = sd_bus_message_read(msg, "v", "h", &caller_fd);
                 if (r < 0)
                         return r;
-                if (fstat(caller_fd, &st) < 0)
-                        return sd_bus_error_set_errnof(error, errno, "%s: %m", key);
-                flags = fcntl(caller_fd, F_GETFL);
-                if (flags < 0)
-                        return sd_bus_error_set_errnof(error, errno, "%s: %m", key);
-                acc = flags & O_ACCMODE;
+                acc = caller_fd_access(key, caller_fd, &st, error);
+                if (acc < 0)
+                        return acc;
                 if (!for_write) {
                         if (!S_ISREG(st.st_mode))
                                 return sd_bus_error_setf(error, MAJORDOME_ERROR_INVALID_CONFIG,
@@ -71,13 +113,12 @@ static int config_open_file(sd_bus_message *msg, const char *key, const char *co
                         if (acc != O_RDONLY && acc != O_RDWR)
                                 return sd_bus_error_setf(error, MAJORDOME_ERROR_INVALID_CONFIG,
                                                          "%s: the descriptor is not open for reading", key);
-                        snprintf(proc, sizeof(proc), "/proc/self/fd/%d", caller_fd);
-                        fd = open(proc, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-                        if (fd < 0)
-                                return sd_bus_error_setf(error, MAJORDOME_ERROR_INVALID_CONFIG,
-                                                         "%s: cannot reopen the descriptor: %s", key, strerror(errno));
+                        r = caller_fd_reopen(key, caller_fd, O_RDONLY, &fd, error);
+                        if (r < 0)
+                                return r;
                 } else {
-                        /* A console may go to a file, a pipe or a socket the caller reads. */
+                        /* A console may go to a file, a pipe or a socket the
+                         * caller reads: the caller's own open file, as given. */
                         if (acc != O_WRONLY && acc != O_RDWR)
                                 return sd_bus_error_setf(error, MAJORDOME_ERROR_INVALID_CONFIG,
                                                          "%s: the descriptor is not open for writing", key);
@@ -104,13 +145,6 @@ static int config_open_file(sd_bus_message *msg, const char *key, const char *co
         return 0;
 }
 
-static void flags_clear_nonblock(int fd) {
-        int flags = fcntl(fd, F_GETFL);
-
-        if (flags >= 0)
-                (void) fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
-}
-
 static int config_wrong_type(sd_bus_error *error, const char *key, const char *want, const char *got) {
         return sd_bus_error_setf(error, MAJORDOME_ERROR_INVALID_CONFIG,
                                  "%s: wrong type '%s', want '%s'", key, got, want);
@@ -129,15 +163,18 @@ static const char *const config_keys[] = {
         "balloon", "rng",
 };
 
-/* Opens one disk's image: a path, or a caller's descriptor reopened through
- * /proc (our own open file: the VMM's flock and offset are not shared with
- * the caller). The access asked for must be the caller's own: reopening as
- * root must never turn a read-only descriptor into a writable one. */
-static int disk_open(const char *key, const char *path, int caller_fd, bool read_only, int *ret,
-                     sd_bus_error *error) {
+/* Opens one disk's image: a path, opened with the caller's rights, or a
+ * caller's descriptor reopened through /proc (our own open file: the VMM's
+ * flock and offset are not shared with the caller). The access asked for
+ * must be the caller's own: reopening as root must never turn a read-only
+ * descriptor into a writable one. *ret_block tells a block device, which
+ * needs AUTH_ACTION_MANAGE_DEVICES. */
+static int disk_open(const AuthCaller *caller, const char *key, const char *path, int caller_fd, bool read_only,
+                     int *ret, bool *ret_block, sd_bus_error *error) {
         _cleanup_close_ int fd = -EBADF;
         int mode = read_only ? O_RDONLY : O_RDWR;
         struct stat st;
+        int r;
 
         if (path) {
                 if (path[0] != '/')
@@ -146,47 +183,43 @@ static int disk_open(const char *key, const char *path, int caller_fd, bool read
                 if (strlen(path) >= PATH_MAX)
                         return sd_bus_error_setf(error, MAJORDOME_ERROR_INVALID_CONFIG, "%s: path too long", key);
                 /* O_NONBLOCK: a FIFO must not hang the daemon on open. */
-                fd = open(path, mode | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+                fd = auth_caller_open(caller, path, mode | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0);
                 if (fd < 0)
                         return sd_bus_error_setf(error, MAJORDOME_ERROR_INVALID_CONFIG, "%s: cannot open '%s'%s: %s",
-                                                 key, path, read_only ? "" : " for writing", strerror(errno));
+                                                 key, path, read_only ? "" : " for writing", strerror(-fd));
                 if (fstat(fd, &st) < 0)
                         return sd_bus_error_set_errnof(error, errno, "%s: %m", key);
                 if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))
                         return sd_bus_error_setf(error, MAJORDOME_ERROR_INVALID_CONFIG,
                                                  "%s: '%s' is not a regular file or block device", key, path);
         } else {
-                char proc[64];
-                int flags, acc;
+                int acc;
 
-                if (fstat(caller_fd, &st) < 0)
-                        return sd_bus_error_set_errnof(error, errno, "%s: %m", key);
+                acc = caller_fd_access(key, caller_fd, &st, error);
+                if (acc < 0)
+                        return acc;
                 if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))
                         return sd_bus_error_setf(error, MAJORDOME_ERROR_INVALID_CONFIG,
                                                  "%s: the descriptor is not a regular file or block device", key);
-                flags = fcntl(caller_fd, F_GETFL);
-                if (flags < 0)
-                        return sd_bus_error_set_errnof(error, errno, "%s: %m", key);
-                acc = flags & O_ACCMODE;
                 if (acc == O_WRONLY || (!read_only && acc != O_RDWR))
                         return sd_bus_error_setf(error, MAJORDOME_ERROR_INVALID_CONFIG,
                                                  "%s: the descriptor is not open for %s", key,
                                                  read_only ? "reading" : "reading and writing (or set read_only)");
-                snprintf(proc, sizeof(proc), "/proc/self/fd/%d", caller_fd);
-                fd = open(proc, mode | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-                if (fd < 0)
-                        return sd_bus_error_setf(error, MAJORDOME_ERROR_INVALID_CONFIG,
-                                                 "%s: cannot reopen the descriptor: %s", key, strerror(errno));
+                r = caller_fd_reopen(key, caller_fd, mode, &fd, error);
+                if (r < 0)
+                        return r;
         }
         /* The VMM's I/O on images is plain blocking pread/pwrite. */
         flags_clear_nonblock(fd);
+        *ret_block = S_ISBLK(st.st_mode);
         *ret = TAKE_FD(fd);
         return 0;
 }
 
 /* disks: aa{sv}, each {"path": s | "fd": h, "read_only": b, "sparse": b,
  * "serial": s}. Errors name the disk: "disks[1].serial: ...". */
-static int config_parse_disks(sd_bus_message *msg, VmConfig *c, unsigned *n_fds, sd_bus_error *error) {
+static int config_parse_disks(sd_bus_message *msg, const AuthCaller *caller, VmConfig *c, unsigned *n_fds,
+                              bool *ret_block, sd_bus_error *error) {
         int r;
 
         r = sd_bus_message_enter_container(msg, 'v', "aa{sv}");
@@ -198,7 +231,7 @@ static int config_parse_disks(sd_bus_message *msg, VmConfig *c, unsigned *n_fds,
         for (;;) {
                 const char *path = NULL, *serial = NULL;
                 int caller_fd = -EBADF, read_only = false, sparse = false;
-                bool seen_ro = false, seen_sparse = false;
+                bool seen_ro = false, seen_sparse = false, block = false;
                 char key[32];
                 unsigned i = c->n_disks;
 
@@ -293,9 +326,10 @@ static int config_parse_disks(sd_bus_message *msg, VmConfig *c, unsigned *n_fds,
                                                  "%s: needs a path or an fd", key);
                 /* "disks[0].path: cannot open ...": the message names the key. */
                 strcat(key, path ? ".path" : ".fd");
-                r = disk_open(key, path, caller_fd, read_only, &c->disks[i].fd, error);
+                r = disk_open(caller, key, path, caller_fd, read_only, &c->disks[i].fd, &block, error);
                 if (r < 0)
                         return r;
+                *ret_block = *ret_block || block;
                 c->disks[i].read_only = read_only;
                 c->disks[i].sparse = sparse;
                 if (serial)
@@ -308,7 +342,10 @@ static int config_parse_disks(sd_bus_message *msg, VmConfig *c, unsigned *n_fds,
         return sd_bus_message_exit_container(msg);
 }
 
-static int config_parse(Manager *m, sd_bus_message *msg, VmConfig *c, sd_bus_error *error) {
+/* Parses and opens. *ret_block: a disk is a block device (the caller
+ * needs AUTH_ACTION_MANAGE_DEVICES). */
+static int config_parse(Manager *m, sd_bus_message *msg, const AuthCaller *caller, VmConfig *c, bool *ret_block,
+                        sd_bus_error *error) {
         bool seen[ARRAY_SIZE(config_keys)] = {};
         unsigned n_keys = 0, n_fds = 0;
         int r;
@@ -349,11 +386,11 @@ static int config_parse(Manager *m, sd_bus_message *msg, VmConfig *c, sd_bus_err
                                                  "more than %d file descriptors", MANAGER_CONFIG_FDS_MAX);
 
                 if (strcmp(key, "kernel") == 0)
-                        r = config_open_file(msg, key, contents, false, &c->kernel_fd, error);
+                        r = config_open_file(msg, caller, key, contents, false, &c->kernel_fd, error);
                 else if (strcmp(key, "initrd") == 0)
-                        r = config_open_file(msg, key, contents, false, &c->initrd_fd, error);
+                        r = config_open_file(msg, caller, key, contents, false, &c->initrd_fd, error);
                 else if (strcmp(key, "serial_log") == 0)
-                        r = config_open_file(msg, key, contents, true, &c->serial_fd, error);
+                        r = config_open_file(msg, caller, key, contents, true, &c->serial_fd, error);
                 else if (strcmp(key, "cmdline") == 0) {
                         const char *s;
 
@@ -413,7 +450,7 @@ static int config_parse(Manager *m, sd_bus_message *msg, VmConfig *c, sd_bus_err
                 } else if (strcmp(key, "disks") == 0) {
                         if (strcmp(contents, "aa{sv}") != 0)
                                 return config_wrong_type(error, key, "aa{sv}", contents);
-                        r = config_parse_disks(msg, c, &n_fds, error);
+                        r = config_parse_disks(msg, caller, c, &n_fds, ret_block, error);
                         if (r < 0)
                                 return r;
                         r = sd_bus_message_exit_container(msg);
@@ -432,6 +469,79 @@ static int config_parse(Manager *m, sd_bus_message *msg, VmConfig *c, sd_bus_err
                 return r;
         if (c->kernel_fd < 0)
                 return sd_bus_error_set(error, MAJORDOME_ERROR_INVALID_CONFIG, "kernel: required key missing");
+        return 0;
+}
+
+/* StartVm's message is bounded before polkit is asked: an authorization
+ * check holds the message, and the descriptors it carries, while polkit
+ * (or a person) thinks. The bounds are wide enough for the largest valid
+ * config (11 paths of PATH_MAX, a cmdline of VM_CMDLINE_MAX). */
+typedef struct MessageSize {
+        size_t bytes;
+        unsigned items;
+        unsigned fds;
+} MessageSize;
+
+static int message_measure(sd_bus_message *msg, MessageSize *size, unsigned depth) {
+        int r;
+
+        for (;;) {
+                const char *contents;
+                char type;
+
+                r = sd_bus_message_peek_type(msg, &type, &contents);
+                if (r <= 0)
+                        return r;
+                if (++size->items > MANAGER_CONFIG_ITEMS_MAX || depth > 8)
+                        return -E2BIG;
+                if (type == SD_BUS_TYPE_ARRAY || type == SD_BUS_TYPE_VARIANT || type == SD_BUS_TYPE_STRUCT ||
+                    type == SD_BUS_TYPE_DICT_ENTRY) {
+                        r = sd_bus_message_enter_container(msg, type, contents);
+                        if (r < 0)
+                                return r;
+                        r = message_measure(msg, size, depth + 1);
+                        if (r < 0)
+                                return r;
+                        r = sd_bus_message_exit_container(msg);
+                } else {
+                        union {
+                                const char *s;
+                                uint64_t u;
+                                double d;
+                                int i;
+                        } v;
+
+                        r = sd_bus_message_read_basic(msg, type, &v);
+                        if (r < 0)
+                                return r;
+                        if (type == SD_BUS_TYPE_STRING || type == SD_BUS_TYPE_OBJECT_PATH ||
+                            type == SD_BUS_TYPE_SIGNATURE)
+                                size->bytes += strlen(v.s) + 1;
+                        else
+                                size->bytes += sizeof(uint64_t);
+                        if (type == SD_BUS_TYPE_UNIX_FD)
+                                size->fds++;
+                }
+                if (r < 0)
+                        return r;
+                if (size->bytes > MANAGER_CONFIG_BYTES_MAX || size->fds > MANAGER_CONFIG_FDS_MAX)
+                        return -E2BIG;
+        }
+}
+
+static int config_check_size(sd_bus_message *msg, sd_bus_error *error) {
+        MessageSize size = {};
+        int r;
+
+        r = message_measure(msg, &size, 0);
+        if (r == -E2BIG)
+                return sd_bus_error_setf(error, MAJORDOME_ERROR_INVALID_CONFIG,
+                                         "config: too large (at most %d bytes of values, %d values, "
+                                         "%d file descriptors)", MANAGER_CONFIG_BYTES_MAX, MANAGER_CONFIG_ITEMS_MAX,
+                                         MANAGER_CONFIG_FDS_MAX);
+        if (r < 0)
+                return sd_bus_error_setf(error, MAJORDOME_ERROR_INVALID_CONFIG, "config: unreadable (%s)",
+                                         strerror(-r));
         return 0;
 }
 
@@ -454,8 +564,10 @@ static void start_done(Vm *vm, int r, const char *msg, VmStopStep step, void *us
 static int method_start_vm(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         Manager *m = userdata;
         VmConfig config;
+        AuthCaller caller;
         Vm *vm = NULL;
         const char *name;
+        bool block = false;
         int r;
 
         (void) sd_bus_message_rewind(msg, true); /* may be a second dispatch after polkit */
@@ -466,6 +578,13 @@ static int method_start_vm(sd_bus_message *msg, void *userdata, sd_bus_error *er
                 return sd_bus_error_setf(error, MAJORDOME_ERROR_INVALID_NAME,
                                          "Invalid VM name '%.80s': 1 to %d of [A-Za-z0-9_.-], "
                                          "not starting with '.' or '-'", name, VM_NAME_MAX);
+        r = config_check_size(msg, error);
+        if (r < 0)
+                return r;
+        (void) sd_bus_message_rewind(msg, true);
+        r = sd_bus_message_skip(msg, "s");
+        if (r < 0)
+                return r;
         /* Authorize before opening any file on the caller's behalf. */
         r = auth_check_manage(m, msg, error);
         if (r <= 0)
@@ -475,15 +594,29 @@ static int method_start_vm(sd_bus_message *msg, void *userdata, sd_bus_error *er
         if (m->n_vms >= m->max_vms)
                 return sd_bus_error_setf(error, MAJORDOME_ERROR_LIMIT_REACHED,
                                          "Already %u VMs, the limit", m->n_vms);
+        r = auth_caller_from_message(msg, &caller, error);
+        if (r < 0)
+                return r;
 
         vm_config_init(&config);
-        r = config_parse(m, msg, &config, error);
+        r = config_parse(m, msg, &caller, &config, &block, error);
         if (r < 0) {
                 vm_config_done(&config);
                 if (!sd_bus_error_is_set(error))
                         return sd_bus_error_setf(error, MAJORDOME_ERROR_INVALID_CONFIG,
                                                  "config: unreadable (%s)", strerror(-r));
                 return r;
+        }
+        /* A raw block device is the host's storage: opened with the
+         * caller's rights, and given to a VM only with the admin action.
+         * Asked after parsing, as only then is it known; the files are
+         * opened again on the next dispatch. */
+        if (block) {
+                r = auth_check(m, msg, AUTH_ACTION_MANAGE_DEVICES, error);
+                if (r <= 0) {
+                        vm_config_done(&config);
+                        return r < 0 ? r : 1;
+                }
         }
 
         r = vm_new(m, name, &vm);

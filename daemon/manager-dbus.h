@@ -16,6 +16,9 @@ extern "C" {
 /* Limits on what one StartVm call may carry. */
 #define MANAGER_CONFIG_KEYS_MAX 32
 #define MANAGER_CONFIG_FDS_MAX 16 /* kernel, initrd, serial log and 8 disks fit */
+/* StartVm's whole config, checked before authorization. */
+#define MANAGER_CONFIG_BYTES_MAX (64 * 1024)
+#define MANAGER_CONFIG_ITEMS_MAX 1024
 
 int manager_bus_register(Manager *m);
 

@@ -36,6 +36,8 @@ struct Manager {
         uint32_t next_cid;
 
         AuthQuery *auth_queries;
+        sd_event_source *auth_sweep;    /* frees answered queries (auth.c) */
+        sd_bus_slot *auth_name_watch;   /* drops those of callers that left */
 };
 
 int manager_new(Manager **ret);
