@@ -112,6 +112,7 @@ static void auth_sweep_schedule(Manager *m) {
 static int on_name_owner_changed(sd_bus_message *msg, void *userdata, sd_bus_error *ret_error) {
         Manager *m = userdata;
         const char *name, *old_owner, *new_owner;
+        unsigned dropped = 0;
 
         if (sd_bus_message_read(msg, "sss", &name, &old_owner, &new_owner) < 0 || new_owner[0] != 0)
                 return 0;
@@ -124,7 +125,11 @@ static int on_name_owner_changed(sd_bus_message *msg, void *userdata, sd_bus_err
                 }
                 *p = q->next;
                 auth_query_free(q);
+                dropped++;
         }
+        if (dropped > 0)
+                log_debug("polkit: %s left, %u checks dropped; %u checks under way", name, dropped,
+                          auth_queries_count(m));
         return 0;
 }
 

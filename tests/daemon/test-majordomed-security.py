@@ -203,7 +203,7 @@ class Setup:
 
     def debug_counts(self):
         with open(self.daemon.log_path) as f:
-            return [int(n) for n in re.findall(r"polkit: (\d+) checks under way", f.read())]
+            return [int(n) for n in re.findall(r"polkit: .*?(\d+) checks under way", f.read())]
 
     def close(self):
         self.daemon.close()
@@ -397,6 +397,21 @@ def failing_redispatches_leave_no_polkit_check_behind():
         T.check(again == [["ok"]] * 16, "after: %s" % again)
     finally:
         c.close()
+        s.close()
+
+
+@test
+def checks_of_a_caller_that_left_are_dropped():
+    s = Setup(grant=(MANAGE,), hold=True)
+    try:
+        p = s.as_nobody([[PATH, IFACE, "StopAllVms", []]] * 16, wait=False)
+        T.check(T.wait_until(lambda: len(s.asked()) >= 16, 30), "polkit asked %d times" % len(s.asked()))
+        p.kill()
+        p.wait()
+        # polkit still holds its answers: the caller's leaving freed them
+        T.check(T.wait_until(lambda: s.debug_counts() and s.debug_counts()[-1] == 0, 30),
+                "polkit checks left: %s" % s.debug_counts()[-3:])
+    finally:
         s.close()
 
 
