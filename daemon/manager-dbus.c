@@ -38,8 +38,7 @@ static int caller_fd_access(const char *key, int caller_fd, struct stat *ret_st,
         if (flags & O_PATH)
                 return sd_bus_error_setf(error, MAJORDOME_ERROR_INVALID_CONFIG,
                                          "%s: the descriptor is an O_PATH descriptor, which gives no access; "
-                                         "open the file for reading%s", key,
-                                         (flags & O_ACCMODE) == O_RDONLY ? "" : " or writing");
+                                         "open the file for reading or writing", key);
         return flags & O_ACCMODE;
 }
 
