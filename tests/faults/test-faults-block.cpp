@@ -12,6 +12,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <csignal>
 #include <fcntl.h>
 #include <sstream>
 #include <sys/file.h>
@@ -20,6 +21,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <fstream>
 #include <thread>
 
 #include "vmm-process.h"
@@ -201,9 +203,9 @@ TEST(FaultsBlock, HostDiskFullGivesIoErrorsAndLosesNoAcknowledgedWrite) {
 }
 
 /* 16 MiB of batches of 16 chunks (64 KiB), a FLUSH after each: the VMM is
- * killed after the guest saw batch 3 flushed, long before the end. */
-TEST(FaultsBlock, VmmKilledMidStreamKeepsEveryFlushedBatch) {
-        SKIP_WITHOUT_KVM();
+ * killed after the guest saw batch 3 flushed, long before the end. The
+ * supervisor (the process started) or the jailed VM process under it. */
+void kill_mid_stream(bool kill_vm_process) {
         TempDir dir;
         constexpr off_t kImage = 16 << 20;
         constexpr uint64_t kSeed = 0xc0ffe, kBatch = 16;
@@ -213,15 +215,24 @@ TEST(FaultsBlock, VmmKilledMidStreamKeepsEveryFlushedBatch) {
         Process vmm({ vmm_path(), "run", "--block", img, "--debug-exit", "--cmdline", cmdline,
                       guest_path("block-faults") });
         ASSERT_TRUE(vmm.wait_for_output("flushed 3\n", kGuestTimeoutMs)) << vmm.out() << vmm.err();
-        vmm.kill(SIGKILL);
+        if (kill_vm_process) {
+                pid_t child = 0;
+                std::ifstream children("/proc/" + std::to_string(vmm.pid()) + "/task/" +
+                                       std::to_string(vmm.pid()) + "/children");
+                ASSERT_TRUE(children >> child) << "no jailed VM process under the VMM";
+                ASSERT_EQ(kill(child, SIGKILL), 0) << strerror(errno);
+        } else
+                vmm.kill(SIGKILL);
+        /* Either way the VMM as a whole dies of it (the supervisor dies the
+         * way its child did) rather than hang. */
         RunResult r = vmm.wait(10000);
+        EXPECT_FALSE(r.timed_out);
         EXPECT_EQ(r.signal, SIGKILL) << r.err;
         ASSERT_EQ(r.out.find("stream: end"), std::string::npos) << "the guest finished before the kill";
         long flushed = last_flushed(r.out);
         ASSERT_GE(flushed, 3) << r.out;
 
-        /* The jailed VM process dies with its supervisor and its lock on
-         * the image with it. */
+        /* The jailed VM process is gone, and its lock on the image with it. */
         ASSERT_TRUE(lock_free_within(img, 10000)) << "the image is still locked after the kill";
 
         std::string image = read_file(img);
@@ -238,4 +249,14 @@ TEST(FaultsBlock, VmmKilledMidStreamKeepsEveryFlushedBatch) {
         ASSERT_FALSE(v.timed_out) << v.out;
         EXPECT_EQ(count_guest_passes(v.out), 1u) << v.out << v.err;
         EXPECT_EQ(v.exit_code, 0) << v.err << v.out;
+}
+
+TEST(FaultsBlock, VmmKilledMidStreamKeepsEveryFlushedBatch) {
+        SKIP_WITHOUT_KVM();
+        kill_mid_stream(false);
+}
+
+TEST(FaultsBlock, JailedVmProcessKilledMidStreamKeepsEveryFlushedBatch) {
+        SKIP_WITHOUT_KVM();
+        kill_mid_stream(true);
 }
