@@ -22,6 +22,9 @@
 
 namespace {
 
+/* The sends below are not checked: a VMM with its 16 clients already may
+ * refuse a connection and close it first (-EUSERS), which is its right;
+ * what counts is that it goes on serving. */
 constexpr int kTimeoutMs = 60000;
 constexpr int kRounds = 40; /* more than the 16 connections a VMM takes at once */
 
@@ -115,7 +118,7 @@ TEST_F(AbandonedClients, RequestThenCloseBeforeTheReply) {
                 int fd = seqpacket_connect(socket_);
                 ASSERT_GE(fd, 0) << "round " << i << ": " << strerror(errno);
                 std::string req = header(1 /* info */, (uint32_t) i, 0);
-                EXPECT_EQ(send(fd, req.data(), req.size(), MSG_NOSIGNAL), (ssize_t) req.size());
+                (void) send(fd, req.data(), req.size(), MSG_NOSIGNAL);
                 close(fd);
         }
         ExpectStillServing();
@@ -133,7 +136,7 @@ TEST_F(AbandonedClients, ShortAndGarbageDatagramsThenClose) {
                 int fd = seqpacket_connect(socket_);
                 ASSERT_GE(fd, 0) << "round " << i << ": " << strerror(errno);
                 const std::string &m = bad[(size_t) i % bad.size()];
-                EXPECT_EQ(send(fd, m.data(), m.size(), MSG_NOSIGNAL), (ssize_t) m.size());
+                (void) send(fd, m.data(), m.size(), MSG_NOSIGNAL);
                 close(fd);
         }
         ExpectStillServing();
@@ -150,7 +153,7 @@ TEST_F(AbandonedClients, HeaderClaimingMorePayloadThanSent) {
                 std::string req = header(16 /* disk-resize */, (uint32_t) i, 16) + std::string(4, '\0');
                 if (i % 2)
                         req = header(1, (uint32_t) i, 4000);
-                EXPECT_EQ(send(fd, req.data(), req.size(), MSG_NOSIGNAL), (ssize_t) req.size());
+                (void) send(fd, req.data(), req.size(), MSG_NOSIGNAL);
                 close(fd);
         }
         ExpectStillServing();
@@ -198,5 +201,24 @@ TEST_F(AbandonedClients, PipelinedRequestsWithDescriptorsNeverRead) {
                 close(fd);
         }
         close(devnull);
+        ExpectStillServing();
+}
+
+/* As many clients as the VMM takes at once (docs/control-protocol.md:
+ * 16), each with a request in flight, all gone together: their slots must
+ * come back. */
+TEST_F(AbandonedClients, FullHouseOfClientsGoneAtOnce) {
+        for (int round = 0; round < 3; round++) {
+                std::vector<int> fds;
+                for (int i = 0; i < 16; i++) {
+                        int fd = seqpacket_connect(socket_);
+                        ASSERT_GE(fd, 0) << "round " << round << ": " << strerror(errno);
+                        std::string req = header(1, (uint32_t) i, 0);
+                        (void) send(fd, req.data(), req.size(), MSG_NOSIGNAL);
+                        fds.push_back(fd);
+                }
+                for (int fd : fds)
+                        close(fd);
+        }
         ExpectStillServing();
 }
