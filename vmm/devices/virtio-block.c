@@ -9,7 +9,11 @@
  * device is write-through (fdatasync() before each write is acknowledged,
  * §5.2.6.2). Requests are served in the order the driver made them
  * available, so a FLUSH covers every write completed before it was
- * submitted (§5.2.6.1's "stable" writes).
+ * submitted (§5.2.6.1's "stable" writes). Once an fdatasync() has failed,
+ * every later one is answered IOERR without asking the kernel: Linux
+ * reports a writeback error to a file once and may have dropped the
+ * pages, so a later success would call lost writes stable (QEMU's
+ * file-posix does the same, "page_cache_inconsistent").
  *
  * Merging: reads (or writes) of consecutive sectors popped one after the
  * other are served by one preadv (pwritev), as QEMU's virtio-blk merges
@@ -136,6 +140,7 @@ typedef struct VirtioBlock {
         int fd;
         bool read_only;
         bool sparse;
+        bool sync_failed;               /* the worker's: see "Durability" */
         char id[VIRTIO_BLOCK_ID_BYTES];
         uint64_t features;              /* negotiated, the worker's */
 
@@ -359,6 +364,17 @@ static bool has_feature(const VirtioBlock *b, unsigned bit) {
         return b->features & (UINT64_C(1) << bit);
 }
 
+/* fdatasync(), failing for good after its first failure (see the top). */
+static int image_sync(VirtioBlock *b) {
+        if (b->sync_failed)
+                return -EIO;
+        if (fdatasync(b->fd) < 0) {
+                b->sync_failed = true;
+                return -errno;
+        }
+        return 0;
+}
+
 /* Whole of iov[0..n) at off: short transfers are resumed; reads past the end
  * of the file (shrunk behind our back) give zeroes. */
 static int image_io(int fd, struct iovec *iov, int n, uint64_t off, bool write) {
@@ -494,7 +510,7 @@ static uint8_t do_discard_write_zeroes(VirtioBlock *b, uint32_t type, VirtioRead
                 if (r < 0)
                         return VIRTIO_BLK_S_IOERR;
         }
-        if (!discard && !has_feature(b, VIRTIO_BLK_F_FLUSH) && fdatasync(b->fd) < 0)
+        if (!discard && !has_feature(b, VIRTIO_BLK_F_FLUSH) && image_sync(b) < 0)
                 return VIRTIO_BLK_S_IOERR;
         return VIRTIO_BLK_S_OK;
 }
@@ -543,7 +559,7 @@ static void block_request(VirtioBlock *b, VirtQueue *q, VirtioChain *c, const Bl
                 case VIRTIO_BLK_T_FLUSH:
                         /* Everything acknowledged so far was written before
                          * this was popped: one fdatasync makes it stable. */
-                        status = b->read_only || fdatasync(b->fd) == 0 ? VIRTIO_BLK_S_OK : VIRTIO_BLK_S_IOERR;
+                        status = b->read_only || image_sync(b) == 0 ? VIRTIO_BLK_S_OK : VIRTIO_BLK_S_IOERR;
                         break;
                 case VIRTIO_BLK_T_GET_ID:
                         status = do_get_id(b, w, data_in);
@@ -612,7 +628,7 @@ static void group_serve(VirtioBlock *b, VirtQueue *q) {
                 status = VIRTIO_BLK_S_IOERR;
         /* Write-through unless the driver took FLUSH (§5.2.6.2): one
          * fdatasync before any of the writes is acknowledged. */
-        else if (write && !has_feature(b, VIRTIO_BLK_F_FLUSH) && fdatasync(b->fd) < 0)
+        else if (write && !has_feature(b, VIRTIO_BLK_F_FLUSH) && image_sync(b) < 0)
                 status = VIRTIO_BLK_S_IOERR;
         for (unsigned i = 0; i < g->n; i++)
                 request_done(b, q, b->slots[i], status);
