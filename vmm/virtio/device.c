@@ -20,6 +20,7 @@
 
 #define TAG_STOP UINT64_C(0x10000)
 #define TAG_WATCH UINT64_C(0x20000)
+#define TAG_TRANSPORT UINT64_C(0x30000)
 
 typedef struct Watched {
         int fd;
@@ -40,6 +41,7 @@ struct VirtioDevice {
 
         int epoll_fd;
         int stop_fd;
+        int transport_fd;               /* the transport's, watched for good; not ours to close */
         VirtQueue queues[VIRTIO_MAX_QUEUES];
         Watched watched[VIRTIO_MAX_WATCHED_FDS];
         unsigned n_watched;             /* the worker's (or activate's) */
@@ -121,7 +123,7 @@ int virtio_device_new(const VirtioDeviceOps *ops, const char *arg, const GuestMe
                 return -ENOMEM;
         vdev->ops = ops;
         vdev->mem = mem;
-        vdev->epoll_fd = vdev->stop_fd = -EBADF;
+        vdev->epoll_fd = vdev->stop_fd = vdev->transport_fd = -EBADF;
         for (unsigned i = 0; i < VIRTIO_MAX_QUEUES; i++)
                 vdev->queues[i].kick_fd = -EBADF;
         pthread_mutex_init(&vdev->lock, NULL);
@@ -205,6 +207,16 @@ void virtio_device_set_transport(VirtioDevice *vdev, const VirtioTransportOps *o
         vdev->transport_ctx = ctx;
 }
 
+int virtio_device_watch_transport_fd(VirtioDevice *vdev, int fd) {
+        if (vdev->transport_fd >= 0)
+                return -EBUSY;
+        if (epoll_ctl(vdev->epoll_fd, EPOLL_CTL_ADD, fd,
+                      &(struct epoll_event) { .events = EPOLLIN, .data.u64 = TAG_TRANSPORT }) < 0)
+                return -errno;
+        vdev->transport_fd = fd;
+        return 0;
+}
+
 void virtio_device_set_needs_reset(VirtioDevice *vdev, const char *why) {
         uint8_t old = __atomic_fetch_or(&vdev->status, VIRTIO_STATUS_NEEDS_RESET, __ATOMIC_ACQ_REL);
 
@@ -262,6 +274,11 @@ static void *worker_main(void *arg) {
                                  * virtio device on reboot). */
                                 unwatch_all(vdev);
                                 return NULL;
+                        }
+                        if (tag == TAG_TRANSPORT) {
+                                if (vdev->transport && vdev->transport->fd_ready)
+                                        vdev->transport->fd_ready(vdev->transport_ctx);
+                                continue;
                         }
                         if (tag < vdev->ops->n_queues) {
                                 VirtQueue *q = &vdev->queues[tag];

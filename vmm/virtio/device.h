@@ -150,12 +150,20 @@ unsigned virtio_device_shm_regions(const VirtioDevice *vdev, const VirtioShmRegi
 typedef struct VirtioTransportOps {
         void (*queue_interrupt)(void *ctx, VirtQueue *q);
         void (*config_interrupt)(void *ctx);
+        /* On the worker: the fd of virtio_device_watch_transport_fd() is
+         * readable (PCI: the guest EOI'd the INTx line). */
+        void (*fd_ready)(void *ctx);
 } VirtioTransportOps;
 
 int virtio_device_new(const VirtioDeviceOps *ops, const char *arg, const GuestMemory *mem, VirtioDevice **ret);
 VirtioDevice *virtio_device_free(VirtioDevice *vdev);
 DEFINE_TRIVIAL_CLEANUP_FUNC(VirtioDevice *, virtio_device_free);
 void virtio_device_set_transport(VirtioDevice *vdev, const VirtioTransportOps *ops, void *ctx);
+/* Has the worker watch fd for the transport for the device's life, across
+ * resets: the transport's fd_ready runs on the worker when it is readable
+ * (level-triggered: it must drain fd). One fd; call after
+ * virtio_device_set_transport, before the VM starts. -EBUSY for a second. */
+int virtio_device_watch_transport_fd(VirtioDevice *vdev, int fd);
 
 const VirtioDeviceOps *virtio_device_ops(const VirtioDevice *vdev);
 void *virtio_device_state(const VirtioDevice *vdev);
