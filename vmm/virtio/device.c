@@ -247,6 +247,15 @@ static void queue_after(VirtioDevice *vdev, VirtQueue *q) {
         virtq_interrupt(q);
 }
 
+/* The worker's end: what only it may do (a reset runs on a vCPU thread,
+ * whose seccomp role has no epoll_ctl; Linux resets every virtio device
+ * on reboot). */
+static void worker_finish(VirtioDevice *vdev) {
+        if (vdev->ops->stop)
+                vdev->ops->stop(vdev->dev);
+        unwatch_all(vdev);
+}
+
 static void *worker_main(void *arg) {
         VirtioDevice *vdev = arg;
         char name[16];
@@ -262,17 +271,14 @@ static void *worker_main(void *arg) {
                         if (errno == EINTR)
                                 continue;
                         virtio_device_set_needs_reset(vdev, "worker: epoll_wait failed");
+                        worker_finish(vdev);
                         return NULL;
                 }
                 for (int i = 0; i < n; i++) {
                         uint64_t tag = ev[i].data.u64;
 
                         if (tag == TAG_STOP) {
-                                /* The device's watches go here: a reset
-                                 * runs on a vCPU thread, whose seccomp role
-                                 * has no epoll_ctl (Linux resets every
-                                 * virtio device on reboot). */
-                                unwatch_all(vdev);
+                                worker_finish(vdev);
                                 return NULL;
                         }
                         if (tag == TAG_TRANSPORT) {

@@ -19,7 +19,8 @@
  * Life cycle, all on the framework's terms:
  *   create (at VM build) -> [driver sets DRIVER_OK] activate (worker thread
  *   not yet running) -> queue_notify ... on the worker -> [driver writes
- *   status 0, or the VM ends] worker stopped, then reset -> activate again
+ *   status 0, or the VM ends] stop on the worker, which ends, then reset
+ *   on the writer's thread -> activate again
  *   ... -> destroy. */
 
 #include <stdbool.h>
@@ -104,8 +105,15 @@ typedef struct VirtioDeviceOps {
          * with virtio_device_kick()). Pop, process, push; the framework
          * sends the interrupt afterwards if one is due. */
         void (*queue_notify)(void *dev, VirtQueue *q);
+        /* On the worker, its last act when it is told to stop (status 0
+         * was written, or the VM ends): close what only the worker may
+         * touch. A reset runs on a vCPU thread, whose seccomp role has no
+         * epoll_ctl or socket calls, so descriptors in the device's own
+         * epoll set go here, not in reset. Optional. */
+        void (*stop)(void *dev);
         /* The worker has stopped; forget the queues and in-flight work
-         * (status 0 was written, §2.4). Optional. */
+         * (status 0 was written, §2.4). On a vCPU thread: memory and
+         * state only, no descriptors (see stop). Optional. */
         void (*reset)(void *dev);
         /* The fds the device keeps open for its life (for the sandbox's
          * allow-lists); returns how many it wrote, at most max. Optional. */
