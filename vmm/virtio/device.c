@@ -44,7 +44,7 @@ struct VirtioDevice {
         int transport_fd;               /* the transport's, watched for good; not ours to close */
         VirtQueue queues[VIRTIO_MAX_QUEUES];
         Watched watched[VIRTIO_MAX_WATCHED_FDS];
-        unsigned n_watched;             /* the worker's (or activate's) */
+        unsigned n_watched;             /* the worker's */
         VirtioShmRegion shm[VIRTIO_MAX_SHM_REGIONS];
         unsigned n_shm;                 /* set during create only */
 

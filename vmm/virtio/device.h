@@ -129,7 +129,9 @@ typedef struct VirtioDeviceOps {
 const GuestMemory *virtio_device_memory(const VirtioDevice *vdev);
 uint64_t virtio_device_features(const VirtioDevice *vdev);
 /* Adds fd to the worker's epoll set (EPOLLIN etc.) until the next reset.
- * Call from activate or from the worker. -ENOSPC past VIRTIO_MAX_WATCHED_FDS. */
+ * Call from the worker only: activate runs on a vCPU thread, whose seccomp
+ * role has no epoll_ctl (kick a queue from activate and watch on that
+ * first run, as console and vsock do). -ENOSPC past VIRTIO_MAX_WATCHED_FDS. */
 int virtio_device_watch_fd(VirtioDevice *vdev, int fd, uint32_t epoll_events, VirtioFdHandler handler);
 int virtio_device_unwatch_fd(VirtioDevice *vdev, int fd);
 /* Makes the worker call queue_notify for queue `index` soon; any thread. */
