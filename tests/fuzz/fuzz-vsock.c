@@ -132,6 +132,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         n = virtio_device_fds(vdev, fds, 32);
         for (unsigned i = 0; i < n; i++)
                 (void) virtio_device_unwatch_fd(vdev, fds[i]);
+        virtio_vsock_ops.stop(dev);
         virtio_vsock_ops.reset(dev);
         for (int i = 0; i < n_accepted; i++)
                 close(accepted[i]);

@@ -23,6 +23,19 @@ namespace {
 
 constexpr int kGuestTimeoutMs = 90000;
 
+/* Whether fd becomes readable before timeout_ms, giving up as soon as the
+ * VMM has exited (a dead VMM makes no new connection). */
+bool readable_while_alive(int fd, Process &vmm, int timeout_ms) {
+        for (int waited = 0; waited < timeout_ms; waited += 100) {
+                pollfd p = { fd, POLLIN, 0 };
+                if (poll(&p, 1, 100) == 1)
+                        return true;
+                if (vmm.exited(0))
+                        return false;
+        }
+        return false;
+}
+
 } // namespace
 
 TEST(VmmVsock, StreamsEchoInitiatedFromEachSide) {
@@ -60,6 +73,49 @@ TEST(VmmVsock, StreamsEchoInitiatedFromEachSide) {
         RunResult r = vmm.wait(kGuestTimeoutMs);
         ASSERT_FALSE(r.timed_out) << r.out;
         EXPECT_EQ(count_guest_passes(r.out), 7u) << r.out << r.err;
+        EXPECT_EQ(r.exit_code, 0) << "stderr: " << r.err << "\nstdout:\n" << r.out;
+}
+
+/* The guest resets the device while its stream to host port 1234 is open.
+ * The reset arrives on a vCPU thread, whose seccomp role cannot take the
+ * stream's socket out of the device's epoll set: the worker closes it as
+ * it stops. The VMM must live on, the host end see EOF, and a new stream
+ * after the guest set the device up again must work. */
+TEST(VmmVsock, DeviceResetWithAnOpenStreamClosesItAndStreamsWorkAfter) {
+        SKIP_WITHOUT_KVM();
+        TempDir t;
+        std::string path = t.file("v.sock");
+        ASSERT_EQ(chmod(t.path.c_str(), 0755), 0);
+        Fd l(unix_listen(path + "_1234"));
+        ASSERT_GE(l.fd, 0);
+        ASSERT_EQ(chmod((path + "_1234").c_str(), 0777), 0);
+
+        Process vmm({ vmm_path(), "run", "--vsock", "cid=3,path=" + path, "--debug-exit", "--cmdline",
+                      "vsock_test=reset", guest_path("virtio-vsock") });
+
+        pollfd p = { l.fd, POLLIN, 0 };
+        ASSERT_EQ(poll(&p, 1, kGuestTimeoutMs), 1) << vmm.out() << vmm.err();
+        Fd first(accept4(l.fd, nullptr, nullptr, SOCK_CLOEXEC));
+        std::string line = read_line(first.fd, kGuestTimeoutMs);
+        ASSERT_EQ(line, "ping from the guest\n") << vmm.out() << vmm.err();
+        ASSERT_EQ(write(first.fd, line.data(), line.size()), (ssize_t) line.size());
+
+        /* The reset closes the first stream. */
+        pollfd f = { first.fd, POLLIN, 0 };
+        char c;
+        ASSERT_EQ(poll(&f, 1, kGuestTimeoutMs), 1) << vmm.out() << vmm.err();
+        EXPECT_EQ(read(first.fd, &c, 1), 0);
+
+        /* The device, set up again, carries a new stream. */
+        ASSERT_TRUE(readable_while_alive(l.fd, vmm, kGuestTimeoutMs)) << vmm.out() << vmm.err();
+        Fd second(accept4(l.fd, nullptr, nullptr, SOCK_CLOEXEC));
+        line = read_line(second.fd, kGuestTimeoutMs);
+        EXPECT_EQ(line, "pong after the reset\n");
+        ASSERT_EQ(write(second.fd, line.data(), line.size()), (ssize_t) line.size());
+
+        RunResult r = vmm.wait(kGuestTimeoutMs);
+        ASSERT_FALSE(r.timed_out) << r.out;
+        EXPECT_EQ(count_guest_passes(r.out), 8u) << r.out << r.err;
         EXPECT_EQ(r.exit_code, 0) << "stderr: " << r.err << "\nstdout:\n" << r.out;
 }
 

@@ -187,6 +187,14 @@ static int fake_irqfd(HvVm *vm, int fd, unsigned gsi, bool assign) {
         return 0;
 }
 
+static int fake_irqfd_resample(HvVm *vm, int fd, int resample_fd, unsigned gsi, bool assign) {
+        HvLog *log = (HvLog *) vm;
+        log->calls.push_back(std::string(assign ? "intx " : "unintx ") + std::to_string(gsi));
+        log->intx_fd = assign ? fd : -1;
+        log->intx_resample_fd = assign ? resample_fd : -1;
+        return 0;
+}
+
 static int fake_ioeventfd(HvVm *vm, int fd, uint64_t addr, unsigned len, bool match, uint64_t data, bool assign) {
         HvLog *log = (HvLog *) vm;
         log->calls.push_back(std::string(assign ? "ioeventfd " : "unioeventfd ") + std::to_string(addr));
@@ -199,6 +207,7 @@ static HypervisorOps make_fake_ops() {
         o.msi_route_alloc = fake_route_alloc;
         o.msi_route_set = fake_route_set;
         o.irqfd = fake_irqfd;
+        o.irqfd_resample = fake_irqfd_resample;
         o.ioeventfd = fake_ioeventfd;
         return o;
 }

@@ -95,6 +95,10 @@ private:
 struct HvLog {
         std::vector<std::string> calls;
         unsigned next_gsi = 100;
+        /* The INTx resampling irqfd the transport attached, -1 if none:
+         * readable once the line was raised; writing intx_resample_fd
+         * plays the guest's EOI. */
+        int intx_fd = -1, intx_resample_fd = -1;
 };
 
 /* A HypervisorOps with only the routing/irqfd/ioeventfd ops, logging to

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <unistd.h>
 
 #include "harness.h"
 
@@ -509,6 +510,98 @@ TEST(Shm, more_regions_than_the_limit_are_refused) {
 TEST(Shm, region_that_does_not_fit_the_pci_window_fails_the_device) {
         /* The harness's window is 512 MiB. */
         EXPECT_EQ(PciDriver(&shm_test_ops, "1:1073741824").error(), -ENOSPC);
+}
+
+/* ---- INTx through a resampling irqfd (§4.1.4.5) ---- */
+
+/* Without MSI-X the device's worker raises INTx. Its seccomp role has no
+ * KVM_IRQ_LINE, so the line is an irqfd with a resample fd: the worker
+ * writes the irqfd, the hypervisor lowers the line at the guest's EOI and
+ * writes the resample fd, and the line goes up again while the ISR still
+ * has a bit set (level-triggered). */
+class Intx : public ::testing::Test {
+protected:
+        void SetUp() override {
+                ASSERT_EQ(d.error(), 0);
+                ASSERT_GE(log().intx_fd, 0);
+                ASSERT_TRUE(d.negotiate(F_VERSION_1));
+                d.setup_queue(0, q);
+                d.driver_ok();
+        }
+        harness::HvLog &log() { return d.hv_log(); }
+        /* Whether the line was raised (within timeout_ms); consumes it. */
+        bool raised(int timeout_ms = 2000) {
+                uint64_t n;
+                if (!harness::readable(log().intx_fd, timeout_ms))
+                        return false;
+                return read(log().intx_fd, &n, sizeof(n)) == (ssize_t) sizeof(n) && n > 0;
+        }
+        /* The guest EOIs: the hypervisor lowered the line and says so. */
+        void eoi() {
+                uint64_t one = 1;
+                ASSERT_EQ(write(log().intx_resample_fd, &one, sizeof(one)), (ssize_t) sizeof(one));
+        }
+        void complete_one_request(uint16_t n) {
+                q.add_chain({ { 0x100000 + 0x1000 * (uint64_t) n, 16, true } });
+                d.kick(0);
+                ASSERT_TRUE(d.wait_used(q, n));
+        }
+        PciDriver d{ &virtio_rng_ops, nullptr, 16 * MiB, true };
+        VirtqDriver q{ d.mem(), 0x10000, 16 };
+};
+
+TEST_F(Intx, transport_attaches_a_resampling_irqfd_on_its_interrupt_line_pin) {
+        auto &c = log().calls;
+        unsigned line = d.config_read(PCI_INTERRUPT_LINE, 1);
+        EXPECT_NE(std::find(c.begin(), c.end(), "intx " + std::to_string(line)), c.end());
+        EXPECT_EQ(d.config_read(PCI_INTERRUPT_PIN, 1), 1u);
+}
+
+TEST_F(Intx, queue_interrupt_raises_the_line_through_the_irqfd) {
+        complete_one_request(1);
+        EXPECT_TRUE(raised());
+        EXPECT_EQ(d.bar_read(VIRTIO_PCI_ISR_OFF, 1), 1u);
+}
+
+TEST_F(Intx, line_is_raised_again_after_eoi_while_the_isr_is_unread) {
+        complete_one_request(1);
+        ASSERT_TRUE(raised());
+        eoi();
+        EXPECT_TRUE(raised());
+        EXPECT_EQ(d.bar_read(VIRTIO_PCI_ISR_OFF, 1), 1u);
+}
+
+TEST_F(Intx, line_stays_down_after_eoi_once_the_isr_was_read) {
+        complete_one_request(1);
+        ASSERT_TRUE(raised());
+        ASSERT_EQ(d.bar_read(VIRTIO_PCI_ISR_OFF, 1), 1u);
+        eoi();
+        EXPECT_FALSE(raised(200));
+}
+
+TEST_F(Intx, interrupt_between_isr_read_and_eoi_is_delivered_after_the_eoi) {
+        complete_one_request(1);
+        ASSERT_TRUE(raised());
+        ASSERT_EQ(d.bar_read(VIRTIO_PCI_ISR_OFF, 1), 1u);
+        /* A second completion while the line is still up: the write lands
+         * on a raised line, so only the resample brings it to the guest. */
+        complete_one_request(2);
+        ASSERT_TRUE(raised());
+        eoi();
+        EXPECT_TRUE(raised());
+        EXPECT_EQ(d.bar_read(VIRTIO_PCI_ISR_OFF, 1), 1u);
+}
+
+TEST_F(Intx, config_change_raises_the_line_with_isr_bit_1) {
+        virtio_device_config_changed(d.device());
+        EXPECT_TRUE(raised());
+        EXPECT_EQ(d.bar_read(VIRTIO_PCI_ISR_OFF, 1), 2u);
+}
+
+TEST_F(Intx, line_is_not_raised_while_msix_is_enabled) {
+        d.enable_msix();
+        complete_one_request(1);
+        EXPECT_FALSE(raised(200));
 }
 
 /* ---- MSI-X ---- */

@@ -11,11 +11,13 @@
 #include <thread>
 #include <vector>
 
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "devices/vsock.h"
 #include "harness.h"
+#include "sandbox.h"
 
 extern "C" const VirtioDeviceOps virtio_vsock_ops;
 
@@ -705,6 +707,34 @@ TEST_F(Vsock, device_reset_closes_every_host_socket) {
         d->common_write(VIRTIO_PCI_COMMON_STATUS, 1, 0);
         EXPECT_TRUE(eof_within(h, 2000));
         EXPECT_EQ(stats().connections, 0u);
+}
+
+/* In the VMM the driver's reset runs on a vCPU thread under the vcpu
+ * role's seccomp filter, which has no epoll_ctl: tearing the streams down
+ * there ended the VMM by SIGSYS. Here the reset comes from such a thread
+ * with the sandbox enforcing; a death test, so that the filter and its
+ * SIGSYS handler stay in a child process. */
+TEST_F(Vsock, device_reset_from_a_sandboxed_vcpu_thread_closes_streams_and_nothing_dies) {
+        GTEST_FLAG_SET(death_test_style, "threadsafe");
+        int l = keep(unix_listen(path + "_1234"));
+        post_rx(4);
+        int h = guest_connect(l, 5000, 1234);
+        ASSERT_GE(h, 0);
+        EXPECT_EXIT(
+                {
+                        PolicyError e;
+                        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+                            sandbox_setup(SANDBOX_MODE_ENFORCE, nullptr, 0, &e) < 0)
+                                _exit(2);
+                        std::thread vcpu([this] {
+                                if (sandbox_enter_role(SANDBOX_ROLE_VCPU) < 0)
+                                        _exit(3);
+                                d->common_write(VIRTIO_PCI_COMMON_STATUS, 1, 0);
+                        });
+                        vcpu.join();
+                        _exit(eof_within(h, 2000) && stats().connections == 0 ? 0 : 1);
+                },
+                ::testing::ExitedWithCode(0), "");
 }
 
 TEST_F(Vsock, event_buffers_stay_with_the_device_while_nothing_happens) {

@@ -2,7 +2,8 @@
 /* virtio-vsock (virtio 1.2 §5.10) in userspace: stream sockets between the
  * guest and host programs over Unix sockets, the Firecracker way (see
  * vsock.h). Everything here runs on the device's worker thread, except
- * create/destroy (VM build and end) and activate/reset (worker stopped).
+ * create/destroy (VM build and end) and activate/reset (worker stopped, on
+ * a vCPU thread: no descriptor work there, see vsock_stop).
  *
  * Data paths, without copies in the common case:
  *   guest -> host: a tx packet's payload is written to the host socket
@@ -1155,16 +1156,26 @@ static void vsock_queue_notify(void *dev, VirtQueue *q) {
         vsock_event_run(v);
 }
 
-static void vsock_reset(void *dev) {
+/* On the worker, as it stops for a reset (or the VM's end): a reset
+ * device has no connections; host programs see their sockets close. The
+ * listener stays. A driver that comes back learns that its streams are
+ * gone from TRANSPORT_RESET (§5.10.6.7: it shuts down established
+ * connections, keeps listening). This is the worker's job, not reset's:
+ * the sockets leave our epoll set with epoll_ctl, which the vCPU thread
+ * that resets may not call. */
+static void vsock_stop(void *dev) {
         Vsock *v = dev;
 
-        /* A reset device has no connections; host programs see their
-         * sockets close. The listener stays. A driver that comes back
-         * learns that its streams are gone from TRANSPORT_RESET (§5.10.6.7:
-         * it shuts down established connections, keeps listening). */
         if (v->n_conns > 0)
                 v->transport_reset_pending = true;
         vsock_close_all(v);
+}
+
+static void vsock_reset(void *dev) {
+        Vsock *v = dev;
+
+        /* vsock_stop closed the connections: only the worker makes them,
+         * so none came after it. */
         v->rxq = v->txq = v->evq = NULL;
         v->rx_held = false; /* the queue's reset forgets it */
         v->active = false;
@@ -1207,6 +1218,7 @@ const VirtioDeviceOps virtio_vsock_ops = {
         .config_read = vsock_config_read,
         .activate = vsock_activate,
         .queue_notify = vsock_queue_notify,
+        .stop = vsock_stop,
         .reset = vsock_reset,
         .fds = vsock_fds,
 };

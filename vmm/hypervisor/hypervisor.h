@@ -73,6 +73,8 @@ typedef struct HypervisorOps {
         int (*map_memory)(HvVm *vm, unsigned slot, uint64_t gpa, uint64_t size, void *host);
         /* PIC, IOAPIC, LAPICs and PIT emulated by the hypervisor. */
         int (*create_irqchip)(HvVm *vm);
+        /* KVM_IRQ_LINE: only the main and vCPU threads' seccomp roles
+         * allow it; device workers raise lines through irqfds. */
         int (*irq_line)(HvVm *vm, unsigned gsi, bool level);
         int (*signal_msi)(HvVm *vm, uint32_t dest_apic_id, uint8_t vector);
 
@@ -87,6 +89,14 @@ typedef struct HypervisorOps {
          * written (KVM_IRQFD). Detach before removing or changing a route
          * that must not fire (see vmm/pci/msix.c). */
         int (*irqfd)(HvVm *vm, int fd, unsigned gsi, bool assign);
+        /* A level-triggered line on one of the PC's pins (gsi < 24) that
+         * device threads drive without an ioctl (KVM_IRQFD with
+         * KVM_IRQFD_FLAG_RESAMPLE): writing fd asserts it; when the guest
+         * EOIs the interrupt the hypervisor deasserts it and writes
+         * resample_fd, so that the owner asserts it again while its
+         * reason stands. Detach (assign false) ignores resample_fd.
+         * -EOPNOTSUPP where the hypervisor has no such line. */
+        int (*irqfd_resample)(HvVm *vm, int fd, int resample_fd, unsigned gsi, bool assign);
         /* Attaches or detaches an eventfd written, without an exit, when the
          * guest writes len bytes (0: any length) to MMIO address addr,
          * with data == datamatch when match is true (KVM_IOEVENTFD). */

@@ -268,6 +268,23 @@ static int kvm_irqfd(HvVm *vm, int fd, unsigned gsi, bool assign) {
         return 0;
 }
 
+static int kvm_irqfd_resample(HvVm *vm, int fd, int resample_fd, unsigned gsi, bool assign) {
+        struct kvm_irqfd irqfd = {
+                .fd = (uint32_t) fd,
+                .gsi = gsi,
+                .flags = assign ? KVM_IRQFD_FLAG_RESAMPLE : KVM_IRQFD_FLAG_DEASSIGN,
+                .resamplefd = assign ? (uint32_t) resample_fd : 0,
+        };
+
+        if (gsi >= MSI_GSI_BASE)
+                return -EINVAL;
+        if (assign && ioctl(vm->vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_IRQFD_RESAMPLE) <= 0)
+                return -EOPNOTSUPP;
+        if (ioctl(vm->vm_fd, KVM_IRQFD, &irqfd) < 0)
+                return -errno;
+        return 0;
+}
+
 static int kvm_ioeventfd(HvVm *vm, int fd, uint64_t addr, unsigned len, bool match, uint64_t datamatch, bool assign) {
         struct kvm_ioeventfd io = {
                 .datamatch = match ? datamatch : 0,
@@ -603,6 +620,7 @@ const HypervisorOps kvm_hypervisor_ops = {
         .msi_route_alloc = kvm_msi_route_alloc,
         .msi_route_set = kvm_msi_route_set,
         .irqfd = kvm_irqfd,
+        .irqfd_resample = kvm_irqfd_resample,
         .ioeventfd = kvm_ioeventfd,
         .vcpu_create = kvm_vcpu_create,
         .vcpu_destroy = kvm_vcpu_destroy,

@@ -20,6 +20,7 @@
 
 #define TAG_STOP UINT64_C(0x10000)
 #define TAG_WATCH UINT64_C(0x20000)
+#define TAG_TRANSPORT UINT64_C(0x30000)
 
 typedef struct Watched {
         int fd;
@@ -40,9 +41,10 @@ struct VirtioDevice {
 
         int epoll_fd;
         int stop_fd;
+        int transport_fd;               /* the transport's, watched for good; not ours to close */
         VirtQueue queues[VIRTIO_MAX_QUEUES];
         Watched watched[VIRTIO_MAX_WATCHED_FDS];
-        unsigned n_watched;             /* the worker's (or activate's) */
+        unsigned n_watched;             /* the worker's */
         VirtioShmRegion shm[VIRTIO_MAX_SHM_REGIONS];
         unsigned n_shm;                 /* set during create only */
 
@@ -121,7 +123,7 @@ int virtio_device_new(const VirtioDeviceOps *ops, const char *arg, const GuestMe
                 return -ENOMEM;
         vdev->ops = ops;
         vdev->mem = mem;
-        vdev->epoll_fd = vdev->stop_fd = -EBADF;
+        vdev->epoll_fd = vdev->stop_fd = vdev->transport_fd = -EBADF;
         for (unsigned i = 0; i < VIRTIO_MAX_QUEUES; i++)
                 vdev->queues[i].kick_fd = -EBADF;
         pthread_mutex_init(&vdev->lock, NULL);
@@ -205,6 +207,16 @@ void virtio_device_set_transport(VirtioDevice *vdev, const VirtioTransportOps *o
         vdev->transport_ctx = ctx;
 }
 
+int virtio_device_watch_transport_fd(VirtioDevice *vdev, int fd) {
+        if (vdev->transport_fd >= 0)
+                return -EBUSY;
+        if (epoll_ctl(vdev->epoll_fd, EPOLL_CTL_ADD, fd,
+                      &(struct epoll_event) { .events = EPOLLIN, .data.u64 = TAG_TRANSPORT }) < 0)
+                return -errno;
+        vdev->transport_fd = fd;
+        return 0;
+}
+
 void virtio_device_set_needs_reset(VirtioDevice *vdev, const char *why) {
         uint8_t old = __atomic_fetch_or(&vdev->status, VIRTIO_STATUS_NEEDS_RESET, __ATOMIC_ACQ_REL);
 
@@ -235,6 +247,15 @@ static void queue_after(VirtioDevice *vdev, VirtQueue *q) {
         virtq_interrupt(q);
 }
 
+/* The worker's end: what only it may do (a reset runs on a vCPU thread,
+ * whose seccomp role has no epoll_ctl; Linux resets every virtio device
+ * on reboot). */
+static void worker_finish(VirtioDevice *vdev) {
+        if (vdev->ops->stop)
+                vdev->ops->stop(vdev->dev);
+        unwatch_all(vdev);
+}
+
 static void *worker_main(void *arg) {
         VirtioDevice *vdev = arg;
         char name[16];
@@ -250,18 +271,20 @@ static void *worker_main(void *arg) {
                         if (errno == EINTR)
                                 continue;
                         virtio_device_set_needs_reset(vdev, "worker: epoll_wait failed");
+                        worker_finish(vdev);
                         return NULL;
                 }
                 for (int i = 0; i < n; i++) {
                         uint64_t tag = ev[i].data.u64;
 
                         if (tag == TAG_STOP) {
-                                /* The device's watches go here: a reset
-                                 * runs on a vCPU thread, whose seccomp role
-                                 * has no epoll_ctl (Linux resets every
-                                 * virtio device on reboot). */
-                                unwatch_all(vdev);
+                                worker_finish(vdev);
                                 return NULL;
+                        }
+                        if (tag == TAG_TRANSPORT) {
+                                if (vdev->transport && vdev->transport->fd_ready)
+                                        vdev->transport->fd_ready(vdev->transport_ctx);
+                                continue;
                         }
                         if (tag < vdev->ops->n_queues) {
                                 VirtQueue *q = &vdev->queues[tag];

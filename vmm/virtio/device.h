@@ -19,7 +19,8 @@
  * Life cycle, all on the framework's terms:
  *   create (at VM build) -> [driver sets DRIVER_OK] activate (worker thread
  *   not yet running) -> queue_notify ... on the worker -> [driver writes
- *   status 0, or the VM ends] worker stopped, then reset -> activate again
+ *   status 0, or the VM ends] stop on the worker, which ends, then reset
+ *   on the writer's thread -> activate again
  *   ... -> destroy. */
 
 #include <stdbool.h>
@@ -104,8 +105,15 @@ typedef struct VirtioDeviceOps {
          * with virtio_device_kick()). Pop, process, push; the framework
          * sends the interrupt afterwards if one is due. */
         void (*queue_notify)(void *dev, VirtQueue *q);
+        /* On the worker, its last act when it is told to stop (status 0
+         * was written, or the VM ends): close what only the worker may
+         * touch. A reset runs on a vCPU thread, whose seccomp role has no
+         * epoll_ctl or socket calls, so descriptors in the device's own
+         * epoll set go here, not in reset. Optional. */
+        void (*stop)(void *dev);
         /* The worker has stopped; forget the queues and in-flight work
-         * (status 0 was written, §2.4). Optional. */
+         * (status 0 was written, §2.4). On a vCPU thread: memory and
+         * state only, no descriptors (see stop). Optional. */
         void (*reset)(void *dev);
         /* The fds the device keeps open for its life (for the sandbox's
          * allow-lists); returns how many it wrote, at most max. Optional. */
@@ -121,7 +129,9 @@ typedef struct VirtioDeviceOps {
 const GuestMemory *virtio_device_memory(const VirtioDevice *vdev);
 uint64_t virtio_device_features(const VirtioDevice *vdev);
 /* Adds fd to the worker's epoll set (EPOLLIN etc.) until the next reset.
- * Call from activate or from the worker. -ENOSPC past VIRTIO_MAX_WATCHED_FDS. */
+ * Call from the worker only: activate runs on a vCPU thread, whose seccomp
+ * role has no epoll_ctl (kick a queue from activate and watch on that
+ * first run, as console and vsock do). -ENOSPC past VIRTIO_MAX_WATCHED_FDS. */
 int virtio_device_watch_fd(VirtioDevice *vdev, int fd, uint32_t epoll_events, VirtioFdHandler handler);
 int virtio_device_unwatch_fd(VirtioDevice *vdev, int fd);
 /* Makes the worker call queue_notify for queue `index` soon; any thread. */
@@ -150,12 +160,20 @@ unsigned virtio_device_shm_regions(const VirtioDevice *vdev, const VirtioShmRegi
 typedef struct VirtioTransportOps {
         void (*queue_interrupt)(void *ctx, VirtQueue *q);
         void (*config_interrupt)(void *ctx);
+        /* On the worker: the fd of virtio_device_watch_transport_fd() is
+         * readable (PCI: the guest EOI'd the INTx line). */
+        void (*fd_ready)(void *ctx);
 } VirtioTransportOps;
 
 int virtio_device_new(const VirtioDeviceOps *ops, const char *arg, const GuestMemory *mem, VirtioDevice **ret);
 VirtioDevice *virtio_device_free(VirtioDevice *vdev);
 DEFINE_TRIVIAL_CLEANUP_FUNC(VirtioDevice *, virtio_device_free);
 void virtio_device_set_transport(VirtioDevice *vdev, const VirtioTransportOps *ops, void *ctx);
+/* Has the worker watch fd for the transport for the device's life, across
+ * resets: the transport's fd_ready runs on the worker when it is readable
+ * (level-triggered: it must drain fd). One fd; call after
+ * virtio_device_set_transport, before the VM starts. -EBUSY for a second. */
+int virtio_device_watch_transport_fd(VirtioDevice *vdev, int fd);
 
 const VirtioDeviceOps *virtio_device_ops(const VirtioDevice *vdev);
 void *virtio_device_state(const VirtioDevice *vdev);

@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include "virtio/virtio-pci.h"
 
@@ -23,9 +25,37 @@ static void le_put(uint8_t *p, unsigned size, uint64_t v) {
 
 /* ---- interrupts ---- */
 
+/* INTx# is level-triggered (PCI 3.0 §2.2.6): up while an ISR bit is set.
+ * Through the resampling irqfd, a write raises the line and the
+ * hypervisor lowers it when the guest EOIs, then tells us on the resample
+ * fd (intx_resampled) so that we raise it again if the driver has not
+ * read the ISR since. Reading the ISR cannot lower that line (no ioctl on
+ * a vCPU for it): the EOI that follows does. */
+static void intx_assert(VirtioPci *vp) {
+        if (vp->intx_fd >= 0)
+                (void) !write(vp->intx_fd, &(uint64_t) { 1 }, sizeof(uint64_t));
+        else
+                irq_line_set(&vp->intx, true);
+}
+
+static void intx_deassert(VirtioPci *vp) {
+        if (vp->intx_fd < 0)
+                irq_line_set(&vp->intx, false);
+}
+
 static void intx_raise(VirtioPci *vp, uint8_t bit) {
         __atomic_fetch_or(&vp->isr, bit, __ATOMIC_ACQ_REL);
-        irq_line_set(&vp->intx, true);
+        intx_assert(vp);
+}
+
+/* On the device's worker: the guest EOI'd our line. */
+static void intx_resampled(void *ctx) {
+        VirtioPci *vp = ctx;
+        uint64_t n;
+
+        (void) !read(vp->intx_resample_fd, &n, sizeof(n));
+        if (__atomic_load_n(&vp->isr, __ATOMIC_ACQUIRE) != 0 && !msix_enabled(&vp->msix))
+                intx_assert(vp);
 }
 
 static void transport_queue_interrupt(void *ctx, VirtQueue *q) {
@@ -57,6 +87,7 @@ static void transport_config_interrupt(void *ctx) {
 static const VirtioTransportOps transport_ops = {
         .queue_interrupt = transport_queue_interrupt,
         .config_interrupt = transport_config_interrupt,
+        .fd_ready = intx_resampled,
 };
 
 /* ---- common configuration (§4.1.4.3) ---- */
@@ -150,7 +181,7 @@ static void transport_reset(VirtioPci *vp) {
         vp->queue_select = 0;
         __atomic_store_n(&vp->msix_config, VIRTIO_MSI_NO_VECTOR, __ATOMIC_RELEASE);
         __atomic_store_n(&vp->isr, 0, __ATOMIC_RELEASE);
-        irq_line_set(&vp->intx, false);
+        intx_deassert(vp);
 }
 
 static void common_write32(VirtioPci *vp, uint64_t off, uint32_t v) {
@@ -258,11 +289,12 @@ static void bar_read(void *opaque, uint64_t off, uint8_t *data, unsigned size) {
         if (off < VIRTIO_PCI_COMMON_LEN) {
                 common_read(vp, off, data, size);
         } else if (off >= VIRTIO_PCI_ISR_OFF && off < VIRTIO_PCI_ISR_OFF + 4) {
-                /* §4.1.4.5: reading the ISR clears it and deasserts INTx. */
+                /* §4.1.4.5: reading the ISR clears it and deasserts INTx
+                 * (through the irqfd: at the guest's EOI, see intx_assert). */
                 memset(data, 0, size);
                 if (off == VIRTIO_PCI_ISR_OFF) {
                         data[0] = __atomic_exchange_n(&vp->isr, 0, __ATOMIC_ACQ_REL);
-                        irq_line_set(&vp->intx, false);
+                        intx_deassert(vp);
                 }
         } else if (off >= VIRTIO_PCI_DEVICE_OFF && off < VIRTIO_PCI_DEVICE_OFF + VIRTIO_PCI_DEVICE_LEN) {
                 uint64_t o = off - VIRTIO_PCI_DEVICE_OFF;
@@ -446,6 +478,30 @@ static int add_shm_regions(VirtioPci *vp) {
         return pci_device_add_bar(&vp->pci, VIRTIO_PCI_SHM_BAR, bar_size, true, NULL, NULL);
 }
 
+/* The INTx line as a resampling irqfd, its resample fd watched by the
+ * device's worker: the worker raises interrupts and its seccomp role has
+ * no KVM_IRQ_LINE. */
+static int intx_setup(VirtioPci *vp) {
+        int r;
+
+        if (!vp->hv)
+                return 0;
+        if (!vp->hv->irqfd_resample)
+                return -EOPNOTSUPP;
+        vp->intx_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (vp->intx_fd < 0)
+                return -errno;
+        vp->intx_resample_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (vp->intx_resample_fd < 0)
+                return -errno;
+        r = vp->hv->irqfd_resample(vp->hv_vm, vp->intx_fd, vp->intx_resample_fd, vp->intx.gsi, true);
+        if (r < 0) {
+                vp->intx_fd = safe_close(vp->intx_fd);
+                return r;
+        }
+        return virtio_device_watch_transport_fd(vp->vdev, vp->intx_resample_fd);
+}
+
 int virtio_pci_new(VirtioDevice *vdev, PciBus *bus, const HypervisorOps *hv, HvVm *hv_vm, IrqLine intx,
                    VirtioPci **ret) {
         const VirtioDeviceOps *ops = virtio_device_ops(vdev);
@@ -461,6 +517,7 @@ int virtio_pci_new(VirtioDevice *vdev, PciBus *bus, const HypervisorOps *hv, HvV
         vp->hv = hv;
         vp->hv_vm = hv_vm;
         vp->intx = intx;
+        vp->intx_fd = vp->intx_resample_fd = -EBADF;
         vp->msix_config = VIRTIO_MSI_NO_VECTOR;
         pthread_mutex_init(&vp->lock, NULL);
 
@@ -513,6 +570,9 @@ int virtio_pci_new(VirtioDevice *vdev, PciBus *bus, const HypervisorOps *hv, HvV
         if (r < 0)
                 goto fail;
         virtio_device_set_transport(vdev, &transport_ops, vp);
+        r = intx_setup(vp);
+        if (r < 0)
+                goto fail;
 
         r = pci_bus_add_device(bus, &vp->pci, &virtio_pci_device_ops, vp);
         if (r < 0)
@@ -533,6 +593,10 @@ VirtioPci *virtio_pci_free(VirtioPci *vp) {
         virtio_device_free(vp->vdev);
         if (vp->msix.pci)
                 msix_done(&vp->msix);
+        if (vp->intx_fd >= 0)
+                (void) vp->hv->irqfd_resample(vp->hv_vm, vp->intx_fd, -EBADF, vp->intx.gsi, false);
+        safe_close(vp->intx_fd);
+        safe_close(vp->intx_resample_fd);
         pthread_mutex_destroy(&vp->lock);
         free(vp);
         return NULL;

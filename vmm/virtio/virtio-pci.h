@@ -49,7 +49,13 @@ typedef struct VirtioPci {
         VirtioDevice *vdev;
         const HypervisorOps *hv;        /* NULL in tests: no ioeventfds */
         HvVm *hv_vm;
-        IrqLine intx;                   /* used while MSI-X is off */
+        /* INTx# (§4.1.4.5), used while MSI-X is off: a resampling irqfd
+         * on the pin of intx.gsi, so that the device's worker, which may
+         * not call KVM_IRQ_LINE, drives it with a write; intx.set is the
+         * line where the hypervisor has none (tests). */
+        IrqLine intx;
+        int intx_fd;                    /* written: the line goes up */
+        int intx_resample_fd;           /* readable: the guest EOI'd, the line went down */
 
         pthread_mutex_t lock;           /* common configuration selectors */
         uint32_t device_feature_select, driver_feature_select;
@@ -65,7 +71,9 @@ typedef struct VirtioPci {
         unsigned ioeventfd_errors;
 } VirtioPci;
 
-/* Takes vdev. hv/hv_vm may be NULL (no ioeventfd, no irqfd: tests). */
+/* Takes vdev. hv/hv_vm may be NULL (no ioeventfd, no irqfd: tests).
+ * With a hypervisor, INTx is a resampling irqfd on intx.gsi (-EOPNOTSUPP
+ * where it has none); intx.set is then never called. */
 int virtio_pci_new(VirtioDevice *vdev, PciBus *bus, const HypervisorOps *hv, HvVm *hv_vm, IrqLine intx,
                    VirtioPci **ret);
 VirtioPci *virtio_pci_free(VirtioPci *vp);

@@ -7,7 +7,14 @@
  *   host -> guest: print "vsock-ready", wait for the REQUEST to port 6000
  *     the test's CONNECT makes, accept, echo one line back, wait for the
  *     host's SHUTDOWN.
- * Run with --vsock cid=3,path=PATH --debug-exit. */
+ * Run with --vsock cid=3,path=PATH --debug-exit.
+ *
+ * With vsock_test=reset on the command line, after the guest -> host echo
+ * and with that stream still open: reset the device (status 0, which the
+ * VMM handles on a vCPU thread while the stream's host socket is live),
+ * set it up again, expect TRANSPORT_RESET on the event queue (§5.10.6.7),
+ * then a second stream to host port 1234 from guest port 5001 echoes
+ * "pong after the reset\n", is shut down, and the guest finishes. */
 
 #include "virtio.h"
 
@@ -26,7 +33,8 @@ struct hdr {
 
 enum { OP_REQUEST = 1, OP_RESPONSE, OP_RST, OP_SHUTDOWN, OP_RW, OP_CREDIT_UPDATE, OP_CREDIT_REQUEST };
 
-static struct vq rxq, txq;
+static struct vq rxq, txq, evq;
+static uint32_t ev_buf[4] __attribute__((aligned(16)));
 static uint8_t rx_buf[RX_BUFS][sizeof(struct hdr) + PKT_MAX] __attribute__((aligned(64)));
 static uint8_t tx_buf[sizeof(struct hdr) + PKT_MAX] __attribute__((aligned(64)));
 static uint16_t rx_seen, tx_sent;
@@ -79,11 +87,78 @@ static bool recv(uint64_t timeout_ms)
         }
 }
 
+static bool ev_ready(void) { return evq.used.idx != 0; }
+
+/* Negotiates (from a reset: virtio_negotiate writes status 0 first), sets
+ * up rx, tx and, when asked, the event queue with one buffer, DRIVER_OK,
+ * then gives the device the receive buffers. */
+static void start(struct virtio_dev *d, bool with_events)
+{
+        if (!virtio_negotiate(d, 0)) {
+                test_report("vsock-features", false, "FEATURES_OK did not stick");
+                test_finish();
+        }
+        virtio_msix_route(d, 0, VEC_RX);
+        rx_seen = tx_sent = 0;
+        fwd_cnt = 0;
+        if (!virtio_setup_queue(d, &rxq, 0, 0) || !virtio_setup_queue(d, &txq, 1, 0xffff) ||
+            (with_events && !virtio_setup_queue(d, &evq, 2, 0xffff))) {
+                test_report("vsock-queues", false, "queues could not be set up");
+                test_finish();
+        }
+        virtio_driver_ok(d);
+        for (uint16_t i = 0; i < RX_BUFS; i++) {
+                rxq.desc[i] = (struct vring_desc) {
+                        .addr = (uint64_t) (uintptr_t) rx_buf[i], .len = sizeof(rx_buf[i]), .flags = VRING_DESC_F_WRITE,
+                };
+                vq_submit(&rxq, i);
+        }
+        if (with_events) {
+                ev_buf[0] = 0xffffffffu;
+                evq.desc[0] = (struct vring_desc) {
+                        .addr = (uint64_t) (uintptr_t) ev_buf, .len = sizeof(ev_buf), .flags = VRING_DESC_F_WRITE,
+                };
+                vq_submit(&evq, 0);
+        }
+}
+
+/* Resets the device under the open stream 5000 <-> 1234, comes back, and
+ * opens a new stream. */
+static void reset_and_reconnect(struct virtio_dev *d)
+{
+        const char *line = "pong after the reset\n";
+        uint32_t n = (uint32_t) strlen(line);
+
+        mmio_write8(d->common + VCOMMON_STATUS, 0);
+        uint8_t status = mmio_read8(d->common + VCOMMON_STATUS);
+        test_report("vsock-reset-with-open-stream", status == 0, "status %x after writing 0", status);
+
+        start(d, true);
+        sti();
+        bool ok = wait_for(ev_ready, 5000, true);
+        cli();
+        test_report("vsock-reset-event", ok && evq.used.ring[0].len == 4 && ev_buf[0] == 0,
+                    "used %u len %u id %u", evq.used.idx, evq.used.ring[0].len, ev_buf[0]);
+
+        send(OP_REQUEST, 5001, 1234, "", 0, 0);
+        ok = recv(5000) && got.op == OP_RESPONSE && got.src_port == 1234 && got.dst_port == 5001;
+        test_report("vsock-reset-reconnect", ok, "op %u ports %u->%u", got.op, got.src_port, got.dst_port);
+        send(OP_RW, 5001, 1234, line, n, 0);
+        ok = recv(10000) && got.op == OP_RW && got.len == n && memcmp(got_data, line, n) == 0;
+        test_report("vsock-reset-echo", ok, "op %u len %u '%s'", got.op, got.len, got_data);
+        send(OP_SHUTDOWN, 5001, 1234, "", 0, 3);
+        ok = recv(5000) && got.op == OP_RST;
+        test_report("vsock-reset-close", ok, "op %u", got.op);
+        test_finish();
+}
+
 int main(void)
 {
         struct virtio_dev d;
         const char *line = "ping from the guest\n";
         uint32_t n = (uint32_t) strlen(line);
+        const char *mode = cmdline_get(boot_info.cmdline, "vsock_test");
+        bool reset_mode = mode && strncmp(mode, "reset", 5) == 0;
 
         lapic_init();
         irq_set_handler(VEC_RX, rx_irq);
@@ -93,22 +168,7 @@ int main(void)
         }
         uint32_t cid = mmio_read32(d.device);
         test_report("vsock-probe", d.msix_cap != 0 && cid == GUEST_CID, "slot %u cid %u", d.slot, cid);
-        if (!virtio_negotiate(&d, 0)) {
-                test_report("vsock-features", false, "FEATURES_OK did not stick");
-                test_finish();
-        }
-        virtio_msix_route(&d, 0, VEC_RX);
-        if (!virtio_setup_queue(&d, &rxq, 0, 0) || !virtio_setup_queue(&d, &txq, 1, 0xffff)) {
-                test_report("vsock-queues", false, "rx/tx could not be set up");
-                test_finish();
-        }
-        virtio_driver_ok(&d);
-        for (uint16_t i = 0; i < RX_BUFS; i++) {
-                rxq.desc[i] = (struct vring_desc) {
-                        .addr = (uint64_t) (uintptr_t) rx_buf[i], .len = sizeof(rx_buf[i]), .flags = VRING_DESC_F_WRITE,
-                };
-                vq_submit(&rxq, i);
-        }
+        start(&d, false);
 
         /* Guest -> host. */
         send(OP_REQUEST, 5000, 1234, "", 0, 0);
@@ -117,6 +177,8 @@ int main(void)
         send(OP_RW, 5000, 1234, line, n, 0);
         ok = recv(10000) && got.op == OP_RW && got.len == n && memcmp(got_data, line, n) == 0;
         test_report("vsock-guest-echo", ok, "op %u len %u '%s'", got.op, got.len, got_data);
+        if (reset_mode)
+                reset_and_reconnect(&d);
         send(OP_SHUTDOWN, 5000, 1234, "", 0, 3);
         ok = recv(5000) && got.op == OP_RST;
         test_report("vsock-guest-close", ok, "op %u", got.op);
