@@ -25,6 +25,7 @@ extern "C" {
 #define CONTROL_FDS_MAX 8 /* SCM_RIGHTS fds per datagram */
 #define CONTROL_CONNECTIONS_MAX 16 /* concurrent clients of one server */
 #define CONTROL_TIMEOUT_MS_DEFAULT 5000
+#define CONTROL_IDLE_TIMEOUT_MS 30000 /* an accepted client without a complete request is dropped */
 
 /* Set in the type of every reply: reply type = request type | CONTROL_REPLY. */
 #define CONTROL_REPLY UINT16_C(0x8000)

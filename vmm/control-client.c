@@ -84,6 +84,8 @@ static const char *status_phrase(int type, int status) {
                 return "request too large";
         case EUSERS:
                 return "too many clients on the control socket";
+        case EACCES:
+                return "the VMM serves only the user that started it and root";
         }
         return NULL;
 }

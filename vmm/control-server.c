@@ -5,19 +5,42 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/timerfd.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include "control-server.h"
 #include "macro.h"
+#include "util.h"
+
+/* balloon-stats requests waiting for the guest's fresh numbers, all
+ * connections together; past it a request is answered at once with the
+ * statistics the VMM has, so a client cannot make the VMM hoard them. */
+#define CONTROL_STATS_WAITING_MAX 64
 
 typedef struct ControlConnection ControlConnection;
+typedef struct ControlWaiting ControlWaiting;
 
 struct ControlConnection {
         ControlServer *server;
         int fd;
         EventSource *io;
+        /* Handed over by control_server_add_connection() (the daemon's
+         * --control-fd): not counted against CONTROL_CONNECTIONS_MAX and
+         * never closed for idling. */
+        bool trusted;
+        uint64_t idle_deadline_ns;
         ControlConnection *prev, *next;
+};
+
+/* A balloon-stats request whose reply waits for fresh statistics or its
+ * deadline, while the loop serves everything else. */
+struct ControlWaiting {
+        ControlConnection *connection;
+        uint32_t id;
+        uint64_t cookie;
+        uint64_t deadline_ns;
+        ControlWaiting *next;
 };
 
 struct ControlServer {
@@ -31,6 +54,23 @@ struct ControlServer {
         void *userdata;
         ControlConnection *connections;
         unsigned n_connections;
+        unsigned n_clients;     /* untrusted ones: accepted on listen_fd */
+        /* Only this uid (the one that created the server, as this process
+         * sees it: the daemon's, before the jail drops privileges) and root
+         * may talk to us. */
+        uid_t owner_uid;
+        uint64_t idle_timeout_ns;
+
+        /* One CLOCK_MONOTONIC timerfd for the earliest of the idle and
+         * balloon-stats deadlines. */
+        int timer_fd;
+        EventSource *timer_source;
+        uint64_t timer_armed_ns;
+
+        EventSource *stats_source;
+        int stats_fd;           /* not ours: ops->balloon_stats_fd() */
+        ControlWaiting *waiting;
+        unsigned n_waiting;
 };
 
 /* What each request looks like in this version. Requests have an exact
@@ -38,10 +78,14 @@ struct ControlServer {
 typedef struct ControlCommand {
         uint32_t request_size;
         size_t n_fds;
-        int (*handle)(ControlServer *s, const uint8_t *request, uint8_t *reply, uint32_t *reply_len);
+        /* Returns 0 or -errno for the reply, or 1 when the reply is sent
+         * later (a waiting balloon-stats). */
+        int (*handle)(ControlServer *s, ControlConnection *c, uint32_t id, const uint8_t *request, uint8_t *reply,
+                      uint32_t *reply_len);
 } ControlCommand;
 
-static int handle_info(ControlServer *s, const uint8_t *request, uint8_t *reply, uint32_t *reply_len) {
+static int handle_info(ControlServer *s, ControlConnection *c, uint32_t id, const uint8_t *request,
+                       uint8_t *reply, uint32_t *reply_len) {
         ControlInfo info = { .pid = (uint32_t) getpid() };
         int r;
 
@@ -55,7 +99,8 @@ static int handle_info(ControlServer *s, const uint8_t *request, uint8_t *reply,
         return 0;
 }
 
-static int handle_pause(ControlServer *s, const uint8_t *request, uint8_t *reply, uint32_t *reply_len) {
+static int handle_pause(ControlServer *s, ControlConnection *c, uint32_t id, const uint8_t *request,
+                       uint8_t *reply, uint32_t *reply_len) {
         int r;
 
         if (!s->ops->pause)
@@ -64,7 +109,8 @@ static int handle_pause(ControlServer *s, const uint8_t *request, uint8_t *reply
         return r < 0 ? r : 0;
 }
 
-static int handle_resume(ControlServer *s, const uint8_t *request, uint8_t *reply, uint32_t *reply_len) {
+static int handle_resume(ControlServer *s, ControlConnection *c, uint32_t id, const uint8_t *request,
+                       uint8_t *reply, uint32_t *reply_len) {
         int r;
 
         if (!s->ops->resume)
@@ -73,7 +119,8 @@ static int handle_resume(ControlServer *s, const uint8_t *request, uint8_t *repl
         return r < 0 ? r : 0;
 }
 
-static int handle_stop(ControlServer *s, const uint8_t *request, uint8_t *reply, uint32_t *reply_len) {
+static int handle_stop(ControlServer *s, ControlConnection *c, uint32_t id, const uint8_t *request,
+                       uint8_t *reply, uint32_t *reply_len) {
         int r;
 
         if (!s->ops->stop)
@@ -82,7 +129,8 @@ static int handle_stop(ControlServer *s, const uint8_t *request, uint8_t *reply,
         return r < 0 ? r : 0;
 }
 
-static int handle_disk_resize(ControlServer *s, const uint8_t *request, uint8_t *reply, uint32_t *reply_len) {
+static int handle_disk_resize(ControlServer *s, ControlConnection *c, uint32_t id, const uint8_t *request,
+                       uint8_t *reply, uint32_t *reply_len) {
         uint32_t index;
         uint64_t size;
         int r;
@@ -96,7 +144,8 @@ static int handle_disk_resize(ControlServer *s, const uint8_t *request, uint8_t 
         return r < 0 ? r : 0;
 }
 
-static int handle_balloon(ControlServer *s, const uint8_t *request, uint8_t *reply, uint32_t *reply_len) {
+static int handle_balloon(ControlServer *s, ControlConnection *c, uint32_t id, const uint8_t *request,
+                       uint8_t *reply, uint32_t *reply_len) {
         uint64_t size;
         int r;
 
@@ -109,18 +158,46 @@ static int handle_balloon(ControlServer *s, const uint8_t *request, uint8_t *rep
         return r < 0 ? r : 0;
 }
 
-static int handle_balloon_stats(ControlServer *s, const uint8_t *request, uint8_t *reply, uint32_t *reply_len) {
+static void server_arm_timer(ControlServer *s);
+
+static int handle_balloon_stats(ControlServer *s, ControlConnection *c, uint32_t id, const uint8_t *request,
+                       uint8_t *reply, uint32_t *reply_len) {
         ControlBalloonStats stats = {};
+        ControlWaiting *w;
         uint32_t timeout_ms;
+        uint64_t cookie = 0;
         int r;
 
-        if (!s->ops->balloon_stats)
+        if (!s->ops->balloon_stats || !s->ops->balloon_stats_request)
                 return -EOPNOTSUPP;
         r = control_balloon_stats_request_decode(request, CONTROL_BALLOON_STATS_REQUEST_SIZE, &timeout_ms);
         if (r < 0)
                 return r;
-        r = s->ops->balloon_stats(s->userdata, MIN(timeout_ms, (uint32_t) CONTROL_BALLOON_STATS_TIMEOUT_MAX_MS),
-                                  &stats);
+        timeout_ms = MIN(timeout_ms, (uint32_t) CONTROL_BALLOON_STATS_TIMEOUT_MAX_MS);
+        /* Nothing to be notified by, or too many waiting already: the
+         * statistics at hand, never a blocked loop. */
+        if (!s->stats_source || s->n_waiting >= CONTROL_STATS_WAITING_MAX)
+                timeout_ms = 0;
+        r = s->ops->balloon_stats_request(s->userdata, timeout_ms, &cookie);
+        if (r < 0)
+                return r;
+        if (r > 0 && timeout_ms > 0) {
+                w = calloc(1, sizeof(*w));
+                if (!w)
+                        return -ENOMEM;
+                *w = (ControlWaiting) {
+                        .connection = c,
+                        .id = id,
+                        .cookie = cookie,
+                        .deadline_ns = now_ns() + (uint64_t) timeout_ms * 1000000,
+                        .next = s->waiting,
+                };
+                s->waiting = w;
+                s->n_waiting++;
+                server_arm_timer(s);
+                return 1;
+        }
+        r = s->ops->balloon_stats(s->userdata, cookie, &stats);
         if (r < 0)
                 return r;
         *reply_len = (uint32_t) control_balloon_stats_encode(&stats, reply);
@@ -153,6 +230,21 @@ static void connection_free(ControlConnection *c) {
         if (c->next)
                 c->next->prev = c->prev;
         s->n_connections--;
+        if (!c->trusted)
+                s->n_clients--;
+
+        /* Its waiting requests have nobody to answer to any more. */
+        for (ControlWaiting **p = &s->waiting; *p;) {
+                ControlWaiting *w = *p;
+
+                if (w->connection != c) {
+                        p = &w->next;
+                        continue;
+                }
+                *p = w->next;
+                s->n_waiting--;
+                free(w);
+        }
 
         /* The loop allows freeing a source from inside its own callback. */
         event_source_free(c->io);
@@ -212,7 +304,9 @@ static int connection_process(ControlConnection *c, ControlDatagram *d) {
         control_datagram_close_fds(d);
 
         if (status == 0)
-                status = cmd->handle(s, d->data + CONTROL_HEADER_SIZE, payload, &payload_len);
+                status = cmd->handle(s, c, h.id, d->data + CONTROL_HEADER_SIZE, payload, &payload_len);
+        if (status > 0)
+                return 0; /* answered later, out of order (see the protocol doc) */
 
         reply.status = status;
         reply.length = status == 0 ? payload_len : 0;
@@ -238,21 +332,25 @@ static int on_connection_io(EventSource *source, int fd, uint32_t revents, void 
                 return 0;
         }
 
+        /* A complete request, valid or not, shows the client is alive. */
+        c->idle_deadline_ns = now_ns() + c->server->idle_timeout_ns;
         r = connection_process(c, &d);
         if (r < 0)
                 connection_free(c);
+        else
+                server_arm_timer(c->server);
 
         /* Never return an error: the loop would disable the source for good. */
         return 0;
 }
 
-int control_server_add_connection(ControlServer *s, int fd) {
+static int connection_add(ControlServer *s, int fd, bool trusted) {
         ControlConnection *c;
         int r;
 
         if (!s || fd < 0)
                 return -EINVAL;
-        if (s->n_connections >= CONTROL_CONNECTIONS_MAX)
+        if (!trusted && s->n_clients >= CONTROL_CONNECTIONS_MAX)
                 return -EUSERS;
 
         r = fcntl(fd, F_GETFL);
@@ -273,12 +371,29 @@ int control_server_add_connection(ControlServer *s, int fd) {
 
         c->server = s;
         c->fd = fd;
+        c->trusted = trusted;
+        c->idle_deadline_ns = trusted ? UINT64_MAX : now_ns() + s->idle_timeout_ns;
         c->next = s->connections;
         if (c->next)
                 c->next->prev = c;
         s->connections = c;
         s->n_connections++;
+        if (!trusted)
+                s->n_clients++;
+        server_arm_timer(s);
         return 0;
+}
+
+int control_server_add_connection(ControlServer *s, int fd) {
+        return connection_add(s, fd, true);
+}
+
+void control_server_set_idle_timeout(ControlServer *s, uint64_t timeout_ms) {
+        s->idle_timeout_ns = timeout_ms * 1000000;
+        for (ControlConnection *c = s->connections; c; c = c->next)
+                if (!c->trusted)
+                        c->idle_deadline_ns = now_ns() + s->idle_timeout_ns;
+        server_arm_timer(s);
 }
 
 unsigned control_server_n_connections(const ControlServer *s) {
@@ -297,6 +412,115 @@ static void refuse_connection(int fd, int error) {
         (void) control_send(fd, &h, NULL, NULL, 0);
 }
 
+static void server_arm_timer(ControlServer *s) {
+        struct itimerspec its = {};
+        uint64_t next = UINT64_MAX;
+
+        for (ControlConnection *c = s->connections; c; c = c->next)
+                if (!c->trusted)
+                        next = MIN(next, c->idle_deadline_ns);
+        for (ControlWaiting *w = s->waiting; w; w = w->next)
+                next = MIN(next, w->deadline_ns);
+        if (s->timer_fd < 0 || next == s->timer_armed_ns)
+                return;
+        if (next != UINT64_MAX) {
+                /* An all-zero it_value would disarm the timer. */
+                next = MAX(next, (uint64_t) 1);
+                its.it_value.tv_sec = (time_t) (next / 1000000000);
+                its.it_value.tv_nsec = (long) (next % 1000000000);
+        }
+        if (timerfd_settime(s->timer_fd, TFD_TIMER_ABSTIME, &its, NULL) >= 0)
+                s->timer_armed_ns = next;
+}
+
+/* Answers the first waiting balloon-stats request that is due: fresh
+ * statistics came (or none can come any more), or its time is up. Returns
+ * false when none is. */
+static bool waiting_answer_one(ControlServer *s, uint64_t now) {
+        for (ControlWaiting **p = &s->waiting; *p; p = &(*p)->next) {
+                ControlWaiting *w = *p;
+                ControlConnection *c = w->connection;
+                ControlBalloonStats stats = {};
+                uint8_t payload[CONTROL_PAYLOAD_MAX];
+                ControlHeader reply = {
+                        .magic = CONTROL_MAGIC,
+                        .version = CONTROL_VERSION,
+                        .type = CONTROL_REPLY | CONTROL_TYPE_BALLOON_STATS,
+                        .id = w->id,
+                };
+                int r;
+
+                r = s->ops->balloon_stats(s->userdata, w->cookie, &stats);
+                if (r == 0 && w->deadline_ns > now)
+                        continue;
+
+                *p = w->next;
+                s->n_waiting--;
+                free(w);
+                if (r < 0)
+                        reply.status = r;
+                else
+                        reply.length = (uint32_t) control_balloon_stats_encode(&stats, payload);
+                if (control_send(c->fd, &reply, payload, NULL, 0) < 0)
+                        connection_free(c);
+                return true;
+        }
+        return false;
+}
+
+static void waiting_answer(ControlServer *s) {
+        uint64_t now = now_ns();
+
+        /* One at a time: a failed send frees the connection and, with it,
+         * its other waiting requests. */
+        while (waiting_answer_one(s, now))
+                ;
+}
+
+static int on_stats_event(EventSource *source, int fd, uint32_t revents, void *userdata) {
+        ControlServer *s = userdata;
+        uint64_t n;
+
+        (void) !read(fd, &n, sizeof(n));
+        waiting_answer(s);
+        server_arm_timer(s);
+        return 0;
+}
+
+static int on_timer(EventSource *source, int fd, uint32_t revents, void *userdata) {
+        ControlServer *s = userdata;
+        uint64_t n, now;
+        bool closed;
+
+        (void) !read(fd, &n, sizeof(n));
+        s->timer_armed_ns = UINT64_MAX; /* fired: a one-shot */
+        waiting_answer(s);
+
+        /* Idle clients go, so that a few cannot hold every slot. */
+        now = now_ns();
+        do {
+                closed = false;
+                for (ControlConnection *c = s->connections; c; c = c->next)
+                        if (!c->trusted && c->idle_deadline_ns <= now) {
+                                connection_free(c);
+                                closed = true;
+                                break;
+                        }
+        } while (closed);
+
+        server_arm_timer(s);
+        return 0;
+}
+
+static bool peer_is_allowed(ControlServer *s, int fd) {
+        struct ucred cred;
+        socklen_t l = sizeof(cred);
+
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &l) < 0 || l != sizeof(cred))
+                return false;
+        return cred.uid == s->owner_uid || cred.uid == 0;
+}
+
 static int on_listen(EventSource *source, int fd, uint32_t revents, void *userdata) {
         ControlServer *s = userdata;
         _cleanup_close_ int cfd = -EBADF;
@@ -312,7 +536,14 @@ static int on_listen(EventSource *source, int fd, uint32_t revents, void *userda
                 return 0;
         }
 
-        r = control_server_add_connection(s, cfd);
+        /* The socket file's mode is the first gate; this one holds even if
+         * the file is reachable (a chmod, a directory others can enter). */
+        if (!peer_is_allowed(s, cfd)) {
+                refuse_connection(cfd, -EACCES);
+                return 0;
+        }
+
+        r = connection_add(s, cfd, false);
         if (r < 0) {
                 refuse_connection(cfd, r);
                 return 0;
@@ -335,6 +566,33 @@ int control_server_new(EventLoop *e, int listen_fd, const ControlOps *ops, void 
         s->listen_fd = -EBADF;
         s->ops = ops;
         s->userdata = userdata;
+        /* Read now, before the jail switches to nobody; as this process's
+         * user namespace sees it, like SO_PEERCRED's answers later. */
+        s->owner_uid = getuid();
+        s->idle_timeout_ns = (uint64_t) CONTROL_IDLE_TIMEOUT_MS * 1000000;
+        s->timer_armed_ns = UINT64_MAX;
+        s->stats_fd = -EBADF;
+
+        /* Made here, before the seccomp policy forbids timerfd_create. */
+        s->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+        if (s->timer_fd < 0) {
+                r = -errno;
+                goto fail;
+        }
+        r = event_add_io(e, &s->timer_source, s->timer_fd, EPOLLIN, on_timer, s);
+        if (r < 0)
+                goto fail;
+
+        if (ops->balloon_stats_fd) {
+                int fd = ops->balloon_stats_fd(userdata);
+
+                if (fd >= 0) {
+                        r = event_add_io(e, &s->stats_source, fd, EPOLLIN, on_stats_event, s);
+                        if (r < 0)
+                                goto fail;
+                        s->stats_fd = fd;
+                }
+        }
 
         if (listen_fd >= 0) {
                 int flags;
@@ -372,6 +630,9 @@ ControlServer *control_server_free(ControlServer *s) {
         while (s->connections)
                 connection_free(s->connections);
 
+        event_source_free(s->stats_source);
+        event_source_free(s->timer_source);
+        safe_close(s->timer_fd);
         event_source_free(s->listen_source);
         safe_close(s->listen_fd);
         free(s);
@@ -383,6 +644,18 @@ static bool socket_is_alive(const char *path) {
         _cleanup_close_ int fd = -EBADF;
 
         return control_connect(path, &fd) >= 0;
+}
+
+/* The socket file is 0600 whatever the caller's umask: connect() needs
+ * write permission on it. Called before any thread exists, so the
+ * process-wide umask cannot race. */
+static int bind_private(int fd, const struct sockaddr_un *sa) {
+        mode_t old = umask(0177);
+        int r;
+
+        r = bind(fd, (const struct sockaddr *) sa, sizeof(*sa));
+        umask(old);
+        return r;
 }
 
 int control_listen(const char *path, int *ret_fd) {
@@ -401,7 +674,7 @@ int control_listen(const char *path, int *ret_fd) {
         if (fd < 0)
                 return -errno;
 
-        if (bind(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0) {
+        if (bind_private(fd, &sa) < 0) {
                 struct stat st;
 
                 if (errno != EADDRINUSE)
@@ -413,7 +686,7 @@ int control_listen(const char *path, int *ret_fd) {
                         return -EADDRINUSE;
                 if (unlink(path) < 0 && errno != ENOENT)
                         return -errno;
-                if (bind(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0)
+                if (bind_private(fd, &sa) < 0)
                         return -errno;
         }
 

@@ -36,11 +36,21 @@ typedef struct ControlOps {
          * not a positive multiple of 512, or the error of ftruncate(). */
         int (*disk_resize)(void *userdata, uint32_t index, uint64_t size_bytes);
 
-        /* 32-47: the balloon; -ENODEV when the VM has none. balloon_stats
-         * may block the loop up to timeout_ms (<= 3 s) while the guest
-         * refreshes its statistics. */
+        /* 32-47: the balloon; -ENODEV when the VM has none. None of them
+         * blocks: balloon-stats is answered asynchronously.
+         * balloon_stats_request: with timeout_ms > 0 (<= 3 s) asks the guest
+         * for fresh statistics and returns 1 when they are worth waiting
+         * for, 0 otherwise; *ret_cookie names "now" for the fresh flag.
+         * balloon_stats: the statistics at hand, FRESH when newer than the
+         * cookie; returns 1 when a request of that cookie need wait no
+         * longer (fresh ones came, or none can come), 0 when it may wait.
+         * balloon_stats_fd: an fd (not the server's) that turns readable
+         * (an eventfd, read to reset) when balloon_stats' answer may have
+         * changed; without it, requests never wait. */
         int (*balloon)(void *userdata, uint64_t size_bytes);
-        int (*balloon_stats)(void *userdata, uint32_t timeout_ms, ControlBalloonStats *ret);
+        int (*balloon_stats_request)(void *userdata, uint32_t timeout_ms, uint64_t *ret_cookie);
+        int (*balloon_stats)(void *userdata, uint64_t cookie, ControlBalloonStats *ret);
+        int (*balloon_stats_fd)(void *userdata);
 } ControlOps;
 
 /* listen_fd: a listening SOCK_SEQPACKET socket (see control_listen()), or -1
@@ -57,12 +67,20 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(ControlServer *, control_server_free);
 
 /* Serves an already-connected SOCK_SEQPACKET socket (e.g. one end of a
  * socketpair the daemon handed over). Takes ownership of fd on success.
- * -EUSERS when CONTROL_CONNECTIONS_MAX clients are connected. */
+ * Such a connection is trusted: it does not count against
+ * CONTROL_CONNECTIONS_MAX (that limit applies to clients accepted on the
+ * listening socket, which must also come from the server's owner uid or
+ * root) and is never closed for idling. */
 int control_server_add_connection(ControlServer *s, int fd);
+
+/* Accepted clients that send no complete request for this long are
+ * disconnected (CONTROL_IDLE_TIMEOUT_MS by default). */
+void control_server_set_idle_timeout(ControlServer *s, uint64_t timeout_ms);
 
 unsigned control_server_n_connections(const ControlServer *s);
 
-/* socket + bind + listen, SOCK_SEQPACKET|SOCK_CLOEXEC|SOCK_NONBLOCK. A socket
+/* socket + bind + listen, SOCK_SEQPACKET|SOCK_CLOEXEC|SOCK_NONBLOCK; the
+ * socket file is mode 0600 whatever the umask. A socket
  * file left at path by a dead VMM is replaced; -EADDRINUSE if something
  * answers on it or path exists and is not a socket. */
 int control_listen(const char *path, int *ret_fd);

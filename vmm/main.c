@@ -535,10 +535,15 @@ static int run_vm(const RunArgs *a) {
         }
 
         if (listen_fd >= 0) {
+                const char *idle = getenv("MAJORDOME_VMM_IDLE_TIMEOUT_MS");
+
                 r = control_server_new(event, listen_fd, &vm_control_ops, vm, &server);
                 if (r < 0)
                         return log_error_errno(r, "control socket: %m"), VMM_EXIT_OS_ERROR;
                 TAKE_FD(listen_fd);
+                /* Undocumented, for the tests: seconds, not 30 s. */
+                if (idle && atoi(idle) > 0)
+                        control_server_set_idle_timeout(server, (uint64_t) atoi(idle));
         }
 
         if (a->control_fd) {

@@ -69,14 +69,24 @@ static int control_balloon(void *userdata, uint64_t size_bytes) {
         return b ? virtio_balloon_set_target(b, size_bytes) : -ENODEV;
 }
 
-static int control_balloon_stats(void *userdata, uint32_t timeout_ms, ControlBalloonStats *ret) {
+static int control_balloon_stats_request(void *userdata, uint32_t timeout_ms, uint64_t *ret_cookie) {
+        VirtioDevice *b = vm_balloon(userdata);
+
+        if (!b)
+                return -ENODEV;
+        return virtio_balloon_request_stats(b, timeout_ms > 0, ret_cookie);
+}
+
+static int control_balloon_stats(void *userdata, uint64_t cookie, ControlBalloonStats *ret) {
         VirtioDevice *b = vm_balloon(userdata);
         VirtioBalloonInfo info;
+        bool done;
         int r;
 
         if (!b)
                 return -ENODEV;
-        r = virtio_balloon_get_info(b, (int) timeout_ms, &info);
+        done = virtio_balloon_stats_changed(b, cookie);
+        r = virtio_balloon_read_info(b, cookie, &info);
         if (r < 0)
                 return r;
         *ret = (ControlBalloonStats) {
@@ -90,7 +100,13 @@ static int control_balloon_stats(void *userdata, uint32_t timeout_ms, ControlBal
         };
         for (unsigned i = 0; i < ret->n_stats; i++)
                 ret->stats[i] = (ControlBalloonStat) { .tag = info.stats[i].tag, .value = info.stats[i].value };
-        return 0;
+        return done;
+}
+
+static int control_balloon_stats_fd(void *userdata) {
+        VirtioDevice *b = vm_balloon(userdata);
+
+        return b ? virtio_balloon_stats_event_fd(b) : -ENODEV;
 }
 
 const ControlOps vm_control_ops = {
@@ -100,5 +116,7 @@ const ControlOps vm_control_ops = {
         .stop = control_stop,
         .disk_resize = control_disk_resize,
         .balloon = control_balloon,
+        .balloon_stats_request = control_balloon_stats_request,
         .balloon_stats = control_balloon_stats,
+        .balloon_stats_fd = control_balloon_stats_fd,
 };

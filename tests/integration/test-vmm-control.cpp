@@ -6,7 +6,10 @@
 #include <chrono>
 #include <thread>
 
+#include <fcntl.h>
+#include <poll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 
@@ -188,4 +191,178 @@ TEST(VmmControl, InheritedDescriptorsForKernelConsoleAndControl) {
         ASSERT_EQ(waitpid(pid, &status, 0), pid);
         EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
         close(sv[0]);
+}
+
+namespace {
+
+int connect_raw(const std::string &path) {
+        int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+        struct sockaddr_un sa = unix_addr(path);
+        if (fd >= 0 && connect(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0) {
+                close(fd);
+                return -1;
+        }
+        return fd;
+}
+
+void send_request(int fd, uint16_t type, uint32_t id, const std::string &payload = {}) {
+        std::string m("MJDM\x01\x00", 6);
+        m += std::string(1, (char) (type & 0xff)) + std::string(1, (char) (type >> 8));
+        for (int i = 0; i < 4; i++)
+                m += (char) ((id >> (8 * i)) & 0xff);
+        m += std::string(4, '\0');
+        uint32_t len = (uint32_t) payload.size();
+        for (int i = 0; i < 4; i++)
+                m += (char) ((len >> (8 * i)) & 0xff);
+        m += std::string(4, '\0');
+        m += payload;
+        ASSERT_EQ(send(fd, m.data(), m.size(), MSG_NOSIGNAL), (ssize_t) m.size());
+}
+
+struct RawReply {
+        ssize_t n = -1;         /* 0: hang-up, -1: nothing within the timeout */
+        uint16_t type = 0;
+        uint32_t id = 0;
+        int32_t status = 0;
+        std::string payload;
+};
+
+RawReply recv_reply(int fd, int timeout_ms) {
+        RawReply r;
+        struct pollfd p = { fd, POLLIN, 0 };
+        if (poll(&p, 1, timeout_ms) <= 0)
+                return r;
+        char buf[4096];
+        r.n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+        if (r.n >= 24) {
+                memcpy(&r.type, buf + 6, 2);
+                memcpy(&r.id, buf + 8, 4);
+                memcpy(&r.status, buf + 12, 4);
+                r.payload.assign(buf + 24, (size_t) r.n - 24);
+        }
+        return r;
+}
+
+} // namespace
+
+/* defect 10: the socket file must not depend on the umask for its privacy. */
+TEST(VmmControlSocket, SocketIsMode0600UnderUmask000) {
+        SKIP_WITHOUT_KVM();
+        TempDir dir;
+        std::string sock = dir.file("control.sock");
+        mode_t old = umask(0);
+        Process vmm({ vmm_path(), "run", "--socket", sock, guest_path("spin") });
+        umask(old);
+        ASSERT_TRUE(vmm.wait_for_output("spin: tick 1\n", kTimeoutMs)) << vmm.out() << vmm.err();
+
+        struct stat st;
+        ASSERT_EQ(lstat(sock.c_str(), &st), 0);
+        EXPECT_TRUE(S_ISSOCK(st.st_mode));
+        EXPECT_EQ(st.st_mode & 07777, 0600u) << std::oct << (st.st_mode & 07777);
+}
+
+/* defect 10: even where the file lets another user in, the VMM does not
+ * talk to it (SO_PEERCRED). */
+TEST(VmmControlSocket, ConnectionFromAnotherUidIsRefused) {
+        SKIP_WITHOUT_KVM();
+        if (geteuid() != 0)
+                GTEST_SKIP() << "needs root to run a client as uid 65534";
+        if (access("/usr/bin/setpriv", X_OK) != 0)
+                GTEST_SKIP() << "needs setpriv";
+        TempDir dir;
+        std::string sock = dir.file("control.sock");
+        Process vmm({ vmm_path(), "run", "--socket", sock, guest_path("spin") });
+        ASSERT_TRUE(vmm.wait_for_output("spin: tick 1\n", kTimeoutMs)) << vmm.out() << vmm.err();
+        ASSERT_EQ(chmod(dir.path.c_str(), 0755), 0);
+        ASSERT_EQ(chmod(sock.c_str(), 0666), 0);
+
+        Process other({ "/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", vmm_path(), "info",
+                        sock });
+        RunResult r = other.wait(20000);
+        EXPECT_NE(r.exit_code, 0) << "uid 65534 was served: " << r.out;
+        EXPECT_NE(r.err.find("serves only"), std::string::npos) << r.err;
+
+        /* The owner (root here) still is. */
+        r = run_vmm({ "info", sock }, 20000);
+        EXPECT_EQ(r.exit_code, 0) << r.err;
+}
+
+/* defect 10: idle clients cannot hold every slot, and the daemon's own
+ * connection (--control-fd) is outside the limit. */
+TEST(VmmControlSocket, IdleClientsAreClosedAndTheDaemonConnectionStillWorks) {
+        SKIP_WITHOUT_KVM();
+        TempDir dir;
+        std::string sock = dir.file("control.sock");
+        int sv[2];
+        ASSERT_EQ(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv), 0);
+        fcntl(sv[0], F_SETFD, FD_CLOEXEC);
+        Process vmm({ vmm_path(), "run", "--socket", sock, "--control-fd", std::to_string(sv[1]),
+                      guest_path("spin") },
+                    { "MAJORDOME_VMM_IDLE_TIMEOUT_MS=1500" });
+        close(sv[1]);
+        ASSERT_TRUE(vmm.wait_for_output("spin: tick 1\n", kTimeoutMs)) << vmm.out() << vmm.err();
+
+        /* All 16 client slots, taken by clients that never send anything. */
+        std::vector<int> idle;
+        for (int i = 0; i < 16; i++) {
+                int fd = connect_raw(sock);
+                ASSERT_GE(fd, 0);
+                idle.push_back(fd);
+                send_request(fd, 1, 1); /* one info each: admitted, then idle */
+                RawReply a = recv_reply(fd, 10000);
+                ASSERT_EQ(a.type, 0x8001) << "client " << i << " not admitted (status " << a.status << ")";
+        }
+        /* The daemon's connection is served with every slot taken. */
+        send_request(sv[0], 1, 42);
+        RawReply d = recv_reply(sv[0], 10000);
+        EXPECT_EQ(d.type, 0x8001);
+        EXPECT_EQ(d.id, 42u);
+        EXPECT_EQ(d.status, 0);
+
+        /* The idle ones are hung up on after the (shortened) idle timeout. */
+        for (int fd : idle) {
+                RawReply h = recv_reply(fd, 30000);
+                EXPECT_EQ(h.n, 0) << "an idle client was not disconnected";
+                close(fd);
+        }
+        /* A new client gets in, and the daemon's connection never idled out. */
+        RunResult r = run_vmm({ "info", sock }, 20000);
+        EXPECT_EQ(r.exit_code, 0) << r.err;
+        send_request(sv[0], 1, 43);
+        d = recv_reply(sv[0], 10000);
+        EXPECT_EQ(d.type, 0x8001);
+        EXPECT_EQ(d.id, 43u);
+        close(sv[0]);
+}
+
+/* defect 6: a balloon-stats request waiting for a silent guest does not
+ * hold the VMM's loop: info and pause sent after it are answered first. */
+TEST(VmmControlBalloon, InfoAndPauseAnswerWhileBalloonStatsIsPending) {
+        SKIP_WITHOUT_KVM();
+        TempDir dir;
+        std::string sock = dir.file("control.sock");
+        Process vmm({ vmm_path(), "run", "--mem", "64M", "--balloon", "--cmdline", "stats=mute", "--socket", sock,
+                      guest_path("virtio-balloon") });
+        ASSERT_TRUE(vmm.wait_for_output("balloon: ready", kTimeoutMs)) << vmm.out() << vmm.err();
+
+        Fd fd(connect_raw(sock));
+        ASSERT_GE(fd.fd, 0);
+        std::string stats_payload("\xb8\x0b\x00\x00\x00\x00\x00\x00", 8); /* 3000 ms */
+        send_request(fd.fd, 33, 1, stats_payload);
+        send_request(fd.fd, 1, 2);
+        send_request(fd.fd, 2, 3);
+
+        RawReply a = recv_reply(fd.fd, 20000);
+        RawReply b = recv_reply(fd.fd, 20000);
+        RawReply c = recv_reply(fd.fd, 20000);
+        EXPECT_EQ(a.type, 0x8001) << "info was not answered first (got type " << std::hex << a.type << ")";
+        EXPECT_EQ(a.id, 2u);
+        EXPECT_EQ(b.type, 0x8002);
+        EXPECT_EQ(b.id, 3u);
+        EXPECT_EQ(b.status, 0) << "pause";
+        ASSERT_EQ(c.type, 0x8021);
+        EXPECT_EQ(c.id, 1u);
+        EXPECT_EQ(c.status, 0);
+        ASSERT_GE(c.payload.size(), 40u);
+        EXPECT_EQ(c.payload[32] & 2, 0) << "the mute guest cannot have sent fresh stats";
 }

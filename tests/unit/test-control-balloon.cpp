@@ -6,6 +6,7 @@
 
 #include <cstring>
 #include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <vector>
@@ -19,6 +20,10 @@ struct FakeBalloon {
         uint64_t size = 0;
         uint32_t timeout_ms = 0;
         int error = 0;
+        bool wait = false;      /* Request says fresh stats are worth waiting for */
+        bool fresh = true;      /* Stats says they came */
+        int event_fd = -1;
+        unsigned requests = 0;
 
         static int Balloon(void *u, uint64_t size_bytes) {
                 auto *b = static_cast<FakeBalloon *>(u);
@@ -26,9 +31,18 @@ struct FakeBalloon {
                 return b->error;
         }
 
-        static int Stats(void *u, uint32_t timeout_ms, ControlBalloonStats *ret) {
+        static int Request(void *u, uint32_t timeout_ms, uint64_t *ret_cookie) {
                 auto *b = static_cast<FakeBalloon *>(u);
                 b->timeout_ms = timeout_ms;
+                b->requests++;
+                *ret_cookie = 0;
+                return b->error ?: (b->wait && timeout_ms > 0);
+        }
+
+        static int Fd(void *u) { return static_cast<FakeBalloon *>(u)->event_fd; }
+
+        static int Stats(void *u, uint64_t cookie, ControlBalloonStats *ret) {
+                auto *b = static_cast<FakeBalloon *>(u);
                 if (b->error)
                         return b->error;
                 ret->target_bytes = 64 << 20;
@@ -38,7 +52,9 @@ struct FakeBalloon {
                 ret->n_stats = 2;
                 ret->stats[0] = { 4, 100 };
                 ret->stats[1] = { 5, 200 };
-                return 0;
+                if (b->fresh)
+                        ret->flags |= CONTROL_BALLOON_STATS_FRESH;
+                return b->fresh;
         }
 };
 
@@ -48,7 +64,12 @@ protected:
                 int sv[2];
 
                 ops.balloon = FakeBalloon::Balloon;
+                ops.balloon_stats_request = FakeBalloon::Request;
                 ops.balloon_stats = FakeBalloon::Stats;
+                ops.balloon_stats_fd = FakeBalloon::Fd;
+                ops.info = [](void *, ControlInfo *ret) { ret->state = CONTROL_STATE_RUNNING; return 0; };
+                fake.event_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+                ASSERT_GE(fake.event_fd, 0);
                 ASSERT_GE(event_loop_new(&event), 0);
                 ASSERT_EQ(control_server_new(event, -1, &ops, &fake, &server), 0);
                 ASSERT_EQ(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv), 0);
@@ -60,6 +81,36 @@ protected:
                 control_server_free(server);
                 event_loop_free(event);
                 close(client);
+                close(fake.event_fd);
+        }
+
+        void Send(uint16_t type, uint32_t id, const std::vector<uint8_t> &payload) {
+                ControlHeader h = { CONTROL_MAGIC, CONTROL_VERSION, type, id, 0, (uint32_t) payload.size(), 0 };
+                std::vector<uint8_t> buf(CONTROL_HEADER_SIZE + payload.size());
+
+                control_header_encode(&h, buf.data());
+                if (!payload.empty())
+                        memcpy(buf.data() + CONTROL_HEADER_SIZE, payload.data(), payload.size());
+                EXPECT_EQ(send(client, buf.data(), buf.size(), MSG_NOSIGNAL), (ssize_t) buf.size());
+        }
+
+        /* Steps the loop for up to ms and returns the next reply, if any
+         * (type 0 otherwise). */
+        ControlHeader Next(int ms) {
+                uint8_t in[CONTROL_MSG_MAX];
+                ControlHeader reply = {};
+
+                for (int i = 0; i < ms / 10; i++) {
+                        struct pollfd p = { client, POLLIN, 0 };
+                        if (poll(&p, 1, 0) > 0)
+                                break;
+                        event_loop_run(event, 10);
+                }
+                ssize_t n = recv(client, in, sizeof(in), MSG_DONTWAIT);
+                if (n >= (ssize_t) CONTROL_HEADER_SIZE) {
+                        EXPECT_EQ(control_header_decode(in, (size_t) n, &reply), 0);
+                }
+                return reply;
         }
 
         /* Sends one request and steps the loop until the reply is there. */
@@ -235,4 +286,52 @@ TEST_F(ControlBalloonServer, balloon_stats_with_a_reserved_bit_is_einval) {
         std::vector<uint8_t> r = stats_request(10);
         r[4] = 1;
         EXPECT_EQ(Call(CONTROL_TYPE_BALLOON_STATS, r, nullptr).status, -EINVAL);
+}
+
+TEST_F(ControlBalloonServer, balloon_stats_waiting_for_the_guest_does_not_hold_other_requests) {
+        fake.wait = true;
+        fake.fresh = false;
+
+        /* A stats request that waits for the guest, then info: info is
+         * answered first, the stats when the guest's numbers come. */
+        Send(CONTROL_TYPE_BALLOON_STATS, 1, stats_request(3000));
+        Send(CONTROL_TYPE_INFO, 2, {});
+        ControlHeader h = Next(2000);
+        EXPECT_EQ(h.type, CONTROL_TYPE_INFO | CONTROL_REPLY);
+        EXPECT_EQ(h.id, 2u);
+        EXPECT_EQ(Next(100).type, 0) << "the stats were answered before the guest sent them";
+
+        fake.fresh = true;
+        uint64_t one = 1;
+        ASSERT_EQ(write(fake.event_fd, &one, sizeof(one)), (ssize_t) sizeof(one));
+        h = Next(2000);
+        EXPECT_EQ(h.type, CONTROL_TYPE_BALLOON_STATS | CONTROL_REPLY);
+        EXPECT_EQ(h.id, 1u);
+        EXPECT_EQ(h.status, 0);
+}
+
+TEST_F(ControlBalloonServer, balloon_stats_waiting_ends_at_its_timeout) {
+        fake.wait = true;
+        fake.fresh = false;
+
+        Send(CONTROL_TYPE_BALLOON_STATS, 5, stats_request(200));
+        ControlHeader h = Next(5000);
+        ASSERT_EQ(h.type, CONTROL_TYPE_BALLOON_STATS | CONTROL_REPLY);
+        EXPECT_EQ(h.id, 5u);
+        EXPECT_EQ(h.status, 0);
+}
+
+TEST_F(ControlBalloonServer, balloon_stats_waiting_is_bounded) {
+        fake.wait = true;
+        fake.fresh = false;
+
+        /* Past the server's limit, requests are answered at once (stale). */
+        for (uint32_t i = 0; i < 100; i++)
+                Send(CONTROL_TYPE_BALLOON_STATS, 100 + i, stats_request(3000));
+        unsigned answered = 0;
+        for (ControlHeader h = Next(1000); h.type != 0; h = Next(100))
+                answered++;
+        EXPECT_GE(answered, 30u);
+        EXPECT_LT(answered, 100u);
+        EXPECT_EQ(fake.requests, 100u);
 }

@@ -36,8 +36,10 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "devices/virtio-balloon.h"
 #include "util.h"
@@ -80,6 +82,10 @@ typedef struct VirtioBalloon {
         unsigned stats_queue;
         uint64_t stats_generation;
         uint64_t stats_ns;
+        /* Readable when the stats changed (new ones, or the queue went
+         * away): the control socket's loop answers its waiting
+         * balloon-stats requests then, without blocking on stats_cond. */
+        int stats_event_fd;
         bool stat_seen[VIRTIO_BALLOON_S_NR];
         uint64_t stat_value[VIRTIO_BALLOON_S_NR];
         VirtioBalloonCounters counters;
@@ -129,6 +135,13 @@ static int balloon_create(VirtioDevice *vdev, const char *arg, void **ret) {
                 free(b);
                 return -ENOMEM;
         }
+        b->stats_event_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (b->stats_event_fd < 0) {
+                r = -errno;
+                free(b->bitmap);
+                free(b);
+                return r;
+        }
         pthread_mutex_init(&b->lock, NULL);
         pthread_condattr_init(&ca);
         pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -147,8 +160,18 @@ static void balloon_destroy(void *dev) {
                 return;
         pthread_cond_destroy(&b->stats_cond);
         pthread_mutex_destroy(&b->lock);
+        safe_close(b->stats_event_fd);
         free(b->bitmap);
         free(b);
+}
+
+static unsigned balloon_fds(void *dev, int *fds, unsigned max) {
+        VirtioBalloon *b = dev;
+
+        if (max < 1)
+                return 0;
+        fds[0] = b->stats_event_fd;
+        return 1;
 }
 
 static uint64_t balloon_instance_features(void *dev) {
@@ -376,6 +399,13 @@ static void balloon_stats_read(VirtioBalloon *b, VirtioReader *rd) {
         pthread_mutex_unlock(&b->lock);
 }
 
+static void stats_event_signal(VirtioBalloon *b) {
+        uint64_t one = 1;
+
+        /* Non-blocking: a counter already pending says the same. */
+        (void) !write(b->stats_event_fd, &one, sizeof(one));
+}
+
 static void balloon_stats_notify(VirtioBalloon *b, VirtQueue *q) {
         bool give_back;
         int r;
@@ -394,6 +424,7 @@ static void balloon_stats_notify(VirtioBalloon *b, VirtQueue *q) {
                 b->stats_generation++;
                 pthread_cond_broadcast(&b->stats_cond);
                 pthread_mutex_unlock(&b->lock);
+                stats_event_signal(b);
         }
         if (r < 0)
                 return;
@@ -479,6 +510,8 @@ static void balloon_reset(void *dev) {
         b->stats_active = b->stats_held = b->stats_in_flight = b->stats_wanted = false;
         pthread_cond_broadcast(&b->stats_cond);
         pthread_mutex_unlock(&b->lock);
+        /* Nobody waits for stats that cannot come any more. */
+        stats_event_signal(b);
 }
 
 int virtio_balloon_set_target(VirtioDevice *vdev, uint64_t bytes) {
@@ -509,46 +542,60 @@ static void deadline_after(struct timespec *ts, int ms) {
         }
 }
 
-int virtio_balloon_get_info(VirtioDevice *vdev, int timeout_ms, VirtioBalloonInfo *ret) {
-        VirtioBalloonInfo info = {};
+int virtio_balloon_request_stats(VirtioDevice *vdev, bool ask, uint64_t *ret_generation) {
         VirtioBalloon *b;
         unsigned stats_queue = 0;
         bool kick = false;
-        uint64_t gen;
 
         if (!vdev || virtio_device_ops(vdev) != &virtio_balloon_ops)
                 return -ENODEV;
         b = virtio_device_state(vdev);
-        timeout_ms = MIN(timeout_ms, BALLOON_STATS_TIMEOUT_MAX_MS);
 
         pthread_mutex_lock(&b->lock);
-        gen = b->stats_generation;
-        if (timeout_ms > 0 && b->stats_active) {
+        *ret_generation = b->stats_generation;
+        if (ask && b->stats_active) {
+                /* Requests made while one is already out join it: the
+                 * worker returns the buffer only once (stats_in_flight). */
                 b->stats_wanted = true;
                 stats_queue = b->stats_queue;
                 kick = true;
         }
         pthread_mutex_unlock(&b->lock);
 
-        if (kick) {
-                struct timespec deadline;
-
-                /* The worker returns the held buffer; the driver answers
-                 * with a new one on its own time. */
+        /* The worker returns the held buffer; the driver answers with a
+         * new one on its own time. */
+        if (kick)
                 virtio_device_kick(vdev, stats_queue);
-                deadline_after(&deadline, timeout_ms);
-                pthread_mutex_lock(&b->lock);
-                while (b->stats_generation == gen && b->stats_active)
-                        if (pthread_cond_timedwait(&b->stats_cond, &b->lock, &deadline) == ETIMEDOUT)
-                                break;
-        } else
-                pthread_mutex_lock(&b->lock);
+        return kick;
+}
+
+int virtio_balloon_stats_event_fd(VirtioDevice *vdev) {
+        VirtioBalloon *b;
+
+        if (!vdev || virtio_device_ops(vdev) != &virtio_balloon_ops)
+                return -ENODEV;
+        b = virtio_device_state(vdev);
+        return b->stats_event_fd;
+}
+
+bool virtio_balloon_stats_changed(VirtioDevice *vdev, uint64_t generation) {
+        VirtioBalloon *b = virtio_device_state(vdev);
+        bool changed;
+
+        pthread_mutex_lock(&b->lock);
+        changed = b->stats_generation != generation || !b->stats_active;
+        pthread_mutex_unlock(&b->lock);
+        return changed;
+}
+
+static void balloon_info_locked(VirtioBalloon *b, uint64_t generation, VirtioBalloonInfo *ret) {
+        VirtioBalloonInfo info = {};
 
         info.target_bytes = (uint64_t) b->num_pages * VIRTIO_BALLOON_PAGE_SIZE;
         info.actual_bytes = (uint64_t) b->actual * VIRTIO_BALLOON_PAGE_SIZE;
         info.inflated_bytes = b->inflated_pages * VIRTIO_BALLOON_PAGE_SIZE;
         info.stats_valid = b->stats_generation > 0;
-        info.stats_fresh = b->stats_generation != gen;
+        info.stats_fresh = b->stats_generation != generation;
         if (info.stats_valid) {
                 uint64_t now = now_ns();
 
@@ -557,9 +604,44 @@ int virtio_balloon_get_info(VirtioDevice *vdev, int timeout_ms, VirtioBalloonInf
         for (unsigned t = 0; t < VIRTIO_BALLOON_S_NR; t++)
                 if (b->stat_seen[t])
                         info.stats[info.n_stats++] = (VirtioBalloonStat) { .tag = (uint16_t) t, .value = b->stat_value[t] };
-        pthread_mutex_unlock(&b->lock);
-
         *ret = info;
+}
+
+int virtio_balloon_read_info(VirtioDevice *vdev, uint64_t generation, VirtioBalloonInfo *ret) {
+        VirtioBalloon *b;
+
+        if (!vdev || virtio_device_ops(vdev) != &virtio_balloon_ops)
+                return -ENODEV;
+        b = virtio_device_state(vdev);
+        pthread_mutex_lock(&b->lock);
+        balloon_info_locked(b, generation, ret);
+        pthread_mutex_unlock(&b->lock);
+        return 0;
+}
+
+int virtio_balloon_get_info(VirtioDevice *vdev, int timeout_ms, VirtioBalloonInfo *ret) {
+        VirtioBalloon *b;
+        uint64_t gen;
+        int r;
+
+        if (!vdev || virtio_device_ops(vdev) != &virtio_balloon_ops)
+                return -ENODEV;
+        b = virtio_device_state(vdev);
+        timeout_ms = MIN(timeout_ms, BALLOON_STATS_TIMEOUT_MAX_MS);
+
+        r = virtio_balloon_request_stats(vdev, timeout_ms > 0, &gen);
+
+        pthread_mutex_lock(&b->lock);
+        if (r > 0) {
+                struct timespec deadline;
+
+                deadline_after(&deadline, timeout_ms);
+                while (b->stats_generation == gen && b->stats_active)
+                        if (pthread_cond_timedwait(&b->stats_cond, &b->lock, &deadline) == ETIMEDOUT)
+                                break;
+        }
+        balloon_info_locked(b, gen, ret);
+        pthread_mutex_unlock(&b->lock);
         return 0;
 }
 
@@ -597,5 +679,6 @@ const VirtioDeviceOps virtio_balloon_ops = {
         .activate = balloon_activate,
         .queue_notify = balloon_queue_notify,
         .reset = balloon_reset,
+        .fds = balloon_fds,
         .instance_features = balloon_instance_features,
 };

@@ -74,6 +74,18 @@ int virtio_balloon_set_target(VirtioDevice *vdev, uint64_t bytes);
  * the device's worker. */
 int virtio_balloon_get_info(VirtioDevice *vdev, int timeout_ms, VirtioBalloonInfo *ret);
 
+/* The same without blocking, for an event loop (the control socket):
+ * request_stats gives the current generation and, with ask, asks the guest
+ * for fresh statistics and returns 1 (0 without ask or when the driver has
+ * no stats queue: nothing to wait for); the event fd turns readable (eventfd counter: read it to
+ * reset) whenever stats_changed(generation) may have become true, i.e. new
+ * statistics arrived or the queue went away; read_info then gives the
+ * numbers, stats_fresh telling whether they are newer than generation. */
+int virtio_balloon_request_stats(VirtioDevice *vdev, bool ask, uint64_t *ret_generation);
+int virtio_balloon_stats_event_fd(VirtioDevice *vdev);
+bool virtio_balloon_stats_changed(VirtioDevice *vdev, uint64_t generation);
+int virtio_balloon_read_info(VirtioDevice *vdev, uint64_t generation, VirtioBalloonInfo *ret);
+
 void virtio_balloon_get_counters(VirtioDevice *vdev, VirtioBalloonCounters *ret);
 
 /* Whether guest page `pfn` (4 KiB frame) is in the balloon, as the device

@@ -13,7 +13,12 @@
  *          stats request), and the guest finishes.
  *
  * The stats buffer is answered whenever the device returns it. Run with
- * --mem 64M --balloon --debug-exit --socket PATH. */
+ * --mem 64M --balloon --debug-exit --socket PATH.
+ *
+ * With `stats=mute` on the cmdline the guest queues its stats buffer once
+ * and never answers a request for fresh ones (a silent driver: every
+ * balloon-stats that waits for the guest waits its full timeout); it
+ * prints "balloon: ready" and then only waits for a target. */
 
 #include "virtio.h"
 
@@ -37,6 +42,7 @@ static struct stat_entry stats[3] __attribute__((aligned(64)));
 static volatile unsigned config_irqs;
 static uint16_t stats_used_seen;
 static unsigned stats_answers;
+static bool stats_mute;
 
 static void config_irq(struct irq_frame *f)
 {
@@ -63,7 +69,7 @@ static void stats_submit(void)
 
 static void stats_service(void)
 {
-        if (statsq.used.idx == stats_used_seen)
+        if (stats_mute || statsq.used.idx == stats_used_seen)
                 return;
         stats_used_seen = statsq.used.idx;
         stats_answers++;
@@ -123,6 +129,9 @@ int main(void)
 {
         bool ok;
 
+        const char *mute = cmdline_get(boot_info.cmdline, "stats");
+
+        stats_mute = mute && strncmp(mute, "mute", 4) == 0;
         lapic_init();
         timer_calibrate();
         irq_set_handler(VEC_CONFIG, config_irq);
