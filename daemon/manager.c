@@ -132,10 +132,17 @@ int manager_adopt_vms(Manager *m) {
                 if (r < 0) {
                         if (vm)
                                 vm = vm_free(vm);
+                        /* Only an entry whose VMM is known to be gone (or
+                         * that names none) is dropped: a live VMM must stay
+                         * findable by the next start. */
+                        if (r != -ESRCH && r != -EBADMSG) {
+                                log_warning_errno(r, "cannot adopt VM entry %s now, keeping it: %m", de->d_name);
+                                continue;
+                        }
                         log_info_errno(r, "dropping stale VM entry %s: %m", de->d_name);
                         (void) unlink(path);
                         /* Only a socket of a VMM we know is gone is ours to remove. */
-                        if (r == -ESRCH || r == -ECONNREFUSED || r == -ENOENT) {
+                        if (r == -ESRCH) {
                                 path[strlen(path) - 6] = 0;
                                 strcat(path, ".sock");
                                 (void) unlink(path);

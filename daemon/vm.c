@@ -24,12 +24,19 @@
 struct VmControlRequest {
         uint16_t type;
         uint32_t id;
-        bool sent;
+        uint64_t deadline_usec; /* CLOCK_MONOTONIC */
         uint8_t payload[VM_CONTROL_PAYLOAD_MAX];
         size_t length;
         void (*done)(Vm *vm, int r, const ControlReply *reply, void *userdata);
         void *userdata;
         VmControlRequest *next;
+};
+
+/* A GetBalloonStats caller: all callers while one request is out share it. */
+struct VmStatsWaiter {
+        VmBalloonStatsFn done;
+        void *userdata;
+        VmStatsWaiter *next;
 };
 
 typedef void (*VmControlFn)(Vm *vm, int r, const ControlReply *reply, void *userdata);
@@ -223,19 +230,47 @@ static void waiters_complete(Vm *vm, VmWaiter **list, int r, const char *msg, Vm
         }
 }
 
-/* ---- control connection: one request in flight, each bounded ---- */
+/* ---- control connection: requests sent at once, each bounded ----
+ *
+ * Every request goes out as soon as it is made and its reply is matched by
+ * id, so nothing waits behind a slow request: the VMM answers balloon-stats
+ * asynchronously (docs/control-protocol.md) and everything else at once. */
 
-static void control_send_head(Vm *vm);
+static uint64_t now_monotonic_usec(void) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
+}
+
+static void control_arm_timer(Vm *vm) {
+        uint64_t next = UINT64_MAX;
+
+        for (VmControlRequest *q = vm->requests; q; q = q->next)
+                next = MIN(next, q->deadline_usec);
+        if (next == UINT64_MAX) {
+                (void) sd_event_source_set_enabled(vm->control_timer, SD_EVENT_OFF);
+                return;
+        }
+        (void) sd_event_source_set_time(vm->control_timer, next);
+        (void) sd_event_source_set_enabled(vm->control_timer, SD_EVENT_ONESHOT);
+}
+
+/* Unlinks q and calls its callback; the callback may make new requests. */
+static void control_complete(Vm *vm, VmControlRequest *q, int r, const ControlReply *reply) {
+        for (VmControlRequest **p = &vm->requests; *p; p = &(*p)->next)
+                if (*p == q) {
+                        *p = q->next;
+                        break;
+                }
+        vm->n_requests--;
+        q->done(vm, r, reply, q->userdata);
+        free(q);
+}
 
 static void control_fail_all(Vm *vm, int r) {
-        while (vm->requests) {
-                VmControlRequest *q = vm->requests;
-
-                vm->requests = q->next;
-                vm->n_requests--;
-                q->done(vm, r, NULL, q->userdata);
-                free(q);
-        }
+        while (vm->requests)
+                control_complete(vm, vm->requests, r, NULL);
 }
 
 static void control_disconnect(Vm *vm) {
@@ -245,53 +280,22 @@ static void control_disconnect(Vm *vm) {
         control_fail_all(vm, -ENOTCONN);
 }
 
-static void control_complete_head(Vm *vm, int r, const ControlReply *reply) {
-        VmControlRequest *q = vm->requests;
-
-        vm->requests = q->next;
-        vm->n_requests--;
-        (void) sd_event_source_set_enabled(vm->control_timer, SD_EVENT_OFF);
-        q->done(vm, r, reply, q->userdata);
-        free(q);
-        control_send_head(vm);
-}
-
-static void control_send_head(Vm *vm) {
-        while (vm->requests && !vm->requests->sent) {
-                VmControlRequest *q = vm->requests;
-                ControlHeader h = {
-                        .magic = CONTROL_MAGIC,
-                        .version = CONTROL_VERSION,
-                        .type = q->type,
-                        .id = q->id,
-                        .length = (uint32_t) q->length,
-                };
-                int r;
-
-                if (vm->control_fd < 0)
-                        r = -ENOTCONN;
-                else
-                        r = control_send(vm->control_fd, &h, q->payload, NULL, 0);
-                if (r >= 0) {
-                        q->sent = true;
-                        (void) sd_event_source_set_time_relative(vm->control_timer,
-                                                                 (uint64_t) VM_CONTROL_TIMEOUT_MS * 1000);
-                        (void) sd_event_source_set_enabled(vm->control_timer, SD_EVENT_ONESHOT);
-                        return;
-                }
-                vm->requests = q->next;
-                vm->n_requests--;
-                q->done(vm, r, NULL, q->userdata);
-                free(q);
-        }
-}
-
 static int on_control_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
         Vm *vm = userdata;
+        uint64_t now = now_monotonic_usec();
+        bool found;
 
-        /* A late reply carries the old id and is skipped. */
-        if (vm->requests && vm->requests->sent)
-                control_complete_head(vm, -ETIMEDOUT, NULL);
+        /* A late reply carries an id nobody waits for and is skipped. */
+        do {
+                found = false;
+                for (VmControlRequest *q = vm->requests; q; q = q->next)
+                        if (q->deadline_usec <= now) {
+                                control_complete(vm, q, -ETIMEDOUT, NULL);
+                                found = true;
+                                break;
+                        }
+        } while (found);
+        control_arm_timer(vm);
         return 0;
 }
 
@@ -302,11 +306,12 @@ static int on_control_io(sd_event_source *s, int fd, uint32_t revents, void *use
                 ControlDatagram d;
                 ControlHeader h;
                 ControlReply reply;
+                VmControlRequest *q;
                 int r;
 
                 r = control_receive(fd, &d);
                 if (r == -EAGAIN)
-                        return 0;
+                        break;
                 if (r < 0) {
                         /* The VMM hung up (exiting); its pidfd tells the rest. */
                         control_disconnect(vm);
@@ -316,8 +321,10 @@ static int on_control_io(sd_event_source *s, int fd, uint32_t revents, void *use
                 if (d.truncated || control_header_decode(d.data, d.len, &h) < 0 ||
                     control_header_check(&h, d.len) < 0)
                         continue;
-                if (!vm->requests || !vm->requests->sent || h.id != vm->requests->id ||
-                    h.type != (vm->requests->type | CONTROL_REPLY))
+                for (q = vm->requests; q; q = q->next)
+                        if (h.id == q->id && h.type == (q->type | CONTROL_REPLY))
+                                break;
+                if (!q)
                         continue;
 
                 reply = (ControlReply) {
@@ -327,8 +334,12 @@ static int on_control_io(sd_event_source *s, int fd, uint32_t revents, void *use
                         .length = h.length,
                 };
                 memcpy(reply.payload, d.data + CONTROL_HEADER_SIZE, h.length);
-                control_complete_head(vm, 0, &reply);
+                control_complete(vm, q, 0, &reply);
+                if (vm->control_fd != fd)
+                        return 0; /* a callback disconnected */
         }
+        control_arm_timer(vm);
+        return 0;
 }
 
 static int control_attach(Vm *vm, int fd) {
@@ -351,15 +362,19 @@ static int control_attach(Vm *vm, int fd) {
         return 0;
 }
 
-static int control_enqueue_payload(Vm *vm, uint16_t type, const void *payload, size_t length,
-                                   VmControlFn done, void *userdata) {
-        VmControlRequest *q, **tail;
+/* urgent: a stop, which must get through whatever else callers asked for:
+ * it is not counted against VM_CONTROL_QUEUE_MAX. */
+static int control_enqueue_full(Vm *vm, uint16_t type, const void *payload, size_t length, bool urgent,
+                                VmControlFn done, void *userdata) {
+        VmControlRequest *q;
+        ControlHeader h;
+        int r;
 
         if (length > VM_CONTROL_PAYLOAD_MAX)
                 return -EMSGSIZE;
         if (vm->control_fd < 0)
                 return -ENOTCONN;
-        if (vm->n_requests >= VM_CONTROL_QUEUE_MAX)
+        if (!urgent && vm->n_requests >= VM_CONTROL_QUEUE_MAX)
                 return -EBUSY;
         q = calloc(1, sizeof(*q));
         if (!q)
@@ -371,17 +386,37 @@ static int control_enqueue_payload(Vm *vm, uint16_t type, const void *payload, s
         q->id = ++vm->next_request_id;
         q->done = done;
         q->userdata = userdata;
-        for (tail = &vm->requests; *tail; tail = &(*tail)->next)
-                ;
-        *tail = q;
+        q->deadline_usec = now_monotonic_usec() + (uint64_t) VM_CONTROL_TIMEOUT_MS * 1000;
+
+        h = (ControlHeader) {
+                .magic = CONTROL_MAGIC,
+                .version = CONTROL_VERSION,
+                .type = q->type,
+                .id = q->id,
+                .length = (uint32_t) q->length,
+        };
+        r = control_send(vm->control_fd, &h, q->payload, NULL, 0);
+        if (r < 0) {
+                free(q);
+                return r;
+        }
+        q->next = vm->requests;
+        vm->requests = q;
         vm->n_requests++;
-        control_send_head(vm);
+        control_arm_timer(vm);
         return 0;
+}
+
+static int control_enqueue_payload(Vm *vm, uint16_t type, const void *payload, size_t length,
+                                   VmControlFn done, void *userdata) {
+        return control_enqueue_full(vm, type, payload, length, false, done, userdata);
 }
 
 static int control_enqueue(Vm *vm, uint16_t type, VmControlFn done, void *userdata) {
         return control_enqueue_payload(vm, type, NULL, 0, done, userdata);
 }
+
+static void stats_waiters_complete(Vm *vm, int r, const char *msg, const ControlBalloonStats *stats);
 
 /* ---- lifetime ---- */
 
@@ -438,6 +473,7 @@ Vm *vm_free(Vm *vm) {
                 return NULL;
         /* Nobody is left waiting forever: pending callers hear it ended. */
         control_fail_all(vm, -ECANCELED);
+        stats_waiters_complete(vm, -ECANCELED, "the daemon is shutting down", NULL);
         waiters_complete(vm, &vm->start_waiters, -ECANCELED, "the daemon is shutting down", VM_STOP_STEP_NONE);
         waiters_complete(vm, &vm->stop_waiters, -ECANCELED, "the daemon is shutting down", vm->stop_step);
 
@@ -447,6 +483,7 @@ Vm *vm_free(Vm *vm) {
         sd_event_source_disable_unref(vm->start_timer);
         sd_event_source_disable_unref(vm->poll_timer);
         sd_event_source_disable_unref(vm->stop_timer);
+        sd_event_source_disable_unref(vm->adopt_timer);
         safe_close(vm->pidfd);
         safe_close(vm->control_fd);
         free(vm->name);
@@ -492,11 +529,13 @@ int vm_save(Vm *vm) {
                 "NAME=%s\nPID=%d\nSTARTTIME=%" PRIu64 "\nSOCKET=%s\nLOG=%s\n"
                 "STATE=%s\nCID=%" PRIu32 "\nVCPUS=%" PRIu32 "\nMEMORY=%" PRIu64 "\n"
                 "START_USEC=%" PRIu64 "\nSTOP_REQUESTED=%d\nKILL_REQUESTED=%d\n"
-                "BALLOON=%d\nBALLOON_TARGET=%" PRIu64 "\nDISKS=%u\nDISKS_RO=%" PRIu32 "\n",
+                "BALLOON=%d\nBALLOON_TARGET=%" PRIu64 "\nDISKS=%u\nDISKS_RO=%" PRIu32 "\n"
+                "STOP_STEP=%s\nSTOP_TIMEOUT_MS=%" PRIu32 "\n",
                 vm->name, (int) vm->pid, vm->pid_starttime, vm->socket_path, vm->log_path,
                 vm_state_to_string(vm->state), vm->cid, vm->vcpus, vm->memory_bytes,
                 vm->start_time_usec, vm->stop_requested, vm->kill_requested,
-                vm->balloon, vm->balloon_target_bytes, vm->n_disks, vm->disks_read_only);
+                vm->balloon, vm->balloon_target_bytes, vm->n_disks, vm->disks_read_only,
+                vm_stop_step_to_string(vm->stop_step), vm->stop_timeout_ms);
         if (fflush(f) != 0 || fsync(fileno(f)) < 0)
                 r = -errno;
         if (fclose(f) != 0 && r == 0)
@@ -897,6 +936,8 @@ typedef struct StateFile {
         bool balloon;
         uint64_t balloon_target;
         uint32_t disks, disks_ro;
+        VmStopStep stop_step;
+        uint32_t stop_timeout_ms;
 } StateFile;
 
 static void state_file_done(StateFile *s) {
@@ -951,6 +992,12 @@ static int state_file_read(const char *path, StateFile *ret) {
                         s.disks = (uint32_t) strtoul(v, NULL, 10);
                 else if (strcmp(line, "DISKS_RO") == 0)
                         s.disks_ro = (uint32_t) strtoul(v, NULL, 10);
+                else if (strcmp(line, "STOP_STEP") == 0) {
+                        int step = vm_stop_step_from_string(v);
+
+                        s.stop_step = step >= 0 ? (VmStopStep) step : VM_STOP_STEP_NONE;
+                } else if (strcmp(line, "STOP_TIMEOUT_MS") == 0)
+                        s.stop_timeout_ms = (uint32_t) MIN(strtoul(v, NULL, 10), (unsigned long) VM_STOP_TIMEOUT_MS_MAX);
         }
         fclose(f);
         if (!s.name || !s.socket || s.pid <= 0) {
@@ -961,14 +1008,66 @@ static int state_file_read(const char *path, StateFile *ret) {
         return 0;
 }
 
+static void vm_stop_resume(Vm *vm);
+
+/* The adopted VMM did not answer `info` at start-up (stopped, busy,
+ * socket gone): it is managed from its state file, and asked again here
+ * until it answers; its pidfd reports its end meanwhile. */
+#define VM_ADOPT_RETRY_USEC (1000 * 1000)
+
+static void on_adopt_info(Vm *vm, int r, const ControlReply *reply, void *userdata);
+
+static int on_adopt_retry(sd_event_source *s, uint64_t usec, void *userdata) {
+        Vm *vm = userdata;
+        int fd = -EBADF, r;
+
+        if (!vm->adopt_unconfirmed || vm->state == VM_STATE_STOPPED)
+                return 0;
+        if (vm->control_fd < 0 && control_connect(vm->socket_path, &fd) >= 0 && control_attach(vm, fd) < 0)
+                safe_close(fd);
+        r = control_enqueue(vm, CONTROL_TYPE_INFO, on_adopt_info, NULL);
+        if (r < 0) {
+                (void) sd_event_source_set_time_relative(vm->adopt_timer, VM_ADOPT_RETRY_USEC);
+                (void) sd_event_source_set_enabled(vm->adopt_timer, SD_EVENT_ONESHOT);
+        }
+        return 0;
+}
+
+static void on_adopt_info(Vm *vm, int r, const ControlReply *reply, void *userdata) {
+        ControlInfo info;
+
+        if (r == -ECANCELED || !vm->adopt_unconfirmed)
+                return;
+        if (r < 0 || reply->status < 0 || control_info_decode(reply->payload, reply->length, &info) < 0 ||
+            info.pid != (uint32_t) vm->pid) {
+                if (r != -ETIMEDOUT)
+                        /* Not our VMM's socket, or gone: reconnect next time. */
+                        control_disconnect(vm);
+                (void) sd_event_source_set_time_relative(vm->adopt_timer, VM_ADOPT_RETRY_USEC);
+                (void) sd_event_source_set_enabled(vm->adopt_timer, SD_EVENT_ONESHOT);
+                return;
+        }
+        vm->adopt_unconfirmed = false;
+        vm->vcpus = info.vcpus;
+        vm->memory_bytes = info.memory_bytes;
+        log_info("VM %s: the VMM answers again (%s)", vm->name, control_state_to_string(info.state) ?: "?");
+        if (vm->state == VM_STATE_RUNNING || vm->state == VM_STATE_PAUSED) {
+                if (info.state == CONTROL_STATE_PAUSED)
+                        vm_set_state(vm, VM_STATE_PAUSED);
+                else if (info.state == CONTROL_STATE_RUNNING)
+                        vm_set_state(vm, VM_STATE_RUNNING);
+        }
+}
+
 int vm_adopt(Manager *m, const char *state_path, Vm **ret) {
         _cleanup_close_ int pidfd = -EBADF, fd = -EBADF;
         StateFile s = {};
         ControlReply reply;
         ControlInfo info;
         uint64_t starttime;
+        bool answered = false;
         Vm *vm = NULL;
-        int r;
+        int r, state;
 
         r = state_file_read(state_path, &s);
         if (r < 0)
@@ -982,65 +1081,95 @@ int vm_adopt(Manager *m, const char *state_path, Vm **ret) {
         }
 
         /* Identity: the pid must still name the process that was started
-         * then, and that process must answer on the VM's control socket
-         * with the same pid. */
+         * then. Only a VMM known to be gone (-ESRCH) makes the entry stale;
+         * anything else keeps the VM managed. */
         pidfd = pidfd_open_(s.pid);
         if (pidfd < 0) {
                 r = -errno;
                 goto out;
         }
         r = pid_get_starttime(s.pid, &starttime);
+        if (r == -ENOENT) /* exited between the two */
+                r = -ESRCH;
         if (r < 0)
                 goto out;
         if (starttime != s.starttime) {
-                r = -ESRCH;
+                r = -ESRCH; /* the pid was reused */
                 goto out;
         }
+
+        /* The VMM's own view, if it answers now; a VMM that does not (it is
+         * stopped, overloaded, its socket gone) is adopted all the same,
+         * from the state file, and asked again later. */
         r = control_connect(s.socket, &fd);
-        if (r < 0)
-                goto out;
-        r = control_call(fd, CONTROL_TYPE_INFO, 1, NULL, 0, NULL, 0, 1000, &reply);
+        if (r >= 0)
+                r = control_call(fd, CONTROL_TYPE_INFO, 1, NULL, 0, NULL, 0, 1000, &reply);
         if (r >= 0 && reply.status < 0)
                 r = reply.status;
         if (r >= 0)
                 r = control_info_decode(reply.payload, reply.length, &info);
-        if (r < 0)
-                goto out;
-        if (info.pid != (uint32_t) s.pid || info.state == CONTROL_STATE_STOPPING) {
-                r = -ESRCH;
-                goto out;
+        if (r >= 0 && info.pid == (uint32_t) s.pid)
+                answered = true;
+        else {
+                log_warning_errno(r < 0 ? r : -ESRCH, "VM %s: the VMM (pid %d) does not answer on its socket "
+                                  "(%m); adopting it from its state file", s.name, (int) s.pid);
+                /* Something else answering on the path is not ours to talk to. */
+                if (r >= 0)
+                        fd = safe_close(fd);
         }
 
         vm->pid = s.pid;
         vm->pid_starttime = starttime;
         vm->cid = s.cid;
-        vm->vcpus = info.vcpus;
-        vm->memory_bytes = info.memory_bytes;
+        vm->vcpus = answered ? info.vcpus : s.vcpus;
+        vm->memory_bytes = answered ? info.memory_bytes : s.memory;
         vm->start_time_usec = s.start_usec;
         vm->stop_requested = s.stop_requested;
         vm->kill_requested = s.kill_requested;
+        vm->stop_step = s.stop_step;
+        vm->stop_timeout_ms = s.stop_timeout_ms ?: VM_STOP_TIMEOUT_MS_DEFAULT;
         vm->balloon = s.balloon;
         vm->balloon_target_bytes = s.balloon_target;
         vm->n_disks = MIN(s.disks, (uint32_t) VM_DISKS_MAX);
         vm->disks_read_only = s.disks_ro;
         vm->next_request_id = 1;
-        vm->state = info.state == CONTROL_STATE_PAUSED ? VM_STATE_PAUSED :
-                    info.state == CONTROL_STATE_STARTING ? VM_STATE_STARTING : VM_STATE_RUNNING;
+        if (answered)
+                vm->state = info.state == CONTROL_STATE_PAUSED ? VM_STATE_PAUSED :
+                            info.state == CONTROL_STATE_STARTING ? VM_STATE_STARTING :
+                            info.state == CONTROL_STATE_STOPPING ? VM_STATE_STOPPING : VM_STATE_RUNNING;
+        else {
+                state = vm_state_from_string(s.state);
+                vm->state = state < 0 || state == VM_STATE_STOPPED ? VM_STATE_RUNNING : (VmState) state;
+        }
+        if (vm->stop_requested || vm->kill_requested)
+                vm->state = VM_STATE_STOPPING;
 
         r = sd_event_add_io(m->event, &vm->pidfd_source, pidfd, EPOLLIN, on_pidfd, vm);
         if (r < 0)
                 goto out;
         vm->pidfd = TAKE_FD(pidfd);
-        r = control_attach(vm, fd);
-        if (r < 0)
-                goto out;
-        TAKE_FD(fd);
+        if (fd >= 0) {
+                r = control_attach(vm, fd);
+                if (r < 0)
+                        goto out;
+                TAKE_FD(fd);
+        }
+        if (!answered) {
+                vm->adopt_unconfirmed = true;
+                r = sd_event_add_time_relative(m->event, &vm->adopt_timer, CLOCK_MONOTONIC,
+                                               VM_ADOPT_RETRY_USEC, 0, on_adopt_retry, vm);
+                if (r < 0)
+                        goto out;
+        }
         if (vm->state == VM_STATE_STARTING) {
                 r = sd_event_add_time_relative(m->event, &vm->poll_timer, CLOCK_MONOTONIC,
                                                0, VM_POLL_ACCURACY_USEC, on_poll_timer, vm);
                 if (r < 0)
                         goto out;
         }
+        /* A stop or kill that was under way goes on, its timer armed. */
+        if (vm->stop_requested || vm->kill_requested)
+                vm_stop_resume(vm);
         (void) vm_save(vm);
         *ret = TAKE_PTR(vm);
         r = 0;
@@ -1089,6 +1218,8 @@ static void vm_stop_escalate(Vm *vm) {
                 vm->stop_step = VM_STOP_STEP_SIGKILL;
                 sig = SIGKILL;
         }
+        /* Saved, so that a restarted daemon continues from this step. */
+        (void) vm_save(vm);
         log_info("VM %s: stopping with %s", vm->name, sig == SIGTERM ? "SIGTERM" : "SIGKILL");
         if (pidfd_send_signal_(vm->pidfd, sig) < 0 && errno != ESRCH)
                 log_warning_errno(errno, "VM %s: sending signal %d: %m", vm->name, sig);
@@ -1103,6 +1234,35 @@ static void on_stop_reply(Vm *vm, int r, const ControlReply *reply, void *userda
         /* A refused or unanswered stop goes straight to the next step. */
         if (r < 0 || reply->status < 0)
                 vm_stop_escalate(vm);
+}
+
+/* The graceful step: the VMM's stop, sent past anything else in flight. */
+static void vm_stop_send(Vm *vm) {
+        if (control_enqueue_full(vm, CONTROL_TYPE_STOP, NULL, 0, true, on_stop_reply, NULL) < 0)
+                vm_stop_escalate(vm);
+        else
+                vm_arm_stop_timer(vm);
+}
+
+/* After a daemon restart: the step the last daemon had reached is done
+ * again (the stop resent, the signal sent again) and its timer armed, so
+ * the escalation goes on instead of waiting forever. */
+static void vm_stop_resume(Vm *vm) {
+        log_info("VM %s: continuing its %s stop (step %s)", vm->name, vm->kill_requested ? "kill" : "graceful",
+                 vm_stop_step_to_string(vm->stop_step));
+        if (vm->kill_requested || vm->stop_step == VM_STOP_STEP_SIGKILL) {
+                vm->stop_step = VM_STOP_STEP_SIGKILL;
+                if (pidfd_send_signal_(vm->pidfd, SIGKILL) < 0 && errno != ESRCH)
+                        log_warning_errno(errno, "VM %s: SIGKILL: %m", vm->name);
+                vm_arm_stop_timer(vm);
+        } else if (vm->stop_step == VM_STOP_STEP_SIGTERM) {
+                if (pidfd_send_signal_(vm->pidfd, SIGTERM) < 0 && errno != ESRCH)
+                        log_warning_errno(errno, "VM %s: SIGTERM: %m", vm->name);
+                vm_arm_stop_timer(vm);
+        } else {
+                vm->stop_step = VM_STOP_STEP_GRACEFUL;
+                vm_stop_send(vm);
+        }
 }
 
 int vm_stop(Vm *vm, bool kill_now, uint32_t timeout_ms, VmDoneFn done, void *userdata) {
@@ -1134,10 +1294,7 @@ int vm_stop(Vm *vm, bool kill_now, uint32_t timeout_ms, VmDoneFn done, void *use
         vm->stop_step = VM_STOP_STEP_GRACEFUL;
         vm->stop_timeout_ms = timeout_ms ?: VM_STOP_TIMEOUT_MS_DEFAULT;
         vm_set_state(vm, VM_STATE_STOPPING);
-        if (control_enqueue(vm, CONTROL_TYPE_STOP, on_stop_reply, NULL) < 0)
-                vm_stop_escalate(vm);
-        else
-                vm_arm_stop_timer(vm);
+        vm_stop_send(vm);
         return 0;
 }
 
@@ -1274,15 +1431,30 @@ int vm_set_balloon(Vm *vm, uint64_t bytes, VmDoneFn done, void *userdata) {
         return r;
 }
 
+static void stats_waiters_complete(Vm *vm, int r, const char *msg, const ControlBalloonStats *stats) {
+        /* Detach first: a callback may ask again, starting a new request. */
+        VmStatsWaiter *w = vm->stats_waiters;
+
+        vm->stats_waiters = NULL;
+        vm->n_stats_waiters = 0;
+        while (w) {
+                VmStatsWaiter *next = w->next;
+
+                w->done(vm, r, msg, stats, w->userdata);
+                free(w);
+                w = next;
+        }
+}
+
 static void on_balloon_stats_reply(Vm *vm, int r, const ControlReply *reply, void *userdata) {
-        _cleanup_free_ DeviceCall *c = userdata;
         ControlBalloonStats stats;
+        DeviceCall c = {};
         char msg[128];
 
         if (r >= 0 && reply->status >= 0) {
                 r = control_balloon_stats_decode(reply->payload, reply->length, &stats);
                 if (r < 0) {
-                        c->stats_done(vm, r, "the VMM sent malformed balloon statistics", NULL, c->userdata);
+                        stats_waiters_complete(vm, r, "the VMM sent malformed balloon statistics", NULL);
                         return;
                 }
                 if (vm->balloon_target_bytes != stats.target_bytes ||
@@ -1291,33 +1463,50 @@ static void on_balloon_stats_reply(Vm *vm, int r, const ControlReply *reply, voi
                         vm->balloon_actual_bytes = stats.actual_bytes;
                         manager_vm_balloon_changed(vm->manager, vm);
                 }
-                c->stats_done(vm, 0, NULL, &stats, c->userdata);
+                stats_waiters_complete(vm, 0, NULL, &stats);
                 return;
         }
-        r = device_call_error(r, reply, false, c, msg, sizeof(msg));
-        c->stats_done(vm, r, msg, NULL, c->userdata);
+        r = device_call_error(r, reply, false, &c, msg, sizeof(msg));
+        stats_waiters_complete(vm, r, msg, NULL);
 }
 
 int vm_get_balloon_stats(Vm *vm, VmBalloonStatsFn done, void *userdata) {
         uint8_t payload[CONTROL_BALLOON_STATS_REQUEST_SIZE];
-        DeviceCall *c;
+        VmStatsWaiter *w, **tail;
+        bool first;
         int r;
 
         if (!vm_is_up(vm))
                 return -EBUSY;
         if (!vm->balloon)
                 return -EOPNOTSUPP;
-        c = calloc(1, sizeof(*c));
-        if (!c)
+        if (vm->n_stats_waiters >= VM_BALLOON_STATS_WAITERS_MAX)
+                return -EBUSY;
+        w = calloc(1, sizeof(*w));
+        if (!w)
                 return -ENOMEM;
-        *c = (DeviceCall) { .stats_done = done, .userdata = userdata };
-        /* A paused guest cannot answer: do not make the VMM wait for it. */
-        control_balloon_stats_request_encode(vm->state == VM_STATE_PAUSED ? 0 : VM_BALLOON_STATS_WAIT_MS, payload);
-        r = control_enqueue_payload(vm, CONTROL_TYPE_BALLOON_STATS, payload, sizeof(payload),
-                                    on_balloon_stats_reply, c);
-        if (r < 0)
-                free(c);
-        return r;
+        *w = (VmStatsWaiter) { .done = done, .userdata = userdata };
+
+        /* While a request is out, later callers join it and get its answer:
+         * a flood of callers costs the VMM one request, and the control
+         * queue one slot. */
+        first = !vm->stats_waiters;
+        if (first) {
+                /* A paused guest cannot answer: do not make the VMM wait for it. */
+                control_balloon_stats_request_encode(vm->state == VM_STATE_PAUSED ? 0 : VM_BALLOON_STATS_WAIT_MS,
+                                                     payload);
+                r = control_enqueue_payload(vm, CONTROL_TYPE_BALLOON_STATS, payload, sizeof(payload),
+                                            on_balloon_stats_reply, NULL);
+                if (r < 0) {
+                        free(w);
+                        return r;
+                }
+        }
+        for (tail = &vm->stats_waiters; *tail; tail = &(*tail)->next)
+                ;
+        *tail = w;
+        vm->n_stats_waiters++;
+        return 0;
 }
 
 static void on_resize_reply(Vm *vm, int r, const ControlReply *reply, void *userdata) {

@@ -72,7 +72,10 @@ int vm_stop_step_from_string(const char *s);
 #define VM_STOP_TIMEOUT_MS_MAX (10 * 60 * 1000)
 #define VM_START_TIMEOUT_MS 30000
 #define VM_CONTROL_TIMEOUT_MS 2000
+/* Requests in flight to one VMM (stop excepted: it always gets through). */
 #define VM_CONTROL_QUEUE_MAX 32
+/* GetBalloonStats callers sharing one request; past it: Busy. */
+#define VM_BALLOON_STATS_WAITERS_MAX 256
 #define VM_DISKS_MAX 8
 #define VM_DISK_SERIAL_MAX 20   /* virtio-blk GET_ID: 20 bytes of ASCII */
 /* How long the VMM may wait for the guest's fresh balloon statistics; it
@@ -125,6 +128,7 @@ typedef void (*VmBalloonStatsFn)(Vm *vm, int r, const char *error_msg, const Con
                                  void *userdata);
 
 typedef struct VmControlRequest VmControlRequest;
+typedef struct VmStatsWaiter VmStatsWaiter;
 
 struct Vm {
         Manager *manager;
@@ -136,14 +140,20 @@ struct Vm {
         uint64_t pid_starttime; /* /proc/PID/stat field 22: the pid's identity */
         int pidfd;
         bool is_child;          /* spawned by this daemon (else adopted) */
+        /* Adopted without an answer from the VMM: state from the state file,
+         * `info` retried by adopt_timer until it answers. */
+        bool adopt_unconfirmed;
+        sd_event_source *adopt_timer;
         sd_event_source *pidfd_source;
 
         int control_fd;
         sd_event_source *control_source;
         sd_event_source *control_timer;
-        VmControlRequest *requests;     /* queue; the head is in flight */
+        VmControlRequest *requests;     /* all sent, replies matched by id */
         unsigned n_requests;
         uint32_t next_request_id;
+        VmStatsWaiter *stats_waiters;   /* GetBalloonStats callers sharing the request in flight */
+        unsigned n_stats_waiters;
 
         uint32_t cid;
         uint32_t vcpus;
@@ -189,8 +199,11 @@ Vm *vm_free(Vm *vm);
  * RUNNING and the waiter is called with 0 (or with an error on failure). */
 int vm_start(Vm *vm, VmConfig *config, VmDoneFn done, void *userdata);
 
-/* Re-adopts a VMM listed in a state file; 0 on success, negative when the
- * entry is stale (the caller removes it). */
+/* Re-adopts a VMM listed in a state file; 0 on success. -ESRCH: the VMM is
+ * gone (no such pid, or the pid was reused) and -EBADMSG: the file is
+ * unusable; the caller removes the entry then, and only then. A VMM that
+ * is alive but does not answer is adopted from the state file. A stop or
+ * kill under way when the last daemon ended is continued. */
 int vm_adopt(Manager *m, const char *state_path, Vm **ret);
 
 /* graceful: VMM stop, then SIGTERM, then SIGKILL, each bounded by
