@@ -12,6 +12,8 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
+#include <grp.h>
 #include <thread>
 #include <unistd.h>
 #include <vector>
@@ -1085,3 +1087,91 @@ TEST(ControlClient, KnowsItsVerbs) {
 }
 
 } // namespace
+
+/* ---- access: file mode, peer uid, idle clients (defect 10) ------------- */
+
+TEST_F(ControlSocketDirTest, ListenMakesTheSocket0600WhateverTheUmask) {
+        int fd = -1;
+        struct stat st;
+        mode_t old = umask(0);
+
+        ASSERT_EQ(control_listen(path.c_str(), &fd), 0);
+        umask(old);
+        ASSERT_EQ(lstat(path.c_str(), &st), 0);
+        EXPECT_EQ(st.st_mode & 07777, 0600u);
+        close(fd);
+}
+
+TEST_F(ControlSocketDirTest, ClientOfAnotherUidIsRefusedWithEacces) {
+        if (geteuid() != 0)
+                GTEST_SKIP() << "needs root to connect as uid 65534";
+        int lfd;
+        ASSERT_EQ(control_listen(path.c_str(), &lfd), 0);
+        ControlServer *s = nullptr;
+        ASSERT_EQ(control_server_new(event, lfd, &fake_ops, &vm, &s), 0);
+        /* The file would let it in: the peer check alone must refuse it. */
+        ASSERT_EQ(chmod(dir, 0755), 0);
+        ASSERT_EQ(chmod(path.c_str(), 0666), 0);
+
+        pid_t pid = fork();
+        ASSERT_GE(pid, 0);
+        if (pid == 0) {
+                int fd;
+                ControlReply reply;
+                if (setgroups(0, nullptr) < 0 || setresgid(65534, 65534, 65534) < 0 ||
+                    setresuid(65534, 65534, 65534) < 0)
+                        _exit(2);
+                if (control_connect(path.c_str(), &fd) < 0)
+                        _exit(3);
+                int r = control_call(fd, CONTROL_TYPE_INFO, 1, nullptr, 0, nullptr, 0, 5000, &reply);
+                /* The refusal is a type-0 message, not the reply to id 1. */
+                _exit(r == -EACCES || (r >= 0 && reply.status == -EACCES) || r == -EBADMSG || r == -ECONNRESET ||
+                      r == -EPIPE ? 0 : 1);
+        }
+        int status = 0;
+        for (int i = 0; i < 1000 && waitpid(pid, &status, WNOHANG) == 0; i++)
+                event_loop_run(event, 10);
+        ASSERT_TRUE(WIFEXITED(status)) << status;
+        EXPECT_EQ(WEXITSTATUS(status), 0) << "uid 65534 was served";
+        EXPECT_EQ(control_server_n_connections(s), 0u);
+
+        int again;
+        ASSERT_EQ(control_connect(path.c_str(), &again), 0);
+        ExpectInfoWorksOn(again);
+        close(again);
+        control_server_free(s);
+}
+
+TEST_F(ControlSocketDirTest, IdleClientsAreDroppedButAHandedOverConnectionIsNot) {
+        int lfd, sv[2];
+        ASSERT_EQ(control_listen(path.c_str(), &lfd), 0);
+        ControlServer *s = nullptr;
+        ASSERT_EQ(control_server_new(event, lfd, &fake_ops, &vm, &s), 0);
+        control_server_set_idle_timeout(s, 100);
+        ASSERT_EQ(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+        ASSERT_EQ(control_server_add_connection(s, sv[1]), 0);
+
+        /* As many idle clients as the limit: the handed-over one is extra. */
+        std::vector<int> clients;
+        for (unsigned i = 0; i < CONTROL_CONNECTIONS_MAX; i++) {
+                int c;
+                ASSERT_EQ(control_connect(path.c_str(), &c), 0);
+                clients.push_back(c);
+                for (int k = 0; k < 100 && control_server_n_connections(s) < i + 2; k++)
+                        event_loop_run(event, 10);
+        }
+        ASSERT_EQ(control_server_n_connections(s), (unsigned) CONTROL_CONNECTIONS_MAX + 1);
+        ExpectInfoWorksOn(sv[0]);
+
+        for (int k = 0; k < 500 && control_server_n_connections(s) > 1; k++)
+                event_loop_run(event, 10);
+        EXPECT_EQ(control_server_n_connections(s), 1u) << "idle clients kept";
+        for (int c : clients) {
+                char b;
+                EXPECT_EQ(recv(c, &b, 1, MSG_DONTWAIT), 0) << "not hung up on";
+                close(c);
+        }
+        ExpectInfoWorksOn(sv[0]);
+        close(sv[0]);
+        control_server_free(s);
+}
