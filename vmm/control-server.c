@@ -408,7 +408,17 @@ static void refuse_connection(int fd, int error) {
                 .status = error,
         };
 
-        /* Best effort: the client reads why before it sees the hang-up. */
+        /* Best effort: the client reads why before it sees the hang-up.
+         * What it already sent is read and dropped first: closing a socket
+         * with unread data makes the peer's next recv() fail with
+         * ECONNRESET before it can read the message. */
+        for (unsigned i = 0; i < 4; i++) {
+                ControlDatagram d;
+
+                if (control_receive(fd, &d) < 0)
+                        break;
+                control_datagram_close_fds(&d);
+        }
         (void) control_send(fd, &h, NULL, NULL, 0);
 }
 
