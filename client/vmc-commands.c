@@ -246,6 +246,7 @@ static int cmd_start(GDBusConnection *bus, const VmcArgs *a) {
 static int cmd_stop(GDBusConnection *bus, const VmcArgs *a) {
         g_autoptr(GVariant) reply = NULL;
         g_autoptr(GError) error = NULL;
+        g_autofree char *safe = NULL;
         const char *step;
         int timeout;
 
@@ -262,7 +263,8 @@ static int cmd_stop(GDBusConnection *bus, const VmcArgs *a) {
         if (!reply)
                 return fail_gerror(a, error);
         g_variant_get(reply, "(&s)", &step);
-        printf("stopped %s (%s)\n", a->name, vmc_stop_step_describe(step));
+        safe = vmc_escape_text(vmc_stop_step_describe(step));
+        printf("stopped %s (%s)\n", a->name, safe);
         return VMC_EXIT_OK;
 }
 

@@ -407,7 +407,7 @@ static int compare_strings(const void *a, const void *b) {
 /* A value of any type as short text for `vmc info`. */
 static char *value_text(GVariant *v) {
         if (g_variant_is_of_type(v, G_VARIANT_TYPE_STRING) || g_variant_is_of_type(v, G_VARIANT_TYPE_OBJECT_PATH))
-                return g_strdup(g_variant_get_string(v, NULL));
+                return vmc_escape_text(g_variant_get_string(v, NULL));
         if (g_variant_is_of_type(v, G_VARIANT_TYPE_UINT32))
                 return g_strdup_printf("%" PRIu32, g_variant_get_uint32(v));
         if (g_variant_is_of_type(v, G_VARIANT_TYPE_UINT64))

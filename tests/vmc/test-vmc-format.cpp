@@ -400,3 +400,13 @@ TEST(VmcEscape, SequenceSplitAcrossReadsIsLeftForTheNextCall) {
         EXPECT_EQ(vmc_escape_terminal(out, rest.data(), rest.size(), TRUE), rest.size());
         EXPECT_STREQ(out->str, "ok \xc3\xa9\r\n");
 }
+
+TEST(VmcEscape, InfoShowsEscapesInStringProperties) {
+        GVariantBuilder b;
+        g_variant_builder_init(&b, G_VARIANT_TYPE("a{sv}"));
+        g_variant_builder_add(&b, "{sv}", "LogPath", g_variant_new_string("/run/x\x1b[2J.log"));
+        g_autoptr(GVariant) info = g_variant_ref_sink(g_variant_builder_end(&b));
+        g_autofree char *out = vmc_format_info(info);
+        EXPECT_EQ(strchr(out, '\x1b'), nullptr) << out;
+        EXPECT_NE(strstr(out, "/run/x\\x1b[2J.log"), nullptr) << out;
+}
