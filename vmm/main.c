@@ -110,9 +110,9 @@ static bool is_fd_spec(const char *s) {
 }
 
 static int parse_run_args(int argc, char **argv, RunArgs *a) {
-        enum { ARG_SERIAL = 0x100, ARG_SERIAL_MAX, ARG_DEBUG_EXIT, ARG_NO_DECOMPRESS, ARG_VERSION, ARG_KVM_DEVICE, ARG_CONTROL_FD,
+        enum { ARG_SERIAL = 0x100, ARG_DEBUG_EXIT, ARG_NO_DECOMPRESS, ARG_VERSION, ARG_KVM_DEVICE, ARG_CONTROL_FD,
                ARG_SECCOMP, ARG_POLICY_DIR, ARG_DISABLE_SANDBOX, ARG_TEST_VIOLATION, ARG_TEST_PROBE,
-               ARG_PROFILE, ARG_DEVICE = 0x1000 };
+               ARG_PROFILE, ARG_SERIAL_MAX, ARG_DEVICE = 0x1000 };
         static const struct option options[] = {
                 { "mem", required_argument, NULL, 'm' },
                 { "cpus", required_argument, NULL, 'c' },
