@@ -57,7 +57,7 @@ static const char help_overview[] =
         "  balloon NAME SIZE                   Set the balloon target\n"
         "  balloon-stats NAME [--json]         Show the guest's balloon statistics\n"
         "  resize NAME DISK SIZE               Resize disk number DISK to SIZE\n"
-        "  logs NAME [-f]                      Print a VM's console log\n"
+        "  logs NAME [-f] [--raw]              Print a VM's console log\n"
         "\n"
         "Options:\n"
         "  --system          Use the system bus (the default for root)\n"
@@ -155,11 +155,13 @@ static const char *const help_texts[_VMC_COMMAND_MAX] = {
         "\n"
         "  -h, --help   Show this help\n",
         [VMC_COMMAND_LOGS] =
-        "Usage: vmc logs NAME [-f]\n"
+        "Usage: vmc logs NAME [-f] [--raw]\n"
         "\n"
-        "Print a VM's console log.\n"
+        "Print a VM's console log. On a terminal, control characters the guest\n"
+        "wrote (other than newline and tab) are shown escaped, as \\xNN.\n"
         "\n"
         "  -f, --follow   Keep printing what the VM writes until it stops\n"
+        "      --raw      Print the guest's bytes as they are, even on a terminal\n"
         "  -h, --help     Show this help\n",
 };
 
@@ -260,6 +262,7 @@ enum {
         OPT_VSOCK,
         OPT_BALLOON,
         OPT_SERIAL_LOG,
+        OPT_RAW,
         OPT_DEBUG_EXIT,
         OPT_JSON,
 };
@@ -305,6 +308,7 @@ static int parse_command(int argc, char **argv, VmcArgs *a, char **ret_error) {
         static const struct option logs_options[] = {
                 { "help", no_argument, NULL, 'h' },
                 { "follow", no_argument, NULL, 'f' },
+                { "raw", no_argument, NULL, OPT_RAW },
                 {}
         };
         static const struct option help_options[] = {
@@ -395,6 +399,9 @@ static int parse_command(int argc, char **argv, VmcArgs *a, char **ret_error) {
                         break;
                 case OPT_DEBUG_EXIT:
                         a->debug_exit = true;
+                        break;
+                case OPT_RAW:
+                        a->raw = true;
                         break;
                 case 'f':
                         if (a->command == VMC_COMMAND_LOGS)

@@ -92,6 +92,7 @@ typedef struct VmcArgs {
 
         /* logs */
         bool follow;
+        bool raw;               /* no escaping even on a terminal */
 } VmcArgs;
 
 const char *vmc_command_to_string(VmcCommand c);

@@ -25,8 +25,11 @@ static char *error_context(const VmcArgs *a) {
 
 static int fail(const VmcArgs *a, int exit_code, const char *text) {
         g_autofree char *context = error_context(a);
+        /* The text may quote the daemon, which may quote the VMM or a
+         * guest: never a raw escape on the user's terminal. */
+        g_autofree char *safe = vmc_escape_text(text);
 
-        fprintf(stderr, "vmc: %s: %s\n", context, text);
+        fprintf(stderr, "vmc: %s: %s\n", context, safe);
         return exit_code;
 }
 
@@ -243,6 +246,7 @@ static int cmd_start(GDBusConnection *bus, const VmcArgs *a) {
 static int cmd_stop(GDBusConnection *bus, const VmcArgs *a) {
         g_autoptr(GVariant) reply = NULL;
         g_autoptr(GError) error = NULL;
+        g_autofree char *safe = NULL;
         const char *step;
         int timeout;
 
@@ -259,7 +263,8 @@ static int cmd_stop(GDBusConnection *bus, const VmcArgs *a) {
         if (!reply)
                 return fail_gerror(a, error);
         g_variant_get(reply, "(&s)", &step);
-        printf("stopped %s (%s)\n", a->name, vmc_stop_step_describe(step));
+        safe = vmc_escape_text(vmc_stop_step_describe(step));
+        printf("stopped %s (%s)\n", a->name, safe);
         return VMC_EXIT_OK;
 }
 
@@ -395,15 +400,93 @@ typedef struct LogFollow {
         GMainLoop *loop;
         const char *name;
         int fd;
+        bool escape;            /* stdout is a terminal and --raw was not given */
+        char held[4];           /* escape: a UTF-8 sequence or CR cut by the read */
+        size_t n_held;
+        char last[64];          /* the last bytes read, to find our place after a cut */
+        size_t n_last;
         bool vm_stopped;
         bool daemon_gone;
         bool write_failed;
 } LogFollow;
 
-/* Copies what the log has beyond the current offset to stdout. */
-static int log_copy(LogFollow *f) {
-        char buf[64 * 1024];
+/* Writes what was read, escaped for a terminal when asked. */
+static int log_write(LogFollow *f, const char *buf, size_t n, bool final) {
+        g_autoptr(GString) out = NULL;
+        g_autofree char *joined = NULL;
+        size_t used;
 
+        if (n >= sizeof(f->last)) {
+                memcpy(f->last, buf + n - sizeof(f->last), sizeof(f->last));
+                f->n_last = sizeof(f->last);
+        } else if (n > 0) {
+                size_t keep = MIN(f->n_last, sizeof(f->last) - n);
+
+                memmove(f->last, f->last + f->n_last - keep, keep);
+                memcpy(f->last + keep, buf, n);
+                f->n_last = keep + n;
+        }
+        if (n == 0 && f->n_held == 0)
+                return 0;
+        if (!f->escape) {
+                if (n > 0 && fwrite(buf, 1, n, stdout) != n)
+                        return -EIO;
+                return 0;
+        }
+        joined = g_malloc(f->n_held + n);
+        memcpy(joined, f->held, f->n_held);
+        memcpy(joined + f->n_held, buf, n);
+        n += f->n_held;
+        out = g_string_new(NULL);
+        used = vmc_escape_terminal(out, joined, n, final);
+        /* What is left is shorter than a UTF-8 sequence. */
+        f->n_held = MIN(n - used, sizeof(f->held));
+        memcpy(f->held, joined + used, f->n_held);
+        if (out->len > 0 && fwrite(out->str, 1, out->len, stdout) != out->len)
+                return -EIO;
+        return 0;
+}
+
+/* The VMM cuts a full console log to its newest half, in place: the file
+ * shrank under our offset. Go on after the last bytes we printed, found in
+ * what was kept; from the start if they are not there. */
+static void log_resync(LogFollow *f) {
+        g_autofree char *data = NULL;
+        const char *at = NULL;
+        struct stat st;
+        size_t n = 0;
+
+        if (fstat(f->fd, &st) < 0 || lseek(f->fd, 0, SEEK_SET) < 0)
+                return;
+        data = g_malloc((size_t) st.st_size + 1);
+        while (n < (size_t) st.st_size) {
+                ssize_t k = read(f->fd, data + n, (size_t) st.st_size - n);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k <= 0)
+                        break;
+                n += (size_t) k;
+        }
+        for (const char *p = data; f->n_last > 0 && p + f->n_last <= data + n;) {
+                const char *m = memmem(p, (size_t) (data + n - p), f->last, f->n_last);
+                if (!m)
+                        break;
+                at = m + f->n_last;
+                p = m + 1;
+        }
+        (void) lseek(f->fd, at ? at - data : 0, SEEK_SET);
+}
+
+/* Copies what the log has beyond the current offset to stdout. final: the
+ * last copy, nothing more will come. */
+static int log_copy(LogFollow *f, bool final) {
+        char buf[64 * 1024];
+        struct stat st;
+        off_t pos;
+
+        pos = lseek(f->fd, 0, SEEK_CUR);
+        if (pos > 0 && fstat(f->fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size < pos)
+                log_resync(f);
         for (;;) {
                 ssize_t n = read(f->fd, buf, sizeof(buf));
                 if (n < 0 && errno == EINTR)
@@ -412,10 +495,14 @@ static int log_copy(LogFollow *f) {
                         return -errno;
                 if (n == 0)
                         break;
-                if (fwrite(buf, 1, (size_t) n, stdout) != (size_t) n) {
+                if (log_write(f, buf, (size_t) n, false) < 0) {
                         f->write_failed = true;
                         return -EIO;
                 }
+        }
+        if (final && log_write(f, NULL, 0, true) < 0) {
+                f->write_failed = true;
+                return -EIO;
         }
         fflush(stdout);
         return 0;
@@ -445,7 +532,7 @@ static void on_daemon_vanished(GDBusConnection *bus, const char *name, gpointer 
 static gboolean on_log_poll(gpointer userdata) {
         LogFollow *f = userdata;
 
-        if (log_copy(f) < 0)
+        if (log_copy(f, false) < 0)
                 g_main_loop_quit(f->loop);
         return G_SOURCE_CONTINUE;
 }
@@ -455,7 +542,7 @@ static int cmd_logs(GDBusConnection *bus, const VmcArgs *a) {
         g_autoptr(GVariant) info = NULL;
         g_autoptr(GError) error = NULL;
         _cleanup_close_ int fd = -EBADF;
-        LogFollow f = { .loop = loop, .name = a->name, .fd = -EBADF };
+        LogFollow f = { .loop = loop, .name = a->name, .fd = -EBADF, .escape = !a->raw && isatty(STDOUT_FILENO) };
         const char *log_path = NULL, *state = NULL;
         guint subscription = 0, watch = 0, timer = 0;
         int r;
@@ -487,7 +574,7 @@ static int cmd_logs(GDBusConnection *bus, const VmcArgs *a) {
                 goto finish;
         }
         f.fd = fd;
-        r = log_copy(&f);
+        r = log_copy(&f, !a->follow || (state && strcmp(state, "stopped") == 0));
         if (r < 0 || !a->follow || (state && strcmp(state, "stopped") == 0))
                 goto done;
 
@@ -497,7 +584,7 @@ static int cmd_logs(GDBusConnection *bus, const VmcArgs *a) {
         if (!f.vm_stopped && !f.daemon_gone)
                 g_main_loop_run(loop);
         /* What the VM wrote just before it stopped. */
-        r = log_copy(&f);
+        r = log_copy(&f, true);
 
 done:
         if (f.write_failed)

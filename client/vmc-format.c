@@ -117,6 +117,49 @@ int vmc_error_describe(const char *error_name, const char *message, const char *
         return VMC_EXIT_FAILED;
 }
 
+size_t vmc_escape_terminal(GString *out, const char *text, size_t n, gboolean final) {
+        const guchar *p = (const guchar *) text;
+        size_t i = 0;
+
+        while (i < n) {
+                gunichar c;
+                size_t len;
+
+                if (p[i] < 0x80) {
+                        if (p[i] == '\r' && i + 1 == n && !final)
+                                break; /* a CRLF split across reads? */
+                        if ((p[i] < 0x20 && p[i] != '\n' && p[i] != '\t' &&
+                             !(p[i] == '\r' && i + 1 < n && p[i + 1] == '\n')) || p[i] == 0x7f)
+                                g_string_append_printf(out, "\\x%02x", p[i]);
+                        else
+                                g_string_append_c(out, (char) p[i]);
+                        i++;
+                        continue;
+                }
+                c = g_utf8_get_char_validated((const char *) p + i, (gssize) (n - i));
+                if (c == (gunichar) -2 && !final)
+                        break;
+                if (c == (gunichar) -1 || c == (gunichar) -2 || (c >= 0x80 && c < 0xa0)) {
+                        /* Not UTF-8, or a C1 control (CSI is 0x9b): the lead byte
+                         * alone; continuation bytes come out the same way. */
+                        g_string_append_printf(out, "\\x%02x", p[i]);
+                        i++;
+                        continue;
+                }
+                len = (size_t) g_utf8_skip[p[i]];
+                g_string_append_len(out, (const char *) p + i, (gssize) len);
+                i += len;
+        }
+        return i;
+}
+
+char *vmc_escape_text(const char *text) {
+        GString *out = g_string_new(NULL);
+
+        vmc_escape_terminal(out, text, strlen(text), TRUE);
+        return g_string_free(out, FALSE);
+}
+
 char *vmc_format_bytes(uint64_t bytes) {
         static const char *const units[] = { "KiB", "MiB", "GiB", "TiB", "PiB", "EiB" };
         char buf[64];
@@ -364,7 +407,7 @@ static int compare_strings(const void *a, const void *b) {
 /* A value of any type as short text for `vmc info`. */
 static char *value_text(GVariant *v) {
         if (g_variant_is_of_type(v, G_VARIANT_TYPE_STRING) || g_variant_is_of_type(v, G_VARIANT_TYPE_OBJECT_PATH))
-                return g_strdup(g_variant_get_string(v, NULL));
+                return vmc_escape_text(g_variant_get_string(v, NULL));
         if (g_variant_is_of_type(v, G_VARIANT_TYPE_UINT32))
                 return g_strdup_printf("%" PRIu32, g_variant_get_uint32(v));
         if (g_variant_is_of_type(v, G_VARIANT_TYPE_UINT64))

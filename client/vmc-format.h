@@ -28,6 +28,16 @@ char *vmc_vm_object_path(const char *name);
  * without GDBus's "GDBus.Error:NAME: " prefix; vm_name may be NULL. */
 int vmc_error_describe(const char *error_name, const char *message, const char *vm_name, char **ret_text);
 
+/* Appends text[0..n) to out, safe to show on a terminal: control
+ * characters (C0 but newline, tab and the CR of a CRLF; DEL; C1) and bytes
+ * that are not UTF-8 become \xNN, one per byte. Unless final, an
+ * incomplete UTF-8 sequence or a CR at the end is left for the next call
+ * (text split across reads): returns how many bytes were used. */
+size_t vmc_escape_terminal(GString *out, const char *text, size_t n, gboolean final);
+
+/* A NUL-terminated text escaped so; g_free() it. */
+char *vmc_escape_text(const char *text);
+
 /* "512 MiB" when exact, "1.5 GiB" (one decimal) otherwise. */
 char *vmc_format_bytes(uint64_t bytes);
 

@@ -25,6 +25,7 @@ typedef struct Args {
         const char *runtime_dir;
         const char *vmm;
         unsigned max_vms;
+        uint64_t console_log_max;
         bool verbose;
 } Args;
 
@@ -36,6 +37,8 @@ static void help(void) {
                "                          (default: /run/majordome, or $XDG_RUNTIME_DIR/majordome with --user)\n"
                "      --vmm PATH          the majordome-vmm binary (default: %s)\n"
                "      --max-vms N         most VMs at once (default %d)\n"
+               "      --console-log-max SIZE  cap each guest's console log (default 4M, at\n"
+               "                          least 16K): past it only the newest half is kept\n"
                "  -v, --verbose           debug logging\n"
                "  -h, --help              this help\n"
                "      --version           the version\n",
@@ -43,12 +46,13 @@ static void help(void) {
 }
 
 static int parse_args(int argc, char **argv, Args *a) {
-        enum { ARG_USER = 0x100, ARG_RUNTIME_DIR, ARG_VMM, ARG_MAX_VMS, ARG_VERSION };
+        enum { ARG_USER = 0x100, ARG_RUNTIME_DIR, ARG_VMM, ARG_MAX_VMS, ARG_CONSOLE_LOG_MAX, ARG_VERSION };
         static const struct option options[] = {
                 { "user", no_argument, NULL, ARG_USER },
                 { "runtime-dir", required_argument, NULL, ARG_RUNTIME_DIR },
                 { "vmm", required_argument, NULL, ARG_VMM },
                 { "max-vms", required_argument, NULL, ARG_MAX_VMS },
+                { "console-log-max", required_argument, NULL, ARG_CONSOLE_LOG_MAX },
                 { "verbose", no_argument, NULL, 'v' },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, ARG_VERSION },
@@ -74,6 +78,13 @@ static int parse_args(int argc, char **argv, Args *a) {
                                 return -EINVAL;
                         }
                         a->max_vms = (unsigned) n;
+                        break;
+                case ARG_CONSOLE_LOG_MAX:
+                        if (parse_size(optarg, &n) < 0 || n < VM_CONSOLE_LOG_MAX_MIN) {
+                                log_error("--console-log-max: want a size of at least 16K, got '%s'", optarg);
+                                return -EINVAL;
+                        }
+                        a->console_log_max = n;
                         break;
                 case 'v':
                         a->verbose = true;
@@ -122,7 +133,7 @@ static int on_term(sd_event_source *s, const struct signalfd_siginfo *si, void *
 int main(int argc, char **argv) {
         _cleanup_free_ char *runtime_dir = NULL;
         Manager *m = NULL;
-        Args a = { .max_vms = MANAGER_MAX_VMS_DEFAULT };
+        Args a = { .max_vms = MANAGER_MAX_VMS_DEFAULT, .console_log_max = VM_CONSOLE_LOG_MAX_DEFAULT };
         sigset_t mask;
         int r, n;
 
@@ -165,6 +176,7 @@ int main(int argc, char **argv) {
                 return log_error_errno(r, "%m"), 1;
         m->user = a.user;
         m->max_vms = a.max_vms;
+        m->console_log_max = a.console_log_max;
         m->runtime_dir = TAKE_PTR(runtime_dir);
         m->vmm_path = strdup(a.vmm ?: MAJORDOME_VMM_PATH);
         if (!m->vmm_path) {

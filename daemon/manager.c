@@ -16,6 +16,7 @@ int manager_new(Manager **ret) {
         if (!m)
                 return -ENOMEM;
         m->max_vms = MANAGER_MAX_VMS_DEFAULT;
+        m->console_log_max = VM_CONSOLE_LOG_MAX_DEFAULT;
         m->next_cid = MANAGER_CID_MIN;
         *ret = m;
         return 0;

@@ -30,6 +30,7 @@ struct Manager {
         char *runtime_dir;
         char *vmm_path;
         unsigned max_vms;
+        uint64_t console_log_max; /* each VM's console log, bytes (VMM --serial-max-size) */
 
         Vm *vms;
         unsigned n_vms;

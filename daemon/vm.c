@@ -441,8 +441,12 @@ int vm_new(Manager *m, const char *name, Vm **ret) {
                 vm_free(vm);
                 return r;
         }
-        if (asprintf(&vm->log_path, "%s/%s.log", m->runtime_dir, name) < 0) {
+        if (asprintf(&vm->log_path, "%s/%s.console.log", m->runtime_dir, name) < 0) {
                 vm->log_path = NULL;
+                goto oom;
+        }
+        if (asprintf(&vm->vmm_log_path, "%s/%s.log", m->runtime_dir, name) < 0) {
+                vm->vmm_log_path = NULL;
                 goto oom;
         }
         if (asprintf(&vm->socket_path, "%s/%s.sock", m->runtime_dir, name) < 0) {
@@ -489,6 +493,7 @@ Vm *vm_free(Vm *vm) {
         free(vm->name);
         free(vm->path);
         free(vm->log_path);
+        free(vm->vmm_log_path);
         free(vm->socket_path);
         free(vm->state_path);
         free(vm->vsock_dir);
@@ -547,23 +552,119 @@ int vm_save(Vm *vm) {
         return r;
 }
 
-/* The last "majordome-vmm: ..." line of the VM's log: why it failed. */
-static char *vm_last_vmm_error(Vm *vm) {
-        char line[512], *found = NULL;
-        FILE *f;
+/* Length of the UTF-8 sequence at p (n bytes left) and its code point,
+ * or 0 when it is not valid UTF-8 (overlong forms, surrogates and values
+ * past U+10FFFF included: sd-bus refuses them all). */
+static size_t utf8_decode(const uint8_t *p, size_t n, uint32_t *ret) {
+        size_t len;
+        uint32_t c, min;
 
-        f = fopen(vm->log_path, "re");
-        if (!f)
-                return NULL;
-        while (fgets(line, sizeof(line), f)) {
-                if (strncmp(line, "majordome-vmm: ", 15) == 0) {
-                        line[strcspn(line, "\n")] = 0;
-                        free(found);
-                        found = strdup(line);
-                }
+        if (p[0] < 0x80) {
+                *ret = p[0];
+                return 1;
         }
-        fclose(f);
-        return found;
+        if ((p[0] & 0xe0) == 0xc0)
+                len = 2, c = p[0] & 0x1f, min = 0x80;
+        else if ((p[0] & 0xf0) == 0xe0)
+                len = 3, c = p[0] & 0x0f, min = 0x800;
+        else if ((p[0] & 0xf8) == 0xf0)
+                len = 4, c = p[0] & 0x07, min = 0x10000;
+        else
+                return 0;
+        if (len > n)
+                return 0;
+        for (size_t i = 1; i < len; i++) {
+                if ((p[i] & 0xc0) != 0x80)
+                        return 0;
+                c = (c << 6) | (p[i] & 0x3f);
+        }
+        if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
+                return 0;
+        *ret = c;
+        return len;
+}
+
+char *vm_escape_text(const char *text, size_t n, size_t max) {
+        const uint8_t *p = (const uint8_t *) text;
+        char *out, *o;
+
+        /* Each input byte takes at most 4 output bytes ("\xNN"). */
+        out = malloc(MIN(n, max) * 4 + 4);
+        if (!out)
+                return NULL;
+        o = out;
+        for (size_t i = 0; i < n;) {
+                char esc[8];
+                size_t len;
+                uint32_t c = 0;
+
+                len = utf8_decode(p + i, n - i, &c);
+                /* C0, DEL and C1 controls move terminals around: escaped,
+                 * like bytes that are not UTF-8 and the backslash itself. */
+                if (len == 0 || c < 0x20 || c == 0x7f || (c >= 0x80 && c < 0xa0) || c == '\\') {
+                        if (len == 1 && c == '\\')
+                                snprintf(esc, sizeof(esc), "\\\\");
+                        else
+                                snprintf(esc, sizeof(esc), "\\x%02x", p[i]);
+                        len = 1;
+                } else {
+                        memcpy(esc, p + i, len);
+                        esc[len] = 0;
+                }
+                if ((size_t) (o - out) + strlen(esc) > max) {
+                        strcpy(o, "...");
+                        return out;
+                }
+                o = stpcpy(o, esc);
+                i += len;
+        }
+        *o = 0;
+        return out;
+}
+
+/* The last "majordome-vmm: ..." line of the VMM's own log, escaped: why it
+ * failed. Only the log's tail is read: the daemon's loop never waits on a
+ * big file. The guest's console is another file, so guest output cannot
+ * pose as the VMM's message. */
+static char *vm_last_vmm_error(Vm *vm) {
+        static const char prefix[] = "majordome-vmm: ";
+        _cleanup_close_ int fd = -EBADF;
+        char buf[VM_VMM_LOG_TAIL + 1];
+        const char *line = NULL, *p, *end;
+        struct stat st;
+        off_t from;
+        ssize_t n;
+
+        fd = open(vm->vmm_log_path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+        if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+                return NULL;
+        from = st.st_size > VM_VMM_LOG_TAIL ? st.st_size - VM_VMM_LOG_TAIL : 0;
+        n = pread(fd, buf, VM_VMM_LOG_TAIL, from);
+        if (n <= 0)
+                return NULL;
+        buf[n] = 0;
+        p = buf;
+        end = buf + n;
+        if (from > 0) {
+                /* The first line is cut: start after it. */
+                p = memchr(buf, '\n', (size_t) n);
+                if (!p)
+                        return NULL;
+                p++;
+        }
+        while (p < end) {
+                const char *nl = memchr(p, '\n', (size_t) (end - p));
+                size_t len = nl ? (size_t) (nl - p) : (size_t) (end - p);
+
+                if (len >= strlen(prefix) && memcmp(p, prefix, strlen(prefix)) == 0)
+                        line = p;
+                p += len + 1;
+        }
+        if (!line)
+                return NULL;
+        p = memchr(line, '\n', (size_t) (end - line));
+        return vm_escape_text(line + strlen(prefix), (size_t) ((p ?: end) - line) - strlen(prefix),
+                              VM_VMM_ERROR_MAX);
 }
 
 /* The VMM is gone: settle everybody and hand the VM to the manager to drop. */
@@ -614,12 +715,12 @@ static void vm_finish(Vm *vm, bool known, bool signaled, int code) {
                  * violation: syscall ptrace (101) in role vcpu"). */
                 vmm_error = vm_last_vmm_error(vm);
                 free(vm->stop_message);
-                vm->stop_message = vmm_error ? strdup(vmm_error + strlen("majordome-vmm: ")) : NULL;
+                vm->stop_message = vmm_error ? strdup(vmm_error) : NULL;
         }
         if (was_starting) {
                 if (asprintf(&msg, "VM '%s' ended before it was running (%s, status %d)%s%s",
                              vm->name, vm_stop_reason_to_string(vm->stop_reason), vm->stop_status,
-                             vmm_error ? ": " : "", vmm_error ? vmm_error : "") < 0)
+                             vmm_error ? ": majordome-vmm: " : "", vmm_error ?: "") < 0)
                         msg = NULL;
         }
         vm->state = VM_STATE_STOPPED;
@@ -761,9 +862,9 @@ static _noreturn_ void vm_exec_child(Vm *vm, char **argv, int kernel_fd, int ini
 }
 
 static int vm_spawn(Vm *vm, VmConfig *config, VmDoneFn done, void *userdata) {
-        _cleanup_close_ int log_fd = -EBADF, ours = -EBADF, theirs = -EBADF, pidfd = -EBADF;
+        _cleanup_close_ int log_fd = -EBADF, console_fd = -EBADF, ours = -EBADF, theirs = -EBADF, pidfd = -EBADF;
         _cleanup_free_ char *vsock_arg = NULL;
-        char mem[32], cpus[16], block[VM_DISKS_MAX][128], *argv[32 + 2 * VM_DISKS_MAX];
+        char mem[32], cpus[16], serial_max[32], block[VM_DISKS_MAX][128], *argv[32 + 2 * VM_DISKS_MAX];
         int pair[2], n = 0, r;
         pid_t pid;
 
@@ -789,8 +890,15 @@ static int vm_spawn(Vm *vm, VmConfig *config, VmDoneFn done, void *userdata) {
                 }
         }
 
-        log_fd = open(vm->log_path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC | O_NOCTTY, 0640);
+        /* Two files: the VMM's own messages, and the guest's console, which
+         * the guest fills at will (the VMM caps it, --serial-max-size).
+         * Created even when the console goes to the caller's serial_log,
+         * so LogPath never shows an earlier VM's console. */
+        log_fd = open(vm->vmm_log_path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC | O_NOCTTY, 0640);
         if (log_fd < 0)
+                return -errno;
+        console_fd = open(vm->log_path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC | O_NOCTTY, 0640);
+        if (console_fd < 0)
                 return -errno;
         if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0)
                 return -errno;
@@ -806,6 +914,11 @@ static int vm_spawn(Vm *vm, VmConfig *config, VmDoneFn done, void *userdata) {
         argv[n++] = (char *) "6";
         argv[n++] = (char *) "--serial";
         argv[n++] = (char *) "fd:5";
+        if (config->serial_fd < 0) {
+                snprintf(serial_max, sizeof(serial_max), "%" PRIu64, vm->manager->console_log_max);
+                argv[n++] = (char *) "--serial-max-size";
+                argv[n++] = serial_max;
+        }
         if (config->memory_bytes > 0) {
                 snprintf(mem, sizeof(mem), "%" PRIu64, config->memory_bytes);
                 argv[n++] = (char *) "--mem";
@@ -852,7 +965,7 @@ static int vm_spawn(Vm *vm, VmConfig *config, VmDoneFn done, void *userdata) {
                 return -errno;
         if (pid == 0)
                 vm_exec_child(vm, argv, config->kernel_fd, config->initrd_fd,
-                              config->serial_fd >= 0 ? config->serial_fd : log_fd, theirs, log_fd,
+                              config->serial_fd >= 0 ? config->serial_fd : console_fd, theirs, log_fd,
                               config->disks, config->n_disks);
 
         /* Our unreaped child cannot be replaced by another process, so the

@@ -81,6 +81,13 @@ int vm_stop_step_from_string(const char *s);
 /* How long the VMM may wait for the guest's fresh balloon statistics; it
  * answers within that, well inside VM_CONTROL_TIMEOUT_MS. */
 #define VM_BALLOON_STATS_WAIT_MS 1000
+/* The guest's console log is capped (the VMM cuts it to its newest half);
+ * the VMM's own log is read back at most VM_VMM_LOG_TAIL bytes from its end,
+ * and the error taken from it is at most VM_VMM_ERROR_MAX bytes once escaped. */
+#define VM_CONSOLE_LOG_MAX_DEFAULT (4 * MiB)
+#define VM_CONSOLE_LOG_MAX_MIN (16 * 1024)
+#define VM_VMM_LOG_TAIL 4096
+#define VM_VMM_ERROR_MAX 512
 
 /* Names are file and path components: [A-Za-z0-9_.-], 1..VM_NAME_MAX bytes,
  * not starting with '.' or '-'. */
@@ -97,7 +104,7 @@ typedef struct VmDisk {
 typedef struct VmConfig {
         int kernel_fd;
         int initrd_fd;          /* -EBADF: none */
-        int serial_fd;          /* -EBADF: the daemon's per-VM log */
+        int serial_fd;          /* -EBADF: the daemon's per-VM console log */
         char *cmdline;          /* NULL: none */
         uint64_t memory_bytes;  /* 0: the VMM's default */
         uint32_t cpus;          /* 0: the VMM's default */
@@ -161,7 +168,8 @@ struct Vm {
         uint64_t balloon_target_bytes;
         uint64_t balloon_actual_bytes;
         uint64_t start_time_usec;
-        char *log_path;
+        char *log_path;         /* <name>.console.log: the guest's console (LogPath) */
+        char *vmm_log_path;     /* <name>.log: the VMM's own messages (its stderr) */
         char *socket_path;
         char *state_path;
         char *vsock_dir;        /* <runtime>/<name>.vsock.d, 0711: the jailed VMM (nobody) searches it */
@@ -187,7 +195,7 @@ struct Vm {
 
         VmStopReason stop_reason;
         int stop_status;
-        char *stop_message;     /* the VMM's last error line, or NULL */
+        char *stop_message;     /* the VMM's last error line (escaped), or NULL */
 
         Vm *next;
 };
@@ -224,6 +232,12 @@ int vm_resume(Vm *vm, VmDoneFn done, void *userdata);
 int vm_set_balloon(Vm *vm, uint64_t bytes, VmDoneFn done, void *userdata);
 int vm_get_balloon_stats(Vm *vm, VmBalloonStatsFn done, void *userdata);
 int vm_resize_disk(Vm *vm, uint32_t index, uint64_t bytes, VmDoneFn done, void *userdata);
+
+/* text[0..n) made safe for D-Bus and terminals: valid UTF-8 with no
+ * control characters (those and bytes that are not UTF-8 become \xNN, a
+ * backslash \\), at most max bytes (then cut, ending in "..."). NULL on
+ * OOM. */
+char *vm_escape_text(const char *text, size_t n, size_t max);
 
 /* Writes the state file atomically (temp + rename). */
 int vm_save(Vm *vm);

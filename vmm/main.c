@@ -32,6 +32,7 @@ typedef struct RunArgs {
         const char *initrd;
         const char *cmdline;
         const char *serial;
+        uint64_t serial_max;    /* 0: no cap */
         const char *socket;
         const char *control_fd;
         const char *kvm_device;
@@ -76,6 +77,8 @@ static void help(void) {
                "  -p, --cmdline STRING    kernel command line\n"
                "      --serial WHERE      COM1 output: stdout (default; input from stdin),\n"
                "                          file:PATH, fd:N or none\n"
+               "      --serial-max-size SIZE  cap COM1 output to a regular file at SIZE\n"
+               "                          (at least 16K): past it, only the newest half is kept\n"
                "  -s, --socket PATH       serve the control socket at PATH\n"
                "      --control-fd N      also serve an already connected control socket\n"
                "      --debug-exit        let the guest end the VM with a code (port 0xf4)\n"
@@ -109,13 +112,14 @@ static bool is_fd_spec(const char *s) {
 static int parse_run_args(int argc, char **argv, RunArgs *a) {
         enum { ARG_SERIAL = 0x100, ARG_DEBUG_EXIT, ARG_NO_DECOMPRESS, ARG_VERSION, ARG_KVM_DEVICE, ARG_CONTROL_FD,
                ARG_SECCOMP, ARG_POLICY_DIR, ARG_DISABLE_SANDBOX, ARG_TEST_VIOLATION, ARG_TEST_PROBE,
-               ARG_PROFILE, ARG_DEVICE = 0x1000 };
+               ARG_PROFILE, ARG_SERIAL_MAX, ARG_DEVICE = 0x1000 };
         static const struct option options[] = {
                 { "mem", required_argument, NULL, 'm' },
                 { "cpus", required_argument, NULL, 'c' },
                 { "initrd", required_argument, NULL, 'i' },
                 { "cmdline", required_argument, NULL, 'p' },
                 { "serial", required_argument, NULL, ARG_SERIAL },
+                { "serial-max-size", required_argument, NULL, ARG_SERIAL_MAX },
                 { "socket", required_argument, NULL, 's' },
                 { "debug-exit", no_argument, NULL, ARG_DEBUG_EXIT },
                 { "no-decompress", no_argument, NULL, ARG_NO_DECOMPRESS },
@@ -184,6 +188,13 @@ static int parse_run_args(int argc, char **argv, RunArgs *a) {
                             (strncmp(optarg, "file:", 5) != 0 || optarg[5] == '\0') && !is_fd_spec(optarg))
                                 return log_error_errno(EINVAL, "--serial %s: expected stdout, none, file:PATH or fd:N", optarg);
                         a->serial = optarg;
+                        break;
+                case ARG_SERIAL_MAX:
+                        r = parse_size(optarg, &v);
+                        if (r < 0 || (v > 0 && v < SERIAL_OUTPUT_MAX_MIN))
+                                return log_error_errno(r < 0 ? r : ERANGE,
+                                                       "--serial-max-size %s: want 0 or a size of at least 16K", optarg);
+                        a->serial_max = v;
                         break;
                 case 's':
                         a->socket = optarg;
@@ -299,12 +310,32 @@ typedef struct Runner {
         Vm *vm;
         EventLoop *event;
         EventSource *stdin_source;
+        bool exiting;
 } Runner;
 
 static int on_vm_exit(EventSource *s, int fd, uint32_t revents, void *userdata) {
         Runner *run = userdata;
 
+        run->exiting = true;
         event_loop_exit(run->event, 0);
+        return 0;
+}
+
+/* Serial output waits for its delayed flush: the loop's timeout does it. */
+static int on_serial_flush(EventSource *s, int fd, uint32_t revents, void *userdata) {
+        return 0;
+}
+
+/* The event loop, with the serial output's delayed flush as its timeout. */
+static int run_loop(Runner *run) {
+        int timeout_ms = -1, r;
+
+        while (!run->exiting) {
+                r = event_loop_run(run->event, timeout_ms);
+                if (r < 0)
+                        return r;
+                timeout_ms = serial_flush_due(run->vm->serial);
+        }
         return 0;
 }
 
@@ -450,6 +481,8 @@ static int run_vm(const RunArgs *a) {
                 return VMM_EXIT_NO_INPUT;
         if (open_serial_output(a->serial, &serial_out) < 0)
                 return VMM_EXIT_USAGE;
+        if (a->serial_max > 0 && serial_out < 0)
+                return log_error("--serial-max-size: the serial output is not a file"), VMM_EXIT_USAGE;
         if (serial_out > STDERR_FILENO)
                 serial_fd = serial_out;
         if (a->profile) {
@@ -500,6 +533,9 @@ static int run_vm(const RunArgs *a) {
         }
         kernel_fd = safe_close(kernel_fd);
         initrd_fd = safe_close(initrd_fd);
+        r = serial_set_output_max(vm->serial, a->serial_max);
+        if (r < 0)
+                return log_error_errno(r, "--serial-max-size: %m"), VMM_EXIT_OS_ERROR;
 
         sigemptyset(&mask);
         sigaddset(&mask, SIGINT);
@@ -524,6 +560,8 @@ static int run_vm(const RunArgs *a) {
                 r = event_add_io(event, NULL, signal_fd, EPOLLIN, on_signal, &run);
         if (r >= 0)
                 r = event_add_io(event, NULL, vm->rx_space_fd, EPOLLIN, on_rx_space, &run);
+        if (r >= 0)
+                r = event_add_io(event, NULL, serial_flush_fd(vm->serial), EPOLLIN, on_serial_flush, &run);
         if (r < 0)
                 return log_error_errno(r, "event loop: %m"), VMM_EXIT_OS_ERROR;
 
@@ -588,13 +626,15 @@ static int run_vm(const RunArgs *a) {
         if (r >= 0)
                 r = sandbox_enter_role(SANDBOX_ROLE_MAIN);
         if (r >= 0) {
-                r = event_loop_loop(event);
+                r = run_loop(&run);
                 if (r < 0)
                         vm_request_exit(vm, VMM_EXIT_OS_ERROR, "event loop failed: %s", strerror(-r));
         }
         vm_request_exit(vm, VMM_EXIT_OK, "VMM shutting down");
         vm_join(vm);
         sandbox_spawner_stop();
+        /* What the guest wrote last (the vCPUs are gone). */
+        serial_flush(vm->serial);
 
         code = vm->exit_code;
         if (code >= 64)

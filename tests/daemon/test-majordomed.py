@@ -232,7 +232,7 @@ class Client:
 
 def log_ticks(daemon, name):
     try:
-        with open(os.path.join(daemon.runtime_dir, name + ".log")) as f:
+        with open(os.path.join(daemon.runtime_dir, name + ".console.log")) as f:
             ticks = re.findall(r"spin: tick (\d+)", f.read())
         return int(ticks[-1]) if ticks else -1
     except FileNotFoundError:
@@ -704,7 +704,7 @@ def bad_stop_mode_answers_invalid_args():
 
 def log_text(daemon, name):
     try:
-        with open(os.path.join(daemon.runtime_dir, name + ".log")) as f:
+        with open(os.path.join(daemon.runtime_dir, name + ".console.log")) as f:
             return f.read()
     except FileNotFoundError:
         return ""

@@ -133,6 +133,32 @@ TEST(VmmGuests, SerialToFileCapturesTheConsole) {
         EXPECT_NE(read_file(dir.file("console")).find("TEST hello PASS"), std::string::npos);
 }
 
+TEST(VmmGuests, SerialFileIsCappedAgainstAFloodingGuest) {
+        SKIP_WITHOUT_KVM();
+        TempDir dir;
+        /* 600 lines of 64 bytes: more than twice the 16 KiB cap. */
+        RunResult r = run_vmm({ "run", "--debug-exit", "--serial", "file:" + dir.file("console"),
+                                "--serial-max-size", "16K", "--cmdline", "flood_lines=600", guest_path("flood") },
+                              kGuestTimeoutMs);
+        ASSERT_FALSE(r.timed_out);
+        EXPECT_EQ(r.exit_code, 0) << r.err;
+        std::string console = read_file(dir.file("console"));
+        EXPECT_LE(console.size(), 16u * 1024);
+        ASSERT_GE(console.size(), 4u * 1024) << "the newest half is kept, not nothing";
+        EXPECT_EQ(console.substr(console.size() - 11), "flood: end\n");
+        EXPECT_NE(console.find("flood 00000599 "), std::string::npos);
+        EXPECT_EQ(console.find("flood 00000000 "), std::string::npos);
+}
+
+TEST(VmmGuests, SerialMaxSizeBelowTheMinimumIsAUsageError) {
+        TempDir dir;
+        RunResult r = run_vmm({ "run", "--serial", "file:" + dir.file("console"), "--serial-max-size", "1K",
+                                guest_path("hello") },
+                              kGuestTimeoutMs);
+        EXPECT_EQ(r.exit_code, 64) << r.err;
+        EXPECT_NE(r.err.find("--serial-max-size"), std::string::npos) << r.err;
+}
+
 TEST(VmmGuests, RtcShowsTheHostsDateAndTime) {
         SKIP_WITHOUT_KVM();
         RunResult r = run_vmm({ "run", "--debug-exit", "--cmdline", "expect_epoch=" + std::to_string(time(nullptr)),

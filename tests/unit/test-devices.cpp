@@ -4,6 +4,8 @@
 
 #include <fcntl.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <string>
@@ -74,6 +76,43 @@ TEST_F(SerialFixture, TransmittedBytesReachTheOutputFd) {
                 wr(serial_bus_ops, s, 0, (uint8_t) c);
         EXPECT_EQ(output(), "hi\n");
         EXPECT_EQ(rd(serial_bus_ops, s, 5) & 0x60, 0x60) << "THRE and TEMT always set";
+}
+
+TEST_F(SerialFixture, OutputWithoutNewlineWaitsForTheDelayedFlush) {
+        for (char c : std::string("abc"))
+                wr(serial_bus_ops, s, 0, (uint8_t) c);
+        EXPECT_EQ(output(), "") << "not a write() per byte";
+        EXPECT_GE(serial_flush_due(s), 0) << "the main loop is told a flush is due later";
+        usleep(30 * 1000);
+        EXPECT_EQ(serial_flush_due(s), -1);
+        EXPECT_EQ(output(), "abc");
+}
+
+TEST(SerialOutput, FileIsCutToItsNewestHalfAtTheCap) {
+        int fd = memfd_create("console", MFD_CLOEXEC);
+        ASSERT_GE(fd, 0);
+        IrqLog irq;
+        Serial *s = nullptr;
+        ASSERT_EQ(serial_new(fd, -1, IrqLine{ IrqLog::set, &irq, 4 }, &s), 0);
+        EXPECT_EQ(serial_set_output_max(s, 1024), -EINVAL);
+        ASSERT_EQ(serial_set_output_max(s, SERIAL_OUTPUT_MAX_MIN), 0);
+        for (int i = 0; i < 5000; i++) {
+                char line[16];
+                snprintf(line, sizeof(line), "line %04d\n", i);
+                for (const char *p = line; *p; p++)
+                        wr(serial_bus_ops, s, 0, (uint8_t) *p);
+        }
+        serial_free(s);
+
+        struct stat st;
+        ASSERT_EQ(fstat(fd, &st), 0);
+        EXPECT_LE(st.st_size, SERIAL_OUTPUT_MAX_MIN);
+        std::string text((size_t) st.st_size, '\0');
+        ASSERT_EQ(pread(fd, text.data(), text.size(), 0), (ssize_t) text.size());
+        EXPECT_EQ(text.substr(text.size() - 10), "line 4999\n") << "the newest output is kept";
+        EXPECT_EQ(text.find("line 0000"), std::string::npos) << "the oldest is gone";
+        EXPECT_EQ(text.find('\0'), std::string::npos) << "no hole after the cut";
+        close(fd);
 }
 
 TEST_F(SerialFixture, LoopbackReflectsModemControlAndData) {

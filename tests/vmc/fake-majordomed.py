@@ -195,6 +195,7 @@ class Manager(dbus.service.Object):
         self.log_dir = log_dir
         self.last_config = None
         self.last_call = None
+        self.fail_next_start = False
 
     def stop(self, name, mode):
         vm = self.vms.get(name)
@@ -243,6 +244,10 @@ class Manager(dbus.service.Object):
             raise Error("VmExists", "VM '%s' already exists" % name)
         if "kernel" not in config:
             raise Error("InvalidConfig", "missing config key 'kernel'")
+        if self.fail_next_start:
+            self.fail_next_start = False
+            # What a guest might smuggle into an error text: terminal escapes.
+            raise Error("VmmFailed", "VM '%s' ended: \x1b]0;owned\x07\x1b[2Jgone \u009b31m" % name)
 
         log_path = os.path.join(self.log_dir, name + ".log")
         with open(log_path, "w") as f:
@@ -302,6 +307,25 @@ class Manager(dbus.service.Object):
     def AppendLog(self, name, text):
         with open(self.vms[name].props["LogPath"], "a") as f:
             f.write(text)
+
+    @dbus.service.method(TEST_IFACE, in_signature="", out_signature="")
+    def FailNextStart(self):
+        self.fail_next_start = True
+
+    @dbus.service.method(TEST_IFACE, in_signature="s", out_signature="")
+    def AppendLogEscapes(self, name):
+        with open(self.vms[name].props["LogPath"], "ab") as f:
+            f.write(b"red \x1b[31mX\x1b[0m\ttab\r\nbad \xff\xc3\xa9\r lone\x9b\n")
+
+    @dbus.service.method(TEST_IFACE, in_signature="su", out_signature="")
+    def CutLog(self, name, keep):
+        """Keeps the newest keep bytes in place, as the VMM does at its cap."""
+        path = self.vms[name].props["LogPath"]
+        with open(path, "rb") as f:
+            data = f.read()
+        with open(path, "r+b") as f:
+            f.truncate(0)
+            f.write(data[-keep:])
 
     @dbus.service.method(TEST_IFACE, in_signature="s", out_signature="")
     def MarkStopping(self, name):

@@ -9,11 +9,13 @@ vmc against the real majordomed.
 
 import json
 import os
+import pty
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+import tty
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from vmctest import PrivateBus, Tap, check, have_python_dbus, vmc  # noqa: E402
@@ -275,6 +277,72 @@ def logs_follow_streams_until_the_vm_stops(env):
         raise AssertionError("vmc logs -f did not end when the VM stopped")
     check(p.returncode == 0, "rc=%s err=%r" % (p.returncode, err))
     check(out == "fake console of fl\ntick 1\ntick 2\n", repr(out))
+
+
+def run_on_pty(args):
+    """Runs vmc with stdout on a raw pseudo-terminal; returns (rc, stdout bytes)."""
+    master, slave = pty.openpty()
+    tty.setraw(slave)
+    p = subprocess.Popen([os.environ["VMC"]] + args, stdout=slave, stderr=subprocess.PIPE,
+                         stdin=subprocess.DEVNULL)
+    os.close(slave)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: the last writer closed the terminal
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(master)
+    p.wait(timeout=30)
+    return p.returncode, out
+
+
+@test
+def daemon_error_text_is_printed_with_escapes_shown(env):
+    env.test_call("FailNextStart")
+    r = env.vmc("start", "esc", "--kernel", env.kernel)
+    check(r.rc == 1, r)
+    check("\x1b" not in r.err and "\u009b" not in r.err and "\x07" not in r.err, r)
+    check("\\x1b]0;owned\\x07\\x1b[2Jgone \\xc2\\x9b31m" in r.err, r)
+
+
+@test
+def logs_on_a_terminal_escape_control_characters(env):
+    env.start("tt")
+    env.test_call("AppendLogEscapes", "tt")
+    rc, out = run_on_pty(["--address", env.bus.address, "logs", "tt"])
+    check(rc == 0, "rc=%s out=%r" % (rc, out))
+    check(out == b"fake console of tt\nred \\x1b[31mX\\x1b[0m\ttab\r\nbad \\xff\xc3\xa9\\x0d lone\\x9b\n",
+          repr(out))
+    rc, out = run_on_pty(["--address", env.bus.address, "logs", "tt", "--raw"])
+    check(rc == 0 and b"red \x1b[31mX" in out, "--raw: rc=%s out=%r" % (rc, out))
+    r = subprocess.run([os.environ["VMC"], "--address", env.bus.address, "logs", "tt"], capture_output=True)
+    check(r.returncode == 0 and b"red \x1b[31mX" in r.stdout, "to a pipe: %r" % r.stdout)
+
+
+@test
+def logs_follow_goes_on_after_the_log_is_cut(env):
+    env.start("cut")
+    p = subprocess.Popen([os.environ["VMC"], "--address", env.bus.address, "logs", "cut", "-f"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines = "".join("line %04d\n" % i for i in range(200))
+    time.sleep(0.5)
+    env.test_call("AppendLog", "cut", lines)
+    time.sleep(0.5)
+    env.test_call("CutLog", "cut", "500")
+    env.test_call("AppendLog", "cut", "after the cut\n")
+    time.sleep(0.5)
+    env.test_call("PowerOff", "cut")
+    try:
+        out, err = p.communicate(timeout=10)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        raise AssertionError("vmc logs -f did not end when the VM stopped")
+    check(p.returncode == 0, "rc=%s err=%r" % (p.returncode, err))
+    check(out == "fake console of cut\n" + lines + "after the cut\n", repr(out[-300:]))
 
 
 @test

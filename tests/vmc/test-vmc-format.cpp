@@ -383,3 +383,30 @@ TEST(VmcApi, xml_declares_the_properties_and_signal_vmc_reads) {
         EXPECT_EQ(s, "sosis");
         g_dbus_node_info_unref(node);
 }
+
+TEST(VmcEscape, ControlCharactersAndBadUtf8AreShownNewlineAndTabKept) {
+        g_autofree char *s = vmc_escape_text("a\x1b[2J\tb\nc\x7f\xff \xc3\xa9 \xc2\x9b x\r\ny\rz");
+        EXPECT_STREQ(s, "a\\x1b[2J\tb\nc\\x7f\\xff \xc3\xa9 \\xc2\\x9b x\r\ny\\x0dz");
+}
+
+TEST(VmcEscape, SequenceSplitAcrossReadsIsLeftForTheNextCall) {
+        g_autoptr(GString) out = g_string_new(NULL);
+        const char first[] = "ok \xc3", second[] = "\xa9\r", third[] = "\n";
+
+        EXPECT_EQ(vmc_escape_terminal(out, first, strlen(first), FALSE), strlen(first) - 1);
+        std::string rest = std::string("\xc3") + second;
+        EXPECT_EQ(vmc_escape_terminal(out, rest.data(), rest.size(), FALSE), rest.size() - 1);
+        rest = std::string("\r") + third;
+        EXPECT_EQ(vmc_escape_terminal(out, rest.data(), rest.size(), TRUE), rest.size());
+        EXPECT_STREQ(out->str, "ok \xc3\xa9\r\n");
+}
+
+TEST(VmcEscape, InfoShowsEscapesInStringProperties) {
+        GVariantBuilder b;
+        g_variant_builder_init(&b, G_VARIANT_TYPE("a{sv}"));
+        g_variant_builder_add(&b, "{sv}", "LogPath", g_variant_new_string("/run/x\x1b[2J.log"));
+        g_autoptr(GVariant) info = g_variant_ref_sink(g_variant_builder_end(&b));
+        g_autofree char *out = vmc_format_info(info);
+        EXPECT_EQ(strchr(out, '\x1b'), nullptr) << out;
+        EXPECT_NE(strstr(out, "/run/x\\x1b[2J.log"), nullptr) << out;
+}

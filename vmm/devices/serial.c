@@ -1,11 +1,23 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* A 16550A UART: enough for Linux's 8250 driver (probe, loopback test,
- * FIFO, THRE and receive interrupts) and for polled test guests. */
+ * FIFO, THRE and receive interrupts) and for polled test guests.
+ *
+ * What the guest transmits is gathered and written in chunks, never a
+ * write() per byte: on a newline, when SERIAL_OUT_BUF bytes wait, after
+ * SERIAL_FLUSH_DELAY_MS (the main thread's serial_flush_due), and at the
+ * end. Written to a regular file, the output may be capped: before a chunk
+ * would take the file past the cap, the file is cut to its newest half.
+ * The jailed VMM holds only the descriptor, so it cannot rename the file:
+ * the cut is done in place (pread, ftruncate, write on an O_APPEND fd). */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "macro.h"
@@ -40,10 +52,14 @@ enum {
 #define MSR_DSR 0x20
 #define MSR_CTS 0x10
 
+#define SERIAL_OUT_BUF 4096
+#define SERIAL_FLUSH_DELAY_MS 10
+
 struct Serial {
         pthread_mutex_t lock;
         int out_fd;
         int rx_space_fd;
+        int flush_fd;           /* eventfd: output waits for the delayed flush */
         IrqLine irq;
 
         uint8_t ier, lcr, mcr, scr, fcr, dll, dlm;
@@ -52,7 +68,21 @@ struct Serial {
 
         uint8_t rx[SERIAL_RX_FIFO];
         size_t rx_head, rx_len;
+
+        uint8_t out[SERIAL_OUT_BUF];
+        size_t out_len;
+        uint64_t out_since_usec; /* when out[0] came */
+        bool flush_armed;       /* the main thread knows output waits */
+        uint64_t out_max;       /* a regular file's cap; 0: none */
+        uint64_t out_size;      /* the file's size, as we wrote it */
 };
+
+static uint64_t now_usec(void) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
+}
 
 int serial_new(int out_fd, int rx_space_fd, IrqLine irq, Serial **ret) {
         Serial *s;
@@ -60,6 +90,11 @@ int serial_new(int out_fd, int rx_space_fd, IrqLine irq, Serial **ret) {
         s = calloc(1, sizeof(*s));
         if (!s)
                 return -ENOMEM;
+        s->flush_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (s->flush_fd < 0) {
+                free(s);
+                return -errno;
+        }
         pthread_mutex_init(&s->lock, NULL);
         s->out_fd = out_fd;
         s->rx_space_fd = rx_space_fd;
@@ -69,9 +104,114 @@ int serial_new(int out_fd, int rx_space_fd, IrqLine irq, Serial **ret) {
         return 0;
 }
 
+int serial_set_output_max(Serial *s, uint64_t max_bytes) {
+        struct stat st;
+        int flags;
+
+        if (max_bytes > 0 && max_bytes < SERIAL_OUTPUT_MAX_MIN)
+                return -EINVAL;
+        if (s->out_fd < 0 || max_bytes == 0)
+                return 0;
+        if (fstat(s->out_fd, &st) < 0)
+                return -errno;
+        if (!S_ISREG(st.st_mode))
+                return 0; /* a pipe, socket or terminal fills nothing */
+        /* After the cut (ftruncate) writes must land at the new end. */
+        flags = fcntl(s->out_fd, F_GETFL);
+        if (flags < 0 || fcntl(s->out_fd, F_SETFL, flags | O_APPEND) < 0)
+                return -errno;
+        pthread_mutex_lock(&s->lock);
+        s->out_max = max_bytes;
+        s->out_size = (uint64_t) st.st_size;
+        pthread_mutex_unlock(&s->lock);
+        return 0;
+}
+
+/* Keeps the newest half of the capped file. On a failed read the old
+ * output goes rather than the cap. */
+static void output_cut_locked(Serial *s) {
+        uint64_t keep = MIN(s->out_size, s->out_max / 2 - SERIAL_OUT_BUF);
+        uint8_t *buf = keep > 0 ? malloc(keep) : NULL;
+        size_t got = 0, put = 0;
+
+        while (buf && got < keep) {
+                ssize_t k = pread(s->out_fd, buf + got, keep - got, (off_t) (s->out_size - keep + got));
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k <= 0)
+                        break;
+                got += (size_t) k;
+        }
+        if (ftruncate(s->out_fd, 0) < 0) {
+                free(buf);
+                return;
+        }
+        s->out_size = 0;
+        while (put < got) {
+                ssize_t k = write(s->out_fd, buf + put, got - put);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k <= 0)
+                        break;
+                put += (size_t) k;
+        }
+        s->out_size = put;
+        free(buf);
+}
+
+static void output_flush_locked(Serial *s) {
+        size_t done = 0;
+
+        if (s->out_len == 0)
+                return;
+        if (s->out_max > 0 && s->out_size + s->out_len > s->out_max)
+                output_cut_locked(s);
+        while (done < s->out_len) {
+                ssize_t k = write(s->out_fd, s->out + done, s->out_len - done);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                /* A reader that went away must not stop the guest: the
+                 * output is lost. */
+                if (k <= 0)
+                        break;
+                done += (size_t) k;
+        }
+        s->out_size += done;
+        s->out_len = 0;
+}
+
+void serial_flush(Serial *s) {
+        pthread_mutex_lock(&s->lock);
+        output_flush_locked(s);
+        pthread_mutex_unlock(&s->lock);
+}
+
+int serial_flush_fd(Serial *s) {
+        return s->flush_fd;
+}
+
+int serial_flush_due(Serial *s) {
+        uint64_t v, now;
+        int ms = -1;
+
+        (void) !read(s->flush_fd, &v, sizeof(v));
+        pthread_mutex_lock(&s->lock);
+        now = now_usec();
+        if (s->out_len > 0 && now >= s->out_since_usec + SERIAL_FLUSH_DELAY_MS * 1000)
+                output_flush_locked(s);
+        if (s->out_len > 0)
+                ms = (int) ((s->out_since_usec + SERIAL_FLUSH_DELAY_MS * 1000 - now + 999) / 1000);
+        /* Idle: the next byte wakes us through flush_fd. */
+        s->flush_armed = s->out_len > 0;
+        pthread_mutex_unlock(&s->lock);
+        return ms;
+}
+
 Serial *serial_free(Serial *s) {
         if (!s)
                 return NULL;
+        serial_flush(s);
+        safe_close(s->flush_fd);
         pthread_mutex_destroy(&s->lock);
         free(s);
         return NULL;
@@ -113,11 +253,14 @@ static void transmit_locked(Serial *s, uint8_t c) {
         }
         if (s->out_fd < 0)
                 return;
-        for (;;) {
-                ssize_t k = write(s->out_fd, &c, 1);
-                /* A reader that went away must not stop the guest. */
-                if (k >= 0 || errno != EINTR)
-                        return;
+        if (s->out_len == 0)
+                s->out_since_usec = now_usec();
+        s->out[s->out_len++] = c;
+        if (c == '\n' || s->out_len == sizeof(s->out))
+                output_flush_locked(s);
+        else if (!s->flush_armed) {
+                s->flush_armed = true;
+                (void) !write(s->flush_fd, &(uint64_t) { 1 }, sizeof(uint64_t));
         }
 }
 
