@@ -5,6 +5,8 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <inttypes.h>
+#include <libgen.h>
+#include <limits.h>
 #include <linux/capability.h>
 #include <malloc.h>
 #include <netinet/in.h>
@@ -19,13 +21,16 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/fsuid.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "jail.h"
+#include "sandbox.h"
 
 static int cmp_int(const void *a, const void *b) {
         int x = *(const int *) a, y = *(const int *) b;
@@ -247,9 +252,213 @@ static void drop_clean_pages(void) {
                 (void) madvise((void *) m.start[i], m.end[i] - m.start[i], MADV_DONTNEED);
 }
 
-void jail_supervise(pid_t child, const char *unlink_path) {
+/* Mounts the host directory `b->fd` at `where`/NAME, alone (MS_BIND
+ * without MS_REC: nothing mounted below it comes along). */
+static int bind_into(const char *where, const JailBind *b) {
+        char src[64], dst[PATH_MAX];
+        unsigned long flags = MS_BIND | MS_REMOUNT | MS_NOSUID | MS_NODEV | MS_NOEXEC;
+
+        if (!b->name[0] || strchr(b->name, '/') || strcmp(b->name, ".") == 0 || strcmp(b->name, "..") == 0)
+                return -EINVAL;
+        snprintf(src, sizeof(src), "/proc/self/fd/%d", b->fd);
+        if (snprintf(dst, sizeof(dst), "%s/%s", where, b->name) >= (int) sizeof(dst))
+                return -ENAMETOOLONG;
+        if (mkdir(dst, 0555) < 0)
+                return -errno;
+        if (mount(src, dst, NULL, MS_BIND, NULL) < 0)
+                return -errno;
+        if (!b->writable)
+                flags |= MS_RDONLY;
+        if (mount(NULL, dst, NULL, flags, NULL) < 0)
+                return -errno;
+        return 0;
+}
+
+static int pivot_to_empty_root(const JailBind *binds, size_t n_binds) {
+        static const char *const mountpoints[] = { "/tmp", "/run", "/mnt", "/var/tmp" };
+        const char *where = NULL;
+        char options[64];
+        int r;
+
+        if (n_binds > JAIL_BINDS_MAX)
+                return -E2BIG;
+        /* Nothing of what follows may reach the host's mount table. */
+        if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+                return -errno;
+        /* Inodes: the root and one directory per bind. */
+        snprintf(options, sizeof(options), "size=16k,nr_inodes=%zu,mode=0555", 8 + n_binds);
+        for (size_t i = 0; i < ARRAY_SIZE(mountpoints) && !where; i++)
+                if (mount("majordome-jail", mountpoints[i], "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                          options) == 0)
+                        where = mountpoints[i];
+        if (!where)
+                return -errno;
+        /* Before the pivot: the descriptors are resolved through the host's
+         * /proc, which the new root has not. */
+        for (size_t i = 0; i < n_binds; i++) {
+                r = bind_into(where, &binds[i]);
+                if (r < 0)
+                        return r;
+        }
+        if (chdir(where) < 0)
+                return -errno;
+        /* pivot_root(".", "."): the old root ends up on top, then goes. */
+        if (syscall(SYS_pivot_root, ".", ".") < 0)
+                return -errno;
+        if (umount2(".", MNT_DETACH) < 0)
+                return -errno;
+        if (chdir("/") < 0)
+                return -errno;
+        if (mount(NULL, "/", NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+                return -errno;
+        return 0;
+}
+
+static int drop_capabilities(void) {
+        struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
+        struct __user_cap_data_struct d[_LINUX_CAPABILITY_U32S_3] = {};
+
+        if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
+                return -errno;
+        if (syscall(SYS_capset, &h, d) < 0)
+                return -errno;
+        return 0;
+}
+
+/* Puts `fd` at `target` (close-on-exec), closing the original. */
+static int move_fd(int fd, int target) {
+        if (fd == target)
+                return 0;
+        if (dup3(fd, target, O_CLOEXEC) < 0) {
+                int r = -errno;
+                close(fd);
+                return r;
+        }
+        close(fd);
+        return 0;
+}
+
+static int drop_bounding_set(void) {
+        for (int cap = 0; cap < 64; cap++)
+                if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL && errno != EPERM)
+                        return -errno;
+        return 0;
+}
+
+/* The supervisor needs only: signals to the child (its pidfd), the
+ * wait, and the unlink of the control socket. Its root becomes an empty
+ * tmpfs holding that socket's directory alone, so even the unlink (whose
+ * path no filter can check) reaches nothing else of the host. */
+static int supervisor_lockdown(const Jail *j, pid_t child, const char *unlink_path, char **ret_unlink,
+                               const char **ret_step) {
+        _cleanup_free_ char *dir = NULL, *base = NULL;
+        _cleanup_close_ int dir_fd = -EBADF;
+        const char *socket_dir = NULL;
+        int fd, r;
+
+        fd = (int) syscall(SYS_pidfd_open, child, 0);
+        if (fd < 0) {
+                *ret_step = "supervisor: pidfd_open";
+                return -errno;
+        }
+        r = move_fd(fd, JAIL_SUPERVISOR_PIDFD);
+        if (r < 0) {
+                *ret_step = "supervisor: pidfd";
+                return r;
+        }
+
+        if (unlink_path) {
+                char *b;
+
+                dir = strdup(unlink_path);
+                base = strdup(unlink_path);
+                if (!dir || !base) {
+                        *ret_step = "supervisor: socket path";
+                        return -ENOMEM;
+                }
+                b = basename(base);
+                if (!b[0] || strcmp(b, "/") == 0 || strcmp(b, ".") == 0 || strcmp(b, "..") == 0) {
+                        *ret_step = "supervisor: socket path";
+                        return -EINVAL;
+                }
+                socket_dir = dirname(dir);
+                if (asprintf(ret_unlink, "/" JAIL_SUPERVISOR_SOCKET_DIR "/%s", b) < 0) {
+                        *ret_unlink = NULL;
+                        *ret_step = "supervisor: socket path";
+                        return -ENOMEM;
+                }
+        }
+
+        if (unshare(CLONE_NEWNS) < 0) {
+                *ret_step = "supervisor: unshare(mount)";
+                return -errno;
+        }
+        /* Opened in the new mount namespace: a bind mount takes its
+         * source from there only. */
+        if (socket_dir) {
+                dir_fd = open(socket_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+                if (dir_fd < 0) {
+                        *ret_step = "supervisor: socket directory";
+                        return -errno;
+                }
+        }
+        JailBind bind = { .fd = dir_fd, .name = JAIL_SUPERVISOR_SOCKET_DIR, .writable = true };
+        r = pivot_to_empty_root(&bind, dir_fd >= 0 ? 1 : 0);
+        if (r < 0) {
+                *ret_step = "supervisor: pivot_root into an empty tmpfs";
+                return r;
+        }
+        dir_fd = safe_close(dir_fd);
+
+        /* Never a core file, also not when it dies by the child's signal. */
+        if (setrlimit(RLIMIT_CORE, &(struct rlimit) {}) < 0) {
+                *ret_step = "supervisor: RLIMIT_CORE";
+                return -errno;
+        }
+        r = drop_bounding_set();
+        if (r < 0) {
+                *ret_step = "supervisor: capability bounding set";
+                return r;
+        }
+        if (geteuid() == 0 && !j->user_ns) {
+                /* The child runs as nobody: signalling it takes a matching
+                 * uid, the euid (kill(2)). The real and saved uids stay 0,
+                 * so that host processes of nobody cannot signal the
+                 * supervisor; the filesystem uid stays 0 for the unlink. No
+                 * capability is left, so uid 0 is only an owner here. */
+                if (setgroups(0, NULL) < 0 || setresgid(JAIL_NOBODY, JAIL_NOBODY, JAIL_NOBODY) < 0 ||
+                    setresuid(0, JAIL_NOBODY, 0) < 0) {
+                        *ret_step = "supervisor: switching to euid/gid nobody";
+                        return -errno;
+                }
+                (void) setfsuid(0);
+                if ((uid_t) setfsuid((uid_t) -1) != 0) {
+                        *ret_step = "supervisor: filesystem uid";
+                        return -EPERM;
+                }
+        }
+        r = drop_capabilities();
+        if (r < 0) {
+                *ret_step = "supervisor: dropping capabilities";
+                return r;
+        }
+        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
+                *ret_step = "supervisor: PR_SET_NO_NEW_PRIVS";
+                return -errno;
+        }
+        r = sandbox_enter_role(SANDBOX_ROLE_SUPERVISOR);
+        if (r < 0) {
+                *ret_step = "supervisor: seccomp filter";
+                return r;
+        }
+        return 0;
+}
+
+int jail_supervise(const Jail *j, const char *unlink_path, const char **ret_step) {
+        _cleanup_free_ char *unlink_in_jail = NULL;
+        pid_t child = j->child;
         sigset_t set;
-        int status = 0, sig;
+        int status = 0, sig, r;
 
         /* Only the child may hold the VM's descriptors: a daemon watching
          * the control socket must see it close when the child dies. */
@@ -258,6 +467,14 @@ void jail_supervise(pid_t child, const char *unlink_path) {
          * the same before its guest runs). */
         (void) malloc_trim(0);
         drop_clean_pages();
+
+        r = supervisor_lockdown(j, child, unlink_path, &unlink_in_jail, ret_step);
+        if (r < 0) {
+                /* Fail closed: no VM runs under a supervisor left privileged. */
+                (void) kill(child, SIGKILL);
+                (void) waitpid(child, NULL, 0);
+                return r;
+        }
 
         sigemptyset(&set);
         sigaddset(&set, SIGINT);
@@ -271,15 +488,15 @@ void jail_supervise(pid_t child, const char *unlink_path) {
                 if (sig < 0)
                         continue;
                 if (sig != SIGCHLD) {
-                        (void) kill(child, sig);
+                        (void) syscall(SYS_pidfd_send_signal, JAIL_SUPERVISOR_PIDFD, sig, NULL, 0);
                         continue;
                 }
                 if (waitpid(child, &status, WNOHANG) == child)
                         break;
         }
 
-        if (unlink_path)
-                (void) unlink(unlink_path);
+        if (unlink_in_jail)
+                (void) unlink(unlink_in_jail);
         /* _exit: atexit work such as LeakSanitizer's check would fork, and
          * this process's children belong to a pid namespace whose init is
          * gone. */
@@ -287,9 +504,8 @@ void jail_supervise(pid_t child, const char *unlink_path) {
         if (WIFEXITED(status))
                 _exit(WEXITSTATUS(status));
 
-        /* Die the same way, without a second core dump. */
+        /* Die the same way (RLIMIT_CORE is 0: no second core dump). */
         sig = WIFSIGNALED(status) ? WTERMSIG(status) : SIGKILL;
-        (void) setrlimit(RLIMIT_CORE, &(struct rlimit) {});
         signal(sig, SIG_DFL);
         sigemptyset(&set);
         sigaddset(&set, sig);
@@ -316,45 +532,7 @@ static int count_dir(const char *path, int *ret_max) {
         return n;
 }
 
-static int pivot_to_empty_root(void) {
-        static const char *const mountpoints[] = { "/tmp", "/run", "/mnt", "/var/tmp" };
-        const char *where = NULL;
-
-        /* Nothing of what follows may reach the host's mount table. */
-        if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
-                return -errno;
-        for (size_t i = 0; i < ARRAY_SIZE(mountpoints) && !where; i++)
-                if (mount("majordome-jail", mountpoints[i], "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
-                          "size=16k,nr_inodes=8,mode=0555") == 0)
-                        where = mountpoints[i];
-        if (!where)
-                return -errno;
-        if (chdir(where) < 0)
-                return -errno;
-        /* pivot_root(".", "."): the old root ends up on top, then goes. */
-        if (syscall(SYS_pivot_root, ".", ".") < 0)
-                return -errno;
-        if (umount2(".", MNT_DETACH) < 0)
-                return -errno;
-        if (chdir("/") < 0)
-                return -errno;
-        if (mount(NULL, "/", NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
-                return -errno;
-        return 0;
-}
-
-static int drop_capabilities(void) {
-        struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
-        struct __user_cap_data_struct d[_LINUX_CAPABILITY_U32S_3] = {};
-
-        if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
-                return -errno;
-        if (syscall(SYS_capset, &h, d) < 0)
-                return -errno;
-        return 0;
-}
-
-int jail_lockdown(const Jail *j, const char **ret_step) {
+int jail_lockdown(const Jail *j, const JailBind *binds, size_t n_binds, const char **ret_step) {
         int n, max_fd = 0, r;
 
         /* Credentials, capabilities and the root are per thread (or shared
@@ -369,7 +547,7 @@ int jail_lockdown(const Jail *j, const char **ret_step) {
                 max_fd = 1024;
 
         if (j->namespaces) {
-                r = pivot_to_empty_root();
+                r = pivot_to_empty_root(binds, n_binds);
                 if (r < 0) {
                         *ret_step = "pivot_root into an empty tmpfs";
                         return r;
@@ -378,11 +556,11 @@ int jail_lockdown(const Jail *j, const char **ret_step) {
 
         /* Root keeps no identity it could use after an escape. Bounding set
          * first: dropping it needs CAP_SETPCAP. */
-        for (int cap = 0; cap < 64; cap++)
-                if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL && errno != EPERM) {
-                        *ret_step = "capability bounding set";
-                        return -errno;
-                }
+        r = drop_bounding_set();
+        if (r < 0) {
+                *ret_step = "capability bounding set";
+                return r;
+        }
         if (geteuid() == 0 && !j->user_ns) {
                 if (setgroups(0, NULL) < 0 || setresgid(JAIL_NOBODY, JAIL_NOBODY, JAIL_NOBODY) < 0 ||
                     setresuid(JAIL_NOBODY, JAIL_NOBODY, JAIL_NOBODY) < 0) {

@@ -9,11 +9,15 @@
  *                             namespace only applies to children, and before
  *                             the KVM VM exists, because a VM belongs to the
  *                             process that created it
- *   jail_supervise            the parent: relays signals and the exit status
+ *   jail_supervise            the parent: locks itself down (an empty root
+ *                             with only the control socket's directory, no
+ *                             capabilities, its own seccomp filter), then
+ *                             relays signals and the exit status
  *   jail_lockdown             the child, once the VM is built: pivot_root into
- *                             an empty read-only tmpfs, uid nobody (as root),
- *                             capabilities and bounding set cleared,
- *                             no_new_privs, rlimits */
+ *                             an empty read-only tmpfs (with only the
+ *                             directories the devices name bind-mounted in),
+ *                             uid nobody (as root), capabilities and bounding
+ *                             set cleared, no_new_privs, rlimits */
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -28,6 +32,23 @@ extern "C" {
 #define JAIL_NOBODY 65534
 #define JAIL_FD_HEADROOM 128
 #define JAIL_NOFILE_MIN 256
+
+/* A host directory made visible in the jail's empty root as "/NAME",
+ * alone (not what is mounted below it): nosuid, nodev, noexec, and
+ * read-only unless `writable`. */
+typedef struct JailBind {
+        int fd;                 /* the directory, O_PATH is enough; borrowed */
+        const char *name;       /* one path component */
+        bool writable;
+} JailBind;
+
+#define JAIL_BINDS_MAX 16
+
+/* The supervisor's descriptor of the child (a pidfd) is always this one:
+ * its seccomp policy (supervisor.policy) lets it signal that one only. */
+#define JAIL_SUPERVISOR_PIDFD 3
+/* Where the supervisor sees its control socket's directory. */
+#define JAIL_SUPERVISOR_SOCKET_DIR "socket"
 
 typedef struct Jail {
         bool forked;            /* in a new pid namespace, with a supervising parent */
@@ -48,19 +69,26 @@ int jail_close_inherited_fds(const int *keep, size_t n_keep);
 int jail_fork(Jail *j, const char **ret_step);
 
 /* The parent: closes its descriptors, drops its clean pages (what it
- * holds of libc and the binary only because set-up touched it), forwards
- * SIGINT/SIGTERM/SIGHUP to the child, waits for it, unlinks `unlink_path`
- * (the control socket, which the jailed child cannot reach) and exits the
- * way the child did: the same code, or killed by the same signal. */
-_noreturn_ void jail_supervise(pid_t child, const char *unlink_path);
+ * holds of libc and the binary only because set-up touched it), locks
+ * itself down (a mount namespace whose root is an empty tmpfs with only
+ * `unlink_path`'s directory in it; as root, euid nobody; no capability,
+ * not even in the bounding set; no_new_privs; the `supervisor` seccomp
+ * role), forwards SIGINT/SIGTERM/SIGHUP to the child through a pidfd,
+ * waits for it, unlinks `unlink_path` (the control socket, which the
+ * jailed child cannot reach) and exits the way the child did: the same
+ * code, or killed by the same signal. Returns only when it could not lock
+ * itself down: the child is killed then, and *ret_step says what failed. */
+int jail_supervise(const Jail *j, const char *unlink_path, const char **ret_step);
 
 /* The pid the world outside the jail knows this VMM by: the supervising
  * parent's in a jailed child (which is pid 1 of its own namespace),
  * getpid() otherwise. */
 pid_t jail_visible_pid(void);
 
-/* The child, single-threaded, once everything it needs is open. */
-int jail_lockdown(const Jail *j, const char **ret_step);
+/* The child, single-threaded, once everything it needs is open. binds:
+ * the host directories the jail keeps (at most JAIL_BINDS_MAX); their
+ * descriptors may be closed afterwards. */
+int jail_lockdown(const Jail *j, const JailBind *binds, size_t n_binds, const char **ret_step);
 
 /* Test hook (--test-jail-probe): tries, from inside the jail, what the jail
  * must prevent and prints one "probe NAME: ok|blocked (ERRNO)" line each;

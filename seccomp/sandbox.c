@@ -33,6 +33,7 @@ static const char *const role_names[_SANDBOX_ROLE_MAX] = {
         [SANDBOX_ROLE_VIRTIO_BALLOON] = "virtio-balloon",
         [SANDBOX_ROLE_VIRTIO_VSOCK] = "virtio-vsock",
         [SANDBOX_ROLE_VIRTIO_DEVICE] = "virtio-device",
+        [SANDBOX_ROLE_SUPERVISOR] = "supervisor",
 };
 
 static const char *const role_policies[_SANDBOX_ROLE_MAX] = {
@@ -44,6 +45,7 @@ static const char *const role_policies[_SANDBOX_ROLE_MAX] = {
         [SANDBOX_ROLE_VIRTIO_BALLOON] = "virtio-balloon.policy",
         [SANDBOX_ROLE_VIRTIO_VSOCK] = "virtio-vsock.policy",
         [SANDBOX_ROLE_VIRTIO_DEVICE] = "device.policy",
+        [SANDBOX_ROLE_SUPERVISOR] = "supervisor.policy",
 };
 
 static const char *const mode_names[_SANDBOX_MODE_MAX] = {
@@ -424,8 +426,9 @@ static struct {
 } spawner = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
 
 static bool role_has_spawner(SandboxRole role) {
-        /* Main and vCPU threads are created by the unfiltered main thread. */
-        return role != SANDBOX_ROLE_MAIN && role != SANDBOX_ROLE_VCPU;
+        /* Main and vCPU threads are created by the unfiltered main thread;
+         * the supervisor is another process. */
+        return role != SANDBOX_ROLE_MAIN && role != SANDBOX_ROLE_VCPU && role != SANDBOX_ROLE_SUPERVISOR;
 }
 
 static void *role_thread_main(void *arg) {

@@ -27,6 +27,7 @@ typedef enum SandboxRole {
         SANDBOX_ROLE_VIRTIO_BALLOON,
         SANDBOX_ROLE_VIRTIO_VSOCK,
         SANDBOX_ROLE_VIRTIO_DEVICE,     /* a device worker without a policy of its own: device.policy */
+        SANDBOX_ROLE_SUPERVISOR,        /* the jail's supervising parent: waits, forwards signals */
         _SANDBOX_ROLE_MAX,
         _SANDBOX_ROLE_INVALID = -1,
 } SandboxRole;

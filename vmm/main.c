@@ -459,6 +459,40 @@ static int sandbox_prepare(const RunArgs *a) {
         return 0;
 }
 
+/* The host directories devices reach by path while they run (vsock's
+ * PATH_P), each bind-mounted alone into the jail as "/NAMEi", where
+ * NAME is the device's option and i its index ("/vsock0"). */
+typedef struct JailDirs {
+        JailBind binds[VM_MAX_DEVICES];
+        char names[VM_MAX_DEVICES][32];
+        size_t n;
+} JailDirs;
+
+static void jail_dirs_done(JailDirs *d) {
+        for (size_t i = 0; i < d->n; i++)
+                d->binds[i].fd = safe_close(d->binds[i].fd);
+        d->n = 0;
+}
+
+static int jail_dirs_collect(Vm *vm, JailDirs *d) {
+        for (unsigned i = 0; i < vm->n_virtio; i++) {
+                const char *name = vm->config.devices[i].ops->name;
+                char path[40];
+                int fd;
+
+                snprintf(d->names[d->n], sizeof(d->names[d->n]), "%s%u", name, i);
+                snprintf(path, sizeof(path), "/%s", d->names[d->n]);
+                fd = virtio_device_jail_dir(vm->virtio[i]->vdev, path);
+                if (fd == -ENOENT)
+                        continue;
+                if (fd < 0)
+                        return log_error_errno(fd, "jail: --%s: its directory in the jail: %m", name);
+                d->binds[d->n] = (JailBind) { .fd = fd, .name = d->names[d->n] };
+                d->n++;
+        }
+        return 0;
+}
+
 static int run_vm(const RunArgs *a) {
         _cleanup_close_ int kernel_fd = -EBADF, initrd_fd = -EBADF, serial_fd = -EBADF, listen_fd = -EBADF,
                 signal_fd = -EBADF, profile_fd = -EBADF;
@@ -467,6 +501,7 @@ static int run_vm(const RunArgs *a) {
         _cleanup_(control_server_freep) ControlServer *server = NULL;
         Runner run = {};
         Jail jail = {};
+        JailDirs jail_dirs = {};
         VmError error;
         sigset_t mask;
         int serial_out = -1, r, code;
@@ -505,8 +540,11 @@ static int run_vm(const RunArgs *a) {
                 r = jail_fork(&jail, &step);
                 if (r < 0)
                         return log_error_errno(r, "jail: %s: %m", step), VMM_EXIT_OS_ERROR;
-                if (r > 0)
-                        jail_supervise(jail.child, a->socket);
+                if (r > 0) {
+                        /* Returns only when it failed (the child is gone). */
+                        r = jail_supervise(&jail, a->socket, &step);
+                        return log_error_errno(r, "jail: %s: %m", step), VMM_EXIT_OS_ERROR;
+                }
                 if (!jail.namespaces)
                         log_warning("jail: this host allows no namespaces; running without them");
         }
@@ -531,8 +569,6 @@ static int run_vm(const RunArgs *a) {
                 log_error("%s", error.message);
                 return error.exit_code;
         }
-        kernel_fd = safe_close(kernel_fd);
-        initrd_fd = safe_close(initrd_fd);
         r = serial_set_output_max(vm->serial, a->serial_max);
         if (r < 0)
                 return log_error_errno(r, "--serial-max-size: %m"), VMM_EXIT_OS_ERROR;
@@ -602,10 +638,30 @@ static int run_vm(const RunArgs *a) {
         if (a->sandbox_mode != SANDBOX_MODE_OFF) {
                 const char *step = NULL;
 
-                r = jail_lockdown(&jail, &step);
+                /* Without namespaces there is no new root to bind into:
+                 * devices keep their host paths (a warning said so). */
+                if (jail.namespaces) {
+                        r = jail_dirs_collect(vm, &jail_dirs);
+                        if (r < 0) {
+                                jail_dirs_done(&jail_dirs);
+                                return VMM_EXIT_OS_ERROR;
+                        }
+                }
+                r = jail_lockdown(&jail, jail_dirs.binds, jail_dirs.n, &step);
+                jail_dirs_done(&jail_dirs);
                 if (r < 0)
                         return log_error_errno(r, "jail: %s: %m", step), VMM_EXIT_OS_ERROR;
         }
+
+        /* The images are read, parsed and decompressed only now, jailed and
+         * without privilege: they are the VMM's first untrusted input. */
+        r = vm_load(vm, &error);
+        if (r < 0) {
+                log_error("%s", error.message);
+                return error.exit_code;
+        }
+        kernel_fd = safe_close(kernel_fd);
+        initrd_fd = safe_close(initrd_fd);
         /* Also without the sandbox: the tests' control that the probes work. */
         if (a->test_probe_port >= 0) {
                 jail_probe(stdout, (unsigned) a->test_probe_port);

@@ -160,7 +160,7 @@ static int read_image(int fd, size_t max, const char *what, void **ret, size_t *
         return 0;
 }
 
-static int vm_load(Vm *vm, VmError *e) {
+int vm_load(Vm *vm, VmError *e) {
         _cleanup_free_ void *kernel = NULL, *initrd = NULL;
         size_t kernel_size = 0, initrd_size = 0;
         BootInfo info;
@@ -168,6 +168,7 @@ static int vm_load(Vm *vm, VmError *e) {
         HvBootRegs regs;
         int r;
 
+        *e = (VmError) {};
         r = read_image(vm->config.kernel_fd, KERNEL_MAX, "kernel", &kernel, &kernel_size, e);
         if (r < 0)
                 return r;
@@ -274,9 +275,6 @@ int vm_new(const VmConfig *config, Vm **ret, VmError *e) {
         if (r < 0)
                 return r;
         r = vm_setup_pci(vm, e);
-        if (r < 0)
-                return r;
-        r = vm_load(vm, e);
         if (r < 0)
                 return r;
 

@@ -107,7 +107,13 @@ struct Vm {
         GuestProfile profile;   /* profile.fd -1 when off */
 };
 
+/* Creates the VM, its memory, vCPUs and devices; reads no image. */
 int vm_new(const VmConfig *config, Vm **ret, VmError *error);
+/* Reads the kernel (and initrd) from config's descriptors, parses and
+ * decompresses them into guest memory and sets the boot registers. Called
+ * once the process is jailed (docs/sandbox.md): image parsing and five
+ * decompressors see hostile input, so they run without privilege. */
+int vm_load(Vm *vm, VmError *error);
 Vm *vm_free(Vm *vm);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Vm *, vm_free);
 

@@ -11,6 +11,8 @@
 #include <sstream>
 #include <string>
 
+#include <csignal>
+
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -117,6 +119,91 @@ TEST(VmmVsock, DeviceResetWithAnOpenStreamClosesItAndStreamsWorkAfter) {
         ASSERT_FALSE(r.timed_out) << r.out;
         EXPECT_EQ(count_guest_passes(r.out), 8u) << r.out << r.err;
         EXPECT_EQ(r.exit_code, 0) << "stderr: " << r.err << "\nstdout:\n" << r.out;
+}
+
+/* What the jailed VMM holds after guest-initiated connections: its cwd is
+ * its own root, and no descriptor names a host path (stdio, which the
+ * caller passes on purpose, aside). */
+static void expect_nothing_of_the_host_reachable(pid_t vmm) {
+        struct stat cwd, root, host_root;
+        std::string proc = "/proc/" + std::to_string(vmm);
+
+        ASSERT_EQ(stat((proc + "/cwd").c_str(), &cwd), 0);
+        ASSERT_EQ(stat((proc + "/root").c_str(), &root), 0);
+        ASSERT_EQ(stat("/", &host_root), 0);
+        EXPECT_NE(root.st_dev, host_root.st_dev) << "not jailed";
+        char link[4096] = "";
+        (void) !readlink((proc + "/cwd").c_str(), link, sizeof(link) - 1);
+        EXPECT_TRUE(cwd.st_dev == root.st_dev && cwd.st_ino == root.st_ino)
+                << "the cwd is not the jail's root but " << link;
+        for (const auto &[fd, link] : proc_fd_links(vmm)) {
+                if (fd <= 2)
+                        continue;
+                bool in_jail = link.rfind("anon_inode:", 0) == 0 || link.rfind("socket:[", 0) == 0 ||
+                               link.rfind("pipe:[", 0) == 0 || link.rfind("/memfd:", 0) == 0;
+                EXPECT_TRUE(in_jail) << "fd " << fd << " -> " << link;
+        }
+}
+
+TEST(VmmVsock, JailedVmmKeepsNoHostDirectoryOrCwdAfterGuestConnections) {
+        SKIP_WITHOUT_KVM();
+        TempDir t;
+        std::string path = t.file("v.sock");
+        ASSERT_EQ(chmod(t.path.c_str(), 0755), 0);
+        Fd l(unix_listen(path + "_1234"));
+        ASSERT_GE(l.fd, 0);
+        ASSERT_EQ(chmod((path + "_1234").c_str(), 0777), 0);
+
+        Process vmm({ vmm_path(), "run", "--vsock", "cid=3,path=" + path, "--debug-exit", guest_path("virtio-vsock") });
+        pid_t jailed = jailed_vmm(vmm.pid(), kGuestTimeoutMs);
+        ASSERT_GT(jailed, 0) << vmm.err();
+
+        /* The guest's connection: the VMM connected to PATH_1234. */
+        pollfd p = { l.fd, POLLIN, 0 };
+        ASSERT_EQ(poll(&p, 1, kGuestTimeoutMs), 1) << vmm.out() << vmm.err();
+        Fd g(accept4(l.fd, nullptr, nullptr, SOCK_CLOEXEC));
+        ASSERT_GE(g.fd, 0);
+        std::string line = read_line(g.fd, kGuestTimeoutMs);
+        EXPECT_EQ(line, "ping from the guest\n");
+
+        expect_nothing_of_the_host_reachable(jailed);
+
+        /* The rest of the guest's script, which still works. */
+        ASSERT_EQ(write(g.fd, line.data(), line.size()), (ssize_t) line.size());
+        ASSERT_TRUE(vmm.wait_for_output("vsock-ready", kGuestTimeoutMs)) << vmm.out() << vmm.err();
+        Fd h(unix_connect(path, 5000));
+        ASSERT_GE(h.fd, 0);
+        ASSERT_EQ(write(h.fd, "CONNECT 6000\n", 13), 13);
+        EXPECT_EQ(read_line(h.fd, kGuestTimeoutMs).rfind("OK ", 0), 0u);
+        ASSERT_EQ(write(h.fd, "echo me, guest\n", 15), 15);
+        EXPECT_EQ(read_line(h.fd, kGuestTimeoutMs), "echo me, guest\n");
+        ASSERT_EQ(shutdown(h.fd, SHUT_WR), 0);
+
+        expect_nothing_of_the_host_reachable(jailed);
+
+        RunResult r = vmm.wait(kGuestTimeoutMs);
+        ASSERT_FALSE(r.timed_out) << r.out;
+        EXPECT_EQ(r.exit_code, 0) << "stderr: " << r.err << "\nstdout:\n" << r.out;
+}
+
+/* --disable-sandbox: PATH_P by their host path, as before. */
+TEST(VmmVsock, GuestConnectionReachesTheHostWithoutTheSandbox) {
+        SKIP_WITHOUT_KVM();
+        TempDir t;
+        std::string path = t.file("v.sock");
+        Fd l(unix_listen(path + "_1234"));
+        ASSERT_GE(l.fd, 0);
+
+        Process vmm({ vmm_path(), "run", "--disable-sandbox", "--vsock", "cid=3,path=" + path, "--debug-exit",
+                      guest_path("virtio-vsock") });
+
+        pollfd p = { l.fd, POLLIN, 0 };
+        ASSERT_EQ(poll(&p, 1, kGuestTimeoutMs), 1) << vmm.out() << vmm.err();
+        Fd g(accept4(l.fd, nullptr, nullptr, SOCK_CLOEXEC));
+        ASSERT_GE(g.fd, 0);
+        EXPECT_EQ(read_line(g.fd, kGuestTimeoutMs), "ping from the guest\n");
+        vmm.kill(SIGTERM);
+        vmm.wait(kGuestTimeoutMs);
 }
 
 TEST(VmmVsock, VsockOptionRefusesAReservedCid) {

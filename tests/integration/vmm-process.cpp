@@ -9,6 +9,7 @@
 #include <fstream>
 #include <poll.h>
 #include <cstdio>
+#include <dirent.h>
 #include <sstream>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -257,4 +258,51 @@ uint64_t guest_ram_rss(pid_t pid) {
         for (pid_t c; children >> c;)
                 total += guest_ram_rss(c);
         return total;
+}
+
+std::string proc_status(pid_t pid, const std::string &field) {
+        std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+
+        for (std::string l; std::getline(in, l);)
+                if (l.compare(0, field.size() + 1, field + ":") == 0) {
+                        size_t v = l.find_first_not_of(" \t", field.size() + 1);
+                        return v == std::string::npos ? "" : l.substr(v);
+                }
+        return "";
+}
+
+pid_t jailed_vmm(pid_t supervisor, int timeout_ms) {
+        auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+
+        while (std::chrono::steady_clock::now() < deadline) {
+                std::ifstream children("/proc/" + std::to_string(supervisor) + "/task/" +
+                                       std::to_string(supervisor) + "/children");
+                pid_t c;
+                /* The main thread's filter comes last, after vm_start. */
+                if (children >> c && proc_status(c, "Seccomp") == "2")
+                        return c;
+                std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+        return -1;
+}
+
+std::map<int, std::string> proc_fd_links(pid_t pid) {
+        std::map<int, std::string> links;
+        std::string dir = "/proc/" + std::to_string(pid) + "/fd";
+        DIR *d = opendir(dir.c_str());
+
+        if (!d)
+                return links;
+        for (dirent *de; (de = readdir(d));) {
+                char target[4096];
+                ssize_t n;
+
+                if (de->d_name[0] == '.')
+                        continue;
+                n = readlink((dir + "/" + de->d_name).c_str(), target, sizeof(target) - 1);
+                if (n >= 0)
+                        links[atoi(de->d_name)] = std::string(target, (size_t) n);
+        }
+        closedir(d);
+        return links;
 }

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -103,3 +104,15 @@ bool write_all(int fd, const std::string &s);
 /* Resident bytes of the guest-RAM memfd ("/memfd:guest-ram") in the VMM
  * started as pid and its children (the jailed VMM runs the VM in a child). */
 uint64_t guest_ram_rss(pid_t pid);
+
+/* A field of /proc/PID/status ("CapEff") without its leading blanks; ""
+ * when the process or the field is not there. */
+std::string proc_status(pid_t pid, const std::string &field);
+
+/* The jailed VMM under the supervisor `supervisor` (its one child), once
+ * its set-up is over (its main thread runs under its seccomp filter);
+ * -1 after timeout_ms. */
+pid_t jailed_vmm(pid_t supervisor, int timeout_ms);
+
+/* Each open descriptor of pid and what /proc/PID/fd/N links to. */
+std::map<int, std::string> proc_fd_links(pid_t pid);

@@ -1,16 +1,24 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* The VMM in its jail on real KVM: every role dies by SIGSYS, with the
  * syscall named, when it calls a forbidden syscall; from inside the jail no
- * host path, process or network is in reach; --seccomp=log only logs. */
+ * host path, process or network is in reach; --seccomp=log only logs; the
+ * supervising parent holds no capability and runs under its own filter. */
 #include <gtest/gtest.h>
 
 #include <csignal>
+#include <cstring>
+#include <fstream>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include <arpa/inet.h>
+#include <asm/bootparam.h>
+#include <zlib.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -58,7 +66,8 @@ INSTANTIATE_TEST_SUITE_P(Roles, RoleViolation, ::testing::Values(
         RoleCase{ "vcpu", { guest_path("spin") } },
         RoleCase{ "virtio-rng", { "--rng", guest_path("virtio-rng") } },
         RoleCase{ "virtio-block", { guest_path("virtio-block") } },
-        RoleCase{ "virtio-balloon", { "--balloon", guest_path("virtio-balloon") } }),
+        RoleCase{ "virtio-balloon", { "--balloon", guest_path("virtio-balloon") } },
+        RoleCase{ "supervisor", { guest_path("spin") } }),
         [](const ::testing::TestParamInfo<RoleCase> &i) {
                 std::string n = i.param.role;
                 for (auto &ch : n)
@@ -191,6 +200,188 @@ TEST(JailProbeControl, WithoutTheSandboxEveryProbeSucceeds) {
         EXPECT_TRUE(has(r, "probe tcp-connect 127.0.0.1: ok")) << r.out;
         EXPECT_TRUE(has(r, "probe unix-connect abstract: ok")) << r.out;
         EXPECT_TRUE(has(r, "probe inherited-fd 100: ok")) << r.out;
+}
+
+/* A running sandboxed VMM (the spin guest), stopped by SIGTERM at the end:
+ * the supervisor forwards it, so the VMM exits 0. */
+class RunningVmm : public ::testing::Test {
+protected:
+        void SetUp() override {
+                SKIP_WITHOUT_KVM();
+                socket_ = dir_.file("control.sock");
+                vmm_ = std::make_unique<Process>(std::vector<std::string>{
+                        vmm_path(), "run", "--socket", socket_, guest_path("spin") });
+                child_ = jailed_vmm(vmm_->pid(), kTimeoutMs);
+                ASSERT_GT(child_, 0) << vmm_->err();
+        }
+        void TearDown() override {
+                if (!vmm_)
+                        return;
+                vmm_->kill(SIGTERM);
+                RunResult r = vmm_->wait(kTimeoutMs);
+                EXPECT_EQ(r.exit_code, 0) << "the supervisor forwards SIGTERM: " << r.err;
+                EXPECT_NE(access(socket_.c_str(), F_OK), 0) << "the supervisor unlinks the socket";
+        }
+        TempDir dir_;
+        std::string socket_;
+        std::unique_ptr<Process> vmm_;
+        pid_t child_ = -1;
+};
+
+TEST_F(RunningVmm, SupervisorHoldsNoCapabilityAndRunsUnderItsOwnFilter) {
+        pid_t sup = vmm_->pid();
+
+        EXPECT_EQ(proc_status(sup, "CapEff"), "0000000000000000");
+        EXPECT_EQ(proc_status(sup, "CapPrm"), "0000000000000000");
+        EXPECT_EQ(proc_status(sup, "CapInh"), "0000000000000000");
+        EXPECT_EQ(proc_status(sup, "CapBnd"), "0000000000000000");
+        EXPECT_EQ(proc_status(sup, "CapAmb"), "0000000000000000");
+        EXPECT_EQ(proc_status(sup, "NoNewPrivs"), "1");
+        EXPECT_EQ(proc_status(sup, "Seccomp"), "2");
+        EXPECT_EQ(proc_status(sup, "Seccomp_filters"), "1");
+}
+
+TEST_F(RunningVmm, SupervisorSeesOnlyTheSocketDirectoryAndTheChild) {
+        pid_t sup = vmm_->pid();
+        struct stat root, host_root;
+
+        /* Its root is its own empty tmpfs, not the host's. */
+        ASSERT_EQ(stat(("/proc/" + std::to_string(sup) + "/root").c_str(), &root), 0);
+        ASSERT_EQ(stat("/", &host_root), 0);
+        EXPECT_NE(root.st_dev, host_root.st_dev);
+        /* stdio, and the child's pidfd. */
+        for (const auto &[fd, link] : proc_fd_links(sup)) {
+                if (fd > 2) {
+                        EXPECT_EQ(link, "anon_inode:[pidfd]") << "fd " << fd;
+                }
+        }
+}
+
+TEST_F(RunningVmm, JailedVmmHoldsNoDevKvmDescriptor) {
+        struct stat kvm;
+        auto links = proc_fd_links(child_);
+
+        ASSERT_EQ(stat("/dev/kvm", &kvm), 0);
+        ASSERT_FALSE(links.empty());
+        /* By device number: outside /dev, the name reads "/kvm". */
+        for (const auto &[fd, link] : links) {
+                struct stat st;
+                std::string path = "/proc/" + std::to_string(child_) + "/fd/" + std::to_string(fd);
+                if (stat(path.c_str(), &st) == 0) {
+                        EXPECT_FALSE(S_ISCHR(st.st_mode) && st.st_rdev == kvm.st_rdev) << "fd " << fd << " -> " << link;
+                }
+        }
+        /* What it does keep of KVM: the VM. */
+        bool vm = false;
+        for (const auto &[fd, link] : links)
+                vm |= link == "anon_inode:kvm-vm";
+        EXPECT_TRUE(vm);
+}
+
+/* The jailed VMM once it is blocked reading descriptor `fd`; -1 on timeout. */
+pid_t child_reading(pid_t supervisor, int fd, int timeout_ms) {
+        std::string want = "0 0x" + std::to_string(fd) + " "; /* read(fd, ...) */
+
+        for (int waited = 0; waited < timeout_ms; waited += 20) {
+                std::ifstream children("/proc/" + std::to_string(supervisor) + "/task/" +
+                                       std::to_string(supervisor) + "/children");
+                pid_t c;
+                if (children >> c) {
+                        std::string sys = read_file("/proc/" + std::to_string(c) + "/syscall");
+                        if (sys.rfind(want, 0) == 0)
+                                return c;
+                }
+                usleep(20000);
+        }
+        return -1;
+}
+
+/* The kernel is read, parsed and decompressed only once the VMM is
+ * jailed: while it waits for the image on a pipe it already has its own
+ * root and no capability. */
+TEST(JailedImageLoading, KernelIsReadOnlyOnceTheJailIsLocked) {
+        SKIP_WITHOUT_KVM();
+        TempDir dir;
+        std::string fifo = dir.file("kernel");
+        ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+        Process vmm({ "/bin/bash", "-c", "exec 5<\"$1\"; shift; exec \"$0\" \"$@\"", vmm_path(), fifo,
+                      "run", "--debug-exit", "fd:5" });
+        Fd w(open(fifo.c_str(), O_WRONLY | O_CLOEXEC));
+        ASSERT_GE(w.fd, 0);
+
+        pid_t child = child_reading(vmm.pid(), 5, kTimeoutMs);
+        ASSERT_GT(child, 0) << vmm.err();
+        struct stat root, host_root;
+        ASSERT_EQ(stat(("/proc/" + std::to_string(child) + "/root").c_str(), &root), 0);
+        ASSERT_EQ(stat("/", &host_root), 0);
+        EXPECT_NE(root.st_dev, host_root.st_dev) << "reading the kernel before pivot_root";
+        EXPECT_EQ(proc_status(child, "CapEff"), "0000000000000000") << "reading the kernel with privileges";
+        EXPECT_EQ(proc_status(child, "NoNewPrivs"), "1");
+
+        ASSERT_TRUE(write_all(w.fd, read_file(guest_path("hello"))));
+        close(w.fd); /* EOF: the image is whole */
+        w.fd = -1;
+        RunResult r = vmm.wait(kTimeoutMs);
+        EXPECT_EQ(r.exit_code, 0) << r.err;
+        EXPECT_NE(r.out.find("TEST hello PASS"), std::string::npos) << r.out;
+}
+
+/* A bzImage around `elf` (a test guest), its payload gzip-compressed as
+ * arch/x86/boot/compressed does (gzip's trailer ends in the size). */
+std::string gzip_bzimage(const std::string &elf) {
+        z_stream z = {};
+        if (deflateInit2(&z, 9, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+                abort();
+        std::string payload(deflateBound(&z, elf.size()), '\0');
+        z.next_in = (Bytef *) elf.data();
+        z.avail_in = (uInt) elf.size();
+        z.next_out = (Bytef *) payload.data();
+        z.avail_out = (uInt) payload.size();
+        if (deflate(&z, Z_FINISH) != Z_STREAM_END)
+                abort();
+        payload.resize(z.total_out);
+        deflateEnd(&z);
+
+        std::string pm(1024, '\x90'); /* the decompressor stub: not run */
+        size_t payload_offset = pm.size();
+        pm += payload;
+        pm.resize((pm.size() + 15) / 16 * 16, '\0');
+
+        setup_header h = {};
+        h.setup_sects = 1;
+        h.syssize = (uint32_t) (pm.size() / 16);
+        h.boot_flag = 0xaa55;
+        h.jump = (uint16_t) (0xeb | (0x1f1 + sizeof(h) - 0x202) << 8);
+        h.header = 0x53726448; /* "HdrS" */
+        h.version = 0x20d;
+        h.loadflags = LOADED_HIGH;
+        h.initrd_addr_max = 0x7fffffff;
+        h.kernel_alignment = 2 << 20;
+        h.relocatable_kernel = 1;
+        h.xloadflags = XLF_KERNEL_64;
+        h.cmdline_size = 2047;
+        h.payload_offset = (uint32_t) payload_offset;
+        h.payload_length = (uint32_t) payload.size();
+        h.pref_address = 16 << 20;
+        h.init_size = 4 << 20;
+
+        std::string k(1024, '\0');
+        memcpy(&k[0x1f1], &h, sizeof(h));
+        return k + pm;
+}
+
+/* The kernel is parsed and decompressed after the jail, by the jailed VMM
+ * without privilege: a gzip bzImage of the hello guest still boots. */
+TEST(JailedImageLoading, GzipBzImageIsDecompressedInTheJailAndBoots) {
+        SKIP_WITHOUT_KVM();
+        TempDir dir;
+        std::string bz = dir.file("bzImage");
+        write_file(bz, gzip_bzimage(read_file(guest_path("hello"))));
+
+        RunResult r = run_vmm({ "run", "--debug-exit", bz }, kTimeoutMs);
+
+        EXPECT_EQ(r.exit_code, 0) << r.err;
+        EXPECT_NE(r.out.find("TEST hello PASS"), std::string::npos) << r.out << r.err;
 }
 
 } // namespace

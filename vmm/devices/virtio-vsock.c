@@ -113,8 +113,8 @@ typedef struct Vsock {
         char *path;             /* PATH: we listen there */
         unsigned max_connections;
 
-        int dir_fd;             /* PATH's directory (O_PATH): PATH_P are reached relative to it */
-        int cwd_fd;             /* the cwd at create, restored after a relative connect */
+        char *dir;              /* where PATH_P are: PATH's directory (NULL: the cwd), or its
+                                 * bind mount in the jail (vsock_jail_dir) */
         char *base;             /* PATH's last component */
         WatchKind listener_kind;
         int listen_fd;
@@ -203,12 +203,10 @@ int vsock_parse_option(const char *arg, uint64_t *ret_cid, char **ret_path, unsi
         }
         if (!have_cid || !path)
                 return -EINVAL;
-        /* PATH is bound whole; PATH_4294967295 is reached by its last
-         * component relative to the directory: both must fit sun_path. */
+        /* PATH is bound whole, and PATH_4294967295 connected to whole:
+         * both must fit sun_path. */
         slash = strrchr(path, '/');
-        if (strlen(path) >= sizeof(((struct sockaddr_un *) NULL)->sun_path) ||
-            strlen(slash ? slash + 1 : path) + 11 >= sizeof(((struct sockaddr_un *) NULL)->sun_path) ||
-            (slash && slash[1] == '\0'))
+        if (strlen(path) + 11 >= sizeof(((struct sockaddr_un *) NULL)->sun_path) || (slash && slash[1] == '\0'))
                 return -EINVAL;
         *ret_cid = cid;
         *ret_path = TAKE_PTR(path);
@@ -436,33 +434,35 @@ static bool conn_flush(Vsock *v, Conn *c) {
 
 /* ---- host side: connecting, accepting ---- */
 
-/* Reaches PATH_port. The jail hides every path, so the name is resolved
- * relative to PATH's directory, held open since create: connect() takes no
- * directory fd, hence fchdir around it (the cwd is the process's, so one
- * device at a time). */
-static pthread_mutex_t connect_lock = PTHREAD_MUTEX_INITIALIZER;
+/* "DIR/BASE_port" (or "BASE_port" without DIR) in sun_path. */
+static int vsock_host_address(const char *dir, const char *base, uint32_t port, struct sockaddr_un *ret) {
+        int n;
 
+        *ret = (struct sockaddr_un) { .sun_family = AF_UNIX };
+        n = snprintf(ret->sun_path, sizeof(ret->sun_path), "%s%s%s_%" PRIu32, dir ?: "", dir ? "/" : "", base, port);
+        if (n < 0 || (size_t) n >= sizeof(ret->sun_path))
+                return -ENAMETOOLONG;
+        return 0;
+}
+
+/* Reaches PATH_port by an absolute path: once jailed, the jail's own bind
+ * mount of PATH's directory (vsock_jail_dir), so the process never holds
+ * a host directory or changes its cwd. */
 static int vsock_connect_host(Vsock *v, uint32_t port, int *ret) {
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        struct sockaddr_un sa;
         _cleanup_close_ int fd = -EBADF;
-        int r = 0;
+        int r;
 
-        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s_%" PRIu32, v->base, port);
+        r = vsock_host_address(v->dir, v->base, port, &sa);
+        if (r < 0)
+                return r;
         fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         if (fd < 0)
                 return -errno;
-        pthread_mutex_lock(&connect_lock);
-        if (fchdir(v->dir_fd) < 0)
-                r = -errno;
-        else if (connect(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0)
-                r = -errno;
-        if (v->cwd_fd >= 0)
-                (void) fchdir(v->cwd_fd);
-        pthread_mutex_unlock(&connect_lock);
         /* A Unix stream connect either completes or fails; EAGAIN (the
          * listener's backlog is full) is a refusal too. */
-        if (r < 0)
-                return r;
+        if (connect(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0)
+                return -errno;
         *ret = TAKE_FD(fd);
         return 0;
 }
@@ -1027,9 +1027,8 @@ static void vsock_destroy(void *dev) {
         vsock_close_all(v);
         safe_close(v->listen_fd);
         safe_close(v->epoll_fd);
-        safe_close(v->dir_fd);
-        safe_close(v->cwd_fd);
         free(v->ctl);
+        free(v->dir);
         free(v->path);
         free(v->base);
         free(v);
@@ -1046,7 +1045,7 @@ static int vsock_create(VirtioDevice *vdev, const char *arg, void **ret) {
         if (!v)
                 return -ENOMEM;
         v->vdev = vdev;
-        v->listen_fd = v->epoll_fd = v->dir_fd = v->cwd_fd = -EBADF;
+        v->listen_fd = v->epoll_fd = -EBADF;
         for (unsigned i = 0; i < VSOCK_MAX_PENDING_ACCEPTS; i++)
                 v->accepts[i].fd = -EBADF;
         v->next_local_port = VSOCK_LOCAL_PORT_BASE;
@@ -1063,21 +1062,14 @@ static int vsock_create(VirtioDevice *vdev, const char *arg, void **ret) {
                 goto fail;
         }
 
-        /* Everything by path happens now, before the jail. */
+        /* PATH_P live next to PATH ("/" for "/x"). */
         if (slash) {
-                _cleanup_free_ char *dir = strndup(v->path, (size_t) (slash - v->path));
-                if (!dir) {
+                v->dir = slash == v->path ? strdup("") : strndup(v->path, (size_t) (slash - v->path));
+                if (!v->dir) {
                         r = -ENOMEM;
                         goto fail;
                 }
-                v->dir_fd = open(dir[0] ? dir : "/", O_PATH | O_DIRECTORY | O_CLOEXEC);
-        } else
-                v->dir_fd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
-        if (v->dir_fd < 0) {
-                r = -errno;
-                goto fail;
         }
-        v->cwd_fd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
 
         /* A socket left by an earlier run is replaced; anything else at
          * PATH is not ours to remove. */
@@ -1181,9 +1173,35 @@ static void vsock_reset(void *dev) {
         v->active = false;
 }
 
+/* The jail shows the device PATH's directory alone, at jail_path; from now
+ * on PATH_P are reached there. Host programs create their PATH_P
+ * listeners in that directory while the VM runs: a bind mount shows them. */
+static int vsock_jail_dir(void *dev, const char *jail_path) {
+        Vsock *v = dev;
+        struct sockaddr_un sa;
+        char *dir;
+        int fd, r;
+
+        /* The longest PATH_P must fit there too. */
+        r = vsock_host_address(jail_path, v->base, UINT32_MAX, &sa);
+        if (r < 0)
+                return r;
+        dir = strdup(jail_path);
+        if (!dir)
+                return -ENOMEM;
+        fd = open(v->dir ? (v->dir[0] ? v->dir : "/") : ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0) {
+                free(dir);
+                return -errno;
+        }
+        free(v->dir);
+        v->dir = dir;
+        return fd;
+}
+
 static unsigned vsock_fds(void *dev, int *fds, unsigned max) {
         Vsock *v = dev;
-        int mine[] = { v->listen_fd, v->epoll_fd, v->dir_fd, v->cwd_fd };
+        int mine[] = { v->listen_fd, v->epoll_fd };
         unsigned n = 0;
 
         for (unsigned i = 0; i < ARRAY_SIZE(mine) && n < max; i++)
@@ -1221,4 +1239,5 @@ const VirtioDeviceOps virtio_vsock_ops = {
         .stop = vsock_stop,
         .reset = vsock_reset,
         .fds = vsock_fds,
+        .jail_dir = vsock_jail_dir,
 };

@@ -33,7 +33,6 @@ typedef struct MsiRoute {
 } MsiRoute;
 
 struct HvVm {
-        int kvm_fd;
         int vm_fd;
         int run_size;
         unsigned max_vcpus;
@@ -81,7 +80,6 @@ static void kvm_vm_destroy(HvVm *vm) {
         if (!vm)
                 return;
         safe_close(vm->vm_fd);
-        safe_close(vm->kvm_fd);
         free(vm->cpuid);
         free(vm->msi_routes);
         free(vm->table);
@@ -92,6 +90,7 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(HvVm *, kvm_vm_destroy);
 
 static int kvm_vm_create(const char *device, HvVm **ret) {
         _cleanup_(kvm_vm_destroyp) HvVm *vm = NULL;
+        _cleanup_close_ int kvm_fd = -EBADF;
         int r, n;
 
         r = kick_signal_install();
@@ -109,10 +108,15 @@ static int kvm_vm_create(const char *device, HvVm **ret) {
         if (!vm->msi_routes || !vm->table)
                 return -ENOMEM;
 
-        vm->kvm_fd = open(device ?: "/dev/kvm", O_RDWR | O_CLOEXEC);
-        if (vm->kvm_fd < 0)
+        /* The system descriptor is needed only here: what later code asks
+         * of it (the vCPU mmap size, the supported CPUID, the vCPU limit)
+         * is kept, and the VM's descriptor does the rest. It is closed on
+         * return, so the jailed VMM holds no /dev/kvm descriptor with
+         * which it could create more VMs (docs/sandbox.md). */
+        kvm_fd = open(device ?: "/dev/kvm", O_RDWR | O_CLOEXEC);
+        if (kvm_fd < 0)
                 return -errno;
-        if (ioctl(vm->kvm_fd, KVM_GET_API_VERSION, 0) != KVM_API_VERSION)
+        if (ioctl(kvm_fd, KVM_GET_API_VERSION, 0) != KVM_API_VERSION)
                 return -ENOSYS;
         /* The capabilities the rest of this file relies on. */
         static const int needed[] = {
@@ -121,26 +125,26 @@ static int kvm_vm_create(const char *device, HvVm **ret) {
                 KVM_CAP_IRQ_ROUTING, KVM_CAP_IRQFD, KVM_CAP_IOEVENTFD,
         };
         for (size_t i = 0; i < ARRAY_SIZE(needed); i++)
-                if (ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, needed[i]) <= 0)
+                if (ioctl(kvm_fd, KVM_CHECK_EXTENSION, needed[i]) <= 0)
                         return -ENOSYS;
 
-        vm->run_size = ioctl(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+        vm->run_size = ioctl(kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
         if (vm->run_size < (int) sizeof(struct kvm_run))
                 return -ENOSYS;
-        n = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_MAX_VCPUS);
+        n = ioctl(kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_MAX_VCPUS);
         if (n <= 0)
-                n = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_NR_VCPUS);
+                n = ioctl(kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_NR_VCPUS);
         vm->max_vcpus = n > 0 ? (unsigned) n : 1;
 
         vm->cpuid = calloc(1, sizeof(struct kvm_cpuid2) + KVM_MAX_CPUID_ENTRIES * sizeof(struct kvm_cpuid_entry2));
         if (!vm->cpuid)
                 return -ENOMEM;
         vm->cpuid->nent = KVM_MAX_CPUID_ENTRIES;
-        if (ioctl(vm->kvm_fd, KVM_GET_SUPPORTED_CPUID, vm->cpuid) < 0)
+        if (ioctl(kvm_fd, KVM_GET_SUPPORTED_CPUID, vm->cpuid) < 0)
                 return -errno;
 
         do
-                vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
+                vm->vm_fd = ioctl(kvm_fd, KVM_CREATE_VM, 0);
         while (vm->vm_fd < 0 && errno == EINTR);
         if (vm->vm_fd < 0)
                 return -errno;

@@ -456,6 +456,12 @@ uint32_t virtio_device_read_driver_features(const VirtioDevice *vdev, unsigned w
         return word < 2 ? (uint32_t) (vdev->driver_features >> (32 * word)) : 0;
 }
 
+int virtio_device_jail_dir(VirtioDevice *vdev, const char *jail_path) {
+        if (!vdev->ops->jail_dir)
+                return -ENOENT;
+        return vdev->ops->jail_dir(vdev->dev, jail_path);
+}
+
 unsigned virtio_device_fds(const VirtioDevice *vdev, int *fds, unsigned max) {
         unsigned n = 0;
 

@@ -122,6 +122,12 @@ typedef struct VirtioDeviceOps {
          * (e.g. block's RO for a read-only disk), asked once after create.
          * Optional. */
         uint64_t (*instance_features)(void *dev);
+        /* A host directory the device reaches by path while it runs
+         * (vsock's PATH_P sockets). Called before the jail, which
+         * bind-mounts that directory alone at `jail_path` in its empty
+         * root: returns an O_PATH descriptor of it (the caller's to close),
+         * and the device uses `jail_path` from then on. Optional. */
+        int (*jail_dir)(void *dev, const char *jail_path);
 } VirtioDeviceOps;
 
 /* ---- for devices ---- */
@@ -198,6 +204,8 @@ void virtio_device_notify(VirtioDevice *vdev, unsigned index);
 const char *virtio_device_error(const VirtioDevice *vdev);
 /* Fills up to max fds the device and its framework keep; returns the count. */
 unsigned virtio_device_fds(const VirtioDevice *vdev, int *fds, unsigned max);
+/* ops->jail_dir, or -ENOENT for a device that reaches no host path. */
+int virtio_device_jail_dir(VirtioDevice *vdev, const char *jail_path);
 
 /* The static device table (device-table.c). */
 extern const VirtioDeviceOps *const virtio_device_table[];
