@@ -81,7 +81,7 @@ def balloon_stats_flood_does_not_block_pause_and_graceful_stop():
         name = "flood"
         path = c.start(name, kernel=dbus.String(BALLOON_GUEST), balloon=dbus.Boolean(True),
                        cmdline=dbus.String("stats=mute"))
-        t.check(t.wait_until(lambda: "balloon: ready" in open(os.path.join(d.runtime_dir, name + ".log")).read(), 90),
+        t.check(t.wait_until(lambda: "balloon: ready" in open(os.path.join(d.runtime_dir, name + ".console.log")).read(), 90),
                 "guest not ready")
         results = []
         vm = c.vm(path)
