@@ -4,6 +4,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -24,6 +25,24 @@ int read_full_fd(int fd, size_t max, void **ret_data, size_t *ret_size);
 
 /* Monotonic clock in nanoseconds. */
 uint64_t now_ns(void);
+
+/* A new Unix socket of type (made non-blocking and O_CLOEXEC) bound to
+ * path, its file mode 0600 whatever the umask: connect() needs write
+ * permission on the file, so only its owner (and root) can connect. Sets
+ * the process-wide umask for the call: only while no other thread may
+ * create files. -EADDRINUSE when something is at path already. */
+int bind_private(const char *path, int type, int *ret_fd);
+
+/* A listening Unix stream socket at path (non-blocking, O_CLOEXEC) whose
+ * file is 0600 (bind_private). A socket file an earlier run left at path
+ * is replaced; anything else there is not ours to remove. */
+int listen_private(const char *path, int backlog, int *ret_fd);
+
+/* Whether the peer of the connected Unix socket fd runs as owner or as
+ * root (SO_PEERCRED, as this process's user namespace sees it). The
+ * socket file's mode is the first gate; this one holds even where the
+ * file is reachable (a chmod, a directory others can enter). */
+bool peer_uid_is_allowed(int fd, uid_t owner);
 
 static inline bool add_overflows_u64(uint64_t a, uint64_t b) {
         return a + b < a;

@@ -522,15 +522,6 @@ static int on_timer(EventSource *source, int fd, uint32_t revents, void *userdat
         return 0;
 }
 
-static bool peer_is_allowed(ControlServer *s, int fd) {
-        struct ucred cred;
-        socklen_t l = sizeof(cred);
-
-        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &l) < 0 || l != sizeof(cred))
-                return false;
-        return cred.uid == s->owner_uid || cred.uid == 0;
-}
-
 static int on_listen(EventSource *source, int fd, uint32_t revents, void *userdata) {
         ControlServer *s = userdata;
         _cleanup_close_ int cfd = -EBADF;
@@ -546,9 +537,7 @@ static int on_listen(EventSource *source, int fd, uint32_t revents, void *userda
                 return 0;
         }
 
-        /* The socket file's mode is the first gate; this one holds even if
-         * the file is reachable (a chmod, a directory others can enter). */
-        if (!peer_is_allowed(s, cfd)) {
+        if (!peer_uid_is_allowed(cfd, s->owner_uid)) {
                 refuse_connection(cfd, -EACCES);
                 return 0;
         }
@@ -656,39 +645,18 @@ static bool socket_is_alive(const char *path) {
         return control_connect(path, &fd) >= 0;
 }
 
-/* The socket file is 0600 whatever the caller's umask: connect() needs
- * write permission on it. Called before any thread exists, so the
- * process-wide umask cannot race. */
-static int bind_private(int fd, const struct sockaddr_un *sa) {
-        mode_t old = umask(0177);
-        int r;
-
-        r = bind(fd, (const struct sockaddr *) sa, sizeof(*sa));
-        umask(old);
-        return r;
-}
-
 int control_listen(const char *path, int *ret_fd) {
         _cleanup_close_ int fd = -EBADF;
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
-        size_t l;
+        int r;
 
-        if (!path || !*path || !ret_fd)
+        if (!ret_fd)
                 return -EINVAL;
-        l = strlen(path);
-        if (l >= sizeof(sa.sun_path))
-                return -ENAMETOOLONG;
-        memcpy(sa.sun_path, path, l + 1);
 
-        fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-        if (fd < 0)
-                return -errno;
-
-        if (bind_private(fd, &sa) < 0) {
+        /* The socket file is 0600 whatever the caller's umask. Called
+         * before any thread exists, so the process-wide umask cannot race. */
+        r = bind_private(path, SOCK_SEQPACKET, &fd);
+        if (r == -EADDRINUSE) {
                 struct stat st;
-
-                if (errno != EADDRINUSE)
-                        return -errno;
 
                 /* Only a socket nobody answers on is stale. connect() to a
                  * regular file also fails (ECONNREFUSED), hence the lstat. */
@@ -696,13 +664,13 @@ int control_listen(const char *path, int *ret_fd) {
                         return -EADDRINUSE;
                 if (unlink(path) < 0 && errno != ENOENT)
                         return -errno;
-                if (bind_private(fd, &sa) < 0)
-                        return -errno;
+                r = bind_private(path, SOCK_SEQPACKET, &fd);
         }
+        if (r < 0)
+                return r;
 
         if (listen(fd, CONTROL_CONNECTIONS_MAX) < 0) {
-                int r = -errno;
-
+                r = -errno;
                 (void) unlink(path);
                 return r;
         }

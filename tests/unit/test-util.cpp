@@ -1,6 +1,20 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 #include <gtest/gtest.h>
 
+#include <string>
+
+#include <cerrno>
+#include <cstdlib>
+
+#include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include "util.h"
 
 TEST(ParseSize, AcceptsBinaryUnits) {
@@ -47,4 +61,92 @@ TEST(FormatSize, PicksLargestExactUnit) {
         EXPECT_STREQ(format_size(buf, sizeof(buf), 256ULL << 20), "256 MiB");
         EXPECT_STREQ(format_size(buf, sizeof(buf), 1536), "1536 B");
         EXPECT_STREQ(format_size(buf, sizeof(buf), 3ULL << 30), "3 GiB");
+}
+
+namespace {
+
+struct SocketDir {
+        std::string path;
+        SocketDir() {
+                char t[] = "/tmp/majordome-util-XXXXXX";
+                path = mkdtemp(t) ?: "";
+        }
+        ~SocketDir() {
+                (void) !system(("rm -rf '" + path + "'").c_str());
+        }
+};
+
+} // namespace
+
+TEST(ListenPrivate, SocketFileIs0600UnderUmask000AndReplacesAStaleSocket) {
+        SocketDir d;
+        std::string path = d.path + "/s";
+        int fd = -1, again = -1;
+        struct stat st;
+
+        mode_t old = umask(0);
+        ASSERT_EQ(listen_private(path.c_str(), 4, &fd), 0);
+        umask(old);
+        ASSERT_EQ(lstat(path.c_str(), &st), 0);
+        EXPECT_TRUE(S_ISSOCK(st.st_mode));
+        EXPECT_EQ(st.st_mode & 07777, 0600u);
+
+        close(fd);
+        EXPECT_EQ(listen_private(path.c_str(), 4, &again), 0) << "the earlier run's socket is replaced";
+        close(again);
+}
+
+TEST(ListenPrivate, AnythingButASocketAtThePathIsKept) {
+        SocketDir d;
+        std::string path = d.path + "/f";
+        int fd = -1;
+
+        close(open(path.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0644));
+        EXPECT_EQ(listen_private(path.c_str(), 4, &fd), -EADDRINUSE);
+        EXPECT_EQ(access(path.c_str(), F_OK), 0);
+}
+
+TEST(PeerUidIsAllowed, OwnerAndRootAreAllowedAnotherUidIsNot) {
+        if (geteuid() != 0)
+                GTEST_SKIP() << "needs root to connect as uid 65534";
+        SocketDir d;
+        std::string path = d.path + "/s";
+        int l = -1;
+
+        ASSERT_EQ(listen_private(path.c_str(), 4, &l), 0);
+        ASSERT_EQ(chmod(d.path.c_str(), 0755), 0);
+        ASSERT_EQ(chmod(path.c_str(), 0666), 0);
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path.c_str());
+
+        pid_t pid = fork();
+        ASSERT_GE(pid, 0);
+        if (pid == 0) {
+                alarm(10); /* whatever happens to the test */
+                int c = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+                if (setgroups(0, nullptr) < 0 || setgid(65534) < 0 || setuid(65534) < 0 ||
+                    connect(c, (struct sockaddr *) &sa, sizeof(sa)) < 0)
+                        _exit(1);
+                char ch;
+                (void) !read(c, &ch, 1); /* until the test closes it */
+                _exit(0);
+        }
+        struct pollfd p = { l, POLLIN, 0 };
+        ASSERT_EQ(poll(&p, 1, 10000), 1);
+        int other = accept4(l, nullptr, nullptr, SOCK_CLOEXEC);
+        ASSERT_GE(other, 0);
+        EXPECT_FALSE(peer_uid_is_allowed(other, 0));
+        EXPECT_TRUE(peer_uid_is_allowed(other, 65534)) << "the owner's own uid";
+        close(other);
+        int status = 0;
+        ASSERT_EQ(waitpid(pid, &status, 0), pid);
+        EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+
+        int pair[2];
+        ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair), 0);
+        EXPECT_TRUE(peer_uid_is_allowed(pair[0], 12345)) << "root always";
+        EXPECT_FALSE(peer_uid_is_allowed(-1, 0)) << "no peer, no entry";
+        close(pair[0]);
+        close(pair[1]);
+        close(l);
 }
