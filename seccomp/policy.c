@@ -40,6 +40,7 @@ static const struct {
         /* sockets */
         C(AF_UNIX), C(AF_INET), C(AF_INET6), C(AF_NETLINK), C(AF_VSOCK),
         C(SOCK_STREAM), C(SOCK_DGRAM), C(SOCK_SEQPACKET), C(SOCK_CLOEXEC), C(SOCK_NONBLOCK),
+        C(SOL_SOCKET), C(SO_PEERCRED),
         /* fcntl */
         C(F_GETFD), C(F_SETFD), C(F_GETFL), C(F_SETFL), C(F_DUPFD_CLOEXEC), C(F_ADD_SEALS), C(F_GET_SEALS),
         /* futex */

@@ -3,10 +3,11 @@
  * and transmitq 1, wired to one host backend:
  *   stdout       output to stdout, input from stdin when it can be polled
  *   file:PATH    output to PATH (truncated), no input
- *   socket:PATH  we listen on PATH; one client at a time gets the output
- *                and its input goes to the guest. Output while nobody is
- *                connected is kept (the last CONSOLE_BACKLOG bytes) and
- *                sent to the next client first.
+ *   socket:PATH  we listen on PATH (mode 0600, our uid or root only: a
+ *                guest's console is not for other users); one client at
+ *                a time gets the output and its input goes to the guest.
+ *                Output while nobody is connected is kept (the last
+ *                CONSOLE_BACKLOG bytes) and sent to the next client first.
  *   fd:N         output to and input from an inherited descriptor
  * The guest's output is flow-controlled by the host: a transmit buffer
  * the host cannot take yet stays with us until it can; input is read only
@@ -18,7 +19,6 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -45,6 +45,7 @@ typedef struct VirtioConsole {
         int owned_fd;           /* the file or inherited fd we close */
         int listen_fd;          /* socket: */
         int client_fd;
+        uid_t owner_uid;        /* who may connect besides root: our uid before the jail */
 
         VirtQueue *rxq, *txq;
         /* in_fd and out_fd may be one fd, which epoll takes once: what we
@@ -142,30 +143,18 @@ static int console_create(VirtioDevice *vdev, const char *arg, void **ret) {
                 }
                 con->owned_fd = con->out_fd = con->in_fd = (int) n;
                 break;
-        case CONSOLE_SOCKET: {
-                struct sockaddr_un sa = { .sun_family = AF_UNIX };
-                struct stat st;
-
+        case CONSOLE_SOCKET:
                 con->backlog = malloc(CONSOLE_BACKLOG);
                 if (!con->backlog) {
                         r = -ENOMEM;
                         goto fail;
                 }
-                /* A socket an earlier run left is replaced; nothing else is. */
-                if (lstat(value, &st) == 0 && S_ISSOCK(st.st_mode))
-                        (void) unlink(value);
-                con->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-                if (con->listen_fd < 0) {
-                        r = -errno;
+                /* Read now, before the jail switches to nobody. */
+                con->owner_uid = getuid();
+                r = listen_private(value, 4, &con->listen_fd);
+                if (r < 0)
                         goto fail;
-                }
-                strncpy(sa.sun_path, value, sizeof(sa.sun_path) - 1);
-                if (bind(con->listen_fd, (struct sockaddr *) &sa, sizeof(sa)) < 0 || listen(con->listen_fd, 4) < 0) {
-                        r = -errno;
-                        goto fail;
-                }
                 break;
-        }
         }
         *ret = con;
         return 0;
@@ -316,6 +305,11 @@ static void console_on_accept(void *dev, int fd, uint32_t events) {
 
         if (c < 0)
                 return;
+        if (!peer_uid_is_allowed(c, con->owner_uid)) {
+                /* Closed unread: nothing it sent reaches the guest. */
+                safe_close(c);
+                return;
+        }
         if (con->client_fd >= 0) {
                 /* One client at a time: the console is not a broadcast. */
                 safe_close(c);

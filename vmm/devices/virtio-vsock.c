@@ -36,7 +36,6 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -118,6 +117,7 @@ typedef struct Vsock {
         char *base;             /* PATH's last component */
         WatchKind listener_kind;
         int listen_fd;
+        uid_t owner_uid;        /* who may connect to PATH besides root: our uid before the jail */
         int epoll_fd;           /* connections, listener, pending accepts */
 
         /* Set by activate. */
@@ -482,6 +482,11 @@ static void vsock_accept(Vsock *v) {
                         if (errno == EINTR)
                                 continue;
                         return; /* EAGAIN, or the peer went already */
+                }
+                if (!peer_uid_is_allowed(fd, v->owner_uid)) {
+                        /* Closed before its CONNECT line is read. */
+                        safe_close(fd);
+                        continue;
                 }
                 for (unsigned i = 0; i < VSOCK_MAX_PENDING_ACCEPTS; i++)
                         if (v->accepts[i].fd < 0) {
@@ -1035,9 +1040,7 @@ static void vsock_destroy(void *dev) {
 }
 
 static int vsock_create(VirtioDevice *vdev, const char *arg, void **ret) {
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
         Vsock *v;
-        struct stat st;
         const char *slash;
         int r;
 
@@ -1071,20 +1074,12 @@ static int vsock_create(VirtioDevice *vdev, const char *arg, void **ret) {
                 }
         }
 
-        /* A socket left by an earlier run is replaced; anything else at
-         * PATH is not ours to remove. */
-        if (lstat(v->path, &st) == 0 && S_ISSOCK(st.st_mode))
-                (void) unlink(v->path);
-        v->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        if (v->listen_fd < 0) {
-                r = -errno;
+        /* Host programs connect through PATH: its owner and root only.
+         * Read now, before the jail switches to nobody. */
+        v->owner_uid = getuid();
+        r = listen_private(v->path, 64, &v->listen_fd);
+        if (r < 0)
                 goto fail;
-        }
-        strncpy(sa.sun_path, v->path, sizeof(sa.sun_path) - 1);
-        if (bind(v->listen_fd, (struct sockaddr *) &sa, sizeof(sa)) < 0 || listen(v->listen_fd, 64) < 0) {
-                r = -errno;
-                goto fail;
-        }
         v->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
         if (v->epoll_fd < 0) {
                 r = -errno;
