@@ -1164,7 +1164,11 @@ static void on_adopt_info(Vm *vm, int r, const ControlReply *reply, void *userda
         vm->vcpus = info.vcpus;
         vm->memory_bytes = info.memory_bytes;
         log_info("VM %s: the VMM answers again (%s)", vm->name, control_state_to_string(info.state) ?: "?");
-        if (vm->state == VM_STATE_RUNNING || vm->state == VM_STATE_PAUSED) {
+        if (vm->state == VM_STATE_STARTING)
+                /* Adopted before its VMM had its socket up: the start's own
+                 * polling finishes it (its first poll found no connection). */
+                on_start_info(vm, r, reply, NULL);
+        else if (vm->state == VM_STATE_RUNNING || vm->state == VM_STATE_PAUSED) {
                 if (info.state == CONTROL_STATE_PAUSED)
                         vm_set_state(vm, VM_STATE_PAUSED);
                 else if (info.state == CONTROL_STATE_RUNNING)
@@ -1277,6 +1281,12 @@ int vm_adopt(Manager *m, const char *state_path, Vm **ret) {
         if (vm->state == VM_STATE_STARTING) {
                 r = sd_event_add_time_relative(m->event, &vm->poll_timer, CLOCK_MONOTONIC,
                                                0, VM_POLL_ACCURACY_USEC, on_poll_timer, vm);
+                if (r < 0)
+                        goto out;
+                /* Its start goes on under the same limit: running in time,
+                 * or killed, never left "starting". */
+                r = sd_event_add_time_relative(m->event, &vm->start_timer, CLOCK_MONOTONIC,
+                                               (uint64_t) VM_START_TIMEOUT_MS * 1000, 0, on_start_timeout, vm);
                 if (r < 0)
                         goto out;
         }
