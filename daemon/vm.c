@@ -819,11 +819,21 @@ static int fd_move_high(int fd) {
 #define VM_FD_CONTROL 6
 #define VM_FD_DISK0 7
 
+/* The child's exit code when the gate closes without opening: the daemon
+ * failed to save the VM's state file, or died first. */
+#define VM_GATE_CLOSED_EXIT 75
+
 static _noreturn_ void vm_exec_child(Vm *vm, char **argv, int kernel_fd, int initrd_fd,
                                      int serial_fd, int control_fd, int log_fd,
-                                     const VmDisk *disks, unsigned n_disks) {
-        int src[4 + VM_DISKS_MAX], null_fd, hi_log;
+                                     const VmDisk *disks, unsigned n_disks, int gate_fd, int gate_write_fd) {
+        int src[4 + VM_DISKS_MAX], null_fd, hi_log, hi_gate, gate;
+        ssize_t k;
+        char go;
         sigset_t all;
+
+        /* Only the daemon may hold the gate's write end, or its death
+         * would not close the gate. */
+        (void) close(gate_write_fd);
 
         /* Its own session and process group: signals aimed at the daemon's
          * group (a terminal's ^C, a unit's stop) do not reach the guest. */
@@ -846,15 +856,32 @@ static _noreturn_ void vm_exec_child(Vm *vm, char **argv, int kernel_fd, int ini
                         _exit(71);
         }
         hi_log = fd_move_high(log_fd);
+        hi_gate = fd_move_high(gate_fd);
         null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-        if (src[0] < 0 || src[2] < 0 || src[3] < 0 || hi_log < 0 || null_fd < 0)
+        if (src[0] < 0 || src[2] < 0 || src[3] < 0 || hi_log < 0 || hi_gate < 0 || null_fd < 0)
                 _exit(71);
         if (dup2(null_fd, 0) < 0 || dup2(hi_log, 1) < 0 || dup2(hi_log, 2) < 0)
                 _exit(71);
         for (unsigned i = 0; i < 4 + n_disks; i++)
                 if (src[i] >= 0 && dup2(src[i], VM_FD_KERNEL + (int) i) < 0)
                         _exit(71);
-        (void) syscall(SYS_close_range, VM_FD_DISK0 + n_disks, ~0U, 0);
+        if (src[1] < 0)
+                (void) close(VM_FD_INITRD);
+        gate = VM_FD_DISK0 + (int) n_disks;
+        if (dup3(hi_gate, gate, O_CLOEXEC) < 0)
+                _exit(71);
+        /* Nothing of the daemon's stays open while the child waits. */
+        (void) syscall(SYS_close_range, gate + 1, ~0U, 0);
+
+        /* The VMM runs only once a restarted daemon can find it: the daemon
+         * opens the gate after the state file is saved. EOF means it could
+         * not save it, or died first: no VMM, nothing orphaned. */
+        do
+                k = read(gate, &go, 1);
+        while (k < 0 && errno == EINTR);
+        if (k != 1)
+                _exit(VM_GATE_CLOSED_EXIT);
+        (void) close(gate);
 
         execv(argv[0], argv);
         dprintf(2, "majordome-vmm: cannot execute %s: %s\n", argv[0], strerror(errno));
@@ -862,10 +889,12 @@ static _noreturn_ void vm_exec_child(Vm *vm, char **argv, int kernel_fd, int ini
 }
 
 static int vm_spawn(Vm *vm, VmConfig *config, VmDoneFn done, void *userdata) {
-        _cleanup_close_ int log_fd = -EBADF, console_fd = -EBADF, ours = -EBADF, theirs = -EBADF, pidfd = -EBADF;
+        _cleanup_close_ int log_fd = -EBADF, console_fd = -EBADF, ours = -EBADF, theirs = -EBADF, pidfd = -EBADF,
+                gate_read = -EBADF, gate_write = -EBADF;
         _cleanup_free_ char *vsock_arg = NULL;
         char mem[32], cpus[16], serial_max[32], block[VM_DISKS_MAX][128], *argv[32 + 2 * VM_DISKS_MAX];
-        int pair[2], n = 0, r;
+        int pair[2], gate[2], n = 0, r;
+        bool saved = false;
         pid_t pid;
 
         if (config->kernel_fd < 0 || config->n_disks > VM_DISKS_MAX)
@@ -904,6 +933,10 @@ static int vm_spawn(Vm *vm, VmConfig *config, VmDoneFn done, void *userdata) {
                 return -errno;
         ours = pair[0];
         theirs = pair[1];
+        if (pipe2(gate, O_CLOEXEC) < 0)
+                return -errno;
+        gate_read = gate[0];
+        gate_write = gate[1];
         (void) unlink(vm->socket_path);
 
         argv[n++] = vm->manager->vmm_path;
@@ -966,7 +999,8 @@ static int vm_spawn(Vm *vm, VmConfig *config, VmDoneFn done, void *userdata) {
         if (pid == 0)
                 vm_exec_child(vm, argv, config->kernel_fd, config->initrd_fd,
                               config->serial_fd >= 0 ? config->serial_fd : console_fd, theirs, log_fd,
-                              config->disks, config->n_disks);
+                              config->disks, config->n_disks, gate_read, gate_write);
+        gate_read = safe_close(gate_read);
 
         /* Our unreaped child cannot be replaced by another process, so the
          * pidfd surely names it. */
@@ -1008,11 +1042,23 @@ static int vm_spawn(Vm *vm, VmConfig *config, VmDoneFn done, void *userdata) {
                                        0, VM_POLL_ACCURACY_USEC, on_poll_timer, vm);
         if (r < 0)
                 goto fail;
+        vm->state = VM_STATE_STARTING;
+        /* A daemon killed from here on finds the VMM by this file; one
+         * killed before left a child that exits at the closed gate. */
+        r = vm_save(vm);
+        if (r < 0)
+                goto fail;
+        saved = true;
+        if (write(gate_write, "", 1) != 1) {
+                r = -errno; /* EPIPE: the child died before its exec */
+                goto fail;
+        }
+        gate_write = safe_close(gate_write);
+        /* Last: once a start waiter is registered, failing here would
+         * answer the caller twice. */
         r = waiter_add(&vm->start_waiters, done, userdata);
         if (r < 0)
                 goto fail;
-        vm->state = VM_STATE_STARTING;
-        (void) vm_save(vm);
         return 0;
 
 fail:
@@ -1022,6 +1068,8 @@ fail:
                 vm->pidfd_source = sd_event_source_disable_unref(vm->pidfd_source);
         }
         (void) waitpid(pid, NULL, 0);
+        if (saved)
+                (void) unlink(vm->state_path);
         return r;
 }
 

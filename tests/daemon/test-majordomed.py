@@ -1059,6 +1059,34 @@ def system_bus_unprivileged_caller_is_denied_and_nothing_changes():
         bus.close()
 
 
+def run_tap(tests, argv):
+    """Runs tests (or those argv names) as TAP, each on its own, and says
+    how long each took; for the test files that reuse these helpers."""
+    for tool in ["dbus-daemon", "busctl", "gdbus"]:
+        if not shutil.which(tool):
+            print("1..0 # SKIP %s is not installed" % tool)
+            return 0
+    tests = [fn for fn in tests if not argv or fn.__name__ in argv]
+    print("1..%d" % len(tests))
+    sys.stdout.flush()
+    failed = 0
+    for i, fn in enumerate(tests, 1):
+        began = time.monotonic()
+        try:
+            fn()
+            print("# %s: %.1f s" % (fn.__name__, time.monotonic() - began))
+            print("ok %d - %s" % (i, fn.__name__))
+        except Skip as e:
+            print("ok %d - %s # SKIP %s" % (i, fn.__name__, e))
+        except Exception:
+            failed += 1
+            print("not ok %d - %s" % (i, fn.__name__))
+            for line in traceback.format_exc().splitlines():
+                print("# " + line)
+        sys.stdout.flush()
+    return 1 if failed else 0
+
+
 def main():
     for tool in ["dbus-daemon", "busctl", "gdbus"]:
         if not shutil.which(tool):
