@@ -1,0 +1,191 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: BSD-3-Clause
+"""majordomed against VMMs that push odd event streams or speak another
+control protocol version: tests/daemon/fake-vmm.py stands in for
+majordome-vmm (no KVM needed). Uses the helpers of test-majordomed.py;
+prints TAP."""
+
+import importlib.util
+import os
+import sys
+import traceback
+
+import dbus
+
+_spec = importlib.util.spec_from_file_location(
+    "majordomed_tests", os.path.join(os.path.dirname(os.path.abspath(__file__)), "test-majordomed.py"))
+t = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(t)
+
+FAKE_VMM = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fake-vmm.py")
+
+TESTS = []
+
+
+def test(fn):
+    TESTS.append(fn)
+    return fn
+
+
+class FakeVmmDaemon(t.Daemon):
+    """majordomed with fake-vmm.py as its VMM, in a given scenario."""
+
+    def __init__(self, bus, scenario, **kw):
+        self.scenario = scenario
+        super().__init__(bus, **kw)
+
+    def start(self):
+        saved = t.VMM, os.environ.get("FAKE_VMM_SCENARIO"), os.environ.get("FAKE_VMM_V2_FLAG")
+        t.VMM = FAKE_VMM
+        os.environ["FAKE_VMM_SCENARIO"] = self.scenario
+        os.environ["FAKE_VMM_V2_FLAG"] = self.runtime_dir + ".v2"
+        try:
+            super().start()
+        finally:
+            t.VMM = saved[0]
+            for k, v in (("FAKE_VMM_SCENARIO", saved[1]), ("FAKE_VMM_V2_FLAG", saved[2])):
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+
+
+def panics_recorder(c):
+    panics = []
+    c.conn.add_signal_receiver(lambda n, p, a: panics.append((str(n), str(a))),
+                               "GuestPanicked", t.IFACE, t.NAME, t.PATH)
+    return panics
+
+
+def dump_log_on_failure(d):
+    if sys.exc_info()[0] is not None:
+        for line in d.log_tail(30):
+            print("# majordomed: " + line)
+
+
+def pid_alive(pid):
+    """Alive and not a zombie (the VMM's first parent, the killed daemon, is
+    gone: whoever inherited it may not have reaped it yet)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+
+
+@test
+def odd_event_streams_are_ignored_and_never_move_the_state():
+    """Events before ready, duplicated or stale ids, an oversized datagram,
+    an unknown type, a short payload, a panic said twice and events after
+    `exiting`: only ready(paused) and one panic count."""
+    bus = t.Bus()
+    d = FakeVmmDaemon(bus, "hostile")
+    c = t.Client(bus)
+    panics = panics_recorder(c)
+    try:
+        path = c.start("odd")
+        t.pump(0.5)
+        t.check(c.prop(path, "State") == "paused", "State %s, not paused" % c.prop(path, "State"))
+        t.check(panics == [("odd", "pause")], "GuestPanicked signals: %s" % panics)
+        t.check(d.proc.poll() is None, "majordomed died")
+        c.vm(path).Kill(timeout=30)
+        t.check(t.wait_until(lambda: c.stopped_of("odd"), 10), "no VmStopped")
+        t.check(c.stopped_of("odd")[0][2] == "killed", "reason %s" % (c.stopped_of("odd"),))
+    finally:
+        dump_log_on_failure(d)
+        c.close()
+        d.close()
+        bus.close()
+
+
+@test
+def vmm_of_another_protocol_version_fails_the_start_with_both_versions():
+    bus = t.Bus()
+    d = FakeVmmDaemon(bus, "v2")
+    c = t.Client(bus)
+    try:
+        try:
+            c.start("v2")
+            t.check(False, "StartVm of a v2 VMM succeeded")
+        except dbus.DBusException as e:
+            t.check(e.get_dbus_name() == "org.majordome.Error.VmmFailed", e.get_dbus_name())
+            t.check("control protocol v2" in str(e) and "v1" in str(e), str(e))
+        t.check(t.wait_until(lambda: c.stopped_of("v2"), 10), "no VmStopped")
+        t.check(c.stopped_of("v2")[0][2] == "start-failed", "reason %s" % (c.stopped_of("v2"),))
+        t.check(any("speaks control protocol v2, this daemon v1" in line for line in d.log_tail(50)),
+                "the daemon's log does not name both versions")
+    finally:
+        dump_log_on_failure(d)
+        c.close()
+        d.close()
+        bus.close()
+
+
+@test
+def vmm_upgraded_under_a_restarted_daemon_is_listed_not_driven_and_not_killed():
+    """After a restart the daemon finds a VMM that answers as version 2: it
+    keeps the VM listed (with its state file's state), refuses to drive it
+    with a clear error, leaves it running, and can still kill it."""
+    bus = t.Bus()
+    d = FakeVmmDaemon(bus, "normal")
+    c = t.Client(bus)
+    try:
+        path = c.start("upgraded")
+        pid = int(c.prop(path, "Pid"))
+        d.kill()
+        open(d.runtime_dir + ".v2", "w").close()
+        d.start()
+        c.close()
+        c = t.Client(bus)
+        t.check(t.wait_until(lambda: "upgraded" in [str(v[0]) for v in c.mgr.ListVms()], 10), "VM not listed")
+        t.check(c.prop(path, "State") == "running", "State %s" % c.prop(path, "State"))
+        try:
+            c.vm(path).Pause(timeout=10)
+            t.check(False, "Pause of a v2 VMM succeeded")
+        except dbus.DBusException as e:
+            t.check(e.get_dbus_name() == "org.majordome.Error.VmmFailed", e.get_dbus_name())
+            t.check("another control protocol version" in str(e), str(e))
+        t.check(pid_alive(pid), "the daemon killed the VMM")
+        t.check(any("speaks control protocol v2, this daemon v1" in line for line in d.log_tail(50)),
+                "the daemon's log does not name both versions")
+        c.vm(path).Kill(timeout=30)
+        t.check(t.wait_until(lambda: c.stopped_of("upgraded"), 10), "no VmStopped")
+        t.check(not pid_alive(pid), "Kill left the VMM alive")
+    finally:
+        dump_log_on_failure(d)
+        try:
+            os.unlink(d.runtime_dir + ".v2")
+        except FileNotFoundError:
+            pass
+        c.close()
+        d.close()
+        bus.close()
+
+
+def main():
+    for tool in ["dbus-daemon"]:
+        if not t.shutil.which(tool):
+            print("1..0 # SKIP %s is not installed" % tool)
+            return 0
+    only = sys.argv[1:]
+    tests = [fn for fn in TESTS if not only or fn.__name__ in only]
+    print("1..%d" % len(tests))
+    sys.stdout.flush()
+    failed = 0
+    for i, fn in enumerate(tests, 1):
+        try:
+            fn()
+            print("ok %d - %s" % (i, fn.__name__))
+        except t.Skip as e:
+            print("ok %d - %s # SKIP %s" % (i, fn.__name__, e))
+        except Exception:
+            failed += 1
+            print("not ok %d - %s" % (i, fn.__name__))
+            for line in traceback.format_exc().splitlines():
+                print("# " + line)
+        sys.stdout.flush()
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
