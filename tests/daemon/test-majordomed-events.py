@@ -7,7 +7,10 @@ prints TAP."""
 
 import importlib.util
 import os
+import subprocess
 import sys
+import tempfile
+import time
 import traceback
 
 import dbus
@@ -18,6 +21,7 @@ t = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(t)
 
 FAKE_VMM = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fake-vmm.py")
+PANIC_INIT = os.path.join(t.SOURCE_DIR, "tests", "linux", "init-panic.sh")
 
 TESTS = []
 
@@ -160,6 +164,102 @@ def vmm_upgraded_under_a_restarted_daemon_is_listed_not_driven_and_not_killed():
         c.close()
         d.close()
         bus.close()
+
+
+@test
+def on_panic_other_than_stop_or_pause_is_refused_by_name():
+    bus = t.Bus()
+    d = FakeVmmDaemon(bus, "normal")
+    c = t.Client(bus)
+    try:
+        try:
+            c.start("badpanic", kernel=dbus.String(FAKE_VMM), on_panic=dbus.String("reboot"))
+            t.check(False, "on_panic=reboot accepted")
+        except dbus.DBusException as e:
+            t.check(e.get_dbus_name() == "org.majordome.Error.InvalidConfig", e.get_dbus_name())
+            t.check("on_panic" in str(e) and "reboot" in str(e), str(e))
+        try:
+            c.start("badpanic", kernel=dbus.String(FAKE_VMM), on_panic=dbus.Boolean(True))
+            t.check(False, "on_panic=true accepted")
+        except dbus.DBusException as e:
+            t.check(e.get_dbus_name() == "org.majordome.Error.InvalidConfig", e.get_dbus_name())
+    finally:
+        dump_log_on_failure(d)
+        c.close()
+        d.close()
+        bus.close()
+
+
+def read_text(path):
+    try:
+        with open(path, errors="replace") as f:
+            return f.read()
+    except FileNotFoundError:
+        return ""
+
+
+@test
+def rig_guest_panic_is_reported_within_a_second_or_kept_paused():
+    """The linux-rig guest's /init exits: the kernel panics and its pvpanic
+    driver reports it. With on_panic "stop" (the default) VmStopped says
+    guest-panic (status 74) within a second of the guest's panic message;
+    with "pause", GuestPanicked comes and the VM stays, paused. Both VMs boot
+    at once: one boot's time for the two checks."""
+    rig = os.environ.get("MAJORDOME_RIG_DIR", "")
+    scripts = os.environ.get("MAJORDOME_RIG_SCRIPTS", "")
+    if not os.path.exists(os.path.join(rig, "vmlinux")) or not os.path.exists(os.path.join(scripts, "mkinitramfs.sh")):
+        raise t.Skip("linux-rig not found (MAJORDOME_RIG_DIR, MAJORDOME_RIG_SCRIPTS)")
+    t.need_kvm()
+    work = tempfile.mkdtemp(prefix="majordome-panic-")
+    initrd = os.path.join(work, "initrd.cpio")
+    subprocess.check_call([os.path.join(scripts, "mkinitramfs.sh"), rig, PANIC_INIT, initrd])
+    with open(os.path.join(scripts, "cmdline")) as f:
+        cmdline = "console=ttyS0 " + f.read().strip()
+    bus = t.Bus()
+    d = t.Daemon(bus)
+    c = t.Client(bus)
+    panics = panics_recorder(c)
+    try:
+        common = dict(kernel=dbus.String(os.path.join(rig, "vmlinux")), initrd=dbus.String(initrd),
+                      cmdline=dbus.String(cmdline), memory=dbus.UInt64(256 << 20))
+        stop_path = c.start("panic-stop", **common)
+        pause_path = c.start("panic-pause", on_panic=dbus.String("pause"), **common)
+        stop_log = os.path.join(d.runtime_dir, "panic-stop.console.log")
+        pause_log = os.path.join(d.runtime_dir, "panic-pause.console.log")
+        seen_at = None
+        end = time.monotonic() + 300
+        while time.monotonic() < end and not c.stopped_of("panic-stop"):
+            t.pump()
+            if seen_at is None and "Kernel panic" in read_text(stop_log):
+                seen_at = time.monotonic()
+            time.sleep(0.002)
+        t.check(c.stopped_of("panic-stop"), "no VmStopped for panic-stop; console:\n" + read_text(stop_log)[-2000:])
+        stopped = c.stopped_of("panic-stop")[0]
+        t.check(stopped[2] == "guest-panic" and stopped[3] == 74, "VmStopped %s" % (stopped,))
+        t.check("MAJORDOME-INIT-EXITING" in read_text(stop_log), "the guest never ran its /init")
+        t.check(seen_at is not None or "Kernel panic" in read_text(stop_log), "no panic message in the console")
+        if seen_at is None:
+            seen_at = time.monotonic()  # flushed only as the VMM exited: the same instant
+        delay_ms = (stopped[4] - seen_at) * 1000
+        print("# guest panic message -> VmStopped(guest-panic): %.0f ms" % delay_ms)
+        t.check(delay_ms < 1000, "VmStopped came %.0f ms after the guest's panic message" % delay_ms)
+
+        t.check(t.wait_until(lambda: ("panic-pause", "pause") in panics, 300),
+                "no GuestPanicked for panic-pause; console:\n" + read_text(pause_log)[-2000:])
+        t.check(t.wait_until(lambda: c.prop(pause_path, "State") == "paused", 10),
+                "panic-pause is %s, not paused" % c.prop(pause_path, "State"))
+        t.pump(0.5)
+        t.check(not c.stopped_of("panic-pause"), "the paused VM stopped")
+        t.check(panics.count(("panic-pause", "pause")) == 1, "GuestPanicked %s" % panics)
+        c.vm(pause_path).Kill(timeout=30)
+        t.check(t.wait_until(lambda: c.stopped_of("panic-pause"), 10), "no VmStopped after Kill")
+        t.check(c.stopped_of("panic-pause")[0][2] == "killed", "reason %s" % (c.stopped_of("panic-pause"),))
+    finally:
+        dump_log_on_failure(d)
+        c.close()
+        d.close()
+        bus.close()
+        subprocess.call(["rm", "-rf", work])
 
 
 def main():
