@@ -190,6 +190,44 @@ def on_panic_other_than_stop_or_pause_is_refused_by_name():
         bus.close()
 
 
+@test
+def state_changes_made_past_the_daemon_are_pushed_also_after_a_restart():
+    """The real VMM: a pause or resume another client makes on the VMM's
+    socket reaches the daemon's State by an event, on the connection it
+    spawned the VMM with and on the one it re-adopts it by after a restart."""
+    t.need_kvm()
+    bus = t.Bus()
+    d = t.Daemon(bus)
+    c = t.Client(bus)
+    try:
+        path = c.start("pushed")
+        sock = os.path.join(d.runtime_dir, "pushed.sock")
+        figures = []
+        for verb, state in (("pause", "paused"), ("resume", "running")):
+            begin = time.monotonic()
+            subprocess.check_call([t.VMM, verb, sock])
+            t.check(t.wait_until(lambda: c.prop(path, "State") == state, 5), "State did not become " + state)
+            figures.append("%s %.0f ms" % (verb, (time.monotonic() - begin) * 1000))
+        d.kill()
+        d.start()
+        c.close()
+        c = t.Client(bus)
+        t.check(t.wait_until(lambda: "pushed" in [str(v[0]) for v in c.mgr.ListVms()], 10), "VM not re-adopted")
+        begin = time.monotonic()
+        subprocess.check_call([t.VMM, "pause", sock])
+        t.check(t.wait_until(lambda: c.prop(path, "State") == "paused", 5), "State did not become paused after the restart")
+        figures.append("pause after a restart %.0f ms" % ((time.monotonic() - begin) * 1000))
+        print("# CLI verb -> State seen on D-Bus: " + ", ".join(figures))
+        c.vm(path).Stop("graceful", dbus.UInt32(5000), timeout=30)
+        t.check(t.wait_until(lambda: c.stopped_of("pushed"), 10), "no VmStopped")
+        t.check(c.stopped_of("pushed")[0][2] == "stopped", "reason %s" % (c.stopped_of("pushed"),))
+    finally:
+        dump_log_on_failure(d)
+        c.close()
+        d.close()
+        bus.close()
+
+
 def read_text(path):
     try:
         with open(path, errors="replace") as f:
