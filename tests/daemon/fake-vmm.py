@@ -10,6 +10,7 @@ FAKE_VMM_SCENARIO picks what it does once the daemon subscribes:
            a panic twice, and events after `exiting`; the state they leave
            if all are ignored correctly is "paused"
   v2       answers every request as a version-2 VMM (-EPROTO)
+  old      a version-1 VMM from before events: subscribe is -EOPNOTSUPP
   normal   ready, running
 In any scenario, once the file FAKE_VMM_V2_FLAG names exists, requests are
 answered as version 2 (a VMM "upgraded" under a running daemon)."""
@@ -88,6 +89,8 @@ def answer(sock, data):
         sock.send(msg(STOP | REPLY, id_))
         log("stop requested")
         sys.exit(0)
+    elif type_ == SUBSCRIBE and scenario == "old":
+        sock.send(msg(SUBSCRIBE | REPLY, id_, status=-EOPNOTSUPP))
     elif type_ == SUBSCRIBE:
         sock.send(msg(SUBSCRIBE | REPLY, id_))
         for m in events_for_subscriber():

@@ -126,6 +126,31 @@ def vmm_of_another_protocol_version_fails_the_start_with_both_versions():
 
 
 @test
+def vmm_without_events_fails_the_start_at_once():
+    """A VMM that refuses subscribe would never be seen running: the start
+    fails now, not after the 30 s start timeout."""
+    bus = t.Bus()
+    d = FakeVmmDaemon(bus, "old")
+    c = t.Client(bus)
+    try:
+        begin = time.monotonic()
+        try:
+            c.start("old")
+            t.check(False, "StartVm of a VMM without events succeeded")
+        except dbus.DBusException as e:
+            t.check(e.get_dbus_name() == "org.majordome.Error.VmmFailed", e.get_dbus_name())
+        t.check(time.monotonic() - begin < 5, "the start failed only after %.1f s" % (time.monotonic() - begin))
+        t.check(t.wait_until(lambda: c.stopped_of("old"), 10), "no VmStopped")
+        t.check(c.stopped_of("old")[0][2] == "start-failed", "reason %s" % (c.stopped_of("old"),))
+        t.check(any("refused to push its events" in line for line in d.log_tail(50)), "nothing in the log")
+    finally:
+        dump_log_on_failure(d)
+        c.close()
+        d.close()
+        bus.close()
+
+
+@test
 def vmm_upgraded_under_a_restarted_daemon_is_listed_not_driven_and_not_killed():
     """After a restart the daemon finds a VMM that answers as version 2: it
     keeps the VM listed (with its state file's state), refuses to drive it
