@@ -711,7 +711,7 @@ static void vm_finish(Vm *vm, bool known, bool signaled, int code) {
                         vm->stop_reason = VM_STOP_KILLED;
                 else if (vm->stop_requested)
                         vm->stop_reason = VM_STOP_STOPPED;
-                else if (vm->guest_panicked && !signaled)
+                else if (vm->guest_panicked && !signaled && code == VM_VMM_EXIT_GUEST_PANIC)
                         vm->stop_reason = VM_STOP_GUEST_PANIC;
                 else if (signaled && code == SIGSYS)
                         /* Before start-failed: the more telling reason. */
@@ -1363,11 +1363,9 @@ int vm_adopt(Manager *m, const char *state_path, Vm **ret) {
                 r = reply.status;
         if (r >= 0 && !other_version)
                 r = control_info_decode(reply.payload, reply.length, &info);
-        if (other_version)
-                ;
-        else if (r >= 0 && info.pid == (uint32_t) s.pid)
+        if (!other_version && r >= 0 && info.pid == (uint32_t) s.pid)
                 answered = true;
-        else {
+        else if (!other_version) {
                 log_warning_errno(r < 0 ? r : -ESRCH, "VM %s: the VMM (pid %d) does not answer on its socket "
                                   "(%m); adopting it from its state file", s.name, (int) s.pid);
                 /* Something else answering on the path is not ours to talk to. */

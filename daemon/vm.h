@@ -89,6 +89,9 @@ int vm_stop_step_from_string(const char *s);
 #define VM_CONSOLE_LOG_MAX_MIN (16 * 1024)
 #define VM_VMM_LOG_TAIL 4096
 #define VM_VMM_ERROR_MAX 512
+/* majordome-vmm's exit status after a guest panic with --on-panic stop
+ * (docs/majordome-vmm.md). */
+#define VM_VMM_EXIT_GUEST_PANIC 74
 
 /* Names are file and path components: [A-Za-z0-9_.-], 1..VM_NAME_MAX bytes,
  * not starting with '.' or '-'. */
