@@ -17,7 +17,9 @@ warm-up, either one synchronous call at a time or DEPTH calls in flight.
           --vms StartVm calls sent at once until every VmStarted; next to
           the VMM's own start, majordome-vmm spawned directly by the client
           with a control socket, `info` asked back to back until it says
-          running (what majordomed does, minus its poll period).
+          running. majordomed subscribes to the VMM's events instead; both
+          see the same instant, since the VMM's loop reads its first
+          request (info or subscribe) only once vm_start() has run.
 
 Goals (issue "majordomed"): every call rate >= 2x libvirt-dbus ListDomains
 in the same mode and VM count; StartVm -> VmStarted minus the VMM's own

@@ -87,6 +87,8 @@ static const char *const help_texts[_VMC_COMMAND_MAX] = {
         "  --disk PATH[,ro]    Add a disk, read-only with \",ro\" (repeatable)\n"
         "  --vsock             Give the VM a vsock device (the daemon picks the CID)\n"
         "  --balloon           Give the VM a memory balloon\n"
+        "  --on-panic ACTION   On a guest kernel panic: stop (default) or pause\n"
+        "                      (the VM is kept, paused, for inspection)\n"
         "  --serial-log PATH   Append the console to PATH instead of the daemon's log\n"
         "  --debug-exit        Let the guest end its VMM through the debug-exit port\n"
         "  -h, --help          Show this help\n"
@@ -261,6 +263,7 @@ enum {
         OPT_DISK,
         OPT_VSOCK,
         OPT_BALLOON,
+        OPT_ON_PANIC,
         OPT_SERIAL_LOG,
         OPT_RAW,
         OPT_DEBUG_EXIT,
@@ -290,6 +293,7 @@ static int parse_command(int argc, char **argv, VmcArgs *a, char **ret_error) {
                 { "disk", required_argument, NULL, OPT_DISK },
                 { "vsock", no_argument, NULL, OPT_VSOCK },
                 { "balloon", no_argument, NULL, OPT_BALLOON },
+                { "on-panic", required_argument, NULL, OPT_ON_PANIC },
                 { "serial-log", required_argument, NULL, OPT_SERIAL_LOG },
                 { "debug-exit", no_argument, NULL, OPT_DEBUG_EXIT },
                 {}
@@ -393,6 +397,12 @@ static int parse_command(int argc, char **argv, VmcArgs *a, char **ret_error) {
                         break;
                 case OPT_BALLOON:
                         a->balloon = true;
+                        break;
+                case OPT_ON_PANIC:
+                        /* The daemon validates it too; a typo is caught here first. */
+                        if (strcmp(optarg, "stop") != 0 && strcmp(optarg, "pause") != 0)
+                                return usage_error(ret_error, "%s: invalid --on-panic '%s' (stop or pause)", cmd, optarg);
+                        a->on_panic = optarg;
                         break;
                 case OPT_SERIAL_LOG:
                         a->serial_log = optarg;

@@ -78,6 +78,7 @@ typedef struct VmcArgs {
         bool vsock;
         bool balloon;
         bool debug_exit;
+        const char *on_panic; /* NULL: the daemon's default */
 
         /* stop */
         bool force;

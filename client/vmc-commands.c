@@ -201,6 +201,8 @@ GVariant *vmc_start_parameters(const VmcArgs *a, GUnixFDList **ret_fds, char **r
                 g_variant_builder_add(&config, "{sv}", VMC_KEY_VSOCK, g_variant_new_boolean(true));
         if (a->balloon)
                 g_variant_builder_add(&config, "{sv}", VMC_KEY_BALLOON, g_variant_new_boolean(true));
+        if (a->on_panic)
+                g_variant_builder_add(&config, "{sv}", VMC_KEY_ON_PANIC, g_variant_new_string(a->on_panic));
 
         *ret_fds = g_steal_pointer(&fds);
         return g_variant_new("(s@a{sv})", a->name, g_variant_builder_end(&config));
@@ -406,6 +408,8 @@ typedef struct LogFollow {
         char last[64];          /* the last bytes read, to find our place after a cut */
         size_t n_last;
         bool vm_stopped;
+        bool stopped_by_panic;  /* VmStopped said guest-panic */
+        bool panicked;          /* GuestPanicked came */
         bool daemon_gone;
         bool write_failed;
 } LogFollow;
@@ -511,15 +515,36 @@ static int log_copy(LogFollow *f, bool final) {
 static void on_vm_stopped(GDBusConnection *bus, const char *sender, const char *path, const char *iface,
                           const char *signal, GVariant *params, gpointer userdata) {
         LogFollow *f = userdata;
-        const char *name;
+        const char *name, *reason;
 
         if (!g_variant_is_of_type(params, G_VARIANT_TYPE("(sosis)")))
                 return;
         g_variant_get_child(params, 0, "&s", &name);
+        g_variant_get_child(params, 2, "&s", &reason);
         if (strcmp(name, f->name) == 0) {
                 f->vm_stopped = true;
+                f->stopped_by_panic = strcmp(reason, "guest-panic") == 0;
                 g_main_loop_quit(f->loop);
         }
+}
+
+/* GuestPanicked with action "pause": the VM goes on existing, the follow
+ * goes on; it is said once the console's lines so far are out. */
+static void on_guest_panicked(GDBusConnection *bus, const char *sender, const char *path, const char *iface,
+                              const char *signal, GVariant *params, gpointer userdata) {
+        LogFollow *f = userdata;
+        const char *name, *action;
+
+        if (!g_variant_is_of_type(params, G_VARIANT_TYPE("(sos)")))
+                return;
+        g_variant_get_child(params, 0, "&s", &name);
+        g_variant_get_child(params, 2, "&s", &action);
+        if (strcmp(name, f->name) != 0 || f->panicked)
+                return;
+        f->panicked = true;
+        (void) log_copy(f, false);
+        if (strcmp(action, "pause") == 0)
+                fprintf(stderr, "vmc: %s: the guest kernel panicked; the VM is paused for inspection\n", f->name);
 }
 
 static void on_daemon_vanished(GDBusConnection *bus, const char *name, gpointer userdata) {
@@ -544,7 +569,7 @@ static int cmd_logs(GDBusConnection *bus, const VmcArgs *a) {
         _cleanup_close_ int fd = -EBADF;
         LogFollow f = { .loop = loop, .name = a->name, .fd = -EBADF, .escape = !a->raw && isatty(STDOUT_FILENO) };
         const char *log_path = NULL, *state = NULL;
-        guint subscription = 0, watch = 0, timer = 0;
+        guint subscription = 0, panic_subscription = 0, watch = 0, timer = 0;
         int r;
 
         /* Subscribe before asking for the state, so a VM that stops in
@@ -553,6 +578,9 @@ static int cmd_logs(GDBusConnection *bus, const VmcArgs *a) {
                 subscription = g_dbus_connection_signal_subscribe(
                                 bus, VMC_BUS_NAME, VMC_MANAGER_INTERFACE, "VmStopped", VMC_MANAGER_PATH,
                                 a->name, G_DBUS_SIGNAL_FLAGS_NONE, on_vm_stopped, &f, NULL);
+                panic_subscription = g_dbus_connection_signal_subscribe(
+                                bus, VMC_BUS_NAME, VMC_MANAGER_INTERFACE, "GuestPanicked", VMC_MANAGER_PATH,
+                                a->name, G_DBUS_SIGNAL_FLAGS_NONE, on_guest_panicked, &f, NULL);
                 watch = g_bus_watch_name_on_connection(bus, VMC_BUS_NAME, G_BUS_NAME_WATCHER_FLAGS_NONE,
                                                        NULL, on_daemon_vanished, &f, NULL);
         }
@@ -585,6 +613,8 @@ static int cmd_logs(GDBusConnection *bus, const VmcArgs *a) {
                 g_main_loop_run(loop);
         /* What the VM wrote just before it stopped. */
         r = log_copy(&f, true);
+        if (f.vm_stopped && f.stopped_by_panic)
+                fprintf(stderr, "vmc: %s: the guest kernel panicked; the VM stopped\n", a->name);
 
 done:
         if (f.write_failed)
@@ -603,6 +633,8 @@ finish:
                 g_bus_unwatch_name(watch);
         if (subscription)
                 g_dbus_connection_signal_unsubscribe(bus, subscription);
+        if (panic_subscription)
+                g_dbus_connection_signal_unsubscribe(bus, panic_subscription);
         return r;
 }
 

@@ -30,6 +30,7 @@ int vmc_run(GDBusConnection *bus, const VmcArgs *args);
 #define VMC_KEY_DISKS "disks"     /* aa{sv}: {"fd": h, "read_only": b} each */
 #define VMC_KEY_VSOCK "vsock"     /* b */
 #define VMC_KEY_BALLOON "balloon" /* b */
+#define VMC_KEY_ON_PANIC "on_panic" /* s */
 
 /* Builds StartVm's (s a{sv}) arguments for args, opening every file into
  * *ret_fds. On failure returns NULL and a message in *ret_error. Exposed

@@ -15,12 +15,22 @@ static const char *const control_type_table[_CONTROL_TYPE_MAX] = {
         [CONTROL_TYPE_PAUSE] = "pause",
         [CONTROL_TYPE_RESUME] = "resume",
         [CONTROL_TYPE_STOP] = "stop",
+        [CONTROL_TYPE_SUBSCRIBE] = "subscribe",
         [CONTROL_TYPE_DISK_RESIZE] = "disk-resize",
         [CONTROL_TYPE_BALLOON] = "balloon",
         [CONTROL_TYPE_BALLOON_STATS] = "balloon-stats",
 };
 
+static const char *const control_event_table[_CONTROL_EVENT_MAX - CONTROL_EVENT] = {
+        [CONTROL_EVENT_READY - CONTROL_EVENT] = "ready",
+        [CONTROL_EVENT_STATE_CHANGED - CONTROL_EVENT] = "state-changed",
+        [CONTROL_EVENT_GUEST_PANIC - CONTROL_EVENT] = "guest-panic",
+        [CONTROL_EVENT_EXITING - CONTROL_EVENT] = "exiting",
+};
+
 const char *control_type_to_string(uint16_t type) {
+        if (type >= CONTROL_EVENT && type < _CONTROL_EVENT_MAX)
+                return control_event_table[type - CONTROL_EVENT];
         if (type >= _CONTROL_TYPE_MAX)
                 return NULL;
         return control_type_table[type];
@@ -165,6 +175,136 @@ int control_info_decode(const void *buf, size_t len, ControlInfo *ret) {
                 .uptime_ns = get_le64(p + 16),
                 .pid = get_le32(p + 24),
         };
+        return 0;
+}
+
+/* ---- events ---- */
+
+size_t control_ready_encode(const ControlReady *r, void *buf) {
+        uint8_t *p = buf;
+        uint32_t n = MIN(r->n_devices, (uint32_t) CONTROL_READY_DEVICES_MAX);
+
+        put_le32(p + 0, r->state);
+        put_le32(p + 4, r->vcpus);
+        put_le64(p + 8, r->memory_bytes);
+        put_le32(p + 16, r->cid);
+        put_le32(p + 20, n);
+        for (uint32_t i = 0; i < n; i++) {
+                uint8_t *e = p + CONTROL_READY_HEADER_SIZE + i * CONTROL_READY_DEVICE_SIZE;
+
+                put_le16(e + 0, r->devices[i].vendor_id);
+                put_le16(e + 2, r->devices[i].device_id);
+                e[4] = r->devices[i].bus;
+                e[5] = r->devices[i].slot;
+                e[6] = r->devices[i].function;
+                e[7] = 0;
+        }
+        return CONTROL_READY_HEADER_SIZE + (size_t) n * CONTROL_READY_DEVICE_SIZE;
+}
+
+int control_ready_decode(const void *buf, size_t len, ControlReady *ret) {
+        const uint8_t *p = buf;
+        ControlReady r = {};
+
+        if (len < CONTROL_READY_HEADER_SIZE)
+                return -EBADMSG;
+        r.state = get_le32(p + 0);
+        r.vcpus = get_le32(p + 4);
+        r.memory_bytes = get_le64(p + 8);
+        r.cid = get_le32(p + 16);
+        r.n_devices = get_le32(p + 20);
+        if (r.n_devices > CONTROL_READY_DEVICES_MAX ||
+            len < CONTROL_READY_HEADER_SIZE + (size_t) r.n_devices * CONTROL_READY_DEVICE_SIZE)
+                return -EBADMSG;
+        for (uint32_t i = 0; i < r.n_devices; i++) {
+                const uint8_t *e = p + CONTROL_READY_HEADER_SIZE + i * CONTROL_READY_DEVICE_SIZE;
+
+                r.devices[i] = (ControlDevice) {
+                        .vendor_id = get_le16(e + 0),
+                        .device_id = get_le16(e + 2),
+                        .bus = e[4],
+                        .slot = e[5],
+                        .function = e[6],
+                };
+        }
+        *ret = r;
+        return 0;
+}
+
+size_t control_state_changed_encode(uint32_t state, void *buf) {
+        uint8_t *p = buf;
+
+        put_le32(p + 0, state);
+        put_le32(p + 4, 0);
+        return CONTROL_STATE_CHANGED_SIZE;
+}
+
+int control_state_changed_decode(const void *buf, size_t len, uint32_t *ret_state) {
+        if (len < CONTROL_STATE_CHANGED_SIZE)
+                return -EBADMSG;
+        *ret_state = get_le32(buf);
+        return 0;
+}
+
+static const char *const control_panic_action_table[_CONTROL_PANIC_ACTION_MAX] = {
+        [CONTROL_PANIC_STOP] = "stop",
+        [CONTROL_PANIC_PAUSE] = "pause",
+};
+
+const char *control_panic_action_to_string(uint32_t action) {
+        return action < _CONTROL_PANIC_ACTION_MAX ? control_panic_action_table[action] : NULL;
+}
+
+int control_panic_action_from_string(const char *s) {
+        if (!s)
+                return -EINVAL;
+        for (size_t i = 0; i < ARRAY_SIZE(control_panic_action_table); i++)
+                if (strcmp(control_panic_action_table[i], s) == 0)
+                        return (int) i;
+        return -EINVAL;
+}
+
+size_t control_guest_panic_encode(uint32_t events, uint32_t action, void *buf) {
+        uint8_t *p = buf;
+
+        put_le32(p + 0, events);
+        put_le32(p + 4, action);
+        return CONTROL_GUEST_PANIC_SIZE;
+}
+
+int control_guest_panic_decode(const void *buf, size_t len, uint32_t *ret_events, uint32_t *ret_action) {
+        const uint8_t *p = buf;
+
+        if (len < CONTROL_GUEST_PANIC_SIZE)
+                return -EBADMSG;
+        *ret_events = get_le32(p + 0);
+        *ret_action = get_le32(p + 4);
+        return 0;
+}
+
+size_t control_exiting_encode(int32_t exit_code, const char *reason, void *buf) {
+        uint8_t *p = buf;
+        size_t n = reason ? strnlen(reason, CONTROL_REASON_MAX) : 0;
+
+        put_le32(p + 0, (uint32_t) exit_code);
+        put_le32(p + 4, (uint32_t) n);
+        if (n > 0)
+                memcpy(p + CONTROL_EXITING_HEADER_SIZE, reason, n);
+        return CONTROL_EXITING_HEADER_SIZE + n;
+}
+
+int control_exiting_decode(const void *buf, size_t len, int32_t *ret_exit_code, char *ret_reason) {
+        const uint8_t *p = buf;
+        uint32_t n;
+
+        if (len < CONTROL_EXITING_HEADER_SIZE)
+                return -EBADMSG;
+        n = get_le32(p + 4);
+        if (n > CONTROL_REASON_MAX || n > len - CONTROL_EXITING_HEADER_SIZE)
+                return -EBADMSG;
+        *ret_exit_code = (int32_t) get_le32(p + 0);
+        memcpy(ret_reason, p + CONTROL_EXITING_HEADER_SIZE, n);
+        ret_reason[n] = 0;
         return 0;
 }
 

@@ -39,6 +39,9 @@ typedef enum ControlType {
         CONTROL_TYPE_PAUSE = 2,
         CONTROL_TYPE_RESUME = 3,
         CONTROL_TYPE_STOP = 4,
+        /* Makes this connection an event connection: the VMM pushes events
+         * (CONTROL_EVENT types) on it from now on. */
+        CONTROL_TYPE_SUBSCRIBE = 5,
         /* 16-31: block devices. */
         CONTROL_TYPE_DISK_RESIZE = 16,
         /* 32-47: the balloon. */
@@ -47,6 +50,21 @@ typedef enum ControlType {
         _CONTROL_TYPE_MAX,
 } ControlType;
 
+/* Set in the type of every event the VMM pushes on a subscribed connection
+ * (never with CONTROL_REPLY). An event's id is its sequence number on that
+ * connection, from 1; its status is 0. */
+#define CONTROL_EVENT UINT16_C(0x4000)
+
+typedef enum ControlEventType {
+        CONTROL_EVENT_READY = CONTROL_EVENT | 1,
+        CONTROL_EVENT_STATE_CHANGED = CONTROL_EVENT | 2,
+        CONTROL_EVENT_GUEST_PANIC = CONTROL_EVENT | 3,
+        CONTROL_EVENT_EXITING = CONTROL_EVENT | 4,
+        _CONTROL_EVENT_MAX,
+} ControlEventType;
+
+/* Request names, and event names ("ready", "state-changed", ...) for
+ * CONTROL_EVENT types; NULL for others. */
 const char *control_type_to_string(uint16_t type);
 /* Returns the type (> 0) or -EINVAL. Accepts request names only. */
 int control_type_from_string(const char *s);
@@ -114,6 +132,83 @@ size_t control_info_encode(const ControlInfo *info, void *buf);
  * protocol version, so a longer payload is accepted and its tail ignored;
  * a shorter one is -EBADMSG. */
 int control_info_decode(const void *buf, size_t len, ControlInfo *ret);
+
+/* ---- events (CONTROL_EVENT types) ----
+ * Event payloads, like reply payloads, may grow by appending fields: a
+ * longer payload is accepted and its tail ignored; a shorter one is
+ * -EBADMSG. */
+
+/* A PCI device the VMM built, as the READY event lists it. */
+typedef struct ControlDevice {
+        uint16_t vendor_id;
+        uint16_t device_id;
+        uint8_t bus;
+        uint8_t slot;
+        uint8_t function;
+} ControlDevice;
+
+#define CONTROL_READY_DEVICES_MAX 32
+
+/* READY event payload: sent once, when the VM first runs (or at once to a
+ * connection that subscribes later). Wire layout (little-endian):
+ *   0 u32 state         ControlState
+ *   4 u32 vcpus
+ *   8 u64 memory_bytes
+ *  16 u32 cid           the guest's vsock CID, 0 without vsock
+ *  20 u32 n_devices     <= CONTROL_READY_DEVICES_MAX
+ *  24 n_devices entries of 8 bytes: u16 vendor_id, u16 device_id,
+ *     u8 bus, u8 slot, u8 function, u8 reserved (0) */
+#define CONTROL_READY_HEADER_SIZE 24
+#define CONTROL_READY_DEVICE_SIZE 8
+#define CONTROL_READY_MAX_SIZE (CONTROL_READY_HEADER_SIZE + CONTROL_READY_DEVICES_MAX * CONTROL_READY_DEVICE_SIZE)
+
+typedef struct ControlReady {
+        uint32_t state;
+        uint32_t vcpus;
+        uint64_t memory_bytes;
+        uint32_t cid;
+        uint32_t n_devices;
+        ControlDevice devices[CONTROL_READY_DEVICES_MAX];
+} ControlReady;
+
+/* buf must hold CONTROL_READY_MAX_SIZE bytes; returns the size written. */
+size_t control_ready_encode(const ControlReady *r, void *buf);
+/* -EBADMSG when shorter than its header and entries, or n_devices is over
+ * CONTROL_READY_DEVICES_MAX. */
+int control_ready_decode(const void *buf, size_t len, ControlReady *ret);
+
+/* STATE_CHANGED event payload: u32 state (ControlState), u32 reserved (0). */
+#define CONTROL_STATE_CHANGED_SIZE 8
+size_t control_state_changed_encode(uint32_t state, void *buf);
+int control_state_changed_decode(const void *buf, size_t len, uint32_t *ret_state);
+
+/* What the VMM does after a guest panic. */
+typedef enum ControlPanicAction {
+        CONTROL_PANIC_STOP = 0,         /* the VMM exits (exit status VMM_EXIT_GUEST_PANIC) */
+        CONTROL_PANIC_PAUSE = 1,        /* vCPUs paused, the VM kept for inspection */
+        _CONTROL_PANIC_ACTION_MAX,
+} ControlPanicAction;
+
+const char *control_panic_action_to_string(uint32_t action);
+int control_panic_action_from_string(const char *s);
+
+/* GUEST_PANIC event payload: u32 events (the pvpanic bits the guest wrote:
+ * 1 PANICKED, 2 CRASH_LOADED), u32 action (ControlPanicAction). */
+#define CONTROL_GUEST_PANIC_SIZE 8
+size_t control_guest_panic_encode(uint32_t events, uint32_t action, void *buf);
+int control_guest_panic_decode(const void *buf, size_t len, uint32_t *ret_events, uint32_t *ret_action);
+
+/* EXITING event payload, the VMM's last message: i32 exit_code (its exit
+ * status), u32 reason_length (<= CONTROL_REASON_MAX), then the reason, that
+ * many bytes of text (not NUL-terminated, not trusted: escape it). */
+#define CONTROL_REASON_MAX 256
+#define CONTROL_EXITING_HEADER_SIZE 8
+/* buf must hold CONTROL_EXITING_HEADER_SIZE + CONTROL_REASON_MAX bytes;
+ * a longer reason is cut. Returns the size written. */
+size_t control_exiting_encode(int32_t exit_code, const char *reason, void *buf);
+/* ret_reason gets reason_length bytes and a NUL (buffer of
+ * CONTROL_REASON_MAX + 1); -EBADMSG for a length over the payload or the cap. */
+int control_exiting_decode(const void *buf, size_t len, int32_t *ret_exit_code, char *ret_reason);
 
 /* ---- block devices (types 16-31) ---- */
 

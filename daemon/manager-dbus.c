@@ -159,7 +159,7 @@ static uint64_t host_memory_bytes(void) {
 
 static const char *const config_keys[] = {
         "kernel", "initrd", "cmdline", "memory", "cpus", "serial_log", "debug_exit", "vsock", "disks",
-        "balloon", "rng",
+        "balloon", "rng", "on_panic",
 };
 
 /* Opens one disk's image: a path, opened with the caller's rights, or a
@@ -446,6 +446,20 @@ static int config_parse(Manager *m, sd_bus_message *msg, const AuthCaller *calle
                                 c->balloon = b;
                         else
                                 c->rng = b;
+                } else if (strcmp(key, "on_panic") == 0) {
+                        const char *s;
+                        int action;
+
+                        if (strcmp(contents, "s") != 0)
+                                return config_wrong_type(error, key, "s", contents);
+                        r = sd_bus_message_read(msg, "v", "s", &s);
+                        if (r < 0)
+                                return r;
+                        action = control_panic_action_from_string(s);
+                        if (action < 0)
+                                return sd_bus_error_setf(error, MAJORDOME_ERROR_INVALID_CONFIG,
+                                                         "on_panic: '%s' is neither 'stop' nor 'pause'", s);
+                        c->on_panic = (uint32_t) action;
                 } else if (strcmp(key, "disks") == 0) {
                         if (strcmp(contents, "aa{sv}") != 0)
                                 return config_wrong_type(error, key, "aa{sv}", contents);
@@ -770,6 +784,8 @@ static const sd_bus_vtable manager_vtable[] = {
         SD_BUS_SIGNAL_WITH_NAMES("VmStopped", "sosis",
                                  SD_BUS_PARAM(name) SD_BUS_PARAM(vm) SD_BUS_PARAM(reason) SD_BUS_PARAM(status)
                                  SD_BUS_PARAM(message), 0),
+        SD_BUS_SIGNAL_WITH_NAMES("GuestPanicked", "sos",
+                                 SD_BUS_PARAM(name) SD_BUS_PARAM(vm) SD_BUS_PARAM(action), 0),
         SD_BUS_PROPERTY("Version", "s", property_get_version, 0, SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("MaxVms", "u", NULL, offsetof(Manager, max_vms), SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("VmCount", "u", NULL, offsetof(Manager, n_vms), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
@@ -790,6 +806,12 @@ void manager_vm_started(Manager *m, Vm *vm) {
         if (m->bus)
                 (void) sd_bus_emit_signal(m->bus, MANAGER_BUS_PATH, MANAGER_BUS_INTERFACE, "VmStarted",
                                           "so", vm->name, vm->path);
+}
+
+void manager_vm_guest_panicked(Manager *m, Vm *vm) {
+        if (m->bus)
+                (void) sd_bus_emit_signal(m->bus, MANAGER_BUS_PATH, MANAGER_BUS_INTERFACE, "GuestPanicked", "sos",
+                                          vm->name, vm->path, control_panic_action_to_string(vm->panic_action) ?: "stop");
 }
 
 void manager_vm_stopped(Manager *m, Vm *vm) {

@@ -66,6 +66,8 @@ void manager_vm_balloon_changed(Manager *m, Vm *vm);
 void manager_vm_started(Manager *m, Vm *vm);
 /* Called once the VM is gone; the VM is removed right after. */
 void manager_vm_stopped(Manager *m, Vm *vm);
+/* The guest kernel panicked: GuestPanicked, once per VM. */
+void manager_vm_guest_panicked(Manager *m, Vm *vm);
 void manager_vm_count_changed(Manager *m);
 
 #ifdef __cplusplus

@@ -28,6 +28,11 @@ int vm_bus_error(sd_bus_error *error, int r, const char *what, const char *msg) 
         case -EROFS:
                 name = MAJORDOME_ERROR_READ_ONLY;
                 break;
+        case -EPROTO:
+                /* Said whatever the caller's words: the one way out is Kill. */
+                return sd_bus_error_setf(error, MAJORDOME_ERROR_VMM_FAILED, "%s: %s%sthe VMM speaks another control "
+                                         "protocol version than this daemon; it can only be killed, or stopped by "
+                                         "signals (see the daemon's log)", what, msg ?: "", msg ? ": " : "");
         case -EINVAL:
         case -ENODEV:
                 name = SD_BUS_ERROR_INVALID_ARGS;

@@ -58,6 +58,7 @@ static const char *const vm_stop_reason_table[_VM_STOP_REASON_MAX] = {
         [VM_STOP_START_FAILED] = "start-failed",
         [VM_STOP_LOST] = "unknown",
         [VM_STOP_SANDBOX] = "sandbox-violation",
+        [VM_STOP_GUEST_PANIC] = "guest-panic",
 };
 
 static const char *const vm_stop_step_table[_VM_STOP_STEP_MAX] = {
@@ -299,6 +300,9 @@ static int on_control_timeout(sd_event_source *s, uint64_t usec, void *userdata)
         return 0;
 }
 
+static void vm_handle_event(Vm *vm, const ControlHeader *h, const uint8_t *payload);
+static void vm_version_mismatch(Vm *vm, uint16_t version);
+
 static int on_control_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         Vm *vm = userdata;
 
@@ -318,9 +322,23 @@ static int on_control_io(sd_event_source *s, int fd, uint32_t revents, void *use
                         return 0;
                 }
                 control_datagram_close_fds(&d);
-                if (d.truncated || control_header_decode(d.data, d.len, &h) < 0 ||
-                    control_header_check(&h, d.len) < 0)
+                if (d.truncated || control_header_decode(d.data, d.len, &h) < 0)
                         continue;
+                r = control_header_check(&h, d.len);
+                if (r == -EPROTO) {
+                        /* Only magic and version are frozen across versions:
+                         * nothing else of it can be read. */
+                        vm_version_mismatch(vm, h.version);
+                        return 0;
+                }
+                if (r < 0)
+                        continue;
+                if ((h.type & CONTROL_EVENT) && !(h.type & CONTROL_REPLY)) {
+                        vm_handle_event(vm, &h, d.data + CONTROL_HEADER_SIZE);
+                        if (vm->control_fd != fd)
+                                return 0;
+                        continue;
+                }
                 for (q = vm->requests; q; q = q->next)
                         if (h.id == q->id && h.type == (q->type | CONTROL_REPLY))
                                 break;
@@ -359,6 +377,8 @@ static int control_attach(Vm *vm, int fd) {
                 (void) sd_event_source_set_enabled(vm->control_timer, SD_EVENT_OFF);
         }
         vm->control_fd = fd;
+        /* Sequence numbers are per connection. */
+        vm->last_event_seq = 0;
         return 0;
 }
 
@@ -372,6 +392,8 @@ static int control_enqueue_full(Vm *vm, uint16_t type, const void *payload, size
 
         if (length > VM_CONTROL_PAYLOAD_MAX)
                 return -EMSGSIZE;
+        if (vm->vmm_version != 0)
+                return -EPROTO;
         if (vm->control_fd < 0)
                 return -ENOTCONN;
         if (!urgent && vm->n_requests >= VM_CONTROL_QUEUE_MAX)
@@ -485,7 +507,6 @@ Vm *vm_free(Vm *vm) {
         sd_event_source_disable_unref(vm->control_source);
         sd_event_source_disable_unref(vm->control_timer);
         sd_event_source_disable_unref(vm->start_timer);
-        sd_event_source_disable_unref(vm->poll_timer);
         sd_event_source_disable_unref(vm->stop_timer);
         sd_event_source_disable_unref(vm->adopt_timer);
         safe_close(vm->pidfd);
@@ -535,12 +556,13 @@ int vm_save(Vm *vm) {
                 "STATE=%s\nCID=%" PRIu32 "\nVCPUS=%" PRIu32 "\nMEMORY=%" PRIu64 "\n"
                 "START_USEC=%" PRIu64 "\nSTOP_REQUESTED=%d\nKILL_REQUESTED=%d\n"
                 "BALLOON=%d\nBALLOON_TARGET=%" PRIu64 "\nDISKS=%u\nDISKS_RO=%" PRIu32 "\n"
-                "STOP_STEP=%s\nSTOP_TIMEOUT_MS=%" PRIu32 "\n",
+                "STOP_STEP=%s\nSTOP_TIMEOUT_MS=%" PRIu32 "\nON_PANIC=%s\nGUEST_PANICKED=%d\n",
                 vm->name, (int) vm->pid, vm->pid_starttime, vm->socket_path, vm->log_path,
                 vm_state_to_string(vm->state), vm->cid, vm->vcpus, vm->memory_bytes,
                 vm->start_time_usec, vm->stop_requested, vm->kill_requested,
                 vm->balloon, vm->balloon_target_bytes, vm->n_disks, vm->disks_read_only,
-                vm_stop_step_to_string(vm->stop_step), vm->stop_timeout_ms);
+                vm_stop_step_to_string(vm->stop_step), vm->stop_timeout_ms,
+                control_panic_action_to_string(vm->on_panic) ?: "stop", vm->guest_panicked);
         if (fflush(f) != 0 || fsync(fileno(f)) < 0)
                 r = -errno;
         if (fclose(f) != 0 && r == 0)
@@ -672,6 +694,13 @@ static void vm_finish(Vm *vm, bool known, bool signaled, int code) {
         bool was_starting = vm->state == VM_STATE_STARTING;
         _cleanup_free_ char *vmm_error = NULL, *msg = NULL;
 
+        if (!known && vm->got_exiting) {
+                /* Adopted: the exit status is not ours to read, but the VMM
+                 * said it on its way out. */
+                known = true;
+                signaled = false;
+                code = vm->vmm_exit_code;
+        }
         if (!known) {
                 vm->stop_status = 0;
                 vm->stop_reason = vm->kill_requested ? VM_STOP_KILLED :
@@ -682,6 +711,8 @@ static void vm_finish(Vm *vm, bool known, bool signaled, int code) {
                         vm->stop_reason = VM_STOP_KILLED;
                 else if (vm->stop_requested)
                         vm->stop_reason = VM_STOP_STOPPED;
+                else if (vm->guest_panicked && !signaled && code == VM_VMM_EXIT_GUEST_PANIC)
+                        vm->stop_reason = VM_STOP_GUEST_PANIC;
                 else if (signaled && code == SIGSYS)
                         /* Before start-failed: the more telling reason. */
                         vm->stop_reason = VM_STOP_SANDBOX;
@@ -697,7 +728,6 @@ static void vm_finish(Vm *vm, bool known, bool signaled, int code) {
 
         vm->pidfd_source = sd_event_source_disable_unref(vm->pidfd_source);
         vm->start_timer = sd_event_source_disable_unref(vm->start_timer);
-        vm->poll_timer = sd_event_source_disable_unref(vm->poll_timer);
         vm->stop_timer = sd_event_source_disable_unref(vm->stop_timer);
         control_disconnect(vm);
         (void) unlink(vm->state_path);
@@ -749,52 +779,144 @@ static int on_pidfd(sd_event_source *s, int fd, uint32_t revents, void *userdata
 
 /* ---- start ---- */
 
-static void on_start_info(Vm *vm, int r, const ControlReply *reply, void *userdata);
+/* ---- events pushed by the VMM ----
+ *
+ * The daemon subscribes on its control connection and the VMM pushes its
+ * state (docs/control-protocol.md): nothing is polled. Events come from a
+ * process that runs guest-facing code, so each is checked: sequence numbers
+ * must grow (duplicates and stale ones are dropped), nothing after
+ * `exiting` counts, payloads are decoded with their sizes checked, and an
+ * event never moves a VM out of a state the daemon decides (stopping). */
 
-/* sd-event reads an accuracy of 0 as its default, 250 ms, and fires the
- * timer anywhere in that window: every StartVm waited ~100-250 ms for its
- * first `info` poll although the VMM answers "running" within ~30 ms. */
-#define VM_POLL_ACCURACY_USEC 1000
+static void vm_version_mismatch(Vm *vm, uint16_t version) {
+        _cleanup_free_ char *msg = NULL;
 
-static int on_poll_timer(sd_event_source *s, uint64_t usec, void *userdata) {
-        Vm *vm = userdata;
-        int r;
-
-        if (vm->state != VM_STATE_STARTING)
-                return 0;
-        r = control_enqueue(vm, CONTROL_TYPE_INFO, on_start_info, NULL);
-        if (r < 0) {
-                /* Not connected any more: the pidfd will report the exit. */
-                log_debug_errno(r, "VM %s: info request: %m", vm->name);
+        if (asprintf(&msg, "the VMM speaks control protocol v%u, this daemon v%u", version, CONTROL_VERSION) < 0)
+                msg = NULL;
+        if (vm->vmm_version == 0)
+                log_error("VM %s: the VMM (pid %d) speaks control protocol v%u, this daemon v%u: "
+                          "it is not driven (Kill, or a stop by signals, still end it)",
+                          vm->name, (int) vm->pid, version, CONTROL_VERSION);
+        vm->vmm_version = version ?: UINT16_MAX;
+        vm->adopt_unconfirmed = false;
+        control_fail_all(vm, -EPROTO);
+        control_disconnect(vm);
+        if (vm->state == VM_STATE_STARTING && vm->is_child) {
+                /* Ours, just spawned, and unusable: StartVm fails now with
+                 * both versions named, and the VMM goes (start-failed). */
+                waiters_complete(vm, &vm->start_waiters, -EPROTO, msg, VM_STOP_STEP_NONE);
+                (void) pidfd_send_signal_(vm->pidfd, SIGKILL);
         }
-        return 0;
 }
 
-static void vm_poll_later(Vm *vm) {
-        (void) sd_event_source_set_time_relative(vm->poll_timer, 10 * 1000);
-        (void) sd_event_source_set_enabled(vm->poll_timer, SD_EVENT_ONESHOT);
+static void on_subscribe_reply(Vm *vm, int r, const ControlReply *reply, void *userdata) {
+        if (r == -ECANCELED || r == -ENOTCONN || r == -EPROTO)
+                return;
+        if (r >= 0 && reply->status >= 0)
+                return;
+        r = r < 0 ? r : reply->status;
+        log_error_errno(r, "VM %s: the VMM refused to push its events (%m)", vm->name);
+        if (vm->state == VM_STATE_STARTING && vm->is_child)
+                /* It would never be seen running: start-failed, at once. */
+                (void) pidfd_send_signal_(vm->pidfd, SIGKILL);
 }
 
-static void on_start_info(Vm *vm, int r, const ControlReply *reply, void *userdata) {
-        ControlInfo info;
+static int vm_subscribe(Vm *vm) {
+        return control_enqueue(vm, CONTROL_TYPE_SUBSCRIBE, on_subscribe_reply, NULL);
+}
 
-        if (vm->state != VM_STATE_STARTING)
+static void vm_apply_vmm_state(Vm *vm, uint32_t state) {
+        /* Only between running and paused, and into stopping: starting is
+         * left by `ready` alone, and stopping or stopped are never left. */
+        if (vm->state != VM_STATE_RUNNING && vm->state != VM_STATE_PAUSED)
                 return;
-        if (r < 0 || reply->status < 0 || control_info_decode(reply->payload, reply->length, &info) < 0 ||
-            info.state == CONTROL_STATE_STARTING) {
-                if (r != -ENOTCONN && r != -ECANCELED)
-                        vm_poll_later(vm);
+        if (state == CONTROL_STATE_RUNNING)
+                vm_set_state(vm, VM_STATE_RUNNING);
+        else if (state == CONTROL_STATE_PAUSED)
+                vm_set_state(vm, VM_STATE_PAUSED);
+        else if (state == CONTROL_STATE_STOPPING)
+                vm_set_state(vm, VM_STATE_STOPPING);
+}
+
+static void vm_on_ready(Vm *vm, const ControlReady *ready) {
+        vm->got_ready = true;
+        if (ready->vcpus > 0)
+                vm->vcpus = ready->vcpus;
+        if (ready->memory_bytes > 0)
+                vm->memory_bytes = ready->memory_bytes;
+        if (ready->cid != vm->cid)
+                log_warning("VM %s: the VMM reports vsock CID %" PRIu32 ", the daemon gave it %" PRIu32,
+                            vm->name, ready->cid, vm->cid);
+        log_debug("VM %s: ready, %" PRIu32 " PCI devices", vm->name, ready->n_devices);
+        if (vm->state != VM_STATE_STARTING) {
+                /* A reconnection (after a daemon restart): the current state. */
+                vm_apply_vmm_state(vm, ready->state);
                 return;
         }
-        if (info.state == CONTROL_STATE_STOPPING)
-                return; /* on its way out; the pidfd reports it */
-
-        vm->vcpus = info.vcpus;
-        vm->memory_bytes = info.memory_bytes;
+        if (ready->state != CONTROL_STATE_RUNNING && ready->state != CONTROL_STATE_PAUSED)
+                return; /* stopping already: the pidfd reports the end */
         vm->start_timer = sd_event_source_disable_unref(vm->start_timer);
-        vm_set_state(vm, info.state == CONTROL_STATE_PAUSED ? VM_STATE_PAUSED : VM_STATE_RUNNING);
+        vm_set_state(vm, ready->state == CONTROL_STATE_PAUSED ? VM_STATE_PAUSED : VM_STATE_RUNNING);
         waiters_complete(vm, &vm->start_waiters, 0, NULL, VM_STOP_STEP_NONE);
         manager_vm_started(vm->manager, vm);
+}
+
+static void vm_handle_event(Vm *vm, const ControlHeader *h, const uint8_t *payload) {
+        char reason[CONTROL_REASON_MAX + 1];
+        ControlReady ready;
+        uint32_t state, events, action;
+        int32_t code;
+
+        if (vm->got_exiting) {
+                log_debug("VM %s: %s event after exiting, ignored", vm->name,
+                          control_type_to_string(h->type) ?: "unknown");
+                return;
+        }
+        if (h->id <= vm->last_event_seq) {
+                log_debug("VM %s: event %" PRIu32 " after %" PRIu32 " (duplicate or out of order), ignored",
+                          vm->name, h->id, vm->last_event_seq);
+                return;
+        }
+        vm->last_event_seq = h->id;
+
+        switch (h->type) {
+        case CONTROL_EVENT_READY:
+                if (control_ready_decode(payload, h->length, &ready) < 0)
+                        break;
+                vm_on_ready(vm, &ready);
+                return;
+        case CONTROL_EVENT_STATE_CHANGED:
+                if (control_state_changed_decode(payload, h->length, &state) < 0)
+                        break;
+                if (vm->got_ready)
+                        vm_apply_vmm_state(vm, state);
+                return;
+        case CONTROL_EVENT_GUEST_PANIC:
+                if (control_guest_panic_decode(payload, h->length, &events, &action) < 0)
+                        break;
+                log_warning("VM %s: the guest kernel panicked (pvpanic 0x%" PRIx32 "), %s", vm->name, events,
+                            action == CONTROL_PANIC_PAUSE ? "VM paused for inspection" : "VM stopping");
+                if (vm->guest_panicked)
+                        return; /* one signal per VM, however often the guest says it */
+                vm->guest_panicked = true;
+                vm->panic_events = events;
+                vm->panic_action = action < _CONTROL_PANIC_ACTION_MAX ? action : CONTROL_PANIC_STOP;
+                (void) vm_save(vm);
+                manager_vm_guest_panicked(vm->manager, vm);
+                return;
+        case CONTROL_EVENT_EXITING:
+                if (control_exiting_decode(payload, h->length, &code, reason) < 0)
+                        break;
+                vm->got_exiting = true;
+                vm->vmm_exit_code = code;
+                log_debug("VM %s: the VMM is exiting (status %" PRIi32 ")", vm->name, code);
+                return;
+        default:
+                log_debug("VM %s: unknown event type 0x%04x, ignored", vm->name, h->type);
+                return;
+        }
+        log_warning("VM %s: malformed %s event (%" PRIu32 " bytes), ignored", vm->name,
+                    control_type_to_string(h->type), h->length);
 }
 
 static int on_start_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
@@ -985,6 +1107,12 @@ static int vm_spawn(Vm *vm, VmConfig *config, VmDoneFn done, void *userdata) {
                 argv[n++] = (char *) "--balloon";
         if (config->rng)
                 argv[n++] = (char *) "--rng";
+        /* Always: a guest panic is worth knowing about. */
+        argv[n++] = (char *) "--pvpanic";
+        if (config->on_panic == CONTROL_PANIC_PAUSE) {
+                argv[n++] = (char *) "--on-panic";
+                argv[n++] = (char *) "pause";
+        }
         if (vsock_arg) {
                 argv[n++] = (char *) "--vsock";
                 argv[n++] = vsock_arg;
@@ -1020,6 +1148,7 @@ static int vm_spawn(Vm *vm, VmConfig *config, VmDoneFn done, void *userdata) {
         vm->vcpus = config->cpus ?: 1;
         vm->memory_bytes = config->memory_bytes ?: 256 * MiB;
         vm->balloon = config->balloon;
+        vm->on_panic = config->on_panic;
         vm->n_disks = config->n_disks;
         vm->disks_read_only = 0;
         for (unsigned i = 0; i < config->n_disks; i++)
@@ -1038,8 +1167,8 @@ static int vm_spawn(Vm *vm, VmConfig *config, VmDoneFn done, void *userdata) {
                                        (uint64_t) VM_START_TIMEOUT_MS * 1000, 0, on_start_timeout, vm);
         if (r < 0)
                 goto fail;
-        r = sd_event_add_time_relative(vm->manager->event, &vm->poll_timer, CLOCK_MONOTONIC,
-                                       0, VM_POLL_ACCURACY_USEC, on_poll_timer, vm);
+        /* The VMM tells when it runs: nothing is polled. */
+        r = vm_subscribe(vm);
         if (r < 0)
                 goto fail;
         vm->state = VM_STATE_STARTING;
@@ -1094,7 +1223,8 @@ typedef struct StateFile {
         uint64_t starttime, memory, start_usec;
         uint32_t cid, vcpus;
         bool stop_requested, kill_requested;
-        bool balloon;
+        bool balloon, guest_panicked;
+        uint32_t on_panic;
         uint64_t balloon_target;
         uint32_t disks, disks_ro;
         VmStopStep stop_step;
@@ -1147,6 +1277,11 @@ static int state_file_read(const char *path, StateFile *ret) {
                         s.kill_requested = strcmp(v, "1") == 0;
                 else if (strcmp(line, "BALLOON") == 0)
                         s.balloon = strcmp(v, "1") == 0;
+                else if (strcmp(line, "ON_PANIC") == 0)
+                        s.on_panic = control_panic_action_from_string(v) == CONTROL_PANIC_PAUSE ?
+                                     CONTROL_PANIC_PAUSE : CONTROL_PANIC_STOP;
+                else if (strcmp(line, "GUEST_PANICKED") == 0)
+                        s.guest_panicked = strcmp(v, "1") == 0;
                 else if (strcmp(line, "BALLOON_TARGET") == 0)
                         s.balloon_target = strtoull(v, NULL, 10);
                 else if (strcmp(line, "DISKS") == 0)
@@ -1209,14 +1344,13 @@ static void on_adopt_info(Vm *vm, int r, const ControlReply *reply, void *userda
                 return;
         }
         vm->adopt_unconfirmed = false;
+        (void) vm_subscribe(vm);
         vm->vcpus = info.vcpus;
         vm->memory_bytes = info.memory_bytes;
         log_info("VM %s: the VMM answers again (%s)", vm->name, control_state_to_string(info.state) ?: "?");
-        if (vm->state == VM_STATE_STARTING)
-                /* Adopted before its VMM had its socket up: the start's own
-                 * polling finishes it (its first poll found no connection). */
-                on_start_info(vm, r, reply, NULL);
-        else if (vm->state == VM_STATE_RUNNING || vm->state == VM_STATE_PAUSED) {
+        /* One adopted while starting (before its VMM had its socket up) is
+         * finished by the `ready` event its subscription brings. */
+        if (vm->state == VM_STATE_RUNNING || vm->state == VM_STATE_PAUSED) {
                 if (info.state == CONTROL_STATE_PAUSED)
                         vm_set_state(vm, VM_STATE_PAUSED);
                 else if (info.state == CONTROL_STATE_RUNNING)
@@ -1230,6 +1364,7 @@ int vm_adopt(Manager *m, const char *state_path, Vm **ret) {
         ControlReply reply;
         ControlInfo info;
         uint64_t starttime;
+        uint16_t other_version = 0;
         bool answered = false;
         Vm *vm = NULL;
         int r, state;
@@ -1269,13 +1404,18 @@ int vm_adopt(Manager *m, const char *state_path, Vm **ret) {
         r = control_connect(s.socket, &fd);
         if (r >= 0)
                 r = control_call(fd, CONTROL_TYPE_INFO, 1, NULL, 0, NULL, 0, 1000, &reply);
-        if (r >= 0 && reply.status < 0)
+        if (r >= 0 && reply.status == -EPROTO && reply.version != CONTROL_VERSION) {
+                /* An upgrade under a running VMM: it is listed (and can be
+                 * killed), never driven with messages it reads otherwise. */
+                other_version = reply.version;
+                fd = safe_close(fd);
+        } else if (r >= 0 && reply.status < 0)
                 r = reply.status;
-        if (r >= 0)
+        if (r >= 0 && !other_version)
                 r = control_info_decode(reply.payload, reply.length, &info);
-        if (r >= 0 && info.pid == (uint32_t) s.pid)
+        if (!other_version && r >= 0 && info.pid == (uint32_t) s.pid)
                 answered = true;
-        else {
+        else if (!other_version) {
                 log_warning_errno(r < 0 ? r : -ESRCH, "VM %s: the VMM (pid %d) does not answer on its socket "
                                   "(%m); adopting it from its state file", s.name, (int) s.pid);
                 /* Something else answering on the path is not ours to talk to. */
@@ -1295,6 +1435,8 @@ int vm_adopt(Manager *m, const char *state_path, Vm **ret) {
         vm->stop_timeout_ms = s.stop_timeout_ms ?: VM_STOP_TIMEOUT_MS_DEFAULT;
         vm->balloon = s.balloon;
         vm->balloon_target_bytes = s.balloon_target;
+        vm->on_panic = s.on_panic;
+        vm->guest_panicked = s.guest_panicked;
         vm->n_disks = MIN(s.disks, (uint32_t) VM_DISKS_MAX);
         vm->disks_read_only = s.disks_ro;
         vm->next_request_id = 1;
@@ -1319,25 +1461,27 @@ int vm_adopt(Manager *m, const char *state_path, Vm **ret) {
                         goto out;
                 TAKE_FD(fd);
         }
-        if (!answered) {
+        if (other_version)
+                vm_version_mismatch(vm, other_version);
+        else if (!answered) {
                 vm->adopt_unconfirmed = true;
                 r = sd_event_add_time_relative(m->event, &vm->adopt_timer, CLOCK_MONOTONIC,
                                                VM_ADOPT_RETRY_USEC, 0, on_adopt_retry, vm);
                 if (r < 0)
                         goto out;
         }
+        /* Its start goes on under the same limit: running in time (its
+         * `ready` event), or killed, never left "starting". */
         if (vm->state == VM_STATE_STARTING) {
-                r = sd_event_add_time_relative(m->event, &vm->poll_timer, CLOCK_MONOTONIC,
-                                               0, VM_POLL_ACCURACY_USEC, on_poll_timer, vm);
-                if (r < 0)
-                        goto out;
-                /* Its start goes on under the same limit: running in time,
-                 * or killed, never left "starting". */
                 r = sd_event_add_time_relative(m->event, &vm->start_timer, CLOCK_MONOTONIC,
                                                (uint64_t) VM_START_TIMEOUT_MS * 1000, 0, on_start_timeout, vm);
                 if (r < 0)
                         goto out;
         }
+        /* Its state is pushed from now on (ready at once, then changes); a
+         * VMM not confirmed yet subscribes once it answers. */
+        if (!other_version && !vm->adopt_unconfirmed && vm->control_fd >= 0)
+                (void) vm_subscribe(vm);
         /* A stop or kill that was under way goes on, its timer armed. */
         if (vm->stop_requested || vm->kill_requested)
                 vm_stop_resume(vm);

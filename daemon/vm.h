@@ -45,6 +45,7 @@ typedef enum VmStopReason {
         VM_STOP_START_FAILED,   /* never reached running */
         VM_STOP_LOST,           /* adopted VMM ended; its exit status is not ours to read */
         VM_STOP_SANDBOX,        /* the VMM broke its seccomp policy (died by SIGSYS) */
+        VM_STOP_GUEST_PANIC,    /* the guest kernel panicked (pvpanic), on_panic "stop" */
         _VM_STOP_REASON_MAX,
 } VmStopReason;
 
@@ -88,6 +89,9 @@ int vm_stop_step_from_string(const char *s);
 #define VM_CONSOLE_LOG_MAX_MIN (16 * 1024)
 #define VM_VMM_LOG_TAIL 4096
 #define VM_VMM_ERROR_MAX 512
+/* majordome-vmm's exit status after a guest panic with --on-panic stop
+ * (docs/majordome-vmm.md). */
+#define VM_VMM_EXIT_GUEST_PANIC 74
 
 /* Names are file and path components: [A-Za-z0-9_.-], 1..VM_NAME_MAX bytes,
  * not starting with '.' or '-'. */
@@ -112,6 +116,7 @@ typedef struct VmConfig {
         bool vsock;             /* the daemon allocates the CID and the socket */
         bool balloon;
         bool rng;
+        uint32_t on_panic;      /* ControlPanicAction */
         VmDisk disks[VM_DISKS_MAX];
         unsigned n_disks;
 } VmConfig;
@@ -161,6 +166,21 @@ struct Vm {
         uint32_t next_request_id;
         VmStatsWaiter *stats_waiters;   /* GetBalloonStats callers sharing the request in flight */
         unsigned n_stats_waiters;
+        /* Events (docs/control-protocol.md): the connection is subscribed;
+         * an event whose sequence number is not past the last one is a
+         * duplicate or out of order and ignored, as is all after `exiting`. */
+        uint32_t last_event_seq;
+        bool got_ready;
+        bool got_exiting;
+        int32_t vmm_exit_code;  /* from `exiting`, valid with got_exiting */
+        /* The VMM speaks another control protocol version (0: ours): it
+         * is not driven (requests refused, a stop goes by signals). */
+        uint16_t vmm_version;
+
+        bool guest_panicked;
+        uint32_t panic_events;
+        uint32_t panic_action;  /* what the VMM did about it (ControlPanicAction) */
+        uint32_t on_panic;      /* ControlPanicAction, as started */
 
         uint32_t cid;
         uint32_t vcpus;
@@ -183,7 +203,6 @@ struct Vm {
         /* starting */
         VmWaiter *start_waiters;
         sd_event_source *start_timer;
-        sd_event_source *poll_timer;
 
         /* stopping */
         bool stop_requested;

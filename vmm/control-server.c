@@ -30,6 +30,13 @@ struct ControlConnection {
          * never closed for idling. */
         bool trusted;
         uint64_t idle_deadline_ns;
+        /* An event connection (subscribe): what it was told last. */
+        bool subscribed;
+        bool sent_ready;
+        bool sent_exiting;
+        uint32_t last_state;
+        uint32_t panics_seen;
+        uint32_t event_seq;     /* id of the last event sent */
         ControlConnection *prev, *next;
 };
 
@@ -129,6 +136,16 @@ static int handle_stop(ControlServer *s, ControlConnection *c, uint32_t id, cons
         return r < 0 ? r : 0;
 }
 
+static int handle_subscribe(ControlServer *s, ControlConnection *c, uint32_t id, const uint8_t *request,
+                            uint8_t *reply, uint32_t *reply_len) {
+        if (!s->ops->status)
+                return -EOPNOTSUPP;
+        /* Subscribing twice is harmless: the events are a state, not a log.
+         * The current state follows the reply (on_connection_io). */
+        c->subscribed = true;
+        return 0;
+}
+
 static int handle_disk_resize(ControlServer *s, ControlConnection *c, uint32_t id, const uint8_t *request,
                        uint8_t *reply, uint32_t *reply_len) {
         uint32_t index;
@@ -209,6 +226,7 @@ static const ControlCommand control_commands[_CONTROL_TYPE_MAX] = {
         [CONTROL_TYPE_PAUSE] = { .request_size = 0, .handle = handle_pause },
         [CONTROL_TYPE_RESUME] = { .request_size = 0, .handle = handle_resume },
         [CONTROL_TYPE_STOP] = { .request_size = 0, .handle = handle_stop },
+        [CONTROL_TYPE_SUBSCRIBE] = { .request_size = 0, .handle = handle_subscribe },
         [CONTROL_TYPE_DISK_RESIZE] = { .request_size = CONTROL_DISK_RESIZE_REQUEST_SIZE,
                                        .handle = handle_disk_resize },
         [CONTROL_TYPE_BALLOON] = { .request_size = CONTROL_BALLOON_REQUEST_SIZE, .handle = handle_balloon },
@@ -316,8 +334,97 @@ static int connection_process(ControlConnection *c, ControlDatagram *d) {
         return control_send(c->fd, &reply, payload, NULL, 0);
 }
 
+static int connection_send_event(ControlConnection *c, uint16_t type, const void *payload, size_t length) {
+        ControlHeader h = {
+                .magic = CONTROL_MAGIC,
+                .version = CONTROL_VERSION,
+                .type = type,
+                .id = ++c->event_seq,
+                .length = (uint32_t) length,
+        };
+
+        /* Non-blocking like replies: a subscriber that does not read is
+         * dropped rather than waited for. */
+        return control_send(c->fd, &h, payload, NULL, 0);
+}
+
+/* Brings one subscribed connection up to date. Order: ready first (the
+ * VM's description), then a panic, then the state it led to. Returns a
+ * negative errno when the connection must be dropped. */
+static int connection_push(ControlConnection *c) {
+        ControlServer *s = c->server;
+        ControlStatus st = {};
+        uint8_t payload[CONTROL_READY_MAX_SIZE];
+        size_t n;
+        int r;
+
+        if (!c->subscribed || c->sent_exiting || !s->ops->status)
+                return 0;
+        r = s->ops->status(s->userdata, &st);
+        if (r < 0 || st.ready.state == CONTROL_STATE_STARTING)
+                return 0;
+        if (!c->sent_ready) {
+                n = control_ready_encode(&st.ready, payload);
+                r = connection_send_event(c, CONTROL_EVENT_READY, payload, n);
+                if (r < 0)
+                        return r;
+                c->sent_ready = true;
+                c->last_state = st.ready.state;
+        }
+        if (st.panics > c->panics_seen) {
+                n = control_guest_panic_encode(st.panic_events, st.panic_action, payload);
+                r = connection_send_event(c, CONTROL_EVENT_GUEST_PANIC, payload, n);
+                if (r < 0)
+                        return r;
+                c->panics_seen = st.panics;
+        }
+        if (st.ready.state != c->last_state) {
+                n = control_state_changed_encode(st.ready.state, payload);
+                r = connection_send_event(c, CONTROL_EVENT_STATE_CHANGED, payload, n);
+                if (r < 0)
+                        return r;
+                c->last_state = st.ready.state;
+        }
+        return 0;
+}
+
+void control_server_push_events(ControlServer *s) {
+        bool dropped;
+
+        if (!s)
+                return;
+        /* One at a time: freeing a connection changes the list. */
+        do {
+                dropped = false;
+                for (ControlConnection *c = s->connections; c; c = c->next)
+                        if (connection_push(c) < 0) {
+                                connection_free(c);
+                                dropped = true;
+                                break;
+                        }
+        } while (dropped);
+}
+
+void control_server_send_exiting(ControlServer *s, int exit_code, const char *reason) {
+        uint8_t payload[CONTROL_EXITING_HEADER_SIZE + CONTROL_REASON_MAX];
+        size_t n;
+
+        if (!s)
+                return;
+        control_server_push_events(s);
+        n = control_exiting_encode(exit_code, reason, payload);
+        for (ControlConnection *c = s->connections; c; c = c->next) {
+                if (!c->subscribed || c->sent_exiting)
+                        continue;
+                /* Best effort: the hang-up that follows says the same. */
+                (void) connection_send_event(c, CONTROL_EVENT_EXITING, payload, n);
+                c->sent_exiting = true;
+        }
+}
+
 static int on_connection_io(EventSource *source, int fd, uint32_t revents, void *userdata) {
         ControlConnection *c = userdata;
+        ControlServer *s = c->server;
         ControlDatagram d;
         int r;
 
@@ -335,10 +442,14 @@ static int on_connection_io(EventSource *source, int fd, uint32_t revents, void 
         /* A complete request, valid or not, shows the client is alive. */
         c->idle_deadline_ns = now_ns() + c->server->idle_timeout_ns;
         r = connection_process(c, &d);
-        if (r < 0)
+        if (r < 0) {
                 connection_free(c);
-        else
-                server_arm_timer(c->server);
+                return 0;
+        }
+        server_arm_timer(s);
+        /* A new subscriber hears the current state after its reply; a
+         * pause or resume is told to every subscriber. */
+        control_server_push_events(s);
 
         /* Never return an error: the loop would disable the source for good. */
         return 0;

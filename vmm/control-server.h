@@ -24,12 +24,25 @@ typedef struct ControlServer ControlServer;
  * A NULL op answers -EOPNOTSUPP. Ops must not free the server:
  * stop should only begin the power-off (e.g. event_loop_exit()); its reply is
  * sent as soon as it returns, before the loop can end. */
+/* What subscribers are told: a snapshot the server compares with what each
+ * subscribed connection last heard, so events are never lost, duplicated
+ * or out of order whatever the number of changes between two pushes. */
+typedef struct ControlStatus {
+        ControlReady ready;     /* state, vcpus, memory, cid, devices */
+        uint32_t panics;        /* guest panics so far */
+        uint32_t panic_events;  /* the pvpanic bits of the last one */
+        uint32_t panic_action;  /* ControlPanicAction */
+} ControlStatus;
+
 typedef struct ControlOps {
         /* ret->pid is preset to getpid(); the rest is zero. */
         int (*info)(void *userdata, ControlInfo *ret);
         int (*pause)(void *userdata);
         int (*resume)(void *userdata);
         int (*stop)(void *userdata);
+        /* The snapshot events are made of; without it, subscribe answers
+         * -EOPNOTSUPP. */
+        int (*status)(void *userdata, ControlStatus *ret);
 
         /* 16-31: block devices. disk_resize: -ENODEV for an index past the
          * VM's disks, -EROFS for a read-only one, -EINVAL for a size that is
@@ -75,6 +88,16 @@ int control_server_add_connection(ControlServer *s, int fd);
 
 /* Accepted clients that send no complete request for this long are
  * disconnected (CONTROL_IDLE_TIMEOUT_MS by default). */
+/* Sends each subscribed connection the events that bring it up to date
+ * with ops->status(): ready (once the VM left "starting"), guest-panic,
+ * state-changed. Call it whenever the status may have changed; extra calls
+ * send nothing. */
+void control_server_push_events(ControlServer *s);
+
+/* The last event: after a final push, `exiting` to every subscribed
+ * connection. Nothing is pushed after it. */
+void control_server_send_exiting(ControlServer *s, int exit_code, const char *reason);
+
 void control_server_set_idle_timeout(ControlServer *s, uint64_t timeout_ms);
 
 unsigned control_server_n_connections(const ControlServer *s);

@@ -15,5 +15,6 @@ enum {
         VMM_EXIT_OS_ERROR = 71,        /* a host resource could not be had */
         VMM_EXIT_TRIPLE_FAULT = 72,    /* the guest triple-faulted */
         VMM_EXIT_GUEST_FAILURE = 73,   /* the hypervisor could not run guest code */
+        VMM_EXIT_GUEST_PANIC = 74,     /* the guest kernel panicked (pvpanic), on_panic=stop */
         VMM_EXIT_KVM_DENIED = 77,      /* /dev/kvm exists but may not be opened */
 };

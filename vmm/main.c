@@ -38,6 +38,8 @@ typedef struct RunArgs {
         const char *kvm_device;
         const char *profile;
         bool debug_exit;
+        bool pvpanic;
+        uint32_t on_panic;      /* ControlPanicAction */
         bool decompress;
         SandboxMode sandbox_mode;
         const char *policy_dir;
@@ -82,6 +84,10 @@ static void help(void) {
                "  -s, --socket PATH       serve the control socket at PATH\n"
                "      --control-fd N      also serve an already connected control socket\n"
                "      --debug-exit        let the guest end the VM with a code (port 0xf4)\n"
+               "      --pvpanic           a pvpanic-pci device (1b36:0011): the guest reports\n"
+               "                          its kernel panics\n"
+               "      --on-panic ACTION   on a guest panic: stop (default; exit code 74) or\n"
+               "                          pause (vCPUs paused, the VM kept for inspection)\n"
                "      --no-decompress     boot a bzImage as is instead of decompressing\n"
                "                          its payload on the host\n"
                "      --kvm-device PATH   the KVM device node (default /dev/kvm)\n"
@@ -101,7 +107,7 @@ static void help(void) {
                "ELF vmlinux. Exit codes are listed in docs/majordome-vmm.md: 0 guest\n"
                "powered off or reset, 64 usage, 65 bad image, 66 missing input, 69 no KVM,\n"
                "70 KVM failure, 71 host error, 72 guest triple fault, 73 guest code\n"
-               "could not run, 77 /dev/kvm permission denied; killed by SIGSYS: a sandbox\n"
+               "could not run, 74 guest kernel panic, 77 /dev/kvm permission denied; killed by SIGSYS: a sandbox\n"
                "violation (the syscall is named on stderr).\n", devices);
 }
 
@@ -112,7 +118,7 @@ static bool is_fd_spec(const char *s) {
 static int parse_run_args(int argc, char **argv, RunArgs *a) {
         enum { ARG_SERIAL = 0x100, ARG_DEBUG_EXIT, ARG_NO_DECOMPRESS, ARG_VERSION, ARG_KVM_DEVICE, ARG_CONTROL_FD,
                ARG_SECCOMP, ARG_POLICY_DIR, ARG_DISABLE_SANDBOX, ARG_TEST_VIOLATION, ARG_TEST_PROBE,
-               ARG_PROFILE, ARG_SERIAL_MAX, ARG_DEVICE = 0x1000 };
+               ARG_PROFILE, ARG_SERIAL_MAX, ARG_PVPANIC, ARG_ON_PANIC, ARG_DEVICE = 0x1000 };
         static const struct option options[] = {
                 { "mem", required_argument, NULL, 'm' },
                 { "cpus", required_argument, NULL, 'c' },
@@ -122,6 +128,8 @@ static int parse_run_args(int argc, char **argv, RunArgs *a) {
                 { "serial-max-size", required_argument, NULL, ARG_SERIAL_MAX },
                 { "socket", required_argument, NULL, 's' },
                 { "debug-exit", no_argument, NULL, ARG_DEBUG_EXIT },
+                { "pvpanic", no_argument, NULL, ARG_PVPANIC },
+                { "on-panic", required_argument, NULL, ARG_ON_PANIC },
                 { "no-decompress", no_argument, NULL, ARG_NO_DECOMPRESS },
                 { "kvm-device", required_argument, NULL, ARG_KVM_DEVICE },
                 { "profile-guest", required_argument, NULL, ARG_PROFILE },
@@ -202,6 +210,17 @@ static int parse_run_args(int argc, char **argv, RunArgs *a) {
                 case ARG_DEBUG_EXIT:
                         a->debug_exit = true;
                         break;
+                case ARG_PVPANIC:
+                        a->pvpanic = true;
+                        break;
+                case ARG_ON_PANIC: {
+                        int action = control_panic_action_from_string(optarg);
+
+                        if (action < 0)
+                                return log_error("--on-panic %s: must be stop or pause", optarg), -EINVAL;
+                        a->on_panic = (uint32_t) action;
+                        break;
+                }
                 case ARG_NO_DECOMPRESS:
                         a->decompress = false;
                         break;
@@ -309,6 +328,7 @@ static int open_input(const char *what, const char *path, int *ret) {
 typedef struct Runner {
         Vm *vm;
         EventLoop *event;
+        ControlServer *server;
         EventSource *stdin_source;
         bool exiting;
 } Runner;
@@ -318,6 +338,15 @@ static int on_vm_exit(EventSource *s, int fd, uint32_t revents, void *userdata) 
 
         run->exiting = true;
         event_loop_exit(run->event, 0);
+        return 0;
+}
+
+/* The VM's state changed (or a guest panicked): act, then tell subscribers. */
+static int on_vm_status(EventSource *s, int fd, uint32_t revents, void *userdata) {
+        Runner *run = userdata;
+
+        vm_handle_pending(run->vm);
+        control_server_push_events(run->server);
         return 0;
 }
 
@@ -559,6 +588,8 @@ static int run_vm(const RunArgs *a) {
                         .cmdline = a->cmdline,
                         .serial_out_fd = serial_out,
                         .debug_exit = a->debug_exit,
+                        .pvpanic = a->pvpanic,
+                        .on_panic = a->on_panic,
                         .decompress = a->decompress,
                         .profile_fd = profile_fd,
                         .n_devices = a->n_devices,
@@ -592,6 +623,8 @@ static int run_vm(const RunArgs *a) {
                 return log_error_errno(errno, "signalfd: %m"), VMM_EXIT_OS_ERROR;
 
         r = event_add_io(event, NULL, vm->exit_fd, EPOLLIN, on_vm_exit, &run);
+        if (r >= 0)
+                r = event_add_io(event, NULL, vm->status_fd, EPOLLIN, on_vm_status, &run);
         if (r >= 0)
                 r = event_add_io(event, NULL, signal_fd, EPOLLIN, on_signal, &run);
         if (r >= 0)
@@ -677,6 +710,7 @@ static int run_vm(const RunArgs *a) {
          * it left behind back to the host before the guest runs. */
         (void) malloc_trim(0);
 
+        run.server = server;
         r = vm_start(vm);
         /* Last: the threads vm_start created have their own roles. */
         if (r >= 0)
@@ -698,6 +732,8 @@ static int run_vm(const RunArgs *a) {
         else
                 log_debug("%s", vm->exit_reason);
 
+        /* Subscribers hear why before they see the hang-up. */
+        control_server_send_exiting(server, code, vm->exit_reason);
         server = control_server_free(server);
         if (a->socket && !jail.forked) /* else the supervising parent unlinks it */
                 (void) unlink(a->socket);

@@ -2,17 +2,18 @@
 /* What the control socket's requests do to a VM: vmm/control-server.c
  * speaks the protocol, this file answers it. */
 #include <errno.h>
+#include <stdlib.h>
 
 #include "devices/virtio-balloon.h"
 #include "devices/virtio-block.h"
+#include "devices/vsock.h"
 #include "exit-codes.h"
 #include "jail.h"
 #include "util.h"
 #include "vm-control.h"
 #include "vm.h"
 
-static int control_info(void *userdata, ControlInfo *ret) {
-        Vm *vm = userdata;
+static uint32_t control_state_of(Vm *vm) {
         static const uint32_t states[_VM_STATE_MAX] = {
                 [VM_STATE_CREATED] = CONTROL_STATE_STARTING,
                 [VM_STATE_RUNNING] = CONTROL_STATE_RUNNING,
@@ -20,12 +21,59 @@ static int control_info(void *userdata, ControlInfo *ret) {
                 [VM_STATE_STOPPING] = CONTROL_STATE_STOPPING,
         };
 
+        return states[vm_get_state(vm)];
+}
+
+static int control_info(void *userdata, ControlInfo *ret) {
+        Vm *vm = userdata;
+
         /* The pid the daemon started, not pid 1 of the jail's namespace. */
         ret->pid = (uint32_t) jail_visible_pid();
-        ret->state = states[vm_get_state(vm)];
+        ret->state = control_state_of(vm);
         ret->vcpus = vm->n_vcpus;
         ret->memory_bytes = vm->mem->size;
         ret->uptime_ns = now_ns() - vm->started_ns;
+        return 0;
+}
+
+/* The guest's vsock CID, from the --vsock option it was built with; 0 without. */
+static uint32_t vm_vsock_cid(Vm *vm) {
+        for (unsigned i = 0; i < vm->config.n_devices; i++) {
+                uint64_t cid = 0;
+                char *path = NULL;
+                unsigned max;
+
+                if (vm->config.devices[i].ops->type != VIRTIO_ID_VSOCK)
+                        continue;
+                if (vsock_parse_option(vm->config.devices[i].arg, &cid, &path, &max) < 0)
+                        cid = 0;
+                free(path);
+                return cid <= UINT32_MAX ? (uint32_t) cid : 0;
+        }
+        return 0;
+}
+
+static int control_status(void *userdata, ControlStatus *ret) {
+        Vm *vm = userdata;
+        ControlReady *r = &ret->ready;
+
+        r->state = control_state_of(vm);
+        r->vcpus = vm->n_vcpus;
+        r->memory_bytes = vm->mem->size;
+        r->cid = vm_vsock_cid(vm);
+        /* What sits on the PCI bus, the host bridge (slot 0) included. */
+        for (unsigned slot = 0; slot < PCI_MAX_SLOTS && r->n_devices < CONTROL_READY_DEVICES_MAX; slot++) {
+                const PciDevice *d = vm->pci.slots[slot];
+
+                if (!d)
+                        continue;
+                r->devices[r->n_devices++] = (ControlDevice) {
+                        .vendor_id = (uint16_t) (d->config[0] | d->config[1] << 8),
+                        .device_id = (uint16_t) (d->config[2] | d->config[3] << 8),
+                        .slot = (uint8_t) slot,
+                };
+        }
+        vm_get_panic(vm, &ret->panics, &ret->panic_events, &ret->panic_action);
         return 0;
 }
 
@@ -114,6 +162,7 @@ const ControlOps vm_control_ops = {
         .pause = control_pause,
         .resume = control_resume,
         .stop = control_stop,
+        .status = control_status,
         .disk_resize = control_disk_resize,
         .balloon = control_balloon,
         .balloon_stats_request = control_balloon_stats_request,

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "boot/boot.h"
+#include "control.h"
 #include "exit-codes.h"
 #include "layout.h"
 #include "log.h"
@@ -74,6 +75,10 @@ static void vm_on_reset(void *userdata, int value) {
 
 static void vm_on_debug_exit(void *userdata, int value) {
         vm_request_exit(userdata, value, "guest wrote %d to the debug-exit port", value);
+}
+
+static void vm_on_panic(void *userdata, uint32_t events) {
+        vm_guest_panicked(userdata, events);
 }
 
 static int vm_setup_devices(Vm *vm, VmError *e) {
@@ -143,6 +148,13 @@ static int vm_setup_pci(Vm *vm, VmError *e) {
                 if (r < 0)
                         return vm_error(e, VMM_EXIT_OS_ERROR, "--%s: PCI device: %s", d->ops->name, strerror(-r));
                 vm->n_virtio++;
+        }
+        if (vm->config.pvpanic) {
+                r = pvpanic_init(&vm->pvpanic, vm_on_panic, vm);
+                if (r >= 0)
+                        r = pci_bus_add_device(&vm->pci, &vm->pvpanic.pci, NULL, NULL);
+                if (r < 0)
+                        return vm_error(e, VMM_EXIT_OS_ERROR, "--pvpanic: PCI device: %s", strerror(-r));
         }
         return 0;
 }
@@ -224,12 +236,16 @@ int vm_new(const VmConfig *config, Vm **ret, VmError *e) {
         vm->profile = (GuestProfile) { .fd = config->profile_fd };
         vm->rx_space_fd = -EBADF;
         vm->exit_fd = -EBADF;
+        vm->status_fd = -EBADF;
         pthread_mutex_init(&vm->lock, NULL);
         pthread_cond_init(&vm->cond, NULL);
         vm->state = VM_STATE_CREATED;
 
         vm->exit_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         if (vm->exit_fd < 0)
+                return vm_error(e, VMM_EXIT_OS_ERROR, "eventfd: %s", strerror(errno));
+        vm->status_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (vm->status_fd < 0)
                 return vm_error(e, VMM_EXIT_OS_ERROR, "eventfd: %s", strerror(errno));
 
         const char *dev = config->hv_device ?: "/dev/kvm";
@@ -303,6 +319,7 @@ Vm *vm_free(Vm *vm) {
         guest_memory_free(vm->mem);
         safe_close(vm->rx_space_fd);
         safe_close(vm->exit_fd);
+        safe_close(vm->status_fd);
         pthread_cond_destroy(&vm->cond);
         pthread_mutex_destroy(&vm->lock);
         free(vm);
@@ -433,6 +450,7 @@ int vm_start(Vm *vm) {
         pthread_mutex_lock(&vm->lock);
         vm->state = VM_STATE_RUNNING;
         pthread_mutex_unlock(&vm->lock);
+        vm_notify_status(vm);
 
         for (unsigned i = 0; i < vm->n_vcpus; i++) {
                 /* The thread installs its seccomp filter before anything else. */
@@ -481,6 +499,7 @@ int vm_pause(Vm *vm) {
         }
         vm->state = VM_STATE_PAUSED;
         pthread_mutex_unlock(&vm->lock);
+        vm_notify_status(vm);
         return 0;
 }
 
@@ -495,6 +514,7 @@ int vm_resume(Vm *vm) {
         vm->state = VM_STATE_RUNNING;
         pthread_cond_broadcast(&vm->cond);
         pthread_mutex_unlock(&vm->lock);
+        vm_notify_status(vm);
         return 0;
 }
 
@@ -538,6 +558,57 @@ void vm_join(Vm *vm) {
                         vm->hv_ops->vcpu_kick(vm->vcpus[i].hv);
                 }
                 vm->vcpus[i].thread_started = false;
+        }
+}
+
+void vm_notify_status(Vm *vm) {
+        (void) !write(vm->status_fd, &(uint64_t) { 1 }, sizeof(uint64_t));
+}
+
+void vm_guest_panicked(Vm *vm, uint32_t events) {
+        /* CRASH_LOADED alone: a crash kernel took over and runs on, as in
+         * QEMU; it is told, nothing is done. */
+        bool act = events & PVPANIC_PANICKED;
+
+        pthread_mutex_lock(&vm->lock);
+        vm->panics++;
+        vm->panic_events = events;
+        if (act && vm->config.on_panic == CONTROL_PANIC_PAUSE)
+                /* vm_pause() waits for every vCPU, this one too: the main
+                 * loop does it. */
+                vm->panic_pause_pending = true;
+        pthread_mutex_unlock(&vm->lock);
+        /* The event first, so a subscriber hears why before it hears the end. */
+        vm_notify_status(vm);
+        if (act && vm->config.on_panic != CONTROL_PANIC_PAUSE)
+                vm_request_exit(vm, VMM_EXIT_GUEST_PANIC, "the guest kernel panicked (pvpanic events 0x%" PRIx32 ")",
+                                events);
+}
+
+void vm_get_panic(Vm *vm, uint32_t *ret_panics, uint32_t *ret_events, uint32_t *ret_action) {
+        pthread_mutex_lock(&vm->lock);
+        *ret_panics = vm->panics;
+        *ret_events = vm->panic_events;
+        pthread_mutex_unlock(&vm->lock);
+        *ret_action = vm->config.on_panic;
+}
+
+void vm_handle_pending(Vm *vm) {
+        uint64_t n;
+        bool pause;
+
+        (void) !read(vm->status_fd, &n, sizeof(n));
+        pthread_mutex_lock(&vm->lock);
+        pause = vm->panic_pause_pending;
+        vm->panic_pause_pending = false;
+        pthread_mutex_unlock(&vm->lock);
+        if (pause) {
+                int r = vm_pause(vm);
+
+                if (r < 0 && r != -EALREADY)
+                        log_warning_errno(r, "pausing the VM after its panic: %m");
+                else
+                        log_info("the guest kernel panicked: VM paused for inspection");
         }
 }
 

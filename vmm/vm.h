@@ -7,6 +7,7 @@
 
 #include "bus.h"
 #include "devices/legacy.h"
+#include "devices/pvpanic.h"
 #include "devices/serial.h"
 #include "hypervisor.h"
 #include "memory.h"
@@ -52,6 +53,8 @@ typedef struct VmConfig {
         bool debug_exit;
         bool decompress;        /* decompress a bzImage's payload on the host */
         int profile_fd;         /* borrowed, -1: no --profile-guest */
+        bool pvpanic;           /* a pvpanic-pci device, after the virtio ones */
+        uint32_t on_panic;      /* ControlPanicAction: what a guest panic does */
         VmDeviceConfig devices[VM_MAX_DEVICES];
         unsigned n_devices;
 } VmConfig;
@@ -89,6 +92,7 @@ struct Vm {
         bool pci_ready;
         VirtioPci *virtio[VM_MAX_DEVICES];
         unsigned n_virtio;
+        PvPanic pvpanic;        /* on the bus with config.pvpanic */
 
         Vcpu vcpus[VM_MAX_VCPUS];
         unsigned n_vcpus;
@@ -102,6 +106,12 @@ struct Vm {
         int exit_code;          /* under lock, valid once exit_requested */
         char exit_reason[VM_REASON_MAX];
         int exit_fd;            /* eventfd: an exit was requested */
+        /* eventfd: what the control socket's events tell changed (written
+         * by any thread, read by the main loop, which pushes the events). */
+        int status_fd;
+        uint32_t panics;        /* under lock: guest panics reported */
+        uint32_t panic_events;  /* under lock: the pvpanic bits of the last */
+        bool panic_pause_pending; /* under lock: the main loop pauses the vCPUs */
 
         uint64_t started_ns;
         GuestProfile profile;   /* profile.fd -1 when off */
@@ -126,6 +136,17 @@ void vm_request_exit(Vm *vm, int exit_code, const char *fmt, ...) _printf_(3, 4)
 /* Waits for every vCPU thread after an exit request. */
 void vm_join(Vm *vm);
 VmState vm_get_state(Vm *vm);
+
+/* Wakes the main loop to push events (any thread). */
+void vm_notify_status(Vm *vm);
+/* A guest panic (pvpanic), from a vCPU thread: counted, then, as
+ * config.on_panic says, an exit (VMM_EXIT_GUEST_PANIC) or a pause that the
+ * main loop carries out (vm_handle_pending()). */
+void vm_guest_panicked(Vm *vm, uint32_t events);
+void vm_get_panic(Vm *vm, uint32_t *ret_panics, uint32_t *ret_events, uint32_t *ret_action);
+/* On the main thread, when status_fd is readable: reads it and does what
+ * a vCPU thread may not (pausing every vCPU). */
+void vm_handle_pending(Vm *vm);
 
 #ifdef __cplusplus
 }

@@ -50,6 +50,7 @@ TEST(DaemonEnums, StopReasonRoundTripsAndUsesTheDocumentedWords) {
                 EXPECT_EQ(vm_stop_reason_from_string(vm_stop_reason_to_string((VmStopReason) i)), i);
         EXPECT_STREQ(vm_stop_reason_to_string(VM_STOP_CRASHED), "crashed");
         EXPECT_STREQ(vm_stop_reason_to_string(VM_STOP_START_FAILED), "start-failed");
+        EXPECT_STREQ(vm_stop_reason_to_string(VM_STOP_GUEST_PANIC), "guest-panic");
 }
 
 TEST(DaemonEnums, StopStepRoundTrips) {

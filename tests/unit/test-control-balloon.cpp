@@ -310,6 +310,34 @@ TEST_F(ControlBalloonServer, balloon_stats_waiting_for_the_guest_does_not_hold_o
         EXPECT_EQ(h.status, 0);
 }
 
+TEST_F(ControlBalloonServer, balloon_stats_waiting_for_the_guest_does_not_hold_events) {
+        static uint32_t state = CONTROL_STATE_RUNNING;
+        ops.status = [](void *, ControlStatus *ret) { ret->ready.state = state; return 0; };
+        fake.wait = true;
+        fake.fresh = false;
+
+        /* Subscribed, a stats request waiting for the guest, then the VM
+         * pauses: the event goes out at once, the stats reply later. */
+        Send(CONTROL_TYPE_SUBSCRIBE, 1, {});
+        EXPECT_EQ(Next(2000).type, CONTROL_TYPE_SUBSCRIBE | CONTROL_REPLY);
+        EXPECT_EQ(Next(2000).type, CONTROL_EVENT_READY);
+        Send(CONTROL_TYPE_BALLOON_STATS, 2, stats_request(3000));
+        EXPECT_EQ(Next(100).type, 0) << "the stats were answered before the guest sent them";
+        state = CONTROL_STATE_PAUSED;
+        control_server_push_events(server);
+        ControlHeader h = Next(100);
+        EXPECT_EQ(h.type, CONTROL_EVENT_STATE_CHANGED);
+        EXPECT_EQ(h.id, 2u) << "the second event";
+
+        fake.fresh = true;
+        uint64_t one = 1;
+        ASSERT_EQ(write(fake.event_fd, &one, sizeof(one)), (ssize_t) sizeof(one));
+        h = Next(2000);
+        EXPECT_EQ(h.type, CONTROL_TYPE_BALLOON_STATS | CONTROL_REPLY);
+        EXPECT_EQ(h.id, 2u);
+        state = CONTROL_STATE_RUNNING;
+}
+
 TEST_F(ControlBalloonServer, balloon_stats_waiting_ends_at_its_timeout) {
         fake.wait = true;
         fake.fresh = false;

@@ -203,6 +203,121 @@ TEST(ControlState, StringsRoundTrip) {
         EXPECT_STREQ(control_state_to_string(CONTROL_STATE_RUNNING), "running");
 }
 
+/* ---- events: their bytes ---------------------------------------------- */
+
+TEST(ControlEvent, TypesAreFlaggedNamedAndNoRequests) {
+        EXPECT_EQ(CONTROL_EVENT_READY, 0x4001);
+        EXPECT_EQ(CONTROL_EVENT_STATE_CHANGED, 0x4002);
+        EXPECT_EQ(CONTROL_EVENT_GUEST_PANIC, 0x4003);
+        EXPECT_EQ(CONTROL_EVENT_EXITING, 0x4004);
+        EXPECT_EQ(CONTROL_TYPE_SUBSCRIBE, 5);
+        EXPECT_STREQ(control_type_to_string(CONTROL_EVENT_READY), "ready");
+        EXPECT_STREQ(control_type_to_string(CONTROL_EVENT_STATE_CHANGED), "state-changed");
+        EXPECT_STREQ(control_type_to_string(CONTROL_EVENT_GUEST_PANIC), "guest-panic");
+        EXPECT_STREQ(control_type_to_string(CONTROL_EVENT_EXITING), "exiting");
+        EXPECT_STREQ(control_type_to_string(CONTROL_TYPE_SUBSCRIBE), "subscribe");
+        EXPECT_EQ(control_type_to_string(CONTROL_EVENT), nullptr);
+        EXPECT_EQ(control_type_to_string(_CONTROL_EVENT_MAX), nullptr);
+        /* An event is not something a client may ask for. */
+        EXPECT_EQ(control_type_from_string("ready"), -EINVAL);
+}
+
+TEST(ControlEvent, ReadyEncodesLittleEndianAtDocumentedOffsets) {
+        ControlReady r = {};
+        r.state = CONTROL_STATE_RUNNING;
+        r.vcpus = 2;
+        r.memory_bytes = 0x0102030405060708ULL;
+        r.cid = 0x11223344;
+        r.n_devices = 1;
+        r.devices[0] = ControlDevice{ 0x1b36, 0x0011, 0, 5, 0 };
+        uint8_t buf[CONTROL_READY_MAX_SIZE];
+        const uint8_t expected[] = {
+                0x01, 0x00, 0x00, 0x00,                         /* state running */
+                0x02, 0x00, 0x00, 0x00,                         /* vcpus */
+                0x08, 0x07, 0x06, 0x05, 0x04, 0x03, 0x02, 0x01, /* memory_bytes */
+                0x44, 0x33, 0x22, 0x11,                         /* cid */
+                0x01, 0x00, 0x00, 0x00,                         /* n_devices */
+                0x36, 0x1b, 0x11, 0x00, 0x00, 0x05, 0x00, 0x00, /* vendor, device, bus, slot, fn, 0 */
+        };
+
+        ASSERT_EQ(control_ready_encode(&r, buf), sizeof(expected));
+        EXPECT_EQ(memcmp(buf, expected, sizeof(expected)), 0);
+
+        ControlReady out;
+        ASSERT_EQ(control_ready_decode(expected, sizeof(expected), &out), 0);
+        EXPECT_EQ(out.memory_bytes, r.memory_bytes);
+        EXPECT_EQ(out.cid, r.cid);
+        ASSERT_EQ(out.n_devices, 1u);
+        EXPECT_EQ(out.devices[0].vendor_id, 0x1b36);
+        EXPECT_EQ(out.devices[0].device_id, 0x0011);
+        EXPECT_EQ(out.devices[0].slot, 5);
+}
+
+TEST(ControlEvent, ReadyDecodeRejectsShortOrOvercountedPayloads) {
+        uint8_t buf[CONTROL_READY_MAX_SIZE + 64] = {};
+        ControlReady out = {};
+
+        EXPECT_EQ(control_ready_decode(buf, CONTROL_READY_HEADER_SIZE - 1, &out), -EBADMSG);
+        buf[20] = 2; /* two devices announced, one sent */
+        EXPECT_EQ(control_ready_decode(buf, CONTROL_READY_HEADER_SIZE + CONTROL_READY_DEVICE_SIZE, &out), -EBADMSG);
+        buf[20] = CONTROL_READY_DEVICES_MAX + 1;
+        EXPECT_EQ(control_ready_decode(buf, sizeof(buf), &out), -EBADMSG);
+        buf[20] = 0;
+        EXPECT_EQ(control_ready_decode(buf, sizeof(buf), &out), 0) << "a longer payload is a newer VMM's";
+}
+
+TEST(ControlEvent, StatePanicAndExitingEncodeAtDocumentedOffsets) {
+        uint8_t buf[CONTROL_EXITING_HEADER_SIZE + CONTROL_REASON_MAX];
+        const uint8_t state[] = { 0x02, 0, 0, 0, 0, 0, 0, 0 };
+        const uint8_t panic[] = { 0x01, 0, 0, 0, 0x01, 0, 0, 0 };
+        const uint8_t exiting[] = { 0x4a, 0, 0, 0, 0x02, 0, 0, 0, 'o', 'k' };
+        uint32_t v, a;
+        int32_t code;
+        char reason[CONTROL_REASON_MAX + 1];
+
+        ASSERT_EQ(control_state_changed_encode(CONTROL_STATE_PAUSED, buf), sizeof(state));
+        EXPECT_EQ(memcmp(buf, state, sizeof(state)), 0);
+        ASSERT_EQ(control_guest_panic_encode(1, CONTROL_PANIC_PAUSE, buf), sizeof(panic));
+        EXPECT_EQ(memcmp(buf, panic, sizeof(panic)), 0);
+        ASSERT_EQ(control_exiting_encode(74, "ok", buf), sizeof(exiting));
+        EXPECT_EQ(memcmp(buf, exiting, sizeof(exiting)), 0);
+
+        ASSERT_EQ(control_state_changed_decode(state, sizeof(state), &v), 0);
+        EXPECT_EQ(v, (uint32_t) CONTROL_STATE_PAUSED);
+        EXPECT_EQ(control_state_changed_decode(state, 4, &v), -EBADMSG);
+        ASSERT_EQ(control_guest_panic_decode(panic, sizeof(panic), &v, &a), 0);
+        EXPECT_EQ(v, 1u);
+        EXPECT_EQ(a, (uint32_t) CONTROL_PANIC_PAUSE);
+        EXPECT_EQ(control_guest_panic_decode(panic, 7, &v, &a), -EBADMSG);
+        ASSERT_EQ(control_exiting_decode(exiting, sizeof(exiting), &code, reason), 0);
+        EXPECT_EQ(code, 74);
+        EXPECT_STREQ(reason, "ok");
+        EXPECT_EQ(control_exiting_decode(exiting, sizeof(exiting) - 1, &code, reason), -EBADMSG)
+                << "reason_length past the payload";
+}
+
+TEST(ControlEvent, ExitingCutsAnOverlongReasonAndRefusesOneOverTheCap) {
+        std::string longer(CONTROL_REASON_MAX + 50, 'x');
+        std::vector<uint8_t> buf(CONTROL_EXITING_HEADER_SIZE + CONTROL_REASON_MAX + 64);
+        char reason[CONTROL_REASON_MAX + 1];
+        int32_t code;
+
+        EXPECT_EQ(control_exiting_encode(1, longer.c_str(), buf.data()),
+                  (size_t) CONTROL_EXITING_HEADER_SIZE + CONTROL_REASON_MAX);
+        buf[4] = (CONTROL_REASON_MAX + 1) & 0xff;
+        buf[5] = (CONTROL_REASON_MAX + 1) >> 8;
+        EXPECT_EQ(control_exiting_decode(buf.data(), buf.size(), &code, reason), -EBADMSG);
+}
+
+TEST(ControlEvent, PanicActionStringsRoundTrip) {
+        for (uint32_t a = 0; a < _CONTROL_PANIC_ACTION_MAX; a++)
+                EXPECT_EQ(control_panic_action_from_string(control_panic_action_to_string(a)), (int) a);
+        EXPECT_STREQ(control_panic_action_to_string(CONTROL_PANIC_STOP), "stop");
+        EXPECT_EQ(control_panic_action_from_string("reboot"), -EINVAL);
+        EXPECT_EQ(control_panic_action_from_string(nullptr), -EINVAL);
+        EXPECT_EQ(control_panic_action_to_string(_CONTROL_PANIC_ACTION_MAX), nullptr);
+}
+
 TEST(ControlSend, RejectsOversizedPayloadAndTooManyFds) {
         int sv[2];
         ASSERT_EQ(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
@@ -254,6 +369,23 @@ struct FakeVm {
         int info_result = 0, pause_result = 0, resume_result = 0, stop_result = 0;
         bool fill_pid = true;
         EventLoop *event = nullptr; /* stop ends this loop, like the VMM */
+        ControlStatus status = MakeStatus();
+
+        static ControlStatus MakeStatus() {
+                ControlStatus st = {};
+                st.ready.state = CONTROL_STATE_RUNNING;
+                st.ready.vcpus = 2;
+                st.ready.memory_bytes = 512ULL << 20;
+                st.ready.cid = 42;
+                st.ready.n_devices = 2;
+                st.ready.devices[0] = ControlDevice{ 0x8086, 0x29c0, 0, 0, 0 };
+                st.ready.devices[1] = ControlDevice{ 0x1b36, 0x0011, 0, 1, 0 };
+                return st;
+        }
+        static int Status(void *userdata, ControlStatus *ret) {
+                *ret = static_cast<FakeVm *>(userdata)->status;
+                return 0;
+        }
 
         static int Info(void *userdata, ControlInfo *ret) {
                 auto *vm = static_cast<FakeVm *>(userdata);
@@ -294,6 +426,7 @@ struct FakeVm {
                 ops.pause = Pause;
                 ops.resume = Resume;
                 ops.stop = Stop;
+                ops.status = Status;
                 return ops;
         }
 };
@@ -724,6 +857,115 @@ TEST_F(ControlServerTest, RequestsQueuedBeforeHangupAreStillServed) {
 
         EXPECT_EQ(vm.pause_calls, 1);
         EXPECT_EQ(vm.resume_calls, 1);
+}
+
+/* ---- events pushed on a subscribed connection -------------------------- */
+
+TEST_F(ControlServerTest, SubscribeIsAnsweredThenTheCurrentStateIsPushed) {
+        SendHeader(Header(CONTROL_TYPE_SUBSCRIBE, 9));
+        Reply reply = ReadReply();
+        Reply ready = ReadReply();
+
+        EXPECT_EQ(reply.header.type, CONTROL_TYPE_SUBSCRIBE | CONTROL_REPLY);
+        EXPECT_EQ(reply.header.id, 9u);
+        EXPECT_EQ(reply.header.status, 0);
+        EXPECT_EQ(ready.header.type, CONTROL_EVENT_READY);
+        EXPECT_EQ(ready.header.id, 1u) << "events count from 1";
+        EXPECT_EQ(ready.header.status, 0);
+        ControlReady r;
+        ASSERT_EQ(control_ready_decode(ready.payload.data(), ready.payload.size(), &r), 0);
+        EXPECT_EQ(r.state, (uint32_t) CONTROL_STATE_RUNNING);
+        EXPECT_EQ(r.cid, 42u);
+        ASSERT_EQ(r.n_devices, 2u);
+        EXPECT_EQ(r.devices[1].vendor_id, 0x1b36);
+        ExpectInfoWorks();
+}
+
+TEST_F(ControlServerTest, NothingIsPushedWithoutSubscribing) {
+        vm.status.ready.state = CONTROL_STATE_PAUSED;
+        control_server_push_events(server);
+        ExpectInfoWorks(); /* the next datagram is info's reply, no event */
+}
+
+TEST_F(ControlServerTest, ReadyWaitsForTheVmToLeaveStarting) {
+        vm.status.ready.state = CONTROL_STATE_STARTING;
+        SendHeader(Header(CONTROL_TYPE_SUBSCRIBE, 1));
+        ReadReply();
+        control_server_push_events(server);
+        ExpectInfoWorks(); /* no event while starting */
+
+        vm.status.ready.state = CONTROL_STATE_RUNNING;
+        control_server_push_events(server);
+        Reply ready = ReadReply();
+        EXPECT_EQ(ready.header.type, CONTROL_EVENT_READY);
+}
+
+TEST_F(ControlServerTest, EachChangeIsPushedOnceInOrderWithGrowingIds) {
+        SendHeader(Header(CONTROL_TYPE_SUBSCRIBE, 1));
+        ReadReply();
+        ReadReply(); /* ready */
+
+        control_server_push_events(server); /* nothing changed: nothing sent */
+        vm.status.panics = 1;
+        vm.status.panic_events = 1;
+        vm.status.panic_action = CONTROL_PANIC_PAUSE;
+        vm.status.ready.state = CONTROL_STATE_PAUSED;
+        control_server_push_events(server);
+        control_server_push_events(server);
+        Reply panic = ReadReply();
+        Reply state = ReadReply();
+
+        EXPECT_EQ(panic.header.type, CONTROL_EVENT_GUEST_PANIC) << "the panic before the pause it led to";
+        EXPECT_EQ(panic.header.id, 2u);
+        uint32_t events, action, st;
+        ASSERT_EQ(control_guest_panic_decode(panic.payload.data(), panic.payload.size(), &events, &action), 0);
+        EXPECT_EQ(events, 1u);
+        EXPECT_EQ(action, (uint32_t) CONTROL_PANIC_PAUSE);
+        EXPECT_EQ(state.header.type, CONTROL_EVENT_STATE_CHANGED);
+        EXPECT_EQ(state.header.id, 3u);
+        ASSERT_EQ(control_state_changed_decode(state.payload.data(), state.payload.size(), &st), 0);
+        EXPECT_EQ(st, (uint32_t) CONTROL_STATE_PAUSED);
+        ExpectInfoWorks(); /* and nothing twice */
+}
+
+TEST_F(ControlServerTest, ExitingIsTheLastEvent) {
+        SendHeader(Header(CONTROL_TYPE_SUBSCRIBE, 1));
+        ReadReply();
+        ReadReply(); /* ready */
+
+        control_server_send_exiting(server, 74, "the guest kernel panicked");
+        Reply exiting = ReadReply();
+        vm.status.ready.state = CONTROL_STATE_PAUSED;
+        control_server_push_events(server);
+        control_server_send_exiting(server, 0, "again");
+
+        EXPECT_EQ(exiting.header.type, CONTROL_EVENT_EXITING);
+        int32_t code;
+        char reason[CONTROL_REASON_MAX + 1];
+        ASSERT_EQ(control_exiting_decode(exiting.payload.data(), exiting.payload.size(), &code, reason), 0);
+        EXPECT_EQ(code, 74);
+        EXPECT_STREQ(reason, "the guest kernel panicked");
+        ExpectInfoWorks(); /* nothing after exiting */
+}
+
+TEST_F(ControlServerTest, SubscribeWithoutAStatusOpIsEopnotsupp) {
+        ControlOps ops = FakeVm::Ops();
+        ops.status = nullptr;
+        ControlServer *other = nullptr;
+        int sv[2];
+        ASSERT_EQ(control_server_new(event, -1, &ops, &vm, &other), 0);
+        ASSERT_EQ(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+        ASSERT_EQ(control_server_add_connection(other, sv[1]), 0);
+
+        ControlHeader h = Header(CONTROL_TYPE_SUBSCRIBE, 3);
+        uint8_t buf[CONTROL_HEADER_SIZE];
+        control_header_encode(&h, buf);
+        ASSERT_EQ(send(sv[0], buf, sizeof(buf), MSG_NOSIGNAL), (ssize_t) sizeof(buf));
+        Reply r = ReadReplyFrom(sv[0]);
+
+        EXPECT_EQ(r.header.status, -EOPNOTSUPP);
+        control_server_free(other);
+        close(sv[0]);
 }
 
 /* ---- the listening socket --------------------------------------------- */

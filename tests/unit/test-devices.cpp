@@ -13,6 +13,7 @@
 
 #include "bus.h"
 #include "devices/legacy.h"
+#include "devices/pvpanic.h"
 #include "devices/serial.h"
 #include "hypervisor.h"
 #include "vm.h"
@@ -254,4 +255,73 @@ TEST(Strings, HvExitKindAndVmStateRoundTrip) {
         for (int s = 0; s < _VM_STATE_MAX; s++)
                 EXPECT_EQ(vm_state_from_string(vm_state_to_string((VmState) s)), s);
         EXPECT_EQ(vm_state_to_string(_VM_STATE_MAX), nullptr);
+}
+
+/* ---- pvpanic-pci ---- */
+
+namespace {
+
+struct PanicLog {
+        std::vector<uint32_t> reports;
+        static void report(void *userdata, uint32_t events) {
+                static_cast<PanicLog *>(userdata)->reports.push_back(events);
+        }
+};
+
+} // namespace
+
+TEST(PvPanic, HasQemusPciIdentityAndOneMemoryBar) {
+        PvPanic p;
+        ASSERT_EQ(pvpanic_init(&p, nullptr, nullptr), 0);
+
+        EXPECT_EQ(p.pci.config[0] | p.pci.config[1] << 8, 0x1b36);
+        EXPECT_EQ(p.pci.config[2] | p.pci.config[3] << 8, 0x0011);
+        EXPECT_EQ(p.pci.config[0x09] | p.pci.config[0x0a] << 8 | p.pci.config[0x0b] << 16, 0x088000);
+        EXPECT_EQ(p.pci.bars[0].size, (uint64_t) PVPANIC_BAR_SIZE);
+        EXPECT_EQ(p.pci.bars[0].ops, &pvpanic_bar_ops);
+}
+
+TEST(PvPanic, ReadsTheSupportedEventsAtOffsetZeroOnly) {
+        PvPanic p;
+        ASSERT_EQ(pvpanic_init(&p, nullptr, nullptr), 0);
+        uint8_t wide[4] = { 0xff, 0xff, 0xff, 0xff };
+
+        EXPECT_EQ(rd(pvpanic_bar_ops, &p, 0), PVPANIC_PANICKED | PVPANIC_CRASH_LOADED);
+        EXPECT_EQ(rd(pvpanic_bar_ops, &p, 1), 0);
+        EXPECT_EQ(rd(pvpanic_bar_ops, &p, PVPANIC_BAR_SIZE - 1), 0);
+        pvpanic_bar_ops.read(&p, 0, wide, 4);
+        EXPECT_EQ(wide[0] | wide[1] | wide[2] | wide[3], 0) << "only a 1-byte read means anything";
+}
+
+TEST(PvPanic, IgnoresBadWidthsOffsetsAndUnknownBits) {
+        PanicLog log;
+        PvPanic p;
+        ASSERT_EQ(pvpanic_init(&p, PanicLog::report, &log), 0);
+        const uint8_t wide[4] = { PVPANIC_PANICKED, 0, 0, 0 };
+
+        pvpanic_bar_ops.write(&p, 0, wide, 4);
+        pvpanic_bar_ops.write(&p, 0, wide, 2);
+        wr(pvpanic_bar_ops, &p, 1, PVPANIC_PANICKED);
+        wr(pvpanic_bar_ops, &p, 0, 0);
+        wr(pvpanic_bar_ops, &p, 0, 0xfc); /* no supported bit */
+        EXPECT_TRUE(log.reports.empty());
+
+        wr(pvpanic_bar_ops, &p, 0, 0xf0 | PVPANIC_PANICKED);
+        ASSERT_EQ(log.reports.size(), 1u);
+        EXPECT_EQ(log.reports[0], PVPANIC_PANICKED) << "unknown bits are dropped";
+}
+
+TEST(PvPanic, AGuestWritingPanicRepeatedlyIsReportedOnce) {
+        PanicLog log;
+        PvPanic p;
+        ASSERT_EQ(pvpanic_init(&p, PanicLog::report, &log), 0);
+
+        for (int i = 0; i < 10000; i++)
+                wr(pvpanic_bar_ops, &p, 0, PVPANIC_PANICKED);
+        wr(pvpanic_bar_ops, &p, 0, PVPANIC_PANICKED | PVPANIC_CRASH_LOADED);
+        wr(pvpanic_bar_ops, &p, 0, PVPANIC_CRASH_LOADED);
+
+        ASSERT_EQ(log.reports.size(), 2u);
+        EXPECT_EQ(log.reports[0], PVPANIC_PANICKED);
+        EXPECT_EQ(log.reports[1], PVPANIC_CRASH_LOADED) << "the new bit alone";
 }

@@ -184,7 +184,7 @@ class Manager(dbus.service.Object):
     STRING_OR_FD = ("s", "h")
     KEYS = {"kernel": STRING_OR_FD, "initrd": STRING_OR_FD, "cmdline": ("s",),
             "memory": ("t",), "cpus": ("u",), "serial_log": STRING_OR_FD,
-            "debug_exit": ("b",), "disks": ("aa{sv}",)}
+            "debug_exit": ("b",), "disks": ("aa{sv}",), "on_panic": ("s",)}
     # Device keys the fake refuses like a daemon whose VMM lacks the device.
     UNSUPPORTED = ("vsock", "balloon")
 
@@ -289,6 +289,10 @@ class Manager(dbus.service.Object):
     def VmStopped(self, name, path, reason, status, message):
         pass
 
+    @dbus.service.signal(MANAGER_IFACE, signature="sos")
+    def GuestPanicked(self, name, path, action):
+        pass
+
     @dbus.service.method(PROPS_IFACE, in_signature="s", out_signature="a{sv}")
     def GetAll(self, iface):
         return {"Version": "fake", "MaxVms": dbus.UInt32(64), "VmCount": dbus.UInt32(len(self.vms))}
@@ -334,6 +338,16 @@ class Manager(dbus.service.Object):
     @dbus.service.method(TEST_IFACE, in_signature="s", out_signature="")
     def PowerOff(self, name):
         self.end(self.vms[name], "poweroff", 0)
+
+    @dbus.service.method(TEST_IFACE, in_signature="ss", out_signature="")
+    def Panic(self, name, action):
+        """The guest panics: GuestPanicked, then the VM ends (stop) or is paused."""
+        vm = self.vms[name]
+        self.GuestPanicked(vm.name, dbus.ObjectPath(vm.path), action)
+        if action == "stop":
+            self.end(vm, "guest-panic", 74)
+        else:
+            vm.set_prop("State", dbus.String("paused"))
 
     @dbus.service.method(TEST_IFACE, in_signature="", out_signature="")
     def Quit(self):

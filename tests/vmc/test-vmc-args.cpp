@@ -54,7 +54,7 @@ struct Parsed {
 TEST(VmcArgs, start_takes_every_option) {
         PARSE(p, "start", "demo", "--kernel", "/k", "--initrd", "/i", "--cmdline", "console=ttyS0",
               "--mem", "512M", "--cpus", "2", "--disk", "/a.img", "--disk", "/b.img,ro", "--vsock",
-              "--balloon", "--serial-log", "/log", "--debug-exit");
+              "--balloon", "--serial-log", "/log", "--debug-exit", "--on-panic", "pause");
 
         ASSERT_EQ(p.r, 0) << p.error;
         EXPECT_EQ(p.args.command, VMC_COMMAND_START);
@@ -73,6 +73,14 @@ TEST(VmcArgs, start_takes_every_option) {
         EXPECT_TRUE(p.args.balloon);
         EXPECT_STREQ(p.args.serial_log, "/log");
         EXPECT_TRUE(p.args.debug_exit);
+        EXPECT_STREQ(p.args.on_panic, "pause");
+}
+
+TEST(VmcArgs, start_refuses_an_unknown_on_panic_action) {
+        PARSE(p, "start", "demo", "--kernel", "/k", "--on-panic", "reboot");
+
+        EXPECT_EQ(p.r, -EINVAL);
+        EXPECT_NE(p.error.find("--on-panic 'reboot'"), std::string::npos) << p.error;
 }
 
 TEST(VmcArgs, start_without_kernel_is_a_usage_error) {

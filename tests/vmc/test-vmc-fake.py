@@ -279,6 +279,45 @@ def logs_follow_streams_until_the_vm_stops(env):
     check(out == "fake console of fl\ntick 1\ntick 2\n", repr(out))
 
 
+@test
+def start_passes_on_panic_and_refuses_a_typo(env):
+    env.start("pp", "--on-panic", "pause")
+    cfg = env.test_json("LastConfig")["config"]
+    check(cfg["on_panic"] == ["s", "pause"], cfg)
+    r = env.vmc("start", "pq", "--kernel", "/nonexistent", "--on-panic", "reboot")
+    check(r.rc == 2 and "--on-panic 'reboot'" in r.err, r)
+
+
+def follow_until_panic(env, name, action):
+    env.start(name)
+    p = subprocess.Popen([os.environ["VMC"], "--address", env.bus.address, "logs", name, "-f"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(0.5)
+    env.test_call("Panic", name, action)
+    if action != "stop":
+        time.sleep(0.5)
+        env.test_call("PowerOff", name)
+    try:
+        return p.communicate(timeout=10) + (p.returncode,)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        raise AssertionError("vmc logs -f did not end")
+
+
+@test
+def logs_follow_says_the_guest_panicked_and_the_vm_stopped(env):
+    out, err, rc = follow_until_panic(env, "panicky", "stop")
+    check(rc == 0, "rc=%s err=%r" % (rc, err))
+    check(err == "vmc: panicky: the guest kernel panicked; the VM stopped\n", repr(err))
+
+
+@test
+def logs_follow_says_the_guest_panicked_and_the_vm_is_kept_paused(env):
+    out, err, rc = follow_until_panic(env, "kept", "pause")
+    check(rc == 0, "rc=%s err=%r" % (rc, err))
+    check(err == "vmc: kept: the guest kernel panicked; the VM is paused for inspection\n", repr(err))
+
+
 def run_on_pty(args):
     """Runs vmc with stdout on a raw pseudo-terminal; returns (rc, stdout bytes)."""
     master, slave = pty.openpty()

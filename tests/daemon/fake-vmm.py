@@ -1,0 +1,133 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: BSD-3-Clause
+"""A stand-in for majordome-vmm that speaks the control protocol
+(docs/control-protocol.md) with scripted misbehaviour, so that tests can
+check what majordomed makes of event streams a real VMM never sends.
+
+majordomed runs it as `fake-vmm.py run --socket PATH --control-fd 6 ...`.
+FAKE_VMM_SCENARIO picks what it does once the daemon subscribes:
+  hostile  events out of order, duplicated, oversized, unknown, malformed,
+           a panic twice, and events after `exiting`; the state they leave
+           if all are ignored correctly is "paused"
+  v2       answers every request as a version-2 VMM (-EPROTO)
+  old      a version-1 VMM from before events: subscribe is -EOPNOTSUPP
+  normal   ready, running
+In any scenario, once the file FAKE_VMM_V2_FLAG names exists, requests are
+answered as version 2 (a VMM "upgraded" under a running daemon)."""
+
+import os
+import selectors
+import socket
+import struct
+import sys
+
+MAGIC = 0x4D444A4D
+HEADER = struct.Struct("<IHHIiII")
+REPLY = 0x8000
+INFO, PAUSE, RESUME, STOP, SUBSCRIBE = 1, 2, 3, 4, 5
+READY, STATE_CHANGED, GUEST_PANIC, EXITING = 0x4001, 0x4002, 0x4003, 0x4004
+RUNNING, PAUSED = 1, 2
+EPROTO, EOPNOTSUPP = 71, 95
+
+scenario = os.environ.get("FAKE_VMM_SCENARIO", "normal")
+v2_flag = os.environ.get("FAKE_VMM_V2_FLAG", "")
+state = RUNNING
+
+
+def log(msg):
+    sys.stderr.write("fake-vmm: %s\n" % msg)
+    sys.stderr.flush()
+
+
+def msg(type_, id_, payload=b"", status=0, version=1):
+    return HEADER.pack(MAGIC, version, type_, id_, status, len(payload), 0) + payload
+
+
+def ready(st):
+    # state, vcpus, memory, cid, one device (the host bridge)
+    return struct.pack("<IIQII", st, 1, 64 << 20, 0, 1) + struct.pack("<HHBBBB", 0x8086, 0x29C0, 0, 0, 0, 0)
+
+
+def state_changed(st):
+    return struct.pack("<II", st, 0)
+
+
+def events_for_subscriber():
+    if scenario == "hostile":
+        reason = b"the guest kernel panicked"
+        return [
+            msg(STATE_CHANGED, 1, state_changed(RUNNING)),        # before ready: ignored
+            msg(READY, 2, ready(PAUSED)),                         # the VM is up, paused
+            msg(READY, 2, ready(RUNNING)),                        # duplicate id: ignored
+            msg(STATE_CHANGED, 1, state_changed(RUNNING)),        # stale id: ignored
+            msg(STATE_CHANGED, 3, state_changed(RUNNING) + bytes(5000)),  # oversized: dropped
+            msg(0x4077, 4, b"what is this"),                      # unknown type: ignored
+            msg(STATE_CHANGED, 5, b"\x01\x00\x00\x00"[:3]),       # malformed: ignored
+            msg(GUEST_PANIC, 6, struct.pack("<II", 1, 1)),        # panic, action pause
+            msg(GUEST_PANIC, 7, struct.pack("<II", 1, 1)),        # again: one signal only
+            msg(EXITING, 8, struct.pack("<iI", 0, len(reason)) + reason),
+            msg(STATE_CHANGED, 9, state_changed(RUNNING)),        # after exiting: ignored
+            msg(READY, 10, ready(RUNNING)),                       # after exiting: ignored
+        ]
+    return [msg(READY, 1, ready(RUNNING))]
+
+
+def answer(sock, data):
+    global state
+    if len(data) < HEADER.size:
+        return
+    magic, version, type_, id_, status, length, flags = HEADER.unpack_from(data)
+    if scenario == "v2" or (v2_flag and os.path.exists(v2_flag)):
+        sock.send(msg(type_ | REPLY, id_, status=-EPROTO, version=2))
+        return
+    if type_ == INFO:
+        sock.send(msg(INFO | REPLY, id_, struct.pack("<IIQQII", state, 1, 64 << 20, 0, os.getpid(), 0)))
+    elif type_ in (PAUSE, RESUME):
+        state = PAUSED if type_ == PAUSE else RUNNING
+        sock.send(msg(type_ | REPLY, id_))
+    elif type_ == STOP:
+        sock.send(msg(STOP | REPLY, id_))
+        log("stop requested")
+        sys.exit(0)
+    elif type_ == SUBSCRIBE and scenario == "old":
+        sock.send(msg(SUBSCRIBE | REPLY, id_, status=-EOPNOTSUPP))
+    elif type_ == SUBSCRIBE:
+        sock.send(msg(SUBSCRIBE | REPLY, id_))
+        for m in events_for_subscriber():
+            sock.send(m)
+    else:
+        sock.send(msg(type_ | REPLY, id_, status=-EOPNOTSUPP))
+
+
+def main():
+    args = sys.argv[1:]
+    path = args[args.index("--socket") + 1] if "--socket" in args else None
+    control_fd = int(args[args.index("--control-fd") + 1]) if "--control-fd" in args else -1
+    sel = selectors.DefaultSelector()
+    if path:
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        listener.bind(path)
+        listener.listen(4)
+        sel.register(listener, selectors.EVENT_READ, "listen")
+    if control_fd >= 0:
+        sel.register(socket.socket(fileno=control_fd), selectors.EVENT_READ, "conn")
+    log("scenario %s, pid %d" % (scenario, os.getpid()))
+    while True:
+        for key, _ in sel.select():
+            if key.data == "listen":
+                conn, _ = key.fileobj.accept()
+                sel.register(conn, selectors.EVENT_READ, "conn")
+                continue
+            try:
+                data = key.fileobj.recv(8192)
+            except OSError:
+                data = b""
+            if not data:
+                sel.unregister(key.fileobj)
+                key.fileobj.close()
+                continue
+            answer(key.fileobj, data)
+
+
+if __name__ == "__main__":
+    main()
