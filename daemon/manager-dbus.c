@@ -798,6 +798,12 @@ int manager_bus_register(Manager *m) {
         r = sd_bus_add_object_vtable(m->bus, NULL, MANAGER_BUS_PATH, MANAGER_BUS_INTERFACE, manager_vtable, m);
         if (r < 0)
                 return r;
+        /* org.freedesktop.DBus.ObjectManager: GetManagedObjects lists every
+         * VM with its properties in one answer (vmc list), and
+         * InterfacesAdded/InterfacesRemoved follow the registry. */
+        r = sd_bus_add_object_manager(m->bus, NULL, MANAGER_BUS_PATH);
+        if (r < 0)
+                return r;
         return vm_bus_register(m);
 }
 

@@ -387,6 +387,26 @@ int vm_bus_register(Manager *m) {
         return sd_bus_add_node_enumerator(m->bus, NULL, VM_BUS_PATH_PREFIX, vm_node_enumerator, m);
 }
 
+void manager_vm_added(Manager *m, Vm *vm) {
+        int r;
+
+        if (!m->bus)
+                return;
+        r = sd_bus_emit_object_added(m->bus, vm->path);
+        if (r < 0)
+                log_debug_errno(r, "InterfacesAdded for %s: %m", vm->name);
+}
+
+void manager_vm_removed(Manager *m, Vm *vm) {
+        int r;
+
+        if (!m->bus)
+                return;
+        r = sd_bus_emit_object_removed(m->bus, vm->path);
+        if (r < 0)
+                log_debug_errno(r, "InterfacesRemoved for %s: %m", vm->name);
+}
+
 void manager_vm_state_changed(Manager *m, Vm *vm) {
         int r;
 

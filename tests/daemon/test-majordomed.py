@@ -1059,6 +1059,146 @@ def system_bus_unprivileged_caller_is_denied_and_nothing_changes():
         bus.close()
 
 
+
+# ---- org.freedesktop.DBus.ObjectManager on the manager object ----
+
+OM = "org.freedesktop.DBus.ObjectManager"
+
+
+def managed_vms(conn):
+    """GetManagedObjects as {path: Vm1 properties}; every object must have Vm1."""
+    objs = conn.get_object(NAME, PATH, introspect=False).GetManagedObjects(dbus_interface=OM)
+    out = {}
+    for path, ifaces in objs.items():
+        check(VM_IFACE in ifaces, "managed object %s has no %s: %s" % (path, VM_IFACE, list(ifaces)))
+        out[str(path)] = {str(k): v for k, v in ifaces[VM_IFACE].items()}
+    return out
+
+
+class ObjectSignals:
+    def __init__(self, conn):
+        self.added, self.removed = [], []
+        conn.add_signal_receiver(lambda p, i: self.added.append((str(p), i)), "InterfacesAdded", OM, NAME, PATH)
+        conn.add_signal_receiver(lambda p, i: self.removed.append((str(p), [str(x) for x in i])),
+                                 "InterfacesRemoved", OM, NAME, PATH)
+
+
+@test
+def object_manager_lists_nothing_without_vms():
+    bus = Bus()
+    d = Daemon(bus)
+    c = Client(bus)
+    try:
+        check(managed_vms(c.conn) == {}, "GetManagedObjects: %s" % managed_vms(c.conn))
+        compare_introspection(c.conn, PATH, OM, "org.majordome.VmManager1.xml")
+    finally:
+        c.close()
+        d.close()
+        bus.close()
+
+
+@test
+def object_manager_lists_exactly_the_running_vms_with_their_properties():
+    need_kvm()
+    bus = Bus()
+    d = Daemon(bus)
+    c = Client(bus)
+    try:
+        pa = c.start("om-a", cpus=dbus.UInt32(2))
+        pb = c.start("om-b", vsock=dbus.Boolean(True))
+        c.vm(pb).Pause()
+        vms = managed_vms(c.conn)
+        check(sorted(vms) == sorted([pa, pb]), "GetManagedObjects paths: %s" % sorted(vms))
+        for name, path in [("om-a", pa), ("om-b", pb)]:
+            info = {str(k): v for k, v in c.mgr.GetVmInfo(name).items()}
+            check(vms[path] == info, "%s: GetManagedObjects %s, GetVmInfo %s" % (name, vms[path], info))
+        check(vms[pa]["Vcpus"] == 2 and vms[pb]["State"] == "paused" and vms[pb]["Cid"] >= 3, "%s" % vms)
+        c.vm(pa).Kill()
+        check(wait_until(lambda: c.stopped_of("om-a")), "no VmStopped")
+        check(sorted(managed_vms(c.conn)) == [pb], "after Kill: %s" % sorted(managed_vms(c.conn)))
+        c.vm(pb).Kill()
+    finally:
+        c.close()
+        d.close()
+        bus.close()
+
+
+@test
+def object_manager_signals_vms_coming_and_going():
+    need_kvm()
+    bus = Bus()
+    d = Daemon(bus)
+    c = Client(bus)
+    sig = ObjectSignals(c.conn)
+    try:
+        path = c.start("om-sig")
+        check(wait_until(lambda: [a for a in sig.added if a[0] == path]), "no InterfacesAdded")
+        added = [i for p, i in sig.added if p == path]
+        check(len(added) == 1, "InterfacesAdded %d times" % len(added))
+        check(VM_IFACE in added[0] and added[0][VM_IFACE]["Name"] == "om-sig", "InterfacesAdded: %s" % added[0])
+        check(added[0][VM_IFACE]["State"] == "starting", "added while %s" % added[0][VM_IFACE]["State"])
+        check(sig.removed == [], "InterfacesRemoved early: %s" % sig.removed)
+        c.vm(path).Stop("graceful", dbus.UInt32(5000), timeout=60)
+        check(wait_until(lambda: sig.removed), "no InterfacesRemoved")
+        check(len(sig.removed) == 1 and sig.removed[0][0] == path and VM_IFACE in sig.removed[0][1],
+              "InterfacesRemoved: %s" % sig.removed)
+        check(managed_vms(c.conn) == {}, "still managed: %s" % managed_vms(c.conn))
+        # a start that fails adds and removes the object too
+        with open(os.path.join(d.runtime_dir, "not-a-kernel"), "w") as f:
+            f.write("nothing bootable\n")
+        expect_error("org.majordome.Error.VmmFailed", c.start, "om-bad",
+                     kernel=dbus.String(os.path.join(d.runtime_dir, "not-a-kernel")))
+        bad = PATH + "/vm/om_2dbad"
+        check(wait_until(lambda: [r for r in sig.removed if r[0] == bad]), "no InterfacesRemoved for a failed start")
+        check([a for a in sig.added if a[0] == bad], "no InterfacesAdded for a failed start")
+        check(managed_vms(c.conn) == {}, "still managed: %s" % managed_vms(c.conn))
+    finally:
+        c.close()
+        d.close()
+        bus.close()
+
+
+@test
+def object_manager_lists_adopted_vms_after_a_restart():
+    need_kvm()
+    bus = Bus()
+    d = Daemon(bus)
+    c = Client(bus)
+    try:
+        pa = c.start("om-keep")
+        pid = int(c.prop(pa, "Pid"))
+        d.kill(signal.SIGKILL)
+        sig = ObjectSignals(c.conn)
+        d.start()
+        vms = managed_vms(c.conn)
+        check(sorted(vms) == [pa], "GetManagedObjects after restart: %s" % sorted(vms))
+        check(vms[pa]["Pid"] == pid and vms[pa]["State"] == "running", "adopted: %s" % vms[pa])
+        c.vm(pa).Kill()
+        check(wait_until(lambda: [r for r in sig.removed if r[0] == pa]), "no InterfacesRemoved after adoption")
+        check(managed_vms(c.conn) == {}, "still managed: %s" % managed_vms(c.conn))
+    finally:
+        c.close()
+        d.close()
+        bus.close()
+
+
+@test
+def system_bus_anyone_may_get_managed_objects():
+    if os.geteuid() != 0:
+        raise Skip("needs root to run a second uid")
+    bus = Bus(system=True)
+    d = Daemon(bus)
+    try:
+        p = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                            "busctl", "--address=" + bus.address, "call", NAME, PATH, OM, "GetManagedObjects"],
+                           capture_output=True, text=True, timeout=30)
+        check(p.returncode == 0 and p.stdout.strip() == "a{oa{sa{sv}}} 0",
+              "GetManagedObjects as nobody: %s %s" % (p.stdout, p.stderr))
+    finally:
+        d.close()
+        bus.close()
+
+
 def run_tap(tests, argv):
     """Runs tests (or those argv names) as TAP, each on its own, and says
     how long each took; for the test files that reuse these helpers."""
