@@ -13,6 +13,7 @@
 
 #include "decompress.h"
 #include "macro.h"
+#include "string-table.h"
 
 /* liblzma's memory cap: the kernel's xz uses a dictionary of at most 32 MiB. */
 #define LZMA_MEMLIMIT (256 * MiB)
@@ -34,9 +35,7 @@ static const char *const codec_names[_BOOT_CODEC_MAX] = {
         [BOOT_CODEC_BZIP2] = "bzip2",
 };
 
-const char *boot_codec_to_string(BootCodec c) {
-        return c >= 0 && c < _BOOT_CODEC_MAX ? codec_names[c] : NULL;
-}
+DEFINE_STRING_TABLE_TO_STRING(boot_codec, BootCodec, codec_names)
 
 BootCodec boot_codec_detect(const void *p, size_t n) {
         static const struct {
