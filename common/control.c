@@ -9,6 +9,7 @@
 #include "control.h"
 #include "macro.h"
 #include "string-table.h"
+#include "unaligned.h"
 #include "util.h"
 
 static const char *const control_type_table[_CONTROL_TYPE_MAX] = {
@@ -48,44 +49,6 @@ static const char *const control_state_table[_CONTROL_STATE_MAX] = {
 };
 
 DEFINE_STRING_TABLE(control_state, uint32_t, control_state_table)
-
-/* Unaligned little-endian accessors: payloads sit at arbitrary offsets of a
- * byte buffer, so never cast the buffer to a wider type. */
-static void put_le16(uint8_t *p, uint16_t v) {
-        v = htole16(v);
-        memcpy(p, &v, sizeof(v));
-}
-
-static void put_le32(uint8_t *p, uint32_t v) {
-        v = htole32(v);
-        memcpy(p, &v, sizeof(v));
-}
-
-static void put_le64(uint8_t *p, uint64_t v) {
-        v = htole64(v);
-        memcpy(p, &v, sizeof(v));
-}
-
-static uint16_t get_le16(const uint8_t *p) {
-        uint16_t v;
-
-        memcpy(&v, p, sizeof(v));
-        return le16toh(v);
-}
-
-static uint32_t get_le32(const uint8_t *p) {
-        uint32_t v;
-
-        memcpy(&v, p, sizeof(v));
-        return le32toh(v);
-}
-
-static uint64_t get_le64(const uint8_t *p) {
-        uint64_t v;
-
-        memcpy(&v, p, sizeof(v));
-        return le64toh(v);
-}
 
 void control_header_encode(const ControlHeader *h, void *buf) {
         uint8_t *p = buf;

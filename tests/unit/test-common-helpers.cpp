@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* The shared helpers of common/: enum <-> string tables. */
+/* The shared helpers of common/: enum <-> string tables and little-endian
+ * access at any offset. */
 #include <gtest/gtest.h>
 
 #include <cerrno>
@@ -7,6 +8,7 @@
 #include <cstring>
 
 #include "string-table.h"
+#include "unaligned.h"
 
 namespace {
 
@@ -63,4 +65,37 @@ TEST(StringTable, defined_pairs_round_trip_and_keep_their_failure_values) {
         EXPECT_EQ(shade_to_string(_SHADE_INVALID), nullptr);
         EXPECT_EQ(shade_from_string("grey"), _SHADE_INVALID);
         EXPECT_EQ(shade_from_string(nullptr), _SHADE_INVALID);
+}
+
+TEST(Unaligned, fixed_sizes_are_little_endian_at_odd_offsets) {
+        uint8_t buf[16] = {};
+
+        put_le16(buf + 1, 0x1234);
+        put_le32(buf + 3, 0x89abcdefu);
+        put_le64(buf + 7, UINT64_C(0x0102030405060708));
+        const uint8_t want[16] = { 0, 0x34, 0x12, 0xef, 0xcd, 0xab, 0x89,
+                                   0x08, 0x07, 0x06, 0x05, 0x04, 0x03, 0x02, 0x01, 0 };
+        EXPECT_EQ(memcmp(buf, want, sizeof(buf)), 0);
+        EXPECT_EQ(get_le16(buf + 1), 0x1234);
+        EXPECT_EQ(get_le32(buf + 3), 0x89abcdefu);
+        EXPECT_EQ(get_le64(buf + 7), UINT64_C(0x0102030405060708));
+}
+
+TEST(Unaligned, sized_access_reads_and_writes_only_its_bytes) {
+        uint8_t buf[10];
+
+        memset(buf, 0xaa, sizeof(buf));
+        put_le(buf + 1, 3, 0x0c0300); /* a PCI class code: 3 bytes */
+        const uint8_t want[10] = { 0xaa, 0x00, 0x03, 0x0c, 0xaa, 0xaa, 0xaa, 0xaa, 0xaa, 0xaa };
+        EXPECT_EQ(memcmp(buf, want, sizeof(buf)), 0);
+        EXPECT_EQ(get_le(buf + 1, 3), 0x0c0300u);
+        EXPECT_EQ(get_le(buf + 1, 1), 0x00u);
+        EXPECT_EQ(get_le(buf + 2, 2), 0x0c03u);
+
+        put_le(buf + 1, 8, UINT64_C(0x1122334455667788));
+        EXPECT_EQ(get_le(buf + 1, 8), UINT64_C(0x1122334455667788));
+        EXPECT_EQ(get_le64(buf + 1), UINT64_C(0x1122334455667788));
+        EXPECT_EQ(get_le(buf + 1, 4), 0x55667788u);
+        EXPECT_EQ(buf[9], 0xaa);
+        EXPECT_EQ(get_le(buf, 0), 0u);
 }
