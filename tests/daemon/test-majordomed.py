@@ -490,6 +490,37 @@ def unreadable_or_missing_files_are_refused():
 
 
 @test
+def caller_paths_are_refused_with_the_same_words_for_every_key():
+    """kernel, initrd, serial_log and disk paths go through one opening
+    routine: the texts below are the API's (InvalidConfig names the key)."""
+    c = env_client()
+    d = tempfile.mkdtemp()
+    missing = os.path.join(d, "missing")
+    try:
+        cases = [
+            (dict(kernel=dbus.String("relative/kernel")), "kernel: path 'relative/kernel' is not absolute"),
+            (dict(initrd=dbus.String("/" + "x" * 5000)), "initrd: path too long"),
+            (dict(kernel=dbus.String(missing)), "kernel: cannot open '%s': No such file or directory" % missing),
+            (dict(kernel=dbus.String(d)), "kernel: '%s' is not a regular file" % d),
+            (dict(serial_log=dbus.String(d)), "serial_log: cannot open '%s': Is a directory" % d),
+            (dict(disks=disks(disk(path=dbus.String("img")))), "disks[0].path: path 'img' is not absolute"),
+            (dict(disks=disks(disk(path=dbus.String(missing)))),
+             "disks[0].path: cannot open '%s' for writing: No such file or directory" % missing),
+            (dict(disks=disks(disk(path=dbus.String(missing), read_only=dbus.Boolean(True)))),
+             "disks[0].path: cannot open '%s': No such file or directory" % missing),
+            (dict(disks=disks(disk(path=dbus.String("/dev/null")))),
+             "disks[0].path: '/dev/null' is not a regular file or block device"),
+        ]
+        for config, want in cases:
+            msg = expect_error("org.majordome.Error.InvalidConfig", c.start, "paths", **config)
+            check(msg == want, "want %r, got %r" % (want, msg))
+        check(not os.path.exists(missing), "a file was created")
+    finally:
+        shutil.rmtree(d)
+    c.close()
+
+
+@test
 def fds_that_are_not_regular_files_are_refused():
     c = env_client()
     r, w = os.pipe()
