@@ -66,6 +66,8 @@ int manager_adopt_vms(Manager *m);
 void manager_vm_added(Manager *m, Vm *vm);
 void manager_vm_removed(Manager *m, Vm *vm);
 void manager_vm_state_changed(Manager *m, Vm *vm);
+/* The VMM said which PCI devices it built (Devices). */
+void manager_vm_devices_changed(Manager *m, Vm *vm);
 /* BalloonTargetBytes or BalloonActualBytes changed. */
 void manager_vm_balloon_changed(Manager *m, Vm *vm);
 void manager_vm_started(Manager *m, Vm *vm);

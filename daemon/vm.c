@@ -820,6 +820,9 @@ static void vm_on_ready(Vm *vm, const ControlReady *ready) {
                 log_warning("VM %s: the VMM reports vsock CID %" PRIu32 ", the daemon gave it %" PRIu32,
                             vm->name, ready->cid, vm->cid);
         log_debug("VM %s: ready, %" PRIu32 " PCI devices", vm->name, ready->n_devices);
+        vm->n_devices = MIN(ready->n_devices, (uint32_t) CONTROL_READY_DEVICES_MAX);
+        memcpy(vm->devices, ready->devices, vm->n_devices * sizeof(ControlDevice));
+        manager_vm_devices_changed(vm->manager, vm);
         if (vm->state != VM_STATE_STARTING) {
                 /* A reconnection (after a daemon restart): the current state. */
                 vm_apply_vmm_state(vm, ready->state);

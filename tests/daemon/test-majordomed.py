@@ -1094,6 +1094,8 @@ def system_bus_unprivileged_caller_is_denied_and_nothing_changes():
 # ---- org.freedesktop.DBus.ObjectManager on the manager object ----
 
 OM = "org.freedesktop.DBus.ObjectManager"
+PVPANIC = (0x1b36, 0x0011)
+VIRTIO_VSOCK = (0x1af4, 0x1040 + 19)  # virtio 1.2 §4.1.2.1: 0x1040 + device id
 
 
 def managed_vms(conn):
@@ -1144,6 +1146,12 @@ def object_manager_lists_exactly_the_running_vms_with_their_properties():
             info = {str(k): v for k, v in c.mgr.GetVmInfo(name).items()}
             check(vms[path] == info, "%s: GetManagedObjects %s, GetVmInfo %s" % (name, vms[path], info))
         check(vms[pa]["Vcpus"] == 2 and vms[pb]["State"] == "paused" and vms[pb]["Cid"] >= 3, "%s" % vms)
+        # Devices: what the VMM's ready event listed; every VM has pvpanic
+        devs = {p: [tuple(int(x) for x in d) for d in vms[p]["Devices"]] for p in (pa, pb)}
+        check(all(any(d[:2] == PVPANIC for d in devs[p]) for p in devs), "no pvpanic in %s" % devs)
+        check(any(d[:2] == VIRTIO_VSOCK for d in devs[pb]) and not any(d[:2] == VIRTIO_VSOCK for d in devs[pa]),
+              "vsock: %s" % devs)
+        check(len(set(d[2:] for d in devs[pb])) == len(devs[pb]), "two devices at one address: %s" % devs[pb])
         c.vm(pa).Kill()
         check(wait_until(lambda: c.stopped_of("om-a")), "no VmStopped")
         check(sorted(managed_vms(c.conn)) == [pb], "after Kill: %s" % sorted(managed_vms(c.conn)))
@@ -1204,6 +1212,9 @@ def object_manager_lists_adopted_vms_after_a_restart():
         vms = managed_vms(c.conn)
         check(sorted(vms) == [pa], "GetManagedObjects after restart: %s" % sorted(vms))
         check(vms[pa]["Pid"] == pid and vms[pa]["State"] == "running", "adopted: %s" % vms[pa])
+        # the re-attached VMM's ready event lists its devices again
+        check(wait_until(lambda: any(tuple(int(x) for x in d[:2]) == PVPANIC for d in c.prop(pa, "Devices")), 5),
+              "Devices after restart: %s" % c.prop(pa, "Devices"))
         c.vm(pa).Kill()
         check(wait_until(lambda: [r for r in sig.removed if r[0] == pa]), "no InterfacesRemoved after adoption")
         check(managed_vms(c.conn) == {}, "still managed: %s" % managed_vms(c.conn))
