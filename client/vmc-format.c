@@ -464,13 +464,29 @@ static char *value_text(GVariant *v) {
         return g_variant_print(v, FALSE);
 }
 
+/* Devices (a(qqyyy)) as "1b36:0011 at 00:01.0, ...", lspci's notation. */
+static char *devices_text(GVariant *v) {
+        GString *out = g_string_new(NULL);
+        GVariantIter iter;
+        guint16 vendor, device;
+        guchar bus, slot, function;
+
+        g_variant_iter_init(&iter, v);
+        while (g_variant_iter_next(&iter, "(qqyyy)", &vendor, &device, &bus, &slot, &function))
+                g_string_append_printf(out, "%s%04x:%04x at %02x:%02x.%x", out->len ? ", " : "",
+                                       vendor, device, bus, slot, function);
+        if (out->len == 0)
+                g_string_append(out, "-");
+        return g_string_free(out, FALSE);
+}
+
 char *vmc_format_info(GVariant *info) {
         /* Known properties in a fixed order and with units; whatever else
          * the daemon reports follows, sorted, so nothing is hidden. */
         static const struct {
                 const char *key;
                 const char *label;
-                enum { TEXT, BYTES, TIME, CID, PATH } kind;
+                enum { TEXT, BYTES, TIME, CID, PATH, DEVICES } kind;
         } known[] = {
                 { "Name", "Name", TEXT },
                 { "State", "State", TEXT },
@@ -482,6 +498,7 @@ char *vmc_format_info(GVariant *info) {
                 { "Cid", "vsock CID", CID },
                 { "VsockPath", "vsock socket", PATH },
                 { "Disks", "Disks", TEXT },
+                { "Devices", "PCI devices", DEVICES },
                 { "StartTimeUsec", "Started", TIME },
                 { "LogPath", "Log", TEXT },
         };
@@ -503,6 +520,8 @@ char *vmc_format_info(GVariant *info) {
                         continue;
                 if (known[i].kind == BYTES && g_variant_is_of_type(v, G_VARIANT_TYPE_UINT64))
                         text = vmc_format_bytes(g_variant_get_uint64(v));
+                else if (known[i].kind == DEVICES && g_variant_is_of_type(v, G_VARIANT_TYPE("a(qqyyy)")))
+                        text = devices_text(v);
                 else if (known[i].kind == CID && g_variant_is_of_type(v, G_VARIANT_TYPE_UINT32) &&
                          g_variant_get_uint32(v) == 0)
                         text = g_strdup("none");

@@ -105,6 +105,10 @@ class Vm(dbus.service.Object):
             "BalloonActualBytes": dbus.UInt64(0),
             "StartTimeUsec": dbus.UInt64(int(time.time() * 1e6)),
             "LogPath": dbus.String(log_path),
+            # pvpanic, as every real VM has
+            "Devices": dbus.Array([dbus.Struct((dbus.UInt16(0x1b36), dbus.UInt16(0x0011), dbus.Byte(0),
+                                                dbus.Byte(1), dbus.Byte(0)), signature="qqyyy")],
+                                  signature="(qqyyy)"),
         }
         self.disks = disks
         super().__init__(manager.connection, self.path)

@@ -105,6 +105,9 @@ def info_json_reports_running_and_the_properties(env):
     info = env.info("spin")
     check(info["State"] == "running" and info["Pid"] > 0 and info["Vcpus"] == 1, info)
     check(info["MemoryBytes"] == 64 << 20 and info["LogPath"], info)
+    check([0x1b36, 0x0011] in [d[:2] for d in info["Devices"]], info)
+    r = env.vmc("info", "spin")
+    check(any(l.startswith("PCI devices ") and "1b36:0011 at 00:" in l for l in r.out.splitlines()), r)
 
 
 @test

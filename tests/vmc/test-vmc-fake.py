@@ -177,10 +177,12 @@ def info_json_has_every_property(env):
     check(r.rc == 0, r)
     info = json.loads(r.out)
     for key in ("Name", "State", "Pid", "Cid", "Vcpus", "MemoryBytes", "BalloonTargetBytes",
-                "BalloonActualBytes", "StartTimeUsec", "LogPath"):
+                "BalloonActualBytes", "StartTimeUsec", "LogPath", "Devices"):
         check(key in info, "%s missing from %s" % (key, r.out))
+    check(info["Devices"] == [[0x1b36, 0x0011, 0, 1, 0]], r)
     h = env.vmc("info", "inf")
     check("State           running" in h.out, h)
+    check("PCI devices     1b36:0011 at 00:01.0" in h.out.splitlines(), h)
 
 
 @test

@@ -250,6 +250,20 @@ TEST(VmcFormat, info_shows_known_properties_in_order_then_the_rest) {
         g_variant_unref(info);
 }
 
+TEST(VmcFormat, info_shows_pci_devices_as_lspci_does) {
+        GVariant *info = parse_variant("a{sv}",
+                "{'Name': <'demo'>, 'Devices': <[(uint16 0x1b36, uint16 0x0011, byte 0, byte 1, byte 0),"
+                "                                  (uint16 0x1af4, uint16 0x1053, byte 0, byte 0x1f, byte 7)]>}");
+        GVariant *none = parse_variant("a{sv}", "{'Devices': <@a(qqyyy) []>}");
+
+        EXPECT_EQ(take(vmc_format_info(info)),
+                  "Name            demo\n"
+                  "PCI devices     1b36:0011 at 00:01.0, 1af4:1053 at 00:1f.7\n");
+        EXPECT_EQ(take(vmc_format_info(none)), "PCI devices     -\n");
+        g_variant_unref(info);
+        g_variant_unref(none);
+}
+
 TEST(VmcFormat, balloon_stats_are_sorted_with_sizes_for_memory) {
         GVariant *stats = parse_variant("a{st}", "{'swap_in': 7, 'free_memory': 209715200}");
 
