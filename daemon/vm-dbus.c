@@ -448,34 +448,24 @@ void manager_vm_removed(Manager *m, Vm *vm) {
                 log_debug_errno(r, "InterfacesRemoved for %s: %m", vm->name);
 }
 
-void manager_vm_state_changed(Manager *m, Vm *vm) {
+static void emit_vm_properties_changed(Manager *m, Vm *vm, char **names) {
         int r;
 
         if (!m->bus)
                 return;
-        r = sd_bus_emit_properties_changed(m->bus, vm->path, VM_BUS_INTERFACE,
-                                           "State", "Pid", "Vcpus", "MemoryBytes", NULL);
+        r = sd_bus_emit_properties_changed_strv(m->bus, vm->path, VM_BUS_INTERFACE, names);
         if (r < 0)
                 log_debug_errno(r, "PropertiesChanged for %s: %m", vm->name);
+}
+
+void manager_vm_state_changed(Manager *m, Vm *vm) {
+        emit_vm_properties_changed(m, vm, (char *[]) { "State", "Pid", "Vcpus", "MemoryBytes", NULL });
 }
 
 void manager_vm_devices_changed(Manager *m, Vm *vm) {
-        int r;
-
-        if (!m->bus)
-                return;
-        r = sd_bus_emit_properties_changed(m->bus, vm->path, VM_BUS_INTERFACE, "Devices", NULL);
-        if (r < 0)
-                log_debug_errno(r, "PropertiesChanged for %s: %m", vm->name);
+        emit_vm_properties_changed(m, vm, (char *[]) { "Devices", NULL });
 }
 
 void manager_vm_balloon_changed(Manager *m, Vm *vm) {
-        int r;
-
-        if (!m->bus)
-                return;
-        r = sd_bus_emit_properties_changed(m->bus, vm->path, VM_BUS_INTERFACE,
-                                           "BalloonTargetBytes", "BalloonActualBytes", NULL);
-        if (r < 0)
-                log_debug_errno(r, "PropertiesChanged for %s: %m", vm->name);
+        emit_vm_properties_changed(m, vm, (char *[]) { "BalloonTargetBytes", "BalloonActualBytes", NULL });
 }
