@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "macro.h"
+#include "string-table.h"
 #include "util.h"
 #include "vmc-args.h"
 
@@ -25,20 +26,8 @@ static const char *const command_names[_VMC_COMMAND_MAX] = {
         [VMC_COMMAND_LOGS] = "logs",
 };
 
-const char *vmc_command_to_string(VmcCommand c) {
-        if (c < 0 || c >= _VMC_COMMAND_MAX)
-                return NULL;
-        return command_names[c];
-}
-
-VmcCommand vmc_command_from_string(const char *s) {
-        if (!s)
-                return VMC_COMMAND_NONE;
-        for (int c = 0; c < _VMC_COMMAND_MAX; c++)
-                if (command_names[c] && strcmp(command_names[c], s) == 0)
-                        return (VmcCommand) c;
-        return VMC_COMMAND_NONE;
-}
+DEFINE_STRING_TABLE_TO_STRING(vmc_command, VmcCommand, command_names)
+DEFINE_STRING_TABLE_FROM_STRING(vmc_command, VmcCommand, command_names, VMC_COMMAND_NONE)
 
 /* The help texts are the short form of docs/vmc.md; keep them in step. */
 static const char help_overview[] =

@@ -315,34 +315,28 @@ static int get_info(GDBusConnection *bus, const char *name, GVariant **ret, GErr
         return 0;
 }
 
+/* One GetManagedObjects call: every VM with its properties as of one
+ * moment, so no VM can vanish between a listing and its details. */
 static int cmd_list(GDBusConnection *bus, const VmcArgs *a) {
         g_autoptr(GVariant) reply = NULL;
-        g_autoptr(GVariant) vms = NULL;
+        g_autoptr(GVariant) objects = NULL;
         g_autoptr(GError) error = NULL;
-        g_autofree VmcListEntry *entries = NULL;
         g_autofree char *out = NULL;
+        VmcListEntry *entries;
         size_t n;
 
-        reply = call_manager(bus, "ListVms", NULL, "(a(sso))", G_DBUS_CALL_FLAGS_NONE,
-                             VMC_CALL_TIMEOUT_MS, &error);
+        reply = g_dbus_connection_call_sync(bus, VMC_BUS_NAME, VMC_MANAGER_PATH, VMC_OBJECT_MANAGER_INTERFACE,
+                                            "GetManagedObjects", NULL, G_VARIANT_TYPE("(a{oa{sa{sv}}})"),
+                                            G_DBUS_CALL_FLAGS_NONE, VMC_CALL_TIMEOUT_MS, NULL, &error);
         if (!reply)
                 return fail_gerror(a, error);
-        vms = g_variant_get_child_value(reply, 0);
-        n = g_variant_n_children(vms);
-        entries = g_new0(VmcListEntry, n + 1);
-        for (size_t i = 0; i < n; i++) {
-                g_variant_get_child(vms, i, "(&s&s&o)", &entries[i].name, &entries[i].state, &entries[i].path);
-                /* A VM may be gone by now: list it without details. */
-                if (get_info(bus, entries[i].name, &entries[i].info, NULL) < 0)
-                        entries[i].info = NULL;
-        }
+        objects = g_variant_get_child_value(reply, 0);
+        entries = vmc_list_entries_from_managed_objects(objects, &n);
         out = a->json ? vmc_format_list_json(entries, n) : vmc_format_list(entries, n);
+        vmc_list_entries_free(entries, n);
         fputs(out, stdout);
         if (a->json)
                 fputc('\n', stdout);
-        for (size_t i = 0; i < n; i++)
-                if (entries[i].info)
-                        g_variant_unref(entries[i].info);
         return VMC_EXIT_OK;
 }
 

@@ -341,6 +341,56 @@ static char *info_bytes_text(GVariant *info, const char *key) {
         return v ? vmc_format_bytes(g_variant_get_uint64(v)) : g_strdup("-");
 }
 
+static uint64_t entry_start_time(const VmcListEntry *e) {
+        uint64_t t = 0;
+
+        if (e->info)
+                (void) g_variant_lookup(e->info, "StartTimeUsec", "t", &t);
+        return t;
+}
+
+/* For qsort: oldest first; equal start times by name, so the order is
+ * stable from one call to the next. */
+static int compare_entries(const void *a, const void *b) {
+        const VmcListEntry *x = a, *y = b;
+        uint64_t tx = entry_start_time(x), ty = entry_start_time(y);
+
+        if (tx != ty)
+                return tx < ty ? -1 : 1;
+        return strcmp(x->name, y->name);
+}
+
+VmcListEntry *vmc_list_entries_from_managed_objects(GVariant *objects, size_t *ret_n) {
+        size_t n_objects = g_variant_n_children(objects), n = 0;
+        VmcListEntry *entries = g_new0(VmcListEntry, n_objects + 1);
+
+        for (size_t i = 0; i < n_objects; i++) {
+                g_autoptr(GVariant) object = g_variant_get_child_value(objects, i);
+                g_autoptr(GVariant) interfaces = g_variant_get_child_value(object, 1);
+                VmcListEntry *e = &entries[n];
+
+                e->info = g_variant_lookup_value(interfaces, VMC_VM_INTERFACE, G_VARIANT_TYPE_VARDICT);
+                if (!e->info)
+                        continue;
+                g_variant_get_child(object, 0, "&o", &e->path);
+                if (!g_variant_lookup(e->info, "Name", "&s", &e->name))
+                        e->name = "-";
+                if (!g_variant_lookup(e->info, "State", "&s", &e->state))
+                        e->state = "-";
+                n++;
+        }
+        qsort(entries, n, sizeof(*entries), compare_entries);
+        *ret_n = n;
+        return entries;
+}
+
+void vmc_list_entries_free(VmcListEntry *entries, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                if (entries[i].info)
+                        g_variant_unref(entries[i].info);
+        g_free(entries);
+}
+
 char *vmc_format_list(const VmcListEntry *entries, size_t n) {
         GString *out = g_string_new(NULL);
         int name_w = 4, state_w = 5;
@@ -385,9 +435,8 @@ char *vmc_format_list_json(const VmcListEntry *entries, size_t n) {
                 if (entries[i].info) {
                         g_variant_iter_init(&iter, entries[i].info);
                         while (g_variant_iter_next(&iter, "{&sv}", &key, &value)) {
-                                /* ListVms already gave Name and State; the
-                                 * info is newer for State, so it wins only
-                                 * for keys not added above. */
+                                /* Name, State and Path are added above,
+                                 * once. */
                                 if (strcmp(key, "Name") != 0 && strcmp(key, "State") != 0 && strcmp(key, "Path") != 0)
                                         g_variant_builder_add(&vm, "{sv}", key, value);
                                 g_variant_unref(value);
@@ -415,13 +464,29 @@ static char *value_text(GVariant *v) {
         return g_variant_print(v, FALSE);
 }
 
+/* Devices (a(qqyyy)) as "1b36:0011 at 00:01.0, ...", lspci's notation. */
+static char *devices_text(GVariant *v) {
+        GString *out = g_string_new(NULL);
+        GVariantIter iter;
+        guint16 vendor, device;
+        guchar bus, slot, function;
+
+        g_variant_iter_init(&iter, v);
+        while (g_variant_iter_next(&iter, "(qqyyy)", &vendor, &device, &bus, &slot, &function))
+                g_string_append_printf(out, "%s%04x:%04x at %02x:%02x.%x", out->len ? ", " : "",
+                                       vendor, device, bus, slot, function);
+        if (out->len == 0)
+                g_string_append(out, "-");
+        return g_string_free(out, FALSE);
+}
+
 char *vmc_format_info(GVariant *info) {
         /* Known properties in a fixed order and with units; whatever else
          * the daemon reports follows, sorted, so nothing is hidden. */
         static const struct {
                 const char *key;
                 const char *label;
-                enum { TEXT, BYTES, TIME, CID, PATH } kind;
+                enum { TEXT, BYTES, TIME, CID, PATH, DEVICES } kind;
         } known[] = {
                 { "Name", "Name", TEXT },
                 { "State", "State", TEXT },
@@ -433,6 +498,7 @@ char *vmc_format_info(GVariant *info) {
                 { "Cid", "vsock CID", CID },
                 { "VsockPath", "vsock socket", PATH },
                 { "Disks", "Disks", TEXT },
+                { "Devices", "PCI devices", DEVICES },
                 { "StartTimeUsec", "Started", TIME },
                 { "LogPath", "Log", TEXT },
         };
@@ -454,6 +520,8 @@ char *vmc_format_info(GVariant *info) {
                         continue;
                 if (known[i].kind == BYTES && g_variant_is_of_type(v, G_VARIANT_TYPE_UINT64))
                         text = vmc_format_bytes(g_variant_get_uint64(v));
+                else if (known[i].kind == DEVICES && g_variant_is_of_type(v, G_VARIANT_TYPE("a(qqyyy)")))
+                        text = devices_text(v);
                 else if (known[i].kind == CID && g_variant_is_of_type(v, G_VARIANT_TYPE_UINT32) &&
                          g_variant_get_uint32(v) == 0)
                         text = g_strdup("none");

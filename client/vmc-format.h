@@ -46,7 +46,10 @@ char *vmc_format_bytes(uint64_t bytes);
  * stay numbers (64-bit ones exact), strings and object paths are strings. */
 char *vmc_json_from_variant(GVariant *v);
 
-/* One ListVms entry and, when GetVmInfo succeeded, its properties. */
+#define VMC_OBJECT_MANAGER_INTERFACE "org.freedesktop.DBus.ObjectManager"
+
+/* One VM to list: its name, state, object path and, when known, its
+ * properties. */
 typedef struct VmcListEntry {
         const char *name;
         const char *state;
@@ -54,11 +57,19 @@ typedef struct VmcListEntry {
         GVariant *info; /* a{sv} or NULL */
 } VmcListEntry;
 
+/* The VMs of a GetManagedObjects answer (a{oa{sa{sv}}}), oldest first
+ * (StartTimeUsec, then name), as ListVms orders them. Objects without the
+ * Vm1 interface are left out; a missing Name or State reads "-". The
+ * strings point into objects, which must outlive the entries; each info
+ * is a reference of its own: free all with vmc_list_entries_free(). */
+VmcListEntry *vmc_list_entries_from_managed_objects(GVariant *objects, size_t *ret_n);
+void vmc_list_entries_free(VmcListEntry *entries, size_t n);
+
 /* NAME STATE VCPUS MEMORY PID, one line each, "-" for what is unknown. */
 char *vmc_format_list(const VmcListEntry *entries, size_t n);
 
-/* A JSON array of objects: each VM's properties (Vm1 names), plus Name,
- * State and Path from ListVms. */
+/* A JSON array of objects: each VM's properties (Vm1 names), with Name,
+ * State and Path as the entries have them. */
 char *vmc_format_list_json(const VmcListEntry *entries, size_t n);
 
 /* "Name: demo" lines for the properties of GetVmInfo (a{sv}). */

@@ -8,6 +8,8 @@
 
 #include "control.h"
 #include "macro.h"
+#include "string-table.h"
+#include "unaligned.h"
 #include "util.h"
 
 static const char *const control_type_table[_CONTROL_TYPE_MAX] = {
@@ -36,14 +38,8 @@ const char *control_type_to_string(uint16_t type) {
         return control_type_table[type];
 }
 
-int control_type_from_string(const char *s) {
-        if (!s)
-                return -EINVAL;
-        for (size_t i = 0; i < ARRAY_SIZE(control_type_table); i++)
-                if (control_type_table[i] && strcmp(control_type_table[i], s) == 0)
-                        return (int) i;
-        return -EINVAL;
-}
+/* Requests only: events are not sent by name. */
+DEFINE_STRING_TABLE_FROM_STRING(control_type, int, control_type_table, -EINVAL)
 
 static const char *const control_state_table[_CONTROL_STATE_MAX] = {
         [CONTROL_STATE_STARTING] = "starting",
@@ -52,58 +48,7 @@ static const char *const control_state_table[_CONTROL_STATE_MAX] = {
         [CONTROL_STATE_STOPPING] = "stopping",
 };
 
-const char *control_state_to_string(uint32_t state) {
-        if (state >= _CONTROL_STATE_MAX)
-                return NULL;
-        return control_state_table[state];
-}
-
-int control_state_from_string(const char *s) {
-        if (!s)
-                return -EINVAL;
-        for (size_t i = 0; i < ARRAY_SIZE(control_state_table); i++)
-                if (strcmp(control_state_table[i], s) == 0)
-                        return (int) i;
-        return -EINVAL;
-}
-
-/* Unaligned little-endian accessors: payloads sit at arbitrary offsets of a
- * byte buffer, so never cast the buffer to a wider type. */
-static void put_le16(uint8_t *p, uint16_t v) {
-        v = htole16(v);
-        memcpy(p, &v, sizeof(v));
-}
-
-static void put_le32(uint8_t *p, uint32_t v) {
-        v = htole32(v);
-        memcpy(p, &v, sizeof(v));
-}
-
-static void put_le64(uint8_t *p, uint64_t v) {
-        v = htole64(v);
-        memcpy(p, &v, sizeof(v));
-}
-
-static uint16_t get_le16(const uint8_t *p) {
-        uint16_t v;
-
-        memcpy(&v, p, sizeof(v));
-        return le16toh(v);
-}
-
-static uint32_t get_le32(const uint8_t *p) {
-        uint32_t v;
-
-        memcpy(&v, p, sizeof(v));
-        return le32toh(v);
-}
-
-static uint64_t get_le64(const uint8_t *p) {
-        uint64_t v;
-
-        memcpy(&v, p, sizeof(v));
-        return le64toh(v);
-}
+DEFINE_STRING_TABLE(control_state, uint32_t, control_state_table)
 
 void control_header_encode(const ControlHeader *h, void *buf) {
         uint8_t *p = buf;
@@ -251,18 +196,7 @@ static const char *const control_panic_action_table[_CONTROL_PANIC_ACTION_MAX] =
         [CONTROL_PANIC_PAUSE] = "pause",
 };
 
-const char *control_panic_action_to_string(uint32_t action) {
-        return action < _CONTROL_PANIC_ACTION_MAX ? control_panic_action_table[action] : NULL;
-}
-
-int control_panic_action_from_string(const char *s) {
-        if (!s)
-                return -EINVAL;
-        for (size_t i = 0; i < ARRAY_SIZE(control_panic_action_table); i++)
-                if (strcmp(control_panic_action_table[i], s) == 0)
-                        return (int) i;
-        return -EINVAL;
-}
+DEFINE_STRING_TABLE(control_panic_action, uint32_t, control_panic_action_table)
 
 size_t control_guest_panic_encode(uint32_t events, uint32_t action, void *buf) {
         uint8_t *p = buf;
@@ -632,18 +566,7 @@ static const char *const control_balloon_stat_table[CONTROL_BALLOON_STAT_TAGS] =
         "async_scans", "direct_scans", "async_reclaims", "direct_reclaims",
 };
 
-const char *control_balloon_stat_to_string(uint16_t tag) {
-        return tag < CONTROL_BALLOON_STAT_TAGS ? control_balloon_stat_table[tag] : NULL;
-}
-
-int control_balloon_stat_from_string(const char *s) {
-        if (!s)
-                return -EINVAL;
-        for (size_t i = 0; i < ARRAY_SIZE(control_balloon_stat_table); i++)
-                if (strcmp(control_balloon_stat_table[i], s) == 0)
-                        return (int) i;
-        return -EINVAL;
-}
+DEFINE_STRING_TABLE(control_balloon_stat, uint16_t, control_balloon_stat_table)
 
 size_t control_balloon_stats_encode(const ControlBalloonStats *s, void *buf) {
         uint8_t *p = buf;

@@ -58,6 +58,34 @@ static int caller_fd_reopen(const char *key, int caller_fd, int mode, int *ret, 
         return 0;
 }
 
+/* Opens a path a caller named, with the caller's rights (auth_caller_open),
+ * never ours: root must not read /etc/shadow or create files for anyone.
+ * The path must be absolute, the file a regular one (or, with allow_block,
+ * a block device). O_NONBLOCK: a FIFO must not hang the daemon on open. */
+static int caller_path_open(const AuthCaller *caller, const char *key, const char *path, int flags, mode_t mode,
+                            bool allow_block, int *ret, struct stat *ret_st, sd_bus_error *error) {
+        _cleanup_close_ int fd = -EBADF;
+
+        if (path[0] != '/')
+                return sd_bus_error_setf(error, MAJORDOME_ERROR_INVALID_CONFIG,
+                                         "%s: path '%s' is not absolute", key, path);
+        if (strlen(path) >= PATH_MAX)
+                return sd_bus_error_setf(error, MAJORDOME_ERROR_INVALID_CONFIG, "%s: path too long", key);
+        fd = auth_caller_open(caller, path, flags | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, mode);
+        if (fd < 0)
+                /* Only a disk is opened read-write; its error says so. */
+                return sd_bus_error_setf(error, MAJORDOME_ERROR_INVALID_CONFIG, "%s: cannot open '%s'%s: %s",
+                                         key, path, (flags & O_ACCMODE) == O_RDWR ? " for writing" : "",
+                                         strerror(-fd));
+        if (fstat(fd, ret_st) < 0)
+                return sd_bus_error_set_errnof(error, errno, "%s: %m", key);
+        if (!S_ISREG(ret_st->st_mode) && !(allow_block && S_ISBLK(ret_st->st_mode)))
+                return sd_bus_error_setf(error, MAJORDOME_ERROR_INVALID_CONFIG, "%s: '%s' is not a regular file%s",
+                                         key, path, allow_block ? " or block device" : "");
+        *ret = TAKE_FD(fd);
+        return 0;
+}
+
 /* Opens a file named by a path or given as an fd, for reading (kernel,
  * initrd) or writing (serial_log). Paths are opened with the caller's
  * rights (auth_caller_open), never ours: root must not read /etc/shadow or
@@ -76,26 +104,11 @@ static int config_open_file(sd_bus_message *msg, const AuthCaller *caller, const
                 r = sd_bus_message_read(msg, "v", "s", &path);
                 if (r < 0)
                         return r;
-                if (path[0] != '/')
-                        return sd_bus_error_setf(error, MAJORDOME_ERROR_INVALID_CONFIG,
-                                                 "%s: path '%s' is not absolute", key, path);
-                if (strlen(path) >= PATH_MAX)
-                        return sd_bus_error_setf(error, MAJORDOME_ERROR_INVALID_CONFIG, "%s: path too long", key);
-                if (for_write)
-                        fd = auth_caller_open(caller, path,
-                                              O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC | O_NOCTTY | O_NONBLOCK,
-                                              0640);
-                else
-                        /* O_NONBLOCK: a FIFO must not hang the daemon on open. */
-                        fd = auth_caller_open(caller, path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0);
-                if (fd < 0)
-                        return sd_bus_error_setf(error, MAJORDOME_ERROR_INVALID_CONFIG, "%s: cannot open '%s': %s",
-                                                 key, path, strerror(-fd));
-                if (fstat(fd, &st) < 0)
-                        return sd_bus_error_set_errnof(error, errno, "%s: %m", key);
-                if (!S_ISREG(st.st_mode))
-                        return sd_bus_error_setf(error, MAJORDOME_ERROR_INVALID_CONFIG,
-                                                 "%s: '%s' is not a regular file", key, path);
+                r = caller_path_open(caller, key, path,
+                                     for_write ? O_WRONLY | O_CREAT | O_TRUNC | O_APPEND : O_RDONLY,
+                                     for_write ? 0640 : 0, false, &fd, &st, error);
+                if (r < 0)
+                        return r;
         } else if (strcmp(contents, "h") == 0) {
                 int caller_fd, acc;
 
@@ -176,21 +189,9 @@ static int disk_open(const AuthCaller *caller, const char *key, const char *path
         int r;
 
         if (path) {
-                if (path[0] != '/')
-                        return sd_bus_error_setf(error, MAJORDOME_ERROR_INVALID_CONFIG,
-                                                 "%s: path '%s' is not absolute", key, path);
-                if (strlen(path) >= PATH_MAX)
-                        return sd_bus_error_setf(error, MAJORDOME_ERROR_INVALID_CONFIG, "%s: path too long", key);
-                /* O_NONBLOCK: a FIFO must not hang the daemon on open. */
-                fd = auth_caller_open(caller, path, mode | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0);
-                if (fd < 0)
-                        return sd_bus_error_setf(error, MAJORDOME_ERROR_INVALID_CONFIG, "%s: cannot open '%s'%s: %s",
-                                                 key, path, read_only ? "" : " for writing", strerror(-fd));
-                if (fstat(fd, &st) < 0)
-                        return sd_bus_error_set_errnof(error, errno, "%s: %m", key);
-                if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))
-                        return sd_bus_error_setf(error, MAJORDOME_ERROR_INVALID_CONFIG,
-                                                 "%s: '%s' is not a regular file or block device", key, path);
+                r = caller_path_open(caller, key, path, mode, 0, true, &fd, &st, error);
+                if (r < 0)
+                        return r;
         } else {
                 int acc;
 
@@ -796,6 +797,12 @@ int manager_bus_register(Manager *m) {
         int r;
 
         r = sd_bus_add_object_vtable(m->bus, NULL, MANAGER_BUS_PATH, MANAGER_BUS_INTERFACE, manager_vtable, m);
+        if (r < 0)
+                return r;
+        /* org.freedesktop.DBus.ObjectManager: GetManagedObjects lists every
+         * VM with its properties in one answer (vmc list), and
+         * InterfacesAdded/InterfacesRemoved follow the registry. */
+        r = sd_bus_add_object_manager(m->bus, NULL, MANAGER_BUS_PATH);
         if (r < 0)
                 return r;
         return vm_bus_register(m);

@@ -68,6 +68,7 @@ int manager_add_vm(Manager *m, Vm *vm) {
         vm->next = NULL;
         *tail = vm;
         m->n_vms++;
+        manager_vm_added(m, vm);
         manager_vm_count_changed(m);
         return 0;
 }
@@ -75,6 +76,9 @@ int manager_add_vm(Manager *m, Vm *vm) {
 void manager_remove_vm(Manager *m, Vm *vm) {
         for (Vm **p = &m->vms; *p; p = &(*p)->next)
                 if (*p == vm) {
+                        /* Said while the object can still be found: its
+                         * interfaces are listed from it. */
+                        manager_vm_removed(m, vm);
                         *p = vm->next;
                         m->n_vms--;
                         manager_vm_count_changed(m);

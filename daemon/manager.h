@@ -59,8 +59,15 @@ int manager_allocate_cid(Manager *m, uint32_t *ret);
  * removed. Returns the number adopted. */
 int manager_adopt_vms(Manager *m);
 
-/* Hooks from vm.c into the wire layer (manager-dbus.c, vm-dbus.c). */
+/* Hooks from vm.c and the registry into the wire layer (manager-dbus.c,
+ * vm-dbus.c). */
+/* The VM's object exists now (InterfacesAdded), and is about to go
+ * (InterfacesRemoved), while it is still registered. */
+void manager_vm_added(Manager *m, Vm *vm);
+void manager_vm_removed(Manager *m, Vm *vm);
 void manager_vm_state_changed(Manager *m, Vm *vm);
+/* The VMM said which PCI devices it built (Devices). */
+void manager_vm_devices_changed(Manager *m, Vm *vm);
 /* BalloonTargetBytes or BalloonActualBytes changed. */
 void manager_vm_balloon_changed(Manager *m, Vm *vm);
 void manager_vm_started(Manager *m, Vm *vm);

@@ -106,20 +106,60 @@ static int property_get_vsock_path(sd_bus *bus, const char *path, const char *in
         return sd_bus_message_append(reply, "s", vm->cid > 0 ? vm->vsock_path : "");
 }
 
+/* a(qqyyy): vendor id, device id, bus, slot, function of each PCI device. */
+static int append_devices(sd_bus_message *m, Vm *vm) {
+        int r;
+
+        r = sd_bus_message_open_container(m, 'a', "(qqyyy)");
+        for (uint32_t i = 0; r >= 0 && i < vm->n_devices; i++) {
+                const ControlDevice *d = &vm->devices[i];
+
+                r = sd_bus_message_append(m, "(qqyyy)", d->vendor_id, d->device_id, d->bus, d->slot, d->function);
+        }
+        if (r >= 0)
+                r = sd_bus_message_close_container(m);
+        return r;
+}
+
+static int property_get_devices(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        return append_devices(reply, userdata);
+}
+
 int vm_bus_append_info(sd_bus_message *reply, Vm *vm) {
-        return sd_bus_message_append(reply, "a{sv}", 12,
-                                     "Name", "s", vm->name,
-                                     "State", "s", vm_state_to_string(vm->state),
-                                     "Pid", "u", (uint32_t) vm->pid,
-                                     "Cid", "u", vm->cid,
-                                     "Vcpus", "u", vm->vcpus,
-                                     "MemoryBytes", "t", vm->memory_bytes,
-                                     "BalloonTargetBytes", "t", vm->balloon_target_bytes,
-                                     "BalloonActualBytes", "t", vm->balloon_actual_bytes,
-                                     "StartTimeUsec", "t", vm->start_time_usec,
-                                     "LogPath", "s", vm->log_path,
-                                     "VsockPath", "s", vm->cid > 0 ? vm->vsock_path : "",
-                                     "Disks", "u", (uint32_t) vm->n_disks);
+        int r;
+
+        r = sd_bus_message_open_container(reply, 'a', "{sv}");
+        if (r < 0)
+                return r;
+        r = sd_bus_message_append(reply, "{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}",
+                                  "Name", "s", vm->name,
+                                  "State", "s", vm_state_to_string(vm->state),
+                                  "Pid", "u", (uint32_t) vm->pid,
+                                  "Cid", "u", vm->cid,
+                                  "Vcpus", "u", vm->vcpus,
+                                  "MemoryBytes", "t", vm->memory_bytes,
+                                  "BalloonTargetBytes", "t", vm->balloon_target_bytes,
+                                  "BalloonActualBytes", "t", vm->balloon_actual_bytes,
+                                  "StartTimeUsec", "t", vm->start_time_usec,
+                                  "LogPath", "s", vm->log_path,
+                                  "VsockPath", "s", vm->cid > 0 ? vm->vsock_path : "",
+                                  "Disks", "u", (uint32_t) vm->n_disks);
+        if (r >= 0)
+                r = sd_bus_message_open_container(reply, 'e', "sv");
+        if (r >= 0)
+                r = sd_bus_message_append(reply, "s", "Devices");
+        if (r >= 0)
+                r = sd_bus_message_open_container(reply, 'v', "a(qqyyy)");
+        if (r >= 0)
+                r = append_devices(reply, vm);
+        if (r >= 0)
+                r = sd_bus_message_close_container(reply);
+        if (r >= 0)
+                r = sd_bus_message_close_container(reply);
+        if (r >= 0)
+                r = sd_bus_message_close_container(reply);
+        return r;
 }
 
 /* ---- methods ---- */
@@ -363,6 +403,7 @@ static const sd_bus_vtable vm_vtable[] = {
         SD_BUS_PROPERTY("LogPath", "s", NULL, offsetof(Vm, log_path), SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("VsockPath", "s", property_get_vsock_path, 0, SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("Disks", "u", NULL, offsetof(Vm, n_disks), SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("Devices", "a(qqyyy)", property_get_devices, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_METHOD_WITH_NAMES("Stop", "su", SD_BUS_PARAM(mode) SD_BUS_PARAM(timeout_ms),
                                  "s", SD_BUS_PARAM(step), method_stop, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD("Kill", NULL, NULL, method_kill, SD_BUS_VTABLE_UNPRIVILEGED),
@@ -387,24 +428,44 @@ int vm_bus_register(Manager *m) {
         return sd_bus_add_node_enumerator(m->bus, NULL, VM_BUS_PATH_PREFIX, vm_node_enumerator, m);
 }
 
-void manager_vm_state_changed(Manager *m, Vm *vm) {
+void manager_vm_added(Manager *m, Vm *vm) {
         int r;
 
         if (!m->bus)
                 return;
-        r = sd_bus_emit_properties_changed(m->bus, vm->path, VM_BUS_INTERFACE,
-                                           "State", "Pid", "Vcpus", "MemoryBytes", NULL);
+        r = sd_bus_emit_object_added(m->bus, vm->path);
+        if (r < 0)
+                log_debug_errno(r, "InterfacesAdded for %s: %m", vm->name);
+}
+
+void manager_vm_removed(Manager *m, Vm *vm) {
+        int r;
+
+        if (!m->bus)
+                return;
+        r = sd_bus_emit_object_removed(m->bus, vm->path);
+        if (r < 0)
+                log_debug_errno(r, "InterfacesRemoved for %s: %m", vm->name);
+}
+
+static void emit_vm_properties_changed(Manager *m, Vm *vm, char **names) {
+        int r;
+
+        if (!m->bus)
+                return;
+        r = sd_bus_emit_properties_changed_strv(m->bus, vm->path, VM_BUS_INTERFACE, names);
         if (r < 0)
                 log_debug_errno(r, "PropertiesChanged for %s: %m", vm->name);
 }
 
-void manager_vm_balloon_changed(Manager *m, Vm *vm) {
-        int r;
+void manager_vm_state_changed(Manager *m, Vm *vm) {
+        emit_vm_properties_changed(m, vm, (char *[]) { "State", "Pid", "Vcpus", "MemoryBytes", NULL });
+}
 
-        if (!m->bus)
-                return;
-        r = sd_bus_emit_properties_changed(m->bus, vm->path, VM_BUS_INTERFACE,
-                                           "BalloonTargetBytes", "BalloonActualBytes", NULL);
-        if (r < 0)
-                log_debug_errno(r, "PropertiesChanged for %s: %m", vm->name);
+void manager_vm_devices_changed(Manager *m, Vm *vm) {
+        emit_vm_properties_changed(m, vm, (char *[]) { "Devices", NULL });
+}
+
+void manager_vm_balloon_changed(Manager *m, Vm *vm) {
+        emit_vm_properties_changed(m, vm, (char *[]) { "BalloonTargetBytes", "BalloonActualBytes", NULL });
 }

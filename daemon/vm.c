@@ -17,6 +17,7 @@
 
 #include "log.h"
 #include "manager.h"
+#include "string-table.h"
 #include "vm.h"
 
 #define VM_CONTROL_PAYLOAD_MAX 16
@@ -68,38 +69,9 @@ static const char *const vm_stop_step_table[_VM_STOP_STEP_MAX] = {
         [VM_STOP_STEP_SIGKILL] = "sigkill",
 };
 
-static int table_lookup(const char *const *table, size_t n, const char *s) {
-        if (!s)
-                return -EINVAL;
-        for (size_t i = 0; i < n; i++)
-                if (table[i] && strcmp(table[i], s) == 0)
-                        return (int) i;
-        return -EINVAL;
-}
-
-const char *vm_state_to_string(VmState s) {
-        return s >= 0 && s < _VM_STATE_MAX ? vm_state_table[s] : NULL;
-}
-
-int vm_state_from_string(const char *s) {
-        return table_lookup(vm_state_table, _VM_STATE_MAX, s);
-}
-
-const char *vm_stop_reason_to_string(VmStopReason r) {
-        return r >= 0 && r < _VM_STOP_REASON_MAX ? vm_stop_reason_table[r] : NULL;
-}
-
-int vm_stop_reason_from_string(const char *s) {
-        return table_lookup(vm_stop_reason_table, _VM_STOP_REASON_MAX, s);
-}
-
-const char *vm_stop_step_to_string(VmStopStep s) {
-        return s >= 0 && s < _VM_STOP_STEP_MAX ? vm_stop_step_table[s] : NULL;
-}
-
-int vm_stop_step_from_string(const char *s) {
-        return table_lookup(vm_stop_step_table, _VM_STOP_STEP_MAX, s);
-}
+DEFINE_STRING_TABLE(vm_state, VmState, vm_state_table)
+DEFINE_STRING_TABLE(vm_stop_reason, VmStopReason, vm_stop_reason_table)
+DEFINE_STRING_TABLE(vm_stop_step, VmStopStep, vm_stop_step_table)
 
 bool vm_name_is_valid(const char *name) {
         size_t n;
@@ -848,6 +820,9 @@ static void vm_on_ready(Vm *vm, const ControlReady *ready) {
                 log_warning("VM %s: the VMM reports vsock CID %" PRIu32 ", the daemon gave it %" PRIu32,
                             vm->name, ready->cid, vm->cid);
         log_debug("VM %s: ready, %" PRIu32 " PCI devices", vm->name, ready->n_devices);
+        vm->n_devices = MIN(ready->n_devices, (uint32_t) CONTROL_READY_DEVICES_MAX);
+        memcpy(vm->devices, ready->devices, vm->n_devices * sizeof(ControlDevice));
+        manager_vm_devices_changed(vm->manager, vm);
         if (vm->state != VM_STATE_STARTING) {
                 /* A reconnection (after a daemon restart): the current state. */
                 vm_apply_vmm_state(vm, ready->state);

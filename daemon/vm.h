@@ -199,6 +199,9 @@ struct Vm {
         bool balloon;
         uint32_t n_disks;
         uint32_t disks_read_only; /* bit i: disk i is read-only */
+        /* the PCI devices the VMM built, as its `ready` event said (Devices) */
+        ControlDevice devices[CONTROL_READY_DEVICES_MAX];
+        uint32_t n_devices;
 
         /* starting */
         VmWaiter *start_waiters;

@@ -16,6 +16,7 @@
 
 #include "macro.h"
 #include "sandbox.h"
+#include "string-table.h"
 
 #define POLICY_FILE_MAX (256 * 1024)
 #define SYSCALL_NAMES_MAX 512
@@ -54,16 +55,8 @@ static const char *const mode_names[_SANDBOX_MODE_MAX] = {
         [SANDBOX_MODE_LOG] = "log",
 };
 
-const char *sandbox_role_to_string(SandboxRole role) {
-        return (unsigned) role < _SANDBOX_ROLE_MAX ? role_names[role] : NULL;
-}
-
-SandboxRole sandbox_role_from_string(const char *s) {
-        for (size_t i = 0; i < _SANDBOX_ROLE_MAX; i++)
-                if (s && strcmp(role_names[i], s) == 0)
-                        return (SandboxRole) i;
-        return _SANDBOX_ROLE_INVALID;
-}
+DEFINE_STRING_TABLE_TO_STRING(sandbox_role, SandboxRole, role_names)
+DEFINE_STRING_TABLE_FROM_STRING(sandbox_role, SandboxRole, role_names, _SANDBOX_ROLE_INVALID)
 
 SandboxRole sandbox_role_for_device(const char *name) {
         static const struct {
@@ -88,16 +81,8 @@ const char *sandbox_role_policy(SandboxRole role) {
         return (unsigned) role < _SANDBOX_ROLE_MAX ? role_policies[role] : NULL;
 }
 
-const char *sandbox_mode_to_string(SandboxMode mode) {
-        return (unsigned) mode < _SANDBOX_MODE_MAX ? mode_names[mode] : NULL;
-}
-
-SandboxMode sandbox_mode_from_string(const char *s) {
-        for (size_t i = 0; i < _SANDBOX_MODE_MAX; i++)
-                if (s && strcmp(mode_names[i], s) == 0)
-                        return (SandboxMode) i;
-        return _SANDBOX_MODE_INVALID;
-}
+DEFINE_STRING_TABLE_TO_STRING(sandbox_mode, SandboxMode, mode_names)
+DEFINE_STRING_TABLE_FROM_STRING(sandbox_mode, SandboxMode, mode_names, _SANDBOX_MODE_INVALID)
 
 /* Process-wide on purpose: seccomp, the SIGSYS handler and the jail are
  * properties of the process, not of one Vm. Written once by

@@ -14,6 +14,7 @@
 #include "layout.h"
 #include "log.h"
 #include "sandbox.h"
+#include "string-table.h"
 #include "util.h"
 #include "vm.h"
 #include "x86.h"
@@ -27,18 +28,8 @@ static const char *const vm_state_names[_VM_STATE_MAX] = {
         [VM_STATE_STOPPING] = "stopping",
 };
 
-const char *vm_state_to_string(VmState s) {
-        if ((unsigned) s >= ARRAY_SIZE(vm_state_names))
-                return NULL;
-        return vm_state_names[s];
-}
-
-VmState vm_state_from_string(const char *s) {
-        for (size_t i = 0; i < ARRAY_SIZE(vm_state_names); i++)
-                if (s && strcmp(vm_state_names[i], s) == 0)
-                        return (VmState) i;
-        return _VM_STATE_MAX;
-}
+DEFINE_STRING_TABLE_TO_STRING(vm_state, VmState, vm_state_names)
+DEFINE_STRING_TABLE_FROM_STRING(vm_state, VmState, vm_state_names, _VM_STATE_MAX)
 
 /* The two flags vCPU threads poll without taking the lock. */
 static bool vm_exiting(Vm *vm) {

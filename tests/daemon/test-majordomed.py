@@ -490,6 +490,37 @@ def unreadable_or_missing_files_are_refused():
 
 
 @test
+def caller_paths_are_refused_with_the_same_words_for_every_key():
+    """kernel, initrd, serial_log and disk paths go through one opening
+    routine: the texts below are the API's (InvalidConfig names the key)."""
+    c = env_client()
+    d = tempfile.mkdtemp()
+    missing = os.path.join(d, "missing")
+    try:
+        cases = [
+            (dict(kernel=dbus.String("relative/kernel")), "kernel: path 'relative/kernel' is not absolute"),
+            (dict(initrd=dbus.String("/" + "x" * 5000)), "initrd: path too long"),
+            (dict(kernel=dbus.String(missing)), "kernel: cannot open '%s': No such file or directory" % missing),
+            (dict(kernel=dbus.String(d)), "kernel: '%s' is not a regular file" % d),
+            (dict(serial_log=dbus.String(d)), "serial_log: cannot open '%s': Is a directory" % d),
+            (dict(disks=disks(disk(path=dbus.String("img")))), "disks[0].path: path 'img' is not absolute"),
+            (dict(disks=disks(disk(path=dbus.String(missing)))),
+             "disks[0].path: cannot open '%s' for writing: No such file or directory" % missing),
+            (dict(disks=disks(disk(path=dbus.String(missing), read_only=dbus.Boolean(True)))),
+             "disks[0].path: cannot open '%s': No such file or directory" % missing),
+            (dict(disks=disks(disk(path=dbus.String("/dev/null")))),
+             "disks[0].path: '/dev/null' is not a regular file or block device"),
+        ]
+        for config, want in cases:
+            msg = expect_error("org.majordome.Error.InvalidConfig", c.start, "paths", **config)
+            check(msg == want, "want %r, got %r" % (want, msg))
+        check(not os.path.exists(missing), "a file was created")
+    finally:
+        shutil.rmtree(d)
+    c.close()
+
+
+@test
 def fds_that_are_not_regular_files_are_refused():
     c = env_client()
     r, w = os.pipe()
@@ -1038,6 +1069,9 @@ def system_bus_unprivileged_caller_is_denied_and_nothing_changes():
                                   capture_output=True, text=True, timeout=30)
         p = as_nobody("call", NAME, PATH, IFACE, "ListVms")
         check(p.returncode == 0 and p.stdout.strip() == "a(sso) 0", "ListVms as nobody: %s %s" % (p.stdout, p.stderr))
+        p = as_nobody("call", NAME, PATH, "org.freedesktop.DBus.ObjectManager", "GetManagedObjects")
+        check(p.returncode == 0 and p.stdout.strip() == "a{oa{sa{sv}}} 0",
+              "GetManagedObjects as nobody (the bus policy): %s %s" % (p.stdout, p.stderr))
         before = sorted(os.listdir(d.runtime_dir))
         p = as_nobody("call", NAME, PATH, IFACE, "StartVm", "sa{sv}", "intruder", "1", "kernel", "s", SPIN)
         check(p.returncode != 0 and "Not authorized" in p.stderr, "StartVm as nobody: %s %s" % (p.stdout, p.stderr))
@@ -1055,6 +1089,140 @@ def system_bus_unprivileged_caller_is_denied_and_nothing_changes():
             c.vm(path).Kill()
         c.close()
     finally:
+        d.close()
+        bus.close()
+
+
+
+# ---- org.freedesktop.DBus.ObjectManager on the manager object ----
+
+OM = "org.freedesktop.DBus.ObjectManager"
+PVPANIC = (0x1b36, 0x0011)
+VIRTIO_VSOCK = (0x1af4, 0x1040 + 19)  # virtio 1.2 §4.1.2.1: 0x1040 + device id
+
+
+def managed_vms(conn):
+    """GetManagedObjects as {path: Vm1 properties}; every object must have Vm1."""
+    objs = conn.get_object(NAME, PATH, introspect=False).GetManagedObjects(dbus_interface=OM)
+    out = {}
+    for path, ifaces in objs.items():
+        check(VM_IFACE in ifaces, "managed object %s has no %s: %s" % (path, VM_IFACE, list(ifaces)))
+        out[str(path)] = {str(k): v for k, v in ifaces[VM_IFACE].items()}
+    return out
+
+
+class ObjectSignals:
+    def __init__(self, conn):
+        self.added, self.removed = [], []
+        conn.add_signal_receiver(lambda p, i: self.added.append((str(p), i)), "InterfacesAdded", OM, NAME, PATH)
+        conn.add_signal_receiver(lambda p, i: self.removed.append((str(p), [str(x) for x in i])),
+                                 "InterfacesRemoved", OM, NAME, PATH)
+
+
+@test
+def object_manager_lists_nothing_without_vms():
+    bus = Bus()
+    d = Daemon(bus)
+    c = Client(bus)
+    try:
+        check(managed_vms(c.conn) == {}, "GetManagedObjects: %s" % managed_vms(c.conn))
+        compare_introspection(c.conn, PATH, OM, "org.majordome.VmManager1.xml")
+    finally:
+        c.close()
+        d.close()
+        bus.close()
+
+
+@test
+def object_manager_lists_exactly_the_running_vms_with_their_properties():
+    need_kvm()
+    bus = Bus()
+    d = Daemon(bus)
+    c = Client(bus)
+    try:
+        pa = c.start("om-a", cpus=dbus.UInt32(2))
+        pb = c.start("om-b", vsock=dbus.Boolean(True))
+        c.vm(pb).Pause()
+        vms = managed_vms(c.conn)
+        check(sorted(vms) == sorted([pa, pb]), "GetManagedObjects paths: %s" % sorted(vms))
+        for name, path in [("om-a", pa), ("om-b", pb)]:
+            info = {str(k): v for k, v in c.mgr.GetVmInfo(name).items()}
+            check(vms[path] == info, "%s: GetManagedObjects %s, GetVmInfo %s" % (name, vms[path], info))
+        check(vms[pa]["Vcpus"] == 2 and vms[pb]["State"] == "paused" and vms[pb]["Cid"] >= 3, "%s" % vms)
+        # Devices: what the VMM's ready event listed; every VM has pvpanic
+        devs = {p: [tuple(int(x) for x in d) for d in vms[p]["Devices"]] for p in (pa, pb)}
+        check(all(any(d[:2] == PVPANIC for d in devs[p]) for p in devs), "no pvpanic in %s" % devs)
+        check(any(d[:2] == VIRTIO_VSOCK for d in devs[pb]) and not any(d[:2] == VIRTIO_VSOCK for d in devs[pa]),
+              "vsock: %s" % devs)
+        check(len(set(d[2:] for d in devs[pb])) == len(devs[pb]), "two devices at one address: %s" % devs[pb])
+        c.vm(pa).Kill()
+        check(wait_until(lambda: c.stopped_of("om-a")), "no VmStopped")
+        check(sorted(managed_vms(c.conn)) == [pb], "after Kill: %s" % sorted(managed_vms(c.conn)))
+        c.vm(pb).Kill()
+    finally:
+        c.close()
+        d.close()
+        bus.close()
+
+
+@test
+def object_manager_signals_vms_coming_and_going():
+    need_kvm()
+    bus = Bus()
+    d = Daemon(bus)
+    c = Client(bus)
+    sig = ObjectSignals(c.conn)
+    try:
+        path = c.start("om-sig")
+        check(wait_until(lambda: [a for a in sig.added if a[0] == path]), "no InterfacesAdded")
+        added = [i for p, i in sig.added if p == path]
+        check(len(added) == 1, "InterfacesAdded %d times" % len(added))
+        check(VM_IFACE in added[0] and added[0][VM_IFACE]["Name"] == "om-sig", "InterfacesAdded: %s" % added[0])
+        check(added[0][VM_IFACE]["State"] == "starting", "added while %s" % added[0][VM_IFACE]["State"])
+        check(sig.removed == [], "InterfacesRemoved early: %s" % sig.removed)
+        c.vm(path).Stop("graceful", dbus.UInt32(5000), timeout=60)
+        check(wait_until(lambda: sig.removed), "no InterfacesRemoved")
+        check(len(sig.removed) == 1 and sig.removed[0][0] == path and VM_IFACE in sig.removed[0][1],
+              "InterfacesRemoved: %s" % sig.removed)
+        check(managed_vms(c.conn) == {}, "still managed: %s" % managed_vms(c.conn))
+        # a start that fails adds and removes the object too
+        with open(os.path.join(d.runtime_dir, "not-a-kernel"), "w") as f:
+            f.write("nothing bootable\n")
+        expect_error("org.majordome.Error.VmmFailed", c.start, "om-bad",
+                     kernel=dbus.String(os.path.join(d.runtime_dir, "not-a-kernel")))
+        bad = PATH + "/vm/om_2dbad"
+        check(wait_until(lambda: [r for r in sig.removed if r[0] == bad]), "no InterfacesRemoved for a failed start")
+        check([a for a in sig.added if a[0] == bad], "no InterfacesAdded for a failed start")
+        check(managed_vms(c.conn) == {}, "still managed: %s" % managed_vms(c.conn))
+    finally:
+        c.close()
+        d.close()
+        bus.close()
+
+
+@test
+def object_manager_lists_adopted_vms_after_a_restart():
+    need_kvm()
+    bus = Bus()
+    d = Daemon(bus)
+    c = Client(bus)
+    try:
+        pa = c.start("om-keep")
+        pid = int(c.prop(pa, "Pid"))
+        d.kill(signal.SIGKILL)
+        sig = ObjectSignals(c.conn)
+        d.start()
+        vms = managed_vms(c.conn)
+        check(sorted(vms) == [pa], "GetManagedObjects after restart: %s" % sorted(vms))
+        check(vms[pa]["Pid"] == pid and vms[pa]["State"] == "running", "adopted: %s" % vms[pa])
+        # the re-attached VMM's ready event lists its devices again
+        check(wait_until(lambda: any(tuple(int(x) for x in d[:2]) == PVPANIC for d in c.prop(pa, "Devices")), 5),
+              "Devices after restart: %s" % c.prop(pa, "Devices"))
+        c.vm(pa).Kill()
+        check(wait_until(lambda: [r for r in sig.removed if r[0] == pa]), "no InterfacesRemoved after adoption")
+        check(managed_vms(c.conn) == {}, "still managed: %s" % managed_vms(c.conn))
+    finally:
+        c.close()
         d.close()
         bus.close()
 

@@ -32,6 +32,7 @@ MANAGER_IFACE = "org.majordome.VmManager1"
 VM_IFACE = "org.majordome.Vm1"
 TEST_IFACE = "org.majordome.Test1"
 PROPS_IFACE = "org.freedesktop.DBus.Properties"
+OBJECT_MANAGER_IFACE = "org.freedesktop.DBus.ObjectManager"
 ERR = "org.majordome.Error."
 
 
@@ -104,6 +105,10 @@ class Vm(dbus.service.Object):
             "BalloonActualBytes": dbus.UInt64(0),
             "StartTimeUsec": dbus.UInt64(int(time.time() * 1e6)),
             "LogPath": dbus.String(log_path),
+            # pvpanic, as every real VM has
+            "Devices": dbus.Array([dbus.Struct((dbus.UInt16(0x1b36), dbus.UInt16(0x0011), dbus.Byte(0),
+                                                dbus.Byte(1), dbus.Byte(0)), signature="qqyyy")],
+                                  signature="(qqyyy)"),
         }
         self.disks = disks
         super().__init__(manager.connection, self.path)
@@ -196,6 +201,7 @@ class Manager(dbus.service.Object):
         self.last_config = None
         self.last_call = None
         self.fail_next_start = False
+        self.ghosts = []
 
     def stop(self, name, mode):
         vm = self.vms.get(name)
@@ -274,6 +280,14 @@ class Manager(dbus.service.Object):
         return dbus.Array([(n, vm.props["State"], dbus.ObjectPath(vm.path))
                            for n, vm in sorted(self.vms.items())], signature="(sso)")
 
+    @dbus.service.method(OBJECT_MANAGER_IFACE, in_signature="", out_signature="a{oa{sa{sv}}}")
+    def GetManagedObjects(self):
+        # Unordered, as sd-bus answers it: vmc sorts.
+        self.last_call = {"path": MANAGER_PATH, "method": "GetManagedObjects", "args": []}
+        objs = {dbus.ObjectPath(vm.path): {VM_IFACE: dbus.Dictionary(vm.props, signature="sv")}
+                for vm in list(self.vms.values()) + self.ghosts}
+        return dbus.Dictionary(objs, signature="oa{sa{sv}}")
+
     @dbus.service.method(MANAGER_IFACE, in_signature="s", out_signature="a{sv}")
     def GetVmInfo(self, name):
         vm = self.vms.get(name)
@@ -334,6 +348,15 @@ class Manager(dbus.service.Object):
     @dbus.service.method(TEST_IFACE, in_signature="s", out_signature="")
     def MarkStopping(self, name):
         self.vms[name].start_stopping()
+
+    @dbus.service.method(TEST_IFACE, in_signature="s", out_signature="")
+    def Vanish(self, name):
+        """The VM's object and GetVmInfo entry go at once, but GetManagedObjects
+        still lists it: what a client that asks per VM would see when a VM
+        ends between its calls."""
+        vm = self.vms.pop(name)
+        vm.remove_from_connection()
+        self.ghosts.append(vm)
 
     @dbus.service.method(TEST_IFACE, in_signature="s", out_signature="")
     def PowerOff(self, name):

@@ -34,6 +34,9 @@ class Env:
         os.mkdir(self.runtime)
         self.spin = os.path.join(os.environ["MAJORDOME_GUEST_DIR"], "spin.elf")
         self.daemon_log = open(os.path.join(self.tmp.name, "majordomed.log"), "w+")
+        self.start_daemon()
+
+    def start_daemon(self):
         self.daemon = subprocess.Popen(
             [os.environ["MAJORDOMED"], "--user", "--runtime-dir", self.runtime,
              "--vmm", os.environ["MAJORDOME_VMM"]],
@@ -102,6 +105,9 @@ def info_json_reports_running_and_the_properties(env):
     info = env.info("spin")
     check(info["State"] == "running" and info["Pid"] > 0 and info["Vcpus"] == 1, info)
     check(info["MemoryBytes"] == 64 << 20 and info["LogPath"], info)
+    check([0x1b36, 0x0011] in [d[:2] for d in info["Devices"]], info)
+    r = env.vmc("info", "spin")
+    check(any(l.startswith("PCI devices ") and "1b36:0011 at 00:" in l for l in r.out.splitlines()), r)
 
 
 @test
@@ -165,6 +171,20 @@ def start_with_disks_balloon_and_vsock(env):
     check(r.rc == 0 and "Disks           2" in lines and "vsock socket    " + info["VsockPath"] in lines, r)
     r = env.vmc("info", "spin")
     check(r.rc == 0 and "vsock socket" not in r.out and "Disks           0" in r.out.splitlines(), r)
+
+
+@test
+def list_shows_every_vm_oldest_first_as_the_daemon_has_it(env):
+    r = env.vmc("list", "--json")
+    check(r.rc == 0, r)
+    vms = json.loads(r.out)
+    check([vm["Name"] for vm in vms] == ["spin", "dev"], vms)
+    for vm in vms:
+        path = vm.pop("Path")
+        check(path == "/org/majordome/VmManager1/vm/" + vm["Name"], path)
+        check(vm == env.info(vm["Name"]), "list %s, info %s" % (vm, env.info(vm["Name"])))
+    r = env.vmc("list")
+    check([l.split()[:2] for l in r.out.splitlines()[1:]] == [["spin", "running"], ["dev", "running"]], r)
 
 
 @test
@@ -261,6 +281,22 @@ def kill_ends_the_vm(env):
     r = env.vmc("kill", "killed")
     check(r.rc == 0 and r.out == "killed killed\n", r)
     check(wait_for(lambda: env.vmc("info", "killed").rc == 4, timeout=10), "VM still listed after kill")
+
+
+@test
+def list_shows_vms_adopted_after_a_daemon_restart(env):
+    env.start("adopted")
+    pid = env.info("adopted")["Pid"]
+    env.daemon.kill()
+    env.daemon.wait()
+    env.start_daemon()
+    r = env.vmc("list", "--json")
+    check(r.rc == 0, r)
+    vms = {vm["Name"]: vm for vm in json.loads(r.out)}
+    check(list(vms) == ["adopted"] and vms["adopted"]["Pid"] == pid and vms["adopted"]["State"] == "running", vms)
+    r = env.vmc("stop", "adopted", "--force")
+    check(r.rc == 0, r)
+    check(json.loads(env.vmc("list", "--json").out) == [], "still listed")
 
 
 @test

@@ -149,16 +149,40 @@ def list_shows_a_table_and_json(env):
 
 
 @test
+def list_is_one_get_managed_objects_call_oldest_first(env):
+    env.start("second")
+    env.start("first-by-name")
+    r = env.vmc("list", "--json")
+    check(r.rc == 0, r)
+    names = [vm["Name"] for vm in json.loads(r.out)]
+    check(names.index("second") < names.index("first-by-name"), "not oldest first: %s" % names)
+    check(env.test_json("LastCall")["method"] == "GetManagedObjects", env.test_json("LastCall"))
+
+
+@test
+def list_survives_a_vm_that_vanished_between_calls(env):
+    env.start("ghost", "--cpus", "2")
+    env.test_call("Vanish", "ghost")
+    check(env.vmc("info", "ghost").rc == 4, "ghost still has info")
+    r = env.vmc("list")
+    check(r.rc == 0, r)
+    row = [l.split() for l in r.out.splitlines() if l.startswith("ghost ")]
+    check(row == [["ghost", "running", "2", "256", "MiB", "4242"]], r)
+
+
+@test
 def info_json_has_every_property(env):
     env.start("inf")
     r = env.vmc("info", "inf", "--json")
     check(r.rc == 0, r)
     info = json.loads(r.out)
     for key in ("Name", "State", "Pid", "Cid", "Vcpus", "MemoryBytes", "BalloonTargetBytes",
-                "BalloonActualBytes", "StartTimeUsec", "LogPath"):
+                "BalloonActualBytes", "StartTimeUsec", "LogPath", "Devices"):
         check(key in info, "%s missing from %s" % (key, r.out))
+    check(info["Devices"] == [[0x1b36, 0x0011, 0, 1, 0]], r)
     h = env.vmc("info", "inf")
     check("State           running" in h.out, h)
+    check("PCI devices     1b36:0011 at 00:01.0" in h.out.splitlines(), h)
 
 
 @test

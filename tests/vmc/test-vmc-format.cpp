@@ -182,6 +182,59 @@ TEST(VmcFormat, list_json_merges_list_and_info) {
         g_variant_unref(info);
 }
 
+TEST(VmcFormat, managed_objects_become_entries_oldest_first) {
+        GVariant *objects = parse_variant("a{oa{sa{sv}}}",
+                "{objectpath '/org/majordome/VmManager1/vm/young': {'org.majordome.Vm1': "
+                "    {'Name': <'young'>, 'State': <'starting'>, 'StartTimeUsec': <uint64 20>}},"
+                " objectpath '/org/majordome/VmManager1/vm/old': {'org.freedesktop.DBus.Peer': @a{sv} {},"
+                "    'org.majordome.Vm1': {'Name': <'old'>, 'State': <'paused'>, 'StartTimeUsec': <uint64 10>,"
+                "                          'Pid': <uint32 7>}},"
+                " objectpath '/org/majordome/VmManager1/vm': {'org.freedesktop.DBus.Peer': @a{sv} {}}}");
+        size_t n = 99;
+
+        VmcListEntry *entries = vmc_list_entries_from_managed_objects(objects, &n);
+
+        ASSERT_EQ(n, 2u);
+        EXPECT_STREQ(entries[0].name, "old");
+        EXPECT_STREQ(entries[0].state, "paused");
+        EXPECT_STREQ(entries[0].path, "/org/majordome/VmManager1/vm/old");
+        EXPECT_STREQ(entries[1].name, "young");
+        EXPECT_EQ(take(vmc_format_list(entries, n)),
+                  "NAME   STATE     VCPUS      MEMORY  PID\n"
+                  "old    paused        -           -  7\n"
+                  "young  starting      -           -  -\n");
+        vmc_list_entries_free(entries, n);
+        g_variant_unref(objects);
+}
+
+TEST(VmcFormat, managed_object_without_name_or_state_is_listed_with_dashes) {
+        GVariant *objects = parse_variant("a{oa{sa{sv}}}",
+                "{objectpath '/org/majordome/VmManager1/vm/half': {'org.majordome.Vm1': @a{sv} {}}}");
+        size_t n = 0;
+
+        VmcListEntry *entries = vmc_list_entries_from_managed_objects(objects, &n);
+
+        ASSERT_EQ(n, 1u);
+        EXPECT_STREQ(entries[0].name, "-");
+        EXPECT_STREQ(entries[0].state, "-");
+        EXPECT_EQ(take(vmc_format_list_json(entries, n)),
+                  "[{\"Name\":\"-\",\"State\":\"-\",\"Path\":\"/org/majordome/VmManager1/vm/half\"}]");
+        vmc_list_entries_free(entries, n);
+        g_variant_unref(objects);
+}
+
+TEST(VmcFormat, no_managed_objects_is_an_empty_list) {
+        GVariant *objects = parse_variant("a{oa{sa{sv}}}", "@a{oa{sa{sv}}} {}");
+        size_t n = 99;
+
+        VmcListEntry *entries = vmc_list_entries_from_managed_objects(objects, &n);
+
+        EXPECT_EQ(n, 0u);
+        EXPECT_EQ(take(vmc_format_list(entries, n)), "NAME  STATE  VCPUS      MEMORY  PID\n");
+        vmc_list_entries_free(entries, n);
+        g_variant_unref(objects);
+}
+
 TEST(VmcFormat, info_shows_known_properties_in_order_then_the_rest) {
         GVariant *info = parse_variant("a{sv}",
                 "{'Zeta': <'z'>, 'State': <'running'>, 'Name': <'demo'>, 'Cid': <uint32 0>,"
@@ -195,6 +248,20 @@ TEST(VmcFormat, info_shows_known_properties_in_order_then_the_rest) {
                   "Log             /run/x.log\n"
                   "Zeta            z\n");
         g_variant_unref(info);
+}
+
+TEST(VmcFormat, info_shows_pci_devices_as_lspci_does) {
+        GVariant *info = parse_variant("a{sv}",
+                "{'Name': <'demo'>, 'Devices': <[(uint16 0x1b36, uint16 0x0011, byte 0, byte 1, byte 0),"
+                "                                  (uint16 0x1af4, uint16 0x1053, byte 0, byte 0x1f, byte 7)]>}");
+        GVariant *none = parse_variant("a{sv}", "{'Devices': <@a(qqyyy) []>}");
+
+        EXPECT_EQ(take(vmc_format_info(info)),
+                  "Name            demo\n"
+                  "PCI devices     1b36:0011 at 00:01.0, 1af4:1053 at 00:1f.7\n");
+        EXPECT_EQ(take(vmc_format_info(none)), "PCI devices     -\n");
+        g_variant_unref(info);
+        g_variant_unref(none);
 }
 
 TEST(VmcFormat, balloon_stats_are_sorted_with_sizes_for_memory) {
@@ -311,7 +378,8 @@ TEST(VmcApi, xml_declares_every_call_vmc_makes) {
         } calls[] = {
                 { "org.majordome.VmManager1.xml", VMC_MANAGER_INTERFACE, "StartVm", "sa{sv}", "o" },
                 { "org.majordome.VmManager1.xml", VMC_MANAGER_INTERFACE, "StopVm", "ssu", "s" },
-                { "org.majordome.VmManager1.xml", VMC_MANAGER_INTERFACE, "ListVms", "", "a(sso)" },
+                { "org.majordome.VmManager1.xml", VMC_OBJECT_MANAGER_INTERFACE, "GetManagedObjects", "",
+                  "a{oa{sa{sv}}}" },
                 { "org.majordome.VmManager1.xml", VMC_MANAGER_INTERFACE, "GetVmInfo", "s", "a{sv}" },
                 { "org.majordome.Vm1.xml", VMC_VM_INTERFACE, "Kill", "", "" },
                 { "org.majordome.Vm1.xml", VMC_VM_INTERFACE, "Pause", "", "" },

@@ -13,6 +13,7 @@
 #include "decompress.h"
 #include "layout.h"
 #include "mptable.h"
+#include "string-table.h"
 #include "util.h"
 
 /* Offsets in a bzImage file, Documentation/arch/x86/boot.rst. */
@@ -51,16 +52,8 @@ static const char *const kind_names[_BOOT_KIND_MAX] = {
         [BOOT_KIND_BZIMAGE_DECOMPRESSED] = "bzimage-decompressed",
 };
 
-const char *boot_kind_to_string(BootKind k) {
-        return k >= 0 && k < _BOOT_KIND_MAX ? kind_names[k] : NULL;
-}
-
-BootKind boot_kind_from_string(const char *s) {
-        for (int k = 0; s && k < _BOOT_KIND_MAX; k++)
-                if (strcmp(s, kind_names[k]) == 0)
-                        return (BootKind) k;
-        return _BOOT_KIND_INVALID;
-}
+DEFINE_STRING_TABLE_TO_STRING(boot_kind, BootKind, kind_names)
+DEFINE_STRING_TABLE_FROM_STRING(boot_kind, BootKind, kind_names, _BOOT_KIND_INVALID)
 
 unsigned boot_max_cpus(void) {
         return mptable_max_cpus();

@@ -13,16 +13,14 @@
 
 #include "decompress.h"
 #include "macro.h"
+#include "string-table.h"
+#include "unaligned.h"
 
 /* liblzma's memory cap: the kernel's xz uses a dictionary of at most 32 MiB. */
 #define LZMA_MEMLIMIT (256 * MiB)
 /* "lz4 -l" legacy frames: every block decompresses to at most 8 MiB. */
 #define LZ4_LEGACY_MAGIC UINT32_C(0x184c2102)
 #define LZ4_LEGACY_BLOCK (8 * MiB)
-
-static uint32_t le32(const uint8_t *p) {
-        return (uint32_t) p[0] | (uint32_t) p[1] << 8 | (uint32_t) p[2] << 16 | (uint32_t) p[3] << 24;
-}
 
 static const char *const codec_names[_BOOT_CODEC_MAX] = {
         [BOOT_CODEC_UNKNOWN] = "unknown",
@@ -34,9 +32,7 @@ static const char *const codec_names[_BOOT_CODEC_MAX] = {
         [BOOT_CODEC_BZIP2] = "bzip2",
 };
 
-const char *boot_codec_to_string(BootCodec c) {
-        return c >= 0 && c < _BOOT_CODEC_MAX ? codec_names[c] : NULL;
-}
+DEFINE_STRING_TABLE_TO_STRING(boot_codec, BootCodec, codec_names)
 
 BootCodec boot_codec_detect(const void *p, size_t n) {
         static const struct {
@@ -111,7 +107,7 @@ static int unlz4(const uint8_t *in, size_t n, uint8_t *out, size_t size) {
 
                 if (n - pos < 4)
                         return -EBADMSG;
-                chunk = le32(in + pos);
+                chunk = get_le32(in + pos);
                 pos += 4;
                 /* lz4 may concatenate legacy archives, as the kernel's unlz4 allows. */
                 if (chunk == LZ4_LEGACY_MAGIC)
@@ -158,7 +154,7 @@ int boot_decompress(BootCodec codec, const void *p, size_t n, size_t max,
         /* Magic plus the trailing size: anything shorter is not a stream. */
         if (n < 8 || n > UINT32_MAX)
                 return -EBADMSG;
-        size = le32(in + n - 4);
+        size = get_le32(in + n - 4);
         if (size == 0)
                 return -EBADMSG;
         if (size > max)

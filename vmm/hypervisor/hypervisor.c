@@ -3,6 +3,7 @@
 
 #include "hypervisor.h"
 #include "macro.h"
+#include "string-table.h"
 
 static const char *const exit_kind_names[_HV_EXIT_KIND_MAX] = {
         [HV_EXIT_IO] = "io",
@@ -16,15 +17,5 @@ static const char *const exit_kind_names[_HV_EXIT_KIND_MAX] = {
         [HV_EXIT_UNKNOWN] = "unknown",
 };
 
-const char *hv_exit_kind_to_string(HvExitKind k) {
-        if ((unsigned) k >= ARRAY_SIZE(exit_kind_names))
-                return NULL;
-        return exit_kind_names[k];
-}
-
-HvExitKind hv_exit_kind_from_string(const char *s) {
-        for (size_t i = 0; i < ARRAY_SIZE(exit_kind_names); i++)
-                if (s && strcmp(exit_kind_names[i], s) == 0)
-                        return (HvExitKind) i;
-        return _HV_EXIT_KIND_MAX;
-}
+DEFINE_STRING_TABLE_TO_STRING(hv_exit_kind, HvExitKind, exit_kind_names)
+DEFINE_STRING_TABLE_FROM_STRING(hv_exit_kind, HvExitKind, exit_kind_names, _HV_EXIT_KIND_MAX)

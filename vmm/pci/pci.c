@@ -4,33 +4,21 @@
 
 #include "macro.h"
 #include "pci/pci.h"
-
-static uint32_t le_get(const uint8_t *p, unsigned size) {
-        uint32_t v = 0;
-
-        for (unsigned i = 0; i < size; i++)
-                v |= (uint32_t) p[i] << (8 * i);
-        return v;
-}
-
-static void le_put(uint8_t *p, unsigned size, uint32_t v) {
-        for (unsigned i = 0; i < size; i++)
-                p[i] = (uint8_t) (v >> (8 * i));
-}
+#include "unaligned.h"
 
 void pci_device_init(PciDevice *d, uint16_t vendor, uint16_t device, uint32_t class_code, uint8_t revision,
                      uint16_t subsys_vendor, uint16_t subsys_id) {
         *d = (PciDevice) { .cap_next = 0x40 };
-        le_put(d->config + PCI_VENDOR_ID, 2, vendor);
-        le_put(d->config + PCI_DEVICE_ID, 2, device);
+        put_le(d->config + PCI_VENDOR_ID, 2, vendor);
+        put_le(d->config + PCI_DEVICE_ID, 2, device);
         d->config[PCI_REVISION_ID] = revision;
-        le_put(d->config + PCI_CLASS_PROG, 3, class_code);
+        put_le(d->config + PCI_CLASS_PROG, 3, class_code);
         d->config[PCI_HEADER_TYPE] = 0;
-        le_put(d->config + PCI_SUBSYSTEM_VENDOR_ID, 2, subsys_vendor);
-        le_put(d->config + PCI_SUBSYSTEM_ID, 2, subsys_id);
+        put_le(d->config + PCI_SUBSYSTEM_VENDOR_ID, 2, subsys_vendor);
+        put_le(d->config + PCI_SUBSYSTEM_ID, 2, subsys_id);
         /* Command: memory space, bus master and INTx disable are ours to
          * honour; I/O space stays 0 (no I/O BARs). */
-        le_put(d->wmask + PCI_COMMAND, 2, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER | PCI_COMMAND_INTX_DISABLE);
+        put_le(d->wmask + PCI_COMMAND, 2, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER | PCI_COMMAND_INTX_DISABLE);
         d->wmask[PCI_INTERRUPT_LINE] = 0xff;
 }
 
@@ -45,8 +33,8 @@ int pci_device_add_bar(PciDevice *d, unsigned bar, uint64_t size, bool prefetch,
          * bits below the size read as zero, which is how sizing works. */
         d->config[PCI_BAR0 + 4 * bar] = PCI_BAR_MEM_64 | (prefetch ? PCI_BAR_PREFETCH : 0);
         mask = ~(size - 1);
-        le_put(d->wmask + PCI_BAR0 + 4 * bar, 4, (uint32_t) mask & ~0xfu);
-        le_put(d->wmask + PCI_BAR0 + 4 * (bar + 1), 4, (uint32_t) (mask >> 32));
+        put_le(d->wmask + PCI_BAR0 + 4 * bar, 4, (uint32_t) mask & ~0xfu);
+        put_le(d->wmask + PCI_BAR0 + 4 * (bar + 1), 4, (uint32_t) (mask >> 32));
         return 0;
 }
 
@@ -68,13 +56,13 @@ int pci_device_add_cap(PciDevice *d, const void *cap, uint8_t len) {
 }
 
 uint64_t pci_bar_address(PciDevice *d, unsigned bar) {
-        return ((uint64_t) le_get(d->config + PCI_BAR0 + 4 * bar, 4) & ~UINT64_C(0xf)) |
-               (uint64_t) le_get(d->config + PCI_BAR0 + 4 * (bar + 1), 4) << 32;
+        return ((uint64_t) get_le(d->config + PCI_BAR0 + 4 * bar, 4) & ~UINT64_C(0xf)) |
+               (uint64_t) get_le(d->config + PCI_BAR0 + 4 * (bar + 1), 4) << 32;
 }
 
 /* Recomputes where each BAR decodes; tells the owner what changed. */
 static void bars_update(PciDevice *d) {
-        bool mem = le_get(d->config + PCI_COMMAND, 2) & PCI_COMMAND_MEMORY;
+        bool mem = get_le(d->config + PCI_COMMAND, 2) & PCI_COMMAND_MEMORY;
 
         for (unsigned i = 0; i < PCI_NUM_BARS; i++) {
                 PciBar *bar = &d->bars[i];
@@ -145,14 +133,14 @@ uint32_t pci_config_read(PciBus *b, unsigned slot, unsigned fn, unsigned offset,
         d = device_at(b, slot, fn);
         if (d)
                 r = config_redirect(d, offset, size, &ops, &dev, &off);
-        v = d ? le_get(d->config + offset, size) : 0xffffffffu >> (32 - 8 * size);
+        v = d ? get_le(d->config + offset, size) : 0xffffffffu >> (32 - 8 * size);
         pthread_mutex_unlock(&b->lock);
         if (r < 0)
                 return 0;
         if (r > 0) {
                 if (ops && ops->read)
                         ops->read(dev, off, data, size);
-                v = le_get(data, size);
+                v = get_le(data, size);
         }
         return v;
 }
@@ -184,7 +172,7 @@ void pci_config_write(PciBus *b, unsigned slot, unsigned fn, unsigned offset, un
         }
         pthread_mutex_unlock(&b->lock);
         if (r > 0 && ops && ops->write) {
-                le_put(data, size, value);
+                put_le(data, size, value);
                 ops->write(dev, off, data, size);
         }
 }
@@ -209,7 +197,7 @@ static void conf1_read(void *opaque, uint64_t offset, uint8_t *data, unsigned si
                  * expects it back; only dword accesses are the register. */
                 if (offset == 0 && size == 4) {
                         pthread_mutex_lock(&b->lock);
-                        le_put(data, 4, b->conf_addr);
+                        put_le(data, 4, b->conf_addr);
                         pthread_mutex_unlock(&b->lock);
                 }
                 return;
@@ -223,7 +211,7 @@ static void conf1_read(void *opaque, uint64_t offset, uint8_t *data, unsigned si
         if (bus != 0 || offset - 4 + size > 4)
                 return;
         v = pci_config_read(b, slot, fn, reg + (unsigned) (offset - 4), size);
-        le_put(data, size, v);
+        put_le(data, size, v);
 }
 
 static void conf1_write(void *opaque, uint64_t offset, const uint8_t *data, unsigned size) {
@@ -234,7 +222,7 @@ static void conf1_write(void *opaque, uint64_t offset, const uint8_t *data, unsi
         if (offset < 4) {
                 if (offset == 0 && size == 4) {
                         pthread_mutex_lock(&b->lock);
-                        b->conf_addr = le_get(data, 4) & 0x80fffffcu;
+                        b->conf_addr = get_le(data, 4) & 0x80fffffcu;
                         pthread_mutex_unlock(&b->lock);
                 }
                 return;
@@ -247,7 +235,7 @@ static void conf1_write(void *opaque, uint64_t offset, const uint8_t *data, unsi
         conf1_decode(addr, &bus, &slot, &fn, &reg);
         if (bus != 0 || offset - 4 + size > 4)
                 return;
-        pci_config_write(b, slot, fn, reg + (unsigned) (offset - 4), size, le_get(data, size));
+        pci_config_write(b, slot, fn, reg + (unsigned) (offset - 4), size, get_le(data, size));
 }
 
 const BusDeviceOps pci_conf1_bus_ops = {
@@ -364,9 +352,9 @@ int pci_bus_add_device(PciBus *b, PciDevice *d, const PciDeviceOps *ops, void *o
                 addr = ALIGN_UP(next, d->bars[i].size);
                 if (addr + d->bars[i].size > b->mmio_base + b->mmio_size)
                         return -ENOSPC;
-                le_put(d->config + PCI_BAR0 + 4 * i, 4,
+                put_le(d->config + PCI_BAR0 + 4 * i, 4,
                        (uint32_t) addr | (d->config[PCI_BAR0 + 4 * i] & 0xfu));
-                le_put(d->config + PCI_BAR0 + 4 * (i + 1), 4, (uint32_t) (addr >> 32));
+                put_le(d->config + PCI_BAR0 + 4 * (i + 1), 4, (uint32_t) (addr >> 32));
                 next = addr + d->bars[i].size;
         }
 

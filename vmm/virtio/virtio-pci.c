@@ -9,19 +9,7 @@
 #include <unistd.h>
 
 #include "virtio/virtio-pci.h"
-
-static uint64_t le_get(const uint8_t *p, unsigned size) {
-        uint64_t v = 0;
-
-        for (unsigned i = 0; i < size; i++)
-                v |= (uint64_t) p[i] << (8 * i);
-        return v;
-}
-
-static void le_put(uint8_t *p, unsigned size, uint64_t v) {
-        for (unsigned i = 0; i < size; i++)
-                p[i] = (uint8_t) (v >> (8 * i));
-}
+#include "unaligned.h"
 
 /* ---- interrupts ---- */
 
@@ -265,11 +253,11 @@ static void common_read(VirtioPci *vp, uint64_t off, uint8_t *data, unsigned siz
         if (size == 8)
                 v |= (uint64_t) common_read32(vp, off + 4) << 32;
         pthread_mutex_unlock(&vp->lock);
-        le_put(data, size, v);
+        put_le(data, size, v);
 }
 
 static void common_write(VirtioPci *vp, uint64_t off, const uint8_t *data, unsigned size) {
-        uint64_t v = le_get(data, size);
+        uint64_t v = get_le(data, size);
 
         if (!common_access_ok(off, size))
                 return;
@@ -390,8 +378,8 @@ static int pci_config_to_bar(void *owner, unsigned offset, unsigned size, unsign
         VirtioPci *vp = owner;
         const uint8_t *cap = vp->pci.config + vp->pci_cfg_cap;
         unsigned data = vp->pci_cfg_cap + offsetof(struct virtio_pci_cfg_cap, pci_cfg_data);
-        uint32_t off = (uint32_t) le_get(cap + offsetof(struct virtio_pci_cap, offset), 4);
-        uint32_t len = (uint32_t) le_get(cap + offsetof(struct virtio_pci_cap, length), 4);
+        uint32_t off = (uint32_t) get_le(cap + offsetof(struct virtio_pci_cap, offset), 4);
+        uint32_t len = (uint32_t) get_le(cap + offsetof(struct virtio_pci_cap, length), 4);
 
         if (offset + size <= data || offset >= data + 4)
                 return 0;
