@@ -6,7 +6,8 @@
 #   free     the scheduler's choice (what the rig test does)
 #   same     the whole VMM on host CPU 0 (taskset)
 #   split    vcpu0 on CPU 0, vcpu1 on CPU 1, fixed
-#   migrate  each vCPU thread moved to the other host CPU every ~20 ms
+#   migrate  each vCPU thread moved to the other host CPU about every 0.1 s
+#   restart  SECONDS separate 1-second runs (many first entries to user mode)
 # Usage: tools/fsbase-flake.sh BUILD_DIR MODE [SECONDS] [TICK_HZ]
 # Exit status: the VMM's (0 = no bad load seen).
 set -eu
@@ -21,6 +22,15 @@ vcpu_tids() {
 }
 
 case $mode in
+restart)
+        i=0 bad=0
+        while [ $i -lt "$seconds" ]; do
+                out=$($vmm run --cpus 2 --debug-exit --cmdline "seconds=1 tick_hz=$hz" "$guest" </dev/null 2>&1) ||
+                        { bad=$((bad + 1)); echo "run $i failed:"; echo "$out" | tail -4; }
+                i=$((i + 1))
+        done
+        echo "fsbase restart: $i runs, $bad failed"
+        [ $bad -eq 0 ]; exit $? ;;
 same) exec taskset -c 0 sh -c "exec $vmm $args" </dev/null ;;
 free) exec sh -c "exec $vmm $args" </dev/null ;;
 split | migrate) ;;
