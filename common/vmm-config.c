@@ -681,7 +681,8 @@ int vmm_config_reader_add(VmmConfigReader *rd, const uint8_t *payload, size_t le
         rd->next_part++;
         memcpy(rd->blob + rd->size, payload + VMM_CONFIG_PART_HEADER_SIZE, len);
         rd->size += len;
-        memcpy(rd->fds + rd->n_fds, fds, n_fds * sizeof(int));
+        if (n_fds > 0)
+                memcpy(rd->fds + rd->n_fds, fds, n_fds * sizeof(int));
         rd->n_fds += n_fds;
         if (rd->next_part < rd->n_parts)
                 return 0;
