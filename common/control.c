@@ -18,6 +18,7 @@ static const char *const control_type_table[_CONTROL_TYPE_MAX] = {
         [CONTROL_TYPE_RESUME] = "resume",
         [CONTROL_TYPE_STOP] = "stop",
         [CONTROL_TYPE_SUBSCRIBE] = "subscribe",
+        [CONTROL_TYPE_CONFIGURE] = "configure",
         [CONTROL_TYPE_DISK_RESIZE] = "disk-resize",
         [CONTROL_TYPE_BALLOON] = "balloon",
         [CONTROL_TYPE_BALLOON_STATS] = "balloon-stats",

@@ -42,6 +42,9 @@ typedef enum ControlType {
         /* Makes this connection an event connection: the VMM pushes events
          * (CONTROL_EVENT types) on it from now on. */
         CONTROL_TYPE_SUBSCRIBE = 5,
+        /* The VM's configuration, from the daemon before anything else
+         * (common/vmm-config.h): one or more parts, with fds. */
+        CONTROL_TYPE_CONFIGURE = 6,
         /* 16-31: block devices. */
         CONTROL_TYPE_DISK_RESIZE = 16,
         /* 32-47: the balloon. */

@@ -19,6 +19,7 @@
 #include "manager.h"
 #include "string-table.h"
 #include "vm.h"
+#include "vmm-config.h"
 
 #define VM_CONTROL_PAYLOAD_MAX 16
 
@@ -908,22 +909,18 @@ static int fd_move_high(int fd) {
         return fd < 0 ? -1 : fcntl(fd, F_DUPFD_CLOEXEC, 16);
 }
 
-/* The VMM's descriptors: 0-2 /dev/null and the log, then these, then one
- * per disk from VM_FD_DISK0 on (the order of the --block options). */
-#define VM_FD_KERNEL 3
-#define VM_FD_INITRD 4
-#define VM_FD_SERIAL 5
-#define VM_FD_CONTROL 6
-#define VM_FD_DISK0 7
+/* The VMM's descriptors: 0-2 /dev/null and the log, then its end of the
+ * control connection, then the gate until it opens. Every other file (the
+ * kernel, initrd, console, disks) reaches it in the CONFIGURE message. */
+#define VM_FD_CONTROL 3
+#define VM_FD_GATE 4
 
 /* The child's exit code when the gate closes without opening: the daemon
  * failed to save the VM's state file, or died first. */
 #define VM_GATE_CLOSED_EXIT 75
 
-static _noreturn_ void vm_exec_child(Vm *vm, char **argv, int kernel_fd, int initrd_fd,
-                                     int serial_fd, int control_fd, int log_fd,
-                                     const VmDisk *disks, unsigned n_disks, int gate_fd, int gate_write_fd) {
-        int src[4 + VM_DISKS_MAX], null_fd, hi_log, hi_gate, gate;
+static _noreturn_ void vm_exec_child(char **argv, int control_fd, int log_fd, int gate_fd, int gate_write_fd) {
+        int null_fd, hi_control, hi_log, hi_gate, gate;
         ssize_t k;
         char go;
         sigset_t all;
@@ -943,28 +940,15 @@ static _noreturn_ void vm_exec_child(Vm *vm, char **argv, int kernel_fd, int ini
 
         /* Lift every source above the targets first so dup2 never clobbers
          * a source that sits on another's target number. */
-        src[0] = fd_move_high(kernel_fd);
-        src[1] = fd_move_high(initrd_fd);
-        src[2] = fd_move_high(serial_fd);
-        src[3] = fd_move_high(control_fd);
-        for (unsigned i = 0; i < n_disks; i++) {
-                src[4 + i] = fd_move_high(disks[i].fd);
-                if (src[4 + i] < 0)
-                        _exit(71);
-        }
+        hi_control = fd_move_high(control_fd);
         hi_log = fd_move_high(log_fd);
         hi_gate = fd_move_high(gate_fd);
         null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-        if (src[0] < 0 || src[2] < 0 || src[3] < 0 || hi_log < 0 || hi_gate < 0 || null_fd < 0)
+        if (hi_control < 0 || hi_log < 0 || hi_gate < 0 || null_fd < 0)
                 _exit(71);
-        if (dup2(null_fd, 0) < 0 || dup2(hi_log, 1) < 0 || dup2(hi_log, 2) < 0)
+        if (dup2(null_fd, 0) < 0 || dup2(hi_log, 1) < 0 || dup2(hi_log, 2) < 0 || dup2(hi_control, VM_FD_CONTROL) < 0)
                 _exit(71);
-        for (unsigned i = 0; i < 4 + n_disks; i++)
-                if (src[i] >= 0 && dup2(src[i], VM_FD_KERNEL + (int) i) < 0)
-                        _exit(71);
-        if (src[1] < 0)
-                (void) close(VM_FD_INITRD);
-        gate = VM_FD_DISK0 + (int) n_disks;
+        gate = VM_FD_GATE;
         if (dup3(hi_gate, gate, O_CLOEXEC) < 0)
                 _exit(71);
         /* Nothing of the daemon's stays open while the child waits. */
@@ -985,17 +969,78 @@ static _noreturn_ void vm_exec_child(Vm *vm, char **argv, int kernel_fd, int ini
         _exit(127);
 }
 
+/* What StartVm asked for, as the VMM's one typed configuration: the
+ * defaults are vmm_config_init()'s, the descriptors stay the caller's. */
+static int vm_build_vmm_config(Vm *vm, const VmConfig *config, int console_fd, VmmConfig *c) {
+        VmmConfigError error = {};
+        int r;
+
+        vmm_config_init(c);
+        if (config->memory_bytes > 0)
+                c->mem_size = config->memory_bytes;
+        if (config->cpus > 0)
+                c->n_vcpus = config->cpus;
+        c->kernel_fd = config->kernel_fd;
+        c->initrd_fd = config->initrd_fd >= 0 ? config->initrd_fd : -1;
+        if (config->cmdline) {
+                if (strlen(config->cmdline) > VMM_CONFIG_CMDLINE_MAX)
+                        return -E2BIG;
+                strcpy(c->cmdline, config->cmdline);
+        }
+        c->serial = VMM_SERIAL_FD;
+        c->serial_fd = config->serial_fd >= 0 ? config->serial_fd : console_fd;
+        /* The daemon's own console log is capped; a caller's file is not. */
+        if (config->serial_fd < 0)
+                c->serial_max = vm->manager->console_log_max;
+        c->debug_exit = config->debug_exit;
+        /* Always: a guest panic is worth knowing about. */
+        c->pvpanic = true;
+        c->on_panic = config->on_panic;
+        for (unsigned i = 0; i < config->n_disks; i++) {
+                VmmDevice *d = &c->devices[c->n_devices++];
+
+                *d = (VmmDevice) { .kind = VMM_DEVICE_BLOCK };
+                d->block.fd = config->disks[i].fd;
+                d->block.read_only = config->disks[i].read_only;
+                d->block.sparse = config->disks[i].sparse;
+                memcpy(d->block.id, config->disks[i].serial, sizeof(d->block.id));
+        }
+        if (config->balloon)
+                c->devices[c->n_devices++] = (VmmDevice) { .kind = VMM_DEVICE_BALLOON };
+        if (config->rng)
+                c->devices[c->n_devices++] = (VmmDevice) { .kind = VMM_DEVICE_RNG };
+        if (config->vsock) {
+                VmmDevice *d = &c->devices[c->n_devices++];
+
+                *d = (VmmDevice) { .kind = VMM_DEVICE_VSOCK };
+                d->vsock.cid = vm->cid;
+                d->vsock.max_connections = VMM_CONFIG_VSOCK_MAX_CONNECTIONS_DEFAULT;
+                if (strlen(vm->vsock_path) > VMM_CONFIG_SOCKET_PATH_MAX)
+                        return -ENAMETOOLONG;
+                strcpy(d->vsock.path, vm->vsock_path);
+        }
+        /* The VMM checks the same again; failing here keeps a VMM from
+         * being started for nothing. */
+        r = vmm_config_validate(c, &error);
+        if (r < 0)
+                log_warning("VM %s: the VMM's configuration: %s", vm->name, error.message);
+        return r;
+}
+
 static int vm_spawn(Vm *vm, VmConfig *config, VmDoneFn done, void *userdata) {
         _cleanup_close_ int log_fd = -EBADF, console_fd = -EBADF, ours = -EBADF, theirs = -EBADF, pidfd = -EBADF,
                 gate_read = -EBADF, gate_write = -EBADF;
-        _cleanup_free_ char *vsock_arg = NULL;
-        char mem[32], cpus[16], serial_max[32], block[VM_DISKS_MAX][128], *argv[32 + 2 * VM_DISKS_MAX];
+        _cleanup_free_ VmmConfig *vmm_config = NULL;
+        char control_fd[16], *argv[8];
         int pair[2], gate[2], n = 0, r;
         bool saved = false;
         pid_t pid;
 
         if (config->kernel_fd < 0 || config->n_disks > VM_DISKS_MAX)
                 return -EINVAL;
+        vmm_config = malloc(sizeof(*vmm_config));
+        if (!vmm_config)
+                return -ENOMEM;
 
         if (config->vsock) {
                 /* PATH_P too must fit sun_path (the VMM checks the same). */
@@ -1010,10 +1055,6 @@ static int vm_spawn(Vm *vm, VmConfig *config, VmDoneFn done, void *userdata) {
                 if (mkdir(vm->vsock_dir, 0711) < 0 && errno != EEXIST)
                         return -errno;
                 (void) chmod(vm->vsock_dir, 0711);
-                if (asprintf(&vsock_arg, "cid=%" PRIu32 ",path=%s", vm->cid, vm->vsock_path) < 0) {
-                        vsock_arg = NULL;
-                        return -ENOMEM;
-                }
         }
 
         /* Two files: the VMM's own messages, and the guest's console, which
@@ -1036,63 +1077,26 @@ static int vm_spawn(Vm *vm, VmConfig *config, VmDoneFn done, void *userdata) {
         gate_write = gate[1];
         (void) unlink(vm->socket_path);
 
+        r = vm_build_vmm_config(vm, config, console_fd, vmm_config);
+        if (r < 0)
+                return r;
+        /* The whole configuration, with its descriptors, waits in the
+         * connection for the VMM to read it first (docs/control-protocol.md
+         * "configure"); its replies are not waited for: a VMM that refuses
+         * it exits (start-failed) with the reason in its log. */
+        r = vmm_config_send(ours, vm->next_request_id + 1, vmm_config);
+        if (r < 0)
+                return r;
+        vm->next_request_id += (uint32_t) r;
+
+        /* A minimal command line: everything else came in the message. */
+        snprintf(control_fd, sizeof(control_fd), "%d", VM_FD_CONTROL);
         argv[n++] = vm->manager->vmm_path;
-        argv[n++] = (char *) "run";
+        argv[n++] = (char *) "serve";
         argv[n++] = (char *) "--socket";
         argv[n++] = vm->socket_path;
         argv[n++] = (char *) "--control-fd";
-        argv[n++] = (char *) "6";
-        argv[n++] = (char *) "--serial";
-        argv[n++] = (char *) "fd:5";
-        if (config->serial_fd < 0) {
-                snprintf(serial_max, sizeof(serial_max), "%" PRIu64, vm->manager->console_log_max);
-                argv[n++] = (char *) "--serial-max-size";
-                argv[n++] = serial_max;
-        }
-        if (config->memory_bytes > 0) {
-                snprintf(mem, sizeof(mem), "%" PRIu64, config->memory_bytes);
-                argv[n++] = (char *) "--mem";
-                argv[n++] = mem;
-        }
-        if (config->cpus > 0) {
-                snprintf(cpus, sizeof(cpus), "%" PRIu32, config->cpus);
-                argv[n++] = (char *) "--cpus";
-                argv[n++] = cpus;
-        }
-        if (config->initrd_fd >= 0) {
-                argv[n++] = (char *) "--initrd";
-                argv[n++] = (char *) "fd:4";
-        }
-        if (config->cmdline) {
-                argv[n++] = (char *) "--cmdline";
-                argv[n++] = config->cmdline;
-        }
-        if (config->debug_exit)
-                argv[n++] = (char *) "--debug-exit";
-        for (unsigned i = 0; i < config->n_disks; i++) {
-                const VmDisk *d = &config->disks[i];
-
-                snprintf(block[i], sizeof(block[i]), "fd:%u%s%s%s%s", VM_FD_DISK0 + i,
-                         d->read_only ? ",ro" : "", d->sparse ? ",sparse=true" : "",
-                         d->serial[0] ? ",id=" : "", d->serial);
-                argv[n++] = (char *) "--block";
-                argv[n++] = block[i];
-        }
-        if (config->balloon)
-                argv[n++] = (char *) "--balloon";
-        if (config->rng)
-                argv[n++] = (char *) "--rng";
-        /* Always: a guest panic is worth knowing about. */
-        argv[n++] = (char *) "--pvpanic";
-        if (config->on_panic == CONTROL_PANIC_PAUSE) {
-                argv[n++] = (char *) "--on-panic";
-                argv[n++] = (char *) "pause";
-        }
-        if (vsock_arg) {
-                argv[n++] = (char *) "--vsock";
-                argv[n++] = vsock_arg;
-        }
-        argv[n++] = (char *) "fd:3";
+        argv[n++] = control_fd;
         argv[n] = NULL;
         assert(n < (int) ARRAY_SIZE(argv));
 
@@ -1100,9 +1104,7 @@ static int vm_spawn(Vm *vm, VmConfig *config, VmDoneFn done, void *userdata) {
         if (pid < 0)
                 return -errno;
         if (pid == 0)
-                vm_exec_child(vm, argv, config->kernel_fd, config->initrd_fd,
-                              config->serial_fd >= 0 ? config->serial_fd : console_fd, theirs, log_fd,
-                              config->disks, config->n_disks, gate_read, gate_write);
+                vm_exec_child(argv, theirs, log_fd, gate_read, gate_write);
         gate_read = safe_close(gate_read);
 
         /* Our unreaped child cannot be replaced by another process, so the
@@ -1120,8 +1122,8 @@ static int vm_spawn(Vm *vm, VmConfig *config, VmDoneFn done, void *userdata) {
         vm->is_child = true;
         (void) pid_get_starttime(pid, &vm->pid_starttime);
         vm->start_time_usec = now_realtime_usec();
-        vm->vcpus = config->cpus ?: 1;
-        vm->memory_bytes = config->memory_bytes ?: 256 * MiB;
+        vm->vcpus = vmm_config->n_vcpus;
+        vm->memory_bytes = vmm_config->mem_size;
         vm->balloon = config->balloon;
         vm->on_panic = config->on_panic;
         vm->n_disks = config->n_disks;

@@ -23,30 +23,30 @@
 #include "vm-control.h"
 #include "vm.h"
 
-#define DEFAULT_MEM (256 * MiB)
+/* How long `serve` waits for its configuration on --control-fd. */
+#define SERVE_CONFIGURE_TIMEOUT_MS 10000
 
 typedef struct RunArgs {
-        uint64_t mem_size;
-        unsigned n_vcpus;
-        const char *kernel;
+        /* The VM: every setting typed (common/vmm-config.h). `run` fills it
+         * from its options (files are opened in run_open_inputs()); `serve`
+         * receives it whole on --control-fd. */
+        VmmConfig config;
+        bool serve;
+        const char *vm_option;  /* the first VM option given (serve refuses it) */
+        const char *kernel;     /* run: PATH or fd:N */
         const char *initrd;
-        const char *cmdline;
-        const char *serial;
-        uint64_t serial_max;    /* 0: no cap */
+        const char *serial;     /* run: stdout, none, file:PATH or fd:N */
+        const char *device_args[VMM_CONFIG_DEVICES_MAX];
+        const VirtioDeviceOps *device_ops[VMM_CONFIG_DEVICES_MAX];
+        /* The process, not the VM. */
         const char *socket;
         const char *control_fd;
         const char *kvm_device;
         const char *profile;
-        bool debug_exit;
-        bool pvpanic;
-        uint32_t on_panic;      /* ControlPanicAction */
-        bool decompress;
         SandboxMode sandbox_mode;
         const char *policy_dir;
         SandboxRole test_violation;
         int test_probe_port;    /* -1: no --test-jail-probe */
-        VmDeviceConfig devices[VM_MAX_DEVICES];
-        unsigned n_devices;
 } RunArgs;
 
 static void help(void) {
@@ -64,6 +64,7 @@ static void help(void) {
                 snprintf(devices + n, sizeof(devices) - n, "      %-18s  %s\n", opt, o->help);
         }
         printf("Usage: majordome-vmm run [OPTIONS] KERNEL\n"
+               "       majordome-vmm serve --control-fd N [--socket PATH] [PROCESS OPTIONS]\n"
                "       majordome-vmm info [--json] SOCKET\n"
                "       majordome-vmm pause|resume|stop SOCKET\n"
                "       majordome-vmm disk-resize SOCKET INDEX SIZE\n"
@@ -71,6 +72,10 @@ static void help(void) {
                "       majordome-vmm balloon-stats [--json] SOCKET\n"
                "\n"
                "Run one x86-64 virtual machine on /dev/kvm, or control a running one.\n"
+               "serve takes the VM's whole configuration (every VM option of run, with the\n"
+               "files as descriptors) as one CONFIGURE message on --control-fd, as\n"
+               "majordomed sends it (docs/control-protocol.md); it accepts only the options\n"
+               "marked *.\n"
                "\n"
                "Options of run:\n"
                "  -m, --mem SIZE          guest RAM, a multiple of 1M (default 256M; 512M, 2G ...)\n"
@@ -81,8 +86,8 @@ static void help(void) {
                "                          file:PATH, fd:N or none\n"
                "      --serial-max-size SIZE  cap COM1 output to a regular file at SIZE\n"
                "                          (at least 16K): past it, only the newest half is kept\n"
-               "  -s, --socket PATH       serve the control socket at PATH\n"
-               "      --control-fd N      also serve an already connected control socket\n"
+               "* -s, --socket PATH       serve the control socket at PATH\n"
+               "*     --control-fd N      also serve an already connected control socket\n"
                "      --debug-exit        let the guest end the VM with a code (port 0xf4)\n"
                "      --pvpanic           a pvpanic-pci device (1b36:0011): the guest reports\n"
                "                          its kernel panics\n"
@@ -90,16 +95,16 @@ static void help(void) {
                "                          pause (vCPUs paused, the VM kept for inspection)\n"
                "      --no-decompress     boot a bzImage as is instead of decompressing\n"
                "                          its payload on the host\n"
-               "      --kvm-device PATH   the KVM device node (default /dev/kvm)\n"
-               "      --profile-guest FILE  sample the guest's RIP and stack 500 times a\n"
+               "*     --kvm-device PATH   the KVM device node (default /dev/kvm)\n"
+               "*     --profile-guest FILE  sample the guest's RIP and stack 500 times a\n"
                "                          second into FILE (tools/guest-profile.py reads it)\n"
-               "      --seccomp MODE      enforce (default), or log: allow and have the kernel\n"
+               "*     --seccomp MODE      enforce (default), or log: allow and have the kernel\n"
                "                          log what a policy forbids, to develop a policy\n"
-               "      --seccomp-policy-dir DIR  the *.policy files to use instead of the\n"
+               "*     --seccomp-policy-dir DIR  the *.policy files to use instead of the\n"
                "                          built-in ones (docs/sandbox.md)\n"
-               "      --disable-sandbox   no jail and no seccomp filters: debugging only\n"
+               "*     --disable-sandbox   no jail and no seccomp filters: debugging only\n"
                "%s"
-               "  -v, --verbose           log more\n"
+               "* -v, --verbose           log more\n"
                "  -h, --help              show this help\n"
                "      --version           show the version\n"
                "\n"
@@ -115,7 +120,7 @@ static bool is_fd_spec(const char *s) {
         return strncmp(s, "fd:", 3) == 0;
 }
 
-static int parse_run_args(int argc, char **argv, RunArgs *a) {
+static int parse_run_args(int argc, char **argv, bool serve, RunArgs *a) {
         enum { ARG_SERIAL = 0x100, ARG_DEBUG_EXIT, ARG_NO_DECOMPRESS, ARG_VERSION, ARG_KVM_DEVICE, ARG_CONTROL_FD,
                ARG_SECCOMP, ARG_POLICY_DIR, ARG_DISABLE_SANDBOX, ARG_TEST_VIOLATION, ARG_TEST_PROBE,
                ARG_PROFILE, ARG_SERIAL_MAX, ARG_PVPANIC, ARG_ON_PANIC, ARG_DEVICE = 0x1000 };
@@ -162,34 +167,54 @@ static int parse_run_args(int argc, char **argv, RunArgs *a) {
                 };
 
         *a = (RunArgs) {
-                .mem_size = DEFAULT_MEM,
-                .n_vcpus = 1,
+                .serve = serve,
                 .serial = "stdout",
-                .decompress = true,
                 .sandbox_mode = SANDBOX_MODE_ENFORCE,
                 .test_violation = _SANDBOX_ROLE_INVALID,
                 .test_probe_port = -1,
         };
+        /* The defaults live there, and only there. */
+        vmm_config_init(&a->config);
 
-        while ((c = getopt_long(argc, argv, "m:c:i:p:s:vh", all, NULL)) >= 0)
+        /* Each VM option is parsed into its typed field here; ranges are
+         * checked once, with the message's, by vmm_config_validate(). */
+        while ((c = getopt_long(argc, argv, "m:c:i:p:s:vh", all, NULL)) >= 0) {
+                const struct option *o = NULL;
+
+                for (unsigned i = 0; i < n_all; i++)
+                        if (all[i].val == c)
+                                o = &all[i];
+                switch (c) {
+                case 'm': case 'c': case 'i': case 'p': case ARG_SERIAL: case ARG_SERIAL_MAX: case ARG_DEBUG_EXIT:
+                case ARG_PVPANIC: case ARG_ON_PANIC: case ARG_NO_DECOMPRESS:
+                        if (!a->vm_option)
+                                a->vm_option = o ? o->name : "?";
+                        break;
+                default:
+                        if (c >= ARG_DEVICE && !a->vm_option)
+                                a->vm_option = o ? o->name : "?";
+                        break;
+                }
                 switch (c) {
                 case 'm':
                         r = parse_size(optarg, &v);
                         if (r < 0)
                                 return log_error_errno(r, "--mem %s: not a size (like 512M or 2G)", optarg);
-                        a->mem_size = v;
+                        a->config.mem_size = v;
                         break;
                 case 'c':
                         r = parse_uint(optarg, 0, UINT32_MAX, &v);
                         if (r < 0)
                                 return log_error_errno(r, "--cpus %s: not a number", optarg);
-                        a->n_vcpus = (unsigned) v;
+                        a->config.n_vcpus = (uint32_t) v;
                         break;
                 case 'i':
                         a->initrd = optarg;
                         break;
                 case 'p':
-                        a->cmdline = optarg;
+                        if (strlen(optarg) > VMM_CONFIG_CMDLINE_MAX)
+                                return log_error_errno(E2BIG, "--cmdline: longer than %d bytes", VMM_CONFIG_CMDLINE_MAX);
+                        strcpy(a->config.cmdline, optarg);
                         break;
                 case ARG_SERIAL:
                         if (strcmp(optarg, "stdout") != 0 && strcmp(optarg, "none") != 0 &&
@@ -199,30 +224,29 @@ static int parse_run_args(int argc, char **argv, RunArgs *a) {
                         break;
                 case ARG_SERIAL_MAX:
                         r = parse_size(optarg, &v);
-                        if (r < 0 || (v > 0 && v < SERIAL_OUTPUT_MAX_MIN))
-                                return log_error_errno(r < 0 ? r : ERANGE,
-                                                       "--serial-max-size %s: want 0 or a size of at least 16K", optarg);
-                        a->serial_max = v;
+                        if (r < 0)
+                                return log_error_errno(r, "--serial-max-size %s: want 0 or a size of at least 16K", optarg);
+                        a->config.serial_max = v;
                         break;
                 case 's':
                         a->socket = optarg;
                         break;
                 case ARG_DEBUG_EXIT:
-                        a->debug_exit = true;
+                        a->config.debug_exit = true;
                         break;
                 case ARG_PVPANIC:
-                        a->pvpanic = true;
+                        a->config.pvpanic = true;
                         break;
                 case ARG_ON_PANIC: {
                         int action = control_panic_action_from_string(optarg);
 
                         if (action < 0)
                                 return log_error("--on-panic %s: must be stop or pause", optarg), -EINVAL;
-                        a->on_panic = (uint32_t) action;
+                        a->config.on_panic = (uint32_t) action;
                         break;
                 }
                 case ARG_NO_DECOMPRESS:
-                        a->decompress = false;
+                        a->config.decompress = false;
                         break;
                 case ARG_PROFILE:
                         a->profile = optarg;
@@ -269,32 +293,33 @@ static int parse_run_args(int argc, char **argv, RunArgs *a) {
                         exit(0);
                 default:
                         if (c >= ARG_DEVICE && c < ARG_DEVICE + (int) virtio_device_table_size) {
-                                if (a->n_devices >= VM_MAX_DEVICES)
-                                        return log_error_errno(E2BIG, "at most %u devices", VM_MAX_DEVICES);
-                                a->devices[a->n_devices++] = (VmDeviceConfig) {
-                                        .ops = virtio_device_table[c - ARG_DEVICE],
-                                        .arg = optarg,
-                                };
+                                unsigned n = a->config.n_devices;
+
+                                if (n >= VMM_CONFIG_DEVICES_MAX)
+                                        return log_error_errno(E2BIG, "at most %d devices", VMM_CONFIG_DEVICES_MAX);
+                                /* Parsed (and its file opened) by run_open_inputs(). */
+                                a->device_ops[n] = virtio_device_table[c - ARG_DEVICE];
+                                a->device_args[n] = optarg;
+                                a->config.n_devices++;
                                 break;
                         }
                         return -EINVAL;
                 }
+        }
 
+        if (serve) {
+                if (a->vm_option)
+                        return log_error_errno(EINVAL, "serve: --%s is a VM setting; it comes in the configure message",
+                                               a->vm_option);
+                if (optind != argc)
+                        return log_error_errno(EINVAL, "serve: no KERNEL argument; it comes in the configure message");
+                if (!a->control_fd)
+                        return log_error_errno(EINVAL, "serve: --control-fd N is required");
+                return 0;
+        }
         if (optind != argc - 1)
                 return log_error_errno(EINVAL, "run: expected exactly one KERNEL argument (see --help)");
         a->kernel = argv[optind];
-
-        if (a->mem_size == 0 || a->mem_size % GUEST_MEM_ALIGN != 0)
-                return log_error_errno(EINVAL, "--mem %" PRIu64 ": must be a non-zero multiple of 1M", a->mem_size);
-        struct sysinfo si;
-        if (sysinfo(&si) == 0) {
-                uint64_t host = (uint64_t) si.totalram * si.mem_unit;
-                if (a->mem_size > host || a->mem_size > GUEST_MEM_MAX)
-                        return log_error_errno(E2BIG, "--mem %" PRIu64 "M: more than this host's %" PRIu64 "M of RAM",
-                                               a->mem_size / MiB, host / MiB);
-        }
-        if (a->n_vcpus == 0)
-                return log_error_errno(EINVAL, "--cpus 0: a VM needs at least one vCPU");
         return 0;
 }
 
@@ -407,61 +432,113 @@ static int on_rx_space(EventSource *s, int fd, uint32_t revents, void *userdata)
         return 0;
 }
 
-static int open_serial_output(const char *spec, int *ret) {
+static int open_serial_output(const char *spec, VmmConfig *c) {
         int fd;
 
+        c->serial = VMM_SERIAL_FD;
         if (strcmp(spec, "stdout") == 0)
-                *ret = STDOUT_FILENO;
+                c->serial = VMM_SERIAL_STDOUT;
         else if (strcmp(spec, "none") == 0)
-                *ret = -1;
+                c->serial = VMM_SERIAL_NONE;
         else if (is_fd_spec(spec))
-                return parse_fd("--serial", spec, spec + 3, ret);
+                return parse_fd("--serial", spec, spec + 3, &c->serial_fd);
         else {
                 fd = open(spec + 5, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY, 0640);
                 if (fd < 0)
                         return log_error_errno(errno, "--serial %s: %m", spec);
-                *ret = fd;
+                c->serial_fd = fd;
         }
         return 0;
 }
 
-/* The descriptor of an "fd:N" spec, or -1. A device option may go on
- * after it ("fd:5,ro"), so the number ends at a comma. */
-static int spec_fd(const char *spec) {
-        char number[16];
-        size_t n;
-        uint64_t v;
+/* What no configuration can know: the host's RAM. */
+static int check_host_memory(const VmmConfig *c) {
+        struct sysinfo si;
 
-        if (!spec || !is_fd_spec(spec))
-                return -1;
-        n = strcspn(spec + 3, ",");
-        if (n == 0 || n >= sizeof(number))
-                return -1;
-        memcpy(number, spec + 3, n);
-        number[n] = '\0';
-        if (parse_uint(number, 0, INT32_MAX, &v) < 0)
-                return -1;
-        return (int) v;
+        if (sysinfo(&si) == 0) {
+                uint64_t host = (uint64_t) si.totalram * si.mem_unit;
+
+                if (c->mem_size > host)
+                        return log_error_errno(E2BIG, "--mem %" PRIu64 "M: more than this host's %" PRIu64 "M of RAM",
+                                               c->mem_size / MiB, host / MiB);
+        }
+        return 0;
 }
+
+/* run: the options' files into the configuration's descriptors, each
+ * device's option through its own parser; then the one validation. Returns
+ * 0 or an exit code. */
+static int run_open_inputs(RunArgs *a) {
+        VmmConfig *c = &a->config;
+        VmmConfigError error = {};
+        int r;
+
+        if (check_host_memory(c) < 0)
+                return VMM_EXIT_USAGE;
+        if (open_input("kernel", a->kernel, &c->kernel_fd) < 0)
+                return VMM_EXIT_NO_INPUT;
+        if (a->initrd && open_input("initrd", a->initrd, &c->initrd_fd) < 0)
+                return VMM_EXIT_NO_INPUT;
+        if (open_serial_output(a->serial, c) < 0)
+                return VMM_EXIT_USAGE;
+        for (unsigned i = 0; i < c->n_devices; i++) {
+                const VirtioDeviceOps *ops = a->device_ops[i];
+                const char *arg = a->device_args[i];
+
+                c->devices[i] = (VmmDevice) { .kind = (uint32_t) vmm_device_kind_from_string(ops->name) };
+                r = ops->parse(arg, &c->devices[i]);
+                if (r < 0) {
+                        /* Nothing of a device that failed to parse is kept. */
+                        c->devices[i].kind = VMM_DEVICE_RNG;
+                        return log_error_errno(r, "--%s%s%s: %m", ops->name, arg ? " " : "", arg ?: ""),
+                               r == -EINVAL ? VMM_EXIT_USAGE : VMM_EXIT_OS_ERROR;
+                }
+        }
+        r = vmm_config_validate(c, &error);
+        if (r < 0) {
+                log_error("%s", error.message);
+                return error.bad_input ? VMM_EXIT_NO_INPUT : VMM_EXIT_USAGE;
+        }
+        return 0;
+}
+
+/* serve: the configuration from the daemon, before anything else. */
+static int serve_receive(RunArgs *a) {
+        VmmConfigError error = {};
+        int fd, r;
+
+        if (parse_fd("--control-fd", a->control_fd, a->control_fd, &fd) < 0)
+                return VMM_EXIT_USAGE;
+        r = vmm_config_receive(fd, SERVE_CONFIGURE_TIMEOUT_MS, &a->config, &error);
+        if (r < 0) {
+                log_error("%s", error.message[0] ? error.message : strerror(-r));
+                return error.bad_input ? VMM_EXIT_NO_INPUT : VMM_EXIT_USAGE;
+        }
+        return check_host_memory(&a->config) < 0 ? VMM_EXIT_USAGE : 0;
+}
+
 
 /* Before anything is opened: inherited descriptors go, and every role's
  * policy is compiled (the jail will not let us read a file later). */
-static int sandbox_prepare(const RunArgs *a) {
+static int sandbox_prepare(RunArgs *a) {
         PolicySource *sources = NULL;
         size_t n_sources = 0;
         PolicyError e;
         uint64_t v;
-        int keep[4 + VM_MAX_DEVICES], n = 0, r;
+        int keep[4 + VMM_CONFIG_DEVICES_MAX], n = 0, r;
 
         if (a->sandbox_mode == SANDBOX_MODE_OFF)
                 return 0;
-        keep[n++] = spec_fd(a->kernel);
-        keep[n++] = spec_fd(a->initrd);
-        keep[n++] = spec_fd(a->serial);
+        /* What the configuration names, and the control connection. */
+        keep[n++] = a->config.kernel_fd;
+        keep[n++] = a->config.initrd_fd;
+        keep[n++] = a->config.serial == VMM_SERIAL_FD ? a->config.serial_fd : -1;
         keep[n++] = a->control_fd && parse_uint(a->control_fd, 0, INT32_MAX, &v) >= 0 ? (int) v : -1;
-        /* Devices given descriptors (--block fd:N,..., --console fd:N). */
-        for (unsigned i = 0; i < a->n_devices; i++)
-                keep[n++] = spec_fd(a->devices[i].arg);
+        for (unsigned i = 0; i < a->config.n_devices; i++) {
+                int *fd = vmm_device_fd(&a->config.devices[i]);
+
+                keep[n++] = fd ? *fd : -1;
+        }
         r = jail_close_inherited_fds(keep, (size_t) n);
         if (r < 0)
                 return log_error_errno(r, "jail: closing inherited descriptors: %m"), VMM_EXIT_OS_ERROR;
@@ -522,9 +599,9 @@ static int jail_dirs_collect(Vm *vm, JailDirs *d) {
         return 0;
 }
 
-static int run_vm(const RunArgs *a) {
-        _cleanup_close_ int kernel_fd = -EBADF, initrd_fd = -EBADF, serial_fd = -EBADF, listen_fd = -EBADF,
-                signal_fd = -EBADF, profile_fd = -EBADF;
+static int run_vm(RunArgs *a) {
+        _cleanup_close_ int listen_fd = -EBADF, signal_fd = -EBADF, profile_fd = -EBADF;
+        const VmmConfig *c = &a->config;
         _cleanup_(vm_freep) Vm *vm = NULL;
         _cleanup_(event_loop_freep) EventLoop *event = NULL;
         _cleanup_(control_server_freep) ControlServer *server = NULL;
@@ -535,20 +612,15 @@ static int run_vm(const RunArgs *a) {
         sigset_t mask;
         int serial_out = -1, r, code;
 
-        /* Open everything first; the VM is built from descriptors. */
+        /* The configuration first, its files open: the VM is built from
+         * descriptors. */
+        code = a->serve ? serve_receive(a) : run_open_inputs(a);
+        if (code != 0)
+                return code;
         code = sandbox_prepare(a);
         if (code != 0)
                 return code;
-        if (open_input("kernel", a->kernel, &kernel_fd) < 0)
-                return VMM_EXIT_NO_INPUT;
-        if (a->initrd && open_input("initrd", a->initrd, &initrd_fd) < 0)
-                return VMM_EXIT_NO_INPUT;
-        if (open_serial_output(a->serial, &serial_out) < 0)
-                return VMM_EXIT_USAGE;
-        if (a->serial_max > 0 && serial_out < 0)
-                return log_error("--serial-max-size: the serial output is not a file"), VMM_EXIT_USAGE;
-        if (serial_out > STDERR_FILENO)
-                serial_fd = serial_out;
+        serial_out = c->serial == VMM_SERIAL_STDOUT ? STDOUT_FILENO : c->serial == VMM_SERIAL_FD ? c->serial_fd : -1;
         if (a->profile) {
                 profile_fd = open(a->profile, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY, 0640);
                 if (profile_fd < 0)
@@ -581,26 +653,37 @@ static int run_vm(const RunArgs *a) {
         VmConfig config = {
                         .hv = &kvm_hypervisor_ops,
                         .hv_device = a->kvm_device,
-                        .mem_size = a->mem_size,
-                        .n_vcpus = a->n_vcpus,
-                        .kernel_fd = kernel_fd,
-                        .initrd_fd = initrd_fd,
-                        .cmdline = a->cmdline,
+                        .mem_size = c->mem_size,
+                        .n_vcpus = c->n_vcpus,
+                        .kernel_fd = c->kernel_fd,
+                        .initrd_fd = c->initrd_fd,
+                        .cmdline = c->cmdline[0] ? c->cmdline : NULL,
                         .serial_out_fd = serial_out,
-                        .debug_exit = a->debug_exit,
-                        .pvpanic = a->pvpanic,
-                        .on_panic = a->on_panic,
-                        .decompress = a->decompress,
+                        .debug_exit = c->debug_exit,
+                        .pvpanic = c->pvpanic,
+                        .on_panic = c->on_panic,
+                        .decompress = c->decompress,
                         .profile_fd = profile_fd,
-                        .n_devices = a->n_devices,
+                        .n_devices = c->n_devices,
         };
-        memcpy(config.devices, a->devices, sizeof(config.devices));
+        for (unsigned i = 0; i < c->n_devices; i++)
+                config.devices[i] = (VmDeviceConfig) {
+                        .ops = virtio_device_find_kind(c->devices[i].kind),
+                        .config = c->devices[i],
+                };
         r = vm_new(&config, &vm, &error);
         if (r < 0) {
                 log_error("%s", error.message);
                 return error.exit_code;
         }
-        r = serial_set_output_max(vm->serial, a->serial_max);
+        /* The devices hold their own duplicates now. */
+        for (unsigned i = 0; i < a->config.n_devices; i++) {
+                int *fd = vmm_device_fd(&a->config.devices[i]);
+
+                if (fd)
+                        *fd = safe_close(*fd);
+        }
+        r = serial_set_output_max(vm->serial, c->serial_max);
         if (r < 0)
                 return log_error_errno(r, "--serial-max-size: %m"), VMM_EXIT_OS_ERROR;
 
@@ -634,7 +717,7 @@ static int run_vm(const RunArgs *a) {
         if (r < 0)
                 return log_error_errno(r, "event loop: %m"), VMM_EXIT_OS_ERROR;
 
-        if (strcmp(a->serial, "stdout") == 0) {
+        if (c->serial == VMM_SERIAL_STDOUT) {
                 /* stdin may be a file or /dev/null, which epoll refuses: no input then. */
                 r = event_add_io(event, &run.stdin_source, STDIN_FILENO, EPOLLIN, on_stdin, &run);
                 if (r < 0 && r != -EPERM)
@@ -693,8 +776,8 @@ static int run_vm(const RunArgs *a) {
                 log_error("%s", error.message);
                 return error.exit_code;
         }
-        kernel_fd = safe_close(kernel_fd);
-        initrd_fd = safe_close(initrd_fd);
+        a->config.kernel_fd = safe_close(a->config.kernel_fd);
+        a->config.initrd_fd = safe_close(a->config.initrd_fd);
         /* Also without the sandbox: the tests' control that the probes work. */
         if (a->test_probe_port >= 0) {
                 jail_probe(stdout, (unsigned) a->test_probe_port);
@@ -782,10 +865,12 @@ int main(int argc, char **argv) {
                 printf("majordome-vmm %s\n", MAJORDOME_VERSION);
                 return 0;
         }
-        if (strcmp(argv[1], "run") == 0) {
-                if (parse_run_args(argc - 1, argv + 1, &args) < 0)
+        if (strcmp(argv[1], "run") == 0 || strcmp(argv[1], "serve") == 0) {
+                if (parse_run_args(argc - 1, argv + 1, strcmp(argv[1], "serve") == 0, &args) < 0)
                         return VMM_EXIT_USAGE;
                 r = run_vm(&args);
+                /* The serial output's descriptor lives as long as the VM. */
+                vmm_config_close_fds(&args.config);
 #if defined(__SANITIZE_ADDRESS__)
                 /* LeakSanitizer cannot run in the jail (docs/sandbox.md). */
                 if (sandbox_get_mode() != SANDBOX_MODE_OFF) {

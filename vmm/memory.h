@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "macro.h"
+#include "vmm-config.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -17,7 +18,7 @@ extern "C" {
 #define GUEST_MMIO_HOLE_END UINT64_C(0x100000000)
 #define GUEST_MAX_REGIONS 2
 #define GUEST_MEM_ALIGN MiB
-#define GUEST_MEM_MAX (UINT64_C(1) << 40)
+#define GUEST_MEM_MAX VMM_CONFIG_MEM_MAX
 
 typedef struct GuestRegion {
         uint64_t gpa;

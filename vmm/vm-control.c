@@ -36,20 +36,11 @@ static int control_info(void *userdata, ControlInfo *ret) {
         return 0;
 }
 
-/* The guest's vsock CID, from the --vsock option it was built with; 0 without. */
+/* The guest's vsock CID, from the configuration it was built with; 0 without. */
 static uint32_t vm_vsock_cid(Vm *vm) {
-        for (unsigned i = 0; i < vm->config.n_devices; i++) {
-                uint64_t cid = 0;
-                char *path = NULL;
-                unsigned max;
-
-                if (vm->config.devices[i].ops->type != VIRTIO_ID_VSOCK)
-                        continue;
-                if (vsock_parse_option(vm->config.devices[i].arg, &cid, &path, &max) < 0)
-                        cid = 0;
-                free(path);
-                return cid <= UINT32_MAX ? (uint32_t) cid : 0;
-        }
+        for (unsigned i = 0; i < vm->config.n_devices; i++)
+                if (vm->config.devices[i].config.kind == VMM_DEVICE_VSOCK)
+                        return vm->config.devices[i].config.vsock.cid;
         return 0;
 }
 

@@ -129,10 +129,10 @@ static int vm_setup_pci(Vm *vm, VmError *e) {
                 const VmDeviceConfig *d = &vm->config.devices[i];
                 VirtioDevice *vdev;
 
-                r = virtio_device_new(d->ops, d->arg, vm->mem, &vdev);
+                r = virtio_device_new_config(d->ops, &d->config, vm->mem, &vdev);
                 if (r < 0)
-                        return vm_error(e, r == -EINVAL ? VMM_EXIT_USAGE : VMM_EXIT_OS_ERROR, "--%s%s%s: %s",
-                                        d->ops->name, d->arg ? " " : "", d->arg ?: "", strerror(-r));
+                        return vm_error(e, r == -EINVAL ? VMM_EXIT_USAGE : VMM_EXIT_OS_ERROR, "--%s (device %u): %s",
+                                        d->ops->name, i, strerror(-r));
                 r = virtio_pci_new(vdev, &vm->pci, vm->hv_ops, vm->hv,
                                    (IrqLine) { .set = vm_irq_set, .ctx = vm, .gsi = PCI_INTX_GSI_BASE + i % 8 },
                                    &vm->virtio[vm->n_virtio]);

@@ -38,7 +38,7 @@ VmState vm_state_from_string(const char *s);
 
 typedef struct VmDeviceConfig {
         const VirtioDeviceOps *ops;     /* from virtio_device_table */
-        const char *arg;                /* the option's argument, NULL for none */
+        VmmDevice config;               /* its descriptors borrowed */
 } VmDeviceConfig;
 
 typedef struct VmConfig {

@@ -4,7 +4,9 @@
 (docs/control-protocol.md) with scripted misbehaviour, so that tests can
 check what majordomed makes of event streams a real VMM never sends.
 
-majordomed runs it as `fake-vmm.py run --socket PATH --control-fd 6 ...`.
+majordomed runs it as `fake-vmm.py serve --socket PATH --control-fd 3`; the
+CONFIGURE parts that come first are answered -EOPNOTSUPP like any unknown type
+(the daemon does not wait for their replies).
 FAKE_VMM_SCENARIO picks what it does once the daemon subscribes:
   hostile  events out of order, duplicated, oversized, unknown, malformed,
            a panic twice, and events after `exiting`; the state they leave

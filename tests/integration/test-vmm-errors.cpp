@@ -5,8 +5,12 @@
 
 #include <cstring>
 #include <elf.h>
+#include <fcntl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include "vmm-config.h"
 #include "vmm-process.h"
 
 namespace {
@@ -221,4 +225,104 @@ TEST_F(VmmBadInput, KvmWithoutPermissionExits77) {
                     "--serial", "none", guest_path("hello") });
         RunResult r = p.wait(kTimeoutMs);
         expect_one_line_error(r, 77, "permission denied");
+}
+
+/* ---- serve: the configuration from the daemon's CONFIGURE message ---- */
+
+TEST_F(VmmBadInput, ServeRefusesAVmOption) {
+        expect_one_line_error(run_vmm({ "serve", "--control-fd", "0", "--mem", "1G" }, kTimeoutMs), 64,
+                              "--mem is a VM setting");
+}
+
+TEST_F(VmmBadInput, ServeRefusesAKernelArgument) {
+        expect_one_line_error(run_vmm({ "serve", "--control-fd", "0", guest_path("hello") }, kTimeoutMs), 64,
+                              "KERNEL");
+}
+
+TEST_F(VmmBadInput, ServeWithoutControlFdExits64) {
+        expect_one_line_error(run_vmm({ "serve" }, kTimeoutMs), 64, "--control-fd");
+}
+
+/* The daemon's road, without the daemon: a socketpair, the configuration
+ * sent before the VMM runs, the guest booted from the descriptors alone. */
+class VmmServe : public VmmBadInput {
+protected:
+        void SetUp() override {
+                VmmBadInput::SetUp();
+                if (IsSkipped())
+                        return;
+                int sv[2];
+                ASSERT_EQ(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv), 0);
+                ours_ = sv[0];
+                theirs_ = sv[1]; /* inherited by the VMM */
+                ASSERT_EQ(fcntl(ours_, F_SETFD, FD_CLOEXEC), 0);
+                vmm_config_init(&c_);
+                c_.kernel_fd = open(guest_path("hello").c_str(), O_RDONLY | O_CLOEXEC);
+                ASSERT_GE(c_.kernel_fd, 0);
+                c_.serial = VMM_SERIAL_FD;
+                c_.serial_fd = open(dir_.file("console").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+                ASSERT_GE(c_.serial_fd, 0);
+                c_.debug_exit = true;
+        }
+        void TearDown() override {
+                vmm_config_close_fds(&c_);
+                if (ours_ >= 0)
+                        close(ours_);
+                if (theirs_ >= 0)
+                        close(theirs_);
+        }
+        RunResult Serve() {
+                Process p({ vmm_path(), "serve", "--control-fd", std::to_string(theirs_) });
+                close(theirs_);
+                theirs_ = -1;
+                return p.wait(kTimeoutMs);
+        }
+        VmmConfig c_;
+        int ours_ = -1, theirs_ = -1;
+};
+
+TEST_F(VmmServe, BootsTheGuestFromTheConfigureMessage) {
+        ASSERT_EQ(vmm_config_send(ours_, 1, &c_), 1);
+
+        RunResult r = Serve();
+
+        EXPECT_EQ(r.exit_code, 0) << r.err;
+        EXPECT_NE(read_file(dir_.file("console")).find("TEST hello PASS"), std::string::npos) << r.err;
+}
+
+TEST_F(VmmServe, AnInvalidConfigurationExits64WithItsReason) {
+        /* What the encoder refuses (no vCPU), a hand-made message carries. */
+        uint8_t blob[VMM_CONFIG_BLOB_MAX];
+        int fds[VMM_CONFIG_FDS_MAX];
+        size_t size, n_fds;
+        ASSERT_EQ(vmm_config_encode(&c_, blob, &size, fds, &n_fds), 0);
+        blob[16] = 0; /* vcpus */
+        uint8_t payload[VMM_CONFIG_PART_HEADER_SIZE + sizeof(blob)] = { 0, 0, 1, 0 };
+        memcpy(payload + VMM_CONFIG_PART_HEADER_SIZE, blob, size);
+        ControlHeader h = { CONTROL_MAGIC, CONTROL_VERSION, CONTROL_TYPE_CONFIGURE, 1, 0,
+                            (uint32_t) (VMM_CONFIG_PART_HEADER_SIZE + size), 0 };
+        ASSERT_EQ(control_send(ours_, &h, payload, fds, n_fds), 0);
+
+        expect_one_line_error(Serve(), 64, "--cpus 0");
+        ControlDatagram d;
+        ASSERT_EQ(control_receive(ours_, &d), 0);
+        ControlHeader reply;
+        ASSERT_EQ(control_header_decode(d.data, d.len, &reply), 0);
+        EXPECT_EQ(reply.type, CONTROL_TYPE_CONFIGURE | CONTROL_REPLY);
+        EXPECT_EQ(reply.status, -EINVAL);
+}
+
+TEST_F(VmmServe, AnUnreadableKernelExits66) {
+        close(c_.kernel_fd);
+        c_.kernel_fd = open(dir_.path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        ASSERT_EQ(vmm_config_send(ours_, 1, &c_), 1);
+
+        expect_one_line_error(Serve(), 66, "directory");
+}
+
+TEST_F(VmmServe, AHangUpBeforeTheConfigurationExits64) {
+        close(ours_);
+        ours_ = -1;
+
+        expect_one_line_error(Serve(), 64, "configure");
 }

@@ -365,9 +365,18 @@ TEST_F(Transport, pci_cfg_data_access_of_another_width_than_length_is_ignored) {
 
 /* ---- shared memory regions (§4.1.4.7) ---- */
 
-/* virtio-gpu's shape without the GPU: arg lists the regions create()
- * declares, "ID:SIZE[,ID:SIZE...]". */
-int shm_test_create(VirtioDevice *vdev, const char *arg, void **ret) {
+/* virtio-gpu's shape without the GPU: shm_spec lists the regions create()
+ * declares, "ID:SIZE[,ID:SIZE...]" (a device no configuration names has no
+ * argument: Shm() sets it before the device is built). */
+const char *shm_spec;
+
+const char *Shm(const char *spec) {
+        shm_spec = spec;
+        return nullptr;
+}
+
+int shm_test_create(VirtioDevice *vdev, const VmmDevice *, void **ret) {
+        const char *arg = shm_spec;
         unsigned id;
         unsigned long long size;
         int n = 0;
@@ -426,7 +435,7 @@ TEST_F(Transport, device_without_shared_memory_has_no_shm_capability_or_bar_2) {
 }
 
 TEST(Shm, each_region_has_a_cap64_with_its_id_bar_offset_and_length) {
-        PciDriver d(&shm_test_ops, "1:2097152,0:12288");
+        PciDriver d(&shm_test_ops, Shm("1:2097152,0:12288"));
         ASSERT_EQ(d.error(), 0);
         unsigned pos1 = d.cap_position(VIRTIO_PCI_CAP_SHARED_MEMORY_CFG, 1);
         unsigned pos0 = d.cap_position(VIRTIO_PCI_CAP_SHARED_MEMORY_CFG, 0);
@@ -444,7 +453,7 @@ TEST(Shm, each_region_has_a_cap64_with_its_id_bar_offset_and_length) {
 }
 
 TEST(Shm, bar_2_is_64_bit_prefetchable_sized_to_a_power_of_two_and_aligned) {
-        PciDriver d(&shm_test_ops, "1:2097152,0:12288");
+        PciDriver d(&shm_test_ops, Shm("1:2097152,0:12288"));
         ASSERT_EQ(d.error(), 0);
         uint32_t lo = d.config_read(PCI_BAR0 + 4 * VIRTIO_PCI_SHM_BAR, 4);
         EXPECT_EQ(lo & 0xf, (uint32_t) (PCI_BAR_MEM_64 | PCI_BAR_PREFETCH));
@@ -468,7 +477,7 @@ TEST(Shm, region_past_4_gib_carries_its_length_in_length_hi) {
         VirtioPci *vp = nullptr;
         ASSERT_EQ(pci_bus_init(&b, &pio, &mmio, 64 * GiB, 16 * GiB), 0);
         ASSERT_EQ(guest_memory_new(16 * MiB, &mem), 0);
-        ASSERT_EQ(virtio_device_new(&shm_test_ops, "1:8589934592", mem, &vdev), 0);
+        ASSERT_EQ(virtio_device_new(&shm_test_ops, Shm("1:8589934592"), mem, &vdev), 0);
         ASSERT_EQ(virtio_pci_new(vdev, &b, nullptr, nullptr, IrqLine{}, &vp), 0);
         unsigned slot = vp->pci.slot;
         auto cfg = [&](unsigned off, unsigned size) { return (uint64_t) pci_config_read(&b, slot, 0, off, size); };
@@ -491,25 +500,25 @@ TEST(Shm, region_past_4_gib_carries_its_length_in_length_hi) {
 }
 
 TEST(Shm, region_size_not_a_page_multiple_is_refused) {
-        EXPECT_EQ(PciDriver(&shm_test_ops, "1:100").error(), -EINVAL);
-        EXPECT_EQ(PciDriver(&shm_test_ops, "1:0").error(), -EINVAL);
+        EXPECT_EQ(PciDriver(&shm_test_ops, Shm("1:100")).error(), -EINVAL);
+        EXPECT_EQ(PciDriver(&shm_test_ops, Shm("1:0")).error(), -EINVAL);
 }
 
 TEST(Shm, region_larger_than_the_limit_is_refused) {
-        EXPECT_EQ(PciDriver(&shm_test_ops, "1:1099511631872").error(), -EINVAL); /* 1 TiB + 4 KiB */
+        EXPECT_EQ(PciDriver(&shm_test_ops, Shm("1:1099511631872")).error(), -EINVAL); /* 1 TiB + 4 KiB */
 }
 
 TEST(Shm, shmid_declared_twice_is_refused) {
-        EXPECT_EQ(PciDriver(&shm_test_ops, "1:4096,1:4096").error(), -EEXIST);
+        EXPECT_EQ(PciDriver(&shm_test_ops, Shm("1:4096,1:4096")).error(), -EEXIST);
 }
 
 TEST(Shm, more_regions_than_the_limit_are_refused) {
-        EXPECT_EQ(PciDriver(&shm_test_ops, "0:4096,1:4096,2:4096").error(), -ENOSPC);
+        EXPECT_EQ(PciDriver(&shm_test_ops, Shm("0:4096,1:4096,2:4096")).error(), -ENOSPC);
 }
 
 TEST(Shm, region_that_does_not_fit_the_pci_window_fails_the_device) {
         /* The harness's window is 512 MiB. */
-        EXPECT_EQ(PciDriver(&shm_test_ops, "1:1073741824").error(), -ENOSPC);
+        EXPECT_EQ(PciDriver(&shm_test_ops, Shm("1:1073741824")).error(), -ENOSPC);
 }
 
 /* ---- INTx through a resampling irqfd (§4.1.4.5) ---- */

@@ -5,13 +5,14 @@
 #include <stdint.h>
 
 #include "bus.h"
+#include "vmm-config.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
 #define SERIAL_RX_FIFO 64
-#define SERIAL_OUTPUT_MAX_MIN (16 * 1024)
+#define SERIAL_OUTPUT_MAX_MIN VMM_CONFIG_SERIAL_MAX_MIN
 
 typedef struct Serial Serial;
 

@@ -91,8 +91,7 @@ typedef struct VirtioBalloon {
         VirtioBalloonCounters counters;
 } VirtioBalloon;
 
-static int balloon_parse(const char *arg, uint64_t *ret_features) {
-        uint64_t f = (UINT64_C(1) << VIRTIO_BALLOON_F_MUST_TELL_HOST) | (UINT64_C(1) << VIRTIO_BALLOON_F_STATS_VQ);
+static int balloon_parse(const char *arg, VmmDevice *ret) {
         const char *p = arg;
 
         while (p && *p) {
@@ -100,27 +99,28 @@ static int balloon_parse(const char *arg, uint64_t *ret_features) {
                 size_t n = (size_t) (end - p);
 
                 if (n == strlen("deflate-on-oom") && strncmp(p, "deflate-on-oom", n) == 0)
-                        f |= UINT64_C(1) << VIRTIO_BALLOON_F_DEFLATE_ON_OOM;
+                        ret->balloon.deflate_on_oom = true;
                 else if (n == strlen("page-reporting") && strncmp(p, "page-reporting", n) == 0)
-                        f |= UINT64_C(1) << VIRTIO_BALLOON_F_PAGE_REPORTING;
+                        ret->balloon.page_reporting = true;
                 else
                         return -EINVAL;
                 p = *end ? end + 1 : end;
         }
-        *ret_features = f;
         return 0;
 }
 
-static int balloon_create(VirtioDevice *vdev, const char *arg, void **ret) {
+static int balloon_create(VirtioDevice *vdev, const VmmDevice *config, void **ret) {
         const GuestMemory *mem = virtio_device_memory(vdev);
         pthread_condattr_t ca;
         VirtioBalloon *b;
-        uint64_t features;
+        uint64_t features = (UINT64_C(1) << VIRTIO_BALLOON_F_MUST_TELL_HOST) |
+                            (UINT64_C(1) << VIRTIO_BALLOON_F_STATS_VQ);
         int r;
 
-        r = balloon_parse(arg, &features);
-        if (r < 0)
-                return r;
+        if (config->balloon.deflate_on_oom)
+                features |= UINT64_C(1) << VIRTIO_BALLOON_F_DEFLATE_ON_OOM;
+        if (config->balloon.page_reporting)
+                features |= UINT64_C(1) << VIRTIO_BALLOON_F_PAGE_REPORTING;
 
         b = calloc(1, sizeof(*b));
         if (!b)
@@ -672,6 +672,7 @@ const VirtioDeviceOps virtio_balloon_ops = {
         /* DEFLATE_ON_OOM and PAGE_REPORTING come with the options. */
         .features = (UINT64_C(1) << VIRTIO_BALLOON_F_MUST_TELL_HOST) | (UINT64_C(1) << VIRTIO_BALLOON_F_STATS_VQ),
         .config_size = BALLOON_CONFIG_SIZE,
+        .parse = balloon_parse,
         .create = balloon_create,
         .destroy = balloon_destroy,
         .config_read = balloon_config_read,

@@ -244,34 +244,48 @@ static int image_size(int fd, uint64_t *ret) {
         return -EINVAL;
 }
 
-static int block_create(VirtioDevice *vdev, const char *arg, void **ret) {
-        _cleanup_close_ int fd = -EBADF;
+/* --block: PATH is opened here (before the jail), fd:N duplicated. */
+static int block_parse(const char *arg, VmmDevice *ret) {
         VirtioBlockOptions o;
-        VirtioBlock *b;
-        uint64_t size;
-        int r, flags;
+        int r, fd;
 
         r = virtio_block_parse_options(arg, &o);
         if (r < 0)
                 return r;
-
-        if (o.fd >= 0) {
-                /* The caller keeps fd:N; we work on our own close-on-exec
-                 * duplicate (same open file, same lock). */
-                flags = fcntl(o.fd, F_GETFL);
-                if (flags < 0)
-                        return -errno;
-                if (!o.read_only && (flags & O_ACCMODE) == O_RDONLY)
-                        return -EACCES;
+        if (o.fd >= 0)
                 fd = fcntl(o.fd, F_DUPFD_CLOEXEC, 3);
-        } else
+        else
                 fd = open(o.path, (o.read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return -errno;
+        ret->block.fd = fd;
+        ret->block.read_only = o.read_only;
+        ret->block.sparse = o.sparse;
+        memcpy(ret->block.id, o.id, sizeof(ret->block.id));
+        return 0;
+}
+
+static int block_create(VirtioDevice *vdev, const VmmDevice *config, void **ret) {
+        _cleanup_close_ int fd = -EBADF;
+        const bool read_only = config->block.read_only;
+        VirtioBlock *b;
+        uint64_t size;
+        int r, flags;
+
+        /* The configuration keeps its descriptor; we work on our own
+         * close-on-exec duplicate (same open file, same lock). */
+        flags = fcntl(config->block.fd, F_GETFL);
+        if (flags < 0)
+                return -errno;
+        if (!read_only && (flags & O_ACCMODE) == O_RDONLY)
+                return -EACCES;
+        fd = fcntl(config->block.fd, F_DUPFD_CLOEXEC, 3);
         if (fd < 0)
                 return -errno;
 
         /* Two writers on one image corrupt it: take the image like crosvm
          * does, shared for a read-only disk, exclusive otherwise. */
-        if (flock(fd, (o.read_only ? LOCK_SH : LOCK_EX) | LOCK_NB) < 0)
+        if (flock(fd, (read_only ? LOCK_SH : LOCK_EX) | LOCK_NB) < 0)
                 return errno == EWOULDBLOCK ? -EBUSY : -errno;
 
         r = image_size(fd, &size);
@@ -282,9 +296,9 @@ static int block_create(VirtioDevice *vdev, const char *arg, void **ret) {
         if (!b)
                 return -ENOMEM;
         b->vdev = vdev;
-        b->read_only = o.read_only;
-        b->sparse = o.sparse;
-        memcpy(b->id, o.id, sizeof(b->id));
+        b->read_only = read_only;
+        b->sparse = config->block.sparse;
+        memcpy(b->id, config->block.id, sizeof(b->id));
         b->capacity = size >> SECTOR_SHIFT;
         pthread_mutex_init(&b->lock, NULL);
         for (size_t i = 0; i < MERGE_MAX; i++)
@@ -740,6 +754,7 @@ const VirtioDeviceOps virtio_block_ops = {
         .features = (UINT64_C(1) << VIRTIO_BLK_F_SEG_MAX) | (UINT64_C(1) << VIRTIO_BLK_F_BLK_SIZE) |
                     (UINT64_C(1) << VIRTIO_BLK_F_FLUSH),
         .config_size = sizeof(BlkConfig),
+        .parse = block_parse,
         .create = block_create,
         .destroy = block_destroy,
         .config_read = block_config_read,

@@ -67,24 +67,37 @@ static void console_tx_run(VirtioConsole *con);
 static void console_rx_run(VirtioConsole *con);
 static void console_rewatch(VirtioConsole *con);
 
-static int console_parse(const char *arg, ConsoleBackend *ret_backend, const char **ret_value) {
+/* --console: file:PATH is opened here (before the jail), fd:N duplicated. */
+static int console_parse(const char *arg, VmmDevice *ret) {
+        uint64_t n;
+        int fd;
+
         if (!arg)
                 return -EINVAL;
         if (strcmp(arg, "stdout") == 0) {
-                *ret_backend = CONSOLE_STDOUT;
-                *ret_value = NULL;
-        } else if (strncmp(arg, "file:", 5) == 0 && arg[5]) {
-                *ret_backend = CONSOLE_FILE;
-                *ret_value = arg + 5;
-        } else if (strncmp(arg, "socket:", 7) == 0 && arg[7] &&
-                   strlen(arg + 7) < sizeof(((struct sockaddr_un *) NULL)->sun_path)) {
-                *ret_backend = CONSOLE_SOCKET;
-                *ret_value = arg + 7;
+                ret->console.backend = VMM_CONSOLE_STDOUT;
+                ret->console.fd = -1;
+                return 0;
+        }
+        if (strncmp(arg, "socket:", 7) == 0 && arg[7] && strlen(arg + 7) <= VMM_CONFIG_SOCKET_PATH_MAX) {
+                ret->console.backend = VMM_CONSOLE_SOCKET;
+                ret->console.fd = -1;
+                strcpy(ret->console.path, arg + 7);
+                return 0;
+        }
+        if (strncmp(arg, "file:", 5) == 0 && arg[5]) {
+                fd = open(arg + 5, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY, 0640);
+                ret->console.backend = VMM_CONSOLE_FILE;
         } else if (strncmp(arg, "fd:", 3) == 0) {
-                *ret_backend = CONSOLE_FD;
-                *ret_value = arg + 3;
+                if (parse_uint(arg + 3, 0, INT32_MAX, &n) < 0)
+                        return -EINVAL;
+                fd = fcntl((int) n, F_DUPFD_CLOEXEC, 3);
+                ret->console.backend = VMM_CONSOLE_FD;
         } else
                 return -EINVAL;
+        if (fd < 0)
+                return -errno;
+        ret->console.fd = fd;
         return 0;
 }
 
@@ -100,16 +113,20 @@ static void console_destroy(void *dev) {
         free(con);
 }
 
-static int console_create(VirtioDevice *vdev, const char *arg, void **ret) {
-        VirtioConsole *con;
-        const char *value;
+static int console_create(VirtioDevice *vdev, const VmmDevice *config, void **ret) {
+        static const ConsoleBackend backends[_VMM_CONSOLE_BACKEND_MAX] = {
+                [VMM_CONSOLE_STDOUT] = CONSOLE_STDOUT,
+                [VMM_CONSOLE_FD] = CONSOLE_FD,
+                [VMM_CONSOLE_SOCKET] = CONSOLE_SOCKET,
+                [VMM_CONSOLE_FILE] = CONSOLE_FILE,
+        };
         ConsoleBackend backend;
-        uint64_t n;
+        VirtioConsole *con;
         int r;
 
-        r = console_parse(arg, &backend, &value);
-        if (r < 0)
-                return r;
+        if (config->console.backend >= _VMM_CONSOLE_BACKEND_MAX)
+                return -EINVAL;
+        backend = backends[config->console.backend];
         con = calloc(1, sizeof(*con));
         if (!con)
                 return -ENOMEM;
@@ -124,24 +141,16 @@ static int console_create(VirtioDevice *vdev, const char *arg, void **ret) {
                 con->in_fd = STDIN_FILENO;
                 break;
         case CONSOLE_FILE:
-                con->owned_fd = open(value, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY, 0640);
+        case CONSOLE_FD:
+                /* Our own duplicate: the configuration keeps its descriptor. */
+                con->owned_fd = fcntl(config->console.fd, F_DUPFD_CLOEXEC, 3);
                 if (con->owned_fd < 0) {
                         r = -errno;
                         goto fail;
                 }
                 con->out_fd = con->owned_fd;
-                break;
-        case CONSOLE_FD:
-                r = parse_uint(value, 0, INT32_MAX, &n);
-                if (r < 0) {
-                        r = -EINVAL;
-                        goto fail;
-                }
-                if (fcntl((int) n, F_SETFD, FD_CLOEXEC) < 0) {
-                        r = -errno;
-                        goto fail;
-                }
-                con->owned_fd = con->out_fd = con->in_fd = (int) n;
+                if (backend == CONSOLE_FD)
+                        con->in_fd = con->owned_fd;
                 break;
         case CONSOLE_SOCKET:
                 con->backlog = malloc(CONSOLE_BACKLOG);
@@ -151,7 +160,7 @@ static int console_create(VirtioDevice *vdev, const char *arg, void **ret) {
                 }
                 /* Read now, before the jail switches to nobody. */
                 con->owner_uid = getuid();
-                r = listen_private(value, 4, &con->listen_fd);
+                r = listen_private(config->console.path, 4, &con->listen_fd);
                 if (r < 0)
                         goto fail;
                 break;
@@ -504,6 +513,7 @@ const VirtioDeviceOps virtio_console_ops = {
         .queue_max_size = 256,
         .features = 0, /* §5.3.3: no SIZE, MULTIPORT or EMERG_WRITE */
         .config_size = 12,
+        .parse = console_parse,
         .create = console_create,
         .destroy = console_destroy,
         .config_read = console_config_read,

@@ -12,11 +12,13 @@ typedef struct VirtioRng {
         VirtioChain chain;      /* big: kept off the worker's stack */
 } VirtioRng;
 
-static int rng_create(VirtioDevice *vdev, const char *arg, void **ret) {
+static int rng_parse(const char *arg, VmmDevice *ret) {
+        return arg ? -EINVAL : 0;
+}
+
+static int rng_create(VirtioDevice *vdev, const VmmDevice *config, void **ret) {
         VirtioRng *rng;
 
-        if (arg)
-                return -EINVAL;
         rng = calloc(1, sizeof(*rng));
         if (!rng)
                 return -ENOMEM;
@@ -69,6 +71,7 @@ const VirtioDeviceOps virtio_rng_ops = {
         .queue_max_size = 256,
         .features = 0,
         .config_size = 0,
+        .parse = rng_parse,
         .create = rng_create,
         .destroy = rng_destroy,
         .config_read = rng_config_read,

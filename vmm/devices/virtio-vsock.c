@@ -1039,7 +1039,25 @@ static void vsock_destroy(void *dev) {
         free(v);
 }
 
-static int vsock_create(VirtioDevice *vdev, const char *arg, void **ret) {
+/* --vsock: vsock_parse_option()'s syntax into the typed configuration. */
+static int vsock_parse(const char *arg, VmmDevice *ret) {
+        _cleanup_free_ char *path = NULL;
+        unsigned max;
+        uint64_t cid;
+        int r;
+
+        r = vsock_parse_option(arg, &cid, &path, &max);
+        if (r < 0)
+                return r;
+        if (strlen(path) > VMM_CONFIG_SOCKET_PATH_MAX)
+                return -EINVAL;
+        ret->vsock.cid = (uint32_t) cid;
+        ret->vsock.max_connections = max;
+        strcpy(ret->vsock.path, path);
+        return 0;
+}
+
+static int vsock_create(VirtioDevice *vdev, const VmmDevice *config, void **ret) {
         Vsock *v;
         const char *slash;
         int r;
@@ -1053,9 +1071,13 @@ static int vsock_create(VirtioDevice *vdev, const char *arg, void **ret) {
                 v->accepts[i].fd = -EBADF;
         v->next_local_port = VSOCK_LOCAL_PORT_BASE;
 
-        r = vsock_parse_option(arg, &v->cid, &v->path, &v->max_connections);
-        if (r < 0)
+        v->cid = config->vsock.cid;
+        v->max_connections = config->vsock.max_connections;
+        v->path = strdup(config->vsock.path);
+        if (!v->path) {
+                r = -ENOMEM;
                 goto fail;
+        }
         slash = strrchr(v->path, '/');
         v->base = strdup(slash ? slash + 1 : v->path);
         v->ctl_cap = v->max_connections + 64;
@@ -1226,6 +1248,7 @@ const VirtioDeviceOps virtio_vsock_ops = {
         .queue_max_size = 256,
         .features = 0, /* §5.10.3: streams only, no SEQPACKET */
         .config_size = 8,
+        .parse = vsock_parse,
         .create = vsock_create,
         .destroy = vsock_destroy,
         .config_read = vsock_config_read,

@@ -14,14 +14,16 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "vmm-config.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
 
 #define VSOCK_HOST_CID 2
 /* §5.10.4: the guest CID is 32 bits in practice; 0-2 and ~0U are reserved. */
-#define VSOCK_CID_MIN 3
-#define VSOCK_CID_MAX UINT32_C(0xfffffffe)
+#define VSOCK_CID_MIN VMM_CONFIG_VSOCK_CID_MIN
+#define VSOCK_CID_MAX VMM_CONFIG_VSOCK_CID_MAX
 
 /* §5.10.6 */
 #define VSOCK_TYPE_STREAM 1
@@ -56,8 +58,8 @@ extern "C" {
 /* The largest payload we accept in one packet (Linux sends at most 64 KiB,
  * VIRTIO_VSOCK_MAX_PKT_BUF_SIZE) and put in one receive buffer. */
 #define VSOCK_MAX_PAYLOAD (64 * 1024)
-#define VSOCK_MAX_CONNECTIONS_DEFAULT 128
-#define VSOCK_MAX_CONNECTIONS_LIMIT 4096
+#define VSOCK_MAX_CONNECTIONS_DEFAULT VMM_CONFIG_VSOCK_MAX_CONNECTIONS_DEFAULT
+#define VSOCK_MAX_CONNECTIONS_LIMIT VMM_CONFIG_VSOCK_MAX_CONNECTIONS_LIMIT
 /* Host programs connected to PATH that have not sent their CONNECT line. */
 #define VSOCK_MAX_PENDING_ACCEPTS 16
 #define VSOCK_CONNECT_LINE_MAX 32

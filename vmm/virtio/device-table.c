@@ -23,6 +23,10 @@ const VirtioDeviceOps *const virtio_device_table[] = {
 
 const unsigned virtio_device_table_size = ARRAY_SIZE(virtio_device_table);
 
+const VirtioDeviceOps *virtio_device_find_kind(uint32_t kind) {
+        return virtio_device_find(vmm_device_kind_to_string(kind));
+}
+
 const VirtioDeviceOps *virtio_device_find(const char *name) {
         for (unsigned i = 0; i < virtio_device_table_size; i++)
                 if (name && strcmp(virtio_device_table[i]->name, name) == 0)

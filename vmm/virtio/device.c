@@ -111,6 +111,23 @@ static void queue_interrupt(void *ctx, VirtQueue *q) {
 }
 
 int virtio_device_new(const VirtioDeviceOps *ops, const char *arg, const GuestMemory *mem, VirtioDevice **ret) {
+        VmmDevice config = { .kind = (uint32_t) vmm_device_kind_from_string(ops->name) };
+        int *fd, r;
+
+        if (!ops->parse)
+                return arg ? -EINVAL : virtio_device_new_config(ops, NULL, mem, ret);
+        r = ops->parse(arg, &config);
+        if (r < 0)
+                return r;
+        r = virtio_device_new_config(ops, &config, mem, ret);
+        fd = vmm_device_fd(&config);
+        if (fd)
+                safe_close(*fd);
+        return r;
+}
+
+int virtio_device_new_config(const VirtioDeviceOps *ops, const VmmDevice *config, const GuestMemory *mem,
+                             VirtioDevice **ret) {
         _cleanup_(virtio_device_freep) VirtioDevice *vdev = NULL;
         int r;
 
@@ -156,7 +173,7 @@ int virtio_device_new(const VirtioDeviceOps *ops, const char *arg, const GuestMe
                         return -errno;
         }
 
-        r = ops->create(vdev, arg, &vdev->dev);
+        r = ops->create(vdev, config, &vdev->dev);
         if (r < 0)
                 return r;
         if (ops->instance_features)

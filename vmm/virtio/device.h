@@ -28,6 +28,7 @@
 
 #include "memory.h"
 #include "queue.h"
+#include "vmm-config.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -85,9 +86,16 @@ typedef struct VirtioDeviceOps {
         uint64_t features;              /* device-specific bits offered */
         uint32_t config_size;           /* bytes of device configuration (§4.1.4.6) */
 
-        /* Parses arg (NULL when none was given) and builds the device.
-         * vdev stays valid until destroy. -EINVAL for a bad argument. */
-        int (*create)(VirtioDevice *vdev, const char *arg, void **ret);
+        /* `majordome-vmm run`'s --NAME[=ARG]: parses arg (NULL when none
+         * was given) into ret, whose kind is already set. A descriptor it
+         * opens (a PATH) or takes (fd:N, duplicated) is ret's. -EINVAL for
+         * a bad argument. NULL for a device no configuration names (tests). */
+        int (*parse)(const char *arg, VmmDevice *ret);
+        /* Builds the device from its typed configuration (vmm_config_validate()
+         * has seen it; NULL for a device without parse). Descriptors in it
+         * stay the caller's: the device duplicates what it keeps. vdev
+         * stays valid until destroy. */
+        int (*create)(VirtioDevice *vdev, const VmmDevice *config, void **ret);
         void (*destroy)(void *dev);
 
         /* Device configuration, on vCPU threads (lock what the worker
@@ -171,6 +179,9 @@ typedef struct VirtioTransportOps {
         void (*fd_ready)(void *ctx);
 } VirtioTransportOps;
 
+int virtio_device_new_config(const VirtioDeviceOps *ops, const VmmDevice *config, const GuestMemory *mem,
+                             VirtioDevice **ret);
+/* ops->parse(arg), then virtio_device_new_config() (tests, fuzzers). */
 int virtio_device_new(const VirtioDeviceOps *ops, const char *arg, const GuestMemory *mem, VirtioDevice **ret);
 VirtioDevice *virtio_device_free(VirtioDevice *vdev);
 DEFINE_TRIVIAL_CLEANUP_FUNC(VirtioDevice *, virtio_device_free);
@@ -211,6 +222,8 @@ int virtio_device_jail_dir(VirtioDevice *vdev, const char *jail_path);
 extern const VirtioDeviceOps *const virtio_device_table[];
 extern const unsigned virtio_device_table_size;
 const VirtioDeviceOps *virtio_device_find(const char *name);
+/* The table's entry for a configuration's device kind, or NULL. */
+const VirtioDeviceOps *virtio_device_find_kind(uint32_t kind);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,767 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "macro.h"
+#include "util.h"
+#include "vmm-config.h"
+
+static const char *const vmm_device_kind_table[_VMM_DEVICE_KIND_MAX] = {
+        [VMM_DEVICE_BALLOON] = "balloon",
+        [VMM_DEVICE_BLOCK] = "block",
+        [VMM_DEVICE_CONSOLE] = "console",
+        [VMM_DEVICE_RNG] = "rng",
+        [VMM_DEVICE_VSOCK] = "vsock",
+};
+
+const char *vmm_device_kind_to_string(uint32_t kind) {
+        return kind < ARRAY_SIZE(vmm_device_kind_table) ? vmm_device_kind_table[kind] : NULL;
+}
+
+int vmm_device_kind_from_string(const char *s) {
+        if (!s)
+                return -EINVAL;
+        for (size_t i = 1; i < ARRAY_SIZE(vmm_device_kind_table); i++)
+                if (strcmp(vmm_device_kind_table[i], s) == 0)
+                        return (int) i;
+        return -EINVAL;
+}
+
+void vmm_config_init(VmmConfig *c) {
+        *c = (VmmConfig) {
+                .mem_size = VMM_CONFIG_MEM_DEFAULT,
+                .n_vcpus = 1,
+                .kernel_fd = -1,
+                .initrd_fd = -1,
+                .serial = VMM_SERIAL_STDOUT,
+                .serial_fd = -1,
+                .on_panic = CONTROL_PANIC_STOP,
+                .decompress = true,
+        };
+}
+
+static bool console_has_fd(uint32_t backend) {
+        return backend == VMM_CONSOLE_FD || backend == VMM_CONSOLE_FILE;
+}
+
+int *vmm_device_fd(VmmDevice *d) {
+        if (d->kind == VMM_DEVICE_BLOCK)
+                return &d->block.fd;
+        if (d->kind == VMM_DEVICE_CONSOLE && console_has_fd(d->console.backend))
+                return &d->console.fd;
+        return NULL;
+}
+
+void vmm_config_close_fds(VmmConfig *c) {
+        c->kernel_fd = safe_close(c->kernel_fd);
+        c->initrd_fd = safe_close(c->initrd_fd);
+        if (c->serial == VMM_SERIAL_FD)
+                c->serial_fd = safe_close(c->serial_fd);
+        for (unsigned i = 0; i < c->n_devices && i < VMM_CONFIG_DEVICES_MAX; i++) {
+                int *fd = vmm_device_fd(&c->devices[i]);
+
+                if (fd)
+                        *fd = safe_close(*fd);
+        }
+}
+
+/* ---- validation ---- */
+
+_printf_(3, 4)
+static int fail(VmmConfigError *error, int r, const char *fmt, ...) {
+        va_list ap;
+
+        if (error) {
+                va_start(ap, fmt);
+                vsnprintf(error->message, sizeof(error->message), fmt, ap);
+                va_end(ap);
+        }
+        return r;
+}
+
+typedef enum FdUse {
+        FD_READ_FILE,   /* a file or pipe to read to its end: kernel, initrd */
+        FD_WRITE,       /* anything writable but a directory: serial, console */
+        FD_DISK,        /* a regular file or block device */
+} FdUse;
+
+static int check_fd(int fd, FdUse use, bool writable, struct stat *ret_st, const char *what, VmmConfigError *error) {
+        struct stat st;
+        int flags;
+
+        if (fd < 0)
+                return fail(error, -EBADF, "%s: no descriptor", what);
+        flags = fcntl(fd, F_GETFL);
+        if (flags < 0 || fstat(fd, &st) < 0)
+                return fail(error, -EBADF, "%s: descriptor %d is not open", what, fd);
+        if (flags & O_PATH)
+                return fail(error, -EBADF, "%s: an O_PATH descriptor cannot be read or written", what);
+        if (S_ISDIR(st.st_mode))
+                return fail(error, -EBADF, "%s: is a directory", what);
+        switch (use) {
+        case FD_READ_FILE:
+                /* A pipe too: the image is read once, to its end (a caller
+                 * may stream it, as tests/sandbox does). */
+                if (!S_ISREG(st.st_mode) && !S_ISFIFO(st.st_mode))
+                        return fail(error, -EBADF, "%s: not a regular file or a pipe", what);
+                if ((flags & O_ACCMODE) == O_WRONLY)
+                        return fail(error, -EBADF, "%s: not open for reading", what);
+                break;
+        case FD_WRITE:
+                if ((flags & O_ACCMODE) == O_RDONLY)
+                        return fail(error, -EBADF, "%s: not open for writing", what);
+                break;
+        case FD_DISK:
+                if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))
+                        return fail(error, -EBADF, "%s: not a regular file or block device", what);
+                if ((flags & O_ACCMODE) == O_WRONLY)
+                        return fail(error, -EBADF, "%s: not open for reading", what);
+                if (writable && (flags & O_ACCMODE) != O_RDWR)
+                        return fail(error, -EACCES, "%s: opened read-only for a writable disk (add ro)", what);
+                break;
+        }
+        if (ret_st)
+                *ret_st = st;
+        return 0;
+}
+
+static bool socket_path_ok(const char *path) {
+        size_t n = strnlen(path, VMM_CONFIG_SOCKET_PATH_MAX + 1);
+
+        return n > 0 && n <= VMM_CONFIG_SOCKET_PATH_MAX;
+}
+
+static int validate_device(const VmmDevice *d, unsigned i, VmmConfigError *error) {
+        const char *name = vmm_device_kind_to_string(d->kind);
+
+        if (!name)
+                return fail(error, -EINVAL, "device %u: unknown kind %" PRIu32, i, d->kind);
+        switch (d->kind) {
+        case VMM_DEVICE_BLOCK: {
+                size_t n = strnlen(d->block.id, sizeof(d->block.id));
+
+                if (n > VMM_CONFIG_DISK_ID_MAX)
+                        return fail(error, -EINVAL, "--block %u: id longer than %d bytes", i, VMM_CONFIG_DISK_ID_MAX);
+                for (size_t k = 0; k < n; k++)
+                        if (d->block.id[k] < 0x20 || d->block.id[k] > 0x7e)
+                                return fail(error, -EINVAL, "--block %u: id is not printable ASCII", i);
+                break;
+        }
+        case VMM_DEVICE_CONSOLE:
+                if (d->console.backend >= _VMM_CONSOLE_BACKEND_MAX)
+                        return fail(error, -EINVAL, "--console %u: unknown backend %" PRIu32, i, d->console.backend);
+                if (d->console.backend == VMM_CONSOLE_SOCKET && !socket_path_ok(d->console.path))
+                        return fail(error, -EINVAL, "--console %u: socket path empty or longer than %d bytes", i,
+                                    VMM_CONFIG_SOCKET_PATH_MAX);
+                break;
+        case VMM_DEVICE_VSOCK: {
+                const char *slash = strrchr(d->vsock.path, '/');
+
+                if (d->vsock.cid < VMM_CONFIG_VSOCK_CID_MIN || d->vsock.cid > VMM_CONFIG_VSOCK_CID_MAX)
+                        return fail(error, -ERANGE, "--vsock: cid %" PRIu32 " out of range %d..%" PRIu32,
+                                    d->vsock.cid, VMM_CONFIG_VSOCK_CID_MIN, VMM_CONFIG_VSOCK_CID_MAX);
+                if (d->vsock.max_connections < 1 ||
+                    d->vsock.max_connections > VMM_CONFIG_VSOCK_MAX_CONNECTIONS_LIMIT)
+                        return fail(error, -ERANGE, "--vsock: max-connections %" PRIu32 " out of range 1..%d",
+                                    d->vsock.max_connections, VMM_CONFIG_VSOCK_MAX_CONNECTIONS_LIMIT);
+                /* PATH is bound whole and PATH_4294967295 connected to whole:
+                 * both must fit sun_path. */
+                if (!socket_path_ok(d->vsock.path) || strlen(d->vsock.path) + 11 > VMM_CONFIG_SOCKET_PATH_MAX ||
+                    (slash && slash[1] == '\0'))
+                        return fail(error, -EINVAL, "--vsock: path empty, a directory, or too long for PATH_PORT "
+                                    "to fit a socket address");
+                break;
+        }
+        default:
+                break;
+        }
+        return 0;
+}
+
+/* Everything but the descriptors: what the encoder checks too. */
+static int validate_values(const VmmConfig *c, VmmConfigError *error) {
+        unsigned n_balloon = 0, n_vsock = 0;
+        int r;
+
+        if (c->mem_size == 0 || c->mem_size % VMM_CONFIG_MEM_ALIGN != 0)
+                return fail(error, -EINVAL, "--mem %" PRIu64 ": must be a non-zero multiple of 1M", c->mem_size);
+        if (c->mem_size > VMM_CONFIG_MEM_MAX)
+                return fail(error, -ERANGE, "--mem %" PRIu64 "M: more than %" PRIu64 "M", c->mem_size >> 20,
+                            VMM_CONFIG_MEM_MAX >> 20);
+        if (c->n_vcpus == 0)
+                return fail(error, -EINVAL, "--cpus 0: a VM needs at least one vCPU");
+        if (c->n_vcpus > VMM_CONFIG_VCPUS_MAX)
+                return fail(error, -ERANGE, "--cpus %" PRIu32 ": at most %d", c->n_vcpus, VMM_CONFIG_VCPUS_MAX);
+        if (strnlen(c->cmdline, sizeof(c->cmdline)) > VMM_CONFIG_CMDLINE_MAX)
+                return fail(error, -EINVAL, "--cmdline: longer than %d bytes", VMM_CONFIG_CMDLINE_MAX);
+        if (c->serial >= _VMM_SERIAL_MAX)
+                return fail(error, -EINVAL, "--serial: unknown kind %" PRIu32, c->serial);
+        if (c->serial_max > 0 && c->serial_max < VMM_CONFIG_SERIAL_MAX_MIN)
+                return fail(error, -ERANGE, "--serial-max-size %" PRIu64 ": want 0 or at least 16K", c->serial_max);
+        if (c->serial_max > 0 && c->serial != VMM_SERIAL_FD)
+                return fail(error, -EINVAL, "--serial-max-size: the serial output is not a file");
+        if (c->on_panic >= _CONTROL_PANIC_ACTION_MAX)
+                return fail(error, -EINVAL, "--on-panic %" PRIu32 ": must be stop or pause", c->on_panic);
+        if (c->n_devices > VMM_CONFIG_DEVICES_MAX)
+                return fail(error, -E2BIG, "%u devices: at most %d", c->n_devices, VMM_CONFIG_DEVICES_MAX);
+        for (unsigned i = 0; i < c->n_devices; i++) {
+                r = validate_device(&c->devices[i], i, error);
+                if (r < 0)
+                        return r;
+                n_balloon += c->devices[i].kind == VMM_DEVICE_BALLOON;
+                n_vsock += c->devices[i].kind == VMM_DEVICE_VSOCK;
+        }
+        /* The control messages address "the" balloon, and a guest has one CID. */
+        if (n_balloon > 1)
+                return fail(error, -EEXIST, "--balloon: at most one");
+        if (n_vsock > 1)
+                return fail(error, -EEXIST, "--vsock: at most one");
+        return 0;
+}
+
+int vmm_config_validate(const VmmConfig *c, VmmConfigError *error) {
+        struct stat disks[VMM_CONFIG_DEVICES_MAX];
+        unsigned n_disks = 0;
+        char what[32];
+        int r;
+
+        r = validate_values(c, error);
+        if (r < 0)
+                return r;
+        r = check_fd(c->kernel_fd, FD_READ_FILE, false, NULL, "kernel", error);
+        if (r >= 0 && c->initrd_fd >= 0)
+                r = check_fd(c->initrd_fd, FD_READ_FILE, false, NULL, "initrd", error);
+        if (r < 0) {
+                if (error)
+                        error->bad_input = true;
+                return r;
+        }
+        if (c->serial == VMM_SERIAL_FD) {
+                r = check_fd(c->serial_fd, FD_WRITE, true, NULL, "--serial", error);
+                if (r < 0)
+                        return r;
+        }
+        for (unsigned i = 0; i < c->n_devices; i++) {
+                const VmmDevice *d = &c->devices[i];
+                struct stat st;
+
+                snprintf(what, sizeof(what), "--%s %u", vmm_device_kind_to_string(d->kind), i);
+                if (d->kind == VMM_DEVICE_CONSOLE && console_has_fd(d->console.backend)) {
+                        r = check_fd(d->console.fd, FD_WRITE, true, NULL, what, error);
+                        if (r < 0)
+                                return r;
+                }
+                if (d->kind != VMM_DEVICE_BLOCK)
+                        continue;
+                r = check_fd(d->block.fd, FD_DISK, !d->block.read_only, &st, what, error);
+                if (r < 0)
+                        return r;
+                /* One image twice is two writers on it (or a writer under a
+                 * reader): the guest would corrupt it. */
+                for (unsigned k = 0; k < n_disks; k++)
+                        if (disks[k].st_dev == st.st_dev && disks[k].st_ino == st.st_ino)
+                                return fail(error, -EEXIST, "%s: the same image as an earlier disk", what);
+                disks[n_disks++] = st;
+        }
+        return 0;
+}
+
+/* ---- the blob ---- */
+
+static void put_le16(uint8_t *p, uint16_t v) {
+        p[0] = (uint8_t) v;
+        p[1] = (uint8_t) (v >> 8);
+}
+
+static void put_le32(uint8_t *p, uint32_t v) {
+        put_le16(p, (uint16_t) v);
+        put_le16(p + 2, (uint16_t) (v >> 16));
+}
+
+static void put_le64(uint8_t *p, uint64_t v) {
+        put_le32(p, (uint32_t) v);
+        put_le32(p + 4, (uint32_t) (v >> 32));
+}
+
+static uint16_t get_le16(const uint8_t *p) {
+        return (uint16_t) (p[0] | p[1] << 8);
+}
+
+static uint32_t get_le32(const uint8_t *p) {
+        return get_le16(p) | (uint32_t) get_le16(p + 2) << 16;
+}
+
+static uint64_t get_le64(const uint8_t *p) {
+        return get_le32(p) | (uint64_t) get_le32(p + 4) << 32;
+}
+
+#define FLAG_DEBUG_EXIT 1u
+#define FLAG_PVPANIC 2u
+#define FLAG_DECOMPRESS 4u
+#define BALLOON_DEFLATE_ON_OOM 1u
+#define BALLOON_PAGE_REPORTING 2u
+#define BLOCK_READ_ONLY 1u
+#define BLOCK_SPARSE 2u
+#define DEVICE_HEADER_SIZE 4
+#define BALLOON_SIZE 4
+#define BLOCK_SIZE 32
+#define PATH_DEVICE_HEADER_SIZE 12
+
+typedef struct Writer {
+        uint8_t *buf;
+        size_t size;
+        int *fds;
+        size_t n_fds;
+} Writer;
+
+static uint32_t writer_fd(Writer *w, int fd) {
+        if (fd < 0)
+                return VMM_CONFIG_FD_NONE;
+        w->fds[w->n_fds] = fd;
+        return (uint32_t) w->n_fds++;
+}
+
+static uint8_t *writer_take(Writer *w, size_t n) {
+        uint8_t *p = w->buf + w->size;
+
+        w->size += n;
+        return p;
+}
+
+static void writer_path_device(Writer *w, uint32_t a, uint32_t b, const char *path) {
+        size_t n = strlen(path);
+        uint8_t *p = writer_take(w, PATH_DEVICE_HEADER_SIZE + n);
+
+        put_le32(p + 0, a);
+        put_le32(p + 4, b);
+        put_le32(p + 8, (uint32_t) n);
+        memcpy(p + 12, path, n);
+}
+
+int vmm_config_encode(const VmmConfig *c, uint8_t *buf, size_t *ret_size, int *fds, size_t *ret_n_fds) {
+        Writer w = { .buf = buf, .fds = fds };
+        size_t cmdline_len;
+        uint8_t *h;
+
+        /* The value checks bound every length below: the blob fits. */
+        if (validate_values(c, NULL) < 0 || c->kernel_fd < 0)
+                return -EINVAL;
+        cmdline_len = strlen(c->cmdline);
+        h = writer_take(&w, VMM_CONFIG_HEADER_SIZE);
+        put_le32(h + 0, VMM_CONFIG_VERSION);
+        put_le32(h + 4, (c->debug_exit ? FLAG_DEBUG_EXIT : 0) | (c->pvpanic ? FLAG_PVPANIC : 0) |
+                 (c->decompress ? FLAG_DECOMPRESS : 0));
+        put_le64(h + 8, c->mem_size);
+        put_le32(h + 16, c->n_vcpus);
+        put_le32(h + 20, c->on_panic);
+        put_le64(h + 24, c->serial_max);
+        put_le32(h + 32, c->serial);
+        put_le32(h + 40, writer_fd(&w, c->kernel_fd));
+        put_le32(h + 44, writer_fd(&w, c->initrd_fd));
+        put_le32(h + 36, c->serial == VMM_SERIAL_FD ? writer_fd(&w, c->serial_fd) : VMM_CONFIG_FD_NONE);
+        put_le32(h + 48, (uint32_t) cmdline_len);
+        put_le32(h + 52, c->n_devices);
+        memcpy(writer_take(&w, cmdline_len), c->cmdline, cmdline_len);
+
+        for (unsigned i = 0; i < c->n_devices; i++) {
+                const VmmDevice *d = &c->devices[i];
+                uint8_t *dh = writer_take(&w, DEVICE_HEADER_SIZE);
+                size_t start = w.size;
+                uint8_t *p;
+
+                put_le16(dh, (uint16_t) d->kind);
+                switch (d->kind) {
+                case VMM_DEVICE_BALLOON:
+                        p = writer_take(&w, BALLOON_SIZE);
+                        put_le32(p, (d->balloon.deflate_on_oom ? BALLOON_DEFLATE_ON_OOM : 0) |
+                                 (d->balloon.page_reporting ? BALLOON_PAGE_REPORTING : 0));
+                        break;
+                case VMM_DEVICE_BLOCK:
+                        if (d->block.fd < 0)
+                                return -EINVAL;
+                        p = writer_take(&w, BLOCK_SIZE);
+                        memset(p, 0, BLOCK_SIZE);
+                        put_le32(p + 0, writer_fd(&w, d->block.fd));
+                        put_le32(p + 4, (d->block.read_only ? BLOCK_READ_ONLY : 0) |
+                                 (d->block.sparse ? BLOCK_SPARSE : 0));
+                        put_le32(p + 8, (uint32_t) strlen(d->block.id));
+                        memcpy(p + 12, d->block.id, strlen(d->block.id));
+                        break;
+                case VMM_DEVICE_CONSOLE:
+                        if (console_has_fd(d->console.backend) && d->console.fd < 0)
+                                return -EINVAL;
+                        writer_path_device(&w, d->console.backend,
+                                           console_has_fd(d->console.backend) ? writer_fd(&w, d->console.fd)
+                                                                                : VMM_CONFIG_FD_NONE,
+                                           d->console.backend == VMM_CONSOLE_SOCKET ? d->console.path : "");
+                        break;
+                case VMM_DEVICE_VSOCK:
+                        writer_path_device(&w, d->vsock.cid, d->vsock.max_connections, d->vsock.path);
+                        break;
+                default: /* rng: no settings */
+                        break;
+                }
+                put_le16(dh + 2, (uint16_t) (w.size - start));
+        }
+        *ret_size = w.size;
+        *ret_n_fds = w.n_fds;
+        return 0;
+}
+
+typedef struct Reader {
+        const uint8_t *buf;
+        size_t size;
+        size_t at;
+        const int *fds;
+        size_t n_fds;
+        bool used[VMM_CONFIG_FDS_MAX];
+} Reader;
+
+static const uint8_t *reader_take(Reader *rd, size_t n) {
+        const uint8_t *p;
+
+        if (rd->size - rd->at < n)
+                return NULL;
+        p = rd->buf + rd->at;
+        rd->at += n;
+        return p;
+}
+
+/* An fd index: in range and named once. none_ok: VMM_CONFIG_FD_NONE is -1. */
+static int reader_fd(Reader *rd, uint32_t index, bool none_ok, int *ret) {
+        if (index == VMM_CONFIG_FD_NONE && none_ok) {
+                *ret = -1;
+                return 0;
+        }
+        if (index >= rd->n_fds || rd->used[index])
+                return -EBADMSG;
+        rd->used[index] = true;
+        *ret = rd->fds[index];
+        return 0;
+}
+
+/* A length-prefixed string of the blob into a NUL-terminated buffer. */
+static int copy_string(const uint8_t *p, size_t n, char *out, size_t out_size) {
+        if (n >= out_size || memchr(p, '\0', n))
+                return -EBADMSG;
+        memcpy(out, p, n);
+        out[n] = '\0';
+        return 0;
+}
+
+static int decode_device(Reader *rd, VmmDevice *d) {
+        const uint8_t *h = reader_take(rd, DEVICE_HEADER_SIZE), *p;
+        uint32_t flags, n;
+        size_t length;
+
+        if (!h)
+                return -EBADMSG;
+        *d = (VmmDevice) { .kind = get_le16(h) };
+        length = get_le16(h + 2);
+        p = reader_take(rd, length);
+        if (!p)
+                return -EBADMSG;
+        switch (d->kind) {
+        case VMM_DEVICE_BALLOON:
+                if (length != BALLOON_SIZE)
+                        return -EBADMSG;
+                flags = get_le32(p);
+                if (flags & ~(BALLOON_DEFLATE_ON_OOM | BALLOON_PAGE_REPORTING))
+                        return -EBADMSG;
+                d->balloon.deflate_on_oom = flags & BALLOON_DEFLATE_ON_OOM;
+                d->balloon.page_reporting = flags & BALLOON_PAGE_REPORTING;
+                return 0;
+        case VMM_DEVICE_RNG:
+                return length == 0 ? 0 : -EBADMSG;
+        case VMM_DEVICE_BLOCK:
+                if (length != BLOCK_SIZE)
+                        return -EBADMSG;
+                flags = get_le32(p + 4);
+                n = get_le32(p + 8);
+                if (flags & ~(BLOCK_READ_ONLY | BLOCK_SPARSE) || n > VMM_CONFIG_DISK_ID_MAX)
+                        return -EBADMSG;
+                for (size_t k = 12 + n; k < BLOCK_SIZE; k++)
+                        if (p[k] != 0)
+                                return -EBADMSG;
+                d->block.read_only = flags & BLOCK_READ_ONLY;
+                d->block.sparse = flags & BLOCK_SPARSE;
+                if (copy_string(p + 12, n, d->block.id, sizeof(d->block.id)) < 0)
+                        return -EBADMSG;
+                return reader_fd(rd, get_le32(p), false, &d->block.fd);
+        case VMM_DEVICE_CONSOLE:
+        case VMM_DEVICE_VSOCK: {
+                char *path = d->kind == VMM_DEVICE_CONSOLE ? d->console.path : d->vsock.path;
+
+                if (length < PATH_DEVICE_HEADER_SIZE)
+                        return -EBADMSG;
+                n = get_le32(p + 8);
+                if (n != length - PATH_DEVICE_HEADER_SIZE ||
+                    copy_string(p + 12, n, path, VMM_CONFIG_SOCKET_PATH_MAX + 1) < 0)
+                        return -EBADMSG;
+                if (d->kind == VMM_DEVICE_VSOCK) {
+                        d->vsock.cid = get_le32(p);
+                        d->vsock.max_connections = get_le32(p + 4);
+                        return 0;
+                }
+                d->console.backend = get_le32(p);
+                d->console.fd = -1;
+                if (console_has_fd(d->console.backend)) {
+                        if (n > 0)
+                                return -EBADMSG;
+                        return reader_fd(rd, get_le32(p + 4), false, &d->console.fd);
+                }
+                /* The other backends name no descriptor; only a socket a path. */
+                if (get_le32(p + 4) != VMM_CONFIG_FD_NONE || (d->console.backend != VMM_CONSOLE_SOCKET && n > 0))
+                        return -EBADMSG;
+                return 0;
+        }
+        default:
+                return -EBADMSG;
+        }
+}
+
+int vmm_config_decode(const uint8_t *buf, size_t size, const int *fds, size_t n_fds,
+                      VmmConfig *ret, VmmConfigError *error) {
+        Reader rd = { .buf = buf, .size = size, .fds = fds, .n_fds = n_fds };
+        const uint8_t *h, *p;
+        uint32_t flags, n, serial_fd;
+        VmmConfig c;
+        int r;
+
+        if (n_fds > VMM_CONFIG_FDS_MAX)
+                return fail(error, -EBADMSG, "configure: %zu descriptors, at most %d", n_fds, VMM_CONFIG_FDS_MAX);
+        if (size < 4)
+                return fail(error, -EBADMSG, "configure: %zu bytes, shorter than its header", size);
+        if (get_le32(buf) != VMM_CONFIG_VERSION)
+                return fail(error, -EPROTO, "configure: version %" PRIu32 ", this VMM speaks %d", get_le32(buf),
+                            VMM_CONFIG_VERSION);
+        h = reader_take(&rd, VMM_CONFIG_HEADER_SIZE);
+        if (!h)
+                return fail(error, -EBADMSG, "configure: %zu bytes, shorter than its header", size);
+
+        vmm_config_init(&c);
+        flags = get_le32(h + 4);
+        if (flags & ~(FLAG_DEBUG_EXIT | FLAG_PVPANIC | FLAG_DECOMPRESS))
+                return fail(error, -EBADMSG, "configure: unknown flags 0x%" PRIx32, flags);
+        c.debug_exit = flags & FLAG_DEBUG_EXIT;
+        c.pvpanic = flags & FLAG_PVPANIC;
+        c.decompress = flags & FLAG_DECOMPRESS;
+        c.mem_size = get_le64(h + 8);
+        c.n_vcpus = get_le32(h + 16);
+        c.on_panic = get_le32(h + 20);
+        c.serial_max = get_le64(h + 24);
+        c.serial = get_le32(h + 32);
+        serial_fd = get_le32(h + 36);
+        if (reader_fd(&rd, get_le32(h + 40), false, &c.kernel_fd) < 0 ||
+            reader_fd(&rd, get_le32(h + 44), true, &c.initrd_fd) < 0)
+                return fail(error, -EBADMSG, "configure: kernel or initrd names no descriptor it came with");
+        if (c.serial == VMM_SERIAL_FD ? reader_fd(&rd, serial_fd, false, &c.serial_fd) < 0
+                                      : serial_fd != VMM_CONFIG_FD_NONE)
+                return fail(error, -EBADMSG, "configure: the serial descriptor does not match its kind");
+        n = get_le32(h + 48);
+        if (n > VMM_CONFIG_CMDLINE_MAX)
+                return fail(error, -EBADMSG, "configure: a command line of %" PRIu32 " bytes, at most %d", n,
+                            VMM_CONFIG_CMDLINE_MAX);
+        p = reader_take(&rd, n);
+        if (!p || copy_string(p, n, c.cmdline, sizeof(c.cmdline)) < 0)
+                return fail(error, -EBADMSG, "configure: the command line is truncated or holds a NUL");
+        n = get_le32(h + 52);
+        if (n > VMM_CONFIG_DEVICES_MAX)
+                return fail(error, -EBADMSG, "configure: %" PRIu32 " devices, at most %d", n, VMM_CONFIG_DEVICES_MAX);
+        for (c.n_devices = 0; c.n_devices < n; c.n_devices++) {
+                r = decode_device(&rd, &c.devices[c.n_devices]);
+                if (r < 0)
+                        return fail(error, r, "configure: device %u is malformed or names no descriptor it came with",
+                                    c.n_devices);
+        }
+        if (rd.at != size)
+                return fail(error, -EBADMSG, "configure: %zu bytes after the last device", size - rd.at);
+        for (size_t i = 0; i < n_fds; i++)
+                if (!rd.used[i])
+                        return fail(error, -EBADMSG, "configure: descriptor %zu came with it and is named nowhere", i);
+
+        r = vmm_config_validate(&c, error);
+        if (r < 0)
+                return r;
+        *ret = c;
+        return 0;
+}
+
+/* ---- the datagrams ---- */
+
+int vmm_config_send(int fd, uint32_t first_id, const VmmConfig *c) {
+        _cleanup_free_ uint8_t *blob = malloc(VMM_CONFIG_BLOB_MAX);
+        uint8_t payload[CONTROL_PAYLOAD_MAX];
+        int fds[VMM_CONFIG_FDS_MAX];
+        size_t size, n_fds, n_parts;
+        int r;
+
+        if (!blob)
+                return -ENOMEM;
+        r = vmm_config_encode(c, blob, &size, fds, &n_fds);
+        if (r < 0)
+                return r;
+        n_parts = MAX((size + VMM_CONFIG_PART_DATA_MAX - 1) / VMM_CONFIG_PART_DATA_MAX, (n_fds + CONTROL_FDS_MAX - 1) / CONTROL_FDS_MAX);
+        n_parts = MAX(n_parts, (size_t) 1);
+        if (n_parts > VMM_CONFIG_PARTS_MAX)
+                return -E2BIG;
+        for (size_t i = 0; i < n_parts; i++) {
+                size_t off = i * VMM_CONFIG_PART_DATA_MAX, len = off < size ? MIN(size - off, VMM_CONFIG_PART_DATA_MAX) : 0;
+                size_t fd_off = i * CONTROL_FDS_MAX, fd_n = fd_off < n_fds ? MIN(n_fds - fd_off, CONTROL_FDS_MAX) : 0;
+                ControlHeader h = {
+                        .magic = CONTROL_MAGIC,
+                        .version = CONTROL_VERSION,
+                        .type = CONTROL_TYPE_CONFIGURE,
+                        .id = first_id + (uint32_t) i,
+                        .length = (uint32_t) (VMM_CONFIG_PART_HEADER_SIZE + len),
+                };
+
+                put_le16(payload + 0, (uint16_t) i);
+                put_le16(payload + 2, (uint16_t) n_parts);
+                put_le32(payload + 4, 0);
+                memcpy(payload + VMM_CONFIG_PART_HEADER_SIZE, blob + off, len);
+                r = control_send(fd, &h, payload, fds + fd_off, fd_n);
+                if (r < 0)
+                        return r;
+        }
+        return (int) n_parts;
+}
+
+void vmm_config_reader_init(VmmConfigReader *r) {
+        r->size = 0;
+        r->n_fds = 0;
+        r->next_part = 0;
+        r->n_parts = 0;
+}
+
+void vmm_config_reader_done(VmmConfigReader *r) {
+        for (size_t i = 0; i < r->n_fds; i++)
+                safe_close(r->fds[i]);
+        vmm_config_reader_init(r);
+}
+
+static void close_all(const int *fds, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                safe_close(fds[i]);
+}
+
+int vmm_config_reader_add(VmmConfigReader *rd, const uint8_t *payload, size_t length,
+                          const int *fds, size_t n_fds, VmmConfig *ret, VmmConfigError *error) {
+        unsigned part, n_parts;
+        size_t len;
+        int r;
+
+        if (length < VMM_CONFIG_PART_HEADER_SIZE) {
+                close_all(fds, n_fds);
+                return fail(error, -EBADMSG, "configure: a part shorter than its header");
+        }
+        part = get_le16(payload);
+        n_parts = get_le16(payload + 2);
+        len = length - VMM_CONFIG_PART_HEADER_SIZE;
+        if (part != rd->next_part || n_parts == 0 || n_parts > VMM_CONFIG_PARTS_MAX ||
+            (rd->n_parts && n_parts != rd->n_parts) || get_le32(payload + 4) != 0) {
+                close_all(fds, n_fds);
+                return fail(error, -EBADMSG, "configure: part %u of %u after %u parts", part, n_parts, rd->next_part);
+        }
+        if (rd->n_fds + n_fds > VMM_CONFIG_FDS_MAX || rd->size + len > sizeof(rd->blob)) {
+                close_all(fds, n_fds);
+                return fail(error, -EMSGSIZE, "configure: more than %d descriptors or %d bytes",
+                            VMM_CONFIG_FDS_MAX, VMM_CONFIG_BLOB_MAX);
+        }
+        rd->n_parts = n_parts;
+        rd->next_part++;
+        memcpy(rd->blob + rd->size, payload + VMM_CONFIG_PART_HEADER_SIZE, len);
+        rd->size += len;
+        if (n_fds > 0)
+                memcpy(rd->fds + rd->n_fds, fds, n_fds * sizeof(int));
+        rd->n_fds += n_fds;
+        if (rd->next_part < rd->n_parts)
+                return 0;
+
+        r = vmm_config_decode(rd->blob, rd->size, rd->fds, rd->n_fds, ret, error);
+        if (r < 0)
+                return r;
+        /* The descriptors are ret's now. */
+        rd->n_fds = 0;
+        return 1;
+}
+
+static uint64_t now_ms(void) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
+}
+
+static int reply(int fd, const ControlHeader *req, int status) {
+        ControlHeader h = {
+                .magic = CONTROL_MAGIC,
+                .version = CONTROL_VERSION,
+                .type = (uint16_t) (req->type | CONTROL_REPLY),
+                .id = req->id,
+                .status = status,
+        };
+
+        return control_send(fd, &h, NULL, NULL, 0);
+}
+
+int vmm_config_receive(int fd, int timeout_ms, VmmConfig *ret, VmmConfigError *error) {
+        _cleanup_free_ VmmConfigReader *rd = malloc(sizeof(VmmConfigReader));
+        _cleanup_free_ ControlDatagram *d = malloc(sizeof(ControlDatagram));
+        uint64_t deadline = now_ms() + (uint64_t) timeout_ms;
+        int r;
+
+        if (!rd || !d)
+                return -ENOMEM;
+        vmm_config_reader_init(rd);
+        for (;;) {
+                ControlHeader h = { .type = CONTROL_TYPE_NONE };
+                struct pollfd p = { .fd = fd, .events = POLLIN };
+                uint64_t now = now_ms();
+
+                r = control_receive(fd, d);
+                if (r == -EAGAIN) {
+                        if (now >= deadline) {
+                                r = fail(error, -ETIMEDOUT, "configure: no configuration within %d ms", timeout_ms);
+                                break;
+                        }
+                        if (poll(&p, 1, (int) (deadline - now)) < 0 && errno != EINTR) {
+                                r = -errno;
+                                break;
+                        }
+                        continue;
+                }
+                if (r < 0) {
+                        r = fail(error, r, "configure: the control connection ended before the configuration");
+                        break;
+                }
+                r = control_header_decode(d->data, d->len, &h);
+                if (r < 0)
+                        h = (ControlHeader) { .type = CONTROL_TYPE_NONE };
+                else
+                        r = d->truncated || d->fds_truncated ? -EMSGSIZE : control_header_check(&h, d->real_len);
+                if (r >= 0 && h.type != CONTROL_TYPE_CONFIGURE)
+                        r = -EBADMSG;
+                if (r < 0) {
+                        control_datagram_close_fds(d);
+                        fail(error, r, "configure: a message that is not a well-formed configure part");
+                        (void) reply(fd, &h, r);
+                        break;
+                }
+                r = vmm_config_reader_add(rd, d->data + CONTROL_HEADER_SIZE, h.length, d->fds, d->n_fds, ret, error);
+                (void) reply(fd, &h, r < 0 ? r : 0);
+                if (r != 0)
+                        break;
+        }
+        vmm_config_reader_done(rd);
+        return r < 0 ? r : 0;
+}

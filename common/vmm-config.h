@@ -1,0 +1,198 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#pragma once
+
+/* The one typed configuration of a VMM (STYLE.md habit 14): every VM and
+ * device setting of `majordome-vmm run`, with descriptors beside them.
+ *
+ * Two roads build it and both end in vmm_config_validate():
+ *   - `majordome-vmm run` options (vmm/main.c parses each option into its
+ *     field, a device's option through that device's ops->parse);
+ *   - the CONFIGURE control message the daemon sends (vmm_config_send() /
+ *     vmm_config_decode(), docs/control-protocol.md "configure").
+ * The defaults live in vmm_config_init() and nowhere else. */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "control.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define VMM_CONFIG_VERSION 1
+
+#define VMM_CONFIG_MEM_DEFAULT (UINT64_C(256) << 20)
+#define VMM_CONFIG_MEM_ALIGN (UINT64_C(1) << 20)
+#define VMM_CONFIG_MEM_MAX (UINT64_C(1) << 40)
+#define VMM_CONFIG_VCPUS_MAX 254
+#define VMM_CONFIG_CMDLINE_MAX 4096     /* bytes, without the NUL */
+#define VMM_CONFIG_SERIAL_MAX_MIN (16 * 1024)
+#define VMM_CONFIG_DEVICES_MAX 16       /* virtio devices: one PCI slot each */
+#define VMM_CONFIG_DISK_ID_MAX 20       /* virtio 1.2 §5.2.6: 20 bytes of ASCII */
+#define VMM_CONFIG_SOCKET_PATH_MAX 107  /* sun_path less its NUL */
+#define VMM_CONFIG_VSOCK_CID_MIN 3
+#define VMM_CONFIG_VSOCK_CID_MAX UINT32_C(0xfffffffe)
+#define VMM_CONFIG_VSOCK_MAX_CONNECTIONS_DEFAULT 128
+#define VMM_CONFIG_VSOCK_MAX_CONNECTIONS_LIMIT 4096
+/* Descriptors of one configuration: kernel, initrd, serial and one per device. */
+#define VMM_CONFIG_FDS_MAX (3 + VMM_CONFIG_DEVICES_MAX)
+
+/* The kinds of device a configuration can name; each is one file in
+ * vmm/devices/ whose ops->name is vmm_device_kind_to_string(kind). */
+typedef enum VmmDeviceKind {
+        VMM_DEVICE_BALLOON = 1,
+        VMM_DEVICE_BLOCK = 2,
+        VMM_DEVICE_CONSOLE = 3,
+        VMM_DEVICE_RNG = 4,
+        VMM_DEVICE_VSOCK = 5,
+        _VMM_DEVICE_KIND_MAX,
+} VmmDeviceKind;
+
+const char *vmm_device_kind_to_string(uint32_t kind);
+int vmm_device_kind_from_string(const char *s);
+
+typedef enum VmmSerial {
+        VMM_SERIAL_NONE = 0,    /* COM1 output discarded */
+        VMM_SERIAL_STDOUT = 1,  /* the VMM's stdout, input from its stdin */
+        VMM_SERIAL_FD = 2,      /* serial_fd */
+        _VMM_SERIAL_MAX,
+} VmmSerial;
+
+typedef enum VmmConsoleBackend {
+        VMM_CONSOLE_STDOUT = 0,
+        VMM_CONSOLE_FD = 1,     /* output to and input from fd */
+        VMM_CONSOLE_SOCKET = 2, /* a socket the VMM listens on at path */
+        VMM_CONSOLE_FILE = 3,   /* output only, to fd (run's file:PATH) */
+        _VMM_CONSOLE_BACKEND_MAX,
+} VmmConsoleBackend;
+
+typedef struct VmmDevice {
+        uint32_t kind;          /* VmmDeviceKind */
+        union {
+                struct {
+                        bool deflate_on_oom;
+                        bool page_reporting;
+                } balloon;
+                struct {
+                        int fd;
+                        bool read_only;
+                        bool sparse;
+                        char id[VMM_CONFIG_DISK_ID_MAX + 1]; /* "": none */
+                } block;
+                struct {
+                        uint32_t backend; /* VmmConsoleBackend */
+                        int fd;           /* VMM_CONSOLE_FD, VMM_CONSOLE_FILE */
+                        char path[VMM_CONFIG_SOCKET_PATH_MAX + 1]; /* VMM_CONSOLE_SOCKET */
+                } console;
+                struct {
+                        uint32_t cid;
+                        uint32_t max_connections;
+                        char path[VMM_CONFIG_SOCKET_PATH_MAX + 1];
+                } vsock;
+        };
+} VmmDevice;
+
+typedef struct VmmConfig {
+        uint64_t mem_size;
+        uint32_t n_vcpus;
+        int kernel_fd;
+        int initrd_fd;          /* -1: none */
+        char cmdline[VMM_CONFIG_CMDLINE_MAX + 1]; /* "": none */
+        uint32_t serial;        /* VmmSerial */
+        int serial_fd;          /* VMM_SERIAL_FD */
+        uint64_t serial_max;    /* 0: no cap; else >= VMM_CONFIG_SERIAL_MAX_MIN */
+        bool debug_exit;
+        bool pvpanic;
+        uint32_t on_panic;      /* ControlPanicAction */
+        bool decompress;        /* decompress a bzImage's payload on the host side */
+        VmmDevice devices[VMM_CONFIG_DEVICES_MAX];
+        unsigned n_devices;
+} VmmConfig;
+
+/* The descriptor a device names (block, console fd or file), or NULL. */
+int *vmm_device_fd(VmmDevice *d);
+
+/* The defaults: 256 MiB, one vCPU, serial on stdout, decompression on,
+ * no descriptors (-1), no devices. */
+void vmm_config_init(VmmConfig *c);
+/* Closes every descriptor the configuration names (not stdout) and sets
+ * them to -1: for the one that owns them (the VMM, or a receiver that
+ * failed). */
+void vmm_config_close_fds(VmmConfig *c);
+
+/* Why a configuration was refused: the setting and the rule, one line. */
+typedef struct VmmConfigError {
+        char message[256];
+        bool bad_input;         /* the kernel or initrd descriptor is unusable */
+} VmmConfigError;
+
+/* The one check of every value: ranges, device counts (one balloon, one
+ * vsock), disk ids, socket path lengths, and that each descriptor is of the
+ * right kind (kernel/initrd: a regular file or pipe open for reading; serial and
+ * console: open for writing, not a directory; disk: a regular file or block
+ * device, writable unless read-only, never the same image twice; no O_PATH
+ * anywhere). -EINVAL, -ERANGE, -EBADF, -EEXIST or -EACCES with a message. */
+int vmm_config_validate(const VmmConfig *c, VmmConfigError *error);
+
+/* ---- the CONFIGURE message (docs/control-protocol.md) ---- */
+
+/* The configuration is one blob, sent in 1 to VMM_CONFIG_PARTS_MAX
+ * CONFIGURE datagrams; each carries a part header, a slice of the blob and
+ * at most CONTROL_FDS_MAX of its descriptors. */
+#define VMM_CONFIG_PARTS_MAX 4
+#define VMM_CONFIG_PART_HEADER_SIZE 8
+#define VMM_CONFIG_PART_DATA_MAX (CONTROL_PAYLOAD_MAX - VMM_CONFIG_PART_HEADER_SIZE)
+#define VMM_CONFIG_BLOB_MAX (VMM_CONFIG_PARTS_MAX * VMM_CONFIG_PART_DATA_MAX)
+#define VMM_CONFIG_HEADER_SIZE 56
+#define VMM_CONFIG_FD_NONE UINT32_C(0xffffffff)
+
+/* Encodes c into buf (VMM_CONFIG_BLOB_MAX bytes) and its descriptors, in
+ * the order the blob's indices name them, into fds (VMM_CONFIG_FDS_MAX).
+ * -EINVAL for a configuration that vmm_config_validate()'s value checks
+ * refuse (descriptors are not looked at). */
+int vmm_config_encode(const VmmConfig *c, uint8_t *buf, size_t *ret_size, int *fds, size_t *ret_n_fds);
+/* Decodes a blob and the descriptors that came with it: every index in
+ * range and each descriptor named exactly once, else -EBADMSG; a version
+ * other than VMM_CONFIG_VERSION -EPROTO; then vmm_config_validate(). On
+ * success ret names the descriptors (and owns them); on failure nothing is
+ * closed: the caller still owns fds. */
+int vmm_config_decode(const uint8_t *buf, size_t size, const int *fds, size_t n_fds,
+                      VmmConfig *ret, VmmConfigError *error);
+
+/* Sends c as CONFIGURE datagrams with ids first_id, first_id + 1, ...;
+ * returns the number of datagrams sent (each is answered by one reply). */
+int vmm_config_send(int fd, uint32_t first_id, const VmmConfig *c);
+
+/* Collects CONFIGURE parts as they arrive. */
+typedef struct VmmConfigReader {
+        uint8_t blob[VMM_CONFIG_BLOB_MAX];
+        size_t size;
+        int fds[VMM_CONFIG_FDS_MAX];
+        size_t n_fds;
+        unsigned next_part;
+        unsigned n_parts;
+} VmmConfigReader;
+
+void vmm_config_reader_init(VmmConfigReader *r);
+/* Closes the descriptors collected and not handed out. */
+void vmm_config_reader_done(VmmConfigReader *r);
+/* Takes one CONFIGURE payload and its fds (taken over on success and on
+ * failure alike). Returns 0 when more parts are due, 1 once the last one
+ * came and ret holds the configuration (its descriptors now ret's), or a
+ * negative errno: -EBADMSG (a part out of order, a part count that changed
+ * or is out of range, too many fds), -EMSGSIZE, or vmm_config_decode()'s. */
+int vmm_config_reader_add(VmmConfigReader *r, const uint8_t *payload, size_t length,
+                          const int *fds, size_t n_fds, VmmConfig *ret, VmmConfigError *error);
+
+/* Reads CONFIGURE datagrams from fd up to the last part, waiting at most
+ * timeout_ms in all, and answers each with a reply of its status (the last
+ * one's is the verdict on the whole configuration). Any other message
+ * before the last part is answered -EBADMSG and ends the wait with it.
+ * -ETIMEDOUT, -ECONNRESET, or the error the VMM answered. */
+int vmm_config_receive(int fd, int timeout_ms, VmmConfig *ret, VmmConfigError *error);
+
+#ifdef __cplusplus
+}
+#endif
