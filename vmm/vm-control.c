@@ -9,6 +9,7 @@
 #include "devices/vsock.h"
 #include "exit-codes.h"
 #include "jail.h"
+#include "unaligned.h"
 #include "util.h"
 #include "vm-control.h"
 #include "vm.h"
@@ -59,8 +60,8 @@ static int control_status(void *userdata, ControlStatus *ret) {
                 if (!d)
                         continue;
                 r->devices[r->n_devices++] = (ControlDevice) {
-                        .vendor_id = (uint16_t) (d->config[0] | d->config[1] << 8),
-                        .device_id = (uint16_t) (d->config[2] | d->config[3] << 8),
+                        .vendor_id = get_le16(d->config),
+                        .device_id = get_le16(d->config + 2),
                         .slot = (uint8_t) slot,
                 };
         }
