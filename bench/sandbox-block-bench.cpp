@@ -47,6 +47,7 @@
 
 #include "block-driver.h"
 #include "sandbox.h"
+#include "virtio/device.h"
 
 using namespace blockbench;
 
@@ -158,7 +159,9 @@ int main(int argc, char **argv) {
         }
         auto workers_before = thread_filters("virtio-block", 2);
 
-        r = sandbox_setup(calibrate ? SANDBOX_MODE_OFF : SANDBOX_MODE_ENFORCE, nullptr, 0, &e);
+        r = virtio_device_table_register_roles();
+        if (r >= 0)
+                r = sandbox_setup(calibrate ? SANDBOX_MODE_OFF : SANDBOX_MODE_ENFORCE, nullptr, 0, &e);
         if (r < 0 || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
                 fprintf(stderr, "sandbox-block-bench: sandbox setup: %s %s\n", strerror(-r), e.message);
                 return 1;

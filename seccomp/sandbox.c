@@ -25,28 +25,28 @@
 #define SYS_SECCOMP 1
 #endif
 
-static const char *const role_names[_SANDBOX_ROLE_MAX] = {
-        [SANDBOX_ROLE_MAIN] = "main",
-        [SANDBOX_ROLE_VCPU] = "vcpu",
-        [SANDBOX_ROLE_VIRTIO_RNG] = "virtio-rng",
-        [SANDBOX_ROLE_VIRTIO_BLOCK] = "virtio-block",
-        [SANDBOX_ROLE_VIRTIO_CONSOLE] = "virtio-console",
-        [SANDBOX_ROLE_VIRTIO_BALLOON] = "virtio-balloon",
-        [SANDBOX_ROLE_VIRTIO_VSOCK] = "virtio-vsock",
-        [SANDBOX_ROLE_VIRTIO_DEVICE] = "virtio-device",
-        [SANDBOX_ROLE_SUPERVISOR] = "supervisor",
-};
-
-static const char *const role_policies[_SANDBOX_ROLE_MAX] = {
-        [SANDBOX_ROLE_MAIN] = "main.policy",
-        [SANDBOX_ROLE_VCPU] = "vcpu.policy",
-        [SANDBOX_ROLE_VIRTIO_RNG] = "virtio-rng.policy",
-        [SANDBOX_ROLE_VIRTIO_BLOCK] = "virtio-block.policy",
-        [SANDBOX_ROLE_VIRTIO_CONSOLE] = "virtio-console.policy",
-        [SANDBOX_ROLE_VIRTIO_BALLOON] = "virtio-balloon.policy",
-        [SANDBOX_ROLE_VIRTIO_VSOCK] = "virtio-vsock.policy",
-        [SANDBOX_ROLE_VIRTIO_DEVICE] = "device.policy",
-        [SANDBOX_ROLE_SUPERVISOR] = "supervisor.policy",
+/* The fixed roles, then the device roles registered (sandbox_role_register)
+ * in order, up to n_roles. Process-wide like the filters they name (below).
+ * Appended under the lock, never changed or removed: a name or policy read
+ * for a role below n_roles stays valid, so readers take no lock. */
+static struct {
+        pthread_mutex_t lock;
+        const char *names[_SANDBOX_ROLE_MAX];
+        const char *policies[_SANDBOX_ROLE_MAX];
+        unsigned n_roles;
+} roles = {
+        .lock = PTHREAD_MUTEX_INITIALIZER,
+        .names = {
+                [SANDBOX_ROLE_MAIN] = "main",
+                [SANDBOX_ROLE_VCPU] = "vcpu",
+                [SANDBOX_ROLE_SUPERVISOR] = "supervisor",
+        },
+        .policies = {
+                [SANDBOX_ROLE_MAIN] = "main.policy",
+                [SANDBOX_ROLE_VCPU] = "vcpu.policy",
+                [SANDBOX_ROLE_SUPERVISOR] = "supervisor.policy",
+        },
+        .n_roles = _SANDBOX_ROLE_FIXED_MAX,
 };
 
 static const char *const mode_names[_SANDBOX_MODE_MAX] = {
@@ -55,30 +55,25 @@ static const char *const mode_names[_SANDBOX_MODE_MAX] = {
         [SANDBOX_MODE_LOG] = "log",
 };
 
-DEFINE_STRING_TABLE_TO_STRING(sandbox_role, SandboxRole, role_names)
-DEFINE_STRING_TABLE_FROM_STRING(sandbox_role, SandboxRole, role_names, _SANDBOX_ROLE_INVALID)
+unsigned sandbox_n_roles(void) {
+        return __atomic_load_n(&roles.n_roles, __ATOMIC_ACQUIRE);
+}
 
-SandboxRole sandbox_role_for_device(const char *name) {
-        static const struct {
-                const char *device;
-                SandboxRole role;
-        } map[] = {
-                { "rng", SANDBOX_ROLE_VIRTIO_RNG },
-                { "blk", SANDBOX_ROLE_VIRTIO_BLOCK },
-                { "block", SANDBOX_ROLE_VIRTIO_BLOCK },
-                { "console", SANDBOX_ROLE_VIRTIO_CONSOLE },
-                { "balloon", SANDBOX_ROLE_VIRTIO_BALLOON },
-                { "vsock", SANDBOX_ROLE_VIRTIO_VSOCK },
-        };
+const char *sandbox_role_to_string(SandboxRole role) {
+        return (unsigned) role < sandbox_n_roles() ? roles.names[role] : NULL;
+}
 
-        for (size_t i = 0; i < ARRAY_SIZE(map); i++)
-                if (name && strcmp(map[i].device, name) == 0)
-                        return map[i].role;
-        return SANDBOX_ROLE_VIRTIO_DEVICE;
+SandboxRole sandbox_role_from_string(const char *s) {
+        unsigned n = sandbox_n_roles();
+
+        for (unsigned i = 0; s && i < n; i++)
+                if (strcmp(roles.names[i], s) == 0)
+                        return (SandboxRole) i;
+        return _SANDBOX_ROLE_INVALID;
 }
 
 const char *sandbox_role_policy(SandboxRole role) {
-        return (unsigned) role < _SANDBOX_ROLE_MAX ? role_policies[role] : NULL;
+        return (unsigned) role < sandbox_n_roles() ? roles.policies[role] : NULL;
 }
 
 DEFINE_STRING_TABLE_TO_STRING(sandbox_mode, SandboxMode, mode_names)
@@ -96,6 +91,34 @@ static struct {
 } sandbox = { .test_violation = _SANDBOX_ROLE_INVALID };
 
 static __thread const char *current_role;
+
+int sandbox_role_register(const char *name, const char *policy, SandboxRole *ret) {
+        SandboxRole role;
+        int r = 0;
+
+        if (!name || !policy)
+                return -EINVAL;
+        pthread_mutex_lock(&roles.lock);
+        role = sandbox_role_from_string(name);
+        if (role >= 0) {
+                if (role < _SANDBOX_ROLE_FIXED_MAX || strcmp(roles.policies[role], policy) != 0)
+                        r = -EEXIST;
+        } else if (roles.n_roles >= _SANDBOX_ROLE_MAX)
+                r = -ENOSPC;
+        else if (sandbox.mode != SANDBOX_MODE_OFF)
+                r = -EBUSY;
+        else {
+                role = (SandboxRole) roles.n_roles;
+                roles.names[role] = name;
+                roles.policies[role] = policy;
+                __atomic_store_n(&roles.n_roles, roles.n_roles + 1, __ATOMIC_RELEASE);
+        }
+        pthread_mutex_unlock(&roles.lock);
+        if (r < 0)
+                return r;
+        *ret = role;
+        return 0;
+}
 
 SandboxMode sandbox_get_mode(void) {
         return sandbox.mode;
@@ -219,9 +242,9 @@ int sandbox_setup(SandboxMode mode, const PolicySource *sources, size_t n_source
                 n_sources = sandbox_n_builtin_policies;
         }
 
-        for (size_t i = 0; i < _SANDBOX_ROLE_MAX; i++) {
+        for (unsigned i = 0; i < sandbox_n_roles(); i++) {
                 n_roots = 0;
-                roots[n_roots++] = role_policies[i];
+                roots[n_roots++] = roles.policies[i];
 #if SANDBOX_SANITIZER_POLICY
                 /* What AddressSanitizer's runtime does in a running process. */
                 roots[n_roots++] = "asan.policy";
@@ -270,7 +293,7 @@ static int install_filter(SandboxRole role) {
 
 /* The calling thread runs under `role`'s filter from now on. */
 static void role_entered(SandboxRole role) {
-        current_role = role_names[role];
+        current_role = roles.names[role];
         if (sandbox.test_violation == role)
                 (void) syscall(SYS_ptrace, PTRACE_GETREGS, 0, NULL, NULL);
 }
@@ -278,10 +301,11 @@ static void role_entered(SandboxRole role) {
 int sandbox_enter_role(SandboxRole role) {
         int r;
 
-        if ((unsigned) role >= _SANDBOX_ROLE_MAX)
+        if ((unsigned) role >= sandbox_n_roles())
                 return -EINVAL;
         if (sandbox.mode == SANDBOX_MODE_OFF)
                 return 0;
+        /* A role registered too late to have a filter: -EBUSY kept it out. */
         r = install_filter(role);
         if (r < 0)
                 return r;
@@ -412,8 +436,8 @@ static struct {
 
 static bool role_has_spawner(SandboxRole role) {
         /* Main and vCPU threads are created by the unfiltered main thread;
-         * the supervisor is another process. */
-        return role != SANDBOX_ROLE_MAIN && role != SANDBOX_ROLE_VCPU && role != SANDBOX_ROLE_SUPERVISOR;
+         * the supervisor is another process. The device roles have one. */
+        return role >= _SANDBOX_ROLE_FIXED_MAX;
 }
 
 static void *role_thread_main(void *arg) {
@@ -459,7 +483,7 @@ static void *spawner_main(void *arg) {
          * role's workers, which this thread only creates. */
         if (install_filter(s->role) < 0)
                 abort();
-        current_role = role_names[s->role];
+        current_role = roles.names[s->role];
         pthread_mutex_lock(&spawner.lock);
         for (;;) {
                 while (!s->request && !spawner.stop)
@@ -482,7 +506,7 @@ int sandbox_spawner_start(void) {
         if (sandbox.mode == SANDBOX_MODE_OFF)
                 return 0;
         spawner.stop = false;
-        for (size_t i = 0; i < _SANDBOX_ROLE_MAX; i++) {
+        for (size_t i = 0; i < sandbox_n_roles(); i++) {
                 Spawner *s = &spawner.spawners[i];
 
                 if (!role_has_spawner((SandboxRole) i) || s->running)
@@ -518,7 +542,7 @@ int sandbox_thread_create(pthread_t *ret, SandboxRole role, void *(*fn)(void *),
         Spawner *s;
         int r;
 
-        if ((unsigned) role >= _SANDBOX_ROLE_MAX)
+        if ((unsigned) role >= sandbox_n_roles())
                 return -EINVAL;
         /* Unfiltered callers (the sandbox off, or the main thread before
          * it enters its role) start the thread themselves. */

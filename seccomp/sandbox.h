@@ -18,28 +18,35 @@
 extern "C" {
 #endif
 
+/* The fixed roles. Device roles are not known here: whoever owns the
+ * devices (the VMM's device table) registers each with its policy file
+ * (sandbox_role_register) before sandbox_setup, and gets a role numbered
+ * from _SANDBOX_ROLE_FIXED_MAX up. */
 typedef enum SandboxRole {
         SANDBOX_ROLE_MAIN,              /* the event loop: control socket, signals, serial input */
         SANDBOX_ROLE_VCPU,              /* a vCPU thread: KVM_RUN and the exits it handles */
-        SANDBOX_ROLE_VIRTIO_RNG,        /* device workers, one policy each */
-        SANDBOX_ROLE_VIRTIO_BLOCK,
-        SANDBOX_ROLE_VIRTIO_CONSOLE,
-        SANDBOX_ROLE_VIRTIO_BALLOON,
-        SANDBOX_ROLE_VIRTIO_VSOCK,
-        SANDBOX_ROLE_VIRTIO_DEVICE,     /* a device worker without a policy of its own: device.policy */
         SANDBOX_ROLE_SUPERVISOR,        /* the jail's supervising parent: waits, forwards signals */
-        _SANDBOX_ROLE_MAX,
+        _SANDBOX_ROLE_FIXED_MAX,
+        _SANDBOX_ROLE_MAX = _SANDBOX_ROLE_FIXED_MAX + 16,       /* fixed plus registered device roles */
         _SANDBOX_ROLE_INVALID = -1,
 } SandboxRole;
 
+/* A device role: its worker threads run under `policy` (a policy file
+ * name, "virtio-rng.policy"), started by a spawner of their own
+ * (sandbox_thread_create). `name` and `policy` must outlive the process
+ * (string literals of an ops table). The same name and policy again
+ * return the role already registered; the same name with another policy
+ * is -EEXIST, a name of a fixed role -EEXIST, no room -ENOSPC, and a new
+ * role once sandbox_setup has compiled the filters (sandbox on) -EBUSY:
+ * it would have none. Safe from any thread. */
+int sandbox_role_register(const char *name, const char *policy, SandboxRole *ret);
+/* Names: the fixed roles' and those registered. */
 const char *sandbox_role_to_string(SandboxRole role);
 SandboxRole sandbox_role_from_string(const char *s);
-/* The role of a virtio device's worker, by the device's name ("rng",
- * "blk" or "block", "console", "balloon", "vsock"): SANDBOX_ROLE_VIRTIO_DEVICE
- * for a device without a policy of its own yet. */
-SandboxRole sandbox_role_for_device(const char *name);
-/* The policy file of a role: "vcpu.policy". */
+/* The policy file of a role: "vcpu.policy"; NULL for no such role. */
 const char *sandbox_role_policy(SandboxRole role);
+/* Roles defined now, fixed and registered: they are [0, n). */
+unsigned sandbox_n_roles(void);
 
 typedef enum SandboxMode {
         SANDBOX_MODE_OFF,               /* --disable-sandbox: no jail, no filters */
@@ -62,9 +69,10 @@ extern const size_t sandbox_n_builtin_policies;
 int sandbox_policy_sources_load_dir(const char *dir, PolicySource **ret, size_t *ret_n);
 void sandbox_policy_sources_free(PolicySource *s, size_t n);
 
-/* Compiles every role's policy (with asan.policy in sanitizer builds) and,
- * in enforce mode, installs the SIGSYS handler that names the forbidden
- * syscall. `sources` NULL: the built-in policies. Process-wide: seccomp is. */
+/* Compiles every role's policy, the registered device roles' too (with
+ * asan.policy in sanitizer builds) and, in enforce mode, installs the
+ * SIGSYS handler that names the forbidden syscall. `sources` NULL: the
+ * built-in policies. Process-wide: seccomp is. */
 int sandbox_setup(SandboxMode mode, const PolicySource *sources, size_t n_sources, PolicyError *e);
 SandboxMode sandbox_get_mode(void);
 
@@ -79,10 +87,10 @@ const char *sandbox_current_role(void);
  * filter the new thread would inherit; so with the sandbox on, a filtered
  * caller's thread is created by a spawner thread of that role, which runs
  * under the role's filter alone: the worker inherits exactly that one
- * filter and installs none. Spawners exist for the device roles (-EPERM
- * for another role from a filtered caller); sandbox_spawner_start starts
- * them, called by the unfiltered main thread after the jail and before
- * vm_start. */
+ * filter and installs none. Spawners exist for the registered device
+ * roles (-EPERM for another role from a filtered caller);
+ * sandbox_spawner_start starts them, called by the unfiltered main thread
+ * after the jail and before vm_start. */
 int sandbox_thread_create(pthread_t *ret, SandboxRole role, void *(*fn)(void *), void *arg);
 int sandbox_spawner_start(void);
 void sandbox_spawner_stop(void);

@@ -20,6 +20,7 @@
 #include "log.h"
 #include "sandbox.h"
 #include "util.h"
+#include "virtio/device.h"
 #include "vm-control.h"
 #include "vm.h"
 
@@ -852,6 +853,11 @@ int main(int argc, char **argv) {
 
         log_set_program_name("majordome-vmm");
         install_crash_handlers();
+        /* Before --test-sandbox-violation names one and sandbox_setup
+         * compiles them: the devices' seccomp roles. */
+        r = virtio_device_table_register_roles();
+        if (r < 0)
+                return log_error_errno(r, "seccomp device roles: %m"), VMM_EXIT_OS_ERROR;
 
         if (argc < 2) {
                 help();

@@ -8,6 +8,7 @@
 
 #include "policy.h"
 #include "sandbox.h"
+#include "virtio/device.h"
 
 namespace {
 
@@ -122,16 +123,24 @@ TEST(PolicyCompiler, RejectsAnIncludeLoop) {
         EXPECT_NE(c.error.find("nested too deep"), std::string::npos) << c.error;
 }
 
-TEST(PolicyCompiler, EveryBuiltInRolePolicyCompiles) {
+TEST(PolicyCompiler, EveryBuiltInPolicyCompiles) {
         std::vector<PolicySource> sources(sandbox_builtin_policies,
                                           sandbox_builtin_policies + sandbox_n_builtin_policies);
-        for (int role = 0; role < _SANDBOX_ROLE_MAX; role++) {
+        for (const PolicySource &p : sources) {
+                Compiled c = compile(sources, p.name);
+                EXPECT_EQ(c.r, 0) << p.name << ": " << c.error;
+        }
+}
+
+TEST(PolicyCompiler, EveryRolesPolicyIsBuiltIn) {
+        std::vector<PolicySource> sources(sandbox_builtin_policies,
+                                          sandbox_builtin_policies + sandbox_n_builtin_policies);
+        ASSERT_EQ(virtio_device_table_register_roles(), 0);
+        for (unsigned role = 0; role < sandbox_n_roles(); role++) {
                 const char *name = sandbox_role_policy((SandboxRole) role);
                 ASSERT_NE(name, nullptr);
                 Compiled c = compile(sources, name);
-                EXPECT_EQ(c.r, 0) << name << ": " << c.error;
-                c = compile(sources, "asan.policy");
-                EXPECT_EQ(c.r, 0) << c.error;
+                EXPECT_EQ(c.r, 0) << sandbox_role_to_string((SandboxRole) role) << ": " << name << ": " << c.error;
         }
 }
 
@@ -145,14 +154,53 @@ TEST(PolicyCompiler, KnowsTheConstantsPoliciesUse) {
 }
 
 TEST(SandboxNames, RolesAndModesRoundTrip) {
-        for (int i = 0; i < _SANDBOX_ROLE_MAX; i++)
-                EXPECT_EQ(sandbox_role_from_string(sandbox_role_to_string((SandboxRole) i)), i);
+        ASSERT_EQ(virtio_device_table_register_roles(), 0);
+        for (unsigned i = 0; i < sandbox_n_roles(); i++)
+                EXPECT_EQ(sandbox_role_from_string(sandbox_role_to_string((SandboxRole) i)), (SandboxRole) i);
         for (int i = 0; i < _SANDBOX_MODE_MAX; i++)
                 EXPECT_EQ(sandbox_mode_from_string(sandbox_mode_to_string((SandboxMode) i)), i);
         EXPECT_EQ(sandbox_role_from_string("nope"), _SANDBOX_ROLE_INVALID);
-        EXPECT_EQ(sandbox_role_for_device("rng"), SANDBOX_ROLE_VIRTIO_RNG);
-        EXPECT_EQ(sandbox_role_for_device("blk"), SANDBOX_ROLE_VIRTIO_BLOCK);
-        EXPECT_EQ(sandbox_role_for_device("gpu"), SANDBOX_ROLE_VIRTIO_DEVICE);
+        EXPECT_EQ(sandbox_role_to_string((SandboxRole) sandbox_n_roles()), nullptr);
+}
+
+TEST(SandboxRoles, EachDeviceOfTheTableGetsTheRoleAndPolicyItsOpsName) {
+        ASSERT_EQ(virtio_device_table_register_roles(), 0);
+        for (unsigned i = 0; i < virtio_device_table_size; i++) {
+                const VirtioDeviceOps *ops = virtio_device_table[i];
+                SandboxRole role = _SANDBOX_ROLE_INVALID;
+
+                ASSERT_NE(ops->seccomp_role, nullptr) << ops->name;
+                ASSERT_EQ(virtio_device_sandbox_role(ops, &role), 0) << ops->name;
+                EXPECT_GE(role, _SANDBOX_ROLE_FIXED_MAX) << ops->name;
+                EXPECT_EQ(sandbox_role_from_string(ops->seccomp_role), role) << ops->name;
+                EXPECT_STREQ(sandbox_role_policy(role), ops->seccomp_policy) << ops->name;
+        }
+        /* The policies they had when seccomp/ listed them itself. */
+        EXPECT_STREQ(sandbox_role_policy(sandbox_role_from_string("virtio-rng")), "virtio-rng.policy");
+        EXPECT_STREQ(sandbox_role_policy(sandbox_role_from_string("virtio-block")), "virtio-block.policy");
+        EXPECT_STREQ(sandbox_role_policy(sandbox_role_from_string("virtio-vsock")), "virtio-vsock.policy");
+        EXPECT_STREQ(sandbox_role_policy(sandbox_role_from_string(VIRTIO_DEVICE_ROLE)), "device.policy");
+}
+
+TEST(SandboxRoles, AnOpsTableWithoutARoleGetsTheGenericDeviceRole) {
+        VirtioDeviceOps ops = {};
+        SandboxRole role = _SANDBOX_ROLE_INVALID;
+
+        ops.name = "gpu";
+        ASSERT_EQ(virtio_device_sandbox_role(&ops, &role), 0);
+        EXPECT_STREQ(sandbox_role_to_string(role), "virtio-device");
+        EXPECT_STREQ(sandbox_role_policy(role), "device.policy");
+}
+
+TEST(SandboxRoles, RegisteringAgainIsALookupAndAConflictIsRefused) {
+        SandboxRole a = _SANDBOX_ROLE_INVALID, b = _SANDBOX_ROLE_INVALID;
+
+        ASSERT_EQ(sandbox_role_register("test-role", "device.policy", &a), 0);
+        ASSERT_EQ(sandbox_role_register("test-role", "device.policy", &b), 0);
+        EXPECT_EQ(a, b);
+        EXPECT_EQ(sandbox_role_register("test-role", "main.policy", &b), -EEXIST);
+        EXPECT_EQ(sandbox_role_register("vcpu", "vcpu.policy", &b), -EEXIST);
+        EXPECT_EQ(sandbox_role_register(nullptr, "vcpu.policy", &b), -EINVAL);
 }
 
 TEST(SandboxSetup, OffModeEnteringARoleIsANoOp) {

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "sandbox.h"
+#include "virtio/device.h"
 
 namespace {
 
@@ -79,6 +80,7 @@ protected:
         void SetUp() override {
                 PolicyError e;
                 ASSERT_EQ(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), 0);
+                ASSERT_EQ(virtio_device_table_register_roles(), 0);
                 ASSERT_EQ(sandbox_setup(SANDBOX_MODE_ENFORCE, nullptr, 0, &e), 0) << e.message;
                 ASSERT_EQ(sandbox_spawner_start(), 0);
         }
@@ -114,14 +116,15 @@ protected:
 TEST_F(SandboxThreads, vcpu_thread_runs_one_filter) {
         Probe probe;
         int vcpu_filters = -1;
-        filters_of_thread_from_vcpu(SANDBOX_ROLE_VIRTIO_BLOCK, &probe, &vcpu_filters);
+        filters_of_thread_from_vcpu(sandbox_role_from_string("virtio-block"), &probe, &vcpu_filters);
         EXPECT_EQ(vcpu_filters, 1);
 }
 
 TEST_F(SandboxThreads, device_worker_started_from_a_vcpu_thread_runs_only_its_role_filter) {
-        for (SandboxRole role : { SANDBOX_ROLE_VIRTIO_RNG, SANDBOX_ROLE_VIRTIO_BLOCK, SANDBOX_ROLE_VIRTIO_CONSOLE,
-                                  SANDBOX_ROLE_VIRTIO_BALLOON, SANDBOX_ROLE_VIRTIO_VSOCK,
-                                  SANDBOX_ROLE_VIRTIO_DEVICE }) {
+        /* Every device role: each device of the table's and the generic one. */
+        ASSERT_EQ(sandbox_n_roles(), _SANDBOX_ROLE_FIXED_MAX + virtio_device_table_size + 1);
+        for (unsigned i = _SANDBOX_ROLE_FIXED_MAX; i < sandbox_n_roles(); i++) {
+                SandboxRole role = (SandboxRole) i;
                 Probe probe;
                 EXPECT_EQ(filters_of_thread_from_vcpu(role, &probe), 1) << sandbox_role_to_string(role);
                 EXPECT_STREQ(probe.role, sandbox_role_to_string(role));

@@ -19,6 +19,7 @@
 #include "devices/vsock.h"
 #include "harness.h"
 #include "sandbox.h"
+#include "virtio/device.h"
 
 extern "C" const VirtioDeviceOps virtio_vsock_ops;
 
@@ -733,6 +734,7 @@ TEST_F(Vsock, device_reset_from_a_sandboxed_vcpu_thread_closes_streams_and_nothi
                 {
                         PolicyError e;
                         if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+                            virtio_device_table_register_roles() < 0 ||
                             sandbox_setup(SANDBOX_MODE_ENFORCE, nullptr, 0, &e) < 0)
                                 _exit(2);
                         /* A plain pthread given the driver: UBSan's vptr

@@ -672,6 +672,8 @@ const VirtioDeviceOps virtio_balloon_ops = {
         /* DEFLATE_ON_OOM and PAGE_REPORTING come with the options. */
         .features = (UINT64_C(1) << VIRTIO_BALLOON_F_MUST_TELL_HOST) | (UINT64_C(1) << VIRTIO_BALLOON_F_STATS_VQ),
         .config_size = BALLOON_CONFIG_SIZE,
+        .seccomp_role = "virtio-balloon",
+        .seccomp_policy = "virtio-balloon.policy",
         .parse = balloon_parse,
         .create = balloon_create,
         .destroy = balloon_destroy,

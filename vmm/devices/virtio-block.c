@@ -754,6 +754,8 @@ const VirtioDeviceOps virtio_block_ops = {
         .features = (UINT64_C(1) << VIRTIO_BLK_F_SEG_MAX) | (UINT64_C(1) << VIRTIO_BLK_F_BLK_SIZE) |
                     (UINT64_C(1) << VIRTIO_BLK_F_FLUSH),
         .config_size = sizeof(BlkConfig),
+        .seccomp_role = "virtio-block",
+        .seccomp_policy = "virtio-block.policy",
         .parse = block_parse,
         .create = block_create,
         .destroy = block_destroy,

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* The one table of virtio devices (STYLE.md habit 2). Adding a device: one
- * file vmm/devices/virtio-NAME.c with its ops, one line here and in
+ * file vmm/devices/virtio-NAME.c with its ops (which name its seccomp role
+ * and policy), its policy in seccomp/policies/, one line here and in
  * vmm/meson.build. Order is the order of --help and of PCI slots when
  * several kinds are given. */
 #include <string.h>
@@ -32,4 +33,25 @@ const VirtioDeviceOps *virtio_device_find(const char *name) {
                 if (name && strcmp(virtio_device_table[i]->name, name) == 0)
                         return virtio_device_table[i];
         return NULL;
+}
+
+int virtio_device_sandbox_role(const VirtioDeviceOps *ops, SandboxRole *ret) {
+        if (!ops->seccomp_role)
+                return sandbox_role_register(VIRTIO_DEVICE_ROLE, VIRTIO_DEVICE_POLICY, ret);
+        return sandbox_role_register(ops->seccomp_role, ops->seccomp_policy, ret);
+}
+
+int virtio_device_table_register_roles(void) {
+        SandboxRole role;
+        int r;
+
+        r = sandbox_role_register(VIRTIO_DEVICE_ROLE, VIRTIO_DEVICE_POLICY, &role);
+        if (r < 0)
+                return r;
+        for (unsigned i = 0; i < virtio_device_table_size; i++) {
+                r = virtio_device_sandbox_role(virtio_device_table[i], &role);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
 }

@@ -382,6 +382,7 @@ static void device_reset_locked(VirtioDevice *vdev) {
 }
 
 static void device_activate_locked(VirtioDevice *vdev) {
+        SandboxRole role;
         int r;
 
         r = vdev->ops->activate(vdev->dev, vdev->queues, vdev->driver_features);
@@ -390,7 +391,9 @@ static void device_activate_locked(VirtioDevice *vdev) {
                 return;
         }
         /* The worker enters its device's seccomp role (seccomp/sandbox.h). */
-        r = sandbox_thread_create(&vdev->worker, sandbox_role_for_device(vdev->ops->name), worker_main, vdev);
+        r = virtio_device_sandbox_role(vdev->ops, &role);
+        if (r >= 0)
+                r = sandbox_thread_create(&vdev->worker, role, worker_main, vdev);
         if (r != 0) {
                 virtio_device_set_needs_reset(vdev, "the device's worker thread could not start");
                 return;

@@ -28,6 +28,7 @@
 
 #include "memory.h"
 #include "queue.h"
+#include "sandbox.h"
 #include "vmm-config.h"
 
 #ifdef __cplusplus
@@ -85,6 +86,11 @@ typedef struct VirtioDeviceOps {
         uint16_t queue_max_size;        /* power of two, <= VIRTQ_MAX_SIZE */
         uint64_t features;              /* device-specific bits offered */
         uint32_t config_size;           /* bytes of device configuration (§4.1.4.6) */
+        /* The seccomp role of the device's worker and its policy file in
+         * seccomp/policies/ ("virtio-rng", "virtio-rng.policy"; the file
+         * includes device.policy). NULL: the generic VIRTIO_DEVICE_ROLE. */
+        const char *seccomp_role;
+        const char *seccomp_policy;
 
         /* `majordome-vmm run`'s --NAME[=ARG]: parses arg (NULL when none
          * was given) into ret, whose kind is already set. A descriptor it
@@ -220,6 +226,15 @@ int virtio_device_jail_dir(VirtioDevice *vdev, const char *jail_path);
 
 /* The static device table (device-table.c). */
 extern const VirtioDeviceOps *const virtio_device_table[];
+/* The role of a device worker whose ops name none: device.policy alone. */
+#define VIRTIO_DEVICE_ROLE "virtio-device"
+#define VIRTIO_DEVICE_POLICY "device.policy"
+/* Registers the seccomp role of every device in the table, and the
+ * generic one (sandbox_role_register); before sandbox_setup. */
+int virtio_device_table_register_roles(void);
+/* The seccomp role of ops' workers, registered now if it was not (which
+ * fails with -EBUSY once the sandbox has compiled its filters). */
+int virtio_device_sandbox_role(const VirtioDeviceOps *ops, SandboxRole *ret);
 extern const unsigned virtio_device_table_size;
 const VirtioDeviceOps *virtio_device_find(const char *name);
 /* The table's entry for a configuration's device kind, or NULL. */
