@@ -35,12 +35,6 @@ const VirtioDeviceOps *virtio_device_find(const char *name) {
         return NULL;
 }
 
-int virtio_device_sandbox_role(const VirtioDeviceOps *ops, SandboxRole *ret) {
-        if (!ops->seccomp_role)
-                return sandbox_role_register(VIRTIO_DEVICE_ROLE, VIRTIO_DEVICE_POLICY, ret);
-        return sandbox_role_register(ops->seccomp_role, ops->seccomp_policy, ret);
-}
-
 int virtio_device_table_register_roles(void) {
         SandboxRole role;
         int r;

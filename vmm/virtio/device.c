@@ -381,6 +381,14 @@ static void device_reset_locked(VirtioDevice *vdev) {
         __atomic_store_n(&vdev->status, 0, __ATOMIC_RELEASE);
 }
 
+/* A device's role and policy are named by its ops (the table registers
+ * them all before the sandbox starts; registering again finds them). */
+int virtio_device_sandbox_role(const VirtioDeviceOps *ops, SandboxRole *ret) {
+        if (!ops->seccomp_role)
+                return sandbox_role_register(VIRTIO_DEVICE_ROLE, VIRTIO_DEVICE_POLICY, ret);
+        return sandbox_role_register(ops->seccomp_role, ops->seccomp_policy, ret);
+}
+
 static void device_activate_locked(VirtioDevice *vdev) {
         SandboxRole role;
         int r;
