@@ -11,7 +11,6 @@ import os
 import shutil
 import sys
 import tempfile
-import traceback
 
 import dbus
 
@@ -153,30 +152,5 @@ def long_vmm_error_is_bounded():
         shutil.rmtree(d, ignore_errors=True)
 
 
-def main():
-    for tool in ["dbus-daemon"]:
-        if not shutil.which(tool):
-            print("1..0 # SKIP %s is not installed" % tool)
-            return 0
-    only = sys.argv[1:]
-    tests = [t for t in TESTS if not only or t.__name__ in only]
-    print("1..%d" % len(tests))
-    sys.stdout.flush()
-    failed = 0
-    for i, t in enumerate(tests, 1):
-        try:
-            t()
-            print("ok %d - %s" % (i, t.__name__))
-        except tm.Skip as e:
-            print("ok %d - %s # SKIP %s" % (i, t.__name__, e))
-        except Exception:
-            failed += 1
-            print("not ok %d - %s" % (i, t.__name__))
-            for line in traceback.format_exc().splitlines():
-                print("# " + line)
-        sys.stdout.flush()
-    return 1 if failed else 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(tm.run_tap(TESTS, sys.argv[1:], tools=["dbus-daemon"]))

@@ -10,7 +10,6 @@ import os
 import signal
 import sys
 import time
-import traceback
 
 import dbus
 
@@ -178,30 +177,5 @@ def graceful_stop_under_way_is_continued_after_a_daemon_restart():
         bus.close()
 
 
-def main():
-    for tool in ["dbus-daemon", "busctl", "gdbus"]:
-        if not t.shutil.which(tool):
-            print("1..0 # SKIP %s is not installed" % tool)
-            return 0
-    only = sys.argv[1:]
-    tests = [fn for fn in TESTS if not only or fn.__name__ in only]
-    print("1..%d" % len(tests))
-    sys.stdout.flush()
-    failed = 0
-    for i, fn in enumerate(tests, 1):
-        try:
-            fn()
-            print("ok %d - %s" % (i, fn.__name__))
-        except t.Skip as e:
-            print("ok %d - %s # SKIP %s" % (i, fn.__name__, e))
-        except Exception:
-            failed += 1
-            print("not ok %d - %s" % (i, fn.__name__))
-            for line in traceback.format_exc().splitlines():
-                print("# " + line)
-        sys.stdout.flush()
-    return 1 if failed else 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(t.run_tap(TESTS, sys.argv[1:], tools=["dbus-daemon", "busctl", "gdbus"]))

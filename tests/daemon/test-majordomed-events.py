@@ -11,7 +11,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import traceback
 
 import dbus
 
@@ -325,30 +324,5 @@ def rig_guest_panic_is_reported_within_a_second_or_kept_paused():
         subprocess.call(["rm", "-rf", work])
 
 
-def main():
-    for tool in ["dbus-daemon"]:
-        if not t.shutil.which(tool):
-            print("1..0 # SKIP %s is not installed" % tool)
-            return 0
-    only = sys.argv[1:]
-    tests = [fn for fn in TESTS if not only or fn.__name__ in only]
-    print("1..%d" % len(tests))
-    sys.stdout.flush()
-    failed = 0
-    for i, fn in enumerate(tests, 1):
-        try:
-            fn()
-            print("ok %d - %s" % (i, fn.__name__))
-        except t.Skip as e:
-            print("ok %d - %s # SKIP %s" % (i, fn.__name__, e))
-        except Exception:
-            failed += 1
-            print("not ok %d - %s" % (i, fn.__name__))
-            for line in traceback.format_exc().splitlines():
-                print("# " + line)
-        sys.stdout.flush()
-    return 1 if failed else 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(t.run_tap(TESTS, sys.argv[1:], tools=["dbus-daemon"]))

@@ -15,7 +15,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import traceback
 
 import dbus
 
@@ -415,33 +414,5 @@ def checks_of_a_caller_that_left_are_dropped():
         s.close()
 
 
-def main():
-    for tool in ["dbus-daemon", "setpriv"]:
-        if not shutil.which(tool):
-            print("1..0 # SKIP %s is not installed" % tool)
-            return 0
-    if os.geteuid() != 0:
-        print("1..0 # SKIP needs root to run a second uid")
-        return 0
-    only = sys.argv[1:]
-    tests = [t for t in TESTS if not only or t.__name__ in only]
-    print("1..%d" % len(tests))
-    sys.stdout.flush()
-    failed = 0
-    for i, t in enumerate(tests, 1):
-        try:
-            t()
-            print("ok %d - %s" % (i, t.__name__))
-        except T.Skip as e:
-            print("ok %d - %s # SKIP %s" % (i, t.__name__, e))
-        except Exception:
-            failed += 1
-            print("not ok %d - %s" % (i, t.__name__))
-            for line in traceback.format_exc().splitlines():
-                print("# " + line)
-        sys.stdout.flush()
-    return 1 if failed else 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(T.run_tap(TESTS, sys.argv[1:], tools=["dbus-daemon", "setpriv"]))
