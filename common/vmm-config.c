@@ -22,7 +22,45 @@ static const char *const vmm_device_kind_table[_VMM_DEVICE_KIND_MAX] = {
         [VMM_DEVICE_CONSOLE] = "console",
         [VMM_DEVICE_RNG] = "rng",
         [VMM_DEVICE_VSOCK] = "vsock",
+        [VMM_DEVICE_VHOST_USER] = "vhost-user",
+        [VMM_DEVICE_SHARED_DIR] = "shared-dir",
 };
+
+const char *vmm_vhost_user_type_to_string(uint32_t type) {
+        switch (type) {
+        case VMM_VHOST_USER_RNG:
+                return "rng";
+        case VMM_VHOST_USER_FS:
+                return "fs";
+        default:
+                return NULL;
+        }
+}
+
+int vmm_vhost_user_type_from_string(const char *s) {
+        if (s && strcmp(s, "rng") == 0)
+                return VMM_VHOST_USER_RNG;
+        if (s && strcmp(s, "fs") == 0)
+                return VMM_VHOST_USER_FS;
+        return -EINVAL;
+}
+
+static const char *const fs_cache_table[_VMM_FS_CACHE_MAX] = {
+        [VMM_FS_CACHE_AUTO] = "auto",
+        [VMM_FS_CACHE_ALWAYS] = "always",
+        [VMM_FS_CACHE_NEVER] = "never",
+};
+
+const char *vmm_fs_cache_to_string(uint32_t cache) {
+        return cache < ARRAY_SIZE(fs_cache_table) ? fs_cache_table[cache] : NULL;
+}
+
+int vmm_fs_cache_from_string(const char *s) {
+        for (size_t i = 0; s && i < ARRAY_SIZE(fs_cache_table); i++)
+                if (strcmp(fs_cache_table[i], s) == 0)
+                        return (int) i;
+        return -EINVAL;
+}
 
 const char *vmm_device_kind_to_string(uint32_t kind) {
         return kind < ARRAY_SIZE(vmm_device_kind_table) ? vmm_device_kind_table[kind] : NULL;
@@ -59,6 +97,10 @@ int *vmm_device_fd(VmmDevice *d) {
                 return &d->block.fd;
         if (d->kind == VMM_DEVICE_CONSOLE && console_has_fd(d->console.backend))
                 return &d->console.fd;
+        if (d->kind == VMM_DEVICE_VHOST_USER)
+                return &d->vhost_user.fd;
+        if (d->kind == VMM_DEVICE_SHARED_DIR)
+                return &d->shared_dir.fd;
         return NULL;
 }
 
@@ -141,6 +183,20 @@ static bool socket_path_ok(const char *path) {
         return n > 0 && n <= VMM_CONFIG_SOCKET_PATH_MAX;
 }
 
+static int tag_check(const char *tag, bool empty_ok, const char *what, unsigned i, VmmConfigError *error) {
+        size_t n = strnlen(tag, VMM_CONFIG_FS_TAG_MAX + 1);
+
+        if (n > VMM_CONFIG_FS_TAG_MAX)
+                return fail(error, -EINVAL, "%s %u: tag longer than %d bytes", what, i, VMM_CONFIG_FS_TAG_MAX);
+        if (n == 0 && !empty_ok)
+                return fail(error, -EINVAL, "%s %u: empty tag", what, i);
+        for (size_t k = 0; k < n; k++)
+                if (tag[k] <= 0x20 || tag[k] > 0x7e || strchr(":,/\\", tag[k]))
+                        return fail(error, -EINVAL, "%s %u: tag is not printable ASCII without space, ':', ',', '/' "
+                                    "or '\\'", what, i);
+        return 0;
+}
+
 static int validate_device(const VmmDevice *d, unsigned i, VmmConfigError *error) {
         const char *name = vmm_device_kind_to_string(d->kind);
 
@@ -182,10 +238,31 @@ static int validate_device(const VmmDevice *d, unsigned i, VmmConfigError *error
                                     "to fit a socket address");
                 break;
         }
+        case VMM_DEVICE_VHOST_USER:
+                if (!vmm_vhost_user_type_to_string(d->vhost_user.type))
+                        return fail(error, -EINVAL, "--vhost-user %u: unknown device type %" PRIu32, i,
+                                    d->vhost_user.type);
+                if (d->vhost_user.type != VMM_VHOST_USER_FS && d->vhost_user.tag[0])
+                        return fail(error, -EINVAL, "--vhost-user %u: tag is for fs only", i);
+                return tag_check(d->vhost_user.tag, true, "--vhost-user", i, error);
+        case VMM_DEVICE_SHARED_DIR:
+                if (!vmm_fs_cache_to_string(d->shared_dir.cache))
+                        return fail(error, -EINVAL, "--shared-dir %u: unknown cache mode %" PRIu32, i,
+                                    d->shared_dir.cache);
+                return tag_check(d->shared_dir.tag, false, "--shared-dir", i, error);
         default:
                 break;
         }
         return 0;
+}
+
+/* The tag a guest mounts (mount -t virtiofs TAG): a name, not a path. */
+static const char *fs_tag(const VmmDevice *d) {
+        if (d->kind == VMM_DEVICE_SHARED_DIR)
+                return d->shared_dir.tag;
+        if (d->kind == VMM_DEVICE_VHOST_USER && d->vhost_user.type == VMM_VHOST_USER_FS)
+                return d->vhost_user.tag;
+        return NULL;
 }
 
 /* Everything but the descriptors: what the encoder checks too. */
@@ -220,6 +297,13 @@ static int validate_values(const VmmConfig *c, VmmConfigError *error) {
                         return r;
                 n_balloon += c->devices[i].kind == VMM_DEVICE_BALLOON;
                 n_vsock += c->devices[i].kind == VMM_DEVICE_VSOCK;
+                /* The guest mounts by tag: two alike would hide one share. */
+                for (unsigned k = 0; k < i; k++) {
+                        const char *a = fs_tag(&c->devices[i]), *b = fs_tag(&c->devices[k]);
+
+                        if (a && b && a[0] && strcmp(a, b) == 0)
+                                return fail(error, -EEXIST, "device %u: tag %s is already device %u's", i, a, k);
+                }
         }
         /* The control messages address "the" balloon, and a guest has one CID. */
         if (n_balloon > 1)
@@ -261,6 +345,18 @@ int vmm_config_validate(const VmmConfig *c, VmmConfigError *error) {
                         if (r < 0)
                                 return r;
                 }
+                if (d->kind == VMM_DEVICE_VHOST_USER || d->kind == VMM_DEVICE_SHARED_DIR) {
+                        bool dir = d->kind == VMM_DEVICE_SHARED_DIR;
+                        int fd = dir ? d->shared_dir.fd : d->vhost_user.fd, flags = fcntl(fd, F_GETFL);
+
+                        if (fd < 0 || flags < 0 || fstat(fd, &st) < 0)
+                                return fail(error, -EBADF, "%s: descriptor %d is not open", what, fd);
+                        if (flags & O_PATH)
+                                return fail(error, -EBADF, "%s: an O_PATH descriptor", what);
+                        if (dir ? !S_ISDIR(st.st_mode) : !S_ISSOCK(st.st_mode))
+                                return fail(error, -EBADF, "%s: not a %s", what, dir ? "directory" : "socket");
+                        continue;
+                }
                 if (d->kind != VMM_DEVICE_BLOCK)
                         continue;
                 r = check_fd(d->block.fd, FD_DISK, !d->block.read_only, &st, what, error);
@@ -289,6 +385,8 @@ int vmm_config_validate(const VmmConfig *c, VmmConfigError *error) {
 #define BALLOON_SIZE 4
 #define BLOCK_SIZE 32
 #define PATH_DEVICE_HEADER_SIZE 12
+#define SHARED_DIR_CACHE_MASK 0xffu
+#define SHARED_DIR_READ_ONLY 0x100u
 
 typedef struct Writer {
         uint8_t *buf;
@@ -380,6 +478,17 @@ int vmm_config_encode(const VmmConfig *c, uint8_t *buf, size_t *ret_size, int *f
                         break;
                 case VMM_DEVICE_VSOCK:
                         writer_path_device(&w, d->vsock.cid, d->vsock.max_connections, d->vsock.path);
+                        break;
+                case VMM_DEVICE_VHOST_USER:
+                        if (d->vhost_user.fd < 0)
+                                return -EINVAL;
+                        writer_path_device(&w, d->vhost_user.type, writer_fd(&w, d->vhost_user.fd), d->vhost_user.tag);
+                        break;
+                case VMM_DEVICE_SHARED_DIR:
+                        if (d->shared_dir.fd < 0)
+                                return -EINVAL;
+                        writer_path_device(&w, d->shared_dir.cache | (d->shared_dir.read_only ? SHARED_DIR_READ_ONLY : 0),
+                                           writer_fd(&w, d->shared_dir.fd), d->shared_dir.tag);
                         break;
                 default: /* rng: no settings */
                         break;
@@ -497,6 +606,27 @@ static int decode_device(Reader *rd, VmmDevice *d) {
                 if (get_le32(p + 4) != VMM_CONFIG_FD_NONE || (d->console.backend != VMM_CONSOLE_SOCKET && n > 0))
                         return -EBADMSG;
                 return 0;
+        }
+        case VMM_DEVICE_VHOST_USER:
+        case VMM_DEVICE_SHARED_DIR: {
+                bool dir = d->kind == VMM_DEVICE_SHARED_DIR;
+
+                if (length < PATH_DEVICE_HEADER_SIZE)
+                        return -EBADMSG;
+                n = get_le32(p + 8);
+                if (n != length - PATH_DEVICE_HEADER_SIZE ||
+                    copy_string(p + 12, n, dir ? d->shared_dir.tag : d->vhost_user.tag, VMM_CONFIG_FS_TAG_MAX + 1) < 0)
+                        return -EBADMSG;
+                flags = get_le32(p);
+                if (dir) {
+                        if (flags & ~(SHARED_DIR_CACHE_MASK | SHARED_DIR_READ_ONLY))
+                                return -EBADMSG;
+                        d->shared_dir.cache = flags & SHARED_DIR_CACHE_MASK;
+                        d->shared_dir.read_only = flags & SHARED_DIR_READ_ONLY;
+                        return reader_fd(rd, get_le32(p + 4), false, &d->shared_dir.fd);
+                }
+                d->vhost_user.type = flags;
+                return reader_fd(rd, get_le32(p + 4), false, &d->vhost_user.fd);
         }
         default:
                 return -EBADMSG;

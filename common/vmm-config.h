@@ -36,6 +36,7 @@ extern "C" {
 #define VMM_CONFIG_VSOCK_CID_MAX UINT32_C(0xfffffffe)
 #define VMM_CONFIG_VSOCK_MAX_CONNECTIONS_DEFAULT 128
 #define VMM_CONFIG_VSOCK_MAX_CONNECTIONS_LIMIT 4096
+#define VMM_CONFIG_FS_TAG_MAX 36        /* virtio 1.2 §5.11.4: tag[36], NUL-padded */
 /* Descriptors of one configuration: kernel, initrd, serial and one per device. */
 #define VMM_CONFIG_FDS_MAX (3 + VMM_CONFIG_DEVICES_MAX)
 
@@ -47,6 +48,8 @@ typedef enum VmmDeviceKind {
         VMM_DEVICE_CONSOLE = 3,
         VMM_DEVICE_RNG = 4,
         VMM_DEVICE_VSOCK = 5,
+        VMM_DEVICE_VHOST_USER = 6,      /* a back-end someone started (docs/vhost-user.md) */
+        VMM_DEVICE_SHARED_DIR = 7,      /* a host directory over virtio-fs: the VMM starts virtiofsd */
         _VMM_DEVICE_KIND_MAX,
 } VmmDeviceKind;
 
@@ -67,6 +70,22 @@ typedef enum VmmConsoleBackend {
         VMM_CONSOLE_FILE = 3,   /* output only, to fd (run's file:PATH) */
         _VMM_CONSOLE_BACKEND_MAX,
 } VmmConsoleBackend;
+
+/* The device types a vhost-user back-end may serve (virtio 1.2 §5 ids). */
+#define VMM_VHOST_USER_RNG 4
+#define VMM_VHOST_USER_FS 26
+const char *vmm_vhost_user_type_to_string(uint32_t type);
+int vmm_vhost_user_type_from_string(const char *s);
+
+typedef enum VmmFsCache {
+        VMM_FS_CACHE_AUTO = 0,
+        VMM_FS_CACHE_ALWAYS = 1,
+        VMM_FS_CACHE_NEVER = 2,
+        _VMM_FS_CACHE_MAX,
+} VmmFsCache;
+
+const char *vmm_fs_cache_to_string(uint32_t cache);
+int vmm_fs_cache_from_string(const char *s);
 
 typedef struct VmmDevice {
         uint32_t kind;          /* VmmDeviceKind */
@@ -91,6 +110,17 @@ typedef struct VmmDevice {
                         uint32_t max_connections;
                         char path[VMM_CONFIG_SOCKET_PATH_MAX + 1];
                 } vsock;
+                struct {
+                        uint32_t type;  /* VMM_VHOST_USER_* */
+                        int fd;         /* a connected AF_UNIX stream socket */
+                        char tag[VMM_CONFIG_FS_TAG_MAX + 1]; /* fs: "" asks the back-end (GET_CONFIG) */
+                } vhost_user;
+                struct {
+                        int fd;         /* the directory, O_DIRECTORY */
+                        uint32_t cache; /* VmmFsCache */
+                        bool read_only;
+                        char tag[VMM_CONFIG_FS_TAG_MAX + 1];
+                } shared_dir;
         };
 } VmmDevice;
 
@@ -111,7 +141,8 @@ typedef struct VmmConfig {
         unsigned n_devices;
 } VmmConfig;
 
-/* The descriptor a device names (block, console fd or file), or NULL. */
+/* The descriptor a device names (block, console fd or file, vhost-user
+ * socket, shared directory), or NULL. */
 int *vmm_device_fd(VmmDevice *d);
 
 /* The defaults: 256 MiB, one vCPU, serial on stdout, decompression on,

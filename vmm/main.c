@@ -14,6 +14,7 @@
 
 #include "control-client.h"
 #include "control-server.h"
+#include "devices/virtiofsd.h"
 #include "event-loop.h"
 #include "exit-codes.h"
 #include "jail.h"
@@ -618,6 +619,14 @@ static int run_vm(RunArgs *a) {
         code = a->serve ? serve_receive(a) : run_open_inputs(a);
         if (code != 0)
                 return code;
+        /* Before the jail's mount namespace: a clone of a mount must be
+         * made in the namespace it belongs to. */
+        for (unsigned i = 0; i < a->config.n_devices; i++) {
+                r = virtiofsd_prepare(&a->config.devices[i]);
+                if (r < 0)
+                        return log_error_errno(r, "--shared-dir %s: a read-only view of the directory: %m",
+                                               a->config.devices[i].shared_dir.tag), VMM_EXIT_OS_ERROR;
+        }
         code = sandbox_prepare(a);
         if (code != 0)
                 return code;

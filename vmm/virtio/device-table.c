@@ -13,6 +13,8 @@ extern const VirtioDeviceOps virtio_block_ops;
 extern const VirtioDeviceOps virtio_console_ops;
 extern const VirtioDeviceOps virtio_rng_ops;
 extern const VirtioDeviceOps virtio_vsock_ops;
+extern const VirtioDeviceOps virtio_vhost_user_ops;
+extern const VirtioDeviceOps virtio_shared_dir_ops;
 
 const VirtioDeviceOps *const virtio_device_table[] = {
         &virtio_balloon_ops,
@@ -20,6 +22,8 @@ const VirtioDeviceOps *const virtio_device_table[] = {
         &virtio_console_ops,
         &virtio_rng_ops,
         &virtio_vsock_ops,
+        &virtio_vhost_user_ops,
+        &virtio_shared_dir_ops,
 };
 
 const unsigned virtio_device_table_size = ARRAY_SIZE(virtio_device_table);

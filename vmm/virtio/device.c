@@ -43,6 +43,7 @@ struct VirtioDevice {
         int stop_fd;
         int transport_fd;               /* the transport's, watched for good; not ours to close */
         VirtQueue queues[VIRTIO_MAX_QUEUES];
+        int call_fds[VIRTIO_MAX_QUEUES];        /* external_queues */
         Watched watched[VIRTIO_MAX_WATCHED_FDS];
         unsigned n_watched;             /* the worker's */
         VirtioShmRegion shm[VIRTIO_MAX_SHM_REGIONS];
@@ -131,6 +132,11 @@ int virtio_device_new_config(const VirtioDeviceOps *ops, const VmmDevice *config
         _cleanup_(virtio_device_freep) VirtioDevice *vdev = NULL;
         int r;
 
+        if (ops->variant) {
+                ops = ops->variant(config);
+                if (!ops)
+                        return -EINVAL;
+        }
         if (ops->n_queues == 0 || ops->n_queues > VIRTIO_MAX_QUEUES || ops->queue_max_size == 0 ||
             ops->queue_max_size > VIRTQ_MAX_SIZE || (ops->queue_max_size & (ops->queue_max_size - 1)))
                 return -EINVAL;
@@ -142,7 +148,7 @@ int virtio_device_new_config(const VirtioDeviceOps *ops, const VmmDevice *config
         vdev->mem = mem;
         vdev->epoll_fd = vdev->stop_fd = vdev->transport_fd = -EBADF;
         for (unsigned i = 0; i < VIRTIO_MAX_QUEUES; i++)
-                vdev->queues[i].kick_fd = -EBADF;
+                vdev->queues[i].kick_fd = vdev->call_fds[i] = -EBADF;
         pthread_mutex_init(&vdev->lock, NULL);
         /* §6: what every device here offers besides its own bits. */
         vdev->offered = ops->features | (UINT64_C(1) << VIRTIO_F_VERSION_1) |
@@ -168,7 +174,14 @@ int virtio_device_new_config(const VirtioDeviceOps *ops, const VmmDevice *config
                 q->interrupt = queue_interrupt;
                 q->interrupt_ctx = vdev;
                 virtq_reset(q);
-                if (epoll_ctl(vdev->epoll_fd, EPOLL_CTL_ADD, q->kick_fd,
+                /* Queues run elsewhere: the kicks are the back-end's to
+                 * read, the calls ours to turn into interrupts. */
+                if (ops->external_queues) {
+                        vdev->call_fds[i] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+                        if (vdev->call_fds[i] < 0)
+                                return -errno;
+                }
+                if (epoll_ctl(vdev->epoll_fd, EPOLL_CTL_ADD, ops->external_queues ? vdev->call_fds[i] : q->kick_fd,
                               &(struct epoll_event) { .events = EPOLLIN, .data.u64 = i }) < 0)
                         return -errno;
         }
@@ -178,6 +191,8 @@ int virtio_device_new_config(const VirtioDeviceOps *ops, const VmmDevice *config
                 return r;
         if (ops->instance_features)
                 vdev->offered |= ops->instance_features(vdev->dev);
+        if (ops->offered)
+                vdev->offered = ops->offered(vdev->dev);
         *ret = TAKE_PTR(vdev);
         return 0;
 }
@@ -210,8 +225,10 @@ VirtioDevice *virtio_device_free(VirtioDevice *vdev) {
         unwatch_all(vdev);
         if (vdev->dev && vdev->ops->destroy)
                 vdev->ops->destroy(vdev->dev);
-        for (unsigned i = 0; i < VIRTIO_MAX_QUEUES; i++)
+        for (unsigned i = 0; i < VIRTIO_MAX_QUEUES; i++) {
                 safe_close(vdev->queues[i].kick_fd);
+                safe_close(vdev->call_fds[i]);
+        }
         safe_close(vdev->stop_fd);
         safe_close(vdev->epoll_fd);
         pthread_mutex_destroy(&vdev->lock);
@@ -279,6 +296,8 @@ static void *worker_main(void *arg) {
 
         snprintf(name, sizeof(name), "virtio-%s", vdev->ops->name);
         pthread_setname_np(pthread_self(), name);
+        if (vdev->ops->worker_start && vdev->ops->worker_start(vdev->dev) < 0)
+                virtio_device_set_needs_reset(vdev, "the device could not start");
 
         for (;;) {
                 struct epoll_event ev[16];
@@ -301,6 +320,16 @@ static void *worker_main(void *arg) {
                         if (tag == TAG_TRANSPORT) {
                                 if (vdev->transport && vdev->transport->fd_ready)
                                         vdev->transport->fd_ready(vdev->transport_ctx);
+                                continue;
+                        }
+                        if (tag < vdev->ops->n_queues && vdev->ops->external_queues) {
+                                VirtQueue *q = &vdev->queues[tag];
+
+                                /* The back-end pushed and chose to notify
+                                 * (it reads the event index): interrupt. */
+                                drain(vdev->call_fds[tag]);
+                                if (q->enabled)
+                                        queue_interrupt(vdev, q);
                                 continue;
                         }
                         if (tag < vdev->ops->n_queues) {
@@ -354,6 +383,14 @@ int virtio_device_unwatch_fd(VirtioDevice *vdev, int fd) {
         return -ENOENT;
 }
 
+int virtio_device_call_fd(const VirtioDevice *vdev, unsigned index) {
+        return index < vdev->ops->n_queues ? vdev->call_fds[index] : -EBADF;
+}
+
+int virtio_device_kick_fd(const VirtioDevice *vdev, unsigned index) {
+        return index < vdev->ops->n_queues ? vdev->queues[index].kick_fd : -EBADF;
+}
+
 void virtio_device_kick(VirtioDevice *vdev, unsigned index) {
         if (index < vdev->ops->n_queues)
                 (void) !write(vdev->queues[index].kick_fd, &(uint64_t) { 1 }, sizeof(uint64_t));
@@ -375,6 +412,8 @@ static void device_reset_locked(VirtioDevice *vdev) {
         for (unsigned i = 0; i < vdev->ops->n_queues; i++) {
                 virtq_reset(&vdev->queues[i]);
                 drain(vdev->queues[i].kick_fd);
+                if (vdev->call_fds[i] >= 0)
+                        drain(vdev->call_fds[i]);
         }
         vdev->driver_features = 0;
         __atomic_store_n(&vdev->error, NULL, __ATOMIC_RELEASE);
@@ -499,6 +538,9 @@ unsigned virtio_device_fds(const VirtioDevice *vdev, int *fds, unsigned max) {
                 fds[n++] = vdev->stop_fd;
         for (unsigned i = 0; i < vdev->ops->n_queues && n < max; i++)
                 fds[n++] = vdev->queues[i].kick_fd;
+        for (unsigned i = 0; i < vdev->ops->n_queues && n < max; i++)
+                if (vdev->call_fds[i] >= 0)
+                        fds[n++] = vdev->call_fds[i];
         if (vdev->ops->fds && n < max)
                 n += vdev->ops->fds(vdev->dev, fds + n, max - n);
         return n;

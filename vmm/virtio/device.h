@@ -43,6 +43,7 @@ extern "C" {
 #define VIRTIO_ID_BALLOON 5
 #define VIRTIO_ID_VSOCK 19
 #define VIRTIO_ID_GPU 16
+#define VIRTIO_ID_FS 26
 
 /* Device status bits (virtio 1.2 §2.1). */
 #define VIRTIO_STATUS_ACKNOWLEDGE 1
@@ -142,6 +143,26 @@ typedef struct VirtioDeviceOps {
          * root: returns an O_PATH descriptor of it (the caller's to close),
          * and the device uses `jail_path` from then on. Optional. */
         int (*jail_dir)(void *dev, const char *jail_path);
+
+        /* ---- devices whose queues another process runs (vhost-user) ---- */
+
+        /* A device whose PCI identity (type, queues, configuration size)
+         * depends on its configuration names the ops of that identity;
+         * NULL for a configuration it cannot serve. Optional. */
+        const struct VirtioDeviceOps *(*variant)(const VmmDevice *config);
+        /* The queues are run elsewhere: the worker leaves the kick
+         * eventfds to the back-end and watches one call eventfd per queue
+         * instead (virtio_device_call_fd), each signal the queue's
+         * interrupt. queue_notify is never called. */
+        bool external_queues;
+        /* The whole feature set offered, replacing ops->features and the
+         * framework's own bits (a back-end's, masked to what the transport
+         * supports), asked once after create. Optional. */
+        uint64_t (*offered)(void *dev);
+        /* On the worker, first thing once it runs after activate (its
+         * seccomp role, not a vCPU's: sockets, epoll). Negative: NEEDS_RESET.
+         * Optional. */
+        int (*worker_start)(void *dev);
 } VirtioDeviceOps;
 
 /* ---- for devices ---- */
@@ -154,6 +175,11 @@ uint64_t virtio_device_features(const VirtioDevice *vdev);
  * first run, as console and vsock do). -ENOSPC past VIRTIO_MAX_WATCHED_FDS. */
 int virtio_device_watch_fd(VirtioDevice *vdev, int fd, uint32_t epoll_events, VirtioFdHandler handler);
 int virtio_device_unwatch_fd(VirtioDevice *vdev, int fd);
+/* The eventfd a back-end signals for queue `index`'s interrupt
+ * (external_queues only; -EBADF otherwise or past n_queues). */
+int virtio_device_call_fd(const VirtioDevice *vdev, unsigned index);
+/* The eventfd the guest's notifications for queue `index` land on. */
+int virtio_device_kick_fd(const VirtioDevice *vdev, unsigned index);
 /* Makes the worker call queue_notify for queue `index` soon; any thread. */
 void virtio_device_kick(VirtioDevice *vdev, unsigned index);
 /* The configuration changed (e.g. a disk was resized): a config-change

@@ -1,0 +1,129 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* Starting Debian's virtiofsd (QEMU 7.2's, /usr/lib/qemu/virtiofsd) for a
+ * --shared-dir, before the VMM locks itself in. Facts it rests on
+ * (docs/vhost-user.md): --fd=N must be a listening socket, which it
+ * accepts once and closes, so the VMM connects first and no path exists on
+ * disk; `source` must name a directory, which /proc/self/fd/N/ does with
+ * its trailing slash; its namespace sandbox cannot bind-mount such a
+ * source, its chroot one can. It has no read-only option: a read-only
+ * share is a read-only clone of the directory's mount (open_tree +
+ * mount_setattr), made before the jail's mount namespace (a clone must
+ * come from the caller's namespace), which virtiofsd chroots into.
+ *
+ * It is started inside the VMM's jail namespaces (pid, network, IPC, UTS,
+ * mount), as pid 2 of the VMM's pid namespace: it dies with the VMM, and
+ * PR_SET_PDEATHSIG covers a VMM that runs without the sandbox. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "devices/virtiofsd.h"
+
+#define VIRTIOFSD_PATH "/usr/lib/qemu/virtiofsd"
+#define CHILD_LISTEN_FD 3
+#define CHILD_DIR_FD 4
+
+const char *virtiofsd_path(void) {
+        const char *p = getenv("MAJORDOME_VIRTIOFSD");
+
+        return p && p[0] ? p : VIRTIOFSD_PATH;
+}
+
+/* A read-only clone of dir's mount, detached, for virtiofsd to chroot
+ * into. */
+static int read_only_tree(int dir) {
+        struct mount_attr attr = { .attr_set = MOUNT_ATTR_RDONLY };
+        int tree = open_tree(dir, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | AT_RECURSIVE);
+
+        if (tree < 0)
+                return -errno;
+        if (mount_setattr(tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof(attr)) < 0)
+                return -errno;
+        return tree;
+}
+
+_noreturn_ static void child(const VmmDevice *d, int listen_fd) {
+        static const char *const cache[] = { "cache=auto", "cache=always", "cache=none" };
+        char source[64];
+        const char *argv[12];
+        char *envp[] = { NULL };
+        int dir = d->shared_dir.fd, n = 0;
+
+        (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
+        /* The two descriptors at fixed numbers, nothing else inherited
+         * (dup2 clears close-on-exec). */
+        listen_fd = fcntl(listen_fd, F_DUPFD, 10);
+        dir = fcntl(dir, F_DUPFD, 10);
+        if (listen_fd < 0 || dir < 0 || dup2(listen_fd, CHILD_LISTEN_FD) < 0 || dup2(dir, CHILD_DIR_FD) < 0)
+                _exit(127);
+        snprintf(source, sizeof(source), "source=/proc/self/fd/%d/", CHILD_DIR_FD);
+        argv[n++] = "virtiofsd";
+        argv[n++] = "--fd=3";
+        argv[n++] = "-o";
+        argv[n++] = source;
+        argv[n++] = "-o";
+        argv[n++] = "sandbox=chroot";
+        argv[n++] = "-o";
+        argv[n++] = cache[d->shared_dir.cache < ARRAY_SIZE(cache) ? d->shared_dir.cache : 0];
+        argv[n++] = "-o";
+        argv[n++] = "log_level=err";
+        argv[n] = NULL;
+        execve(virtiofsd_path(), (char *const *) argv, envp);
+        fprintf(stderr, "virtiofsd: %s: %s\n", virtiofsd_path(), strerror(errno));
+        _exit(127);
+}
+
+int virtiofsd_prepare(VmmDevice *d) {
+        int tree;
+
+        if (d->kind != VMM_DEVICE_SHARED_DIR || !d->shared_dir.read_only)
+                return 0;
+        tree = read_only_tree(d->shared_dir.fd);
+        if (tree < 0)
+                return tree;
+        safe_close(d->shared_dir.fd);
+        d->shared_dir.fd = tree;
+        return 0;
+}
+
+int virtiofsd_spawn(const VmmDevice *d, int *ret_sock, pid_t *ret_pid) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        socklen_t len = sizeof(sa_family_t);
+        _cleanup_close_ int listen_fd = -EBADF, sock = -EBADF;
+        pid_t pid;
+
+        /* An abstract address the kernel picks (autobind), connected
+         * before virtiofsd runs: its one accept is this connection. */
+        listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (listen_fd < 0)
+                return -errno;
+        if (bind(listen_fd, (struct sockaddr *) &sa, len) < 0 || listen(listen_fd, 1) < 0)
+                return -errno;
+        len = sizeof(sa);
+        if (getsockname(listen_fd, (struct sockaddr *) &sa, &len) < 0)
+                return -errno;
+        sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (sock < 0)
+                return -errno;
+        if (connect(sock, (struct sockaddr *) &sa, len) < 0)
+                return -errno;
+
+        pid = fork();
+        if (pid < 0)
+                return -errno;
+        if (pid == 0)
+                child(d, listen_fd);
+        *ret_sock = TAKE_FD(sock);
+        *ret_pid = pid;
+        return 0;
+}
