@@ -29,6 +29,7 @@ static const char *const control_event_table[_CONTROL_EVENT_MAX - CONTROL_EVENT]
         [CONTROL_EVENT_STATE_CHANGED - CONTROL_EVENT] = "state-changed",
         [CONTROL_EVENT_GUEST_PANIC - CONTROL_EVENT] = "guest-panic",
         [CONTROL_EVENT_EXITING - CONTROL_EVENT] = "exiting",
+        [CONTROL_EVENT_DEVICE_ERROR - CONTROL_EVENT] = "device-error",
 };
 
 const char *control_type_to_string(uint16_t type) {
@@ -214,6 +215,43 @@ int control_guest_panic_decode(const void *buf, size_t len, uint32_t *ret_events
                 return -EBADMSG;
         *ret_events = get_le32(p + 0);
         *ret_action = get_le32(p + 4);
+        return 0;
+}
+
+size_t control_device_error_encode(const ControlDevice *d, const char *reason, void *buf) {
+        uint8_t *p = buf;
+        size_t n = reason ? strnlen(reason, CONTROL_REASON_MAX) : 0;
+
+        put_le16(p + 0, d->vendor_id);
+        put_le16(p + 2, d->device_id);
+        p[4] = d->bus;
+        p[5] = d->slot;
+        p[6] = d->function;
+        p[7] = 0;
+        put_le32(p + 8, (uint32_t) n);
+        if (n > 0)
+                memcpy(p + CONTROL_DEVICE_ERROR_HEADER_SIZE, reason, n);
+        return CONTROL_DEVICE_ERROR_HEADER_SIZE + n;
+}
+
+int control_device_error_decode(const void *buf, size_t len, ControlDevice *ret, char *ret_reason) {
+        const uint8_t *p = buf;
+        uint32_t n;
+
+        if (len < CONTROL_DEVICE_ERROR_HEADER_SIZE)
+                return -EBADMSG;
+        n = get_le32(p + 8);
+        if (n > CONTROL_REASON_MAX || n > len - CONTROL_DEVICE_ERROR_HEADER_SIZE)
+                return -EBADMSG;
+        *ret = (ControlDevice) {
+                .vendor_id = get_le16(p),
+                .device_id = get_le16(p + 2),
+                .bus = p[4],
+                .slot = p[5],
+                .function = p[6],
+        };
+        memcpy(ret_reason, p + CONTROL_DEVICE_ERROR_HEADER_SIZE, n);
+        ret_reason[n] = '\0';
         return 0;
 }
 

@@ -63,6 +63,9 @@ typedef enum ControlEventType {
         CONTROL_EVENT_STATE_CHANGED = CONTROL_EVENT | 2,
         CONTROL_EVENT_GUEST_PANIC = CONTROL_EVENT | 3,
         CONTROL_EVENT_EXITING = CONTROL_EVENT | 4,
+        /* A device went NEEDS_RESET (a back-end died or broke a rule, the
+         * driver broke one): the VM and other devices go on. */
+        CONTROL_EVENT_DEVICE_ERROR = CONTROL_EVENT | 5,
         _CONTROL_EVENT_MAX,
 } ControlEventType;
 
@@ -212,6 +215,14 @@ size_t control_exiting_encode(int32_t exit_code, const char *reason, void *buf);
 /* ret_reason gets reason_length bytes and a NUL (buffer of
  * CONTROL_REASON_MAX + 1); -EBADMSG for a length over the payload or the cap. */
 int control_exiting_decode(const void *buf, size_t len, int32_t *ret_exit_code, char *ret_reason);
+
+/* DEVICE_ERROR event payload: the device as READY lists it (u16 vendor_id,
+ * u16 device_id, u8 bus, u8 slot, u8 function, u8 reserved (0)), u32
+ * reason_length (<= CONTROL_REASON_MAX), then the reason (text, not
+ * NUL-terminated, not trusted: escape it). */
+#define CONTROL_DEVICE_ERROR_HEADER_SIZE 12
+size_t control_device_error_encode(const ControlDevice *d, const char *reason, void *buf);
+int control_device_error_decode(const void *buf, size_t len, ControlDevice *ret, char *ret_reason);
 
 /* ---- block devices (types 16-31) ---- */
 

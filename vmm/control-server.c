@@ -36,6 +36,7 @@ struct ControlConnection {
         bool sent_exiting;
         uint32_t last_state;
         uint32_t panics_seen;
+        uint32_t device_errors_seen[CONTROL_READY_DEVICES_MAX];
         uint32_t event_seq;     /* id of the last event sent */
         ControlConnection *prev, *next;
 };
@@ -377,6 +378,15 @@ static int connection_push(ControlConnection *c) {
                 if (r < 0)
                         return r;
                 c->panics_seen = st.panics;
+        }
+        for (unsigned i = 0; i < st.ready.n_devices; i++) {
+                if (st.device_errors[i] <= c->device_errors_seen[i])
+                        continue;
+                n = control_device_error_encode(&st.ready.devices[i], st.device_reasons[i], payload);
+                r = connection_send_event(c, CONTROL_EVENT_DEVICE_ERROR, payload, n);
+                if (r < 0)
+                        return r;
+                c->device_errors_seen[i] = st.device_errors[i];
         }
         if (st.ready.state != c->last_state) {
                 n = control_state_changed_encode(st.ready.state, payload);

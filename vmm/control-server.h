@@ -32,6 +32,10 @@ typedef struct ControlStatus {
         uint32_t panics;        /* guest panics so far */
         uint32_t panic_events;  /* the pvpanic bits of the last one */
         uint32_t panic_action;  /* ControlPanicAction */
+        /* Per READY device: how many times it went NEEDS_RESET, and why
+         * the last time (the device's string, valid while it lives). */
+        uint32_t device_errors[CONTROL_READY_DEVICES_MAX];
+        const char *device_reasons[CONTROL_READY_DEVICES_MAX];
 } ControlStatus;
 
 typedef struct ControlOps {

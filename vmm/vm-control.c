@@ -59,6 +59,11 @@ static int control_status(void *userdata, ControlStatus *ret) {
 
                 if (!d)
                         continue;
+                for (unsigned i = 0; i < vm->n_virtio; i++)
+                        if (&vm->virtio[i]->pci == d) {
+                                ret->device_errors[r->n_devices] = virtio_device_error_count(vm->virtio[i]->vdev);
+                                ret->device_reasons[r->n_devices] = virtio_device_error(vm->virtio[i]->vdev);
+                        }
                 r->devices[r->n_devices++] = (ControlDevice) {
                         .vendor_id = get_le16(d->config),
                         .device_id = get_le16(d->config + 2),

@@ -2,8 +2,8 @@
 /* Every device under real Linux drivers, in one boot of the linux-rig kernel
  * (booting takes about a minute of emulated guest code here, so the checks
  * are batched): virtio-rng, two virtio-block disks, virtio-console,
- * virtio-vsock and virtio-balloon, each bound by its own Linux driver over
- * PCI/MSI-X. The guest side is tests/linux/init-devices.sh sourcing the
+ * virtio-vsock, virtio-balloon and two virtio-fs shares (vhost-user, served
+ * by Debian's virtiofsd), each bound by its own Linux driver over PCI/MSI-X. The guest side is tests/linux/init-devices.sh sourcing the
  * check-*.sh fragments; each fragment documents the host-side steps, which
  * this test performs as the console output asks for them, then it checks the
  * guest's verdicts (every expected one, by name) and the disk image. */
@@ -56,7 +56,10 @@ const char *const kGuestChecks[] = {
         "console-echo",        "vsock-probe",
         "vsock-guest-connect", "vsock-host-connect",
         "balloon-probe",       "balloon-inflate",
-        "balloon-deflate",
+        "balloon-deflate",     "fs-probe",
+        "fs-mount",            "fs-read",
+        "fs-write",            "fs-list",
+        "fs-ro-read",          "fs-ro-write",
 };
 
 std::string env_or_empty(const char *name) {
@@ -258,9 +261,22 @@ TEST(LinuxDevices, RigKernelDriversUseEveryDeviceInOneBoot) {
                 ASSERT_EQ(ftruncate(r.fd, (off_t) kMiB), 0);
         }
 
+        /* The shares (check-fs.sh): what the guest reads, and a directory of 200. */
+        std::string share = tmp.file("share"), ro_share = tmp.file("ro-share");
+        ASSERT_EQ(mkdir(share.c_str(), 0755), 0);
+        ASSERT_EQ(mkdir(ro_share.c_str(), 0755), 0);
+        ASSERT_EQ(mkdir((share + "/many").c_str(), 0755), 0);
+        write_file(share + "/from-host.txt", "MAJORDOME-FS-HOST\n");
+        write_file(ro_share + "/readme.txt", "MAJORDOME-FS-RO\n");
+        for (int i = 0; i < 200; i++) {
+                char name[16];
+                snprintf(name, sizeof(name), "/f%03d", i);
+                write_file(share + "/many" + name, "");
+        }
+
         std::string initrd = tmp.file("initramfs.cpio");
         std::string cmd = "'" + scripts + "/mkinitramfs.sh' '" + rig + "' '" + src + "/init-devices.sh' '" + initrd + "'";
-        for (const char *c : { "rng", "block", "console", "vsock", "balloon" })
+        for (const char *c : { "rng", "block", "console", "vsock", "balloon", "fs" })
                 cmd += " '" + src + "/check-" + c + ".sh:/checks/check-" + c + ".sh'";
         cmd += " '" + vsock_echo + ":/vsock-echo' >/dev/null";
         ASSERT_EQ(system(cmd.c_str()), 0) << cmd;
@@ -278,7 +294,8 @@ TEST(LinuxDevices, RigKernelDriversUseEveryDeviceInOneBoot) {
         Process vmm({ vmm_path(), "run", "--mem", "256M", "--rng",
                       "--block", disk + ",sparse=true,id=linuxtest-disk", "--block", ro + ",ro",
                       "--console", "socket:" + cpath, "--vsock", "cid=3,path=" + vpath,
-                      "--balloon", "--socket", ctrl, "--initrd", initrd,
+                      "--balloon", "--shared-dir", share + ":linuxtest-share",
+                      "--shared-dir", ro_share + ":linuxtest-ro:ro", "--socket", ctrl, "--initrd", initrd,
                       "--cmdline", "console=ttyS0 " + rig_cmdline, rig + "/vmlinux" });
         Fd pidfd((int) syscall(SYS_pidfd_open, vmm.pid(), 0));
         ASSERT_GE(pidfd.fd, 0);
@@ -389,6 +406,18 @@ TEST(LinuxDevices, RigKernelDriversUseEveryDeviceInOneBoot) {
                 off_t data = lseek(d.fd, (off_t) kMiB, SEEK_DATA);
                 fails.check((data < 0 && errno == ENXIO) || data >= (off_t) (2 * kMiB), "host-disk-hole",
                             "data at " + std::to_string((long long) data) + " inside the discarded 1-2 MiB");
+        }
+
+        /* The shares as the guest left them. */
+        {
+                std::string line = "MAJORDOME-FS-GUEST\n", want;
+                while (want.size() < 65536)
+                        want += line;
+                want.resize(65536);
+                fails.check(read_file(share + "/from-guest.bin") == want, "host-fs-guest-file",
+                            "from-guest.bin is not the guest's 64 KiB pattern");
+                fails.check(!exists(ro_share + "/guest-was-here"), "host-fs-read-only",
+                            "the guest created a file in the read-only share");
         }
 
         RecordProperty("boot_seconds", std::to_string((int) seconds));

@@ -296,6 +296,26 @@ TEST(ControlEvent, StatePanicAndExitingEncodeAtDocumentedOffsets) {
                 << "reason_length past the payload";
 }
 
+TEST(ControlEvent, DeviceErrorBytesAndBadLengths) {
+        const ControlDevice dev = { .vendor_id = 0x1af4, .device_id = 0x105a, .bus = 0, .slot = 3, .function = 0 };
+        const uint8_t want[] = { 0xf4, 0x1a, 0x5a, 0x10, 0, 3, 0, 0, 4, 0, 0, 0, 'g', 'o', 'n', 'e' };
+        uint8_t buf[CONTROL_DEVICE_ERROR_HEADER_SIZE + CONTROL_REASON_MAX];
+        char reason[CONTROL_REASON_MAX + 1];
+        ControlDevice got;
+
+        ASSERT_EQ(control_device_error_encode(&dev, "gone", buf), sizeof(want));
+        EXPECT_EQ(memcmp(buf, want, sizeof(want)), 0);
+        ASSERT_EQ(control_device_error_decode(want, sizeof(want), &got, reason), 0);
+        EXPECT_EQ(got.vendor_id, 0x1af4);
+        EXPECT_EQ(got.device_id, 0x105a);
+        EXPECT_EQ(got.slot, 3);
+        EXPECT_STREQ(reason, "gone");
+        EXPECT_EQ(control_device_error_decode(want, 11, &got, reason), -EBADMSG) << "shorter than its header";
+        EXPECT_EQ(control_device_error_decode(want, sizeof(want) - 1, &got, reason), -EBADMSG)
+                << "reason_length past the payload";
+        EXPECT_STREQ(control_type_to_string(CONTROL_EVENT_DEVICE_ERROR), "device-error");
+}
+
 TEST(ControlEvent, ExitingCutsAnOverlongReasonAndRefusesOneOverTheCap) {
         std::string longer(CONTROL_REASON_MAX + 50, 'x');
         std::vector<uint8_t> buf(CONTROL_EXITING_HEADER_SIZE + CONTROL_REASON_MAX + 64);

@@ -52,6 +52,9 @@ struct VirtioDevice {
         const VirtioTransportOps *transport;
         void *transport_ctx;
         const char *error;              /* __atomic */
+        unsigned n_errors;              /* __atomic */
+        void (*error_notify)(void *ctx);
+        void *error_notify_ctx;
 };
 
 const GuestMemory *virtio_device_memory(const VirtioDevice *vdev) {
@@ -84,6 +87,15 @@ uint8_t virtio_device_status(const VirtioDevice *vdev) {
 
 const char *virtio_device_error(const VirtioDevice *vdev) {
         return __atomic_load_n(&vdev->error, __ATOMIC_ACQUIRE);
+}
+
+unsigned virtio_device_error_count(const VirtioDevice *vdev) {
+        return __atomic_load_n(&vdev->n_errors, __ATOMIC_ACQUIRE);
+}
+
+void virtio_device_set_error_notify(VirtioDevice *vdev, void (*fn)(void *ctx), void *ctx) {
+        vdev->error_notify = fn;
+        vdev->error_notify_ctx = ctx;
 }
 
 int virtio_device_add_shm_region(VirtioDevice *vdev, uint8_t shmid, uint64_t size) {
@@ -257,6 +269,9 @@ void virtio_device_set_needs_reset(VirtioDevice *vdev, const char *why) {
         if (old & VIRTIO_STATUS_NEEDS_RESET)
                 return;
         __atomic_store_n(&vdev->error, why, __ATOMIC_RELEASE);
+        __atomic_fetch_add(&vdev->n_errors, 1, __ATOMIC_ACQ_REL);
+        if (vdev->error_notify)
+                vdev->error_notify(vdev->error_notify_ctx);
         /* §2.1.2: "If the device has set NEEDS_RESET ... it MUST send a
          * device configuration change notification to the driver" once
          * DRIVER_OK is set. */

@@ -245,6 +245,12 @@ uint32_t virtio_device_read_driver_features(const VirtioDevice *vdev, unsigned w
 void virtio_device_notify(VirtioDevice *vdev, unsigned index);
 /* The last reason the device went NEEDS_RESET, or NULL. */
 const char *virtio_device_error(const VirtioDevice *vdev);
+/* How many times the device went NEEDS_RESET in its life. */
+unsigned virtio_device_error_count(const VirtioDevice *vdev);
+/* fn(ctx) runs (on the thread that set it) each time the device goes
+ * NEEDS_RESET: the VM wakes its event loop to tell subscribers. Set before
+ * the VM starts. */
+void virtio_device_set_error_notify(VirtioDevice *vdev, void (*fn)(void *ctx), void *ctx);
 /* Fills up to max fds the device and its framework keep; returns the count. */
 unsigned virtio_device_fds(const VirtioDevice *vdev, int *fds, unsigned max);
 /* ops->jail_dir, or -ENOENT for a device that reaches no host path. */
