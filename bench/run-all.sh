@@ -17,7 +17,7 @@ log=$(mktemp) || exit 1
 rcf=$(mktemp) || exit 1
 trap 'rm -f "$log" "$rcf"' EXIT
 failed=0
-for b in boot-latency memory-overhead linux-boot dbus-bench; do
+for b in boot-latency memory-overhead linux-boot virtiofs-bench dbus-bench; do
         echo "== $b"
         # A pipeline's status is tee's: the script's goes through a file.
         { python3 "$here/$b.py"; echo $? >"$rcf"; } 2>&1 | tee -a "$log"
@@ -27,5 +27,5 @@ for b in boot-latency memory-overhead linux-boot dbus-bench; do
         esac
 done
 echo "== summary"
-grep -E '^(first-byte|memory-overhead \(|linux-boot to|dbus:|SKIP)' "$log"
+grep -E '^(first-byte|memory-overhead \(|linux-boot to|virtiofs vs QEMU|dbus:|SKIP)' "$log"
 exit $failed
