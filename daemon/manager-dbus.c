@@ -787,6 +787,9 @@ static const sd_bus_vtable manager_vtable[] = {
                                  SD_BUS_PARAM(message), 0),
         SD_BUS_SIGNAL_WITH_NAMES("GuestPanicked", "sos",
                                  SD_BUS_PARAM(name) SD_BUS_PARAM(vm) SD_BUS_PARAM(action), 0),
+        SD_BUS_SIGNAL_WITH_NAMES("DeviceError", "soyss",
+                                 SD_BUS_PARAM(name) SD_BUS_PARAM(vm) SD_BUS_PARAM(slot) SD_BUS_PARAM(device)
+                                 SD_BUS_PARAM(reason), 0),
         SD_BUS_PROPERTY("Version", "s", property_get_version, 0, SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("MaxVms", "u", NULL, offsetof(Manager, max_vms), SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("VmCount", "u", NULL, offsetof(Manager, n_vms), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
@@ -819,6 +822,12 @@ void manager_vm_guest_panicked(Manager *m, Vm *vm) {
         if (m->bus)
                 (void) sd_bus_emit_signal(m->bus, MANAGER_BUS_PATH, MANAGER_BUS_INTERFACE, "GuestPanicked", "sos",
                                           vm->name, vm->path, control_panic_action_to_string(vm->panic_action) ?: "stop");
+}
+
+void manager_vm_device_error(Manager *m, Vm *vm, uint8_t slot, const char *device, const char *reason) {
+        if (m->bus)
+                (void) sd_bus_emit_signal(m->bus, MANAGER_BUS_PATH, MANAGER_BUS_INTERFACE, "DeviceError", "soyss",
+                                          vm->name, vm->path, slot, device, reason);
 }
 
 void manager_vm_stopped(Manager *m, Vm *vm) {

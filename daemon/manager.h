@@ -75,6 +75,8 @@ void manager_vm_started(Manager *m, Vm *vm);
 void manager_vm_stopped(Manager *m, Vm *vm);
 /* The guest kernel panicked: GuestPanicked, once per VM. */
 void manager_vm_guest_panicked(Manager *m, Vm *vm);
+/* reason: already escaped, valid UTF-8. */
+void manager_vm_device_error(Manager *m, Vm *vm, uint8_t slot, const char *device, const char *reason);
 void manager_vm_count_changed(Manager *m);
 
 #ifdef __cplusplus

@@ -838,8 +838,10 @@ static void vm_on_ready(Vm *vm, const ControlReady *ready) {
 }
 
 static void vm_handle_event(Vm *vm, const ControlHeader *h, const uint8_t *payload) {
-        char reason[CONTROL_REASON_MAX + 1];
+        char reason[CONTROL_REASON_MAX + 1], device[16];
+        _cleanup_free_ char *escaped = NULL;
         ControlReady ready;
+        ControlDevice dev;
         uint32_t state, events, action;
         int32_t code;
 
@@ -879,6 +881,15 @@ static void vm_handle_event(Vm *vm, const ControlHeader *h, const uint8_t *paylo
                 vm->panic_action = action < _CONTROL_PANIC_ACTION_MAX ? action : CONTROL_PANIC_STOP;
                 (void) vm_save(vm);
                 manager_vm_guest_panicked(vm->manager, vm);
+                return;
+        case CONTROL_EVENT_DEVICE_ERROR:
+                if (control_device_error_decode(payload, h->length, &dev, reason) < 0)
+                        break;
+                escaped = vm_escape_text(reason, strlen(reason), CONTROL_REASON_MAX);
+                snprintf(device, sizeof(device), "%04x:%04x", dev.vendor_id, dev.device_id);
+                log_warning("VM %s: device %s in slot %u broke: %s", vm->name, device, dev.slot,
+                            escaped ?: "(no memory)");
+                manager_vm_device_error(vm->manager, vm, dev.slot, device, escaped ?: "");
                 return;
         case CONTROL_EVENT_EXITING:
                 if (control_exiting_decode(payload, h->length, &code, reason) < 0)

@@ -13,6 +13,8 @@ FAKE_VMM_SCENARIO picks what it does once the daemon subscribes:
            if all are ignored correctly is "paused"
   v2       answers every request as a version-2 VMM (-EPROTO)
   old      a version-1 VMM from before events: subscribe is -EOPNOTSUPP
+  device-error  ready, running, then two device-error events (the second's
+           reason with an escape and invalid UTF-8) and a malformed one
   normal   ready, running
 In any scenario, once the file FAKE_VMM_V2_FLAG names exists, requests are
 answered as version 2 (a VMM "upgraded" under a running daemon)."""
@@ -27,7 +29,7 @@ MAGIC = 0x4D444A4D
 HEADER = struct.Struct("<IHHIiII")
 REPLY = 0x8000
 INFO, PAUSE, RESUME, STOP, SUBSCRIBE = 1, 2, 3, 4, 5
-READY, STATE_CHANGED, GUEST_PANIC, EXITING = 0x4001, 0x4002, 0x4003, 0x4004
+READY, STATE_CHANGED, GUEST_PANIC, EXITING, DEVICE_ERROR = 0x4001, 0x4002, 0x4003, 0x4004, 0x4005
 RUNNING, PAUSED = 1, 2
 EPROTO, EOPNOTSUPP = 71, 95
 
@@ -70,6 +72,15 @@ def events_for_subscriber():
             msg(EXITING, 8, struct.pack("<iI", 0, len(reason)) + reason),
             msg(STATE_CHANGED, 9, state_changed(RUNNING)),        # after exiting: ignored
             msg(READY, 10, ready(RUNNING)),                       # after exiting: ignored
+        ]
+    if scenario == "device-error":
+        def dev_error(slot, reason):
+            return struct.pack("<HHBBBBI", 0x1AF4, 0x105A, 0, slot, 0, 0, len(reason)) + reason
+        return [
+            msg(READY, 1, ready(RUNNING)),
+            msg(DEVICE_ERROR, 2, dev_error(3, b"the back-end hung up")),
+            msg(DEVICE_ERROR, 3, dev_error(4, b"bad \x1b[31m\xff")),
+            msg(DEVICE_ERROR, 4, dev_error(5, b"short")[:14]),   # reason_length past the payload
         ]
     return [msg(READY, 1, ready(RUNNING))]
 

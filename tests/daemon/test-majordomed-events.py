@@ -102,6 +102,34 @@ def odd_event_streams_are_ignored_and_never_move_the_state():
 
 
 @test
+def device_errors_become_device_error_signals_escaped_and_the_vm_runs_on():
+    """A VMM's device-error events (a vhost-user back-end that died) are
+    DeviceError signals, one each, the reason escaped; a malformed one is
+    dropped; the VM stays running."""
+    bus = t.Bus()
+    d = FakeVmmDaemon(bus, "device-error")
+    c = t.Client(bus)
+    errors = []
+    c.conn.add_signal_receiver(lambda n, p, slot, dev, why: errors.append((str(n), int(slot), str(dev), str(why))),
+                               "DeviceError", t.IFACE, t.NAME, t.PATH)
+    try:
+        path = c.start("broken")
+        t.check(t.wait_until(lambda: len(errors) >= 2, 10), "DeviceError signals: %s" % errors)
+        t.pump(0.5)
+        t.check(errors == [("broken", 3, "1af4:105a", "the back-end hung up"),
+                           ("broken", 4, "1af4:105a", "bad \\x1b[31m\\xff")], "DeviceError signals: %s" % errors)
+        t.check(c.prop(path, "State") == "running", "State %s" % c.prop(path, "State"))
+        t.check(any("device 1af4:105a in slot 3 broke" in line for line in d.log_tail(50)),
+                "the daemon's log does not name the device")
+        c.vm(path).Kill(timeout=30)
+    finally:
+        dump_log_on_failure(d)
+        c.close()
+        d.close()
+        bus.close()
+
+
+@test
 def vmm_of_another_protocol_version_fails_the_start_with_both_versions():
     bus = t.Bus()
     d = FakeVmmDaemon(bus, "v2")
