@@ -624,7 +624,7 @@ static int run_vm(RunArgs *a) {
         for (unsigned i = 0; i < a->config.n_devices; i++) {
                 r = virtiofsd_prepare(&a->config.devices[i]);
                 if (r < 0)
-                        return log_error_errno(r, "--shared-dir %s: a read-only view of the directory: %m",
+                        return log_error_errno(r, "--shared-dir %s: a private view of the directory: %m",
                                                a->config.devices[i].shared_dir.tag), VMM_EXIT_OS_ERROR;
         }
         code = sandbox_prepare(a);

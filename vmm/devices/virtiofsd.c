@@ -5,10 +5,11 @@
  * accepts once and closes, so the VMM connects first and no path exists on
  * disk; `source` must name a directory, which /proc/self/fd/N/ does with
  * its trailing slash; its namespace sandbox cannot bind-mount such a
- * source, its chroot one can. It has no read-only option: a read-only
- * share is a read-only clone of the directory's mount (open_tree +
- * mount_setattr), made before the jail's mount namespace (a clone must
- * come from the caller's namespace), which virtiofsd chroots into.
+ * source, its chroot one can. It has no read-only option: every share is
+ * a clone of the directory's mount (open_tree + mount_setattr: nodev,
+ * nosuid, and read-only for a read-only share), made before the jail's
+ * mount namespace (a clone must come from the caller's namespace), which
+ * virtiofsd chroots into. It is told to drop CAP_MKNOD.
  *
  * It is started inside the VMM's jail namespaces (pid, network, IPC, UTS,
  * mount), as pid 2 of the VMM's pid namespace: it dies with the VMM, and
@@ -16,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,10 +41,12 @@ const char *virtiofsd_path(void) {
         return p && p[0] ? p : VIRTIOFSD_PATH;
 }
 
-/* A read-only clone of dir's mount, detached, for virtiofsd to chroot
- * into. */
-static int read_only_tree(int dir) {
-        struct mount_attr attr = { .attr_set = MOUNT_ATTR_RDONLY };
+/* A clone of dir's mount, detached, for virtiofsd to chroot into: no
+ * device nodes and no set-uid through it, read-only for a read-only share. */
+static int share_tree(int dir, bool read_only) {
+        struct mount_attr attr = {
+                .attr_set = MOUNT_ATTR_NODEV | MOUNT_ATTR_NOSUID | (read_only ? MOUNT_ATTR_RDONLY : 0),
+        };
         int tree = open_tree(dir, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | AT_RECURSIVE);
 
         if (tree < 0)
@@ -55,7 +59,7 @@ static int read_only_tree(int dir) {
 _noreturn_ static void child(const VmmDevice *d, int listen_fd) {
         static const char *const cache[] = { "cache=auto", "cache=always", "cache=none" };
         char source[64];
-        const char *argv[12];
+        const char *argv[14];
         char *envp[] = { NULL };
         int dir = d->shared_dir.fd, n = 0;
 
@@ -77,6 +81,9 @@ _noreturn_ static void child(const VmmDevice *d, int listen_fd) {
         argv[n++] = cache[d->shared_dir.cache < ARRAY_SIZE(cache) ? d->shared_dir.cache : 0];
         argv[n++] = "-o";
         argv[n++] = "log_level=err";
+        /* A guest has no business making device nodes on the host. */
+        argv[n++] = "-o";
+        argv[n++] = "modcaps=-mknod";
         argv[n] = NULL;
         execve(virtiofsd_path(), (char *const *) argv, envp);
         fprintf(stderr, "virtiofsd: %s: %s\n", virtiofsd_path(), strerror(errno));
@@ -86,9 +93,9 @@ _noreturn_ static void child(const VmmDevice *d, int listen_fd) {
 int virtiofsd_prepare(VmmDevice *d) {
         int tree;
 
-        if (d->kind != VMM_DEVICE_SHARED_DIR || !d->shared_dir.read_only)
+        if (d->kind != VMM_DEVICE_SHARED_DIR)
                 return 0;
-        tree = read_only_tree(d->shared_dir.fd);
+        tree = share_tree(d->shared_dir.fd, d->shared_dir.read_only);
         if (tree < 0)
                 return tree;
         safe_close(d->shared_dir.fd);

@@ -14,9 +14,9 @@ extern "C" {
 /* The binary: $MAJORDOME_VIRTIOFSD, else Debian's /usr/lib/qemu/virtiofsd. */
 const char *virtiofsd_path(void);
 
-/* A read-only share's directory becomes a read-only clone of its mount
- * (the descriptor is replaced); before the jail's namespaces. No-op for
- * anything else. */
+/* A share's directory becomes a clone of its mount, nodev and nosuid, and
+ * read-only for a read-only share (the descriptor is replaced); before the
+ * jail's namespaces. No-op for other devices. */
 int virtiofsd_prepare(VmmDevice *d);
 
 /* Starts virtiofsd serving d (a VMM_DEVICE_SHARED_DIR) and returns the
