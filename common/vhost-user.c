@@ -140,8 +140,11 @@ static int read_exact(int fd, void *buf, size_t len, int64_t deadline, bool want
                         struct pollfd p = { .fd = fd, .events = POLLIN };
                         int r;
 
-                        if (left <= 0)
-                                return -ETIMEDOUT;
+                        /* A spent deadline still takes what is already
+                         * queued (a timeout of 0 polls): only an empty
+                         * socket times out. */
+                        if (left < 0)
+                                left = 0;
                         r = poll(&p, 1, (int) MIN(left, INT32_MAX));
                         if (r < 0) {
                                 if (errno == EINTR)
@@ -189,6 +192,11 @@ static int read_exact(int fd, void *buf, size_t len, int64_t deadline, bool want
         }
         return 0;
 }
+
+_Static_assert(VHOST_USER_PAYLOAD_MAX >= VHOST_USER_CONFIG_HEADER_SIZE + VHOST_USER_CONFIG_MAX,
+               "a whole config space fits a message");
+_Static_assert(VHOST_USER_PAYLOAD_MAX >= 8 + VHOST_USER_MEM_REGIONS_MAX * VHOST_USER_MEM_REGION_SIZE,
+               "a full memory table fits a message");
 
 int vhost_user_recv(int fd, int timeout_ms, VhostUserMsg *msg, int *fds, size_t max_fds, size_t *ret_n_fds) {
         int64_t deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;

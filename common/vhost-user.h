@@ -24,11 +24,13 @@ extern "C" {
 #define VHOST_USER_FLAG_VERSION_MASK 0x3u
 #define VHOST_USER_FLAG_REPLY (1u << 2)
 #define VHOST_USER_FLAG_NEED_REPLY (1u << 3)
-/* The largest payload either side sends: SET_MEM_TABLE with 8 regions. */
 #define VHOST_USER_MEM_REGIONS_MAX 8
-#define VHOST_USER_PAYLOAD_MAX (8 + VHOST_USER_MEM_REGIONS_MAX * 32)
 #define VHOST_USER_FDS_MAX 8
 #define VHOST_USER_CONFIG_MAX 256
+/* The largest payload either side sends: GET/SET_CONFIG with the whole
+ * 256-byte config space (12-byte config header + 256 = 268), which is more
+ * than SET_MEM_TABLE with 8 regions (8 + 8 * 32 = 264). */
+#define VHOST_USER_PAYLOAD_MAX (12 + VHOST_USER_CONFIG_MAX)
 
 /* Front-end requests (the ones a front-end here sends or a back-end here
  * answers; the others are refused). */
@@ -116,8 +118,8 @@ const char *vhost_user_request_to_string(uint32_t request);
 int vhost_user_send(int fd, uint32_t request, uint32_t flags, const void *payload, uint32_t size,
                     const int *fds, size_t n_fds);
 
-/* Receives one message, waiting at most timeout_ms (-1: for ever) for all
- * of it. The header is checked before the payload is read: version 1,
+/* Receives one message, waiting at most timeout_ms (-1: for ever; 0: only
+ * what is already queued) for all of it. The header is checked before the payload is read: version 1,
  * size <= VHOST_USER_PAYLOAD_MAX (-EBADMSG otherwise; the stream cannot be
  * trusted after that). Descriptors (MSG_CMSG_CLOEXEC) go into fds, at
  * most max_fds: more, or any that came with a payload byte rather than the
