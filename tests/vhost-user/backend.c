@@ -313,7 +313,8 @@ static int handle(VhostUserBackend *b, const VhostUserMsg *m, int *fds, size_t n
 static int on_socket(VhostUserBackend *b) {
         int fds[VHOST_USER_FDS_MAX];
         size_t n_fds = 0;
-        VhostUserMsg m;
+        /* Zeroed: handle() reads a ring index even from an empty payload. */
+        VhostUserMsg m = { 0 };
         int k;
 
         k = vhost_user_recv(b->sock, -1, &m, fds, ARRAY_SIZE(fds), &n_fds);
