@@ -225,9 +225,37 @@ PciDriver::PciDriver(const VirtioDeviceOps *ops, const char *arg, uint64_t mem_s
 
         if ((r = guest_memory_new(mem_size, &mem_)) < 0 ||
             (r = pci_bus_init(&bus_, &pio_, &mmio_, GUEST_MMIO_HOLE_START, 512 * MiB)) < 0 ||
-            (r = virtio_device_new(ops, arg, mem_, &vdev)) < 0 ||
-            (r = virtio_pci_new(vdev, &bus_, fake_hv ? fake_hypervisor_ops() : nullptr,
-                                fake_hv ? (HvVm *) &log_ : nullptr, IrqLine{}, &vp_)) < 0) {
+            (r = virtio_device_new(ops, arg, mem_, &vdev)) < 0) {
+                error_ = r;
+                return;
+        }
+        attach(vdev, fake_hv);
+}
+
+PciDriver::PciDriver(const VirtioDeviceOps *ops, const VmmDevice &config, GuestMemory *shared_mem) {
+        VirtioDevice *vdev = nullptr;
+        int r;
+
+        if (shared_mem) {
+                mem_ = shared_mem;
+                owns_mem_ = false;
+        }
+        if ((!shared_mem && (r = guest_memory_new(16 * MiB, &mem_)) < 0) ||
+            (r = pci_bus_init(&bus_, &pio_, &mmio_, GUEST_MMIO_HOLE_START, 512 * MiB)) < 0 ||
+            (r = virtio_device_new_config(ops, &config, mem_, &vdev)) < 0) {
+                error_ = r;
+                return;
+        }
+        attach(vdev, true);
+}
+
+void PciDriver::attach(VirtioDevice *vdev, bool fake_hv) {
+        int r;
+
+        r = virtio_pci_new(vdev, &bus_, fake_hv ? fake_hypervisor_ops() : nullptr, fake_hv ? (HvVm *) &log_ : nullptr,
+                           IrqLine{}, &vp_);
+        if (r < 0) {
+                /* virtio_pci_new took vdev, freed on failure. */
                 error_ = r;
                 return;
         }
@@ -238,7 +266,8 @@ PciDriver::PciDriver(const VirtioDeviceOps *ops, const char *arg, uint64_t mem_s
 
 PciDriver::~PciDriver() {
         virtio_pci_free(vp_);
-        guest_memory_free(mem_);
+        if (owns_mem_)
+                guest_memory_free(mem_);
 }
 
 uint32_t PciDriver::config_read(unsigned off, unsigned size) {

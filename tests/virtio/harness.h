@@ -109,6 +109,11 @@ class PciDriver {
 public:
         /* Builds the device from ops (arg as on the command line). */
         PciDriver(const VirtioDeviceOps *ops, const char *arg, uint64_t mem_size = 16 * MiB, bool fake_hv = false);
+        /* Builds the device from a typed configuration (descriptors in it
+         * stay the caller's), on shared_mem when given (the caller's, kept
+         * past this driver: two devices on one guest's RAM), else on 16 MiB
+         * of its own. The fake hypervisor, so MSI-X vectors deliver. */
+        PciDriver(const VirtioDeviceOps *ops, const VmmDevice &config, GuestMemory *shared_mem = nullptr);
         ~PciDriver();
         int error() const { return error_; }
 
@@ -158,8 +163,11 @@ public:
         bool wait_vector(unsigned vector, int timeout_ms = 2000);
 
 private:
+        void attach(VirtioDevice *vdev, bool fake_hv);
+
         int error_ = 0;
         GuestMemory *mem_ = nullptr;
+        bool owns_mem_ = true;
         Bus pio_{}, mmio_{};
         PciBus bus_{};
         VirtioPci *vp_ = nullptr;

@@ -1,0 +1,250 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* The vhost-user front-end (vmm/devices/vhost-user.c) against this
+ * project's own back-end process, majordome-test-rng-backend
+ * (tests/vhost-user/), driven through the real PCI transport; and against
+ * that back-end misbehaving in each way the front-end must survive. */
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <csignal>
+#include <cstdlib>
+#include <cstring>
+#include <dirent.h>
+#include <fcntl.h>
+#include <string>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <vector>
+
+#include "harness.h"
+
+extern "C" const VirtioDeviceOps virtio_vhost_user_ops;
+extern "C" const VirtioDeviceOps virtio_rng_ops;
+
+using harness::BASE_FEATURES;
+using harness::PciDriver;
+using harness::VirtqDriver;
+
+namespace {
+
+const char *backend_path() {
+        const char *p = getenv("MAJORDOME_TEST_RNG_BACKEND");
+        return p && p[0] ? p : RNG_BACKEND_PATH;
+}
+
+/* One back-end process on one end of a socketpair; the other end is
+ * sock. Reaped (killed if it will not go) at the end. */
+class Backend {
+public:
+        explicit Backend(const char *mode) {
+                int sv[2];
+
+                if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+                        abort();
+                std::string path = backend_path(), fd = std::to_string(sv[1]);
+                std::vector<char *> argv = { path.data(), (char *) "--fd", fd.data(), (char *) "--misbehave",
+                                             (char *) mode, nullptr };
+                pid_ = fork();
+                if (pid_ < 0)
+                        abort();
+                if (pid_ == 0) {
+                        /* Only its end crosses exec. */
+                        if (fcntl(sv[1], F_SETFD, 0) < 0)
+                                _exit(127);
+                        execv(argv[0], argv.data());
+                        _exit(127);
+                }
+                close(sv[1]);
+                sock_ = sv[0];
+        }
+        ~Backend() {
+                if (sock_ >= 0)
+                        close(sock_);
+                /* It ends when its socket closes; one that hangs does not. */
+                for (int i = 0; i < 200; i++) {
+                        if (waitpid(pid_, nullptr, WNOHANG) == pid_)
+                                return;
+                        usleep(10000);
+                }
+                kill(pid_, SIGKILL);
+                waitpid(pid_, nullptr, 0);
+        }
+        Backend(const Backend &) = delete;
+        Backend &operator=(const Backend &) = delete;
+
+        /* What `--vhost-user rng,socket=...` parses to: the descriptor
+         * stays ours, the device duplicates it. */
+        VmmDevice config() const {
+                VmmDevice c{};
+                c.kind = VMM_DEVICE_VHOST_USER;
+                c.vhost_user.type = VMM_VHOST_USER_RNG;
+                c.vhost_user.fd = sock_;
+                return c;
+        }
+
+private:
+        pid_t pid_ = -1;
+        int sock_ = -1;
+};
+
+bool all_zero(GuestMemory *mem, uint64_t gpa, size_t len) {
+        std::vector<uint8_t> v(len);
+        if (guest_read(mem, gpa, v.data(), len) < 0)
+                return false;
+        for (uint8_t b : v)
+                if (b)
+                        return false;
+        return true;
+}
+
+/* §3.1.1 with queue 0 on MSI-X vector 0, unmasked. */
+void bring_up(PciDriver &d, const VirtqDriver &q) {
+        ASSERT_TRUE(d.negotiate(BASE_FEATURES));
+        d.setup_queue(0, q, 0);
+        d.enable_msix();
+        d.program_vector(0, 0xfee00000, 0x40);
+        d.set_vector_masked(0, false);
+        d.driver_ok();
+        ASSERT_FALSE(d.status() & VIRTIO_STATUS_NEEDS_RESET) << virtio_device_error(d.device());
+}
+
+/* A 64-byte and a 4 KiB writable buffer, filled by the back-end. */
+void fill_two_buffers(PciDriver &d, VirtqDriver &q, uint16_t used_before) {
+        uint64_t small = 0x100000, big = 0x200000;
+
+        ASSERT_EQ(guest_zero(d.mem(), small, 64), 0);
+        ASSERT_EQ(guest_zero(d.mem(), big, 4096), 0);
+        uint16_t h1 = q.add_chain({ { small, 64, true } });
+        uint16_t h2 = q.add_chain({ { big, 4096, true } });
+        d.kick(0);
+        ASSERT_TRUE(d.wait_used(q, (uint16_t) (used_before + 2), 5000));
+        EXPECT_TRUE(d.wait_vector(0, 2000));
+        EXPECT_EQ(q.used(used_before).id, h1);
+        EXPECT_EQ(q.used(used_before).len, 64u);
+        EXPECT_EQ(q.used((uint16_t) (used_before + 1)).id, h2);
+        EXPECT_EQ(q.used((uint16_t) (used_before + 1)).len, 4096u);
+        EXPECT_FALSE(all_zero(d.mem(), small, 64));
+        EXPECT_FALSE(all_zero(d.mem(), big, 4096));
+}
+
+unsigned count_fds() {
+        unsigned n = 0;
+        DIR *d = opendir("/proc/self/fd");
+
+        if (!d)
+                return 0;
+        while (struct dirent *e = readdir(d))
+                if (e->d_name[0] != '.')
+                        n++;
+        closedir(d);
+        return n;
+}
+
+TEST(VhostUser, FillsBuffersThroughTheBackend) {
+        Backend be("none");
+        PciDriver d(&virtio_vhost_user_ops, be.config());
+        ASSERT_EQ(d.error(), 0);
+        /* §4.1.2: 0x1040 + the back-end's type, rng's 4. */
+        EXPECT_EQ(d.config_read(PCI_DEVICE_ID, 2), 0x1044u);
+        VirtqDriver q{ d.mem(), 0x10000, 64 };
+        bring_up(d, q);
+        fill_two_buffers(d, q, 0);
+        EXPECT_FALSE(d.status() & VIRTIO_STATUS_NEEDS_RESET);
+}
+
+TEST(VhostUser, ResetStopsTheRingsAndTheDeviceWorksAfter) {
+        Backend be("none");
+        PciDriver d(&virtio_vhost_user_ops, be.config());
+        ASSERT_EQ(d.error(), 0);
+        VirtqDriver q{ d.mem(), 0x10000, 64 };
+        bring_up(d, q);
+        fill_two_buffers(d, q, 0);
+
+        /* §2.4: status 0; the worker stops the back-end's rings
+         * (GET_VRING_BASE) before the write returns. */
+        d.common_write(VIRTIO_PCI_COMMON_STATUS, 1, 0);
+        EXPECT_EQ(d.status(), 0);
+
+        /* A fresh driver: new rings elsewhere, everything from the start. */
+        VirtqDriver q2{ d.mem(), 0x40000, 32 };
+        bring_up(d, q2);
+        fill_two_buffers(d, q2, 0);
+        EXPECT_FALSE(d.status() & VIRTIO_STATUS_NEEDS_RESET);
+}
+
+void expect_create_fails(const char *mode) {
+        Backend be(mode);
+        PciDriver d(&virtio_vhost_user_ops, be.config());
+        EXPECT_LT(d.error(), 0) << mode;
+}
+
+TEST(VhostUser, BackendOversizedReplyFailsCreate) {
+        expect_create_fails("oversized");
+}
+
+TEST(VhostUser, BackendTruncatedReplyFailsCreate) {
+        expect_create_fails("truncated");
+}
+
+TEST(VhostUser, BackendWrongReplyTypeFailsCreate) {
+        expect_create_fails("wrong-reply");
+}
+
+TEST(VhostUser, BackendTooManyFdsFailsCreate) {
+        expect_create_fails("too-many-fds");
+}
+
+TEST(VhostUser, BackendDiesInNegotiationFailsCreate) {
+        expect_create_fails("die-in-negotiation");
+}
+
+TEST(VhostUser, BackendThatNeverAnswersTimesOut) {
+        auto start = std::chrono::steady_clock::now();
+        expect_create_fails("hang");
+        auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
+        /* The front-end waits 5 s for an answer, then gives up. */
+        EXPECT_GE(took.count(), 4500);
+        EXPECT_LT(took.count(), 15000);
+}
+
+TEST(VhostUser, CreateFailuresLeakNoFds) {
+        /* Warm up what a first build opens for good (logging, ...). */
+        expect_create_fails("wrong-reply");
+        unsigned before = count_fds();
+        for (const char *mode : { "oversized", "truncated", "wrong-reply", "too-many-fds", "die-in-negotiation" })
+                expect_create_fails(mode);
+        EXPECT_EQ(count_fds(), before);
+}
+
+TEST(VhostUser, BackendDyingWhileInUseMarksNeedsResetAndOtherDevicesGoOn) {
+        Backend be("die-after-start");
+        PciDriver d(&virtio_vhost_user_ops, be.config());
+        ASSERT_EQ(d.error(), 0);
+        VmmDevice rng_config{};
+        rng_config.kind = VMM_DEVICE_RNG;
+        /* An in-process rng on the same guest RAM (destroyed first). */
+        PciDriver other(&virtio_rng_ops, rng_config, d.mem());
+        ASSERT_EQ(other.error(), 0);
+        VirtqDriver q{ d.mem(), 0x10000, 64 };
+        VirtqDriver oq{ d.mem(), 0x300000, 16 };
+        bring_up(d, q);
+        bring_up(other, oq);
+
+        q.add_chain({ { 0x100000, 64, true } });
+        d.kick(0);
+        ASSERT_TRUE(d.wait_status(VIRTIO_STATUS_NEEDS_RESET, 5000));
+        const char *why = virtio_device_error(d.device());
+        ASSERT_NE(why, nullptr);
+        EXPECT_NE(strstr(why, "hung up"), nullptr) << why;
+
+        ASSERT_EQ(guest_zero(d.mem(), 0x400000, 64), 0);
+        oq.add_chain({ { 0x400000, 64, true } });
+        other.kick(0);
+        ASSERT_TRUE(other.wait_used(oq, 1));
+        EXPECT_EQ(oq.used(0).len, 64u);
+        EXPECT_FALSE(all_zero(d.mem(), 0x400000, 64));
+        EXPECT_FALSE(other.status() & VIRTIO_STATUS_NEEDS_RESET);
+}
+
+} // namespace
