@@ -24,6 +24,8 @@ static const char *const command_names[_VMC_COMMAND_MAX] = {
         [VMC_COMMAND_BALLOON_STATS] = "balloon-stats",
         [VMC_COMMAND_RESIZE] = "resize",
         [VMC_COMMAND_LOGS] = "logs",
+        [VMC_COMMAND_SHARE] = "share",
+        [VMC_COMMAND_UNSHARE] = "unshare",
 };
 
 DEFINE_STRING_TABLE_TO_STRING(vmc_command, VmcCommand, command_names)
@@ -47,6 +49,9 @@ static const char help_overview[] =
         "  balloon-stats NAME [--json]         Show the guest's balloon statistics\n"
         "  resize NAME DISK SIZE               Resize disk number DISK to SIZE\n"
         "  logs NAME [-f] [--raw]              Print a VM's console log\n"
+        "  share NAME PATH [--read-only]       Share a directory (only at start:\n"
+        "                                      see vmc share --help)\n"
+        "  unshare NAME TAG                    Stop sharing a directory (likewise)\n"
         "\n"
         "Options:\n"
         "  --system          Use the system bus (the default for root)\n"
@@ -80,6 +85,12 @@ static const char *const help_texts[_VMC_COMMAND_MAX] = {
         "                      (the VM is kept, paused, for inspection)\n"
         "  --serial-log PATH   Append the console to PATH instead of the daemon's log\n"
         "  --debug-exit        Let the guest end its VMM through the debug-exit port\n"
+        "  --share PATH[:TAG][:ro][:cache=MODE]\n"
+        "                      Share the directory PATH with the guest over virtio-fs\n"
+        "                      (repeatable); the guest mounts it with\n"
+        "                      `mount -t virtiofs TAG DIR`. TAG defaults to PATH's\n"
+        "                      name; MODE is auto (default), always or never. The\n"
+        "                      daemon opens PATH with your rights.\n"
         "  -h, --help          Show this help\n"
         "\n"
         "Prints \"started NAME (pid PID)\".\n",
@@ -154,6 +165,25 @@ static const char *const help_texts[_VMC_COMMAND_MAX] = {
         "  -f, --follow   Keep printing what the VM writes until it stops\n"
         "      --raw      Print the guest's bytes as they are, even on a terminal\n"
         "  -h, --help     Show this help\n",
+        [VMC_COMMAND_SHARE] =
+        "Usage: vmc share NAME PATH [--read-only] [--tag TAG] [--cache MODE]\n"
+        "\n"
+        "Share the directory PATH with a VM. Shares are given when a VM starts\n"
+        "(vmc start --share): majordomed checks the request and then refuses it\n"
+        "for a VM that exists, saying so; stop the VM and start it again with\n"
+        "--share PATH[:TAG][:ro]. `vmc info NAME` lists a VM's shares.\n"
+        "\n"
+        "  --read-only     The guest cannot write to it\n"
+        "  --tag TAG       What the guest mounts (default: PATH's name)\n"
+        "  --cache MODE    auto (default), always or never\n"
+        "  -h, --help      Show this help\n",
+        [VMC_COMMAND_UNSHARE] =
+        "Usage: vmc unshare NAME TAG\n"
+        "\n"
+        "Stop sharing the directory a VM mounts as TAG. A share stays until the\n"
+        "VM stops: majordomed refuses this for a share the VM has, saying so.\n"
+        "\n"
+        "  -h, --help   Show this help\n",
 };
 
 const char *vmc_help_text(VmcCommand c) {
@@ -218,9 +248,77 @@ int vmc_parse_disk(const char *s, char **ret_path, bool *ret_read_only) {
         return 0;
 }
 
+static bool share_flag(const char *f, VmcShare *s) {
+        if (strcmp(f, "ro") == 0 || strcmp(f, "rw") == 0) {
+                s->read_only = f[1] == 'o';
+                return true;
+        }
+        if (strncmp(f, "cache=", 6) == 0 && !s->cache) {
+                s->cache = strdup(f + 6);
+                return true;
+        }
+        return false;
+}
+
+void vmc_share_done(VmcShare *s) {
+        free(s->path);
+        free(s->tag);
+        free(s->cache);
+        *s = (VmcShare) {};
+}
+
+int vmc_parse_share(const char *s, VmcShare *ret) {
+        _cleanup_free_ char *copy = NULL;
+        VmcShare sh = {};
+        char *colon;
+
+        if (!s)
+                return -EINVAL;
+        copy = strdup(s);
+        if (!copy)
+                return -ENOMEM;
+        /* Flags from the right, then at most one TAG. */
+        while ((colon = strrchr(copy, ':')) && colon != copy && share_flag(colon + 1, &sh))
+                *colon = 0;
+        if (sh.cache && strcmp(sh.cache, "auto") != 0 && strcmp(sh.cache, "always") != 0 &&
+            strcmp(sh.cache, "never") != 0) {
+                vmc_share_done(&sh);
+                return -EINVAL;
+        }
+        colon = strrchr(copy, ':');
+        if (colon && colon != copy && colon[1] && !strchr(colon + 1, '/')) {
+                sh.tag = strdup(colon + 1);
+                if (!sh.tag) {
+                        vmc_share_done(&sh);
+                        return -ENOMEM;
+                }
+                *colon = 0;
+        }
+        if (!copy[0]) {
+                vmc_share_done(&sh);
+                return -EINVAL;
+        }
+        if (copy[0] == '/')
+                sh.path = TAKE_PTR(copy);
+        else {
+                sh.path = realpath(copy, NULL);
+                if (!sh.path) {
+                        int r = -errno;
+
+                        vmc_share_done(&sh);
+                        return r;
+                }
+        }
+        *ret = sh;
+        return 0;
+}
+
 void vmc_args_done(VmcArgs *a) {
         if (!a)
                 return;
+        for (size_t i = 0; i < a->n_shares; i++)
+                vmc_share_done(&a->shares[i]);
+        a->n_shares = 0;
         for (size_t i = 0; i < a->n_disks; i++)
                 free(a->disks[i].path);
         a->n_disks = 0;
@@ -257,6 +355,10 @@ enum {
         OPT_RAW,
         OPT_DEBUG_EXIT,
         OPT_JSON,
+        OPT_SHARE,
+        OPT_READ_ONLY,
+        OPT_TAG,
+        OPT_CACHE,
 };
 
 /* Turns getopt's '?' and ':' into a message naming the option. */
@@ -285,6 +387,14 @@ static int parse_command(int argc, char **argv, VmcArgs *a, char **ret_error) {
                 { "on-panic", required_argument, NULL, OPT_ON_PANIC },
                 { "serial-log", required_argument, NULL, OPT_SERIAL_LOG },
                 { "debug-exit", no_argument, NULL, OPT_DEBUG_EXIT },
+                { "share", required_argument, NULL, OPT_SHARE },
+                {}
+        };
+        static const struct option share_options[] = {
+                { "help", no_argument, NULL, 'h' },
+                { "read-only", no_argument, NULL, OPT_READ_ONLY },
+                { "tag", required_argument, NULL, OPT_TAG },
+                { "cache", required_argument, NULL, OPT_CACHE },
                 {}
         };
         static const struct option stop_options[] = {
@@ -313,8 +423,10 @@ static int parse_command(int argc, char **argv, VmcArgs *a, char **ret_error) {
                 [VMC_COMMAND_LIST] = 0, [VMC_COMMAND_INFO] = 1, [VMC_COMMAND_PAUSE] = 1,
                 [VMC_COMMAND_RESUME] = 1, [VMC_COMMAND_BALLOON] = 2,
                 [VMC_COMMAND_BALLOON_STATS] = 1, [VMC_COMMAND_RESIZE] = 3,
-                [VMC_COMMAND_LOGS] = 1,
+                [VMC_COMMAND_LOGS] = 1, [VMC_COMMAND_SHARE] = 2, [VMC_COMMAND_UNSHARE] = 2,
         };
+        const char *share_tag = NULL, *share_cache = NULL;
+        bool share_read_only = false;
         const char *cmd = vmc_command_to_string(a->command);
         const struct option *options;
         const char *shortopts;
@@ -337,6 +449,9 @@ static int parse_command(int argc, char **argv, VmcArgs *a, char **ret_error) {
                 break;
         case VMC_COMMAND_LOGS:
                 options = logs_options, shortopts = ":hf";
+                break;
+        case VMC_COMMAND_SHARE:
+                options = share_options, shortopts = ":h";
                 break;
         default:
                 options = help_options, shortopts = ":h";
@@ -402,6 +517,32 @@ static int parse_command(int argc, char **argv, VmcArgs *a, char **ret_error) {
                 case OPT_RAW:
                         a->raw = true;
                         break;
+                case OPT_SHARE:
+                        if (a->n_shares >= VMC_SHARES_MAX)
+                                return usage_error(ret_error, "%s: at most %d shares", cmd, VMC_SHARES_MAX);
+                        r = vmc_parse_share(optarg, &a->shares[a->n_shares]);
+                        if (r == -ENOMEM)
+                                return usage_error(ret_error, "%s: out of memory", cmd);
+                        if (r == -EINVAL)
+                                return usage_error(ret_error, "%s: invalid --share '%s' "
+                                                   "(PATH[:TAG][:ro][:cache=auto|always|never])", cmd, optarg);
+                        if (r < 0)
+                                return usage_error(ret_error, "%s: --share '%s': %s", cmd, optarg, strerror(-r));
+                        a->n_shares++;
+                        break;
+                case OPT_READ_ONLY:
+                        share_read_only = true;
+                        break;
+                case OPT_TAG:
+                        share_tag = optarg;
+                        break;
+                case OPT_CACHE:
+                        if (strcmp(optarg, "auto") != 0 && strcmp(optarg, "always") != 0 &&
+                            strcmp(optarg, "never") != 0)
+                                return usage_error(ret_error, "%s: invalid --cache '%s' (auto, always or never)",
+                                                   cmd, optarg);
+                        share_cache = optarg;
+                        break;
                 case 'f':
                         if (a->command == VMC_COMMAND_LOGS)
                                 a->follow = true;
@@ -453,6 +594,26 @@ static int parse_command(int argc, char **argv, VmcArgs *a, char **ret_error) {
                 r = parse_size(positional[2], &a->size);
                 if (r < 0 || a->size == 0)
                         return usage_error(ret_error, "resize: invalid size '%s'", positional[2]);
+                break;
+        case VMC_COMMAND_SHARE: {
+                VmcShare *sh = &a->shares[0];
+
+                if (!positional[1][0])
+                        return usage_error(ret_error, "share: the path is empty");
+                /* The daemon wants an absolute path; a relative one is the
+                 * user's shorthand for one under the current directory. */
+                sh->path = positional[1][0] == '/' ? strdup(positional[1]) : realpath(positional[1], NULL);
+                if (!sh->path)
+                        return usage_error(ret_error, "share: '%s': %s", positional[1], strerror(errno));
+                a->n_shares = 1;
+                sh->read_only = share_read_only;
+                if ((share_tag && !(sh->tag = strdup(share_tag))) ||
+                    (share_cache && !(sh->cache = strdup(share_cache))))
+                        return usage_error(ret_error, "share: out of memory");
+                break;
+        }
+        case VMC_COMMAND_UNSHARE:
+                a->tag = positional[1];
                 break;
         default:
                 break;

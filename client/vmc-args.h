@@ -34,6 +34,8 @@ typedef enum VmcCommand {
         VMC_COMMAND_BALLOON_STATS,
         VMC_COMMAND_RESIZE,
         VMC_COMMAND_LOGS,
+        VMC_COMMAND_SHARE,
+        VMC_COMMAND_UNSHARE,
         _VMC_COMMAND_MAX,
 } VmcCommand;
 
@@ -48,6 +50,17 @@ typedef struct VmcDisk {
         char *path; /* owned: the PATH part of "PATH,ro" */
         bool read_only;
 } VmcDisk;
+
+/* A shared directory: --share PATH[:TAG][:ro|:rw][:cache=MODE], or
+ * `vmc share NAME PATH` with its options. */
+typedef struct VmcShare {
+        char *path;             /* owned; made absolute (realpath) if it was relative */
+        char *tag;              /* owned; NULL: the daemon picks one */
+        char *cache;            /* owned; NULL: the daemon's default (auto) */
+        bool read_only;
+} VmcShare;
+
+#define VMC_SHARES_MAX 16
 
 /* A VM may have at most this many --disk options; the daemon has its own
  * limit, this one only bounds what the client opens. */
@@ -79,6 +92,8 @@ typedef struct VmcArgs {
         bool balloon;
         bool debug_exit;
         const char *on_panic; /* NULL: the daemon's default */
+        VmcShare shares[VMC_SHARES_MAX]; /* start: --share; share: shares[0] */
+        size_t n_shares;
 
         /* stop */
         bool force;
@@ -94,6 +109,9 @@ typedef struct VmcArgs {
         /* logs */
         bool follow;
         bool raw;               /* no escaping even on a terminal */
+
+        /* unshare */
+        const char *tag;
 } VmcArgs;
 
 const char *vmc_command_to_string(VmcCommand c);
@@ -112,6 +130,16 @@ int vmc_parse_duration_ms(const char *s, uint32_t *ret);
 /* "PATH", "PATH,ro" or "PATH,rw": *ret_path is a malloc'd copy of PATH.
  * -EINVAL on an empty path or an unknown flag, -ENOMEM. */
 int vmc_parse_disk(const char *s, char **ret_path, bool *ret_read_only);
+
+/* "PATH[:TAG][:ro|:rw][:cache=auto|always|never]", the flags in any order
+ * after PATH and TAG: the part after the last ':' is a flag if it reads as
+ * one, else a TAG if it has no '/' (so a PATH with ':' needs a TAG after
+ * it). A relative PATH is made absolute with realpath(). -EINVAL on a bad
+ * flag or an empty path, -ENOENT (or realpath's error) when a relative
+ * PATH cannot be resolved, -ENOMEM. On success ret owns its strings
+ * (vmc_share_done()). */
+int vmc_parse_share(const char *s, VmcShare *ret);
+void vmc_share_done(VmcShare *s);
 
 /* Help text of one command, or of vmc as a whole for VMC_COMMAND_NONE. */
 const char *vmc_help_text(VmcCommand c);

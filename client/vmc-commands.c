@@ -103,6 +103,23 @@ static GVariant *call_vm(GDBusConnection *bus, const char *name, const char *met
                                            VMC_CALL_TIMEOUT_MS, NULL, error);
 }
 
+/* One share as an a{sv}: StartVm's shares[i] (with its path) or
+ * ShareDirectory's options (without). */
+static GVariant *share_options(const VmcShare *s, bool with_path) {
+        GVariantBuilder b;
+
+        g_variant_builder_init(&b, G_VARIANT_TYPE_VARDICT);
+        if (with_path)
+                g_variant_builder_add(&b, "{sv}", "path", g_variant_new_string(s->path));
+        if (s->tag)
+                g_variant_builder_add(&b, "{sv}", "tag", g_variant_new_string(s->tag));
+        if (s->read_only)
+                g_variant_builder_add(&b, "{sv}", "read_only", g_variant_new_boolean(true));
+        if (s->cache)
+                g_variant_builder_add(&b, "{sv}", "cache", g_variant_new_string(s->cache));
+        return g_variant_builder_end(&b);
+}
+
 typedef enum FileKind {
         FILE_REGULAR,          /* kernel, initrd */
         FILE_REGULAR_OR_BLOCK, /* disks */
@@ -203,6 +220,16 @@ GVariant *vmc_start_parameters(const VmcArgs *a, GUnixFDList **ret_fds, char **r
                 g_variant_builder_add(&config, "{sv}", VMC_KEY_BALLOON, g_variant_new_boolean(true));
         if (a->on_panic)
                 g_variant_builder_add(&config, "{sv}", VMC_KEY_ON_PANIC, g_variant_new_string(a->on_panic));
+        if (a->n_shares > 0) {
+                GVariantBuilder shares;
+
+                /* By path: the daemon opens a directory with the caller's
+                 * rights (a descriptor of one is not taken). */
+                g_variant_builder_init(&shares, G_VARIANT_TYPE("aa{sv}"));
+                for (size_t i = 0; i < a->n_shares; i++)
+                        g_variant_builder_add_value(&shares, share_options(&a->shares[i], true));
+                g_variant_builder_add(&config, "{sv}", VMC_KEY_SHARES, g_variant_builder_end(&shares));
+        }
 
         *ret_fds = g_steal_pointer(&fds);
         return g_variant_new("(s@a{sv})", a->name, g_variant_builder_end(&config));
@@ -389,6 +416,27 @@ static int cmd_resize(GDBusConnection *bus, const VmcArgs *a) {
         g_autofree char *done = g_strdup_printf("disk %" PRIu32 " of %s resized to %s", a->disk_index, a->name, size);
 
         return cmd_simple(bus, a, "ResizeDisk", g_variant_new("(ut)", a->disk_index, (guint64) a->size), done);
+}
+
+static int cmd_share(GDBusConnection *bus, const VmcArgs *a) {
+        g_autoptr(GVariant) reply = NULL;
+        g_autoptr(GError) error = NULL;
+        const char *tag;
+
+        reply = call_vm(bus, a->name, "ShareDirectory",
+                        g_variant_new("(s@a{sv})", a->shares[0].path, share_options(&a->shares[0], false)),
+                        "(s)", &error);
+        if (!reply)
+                return fail_vm_call(bus, a, error);
+        g_variant_get(reply, "(&s)", &tag);
+        printf("shared %s with %s as %s\n", a->shares[0].path, a->name, tag);
+        return VMC_EXIT_OK;
+}
+
+static int cmd_unshare(GDBusConnection *bus, const VmcArgs *a) {
+        g_autofree char *done = g_strdup_printf("%s no longer shares %s", a->name, a->tag);
+
+        return cmd_simple(bus, a, "UnshareDirectory", g_variant_new("(s)", a->tag), done);
 }
 
 /* State of `vmc logs -f`. */
@@ -661,6 +709,10 @@ int vmc_run(GDBusConnection *bus, const VmcArgs *a) {
                 return cmd_resize(bus, a);
         case VMC_COMMAND_LOGS:
                 return cmd_logs(bus, a);
+        case VMC_COMMAND_SHARE:
+                return cmd_share(bus, a);
+        case VMC_COMMAND_UNSHARE:
+                return cmd_unshare(bus, a);
         default:
                 fprintf(stderr, "vmc: no command\n");
                 return VMC_EXIT_USAGE;

@@ -31,6 +31,7 @@ int vmc_run(GDBusConnection *bus, const VmcArgs *args);
 #define VMC_KEY_VSOCK "vsock"     /* b */
 #define VMC_KEY_BALLOON "balloon" /* b */
 #define VMC_KEY_ON_PANIC "on_panic" /* s */
+#define VMC_KEY_SHARES "shares"   /* aa{sv}: {"path": s, "tag": s, "read_only": b, "cache": s} each */
 
 /* Builds StartVm's (s a{sv}) arguments for args, opening every file into
  * *ret_fds. On failure returns NULL and a message in *ret_error. Exposed

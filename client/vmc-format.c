@@ -480,13 +480,35 @@ static char *devices_text(GVariant *v) {
         return g_string_free(out, FALSE);
 }
 
+/* Shares (a(ssbs)): one line each, "TAG  PATH (ro, cache MODE)", the path
+ * escaped (a directory's name may hold any byte but '/' and NUL). */
+static char *shares_text(GVariant *v) {
+        GString *out = g_string_new(NULL);
+        GVariantIter iter;
+        const char *tag, *path, *cache;
+        gboolean read_only;
+
+        g_variant_iter_init(&iter, v);
+        while (g_variant_iter_next(&iter, "(&s&sb&s)", &tag, &path, &read_only, &cache)) {
+                g_autofree char *safe_path = vmc_escape_text(path);
+                g_autofree char *safe_tag = vmc_escape_text(tag);
+                g_autofree char *safe_cache = vmc_escape_text(cache);
+
+                g_string_append_printf(out, "%s%s  %s (%s, cache %s)", out->len ? "\n                " : "",
+                                       safe_tag, safe_path, read_only ? "ro" : "rw", safe_cache);
+        }
+        if (out->len == 0)
+                g_string_append(out, "-");
+        return g_string_free(out, FALSE);
+}
+
 char *vmc_format_info(GVariant *info) {
         /* Known properties in a fixed order and with units; whatever else
          * the daemon reports follows, sorted, so nothing is hidden. */
         static const struct {
                 const char *key;
                 const char *label;
-                enum { TEXT, BYTES, TIME, CID, PATH, DEVICES } kind;
+                enum { TEXT, BYTES, TIME, CID, PATH, DEVICES, SHARES } kind;
         } known[] = {
                 { "Name", "Name", TEXT },
                 { "State", "State", TEXT },
@@ -499,6 +521,7 @@ char *vmc_format_info(GVariant *info) {
                 { "VsockPath", "vsock socket", PATH },
                 { "Disks", "Disks", TEXT },
                 { "Devices", "PCI devices", DEVICES },
+                { "Shares", "Shares", SHARES },
                 { "StartTimeUsec", "Started", TIME },
                 { "LogPath", "Log", TEXT },
         };
@@ -522,6 +545,8 @@ char *vmc_format_info(GVariant *info) {
                         text = vmc_format_bytes(g_variant_get_uint64(v));
                 else if (known[i].kind == DEVICES && g_variant_is_of_type(v, G_VARIANT_TYPE("a(qqyyy)")))
                         text = devices_text(v);
+                else if (known[i].kind == SHARES && g_variant_is_of_type(v, G_VARIANT_TYPE("a(ssbs)")))
+                        text = shares_text(v);
                 else if (known[i].kind == CID && g_variant_is_of_type(v, G_VARIANT_TYPE_UINT32) &&
                          g_variant_get_uint32(v) == 0)
                         text = g_strdup("none");

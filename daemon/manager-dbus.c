@@ -14,6 +14,7 @@
 #include "log.h"
 #include "manager-dbus.h"
 #include "vm-dbus.h"
+#include "vmm-config.h"
 
 /* ---- StartVm's config dictionary ---- */
 
@@ -172,8 +173,199 @@ static uint64_t host_memory_bytes(void) {
 
 static const char *const config_keys[] = {
         "kernel", "initrd", "cmdline", "memory", "cpus", "serial_log", "debug_exit", "vsock", "disks",
-        "balloon", "rng", "on_panic",
+        "balloon", "rng", "on_panic", "shares",
 };
+
+int share_path_check(const char *key, const char *path, const char *error_name, sd_bus_error *error) {
+        if (path[0] != '/')
+                return sd_bus_error_setf(error, error_name, "%s: path '%s' is not absolute", key, path);
+        if (strlen(path) >= PATH_MAX)
+                return sd_bus_error_setf(error, error_name, "%s: path too long", key);
+        for (const char *p = path; *p; ) {
+                size_t n;
+
+                p += strspn(p, "/");
+                n = strcspn(p, "/");
+                if ((n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
+                        return sd_bus_error_setf(error, error_name,
+                                                 "%s: path '%s' has a '%.*s' component; give the directory's "
+                                                 "own path", key, path, (int) n, p);
+                p += n;
+        }
+        return 0;
+}
+
+int share_options_parse(sd_bus_message *msg, const char *key, const char *error_name, bool want_path,
+                        ShareOptions *ret, sd_bus_error *error) {
+        ShareOptions o = { .tag = "" };
+        bool seen_tag = false, seen_ro = false, seen_cache = false;
+        int r;
+
+        r = sd_bus_message_enter_container(msg, 'a', "{sv}");
+        if (r < 0)
+                return r;
+        for (;;) {
+                const char *k, *contents;
+                char type;
+                int b;
+
+                r = sd_bus_message_enter_container(msg, 'e', "sv");
+                if (r < 0)
+                        return r;
+                if (r == 0)
+                        break;
+                r = sd_bus_message_read(msg, "s", &k);
+                if (r < 0)
+                        return r;
+                r = sd_bus_message_peek_type(msg, &type, &contents);
+                if (r < 0)
+                        return r;
+                if ((want_path && strcmp(k, "path") == 0) || strcmp(k, "tag") == 0 || strcmp(k, "cache") == 0) {
+                        const char *v;
+                        bool *seen = k[0] == 't' ? &seen_tag : k[0] == 'c' ? &seen_cache : NULL;
+
+                        if (strcmp(contents, "s") != 0)
+                                return sd_bus_error_setf(error, error_name, "%s.%s: wrong type '%s', want 's'",
+                                                         key, k, contents);
+                        if ((seen && *seen) || (!seen && o.path))
+                                return sd_bus_error_setf(error, error_name, "%s.%s: given twice", key, k);
+                        r = sd_bus_message_read(msg, "v", "s", &v);
+                        if (r < 0)
+                                return r;
+                        if (seen)
+                                *seen = true;
+                        if (k[0] == 'p') {
+                                o.path = v;
+                                r = share_path_check(key, v, error_name, error);
+                                if (r < 0)
+                                        return r;
+                        } else if (k[0] == 't') {
+                                if (!vm_share_tag_is_valid(v))
+                                        return sd_bus_error_setf(error, error_name,
+                                                                 "%s.tag: '%.80s' is not 1 to %d printable ASCII "
+                                                                 "characters without space, ':', ',', '/', '\\'",
+                                                                 key, v, VM_SHARE_TAG_MAX);
+                                o.tag = v;
+                        } else {
+                                int c = vmm_fs_cache_from_string(v);
+
+                                if (c < 0)
+                                        return sd_bus_error_setf(error, error_name,
+                                                                 "%s.cache: '%.80s' is not auto, always or never",
+                                                                 key, v);
+                                o.cache = (uint32_t) c;
+                        }
+                } else if (strcmp(k, "read_only") == 0) {
+                        if (strcmp(contents, "b") != 0)
+                                return sd_bus_error_setf(error, error_name, "%s.read_only: wrong type '%s', want 'b'",
+                                                         key, contents);
+                        if (seen_ro)
+                                return sd_bus_error_setf(error, error_name, "%s.read_only: given twice", key);
+                        seen_ro = true;
+                        r = sd_bus_message_read(msg, "v", "b", &b);
+                        if (r < 0)
+                                return r;
+                        o.read_only = b;
+                } else
+                        return sd_bus_error_setf(error, error_name, "%s.%s: unknown share key (want %sread_only, "
+                                                 "cache, tag)", key, k, want_path ? "path, " : "");
+                r = sd_bus_message_exit_container(msg);
+                if (r < 0)
+                        return r;
+        }
+        r = sd_bus_message_exit_container(msg);
+        if (r < 0)
+                return r;
+        if (want_path && !o.path)
+                return sd_bus_error_setf(error, error_name, "%s: needs a path", key);
+        *ret = o;
+        return 0;
+}
+
+/* Opens a shared directory with the caller's rights: a directory the caller
+ * may not read (or reach through a symlink) is refused as for any file. */
+static int share_open(const AuthCaller *caller, const char *key, const char *path, int *ret, sd_bus_error *error) {
+        _cleanup_close_ int fd = -EBADF;
+        struct stat st;
+
+        fd = auth_caller_open(caller, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOCTTY, 0);
+        if (fd == -ENOTDIR)
+                return sd_bus_error_setf(error, MAJORDOME_ERROR_INVALID_CONFIG,
+                                         "%s.path: '%s' is not a directory", key, path);
+        if (fd < 0)
+                return sd_bus_error_setf(error, MAJORDOME_ERROR_INVALID_CONFIG, "%s.path: cannot open '%s': %s",
+                                         key, path, strerror(-fd));
+        if (fstat(fd, &st) < 0)
+                return sd_bus_error_set_errnof(error, errno, "%s: %m", key);
+        if (!S_ISDIR(st.st_mode))
+                return sd_bus_error_setf(error, MAJORDOME_ERROR_INVALID_CONFIG,
+                                         "%s.path: '%s' is not a directory", key, path);
+        *ret = TAKE_FD(fd);
+        return 0;
+}
+
+/* shares: aa{sv}, each {"path": s, "tag": s, "read_only": b, "cache": s}.
+ * Tags given are checked first; the others are made from the directory's
+ * name, unique among all. Errors name the share: "shares[1].tag: ...". */
+static int config_parse_shares(sd_bus_message *msg, const AuthCaller *caller, VmConfig *c, sd_bus_error *error) {
+        int r;
+
+        r = sd_bus_message_enter_container(msg, 'v', "aa{sv}");
+        if (r < 0)
+                return r;
+        r = sd_bus_message_enter_container(msg, 'a', "a{sv}");
+        if (r < 0)
+                return r;
+        for (;;) {
+                unsigned i = c->n_shares;
+                ShareOptions o;
+                VmShare *sh;
+                char key[32];
+                char type;
+                const char *contents;
+
+                r = sd_bus_message_peek_type(msg, &type, &contents);
+                if (r < 0)
+                        return r;
+                if (r == 0)
+                        break;
+                if (i >= VM_SHARES_MAX)
+                        return sd_bus_error_setf(error, MAJORDOME_ERROR_INVALID_CONFIG,
+                                                 "shares: more than %d shares", VM_SHARES_MAX);
+                snprintf(key, sizeof(key), "shares[%u]", i);
+                r = share_options_parse(msg, key, MAJORDOME_ERROR_INVALID_CONFIG, true, &o, error);
+                if (r < 0)
+                        return r;
+                for (unsigned k = 0; o.tag[0] && k < i; k++)
+                        if (strcmp(c->shares[k].tag, o.tag) == 0)
+                                return sd_bus_error_setf(error, MAJORDOME_ERROR_INVALID_CONFIG,
+                                                         "%s.tag: '%s' is already shares[%u]'s", key, o.tag, k);
+                sh = &c->shares[i];
+                r = share_open(caller, key, o.path, &sh->fd, error);
+                if (r < 0)
+                        return r;
+                sh->path = strdup(o.path);
+                if (!sh->path)
+                        return -ENOMEM;
+                c->n_shares++;
+                sh->read_only = o.read_only;
+                sh->cache = o.cache;
+                strcpy(sh->tag, o.tag);
+        }
+        for (unsigned i = 0; i < c->n_shares; i++) {
+                char tag[VM_SHARE_TAG_MAX + 1];
+
+                if (c->shares[i].tag[0])
+                        continue;
+                /* Its own entry is still "" and so matches no tag. */
+                vm_share_tag_from_path(c->shares[i].path, c->shares, c->n_shares, tag);
+                strcpy(c->shares[i].tag, tag);
+        }
+        r = sd_bus_message_exit_container(msg);
+        if (r < 0)
+                return r;
+        return sd_bus_message_exit_container(msg);
+}
 
 /* Opens one disk's image: a path, opened with the caller's rights, or a
  * caller's descriptor reopened through /proc (our own open file: the VMM's
@@ -465,6 +657,16 @@ static int config_parse(Manager *m, sd_bus_message *msg, const AuthCaller *calle
                         if (strcmp(contents, "aa{sv}") != 0)
                                 return config_wrong_type(error, key, "aa{sv}", contents);
                         r = config_parse_disks(msg, caller, c, &n_fds, ret_block, error);
+                        if (r < 0)
+                                return r;
+                        r = sd_bus_message_exit_container(msg);
+                        if (r < 0)
+                                return r;
+                        continue;
+                } else if (strcmp(key, "shares") == 0) {
+                        if (strcmp(contents, "aa{sv}") != 0)
+                                return config_wrong_type(error, key, "aa{sv}", contents);
+                        r = config_parse_shares(msg, caller, c, error);
                         if (r < 0)
                                 return r;
                         r = sd_bus_message_exit_container(msg);

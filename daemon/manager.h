@@ -68,6 +68,8 @@ void manager_vm_removed(Manager *m, Vm *vm);
 void manager_vm_state_changed(Manager *m, Vm *vm);
 /* The VMM said which PCI devices it built (Devices). */
 void manager_vm_devices_changed(Manager *m, Vm *vm);
+/* The shared directories are known (Shares). */
+void manager_vm_shares_changed(Manager *m, Vm *vm);
 /* BalloonTargetBytes or BalloonActualBytes changed. */
 void manager_vm_balloon_changed(Manager *m, Vm *vm);
 void manager_vm_started(Manager *m, Vm *vm);

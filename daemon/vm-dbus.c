@@ -8,6 +8,7 @@
 #include "log.h"
 #include "manager-dbus.h"
 #include "vm-dbus.h"
+#include "vmm-config.h"
 
 int vm_bus_error(sd_bus_error *error, int r, const char *what, const char *msg) {
         const char *name;
@@ -126,6 +127,27 @@ static int property_get_devices(sd_bus *bus, const char *path, const char *inter
         return append_devices(reply, userdata);
 }
 
+/* a(ssbs): tag, host path, read-only, cache mode of each shared directory. */
+static int append_shares(sd_bus_message *m, Vm *vm) {
+        int r;
+
+        r = sd_bus_message_open_container(m, 'a', "(ssbs)");
+        for (unsigned i = 0; r >= 0 && i < vm->n_shares; i++) {
+                const VmShare *sh = &vm->shares[i];
+
+                r = sd_bus_message_append(m, "(ssbs)", sh->tag, sh->path, (int) sh->read_only,
+                                          vmm_fs_cache_to_string(sh->cache) ?: "auto");
+        }
+        if (r >= 0)
+                r = sd_bus_message_close_container(m);
+        return r;
+}
+
+static int property_get_shares(sd_bus *bus, const char *path, const char *interface, const char *property,
+                               sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        return append_shares(reply, userdata);
+}
+
 int vm_bus_append_info(sd_bus_message *reply, Vm *vm) {
         int r;
 
@@ -153,6 +175,18 @@ int vm_bus_append_info(sd_bus_message *reply, Vm *vm) {
                 r = sd_bus_message_open_container(reply, 'v', "a(qqyyy)");
         if (r >= 0)
                 r = append_devices(reply, vm);
+        if (r >= 0)
+                r = sd_bus_message_close_container(reply);
+        if (r >= 0)
+                r = sd_bus_message_close_container(reply);
+        if (r >= 0)
+                r = sd_bus_message_open_container(reply, 'e', "sv");
+        if (r >= 0)
+                r = sd_bus_message_append(reply, "s", "Shares");
+        if (r >= 0)
+                r = sd_bus_message_open_container(reply, 'v', "a(ssbs)");
+        if (r >= 0)
+                r = append_shares(reply, vm);
         if (r >= 0)
                 r = sd_bus_message_close_container(reply);
         if (r >= 0)
@@ -387,6 +421,63 @@ static int method_resize_disk(sd_bus_message *msg, void *userdata, sd_bus_error 
                             msg, vm, "cannot resize the disk", error);
 }
 
+/* Shares are part of a VM's start: the VMM starts one virtiofsd per share
+ * before the guest boots, and a VM object lives exactly as long as its
+ * VMM, so there is no later start to record a share for. Both methods
+ * check what they are given (so a caller learns of a bad tag or path
+ * first) and then refuse with NotSupported, saying where shares go. */
+static int method_share_directory(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Vm *vm = userdata;
+        ShareOptions o;
+        const char *path;
+        int r;
+
+        (void) sd_bus_message_rewind(msg, true); /* may be a second dispatch after polkit */
+        r = sd_bus_message_read(msg, "s", &path);
+        if (r < 0)
+                return r;
+        r = share_path_check("host_path", path, SD_BUS_ERROR_INVALID_ARGS, error);
+        if (r < 0)
+                return r;
+        r = share_options_parse(msg, "options", SD_BUS_ERROR_INVALID_ARGS, false, &o, error);
+        if (r < 0)
+                return r;
+        r = auth_check_manage(vm->manager, msg, error);
+        if (r <= 0)
+                return r < 0 ? r : 1;
+        for (unsigned i = 0; o.tag[0] && i < vm->n_shares; i++)
+                if (strcmp(vm->shares[i].tag, o.tag) == 0)
+                        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                                 "VM '%s' already shares a directory as '%s'", vm->name, o.tag);
+        return sd_bus_error_setf(error, MAJORDOME_ERROR_NOT_SUPPORTED,
+                                 "VM '%s' is %s: shares are given when a VM starts (StartVm's 'shares', "
+                                 "vmc start --share); a directory cannot be added to a VM that exists",
+                                 vm->name, vm_state_to_string(vm->state));
+}
+
+static int method_unshare_directory(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Vm *vm = userdata;
+        const char *tag;
+        bool found = false;
+        int r;
+
+        (void) sd_bus_message_rewind(msg, true); /* may be a second dispatch after polkit */
+        r = sd_bus_message_read(msg, "s", &tag);
+        if (r < 0)
+                return r;
+        r = auth_check_manage(vm->manager, msg, error);
+        if (r <= 0)
+                return r < 0 ? r : 1;
+        for (unsigned i = 0; i < vm->n_shares; i++)
+                found = found || strcmp(vm->shares[i].tag, tag) == 0;
+        if (!found)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "VM '%s' has no share '%.80s'",
+                                         vm->name, tag);
+        return sd_bus_error_setf(error, MAJORDOME_ERROR_NOT_SUPPORTED,
+                                 "VM '%s': a share stays until the VM stops (shares are given when a VM starts); "
+                                 "start it again without '%s'", vm->name, tag);
+}
+
 static const sd_bus_vtable vm_vtable[] = {
         SD_BUS_VTABLE_START(0),
         SD_BUS_PROPERTY("Name", "s", NULL, offsetof(Vm, name), SD_BUS_VTABLE_PROPERTY_CONST),
@@ -404,6 +495,7 @@ static const sd_bus_vtable vm_vtable[] = {
         SD_BUS_PROPERTY("VsockPath", "s", property_get_vsock_path, 0, SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("Disks", "u", NULL, offsetof(Vm, n_disks), SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("Devices", "a(qqyyy)", property_get_devices, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("Shares", "a(ssbs)", property_get_shares, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_METHOD_WITH_NAMES("Stop", "su", SD_BUS_PARAM(mode) SD_BUS_PARAM(timeout_ms),
                                  "s", SD_BUS_PARAM(step), method_stop, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD("Kill", NULL, NULL, method_kill, SD_BUS_VTABLE_UNPRIVILEGED),
@@ -415,6 +507,10 @@ static const sd_bus_vtable vm_vtable[] = {
                                  method_get_balloon_stats, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_NAMES("ResizeDisk", "ut", SD_BUS_PARAM(index) SD_BUS_PARAM(bytes), NULL,,
                                  method_resize_disk, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("ShareDirectory", "sa{sv}", SD_BUS_PARAM(host_path) SD_BUS_PARAM(options),
+                                 "s", SD_BUS_PARAM(tag), method_share_directory, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("UnshareDirectory", "s", SD_BUS_PARAM(tag), NULL,,
+                                 method_unshare_directory, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_VTABLE_END
 };
 
@@ -464,6 +560,10 @@ void manager_vm_state_changed(Manager *m, Vm *vm) {
 
 void manager_vm_devices_changed(Manager *m, Vm *vm) {
         emit_vm_properties_changed(m, vm, (char *[]) { "Devices", NULL });
+}
+
+void manager_vm_shares_changed(Manager *m, Vm *vm) {
+        emit_vm_properties_changed(m, vm, (char *[]) { "Shares", NULL });
 }
 
 void manager_vm_balloon_changed(Manager *m, Vm *vm) {

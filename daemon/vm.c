@@ -95,6 +95,62 @@ bool vm_name_is_valid(const char *name) {
         return true;
 }
 
+_Static_assert(VM_SHARE_TAG_MAX == VMM_CONFIG_FS_TAG_MAX, "a share's tag is the VMM's");
+
+bool vm_share_tag_is_valid(const char *tag) {
+        size_t n = strnlen(tag, VM_SHARE_TAG_MAX + 1);
+
+        if (n == 0 || n > VM_SHARE_TAG_MAX)
+                return false;
+        for (size_t k = 0; k < n; k++)
+                if (tag[k] <= 0x20 || tag[k] > 0x7e || strchr(":,/\\", tag[k]))
+                        return false;
+        return true;
+}
+
+static bool share_tag_taken(const char *tag, const VmShare *taken, unsigned n) {
+        for (unsigned i = 0; i < n; i++)
+                if (strcmp(taken[i].tag, tag) == 0)
+                        return true;
+        return false;
+}
+
+void vm_share_tag_from_path(const char *path, const VmShare *taken, unsigned n, char *ret) {
+        char base[VM_SHARE_TAG_MAX + 1];
+        const char *b, *end;
+        size_t len = 0;
+
+        /* The last component, trailing slashes left out ("/" gives "share"). */
+        end = path + strlen(path);
+        while (end > path && end[-1] == '/')
+                end--;
+        b = end;
+        while (b > path && b[-1] != '/')
+                b--;
+        for (; b < end && len < VM_SHARE_TAG_MAX; b++)
+                base[len++] = (*b <= 0x20 || *b > 0x7e || strchr(":,/\\", *b)) ? '_' : *b;
+        base[len] = 0;
+        if (len == 0)
+                strcpy(base, "share");
+        strcpy(ret, base);
+        /* At most VM_SHARES_MAX tags are taken, so a suffix below 10 always
+         * frees one; the base is cut to leave room for it. */
+        for (unsigned k = 2; share_tag_taken(ret, taken, n); k++) {
+                char suffix[16];
+                size_t keep;
+
+                snprintf(suffix, sizeof(suffix), "-%u", k);
+                keep = MIN(strlen(base), VM_SHARE_TAG_MAX - strlen(suffix));
+                snprintf(ret, VM_SHARE_TAG_MAX + 1, "%.*s%s", (int) keep, base, suffix);
+        }
+}
+
+void vm_share_done(VmShare *s) {
+        s->fd = safe_close(s->fd);
+        free(s->path);
+        s->path = NULL;
+}
+
 void vm_config_init(VmConfig *c) {
         *c = (VmConfig) {
                 .kernel_fd = -EBADF,
@@ -103,6 +159,8 @@ void vm_config_init(VmConfig *c) {
         };
         for (size_t i = 0; i < ARRAY_SIZE(c->disks); i++)
                 c->disks[i].fd = -EBADF;
+        for (size_t i = 0; i < ARRAY_SIZE(c->shares); i++)
+                c->shares[i].fd = -EBADF;
 }
 
 void vm_config_done(VmConfig *c) {
@@ -112,6 +170,9 @@ void vm_config_done(VmConfig *c) {
         for (size_t i = 0; i < ARRAY_SIZE(c->disks); i++)
                 c->disks[i].fd = safe_close(c->disks[i].fd);
         c->n_disks = 0;
+        for (size_t i = 0; i < ARRAY_SIZE(c->shares); i++)
+                vm_share_done(&c->shares[i]);
+        c->n_shares = 0;
         free(c->cmdline);
         c->cmdline = NULL;
 }
@@ -493,6 +554,8 @@ Vm *vm_free(Vm *vm) {
         free(vm->vsock_dir);
         free(vm->vsock_path);
         free(vm->stop_message);
+        for (unsigned i = 0; i < vm->n_shares; i++)
+                vm_share_done(&vm->shares[i]);
         free(vm);
         return NULL;
 }
@@ -504,6 +567,16 @@ static void vm_set_state(Vm *vm, VmState state) {
         if (state != VM_STATE_STOPPED)
                 (void) vm_save(vm);
         manager_vm_state_changed(vm->manager, vm);
+}
+
+/* A caller's path in the state file: every byte outside '!'..'~', and '\\',
+ * as \xNN, so no path can end the line and add a key of its own. */
+static void state_write_path(FILE *f, const char *path) {
+        for (const char *p = path; *p; p++)
+                if (*p <= 0x20 || *p > 0x7e || *p == '\\')
+                        fprintf(f, "\\x%02x", (unsigned) (uint8_t) *p);
+                else
+                        fputc(*p, f);
 }
 
 int vm_save(Vm *vm) {
@@ -536,6 +609,13 @@ int vm_save(Vm *vm) {
                 vm->balloon, vm->balloon_target_bytes, vm->n_disks, vm->disks_read_only,
                 vm_stop_step_to_string(vm->stop_step), vm->stop_timeout_ms,
                 control_panic_action_to_string(vm->on_panic) ?: "stop", vm->guest_panicked);
+        /* SHARE=<read_only> <cache> <tag> <path>: a tag has no space. */
+        for (unsigned i = 0; i < vm->n_shares; i++) {
+                fprintf(f, "SHARE=%d %s %s ", vm->shares[i].read_only,
+                        vmm_fs_cache_to_string(vm->shares[i].cache) ?: "auto", vm->shares[i].tag);
+                state_write_path(f, vm->shares[i].path);
+                fputc('\n', f);
+        }
         if (fflush(f) != 0 || fsync(fileno(f)) < 0)
                 r = -errno;
         if (fclose(f) != 0 && r == 0)
@@ -1020,6 +1100,18 @@ static int vm_build_vmm_config(Vm *vm, const VmConfig *config, int console_fd, V
                 c->devices[c->n_devices++] = (VmmDevice) { .kind = VMM_DEVICE_BALLOON };
         if (config->rng)
                 c->devices[c->n_devices++] = (VmmDevice) { .kind = VMM_DEVICE_RNG };
+        for (unsigned i = 0; i < config->n_shares; i++) {
+                VmmDevice *d;
+
+                if (c->n_devices >= VMM_CONFIG_DEVICES_MAX)
+                        return -E2BIG;
+                d = &c->devices[c->n_devices++];
+                *d = (VmmDevice) { .kind = VMM_DEVICE_SHARED_DIR };
+                d->shared_dir.fd = config->shares[i].fd;
+                d->shared_dir.cache = config->shares[i].cache;
+                d->shared_dir.read_only = config->shares[i].read_only;
+                memcpy(d->shared_dir.tag, config->shares[i].tag, sizeof(d->shared_dir.tag));
+        }
         if (config->vsock) {
                 VmmDevice *d = &c->devices[c->n_devices++];
 
@@ -1047,7 +1139,7 @@ static int vm_spawn(Vm *vm, VmConfig *config, VmDoneFn done, void *userdata) {
         bool saved = false;
         pid_t pid;
 
-        if (config->kernel_fd < 0 || config->n_disks > VM_DISKS_MAX)
+        if (config->kernel_fd < 0 || config->n_disks > VM_DISKS_MAX || config->n_shares > VM_SHARES_MAX)
                 return -EINVAL;
         vmm_config = malloc(sizeof(*vmm_config));
         if (!vmm_config)
@@ -1142,6 +1234,22 @@ static int vm_spawn(Vm *vm, VmConfig *config, VmDoneFn done, void *userdata) {
         for (unsigned i = 0; i < config->n_disks; i++)
                 if (config->disks[i].read_only)
                         vm->disks_read_only |= UINT32_C(1) << i;
+        /* What the Shares property lists; the directories themselves went
+         * to the VMM in the configure message. */
+        for (unsigned i = 0; i < config->n_shares; i++) {
+                VmShare *sh = &vm->shares[vm->n_shares];
+
+                *sh = config->shares[i];
+                sh->fd = -EBADF;
+                sh->path = strdup(config->shares[i].path);
+                if (!sh->path) {
+                        r = -ENOMEM;
+                        goto fail;
+                }
+                vm->n_shares++;
+        }
+        if (vm->n_shares > 0)
+                manager_vm_shares_changed(vm->manager, vm);
 
         r = sd_event_add_child_pidfd(vm->manager->event, &vm->pidfd_source, pidfd, WEXITED, on_child, vm);
         if (r < 0)
@@ -1217,23 +1325,59 @@ typedef struct StateFile {
         uint32_t disks, disks_ro;
         VmStopStep stop_step;
         uint32_t stop_timeout_ms;
+        VmShare shares[VM_SHARES_MAX];
+        unsigned n_shares;
 } StateFile;
 
+/* One SHARE= value; a line that does not parse is left out (the share
+ * is then not listed, nothing else changes). */
+static void state_read_share(StateFile *s, const char *v) {
+        char tag[VM_SHARE_TAG_MAX + 1], cache[16], *path, *o;
+        int ro, n = 0, c;
+        VmShare *sh;
+
+        if (s->n_shares >= VM_SHARES_MAX ||
+            sscanf(v, "%d %15s %36s %n", &ro, cache, tag, &n) != 3 || n == 0 ||
+            !vm_share_tag_is_valid(tag) || (c = vmm_fs_cache_from_string(cache)) < 0)
+                return;
+        path = o = strdup(v + n);
+        if (!path)
+                return;
+        for (const char *p = v + n; *p; p++) {
+                unsigned x;
+
+                if (p[0] == '\\' && p[1] == 'x' && sscanf(p + 2, "%2x", &x) == 1 && x != 0) {
+                        *o++ = (char) x;
+                        p += 3;
+                } else
+                        *o++ = *p;
+        }
+        *o = 0;
+        sh = &s->shares[s->n_shares++];
+        *sh = (VmShare) { .fd = -EBADF, .path = path, .cache = (uint32_t) c, .read_only = ro == 1 };
+        strcpy(sh->tag, tag);
+}
+
 static void state_file_done(StateFile *s) {
+        for (unsigned i = 0; i < s->n_shares; i++)
+                vm_share_done(&s->shares[i]);
+        s->n_shares = 0;
         free(s->name);
         free(s->socket);
         free(s->state);
 }
 
 static int state_file_read(const char *path, StateFile *ret) {
+        _cleanup_free_ char *line = NULL;
         StateFile s = {};
-        char line[4096];
+        size_t size = 0;
         FILE *f;
 
         f = fopen(path, "re");
         if (!f)
                 return -errno;
-        while (fgets(line, sizeof(line), f)) {
+        /* getline: a SHARE= line may be longer than PATH_MAX once escaped. */
+        while (getline(&line, &size, f) > 0) {
                 char *eq, *v;
 
                 line[strcspn(line, "\n")] = 0;
@@ -1282,6 +1426,8 @@ static int state_file_read(const char *path, StateFile *ret) {
                         s.stop_step = step >= 0 ? (VmStopStep) step : VM_STOP_STEP_NONE;
                 } else if (strcmp(line, "STOP_TIMEOUT_MS") == 0)
                         s.stop_timeout_ms = (uint32_t) MIN(strtoul(v, NULL, 10), (unsigned long) VM_STOP_TIMEOUT_MS_MAX);
+                else if (strcmp(line, "SHARE") == 0)
+                        state_read_share(&s, v);
         }
         fclose(f);
         if (!s.name || !s.socket || s.pid <= 0) {
@@ -1427,6 +1573,11 @@ int vm_adopt(Manager *m, const char *state_path, Vm **ret) {
         vm->guest_panicked = s.guest_panicked;
         vm->n_disks = MIN(s.disks, (uint32_t) VM_DISKS_MAX);
         vm->disks_read_only = s.disks_ro;
+        for (unsigned i = 0; i < s.n_shares; i++) {
+                vm->shares[i] = s.shares[i];
+                s.shares[i].path = NULL;
+        }
+        vm->n_shares = s.n_shares;
         vm->next_request_id = 1;
         if (answered)
                 vm->state = info.state == CONTROL_STATE_PAUSED ? VM_STATE_PAUSED :

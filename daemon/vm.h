@@ -79,6 +79,10 @@ int vm_stop_step_from_string(const char *s);
 #define VM_BALLOON_STATS_WAITERS_MAX 256
 #define VM_DISKS_MAX 8
 #define VM_DISK_SERIAL_MAX 20   /* virtio-blk GET_ID: 20 bytes of ASCII */
+/* Shared directories (virtio-fs, one virtiofsd each). 4, so that 8 disks,
+ * a balloon, an rng, a vsock and 4 shares fit the VMM's 16 devices. */
+#define VM_SHARES_MAX 4
+#define VM_SHARE_TAG_MAX 36     /* virtio 1.2 §5.11.4: tag[36] */
 /* How long the VMM may wait for the guest's fresh balloon statistics; it
  * answers within that, well inside VM_CONTROL_TIMEOUT_MS. */
 #define VM_BALLOON_STATS_WAIT_MS 1000
@@ -104,6 +108,27 @@ typedef struct VmDisk {
         char serial[VM_DISK_SERIAL_MAX + 1]; /* "": none */
 } VmDisk;
 
+/* A host directory shared with the guest over virtio-fs; the guest mounts
+ * it by tag (mount -t virtiofs TAG /mnt). */
+typedef struct VmShare {
+        int fd;                 /* O_DIRECTORY, opened with the caller's rights; -EBADF in Vm */
+        char *path;             /* as the caller named it (the Shares property) */
+        uint32_t cache;         /* VmmFsCache */
+        bool read_only;
+        char tag[VM_SHARE_TAG_MAX + 1];
+} VmShare;
+
+/* A tag the VMM takes: 1..VM_SHARE_TAG_MAX printable ASCII bytes, no space,
+ * ':', ',', '/' or '\\' (vmm_config_validate checks the same). */
+bool vm_share_tag_is_valid(const char *tag);
+
+/* A tag made from path's last component: invalid bytes become '_', cut to
+ * VM_SHARE_TAG_MAX, then "-2", "-3", ... until no tag in taken[0..n) has
+ * it. ret has VM_SHARE_TAG_MAX + 1 bytes. */
+void vm_share_tag_from_path(const char *path, const VmShare *taken, unsigned n, char *ret);
+
+void vm_share_done(VmShare *s);
+
 /* What StartVm asked for, with every file already opened by the daemon. */
 typedef struct VmConfig {
         int kernel_fd;
@@ -119,6 +144,8 @@ typedef struct VmConfig {
         uint32_t on_panic;      /* ControlPanicAction */
         VmDisk disks[VM_DISKS_MAX];
         unsigned n_disks;
+        VmShare shares[VM_SHARES_MAX];
+        unsigned n_shares;
 } VmConfig;
 
 void vm_config_init(VmConfig *c);
@@ -199,6 +226,9 @@ struct Vm {
         bool balloon;
         uint32_t n_disks;
         uint32_t disks_read_only; /* bit i: disk i is read-only */
+        /* the shared directories, as started (fd unused: the VMM has them) */
+        VmShare shares[VM_SHARES_MAX];
+        unsigned n_shares;
         /* the PCI devices the VMM built, as its `ready` event said (Devices) */
         ControlDevice devices[CONTROL_READY_DEVICES_MAX];
         uint32_t n_devices;

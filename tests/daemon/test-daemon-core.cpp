@@ -77,6 +77,35 @@ TEST(DaemonNames, RejectsEmptyLongHiddenOptionLikeAndPathNames) {
         EXPECT_FALSE(vm_name_is_valid("caf\xc3\xa9"));
 }
 
+TEST(DaemonShares, TagRulesAreTheVmms) {
+        EXPECT_TRUE(vm_share_tag_is_valid("data"));
+        EXPECT_TRUE(vm_share_tag_is_valid(std::string(VM_SHARE_TAG_MAX, 'x').c_str()));
+        EXPECT_FALSE(vm_share_tag_is_valid(""));
+        EXPECT_FALSE(vm_share_tag_is_valid(std::string(VM_SHARE_TAG_MAX + 1, 'x').c_str()));
+        for (const char *bad : { "a b", "a:b", "a,b", "a/b", "a\\b", "caf\xc3\xa9", "a\tb" })
+                EXPECT_FALSE(vm_share_tag_is_valid(bad)) << bad;
+}
+
+TEST(DaemonShares, DefaultTagIsTheSanitizedNameMadeUnique) {
+        VmShare taken[3] = {};
+        char tag[VM_SHARE_TAG_MAX + 1];
+
+        vm_share_tag_from_path("/srv/my dir:1/", taken, 0, tag);
+        EXPECT_STREQ(tag, "my_dir_1");
+        vm_share_tag_from_path("/", taken, 0, tag);
+        EXPECT_STREQ(tag, "share");
+        strcpy(taken[0].tag, "data");
+        strcpy(taken[1].tag, "data-2");
+        vm_share_tag_from_path("/a/data", taken, 2, tag);
+        EXPECT_STREQ(tag, "data-3");
+        std::string longname(50, 'y');
+        strcpy(taken[2].tag, std::string(VM_SHARE_TAG_MAX, 'y').c_str());
+        vm_share_tag_from_path(("/" + longname).c_str(), taken, 3, tag);
+        EXPECT_EQ(strlen(tag), (size_t) VM_SHARE_TAG_MAX);
+        EXPECT_STREQ(tag + VM_SHARE_TAG_MAX - 2, "-2");
+        EXPECT_TRUE(vm_share_tag_is_valid(tag));
+}
+
 TEST_F(ManagerFixture, VmPathIsEscaped) {
         Vm *vm = add("my-vm.1");
         EXPECT_STREQ(vm->path, "/org/majordome/VmManager1/vm/my_2dvm_2e1");

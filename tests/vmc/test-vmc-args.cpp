@@ -143,6 +143,53 @@ TEST(VmcArgs, disk_flags_follow_the_last_comma) {
         EXPECT_EQ(vmc_parse_disk("", &path, &ro), -EINVAL);
 }
 
+TEST(VmcArgs, share_flags_and_tag_follow_the_path) {
+        VmcShare sh = {};
+
+        ASSERT_EQ(vmc_parse_share("/srv/data", &sh), 0);
+        EXPECT_STREQ(sh.path, "/srv/data");
+        EXPECT_EQ(sh.tag, nullptr);
+        EXPECT_EQ(sh.cache, nullptr);
+        EXPECT_FALSE(sh.read_only);
+        vmc_share_done(&sh);
+        ASSERT_EQ(vmc_parse_share("/srv/data:dt:ro:cache=never", &sh), 0);
+        EXPECT_STREQ(sh.path, "/srv/data");
+        EXPECT_STREQ(sh.tag, "dt");
+        EXPECT_STREQ(sh.cache, "never");
+        EXPECT_TRUE(sh.read_only);
+        vmc_share_done(&sh);
+        ASSERT_EQ(vmc_parse_share("/srv/data:ro", &sh), 0);
+        EXPECT_STREQ(sh.path, "/srv/data");
+        EXPECT_EQ(sh.tag, nullptr);
+        EXPECT_TRUE(sh.read_only);
+        vmc_share_done(&sh);
+        /* A path with ':' needs its tag after it. */
+        ASSERT_EQ(vmc_parse_share("/a:b:t", &sh), 0);
+        EXPECT_STREQ(sh.path, "/a:b");
+        EXPECT_STREQ(sh.tag, "t");
+        vmc_share_done(&sh);
+        EXPECT_EQ(vmc_parse_share("/a:cache=sometimes", &sh), -EINVAL);
+        EXPECT_LT(vmc_parse_share(":ro", &sh), 0); /* no PATH: a relative ":ro", not found */
+        EXPECT_EQ(vmc_parse_share("", &sh), -EINVAL);
+        EXPECT_EQ(vmc_parse_share("surely-not-here-xyz", &sh), -ENOENT);
+}
+
+TEST(VmcArgs, share_and_unshare_take_their_arguments) {
+        PARSE(p, "share", "demo", "/srv/x", "--read-only", "--tag", "x1", "--cache", "always");
+        ASSERT_EQ(p.r, 0) << p.error;
+        EXPECT_EQ(p.args.command, VMC_COMMAND_SHARE);
+        ASSERT_EQ(p.args.n_shares, 1u);
+        EXPECT_STREQ(p.args.shares[0].path, "/srv/x");
+        EXPECT_STREQ(p.args.shares[0].tag, "x1");
+        EXPECT_STREQ(p.args.shares[0].cache, "always");
+        EXPECT_TRUE(p.args.shares[0].read_only);
+        PARSE(q, "unshare", "demo", "x1");
+        ASSERT_EQ(q.r, 0) << q.error;
+        EXPECT_STREQ(q.args.tag, "x1");
+        PARSE(b, "share", "demo", "/srv/x", "--cache", "maybe");
+        EXPECT_EQ(b.r, -EINVAL);
+}
+
 TEST(VmcArgs, durations_take_units_and_default_to_seconds) {
         uint32_t ms = 0;
 
