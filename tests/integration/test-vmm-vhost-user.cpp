@@ -1,0 +1,195 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* The vhost-user front-end in a real, jailed VMM under KVM: the virtio-rng
+ * test guest drives a device whose queue the project's test back-end
+ * (tests/vhost-user, majordome-test-rng-backend) runs in another process;
+ * a back-end that dies while the guest uses it is a device-error event on
+ * the control socket and the VM goes on. */
+#include <gtest/gtest.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "control.h"
+#include "vmm-process.h"
+
+namespace {
+
+constexpr int kGuestTimeoutMs = 60000;
+
+std::string backend_path() {
+        const char *p = getenv("MAJORDOME_TEST_RNG_BACKEND");
+        return p ? p : "";
+}
+
+/* Accepts the VMM's connection on listen_fd and starts the back-end on it. */
+std::unique_ptr<Process> start_backend(int listen_fd, const std::string &misbehave) {
+        pollfd p = { listen_fd, POLLIN, 0 };
+        if (poll(&p, 1, 20000) != 1)
+                return nullptr;
+        int conn = accept4(listen_fd, nullptr, nullptr, 0); /* inherited by the back-end */
+        if (conn < 0)
+                return nullptr;
+        auto b = std::make_unique<Process>(std::vector<std::string>{ backend_path(), "--fd", std::to_string(conn),
+                                                                     "--misbehave", misbehave });
+        close(conn);
+        return b;
+}
+
+/* A subscribed control connection's next event of `type`; false on timeout. */
+bool next_event(int fd, uint16_t type, std::vector<uint8_t> *payload, int timeout_ms) {
+        for (;;) {
+                pollfd p = { fd, POLLIN, 0 };
+                if (poll(&p, 1, timeout_ms) != 1)
+                        return false;
+                ControlDatagram d;
+                ControlHeader h;
+                if (control_receive(fd, &d) < 0)
+                        return false;
+                control_datagram_close_fds(&d);
+                if (control_header_decode(d.data, d.len, &h) < 0 || h.length > d.len - CONTROL_HEADER_SIZE)
+                        return false;
+                if (h.type == type) {
+                        payload->assign(d.data + CONTROL_HEADER_SIZE, d.data + CONTROL_HEADER_SIZE + h.length);
+                        return true;
+                }
+        }
+}
+
+int subscribe(const std::string &path) {
+        int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+        sockaddr_un sa = unix_addr(path);
+        for (int i = 0; i < 200; i++) {
+                if (connect(fd, (sockaddr *) &sa, sizeof(sa)) == 0) {
+                        ControlHeader h = { .magic = CONTROL_MAGIC, .version = CONTROL_VERSION,
+                                            .type = CONTROL_TYPE_SUBSCRIBE, .id = 1 };
+                        if (control_send(fd, &h, nullptr, nullptr, 0) == 0)
+                                return fd;
+                        break;
+                }
+                usleep(50 * 1000);
+        }
+        close(fd);
+        return -1;
+}
+
+} // namespace
+
+TEST(VmmVhostUser, RngGuestGetsRandomBytesFromABackendProcess) {
+        SKIP_WITHOUT_KVM();
+        ASSERT_FALSE(backend_path().empty()) << "MAJORDOME_TEST_RNG_BACKEND";
+        TempDir tmp;
+        ASSERT_EQ(chmod(tmp.path.c_str(), 0755), 0);
+        std::string sock = tmp.file("rng.sock");
+        Fd listener(unix_listen(sock));
+        ASSERT_GE(listener.fd, 0);
+
+        Process vmm({ vmm_path(), "run", "--vhost-user", "rng,socket=" + sock, "--debug-exit", guest_path("virtio-rng") });
+        auto backend = start_backend(listener.fd, "none");
+        ASSERT_TRUE(backend) << "the VMM never connected";
+        RunResult r = vmm.wait(kGuestTimeoutMs);
+        ASSERT_FALSE(r.timed_out) << r.out;
+        EXPECT_EQ(count_guest_passes(r.out), 6u) << r.out << r.err;
+        EXPECT_EQ(r.exit_code, 0) << "stderr: " << r.err << "\nstdout:\n" << r.out;
+        /* The VMM's exit closed the socket: the back-end ends. */
+        EXPECT_TRUE(backend->exited(10000));
+}
+
+TEST(VmmVhostUser, BackendDyingUnderTheGuestIsADeviceErrorEventAndTheVmRunsOn) {
+        SKIP_WITHOUT_KVM();
+        ASSERT_FALSE(backend_path().empty()) << "MAJORDOME_TEST_RNG_BACKEND";
+        TempDir tmp;
+        ASSERT_EQ(chmod(tmp.path.c_str(), 0755), 0);
+        std::string sock = tmp.file("rng.sock"), ctrl = tmp.file("control");
+        Fd listener(unix_listen(sock));
+        ASSERT_GE(listener.fd, 0);
+
+        /* Without --debug-exit the guest halts when its checks are done:
+         * the VM stays up for the checks below. */
+        Process vmm({ vmm_path(), "run", "--vhost-user", "rng,socket=" + sock, "--rng", "--socket", ctrl,
+                      guest_path("virtio-rng") });
+        auto backend = start_backend(listener.fd, "die-after-start");
+        ASSERT_TRUE(backend) << "the VMM never connected";
+        Fd events(subscribe(ctrl));
+        ASSERT_GE(events.fd, 0) << "no control socket at " << ctrl;
+
+        std::vector<uint8_t> p;
+        ASSERT_TRUE(next_event(events.fd, CONTROL_EVENT_DEVICE_ERROR, &p, kGuestTimeoutMs))
+                << "no device-error event; stdout:\n" << vmm.out() << "\nstderr:\n" << vmm.err();
+        ControlDevice dev;
+        char reason[CONTROL_REASON_MAX + 1];
+        ASSERT_EQ(control_device_error_decode(p.data(), p.size(), &dev, reason), 0);
+        EXPECT_EQ(dev.vendor_id, 0x1af4);
+        EXPECT_EQ(dev.device_id, 0x1044);
+        EXPECT_NE(std::string(reason), "") << "no reason";
+        EXPECT_TRUE(backend->exited(5000));
+
+        /* The VM goes on: its control socket answers, and it stops cleanly. */
+        RunResult info = run_vmm({ "info", ctrl }, 10000);
+        EXPECT_EQ(info.exit_code, 0) << info.err;
+        RunResult stop = run_vmm({ "stop", ctrl }, 10000);
+        EXPECT_EQ(stop.exit_code, 0) << stop.err;
+        RunResult r = vmm.wait(20000);
+        EXPECT_FALSE(r.timed_out);
+        EXPECT_NE(r.err.find("vhost-user"), std::string::npos) << "the VMM's log names no vhost-user failure:\n" << r.err;
+}
+
+TEST(VmmVhostUser, SocketNobodyListensOnIsAUsageError) {
+        TempDir tmp;
+        RunResult r = run_vmm({ "run", "--vhost-user", "rng,socket=" + tmp.file("nothing.sock"), guest_path("hello") },
+                              10000);
+        EXPECT_EQ(r.exit_code, 64) << r.err;
+        EXPECT_NE(r.err.find("nothing.sock"), std::string::npos) << r.err;
+}
+
+TEST(VmmVhostUser, UnknownTypeOrMissingSocketIsAUsageError) {
+        for (const char *arg : { "gpu,socket=/x", "rng", "rng,socket=", "rng,sock=/x", "fs,socket=/x,tag=a:b" }) {
+                RunResult r = run_vmm({ "run", "--vhost-user", arg, guest_path("hello") }, 10000);
+                EXPECT_EQ(r.exit_code, 64) << arg << ": " << r.err;
+        }
+}
+
+TEST(VmmSharedDir, BadPathsAndTagsAreUsageErrors) {
+        TempDir tmp;
+        std::string file = tmp.file("plain");
+        write_file(file, "x");
+        ASSERT_EQ(mkdir(tmp.file("d").c_str(), 0755), 0);
+        ASSERT_EQ(symlink("/nonexistent-dir", tmp.file("dangling").c_str()), 0);
+        const std::vector<std::string> bad = {
+                tmp.file("missing") + ":t",     /* no such directory */
+                file + ":t",                    /* a file */
+                tmp.file("dangling") + ":t",    /* a symlink to nothing */
+                tmp.file("d"),                  /* no tag */
+                tmp.file("d") + ":" + std::string(37, 'a'), /* tag too long */
+                tmp.file("d") + ":t:cache=sometimes",
+                tmp.file("d") + ":t:rw",
+        };
+        for (const std::string &arg : bad) {
+                RunResult r = run_vmm({ "run", "--shared-dir", arg, guest_path("hello") }, 10000);
+                EXPECT_EQ(r.exit_code, 64) << arg << ": " << r.err;
+        }
+        RunResult two = run_vmm({ "run", "--shared-dir", tmp.file("d") + ":same", "--shared-dir", tmp.path + ":same",
+                                  guest_path("hello") }, 10000);
+        EXPECT_EQ(two.exit_code, 64) << "two shares with one tag: " << two.err;
+        EXPECT_NE(two.err.find("same"), std::string::npos) << two.err;
+}
+
+TEST(VmmSharedDir, ShareStartsVirtiofsdAndTheGuestRuns) {
+        SKIP_WITHOUT_KVM();
+        if (access("/usr/lib/qemu/virtiofsd", X_OK) != 0 || geteuid() != 0)
+                GTEST_SKIP() << "virtiofsd (qemu-system-common) and root are needed";
+        TempDir tmp;
+        ASSERT_EQ(mkdir(tmp.file("d").c_str(), 0755), 0);
+        RunResult r = run_vmm({ "run", "--shared-dir", tmp.file("d") + ":t1", "--shared-dir",
+                                tmp.file("d") + ":t2:ro:cache=never", "--debug-exit", guest_path("hello") }, 30000);
+        EXPECT_EQ(r.exit_code, 0) << r.err;
+        EXPECT_NE(r.out.find("TEST hello PASS"), std::string::npos) << r.out;
+}
