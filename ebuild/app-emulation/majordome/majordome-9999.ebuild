@@ -57,7 +57,6 @@ RDEPEND="
 BDEPEND="
 	${PYTHON_DEPS}
 	virtual/pkgconfig
-	test? ( sys-apps/groff )
 "
 
 src_configure() {
@@ -71,8 +70,10 @@ src_configure() {
 src_test() {
 	# The unit tests need no /dev/kvm, privileges or network; the daemon,
 	# integration, faults and linux suites do and are left out, as is the
-	# fuzz suite (clang, -Dfuzz=true).
-	meson_src_test --suite unit --suite packaging
+	# fuzz suite (clang, -Dfuzz=true). The packaging suite checks the
+	# project's own layout (its manifest is for a merged /usr), not the
+	# package's.
+	meson_src_test --suite unit
 }
 
 pkg_postinst() {
