@@ -1,6 +1,7 @@
 #!/bin/bash
 # Configures and builds into build/ (and build-asan/ with --asan). Quiet when
-# all goes well; shows meson's or ninja's output when it does not.
+# all goes well; shows meson's or ninja's output when it does not. Warnings
+# are errors here (-Dwerror=true); meson.build leaves werror to packagers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,7 +20,7 @@ run_quiet() {
 setup() {
   local dir=$1; shift
   if [ ! -f "$dir/build.ninja" ]; then
-    run_quiet meson setup "$dir" "$@"
+    run_quiet meson setup "$dir" -Dwerror=true "$@"
   fi
   run_quiet ninja -C "$dir"
 }
@@ -32,7 +33,7 @@ for arg in "$@"; do
         -Dc_args=-fno-sanitize-recover=all -Dcpp_args=-fno-sanitize-recover=all ;;
     --fuzz)
       # libFuzzer needs clang; only the fuzz targets are built here.
-      [ -f build-fuzz/build.ninja ] || CC=clang CXX=clang++ run_quiet meson setup build-fuzz -Dfuzz=true
+      [ -f build-fuzz/build.ninja ] || CC=clang CXX=clang++ run_quiet meson setup build-fuzz -Dwerror=true -Dfuzz=true
       run_quiet ninja -C build-fuzz $(cd build-fuzz && meson introspect --targets |
         python3 -c 'import json,sys; print(" ".join(t["filename"][0].split("/build-fuzz/")[-1] for t in json.load(sys.stdin) if t["name"].startswith("fuzz-")))') ;;
   esac

@@ -1,0 +1,85 @@
+# Copyright 2026 Majordome authors
+# Distributed under the terms of the BSD-3-Clause license
+
+# A live ebuild: it builds the newest commit of the repository below, so by
+# Gentoo convention it has no KEYWORDS (users accept it explicitly in
+# package.accept_keywords with "**"). A release gets majordome-X.Y.Z.ebuild
+# with SRC_URI and KEYWORDS="~amd64". tests/packaging/test-ebuild.py checks
+# this file against the tree: docs/packaging.md.
+
+EAPI=8
+
+PYTHON_COMPAT=( python3_{11..13} )
+
+# Placeholder: the project has no public repository yet. Point it at the
+# real one (or set EGIT_OVERRIDE_REPO_MAJORDOME) before use.
+EGIT_REPO_URI="https://example.invalid/majordome.git"
+
+inherit git-r3 meson python-any-r1 systemd tmpfiles
+
+DESCRIPTION="KVM virtual machine manager: a D-Bus daemon, a sandboxed VMM and a client"
+HOMEPAGE="https://example.invalid/majordome"
+
+LICENSE="BSD"
+SLOT="0"
+KEYWORDS=""
+# Only what meson_options.txt offers. The seccomp sandbox is not optional
+# (meson.build requires libseccomp), so there is no seccomp flag; gpu,
+# wayland and video come with their meson options.
+IUSE="test"
+RESTRICT="!test? ( test )"
+
+# majordomed: sd-bus and sd-event. vmc: GLib and GIO. majordome-vmm:
+# libseccomp. At run time the daemon needs a D-Bus system bus and asks
+# polkit about callers.
+COMMON_DEPEND="
+	dev-libs/glib:2
+	sys-apps/systemd:=
+	sys-libs/libseccomp
+"
+# The kernel image codecs are linked into majordome-vmm statically
+# (vmm/boot/meson.build), so they are needed at build time only, as static
+# libraries.
+DEPEND="
+	${COMMON_DEPEND}
+	app-arch/bzip2[static-libs]
+	app-arch/lz4[static-libs]
+	app-arch/xz-utils[static-libs]
+	app-arch/zstd[static-libs]
+	sys-libs/zlib[static-libs]
+	test? ( dev-cpp/gtest )
+"
+RDEPEND="
+	${COMMON_DEPEND}
+	sys-apps/dbus
+	sys-auth/polkit
+"
+BDEPEND="
+	${PYTHON_DEPS}
+	virtual/pkgconfig
+"
+
+src_configure() {
+	local emesonargs=(
+		$(meson_use test tests)
+		-Dsystemdsystemunitdir="$(systemd_get_systemunitdir)"
+	)
+	meson_src_configure
+}
+
+src_test() {
+	# The unit tests need no /dev/kvm, privileges or network; the daemon,
+	# integration, faults and linux suites do and are left out, as is the
+	# fuzz suite (clang, -Dfuzz=true). The packaging suite checks the
+	# project's own layout (its manifest is for a merged /usr), not the
+	# package's.
+	meson_src_test --suite unit
+}
+
+pkg_postinst() {
+	tmpfiles_process majordome.conf
+	elog "Start the system daemon with: systemctl enable --now majordomed"
+	elog "A user's own daemon is activated on the session bus by vmc --user."
+	elog "Members of no special group may manage VMs: polkit asks for an"
+	elog "administrator (org.majordome.manage-vms); add a polkit rule to allow a group."
+}

@@ -1,0 +1,162 @@
+#!/usr/bin/env python3
+"""The Portage ebuild against the tree (docs/packaging.md), TAP.
+
+1. It parses: `bash -n`.
+2. It sources cleanly with the eclass functions stubbed; EAPI is 8.
+3. Every meson option it passes (meson_use, meson_feature, -Dname=) is in
+   meson_options.txt or is a meson built-in.
+4. Every dependency() and find_library() of every meson.build maps, through
+   the table below, to an atom in the ebuild's DEPEND or RDEPEND (the libc
+   and meson's own need none). A name missing from the table fails: extend
+   the table with its Gentoo atom.
+
+Usage: test-ebuild.py SOURCE_ROOT
+"""
+import pathlib
+import re
+import subprocess
+import sys
+
+# pkg-config (or library) name -> the Gentoo package providing it; None
+# for what the libc, the compiler or meson itself provides.
+ATOMS = {
+    "libsystemd": "sys-apps/systemd",
+    "systemd": "sys-apps/systemd",
+    "dbus-1": "sys-apps/dbus",
+    "polkit-gobject-1": "sys-auth/polkit",
+    "glib-2.0": "dev-libs/glib",
+    "gio-2.0": "dev-libs/glib",
+    "gio-unix-2.0": "dev-libs/glib",
+    "libseccomp": "sys-libs/libseccomp",
+    "zlib": "sys-libs/zlib",
+    "liblzma": "app-arch/xz-utils",
+    "libzstd": "app-arch/zstd",
+    "liblz4": "app-arch/lz4",
+    "bz2": "app-arch/bzip2",
+    "gtest": "dev-cpp/gtest",
+    "threads": None,
+    "m": None,
+    "dl": None,
+}
+
+# Options every meson project has (`meson configure` lists them).
+MESON_BUILTINS = {
+    "prefix", "bindir", "sbindir", "libdir", "libexecdir", "datadir",
+    "sysconfdir", "localstatedir", "mandir", "includedir", "infodir",
+    "localedir", "sharedstatedir", "buildtype", "debug", "optimization",
+    "werror", "warning_level", "strip", "b_lto", "b_pie", "b_ndebug",
+    "b_sanitize", "b_coverage", "default_library", "wrap_mode",
+    "auto_features", "backend", "unity", "layout", "install_umask",
+}
+
+# Stubs for what the inherited eclasses would define, so the ebuild's
+# global scope runs as Portage would run it. Each meson helper prints the
+# option it passes, as the real ones do.
+STUBS = r"""
+inherit() { PYTHON_DEPS="dev-lang/python:3"; }
+meson_use() { echo "-D${2:-$1}=USE"; }
+meson_feature() { echo "-D${2:-$1}=USE"; }
+usex() { echo "${2:-yes}"; }
+use() { return 0; }
+systemd_get_systemunitdir() { echo /usr/lib/systemd/system; }
+systemd_get_userunitdir() { echo /usr/lib/systemd/user; }
+meson_src_configure() { printf '%s\n' "${emesonargs[@]}" "$@"; }
+meson_src_test() { :; }
+tmpfiles_process() { :; }
+elog() { :; }
+einfo() { :; }
+ewarn() { :; }
+die() { echo "die: $*" >&2; exit 1; }
+"""
+
+DUMP = r"""
+set -e
+source "$1"
+printf 'EAPI=%s\0IUSE=%s\0KEYWORDS=%s\0DEPEND=%s\0RDEPEND=%s\0BDEPEND=%s\0' \
+    "$EAPI" "$IUSE" "$KEYWORDS" "$DEPEND" "$RDEPEND" "$BDEPEND"
+printf 'CONFIGURE=%s\0' "$(src_configure | tr '\n' ' ')"
+"""
+
+
+class Tap:
+    def __init__(self):
+        self.n = 0
+        self.failed = False
+
+    def check(self, ok, name, detail=""):
+        self.n += 1
+        print(f"{'ok' if ok else 'not ok'} {self.n} - {name}")
+        if not ok:
+            self.failed = True
+            for line in detail.splitlines():
+                print(f"# {line}")
+
+
+def meson_lookups(root):
+    """(name, file) for each dependency('NAME') and find_library('NAME')."""
+    found = []
+    pattern = re.compile(r"""\b(?:dependency|find_library)\(\s*'([^']+)'""")
+    for path in sorted(root.rglob("meson.build")):
+        rel = path.relative_to(root)
+        if rel.parts[0].startswith("build") or rel.parts[0] == "subprojects":
+            continue
+        for name in pattern.findall(path.read_text()):
+            found.append((name, str(rel)))
+    return found
+
+
+def main():
+    root = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else ".").resolve()
+    ebuilds = sorted((root / "ebuild" / "app-emulation" / "majordome").glob("*.ebuild"))
+    tap = Tap()
+    print("1..6")
+    if len(ebuilds) != 1:
+        tap.check(False, "one majordome ebuild", f"found {ebuilds}")
+        return 1
+    ebuild = ebuilds[0]
+
+    r = subprocess.run(["bash", "-n", str(ebuild)], capture_output=True, text=True)
+    tap.check(r.returncode == 0, f"bash -n {ebuild.name}", r.stderr)
+
+    r = subprocess.run(["bash", "-c", STUBS + DUMP, "test-ebuild", str(ebuild)],
+                       capture_output=True, text=True)
+    tap.check(r.returncode == 0 and not r.stderr, "it sources with stub eclasses",
+              r.stderr or f"exit status {r.returncode}")
+    vars_ = dict(item.split("=", 1) for item in r.stdout.split("\0") if "=" in item)
+    for key in ("EAPI", "IUSE", "KEYWORDS", "DEPEND", "RDEPEND", "BDEPEND"):
+        print(f"# {key}: {' '.join(vars_.get(key, '').split())}")
+
+    tap.check(vars_.get("EAPI") == "8", "EAPI is 8", f"EAPI={vars_.get('EAPI')!r}")
+
+    # A live ebuild has no KEYWORDS; a release ebuild has some.
+    live = ebuild.name.endswith("-9999.ebuild")
+    keywords = vars_.get("KEYWORDS", "").strip()
+    tap.check(bool(keywords) != live,
+              "no KEYWORDS for a live ebuild, some for a release",
+              f"{ebuild.name}: KEYWORDS={keywords!r}")
+
+    options_text = (root / "meson_options.txt").read_text()
+    project_options = set(re.findall(r"option\(\s*'([^']+)'", options_text))
+    passed = re.findall(r"-D([A-Za-z0-9_]+)=", vars_.get("CONFIGURE", ""))
+    unknown = [o for o in passed if o not in project_options and o not in MESON_BUILTINS]
+    tap.check(bool(passed) and not unknown,
+              f"the meson options it passes exist ({', '.join(passed)})",
+              f"not in meson_options.txt nor a meson built-in: {', '.join(unknown)}"
+              if passed else "src_configure passes no option")
+
+    atoms = set(re.findall(r"[a-z0-9-]+/[A-Za-z0-9_+-]+?(?=[:\[\s]|-[0-9]|$)",
+                           vars_.get("DEPEND", "") + " " + vars_.get("RDEPEND", "")))
+    problems = []
+    for name, where in meson_lookups(root):
+        if name not in ATOMS:
+            problems.append(f"{where}: dependency '{name}' is not in test-ebuild.py's "
+                            "ATOMS table: add it with its Gentoo atom")
+        elif ATOMS[name] and ATOMS[name] not in atoms:
+            problems.append(f"{where}: '{name}' needs {ATOMS[name]} in DEPEND or RDEPEND")
+    tap.check(not problems, "every meson dependency is in the ebuild's dependencies",
+              "\n".join(problems))
+    return 1 if tap.failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
