@@ -108,11 +108,14 @@ static void vector_update(Msix *m, unsigned i) {
                         v->routed_data = v->data;
                 }
                 if (!v->attached) {
-                        uint64_t stale;
-                        /* Writes made while detached were counted as
-                         * pending bits, not on the eventfd; drop any
-                         * leftover so attaching does not inject twice. */
-                        (void) !read(v->fd, &stale, sizeof(stale));
+                        uint64_t stale = 0;
+                        /* Our own writes made while detached were counted
+                         * as pending bits, never on the eventfd; a count
+                         * there is a vhost-user back-end's, which writes
+                         * the eventfd itself: its interrupt is pending, sent
+                         * below, once (not injected again by attaching). */
+                        if (read(v->fd, &stale, sizeof(stale)) == sizeof(stale) && stale > 0)
+                                m->pba[i / 64] |= UINT64_C(1) << (i % 64);
                         if (m->hv->irqfd(m->hv_vm, v->fd, v->gsi, true) < 0)
                                 m->errors++;
                         v->attached = true;

@@ -399,7 +399,16 @@ int virtio_device_unwatch_fd(VirtioDevice *vdev, int fd) {
 }
 
 int virtio_device_call_fd(const VirtioDevice *vdev, unsigned index) {
-        return index < vdev->ops->n_queues ? vdev->call_fds[index] : -EBADF;
+        int fd;
+
+        if (index >= vdev->ops->n_queues || vdev->call_fds[index] < 0)
+                return -EBADF;
+        if (vdev->transport && vdev->transport->queue_irqfd) {
+                fd = vdev->transport->queue_irqfd(vdev->transport_ctx, (VirtQueue *) &vdev->queues[index]);
+                if (fd >= 0)
+                        return fd;
+        }
+        return vdev->call_fds[index];
 }
 
 int virtio_device_kick_fd(const VirtioDevice *vdev, unsigned index) {

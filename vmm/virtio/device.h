@@ -176,7 +176,10 @@ uint64_t virtio_device_features(const VirtioDevice *vdev);
 int virtio_device_watch_fd(VirtioDevice *vdev, int fd, uint32_t epoll_events, VirtioFdHandler handler);
 int virtio_device_unwatch_fd(VirtioDevice *vdev, int fd);
 /* The eventfd a back-end signals for queue `index`'s interrupt
- * (external_queues only; -EBADF otherwise or past n_queues). */
+ * (external_queues only; -EBADF otherwise or past n_queues): the
+ * transport's irqfd for the queue where it has one (the worker is not
+ * woken: QEMU's and crosvm's fast path), else one the worker turns into
+ * the interrupt. Ask after DRIVER_OK, when the driver has picked vectors. */
 int virtio_device_call_fd(const VirtioDevice *vdev, unsigned index);
 /* The eventfd the guest's notifications for queue `index` land on. */
 int virtio_device_kick_fd(const VirtioDevice *vdev, unsigned index);
@@ -209,6 +212,10 @@ typedef struct VirtioTransportOps {
         /* On the worker: the fd of virtio_device_watch_transport_fd() is
          * readable (PCI: the guest EOI'd the INTx line). */
         void (*fd_ready)(void *ctx);
+        /* An eventfd whose write is q's interrupt without a VMM thread in
+         * the way (PCI: its MSI-X vector's irqfd, when MSI-X is on and q
+         * has a vector), or -1. Optional. */
+        int (*queue_irqfd)(void *ctx, VirtQueue *q);
 } VirtioTransportOps;
 
 int virtio_device_new_config(const VirtioDeviceOps *ops, const VmmDevice *config, const GuestMemory *mem,

@@ -72,10 +72,23 @@ static void transport_config_interrupt(void *ctx) {
         intx_raise(vp, 2);
 }
 
+/* A back-end may write the vector's eventfd itself: attached as an irqfd
+ * it is the interrupt, and while the vector is masked the write waits on
+ * the eventfd, which becomes the pending bit at unmask (msix.c). Without a
+ * hypervisor (tests) or MSI-X, the worker's path. */
+static int transport_queue_irqfd(void *ctx, VirtQueue *q) {
+        VirtioPci *vp = ctx;
+
+        if (!vp->hv || !vp->hv->irqfd || !msix_enabled(&vp->msix) || q->msix_vector == VIRTIO_MSI_NO_VECTOR)
+                return -1;
+        return msix_vector_fd(&vp->msix, q->msix_vector);
+}
+
 static const VirtioTransportOps transport_ops = {
         .queue_interrupt = transport_queue_interrupt,
         .config_interrupt = transport_config_interrupt,
         .fd_ready = intx_resampled,
+        .queue_irqfd = transport_queue_irqfd,
 };
 
 /* ---- common configuration (§4.1.4.3) ---- */
