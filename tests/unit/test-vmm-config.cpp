@@ -572,3 +572,110 @@ TEST(VmmConfigReader, ExcessFdsAreClosedAndRefused) {
 }
 
 } /* namespace */
+
+/* ---- vhost-user back-ends and shared directories ---- */
+
+class VmmConfigShareTest : public VmmConfigTest {
+protected:
+        void SetUp() override {
+                VmmConfigTest::SetUp();
+                char tmpl[] = "/tmp/vmm-config-share-XXXXXX";
+                ASSERT_NE(mkdtemp(tmpl), nullptr);
+                dir_ = tmpl;
+                int pair[2];
+                ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair), 0);
+                sock_ = Own(pair[0]);
+                Own(pair[1]);
+        }
+        void TearDown() override {
+                VmmConfigTest::TearDown();
+                rmdir(dir_.c_str());
+        }
+        int Dir() { return Own(open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)); }
+        VmmDevice *AddShare(const char *tag, int fd) {
+                VmmDevice *d = Add(VMM_DEVICE_SHARED_DIR);
+                d->shared_dir.fd = fd;
+                strcpy(d->shared_dir.tag, tag);
+                return d;
+        }
+        std::string dir_;
+        int sock_ = -1;
+};
+
+TEST_F(VmmConfigShareTest, VhostUserAndSharedDirRoundTrip) {
+        VmmDevice *u = Add(VMM_DEVICE_VHOST_USER);
+        u->vhost_user.type = VMM_VHOST_USER_FS;
+        u->vhost_user.fd = sock_;
+        strcpy(u->vhost_user.tag, "from-backend");
+        VmmDevice *s = AddShare("home", Dir());
+        s->shared_dir.cache = VMM_FS_CACHE_NEVER;
+        s->shared_dir.read_only = true;
+
+        Encode();
+        VmmConfig out;
+        ASSERT_EQ(Decode(&out), 0) << error_.message;
+        ASSERT_EQ(out.n_devices, 2u);
+        EXPECT_EQ(out.devices[0].vhost_user.type, (uint32_t) VMM_VHOST_USER_FS);
+        EXPECT_EQ(out.devices[0].vhost_user.fd, sock_);
+        EXPECT_STREQ(out.devices[0].vhost_user.tag, "from-backend");
+        EXPECT_EQ(out.devices[1].shared_dir.fd, s->shared_dir.fd);
+        EXPECT_EQ(out.devices[1].shared_dir.cache, (uint32_t) VMM_FS_CACHE_NEVER);
+        EXPECT_TRUE(out.devices[1].shared_dir.read_only);
+        EXPECT_STREQ(out.devices[1].shared_dir.tag, "home");
+        EXPECT_STREQ(vmm_device_kind_to_string(VMM_DEVICE_SHARED_DIR), "shared-dir");
+        EXPECT_STREQ(vmm_vhost_user_type_to_string(VMM_VHOST_USER_RNG), "rng");
+        EXPECT_EQ(vmm_vhost_user_type_from_string("gpu"), -EINVAL);
+}
+
+TEST_F(VmmConfigShareTest, TwoSharesWithOneTagAreRefused) {
+        AddShare("same", Dir());
+        VmmDevice *u = Add(VMM_DEVICE_VHOST_USER);
+        u->vhost_user.type = VMM_VHOST_USER_FS;
+        u->vhost_user.fd = sock_;
+        strcpy(u->vhost_user.tag, "same");
+        EXPECT_EQ(vmm_config_validate(&c_, &error_), -EEXIST);
+        EXPECT_NE(std::string(error_.message).find("same"), std::string::npos) << error_.message;
+}
+
+TEST_F(VmmConfigShareTest, BadTagsAndCacheModesAreRefused) {
+        for (const char *tag : { "", "a b", "a:b", "a,b", "a/b", "a\\b", "\x7f" }) {
+                c_.n_devices = 0;
+                AddShare(tag, Dir());
+                EXPECT_EQ(vmm_config_validate(&c_, &error_), -EINVAL) << "tag '" << tag << "'";
+        }
+        c_.n_devices = 0;
+        AddShare("ok", Dir())->shared_dir.cache = 3;
+        EXPECT_EQ(vmm_config_validate(&c_, &error_), -EINVAL);
+        c_.n_devices = 0;
+        VmmDevice *u = Add(VMM_DEVICE_VHOST_USER);
+        u->vhost_user.type = VMM_VHOST_USER_RNG;
+        u->vhost_user.fd = sock_;
+        strcpy(u->vhost_user.tag, "t");
+        EXPECT_EQ(vmm_config_validate(&c_, &error_), -EINVAL) << "a tag on an rng back-end";
+        u->vhost_user.tag[0] = '\0';
+        u->vhost_user.type = 99;
+        EXPECT_EQ(vmm_config_validate(&c_, &error_), -EINVAL) << "an unknown type";
+}
+
+TEST_F(VmmConfigShareTest, DescriptorsOfTheWrongKindAreRefused) {
+        AddShare("file", Own(MemFile("not-a-dir")));
+        EXPECT_EQ(vmm_config_validate(&c_, &error_), -EBADF) << "a share that is a file";
+        c_.n_devices = 0;
+        AddShare("opath", Own(open(dir_.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC)));
+        EXPECT_EQ(vmm_config_validate(&c_, &error_), -EBADF) << "an O_PATH share";
+        c_.n_devices = 0;
+        VmmDevice *u = Add(VMM_DEVICE_VHOST_USER);
+        u->vhost_user.type = VMM_VHOST_USER_RNG;
+        u->vhost_user.fd = Dir();
+        EXPECT_EQ(vmm_config_validate(&c_, &error_), -EBADF) << "a back-end that is not a socket";
+}
+
+TEST_F(VmmConfigShareTest, DecodeRefusesUnknownShareFlags) {
+        AddShare("x", Dir());
+        Encode();
+        /* The share's record: device header (4), then u32 flags. */
+        size_t at = VMM_CONFIG_HEADER_SIZE + strlen(c_.cmdline) + 4;
+        PutLe32(&blob_[at], Le32(&blob_[at]) | 0x200);
+        VmmConfig out;
+        EXPECT_EQ(Decode(&out), -EBADMSG);
+}
