@@ -19,16 +19,13 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdarg.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "devices/virtiofsd.h"
@@ -575,8 +572,6 @@ static int vhost_user_parse(const char *arg, VmmDevice *ret) {
         return r < 0 ? -EINVAL : 0;
 }
 
-static const VirtioDeviceOps *vhost_user_variant(const VmmDevice *config);
-
 static int vhost_user_create(VirtioDevice *vdev, const VmmDevice *config, void **ret) {
         VhostUser *u;
         int r;
@@ -662,7 +657,7 @@ static int shared_dir_create(VirtioDevice *vdev, const VmmDevice *config, void *
 
 /* ---- the ops: one identity per back-end type ---- */
 
-#define VHOST_USER_OPS(ident, vname, vtype, queues, cfg)                                \
+#define VHOST_USER_OPS(ident, vname, vtype, queues, cfg, parse_fn, create_fn)            \
         static const VirtioDeviceOps ident = {                                          \
                 .name = vname,                                                          \
                 .type = vtype,                                                          \
@@ -671,8 +666,8 @@ static int shared_dir_create(VirtioDevice *vdev, const VmmDevice *config, void *
                 .config_size = cfg,                                                     \
                 .seccomp_role = "vhost-user",                                           \
                 .seccomp_policy = "vhost-user.policy",                                  \
-                .parse = vhost_user_parse,                                              \
-                .create = vhost_user_create,                                            \
+                .parse = parse_fn,                                                      \
+                .create = create_fn,                                                    \
                 .destroy = vhost_user_destroy,                                          \
                 .config_read = vhost_user_config_read,                                  \
                 .config_write = vhost_user_config_write,                                \
@@ -685,30 +680,11 @@ static int shared_dir_create(VirtioDevice *vdev, const VmmDevice *config, void *
                 .worker_start = vhost_user_worker_start,                                \
         }
 
-VHOST_USER_OPS(vhost_user_rng_ops, "vhost-user-rng", VIRTIO_ID_RNG, 1, 0);
-VHOST_USER_OPS(vhost_user_fs_ops, "vhost-user-fs", VIRTIO_ID_FS, 1 + FS_NUM_REQUEST_QUEUES, FS_CONFIG_SIZE);
-
-static const VirtioDeviceOps shared_dir_fs_ops = {
-        .name = "shared-dir",
-        .type = VIRTIO_ID_FS,
-        .n_queues = 1 + FS_NUM_REQUEST_QUEUES,
-        .queue_max_size = VIRTQ_MAX_SIZE,
-        .config_size = FS_CONFIG_SIZE,
-        .seccomp_role = "vhost-user",
-        .seccomp_policy = "vhost-user.policy",
-        .parse = shared_dir_parse,
-        .create = shared_dir_create,
-        .destroy = vhost_user_destroy,
-        .config_read = vhost_user_config_read,
-        .config_write = vhost_user_config_write,
-        .activate = vhost_user_activate,
-        .stop = vhost_user_stop,
-        .reset = vhost_user_reset,
-        .fds = vhost_user_fds,
-        .external_queues = true,
-        .offered = vhost_user_offered,
-        .worker_start = vhost_user_worker_start,
-};
+VHOST_USER_OPS(vhost_user_rng_ops, "vhost-user-rng", VIRTIO_ID_RNG, 1, 0, vhost_user_parse, vhost_user_create);
+VHOST_USER_OPS(vhost_user_fs_ops, "vhost-user-fs", VIRTIO_ID_FS, 1 + FS_NUM_REQUEST_QUEUES, FS_CONFIG_SIZE,
+               vhost_user_parse, vhost_user_create);
+VHOST_USER_OPS(shared_dir_fs_ops, "shared-dir", VIRTIO_ID_FS, 1 + FS_NUM_REQUEST_QUEUES, FS_CONFIG_SIZE,
+               shared_dir_parse, shared_dir_create);
 
 static const VirtioDeviceOps *vhost_user_variant(const VmmDevice *config) {
         if (!config)
