@@ -401,3 +401,23 @@ TEST_F(Walker, no_interrupt_without_new_used_buffers) {
 }
 
 } // namespace
+
+/* A back-end (or device) that asks after a turn that used nothing, as one
+ * starting its ring does, raises no interrupt, with or without EVENT_IDX;
+ * the first buffer used still interrupts. */
+TEST_F(Walker, no_interrupt_before_anything_was_used) {
+        EXPECT_FALSE(virtq_should_interrupt(&q));
+        drv->add_chain({ { DATA, 8, true } });
+        ASSERT_EQ(virtq_pop(&q, chain), 1);
+        virtq_push(&q, chain, 0);
+        EXPECT_TRUE(virtq_should_interrupt(&q));
+}
+
+TEST_F(Walker, no_interrupt_before_anything_was_used_without_event_idx) {
+        make(16 * MiB, 16, false, true);
+        EXPECT_FALSE(virtq_should_interrupt(&q));
+        drv->add_chain({ { DATA, 8, true } });
+        ASSERT_EQ(virtq_pop(&q, chain), 1);
+        virtq_push(&q, chain, 0);
+        EXPECT_TRUE(virtq_should_interrupt(&q));
+}

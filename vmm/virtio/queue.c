@@ -285,7 +285,8 @@ bool virtq_should_interrupt(VirtQueue *q) {
 
         if (!q->event_idx) {
                 /* §2.7.7.2: without EVENT_IDX, honour NO_INTERRUPT. */
-                if (q->signalled_used_valid && q->signalled_used == q->next_used)
+                /* Nothing used since the last one (or since the start). */
+                if ((q->signalled_used_valid ? q->signalled_used : 0) == q->next_used)
                         return false;
                 q->signalled_used = q->next_used;
                 q->signalled_used_valid = true;
@@ -296,8 +297,11 @@ bool virtq_should_interrupt(VirtQueue *q) {
         valid = q->signalled_used_valid;
         q->signalled_used = q->next_used;
         q->signalled_used_valid = true;
+        /* The first one always, once something was used: a device that
+         * asks after a turn that pushed nothing (a back-end starting its
+         * ring) must not raise a spurious interrupt. */
         if (!valid)
-                return true;
+                return q->next_used != 0;
         if (old == q->next_used)
                 return false;
         /* used_event sits after avail->ring[size] (§2.7.6). */
