@@ -415,12 +415,18 @@ void control_server_push_events(ControlServer *s) {
         } while (dropped);
 }
 
+static bool waiting_answer_one(ControlServer *s, uint64_t now);
+
 void control_server_send_exiting(ControlServer *s, int exit_code, const char *reason) {
         uint8_t payload[CONTROL_EXITING_HEADER_SIZE + CONTROL_REASON_MAX];
         size_t n;
 
         if (!s)
                 return;
+        /* balloon-stats requests still waiting get the statistics at hand
+         * (fresh if the guest answered before it went), not a hang-up. */
+        while (waiting_answer_one(s, UINT64_MAX))
+                ;
         control_server_push_events(s);
         n = control_exiting_encode(exit_code, reason, payload);
         for (ControlConnection *c = s->connections; c; c = c->next) {

@@ -98,8 +98,9 @@ int control_server_add_connection(ControlServer *s, int fd);
  * send nothing. */
 void control_server_push_events(ControlServer *s);
 
-/* The last event: after a final push, `exiting` to every subscribed
- * connection. Nothing is pushed after it. */
+/* The last word: balloon-stats requests still waiting are answered with
+ * the statistics at hand, then, after a final push, `exiting` goes to
+ * every subscribed connection. Nothing is pushed after it. */
 void control_server_send_exiting(ControlServer *s, int exit_code, const char *reason);
 
 void control_server_set_idle_timeout(ControlServer *s, uint64_t timeout_ms);
