@@ -153,6 +153,29 @@ TEST(VhostUser, FillsBuffersThroughTheBackend) {
         EXPECT_FALSE(d.status() & VIRTIO_STATUS_NEEDS_RESET);
 }
 
+/* With MSI-X on and a vector for the queue, the back-end's call fd is the
+ * vector's eventfd (the irqfd: no VMM thread in the way); without MSI-X,
+ * the device's own call eventfd, which its worker turns into INTx. */
+TEST(VhostUser, CallFdIsTheVectorIrqfdWithMsixAndTheWorkersWithout) {
+        Backend be("none");
+        PciDriver d(&virtio_vhost_user_ops, be.config());
+        ASSERT_EQ(d.error(), 0);
+        VirtqDriver q{ d.mem(), 0x10000, 64 };
+        bring_up(d, q);
+        EXPECT_EQ(virtio_device_call_fd(d.device(), 0), msix_vector_fd(&d.transport()->msix, 0));
+
+        Backend be2("none");
+        PciDriver intx(&virtio_vhost_user_ops, be2.config());
+        ASSERT_EQ(intx.error(), 0);
+        VirtqDriver q2{ intx.mem(), 0x10000, 64 };
+        ASSERT_TRUE(intx.negotiate(BASE_FEATURES));
+        intx.setup_queue(0, q2, 0);
+        intx.driver_ok();
+        int fd = virtio_device_call_fd(intx.device(), 0);
+        EXPECT_GE(fd, 0);
+        EXPECT_NE(fd, msix_vector_fd(&intx.transport()->msix, 0));
+}
+
 TEST(VhostUser, ResetStopsTheRingsAndTheDeviceWorksAfter) {
         Backend be("none");
         PciDriver d(&virtio_vhost_user_ops, be.config());
