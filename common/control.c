@@ -4,7 +4,6 @@
 #include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 
 #include "control.h"
 #include "macro.h"
@@ -388,37 +387,7 @@ int control_send(int fd, const ControlHeader *h, const void *payload, const int 
 }
 
 int control_connect(const char *path, int *ret_fd) {
-        _cleanup_close_ int fd = -EBADF;
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
-        size_t l;
-
-        if (!path || !*path)
-                return -EINVAL;
-        l = strlen(path);
-        if (l >= sizeof(sa.sun_path))
-                return -ENAMETOOLONG;
-        memcpy(sa.sun_path, path, l + 1);
-
-        fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-        if (fd < 0)
-                return -errno;
-        if (connect(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0)
-                return -errno;
-
-        *ret_fd = TAKE_FD(fd);
-        return 0;
-}
-
-/* Milliseconds left before deadline_ns for poll(); -1 without a deadline. */
-static int remaining_ms(uint64_t deadline_ns) {
-        uint64_t now;
-
-        if (deadline_ns == UINT64_MAX)
-                return -1;
-        now = now_ns();
-        if (now >= deadline_ns)
-                return 0;
-        return (int) MIN((deadline_ns - now + 999999) / 1000000, (uint64_t) INT32_MAX);
+        return connect_unix(path, SOCK_SEQPACKET, ret_fd);
 }
 
 static int wait_reply(int fd, uint16_t type, uint32_t id, uint64_t deadline_ns, ControlReply *ret) {
@@ -428,7 +397,7 @@ static int wait_reply(int fd, uint16_t type, uint32_t id, uint64_t deadline_ns, 
                 struct pollfd p = { .fd = fd, .events = POLLIN };
                 int r;
 
-                r = poll(&p, 1, remaining_ms(deadline_ns));
+                r = poll(&p, 1, deadline_remaining_ms(deadline_ns));
                 if (r < 0) {
                         if (errno == EINTR)
                                 continue;
@@ -522,7 +491,7 @@ int control_call(int fd, uint16_t type, uint32_t id,
                         break;
 
                 /* The VMM's receive queue is full: wait for room, not forever. */
-                r = poll(&p, 1, remaining_ms(deadline_ns));
+                r = poll(&p, 1, deadline_remaining_ms(deadline_ns));
                 if (r < 0 && errno != EINTR)
                         return -errno;
                 if (r == 0)

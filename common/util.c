@@ -139,6 +139,38 @@ uint64_t now_ns(void) {
         return (uint64_t) ts.tv_sec * UINT64_C(1000000000) + ts.tv_nsec;
 }
 
+int deadline_remaining_ms(uint64_t deadline_ns) {
+        uint64_t now;
+
+        if (deadline_ns == UINT64_MAX)
+                return -1;
+        now = now_ns();
+        if (now >= deadline_ns)
+                return 0;
+        return (int) MIN((deadline_ns - now + 999999) / 1000000, (uint64_t) INT32_MAX);
+}
+
+int connect_unix(const char *path, int type, int *ret_fd) {
+        _cleanup_close_ int fd = -EBADF;
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        size_t l;
+
+        if (!path || !*path)
+                return -EINVAL;
+        l = strlen(path);
+        if (l >= sizeof(sa.sun_path))
+                return -ENAMETOOLONG;
+        memcpy(sa.sun_path, path, l + 1);
+
+        fd = socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return -errno;
+        if (connect(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0)
+                return -errno;
+        *ret_fd = TAKE_FD(fd);
+        return 0;
+}
+
 int bind_private(const char *path, int type, int *ret_fd) {
         _cleanup_close_ int fd = -EBADF;
         struct sockaddr_un sa = { .sun_family = AF_UNIX };

@@ -25,6 +25,12 @@ int read_full_fd(int fd, size_t max, void **ret_data, size_t *ret_size);
 
 /* Monotonic clock in nanoseconds. */
 uint64_t now_ns(void);
+/* Milliseconds left before deadline_ns (now_ns's clock) for poll(),
+ * rounded up; 0 once it passed; -1 for UINT64_MAX (no deadline). */
+int deadline_remaining_ms(uint64_t deadline_ns);
+
+/* A new Unix socket of type (blocking, O_CLOEXEC) connected to path. */
+int connect_unix(const char *path, int type, int *ret_fd);
 
 /* A new Unix socket of type (made non-blocking and O_CLOEXEC) bound to
  * path, its file mode 0600 whatever the umask: connect() needs write

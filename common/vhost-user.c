@@ -5,11 +5,11 @@
 #include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "macro.h"
 #include "unaligned.h"
+#include "util.h"
 #include "vhost-user.h"
 
 static const char *const request_table[] = {
@@ -102,13 +102,6 @@ int vhost_user_send(int fd, uint32_t request, uint32_t flags, const void *payloa
         return 0;
 }
 
-static int64_t now_ms(void) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void close_all(int *fds, size_t n) {
         for (size_t i = 0; i < n; i++)
                 fds[i] = safe_close(fds[i]);
@@ -116,8 +109,8 @@ static void close_all(int *fds, size_t n) {
 
 /* Reads exactly len bytes; descriptors are accepted only with the first
  * byte of the header (want_fds). */
-static int read_exact(int fd, void *buf, size_t len, int64_t deadline, bool want_fds, int *fds, size_t max_fds,
-                      size_t *n_fds) {
+static int read_exact(int fd, void *buf, size_t len, uint64_t deadline_ns, bool want_fds, int *fds,
+                      size_t max_fds, size_t *n_fds) {
         size_t done = 0;
 
         while (done < len) {
@@ -135,17 +128,14 @@ static int read_exact(int fd, void *buf, size_t len, int64_t deadline, bool want
                 bool bad = false;
                 ssize_t n;
 
-                if (deadline >= 0) {
-                        int64_t left = deadline - now_ms();
+                if (deadline_ns != UINT64_MAX) {
                         struct pollfd p = { .fd = fd, .events = POLLIN };
                         int r;
 
                         /* A spent deadline still takes what is already
                          * queued (a timeout of 0 polls): only an empty
                          * socket times out. */
-                        if (left < 0)
-                                left = 0;
-                        r = poll(&p, 1, (int) MIN(left, INT32_MAX));
+                        r = poll(&p, 1, deadline_remaining_ms(deadline_ns));
                         if (r < 0) {
                                 if (errno == EINTR)
                                         continue;
@@ -154,7 +144,7 @@ static int read_exact(int fd, void *buf, size_t len, int64_t deadline, bool want
                         if (r == 0)
                                 return -ETIMEDOUT;
                 }
-                n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT * (deadline >= 0));
+                n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT * (deadline_ns != UINT64_MAX));
                 if (n < 0) {
                         if (errno == EINTR || errno == EAGAIN)
                                 continue;
@@ -199,7 +189,7 @@ _Static_assert(VHOST_USER_PAYLOAD_MAX >= 8 + VHOST_USER_MEM_REGIONS_MAX * VHOST_
                "a full memory table fits a message");
 
 int vhost_user_recv(int fd, int timeout_ms, VhostUserMsg *msg, int *fds, size_t max_fds, size_t *ret_n_fds) {
-        int64_t deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+        uint64_t deadline = timeout_ms < 0 ? UINT64_MAX : now_ns() + (uint64_t) timeout_ms * 1000000;
         uint8_t header[VHOST_USER_HEADER_SIZE];
         size_t n_fds = 0;
         int r;

@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "macro.h"
@@ -183,6 +182,21 @@ static bool socket_path_ok(const char *path) {
         return n > 0 && n <= VMM_CONFIG_SOCKET_PATH_MAX;
 }
 
+bool vmm_fs_tag_char_ok(char c) {
+        return c > 0x20 && c <= 0x7e && !strchr(":,/\\", c);
+}
+
+bool vmm_fs_tag_is_valid(const char *tag) {
+        size_t n = strnlen(tag, VMM_CONFIG_FS_TAG_MAX + 1);
+
+        if (n == 0 || n > VMM_CONFIG_FS_TAG_MAX)
+                return false;
+        for (size_t k = 0; k < n; k++)
+                if (!vmm_fs_tag_char_ok(tag[k]))
+                        return false;
+        return true;
+}
+
 static int tag_check(const char *tag, bool empty_ok, const char *what, unsigned i, VmmConfigError *error) {
         size_t n = strnlen(tag, VMM_CONFIG_FS_TAG_MAX + 1);
 
@@ -190,10 +204,9 @@ static int tag_check(const char *tag, bool empty_ok, const char *what, unsigned 
                 return fail(error, -EINVAL, "%s %u: tag longer than %d bytes", what, i, VMM_CONFIG_FS_TAG_MAX);
         if (n == 0 && !empty_ok)
                 return fail(error, -EINVAL, "%s %u: empty tag", what, i);
-        for (size_t k = 0; k < n; k++)
-                if (tag[k] <= 0x20 || tag[k] > 0x7e || strchr(":,/\\", tag[k]))
-                        return fail(error, -EINVAL, "%s %u: tag is not printable ASCII without space, ':', ',', '/' "
-                                    "or '\\'", what, i);
+        if (n > 0 && !vmm_fs_tag_is_valid(tag))
+                return fail(error, -EINVAL, "%s %u: tag is not printable ASCII without space, ':', ',', '/' "
+                            "or '\\'", what, i);
         return 0;
 }
 
@@ -799,13 +812,6 @@ int vmm_config_reader_add(VmmConfigReader *rd, const uint8_t *payload, size_t le
         return 1;
 }
 
-static uint64_t now_ms(void) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
-}
-
 static int reply(int fd, const ControlHeader *req, int status) {
         ControlHeader h = {
                 .magic = CONTROL_MAGIC,
@@ -821,7 +827,7 @@ static int reply(int fd, const ControlHeader *req, int status) {
 int vmm_config_receive(int fd, int timeout_ms, VmmConfig *ret, VmmConfigError *error) {
         _cleanup_free_ VmmConfigReader *rd = malloc(sizeof(VmmConfigReader));
         _cleanup_free_ ControlDatagram *d = malloc(sizeof(ControlDatagram));
-        uint64_t deadline = now_ms() + (uint64_t) timeout_ms;
+        uint64_t deadline = now_ns() + (uint64_t) timeout_ms * 1000000;
         int r;
 
         if (!rd || !d)
@@ -830,15 +836,16 @@ int vmm_config_receive(int fd, int timeout_ms, VmmConfig *ret, VmmConfigError *e
         for (;;) {
                 ControlHeader h = { .type = CONTROL_TYPE_NONE };
                 struct pollfd p = { .fd = fd, .events = POLLIN };
-                uint64_t now = now_ms();
+                int left;
 
                 r = control_receive(fd, d);
                 if (r == -EAGAIN) {
-                        if (now >= deadline) {
+                        left = deadline_remaining_ms(deadline);
+                        if (left == 0) {
                                 r = fail(error, -ETIMEDOUT, "configure: no configuration within %d ms", timeout_ms);
                                 break;
                         }
-                        if (poll(&p, 1, (int) (deadline - now)) < 0 && errno != EINTR) {
+                        if (poll(&p, 1, left) < 0 && errno != EINTR) {
                                 r = -errno;
                                 break;
                         }

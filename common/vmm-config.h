@@ -87,6 +87,12 @@ typedef enum VmmFsCache {
 const char *vmm_fs_cache_to_string(uint32_t cache);
 int vmm_fs_cache_from_string(const char *s);
 
+/* A virtio-fs tag, what the guest mounts by (mount -t virtiofs TAG): 1 to
+ * VMM_CONFIG_FS_TAG_MAX printable ASCII bytes without space, ':', ',', '/'
+ * or '\' (a name, never a path or an option list). */
+bool vmm_fs_tag_char_ok(char c);
+bool vmm_fs_tag_is_valid(const char *tag);
+
 typedef struct VmmDevice {
         uint32_t kind;          /* VmmDeviceKind */
         union {

@@ -240,7 +240,7 @@ int share_options_parse(sd_bus_message *msg, const char *key, const char *error_
                                 if (r < 0)
                                         return r;
                         } else if (k[0] == 't') {
-                                if (!vm_share_tag_is_valid(v))
+                                if (!vmm_fs_tag_is_valid(v))
                                         return sd_bus_error_setf(error, error_name,
                                                                  "%s.tag: '%.80s' is not 1 to %d printable ASCII "
                                                                  "characters without space, ':', ',', '/', '\\'",

@@ -97,17 +97,6 @@ bool vm_name_is_valid(const char *name) {
 
 _Static_assert(VM_SHARE_TAG_MAX == VMM_CONFIG_FS_TAG_MAX, "a share's tag is the VMM's");
 
-bool vm_share_tag_is_valid(const char *tag) {
-        size_t n = strnlen(tag, VM_SHARE_TAG_MAX + 1);
-
-        if (n == 0 || n > VM_SHARE_TAG_MAX)
-                return false;
-        for (size_t k = 0; k < n; k++)
-                if (tag[k] <= 0x20 || tag[k] > 0x7e || strchr(":,/\\", tag[k]))
-                        return false;
-        return true;
-}
-
 static bool share_tag_taken(const char *tag, const VmShare *taken, unsigned n) {
         for (unsigned i = 0; i < n; i++)
                 if (strcmp(taken[i].tag, tag) == 0)
@@ -128,7 +117,7 @@ void vm_share_tag_from_path(const char *path, const VmShare *taken, unsigned n, 
         while (b > path && b[-1] != '/')
                 b--;
         for (; b < end && len < VM_SHARE_TAG_MAX; b++)
-                base[len++] = (*b <= 0x20 || *b > 0x7e || strchr(":,/\\", *b)) ? '_' : *b;
+                base[len++] = vmm_fs_tag_char_ok(*b) ? *b : '_';
         base[len] = 0;
         if (len == 0)
                 strcpy(base, "share");
@@ -1338,7 +1327,7 @@ static void state_read_share(StateFile *s, const char *v) {
 
         if (s->n_shares >= VM_SHARES_MAX ||
             sscanf(v, "%d %15s %36s %n", &ro, cache, tag, &n) != 3 || n == 0 ||
-            !vm_share_tag_is_valid(tag) || (c = vmm_fs_cache_from_string(cache)) < 0)
+            !vmm_fs_tag_is_valid(tag) || (c = vmm_fs_cache_from_string(cache)) < 0)
                 return;
         path = o = strdup(v + n);
         if (!path)

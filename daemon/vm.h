@@ -118,10 +118,6 @@ typedef struct VmShare {
         char tag[VM_SHARE_TAG_MAX + 1];
 } VmShare;
 
-/* A tag the VMM takes: 1..VM_SHARE_TAG_MAX printable ASCII bytes, no space,
- * ':', ',', '/' or '\\' (vmm_config_validate checks the same). */
-bool vm_share_tag_is_valid(const char *tag);
-
 /* A tag made from path's last component: invalid bytes become '_', cut to
  * VM_SHARE_TAG_MAX, then "-2", "-3", ... until no tag in taken[0..n) has
  * it. ret has VM_SHARE_TAG_MAX + 1 bytes. */

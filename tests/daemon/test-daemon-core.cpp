@@ -11,6 +11,7 @@
 
 #include "manager.h"
 #include "vm.h"
+#include "vmm-config.h"
 
 namespace {
 
@@ -78,12 +79,12 @@ TEST(DaemonNames, RejectsEmptyLongHiddenOptionLikeAndPathNames) {
 }
 
 TEST(DaemonShares, TagRulesAreTheVmms) {
-        EXPECT_TRUE(vm_share_tag_is_valid("data"));
-        EXPECT_TRUE(vm_share_tag_is_valid(std::string(VM_SHARE_TAG_MAX, 'x').c_str()));
-        EXPECT_FALSE(vm_share_tag_is_valid(""));
-        EXPECT_FALSE(vm_share_tag_is_valid(std::string(VM_SHARE_TAG_MAX + 1, 'x').c_str()));
+        EXPECT_TRUE(vmm_fs_tag_is_valid("data"));
+        EXPECT_TRUE(vmm_fs_tag_is_valid(std::string(VM_SHARE_TAG_MAX, 'x').c_str()));
+        EXPECT_FALSE(vmm_fs_tag_is_valid(""));
+        EXPECT_FALSE(vmm_fs_tag_is_valid(std::string(VM_SHARE_TAG_MAX + 1, 'x').c_str()));
         for (const char *bad : { "a b", "a:b", "a,b", "a/b", "a\\b", "caf\xc3\xa9", "a\tb" })
-                EXPECT_FALSE(vm_share_tag_is_valid(bad)) << bad;
+                EXPECT_FALSE(vmm_fs_tag_is_valid(bad)) << bad;
 }
 
 TEST(DaemonShares, DefaultTagIsTheSanitizedNameMadeUnique) {
@@ -103,7 +104,7 @@ TEST(DaemonShares, DefaultTagIsTheSanitizedNameMadeUnique) {
         vm_share_tag_from_path(("/" + longname).c_str(), taken, 3, tag);
         EXPECT_EQ(strlen(tag), (size_t) VM_SHARE_TAG_MAX);
         EXPECT_STREQ(tag + VM_SHARE_TAG_MAX - 2, "-2");
-        EXPECT_TRUE(vm_share_tag_is_valid(tag));
+        EXPECT_TRUE(vmm_fs_tag_is_valid(tag));
 }
 
 TEST_F(ManagerFixture, VmPathIsEscaped) {

@@ -150,3 +150,28 @@ TEST(PeerUidIsAllowed, OwnerAndRootAreAllowedAnotherUidIsNot) {
         close(pair[1]);
         close(l);
 }
+
+TEST(DeadlineRemainingMs, NoneIsMinusOnePastIsZeroAndTheRestRoundsUp) {
+        EXPECT_EQ(deadline_remaining_ms(UINT64_MAX), -1);
+        EXPECT_EQ(deadline_remaining_ms(0), 0);
+        EXPECT_EQ(deadline_remaining_ms(now_ns() - 1), 0);
+        int left = deadline_remaining_ms(now_ns() + 1500000);
+        EXPECT_GE(left, 1);
+        EXPECT_LE(left, 2);
+}
+
+TEST(ConnectUnix, ConnectsAndRefusesWhatCannotBeAPeer) {
+        SocketDir d;
+        std::string path = d.path + "/s";
+        int listener = -1, fd = -1;
+
+        EXPECT_EQ(connect_unix(path.c_str(), SOCK_STREAM, &fd), -ENOENT);
+        ASSERT_EQ(listen_private(path.c_str(), 1, &listener), 0);
+        ASSERT_EQ(connect_unix(path.c_str(), SOCK_STREAM, &fd), 0);
+        EXPECT_TRUE(fcntl(fd, F_GETFD) & FD_CLOEXEC);
+        EXPECT_EQ(connect_unix(path.c_str(), SOCK_SEQPACKET, &fd), -EPROTOTYPE) << "another socket type";
+        EXPECT_EQ(connect_unix(std::string(200, 'x').c_str(), SOCK_STREAM, &fd), -ENAMETOOLONG);
+        EXPECT_EQ(connect_unix("", SOCK_STREAM, &fd), -EINVAL);
+        close(fd);
+        close(listener);
+}

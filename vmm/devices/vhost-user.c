@@ -25,12 +25,12 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "devices/virtiofsd.h"
 #include "log.h"
 #include "unaligned.h"
+#include "util.h"
 #include "vhost-user.h"
 #include "virtio/device.h"
 
@@ -520,25 +520,6 @@ static int vhost_user_new(VirtioDevice *vdev, VhostUser **ret) {
 
 /* ---- --vhost-user TYPE,socket=PATH[,tag=TAG] ---- */
 
-static int connect_socket(const char *path, int *ret) {
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
-        int fd;
-
-        if (strlen(path) >= sizeof(sa.sun_path))
-                return -ENAMETOOLONG;
-        memcpy(sa.sun_path, path, strlen(path));
-        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd < 0)
-                return -errno;
-        if (connect(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0) {
-                int r = -errno;
-                safe_close(fd);
-                return r;
-        }
-        *ret = fd;
-        return 0;
-}
-
 static int vhost_user_parse(const char *arg, VmmDevice *ret) {
         _cleanup_free_ char *copy = NULL;
         char *save = NULL, *type, *opt;
@@ -566,7 +547,7 @@ static int vhost_user_parse(const char *arg, VmmDevice *ret) {
         }
         if (!socket_path)
                 return -EINVAL;
-        r = connect_socket(socket_path, &ret->vhost_user.fd);
+        r = connect_unix(socket_path, SOCK_STREAM, &ret->vhost_user.fd);
         if (r < 0)
                 log_error_errno(r, "--vhost-user: connecting to %s: %m", socket_path);
         return r < 0 ? -EINVAL : 0;
