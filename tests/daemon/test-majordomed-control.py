@@ -21,25 +21,6 @@ _spec.loader.exec_module(t)
 BALLOON_GUEST = os.path.join(t.GUEST_DIR, "virtio-balloon.elf")
 
 
-def vmm_tree(pid):
-    """The VMM's pid and its descendants (the jail forks one child)."""
-    pids, found = [pid], True
-    while found:
-        found = False
-        for d in os.listdir("/proc"):
-            if not d.isdigit() or int(d) in pids:
-                continue
-            try:
-                with open("/proc/%s/stat" % d) as f:
-                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            if ppid in pids:
-                pids.append(int(d))
-                found = True
-    return pids
-
-
 def signal_tree(pids, sig):
     for p in pids:
         try:
@@ -118,7 +99,7 @@ def unresponsive_vmm_is_still_managed_after_a_daemon_restart():
     try:
         path = c.start("frozen")
         pid = int(c.prop(path, "Pid"))
-        tree = vmm_tree(pid)
+        tree = t.vmm_tree(pid)
         signal_tree(tree, signal.SIGSTOP)
         d.kill(signal.SIGKILL)
         d.start()
@@ -153,7 +134,7 @@ def graceful_stop_under_way_is_continued_after_a_daemon_restart():
     try:
         path = c.start("halfway")
         pid = int(c.prop(path, "Pid"))
-        tree = vmm_tree(pid)
+        tree = t.vmm_tree(pid)
         signal_tree(tree, signal.SIGSTOP)
         c.vm(path).Stop("graceful", dbus.UInt32(1500), reply_handler=lambda s: None,
                         error_handler=lambda e: None, timeout=60)

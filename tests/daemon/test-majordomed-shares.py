@@ -99,7 +99,7 @@ def shares_of(c, path):
 def virtiofsd_under(pid):
     """The virtiofsd processes among pid's descendants."""
     found = []
-    for p in _descendants(pid):
+    for p in T.vmm_tree(pid)[1:]:
         try:
             with open("/proc/%d/cmdline" % p, "rb") as f:
                 if b"virtiofsd" in f.read():
@@ -107,24 +107,6 @@ def virtiofsd_under(pid):
         except OSError:
             pass
     return found
-
-
-def _descendants(pid):
-    pids, grew = [pid], True
-    while grew:
-        grew = False
-        for d in os.listdir("/proc"):
-            if not d.isdigit() or int(d) in pids:
-                continue
-            try:
-                with open("/proc/%s/stat" % d) as f:
-                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            if ppid in pids:
-                pids.append(int(d))
-                grew = True
-    return pids[1:]
 
 
 def need_virtiofsd():
@@ -150,7 +132,7 @@ def start_with_a_share_runs_lists_it_and_has_a_virtiofsd():
         T.check([tuple(x) for x in info["Shares"]] == [("hostdata", data, True, "never")], str(info["Shares"]))
         pid = int(e.c.prop(path, "Pid"))
         T.check(T.wait_until(lambda: len(virtiofsd_under(pid)) == 1, 10),
-                "no virtiofsd under the VMM (pid %d): %s" % (pid, _descendants(pid)))
+                "no virtiofsd under the VMM (pid %d): %s" % (pid, T.vmm_tree(pid)[1:]))
         fsd = virtiofsd_under(pid)[0]
         T.check(T.wait_until(lambda: e.c.prop(path, "State") == "running", 1), "not running")
         T.check(T.pid_alive(fsd), "virtiofsd gone while the VM runs")

@@ -67,6 +67,26 @@ def pump(seconds=0.0):
         time.sleep(0.001)
 
 
+def vmm_tree(pid):
+    """The VMM's pid and its descendants (the jail forks one child; a share
+    adds a virtiofsd under it)."""
+    pids, found = [pid], True
+    while found:
+        found = False
+        for d in os.listdir("/proc"):
+            if not d.isdigit() or int(d) in pids:
+                continue
+            try:
+                with open("/proc/%s/stat" % d) as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            if ppid in pids:
+                pids.append(int(d))
+                found = True
+    return pids
+
+
 def wait_until(pred, timeout=10.0):
     end = time.monotonic() + timeout
     while time.monotonic() < end:
