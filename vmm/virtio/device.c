@@ -404,7 +404,7 @@ int virtio_device_call_fd(const VirtioDevice *vdev, unsigned index) {
         if (index >= vdev->ops->n_queues || vdev->call_fds[index] < 0)
                 return -EBADF;
         if (vdev->transport && vdev->transport->queue_irqfd) {
-                fd = vdev->transport->queue_irqfd(vdev->transport_ctx, (VirtQueue *) &vdev->queues[index]);
+                fd = vdev->transport->queue_irqfd(vdev->transport_ctx, &vdev->queues[index]);
                 if (fd >= 0)
                         return fd;
         }

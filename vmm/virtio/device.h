@@ -215,7 +215,7 @@ typedef struct VirtioTransportOps {
         /* An eventfd whose write is q's interrupt without a VMM thread in
          * the way (PCI: its MSI-X vector's irqfd, when MSI-X is on and q
          * has a vector), or -1. Optional. */
-        int (*queue_irqfd)(void *ctx, VirtQueue *q);
+        int (*queue_irqfd)(void *ctx, const VirtQueue *q);
 } VirtioTransportOps;
 
 int virtio_device_new_config(const VirtioDeviceOps *ops, const VmmDevice *config, const GuestMemory *mem,

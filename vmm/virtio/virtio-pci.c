@@ -76,7 +76,7 @@ static void transport_config_interrupt(void *ctx) {
  * it is the interrupt, and while the vector is masked the write waits on
  * the eventfd, which becomes the pending bit at unmask (msix.c). Without a
  * hypervisor (tests) or MSI-X, the worker's path. */
-static int transport_queue_irqfd(void *ctx, VirtQueue *q) {
+static int transport_queue_irqfd(void *ctx, const VirtQueue *q) {
         VirtioPci *vp = ctx;
 
         if (!vp->hv || !vp->hv->irqfd || !msix_enabled(&vp->msix) || q->msix_vector == VIRTIO_MSI_NO_VECTOR)
