@@ -23,6 +23,7 @@ static const char *const vmm_device_kind_table[_VMM_DEVICE_KIND_MAX] = {
         [VMM_DEVICE_VSOCK] = "vsock",
         [VMM_DEVICE_VHOST_USER] = "vhost-user",
         [VMM_DEVICE_SHARED_DIR] = "shared-dir",
+        [VMM_DEVICE_GPU] = "gpu",
 };
 
 const char *vmm_vhost_user_type_to_string(uint32_t type) {
@@ -31,6 +32,8 @@ const char *vmm_vhost_user_type_to_string(uint32_t type) {
                 return "rng";
         case VMM_VHOST_USER_FS:
                 return "fs";
+        case VMM_VHOST_USER_GPU:
+                return "gpu";
         default:
                 return NULL;
         }
@@ -41,6 +44,8 @@ int vmm_vhost_user_type_from_string(const char *s) {
                 return VMM_VHOST_USER_RNG;
         if (s && strcmp(s, "fs") == 0)
                 return VMM_VHOST_USER_FS;
+        if (s && strcmp(s, "gpu") == 0)
+                return VMM_VHOST_USER_GPU;
         return -EINVAL;
 }
 
@@ -49,6 +54,21 @@ static const char *const fs_cache_table[_VMM_FS_CACHE_MAX] = {
         [VMM_FS_CACHE_ALWAYS] = "always",
         [VMM_FS_CACHE_NEVER] = "never",
 };
+
+static const char *const gpu_backend_table[_VMM_GPU_BACKEND_MAX] = {
+        [VMM_GPU_BACKEND_2D] = "2d",
+};
+
+const char *vmm_gpu_backend_to_string(uint32_t backend) {
+        return backend < ARRAY_SIZE(gpu_backend_table) ? gpu_backend_table[backend] : NULL;
+}
+
+int vmm_gpu_backend_from_string(const char *s) {
+        for (size_t i = 0; s && i < ARRAY_SIZE(gpu_backend_table); i++)
+                if (strcmp(gpu_backend_table[i], s) == 0)
+                        return (int) i;
+        return -EINVAL;
+}
 
 const char *vmm_fs_cache_to_string(uint32_t cache) {
         return cache < ARRAY_SIZE(fs_cache_table) ? fs_cache_table[cache] : NULL;
@@ -100,6 +120,8 @@ int *vmm_device_fd(VmmDevice *d) {
                 return &d->vhost_user.fd;
         if (d->kind == VMM_DEVICE_SHARED_DIR)
                 return &d->shared_dir.fd;
+        if (d->kind == VMM_DEVICE_GPU)
+                return &d->gpu.wayland_fd;
         return NULL;
 }
 
@@ -263,6 +285,21 @@ static int validate_device(const VmmDevice *d, unsigned i, VmmConfigError *error
                         return fail(error, -EINVAL, "--shared-dir %u: unknown cache mode %" PRIu32, i,
                                     d->shared_dir.cache);
                 return tag_check(d->shared_dir.tag, false, "--shared-dir", i, error);
+        case VMM_DEVICE_GPU:
+                if (!vmm_gpu_backend_to_string(d->gpu.backend))
+                        return fail(error, -EINVAL, "--gpu %u: unknown backend %" PRIu32, i, d->gpu.backend);
+                if (d->gpu.width < 1 || d->gpu.width > VMM_CONFIG_GPU_SIZE_MAX || d->gpu.height < 1 ||
+                    d->gpu.height > VMM_CONFIG_GPU_SIZE_MAX)
+                        return fail(error, -ERANGE, "--gpu %u: display size %" PRIu32 "x%" PRIu32 " out of range "
+                                    "1..%d", i, d->gpu.width, d->gpu.height, VMM_CONFIG_GPU_SIZE_MAX);
+                if (d->gpu.displays > VMM_CONFIG_GPU_DISPLAYS_MAX)
+                        return fail(error, -ERANGE, "--gpu %u: %" PRIu32 " displays, at most %d", i,
+                                    d->gpu.displays, VMM_CONFIG_GPU_DISPLAYS_MAX);
+                if (d->gpu.max_memory < VMM_CONFIG_GPU_MEMORY_MIN || d->gpu.max_memory > VMM_CONFIG_GPU_MEMORY_MAX)
+                        return fail(error, -ERANGE, "--gpu %u: max-memory %" PRIu64 " out of range %" PRIu64
+                                    "M..%" PRIu64 "M", i, d->gpu.max_memory, VMM_CONFIG_GPU_MEMORY_MIN >> 20,
+                                    VMM_CONFIG_GPU_MEMORY_MAX >> 20);
+                return 0;
         default:
                 break;
         }
@@ -280,7 +317,7 @@ static const char *fs_tag(const VmmDevice *d) {
 
 /* Everything but the descriptors: what the encoder checks too. */
 static int validate_values(const VmmConfig *c, VmmConfigError *error) {
-        unsigned n_balloon = 0, n_vsock = 0;
+        unsigned n_balloon = 0, n_vsock = 0, n_gpu = 0;
         int r;
 
         if (c->mem_size == 0 || c->mem_size % VMM_CONFIG_MEM_ALIGN != 0)
@@ -310,6 +347,7 @@ static int validate_values(const VmmConfig *c, VmmConfigError *error) {
                         return r;
                 n_balloon += c->devices[i].kind == VMM_DEVICE_BALLOON;
                 n_vsock += c->devices[i].kind == VMM_DEVICE_VSOCK;
+                n_gpu += c->devices[i].kind == VMM_DEVICE_GPU;
                 /* The guest mounts by tag: two alike would hide one share. */
                 for (unsigned k = 0; k < i; k++) {
                         const char *a = fs_tag(&c->devices[i]), *b = fs_tag(&c->devices[k]);
@@ -323,6 +361,9 @@ static int validate_values(const VmmConfig *c, VmmConfigError *error) {
                 return fail(error, -EEXIST, "--balloon: at most one");
         if (n_vsock > 1)
                 return fail(error, -EEXIST, "--vsock: at most one");
+        /* One host compositor connection, one set of windows. */
+        if (n_gpu > 1)
+                return fail(error, -EEXIST, "--gpu: at most one");
         return 0;
 }
 
@@ -370,6 +411,16 @@ int vmm_config_validate(const VmmConfig *c, VmmConfigError *error) {
                                 return fail(error, -EBADF, "%s: not a %s", what, dir ? "directory" : "socket");
                         continue;
                 }
+                if (d->kind == VMM_DEVICE_GPU && d->gpu.wayland_fd >= 0) {
+                        int flags = fcntl(d->gpu.wayland_fd, F_GETFL);
+
+                        if (flags < 0 || fstat(d->gpu.wayland_fd, &st) < 0)
+                                return fail(error, -EBADF, "%s: the compositor descriptor %d is not open", what,
+                                            d->gpu.wayland_fd);
+                        if ((flags & O_PATH) || !S_ISSOCK(st.st_mode))
+                                return fail(error, -EBADF, "%s: the compositor descriptor is not a socket", what);
+                        continue;
+                }
                 if (d->kind != VMM_DEVICE_BLOCK)
                         continue;
                 r = check_fd(d->block.fd, FD_DISK, !d->block.read_only, &st, what, error);
@@ -400,6 +451,7 @@ int vmm_config_validate(const VmmConfig *c, VmmConfigError *error) {
 #define PATH_DEVICE_HEADER_SIZE 12
 #define SHARED_DIR_CACHE_MASK 0xffu
 #define SHARED_DIR_READ_ONLY 0x100u
+#define GPU_SIZE 28
 
 typedef struct Writer {
         uint8_t *buf;
@@ -502,6 +554,15 @@ int vmm_config_encode(const VmmConfig *c, uint8_t *buf, size_t *ret_size, int *f
                                 return -EINVAL;
                         writer_path_device(&w, d->shared_dir.cache | (d->shared_dir.read_only ? SHARED_DIR_READ_ONLY : 0),
                                            writer_fd(&w, d->shared_dir.fd), d->shared_dir.tag);
+                        break;
+                case VMM_DEVICE_GPU:
+                        p = writer_take(&w, GPU_SIZE);
+                        put_le32(p + 0, d->gpu.backend);
+                        put_le32(p + 4, d->gpu.width);
+                        put_le32(p + 8, d->gpu.height);
+                        put_le32(p + 12, d->gpu.displays);
+                        put_le64(p + 16, d->gpu.max_memory);
+                        put_le32(p + 24, writer_fd(&w, d->gpu.wayland_fd));
                         break;
                 default: /* rng: no settings */
                         break;
@@ -641,6 +702,15 @@ static int decode_device(Reader *rd, VmmDevice *d) {
                 d->vhost_user.type = flags;
                 return reader_fd(rd, get_le32(p + 4), false, &d->vhost_user.fd);
         }
+        case VMM_DEVICE_GPU:
+                if (length != GPU_SIZE)
+                        return -EBADMSG;
+                d->gpu.backend = get_le32(p);
+                d->gpu.width = get_le32(p + 4);
+                d->gpu.height = get_le32(p + 8);
+                d->gpu.displays = get_le32(p + 12);
+                d->gpu.max_memory = get_le64(p + 16);
+                return reader_fd(rd, get_le32(p + 24), true, &d->gpu.wayland_fd);
         default:
                 return -EBADMSG;
         }

@@ -37,7 +37,14 @@ extern "C" {
 #define VMM_CONFIG_VSOCK_MAX_CONNECTIONS_DEFAULT 128
 #define VMM_CONFIG_VSOCK_MAX_CONNECTIONS_LIMIT 4096
 #define VMM_CONFIG_FS_TAG_MAX 36        /* virtio 1.2 §5.11.4: tag[36], NUL-padded */
-/* Descriptors of one configuration: kernel, initrd, serial and one per device. */
+#define VMM_CONFIG_GPU_WIDTH_DEFAULT 1024
+#define VMM_CONFIG_GPU_HEIGHT_DEFAULT 768
+#define VMM_CONFIG_GPU_SIZE_MAX 16384   /* a display's width or height */
+#define VMM_CONFIG_GPU_DISPLAYS_MAX 16  /* VIRTIO_GPU_MAX_SCANOUTS */
+#define VMM_CONFIG_GPU_MEMORY_DEFAULT (UINT64_C(256) << 20)
+#define VMM_CONFIG_GPU_MEMORY_MIN (UINT64_C(1) << 20)
+#define VMM_CONFIG_GPU_MEMORY_MAX (UINT64_C(1) << 36)
+/* Descriptors of one configuration: kernel, initrd, serial and at most one per device. */
 #define VMM_CONFIG_FDS_MAX (3 + VMM_CONFIG_DEVICES_MAX)
 
 /* The kinds of device a configuration can name; each is one file in
@@ -50,6 +57,7 @@ typedef enum VmmDeviceKind {
         VMM_DEVICE_VSOCK = 5,
         VMM_DEVICE_VHOST_USER = 6,      /* a back-end someone started (docs/vhost-user.md) */
         VMM_DEVICE_SHARED_DIR = 7,      /* a host directory over virtio-fs: the VMM starts virtiofsd */
+        VMM_DEVICE_GPU = 8,             /* virtio-gpu: the VMM starts majordome-gpu (docs/gpu.md) */
         _VMM_DEVICE_KIND_MAX,
 } VmmDeviceKind;
 
@@ -74,6 +82,7 @@ typedef enum VmmConsoleBackend {
 /* The device types a vhost-user back-end may serve (virtio 1.2 §5 ids). */
 #define VMM_VHOST_USER_RNG 4
 #define VMM_VHOST_USER_FS 26
+#define VMM_VHOST_USER_GPU 16
 const char *vmm_vhost_user_type_to_string(uint32_t type);
 int vmm_vhost_user_type_from_string(const char *s);
 
@@ -83,6 +92,14 @@ typedef enum VmmFsCache {
         VMM_FS_CACHE_NEVER = 2,
         _VMM_FS_CACHE_MAX,
 } VmmFsCache;
+
+typedef enum VmmGpuBackend {
+        VMM_GPU_BACKEND_2D = 0,         /* 2D resources in host memory */
+        _VMM_GPU_BACKEND_MAX,
+} VmmGpuBackend;
+
+const char *vmm_gpu_backend_to_string(uint32_t backend);
+int vmm_gpu_backend_from_string(const char *s);
 
 const char *vmm_fs_cache_to_string(uint32_t cache);
 int vmm_fs_cache_from_string(const char *s);
@@ -127,6 +144,14 @@ typedef struct VmmDevice {
                         bool read_only;
                         char tag[VMM_CONFIG_FS_TAG_MAX + 1];
                 } shared_dir;
+                struct {
+                        uint32_t backend;       /* VmmGpuBackend */
+                        uint32_t width;         /* of every display */
+                        uint32_t height;
+                        uint32_t displays;      /* scanouts; 0: none (render only) */
+                        uint64_t max_memory;    /* host bytes for the guest's resources */
+                        int wayland_fd;         /* connected to the host compositor, or -1: headless */
+                } gpu;
         };
 } VmmDevice;
 
@@ -148,7 +173,8 @@ typedef struct VmmConfig {
 } VmmConfig;
 
 /* The descriptor a device names (block, console fd or file, vhost-user
- * socket, shared directory), or NULL. */
+ * socket, shared directory, the GPU's compositor connection when it has
+ * one), or NULL. */
 int *vmm_device_fd(VmmDevice *d);
 
 /* The defaults: 256 MiB, one vCPU, serial on stdout, decompression on,

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/sysinfo.h>
 #include <time.h>
@@ -38,6 +39,7 @@ typedef struct RunArgs {
         const char *kernel;     /* run: PATH or fd:N */
         const char *initrd;
         const char *serial;     /* run: stdout, none, file:PATH or fd:N */
+        const char *wayland_sock; /* run: the host compositor, for --gpu */
         const char *device_args[VMM_CONFIG_DEVICES_MAX];
         const VirtioDeviceOps *device_ops[VMM_CONFIG_DEVICES_MAX];
         /* The process, not the VM. */
@@ -52,12 +54,12 @@ typedef struct RunArgs {
 } RunArgs;
 
 static void help(void) {
-        char devices[2048] = "";
+        char devices[4096] = "";
 
         /* One option per entry of the virtio device table. */
         for (unsigned i = 0; i < virtio_device_table_size; i++) {
                 const VirtioDeviceOps *o = virtio_device_table[i];
-                char opt[64];
+                char opt[128];
                 size_t n = strlen(devices);
 
                 /* A usage starting with '[' is an optional argument: "[=ARG]". */
@@ -95,6 +97,8 @@ static void help(void) {
                "                          its kernel panics\n"
                "      --on-panic ACTION   on a guest panic: stop (default; exit code 74) or\n"
                "                          pause (vCPUs paused, the VM kept for inspection)\n"
+               "      --wayland-sock PATH the host's Wayland compositor, where --gpu shows\n"
+               "                          the guest's displays (default: none, headless)\n"
                "      --no-decompress     boot a bzImage as is instead of decompressing\n"
                "                          its payload on the host\n"
                "*     --kvm-device PATH   the KVM device node (default /dev/kvm)\n"
@@ -125,7 +129,7 @@ static bool is_fd_spec(const char *s) {
 static int parse_run_args(int argc, char **argv, bool serve, RunArgs *a) {
         enum { ARG_SERIAL = 0x100, ARG_DEBUG_EXIT, ARG_NO_DECOMPRESS, ARG_VERSION, ARG_KVM_DEVICE, ARG_CONTROL_FD,
                ARG_SECCOMP, ARG_POLICY_DIR, ARG_DISABLE_SANDBOX, ARG_TEST_VIOLATION, ARG_TEST_PROBE,
-               ARG_PROFILE, ARG_SERIAL_MAX, ARG_PVPANIC, ARG_ON_PANIC, ARG_DEVICE = 0x1000 };
+               ARG_PROFILE, ARG_SERIAL_MAX, ARG_PVPANIC, ARG_ON_PANIC, ARG_WAYLAND_SOCK, ARG_DEVICE = 0x1000 };
         static const struct option options[] = {
                 { "mem", required_argument, NULL, 'm' },
                 { "cpus", required_argument, NULL, 'c' },
@@ -138,6 +142,7 @@ static int parse_run_args(int argc, char **argv, bool serve, RunArgs *a) {
                 { "pvpanic", no_argument, NULL, ARG_PVPANIC },
                 { "on-panic", required_argument, NULL, ARG_ON_PANIC },
                 { "no-decompress", no_argument, NULL, ARG_NO_DECOMPRESS },
+                { "wayland-sock", required_argument, NULL, ARG_WAYLAND_SOCK },
                 { "kvm-device", required_argument, NULL, ARG_KVM_DEVICE },
                 { "profile-guest", required_argument, NULL, ARG_PROFILE },
                 { "control-fd", required_argument, NULL, ARG_CONTROL_FD },
@@ -188,7 +193,7 @@ static int parse_run_args(int argc, char **argv, bool serve, RunArgs *a) {
                                 o = &all[i];
                 switch (c) {
                 case 'm': case 'c': case 'i': case 'p': case ARG_SERIAL: case ARG_SERIAL_MAX: case ARG_DEBUG_EXIT:
-                case ARG_PVPANIC: case ARG_ON_PANIC: case ARG_NO_DECOMPRESS:
+                case ARG_PVPANIC: case ARG_ON_PANIC: case ARG_NO_DECOMPRESS: case ARG_WAYLAND_SOCK:
                         if (!a->vm_option)
                                 a->vm_option = o ? o->name : "?";
                         break;
@@ -249,6 +254,9 @@ static int parse_run_args(int argc, char **argv, bool serve, RunArgs *a) {
                 }
                 case ARG_NO_DECOMPRESS:
                         a->config.decompress = false;
+                        break;
+                case ARG_WAYLAND_SOCK:
+                        a->wayland_sock = optarg;
                         break;
                 case ARG_PROFILE:
                         a->profile = optarg;
@@ -495,6 +503,19 @@ static int run_open_inputs(RunArgs *a) {
                         return log_error_errno(r, "--%s%s%s: %m", ops->name, arg ? " " : "", arg ?: ""),
                                r == -EINVAL ? VMM_EXIT_USAGE : VMM_EXIT_OS_ERROR;
                 }
+        }
+        if (a->wayland_sock) {
+                VmmDevice *gpu = NULL;
+
+                for (unsigned i = 0; i < c->n_devices; i++)
+                        if (c->devices[i].kind == VMM_DEVICE_GPU)
+                                gpu = &c->devices[i];
+                if (!gpu)
+                        return log_error("--wayland-sock: there is no --gpu to show"), VMM_EXIT_USAGE;
+                /* Connected now, as the one who ran us: the jail reaches no path. */
+                r = connect_unix(a->wayland_sock, SOCK_STREAM, &gpu->gpu.wayland_fd);
+                if (r < 0)
+                        return log_error_errno(r, "--wayland-sock %s: %m", a->wayland_sock), VMM_EXIT_NO_INPUT;
         }
         r = vmm_config_validate(c, &error);
         if (r < 0) {

@@ -103,7 +103,7 @@ TEST(VmmConfigDefaults, DeviceKindStringsRoundTrip) {
                 EXPECT_EQ(vmm_device_kind_from_string(vmm_device_kind_to_string(k)), (int) k);
         EXPECT_EQ(vmm_device_kind_to_string(0), nullptr);
         EXPECT_EQ(vmm_device_kind_to_string(_VMM_DEVICE_KIND_MAX), nullptr);
-        EXPECT_EQ(vmm_device_kind_from_string("gpu"), -EINVAL);
+        EXPECT_EQ(vmm_device_kind_from_string("net"), -EINVAL);
         EXPECT_EQ(vmm_device_kind_from_string(nullptr), -EINVAL);
 }
 
@@ -624,7 +624,8 @@ TEST_F(VmmConfigShareTest, VhostUserAndSharedDirRoundTrip) {
         EXPECT_STREQ(out.devices[1].shared_dir.tag, "home");
         EXPECT_STREQ(vmm_device_kind_to_string(VMM_DEVICE_SHARED_DIR), "shared-dir");
         EXPECT_STREQ(vmm_vhost_user_type_to_string(VMM_VHOST_USER_RNG), "rng");
-        EXPECT_EQ(vmm_vhost_user_type_from_string("gpu"), -EINVAL);
+        EXPECT_EQ(vmm_vhost_user_type_from_string("gpu"), VMM_VHOST_USER_GPU);
+        EXPECT_EQ(vmm_vhost_user_type_from_string("net"), -EINVAL);
 }
 
 TEST_F(VmmConfigShareTest, TwoSharesWithOneTagAreRefused) {
@@ -678,4 +679,116 @@ TEST_F(VmmConfigShareTest, DecodeRefusesUnknownShareFlags) {
         PutLe32(&blob_[at], Le32(&blob_[at]) | 0x200);
         VmmConfig out;
         EXPECT_EQ(Decode(&out), -EBADMSG);
+}
+
+/* ---- the GPU ---- */
+
+class VmmConfigGpuTest : public VmmConfigShareTest {
+protected:
+        VmmDevice *AddGpu(int wayland_fd = -1) {
+                VmmDevice *d = Add(VMM_DEVICE_GPU);
+                d->gpu.backend = VMM_GPU_BACKEND_2D;
+                d->gpu.width = 1280;
+                d->gpu.height = 800;
+                d->gpu.displays = 2;
+                d->gpu.max_memory = UINT64_C(64) << 20;
+                d->gpu.wayland_fd = wayland_fd;
+                return d;
+        }
+};
+
+TEST_F(VmmConfigGpuTest, RecordBytesAndRoundTripWithACompositor) {
+        AddGpu(sock_);
+        Encode();
+        /* Device header (kind 8, length 28), then the body: docs/control-protocol.md. */
+        size_t at = VMM_CONFIG_HEADER_SIZE + strlen(c_.cmdline);
+        const uint8_t expect[] = {
+                8, 0, 28, 0,
+                0, 0, 0, 0,                     /* backend 2d */
+                0x00, 0x05, 0, 0,               /* width 1280 */
+                0x20, 0x03, 0, 0,               /* height 800 */
+                2, 0, 0, 0,                     /* displays */
+                0, 0, 0, 4, 0, 0, 0, 0,         /* max_memory 64 MiB */
+                1, 0, 0, 0,                     /* fd index 1 (the kernel is 0) */
+        };
+        ASSERT_EQ(blob_.size(), at + sizeof(expect));
+        EXPECT_EQ(memcmp(&blob_[at], expect, sizeof(expect)), 0);
+        ASSERT_EQ(fds_.size(), 2u);
+        EXPECT_EQ(fds_[1], sock_);
+
+        VmmConfig out;
+        ASSERT_EQ(Decode(&out), 0) << error_.message;
+        ASSERT_EQ(out.n_devices, 1u);
+        EXPECT_EQ(out.devices[0].kind, (uint32_t) VMM_DEVICE_GPU);
+        EXPECT_EQ(out.devices[0].gpu.width, 1280u);
+        EXPECT_EQ(out.devices[0].gpu.height, 800u);
+        EXPECT_EQ(out.devices[0].gpu.displays, 2u);
+        EXPECT_EQ(out.devices[0].gpu.max_memory, UINT64_C(64) << 20);
+        EXPECT_EQ(out.devices[0].gpu.wayland_fd, sock_);
+        EXPECT_EQ(vmm_device_fd(&out.devices[0]), &out.devices[0].gpu.wayland_fd);
+}
+
+TEST_F(VmmConfigGpuTest, HeadlessNamesNoDescriptor) {
+        AddGpu()->gpu.displays = 0;
+        Encode();
+        ASSERT_EQ(fds_.size(), 1u);
+        size_t at = VMM_CONFIG_HEADER_SIZE + strlen(c_.cmdline) + 4;
+        EXPECT_EQ(Le32(&blob_[at + 24]), VMM_CONFIG_FD_NONE);
+        VmmConfig out;
+        ASSERT_EQ(Decode(&out), 0) << error_.message;
+        EXPECT_EQ(out.devices[0].gpu.wayland_fd, -1);
+        EXPECT_EQ(out.devices[0].gpu.displays, 0u);
+}
+
+TEST_F(VmmConfigGpuTest, OutOfRangeValuesAreRefused) {
+        struct Case {
+                const char *what;
+                void (*bad)(VmmDevice *d);
+                int error;
+        } cases[] = {
+                { "width 0", [](VmmDevice *d) { d->gpu.width = 0; }, -ERANGE },
+                { "height 16385", [](VmmDevice *d) { d->gpu.height = 16385; }, -ERANGE },
+                { "17 displays", [](VmmDevice *d) { d->gpu.displays = 17; }, -ERANGE },
+                { "max-memory under 1M", [](VmmDevice *d) { d->gpu.max_memory = 4096; }, -ERANGE },
+                { "max-memory over 64G", [](VmmDevice *d) { d->gpu.max_memory = UINT64_C(1) << 37; }, -ERANGE },
+                { "unknown backend", [](VmmDevice *d) { d->gpu.backend = 7; }, -EINVAL },
+        };
+        for (const Case &k : cases) {
+                c_.n_devices = 0;
+                k.bad(AddGpu());
+                EXPECT_EQ(vmm_config_validate(&c_, &error_), k.error) << k.what;
+                EXPECT_NE(std::string(error_.message).find("--gpu"), std::string::npos) << error_.message;
+                size_t size, n;
+                std::vector<uint8_t> buf(VMM_CONFIG_BLOB_MAX);
+                std::vector<int> fds(VMM_CONFIG_FDS_MAX);
+                EXPECT_EQ(vmm_config_encode(&c_, buf.data(), &size, fds.data(), &n), -EINVAL) << k.what;
+        }
+        c_.n_devices = 0;
+        AddGpu();
+        AddGpu();
+        EXPECT_EQ(vmm_config_validate(&c_, &error_), -EEXIST) << "two GPUs";
+}
+
+TEST_F(VmmConfigGpuTest, TheCompositorMustBeASocket) {
+        AddGpu(Own(MemFile("not-a-socket")));
+        EXPECT_EQ(vmm_config_validate(&c_, &error_), -EBADF);
+        c_.n_devices = 0;
+        AddGpu(Own(open(dir_.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC)));
+        EXPECT_EQ(vmm_config_validate(&c_, &error_), -EBADF) << "an O_PATH descriptor";
+        c_.n_devices = 0;
+        AddGpu(sock_);
+        EXPECT_EQ(vmm_config_validate(&c_, &error_), 0) << error_.message;
+}
+
+TEST_F(VmmConfigGpuTest, DecodeRefusesABodyOfAnotherLength) {
+        AddGpu();
+        Encode();
+        size_t at = VMM_CONFIG_HEADER_SIZE + strlen(c_.cmdline);
+        VmmConfig out;
+        std::vector<uint8_t> shorter(blob_.begin(), blob_.end() - 4);
+        shorter[at + 2] = 24;
+        EXPECT_EQ(Decode(&out, shorter, fds_), -EBADMSG);
+        std::vector<uint8_t> bad_fd = blob_;
+        PutLe32(&bad_fd[at + 4 + 24], 5);
+        EXPECT_EQ(Decode(&out, bad_fd, fds_), -EBADMSG) << "a compositor descriptor index out of range";
 }

@@ -27,6 +27,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "devices/gpu-backend.h"
 #include "devices/virtiofsd.h"
 #include "log.h"
 #include "unaligned.h"
@@ -38,6 +39,7 @@
 #define VHOST_USER_TIMEOUT_MS 5000
 /* virtio-fs (virtio 1.2 §5.11): hiprio and one request queue. */
 #define FS_CONFIG_SIZE 40
+#define GPU_CONFIG_SIZE 16
 #define FS_NUM_REQUEST_QUEUES 1
 
 /* The transport's own feature bits a back-end may offer: split rings
@@ -636,6 +638,79 @@ static int shared_dir_create(VirtioDevice *vdev, const VmmDevice *config, void *
         return 0;
 }
 
+/* ---- --gpu [backend=2d][,width=W][,height=H][,displays=N][,max-memory=SIZE] ---- */
+
+static int gpu_parse(const char *arg, VmmDevice *ret) {
+        _cleanup_free_ char *copy = NULL;
+        char *save = NULL, *opt;
+        uint64_t v;
+        int r;
+
+        ret->gpu = (typeof(ret->gpu)) {
+                .backend = VMM_GPU_BACKEND_2D,
+                .width = VMM_CONFIG_GPU_WIDTH_DEFAULT,
+                .height = VMM_CONFIG_GPU_HEIGHT_DEFAULT,
+                .displays = 1,
+                .max_memory = VMM_CONFIG_GPU_MEMORY_DEFAULT,
+                .wayland_fd = -1,
+        };
+        copy = strdup(arg ?: "");
+        if (!copy)
+                return -ENOMEM;
+        /* Ranges are vmm_config_validate()'s: here only the syntax. */
+        for (opt = strtok_r(copy, ",", &save); opt; opt = strtok_r(NULL, ",", &save)) {
+                char *value = strchr(opt, '=');
+
+                if (!value)
+                        return -EINVAL;
+                *value++ = '\0';
+                if (strcmp(opt, "backend") == 0) {
+                        r = vmm_gpu_backend_from_string(value);
+                        if (r < 0)
+                                return log_error("--gpu backend=%s: only 2d is built yet", value), -EINVAL;
+                        ret->gpu.backend = (uint32_t) r;
+                        continue;
+                }
+                if (strcmp(opt, "max-memory") == 0) {
+                        if (parse_size(value, &ret->gpu.max_memory) < 0)
+                                return -EINVAL;
+                        continue;
+                }
+                if (parse_uint(value, 0, UINT32_MAX, &v) < 0)
+                        return -EINVAL;
+                if (strcmp(opt, "width") == 0)
+                        ret->gpu.width = (uint32_t) v;
+                else if (strcmp(opt, "height") == 0)
+                        ret->gpu.height = (uint32_t) v;
+                else if (strcmp(opt, "displays") == 0)
+                        ret->gpu.displays = (uint32_t) v;
+                else
+                        return -EINVAL;
+        }
+        return 0;
+}
+
+static int gpu_create(VirtioDevice *vdev, const VmmDevice *config, void **ret) {
+        VhostUser *u;
+        int r;
+
+        r = vhost_user_new(vdev, &u);
+        if (r < 0)
+                return r;
+        r = gpu_backend_spawn(config, &u->sock, &u->child);
+        if (r >= 0) {
+                r = handshake(u, NULL);
+                if (r < 0)
+                        log_error("--gpu: majordome-gpu's handshake failed%s%s", u->error[0] ? ": " : "", u->error);
+        }
+        if (r < 0) {
+                vhost_user_destroy(u);
+                return r;
+        }
+        *ret = u;
+        return 0;
+}
+
 /* ---- the ops: one identity per back-end type ---- */
 
 #define VHOST_USER_OPS(ident, vname, vtype, queues, cfg, parse_fn, create_fn)            \
@@ -666,17 +741,25 @@ VHOST_USER_OPS(vhost_user_fs_ops, "vhost-user-fs", VIRTIO_ID_FS, 1 + FS_NUM_REQU
                vhost_user_parse, vhost_user_create);
 VHOST_USER_OPS(shared_dir_fs_ops, "shared-dir", VIRTIO_ID_FS, 1 + FS_NUM_REQUEST_QUEUES, FS_CONFIG_SIZE,
                shared_dir_parse, shared_dir_create);
+/* virtio-gpu (§5.7.2): control and cursor queues; struct virtio_gpu_config. */
+VHOST_USER_OPS(vhost_user_gpu_ops, "vhost-user-gpu", VIRTIO_ID_GPU, 2, GPU_CONFIG_SIZE, vhost_user_parse,
+               vhost_user_create);
+VHOST_USER_OPS(gpu_gpu_ops, "gpu", VIRTIO_ID_GPU, 2, GPU_CONFIG_SIZE, gpu_parse, gpu_create);
 
 static const VirtioDeviceOps *vhost_user_variant(const VmmDevice *config) {
         if (!config)
                 return NULL;
         if (config->kind == VMM_DEVICE_SHARED_DIR)
                 return &shared_dir_fs_ops;
+        if (config->kind == VMM_DEVICE_GPU)
+                return &gpu_gpu_ops;
         switch (config->vhost_user.type) {
         case VMM_VHOST_USER_RNG:
                 return &vhost_user_rng_ops;
         case VMM_VHOST_USER_FS:
                 return &vhost_user_fs_ops;
+        case VMM_VHOST_USER_GPU:
+                return &vhost_user_gpu_ops;
         default:
                 return NULL;
         }
@@ -686,7 +769,7 @@ static const VirtioDeviceOps *vhost_user_variant(const VmmDevice *config) {
 const VirtioDeviceOps virtio_vhost_user_ops = {
         .name = "vhost-user",
         .option_usage = "TYPE,socket=PATH[,tag=TAG]",
-        .help = "a device whose back-end runs in another process (TYPE: fs, rng)",
+        .help = "a device whose back-end runs in another process (TYPE: fs, gpu, rng)",
         .type = VIRTIO_ID_FS,
         .n_queues = 1,
         .queue_max_size = VIRTQ_MAX_SIZE,
@@ -708,5 +791,19 @@ const VirtioDeviceOps virtio_shared_dir_ops = {
         .seccomp_policy = "vhost-user.policy",
         .parse = shared_dir_parse,
         .create = shared_dir_create,
+        .variant = vhost_user_variant,
+};
+
+const VirtioDeviceOps virtio_gpu_ops = {
+        .name = "gpu",
+        .option_usage = "backend=2d[,width=W][,height=H][,displays=N][,max-memory=SIZE]",
+        .help = "a virtio-gpu (the VMM starts majordome-gpu; see --wayland-sock)",
+        .type = VIRTIO_ID_GPU,
+        .n_queues = 2,
+        .queue_max_size = VIRTQ_MAX_SIZE,
+        .seccomp_role = "vhost-user",
+        .seccomp_policy = "vhost-user.policy",
+        .parse = gpu_parse,
+        .create = gpu_create,
         .variant = vhost_user_variant,
 };

@@ -15,6 +15,7 @@ extern const VirtioDeviceOps virtio_rng_ops;
 extern const VirtioDeviceOps virtio_vsock_ops;
 extern const VirtioDeviceOps virtio_vhost_user_ops;
 extern const VirtioDeviceOps virtio_shared_dir_ops;
+extern const VirtioDeviceOps virtio_gpu_ops;
 
 const VirtioDeviceOps *const virtio_device_table[] = {
         &virtio_balloon_ops,
@@ -24,6 +25,7 @@ const VirtioDeviceOps *const virtio_device_table[] = {
         &virtio_vsock_ops,
         &virtio_vhost_user_ops,
         &virtio_shared_dir_ops,
+        &virtio_gpu_ops,
 };
 
 const unsigned virtio_device_table_size = ARRAY_SIZE(virtio_device_table);
