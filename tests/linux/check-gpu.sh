@@ -1,0 +1,43 @@
+# virtio-gpu check for the combined real-Linux /init (sourced, busybox sh).
+# Expects the VMM started with --gpu backend=2d,width=640,height=480 and
+# --wayland-sock on weston (headless), and /kms-pattern in the initramfs
+# (tests/linux/kms-pattern.c). The guest's virtio_gpu driver binds and says
+# which features it took; kms-pattern sets the mode on a dumb buffer,
+# dirties a rectangle, page-flips and holds the second buffer on screen for
+# 25 s, after "LINUXTEST gpu-shown PASS": the host screenshots weston then
+# and compares the window's pixels with the pattern. Prints
+#   LINUXTEST gpu-<name> PASS|FAIL detail
+
+command -v out >/dev/null 2>&1 || out() { echo "$*"; echo "<2>$*" > /dev/kmsg 2>/dev/null; }
+bb=/bin/busybox
+gpu_report() { out "LINUXTEST gpu-$1 $2 $3"; }
+
+gpu_n=0
+for d in /sys/bus/virtio/devices/*; do
+        [ "$($bb cat "$d/device" 2>/dev/null)" = 0x0010 ] && gpu_n=$((gpu_n + 1))
+done
+if [ "$gpu_n" = 1 ]; then
+        gpu_report probe PASS "one virtio device 0x0010"
+else
+        gpu_report probe FAIL "$gpu_n virtio-gpu devices, want 1"
+fi
+
+# The driver's "features:" lines (drm/virtio/virtgpu_kms.c), from the
+# kernel log, read by the shell (no pipeline: see check-fs.sh).
+$bb dmesg > /tmp/gpu-dmesg
+gpu_features=
+while IFS= read -r line; do
+        case "$line" in
+        *"features: "*) gpu_features="$gpu_features ${line##*features: }" ;;
+        esac
+done < /tmp/gpu-dmesg
+case "$gpu_features" in
+*+edid*) gpu_report features PASS "$gpu_features" ;;
+*) gpu_report features FAIL "no +edid in '$gpu_features'" ;;
+esac
+
+if [ -c /dev/dri/card0 ]; then
+        /kms-pattern 25 || gpu_report kms FAIL "kms-pattern exited $?"
+else
+        gpu_report open FAIL "no /dev/dri/card0"
+fi
