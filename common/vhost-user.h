@@ -65,8 +65,7 @@ typedef enum VhostUserBackendRequest {
         VHOST_USER_BACKEND_CONFIG_CHANGE_MSG = 2,
         VHOST_USER_BACKEND_VRING_CALL = 4,
         VHOST_USER_BACKEND_VRING_ERR = 5,
-        /* crosvm's: map or unmap a descriptor in a shared memory region
-         * (parsed, and refused until a device here has such a region). */
+        /* crosvm's: map or unmap a descriptor in a shared memory region. */
         VHOST_USER_BACKEND_SHMEM_MAP = 1000,
         VHOST_USER_BACKEND_SHMEM_UNMAP = 1001,
 } VhostUserBackendRequest;
@@ -94,6 +93,8 @@ typedef enum VhostUserBackendRequest {
 #define VHOST_USER_MEM_REGION_SIZE 32           /* u64 gpa, size, user address, mmap offset */
 #define VHOST_USER_CONFIG_HEADER_SIZE 12        /* u32 offset, size, flags; then the bytes */
 #define VHOST_USER_SHMEM_MAP_SIZE 40            /* u8 id, 7 padding, u64 fd offset, shm offset, len, flags */
+#define VHOST_USER_SHMEM_MAP_R 1                /* SHMEM_MAP flags: the guest reads */
+#define VHOST_USER_SHMEM_MAP_RW 3               /* and writes */
 
 typedef struct VhostUserMsg {
         uint32_t request;

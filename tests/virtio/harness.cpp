@@ -201,6 +201,31 @@ static int fake_ioeventfd(HvVm *vm, int fd, uint64_t addr, unsigned len, bool ma
         return 0;
 }
 
+static int fake_map_extra(HvVm *vm, uint64_t gpa, uint64_t size, void *host, bool read_only, unsigned *ret) {
+        HvLog *log = (HvLog *) vm;
+        if (log->map_extra_error)
+                return log->map_extra_error;
+        *ret = log->next_slot++;
+        log->slots[*ret] = HvLog::Slot{ gpa, size, host, read_only };
+        log->calls.push_back("map " + std::to_string(gpa) + " " + std::to_string(size) + (read_only ? " ro" : " rw"));
+        return 0;
+}
+
+static void fake_unmap_extra(HvVm *vm, unsigned slot) {
+        HvLog *log = (HvLog *) vm;
+        auto it = log->slots.find(slot);
+        log->calls.push_back("unmap " + std::to_string(it == log->slots.end() ? 0 : it->second.gpa));
+        if (it != log->slots.end())
+                log->slots.erase(it);
+}
+
+int HvLog::guest_byte(uint64_t gpa) const {
+        for (const auto &[slot, s] : slots)
+                if (gpa >= s.gpa && gpa - s.gpa < s.size)
+                        return ((const uint8_t *) s.host)[gpa - s.gpa];
+        return -1;
+}
+
 static HypervisorOps make_fake_ops() {
         HypervisorOps o = {};
         o.name = "fake";
@@ -209,6 +234,8 @@ static HypervisorOps make_fake_ops() {
         o.irqfd = fake_irqfd;
         o.irqfd_resample = fake_irqfd_resample;
         o.ioeventfd = fake_ioeventfd;
+        o.map_extra = fake_map_extra;
+        o.unmap_extra = fake_unmap_extra;
         return o;
 }
 

@@ -8,6 +8,7 @@
  * the way Linux's virtio_pci_modern does. */
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -99,6 +100,18 @@ struct HvLog {
          * readable once the line was raised; writing intx_resample_fd
          * plays the guest's EOI. */
         int intx_fd = -1, intx_resample_fd = -1;
+        /* Extra memory slots (a device's shared memory mappings) now in
+         * place: slot -> where the guest sees what host memory. */
+        struct Slot {
+                uint64_t gpa, size;
+                void *host;
+                bool read_only;
+        };
+        std::map<unsigned, Slot> slots;
+        unsigned next_slot = 32;
+        int map_extra_error = 0;        /* what map_extra returns when not 0 */
+        /* The host byte the guest would read at gpa through a slot; -1: none. */
+        int guest_byte(uint64_t gpa) const;
 };
 
 /* A HypervisorOps with only the routing/irqfd/ioeventfd ops, logging to

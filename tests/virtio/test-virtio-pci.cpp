@@ -6,12 +6,16 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <string>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "harness.h"
 
 extern "C" const VirtioDeviceOps virtio_rng_ops;
 
+using harness::BASE_FEATURES;
+using harness::HvLog;
 using harness::PciDriver;
 using harness::VirtqDriver;
 
@@ -497,6 +501,142 @@ TEST(Shm, region_past_4_gib_carries_its_length_in_length_hi) {
         virtio_pci_free(vp);
         guest_memory_free(mem);
         pci_bus_done(&b);
+}
+
+/* ---- shared memory mappings (virtio_device_shm_map) ---- */
+
+/* A memfd of n pages, page i filled with byte 'A' + i. */
+int PatternFd(unsigned pages) {
+        int fd = memfd_create("shm-test", MFD_CLOEXEC);
+        if (fd < 0 || ftruncate(fd, (off_t) pages * 4096) < 0)
+                abort();
+        for (unsigned i = 0; i < pages; i++) {
+                std::string page(4096, (char) ('A' + i));
+                if (pwrite(fd, page.data(), page.size(), (off_t) i * 4096) != 4096)
+                        abort();
+        }
+        return fd;
+}
+
+/* The guest enables memory decoding (the harness's driver already did):
+ * BAR 2 decodes at its address. */
+void enable_memory(PciDriver &d) {
+        d.config_write(PCI_COMMAND, 2, PCI_COMMAND_MEMORY);
+}
+
+TEST(ShmMap, mapping_appears_at_its_place_in_bar_2_once_the_bar_decodes_and_follows_it) {
+        PciDriver d(&shm_test_ops, Shm("1:2097152,0:12288"), 16 * MiB, true);
+        ASSERT_EQ(d.error(), 0);
+        int fd = PatternFd(4);
+        d.config_write(PCI_COMMAND, 2, 0);
+        /* Region 0 lies after region 1's 2 MiB; fd pages 1-2 at its 4 KiB. */
+        ASSERT_EQ(virtio_device_shm_map(d.device(), 0, 4096, fd, 4096, 8192, true), 0);
+        EXPECT_TRUE(d.hv_log().slots.empty()) << "placed before the BAR decodes";
+
+        enable_memory(d);
+        uint64_t bar = bar_address(d, VIRTIO_PCI_SHM_BAR);
+        ASSERT_EQ(d.hv_log().slots.size(), 1u);
+        const HvLog::Slot &s = d.hv_log().slots.begin()->second;
+        EXPECT_EQ(s.gpa, bar + 2 * MiB + 4096);
+        EXPECT_EQ(s.size, 8192u);
+        EXPECT_FALSE(s.read_only);
+        EXPECT_EQ(d.hv_log().guest_byte(bar + 2 * MiB + 4096), 'B');
+        EXPECT_EQ(d.hv_log().guest_byte(bar + 2 * MiB + 4096 + 8191), 'C');
+        EXPECT_EQ(d.hv_log().guest_byte(bar + 2 * MiB), -1) << "the hole before it stays a hole";
+
+        /* The guest writes through it: the descriptor's pages change. */
+        ((uint8_t *) s.host)[0] = 'z';
+        char c = 0;
+        ASSERT_EQ(pread(fd, &c, 1, 4096), 1);
+        EXPECT_EQ(c, 'z');
+
+        /* Decoding off: out of the guest's memory; moved and on: back, at the new place. */
+        d.config_write(PCI_COMMAND, 2, 0);
+        EXPECT_TRUE(d.hv_log().slots.empty());
+        d.config_write(PCI_BAR0 + 4 * VIRTIO_PCI_SHM_BAR, 4, (uint32_t) (bar + 4 * MiB) | 0xc);
+        enable_memory(d);
+        ASSERT_EQ(d.hv_log().slots.size(), 1u);
+        EXPECT_EQ(d.hv_log().slots.begin()->second.gpa, bar + 4 * MiB + 2 * MiB + 4096);
+
+        EXPECT_EQ(virtio_device_shm_unmap(d.device(), 0, 4096, 8192), 0);
+        EXPECT_TRUE(d.hv_log().slots.empty());
+        EXPECT_EQ(virtio_device_shm_n_mappings(d.device()), 0u);
+        close(fd);
+}
+
+TEST(ShmMap, read_only_mapping_is_a_read_only_slot) {
+        PciDriver d(&shm_test_ops, Shm("1:2097152"), 16 * MiB, true);
+        ASSERT_EQ(d.error(), 0);
+        enable_memory(d);
+        int fd = PatternFd(1);
+        ASSERT_EQ(virtio_device_shm_map(d.device(), 1, 0, fd, 0, 4096, false), 0);
+        ASSERT_EQ(d.hv_log().slots.size(), 1u);
+        EXPECT_TRUE(d.hv_log().slots.begin()->second.read_only);
+        close(fd);
+}
+
+TEST(ShmMap, bad_ranges_and_overlaps_are_refused_and_nothing_is_mapped) {
+        PciDriver d(&shm_test_ops, Shm("1:2097152"), 16 * MiB, true);
+        ASSERT_EQ(d.error(), 0);
+        enable_memory(d);
+        int fd = PatternFd(4);
+        VirtioDevice *v = d.device();
+        EXPECT_EQ(virtio_device_shm_map(v, 7, 0, fd, 0, 4096, true), -ENOENT) << "no such region";
+        EXPECT_EQ(virtio_device_shm_map(v, 1, 100, fd, 0, 4096, true), -EINVAL) << "offset not a page";
+        EXPECT_EQ(virtio_device_shm_map(v, 1, 0, fd, 100, 4096, true), -EINVAL) << "fd offset not a page";
+        EXPECT_EQ(virtio_device_shm_map(v, 1, 0, fd, 0, 100, true), -EINVAL) << "length not pages";
+        EXPECT_EQ(virtio_device_shm_map(v, 1, 0, fd, 0, 0, true), -EINVAL) << "empty";
+        EXPECT_EQ(virtio_device_shm_map(v, 1, 2 * MiB - 4096, fd, 0, 8192, true), -EINVAL) << "past the end";
+        EXPECT_EQ(virtio_device_shm_map(v, 1, UINT64_MAX - 4095, fd, 0, 8192, true), -EINVAL) << "wraps";
+        EXPECT_EQ(virtio_device_shm_map(v, 1, 0, fd, UINT64_MAX - 4095, 4096, true), -EINVAL) << "fd offset wraps";
+        EXPECT_EQ(virtio_device_shm_map(v, 1, 0, -1, 0, 4096, true), -EBADF) << "no descriptor";
+        EXPECT_TRUE(d.hv_log().slots.empty());
+
+        ASSERT_EQ(virtio_device_shm_map(v, 1, 8192, fd, 0, 8192, true), 0);
+        EXPECT_EQ(virtio_device_shm_map(v, 1, 4096, fd, 0, 8192, true), -EINVAL) << "overlaps the start";
+        EXPECT_EQ(virtio_device_shm_map(v, 1, 12288, fd, 0, 4096, true), -EINVAL) << "inside";
+        EXPECT_EQ(virtio_device_shm_map(v, 1, 0, fd, 0, 4 * 4096, true), -EINVAL) << "covers it";
+        EXPECT_EQ(virtio_device_shm_map(v, 1, 16384, fd, 0, 4096, true), 0) << "right after it";
+        EXPECT_EQ(virtio_device_shm_unmap(v, 1, 8192, 4096), -ENOENT) << "part of a mapping";
+        EXPECT_EQ(virtio_device_shm_unmap(v, 1, 0, 4096), -ENOENT) << "nothing there";
+        EXPECT_EQ(virtio_device_shm_n_mappings(v), 2u);
+        EXPECT_EQ(d.hv_log().slots.size(), 2u);
+        close(fd);
+}
+
+TEST(ShmMap, mappings_are_capped_and_the_hypervisor_saying_no_maps_nothing) {
+        PciDriver d(&shm_test_ops, Shm("1:2097152"), 16 * MiB, true);
+        ASSERT_EQ(d.error(), 0);
+        enable_memory(d);
+        int fd = PatternFd(1);
+        for (unsigned i = 0; i < VIRTIO_SHM_MAPPINGS_MAX; i++)
+                ASSERT_EQ(virtio_device_shm_map(d.device(), 1, (uint64_t) i * 4096, fd, 0, 4096, true), 0) << i;
+        EXPECT_EQ(virtio_device_shm_map(d.device(), 1, (uint64_t) VIRTIO_SHM_MAPPINGS_MAX * 4096, fd, 0, 4096, true),
+                  -ENOSPC);
+        virtio_device_shm_unmap_all(d.device());
+        EXPECT_TRUE(d.hv_log().slots.empty());
+
+        d.hv_log().map_extra_error = -ENOSPC;
+        EXPECT_EQ(virtio_device_shm_map(d.device(), 1, 0, fd, 0, 4096, true), -ENOSPC);
+        EXPECT_EQ(virtio_device_shm_n_mappings(d.device()), 0u);
+        close(fd);
+}
+
+TEST(ShmMap, a_device_reset_takes_every_mapping_away) {
+        PciDriver d(&shm_test_ops, Shm("1:2097152"), 16 * MiB, true);
+        ASSERT_EQ(d.error(), 0);
+        enable_memory(d);
+        ASSERT_TRUE(d.negotiate(BASE_FEATURES));
+        VirtqDriver q(d.mem(), 0x10000, 16);
+        d.setup_queue(0, q);
+        d.driver_ok();
+        int fd = PatternFd(1);
+        ASSERT_EQ(virtio_device_shm_map(d.device(), 1, 0, fd, 0, 4096, true), 0);
+        EXPECT_EQ(d.hv_log().slots.size(), 1u);
+        d.common_write(VIRTIO_PCI_COMMON_STATUS, 1, 0);
+        EXPECT_EQ(virtio_device_shm_n_mappings(d.device()), 0u);
+        EXPECT_TRUE(d.hv_log().slots.empty());
+        close(fd);
 }
 
 TEST(Shm, region_size_not_a_page_multiple_is_refused) {

@@ -40,6 +40,10 @@
 /* virtio-fs (virtio 1.2 §5.11): hiprio and one request queue. */
 #define FS_CONFIG_SIZE 40
 #define GPU_CONFIG_SIZE 16
+/* virtio-gpu's host-visible shared memory region (§5.7.2, id 1), where
+ * the back-end maps blobs the guest asks for with RESOURCE_MAP_BLOB. */
+#define GPU_SHM_HOST_VISIBLE 1
+#define GPU_HOST_VISIBLE_SIZE (UINT64_C(256) << 20)
 #define FS_NUM_REQUEST_QUEUES 1
 
 /* The transport's own feature bits a back-end may offer: split rings
@@ -329,6 +333,27 @@ static void reply_backend(VhostUser *u, const VhostUserMsg *m, uint64_t status) 
         (void) vhost_user_send(u->backend_req, m->request, VHOST_USER_FLAG_REPLY, p, sizeof(p), NULL, 0);
 }
 
+/* SHMEM_MAP / SHMEM_UNMAP (crosvm's): u8 shmid, 7 bytes of padding, u64
+ * fd offset, u64 offset in the region, u64 length, u64 flags (1 read,
+ * 3 read and write; unmap: 0). The framework checks the ranges; a refusal
+ * is the back-end's problem, not the device's. */
+static int shmem_request(VhostUser *u, const VhostUserMsg *m, int fd) {
+        uint8_t shmid = m->payload[0];
+        uint64_t fd_offset = get_le64(m->payload + 8), offset = get_le64(m->payload + 16);
+        uint64_t len = get_le64(m->payload + 24), flags = get_le64(m->payload + 32);
+        int r;
+
+        if (m->request == VHOST_USER_BACKEND_SHMEM_UNMAP)
+                return virtio_device_shm_unmap(u->vdev, shmid, offset, len);
+        if (flags != VHOST_USER_SHMEM_MAP_R && flags != VHOST_USER_SHMEM_MAP_RW)
+                return -EINVAL;
+        r = virtio_device_shm_map(u->vdev, shmid, offset, fd, fd_offset, len, flags == VHOST_USER_SHMEM_MAP_RW);
+        if (r < 0)
+                log_debug("vhost-user %s: SHMEM_MAP of %" PRIu64 " bytes at %" PRIu64 " refused: %s", u->ops->name,
+                          len, offset, strerror(-r));
+        return r;
+}
+
 /* A request on the back-end's channel. */
 static void on_backend_request(void *dev, int fd, uint32_t events) {
         VhostUser *u = dev;
@@ -346,6 +371,12 @@ static void on_backend_request(void *dev, int fd, uint32_t events) {
                 return;
         }
         r = vhost_user_check_backend_request(&m, n_fds);
+        if (r >= 0 && (m.request == VHOST_USER_BACKEND_SHMEM_MAP || m.request == VHOST_USER_BACKEND_SHMEM_UNMAP)) {
+                reply_backend(u, &m, shmem_request(u, &m, n_fds > 0 ? fds[0] : -EBADF) < 0 ? 1 : 0);
+                for (size_t i = 0; i < n_fds; i++)
+                        safe_close(fds[i]);
+                return;
+        }
         for (size_t i = 0; i < n_fds; i++)
                 safe_close(fds[i]);
         if (r == -EBADMSG) {
@@ -371,8 +402,7 @@ static void on_backend_request(void *dev, int fd, uint32_t events) {
                 (void) backend_failed(u, "it reported an error on queue %" PRIu32, get_le32(m.payload));
                 return;
         default:
-                /* Unknown, and SHMEM_MAP/UNMAP: no device here has a
-                 * shared memory region yet. Refused, the device goes on. */
+                /* Unknown: refused, the device goes on. */
                 reply_backend(u, &m, 1);
                 return;
         }
@@ -555,6 +585,14 @@ static int vhost_user_parse(const char *arg, VmmDevice *ret) {
         return r < 0 ? -EINVAL : 0;
 }
 
+/* A GPU back-end that can ask (it has the request channel) maps blobs
+ * into the host-visible region; one that cannot gets none. */
+static int gpu_host_visible(VhostUser *u) {
+        if (!has_protocol(u, VHOST_USER_PROTOCOL_F_BACKEND_REQ))
+                return 0;
+        return virtio_device_add_shm_region(u->vdev, GPU_SHM_HOST_VISIBLE, GPU_HOST_VISIBLE_SIZE);
+}
+
 static int vhost_user_create(VirtioDevice *vdev, const VmmDevice *config, void **ret) {
         VhostUser *u;
         int r;
@@ -574,6 +612,13 @@ static int vhost_user_create(VirtioDevice *vdev, const VmmDevice *config, void *
                           vmm_vhost_user_type_to_string(config->vhost_user.type), u->error[0] ? ": " : "", u->error);
                 vhost_user_destroy(u);
                 return r;
+        }
+        if (config->vhost_user.type == VMM_VHOST_USER_GPU) {
+                r = gpu_host_visible(u);
+                if (r < 0) {
+                        vhost_user_destroy(u);
+                        return r;
+                }
         }
         *ret = u;
         return 0;
@@ -703,6 +748,8 @@ static int gpu_create(VirtioDevice *vdev, const VmmDevice *config, void **ret) {
                 if (r < 0)
                         log_error("--gpu: majordome-gpu's handshake failed%s%s", u->error[0] ? ": " : "", u->error);
         }
+        if (r >= 0)
+                r = gpu_host_visible(u);
         if (r < 0) {
                 vhost_user_destroy(u);
                 return r;

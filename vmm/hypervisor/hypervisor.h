@@ -71,6 +71,13 @@ typedef struct HypervisorOps {
         void (*vm_destroy)(HvVm *vm);
         unsigned (*max_vcpus)(HvVm *vm);
         int (*map_memory)(HvVm *vm, unsigned slot, uint64_t gpa, uint64_t size, void *host);
+        /* Memory that comes and goes while the VM runs (a device's shared
+         * memory mappings), each in a slot of its own above RAM's; read
+         * only: the guest's writes exit as MMIO. Any thread. -ENOSPC when
+         * every such slot is taken, -EOPNOTSUPP for read-only memory the
+         * hypervisor cannot do. */
+        int (*map_extra)(HvVm *vm, uint64_t gpa, uint64_t size, void *host, bool read_only, unsigned *ret_slot);
+        void (*unmap_extra)(HvVm *vm, unsigned slot);
         /* PIC, IOAPIC, LAPICs and PIT emulated by the hypervisor. */
         int (*create_irqchip)(HvVm *vm);
         /* KVM_IRQ_LINE: only the main and vCPU threads' seccomp roles

@@ -32,6 +32,10 @@ typedef struct MsiRoute {
         uint32_t data;
 } MsiRoute;
 
+/* RAM takes a few slots from 0; device mappings take these. */
+#define EXTRA_SLOT_BASE 32
+#define EXTRA_SLOTS 512
+
 struct HvVm {
         int vm_fd;
         int run_size;
@@ -44,6 +48,12 @@ struct HvVm {
         MsiRoute *msi_routes;     /* [MSI_ROUTES_MAX], GSI MSI_GSI_BASE + i */
         unsigned n_msi_routes;    /* allocated */
         struct kvm_irq_routing *table; /* scratch, room for everything */
+
+        /* Slots for map_extra, EXTRA_SLOT_BASE + i, taken ones set. */
+        pthread_mutex_t slots_lock;
+        uint64_t extra_slots[EXTRA_SLOTS / 64];
+        unsigned n_slots;         /* KVM_CAP_NR_MEMSLOTS */
+        bool readonly_mem;        /* KVM_CAP_READONLY_MEM */
 };
 
 struct HvVcpu {
@@ -84,6 +94,7 @@ static void kvm_vm_destroy(HvVm *vm) {
         free(vm->msi_routes);
         free(vm->table);
         pthread_mutex_destroy(&vm->routes_lock);
+        pthread_mutex_destroy(&vm->slots_lock);
         free(vm);
 }
 DEFINE_TRIVIAL_CLEANUP_FUNC(HvVm *, kvm_vm_destroy);
@@ -102,6 +113,7 @@ static int kvm_vm_create(const char *device, HvVm **ret) {
                 return -ENOMEM;
         vm->vm_fd = -EBADF;
         pthread_mutex_init(&vm->routes_lock, NULL);
+        pthread_mutex_init(&vm->slots_lock, NULL);
         vm->msi_routes = calloc(MSI_ROUTES_MAX, sizeof(MsiRoute));
         vm->table = calloc(1, sizeof(struct kvm_irq_routing) +
                               (48 + MSI_ROUTES_MAX) * sizeof(struct kvm_irq_routing_entry));
@@ -135,6 +147,9 @@ static int kvm_vm_create(const char *device, HvVm **ret) {
         if (n <= 0)
                 n = ioctl(kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_NR_VCPUS);
         vm->max_vcpus = n > 0 ? (unsigned) n : 1;
+        n = ioctl(kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_NR_MEMSLOTS);
+        vm->n_slots = n > 0 ? (unsigned) n : 32;
+        vm->readonly_mem = ioctl(kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_READONLY_MEM) > 0;
 
         vm->cpuid = calloc(1, sizeof(struct kvm_cpuid2) + KVM_MAX_CPUID_ENTRIES * sizeof(struct kvm_cpuid_entry2));
         if (!vm->cpuid)
@@ -155,6 +170,53 @@ static int kvm_vm_create(const char *device, HvVm **ret) {
 
 static unsigned kvm_max_vcpus(HvVm *vm) {
         return vm->max_vcpus;
+}
+
+static int kvm_map_extra(HvVm *vm, uint64_t gpa, uint64_t size, void *host, bool read_only, unsigned *ret_slot) {
+        struct kvm_userspace_memory_region region = {
+                .guest_phys_addr = gpa,
+                .memory_size = size,
+                .userspace_addr = (uintptr_t) host,
+                .flags = read_only ? KVM_MEM_READONLY : 0,
+        };
+        unsigned i;
+        int r = 0;
+
+        if (read_only && !vm->readonly_mem)
+                return -EOPNOTSUPP;
+        pthread_mutex_lock(&vm->slots_lock);
+        for (i = 0; i < EXTRA_SLOTS && EXTRA_SLOT_BASE + i < vm->n_slots; i++)
+                if (!(vm->extra_slots[i / 64] & (UINT64_C(1) << (i % 64))))
+                        break;
+        if (i == EXTRA_SLOTS || EXTRA_SLOT_BASE + i >= vm->n_slots) {
+                r = -ENOSPC;
+                goto out;
+        }
+        region.slot = EXTRA_SLOT_BASE + i;
+        if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &region) < 0) {
+                r = -errno;
+                goto out;
+        }
+        vm->extra_slots[i / 64] |= UINT64_C(1) << (i % 64);
+        *ret_slot = region.slot;
+out:
+        pthread_mutex_unlock(&vm->slots_lock);
+        return r;
+}
+
+static void kvm_unmap_extra(HvVm *vm, unsigned slot) {
+        /* Size 0 deletes the slot. */
+        struct kvm_userspace_memory_region region = { .slot = slot };
+        unsigned i = slot - EXTRA_SLOT_BASE;
+
+        if (slot < EXTRA_SLOT_BASE || i >= EXTRA_SLOTS)
+                return;
+        pthread_mutex_lock(&vm->slots_lock);
+        if (vm->extra_slots[i / 64] & (UINT64_C(1) << (i % 64))) {
+                (void) ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &region);
+                vm->extra_slots[i / 64] &= ~(UINT64_C(1) << (i % 64));
+        }
+        pthread_mutex_unlock(&vm->slots_lock);
 }
 
 static int kvm_map_memory(HvVm *vm, unsigned slot, uint64_t gpa, uint64_t size, void *host) {
@@ -618,6 +680,8 @@ const HypervisorOps kvm_hypervisor_ops = {
         .vm_destroy = kvm_vm_destroy,
         .max_vcpus = kvm_max_vcpus,
         .map_memory = kvm_map_memory,
+        .map_extra = kvm_map_extra,
+        .unmap_extra = kvm_unmap_extra,
         .create_irqchip = kvm_create_irqchip,
         .irq_line = kvm_irq_line,
         .signal_msi = kvm_signal_msi,

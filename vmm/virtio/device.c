@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -26,6 +27,18 @@ typedef struct Watched {
         int fd;
         VirtioFdHandler handler;
 } Watched;
+
+/* One descriptor's range mapped into a shared memory region: our own
+ * mapping of it, and the slot the transport placed it in (if placed). */
+typedef struct ShmMapping {
+        unsigned region;
+        uint64_t offset;        /* in the region */
+        uint64_t len;
+        void *host;
+        bool writable;
+        bool placed;
+        unsigned slot;
+} ShmMapping;
 
 struct VirtioDevice {
         const VirtioDeviceOps *ops;
@@ -48,6 +61,12 @@ struct VirtioDevice {
         unsigned n_watched;             /* the worker's */
         VirtioShmRegion shm[VIRTIO_MAX_SHM_REGIONS];
         unsigned n_shm;                 /* set during create only */
+        /* Shared memory mappings, and where the transport's window is. */
+        pthread_mutex_t shm_lock;
+        ShmMapping maps[VIRTIO_SHM_MAPPINGS_MAX];
+        unsigned n_maps;
+        bool window_enabled;
+        uint64_t window_gpa;
 
         const VirtioTransportOps *transport;
         void *transport_ctx;
@@ -116,6 +135,139 @@ unsigned virtio_device_shm_regions(const VirtioDevice *vdev, const VirtioShmRegi
         return vdev->n_shm;
 }
 
+/* Where region i starts in the window: the regions are packed in order. */
+static uint64_t shm_region_start(const VirtioDevice *vdev, unsigned region) {
+        uint64_t off = 0;
+
+        for (unsigned i = 0; i < region; i++)
+                off += vdev->shm[i].size;
+        return off;
+}
+
+/* shm_lock held. A mapping the guest can see only while the window decodes. */
+static int shm_place(VirtioDevice *vdev, ShmMapping *m) {
+        uint64_t gpa = vdev->window_gpa + shm_region_start(vdev, m->region) + m->offset;
+        int r;
+
+        if (m->placed || !vdev->window_enabled || !vdev->transport || !vdev->transport->shm_place)
+                return 0;
+        r = vdev->transport->shm_place(vdev->transport_ctx, gpa, m->len, m->host, m->writable, &m->slot);
+        if (r < 0)
+                return r;
+        m->placed = true;
+        return 0;
+}
+
+static void shm_remove(VirtioDevice *vdev, ShmMapping *m) {
+        if (!m->placed)
+                return;
+        vdev->transport->shm_remove(vdev->transport_ctx, m->slot);
+        m->placed = false;
+}
+
+int virtio_device_shm_map(VirtioDevice *vdev, uint8_t shmid, uint64_t offset, int fd, uint64_t fd_offset,
+                          uint64_t len, bool writable) {
+        const uint64_t page = 4 * KiB;
+        unsigned region = vdev->n_shm;
+        ShmMapping *m;
+        int r;
+
+        for (unsigned i = 0; i < vdev->n_shm; i++)
+                if (vdev->shm[i].shmid == shmid)
+                        region = i;
+        if (region == vdev->n_shm)
+                return -ENOENT;
+        /* §2.10: a mapping lies inside its region; pages, never parts. */
+        if (len == 0 || offset % page || fd_offset % page || len % page || offset > vdev->shm[region].size ||
+            len > vdev->shm[region].size - offset || fd_offset > (uint64_t) INT64_MAX - len)
+                return -EINVAL;
+
+        pthread_mutex_lock(&vdev->shm_lock);
+        for (unsigned i = 0; i < vdev->n_maps; i++) {
+                const ShmMapping *o = &vdev->maps[i];
+
+                if (o->region == region && offset < o->offset + o->len && o->offset < offset + len) {
+                        r = -EINVAL;
+                        goto out;
+                }
+        }
+        if (vdev->n_maps >= VIRTIO_SHM_MAPPINGS_MAX) {
+                r = -ENOSPC;
+                goto out;
+        }
+        m = &vdev->maps[vdev->n_maps];
+        *m = (ShmMapping) { .region = region, .offset = offset, .len = len, .writable = writable };
+        m->host = mmap(NULL, len, PROT_READ | (writable ? PROT_WRITE : 0), MAP_SHARED, fd, (off_t) fd_offset);
+        if (m->host == MAP_FAILED) {
+                r = -errno;
+                goto out;
+        }
+        r = shm_place(vdev, m);
+        if (r < 0) {
+                munmap(m->host, len);
+                goto out;
+        }
+        vdev->n_maps++;
+out:
+        pthread_mutex_unlock(&vdev->shm_lock);
+        return r;
+}
+
+/* shm_lock held. */
+static void shm_drop(VirtioDevice *vdev, unsigned i) {
+        ShmMapping *m = &vdev->maps[i];
+
+        shm_remove(vdev, m);
+        munmap(m->host, m->len);
+        vdev->maps[i] = vdev->maps[--vdev->n_maps];
+}
+
+int virtio_device_shm_unmap(VirtioDevice *vdev, uint8_t shmid, uint64_t offset, uint64_t len) {
+        int r = -ENOENT;
+
+        pthread_mutex_lock(&vdev->shm_lock);
+        for (unsigned i = 0; i < vdev->n_maps; i++) {
+                ShmMapping *m = &vdev->maps[i];
+
+                if (vdev->shm[m->region].shmid == shmid && m->offset == offset && m->len == len) {
+                        shm_drop(vdev, i);
+                        r = 0;
+                        break;
+                }
+        }
+        pthread_mutex_unlock(&vdev->shm_lock);
+        return r;
+}
+
+void virtio_device_shm_unmap_all(VirtioDevice *vdev) {
+        pthread_mutex_lock(&vdev->shm_lock);
+        while (vdev->n_maps > 0)
+                shm_drop(vdev, vdev->n_maps - 1);
+        pthread_mutex_unlock(&vdev->shm_lock);
+}
+
+unsigned virtio_device_shm_n_mappings(VirtioDevice *vdev) {
+        unsigned n;
+
+        pthread_mutex_lock(&vdev->shm_lock);
+        n = vdev->n_maps;
+        pthread_mutex_unlock(&vdev->shm_lock);
+        return n;
+}
+
+void virtio_device_shm_set_window(VirtioDevice *vdev, bool enabled, uint64_t gpa) {
+        pthread_mutex_lock(&vdev->shm_lock);
+        for (unsigned i = 0; i < vdev->n_maps; i++)
+                shm_remove(vdev, &vdev->maps[i]);
+        vdev->window_enabled = enabled;
+        vdev->window_gpa = gpa;
+        /* A mapping the hypervisor will not take stays unseen (its range
+         * reads as the window's hole); the device is not told. */
+        for (unsigned i = 0; i < vdev->n_maps; i++)
+                (void) shm_place(vdev, &vdev->maps[i]);
+        pthread_mutex_unlock(&vdev->shm_lock);
+}
+
 static void queue_interrupt(void *ctx, VirtQueue *q) {
         VirtioDevice *vdev = ctx;
 
@@ -162,6 +314,7 @@ int virtio_device_new_config(const VirtioDeviceOps *ops, const VmmDevice *config
         for (unsigned i = 0; i < VIRTIO_MAX_QUEUES; i++)
                 vdev->queues[i].kick_fd = vdev->call_fds[i] = -EBADF;
         pthread_mutex_init(&vdev->lock, NULL);
+        pthread_mutex_init(&vdev->shm_lock, NULL);
         /* §6: what every device here offers besides its own bits. */
         vdev->offered = ops->features | (UINT64_C(1) << VIRTIO_F_VERSION_1) |
                         (UINT64_C(1) << VIRTIO_F_INDIRECT_DESC) | (UINT64_C(1) << VIRTIO_F_EVENT_IDX);
@@ -237,6 +390,8 @@ VirtioDevice *virtio_device_free(VirtioDevice *vdev) {
         unwatch_all(vdev);
         if (vdev->dev && vdev->ops->destroy)
                 vdev->ops->destroy(vdev->dev);
+        virtio_device_shm_unmap_all(vdev);
+        pthread_mutex_destroy(&vdev->shm_lock);
         for (unsigned i = 0; i < VIRTIO_MAX_QUEUES; i++) {
                 safe_close(vdev->queues[i].kick_fd);
                 safe_close(vdev->call_fds[i]);
@@ -303,6 +458,8 @@ static void worker_finish(VirtioDevice *vdev) {
         if (vdev->ops->stop)
                 vdev->ops->stop(vdev->dev);
         unwatch_all(vdev);
+        /* §2.10: what the device mapped goes with the device's state. */
+        virtio_device_shm_unmap_all(vdev);
 }
 
 static void *worker_main(void *arg) {

@@ -200,10 +200,32 @@ void virtio_device_set_needs_reset(VirtioDevice *vdev, const char *why);
  * twice, -ENOSPC past VIRTIO_MAX_SHM_REGIONS. */
 int virtio_device_add_shm_region(VirtioDevice *vdev, uint8_t shmid, uint64_t size);
 
+#define VIRTIO_SHM_MAPPINGS_MAX 256
+
+/* Maps [fd_offset, +len) of fd (a memfd, a dma-buf, ...) at [offset, +len)
+ * of shared memory region shmid: the guest sees it there from now on, read
+ * and write, or read only (its writes are dropped). From the device's
+ * worker. Offsets and length page aligned, len > 0, inside the region, not
+ * overlapping an earlier mapping: else -EINVAL; -ENOENT for a region not
+ * declared, -ENOSPC past VIRTIO_SHM_MAPPINGS_MAX, or what mmap or the
+ * hypervisor said. */
+int virtio_device_shm_map(VirtioDevice *vdev, uint8_t shmid, uint64_t offset, int fd, uint64_t fd_offset,
+                          uint64_t len, bool writable);
+/* Undoes the mapping that starts at offset with that length exactly
+ * (-ENOENT when there is none): the guest sees the hole again. */
+int virtio_device_shm_unmap(VirtioDevice *vdev, uint8_t shmid, uint64_t offset, uint64_t len);
+/* Every mapping goes (a device reset, the device's end). */
+void virtio_device_shm_unmap_all(VirtioDevice *vdev);
+unsigned virtio_device_shm_n_mappings(VirtioDevice *vdev);
+
 /* ---- for the transport and the VM ---- */
 
-/* The declared shared memory regions, in declaration order. */
+/* The declared shared memory regions, in declaration order. The transport
+ * packs them in that order from offset 0 of one window (PCI: BAR 2). */
 unsigned virtio_device_shm_regions(const VirtioDevice *vdev, const VirtioShmRegion **ret);
+/* Where that window decodes in guest-physical memory now (enabled false:
+ * nowhere): every mapping is moved there (or taken out). Any thread. */
+void virtio_device_shm_set_window(VirtioDevice *vdev, bool enabled, uint64_t gpa);
 
 /* How the framework reaches the transport: interrupts and state. */
 typedef struct VirtioTransportOps {
@@ -216,6 +238,13 @@ typedef struct VirtioTransportOps {
          * the way (PCI: its MSI-X vector's irqfd, when MSI-X is on and q
          * has a vector), or -1. Optional. */
         int (*queue_irqfd)(void *ctx, const VirtQueue *q);
+        /* Shared memory: make host memory [host, +len) guest memory at gpa
+         * (read only: the guest's writes exit and are dropped), returning
+         * a slot for shm_remove; and undo it. Called with the framework's
+         * mapping lock held, from a device's worker or the thread that
+         * moved the window. Optional: without them nothing is mapped. */
+        int (*shm_place)(void *ctx, uint64_t gpa, uint64_t len, void *host, bool writable, unsigned *ret_slot);
+        void (*shm_remove)(void *ctx, unsigned slot);
 } VirtioTransportOps;
 
 int virtio_device_new_config(const VirtioDeviceOps *ops, const VmmDevice *config, const GuestMemory *mem,

@@ -84,11 +84,30 @@ static int transport_queue_irqfd(void *ctx, const VirtQueue *q) {
         return msix_vector_fd(&vp->msix, q->msix_vector);
 }
 
+/* A shared memory mapping in BAR 2: memory the hypervisor maps at its
+ * place, so the guest's accesses never exit. The BAR's holes stay MMIO
+ * (reads all ones, writes dropped). */
+static int transport_shm_place(void *ctx, uint64_t gpa, uint64_t len, void *host, bool writable, unsigned *ret_slot) {
+        VirtioPci *vp = ctx;
+
+        if (!vp->hv || !vp->hv->map_extra)
+                return -EOPNOTSUPP;
+        return vp->hv->map_extra(vp->hv_vm, gpa, len, host, !writable, ret_slot);
+}
+
+static void transport_shm_remove(void *ctx, unsigned slot) {
+        VirtioPci *vp = ctx;
+
+        vp->hv->unmap_extra(vp->hv_vm, slot);
+}
+
 static const VirtioTransportOps transport_ops = {
         .queue_interrupt = transport_queue_interrupt,
         .config_interrupt = transport_config_interrupt,
         .fd_ready = intx_resampled,
         .queue_irqfd = transport_queue_irqfd,
+        .shm_place = transport_shm_place,
+        .shm_remove = transport_shm_remove,
 };
 
 /* ---- common configuration (§4.1.4.3) ---- */
@@ -362,6 +381,10 @@ static void ioeventfds_set(VirtioPci *vp, bool assign) {
 static void pci_bar_remapped(void *owner, unsigned bar, bool enabled, uint64_t addr) {
         VirtioPci *vp = owner;
 
+        if (bar == VIRTIO_PCI_SHM_BAR) {
+                virtio_device_shm_set_window(vp->vdev, enabled, addr);
+                return;
+        }
         if (bar != 0)
                 return;
         if (vp->notify_registered) {
@@ -444,8 +467,9 @@ static int add_pci_cfg_cap(VirtioPci *vp) {
 
 /* §4.1.4.7: one virtio_pci_cap64 per declared region, cap.id its shmid;
  * the regions are packed in declaration order in BAR 2, which is
- * prefetchable as it will be plain memory. Nothing backs it yet: accesses
- * read all ones and writes are dropped, as for an unbacked window. */
+ * prefetchable as it is plain memory: what the device maps there
+ * (virtio_device_shm_map) is guest memory at its place; the rest reads all
+ * ones and drops writes, as an unbacked window. */
 static int add_shm_regions(VirtioPci *vp) {
         const VirtioShmRegion *shm;
         unsigned n = virtio_device_shm_regions(vp->vdev, &shm);
