@@ -5,6 +5,7 @@
  * that back-end misbehaving in each way the front-end must survive. */
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <csignal>
 #include <cstdlib>
@@ -12,12 +13,15 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <string>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <thread>
 #include <unistd.h>
 #include <vector>
 
 #include "harness.h"
+#include "vhost-user.h"
 
 extern "C" const VirtioDeviceOps virtio_vhost_user_ops;
 extern "C" const VirtioDeviceOps virtio_rng_ops;
@@ -271,3 +275,252 @@ TEST(VhostUser, BackendDyingWhileInUseMarksNeedsResetAndOtherDevicesGoOn) {
 }
 
 } // namespace
+
+/* ---- shared memory: SHMEM_MAP / SHMEM_UNMAP from a GPU-shaped back-end ---- */
+
+namespace {
+
+/* A virtio-gpu-shaped back-end in a thread of this test, speaking the
+ * protocol by hand through the codec: it answers what the front-end asks
+ * (two queues, a 16-byte configuration, the request channel), and the test
+ * sends back-end requests on that channel. */
+class ScriptedGpuBackend {
+public:
+        ScriptedGpuBackend() {
+                int sv[2];
+                if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+                        abort();
+                front_ = sv[0];
+                back_ = sv[1];
+                thread_ = std::thread([this] { serve(); });
+        }
+        ~ScriptedGpuBackend() {
+                shutdown(back_, SHUT_RDWR);
+                thread_.join();
+                close(front_);
+                close(back_);
+                if (req_ >= 0)
+                        close(req_);
+        }
+        VmmDevice config() const {
+                VmmDevice c{};
+                c.kind = VMM_DEVICE_VHOST_USER;
+                c.vhost_user.type = VMM_VHOST_USER_GPU;
+                c.vhost_user.fd = front_;
+                return c;
+        }
+        /* A back-end request with need-reply; the front-end's u64 answer,
+         * or -1 when none came (the channel went away). */
+        int64_t request(uint32_t type, uint8_t shmid, uint64_t fd_offset, uint64_t offset, uint64_t len,
+                        uint64_t flags, int fd, size_t payload_size = VHOST_USER_SHMEM_MAP_SIZE) {
+                uint8_t p[VHOST_USER_SHMEM_MAP_SIZE] = {};
+                p[0] = shmid;
+                for (int i = 0; i < 8; i++) {
+                        p[8 + i] = (uint8_t) (fd_offset >> (8 * i));
+                        p[16 + i] = (uint8_t) (offset >> (8 * i));
+                        p[24 + i] = (uint8_t) (len >> (8 * i));
+                        p[32 + i] = (uint8_t) (flags >> (8 * i));
+                }
+                if (req_ < 0 || vhost_user_send(req_, type, VHOST_USER_FLAG_NEED_REPLY, p, (uint32_t) payload_size,
+                                                fd >= 0 ? &fd : nullptr, fd >= 0 ? 1 : 0) < 0)
+                        return -1;
+                VhostUserMsg m;
+                size_t n = 0;
+                if (vhost_user_recv(req_, 2000, &m, nullptr, 0, &n) < 0 || m.size != 8)
+                        return -1;
+                uint64_t v = 0;
+                for (int i = 0; i < 8; i++)
+                        v |= (uint64_t) m.payload[i] << (8 * i);
+                return (int64_t) v;
+        }
+
+private:
+        void reply(const VhostUserMsg &m, const void *p, uint32_t size) {
+                (void) vhost_user_send(back_, m.request, VHOST_USER_FLAG_REPLY, p, size, nullptr, 0);
+        }
+        void reply_u64(const VhostUserMsg &m, uint64_t v) {
+                uint8_t p[8];
+                for (int i = 0; i < 8; i++)
+                        p[i] = (uint8_t) (v >> (8 * i));
+                reply(m, p, 8);
+        }
+        void serve() {
+                for (;;) {
+                        VhostUserMsg m;
+                        int fds[VHOST_USER_FDS_MAX];
+                        size_t n = 0;
+                        if (vhost_user_recv(back_, -1, &m, fds, VHOST_USER_FDS_MAX, &n) < 0)
+                                return;
+                        bool replied = true;
+                        switch (m.request) {
+                        case VHOST_USER_GET_FEATURES:
+                                reply_u64(m, UINT64_C(1) << VIRTIO_F_VERSION_1 |
+                                                     UINT64_C(1) << VHOST_USER_F_PROTOCOL_FEATURES);
+                                break;
+                        case VHOST_USER_GET_PROTOCOL_FEATURES:
+                                reply_u64(m, 1u << VHOST_USER_PROTOCOL_F_MQ | 1u << VHOST_USER_PROTOCOL_F_REPLY_ACK |
+                                                     1u << VHOST_USER_PROTOCOL_F_BACKEND_REQ |
+                                                     1u << VHOST_USER_PROTOCOL_F_CONFIG);
+                                break;
+                        case VHOST_USER_GET_QUEUE_NUM:
+                                reply_u64(m, 2);
+                                break;
+                        case VHOST_USER_GET_CONFIG: {
+                                /* The header as asked, then virtio_gpu_config: one scanout. */
+                                uint8_t p[VHOST_USER_CONFIG_HEADER_SIZE + 16] = {};
+                                memcpy(p, m.payload, VHOST_USER_CONFIG_HEADER_SIZE);
+                                p[VHOST_USER_CONFIG_HEADER_SIZE + 8] = 1;
+                                reply(m, p, sizeof(p));
+                                break;
+                        }
+                        case VHOST_USER_GET_VRING_BASE: {
+                                uint8_t p[8] = {};
+                                memcpy(p, m.payload, 4);
+                                reply(m, p, sizeof(p));
+                                break;
+                        }
+                        default:
+                                replied = false;
+                                break;
+                        }
+                        if (m.request == VHOST_USER_SET_BACKEND_REQ_FD && n == 1) {
+                                req_ = fds[0];
+                                n = 0;
+                        }
+                        for (size_t i = 0; i < n; i++)
+                                close(fds[i]);
+                        if (!replied && (m.flags & VHOST_USER_FLAG_NEED_REPLY))
+                                reply_u64(m, 0);
+                }
+        }
+
+        int front_ = -1, back_ = -1;
+        std::atomic<int> req_{ -1 };
+        std::thread thread_;
+};
+
+/* n pages of a memfd, page i filled with 'a' + i. */
+int pattern_memfd(unsigned pages) {
+        int fd = memfd_create("gpu-blob", MFD_CLOEXEC);
+        if (fd < 0 || ftruncate(fd, (off_t) pages * 4096) < 0)
+                abort();
+        for (unsigned i = 0; i < pages; i++) {
+                std::string page(4096, (char) ('a' + i));
+                if (pwrite(fd, page.data(), page.size(), (off_t) i * 4096) != 4096)
+                        abort();
+        }
+        return fd;
+}
+
+uint64_t shm_bar(PciDriver &d) {
+        return (uint64_t) d.config_read(PCI_BAR0 + 4 * (VIRTIO_PCI_SHM_BAR + 1), 4) << 32 |
+               (d.config_read(PCI_BAR0 + 4 * VIRTIO_PCI_SHM_BAR, 4) & ~0xfu);
+}
+
+/* Up to DRIVER_OK with the control queue: the worker watches the channel. */
+void bring_up_gpu(PciDriver &d, const VirtqDriver &q) {
+        ASSERT_TRUE(d.negotiate(BASE_FEATURES & ~(UINT64_C(1) << VIRTIO_F_EVENT_IDX) &
+                                ~(UINT64_C(1) << VIRTIO_F_INDIRECT_DESC)));
+        d.setup_queue(0, q);
+        d.driver_ok();
+        ASSERT_FALSE(d.status() & VIRTIO_STATUS_NEEDS_RESET) << virtio_device_error(d.device());
+}
+
+} // namespace
+
+TEST(VhostUserShm, GpuBackendWithARequestChannelGetsTheHostVisibleRegion) {
+        ScriptedGpuBackend be;
+        PciDriver d(&virtio_vhost_user_ops, be.config());
+        ASSERT_EQ(d.error(), 0);
+        EXPECT_EQ(d.config_read(PCI_DEVICE_ID, 2), 0x1050u);
+        const VirtioShmRegion *shm;
+        ASSERT_EQ(virtio_device_shm_regions(d.device(), &shm), 1u);
+        EXPECT_EQ(shm[0].shmid, 1u);
+        EXPECT_EQ(shm[0].size, UINT64_C(256) << 20);
+        EXPECT_NE(d.cap_position(VIRTIO_PCI_CAP_SHARED_MEMORY_CFG, 1), 0u);
+}
+
+TEST(VhostUserShm, MapPutsTheBackendsPagesIntoTheGuestAndUnmapTakesThemAway) {
+        ScriptedGpuBackend be;
+        PciDriver d(&virtio_vhost_user_ops, be.config());
+        ASSERT_EQ(d.error(), 0);
+        VirtqDriver q{ d.mem(), 0x10000, 64 };
+        bring_up_gpu(d, q);
+        uint64_t bar = shm_bar(d);
+        int fd = pattern_memfd(3);
+
+        EXPECT_EQ(be.request(VHOST_USER_BACKEND_SHMEM_MAP, 1, 4096, 1 << 20, 8192, VHOST_USER_SHMEM_MAP_RW, fd), 0);
+        ASSERT_EQ(d.hv_log().slots.size(), 1u);
+        EXPECT_EQ(d.hv_log().guest_byte(bar + (1 << 20)), 'b');
+        EXPECT_EQ(d.hv_log().guest_byte(bar + (1 << 20) + 8191), 'c');
+        EXPECT_FALSE(d.hv_log().slots.begin()->second.read_only);
+
+        EXPECT_EQ(be.request(VHOST_USER_BACKEND_SHMEM_MAP, 1, 0, 0, 4096, VHOST_USER_SHMEM_MAP_R, fd), 0);
+        EXPECT_EQ(d.hv_log().slots.size(), 2u);
+
+        EXPECT_EQ(be.request(VHOST_USER_BACKEND_SHMEM_UNMAP, 1, 0, 1 << 20, 8192, 0, -1), 0);
+        EXPECT_EQ(d.hv_log().guest_byte(bar + (1 << 20)), -1);
+        EXPECT_EQ(virtio_device_shm_n_mappings(d.device()), 1u);
+        EXPECT_FALSE(d.status() & VIRTIO_STATUS_NEEDS_RESET);
+        close(fd);
+}
+
+TEST(VhostUserShm, BadMapsAreRefusedNothingIsMappedAndTheDeviceGoesOn) {
+        ScriptedGpuBackend be;
+        PciDriver d(&virtio_vhost_user_ops, be.config());
+        ASSERT_EQ(d.error(), 0);
+        VirtqDriver q{ d.mem(), 0x10000, 64 };
+        bring_up_gpu(d, q);
+        int fd = pattern_memfd(1);
+        const uint64_t region = UINT64_C(256) << 20;
+        struct {
+                const char *what;
+                uint8_t shmid;
+                uint64_t fd_offset, offset, len, flags;
+        } bad[] = {
+                { "a region never declared", 2, 0, 0, 4096, VHOST_USER_SHMEM_MAP_RW },
+                { "past the region's end", 1, 0, region - 4096, 8192, VHOST_USER_SHMEM_MAP_RW },
+                { "an offset that wraps", 1, 0, UINT64_MAX - 4095, 8192, VHOST_USER_SHMEM_MAP_RW },
+                { "not page aligned", 1, 0, 100, 4096, VHOST_USER_SHMEM_MAP_RW },
+                { "zero length", 1, 0, 0, 0, VHOST_USER_SHMEM_MAP_RW },
+                { "write-only flags", 1, 0, 0, 4096, 2 },
+                { "unknown flags", 1, 0, 0, 4096, 0x13 },
+        };
+        for (const auto &b : bad)
+                EXPECT_NE(be.request(VHOST_USER_BACKEND_SHMEM_MAP, b.shmid, b.fd_offset, b.offset, b.len, b.flags, fd),
+                          0) << b.what;
+        EXPECT_NE(be.request(VHOST_USER_BACKEND_SHMEM_UNMAP, 1, 0, 0, 4096, 0, -1), 0) << "an unmap of nothing";
+        EXPECT_TRUE(d.hv_log().slots.empty());
+        EXPECT_EQ(virtio_device_shm_n_mappings(d.device()), 0u);
+        EXPECT_FALSE(d.status() & VIRTIO_STATUS_NEEDS_RESET);
+        /* And a good one still works. */
+        EXPECT_EQ(be.request(VHOST_USER_BACKEND_SHMEM_MAP, 1, 0, 0, 4096, VHOST_USER_SHMEM_MAP_RW, fd), 0);
+        EXPECT_EQ(d.hv_log().slots.size(), 1u);
+        close(fd);
+}
+
+TEST(VhostUserShm, AMapWithoutItsDescriptorBreaksTheDeviceNotTheVmm) {
+        ScriptedGpuBackend be;
+        PciDriver d(&virtio_vhost_user_ops, be.config());
+        ASSERT_EQ(d.error(), 0);
+        VirtqDriver q{ d.mem(), 0x10000, 64 };
+        bring_up_gpu(d, q);
+        EXPECT_EQ(be.request(VHOST_USER_BACKEND_SHMEM_MAP, 1, 0, 0, 4096, VHOST_USER_SHMEM_MAP_RW, -1), -1);
+        EXPECT_TRUE(d.wait_status(VIRTIO_STATUS_NEEDS_RESET));
+        EXPECT_TRUE(d.hv_log().slots.empty());
+}
+
+TEST(VhostUserShm, ResetTakesTheMappingsAway) {
+        ScriptedGpuBackend be;
+        PciDriver d(&virtio_vhost_user_ops, be.config());
+        ASSERT_EQ(d.error(), 0);
+        VirtqDriver q{ d.mem(), 0x10000, 64 };
+        bring_up_gpu(d, q);
+        int fd = pattern_memfd(1);
+        EXPECT_EQ(be.request(VHOST_USER_BACKEND_SHMEM_MAP, 1, 0, 0, 4096, VHOST_USER_SHMEM_MAP_RW, fd), 0);
+        EXPECT_EQ(d.hv_log().slots.size(), 1u);
+        d.common_write(VIRTIO_PCI_COMMON_STATUS, 1, 0);
+        EXPECT_TRUE(d.hv_log().slots.empty());
+        EXPECT_EQ(virtio_device_shm_n_mappings(d.device()), 0u);
+        close(fd);
+}
