@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import socket
+import subprocess
 import sys
 import tempfile
 
@@ -33,6 +34,7 @@ T = _load("majordomed_tests", "test-majordomed.py")
 S = _load("majordomed_security_tests", "test-majordomed-security.py")
 
 FAKE_VMM = os.path.join(HERE, "fake-vmm.py")
+VMC = os.environ.get("VMC")
 INVALID = "org.majordome.Error.InvalidConfig"
 KIND_GPU = 8
 MiB = 1 << 20
@@ -341,6 +343,36 @@ def good_wayland_socket_gives_the_vmm_a_connection_to_that_listener():
         T.check(fd["wrote"], "the VMM could not write on it: %s" % fd)
         T.check(accept_and_read(lst) == b"fake-vmm\n", "the listener did not see the VMM's connection")
         T.check(gpu_prop(e.c, path)["headless"] is False, str(gpu_prop(e.c, path)))
+        lst.close()
+    finally:
+        e.close()
+
+
+# ---- vmc, end to end ----
+
+@test
+def vmc_start_gpu_connects_the_daemon_to_the_compositor_of_vmcs_environment():
+    if not VMC:
+        raise T.Skip("VMC (the vmc binary) is not set")
+    e = Env()
+    try:
+        lst, sock_path = e.listener("wayland-7")
+        env = {k: v for k, v in os.environ.items() if k not in ("WAYLAND_DISPLAY", "XDG_RUNTIME_DIR")}
+        env.update(DBUS_SESSION_BUS_ADDRESS=e.bus.address, XDG_RUNTIME_DIR=e.tmp, WAYLAND_DISPLAY="wayland-7")
+        r = subprocess.run([VMC, "--user", "start", "v", "--kernel", FAKE_VMM, "--mem", "64M", "--gpu",
+                            "--display", "800x600"], env=env, capture_output=True, text=True, timeout=60)
+        T.check(r.returncode == 0, "vmc start: %s %s" % (r.stdout, r.stderr))
+        g = gpu_devices(e.fake.last())[0]
+        T.check((g["width"], g["height"], g["displays"]) == (800, 600, C["VMM_CONFIG_GPU_DISPLAYS_DEFAULT"]), str(g))
+        T.check(g["wayland_fd"] is not None and g["wayland_fd"]["peer"] == sock_path, str(g))
+        T.check(accept_and_read(lst) == b"fake-vmm\n", "the listener did not see the VMM's connection")
+        r = subprocess.run([VMC, "--user", "info", "v"], env=env, capture_output=True, text=True, timeout=60)
+        T.check(r.returncode == 0 and "GPU             2d, 1 display of 800x600, 256 MiB, on the host's compositor"
+                in r.stdout, "vmc info: %s %s" % (r.stdout, r.stderr))
+        r = subprocess.run([VMC, "--user", "start", "h", "--kernel", FAKE_VMM, "--gpu", "--headless"], env=env,
+                           capture_output=True, text=True, timeout=60)
+        T.check(r.returncode == 0 and gpu_devices(e.fake.last())[0]["wayland_fd"] is None,
+                "vmc start --headless: %s %s" % (r.stdout, r.stderr))
         lst.close()
     finally:
         e.close()
