@@ -91,6 +91,17 @@ static const char *const help_texts[_VMC_COMMAND_MAX] = {
         "                      `mount -t virtiofs TAG DIR`. TAG defaults to PATH's\n"
         "                      name; MODE is auto (default), always or never. The\n"
         "                      daemon opens PATH with your rights.\n"
+        "  --gpu               Give the VM a virtio-gpu (2D). Its displays show as\n"
+        "                      windows on your Wayland compositor: the socket is\n"
+        "                      $XDG_RUNTIME_DIR/$WAYLAND_DISPLAY (or WAYLAND_DISPLAY\n"
+        "                      if it is a path), which the daemon connects to with\n"
+        "                      your rights; without them the GPU is headless\n"
+        "  --display WxH       With --gpu: each display's size, e.g. 1280x720\n"
+        "                      (default: the daemon's, 1024x768)\n"
+        "  --displays N        With --gpu: the number of displays, 0 to 16 (default 1)\n"
+        "  --wayland-socket PATH\n"
+        "                      With --gpu: the compositor socket to use instead\n"
+        "  --headless          With --gpu: no compositor connection at all\n"
         "  -h, --help          Show this help\n"
         "\n"
         "Prints \"started NAME (pid PID)\".\n",
@@ -322,6 +333,8 @@ void vmc_args_done(VmcArgs *a) {
         for (size_t i = 0; i < a->n_disks; i++)
                 free(a->disks[i].path);
         a->n_disks = 0;
+        free(a->wayland_socket);
+        a->wayland_socket = NULL;
 }
 
 static int usage_error(char **ret_error, const char *fmt, ...) _printf_(2, 3);
@@ -359,6 +372,11 @@ enum {
         OPT_READ_ONLY,
         OPT_TAG,
         OPT_CACHE,
+        OPT_GPU,
+        OPT_DISPLAY,
+        OPT_DISPLAYS,
+        OPT_WAYLAND_SOCKET,
+        OPT_HEADLESS,
 };
 
 /* Turns getopt's '?' and ':' into a message naming the option. */
@@ -388,6 +406,11 @@ static int parse_command(int argc, char **argv, VmcArgs *a, char **ret_error) {
                 { "serial-log", required_argument, NULL, OPT_SERIAL_LOG },
                 { "debug-exit", no_argument, NULL, OPT_DEBUG_EXIT },
                 { "share", required_argument, NULL, OPT_SHARE },
+                { "gpu", no_argument, NULL, OPT_GPU },
+                { "display", required_argument, NULL, OPT_DISPLAY },
+                { "displays", required_argument, NULL, OPT_DISPLAYS },
+                { "wayland-socket", required_argument, NULL, OPT_WAYLAND_SOCKET },
+                { "headless", no_argument, NULL, OPT_HEADLESS },
                 {}
         };
         static const struct option share_options[] = {
@@ -425,7 +448,7 @@ static int parse_command(int argc, char **argv, VmcArgs *a, char **ret_error) {
                 [VMC_COMMAND_BALLOON_STATS] = 1, [VMC_COMMAND_RESIZE] = 3,
                 [VMC_COMMAND_LOGS] = 1, [VMC_COMMAND_SHARE] = 2, [VMC_COMMAND_UNSHARE] = 2,
         };
-        const char *share_tag = NULL, *share_cache = NULL;
+        const char *share_tag = NULL, *share_cache = NULL, *wayland_socket = NULL;
         bool share_read_only = false;
         const char *cmd = vmc_command_to_string(a->command);
         const struct option *options;
@@ -530,6 +553,29 @@ static int parse_command(int argc, char **argv, VmcArgs *a, char **ret_error) {
                                 return usage_error(ret_error, "%s: --share '%s': %s", cmd, optarg, strerror(-r));
                         a->n_shares++;
                         break;
+                case OPT_GPU:
+                        a->gpu = true;
+                        break;
+                case OPT_DISPLAY:
+                        if (vmc_parse_display(optarg, &a->gpu_width, &a->gpu_height) < 0)
+                                return usage_error(ret_error, "%s: invalid --display '%s' (WIDTHxHEIGHT, e.g. 1280x720)",
+                                                   cmd, optarg);
+                        break;
+                case OPT_DISPLAYS:
+                        r = parse_uint(optarg, 0, UINT32_MAX, &u);
+                        if (r < 0)
+                                return usage_error(ret_error, "%s: invalid number for --displays: '%s'", cmd, optarg);
+                        a->gpu_displays = (uint32_t) u;
+                        a->gpu_displays_set = true;
+                        break;
+                case OPT_WAYLAND_SOCKET:
+                        if (!optarg[0])
+                                return usage_error(ret_error, "%s: --wayland-socket: the path is empty", cmd);
+                        wayland_socket = optarg;
+                        break;
+                case OPT_HEADLESS:
+                        a->headless = true;
+                        break;
                 case OPT_READ_ONLY:
                         share_read_only = true;
                         break;
@@ -580,6 +626,21 @@ static int parse_command(int argc, char **argv, VmcArgs *a, char **ret_error) {
         case VMC_COMMAND_START:
                 if (!a->kernel)
                         return usage_error(ret_error, "start: --kernel PATH is required");
+                if (!a->gpu && (a->gpu_width || a->gpu_displays_set || wayland_socket || a->headless))
+                        return usage_error(ret_error, "start: --%s needs --gpu",
+                                           a->gpu_width ? "display" : a->gpu_displays_set ? "displays" :
+                                           wayland_socket ? "wayland-socket" : "headless");
+                if (a->headless && wayland_socket)
+                        return usage_error(ret_error, "start: give --headless or --wayland-socket, not both");
+                if (wayland_socket) {
+                        /* The daemon wants an absolute path; the socket's
+                         * directory must exist to resolve a relative one. */
+                        a->wayland_socket = wayland_socket[0] == '/' ? strdup(wayland_socket) :
+                                            realpath(wayland_socket, NULL);
+                        if (!a->wayland_socket)
+                                return usage_error(ret_error, "start: --wayland-socket '%s': %s", wayland_socket,
+                                                   strerror(errno));
+                }
                 break;
         case VMC_COMMAND_BALLOON:
                 r = parse_size(positional[1], &a->size);
@@ -619,6 +680,40 @@ static int parse_command(int argc, char **argv, VmcArgs *a, char **ret_error) {
                 break;
         }
         return 0;
+}
+
+int vmc_parse_display(const char *s, uint32_t *ret_width, uint32_t *ret_height) {
+        _cleanup_free_ char *copy = strdup(s);
+        uint64_t w, h;
+        char *x;
+
+        if (!copy)
+                return -ENOMEM;
+        x = strpbrk(copy, "xX");
+        if (!x)
+                return -EINVAL;
+        *x = '\0';
+        if (parse_uint(copy, 1, UINT32_MAX, &w) < 0 || parse_uint(x + 1, 1, UINT32_MAX, &h) < 0)
+                return -EINVAL;
+        *ret_width = (uint32_t) w;
+        *ret_height = (uint32_t) h;
+        return 0;
+}
+
+char *vmc_wayland_socket_from_env(const char *xdg_runtime_dir, const char *wayland_display) {
+        char *path;
+
+        if (!wayland_display || !wayland_display[0])
+                return NULL;
+        /* libwayland-client's rule (wl_display_connect): an absolute
+         * WAYLAND_DISPLAY is the socket itself. */
+        if (wayland_display[0] == '/')
+                return strdup(wayland_display);
+        if (!xdg_runtime_dir || !xdg_runtime_dir[0])
+                return NULL;
+        if (asprintf(&path, "%s/%s", xdg_runtime_dir, wayland_display) < 0)
+                return NULL;
+        return path;
 }
 
 int vmc_args_parse(int argc, char **argv, VmcArgs *ret, char **ret_error) {

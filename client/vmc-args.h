@@ -94,6 +94,13 @@ typedef struct VmcArgs {
         const char *on_panic; /* NULL: the daemon's default */
         VmcShare shares[VMC_SHARES_MAX]; /* start: --share; share: shares[0] */
         size_t n_shares;
+        bool gpu;               /* --gpu */
+        uint32_t gpu_width;     /* --display WxH; 0: the daemon's default */
+        uint32_t gpu_height;
+        bool gpu_displays_set;  /* --displays N (0 is a value: render only) */
+        uint32_t gpu_displays;
+        bool headless;          /* --headless: no compositor connection */
+        char *wayland_socket;   /* owned: --wayland-socket PATH, made absolute; NULL: from the environment */
 
         /* stop */
         bool force;
@@ -140,6 +147,16 @@ int vmc_parse_disk(const char *s, char **ret_path, bool *ret_read_only);
  * (vmc_share_done()). */
 int vmc_parse_share(const char *s, VmcShare *ret);
 void vmc_share_done(VmcShare *s);
+
+/* "WxH" (or "WXH"): two numbers from 1 to UINT32_MAX (the daemon checks
+ * the range). -EINVAL. */
+int vmc_parse_display(const char *s, uint32_t *ret_width, uint32_t *ret_height);
+
+/* The compositor socket a Wayland client of this environment would use:
+ * WAYLAND_DISPLAY itself when it is an absolute path, else
+ * XDG_RUNTIME_DIR/WAYLAND_DISPLAY when both are set and not empty; NULL
+ * otherwise (or on OOM). free() it. */
+char *vmc_wayland_socket_from_env(const char *xdg_runtime_dir, const char *wayland_display);
 
 /* Help text of one command, or of vmc as a whole for VMC_COMMAND_NONE. */
 const char *vmc_help_text(VmcCommand c);

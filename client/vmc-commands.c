@@ -4,6 +4,7 @@
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -229,6 +230,30 @@ GVariant *vmc_start_parameters(const VmcArgs *a, GUnixFDList **ret_fds, char **r
                 for (size_t i = 0; i < a->n_shares; i++)
                         g_variant_builder_add_value(&shares, share_options(&a->shares[i], true));
                 g_variant_builder_add(&config, "{sv}", VMC_KEY_SHARES, g_variant_builder_end(&shares));
+        }
+        if (a->gpu) {
+                GVariantBuilder gpu;
+                _cleanup_free_ char *from_env = NULL;
+                const char *wayland = NULL;
+
+                /* What is left out is the daemon's (the VMM's) default. */
+                g_variant_builder_init(&gpu, G_VARIANT_TYPE_VARDICT);
+                if (a->gpu_width > 0) {
+                        g_variant_builder_add(&gpu, "{sv}", "width", g_variant_new_uint32(a->gpu_width));
+                        g_variant_builder_add(&gpu, "{sv}", "height", g_variant_new_uint32(a->gpu_height));
+                }
+                if (a->gpu_displays_set)
+                        g_variant_builder_add(&gpu, "{sv}", "displays", g_variant_new_uint32(a->gpu_displays));
+                g_variant_builder_add(&config, "{sv}", VMC_KEY_GPU, g_variant_builder_end(&gpu));
+                /* Our own compositor, as a Wayland client of ours would
+                 * find it; the daemon connects to it with our rights. */
+                if (!a->headless && a->wayland_socket)
+                        wayland = a->wayland_socket;
+                else if (!a->headless)
+                        wayland = from_env = vmc_wayland_socket_from_env(getenv("XDG_RUNTIME_DIR"),
+                                                                         getenv("WAYLAND_DISPLAY"));
+                if (wayland)
+                        g_variant_builder_add(&config, "{sv}", VMC_KEY_WAYLAND_SOCKET, g_variant_new_string(wayland));
         }
 
         *ret_fds = g_steal_pointer(&fds);

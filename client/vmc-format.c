@@ -502,13 +502,37 @@ static char *shares_text(GVariant *v) {
         return g_string_free(out, FALSE);
 }
 
+/* Gpu (a{sv}) as "2d, 2 displays of 1280x720, 256 MiB, on the host's
+ * compositor" (or "headless"); "none" for the empty dictionary. */
+static char *gpu_text(GVariant *v) {
+        const char *backend = NULL;
+        guint32 width = 0, height = 0, displays = 0;
+        guint64 max_memory = 0;
+        gboolean headless = TRUE;
+        g_autofree char *safe_backend = NULL, *memory = NULL;
+
+        if (g_variant_n_children(v) == 0)
+                return g_strdup("none");
+        (void) g_variant_lookup(v, "backend", "&s", &backend);
+        (void) g_variant_lookup(v, "width", "u", &width);
+        (void) g_variant_lookup(v, "height", "u", &height);
+        (void) g_variant_lookup(v, "displays", "u", &displays);
+        (void) g_variant_lookup(v, "max_memory", "t", &max_memory);
+        (void) g_variant_lookup(v, "headless", "b", &headless);
+        safe_backend = vmc_escape_text(backend ?: "?");
+        memory = vmc_format_bytes(max_memory);
+        return g_strdup_printf("%s, %" PRIu32 " display%s of %" PRIu32 "x%" PRIu32 ", %s, %s", safe_backend,
+                               displays, displays == 1 ? "" : "s", width, height, memory,
+                               headless ? "headless" : "on the host's compositor");
+}
+
 char *vmc_format_info(GVariant *info) {
         /* Known properties in a fixed order and with units; whatever else
          * the daemon reports follows, sorted, so nothing is hidden. */
         static const struct {
                 const char *key;
                 const char *label;
-                enum { TEXT, BYTES, TIME, CID, PATH, DEVICES, SHARES } kind;
+                enum { TEXT, BYTES, TIME, CID, PATH, DEVICES, SHARES, GPU } kind;
         } known[] = {
                 { "Name", "Name", TEXT },
                 { "State", "State", TEXT },
@@ -522,6 +546,7 @@ char *vmc_format_info(GVariant *info) {
                 { "Disks", "Disks", TEXT },
                 { "Devices", "PCI devices", DEVICES },
                 { "Shares", "Shares", SHARES },
+                { "Gpu", "GPU", GPU },
                 { "StartTimeUsec", "Started", TIME },
                 { "LogPath", "Log", TEXT },
         };
@@ -547,6 +572,8 @@ char *vmc_format_info(GVariant *info) {
                         text = devices_text(v);
                 else if (known[i].kind == SHARES && g_variant_is_of_type(v, G_VARIANT_TYPE("a(ssbs)")))
                         text = shares_text(v);
+                else if (known[i].kind == GPU && g_variant_is_of_type(v, G_VARIANT_TYPE_VARDICT))
+                        text = gpu_text(v);
                 else if (known[i].kind == CID && g_variant_is_of_type(v, G_VARIANT_TYPE_UINT32) &&
                          g_variant_get_uint32(v) == 0)
                         text = g_strdup("none");

@@ -3,12 +3,14 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include "auth.h"
 #include "errors.h"
 #include "log.h"
+#include "util.h"
 
 /* One message's authorization: the actions polkit granted it so far, and
  * the one it is being asked about or last refused. Queries are freed once
@@ -403,30 +405,70 @@ static int fsids_set(uid_t uid, gid_t gid, const gid_t *groups, int n_groups) {
         return 0;
 }
 
+/* Going back must work: a daemon left with a caller's ids would fail or,
+ * worse, act with them for the next one. */
+static void caller_ids_leave(const gid_t *saved, int n_saved) {
+        if (fsids_set(geteuid(), getegid(), saved, n_saved) < 0) {
+                log_error("cannot restore the daemon's own file system ids; exiting");
+                abort();
+        }
+}
+
+/* Switches this thread's file system ids to the caller's, saving the
+ * daemon's supplementary groups in saved (AUTH_CALLER_GROUPS_MAX) for
+ * caller_ids_leave(). fsuid last: leaving 0 drops CAP_DAC_OVERRIDE and
+ * friends, so what follows is checked against the caller's ids alone. On
+ * failure the daemon's own ids are back. */
+static int caller_ids_enter(const AuthCaller *c, gid_t *saved, int *ret_n_saved) {
+        int n, r;
+
+        n = getgroups(AUTH_CALLER_GROUPS_MAX, saved);
+        if (n < 0)
+                return -errno;
+        r = fsids_set(c->uid, c->gid, c->groups, c->n_groups);
+        if (r < 0) {
+                caller_ids_leave(saved, n);
+                return r;
+        }
+        *ret_n_saved = n;
+        return 0;
+}
+
 int auth_caller_open(const AuthCaller *c, const char *path, int flags, mode_t mode) {
         gid_t saved[AUTH_CALLER_GROUPS_MAX];
-        int fd, n, r;
+        int fd, n = 0, r;
 
         if (!c->switch_ids) {
                 fd = open(path, flags, mode);
                 return fd < 0 ? -errno : fd;
         }
-
-        n = getgroups(ARRAY_SIZE(saved), saved);
-        if (n < 0)
-                return -errno;
-        /* fsuid last: leaving 0 drops CAP_DAC_OVERRIDE and friends, so the
-         * open below is checked against the caller's ids alone. */
-        r = fsids_set(c->uid, c->gid, c->groups, c->n_groups);
-        if (r >= 0) {
-                fd = open(path, flags, mode);
-                r = fd < 0 ? -errno : fd;
-        }
-        /* Going back must work: a daemon left with a caller's ids would
-         * fail or, worse, act with them for the next one. */
-        if (fsids_set(geteuid(), getegid(), saved, n) < 0) {
-                log_error("cannot restore the daemon's own file system ids; exiting");
-                abort();
-        }
+        r = caller_ids_enter(c, saved, &n);
+        if (r < 0)
+                return r;
+        fd = open(path, flags, mode);
+        r = fd < 0 ? -errno : fd;
+        caller_ids_leave(saved, n);
         return r;
+}
+
+int auth_caller_connect_unix(const AuthCaller *c, const char *path, int *ret_fd) {
+        gid_t saved[AUTH_CALLER_GROUPS_MAX];
+        int fd = -EBADF, n = 0, r;
+
+        /* Non-blocking: a listener that never accepts (its backlog full)
+         * answers EAGAIN at once instead of holding the daemon. A Unix
+         * stream connect never returns EINPROGRESS. */
+        if (!c->switch_ids)
+                r = connect_unix(path, SOCK_STREAM | SOCK_NONBLOCK, &fd);
+        else {
+                r = caller_ids_enter(c, saved, &n);
+                if (r < 0)
+                        return r;
+                r = connect_unix(path, SOCK_STREAM | SOCK_NONBLOCK, &fd);
+                caller_ids_leave(saved, n);
+        }
+        if (r < 0)
+                return r;
+        *ret_fd = fd;
+        return 0;
 }

@@ -6,8 +6,8 @@
  * grants org.majordome.manage-vms, asked over D-Bus (no libpolkit). Block
  * devices as disks need org.majordome.manage-devices as well.
  *
- * Also who the caller is for the files StartVm opens by path: a
- * privileged daemon opens them with the caller's fsuid, fsgid and groups,
+ * Also who the caller is for the files (and sockets) StartVm opens by
+ * path: a privileged daemon opens them with the caller's fsuid, fsgid and groups,
  * never with its own rights. */
 
 #include <stdbool.h>
@@ -59,6 +59,14 @@ int auth_caller_from_message(sd_bus_message *msg, AuthCaller *ret, sd_bus_error 
 /* open(2) with the caller's filesystem ids and groups (this thread only:
  * raw syscalls, restored before returning). Returns an fd or -errno. */
 int auth_caller_open(const AuthCaller *c, const char *path, int flags, mode_t mode);
+
+/* connect(2) to the Unix stream socket at path with the caller's file
+ * system ids and groups, as auth_caller_open(): the path is resolved and
+ * the socket's write permission checked as the caller. The socket is
+ * O_CLOEXEC and O_NONBLOCK (a listener that does not accept fails with
+ * -EAGAIN rather than blocking). 0 with *ret_fd, or -errno
+ * (-ENAMETOOLONG past sun_path). */
+int auth_caller_connect_unix(const AuthCaller *c, const char *path, int *ret_fd);
 
 #ifdef __cplusplus
 }

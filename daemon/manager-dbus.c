@@ -173,7 +173,7 @@ static uint64_t host_memory_bytes(void) {
 
 static const char *const config_keys[] = {
         "kernel", "initrd", "cmdline", "memory", "cpus", "serial_log", "debug_exit", "vsock", "disks",
-        "balloon", "rng", "on_panic", "shares",
+        "balloon", "rng", "on_panic", "shares", "gpu", "wayland_socket",
 };
 
 int share_path_check(const char *key, const char *path, const char *error_name, sd_bus_error *error) {
@@ -367,6 +367,153 @@ static int config_parse_shares(sd_bus_message *msg, const AuthCaller *caller, Vm
         return sd_bus_message_exit_container(msg);
 }
 
+/* gpu: a{sv}, {"backend": s, "width": u, "height": u, "displays": u,
+ * "max_memory": t}; what is left out is the VMM's default, the ranges are
+ * the VMM's (vmm_config_validate() checks them again). Errors name the key:
+ * "gpu.width: ...". */
+static int config_parse_gpu(sd_bus_message *msg, VmGpu *ret, sd_bus_error *error) {
+        static const char *const keys[] = { "backend", "width", "height", "displays", "max_memory" };
+        VmGpu g = {
+                .enabled = true,
+                .backend = VMM_GPU_BACKEND_2D,
+                .width = VMM_CONFIG_GPU_WIDTH_DEFAULT,
+                .height = VMM_CONFIG_GPU_HEIGHT_DEFAULT,
+                .displays = VMM_CONFIG_GPU_DISPLAYS_DEFAULT,
+                .max_memory = VMM_CONFIG_GPU_MEMORY_DEFAULT,
+        };
+        bool seen[ARRAY_SIZE(keys)] = {};
+        int r;
+
+        r = sd_bus_message_enter_container(msg, 'v', "a{sv}");
+        if (r < 0)
+                return r;
+        r = sd_bus_message_enter_container(msg, 'a', "{sv}");
+        if (r < 0)
+                return r;
+        for (;;) {
+                const char *k, *contents;
+                char type;
+                size_t i;
+
+                r = sd_bus_message_enter_container(msg, 'e', "sv");
+                if (r < 0)
+                        return r;
+                if (r == 0)
+                        break;
+                r = sd_bus_message_read(msg, "s", &k);
+                if (r < 0)
+                        return r;
+                r = sd_bus_message_peek_type(msg, &type, &contents);
+                if (r < 0)
+                        return r;
+                for (i = 0; i < ARRAY_SIZE(keys); i++)
+                        if (strcmp(k, keys[i]) == 0)
+                                break;
+                if (i == ARRAY_SIZE(keys))
+                        return sd_bus_error_setf(error, MAJORDOME_ERROR_INVALID_CONFIG,
+                                                 "gpu.%.80s: unknown gpu key (want backend, width, height, displays, "
+                                                 "max_memory)", k);
+                if (seen[i])
+                        return sd_bus_error_setf(error, MAJORDOME_ERROR_INVALID_CONFIG, "gpu.%s: given twice", k);
+                seen[i] = true;
+
+                if (strcmp(k, "backend") == 0) {
+                        const char *v;
+                        int b;
+
+                        if (strcmp(contents, "s") != 0)
+                                return sd_bus_error_setf(error, MAJORDOME_ERROR_INVALID_CONFIG,
+                                                         "gpu.backend: wrong type '%s', want 's'", contents);
+                        r = sd_bus_message_read(msg, "v", "s", &v);
+                        if (r < 0)
+                                return r;
+                        b = vmm_gpu_backend_from_string(v);
+                        if (b < 0)
+                                return sd_bus_error_setf(error, MAJORDOME_ERROR_INVALID_CONFIG,
+                                                         "gpu.backend: '%.80s' is not a backend this VMM has "
+                                                         "(only '2d')", v);
+                        g.backend = (uint32_t) b;
+                } else if (strcmp(k, "max_memory") == 0) {
+                        uint64_t v;
+
+                        if (strcmp(contents, "t") != 0)
+                                return sd_bus_error_setf(error, MAJORDOME_ERROR_INVALID_CONFIG,
+                                                         "gpu.max_memory: wrong type '%s', want 't'", contents);
+                        r = sd_bus_message_read(msg, "v", "t", &v);
+                        if (r < 0)
+                                return r;
+                        if (v < VMM_CONFIG_GPU_MEMORY_MIN || v > VMM_CONFIG_GPU_MEMORY_MAX)
+                                return sd_bus_error_setf(error, MAJORDOME_ERROR_INVALID_CONFIG,
+                                                         "gpu.max_memory: %" PRIu64 " bytes is not between %" PRIu64
+                                                         " MiB and %" PRIu64 " MiB", v,
+                                                         VMM_CONFIG_GPU_MEMORY_MIN / MiB, VMM_CONFIG_GPU_MEMORY_MAX / MiB);
+                        g.max_memory = v;
+                } else {
+                        bool displays = strcmp(k, "displays") == 0;
+                        uint32_t v, min = displays ? 0 : 1;
+                        uint32_t max = displays ? VMM_CONFIG_GPU_DISPLAYS_MAX : VMM_CONFIG_GPU_SIZE_MAX;
+
+                        if (strcmp(contents, "u") != 0)
+                                return sd_bus_error_setf(error, MAJORDOME_ERROR_INVALID_CONFIG,
+                                                         "gpu.%s: wrong type '%s', want 'u'", k, contents);
+                        r = sd_bus_message_read(msg, "v", "u", &v);
+                        if (r < 0)
+                                return r;
+                        if (v < min || v > max)
+                                return sd_bus_error_setf(error, MAJORDOME_ERROR_INVALID_CONFIG,
+                                                         "gpu.%s: %" PRIu32 " is not between %" PRIu32 " and %" PRIu32,
+                                                         k, v, min, max);
+                        if (displays)
+                                g.displays = v;
+                        else if (k[0] == 'w')
+                                g.width = v;
+                        else
+                                g.height = v;
+                }
+                r = sd_bus_message_exit_container(msg);
+                if (r < 0)
+                        return r;
+        }
+        r = sd_bus_message_exit_container(msg);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_exit_container(msg);
+        if (r < 0)
+                return r;
+        *ret = g;
+        return 0;
+}
+
+/* wayland_socket: the host compositor's socket, connected with the
+ * caller's rights (a Unix connect needs write permission on the socket
+ * file, and search permission on the way there), never ours: root must not
+ * reach a compositor of another user for them. The connection, not the
+ * path, goes to the VMM. */
+static int wayland_connect(const AuthCaller *caller, const char *path, int *ret, sd_bus_error *error) {
+        int fd = -EBADF, r;
+
+        if (path[0] != '/')
+                return sd_bus_error_setf(error, MAJORDOME_ERROR_INVALID_CONFIG,
+                                         "wayland_socket: path '%.200s' is not absolute", path);
+        if (strlen(path) > VMM_CONFIG_SOCKET_PATH_MAX)
+                return sd_bus_error_setf(error, MAJORDOME_ERROR_INVALID_CONFIG,
+                                         "wayland_socket: path longer than %d bytes (a socket address)",
+                                         VMM_CONFIG_SOCKET_PATH_MAX);
+        r = auth_caller_connect_unix(caller, path, &fd);
+        if (r == -EAGAIN)
+                return sd_bus_error_setf(error, MAJORDOME_ERROR_INVALID_CONFIG,
+                                         "wayland_socket: cannot connect to '%s': the compositor is not accepting "
+                                         "connections (its backlog is full)", path);
+        if (r < 0)
+                return sd_bus_error_setf(error, MAJORDOME_ERROR_INVALID_CONFIG,
+                                         "wayland_socket: cannot connect to '%s': %s", path, strerror(-r));
+        /* The VMM hands the connection on to majordome-gpu, which decides
+         * how it waits on it. */
+        flags_clear_nonblock(fd);
+        *ret = fd;
+        return 0;
+}
+
 /* Opens one disk's image: a path, opened with the caller's rights, or a
  * caller's descriptor reopened through /proc (our own open file: the VMM's
  * flock and offset are not shared with the caller). The access asked for
@@ -540,6 +687,7 @@ static int config_parse(Manager *m, sd_bus_message *msg, const AuthCaller *calle
                         sd_bus_error *error) {
         bool seen[ARRAY_SIZE(config_keys)] = {};
         unsigned n_keys = 0, n_fds = 0;
+        const char *wayland_socket = NULL;
         int r;
 
         r = sd_bus_message_enter_container(msg, 'a', "{sv}");
@@ -663,6 +811,22 @@ static int config_parse(Manager *m, sd_bus_message *msg, const AuthCaller *calle
                         if (r < 0)
                                 return r;
                         continue;
+                } else if (strcmp(key, "gpu") == 0) {
+                        if (strcmp(contents, "a{sv}") != 0)
+                                return config_wrong_type(error, key, "a{sv}", contents);
+                        r = config_parse_gpu(msg, &c->gpu, error);
+                        if (r < 0)
+                                return r;
+                        r = sd_bus_message_exit_container(msg);
+                        if (r < 0)
+                                return r;
+                        continue;
+                } else if (strcmp(key, "wayland_socket") == 0) {
+                        if (strcmp(contents, "s") != 0)
+                                return config_wrong_type(error, key, "s", contents);
+                        r = sd_bus_message_read(msg, "v", "s", &wayland_socket);
+                        if (r < 0)
+                                return r;
                 } else if (strcmp(key, "shares") == 0) {
                         if (strcmp(contents, "aa{sv}") != 0)
                                 return config_wrong_type(error, key, "aa{sv}", contents);
@@ -685,6 +849,17 @@ static int config_parse(Manager *m, sd_bus_message *msg, const AuthCaller *calle
                 return r;
         if (c->kernel_fd < 0)
                 return sd_bus_error_set(error, MAJORDOME_ERROR_INVALID_CONFIG, "kernel: required key missing");
+        /* Connected last, once the rest is known to be good: the compositor
+         * sees a client only for a config that may start. */
+        if (wayland_socket) {
+                if (!c->gpu.enabled)
+                        return sd_bus_error_set(error, MAJORDOME_ERROR_INVALID_CONFIG,
+                                                "wayland_socket: given without gpu (a compositor connection is "
+                                                "for a GPU's displays)");
+                r = wayland_connect(caller, wayland_socket, &c->wayland_fd, error);
+                if (r < 0)
+                        return r;
+        }
         return 0;
 }
 

@@ -70,6 +70,8 @@ void manager_vm_state_changed(Manager *m, Vm *vm);
 void manager_vm_devices_changed(Manager *m, Vm *vm);
 /* The shared directories are known (Shares). */
 void manager_vm_shares_changed(Manager *m, Vm *vm);
+/* The GPU is known (Gpu). */
+void manager_vm_gpu_changed(Manager *m, Vm *vm);
 /* BalloonTargetBytes or BalloonActualBytes changed. */
 void manager_vm_balloon_changed(Manager *m, Vm *vm);
 void manager_vm_started(Manager *m, Vm *vm);

@@ -148,6 +148,31 @@ static int property_get_shares(sd_bus *bus, const char *path, const char *interf
         return append_shares(reply, userdata);
 }
 
+/* a{sv}: the GPU as started (backend, width, height, displays, max_memory,
+ * headless); empty without one. */
+static int append_gpu(sd_bus_message *m, Vm *vm) {
+        const VmGpu *g = &vm->gpu;
+        int r;
+
+        r = sd_bus_message_open_container(m, 'a', "{sv}");
+        if (r >= 0 && g->enabled)
+                r = sd_bus_message_append(m, "{sv}{sv}{sv}{sv}{sv}{sv}",
+                                          "backend", "s", vmm_gpu_backend_to_string(g->backend) ?: "2d",
+                                          "width", "u", g->width,
+                                          "height", "u", g->height,
+                                          "displays", "u", g->displays,
+                                          "max_memory", "t", g->max_memory,
+                                          "headless", "b", (int) g->headless);
+        if (r >= 0)
+                r = sd_bus_message_close_container(m);
+        return r;
+}
+
+static int property_get_gpu(sd_bus *bus, const char *path, const char *interface, const char *property,
+                            sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        return append_gpu(reply, userdata);
+}
+
 int vm_bus_append_info(sd_bus_message *reply, Vm *vm) {
         int r;
 
@@ -187,6 +212,18 @@ int vm_bus_append_info(sd_bus_message *reply, Vm *vm) {
                 r = sd_bus_message_open_container(reply, 'v', "a(ssbs)");
         if (r >= 0)
                 r = append_shares(reply, vm);
+        if (r >= 0)
+                r = sd_bus_message_close_container(reply);
+        if (r >= 0)
+                r = sd_bus_message_close_container(reply);
+        if (r >= 0)
+                r = sd_bus_message_open_container(reply, 'e', "sv");
+        if (r >= 0)
+                r = sd_bus_message_append(reply, "s", "Gpu");
+        if (r >= 0)
+                r = sd_bus_message_open_container(reply, 'v', "a{sv}");
+        if (r >= 0)
+                r = append_gpu(reply, vm);
         if (r >= 0)
                 r = sd_bus_message_close_container(reply);
         if (r >= 0)
@@ -496,6 +533,7 @@ static const sd_bus_vtable vm_vtable[] = {
         SD_BUS_PROPERTY("Disks", "u", NULL, offsetof(Vm, n_disks), SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("Devices", "a(qqyyy)", property_get_devices, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("Shares", "a(ssbs)", property_get_shares, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("Gpu", "a{sv}", property_get_gpu, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_METHOD_WITH_NAMES("Stop", "su", SD_BUS_PARAM(mode) SD_BUS_PARAM(timeout_ms),
                                  "s", SD_BUS_PARAM(step), method_stop, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD("Kill", NULL, NULL, method_kill, SD_BUS_VTABLE_UNPRIVILEGED),
@@ -564,6 +602,10 @@ void manager_vm_devices_changed(Manager *m, Vm *vm) {
 
 void manager_vm_shares_changed(Manager *m, Vm *vm) {
         emit_vm_properties_changed(m, vm, (char *[]) { "Shares", NULL });
+}
+
+void manager_vm_gpu_changed(Manager *m, Vm *vm) {
+        emit_vm_properties_changed(m, vm, (char *[]) { "Gpu", NULL });
 }
 
 void manager_vm_balloon_changed(Manager *m, Vm *vm) {

@@ -145,6 +145,7 @@ void vm_config_init(VmConfig *c) {
                 .kernel_fd = -EBADF,
                 .initrd_fd = -EBADF,
                 .serial_fd = -EBADF,
+                .wayland_fd = -EBADF,
         };
         for (size_t i = 0; i < ARRAY_SIZE(c->disks); i++)
                 c->disks[i].fd = -EBADF;
@@ -156,6 +157,7 @@ void vm_config_done(VmConfig *c) {
         c->kernel_fd = safe_close(c->kernel_fd);
         c->initrd_fd = safe_close(c->initrd_fd);
         c->serial_fd = safe_close(c->serial_fd);
+        c->wayland_fd = safe_close(c->wayland_fd);
         for (size_t i = 0; i < ARRAY_SIZE(c->disks); i++)
                 c->disks[i].fd = safe_close(c->disks[i].fd);
         c->n_disks = 0;
@@ -605,6 +607,11 @@ int vm_save(Vm *vm) {
                 state_write_path(f, vm->shares[i].path);
                 fputc('\n', f);
         }
+        /* GPU=<backend> <width> <height> <displays> <max_memory> <headless> */
+        if (vm->gpu.enabled)
+                fprintf(f, "GPU=%s %" PRIu32 " %" PRIu32 " %" PRIu32 " %" PRIu64 " %d\n",
+                        vmm_gpu_backend_to_string(vm->gpu.backend) ?: "2d", vm->gpu.width, vm->gpu.height,
+                        vm->gpu.displays, vm->gpu.max_memory, vm->gpu.headless);
         if (fflush(f) != 0 || fsync(fileno(f)) < 0)
                 r = -errno;
         if (fclose(f) != 0 && r == 0)
@@ -1111,6 +1118,20 @@ static int vm_build_vmm_config(Vm *vm, const VmConfig *config, int console_fd, V
                         return -ENAMETOOLONG;
                 strcpy(d->vsock.path, vm->vsock_path);
         }
+        if (config->gpu.enabled) {
+                VmmDevice *d;
+
+                if (c->n_devices >= VMM_CONFIG_DEVICES_MAX)
+                        return -E2BIG;
+                d = &c->devices[c->n_devices++];
+                *d = (VmmDevice) { .kind = VMM_DEVICE_GPU };
+                d->gpu.backend = config->gpu.backend;
+                d->gpu.width = config->gpu.width;
+                d->gpu.height = config->gpu.height;
+                d->gpu.displays = config->gpu.displays;
+                d->gpu.max_memory = config->gpu.max_memory;
+                d->gpu.wayland_fd = config->wayland_fd >= 0 ? config->wayland_fd : -1;
+        }
         /* The VMM checks the same again; failing here keeps a VMM from
          * being started for nothing. */
         r = vmm_config_validate(c, &error);
@@ -1239,6 +1260,11 @@ static int vm_spawn(Vm *vm, VmConfig *config, VmDoneFn done, void *userdata) {
         }
         if (vm->n_shares > 0)
                 manager_vm_shares_changed(vm->manager, vm);
+        if (config->gpu.enabled) {
+                vm->gpu = config->gpu;
+                vm->gpu.headless = config->wayland_fd < 0;
+                manager_vm_gpu_changed(vm->manager, vm);
+        }
 
         r = sd_event_add_child_pidfd(vm->manager->event, &vm->pidfd_source, pidfd, WEXITED, on_child, vm);
         if (r < 0)
@@ -1316,6 +1342,7 @@ typedef struct StateFile {
         uint32_t stop_timeout_ms;
         VmShare shares[VM_SHARES_MAX];
         unsigned n_shares;
+        VmGpu gpu;
 } StateFile;
 
 /* One SHARE= value; a line that does not parse is left out (the share
@@ -1345,6 +1372,25 @@ static void state_read_share(StateFile *s, const char *v) {
         sh = &s->shares[s->n_shares++];
         *sh = (VmShare) { .fd = -EBADF, .path = path, .cache = (uint32_t) c, .read_only = ro == 1 };
         strcpy(sh->tag, tag);
+}
+
+/* The GPU= value; one that does not parse, or names values the VMM would
+ * not take, is left out (the GPU is then not listed, nothing else changes). */
+static void state_read_gpu(StateFile *s, const char *v) {
+        char backend[16];
+        VmGpu g = { .enabled = true };
+        int headless, b, n = 0;
+
+        if (sscanf(v, "%15s %" SCNu32 " %" SCNu32 " %" SCNu32 " %" SCNu64 " %d%n", backend, &g.width, &g.height,
+                   &g.displays, &g.max_memory, &headless, &n) != 6 || v[n] != '\0' ||
+            (b = vmm_gpu_backend_from_string(backend)) < 0 ||
+            g.width < 1 || g.width > VMM_CONFIG_GPU_SIZE_MAX || g.height < 1 || g.height > VMM_CONFIG_GPU_SIZE_MAX ||
+            g.displays > VMM_CONFIG_GPU_DISPLAYS_MAX ||
+            g.max_memory < VMM_CONFIG_GPU_MEMORY_MIN || g.max_memory > VMM_CONFIG_GPU_MEMORY_MAX)
+                return;
+        g.backend = (uint32_t) b;
+        g.headless = headless == 1;
+        s->gpu = g;
 }
 
 static void state_file_done(StateFile *s) {
@@ -1417,6 +1463,8 @@ static int state_file_read(const char *path, StateFile *ret) {
                         s.stop_timeout_ms = (uint32_t) MIN(strtoul(v, NULL, 10), (unsigned long) VM_STOP_TIMEOUT_MS_MAX);
                 else if (strcmp(line, "SHARE") == 0)
                         state_read_share(&s, v);
+                else if (strcmp(line, "GPU") == 0)
+                        state_read_gpu(&s, v);
         }
         fclose(f);
         if (!s.name || !s.socket || s.pid <= 0) {
@@ -1567,6 +1615,7 @@ int vm_adopt(Manager *m, const char *state_path, Vm **ret) {
                 s.shares[i].path = NULL;
         }
         vm->n_shares = s.n_shares;
+        vm->gpu = s.gpu;
         vm->next_request_id = 1;
         if (answered)
                 vm->state = info.state == CONTROL_STATE_PAUSED ? VM_STATE_PAUSED :

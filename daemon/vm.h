@@ -125,6 +125,18 @@ void vm_share_tag_from_path(const char *path, const VmShare *taken, unsigned n, 
 
 void vm_share_done(VmShare *s);
 
+/* A virtio-gpu as StartVm's gpu asked for it, the VMM's defaults
+ * (VMM_CONFIG_GPU_*) in what it left out. */
+typedef struct VmGpu {
+        bool enabled;
+        uint32_t backend;       /* VmmGpuBackend */
+        uint32_t width;         /* of every display */
+        uint32_t height;
+        uint32_t displays;
+        uint64_t max_memory;    /* bytes */
+        bool headless;          /* no compositor connection (no wayland_socket) */
+} VmGpu;
+
 /* What StartVm asked for, with every file already opened by the daemon. */
 typedef struct VmConfig {
         int kernel_fd;
@@ -142,6 +154,9 @@ typedef struct VmConfig {
         unsigned n_disks;
         VmShare shares[VM_SHARES_MAX];
         unsigned n_shares;
+        VmGpu gpu;
+        /* Connected, as the caller, to wayland_socket; -EBADF: headless. */
+        int wayland_fd;
 } VmConfig;
 
 void vm_config_init(VmConfig *c);
@@ -225,6 +240,8 @@ struct Vm {
         /* the shared directories, as started (fd unused: the VMM has them) */
         VmShare shares[VM_SHARES_MAX];
         unsigned n_shares;
+        /* the GPU, as started (the compositor connection went to the VMM) */
+        VmGpu gpu;
         /* the PCI devices the VMM built, as its `ready` event said (Devices) */
         ControlDevice devices[CONTROL_READY_DEVICES_MAX];
         uint32_t n_devices;

@@ -17,25 +17,41 @@ FAKE_VMM_SCENARIO picks what it does once the daemon subscribes:
            reason with an escape and invalid UTF-8) and a malformed one
   normal   ready, running
 In any scenario, once the file FAKE_VMM_V2_FLAG names exists, requests are
-answered as version 2 (a VMM "upgraded" under a running daemon)."""
+answered as version 2 (a VMM "upgraded" under a running daemon).
+With FAKE_VMM_CONFIG_RECORD set, the configuration the daemon sent is
+decoded and written there as JSON once its last part came (written whole,
+then renamed): the header's numbers and each device record, the GPU's
+(kind 8) field by field with what its compositor descriptor is (a socket,
+its type and peer address); the fake writes "fake-vmm\n" on that socket so
+a test's listener sees the connection is the one the VMM holds."""
 
+import array
+import json
 import os
 import selectors
 import socket
+import stat
 import struct
 import sys
 
 MAGIC = 0x4D444A4D
 HEADER = struct.Struct("<IHHIiII")
 REPLY = 0x8000
-INFO, PAUSE, RESUME, STOP, SUBSCRIBE = 1, 2, 3, 4, 5
+INFO, PAUSE, RESUME, STOP, SUBSCRIBE, CONFIGURE = 1, 2, 3, 4, 5, 6
 READY, STATE_CHANGED, GUEST_PANIC, EXITING, DEVICE_ERROR = 0x4001, 0x4002, 0x4003, 0x4004, 0x4005
 RUNNING, PAUSED = 1, 2
 EPROTO, EOPNOTSUPP = 71, 95
 
 scenario = os.environ.get("FAKE_VMM_SCENARIO", "normal")
 v2_flag = os.environ.get("FAKE_VMM_V2_FLAG", "")
+config_record = os.environ.get("FAKE_VMM_CONFIG_RECORD", "")
 state = RUNNING
+# The configure parts so far: the blob's bytes and the descriptors, in order.
+config_blob = bytearray()
+config_fds = []
+kept_fds = []  # held for the VMM's life, as a real one would
+FD_NONE = 0xFFFFFFFF
+GPU = 8
 
 
 def log(msg):
@@ -85,11 +101,84 @@ def events_for_subscriber():
     return [msg(READY, 1, ready(RUNNING))]
 
 
-def answer(sock, data):
+def describe_socket(fd):
+    """What a descriptor the daemon sent is, for the record."""
+    st = os.fstat(fd)
+    info = {"socket": stat.S_ISSOCK(st.st_mode)}
+    if info["socket"]:
+        s = socket.socket(fileno=os.dup(fd))
+        try:
+            info["type"] = {socket.SOCK_STREAM: "stream", socket.SOCK_SEQPACKET: "seqpacket",
+                            socket.SOCK_DGRAM: "dgram"}.get(s.type, str(s.type))
+            info["family"] = "unix" if s.family == socket.AF_UNIX else str(s.family)
+            try:
+                info["peer"] = s.getpeername()
+            except OSError as e:
+                info["peer"] = None
+                info["peer_error"] = e.strerror
+            try:
+                s.send(b"fake-vmm\n")
+                info["wrote"] = True
+            except OSError as e:
+                info["wrote"] = False
+                info["write_error"] = e.strerror
+        finally:
+            s.close()
+    return info
+
+
+def decode_config(blob, fds):
+    """The blob of docs/control-protocol.md "configure" as a dict."""
+    (version, flags, mem, vcpus, on_panic, serial_max, serial, serial_fd, kernel_fd, initrd_fd, cmdline_length,
+     n_devices) = struct.unpack_from("<IIQIIQIIIIII", blob, 0)
+    off = 56 + cmdline_length
+    rec = {"config_version": version, "flags": flags, "mem_size": mem, "vcpus": vcpus, "n_fds": len(fds),
+           "cmdline": bytes(blob[56:off]).decode("ascii", "replace"), "devices": []}
+    for _ in range(n_devices):
+        kind, length = struct.unpack_from("<HH", blob, off)
+        body = bytes(blob[off + 4:off + 4 + length])
+        off += 4 + length
+        dev = {"kind": kind, "length": length}
+        if kind == GPU and length == 28:
+            backend, width, height, displays, max_memory, fd_index = struct.unpack("<IIIIQI", body)
+            dev.update(backend=backend, width=width, height=height, displays=displays, max_memory=max_memory,
+                       wayland_fd=None)
+            if fd_index != FD_NONE:
+                dev["wayland_fd"] = dict(index=fd_index, **describe_socket(fds[fd_index])) \
+                    if fd_index < len(fds) else {"index": fd_index, "error": "out of range"}
+        rec["devices"].append(dev)
+    rec["trailing"] = len(blob) - off
+    return rec
+
+
+def take_configure(data, fds):
+    """One configure part; the record is written after the last."""
+    part, n_parts = struct.unpack_from("<HH", data, HEADER.size)
+    config_blob.extend(data[HEADER.size + 8:])
+    config_fds.extend(fds)
+    if part + 1 != n_parts or not config_record:
+        return
+    try:
+        rec = decode_config(config_blob, config_fds)
+    except (struct.error, IndexError) as e:
+        rec = {"error": str(e)}
+    with open(config_record + ".new", "w") as f:
+        json.dump(rec, f)
+    os.rename(config_record + ".new", config_record)
+
+
+def answer(sock, data, fds=()):
     global state
     if len(data) < HEADER.size:
         return
     magic, version, type_, id_, status, length, flags = HEADER.unpack_from(data)
+    if type_ == CONFIGURE:
+        take_configure(data, fds)
+        kept_fds.extend(fds)
+        sock.send(msg(type_ | REPLY, id_, status=-EOPNOTSUPP))
+        return
+    for fd in fds:
+        os.close(fd)
     if scenario == "v2" or (v2_flag and os.path.exists(v2_flag)):
         sock.send(msg(type_ | REPLY, id_, status=-EPROTO, version=2))
         return
@@ -131,15 +220,19 @@ def main():
                 conn, _ = key.fileobj.accept()
                 sel.register(conn, selectors.EVENT_READ, "conn")
                 continue
+            fds = array.array("i")
             try:
-                data = key.fileobj.recv(8192)
+                data, ancdata, _, _ = key.fileobj.recvmsg(8192, socket.CMSG_SPACE(8 * fds.itemsize))
             except OSError:
                 data = b""
+            for level, type_, cdata in ancdata if data else ():
+                if level == socket.SOL_SOCKET and type_ == socket.SCM_RIGHTS:
+                    fds.frombytes(cdata[:len(cdata) - len(cdata) % fds.itemsize])
             if not data:
                 sel.unregister(key.fileobj)
                 key.fileobj.close()
                 continue
-            answer(key.fileobj, data)
+            answer(key.fileobj, data, list(fds))
 
 
 if __name__ == "__main__":

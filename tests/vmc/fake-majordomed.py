@@ -189,7 +189,8 @@ class Manager(dbus.service.Object):
     STRING_OR_FD = ("s", "h")
     KEYS = {"kernel": STRING_OR_FD, "initrd": STRING_OR_FD, "cmdline": ("s",),
             "memory": ("t",), "cpus": ("u",), "serial_log": STRING_OR_FD,
-            "debug_exit": ("b",), "disks": ("aa{sv}",), "on_panic": ("s",)}
+            "debug_exit": ("b",), "disks": ("aa{sv}",), "on_panic": ("s",), "gpu": ("a{sv}",),
+            "wayland_socket": ("s",)}
     # Device keys the fake refuses like a daemon whose VMM lacks the device.
     UNSUPPORTED = ("vsock", "balloon")
 
@@ -240,6 +241,8 @@ class Manager(dbus.service.Object):
                              for k, v in d.items()}
                     disks.append(entry)
                 recorded[key] = disks
+            elif key == "gpu":
+                recorded[key] = {k: [signature_of(v), v] for k, v in value.items()}
             else:
                 recorded[key] = [sig, value]
         self.last_config = {"name": name, "config": recorded}

@@ -110,6 +110,82 @@ TEST(VmcArgs, start_rejects_bad_sizes_and_counts) {
         EXPECT_EQ(d.r, -EINVAL);
 }
 
+TEST(VmcArgs, start_takes_the_gpu_and_its_display) {
+        PARSE(p, "start", "demo", "--kernel", "/k", "--gpu", "--display", "800x600", "--displays", "2",
+              "--wayland-socket", "/run/user/1000/wayland-1");
+
+        ASSERT_EQ(p.r, 0) << p.error;
+        EXPECT_TRUE(p.args.gpu);
+        EXPECT_EQ(p.args.gpu_width, 800u);
+        EXPECT_EQ(p.args.gpu_height, 600u);
+        EXPECT_TRUE(p.args.gpu_displays_set);
+        EXPECT_EQ(p.args.gpu_displays, 2u);
+        EXPECT_STREQ(p.args.wayland_socket, "/run/user/1000/wayland-1");
+        EXPECT_FALSE(p.args.headless);
+}
+
+TEST(VmcArgs, start_gpu_alone_leaves_everything_to_the_daemon) {
+        PARSE(p, "start", "demo", "--kernel", "/k", "--gpu", "--displays", "0");
+
+        ASSERT_EQ(p.r, 0) << p.error;
+        EXPECT_TRUE(p.args.gpu);
+        EXPECT_EQ(p.args.gpu_width, 0u);
+        EXPECT_TRUE(p.args.gpu_displays_set);
+        EXPECT_EQ(p.args.gpu_displays, 0u);
+        EXPECT_EQ(p.args.wayland_socket, nullptr);
+}
+
+TEST(VmcArgs, start_gpu_options_need_gpu_and_agree) {
+        PARSE(a, "start", "demo", "--kernel", "/k", "--display", "800x600");
+        PARSE(b, "start", "demo", "--kernel", "/k", "--headless");
+        PARSE(c, "start", "demo", "--kernel", "/k", "--gpu", "--headless", "--wayland-socket", "/s");
+        PARSE(d, "start", "demo", "--kernel", "/k", "--gpu", "--display", "800");
+        PARSE(e, "start", "demo", "--kernel", "/k", "--gpu", "--display", "0x600");
+        PARSE(f, "start", "demo", "--kernel", "/k", "--gpu-3d");
+
+        EXPECT_EQ(a.r, -EINVAL);
+        EXPECT_NE(a.error.find("--display needs --gpu"), std::string::npos) << a.error;
+        EXPECT_EQ(b.r, -EINVAL);
+        EXPECT_NE(b.error.find("--headless needs --gpu"), std::string::npos) << b.error;
+        EXPECT_EQ(c.r, -EINVAL);
+        EXPECT_NE(c.error.find("not both"), std::string::npos) << c.error;
+        EXPECT_EQ(d.r, -EINVAL);
+        EXPECT_NE(d.error.find("invalid --display '800'"), std::string::npos) << d.error;
+        EXPECT_EQ(e.r, -EINVAL);
+        EXPECT_EQ(f.r, -EINVAL); /* no 3D yet */
+}
+
+TEST(VmcArgs, display_sizes_are_width_x_height) {
+        uint32_t w = 0, h = 0;
+
+        EXPECT_EQ(vmc_parse_display("1280x720", &w, &h), 0);
+        EXPECT_EQ(w, 1280u);
+        EXPECT_EQ(h, 720u);
+        EXPECT_EQ(vmc_parse_display("640X480", &w, &h), 0);
+        EXPECT_EQ(h, 480u);
+        EXPECT_EQ(vmc_parse_display("x480", &w, &h), -EINVAL);
+        EXPECT_EQ(vmc_parse_display("640x", &w, &h), -EINVAL);
+        EXPECT_EQ(vmc_parse_display("640x480x2", &w, &h), -EINVAL);
+        EXPECT_EQ(vmc_parse_display("-1x480", &w, &h), -EINVAL);
+}
+
+TEST(VmcArgs, wayland_socket_comes_from_the_environment_as_libwayland_finds_it) {
+        auto from_env = [](const char *xdg, const char *display) {
+                char *p = vmc_wayland_socket_from_env(xdg, display);
+                std::string s = p ? p : "(none)";
+                free(p);
+                return s;
+        };
+
+        EXPECT_EQ(from_env("/run/user/1000", "wayland-0"), "/run/user/1000/wayland-0");
+        EXPECT_EQ(from_env("/run/user/1000", "/tmp/my-compositor"), "/tmp/my-compositor");
+        EXPECT_EQ(from_env(nullptr, "/tmp/my-compositor"), "/tmp/my-compositor");
+        EXPECT_EQ(from_env(nullptr, "wayland-0"), "(none)");
+        EXPECT_EQ(from_env("", "wayland-0"), "(none)");
+        EXPECT_EQ(from_env("/run/user/1000", nullptr), "(none)");
+        EXPECT_EQ(from_env("/run/user/1000", ""), "(none)");
+}
+
 TEST(VmcArgs, start_limits_the_number_of_disks) {
         std::vector<std::string> words = {"start", "demo", "--kernel", "/k"};
         for (int i = 0; i <= VMC_DISKS_MAX; i++) {

@@ -408,6 +408,66 @@ def logs_follow_goes_on_after_the_log_is_cut(env):
     check(out == "fake console of cut\n" + lines + "after the cut\n", repr(out[-300:]))
 
 
+def gpu_env(**values):
+    """Our environment without the Wayland variables, then values."""
+    env = {k: v for k, v in os.environ.items() if k not in ("WAYLAND_DISPLAY", "XDG_RUNTIME_DIR")}
+    env.update(values)
+    return env
+
+
+@test
+def start_gpu_display_sends_gpu_and_the_environments_wayland_socket(env):
+    r = env.vmc("start", "gpu1", "--kernel", env.kernel, "--gpu", "--display", "800x600",
+                env=gpu_env(XDG_RUNTIME_DIR="/run/user/4242", WAYLAND_DISPLAY="wayland-1"))
+    check(r.rc == 0, r)
+    cfg = env.test_json("LastConfig")["config"]
+    check(cfg["gpu"] == {"width": ["u", 800], "height": ["u", 600]}, cfg)
+    check(cfg["wayland_socket"] == ["s", "/run/user/4242/wayland-1"], cfg)
+
+
+@test
+def start_gpu_takes_an_absolute_wayland_display_as_is_and_displays(env):
+    r = env.vmc("start", "gpu2", "--kernel", env.kernel, "--gpu", "--displays", "2",
+                env=gpu_env(XDG_RUNTIME_DIR="/run/user/4242", WAYLAND_DISPLAY="/tmp/compositor-0"))
+    check(r.rc == 0, r)
+    cfg = env.test_json("LastConfig")["config"]
+    check(cfg["gpu"] == {"displays": ["u", 2]}, cfg)
+    check(cfg["wayland_socket"] == ["s", "/tmp/compositor-0"], cfg)
+
+
+@test
+def start_gpu_without_wayland_variables_or_with_headless_sends_no_socket(env):
+    r = env.vmc("start", "gpu3", "--kernel", env.kernel, "--gpu", env=gpu_env(WAYLAND_DISPLAY="wayland-0"))
+    check(r.rc == 0, r)
+    cfg = env.test_json("LastConfig")["config"]
+    check(cfg["gpu"] == {} and "wayland_socket" not in cfg, cfg)
+    r = env.vmc("start", "gpu4", "--kernel", env.kernel, "--gpu", "--headless",
+                env=gpu_env(XDG_RUNTIME_DIR="/run/user/4242", WAYLAND_DISPLAY="wayland-0"))
+    check(r.rc == 0, r)
+    cfg = env.test_json("LastConfig")["config"]
+    check(cfg["gpu"] == {} and "wayland_socket" not in cfg, cfg)
+
+
+@test
+def start_wayland_socket_option_overrides_the_environment(env):
+    r = env.vmc("start", "gpu5", "--kernel", env.kernel, "--gpu", "--wayland-socket", "/srv/other-wayland",
+                env=gpu_env(XDG_RUNTIME_DIR="/run/user/4242", WAYLAND_DISPLAY="wayland-0"))
+    check(r.rc == 0, r)
+    cfg = env.test_json("LastConfig")["config"]
+    check(cfg["wayland_socket"] == ["s", "/srv/other-wayland"], cfg)
+
+
+@test
+def start_without_gpu_sends_neither_gpu_nor_socket_and_gpu_options_need_it(env):
+    r = env.vmc("start", "nogpu", "--kernel", env.kernel,
+                env=gpu_env(XDG_RUNTIME_DIR="/run/user/4242", WAYLAND_DISPLAY="wayland-0"))
+    check(r.rc == 0, r)
+    cfg = env.test_json("LastConfig")["config"]
+    check("gpu" not in cfg and "wayland_socket" not in cfg, cfg)
+    r = env.vmc("start", "bad", "--kernel", env.kernel, "--display", "800x600")
+    check(r.rc == 2 and "--display needs --gpu" in r.err, r)
+
+
 @test
 def logs_follow_exits_3_when_the_daemon_goes_away(env):
     # Runs last among the fake tests: it ends the fake.

@@ -250,6 +250,24 @@ TEST(VmcFormat, info_shows_known_properties_in_order_then_the_rest) {
         g_variant_unref(info);
 }
 
+TEST(VmcFormat, info_shows_the_gpu_in_one_line) {
+        GVariant *info = parse_variant("a{sv}",
+                "{'Name': <'demo'>, 'Gpu': <{'backend': <'2d'>, 'width': <uint32 800>, 'height': <uint32 600>,"
+                " 'displays': <uint32 2>, 'max_memory': <uint64 268435456>, 'headless': <false>}>}");
+        GVariant *headless = parse_variant("a{sv}",
+                "{'Gpu': <{'backend': <'2d'>, 'width': <uint32 1024>, 'height': <uint32 768>,"
+                " 'displays': <uint32 1>, 'max_memory': <uint64 67108864>, 'headless': <true>}>}");
+        GVariant *none = parse_variant("a{sv}", "{'Gpu': <@a{sv} {}>}");
+
+        EXPECT_EQ(take(vmc_format_info(info)),
+                  "Name            demo\n"
+                  "GPU             2d, 2 displays of 800x600, 256 MiB, on the host's compositor\n");
+        EXPECT_EQ(take(vmc_format_info(headless)), "GPU             2d, 1 display of 1024x768, 64 MiB, headless\n");
+        EXPECT_EQ(take(vmc_format_info(none)), "GPU             none\n");
+        for (GVariant *v : {info, headless, none})
+                g_variant_unref(v);
+}
+
 TEST(VmcFormat, info_shows_pci_devices_as_lspci_does) {
         GVariant *info = parse_variant("a{sv}",
                 "{'Name': <'demo'>, 'Devices': <[(uint16 0x1b36, uint16 0x0011, byte 0, byte 1, byte 0),"
@@ -429,7 +447,7 @@ TEST(VmcApi, xml_declares_the_properties_and_signal_vmc_reads) {
         static const struct { const char *name, *type; } props[] = {
                 { "Name", "s" }, { "State", "s" }, { "Pid", "u" }, { "Cid", "u" }, { "Vcpus", "u" },
                 { "MemoryBytes", "t" }, { "BalloonTargetBytes", "t" }, { "BalloonActualBytes", "t" },
-                { "StartTimeUsec", "t" }, { "LogPath", "s" },
+                { "StartTimeUsec", "t" }, { "LogPath", "s" }, { "Gpu", "a{sv}" },
         };
         for (const auto &p : props) {
                 GDBusPropertyInfo *info = g_dbus_interface_info_lookup_property(vm, p.name);

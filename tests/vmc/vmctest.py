@@ -81,10 +81,11 @@ class PrivateBus:
         self.dir.cleanup()
 
 
-def vmc(bus_address, *args, timeout=60, stdin=None):
+def vmc(bus_address, *args, timeout=60, stdin=None, env=None):
+    """env: the environment vmc runs in (default: ours)."""
     exe = os.environ["VMC"]
     p = subprocess.run([exe, "--address", bus_address] + list(args), capture_output=True,
-                       text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+                       text=True, timeout=timeout, stdin=subprocess.DEVNULL, env=env)
     return Result(p)
 
 

@@ -695,7 +695,7 @@ static int gpu_parse(const char *arg, VmmDevice *ret) {
                 .backend = VMM_GPU_BACKEND_2D,
                 .width = VMM_CONFIG_GPU_WIDTH_DEFAULT,
                 .height = VMM_CONFIG_GPU_HEIGHT_DEFAULT,
-                .displays = 1,
+                .displays = VMM_CONFIG_GPU_DISPLAYS_DEFAULT,
                 .max_memory = VMM_CONFIG_GPU_MEMORY_DEFAULT,
                 .wayland_fd = -1,
         };
