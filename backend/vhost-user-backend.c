@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* The back-end side of vhost-user (QEMU's docs/interop/vhost-user.rst):
  * what a device process here answers, and how it runs its rings. See
- * backend.h. */
+ * vhost-user-backend.h. */
 #include <errno.h>
 #include <inttypes.h>
 #include <poll.h>
@@ -12,7 +12,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "backend.h"
+#include "backend/vhost-user-backend.h"
 #include "memory.h"
 #include "unaligned.h"
 #include "util.h"
