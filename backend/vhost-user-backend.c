@@ -390,7 +390,9 @@ static int handle(VhostUserBackend *b, const VhostUserMsg *m, int *fds, size_t n
         }
         if ((m->flags & VHOST_USER_FLAG_NEED_REPLY) && (b->protocol & (UINT64_C(1) << VHOST_USER_PROTOCOL_F_REPLY_ACK)))
                 return reply_u64(b, m, k < 0 ? 1 : 0);
-        return k == -EOPNOTSUPP ? 0 : k;
+        /* A refused configuration write is the device's answer, not a
+         * broken protocol: the loop goes on. */
+        return k == -EOPNOTSUPP || m->request == VHOST_USER_SET_CONFIG ? 0 : k;
 }
 
 static int on_socket(VhostUserBackend *b) {
