@@ -3,7 +3,7 @@
 
 /* The vhost-user protocol (QEMU's docs/interop/vhost-user.rst): the wire
  * format shared by the VMM's front-end (vmm/devices/vhost-user.c) and the
- * device back-ends this project writes (tests/vhost-user/). docs/vhost-user.md
+ * device back-ends this project writes (backend/). docs/vhost-user.md
  * says what is implemented.
  *
  * Transport: AF_UNIX SOCK_STREAM. A message is a 12-byte header (request,

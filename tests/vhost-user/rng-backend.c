@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* majordome-test-rng-backend: a vhost-user virtio-rng back-end (virtio 1.2
- * §5.4) on backend.c, for the front-end's tests; --misbehave breaks the
+ * §5.4) on backend/vhost-user-backend.c, for the front-end's tests; --misbehave breaks the
  * protocol in one chosen way.
  *
  *     majordome-test-rng-backend --fd N [--misbehave MODE] */
@@ -12,7 +12,7 @@
 #include <sys/random.h>
 #include <unistd.h>
 
-#include "backend.h"
+#include "backend/vhost-user-backend.h"
 #include "unaligned.h"
 #include "util.h"
 

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* The back-end side of vhost-user (QEMU's docs/interop/vhost-user.rst):
  * what a device process here answers, and how it runs its rings. See
- * backend.h. */
+ * vhost-user-backend.h. */
 #include <errno.h>
 #include <inttypes.h>
 #include <poll.h>
@@ -12,7 +12,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "backend.h"
+#include "backend/vhost-user-backend.h"
 #include "memory.h"
 #include "unaligned.h"
 #include "util.h"
@@ -27,7 +27,8 @@
         ((UINT64_C(1) << VIRTIO_F_VERSION_1) | (UINT64_C(1) << VIRTIO_F_INDIRECT_DESC) | \
          (UINT64_C(1) << VIRTIO_F_EVENT_IDX) | (UINT64_C(1) << VHOST_USER_F_PROTOCOL_FEATURES))
 #define PROTOCOL_FEATURES \
-        ((UINT64_C(1) << VHOST_USER_PROTOCOL_F_MQ) | (UINT64_C(1) << VHOST_USER_PROTOCOL_F_REPLY_ACK))
+        ((UINT64_C(1) << VHOST_USER_PROTOCOL_F_MQ) | (UINT64_C(1) << VHOST_USER_PROTOCOL_F_REPLY_ACK) | \
+         (UINT64_C(1) << VHOST_USER_PROTOCOL_F_BACKEND_REQ))
 
 typedef struct Ring {
         VirtQueue q;
@@ -36,6 +37,12 @@ typedef struct Ring {
         uint16_t base;
         bool have_addr, started, enabled;
 } Ring;
+
+typedef struct Watch {
+        int fd;                 /* -1: free slot */
+        VhostUserBackendFdHandler handler;
+        void *ctx;
+} Watch;
 
 typedef struct Mapping {
         uint64_t user_addr;
@@ -51,6 +58,8 @@ struct VhostUserBackend {
         GuestMemory mem;        /* regions only: memfd -1, base NULL */
         Mapping maps[GUEST_MAX_REGIONS];
         Ring rings[VHOST_USER_BACKEND_MAX_QUEUES];
+        int backend_req;        /* the front-end's request channel, or -1 */
+        Watch watches[VHOST_USER_BACKEND_MAX_WATCHES];
 };
 
 static void unmap_all(VhostUserBackend *b) {
@@ -82,6 +91,9 @@ int vhost_user_backend_new(int sock, const VhostUserBackendOps *ops, void *ctx, 
 
         if (ops->n_queues == 0 || ops->n_queues > VHOST_USER_BACKEND_MAX_QUEUES)
                 return -EINVAL;
+        if (ops->config_size > VHOST_USER_CONFIG_MAX ||
+            (ops->config_size > 0 && (!ops->config_read || !ops->config_write)))
+                return -EINVAL;
         b = calloc(1, sizeof(*b));
         if (!b)
                 return -ENOMEM;
@@ -89,6 +101,9 @@ int vhost_user_backend_new(int sock, const VhostUserBackendOps *ops, void *ctx, 
         b->ops = ops;
         b->ctx = ctx;
         b->mem.memfd = -EBADF;
+        b->backend_req = -EBADF;
+        for (unsigned i = 0; i < VHOST_USER_BACKEND_MAX_WATCHES; i++)
+                b->watches[i].fd = -EBADF;
         for (unsigned i = 0; i < VHOST_USER_BACKEND_MAX_QUEUES; i++) {
                 Ring *r = &b->rings[i];
 
@@ -111,6 +126,7 @@ VhostUserBackend *vhost_user_backend_free(VhostUserBackend *b) {
                 safe_close(b->rings[i].call_fd);
         }
         unmap_all(b);
+        safe_close(b->backend_req);
         safe_close(b->sock);
         free(b);
         return NULL;
@@ -118,6 +134,41 @@ VhostUserBackend *vhost_user_backend_free(VhostUserBackend *b) {
 
 int vhost_user_backend_socket(const VhostUserBackend *b) {
         return b->sock;
+}
+
+int vhost_user_backend_watch_fd(VhostUserBackend *b, int fd, VhostUserBackendFdHandler handler, void *ctx) {
+        Watch *free_slot = NULL;
+
+        if (fd < 0 || !handler)
+                return -EBADF;
+        for (unsigned i = 0; i < VHOST_USER_BACKEND_MAX_WATCHES; i++) {
+                if (b->watches[i].fd == fd)
+                        return -EEXIST;
+                if (b->watches[i].fd < 0 && !free_slot)
+                        free_slot = &b->watches[i];
+        }
+        if (!free_slot)
+                return -E2BIG;
+        *free_slot = (Watch) { .fd = fd, .handler = handler, .ctx = ctx };
+        return 0;
+}
+
+void vhost_user_backend_unwatch_fd(VhostUserBackend *b, int fd) {
+        for (unsigned i = 0; i < VHOST_USER_BACKEND_MAX_WATCHES; i++)
+                if (fd >= 0 && b->watches[i].fd == fd)
+                        b->watches[i] = (Watch) { .fd = -EBADF };
+}
+
+static uint64_t protocol_offered(const VhostUserBackend *b) {
+        return PROTOCOL_FEATURES | (b->ops->config_size > 0 ? UINT64_C(1) << VHOST_USER_PROTOCOL_F_CONFIG : 0);
+}
+
+int vhost_user_backend_config_changed(VhostUserBackend *b) {
+        if (b->backend_req < 0 || !(b->protocol & (UINT64_C(1) << VHOST_USER_PROTOCOL_F_BACKEND_REQ)))
+                return -ENOTCONN;
+        /* No NEED_REPLY: the loop does not wait on the front-end, whose
+         * answer would only say it read the configuration again. */
+        return vhost_user_send(b->backend_req, VHOST_USER_BACKEND_CONFIG_CHANGE_MSG, 0, NULL, 0, NULL, 0);
 }
 
 static int reply(VhostUserBackend *b, const VhostUserMsg *m, const void *payload, uint32_t size) {
@@ -224,11 +275,11 @@ static int handle(VhostUserBackend *b, const VhostUserMsg *m, int *fds, size_t n
         case VHOST_USER_GET_FEATURES:
                 return reply_u64(b, m, TRANSPORT_FEATURES | b->ops->features);
         case VHOST_USER_GET_PROTOCOL_FEATURES:
-                return reply_u64(b, m, PROTOCOL_FEATURES);
+                return reply_u64(b, m, protocol_offered(b));
         case VHOST_USER_GET_QUEUE_NUM:
                 return reply_u64(b, m, b->ops->n_queues);
         case VHOST_USER_SET_PROTOCOL_FEATURES:
-                b->protocol = get_le64(m->payload) & PROTOCOL_FEATURES;
+                b->protocol = get_le64(m->payload) & protocol_offered(b);
                 break;
         case VHOST_USER_SET_FEATURES:
                 b->features = get_le64(m->payload);
@@ -285,6 +336,38 @@ static int handle(VhostUserBackend *b, const VhostUserMsg *m, int *fds, size_t n
                 r->enabled = get_le32(m->payload + 4) != 0;
                 ring_process(b, r);
                 break;
+        case VHOST_USER_SET_BACKEND_REQ_FD:
+                /* The codec checked exactly one fd came with it. */
+                safe_close(b->backend_req);
+                b->backend_req = fds[0];
+                break;
+        case VHOST_USER_GET_CONFIG:
+        case VHOST_USER_SET_CONFIG: {
+                /* The codec checked the header's size matches the payload
+                 * and offset + size <= VHOST_USER_CONFIG_MAX. */
+                uint32_t offset = get_le32(m->payload), size = get_le32(m->payload + 4);
+                bool inside = b->ops->config_size > 0 && offset <= b->ops->config_size &&
+                              size <= b->ops->config_size - offset;
+
+                if (m->request == VHOST_USER_SET_CONFIG) {
+                        k = inside ? b->ops->config_write(b->ctx, offset, m->payload + VHOST_USER_CONFIG_HEADER_SIZE,
+                                                          size)
+                                   : -EINVAL;
+                        break;
+                }
+                {
+                        uint8_t p[VHOST_USER_CONFIG_HEADER_SIZE + VHOST_USER_CONFIG_MAX] = { 0 };
+
+                        /* A range outside the configuration: the header
+                         * alone, which the front-end takes as a failure
+                         * (its size does not match what it asked). */
+                        if (!inside)
+                                return reply(b, m, m->payload, VHOST_USER_CONFIG_HEADER_SIZE);
+                        memcpy(p, m->payload, VHOST_USER_CONFIG_HEADER_SIZE);
+                        b->ops->config_read(b->ctx, offset, p + VHOST_USER_CONFIG_HEADER_SIZE, size);
+                        return reply(b, m, p, VHOST_USER_CONFIG_HEADER_SIZE + size);
+                }
+        }
         case VHOST_USER_GET_VRING_BASE: {
                 uint8_t p[VHOST_USER_VRING_STATE_SIZE];
 
@@ -299,7 +382,7 @@ static int handle(VhostUserBackend *b, const VhostUserMsg *m, int *fds, size_t n
         }
         default:
                 /* Known to the codec, not spoken here (SET_VRING_ERR,
-                 * BACKEND_REQ_FD, CONFIG, ...): refused. */
+                 * RESET_DEVICE, STATUS, ...): refused. */
                 for (size_t i = 0; i < n_fds; i++)
                         safe_close(fds[i]);
                 k = -EOPNOTSUPP;
@@ -307,7 +390,9 @@ static int handle(VhostUserBackend *b, const VhostUserMsg *m, int *fds, size_t n
         }
         if ((m->flags & VHOST_USER_FLAG_NEED_REPLY) && (b->protocol & (UINT64_C(1) << VHOST_USER_PROTOCOL_F_REPLY_ACK)))
                 return reply_u64(b, m, k < 0 ? 1 : 0);
-        return k == -EOPNOTSUPP ? 0 : k;
+        /* A refused configuration write is the device's answer, not a
+         * broken protocol: the loop goes on. */
+        return k == -EOPNOTSUPP || m->request == VHOST_USER_SET_CONFIG ? 0 : k;
 }
 
 static int on_socket(VhostUserBackend *b) {
@@ -342,9 +427,9 @@ static int on_socket(VhostUserBackend *b) {
 
 int vhost_user_backend_run(VhostUserBackend *b) {
         for (;;) {
-                struct pollfd pfd[1 + VHOST_USER_BACKEND_MAX_QUEUES];
+                struct pollfd pfd[1 + VHOST_USER_BACKEND_MAX_QUEUES + VHOST_USER_BACKEND_MAX_WATCHES];
                 unsigned ring_of[1 + VHOST_USER_BACKEND_MAX_QUEUES];
-                nfds_t n = 0;
+                nfds_t n = 0, n_rings;
                 int k;
 
                 pfd[n++] = (struct pollfd) { .fd = b->sock, .events = POLLIN };
@@ -355,13 +440,17 @@ int vhost_user_backend_run(VhostUserBackend *b) {
                                 ring_of[n] = i;
                                 pfd[n++] = (struct pollfd) { .fd = b->rings[i].kick_fd, .events = POLLIN };
                         }
+                n_rings = n;
+                for (unsigned i = 0; i < VHOST_USER_BACKEND_MAX_WATCHES; i++)
+                        if (b->watches[i].fd >= 0)
+                                pfd[n++] = (struct pollfd) { .fd = b->watches[i].fd, .events = POLLIN };
                 if (poll(pfd, n, -1) < 0) {
                         if (errno == EINTR)
                                 continue;
                         return -errno;
                 }
                 /* Kicks first: the socket may stop a ring and close its fd. */
-                for (nfds_t i = 1; i < n; i++) {
+                for (nfds_t i = 1; i < n_rings; i++) {
                         Ring *r = &b->rings[ring_of[i]];
                         uint64_t v;
 
@@ -371,6 +460,19 @@ int vhost_user_backend_run(VhostUserBackend *b) {
                         if (b->ops->kicked)
                                 b->ops->kicked(b->ctx, ring_of[i]);
                         ring_process(b, r);
+                }
+                /* The device's fds: looked up again, as a handler may
+                 * unwatch its own or another's. */
+                for (nfds_t i = n_rings; i < n; i++) {
+                        if (!(pfd[i].revents & (POLLIN | POLLHUP | POLLERR)))
+                                continue;
+                        for (unsigned w = 0; w < VHOST_USER_BACKEND_MAX_WATCHES; w++)
+                                if (b->watches[w].fd == pfd[i].fd) {
+                                        k = b->watches[w].handler(b->watches[w].ctx, pfd[i].fd);
+                                        if (k < 0)
+                                                return k;
+                                        break;
+                                }
                 }
                 if (pfd[0].revents & (POLLIN | POLLHUP | POLLERR)) {
                         k = on_socket(b);

@@ -1,0 +1,252 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* majordome-gpu: the 2D virtio-gpu device (gpu/virtio-gpu.c) as a
+ * vhost-user back-end process, showing the guest's scanouts on the host's
+ * Wayland compositor (gpu/display.h) or nowhere. docs/gpu.md. */
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "backend/vhost-user-backend.h"
+#include "gpu/display.h"
+#include "gpu/virtio-gpu.h"
+#include "log.h"
+#include "util.h"
+
+typedef struct Gpu {
+        VirtioGpu *core;
+        GpuDisplay *display;
+        VhostUserBackend *backend;
+        VirtioChain chain;
+} Gpu;
+
+static void help(void) {
+        printf("Usage: majordome-gpu --fd N | --socket PATH [OPTIONS]\n"
+               "\n"
+               "A virtio-gpu device (2D) served over vhost-user to majordome-vmm; each\n"
+               "scanout is a window on the host's Wayland compositor, or nothing when none\n"
+               "is given (headless). Runs until the front-end hangs up.\n"
+               "\n"
+               "  --fd N                 serve the connected vhost-user socket N\n"
+               "  --socket PATH          listen at PATH and serve the first connection\n"
+               "  --width W, --height H  each display's size in pixels (1..16384; 1024x768)\n"
+               "  --displays N           scanouts (1..16; 1)\n"
+               "  --max-memory BYTES     all the guest's resources together (256M)\n"
+               "  --wayland-sock PATH    the compositor's socket\n"
+               "  --wayland-fd N         a connected socket to the compositor\n"
+               "  -h, --help             this text\n");
+}
+
+static void gpu_notify(void *ctx, VirtQueue *q) {
+        Gpu *gpu = ctx;
+
+        virtio_gpu_process(gpu->core, q, &gpu->chain);
+}
+
+static void gpu_config_read(void *ctx, uint32_t offset, void *data, uint32_t size) {
+        virtio_gpu_config_read(((Gpu *) ctx)->core, offset, data, size);
+}
+
+static int gpu_config_write(void *ctx, uint32_t offset, const void *data, uint32_t size) {
+        virtio_gpu_config_write(((Gpu *) ctx)->core, offset, data, size);
+        return 0;
+}
+
+static int on_display(void *ctx, int fd) {
+        Gpu *gpu = ctx;
+
+        /* The compositor went away: the display is headless from now on
+         * (it logged why); the guest goes on. */
+        if (gpu_display_dispatch(gpu->display) < 0)
+                vhost_user_backend_unwatch_fd(gpu->backend, fd);
+        return 0;
+}
+
+/* The user closed a scanout's window. For now the process ends: the VMM
+ * sees its back-end hang up and stops the VM. A request to the VMM over
+ * the back-end channel would be the polite way; not there yet. */
+static void on_close_requested(void *ctx, unsigned scanout) {
+        log_info("scanout %u's window was closed; exiting", scanout);
+        exit(EXIT_SUCCESS);
+}
+
+static int parse_fd(const char *s, int *ret) {
+        uint64_t v;
+        int r;
+
+        r = parse_uint(s, 0, INT32_MAX, &v);
+        if (r < 0)
+                return r;
+        *ret = (int) v;
+        return 0;
+}
+
+/* Listens at path and returns the first connection (blocking, CLOEXEC);
+ * the socket file is removed once it is taken. */
+static int accept_one(const char *path, int *ret) {
+        struct pollfd p;
+        int l, fd, r;
+
+        r = listen_private(path, 1, &l);
+        if (r < 0)
+                return r;
+        p = (struct pollfd) { .fd = l, .events = POLLIN };
+        while (poll(&p, 1, -1) < 0)
+                if (errno != EINTR) {
+                        r = -errno;
+                        goto out;
+                }
+        fd = accept4(l, NULL, NULL, SOCK_CLOEXEC);
+        if (fd < 0) {
+                r = -errno;
+                goto out;
+        }
+        *ret = fd;
+        r = 0;
+out:
+        (void) unlink(path);
+        close(l);
+        return r;
+}
+
+int main(int argc, char **argv) {
+        enum { ARG_FD = 0x100, ARG_SOCKET, ARG_WIDTH, ARG_HEIGHT, ARG_DISPLAYS, ARG_MAX_MEMORY, ARG_WL_SOCK, ARG_WL_FD };
+        static const struct option options[] = {
+                { "fd", required_argument, NULL, ARG_FD },
+                { "socket", required_argument, NULL, ARG_SOCKET },
+                { "width", required_argument, NULL, ARG_WIDTH },
+                { "height", required_argument, NULL, ARG_HEIGHT },
+                { "displays", required_argument, NULL, ARG_DISPLAYS },
+                { "max-memory", required_argument, NULL, ARG_MAX_MEMORY },
+                { "wayland-sock", required_argument, NULL, ARG_WL_SOCK },
+                { "wayland-fd", required_argument, NULL, ARG_WL_FD },
+                { "help", no_argument, NULL, 'h' },
+                {},
+        };
+        VirtioGpuOptions o = { .n_scanouts = 1, .width = 1024, .height = 768,
+                               .max_memory = VIRTIO_GPU_DEFAULT_MAX_MEMORY };
+        const GpuDisplayCallbacks callbacks = { .close_requested = on_close_requested };
+        VhostUserBackendOps ops = {
+                .features = (UINT64_C(1) << 32) | VIRTIO_GPU_DEVICE_FEATURES, /* VERSION_1, EDID */
+                .n_queues = VIRTIO_GPU_N_QUEUES,
+                .queue_notify = gpu_notify,
+                .config_size = VIRTIO_GPU_CONFIG_SIZE,
+                .config_read = gpu_config_read,
+                .config_write = gpu_config_write,
+        };
+        const char *socket_path = NULL, *wl_path = NULL;
+        int fd = -1, wl_fd = -1, c, r;
+        Gpu *gpu;
+        uint64_t v;
+
+        log_set_program_name("majordome-gpu");
+        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
+                switch (c) {
+                case ARG_FD:
+                        if (parse_fd(optarg, &fd) < 0) {
+                                log_error("--fd: not a descriptor number: %s", optarg);
+                                return EXIT_FAILURE;
+                        }
+                        break;
+                case ARG_SOCKET:
+                        socket_path = optarg;
+                        break;
+                case ARG_WIDTH:
+                case ARG_HEIGHT:
+                        if (parse_uint(optarg, 1, VIRTIO_GPU_MAX_DIMENSION, &v) < 0) {
+                                log_error("--%s: expected 1..%u: %s", c == ARG_WIDTH ? "width" : "height",
+                                          VIRTIO_GPU_MAX_DIMENSION, optarg);
+                                return EXIT_FAILURE;
+                        }
+                        *(c == ARG_WIDTH ? &o.width : &o.height) = (uint32_t) v;
+                        break;
+                case ARG_DISPLAYS:
+                        if (parse_uint(optarg, 1, GPU_DISPLAY_MAX_SCANOUTS, &v) < 0) {
+                                log_error("--displays: expected 1..%u: %s", GPU_DISPLAY_MAX_SCANOUTS, optarg);
+                                return EXIT_FAILURE;
+                        }
+                        o.n_scanouts = (unsigned) v;
+                        break;
+                case ARG_MAX_MEMORY:
+                        if (parse_size(optarg, &v) < 0 || v == 0) {
+                                log_error("--max-memory: expected a size such as 256M: %s", optarg);
+                                return EXIT_FAILURE;
+                        }
+                        o.max_memory = v;
+                        break;
+                case ARG_WL_SOCK:
+                        wl_path = optarg;
+                        break;
+                case ARG_WL_FD:
+                        if (parse_fd(optarg, &wl_fd) < 0) {
+                                log_error("--wayland-fd: not a descriptor number: %s", optarg);
+                                return EXIT_FAILURE;
+                        }
+                        break;
+                case 'h':
+                        help();
+                        return EXIT_SUCCESS;
+                default:
+                        return EXIT_FAILURE;
+                }
+        }
+        if (optind < argc) {
+                log_error("unexpected argument: %s", argv[optind]);
+                return EXIT_FAILURE;
+        }
+        if ((fd >= 0) == (socket_path != NULL)) {
+                log_error("give one of --fd N or --socket PATH (--help)");
+                return EXIT_FAILURE;
+        }
+        if (wl_fd >= 0 && wl_path) {
+                log_error("give at most one of --wayland-sock and --wayland-fd");
+                return EXIT_FAILURE;
+        }
+
+        gpu = calloc(1, sizeof(*gpu));
+        if (!gpu)
+                return log_error_errno(-ENOMEM, "out of memory"), EXIT_FAILURE;
+        r = gpu_display_new(wl_fd, wl_path, o.n_scanouts, &callbacks, gpu, &gpu->display);
+        if (r < 0) {
+                log_error_errno(r, "display: %m");
+                return EXIT_FAILURE;
+        }
+        r = virtio_gpu_new(&o, gpu->display, &gpu->core);
+        if (r < 0) {
+                log_error_errno(r, "device: %m");
+                return EXIT_FAILURE;
+        }
+        if (socket_path) {
+                r = accept_one(socket_path, &fd);
+                if (r < 0) {
+                        log_error_errno(r, "%s: %m", socket_path);
+                        return EXIT_FAILURE;
+                }
+        }
+        r = vhost_user_backend_new(fd, &ops, gpu, &gpu->backend);
+        if (r < 0) {
+                log_error_errno(r, "vhost-user: %m");
+                return EXIT_FAILURE;
+        }
+        if (gpu_display_fd(gpu->display) >= 0) {
+                r = vhost_user_backend_watch_fd(gpu->backend, gpu_display_fd(gpu->display), on_display, gpu);
+                if (r < 0) {
+                        log_error_errno(r, "display: %m");
+                        return EXIT_FAILURE;
+                }
+        }
+        r = vhost_user_backend_run(gpu->backend);
+        vhost_user_backend_free(gpu->backend);
+        virtio_gpu_free(gpu->core);
+        gpu_display_free(gpu->display);
+        free(gpu);
+        if (r < 0) {
+                log_error_errno(r, "vhost-user: %m");
+                return EXIT_FAILURE;
+        }
+        return EXIT_SUCCESS;
+}

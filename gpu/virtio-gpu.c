@@ -1,0 +1,696 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* The 2D virtio-gpu device (virtio 1.2 §5.7): see virtio-gpu.h.
+ *
+ * Section names cited below (virtio 1.2): §5.7.4 device configuration
+ * layout, §5.7.6.6 request header, §5.7.6.7 controlq, §5.7.6.9 cursorq.
+ * Requests are read as little-endian bytes at the offsets of
+ * <linux/virtio_gpu.h>'s structs, never cast: a request is only as long as
+ * the driver made it. */
+#include <errno.h>
+#include <linux/virtio_gpu.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gpu/virtio-gpu.h"
+#include "macro.h"
+#include "unaligned.h"
+#include "util.h"
+
+#define HDR_SIZE 24
+#define BPP 4
+
+typedef struct BackingEntry {
+        uint64_t gpa;
+        uint32_t len;
+        uint64_t start;         /* offset of its first byte in the backing */
+} BackingEntry;
+
+typedef struct Resource {
+        uint32_t id, format, width, height;
+        uint64_t bytes;         /* width * height * 4 */
+        uint8_t *data;          /* the host's copy, stride width * 4 */
+        BackingEntry *backing;  /* NULL: none attached */
+        uint32_t n_backing;
+        uint64_t backing_len;
+} Resource;
+
+typedef struct Scanout {
+        uint32_t resource_id;   /* 0: disabled */
+        uint32_t x, y, width, height; /* the part of the resource shown */
+} Scanout;
+
+struct VirtioGpu {
+        VirtioGpuOptions o;
+        GpuDisplay *display;
+        Resource *res;
+        unsigned n_res, cap_res;
+        uint64_t mem_used;
+        Scanout scanouts[GPU_DISPLAY_MAX_SCANOUTS];
+        VirtioGpuCursor cursor;
+        uint32_t events_read;
+        uint8_t *req;           /* VIRTIO_GPU_MAX_REQUEST bytes, for virtio_gpu_process */
+};
+
+int virtio_gpu_new(const VirtioGpuOptions *o, GpuDisplay *display, VirtioGpu **ret) {
+        VirtioGpu *g;
+
+        if (o->n_scanouts == 0 || o->n_scanouts > GPU_DISPLAY_MAX_SCANOUTS || o->width == 0 || o->height == 0 ||
+            o->width > VIRTIO_GPU_MAX_DIMENSION || o->height > VIRTIO_GPU_MAX_DIMENSION)
+                return -EINVAL;
+        g = calloc(1, sizeof(*g));
+        if (!g)
+                return -ENOMEM;
+        g->req = malloc(VIRTIO_GPU_MAX_REQUEST);
+        if (!g->req) {
+                free(g);
+                return -ENOMEM;
+        }
+        g->o = *o;
+        if (g->o.max_memory == 0)
+                g->o.max_memory = VIRTIO_GPU_DEFAULT_MAX_MEMORY;
+        g->display = display;
+        *ret = g;
+        return 0;
+}
+
+static void resource_release(Resource *r) {
+        free(r->data);
+        free(r->backing);
+}
+
+VirtioGpu *virtio_gpu_free(VirtioGpu *g) {
+        if (!g)
+                return NULL;
+        for (unsigned i = 0; i < g->n_res; i++)
+                resource_release(&g->res[i]);
+        free(g->res);
+        free(g->req);
+        free(g);
+        return NULL;
+}
+
+uint64_t virtio_gpu_memory_used(const VirtioGpu *g) {
+        return g->mem_used;
+}
+
+void virtio_gpu_get_cursor(const VirtioGpu *g, VirtioGpuCursor *ret) {
+        *ret = g->cursor;
+}
+
+/* §5.7.4: events_read, events_clear, num_scanouts, num_capsets. */
+static void config_bytes(const VirtioGpu *g, uint8_t out[VIRTIO_GPU_CONFIG_SIZE]) {
+        put_le32(out, g->events_read);
+        put_le32(out + 4, 0);
+        put_le32(out + 8, g->o.n_scanouts);
+        put_le32(out + 12, 0);  /* no capsets: no virgl yet */
+}
+
+void virtio_gpu_config_read(const VirtioGpu *g, uint32_t offset, void *data, uint32_t size) {
+        uint8_t c[VIRTIO_GPU_CONFIG_SIZE];
+
+        if (offset > VIRTIO_GPU_CONFIG_SIZE || size > VIRTIO_GPU_CONFIG_SIZE - offset)
+                return;
+        config_bytes(g, c);
+        memcpy(data, c + offset, size);
+}
+
+void virtio_gpu_config_write(VirtioGpu *g, uint32_t offset, const void *data, uint32_t size) {
+        uint8_t clear[4] = { 0 };
+        const uint8_t *p = data;
+
+        if (offset > VIRTIO_GPU_CONFIG_SIZE || size > VIRTIO_GPU_CONFIG_SIZE - offset)
+                return;
+        /* §5.7.4: writing events_clear clears those bits of events_read;
+         * the other fields are read-only (writes to them are dropped, as a
+         * vhost-user front-end sends the whole configuration back). */
+        for (uint32_t i = 0; i < size; i++)
+                if (offset + i >= 4 && offset + i < 8)
+                        clear[offset + i - 4] = p[i];
+        g->events_read &= ~get_le32(clear);
+}
+
+void virtio_gpu_raise_display_event(VirtioGpu *g) {
+        g->events_read |= VIRTIO_GPU_EVENT_DISPLAY;
+}
+
+/* ---- EDID ---- */
+
+void virtio_gpu_make_edid(uint32_t width, uint32_t height, uint8_t e[128]) {
+        /* The detailed timing holds 12-bit sizes. */
+        uint32_t w = MIN(width, 4095u), h = MIN(height, 4095u);
+        /* Reduced blanking, like CVT-RB: fixed horizontal and vertical
+         * blanking, 60 Hz; the pixel clock (10 kHz units, 16 bits) is
+         * capped, so huge modes get a lower refresh rate. */
+        const uint32_t hblank = 160, hfront = 48, hsync = 32, vblank = 30, vfront = 3, vsync = 5;
+        uint64_t clock = ((uint64_t) (w + hblank) * (h + vblank) * 60 + 9999) / 10000;
+        /* Physical size at 96 dpi, in mm (12 bits) and cm (a byte). */
+        uint32_t wmm = MAX(1u, w * 254 / 960), hmm = MAX(1u, h * 254 / 960);
+        static const uint8_t header[8] = { 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x00 };
+        /* sRGB primaries and white point, 10-bit fractions packed. */
+        static const uint8_t chroma[10] = { 0xee, 0x91, 0xa3, 0x54, 0x4c, 0x99, 0x26, 0x0f, 0x50, 0x54 };
+        static const char name[13] = "Majordome\n   ";
+        uint8_t *d = e + 54, sum = 0;
+
+        if (clock > 0xffff)
+                clock = 0xffff;
+        memset(e, 0, 128);
+        memcpy(e, header, sizeof(header));
+        /* Manufacturer "MAJ": three 5-bit letters, big-endian. */
+        e[8] = (uint8_t) ((13 << 2) | (1 >> 3));
+        e[9] = (uint8_t) (((1 & 7) << 5) | 10);
+        put_le16(e + 10, 1);    /* product code */
+        e[16] = 1;              /* week */
+        e[17] = 2026 - 1990;    /* year */
+        e[18] = 1;              /* EDID 1.4 */
+        e[19] = 4;
+        e[20] = 0xa5;           /* digital, 8 bits per colour, DisplayPort */
+        e[21] = (uint8_t) MIN(255u, MAX(1u, wmm / 10));
+        e[22] = (uint8_t) MIN(255u, MAX(1u, hmm / 10));
+        e[23] = 120;            /* gamma 2.2 */
+        e[24] = 0x06;           /* sRGB default, preferred timing is native, RGB 4:4:4 */
+        memcpy(e + 25, chroma, sizeof(chroma));
+        for (unsigned i = 0; i < 8; i++) { /* no standard timings */
+                e[38 + 2 * i] = 0x01;
+                e[39 + 2 * i] = 0x01;
+        }
+        /* Descriptor 1: the preferred detailed timing. */
+        put_le16(d, (uint16_t) clock);
+        d[2] = (uint8_t) w;
+        d[3] = (uint8_t) hblank;
+        d[4] = (uint8_t) (((w >> 8) << 4) | (hblank >> 8));
+        d[5] = (uint8_t) h;
+        d[6] = (uint8_t) vblank;
+        d[7] = (uint8_t) (((h >> 8) << 4) | (vblank >> 8));
+        d[8] = (uint8_t) hfront;
+        d[9] = (uint8_t) hsync;
+        d[10] = (uint8_t) (((vfront & 0xf) << 4) | (vsync & 0xf));
+        d[11] = (uint8_t) (((hfront >> 8) << 6) | ((hsync >> 8) << 4) | ((vfront >> 4) << 2) | (vsync >> 4));
+        d[12] = (uint8_t) wmm;
+        d[13] = (uint8_t) hmm;
+        d[14] = (uint8_t) (((wmm >> 8) << 4) | (hmm >> 8));
+        d[17] = 0x1e;           /* digital separate sync, both polarities positive */
+        /* Descriptor 2: the monitor name; 3 and 4: dummy (tag 0x10). */
+        d = e + 72;
+        d[3] = 0xfc;
+        memcpy(d + 5, name, sizeof(name));
+        e[90 + 3] = 0x10;
+        e[108 + 3] = 0x10;
+        e[126] = 0;             /* no extension blocks */
+        for (unsigned i = 0; i < 127; i++)
+                sum = (uint8_t) (sum + e[i]);
+        e[127] = (uint8_t) (0x100 - sum);
+}
+
+/* ---- resources ---- */
+
+static Resource *resource_find(VirtioGpu *g, uint32_t id) {
+        if (id == 0)
+                return NULL;
+        for (unsigned i = 0; i < g->n_res; i++)
+                if (g->res[i].id == id)
+                        return &g->res[i];
+        return NULL;
+}
+
+static bool format_is_valid(uint32_t format) {
+        switch (format) {
+        case VIRTIO_GPU_FORMAT_B8G8R8A8_UNORM:
+        case VIRTIO_GPU_FORMAT_B8G8R8X8_UNORM:
+        case VIRTIO_GPU_FORMAT_A8R8G8B8_UNORM:
+        case VIRTIO_GPU_FORMAT_X8R8G8B8_UNORM:
+        case VIRTIO_GPU_FORMAT_R8G8B8A8_UNORM:
+        case VIRTIO_GPU_FORMAT_X8B8G8R8_UNORM:
+        case VIRTIO_GPU_FORMAT_A8B8G8R8_UNORM:
+        case VIRTIO_GPU_FORMAT_R8G8B8X8_UNORM:
+                return true;
+        default:
+                return false;
+        }
+}
+
+/* Whether (x, y, w, h) lies inside a width x height image, computed in
+ * 64 bits so that x + w cannot wrap. */
+static bool rect_inside(uint32_t x, uint32_t y, uint32_t w, uint32_t h, uint32_t width, uint32_t height) {
+        return (uint64_t) x + w <= width && (uint64_t) y + h <= height;
+}
+
+typedef struct Request {
+        const uint8_t *p;
+        size_t len;
+} Request;
+
+static uint32_t cmd_create_2d(VirtioGpu *g, const Request *rq) {
+        uint32_t id, format, width, height;
+        uint64_t bytes;
+        Resource *r;
+
+        /* §5.7.6.7: struct virtio_gpu_resource_create_2d. */
+        if (rq->len < HDR_SIZE + 16)
+                return VIRTIO_GPU_RESP_ERR_UNSPEC;
+        id = get_le32(rq->p + 24);
+        format = get_le32(rq->p + 28);
+        width = get_le32(rq->p + 32);
+        height = get_le32(rq->p + 36);
+        /* §5.7.6.7: resource id 0 means none; an id in use is refused. */
+        if (id == 0 || resource_find(g, id))
+                return VIRTIO_GPU_RESP_ERR_INVALID_RESOURCE_ID;
+        /* §5.7.6.7: format one of enum virtio_gpu_formats (all 32-bit). */
+        if (!format_is_valid(format))
+                return VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
+        /* An empty or oversized image is refused; width * height * 4 is
+         * computed in 64 bits (at most 16384^2 * 4: no overflow). */
+        if (width == 0 || height == 0 || width > VIRTIO_GPU_MAX_DIMENSION || height > VIRTIO_GPU_MAX_DIMENSION)
+                return VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
+        bytes = (uint64_t) width * height * BPP;
+        if (bytes > g->o.max_memory)
+                return VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
+        /* The guest's resources together stay under max_memory. */
+        if (bytes > g->o.max_memory - g->mem_used || g->n_res >= VIRTIO_GPU_MAX_RESOURCES)
+                return VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY;
+        if (g->n_res == g->cap_res) {
+                unsigned cap = g->cap_res ? g->cap_res * 2 : 16;
+                Resource *n = realloc(g->res, cap * sizeof(*n));
+
+                if (!n)
+                        return VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY;
+                g->res = n;
+                g->cap_res = cap;
+        }
+        r = &g->res[g->n_res];
+        *r = (Resource) { .id = id, .format = format, .width = width, .height = height, .bytes = bytes };
+        /* Zeroed: a resource shown before any transfer is black. */
+        r->data = calloc(1, bytes);
+        if (!r->data)
+                return VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY;
+        g->n_res++;
+        g->mem_used += bytes;
+        return VIRTIO_GPU_RESP_OK_NODATA;
+}
+
+static void scanout_disable(VirtioGpu *g, unsigned s) {
+        g->scanouts[s] = (Scanout) { 0 };
+        (void) gpu_display_set_mode(g->display, s, 0, 0);
+}
+
+static uint32_t cmd_unref(VirtioGpu *g, const Request *rq) {
+        Resource *r;
+
+        /* §5.7.6.7: struct virtio_gpu_resource_unref. */
+        if (rq->len < HDR_SIZE + 8)
+                return VIRTIO_GPU_RESP_ERR_UNSPEC;
+        r = resource_find(g, get_le32(rq->p + 24));
+        if (!r)
+                return VIRTIO_GPU_RESP_ERR_INVALID_RESOURCE_ID;
+        /* A scanout showing it has nothing to show any more. */
+        for (unsigned s = 0; s < g->o.n_scanouts; s++)
+                if (g->scanouts[s].resource_id == r->id)
+                        scanout_disable(g, s);
+        if (g->cursor.resource_id == r->id)
+                g->cursor.resource_id = 0;
+        g->mem_used -= r->bytes;
+        resource_release(r);
+        *r = g->res[--g->n_res];
+        return VIRTIO_GPU_RESP_OK_NODATA;
+}
+
+static uint32_t cmd_set_scanout(VirtioGpu *g, const Request *rq) {
+        uint32_t x, y, w, h, s, id;
+        Resource *r;
+
+        /* §5.7.6.7: struct virtio_gpu_set_scanout. */
+        if (rq->len < HDR_SIZE + 24)
+                return VIRTIO_GPU_RESP_ERR_UNSPEC;
+        x = get_le32(rq->p + 24);
+        y = get_le32(rq->p + 28);
+        w = get_le32(rq->p + 32);
+        h = get_le32(rq->p + 36);
+        s = get_le32(rq->p + 40);
+        id = get_le32(rq->p + 44);
+        if (s >= g->o.n_scanouts)
+                return VIRTIO_GPU_RESP_ERR_INVALID_SCANOUT_ID;
+        /* §5.7.6.7: resource_id 0 disables the scanout. */
+        if (id == 0) {
+                scanout_disable(g, s);
+                return VIRTIO_GPU_RESP_OK_NODATA;
+        }
+        r = resource_find(g, id);
+        if (!r)
+                return VIRTIO_GPU_RESP_ERR_INVALID_RESOURCE_ID;
+        /* The rectangle shown is a non-empty part of the resource. */
+        if (w == 0 || h == 0 || !rect_inside(x, y, w, h, r->width, r->height))
+                return VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
+        if (gpu_display_set_mode(g->display, s, w, h) < 0)
+                return VIRTIO_GPU_RESP_ERR_UNSPEC;
+        g->scanouts[s] = (Scanout) { .resource_id = id, .x = x, .y = y, .width = w, .height = h };
+        return VIRTIO_GPU_RESP_OK_NODATA;
+}
+
+static uint32_t cmd_flush(VirtioGpu *g, const Request *rq) {
+        uint32_t x, y, w, h;
+        Resource *r;
+
+        /* §5.7.6.7: struct virtio_gpu_resource_flush. */
+        if (rq->len < HDR_SIZE + 24)
+                return VIRTIO_GPU_RESP_ERR_UNSPEC;
+        x = get_le32(rq->p + 24);
+        y = get_le32(rq->p + 28);
+        w = get_le32(rq->p + 32);
+        h = get_le32(rq->p + 36);
+        r = resource_find(g, get_le32(rq->p + 40));
+        if (!r)
+                return VIRTIO_GPU_RESP_ERR_INVALID_RESOURCE_ID;
+        if (!rect_inside(x, y, w, h, r->width, r->height))
+                return VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
+        /* Each scanout showing the resource gets the flushed rectangle
+         * intersected with the part it shows, in its own coordinates. */
+        for (unsigned s = 0; s < g->o.n_scanouts; s++) {
+                const Scanout *so = &g->scanouts[s];
+                uint32_t x0, y0, x1, y1;
+
+                if (so->resource_id != r->id)
+                        continue;
+                x0 = MAX(x, so->x);
+                y0 = MAX(y, so->y);
+                x1 = MIN(x + w, so->x + so->width); /* both inside the resource: no wrap */
+                y1 = MIN(y + h, so->y + so->height);
+                if (x0 >= x1 || y0 >= y1)
+                        continue;
+                (void) gpu_display_update(g->display, s,
+                                          r->data + (uint64_t) so->y * r->width * BPP + (uint64_t) so->x * BPP,
+                                          r->width * BPP, r->format, x0 - so->x, y0 - so->y, x1 - x0, y1 - y0);
+        }
+        return VIRTIO_GPU_RESP_OK_NODATA;
+}
+
+/* Copies len bytes at backing offset off into dst, entry by entry through
+ * guest_read (each range checked again: the memory table may have
+ * changed since the attach). The caller checked off + len fits. */
+static int backing_read(const Resource *r, const GuestMemory *mem, uint64_t off, uint8_t *dst, uint64_t len) {
+        uint32_t lo = 0, hi = r->n_backing;
+
+        /* The last entry starting at or before off. */
+        while (hi - lo > 1) {
+                uint32_t mid = lo + (hi - lo) / 2;
+
+                if (r->backing[mid].start <= off)
+                        lo = mid;
+                else
+                        hi = mid;
+        }
+        for (uint32_t i = lo; len > 0 && i < r->n_backing; i++) {
+                const BackingEntry *b = &r->backing[i];
+                uint64_t in = off - b->start;
+                uint64_t n = MIN(len, b->len - in);
+                int k;
+
+                k = guest_read(mem, b->gpa + in, dst, n);
+                if (k < 0)
+                        return k;
+                dst += n;
+                off += n;
+                len -= n;
+        }
+        return len == 0 ? 0 : -EFAULT;
+}
+
+static uint32_t cmd_transfer(VirtioGpu *g, const GuestMemory *mem, const Request *rq) {
+        uint32_t x, y, w, h, stride;
+        uint64_t offset;
+        Resource *r;
+
+        /* §5.7.6.7: struct virtio_gpu_transfer_to_host_2d. */
+        if (rq->len < HDR_SIZE + 32)
+                return VIRTIO_GPU_RESP_ERR_UNSPEC;
+        x = get_le32(rq->p + 24);
+        y = get_le32(rq->p + 28);
+        w = get_le32(rq->p + 32);
+        h = get_le32(rq->p + 36);
+        offset = get_le64(rq->p + 40);
+        r = resource_find(g, get_le32(rq->p + 48));
+        if (!r)
+                return VIRTIO_GPU_RESP_ERR_INVALID_RESOURCE_ID;
+        /* §5.7.6.7: the transfer needs backing pages attached. */
+        if (!r->backing)
+                return VIRTIO_GPU_RESP_ERR_UNSPEC;
+        if (!rect_inside(x, y, w, h, r->width, r->height))
+                return VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
+        if (w == 0 || h == 0)
+                return VIRTIO_GPU_RESP_OK_NODATA;
+        /* The backing holds the image with the resource's stride; offset
+         * is where the rectangle's first pixel is in it. Its last byte,
+         * offset + (h - 1) * stride + w * 4, must be inside the backing
+         * (at most 2^64 - 1 + 2^30 + 2^16: checked for wrapping). */
+        stride = r->width * BPP;
+        {
+                uint64_t span = (uint64_t) (h - 1) * stride + (uint64_t) w * BPP;
+
+                if (add_overflows_u64(offset, span) || offset + span > r->backing_len)
+                        return VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
+        }
+        for (uint32_t row = 0; row < h; row++) {
+                uint8_t *dst = r->data + (uint64_t) (y + row) * stride + (uint64_t) x * BPP;
+
+                if (backing_read(r, mem, offset + (uint64_t) row * stride, dst, (uint64_t) w * BPP) < 0)
+                        return VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
+        }
+        return VIRTIO_GPU_RESP_OK_NODATA;
+}
+
+static uint32_t cmd_attach(VirtioGpu *g, const GuestMemory *mem, const Request *rq) {
+        uint32_t n;
+        uint64_t total = 0;
+        BackingEntry *e;
+        Resource *r;
+
+        /* §5.7.6.7: struct virtio_gpu_resource_attach_backing, then
+         * nr_entries struct virtio_gpu_mem_entry. */
+        if (rq->len < HDR_SIZE + 8)
+                return VIRTIO_GPU_RESP_ERR_UNSPEC;
+        r = resource_find(g, get_le32(rq->p + 24));
+        n = get_le32(rq->p + 28);
+        if (!r)
+                return VIRTIO_GPU_RESP_ERR_INVALID_RESOURCE_ID;
+        /* One backing at a time: detach first. */
+        if (r->backing)
+                return VIRTIO_GPU_RESP_ERR_UNSPEC;
+        if (n == 0 || n > VIRTIO_GPU_MAX_BACKING_ENTRIES)
+                return VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
+        /* The entries must all have come with the request. */
+        if ((uint64_t) (rq->len - HDR_SIZE - 8) < (uint64_t) n * 16)
+                return VIRTIO_GPU_RESP_ERR_UNSPEC;
+        e = calloc(n, sizeof(*e));
+        if (!e)
+                return VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY;
+        for (uint32_t i = 0; i < n; i++) {
+                const uint8_t *m = rq->p + HDR_SIZE + 8 + (size_t) i * 16;
+
+                e[i] = (BackingEntry) { .gpa = get_le64(m), .len = get_le32(m + 8), .start = total };
+                /* Each entry a non-empty range of guest RAM, not wrapping
+                 * (guest_range_check refuses both). */
+                if (e[i].len == 0 || guest_range_check(mem, e[i].gpa, e[i].len) < 0) {
+                        free(e);
+                        return VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
+                }
+                total += e[i].len; /* at most 16384 * 2^32: no overflow */
+        }
+        /* The backing holds the whole image. */
+        if (total < r->bytes) {
+                free(e);
+                return VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
+        }
+        r->backing = e;
+        r->n_backing = n;
+        r->backing_len = total;
+        return VIRTIO_GPU_RESP_OK_NODATA;
+}
+
+static uint32_t cmd_detach(VirtioGpu *g, const Request *rq) {
+        Resource *r;
+
+        /* §5.7.6.7: struct virtio_gpu_resource_detach_backing. */
+        if (rq->len < HDR_SIZE + 8)
+                return VIRTIO_GPU_RESP_ERR_UNSPEC;
+        r = resource_find(g, get_le32(rq->p + 24));
+        if (!r)
+                return VIRTIO_GPU_RESP_ERR_INVALID_RESOURCE_ID;
+        if (!r->backing)
+                return VIRTIO_GPU_RESP_ERR_UNSPEC;
+        free(r->backing);
+        r->backing = NULL;
+        r->n_backing = 0;
+        r->backing_len = 0;
+        return VIRTIO_GPU_RESP_OK_NODATA;
+}
+
+static uint32_t cmd_display_info(VirtioGpu *g, uint8_t *resp) {
+        /* §5.7.6.7: one pmode per scanout the device has, all enabled at
+         * the configured size; the rest zero. */
+        memset(resp + HDR_SIZE, 0, sizeof(struct virtio_gpu_resp_display_info) - HDR_SIZE);
+        for (unsigned s = 0; s < g->o.n_scanouts; s++) {
+                uint8_t *m = resp + HDR_SIZE + s * 24;
+
+                put_le32(m + 8, g->o.width);
+                put_le32(m + 12, g->o.height);
+                put_le32(m + 16, 1);
+        }
+        return VIRTIO_GPU_RESP_OK_DISPLAY_INFO;
+}
+
+static uint32_t cmd_get_edid(VirtioGpu *g, const Request *rq, uint8_t *resp) {
+        /* §5.7.6.7: struct virtio_gpu_cmd_get_edid. */
+        if (rq->len < HDR_SIZE + 8)
+                return VIRTIO_GPU_RESP_ERR_UNSPEC;
+        if (get_le32(rq->p + 24) >= g->o.n_scanouts)
+                return VIRTIO_GPU_RESP_ERR_INVALID_SCANOUT_ID;
+        memset(resp + HDR_SIZE, 0, sizeof(struct virtio_gpu_resp_edid) - HDR_SIZE);
+        put_le32(resp + HDR_SIZE, 128);
+        virtio_gpu_make_edid(g->o.width, g->o.height, resp + HDR_SIZE + 8);
+        return VIRTIO_GPU_RESP_OK_EDID;
+}
+
+/* §5.7.6.9: UPDATE_CURSOR and MOVE_CURSOR have no response; a bad one is
+ * ignored (the cursor stays as it was). */
+static void cursor_command(VirtioGpu *g, const Request *rq) {
+        uint32_t type, s, id;
+        Resource *r;
+
+        if (rq->len < sizeof(struct virtio_gpu_update_cursor))
+                return;
+        type = get_le32(rq->p);
+        s = get_le32(rq->p + 24);
+        if (s >= g->o.n_scanouts)
+                return;
+        if (type == VIRTIO_GPU_CMD_MOVE_CURSOR) {
+                g->cursor.scanout = s;
+                g->cursor.x = get_le32(rq->p + 28);
+                g->cursor.y = get_le32(rq->p + 32);
+                return;
+        }
+        if (type != VIRTIO_GPU_CMD_UPDATE_CURSOR)
+                return;
+        id = get_le32(rq->p + 40);
+        /* resource_id 0 hides the cursor; otherwise a 64x64 image. */
+        if (id != 0) {
+                r = resource_find(g, id);
+                if (!r || r->width != VIRTIO_GPU_CURSOR_SIZE || r->height != VIRTIO_GPU_CURSOR_SIZE)
+                        return;
+        }
+        g->cursor = (VirtioGpuCursor) {
+                .resource_id = id,
+                .scanout = s,
+                .x = get_le32(rq->p + 28),
+                .y = get_le32(rq->p + 32),
+                .hot_x = get_le32(rq->p + 44),
+                .hot_y = get_le32(rq->p + 48),
+        };
+}
+
+/* The size of the success response to a command type. */
+static size_t response_size(uint32_t type) {
+        switch (type) {
+        case VIRTIO_GPU_CMD_GET_DISPLAY_INFO:
+                return sizeof(struct virtio_gpu_resp_display_info);
+        case VIRTIO_GPU_CMD_GET_EDID:
+                return sizeof(struct virtio_gpu_resp_edid);
+        default:
+                return HDR_SIZE;
+        }
+}
+
+size_t virtio_gpu_handle(VirtioGpu *g, const GuestMemory *mem, unsigned queue, const void *req, size_t req_len,
+                         void *resp_buf, size_t resp_cap) {
+        Request rq = { .p = req, .len = req_len };
+        uint8_t *resp = resp_buf;
+        uint32_t type = req_len >= 4 ? get_le32(rq.p) : 0, flags, rtype;
+        size_t need;
+
+        if (queue == VIRTIO_GPU_QUEUE_CURSOR) {
+                cursor_command(g, &rq);
+                return 0;
+        }
+        if (queue != VIRTIO_GPU_QUEUE_CONTROL)
+                return 0;
+        /* §5.7.6.7: the device writes its response into the driver's
+         * buffer; one too small for it gets nothing (never past it), and
+         * the command is not executed. */
+        need = req_len >= HDR_SIZE ? response_size(type) : HDR_SIZE;
+        if (resp_cap < need)
+                return 0;
+        memset(resp, 0, HDR_SIZE);
+        /* §5.7.6.6: every request starts with struct virtio_gpu_ctrl_hdr. */
+        if (req_len < HDR_SIZE) {
+                put_le32(resp, VIRTIO_GPU_RESP_ERR_UNSPEC);
+                return HDR_SIZE;
+        }
+        switch (type) {
+        case VIRTIO_GPU_CMD_GET_DISPLAY_INFO:
+                rtype = cmd_display_info(g, resp);
+                break;
+        case VIRTIO_GPU_CMD_GET_EDID:
+                rtype = cmd_get_edid(g, &rq, resp);
+                break;
+        case VIRTIO_GPU_CMD_RESOURCE_CREATE_2D:
+                rtype = cmd_create_2d(g, &rq);
+                break;
+        case VIRTIO_GPU_CMD_RESOURCE_UNREF:
+                rtype = cmd_unref(g, &rq);
+                break;
+        case VIRTIO_GPU_CMD_SET_SCANOUT:
+                rtype = cmd_set_scanout(g, &rq);
+                break;
+        case VIRTIO_GPU_CMD_RESOURCE_FLUSH:
+                rtype = cmd_flush(g, &rq);
+                break;
+        case VIRTIO_GPU_CMD_TRANSFER_TO_HOST_2D:
+                rtype = cmd_transfer(g, mem, &rq);
+                break;
+        case VIRTIO_GPU_CMD_RESOURCE_ATTACH_BACKING:
+                rtype = cmd_attach(g, mem, &rq);
+                break;
+        case VIRTIO_GPU_CMD_RESOURCE_DETACH_BACKING:
+                rtype = cmd_detach(g, &rq);
+                break;
+        default:
+                /* §5.7.6.7: a command the device does not know (3D ones
+                 * included: VIRGL is not offered), or a cursor command
+                 * on the control queue. */
+                rtype = VIRTIO_GPU_RESP_ERR_UNSPEC;
+                break;
+        }
+        put_le32(resp, rtype);
+        /* §5.7.6.6: a fenced request's response carries the fence back
+         * (2D commands complete at once: it is signalled now), with its
+         * ctx_id, and ring_idx when INFO_RING_IDX is set. */
+        flags = get_le32(rq.p + 4);
+        if (flags & VIRTIO_GPU_FLAG_FENCE) {
+                uint32_t out = VIRTIO_GPU_FLAG_FENCE;
+
+                memcpy(resp + 8, rq.p + 8, 8);   /* fence_id */
+                memcpy(resp + 16, rq.p + 16, 4); /* ctx_id */
+                if (flags & VIRTIO_GPU_FLAG_INFO_RING_IDX) {
+                        out |= VIRTIO_GPU_FLAG_INFO_RING_IDX;
+                        resp[20] = rq.p[20];
+                }
+                put_le32(resp + 4, out);
+        }
+        return rtype == VIRTIO_GPU_RESP_OK_DISPLAY_INFO || rtype == VIRTIO_GPU_RESP_OK_EDID ? need : HDR_SIZE;
+}
+
+void virtio_gpu_process(VirtioGpu *g, VirtQueue *q, VirtioChain *c) {
+        uint8_t resp[VIRTIO_GPU_MAX_RESPONSE];
+
+        while (virtq_pop(q, c) > 0) {
+                size_t len = MIN(virtio_reader_remaining(&c->reader), (size_t) VIRTIO_GPU_MAX_REQUEST);
+                size_t n;
+
+                /* The walker checked the chain; reading len bytes cannot
+                 * fail. */
+                if (virtio_reader_read(&c->reader, g->req, len) < 0)
+                        len = 0;
+                n = virtio_gpu_handle(g, q->mem, q->index, g->req, len, resp,
+                                      virtio_writer_remaining(&c->writer));
+                if (n > 0 && virtio_writer_write(&c->writer, resp, n) < 0)
+                        n = 0;
+                virtq_push(q, c, (uint32_t) n);
+        }
+}

@@ -1,0 +1,99 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#pragma once
+
+/* The 2D virtio-gpu device (virtio 1.2 §5.7), apart from any transport:
+ * majordome-gpu runs it behind vhost-user (gpu/main.c), tests and fuzzers
+ * call it directly.
+ *
+ * Resources live in host memory (width * height * 4 bytes each); the
+ * guest's backing pages are read only by TRANSFER_TO_HOST_2D, through the
+ * GuestMemory handed to that call, every range checked. What the guest
+ * shows goes to a GpuDisplay (gpu/display.h). Every byte the guest sends is
+ * checked; docs/gpu.md lists each refusal and its answer.
+ *
+ * Single-threaded: everything runs on the back-end's loop. */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gpu/display.h"
+#include "memory.h"
+#include "virtio/queue.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define VIRTIO_GPU_QUEUE_CONTROL 0
+#define VIRTIO_GPU_QUEUE_CURSOR 1
+#define VIRTIO_GPU_N_QUEUES 2
+
+/* The device's own feature bits (virtio 1.2 §5.7.3): EDID. */
+#define VIRTIO_GPU_DEVICE_FEATURES (UINT64_C(1) << 1)
+
+#define VIRTIO_GPU_DEFAULT_MAX_MEMORY (256 * UINT64_C(1024) * 1024)
+#define VIRTIO_GPU_MAX_DIMENSION 16384          /* a resource's width or height */
+#define VIRTIO_GPU_MAX_RESOURCES 16384
+#define VIRTIO_GPU_MAX_BACKING_ENTRIES 16384
+#define VIRTIO_GPU_CURSOR_SIZE 64
+/* The largest request read from a chain: ATTACH_BACKING with all its
+ * entries; anything longer is cut there (and then too long for its type,
+ * which is fine: only its own struct is read). */
+#define VIRTIO_GPU_MAX_REQUEST (32 + VIRTIO_GPU_MAX_BACKING_ENTRIES * 16)
+/* The largest response: OK_EDID. */
+#define VIRTIO_GPU_MAX_RESPONSE (24 + 8 + 1024)
+#define VIRTIO_GPU_CONFIG_SIZE 16
+
+typedef struct VirtioGpu VirtioGpu;
+
+typedef struct VirtioGpuOptions {
+        unsigned n_scanouts;    /* 1..GPU_DISPLAY_MAX_SCANOUTS */
+        uint32_t width, height; /* each scanout's mode: 1..VIRTIO_GPU_MAX_DIMENSION */
+        uint64_t max_memory;    /* bytes of all the guest's resources together; 0: the default */
+} VirtioGpuOptions;
+
+/* The cursor the guest last set (UPDATE_CURSOR / MOVE_CURSOR); the display
+ * interface has no cursor yet, so it is only kept. */
+typedef struct VirtioGpuCursor {
+        uint32_t resource_id;   /* 0: hidden */
+        uint32_t scanout, x, y, hot_x, hot_y;
+} VirtioGpuCursor;
+
+/* display stays the caller's and outlives the device. -EINVAL, -ENOMEM. */
+int virtio_gpu_new(const VirtioGpuOptions *options, GpuDisplay *display, VirtioGpu **ret);
+VirtioGpu *virtio_gpu_free(VirtioGpu *g);
+
+/* One request from queue (VIRTIO_GPU_QUEUE_*) of req_len bytes: executes
+ * it and writes the response into resp (resp_cap bytes). Returns the bytes
+ * written: 0 when resp cannot hold the command's response (the command is
+ * then not executed) and for cursor commands, which have none. mem is the
+ * guest's RAM for this call only (backing pages). */
+size_t virtio_gpu_handle(VirtioGpu *g, const GuestMemory *mem, unsigned queue, const void *req, size_t req_len,
+                         void *resp, size_t resp_cap);
+
+/* Pops every chain of q (queue index q->index), handles each, pushes it
+ * back with the bytes written. c is scratch (large: not on a small stack). */
+void virtio_gpu_process(VirtioGpu *g, VirtQueue *q, VirtioChain *c);
+
+/* The device configuration (struct virtio_gpu_config, §5.7.4); the caller
+ * checked offset + size <= VIRTIO_GPU_CONFIG_SIZE. Writing events_clear
+ * clears those bits of events_read; other fields are read-only. */
+void virtio_gpu_config_read(const VirtioGpu *g, uint32_t offset, void *data, uint32_t size);
+void virtio_gpu_config_write(VirtioGpu *g, uint32_t offset, const void *data, uint32_t size);
+/* Sets VIRTIO_GPU_EVENT_DISPLAY in events_read (the host's display
+ * configuration changed); the transport then tells the driver. */
+void virtio_gpu_raise_display_event(VirtioGpu *g);
+
+void virtio_gpu_get_cursor(const VirtioGpu *g, VirtioGpuCursor *ret);
+/* Bytes the guest's resources take now. */
+uint64_t virtio_gpu_memory_used(const VirtioGpu *g);
+
+/* The 128-byte EDID 1.4 base block describing a width x height display
+ * (preferred detailed timing at 60 Hz; sizes past 4095, the block's
+ * limit, are given as 4095). */
+void virtio_gpu_make_edid(uint32_t width, uint32_t height, uint8_t ret[128]);
+
+#ifdef __cplusplus
+}
+#endif

@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* libFuzzer target for the 2D virtio-gpu device core (gpu/virtio-gpu.c).
+ * The input is a sequence of records, each
+ *
+ *     u8 op, u16 len, u16 resp_cap, then len bytes
+ *
+ * op 0: a control-queue request; op 1: a cursor-queue request; op 2: the
+ * bytes written into guest RAM at the offset their first 4 bytes give
+ * (pixels and backing for later transfers). One device per input, so
+ * resources, backings and scanouts made by one request meet the next.
+ * Guest RAM is 2 MiB, the resource memory cap 4 MiB, two 64x48 scanouts on
+ * the recording display of tests/gpu. It must never crash, read or write
+ * outside guest RAM or a resource, answer more than resp_cap bytes, or
+ * lose track of the memory its resources take.
+ *
+ * Build and run: see tests/fuzz/README.md. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "gpu/virtio-gpu.h"
+#include "tests/gpu/fake-display.h"
+#include "unaligned.h"
+
+#define MEM_SIZE (2 * MiB)
+
+static GuestMemory *mem;
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+        static uint8_t resp[VIRTIO_GPU_MAX_RESPONSE + 1];
+        VirtioGpuOptions o = { .n_scanouts = 2, .width = 64, .height = 48, .max_memory = 4 * MiB };
+        GpuDisplay *d;
+        VirtioGpu *g;
+
+        if (!mem && guest_memory_new(MEM_SIZE, &mem) < 0)
+                abort();
+        memset(mem->base, 0x5a, MEM_SIZE);
+        if (gpu_display_new(-1, NULL, o.n_scanouts, NULL, NULL, &d) < 0 || virtio_gpu_new(&o, d, &g) < 0)
+                abort();
+        while (size >= 5) {
+                uint8_t op = data[0];
+                size_t len = get_le16(data + 1), cap = get_le16(data + 3) % (sizeof(resp) + 1), n;
+
+                data += 5;
+                size -= 5;
+                if (len > size)
+                        len = size;
+                switch (op % 3) {
+                case 0:
+                case 1:
+                        n = virtio_gpu_handle(g, mem, op % 3, data, len, resp, cap);
+                        if (n > cap)
+                                abort();
+                        break;
+                case 2:
+                        if (len >= 4) {
+                                uint64_t off = get_le32(data) % MEM_SIZE;
+                                size_t k = len - 4 < MEM_SIZE - off ? len - 4 : MEM_SIZE - off;
+
+                                if (guest_write(mem, off, data + 4, k) < 0)
+                                        abort();
+                        }
+                        break;
+                }
+                if (virtio_gpu_memory_used(g) > o.max_memory)
+                        abort();
+                data += len;
+                size -= len;
+        }
+        virtio_gpu_free(g);
+        gpu_display_free(d);
+        return 0;
+}

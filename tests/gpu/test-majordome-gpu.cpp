@@ -1,0 +1,175 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* majordome-gpu as a process: its options, and the start of a vhost-user
+ * conversation over common/vhost-user.h's codec (no KVM: the front-end is
+ * this test). The binary's path: built in, or MAJORDOME_GPU. */
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <fcntl.h>
+#include <string>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <vector>
+
+#include "tests/virtio/harness.h"
+#include "unaligned.h"
+#include "util.h"
+#include "vhost-user.h"
+
+namespace {
+
+const char *gpu_path() {
+        const char *p = getenv("MAJORDOME_GPU");
+        return p ? p : MAJORDOME_GPU_PATH;
+}
+
+struct Result {
+        int status;             /* exit status, or -1 when it did not exit */
+        std::string output;     /* stdout and stderr together */
+};
+
+/* Runs majordome-gpu with args, keeping keep_fd open in it. */
+pid_t spawn(const std::vector<std::string> &args, int out_fd, int keep_fd = -1) {
+        pid_t pid = fork();
+        if (pid == 0) {
+                std::vector<char *> argv;
+                argv.push_back((char *) gpu_path());
+                for (auto &a : args)
+                        argv.push_back((char *) a.c_str());
+                argv.push_back(nullptr);
+                if (out_fd >= 0) {
+                        dup2(out_fd, 1);
+                        dup2(out_fd, 2);
+                }
+                if (keep_fd >= 0) {
+                        int fl = fcntl(keep_fd, F_GETFD);
+                        fcntl(keep_fd, F_SETFD, fl & ~FD_CLOEXEC);
+                }
+                execv(argv[0], argv.data());
+                _exit(127);
+        }
+        return pid;
+}
+
+Result run(const std::vector<std::string> &args) {
+        int p[2];
+        EXPECT_EQ(pipe2(p, O_CLOEXEC), 0);
+        pid_t pid = spawn(args, p[1]);
+        close(p[1]);
+        Result r{ -1, "" };
+        char buf[4096];
+        ssize_t n;
+        while ((n = read(p[0], buf, sizeof(buf))) > 0)
+                r.output.append(buf, (size_t) n);
+        close(p[0]);
+        int st;
+        waitpid(pid, &st, 0);
+        if (WIFEXITED(st))
+                r.status = WEXITSTATUS(st);
+        return r;
+}
+
+TEST(MajordomeGpu, help_prints_usage_and_exits_zero) {
+        Result r = run({ "--help" });
+        EXPECT_EQ(r.status, 0);
+        EXPECT_NE(r.output.find("Usage: majordome-gpu --fd N | --socket PATH"), std::string::npos) << r.output;
+        EXPECT_NE(r.output.find("--wayland-sock"), std::string::npos);
+}
+
+TEST(MajordomeGpu, bad_options_exit_one_with_a_message) {
+        struct {
+                std::vector<std::string> args;
+                const char *message;
+        } cases[] = {
+                { {}, "give one of --fd N or --socket PATH" },
+                { { "--fd", "3", "--socket", "/tmp/x" }, "give one of --fd N or --socket PATH" },
+                { { "--fd", "3", "--displays", "0" }, "--displays: expected 1..16" },
+                { { "--fd", "3", "--displays", "17" }, "--displays: expected 1..16" },
+                { { "--fd", "3", "--width", "0" }, "--width: expected 1..16384" },
+                { { "--fd", "3", "--height", "16385" }, "--height: expected 1..16384" },
+                { { "--fd", "x" }, "--fd: not a descriptor number" },
+                { { "--fd", "3", "--max-memory", "lots" }, "--max-memory: expected a size" },
+                { { "--fd", "3", "--wayland-fd", "4", "--wayland-sock", "/tmp/w" }, "at most one of --wayland-sock" },
+                { { "--fd", "3", "extra" }, "unexpected argument: extra" },
+        };
+        for (auto &c : cases) {
+                Result r = run(c.args);
+                EXPECT_EQ(r.status, 1) << c.message;
+                EXPECT_NE(r.output.find(c.message), std::string::npos) << r.output;
+        }
+        EXPECT_EQ(run({ "--bogus" }).status, 1);
+}
+
+/* Sends request, checks and returns the reply. */
+VhostUserMsg ask(int fd, uint32_t request, const void *payload, uint32_t size, uint32_t config_size = 0) {
+        VhostUserMsg m{};
+        size_t n_fds = 0;
+        int fds[VHOST_USER_FDS_MAX];
+        EXPECT_EQ(vhost_user_send(fd, request, 0, payload, size, nullptr, 0), 0);
+        EXPECT_EQ(vhost_user_recv(fd, 5000, &m, fds, VHOST_USER_FDS_MAX, &n_fds), 0);
+        EXPECT_EQ(n_fds, 0u);
+        EXPECT_EQ(vhost_user_check_reply(request, &m, config_size), 0);
+        return m;
+}
+
+void talk(int fd) {
+        VhostUserMsg m = ask(fd, VHOST_USER_GET_FEATURES, nullptr, 0);
+        uint64_t features = get_le64(m.payload);
+        EXPECT_TRUE(features & (UINT64_C(1) << 32)) << "VIRTIO_F_VERSION_1";
+        EXPECT_TRUE(features & (UINT64_C(1) << 1)) << "VIRTIO_GPU_F_EDID";
+        EXPECT_FALSE(features & (UINT64_C(1) << 0)) << "no VIRGL yet";
+        EXPECT_TRUE(features & (UINT64_C(1) << VHOST_USER_F_PROTOCOL_FEATURES));
+
+        m = ask(fd, VHOST_USER_GET_PROTOCOL_FEATURES, nullptr, 0);
+        uint64_t protocol = get_le64(m.payload);
+        EXPECT_TRUE(protocol & (UINT64_C(1) << VHOST_USER_PROTOCOL_F_CONFIG));
+        EXPECT_TRUE(protocol & (UINT64_C(1) << VHOST_USER_PROTOCOL_F_BACKEND_REQ));
+        uint8_t p[8];
+        put_le64(p, protocol);
+        ASSERT_EQ(vhost_user_send(fd, VHOST_USER_SET_PROTOCOL_FEATURES, 0, p, 8, nullptr, 0), 0);
+
+        m = ask(fd, VHOST_USER_GET_QUEUE_NUM, nullptr, 0);
+        EXPECT_EQ(get_le64(m.payload), 2u);
+
+        uint8_t cfg[VHOST_USER_CONFIG_HEADER_SIZE + 16] = {};
+        put_le32(cfg + 4, 16);
+        m = ask(fd, VHOST_USER_GET_CONFIG, cfg, sizeof(cfg), 16);
+        EXPECT_EQ(get_le32(m.payload + VHOST_USER_CONFIG_HEADER_SIZE + 8), 3u) << "num_scanouts";
+        EXPECT_EQ(get_le32(m.payload + VHOST_USER_CONFIG_HEADER_SIZE + 12), 0u) << "num_capsets";
+}
+
+TEST(MajordomeGpu, offers_edid_and_version_1_and_its_config_over_fd) {
+        int sv[2];
+        ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+        pid_t pid = spawn({ "--fd", std::to_string(sv[1]), "--displays", "3" }, -1, sv[1]);
+        close(sv[1]);
+        talk(sv[0]);
+        /* The front-end hangs up: the back-end exits 0. */
+        close(sv[0]);
+        int st;
+        ASSERT_EQ(waitpid(pid, &st, 0), pid);
+        EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << st;
+}
+
+TEST(MajordomeGpu, serves_the_first_connection_on_its_socket) {
+        harness::TempDir dir("gpu-test");
+        std::string path = dir.path + "/gpu.sock";
+        pid_t pid = spawn({ "--socket", path, "--displays", "3" }, -1);
+        int fd = -1;
+        /* Until it listens (bind and listen are two steps). */
+        for (int i = 0; i < 500 && connect_unix(path.c_str(), SOCK_STREAM, &fd) < 0; i++) {
+                fd = -1;
+                usleep(10000);
+        }
+        ASSERT_GE(fd, 0);
+        talk(fd);
+        close(fd);
+        int st;
+        ASSERT_EQ(waitpid(pid, &st, 0), pid);
+        EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << st;
+        EXPECT_NE(access(path.c_str(), F_OK), 0) << "the socket file is removed once taken";
+}
+
+} // namespace
