@@ -1,0 +1,739 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* The guest's scanouts in windows on the host's Wayland compositor: one
+ * xdg-shell toplevel per enabled scanout, filled from two wl_shm buffers
+ * (XRGB8888) in one memfd-backed pool, or headless.
+ *
+ * Every update lands first in a host-side shadow of the whole image, so
+ * the newest pixels are kept whatever the compositor holds; a buffer the
+ * compositor has released is then brought up to date from the shadow
+ * (the rectangles it missed since it was last shown, plus the new damage)
+ * and committed with the new damage only. A buffer still held by the
+ * compositor (no wl_buffer.release yet) is never written. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <linux/virtio_gpu.h>
+#include <wayland-client.h>
+
+#include "display.h"
+#include "display-internal.h"
+#include "log.h"
+#include "macro.h"
+#include "util.h"
+#include "xdg-shell-client-protocol.h"
+
+#define MAX_DIMENSION 16384u            /* per side, as display.h says */
+#define CONNECT_TIMEOUT_MS 2000         /* the one start-up round trip */
+#define BYTES_PER_PIXEL 4u
+
+/* A rectangle as [x0, x1) x [y0, y1); empty when x0 >= x1. */
+typedef struct Rect {
+        uint32_t x0, y0, x1, y1;
+} Rect;
+
+typedef struct Scanout Scanout;
+
+typedef struct Buffer {
+        Scanout *scanout;
+        struct wl_buffer *wl;
+        uint8_t *pixels;        /* in the pool's mapping */
+        bool busy;              /* attached and not released yet */
+        Rect stale;             /* where it differs from the shadow */
+} Buffer;
+
+struct Scanout {
+        GpuDisplay *display;
+        unsigned index;
+        uint32_t width, height; /* 0 x 0: disabled */
+        uint8_t *shadow;        /* XRGB8888, width * 4 bytes per row */
+        Rect pending;           /* damage not committed yet */
+
+        struct wl_surface *surface;
+        struct xdg_surface *xdg_surface;
+        struct xdg_toplevel *toplevel;
+        bool configured;        /* the first configure was acked */
+
+        struct wl_shm_pool *pool;
+        void *map;
+        size_t map_size;
+        Buffer buffers[2];
+};
+
+struct GpuDisplay {
+        unsigned n_scanouts;
+        GpuDisplayCallbacks callbacks;
+        void *ctx;
+
+        struct wl_display *display;     /* NULL: headless */
+        struct wl_registry *registry;
+        struct wl_compositor *compositor;
+        struct wl_shm *shm;
+        struct xdg_wm_base *wm_base;
+
+        Scanout scanouts[GPU_DISPLAY_MAX_SCANOUTS];
+};
+
+static bool rect_is_empty(const Rect *r) {
+        return r->x0 >= r->x1 || r->y0 >= r->y1;
+}
+
+static void rect_union(Rect *a, const Rect *b) {
+        if (rect_is_empty(b))
+                return;
+        if (rect_is_empty(a)) {
+                *a = *b;
+                return;
+        }
+        a->x0 = MIN(a->x0, b->x0);
+        a->y0 = MIN(a->y0, b->y0);
+        a->x1 = MAX(a->x1, b->x1);
+        a->y1 = MAX(a->y1, b->y1);
+}
+
+/* Pixel conversion. The virtio-gpu format names give the byte order in
+ * memory (virtio 1.2 §5.7.6.8; Linux's virtio_gpu.h); XRGB8888 is the
+ * little-endian u32 0xXXRRGGBB, bytes B, G, R, X. Alpha is ignored, so
+ * the A and X variants convert alike. */
+static inline uint32_t load32(const uint8_t *p) {
+        uint32_t v;
+        memcpy(&v, p, sizeof(v));
+        return v;
+}
+
+static inline void store32(uint8_t *p, uint32_t v) {
+        memcpy(p, &v, sizeof(v));
+}
+
+int gpu_display_convert_row(uint32_t format, uint8_t *dst, const uint8_t *src, uint32_t n) {
+        switch (format) {
+        case VIRTIO_GPU_FORMAT_B8G8R8A8_UNORM:
+        case VIRTIO_GPU_FORMAT_B8G8R8X8_UNORM:
+                /* Bytes B, G, R, A: already XRGB8888's order. */
+                memcpy(dst, src, (size_t) n * BYTES_PER_PIXEL);
+                return 0;
+        case VIRTIO_GPU_FORMAT_A8R8G8B8_UNORM:
+        case VIRTIO_GPU_FORMAT_X8R8G8B8_UNORM:
+                /* Bytes A, R, G, B: reversed. */
+                for (uint32_t i = 0; i < n; i++)
+                        store32(dst + 4 * i, __builtin_bswap32(load32(src + 4 * i)));
+                return 0;
+        case VIRTIO_GPU_FORMAT_R8G8B8A8_UNORM:
+        case VIRTIO_GPU_FORMAT_R8G8B8X8_UNORM:
+                /* Bytes R, G, B, A: swap the first and third. */
+                for (uint32_t i = 0; i < n; i++) {
+                        uint32_t v = load32(src + 4 * i);
+                        store32(dst + 4 * i, (v & 0xff00ff00u) | ((v >> 16) & 0xffu) | ((v & 0xffu) << 16));
+                }
+                return 0;
+        case VIRTIO_GPU_FORMAT_A8B8G8R8_UNORM:
+        case VIRTIO_GPU_FORMAT_X8B8G8R8_UNORM:
+                /* Bytes A, B, G, R: rotate by one byte. */
+                for (uint32_t i = 0; i < n; i++) {
+                        uint32_t v = load32(src + 4 * i);
+                        store32(dst + 4 * i, (v >> 8) | (v << 24));
+                }
+                return 0;
+        default:
+                return -EOPNOTSUPP;
+        }
+}
+
+static bool format_is_supported(uint32_t format) {
+        uint8_t px[4] = {};
+        return gpu_display_convert_row(format, px, px, 1) == 0;
+}
+
+/* Wayland objects of one scanout. */
+
+static void buffers_destroy(Scanout *s) {
+        for (size_t i = 0; i < ARRAY_SIZE(s->buffers); i++) {
+                if (s->buffers[i].wl)
+                        wl_buffer_destroy(s->buffers[i].wl);
+                s->buffers[i] = (Buffer) {};
+        }
+        if (s->pool)
+                wl_shm_pool_destroy(s->pool);
+        s->pool = NULL;
+        if (s->map)
+                munmap(s->map, s->map_size);
+        s->map = NULL;
+        s->map_size = 0;
+}
+
+static void window_destroy(Scanout *s) {
+        buffers_destroy(s);
+        if (s->toplevel)
+                xdg_toplevel_destroy(s->toplevel);
+        if (s->xdg_surface)
+                xdg_surface_destroy(s->xdg_surface);
+        if (s->surface)
+                wl_surface_destroy(s->surface);
+        s->toplevel = NULL;
+        s->xdg_surface = NULL;
+        s->surface = NULL;
+        s->configured = false;
+}
+
+static void buffer_release(void *data, struct wl_buffer *wl_buffer);
+static const struct wl_buffer_listener buffer_listener = {
+        .release = buffer_release,
+};
+
+/* A pool for two buffers of the current mode: memfd, sealed against
+ * shrinking so the compositor's mapping stays valid. */
+static int buffers_create(Scanout *s) {
+        GpuDisplay *d = s->display;
+        uint32_t stride = s->width * BYTES_PER_PIXEL;
+        size_t buffer_size = (size_t) stride * s->height;
+        _cleanup_close_ int fd = -EBADF;
+
+        /* wl_shm_pool_create takes an int32 size: 2 x 16384 x 16384 x 4
+         * does not fit, so the largest modes are refused here. */
+        if (2 * buffer_size > INT32_MAX)
+                return -E2BIG;
+
+        fd = memfd_create("majordome-scanout", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+        if (fd < 0)
+                return -errno;
+        if (ftruncate(fd, (off_t) (2 * buffer_size)) < 0)
+                return -errno;
+        (void) fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_SEAL);
+
+        s->map = mmap(NULL, 2 * buffer_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        if (s->map == MAP_FAILED) {
+                s->map = NULL;
+                return -errno;
+        }
+        s->map_size = 2 * buffer_size;
+        s->pool = wl_shm_create_pool(d->shm, fd, (int32_t) (2 * buffer_size));
+        if (!s->pool)
+                return -ENOMEM;
+
+        for (size_t i = 0; i < ARRAY_SIZE(s->buffers); i++) {
+                Buffer *b = &s->buffers[i];
+
+                b->scanout = s;
+                b->pixels = (uint8_t *) s->map + i * buffer_size;
+                b->wl = wl_shm_pool_create_buffer(s->pool, (int32_t) (i * buffer_size), (int32_t) s->width,
+                                                  (int32_t) s->height, (int32_t) stride, WL_SHM_FORMAT_XRGB8888);
+                if (!b->wl)
+                        return -ENOMEM;
+                wl_buffer_add_listener(b->wl, &buffer_listener, b);
+                /* A fresh memfd reads as zeroes, the shadow's black too. */
+                b->stale = (Rect) {};
+        }
+        return 0;
+}
+
+/* Copies the shadow into a free buffer where it is stale or newly
+ * damaged, and commits it with the new damage only. */
+static void scanout_present(Scanout *s) {
+        uint32_t stride = s->width * BYTES_PER_PIXEL;
+        Buffer *b = NULL;
+        Rect copy;
+
+        if (!s->configured || !s->pool || rect_is_empty(&s->pending))
+                return;
+        for (size_t i = 0; i < ARRAY_SIZE(s->buffers); i++)
+                if (!s->buffers[i].busy) {
+                        b = &s->buffers[i];
+                        break;
+                }
+        if (!b)
+                return;         /* both held: the shadow keeps the pixels until a release */
+
+        copy = b->stale;
+        rect_union(&copy, &s->pending);
+        for (uint32_t y = copy.y0; y < copy.y1; y++) {
+                size_t off = (size_t) y * stride + (size_t) copy.x0 * BYTES_PER_PIXEL;
+                memcpy(b->pixels + off, s->shadow + off, (size_t) (copy.x1 - copy.x0) * BYTES_PER_PIXEL);
+        }
+        b->stale = (Rect) {};
+        for (size_t i = 0; i < ARRAY_SIZE(s->buffers); i++)
+                if (&s->buffers[i] != b)
+                        rect_union(&s->buffers[i].stale, &s->pending);
+
+        wl_surface_attach(s->surface, b->wl, 0, 0);
+        wl_surface_damage_buffer(s->surface, (int32_t) s->pending.x0, (int32_t) s->pending.y0,
+                                 (int32_t) (s->pending.x1 - s->pending.x0),
+                                 (int32_t) (s->pending.y1 - s->pending.y0));
+        wl_surface_commit(s->surface);
+        b->busy = true;
+        s->pending = (Rect) {};
+}
+
+static void buffer_release(void *data, struct wl_buffer *wl_buffer) {
+        Buffer *b = data;
+
+        b->busy = false;
+        scanout_present(b->scanout);
+}
+
+static void xdg_surface_configure(void *data, struct xdg_surface *xdg_surface, uint32_t serial) {
+        Scanout *s = data;
+
+        xdg_surface_ack_configure(xdg_surface, serial);
+        if (!s->configured) {
+                s->configured = true;
+                scanout_present(s);
+        }
+}
+
+static const struct xdg_surface_listener xdg_surface_listener = {
+        .configure = xdg_surface_configure,
+};
+
+/* The window's size is the guest's mode: the suggested size is ignored. */
+static void toplevel_configure(void *data, struct xdg_toplevel *toplevel, int32_t width, int32_t height,
+                               struct wl_array *states) {
+}
+
+static void toplevel_close(void *data, struct xdg_toplevel *toplevel) {
+        Scanout *s = data;
+        GpuDisplay *d = s->display;
+
+        if (d->callbacks.close_requested)
+                d->callbacks.close_requested(d->ctx, s->index);
+}
+
+static const struct xdg_toplevel_listener toplevel_listener = {
+        .configure = toplevel_configure,
+        .close = toplevel_close,
+};
+
+static int window_create(Scanout *s) {
+        GpuDisplay *d = s->display;
+        char title[32];
+
+        s->surface = wl_compositor_create_surface(d->compositor);
+        if (!s->surface)
+                return -ENOMEM;
+        s->xdg_surface = xdg_wm_base_get_xdg_surface(d->wm_base, s->surface);
+        if (!s->xdg_surface)
+                return -ENOMEM;
+        xdg_surface_add_listener(s->xdg_surface, &xdg_surface_listener, s);
+        s->toplevel = xdg_surface_get_toplevel(s->xdg_surface);
+        if (!s->toplevel)
+                return -ENOMEM;
+        xdg_toplevel_add_listener(s->toplevel, &toplevel_listener, s);
+
+        if (d->n_scanouts > 1)
+                snprintf(title, sizeof(title), "Majordome %u", s->index);
+        else
+                snprintf(title, sizeof(title), "Majordome");
+        xdg_toplevel_set_title(s->toplevel, title);
+        xdg_toplevel_set_app_id(s->toplevel, "majordome");
+
+        /* xdg-shell: no buffer before the first configure, which this
+         * bufferless commit asks for. */
+        wl_surface_commit(s->surface);
+        return 0;
+}
+
+/* The compositor connection. */
+
+static void wm_base_ping(void *data, struct xdg_wm_base *wm_base, uint32_t serial) {
+        xdg_wm_base_pong(wm_base, serial);
+}
+
+static const struct xdg_wm_base_listener wm_base_listener = {
+        .ping = wm_base_ping,
+};
+
+static void registry_global(void *data, struct wl_registry *registry, uint32_t name, const char *interface,
+                            uint32_t version) {
+        GpuDisplay *d = data;
+
+        if (strcmp(interface, wl_compositor_interface.name) == 0 && !d->compositor)
+                d->compositor = wl_registry_bind(registry, name, &wl_compositor_interface, MIN(version, 4u));
+        else if (strcmp(interface, wl_shm_interface.name) == 0 && !d->shm)
+                d->shm = wl_registry_bind(registry, name, &wl_shm_interface, 1);
+        else if (strcmp(interface, xdg_wm_base_interface.name) == 0 && !d->wm_base) {
+                d->wm_base = wl_registry_bind(registry, name, &xdg_wm_base_interface, 1);
+                if (d->wm_base)
+                        xdg_wm_base_add_listener(d->wm_base, &wm_base_listener, d);
+        }
+}
+
+static void registry_global_remove(void *data, struct wl_registry *registry, uint32_t name) {
+}
+
+static const struct wl_registry_listener registry_listener = {
+        .global = registry_global,
+        .global_remove = registry_global_remove,
+};
+
+static void disconnect(GpuDisplay *d) {
+        for (unsigned i = 0; i < d->n_scanouts; i++)
+                window_destroy(&d->scanouts[i]);
+        if (d->wm_base)
+                xdg_wm_base_destroy(d->wm_base);
+        if (d->shm)
+                wl_shm_destroy(d->shm);
+        if (d->compositor)
+                wl_compositor_destroy(d->compositor);
+        if (d->registry)
+                wl_registry_destroy(d->registry);
+        if (d->display)
+                wl_display_disconnect(d->display);
+        d->wm_base = NULL;
+        d->shm = NULL;
+        d->compositor = NULL;
+        d->registry = NULL;
+        d->display = NULL;
+}
+
+static void sync_done(void *data, struct wl_callback *callback, uint32_t serial) {
+        *(bool *) data = true;
+}
+
+static const struct wl_callback_listener sync_listener = {
+        .done = sync_done,
+};
+
+/* wl_display_roundtrip, bounded: a compositor that accepts the
+ * connection and then says nothing must not hang majordome-gpu. Each
+ * poll waits at most until the deadline. -ETIMEDOUT, or -errno. */
+static int roundtrip_bounded(struct wl_display *display, int timeout_ms) {
+        uint64_t deadline = now_ns() + (uint64_t) timeout_ms * 1000000u;
+        struct wl_callback *callback;
+        bool done = false;
+        int fd = wl_display_get_fd(display), r = 0;
+
+        callback = wl_display_sync(display);
+        if (!callback)
+                return -ENOMEM;
+        wl_callback_add_listener(callback, &sync_listener, &done);
+
+        while (!done) {
+                struct pollfd p = { .fd = fd, .events = POLLIN };
+                int timeout = deadline_remaining_ms(deadline);
+
+                while (wl_display_prepare_read(display) != 0)
+                        if (wl_display_dispatch_pending(display) < 0) {
+                                r = -errno;
+                                goto out;
+                        }
+                if (done) {
+                        wl_display_cancel_read(display);
+                        break;
+                }
+                if (wl_display_flush(display) < 0) {
+                        if (errno != EAGAIN) {
+                                r = -errno;
+                                wl_display_cancel_read(display);
+                                goto out;
+                        }
+                        p.events |= POLLOUT;
+                }
+                if (timeout == 0) {
+                        wl_display_cancel_read(display);
+                        r = -ETIMEDOUT;
+                        goto out;
+                }
+                r = poll(&p, 1, timeout);
+                if (r < 0 && errno != EINTR) {
+                        r = -errno;
+                        wl_display_cancel_read(display);
+                        goto out;
+                }
+                if (r > 0 && (p.revents & (POLLIN | POLLHUP | POLLERR))) {
+                        if (wl_display_read_events(display) < 0) {
+                                r = -errno;
+                                goto out;
+                        }
+                } else
+                        wl_display_cancel_read(display);
+                r = 0;
+                if (wl_display_dispatch_pending(display) < 0) {
+                        r = -errno;
+                        goto out;
+                }
+        }
+out:
+        wl_callback_destroy(callback);
+        return r < 0 ? (r == -EAGAIN ? -EIO : r) : 0;
+}
+
+static int connect_socket(int wayland_fd, const char *wayland_path, struct wl_display **ret) {
+        _cleanup_close_ int fd = wayland_fd;
+        struct wl_display *display;
+        int r;
+
+        if (fd < 0) {
+                _cleanup_free_ char *path = NULL;
+
+                if (wayland_path[0] != '/') {
+                        /* A bare name, as WAYLAND_DISPLAY gives it. */
+                        const char *dir = getenv("XDG_RUNTIME_DIR");
+
+                        if (!dir)
+                                return -ENOENT;
+                        if (asprintf(&path, "%s/%s", dir, wayland_path) < 0)
+                                return -ENOMEM;
+                }
+                r = connect_unix(path ?: wayland_path, SOCK_STREAM, &fd);
+                if (r < 0)
+                        return r;
+        }
+        display = wl_display_connect_to_fd(TAKE_FD(fd));        /* closes it on failure */
+        if (!display)
+                return errno > 0 ? -errno : -EIO;
+        *ret = display;
+        return 0;
+}
+
+/* Connects, or leaves d headless; logs which once. */
+static int display_connect(GpuDisplay *d, int wayland_fd, const char *wayland_path) {
+        const char *what = wayland_path ?: "the given socket";
+        int r;
+
+        if (wayland_fd < 0 && !wayland_path) {
+                log_info("Display: no Wayland compositor given, running headless.");
+                return 0;
+        }
+
+        r = connect_socket(wayland_fd, wayland_path, &d->display);
+        if (r < 0) {
+                log_warning_errno(r, "Display: cannot reach the Wayland compositor at %s, running headless: %m",
+                                  what);
+                return 0;
+        }
+
+        d->registry = wl_display_get_registry(d->display);
+        if (!d->registry) {
+                disconnect(d);
+                return -ENOMEM;
+        }
+        wl_registry_add_listener(d->registry, &registry_listener, d);
+        r = roundtrip_bounded(d->display, CONNECT_TIMEOUT_MS);
+        if (r < 0) {
+                log_warning_errno(r, "Display: the Wayland compositor at %s did not answer, running headless: %m",
+                                  what);
+                disconnect(d);
+                return 0;
+        }
+        if (!d->compositor || !d->shm || !d->wm_base) {
+                log_warning("Display: the Wayland compositor at %s lacks %s, running headless.", what,
+                            !d->compositor ? "wl_compositor" : !d->shm ? "wl_shm" : "xdg_wm_base");
+                disconnect(d);
+                return 0;
+        }
+        log_info("Display: showing %u scanout%s on the Wayland compositor at %s.", d->n_scanouts,
+                 d->n_scanouts > 1 ? "s" : "", what);
+        return 0;
+}
+
+/* The compositor went away (or broke the protocol): headless from now
+ * on, said once. */
+static int display_lost(GpuDisplay *d) {
+        int error = d->display ? wl_display_get_error(d->display) : 0;
+
+        if (error == 0)
+                error = EPIPE;
+        log_warning_errno(error, "Display: lost the Wayland compositor, running headless from now on: %m");
+        disconnect(d);
+        return -error;
+}
+
+/* Sends what is queued; EAGAIN (socket full) is fine: the rest goes on
+ * the next call. A dead connection is torn down by the next dispatch,
+ * the caller being told there (its fd reports the hang-up). */
+static void display_flush(GpuDisplay *d) {
+        (void) wl_display_flush(d->display);
+}
+
+static bool display_is_live(const GpuDisplay *d) {
+        return d->display && wl_display_get_error(d->display) == 0;
+}
+
+int gpu_display_new(int wayland_fd, const char *wayland_path, unsigned n_scanouts,
+                    const GpuDisplayCallbacks *callbacks, void *ctx, GpuDisplay **ret) {
+        _cleanup_close_ int fd = wayland_fd;
+        GpuDisplay *d;
+        int r;
+
+        if (!ret || n_scanouts == 0 || n_scanouts > GPU_DISPLAY_MAX_SCANOUTS)
+                return -EINVAL;
+
+        d = calloc(1, sizeof(*d));
+        if (!d)
+                return -ENOMEM;
+        d->n_scanouts = n_scanouts;
+        if (callbacks)
+                d->callbacks = *callbacks;
+        d->ctx = ctx;
+        for (unsigned i = 0; i < n_scanouts; i++) {
+                d->scanouts[i].display = d;
+                d->scanouts[i].index = i;
+        }
+
+        r = display_connect(d, TAKE_FD(fd), wayland_path);
+        if (r < 0) {
+                gpu_display_free(d);
+                return r;
+        }
+        *ret = d;
+        return 0;
+}
+
+GpuDisplay *gpu_display_free(GpuDisplay *d) {
+        if (!d)
+                return NULL;
+        disconnect(d);
+        for (unsigned i = 0; i < d->n_scanouts; i++)
+                free(d->scanouts[i].shadow);
+        free(d);
+        return NULL;
+}
+
+bool gpu_display_is_headless(const GpuDisplay *d) {
+        return !d || !d->display;
+}
+
+int gpu_display_fd(const GpuDisplay *d) {
+        return d && d->display ? wl_display_get_fd(d->display) : -1;
+}
+
+int gpu_display_dispatch(GpuDisplay *d) {
+        struct pollfd p;
+
+        if (!d)
+                return -EINVAL;
+        if (!d->display)
+                return 0;
+        if (wl_display_get_error(d->display) != 0)
+                return display_lost(d);
+
+        while (wl_display_prepare_read(d->display) != 0)
+                if (wl_display_dispatch_pending(d->display) < 0)
+                        return display_lost(d);
+
+        /* Called when the fd polled readable, but never trusted to be:
+         * a zero-timeout poll keeps the read from blocking. */
+        p = (struct pollfd) { .fd = wl_display_get_fd(d->display), .events = POLLIN };
+        if (poll(&p, 1, 0) > 0 && (p.revents & (POLLIN | POLLHUP | POLLERR))) {
+                if (wl_display_read_events(d->display) < 0)
+                        return display_lost(d);
+        } else
+                wl_display_cancel_read(d->display);
+
+        if (wl_display_dispatch_pending(d->display) < 0)
+                return display_lost(d);
+        if (wl_display_flush(d->display) < 0 && errno != EAGAIN)
+                return display_lost(d);
+        return 0;
+}
+
+int gpu_display_set_mode(GpuDisplay *d, unsigned scanout, uint32_t width, uint32_t height) {
+        Scanout *s;
+        uint8_t *shadow = NULL;
+        int r;
+
+        if (!d || scanout >= d->n_scanouts)
+                return -EINVAL;
+        if (width > MAX_DIMENSION || height > MAX_DIMENSION || (width == 0) != (height == 0))
+                return -EINVAL;
+        s = &d->scanouts[scanout];
+        if (s->width == width && s->height == height)
+                return 0;
+
+        if (width > 0 && display_is_live(d)) {
+                /* Black until the first update (display.h). */
+                shadow = calloc((size_t) width * height, BYTES_PER_PIXEL);
+                if (!shadow)
+                        return -ENOMEM;
+        }
+        free(s->shadow);
+        s->shadow = shadow;
+        s->width = width;
+        s->height = height;
+        s->pending = (Rect) { 0, 0, width, height };
+
+        if (!display_is_live(d))
+                return 0;
+
+        if (width == 0) {
+                window_destroy(s);
+                display_flush(d);
+                return 0;
+        }
+
+        buffers_destroy(s);
+        if (!s->surface) {
+                r = window_create(s);
+                if (r < 0)
+                        goto fail;
+        }
+        r = buffers_create(s);
+        if (r < 0)
+                goto fail;
+        scanout_present(s);
+        display_flush(d);
+        return 0;
+
+fail:
+        window_destroy(s);
+        free(s->shadow);
+        s->shadow = NULL;
+        s->width = s->height = 0;
+        s->pending = (Rect) {};
+        display_flush(d);
+        return r;
+}
+
+int gpu_display_update(GpuDisplay *d, unsigned scanout, const void *pixels, uint32_t stride, uint32_t format,
+                       uint32_t x, uint32_t y, uint32_t w, uint32_t h) {
+        const uint8_t *src = pixels;
+        Scanout *s;
+        Rect damage;
+
+        if (!d || scanout >= d->n_scanouts)
+                return -EINVAL;
+        s = &d->scanouts[scanout];
+        if (s->width == 0)
+                return -EINVAL;
+        if (w == 0 || h == 0 || (uint64_t) x + w > s->width || (uint64_t) y + h > s->height)
+                return -EINVAL;
+        if (!format_is_supported(format))
+                return -EOPNOTSUPP;
+        if (!pixels || (uint64_t) stride < ((uint64_t) x + w) * BYTES_PER_PIXEL)
+                return -EINVAL;
+        if (!display_is_live(d))
+                return 0;
+
+        for (uint32_t row = y; row < y + h; row++) {
+                size_t off = (size_t) x * BYTES_PER_PIXEL;
+                (void) gpu_display_convert_row(format, s->shadow + (size_t) row * s->width * BYTES_PER_PIXEL + off,
+                                               src + (size_t) row * stride + off, w);
+        }
+        damage = (Rect) { x, y, x + w, y + h };
+        rect_union(&s->pending, &damage);
+        scanout_present(s);
+        display_flush(d);
+        return 0;
+}
+
+void gpu_display_test_toplevel_close(GpuDisplay *d, unsigned scanout) {
+        Scanout *s = &d->scanouts[scanout];
+
+        toplevel_listener.close(s, s->toplevel);
+}
+
+bool gpu_display_test_window_size(const GpuDisplay *d, unsigned scanout, uint32_t *ret_width,
+                                  uint32_t *ret_height) {
+        const Scanout *s = &d->scanouts[scanout];
+
+        if (!s->surface || !s->pool)
+                return false;
+        *ret_width = s->width;
+        *ret_height = s->height;
+        return true;
+}
