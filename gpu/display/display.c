@@ -100,7 +100,15 @@ static void rect_union(Rect *a, const Rect *b) {
 /* Pixel conversion. The virtio-gpu format names give the byte order in
  * memory (virtio 1.2 §5.7.6.8; Linux's virtio_gpu.h); XRGB8888 is the
  * little-endian u32 0xXXRRGGBB, bytes B, G, R, X. Alpha is ignored, so
- * the A and X variants convert alike. */
+ * the A and X variants convert alike.
+ *
+ * The X byte written is always 0xff, never the guest's alpha or junk:
+ * the protocol says a compositor ignores it, but weston 10 with pixman
+ * does not everywhere (seen here: X = 0 comes back black in its
+ * screenshots, X = 0x5a dimmed). So even B8G8R8X8, XRGB8888's own byte
+ * order, is a copy with that byte set rather than a bare memcpy. */
+#define X_BYTE 0xff000000u
+
 static inline uint32_t load32(const uint8_t *p) {
         uint32_t v;
         memcpy(&v, p, sizeof(v));
@@ -116,20 +124,21 @@ int gpu_display_convert_row(uint32_t format, uint8_t *dst, const uint8_t *src, u
         case VIRTIO_GPU_FORMAT_B8G8R8A8_UNORM:
         case VIRTIO_GPU_FORMAT_B8G8R8X8_UNORM:
                 /* Bytes B, G, R, A: already XRGB8888's order. */
-                memcpy(dst, src, (size_t) n * BYTES_PER_PIXEL);
+                for (uint32_t i = 0; i < n; i++)
+                        store32(dst + 4 * i, load32(src + 4 * i) | X_BYTE);
                 return 0;
         case VIRTIO_GPU_FORMAT_A8R8G8B8_UNORM:
         case VIRTIO_GPU_FORMAT_X8R8G8B8_UNORM:
                 /* Bytes A, R, G, B: reversed. */
                 for (uint32_t i = 0; i < n; i++)
-                        store32(dst + 4 * i, __builtin_bswap32(load32(src + 4 * i)));
+                        store32(dst + 4 * i, __builtin_bswap32(load32(src + 4 * i)) | X_BYTE);
                 return 0;
         case VIRTIO_GPU_FORMAT_R8G8B8A8_UNORM:
         case VIRTIO_GPU_FORMAT_R8G8B8X8_UNORM:
                 /* Bytes R, G, B, A: swap the first and third. */
                 for (uint32_t i = 0; i < n; i++) {
                         uint32_t v = load32(src + 4 * i);
-                        store32(dst + 4 * i, (v & 0xff00ff00u) | ((v >> 16) & 0xffu) | ((v & 0xffu) << 16));
+                        store32(dst + 4 * i, (v & 0x0000ff00u) | ((v >> 16) & 0xffu) | ((v & 0xffu) << 16) | X_BYTE);
                 }
                 return 0;
         case VIRTIO_GPU_FORMAT_A8B8G8R8_UNORM:
@@ -137,7 +146,7 @@ int gpu_display_convert_row(uint32_t format, uint8_t *dst, const uint8_t *src, u
                 /* Bytes A, B, G, R: rotate by one byte. */
                 for (uint32_t i = 0; i < n; i++) {
                         uint32_t v = load32(src + 4 * i);
-                        store32(dst + 4 * i, (v >> 8) | (v << 24));
+                        store32(dst + 4 * i, (v >> 8) | X_BYTE);
                 }
                 return 0;
         default:
@@ -226,7 +235,8 @@ static int buffers_create(Scanout *s) {
                 if (!b->wl)
                         return -ENOMEM;
                 wl_buffer_add_listener(b->wl, &buffer_listener, b);
-                /* A fresh memfd reads as zeroes, the shadow's black too. */
+                /* Whole: pending covers the mode, and a buffer is
+                 * written from the shadow before it is first shown. */
                 b->stale = (Rect) {};
         }
         return 0;
@@ -647,9 +657,11 @@ int gpu_display_set_mode(GpuDisplay *d, unsigned scanout, uint32_t width, uint32
 
         if (width > 0 && display_is_live(d)) {
                 /* Black until the first update (display.h). */
-                shadow = calloc((size_t) width * height, BYTES_PER_PIXEL);
+                shadow = malloc((size_t) width * height * BYTES_PER_PIXEL);
                 if (!shadow)
                         return -ENOMEM;
+                for (size_t i = 0; i < (size_t) width * height; i++)
+                        store32(shadow + i * BYTES_PER_PIXEL, X_BYTE);
         }
         free(s->shadow);
         s->shadow = shadow;
