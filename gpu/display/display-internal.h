@@ -24,6 +24,10 @@ void gpu_display_test_toplevel_close(GpuDisplay *d, unsigned scanout);
 bool gpu_display_test_window_size(const GpuDisplay *d, unsigned scanout, uint32_t *ret_width,
                                   uint32_t *ret_height);
 
+/* Whether scanout has damage not committed to the compositor yet (its
+ * window not configured, or both buffers held). */
+bool gpu_display_test_frame_pending(const GpuDisplay *d, unsigned scanout);
+
 #ifdef __cplusplus
 }
 #endif

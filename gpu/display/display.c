@@ -749,3 +749,7 @@ bool gpu_display_test_window_size(const GpuDisplay *d, unsigned scanout, uint32_
         *ret_height = s->height;
         return true;
 }
+
+bool gpu_display_test_frame_pending(const GpuDisplay *d, unsigned scanout) {
+        return !rect_is_empty(&d->scanouts[scanout].pending);
+}
