@@ -28,6 +28,11 @@ bool gpu_display_test_window_size(const GpuDisplay *d, unsigned scanout, uint32_
  * window not configured, or both buffers held). */
 bool gpu_display_test_frame_pending(const GpuDisplay *d, unsigned scanout);
 
+/* The newest image of scanout (XRGB8888, width * 4 bytes per row): the
+ * shadow while damage waits there, else the last committed buffer; NULL
+ * before the first commit. */
+const uint8_t *gpu_display_test_newest_image(const GpuDisplay *d, unsigned scanout);
+
 #ifdef __cplusplus
 }
 #endif

@@ -3,12 +3,15 @@
  * xdg-shell toplevel per enabled scanout, filled from two wl_shm buffers
  * (XRGB8888) in one memfd-backed pool, or headless.
  *
- * Every update lands first in a host-side shadow of the whole image, so
- * the newest pixels are kept whatever the compositor holds; a buffer the
- * compositor has released is then brought up to date from the shadow
- * (the rectangles it missed since it was last shown, plus the new damage)
- * and committed with the new damage only. A buffer still held by the
- * compositor (no wl_buffer.release yet) is never written. */
+ * The newest image is the last committed buffer (the front), except
+ * while updates wait in a host-side shadow of the whole image. An update
+ * goes straight into a buffer the compositor has released (one copy:
+ * the guest's pixels, converted): that buffer is first brought up to
+ * date from the front where it missed earlier updates, then committed
+ * with the new damage only. While the compositor holds both buffers (no
+ * wl_buffer.release yet) or before the window's first configure, updates
+ * collect in the shadow and go out together at the next release, so none
+ * is lost and a held buffer is never written. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -45,7 +48,7 @@ typedef struct Buffer {
         struct wl_buffer *wl;
         uint8_t *pixels;        /* in the pool's mapping */
         bool busy;              /* attached and not released yet */
-        Rect stale;             /* where it differs from the shadow */
+        Rect stale;             /* where it differs from the newest image */
 } Buffer;
 
 struct Scanout {
@@ -53,7 +56,10 @@ struct Scanout {
         unsigned index;
         uint32_t width, height; /* 0 x 0: disabled */
         uint8_t *shadow;        /* XRGB8888, width * 4 bytes per row */
-        Rect pending;           /* damage not committed yet */
+        Rect shadow_stale;      /* where the shadow is behind the front */
+        Rect pending;           /* damage waiting in the shadow; while it is
+                                 * not empty the shadow is the newest image */
+        Buffer *front;          /* the last committed buffer, or NULL */
 
         struct wl_surface *surface;
         struct xdg_surface *xdg_surface;
@@ -82,6 +88,11 @@ struct GpuDisplay {
 
 static bool rect_is_empty(const Rect *r) {
         return r->x0 >= r->x1 || r->y0 >= r->y1;
+}
+
+static bool rect_contains(const Rect *outer, const Rect *inner) {
+        return rect_is_empty(inner) || (outer->x0 <= inner->x0 && outer->y0 <= inner->y0 &&
+                                        outer->x1 >= inner->x1 && outer->y1 >= inner->y1);
 }
 
 static void rect_union(Rect *a, const Rect *b) {
@@ -119,24 +130,27 @@ static inline void store32(uint8_t *p, uint32_t v) {
         memcpy(p, &v, sizeof(v));
 }
 
-int gpu_display_convert_row(uint32_t format, uint8_t *dst, const uint8_t *src, uint32_t n) {
+int gpu_display_convert_row(uint32_t format, uint8_t *restrict dst, const uint8_t *restrict src, uint32_t n) {
         switch (format) {
         case VIRTIO_GPU_FORMAT_B8G8R8A8_UNORM:
         case VIRTIO_GPU_FORMAT_B8G8R8X8_UNORM:
                 /* Bytes B, G, R, A: already XRGB8888's order. */
-                for (uint32_t i = 0; i < n; i++)
+                for (size_t i = 0; i < n; i++)
                         store32(dst + 4 * i, load32(src + 4 * i) | X_BYTE);
                 return 0;
         case VIRTIO_GPU_FORMAT_A8R8G8B8_UNORM:
         case VIRTIO_GPU_FORMAT_X8R8G8B8_UNORM:
-                /* Bytes A, R, G, B: reversed. */
-                for (uint32_t i = 0; i < n; i++)
-                        store32(dst + 4 * i, __builtin_bswap32(load32(src + 4 * i)) | X_BYTE);
+                /* Bytes A, R, G, B: reversed (shifts, not bswap, which
+                 * SSE2 cannot vectorize; the A byte is replaced). */
+                for (size_t i = 0; i < n; i++) {
+                        uint32_t v = load32(src + 4 * i);
+                        store32(dst + 4 * i, (v >> 24) | ((v >> 8) & 0xff00u) | ((v << 8) & 0xff0000u) | X_BYTE);
+                }
                 return 0;
         case VIRTIO_GPU_FORMAT_R8G8B8A8_UNORM:
         case VIRTIO_GPU_FORMAT_R8G8B8X8_UNORM:
                 /* Bytes R, G, B, A: swap the first and third. */
-                for (uint32_t i = 0; i < n; i++) {
+                for (size_t i = 0; i < n; i++) {
                         uint32_t v = load32(src + 4 * i);
                         store32(dst + 4 * i, (v & 0x0000ff00u) | ((v >> 16) & 0xffu) | ((v & 0xffu) << 16) | X_BYTE);
                 }
@@ -144,7 +158,7 @@ int gpu_display_convert_row(uint32_t format, uint8_t *dst, const uint8_t *src, u
         case VIRTIO_GPU_FORMAT_A8B8G8R8_UNORM:
         case VIRTIO_GPU_FORMAT_X8B8G8R8_UNORM:
                 /* Bytes A, B, G, R: rotate by one byte. */
-                for (uint32_t i = 0; i < n; i++) {
+                for (size_t i = 0; i < n; i++) {
                         uint32_t v = load32(src + 4 * i);
                         store32(dst + 4 * i, (v >> 8) | X_BYTE);
                 }
@@ -155,13 +169,14 @@ int gpu_display_convert_row(uint32_t format, uint8_t *dst, const uint8_t *src, u
 }
 
 static bool format_is_supported(uint32_t format) {
-        uint8_t px[4] = {};
-        return gpu_display_convert_row(format, px, px, 1) == 0;
+        uint8_t in[4] = {}, out[4];
+        return gpu_display_convert_row(format, out, in, 1) == 0;
 }
 
 /* Wayland objects of one scanout. */
 
 static void buffers_destroy(Scanout *s) {
+        s->front = NULL;
         for (size_t i = 0; i < ARRAY_SIZE(s->buffers); i++) {
                 if (s->buffers[i].wl)
                         wl_buffer_destroy(s->buffers[i].wl);
@@ -242,40 +257,58 @@ static int buffers_create(Scanout *s) {
         return 0;
 }
 
-/* Copies the shadow into a free buffer where it is stale or newly
- * damaged, and commits it with the new damage only. */
+/* Copies r of one XRGB8888 image of the mode into another. */
+static void copy_rect(const Scanout *s, uint8_t *dst, const uint8_t *src, const Rect *r) {
+        size_t stride = (size_t) s->width * BYTES_PER_PIXEL;
+
+        if (rect_is_empty(r))
+                return;
+        for (uint32_t y = r->y0; y < r->y1; y++) {
+                size_t off = y * stride + (size_t) r->x0 * BYTES_PER_PIXEL;
+                memcpy(dst + off, src + off, (size_t) (r->x1 - r->x0) * BYTES_PER_PIXEL);
+        }
+}
+
+/* A buffer the compositor does not hold, the front first (it needs no
+ * catching up); NULL when both are held. */
+static Buffer *free_buffer(Scanout *s) {
+        if (s->front && !s->front->busy)
+                return s->front;
+        for (size_t i = 0; i < ARRAY_SIZE(s->buffers); i++)
+                if (!s->buffers[i].busy)
+                        return &s->buffers[i];
+        return NULL;
+}
+
+/* Commits b, which now holds the newest image, with damage only. */
+static void scanout_commit(Scanout *s, Buffer *b, const Rect *damage) {
+        wl_surface_attach(s->surface, b->wl, 0, 0);
+        wl_surface_damage_buffer(s->surface, (int32_t) damage->x0, (int32_t) damage->y0,
+                                 (int32_t) (damage->x1 - damage->x0), (int32_t) (damage->y1 - damage->y0));
+        wl_surface_commit(s->surface);
+        b->busy = true;
+        b->stale = (Rect) {};
+        for (size_t i = 0; i < ARRAY_SIZE(s->buffers); i++)
+                if (&s->buffers[i] != b)
+                        rect_union(&s->buffers[i].stale, damage);
+        s->front = b;
+}
+
+/* Sends what waits in the shadow through a free buffer, if any. */
 static void scanout_present(Scanout *s) {
-        uint32_t stride = s->width * BYTES_PER_PIXEL;
-        Buffer *b = NULL;
+        Buffer *b;
         Rect copy;
 
         if (!s->configured || !s->pool || rect_is_empty(&s->pending))
                 return;
-        for (size_t i = 0; i < ARRAY_SIZE(s->buffers); i++)
-                if (!s->buffers[i].busy) {
-                        b = &s->buffers[i];
-                        break;
-                }
+        b = free_buffer(s);
         if (!b)
                 return;         /* both held: the shadow keeps the pixels until a release */
 
         copy = b->stale;
         rect_union(&copy, &s->pending);
-        for (uint32_t y = copy.y0; y < copy.y1; y++) {
-                size_t off = (size_t) y * stride + (size_t) copy.x0 * BYTES_PER_PIXEL;
-                memcpy(b->pixels + off, s->shadow + off, (size_t) (copy.x1 - copy.x0) * BYTES_PER_PIXEL);
-        }
-        b->stale = (Rect) {};
-        for (size_t i = 0; i < ARRAY_SIZE(s->buffers); i++)
-                if (&s->buffers[i] != b)
-                        rect_union(&s->buffers[i].stale, &s->pending);
-
-        wl_surface_attach(s->surface, b->wl, 0, 0);
-        wl_surface_damage_buffer(s->surface, (int32_t) s->pending.x0, (int32_t) s->pending.y0,
-                                 (int32_t) (s->pending.x1 - s->pending.x0),
-                                 (int32_t) (s->pending.y1 - s->pending.y0));
-        wl_surface_commit(s->surface);
-        b->busy = true;
+        copy_rect(s, b->pixels, s->shadow, &copy);
+        scanout_commit(s, b, &s->pending);
         s->pending = (Rect) {};
 }
 
@@ -668,6 +701,7 @@ int gpu_display_set_mode(GpuDisplay *d, unsigned scanout, uint32_t width, uint32
         s->width = width;
         s->height = height;
         s->pending = (Rect) { 0, 0, width, height };
+        s->shadow_stale = (Rect) {};
 
         if (!display_is_live(d))
                 return 0;
@@ -701,10 +735,23 @@ fail:
         return r;
 }
 
+/* Converts rect r of the guest's image (src, stride) into the same
+ * place of dst, an XRGB8888 image of the mode. */
+static void convert_rect(const Scanout *s, uint8_t *dst, const uint8_t *src, uint32_t stride, uint32_t format,
+                         const Rect *r) {
+        size_t dst_stride = (size_t) s->width * BYTES_PER_PIXEL;
+
+        for (uint32_t y = r->y0; y < r->y1; y++)
+                (void) gpu_display_convert_row(format, dst + y * dst_stride + (size_t) r->x0 * BYTES_PER_PIXEL,
+                                               src + (size_t) y * stride + (size_t) r->x0 * BYTES_PER_PIXEL,
+                                               r->x1 - r->x0);
+}
+
 int gpu_display_update(GpuDisplay *d, unsigned scanout, const void *pixels, uint32_t stride, uint32_t format,
                        uint32_t x, uint32_t y, uint32_t w, uint32_t h) {
         const uint8_t *src = pixels;
         Scanout *s;
+        Buffer *b;
         Rect damage;
 
         if (!d || scanout >= d->n_scanouts)
@@ -721,14 +768,28 @@ int gpu_display_update(GpuDisplay *d, unsigned scanout, const void *pixels, uint
         if (!display_is_live(d))
                 return 0;
 
-        for (uint32_t row = y; row < y + h; row++) {
-                size_t off = (size_t) x * BYTES_PER_PIXEL;
-                (void) gpu_display_convert_row(format, s->shadow + (size_t) row * s->width * BYTES_PER_PIXEL + off,
-                                               src + (size_t) row * stride + off, w);
-        }
         damage = (Rect) { x, y, x + w, y + h };
-        rect_union(&s->pending, &damage);
-        scanout_present(s);
+        b = rect_is_empty(&s->pending) && s->configured && s->front ? free_buffer(s) : NULL;
+        if (b) {
+                /* Straight into a released buffer: catch it up from the
+                 * front (the newest image) where the update does not
+                 * cover what it missed, then convert the update in. */
+                if (b != s->front && !rect_contains(&damage, &b->stale))
+                        copy_rect(s, b->pixels, s->front->pixels, &b->stale);
+                convert_rect(s, b->pixels, src, stride, format, &damage);
+                scanout_commit(s, b, &damage);
+                rect_union(&s->shadow_stale, &damage);
+        } else {
+                /* Into the shadow, which first catches up with the front
+                 * unless it is the newest image already (pending) or the
+                 * update covers what it missed. */
+                if (rect_is_empty(&s->pending) && s->front && !rect_contains(&damage, &s->shadow_stale))
+                        copy_rect(s, s->shadow, s->front->pixels, &s->shadow_stale);
+                s->shadow_stale = (Rect) {};
+                convert_rect(s, s->shadow, src, stride, format, &damage);
+                rect_union(&s->pending, &damage);
+                scanout_present(s);
+        }
         display_flush(d);
         return 0;
 }
@@ -752,4 +813,12 @@ bool gpu_display_test_window_size(const GpuDisplay *d, unsigned scanout, uint32_
 
 bool gpu_display_test_frame_pending(const GpuDisplay *d, unsigned scanout) {
         return !rect_is_empty(&d->scanouts[scanout].pending);
+}
+
+const uint8_t *gpu_display_test_newest_image(const GpuDisplay *d, unsigned scanout) {
+        const Scanout *s = &d->scanouts[scanout];
+
+        if (!rect_is_empty(&s->pending))
+                return s->shadow;
+        return s->front ? s->front->pixels : NULL;
 }

@@ -142,6 +142,24 @@ struct CloseRecorder {
         }
 };
 
+/* Pixels of scanout's newest image (what a full repaint of its window
+ * would show) that differ from f: weston repaints only the damage, so a
+ * screenshot alone would not see a buffer wrong outside it. */
+size_t newest_image_mismatches(GpuDisplay *d, uint32_t w, uint32_t h,
+                               const std::function<Rgb(uint32_t, uint32_t)> &f) {
+        const uint8_t *img = gpu_display_test_newest_image(d, 0);
+        size_t n = 0;
+        if (!img)
+                return size_t(w) * h;
+        for (uint32_t y = 0; y < h; y++)
+                for (uint32_t x = 0; x < w; x++) {
+                        const uint8_t *p = img + (size_t(y) * w + x) * 4;
+                        Rgb c = f(x, y);
+                        n += p[0] != c.b || p[1] != c.g || p[2] != c.r || p[3] != 0xff;
+                }
+        return n;
+}
+
 class DisplayWeston : public ::testing::Test {
 protected:
         void SetUp() override {
@@ -240,6 +258,7 @@ TEST_F(DisplayWeston, partial_update_changes_only_its_rectangle) {
          * (100, 50) 40 x 30 of it may reach the window. */
         Image img(320, 240, VIRTIO_GPU_FORMAT_R8G8B8A8_UNORM, other);
         ASSERT_EQ(update_image(d, 0, img, 100, 50, 40, 30), 0);
+        EXPECT_EQ(newest_image_mismatches(d, 320, 240, after), 0u);
         EXPECT_TRUE(wait_for_window(320, 240, after));
 }
 
@@ -263,6 +282,55 @@ TEST_F(DisplayWeston, updates_while_the_compositor_holds_both_buffers_are_not_lo
                                10, 10, 20, 10),
                   0);
         EXPECT_TRUE(wait_for_window(320, 240, last));
+}
+
+/* A full frame goes straight into the free buffer; the partial update
+ * right after it (no dispatch: both buffers held) waits in the shadow,
+ * which must first catch up with that full frame. */
+TEST_F(DisplayWeston, partial_update_while_both_buffers_are_held_keeps_the_rest_of_the_frame) {
+        auto first = [](uint32_t x, uint32_t y) { return pattern(x, y, 5); };
+        auto second = [](uint32_t x, uint32_t y) { return pattern(x, y, 11); };
+        auto expected = [&](uint32_t x, uint32_t y) {
+                return (x >= 200 && x < 260 && y >= 100 && y < 140) ? second(x, y) : first(x, y);
+        };
+        connect(1);
+        ASSERT_EQ(gpu_display_set_mode(d, 0, 320, 240), 0);
+        pump(d, 100);
+        ASSERT_FALSE(gpu_display_test_frame_pending(d, 0));
+        ASSERT_EQ(update_all(d, 0, Image(320, 240, VIRTIO_GPU_FORMAT_B8G8R8A8_UNORM, first)), 0);
+        ASSERT_EQ(update_image(d, 0, Image(320, 240, VIRTIO_GPU_FORMAT_A8R8G8B8_UNORM, second), 200, 100, 60, 40), 0);
+        EXPECT_TRUE(gpu_display_test_frame_pending(d, 0));
+        EXPECT_EQ(newest_image_mismatches(d, 320, 240, expected), 0u);
+        EXPECT_TRUE(wait_for_window(320, 240, expected));
+        EXPECT_EQ(newest_image_mismatches(d, 320, 240, expected), 0u);
+}
+
+/* Partial updates straight into a released buffer: that buffer missed
+ * the frames shown since it was last used and must catch up with the
+ * front before the new rectangle goes in. */
+TEST_F(DisplayWeston, consecutive_partial_updates_each_keep_the_rest_of_the_frame) {
+        auto base = [](uint32_t x, uint32_t y) { return pattern(x, y, 3); };
+        auto one = [](uint32_t x, uint32_t y) { return pattern(x, y, 8); };
+        auto two = [](uint32_t x, uint32_t y) { return pattern(x, y, 12); };
+        auto expected = [&](uint32_t x, uint32_t y) {
+                if (x >= 20 && x < 80 && y >= 30 && y < 60)
+                        return one(x, y);
+                if (x >= 150 && x < 300 && y >= 150 && y < 230)
+                        return two(x, y);
+                return base(x, y);
+        };
+        connect(1);
+        ASSERT_EQ(gpu_display_set_mode(d, 0, 320, 240), 0);
+        ASSERT_EQ(update_all(d, 0, Image(320, 240, VIRTIO_GPU_FORMAT_X8B8G8R8_UNORM, base)), 0);
+        ASSERT_TRUE(wait_for_window(320, 240, base));
+        ASSERT_EQ(update_image(d, 0, Image(320, 240, VIRTIO_GPU_FORMAT_X8B8G8R8_UNORM, one), 20, 30, 60, 30), 0);
+        EXPECT_EQ(newest_image_mismatches(d, 320, 240, [&](uint32_t x, uint32_t y) {
+                          return (x >= 20 && x < 80 && y >= 30 && y < 60) ? one(x, y) : base(x, y);
+                  }),
+                  0u);
+        ASSERT_EQ(update_image(d, 0, Image(320, 240, VIRTIO_GPU_FORMAT_X8B8G8R8_UNORM, two), 150, 150, 150, 80), 0);
+        EXPECT_EQ(newest_image_mismatches(d, 320, 240, expected), 0u);
+        EXPECT_TRUE(wait_for_window(320, 240, expected));
 }
 
 TEST_F(DisplayWeston, set_mode_resizes_the_window) {
