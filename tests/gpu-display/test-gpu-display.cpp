@@ -345,6 +345,11 @@ TEST_F(DisplayWeston, set_mode_resizes_the_window) {
         ASSERT_EQ(update_all(d, 0, Image(320, 240, VIRTIO_GPU_FORMAT_B8G8R8A8_UNORM, f1)), 0);
         ASSERT_TRUE(wait_for_window(320, 240, f1));
 
+        int vw = 0, vh = 0;
+        ASSERT_TRUE(window_size(weston.scene_graph(), "Majordome", &vw, &vh));
+        EXPECT_EQ(vw, 320);
+        EXPECT_EQ(vh, 240);
+
         ASSERT_EQ(gpu_display_set_mode(d, 0, 200, 100), 0);
         ASSERT_TRUE(gpu_display_test_window_size(d, 0, &w, &h));
         EXPECT_EQ(w, 200u);
@@ -362,6 +367,10 @@ TEST_F(DisplayWeston, set_mode_resizes_the_window) {
                                shot.at(ox, oy + 100) == bg && shot.at(ox + 199, oy + 100) == bg;
                 },
                 &s));
+        /* weston's own record of the window. */
+        ASSERT_TRUE(window_size(weston.scene_graph(), "Majordome", &vw, &vh));
+        EXPECT_EQ(vw, 200);
+        EXPECT_EQ(vh, 100);
 }
 
 TEST_F(DisplayWeston, two_scanouts_show_two_windows) {
@@ -380,9 +389,40 @@ TEST_F(DisplayWeston, two_scanouts_show_two_windows) {
                 return na > 0 && nb > 0 && na <= 64u * 48u && nb <= 64u * 48u && std::max(na, nb) == 64u * 48u;
         }));
 
+        /* weston's scene graph: two toplevels titled by scanout. */
+        int w = 0, h = 0;
+        std::string graph = weston.scene_graph();
+        EXPECT_TRUE(window_size(graph, "Majordome 0", &w, &h)) << graph;
+        EXPECT_EQ(w, 64);
+        EXPECT_EQ(h, 48);
+        EXPECT_TRUE(window_size(graph, "Majordome 1", &w, &h)) << graph;
+        EXPECT_EQ(w, 64);
+        EXPECT_EQ(h, 48);
+
         /* Disabling one takes its window away. */
         ASSERT_EQ(gpu_display_set_mode(d, 1, 0, 0), 0);
         EXPECT_TRUE(wait_for([&](const Screenshot &s) { return s.count(a) == 64u * 48u && s.count(b) == 0; }));
+        graph = weston.scene_graph();
+        EXPECT_TRUE(window_size(graph, "Majordome 0", &w, &h)) << graph;
+        EXPECT_FALSE(window_size(graph, "Majordome 1", &w, &h)) << graph;
+}
+
+TEST_F(DisplayWeston, one_scanout_is_one_window_titled_majordome) {
+        int w = 0, h = 0;
+        connect(1);
+        ASSERT_EQ(gpu_display_set_mode(d, 0, 64, 48), 0);
+        ASSERT_EQ(update_all(d, 0, Image(64, 48, VIRTIO_GPU_FORMAT_B8G8R8X8_UNORM,
+                                         [](uint32_t x, uint32_t y) { return pattern(x, y, 1); })),
+                  0);
+        std::string graph;
+        for (int i = 0; i < 200 && !window_size(graph, "Majordome", &w, &h); i++) {
+                pump(d, 50);
+                graph = weston.scene_graph();
+        }
+        ASSERT_TRUE(window_size(graph, "Majordome", &w, &h)) << graph;
+        EXPECT_EQ(w, 64);
+        EXPECT_EQ(h, 48);
+        EXPECT_EQ(count_lines_with(graph, "role xdg_toplevel"), 1u) << graph;
 }
 
 TEST_F(DisplayWeston, connects_through_a_given_socket_fd) {

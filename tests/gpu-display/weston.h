@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
@@ -252,10 +253,43 @@ public:
                 return ok;
         }
 
+        /* weston's scene graph as its debug protocol dumps it
+         * (weston-debug scene-graph): every view with its role, title
+         * and position. "" on failure. */
+        std::string scene_graph() {
+                std::string debug = find_program("weston-debug");
+                std::string out = dir + "/scene-graph-" + std::to_string(shots++);
+                if (debug.empty())
+                        return "";
+                pid_t p = spawn({ debug, "scene-graph" }, dir, dir, out);
+                if (p < 0 || wait_bounded(p, 5000) != 0)
+                        return "";
+                std::ifstream f(out);
+                std::string text((std::istreambuf_iterator<char>(f)), {});
+                unlink(out.c_str());
+                return text;
+        }
+
         std::string dir, socket_path, screenshooter;
         pid_t pid = -1;
         unsigned shots = 0;
         int out_width, out_height;
 };
+
+/* The size of the toplevel titled title in a scene graph dump (its
+ * "position: (x0, y0) -> (x1, y1)" line); false when there is none. */
+inline bool window_size(const std::string &graph, const std::string &title, int *ret_w, int *ret_h) {
+        size_t at = graph.find("top-level window '" + title + "' of majordome");
+        int x0, y0, x1, y1;
+        if (at == std::string::npos)
+                return false;
+        at = graph.find("position:", at);
+        if (at == std::string::npos ||
+            sscanf(graph.c_str() + at, "position: (%d, %d) -> (%d, %d)", &x0, &y0, &x1, &y1) != 4)
+                return false;
+        *ret_w = x1 - x0;
+        *ret_h = y1 - y0;
+        return true;
+}
 
 } /* namespace weston_test */
