@@ -333,6 +333,29 @@ TEST_F(DisplayWeston, consecutive_partial_updates_each_keep_the_rest_of_the_fram
         EXPECT_TRUE(wait_for_window(320, 240, expected));
 }
 
+/* weston stopped (SIGSTOP): updates neither block nor fail (once both
+ * buffers are held, they only touch the shadow and send nothing), and
+ * the last one shows once weston runs again. */
+TEST_F(DisplayWeston, stalled_compositor_blocks_no_update) {
+        connect(1);
+        ASSERT_EQ(gpu_display_set_mode(d, 0, 320, 240), 0);
+        pump(d, 100);
+        ASSERT_EQ(kill(weston.pid, SIGSTOP), 0);
+        auto start = std::chrono::steady_clock::now();
+        for (unsigned i = 0; i < 500; i++) {
+                Image img(64, 48, VIRTIO_GPU_FORMAT_B8G8R8X8_UNORM,
+                          [i](uint32_t x, uint32_t y) { return pattern(x, y, i); });
+                ASSERT_EQ(gpu_display_update(d, 0, img.bytes.data(), img.stride, img.format, 0, 0, 64, 48), 0);
+                ASSERT_EQ(gpu_display_dispatch(d), 0);
+        }
+        EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+        ASSERT_EQ(kill(weston.pid, SIGCONT), 0);
+        auto last = [](uint32_t x, uint32_t y) {
+                return x < 64 && y < 48 ? pattern(x, y, 499) : Rgb{ 0, 0, 0 };
+        };
+        EXPECT_TRUE(wait_for_window(320, 240, last));
+}
+
 TEST_F(DisplayWeston, set_mode_resizes_the_window) {
         auto f1 = [](uint32_t x, uint32_t y) { return pattern(x, y, 1); };
         auto f3 = [](uint32_t x, uint32_t y) { return pattern(x, y, 3); };
