@@ -30,6 +30,7 @@
 #include "log.h"
 #include "macro.h"
 #include "util.h"
+#include "xdg-decoration-unstable-v1-client-protocol.h"
 #include "xdg-shell-client-protocol.h"
 
 #define MAX_DIMENSION 16384u            /* per side, as display.h says */
@@ -64,6 +65,7 @@ struct Scanout {
         struct wl_surface *surface;
         struct xdg_surface *xdg_surface;
         struct xdg_toplevel *toplevel;
+        struct zxdg_toplevel_decoration_v1 *decoration;        /* NULL: none offered */
         bool configured;        /* the first configure was acked */
 
         struct wl_shm_pool *pool;
@@ -82,6 +84,7 @@ struct GpuDisplay {
         struct wl_compositor *compositor;
         struct wl_shm *shm;
         struct xdg_wm_base *wm_base;
+        struct zxdg_decoration_manager_v1 *decoration_manager;  /* optional */
 
         Scanout scanouts[GPU_DISPLAY_MAX_SCANOUTS];
 };
@@ -193,6 +196,10 @@ static void buffers_destroy(Scanout *s) {
 
 static void window_destroy(Scanout *s) {
         buffers_destroy(s);
+        /* Before its toplevel (xdg-decoration's "orphaned" error). */
+        if (s->decoration)
+                zxdg_toplevel_decoration_v1_destroy(s->decoration);
+        s->decoration = NULL;
         if (s->toplevel)
                 xdg_toplevel_destroy(s->toplevel);
         if (s->xdg_surface)
@@ -374,6 +381,18 @@ static int window_create(Scanout *s) {
         xdg_toplevel_set_title(s->toplevel, title);
         xdg_toplevel_set_app_id(s->toplevel, "majordome");
 
+        /* The close button is the compositor's to draw where it can
+         * (xdg-decoration, server side: KWin, wlroots compositors); this
+         * display draws none itself. Asked before the first commit, as
+         * the protocol requires. */
+        if (d->decoration_manager) {
+                s->decoration = zxdg_decoration_manager_v1_get_toplevel_decoration(d->decoration_manager,
+                                                                                   s->toplevel);
+                if (s->decoration)
+                        zxdg_toplevel_decoration_v1_set_mode(s->decoration,
+                                                             ZXDG_TOPLEVEL_DECORATION_V1_MODE_SERVER_SIDE);
+        }
+
         /* xdg-shell: no buffer before the first configure, which this
          * bufferless commit asks for. */
         wl_surface_commit(s->surface);
@@ -402,7 +421,8 @@ static void registry_global(void *data, struct wl_registry *registry, uint32_t n
                 d->wm_base = wl_registry_bind(registry, name, &xdg_wm_base_interface, 1);
                 if (d->wm_base)
                         xdg_wm_base_add_listener(d->wm_base, &wm_base_listener, d);
-        }
+        } else if (strcmp(interface, zxdg_decoration_manager_v1_interface.name) == 0 && !d->decoration_manager)
+                d->decoration_manager = wl_registry_bind(registry, name, &zxdg_decoration_manager_v1_interface, 1);
 }
 
 static void registry_global_remove(void *data, struct wl_registry *registry, uint32_t name) {
@@ -416,6 +436,9 @@ static const struct wl_registry_listener registry_listener = {
 static void disconnect(GpuDisplay *d) {
         for (unsigned i = 0; i < d->n_scanouts; i++)
                 window_destroy(&d->scanouts[i]);
+        if (d->decoration_manager)
+                zxdg_decoration_manager_v1_destroy(d->decoration_manager);
+        d->decoration_manager = NULL;
         if (d->wm_base)
                 xdg_wm_base_destroy(d->wm_base);
         if (d->shm)
@@ -721,6 +744,11 @@ int gpu_display_set_mode(GpuDisplay *d, unsigned scanout, uint32_t width, uint32
         r = buffers_create(s);
         if (r < 0)
                 goto fail;
+        /* The guest's mode, not the user, sizes the window: min = max
+         * tells the compositor it cannot be resized (nor maximized,
+         * which xdg-shell would let the compositor hold us to). */
+        xdg_toplevel_set_min_size(s->toplevel, (int32_t) width, (int32_t) height);
+        xdg_toplevel_set_max_size(s->toplevel, (int32_t) width, (int32_t) height);
         scanout_present(s);
         display_flush(d);
         return 0;
