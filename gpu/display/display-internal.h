@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#pragma once
+
+/* gpu/display's insides that its tests reach: not for the device core. */
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "display.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Converts n pixels of a virtio-gpu 32-bit format to XRGB8888;
+ * -EOPNOTSUPP for any other format. */
+int gpu_display_convert_row(uint32_t format, uint8_t *dst, const uint8_t *src, uint32_t n);
+
+/* Calls the xdg_toplevel.close handler of scanout's window as the
+ * compositor would (weston's headless back-end has no way to click). */
+void gpu_display_test_toplevel_close(GpuDisplay *d, unsigned scanout);
+
+/* The size of scanout's window buffers; false when it has no window. */
+bool gpu_display_test_window_size(const GpuDisplay *d, unsigned scanout, uint32_t *ret_width,
+                                  uint32_t *ret_height);
+
+/* Whether scanout has damage not committed to the compositor yet (its
+ * window not configured, or both buffers held). */
+bool gpu_display_test_frame_pending(const GpuDisplay *d, unsigned scanout);
+
+/* The newest image of scanout (XRGB8888, width * 4 bytes per row): the
+ * shadow while damage waits there, else the last committed buffer; NULL
+ * before the first commit. */
+const uint8_t *gpu_display_test_newest_image(const GpuDisplay *d, unsigned scanout);
+
+#ifdef __cplusplus
+}
+#endif

@@ -1,0 +1,733 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* gpu/display against a real weston 10 (headless back-end, pixman), no
+ * mocks: what the windows show is read back with weston-screenshooter
+ * and compared pixel by pixel. Without weston these tests are skipped,
+ * with the reason; the argument checks and the headless cases need no
+ * compositor. */
+#include <gtest/gtest.h>
+
+#include <png.h>
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <linux/virtio_gpu.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "display-internal.h"
+#include "display.h"
+#include "util.h"
+#include "weston.h"
+
+using namespace weston_test;
+
+namespace {
+
+const uint32_t FORMATS[] = {
+        VIRTIO_GPU_FORMAT_B8G8R8A8_UNORM, VIRTIO_GPU_FORMAT_B8G8R8X8_UNORM, VIRTIO_GPU_FORMAT_A8R8G8B8_UNORM,
+        VIRTIO_GPU_FORMAT_X8R8G8B8_UNORM, VIRTIO_GPU_FORMAT_R8G8B8A8_UNORM, VIRTIO_GPU_FORMAT_X8B8G8R8_UNORM,
+        VIRTIO_GPU_FORMAT_A8B8G8R8_UNORM, VIRTIO_GPU_FORMAT_R8G8B8X8_UNORM,
+};
+
+Rgb pattern(uint32_t x, uint32_t y, unsigned seed) {
+        if (x < MARKER && y < MARKER)
+                return MARKER_COLOUR;
+        return { uint8_t(x * 5 + seed), uint8_t(y * 3 + seed * 7), uint8_t((x ^ y) + seed * 13) };
+}
+
+/* One pixel of colour c in format's byte order (the name's order); the
+ * alpha or X byte is junk, which the display must ignore. */
+void encode(uint32_t format, Rgb c, uint8_t *p) {
+        const uint8_t a = 0x5a;
+
+        switch (format) {
+        case VIRTIO_GPU_FORMAT_B8G8R8A8_UNORM:
+        case VIRTIO_GPU_FORMAT_B8G8R8X8_UNORM:
+                p[0] = c.b, p[1] = c.g, p[2] = c.r, p[3] = a;
+                break;
+        case VIRTIO_GPU_FORMAT_A8R8G8B8_UNORM:
+        case VIRTIO_GPU_FORMAT_X8R8G8B8_UNORM:
+                p[0] = a, p[1] = c.r, p[2] = c.g, p[3] = c.b;
+                break;
+        case VIRTIO_GPU_FORMAT_R8G8B8A8_UNORM:
+        case VIRTIO_GPU_FORMAT_R8G8B8X8_UNORM:
+                p[0] = c.r, p[1] = c.g, p[2] = c.b, p[3] = a;
+                break;
+        case VIRTIO_GPU_FORMAT_A8B8G8R8_UNORM:
+        case VIRTIO_GPU_FORMAT_X8B8G8R8_UNORM:
+                p[0] = a, p[1] = c.b, p[2] = c.g, p[3] = c.r;
+                break;
+        default:
+                abort();
+        }
+}
+
+/* A guest image: rows of stride bytes (wider than the pixels, to catch
+ * a display that assumes stride == width * 4). */
+struct Image {
+        Image(uint32_t w, uint32_t h, uint32_t fmt, const std::function<Rgb(uint32_t, uint32_t)> &f)
+            : width(w), height(h), stride(w * 4 + 64), format(fmt), bytes(size_t(stride) * h, 0xcc) {
+                for (uint32_t y = 0; y < h; y++)
+                        for (uint32_t x = 0; x < w; x++)
+                                encode(fmt, f(x, y), &bytes[size_t(y) * stride + x * 4]);
+        }
+        uint32_t width, height, stride, format;
+        std::vector<uint8_t> bytes;
+};
+
+/* The last screenshot of a failed wait, into
+ * $MAJORDOME_TEST_SCREENSHOT_DIR when set. */
+void save_for_debugging(const Screenshot &s) {
+        const char *dir = getenv("MAJORDOME_TEST_SCREENSHOT_DIR");
+        if (!dir || s.rgb.empty())
+                return;
+        const auto *info = ::testing::UnitTest::GetInstance()->current_test_info();
+        std::string path = std::string(dir) + "/" + info->name() + ".png";
+        png_image image;
+        memset(&image, 0, sizeof(image));
+        image.version = PNG_IMAGE_VERSION;
+        image.width = png_uint_32(s.width);
+        image.height = png_uint_32(s.height);
+        image.format = PNG_FORMAT_RGB;
+        png_image_write_to_file(&image, path.c_str(), 0, s.rgb.data(), 0, nullptr);
+        fprintf(stderr, "last screenshot: %s\n", path.c_str());
+}
+
+/* Lets the display talk to weston for about ms milliseconds. */
+void pump(GpuDisplay *d, int ms) {
+        auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+        while (std::chrono::steady_clock::now() < deadline) {
+                struct pollfd p = { gpu_display_fd(d), POLLIN, 0 };
+                if (p.fd < 0)
+                        return;
+                if (poll(&p, 1, 10) > 0)
+                        (void) gpu_display_dispatch(d);
+        }
+}
+
+int update_image(GpuDisplay *d, unsigned scanout, const Image &img, uint32_t x, uint32_t y, uint32_t w,
+                 uint32_t h) {
+        return gpu_display_update(d, scanout, img.bytes.data(), img.stride, img.format, x, y, w, h);
+}
+
+int update_all(GpuDisplay *d, unsigned scanout, const Image &img) {
+        return update_image(d, scanout, img, 0, 0, img.width, img.height);
+}
+
+size_t count_lines_with(const std::string &text, const std::string &what) {
+        size_t n = 0;
+        for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1))
+                n++;
+        return n;
+}
+
+struct CloseRecorder {
+        std::vector<unsigned> closed;
+        static void close_requested(void *ctx, unsigned scanout) {
+                static_cast<CloseRecorder *>(ctx)->closed.push_back(scanout);
+        }
+};
+
+/* Pixels of scanout's newest image (what a full repaint of its window
+ * would show) that differ from f: weston repaints only the damage, so a
+ * screenshot alone would not see a buffer wrong outside it. */
+size_t newest_image_mismatches(GpuDisplay *d, uint32_t w, uint32_t h,
+                               const std::function<Rgb(uint32_t, uint32_t)> &f) {
+        const uint8_t *img = gpu_display_test_newest_image(d, 0);
+        size_t n = 0;
+        if (!img)
+                return size_t(w) * h;
+        for (uint32_t y = 0; y < h; y++)
+                for (uint32_t x = 0; x < w; x++) {
+                        const uint8_t *p = img + (size_t(y) * w + x) * 4;
+                        Rgb c = f(x, y);
+                        n += p[0] != c.b || p[1] != c.g || p[2] != c.r || p[3] != 0xff;
+                }
+        return n;
+}
+
+class DisplayWeston : public ::testing::Test {
+protected:
+        void SetUp() override {
+                std::string why = weston.start();
+                if (!why.empty())
+                        GTEST_SKIP() << why;
+        }
+        void TearDown() override {
+                d = gpu_display_free(d);
+                weston.stop();
+        }
+
+        void connect(unsigned n_scanouts) {
+                GpuDisplayCallbacks callbacks = { CloseRecorder::close_requested };
+                ASSERT_EQ(gpu_display_new(-1, weston.socket_path.c_str(), n_scanouts, &callbacks, &closes, &d), 0);
+                ASSERT_FALSE(gpu_display_is_headless(d));
+                ASSERT_GE(gpu_display_fd(d), 0);
+        }
+
+        /* Screenshots until pred holds (true) or 5 s passed (false): a
+         * screenshot takes tens of milliseconds here, and no test waits
+         * more than three times, so a failing test ends well under 30 s. */
+        bool wait_for(const std::function<bool(const Screenshot &)> &pred, Screenshot *ret = nullptr) {
+                auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+                Screenshot s;
+                while (std::chrono::steady_clock::now() < deadline) {
+                        pump(d, 30);
+                        if (weston.screenshot(&s) && pred(s)) {
+                                if (ret)
+                                        *ret = s;
+                                return true;
+                        }
+                }
+                save_for_debugging(s);
+                return false;
+        }
+
+        /* Waits until the window shows f over w x h (found by its marker). */
+        bool wait_for_window(uint32_t w, uint32_t h, const std::function<Rgb(uint32_t, uint32_t)> &f,
+                             Screenshot *ret = nullptr, int *ret_x = nullptr, int *ret_y = nullptr) {
+                int ox = 0, oy = 0;
+                bool ok = wait_for(
+                        [&](const Screenshot &s) {
+                                return s.find_marker(&ox, &oy) && s.mismatches(ox, oy, w, h, f) == 0;
+                        },
+                        ret);
+                if (ret_x)
+                        *ret_x = ox;
+                if (ret_y)
+                        *ret_y = oy;
+                return ok;
+        }
+
+        Weston weston;
+        GpuDisplay *d = nullptr;
+        CloseRecorder closes;
+};
+
+} /* namespace */
+
+/* With weston. */
+
+TEST_F(DisplayWeston, update_shows_the_exact_pixels_of_every_format) {
+        connect(1);
+        ASSERT_EQ(gpu_display_set_mode(d, 0, 320, 240), 0);
+        for (unsigned i = 0; i < std::size(FORMATS); i++) {
+                unsigned seed = i + 1;
+                auto f = [seed](uint32_t x, uint32_t y) { return pattern(x, y, seed); };
+                Image img(320, 240, FORMATS[i], f);
+
+                ASSERT_EQ(update_all(d, 0, img), 0);
+                ASSERT_TRUE(wait_for_window(320, 240, f)) << "format " << FORMATS[i];
+        }
+}
+
+TEST_F(DisplayWeston, window_is_black_until_the_first_update) {
+        connect(1);
+        ASSERT_EQ(gpu_display_set_mode(d, 0, 320, 240), 0);
+        /* No marker to find: a black 320 x 240 area is the window. */
+        const Rgb bg = { BACKGROUND[0], BACKGROUND[1], BACKGROUND[2] };
+        EXPECT_TRUE(wait_for([&](const Screenshot &s) {
+                return s.count({ 0, 0, 0 }) >= 320u * 240u && s.count(bg) > 0;
+        }));
+}
+
+TEST_F(DisplayWeston, partial_update_changes_only_its_rectangle) {
+        auto before = [](uint32_t x, uint32_t y) { return pattern(x, y, 1); };
+        auto other = [](uint32_t x, uint32_t y) { return pattern(x, y, 9); };
+        auto after = [&](uint32_t x, uint32_t y) {
+                return (x >= 100 && x < 140 && y >= 50 && y < 80) ? other(x, y) : before(x, y);
+        };
+        connect(1);
+        ASSERT_EQ(gpu_display_set_mode(d, 0, 320, 240), 0);
+        ASSERT_EQ(update_all(d, 0, Image(320, 240, VIRTIO_GPU_FORMAT_B8G8R8X8_UNORM, before)), 0);
+        ASSERT_TRUE(wait_for_window(320, 240, before));
+
+        /* The source differs from the window everywhere: only the rect
+         * (100, 50) 40 x 30 of it may reach the window. */
+        Image img(320, 240, VIRTIO_GPU_FORMAT_R8G8B8A8_UNORM, other);
+        ASSERT_EQ(update_image(d, 0, img, 100, 50, 40, 30), 0);
+        EXPECT_EQ(newest_image_mismatches(d, 320, 240, after), 0u);
+        EXPECT_TRUE(wait_for_window(320, 240, after));
+}
+
+TEST_F(DisplayWeston, updates_while_the_compositor_holds_both_buffers_are_not_lost) {
+        connect(1);
+        ASSERT_EQ(gpu_display_set_mode(d, 0, 320, 240), 0);
+        pump(d, 100);
+        /* No dispatch between them: both buffers end up held, the last
+         * frames wait in the shadow copy for a release. */
+        for (unsigned seed = 1; seed <= 6; seed++)
+                ASSERT_EQ(update_all(d, 0, Image(320, 240, VIRTIO_GPU_FORMAT_X8R8G8B8_UNORM,
+                                                 [seed](uint32_t x, uint32_t y) { return pattern(x, y, seed); })),
+                          0);
+        /* The last one was partial: it must land on top of frame 6. */
+        auto last = [](uint32_t x, uint32_t y) {
+                return (x >= 10 && x < 30 && y >= 10 && y < 20) ? pattern(x, y, 7) : pattern(x, y, 6);
+        };
+        ASSERT_EQ(update_image(d, 0,
+                               Image(320, 240, VIRTIO_GPU_FORMAT_X8R8G8B8_UNORM,
+                                     [](uint32_t x, uint32_t y) { return pattern(x, y, 7); }),
+                               10, 10, 20, 10),
+                  0);
+        EXPECT_TRUE(wait_for_window(320, 240, last));
+}
+
+/* A full frame goes straight into the free buffer; the partial update
+ * right after it (no dispatch: both buffers held) waits in the shadow,
+ * which must first catch up with that full frame. */
+TEST_F(DisplayWeston, partial_update_while_both_buffers_are_held_keeps_the_rest_of_the_frame) {
+        auto first = [](uint32_t x, uint32_t y) { return pattern(x, y, 5); };
+        auto second = [](uint32_t x, uint32_t y) { return pattern(x, y, 11); };
+        auto expected = [&](uint32_t x, uint32_t y) {
+                return (x >= 200 && x < 260 && y >= 100 && y < 140) ? second(x, y) : first(x, y);
+        };
+        connect(1);
+        ASSERT_EQ(gpu_display_set_mode(d, 0, 320, 240), 0);
+        pump(d, 100);
+        ASSERT_FALSE(gpu_display_test_frame_pending(d, 0));
+        ASSERT_EQ(update_all(d, 0, Image(320, 240, VIRTIO_GPU_FORMAT_B8G8R8A8_UNORM, first)), 0);
+        ASSERT_EQ(update_image(d, 0, Image(320, 240, VIRTIO_GPU_FORMAT_A8R8G8B8_UNORM, second), 200, 100, 60, 40), 0);
+        EXPECT_TRUE(gpu_display_test_frame_pending(d, 0));
+        EXPECT_EQ(newest_image_mismatches(d, 320, 240, expected), 0u);
+        EXPECT_TRUE(wait_for_window(320, 240, expected));
+        EXPECT_EQ(newest_image_mismatches(d, 320, 240, expected), 0u);
+}
+
+/* Partial updates straight into a released buffer: that buffer missed
+ * the frames shown since it was last used and must catch up with the
+ * front before the new rectangle goes in. */
+TEST_F(DisplayWeston, consecutive_partial_updates_each_keep_the_rest_of_the_frame) {
+        auto base = [](uint32_t x, uint32_t y) { return pattern(x, y, 3); };
+        auto one = [](uint32_t x, uint32_t y) { return pattern(x, y, 8); };
+        auto two = [](uint32_t x, uint32_t y) { return pattern(x, y, 12); };
+        auto expected = [&](uint32_t x, uint32_t y) {
+                if (x >= 20 && x < 80 && y >= 30 && y < 60)
+                        return one(x, y);
+                if (x >= 150 && x < 300 && y >= 150 && y < 230)
+                        return two(x, y);
+                return base(x, y);
+        };
+        connect(1);
+        ASSERT_EQ(gpu_display_set_mode(d, 0, 320, 240), 0);
+        ASSERT_EQ(update_all(d, 0, Image(320, 240, VIRTIO_GPU_FORMAT_X8B8G8R8_UNORM, base)), 0);
+        ASSERT_TRUE(wait_for_window(320, 240, base));
+        ASSERT_EQ(update_image(d, 0, Image(320, 240, VIRTIO_GPU_FORMAT_X8B8G8R8_UNORM, one), 20, 30, 60, 30), 0);
+        EXPECT_EQ(newest_image_mismatches(d, 320, 240, [&](uint32_t x, uint32_t y) {
+                          return (x >= 20 && x < 80 && y >= 30 && y < 60) ? one(x, y) : base(x, y);
+                  }),
+                  0u);
+        ASSERT_EQ(update_image(d, 0, Image(320, 240, VIRTIO_GPU_FORMAT_X8B8G8R8_UNORM, two), 150, 150, 150, 80), 0);
+        EXPECT_EQ(newest_image_mismatches(d, 320, 240, expected), 0u);
+        EXPECT_TRUE(wait_for_window(320, 240, expected));
+}
+
+/* weston stopped (SIGSTOP): updates neither block nor fail (once both
+ * buffers are held, they only touch the shadow and send nothing), and
+ * the last one shows once weston runs again. */
+TEST_F(DisplayWeston, stalled_compositor_blocks_no_update) {
+        connect(1);
+        ASSERT_EQ(gpu_display_set_mode(d, 0, 320, 240), 0);
+        pump(d, 100);
+        ASSERT_EQ(kill(weston.pid, SIGSTOP), 0);
+        auto start = std::chrono::steady_clock::now();
+        for (unsigned i = 0; i < 500; i++) {
+                Image img(64, 48, VIRTIO_GPU_FORMAT_B8G8R8X8_UNORM,
+                          [i](uint32_t x, uint32_t y) { return pattern(x, y, i); });
+                ASSERT_EQ(gpu_display_update(d, 0, img.bytes.data(), img.stride, img.format, 0, 0, 64, 48), 0);
+                ASSERT_EQ(gpu_display_dispatch(d), 0);
+        }
+        EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+        ASSERT_EQ(kill(weston.pid, SIGCONT), 0);
+        auto last = [](uint32_t x, uint32_t y) {
+                return x < 64 && y < 48 ? pattern(x, y, 499) : Rgb{ 0, 0, 0 };
+        };
+        EXPECT_TRUE(wait_for_window(320, 240, last));
+}
+
+TEST_F(DisplayWeston, set_mode_resizes_the_window) {
+        auto f1 = [](uint32_t x, uint32_t y) { return pattern(x, y, 1); };
+        auto f3 = [](uint32_t x, uint32_t y) { return pattern(x, y, 3); };
+        uint32_t w = 0, h = 0;
+        int ox = 0, oy = 0;
+        Screenshot s;
+
+        connect(1);
+        ASSERT_EQ(gpu_display_set_mode(d, 0, 320, 240), 0);
+        ASSERT_EQ(update_all(d, 0, Image(320, 240, VIRTIO_GPU_FORMAT_B8G8R8A8_UNORM, f1)), 0);
+        ASSERT_TRUE(wait_for_window(320, 240, f1));
+
+        int vw = 0, vh = 0;
+        ASSERT_TRUE(window_size(weston.scene_graph(), "Majordome", &vw, &vh));
+        EXPECT_EQ(vw, 320);
+        EXPECT_EQ(vh, 240);
+
+        ASSERT_EQ(gpu_display_set_mode(d, 0, 200, 100), 0);
+        ASSERT_TRUE(gpu_display_test_window_size(d, 0, &w, &h));
+        EXPECT_EQ(w, 200u);
+        EXPECT_EQ(h, 100u);
+        ASSERT_EQ(update_all(d, 0, Image(200, 100, VIRTIO_GPU_FORMAT_B8G8R8A8_UNORM, f3)), 0);
+        /* The window is 200 x 100 now: weston's background just right of
+         * it and just below it (desktop-shell never places a window
+         * against the output's right or bottom edge). */
+        const Rgb bg = { BACKGROUND[0], BACKGROUND[1], BACKGROUND[2] };
+        EXPECT_TRUE(wait_for(
+                [&](const Screenshot &shot) {
+                        return shot.find_marker(&ox, &oy) && shot.mismatches(ox, oy, 200, 100, f3) == 0 &&
+                               ox + 200 < shot.width && oy + 100 < shot.height &&
+                               shot.at(ox + 200, oy) == bg && shot.at(ox + 200, oy + 99) == bg &&
+                               shot.at(ox, oy + 100) == bg && shot.at(ox + 199, oy + 100) == bg;
+                },
+                &s));
+        /* weston's own record of the window. */
+        ASSERT_TRUE(window_size(weston.scene_graph(), "Majordome", &vw, &vh));
+        EXPECT_EQ(vw, 200);
+        EXPECT_EQ(vh, 100);
+}
+
+TEST_F(DisplayWeston, two_scanouts_show_two_windows) {
+        const Rgb a = { 0x11, 0xee, 0x22 }, b = { 0xee, 0x11, 0x99 };
+        connect(2);
+        ASSERT_EQ(gpu_display_set_mode(d, 0, 64, 48), 0);
+        ASSERT_EQ(gpu_display_set_mode(d, 1, 64, 48), 0);
+        ASSERT_EQ(update_all(d, 0, Image(64, 48, VIRTIO_GPU_FORMAT_B8G8R8X8_UNORM, [&](uint32_t, uint32_t) { return a; })),
+                  0);
+        ASSERT_EQ(update_all(d, 1, Image(64, 48, VIRTIO_GPU_FORMAT_B8G8R8X8_UNORM, [&](uint32_t, uint32_t) { return b; })),
+                  0);
+        /* weston places each window itself: they may overlap, so the
+         * top one shows whole and the other at least in part. */
+        EXPECT_TRUE(wait_for([&](const Screenshot &s) {
+                size_t na = s.count(a), nb = s.count(b);
+                return na > 0 && nb > 0 && na <= 64u * 48u && nb <= 64u * 48u && std::max(na, nb) == 64u * 48u;
+        }));
+
+        /* weston's scene graph: two toplevels titled by scanout. */
+        int w = 0, h = 0;
+        std::string graph = weston.scene_graph();
+        EXPECT_TRUE(window_size(graph, "Majordome 0", &w, &h)) << graph;
+        EXPECT_EQ(w, 64);
+        EXPECT_EQ(h, 48);
+        EXPECT_TRUE(window_size(graph, "Majordome 1", &w, &h)) << graph;
+        EXPECT_EQ(w, 64);
+        EXPECT_EQ(h, 48);
+
+        /* Disabling one takes its window away. */
+        ASSERT_EQ(gpu_display_set_mode(d, 1, 0, 0), 0);
+        EXPECT_TRUE(wait_for([&](const Screenshot &s) { return s.count(a) == 64u * 48u && s.count(b) == 0; }));
+        graph = weston.scene_graph();
+        EXPECT_TRUE(window_size(graph, "Majordome 0", &w, &h)) << graph;
+        EXPECT_FALSE(window_size(graph, "Majordome 1", &w, &h)) << graph;
+}
+
+TEST_F(DisplayWeston, one_scanout_is_one_window_titled_majordome) {
+        int w = 0, h = 0;
+        connect(1);
+        ASSERT_EQ(gpu_display_set_mode(d, 0, 64, 48), 0);
+        ASSERT_EQ(update_all(d, 0, Image(64, 48, VIRTIO_GPU_FORMAT_B8G8R8X8_UNORM,
+                                         [](uint32_t x, uint32_t y) { return pattern(x, y, 1); })),
+                  0);
+        std::string graph;
+        for (int i = 0; i < 100 && !window_size(graph, "Majordome", &w, &h); i++) {
+                pump(d, 50);
+                graph = weston.scene_graph();
+        }
+        ASSERT_TRUE(window_size(graph, "Majordome", &w, &h)) << graph;
+        EXPECT_EQ(w, 64);
+        EXPECT_EQ(h, 48);
+        EXPECT_EQ(count_lines_with(graph, "role xdg_toplevel"), 1u) << graph;
+}
+
+TEST_F(DisplayWeston, connects_through_a_given_socket_fd) {
+        int fd = -1;
+        ASSERT_EQ(connect_unix(weston.socket_path.c_str(), SOCK_STREAM, &fd), 0);
+        ASSERT_EQ(gpu_display_new(fd, nullptr, 1, nullptr, nullptr, &d), 0);
+        EXPECT_FALSE(gpu_display_is_headless(d));
+        auto f = [](uint32_t x, uint32_t y) { return pattern(x, y, 4); };
+        ASSERT_EQ(gpu_display_set_mode(d, 0, 100, 80), 0);
+        ASSERT_EQ(update_all(d, 0, Image(100, 80, VIRTIO_GPU_FORMAT_A8B8G8R8_UNORM, f)), 0);
+        EXPECT_TRUE(wait_for_window(100, 80, f));
+}
+
+/* weston's headless back-end has no pointer to press a close button, and
+ * nothing else makes weston send xdg_toplevel.close: the handler is
+ * called as the compositor would call it. */
+TEST_F(DisplayWeston, close_button_reports_the_scanout) {
+        connect(2);
+        ASSERT_EQ(gpu_display_set_mode(d, 1, 64, 48), 0);
+        pump(d, 100);
+        gpu_display_test_toplevel_close(d, 1);
+        ASSERT_EQ(closes.closed.size(), 1u);
+        EXPECT_EQ(closes.closed[0], 1u);
+}
+
+TEST_F(DisplayWeston, close_without_a_callback_does_nothing) {
+        ASSERT_EQ(gpu_display_new(-1, weston.socket_path.c_str(), 1, nullptr, nullptr, &d), 0);
+        ASSERT_EQ(gpu_display_set_mode(d, 0, 64, 48), 0);
+        gpu_display_test_toplevel_close(d, 0);
+        EXPECT_FALSE(gpu_display_is_headless(d));
+}
+
+TEST_F(DisplayWeston, compositor_killed_mid_run_turns_the_display_headless_once) {
+        connect(1);
+        ASSERT_EQ(gpu_display_set_mode(d, 0, 320, 240), 0);
+        auto f = [](uint32_t x, uint32_t y) { return pattern(x, y, 2); };
+        Image img(320, 240, VIRTIO_GPU_FORMAT_B8G8R8X8_UNORM, f);
+        ASSERT_EQ(update_all(d, 0, img), 0);
+        ASSERT_TRUE(wait_for_window(320, 240, f));
+
+        testing::internal::CaptureStderr();
+        weston.kill_now();
+        int r = 0;
+        for (int i = 0; i < 500 && r == 0; i++) {
+                struct pollfd p = { gpu_display_fd(d), POLLIN, 0 };
+                if (poll(&p, 1, 10) > 0)
+                        r = gpu_display_dispatch(d);
+        }
+        EXPECT_LT(r, 0);
+        EXPECT_TRUE(gpu_display_is_headless(d));
+        EXPECT_EQ(gpu_display_fd(d), -1);
+        EXPECT_EQ(update_all(d, 0, img), 0);
+        EXPECT_EQ(gpu_display_set_mode(d, 0, 640, 480), 0);
+        EXPECT_EQ(gpu_display_dispatch(d), 0);
+        EXPECT_EQ(update_all(d, 0, Image(640, 480, VIRTIO_GPU_FORMAT_B8G8R8X8_UNORM, f)), 0);
+        std::string log = testing::internal::GetCapturedStderr();
+        EXPECT_EQ(count_lines_with(log, "headless"), 1u) << log;
+}
+
+TEST_F(DisplayWeston, update_while_the_compositor_is_dead_but_not_yet_dispatched_is_harmless) {
+        connect(1);
+        ASSERT_EQ(gpu_display_set_mode(d, 0, 64, 48), 0);
+        pump(d, 100);
+        weston.kill_now();
+        Image img(64, 48, VIRTIO_GPU_FORMAT_B8G8R8X8_UNORM, [](uint32_t x, uint32_t y) { return pattern(x, y, 1); });
+        for (int i = 0; i < 20; i++)
+                EXPECT_EQ(update_all(d, 0, img), 0);
+        testing::internal::CaptureStderr();
+        int r = 0;
+        for (int i = 0; i < 500 && r == 0; i++) {
+                struct pollfd p = { gpu_display_fd(d), POLLIN, 0 };
+                if (poll(&p, 1, 10) > 0)
+                        r = gpu_display_dispatch(d);
+        }
+        std::string log = testing::internal::GetCapturedStderr();
+        EXPECT_LT(r, 0);
+        EXPECT_EQ(gpu_display_fd(d), -1);
+        EXPECT_EQ(count_lines_with(log, "headless"), 1u) << log;
+}
+
+/* Without a compositor. */
+
+TEST(DisplayHeadless, unreachable_compositor_is_headless_and_said_once) {
+        GpuDisplay *d = nullptr;
+        testing::internal::CaptureStderr();
+        ASSERT_EQ(gpu_display_new(-1, "/nonexistent/wayland-majordome", 1, nullptr, nullptr, &d), 0);
+        EXPECT_TRUE(gpu_display_is_headless(d));
+        EXPECT_EQ(gpu_display_fd(d), -1);
+        EXPECT_EQ(gpu_display_set_mode(d, 0, 320, 240), 0);
+        Image img(320, 240, VIRTIO_GPU_FORMAT_B8G8R8X8_UNORM, [](uint32_t x, uint32_t y) { return pattern(x, y, 1); });
+        EXPECT_EQ(update_all(d, 0, img), 0);
+        EXPECT_EQ(update_all(d, 0, img), 0);
+        EXPECT_EQ(gpu_display_dispatch(d), 0);
+        std::string log = testing::internal::GetCapturedStderr();
+        EXPECT_EQ(count_lines_with(log, "headless"), 1u) << log;
+        gpu_display_free(d);
+}
+
+TEST(DisplayHeadless, no_compositor_given_is_headless_and_said_once) {
+        GpuDisplay *d = nullptr;
+        testing::internal::CaptureStderr();
+        ASSERT_EQ(gpu_display_new(-1, nullptr, 3, nullptr, nullptr, &d), 0);
+        EXPECT_TRUE(gpu_display_is_headless(d));
+        EXPECT_EQ(gpu_display_fd(d), -1);
+        EXPECT_EQ(gpu_display_set_mode(d, 2, 64, 64), 0);
+        std::string log = testing::internal::GetCapturedStderr();
+        EXPECT_EQ(count_lines_with(log, "headless"), 1u) << log;
+        gpu_display_free(d);
+}
+
+TEST(DisplayHeadless, bare_socket_name_without_runtime_dir_is_headless) {
+        GpuDisplay *d = nullptr;
+        std::string saved = getenv("XDG_RUNTIME_DIR") ?: "";
+        unsetenv("XDG_RUNTIME_DIR");
+        testing::internal::CaptureStderr();
+        ASSERT_EQ(gpu_display_new(-1, "wayland-0", 1, nullptr, nullptr, &d), 0);
+        testing::internal::GetCapturedStderr();
+        if (!saved.empty())
+                setenv("XDG_RUNTIME_DIR", saved.c_str(), 1);
+        EXPECT_TRUE(gpu_display_is_headless(d));
+        gpu_display_free(d);
+}
+
+/* A peer that accepts the connection and never answers: the start-up
+ * round trip gives up after its bound (2 s) instead of hanging. */
+TEST(DisplayHeadless, silent_compositor_is_given_up_on_in_bounded_time) {
+        int sv[2];
+        GpuDisplay *d = nullptr;
+        ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+        auto start = std::chrono::steady_clock::now();
+        testing::internal::CaptureStderr();
+        ASSERT_EQ(gpu_display_new(sv[0], nullptr, 1, nullptr, nullptr, &d), 0);
+        std::string log = testing::internal::GetCapturedStderr();
+        auto elapsed = std::chrono::steady_clock::now() - start;
+        EXPECT_TRUE(gpu_display_is_headless(d));
+        EXPECT_LT(elapsed, std::chrono::seconds(5));
+        EXPECT_EQ(count_lines_with(log, "did not answer"), 1u) << log;
+        gpu_display_free(d);
+        close(sv[1]);
+}
+
+TEST(DisplayHeadless, free_accepts_null) {
+        EXPECT_EQ(gpu_display_free(nullptr), nullptr);
+}
+
+/* Pixel conversion, every virtio-gpu 32-bit format, exact. */
+TEST(DisplayConvert, every_32_bit_format_becomes_xrgb8888_with_alpha_ignored) {
+        const Rgb c = { 0x12, 0x34, 0x56 };
+        for (uint32_t format : FORMATS) {
+                uint8_t src[8], dst[8];
+                encode(format, c, src);
+                encode(format, { 0xab, 0xcd, 0xef }, src + 4);
+                ASSERT_EQ(gpu_display_convert_row(format, dst, src, 2), 0) << format;
+                EXPECT_EQ(dst[0], 0x56) << format;
+                EXPECT_EQ(dst[1], 0x34) << format;
+                EXPECT_EQ(dst[2], 0x12) << format;
+                EXPECT_EQ(dst[4], 0xef) << format;
+                EXPECT_EQ(dst[5], 0xcd) << format;
+                EXPECT_EQ(dst[6], 0xab) << format;
+                /* X is 0xff whatever the alpha (weston shows X = 0 black). */
+                EXPECT_EQ(dst[3], 0xff) << format;
+                EXPECT_EQ(dst[7], 0xff) << format;
+        }
+}
+
+TEST(DisplayConvert, other_formats_are_not_supported) {
+        uint8_t px[4] = {};
+        EXPECT_EQ(gpu_display_convert_row(0, px, px, 1), -EOPNOTSUPP);
+        EXPECT_EQ(gpu_display_convert_row(5, px, px, 1), -EOPNOTSUPP);
+        EXPECT_EQ(gpu_display_convert_row(VIRTIO_GPU_FORMAT_R8G8B8X8_UNORM + 1, px, px, 1), -EOPNOTSUPP);
+}
+
+/* Bad arguments: each rejected as display.h says (headless or not, the
+ * checks are the same code). */
+class DisplayArgs : public ::testing::Test {
+protected:
+        void SetUp() override {
+                testing::internal::CaptureStderr();
+                ASSERT_EQ(gpu_display_new(-1, nullptr, 2, nullptr, nullptr, &d), 0);
+                testing::internal::GetCapturedStderr();
+                ASSERT_EQ(gpu_display_set_mode(d, 0, 320, 240), 0);
+        }
+        void TearDown() override { gpu_display_free(d); }
+        int update(unsigned scanout, uint32_t format, uint32_t x, uint32_t y, uint32_t w, uint32_t h,
+                   uint32_t stride = 320 * 4) {
+                return gpu_display_update(d, scanout, pixels.data(), stride, format, x, y, w, h);
+        }
+        GpuDisplay *d = nullptr;
+        std::vector<uint8_t> pixels = std::vector<uint8_t>(320 * 240 * 4);
+        static constexpr uint32_t FMT = VIRTIO_GPU_FORMAT_B8G8R8X8_UNORM;
+};
+
+TEST(DisplayNewArgs, new_rejects_zero_scanouts) {
+        GpuDisplay *d = nullptr;
+        EXPECT_EQ(gpu_display_new(-1, nullptr, 0, nullptr, nullptr, &d), -EINVAL);
+        EXPECT_EQ(d, nullptr);
+}
+
+TEST(DisplayNewArgs, new_rejects_more_than_16_scanouts) {
+        GpuDisplay *d = nullptr;
+        EXPECT_EQ(gpu_display_new(-1, nullptr, GPU_DISPLAY_MAX_SCANOUTS + 1, nullptr, nullptr, &d), -EINVAL);
+        EXPECT_EQ(d, nullptr);
+}
+
+TEST(DisplayNewArgs, new_takes_the_fd_even_on_failure) {
+        int sv[2];
+        GpuDisplay *d = nullptr;
+        ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+        EXPECT_EQ(gpu_display_new(sv[0], nullptr, 0, nullptr, nullptr, &d), -EINVAL);
+        EXPECT_EQ(fcntl(sv[0], F_GETFD), -1);
+        close(sv[1]);
+}
+
+TEST_F(DisplayArgs, set_mode_rejects_a_scanout_out_of_range) {
+        EXPECT_EQ(gpu_display_set_mode(d, 2, 64, 64), -EINVAL);
+        EXPECT_EQ(gpu_display_set_mode(d, GPU_DISPLAY_MAX_SCANOUTS, 64, 64), -EINVAL);
+}
+
+TEST_F(DisplayArgs, set_mode_rejects_a_size_past_16384) {
+        EXPECT_EQ(gpu_display_set_mode(d, 1, 16385, 64), -EINVAL);
+        EXPECT_EQ(gpu_display_set_mode(d, 1, 64, 16385), -EINVAL);
+        EXPECT_EQ(gpu_display_set_mode(d, 1, UINT32_MAX, UINT32_MAX), -EINVAL);
+        EXPECT_EQ(gpu_display_set_mode(d, 1, 16384, 1), 0);
+}
+
+TEST_F(DisplayArgs, set_mode_rejects_one_side_zero) {
+        EXPECT_EQ(gpu_display_set_mode(d, 1, 0, 64), -EINVAL);
+        EXPECT_EQ(gpu_display_set_mode(d, 1, 64, 0), -EINVAL);
+}
+
+TEST_F(DisplayArgs, update_rejects_a_scanout_out_of_range) {
+        EXPECT_EQ(update(2, FMT, 0, 0, 1, 1), -EINVAL);
+        EXPECT_EQ(update(UINT32_MAX, FMT, 0, 0, 1, 1), -EINVAL);
+}
+
+TEST_F(DisplayArgs, update_rejects_a_scanout_not_enabled) {
+        EXPECT_EQ(update(1, FMT, 0, 0, 1, 1), -EINVAL);
+        ASSERT_EQ(gpu_display_set_mode(d, 0, 0, 0), 0);
+        EXPECT_EQ(update(0, FMT, 0, 0, 1, 1), -EINVAL);
+}
+
+TEST_F(DisplayArgs, update_rejects_a_rectangle_outside_the_mode) {
+        EXPECT_EQ(update(0, FMT, 0, 0, 321, 240), -EINVAL);
+        EXPECT_EQ(update(0, FMT, 0, 0, 320, 241), -EINVAL);
+        EXPECT_EQ(update(0, FMT, 300, 0, 21, 1), -EINVAL);
+        EXPECT_EQ(update(0, FMT, 0, 240, 1, 1), -EINVAL);
+        EXPECT_EQ(update(0, FMT, 320, 0, 1, 1), -EINVAL);
+        EXPECT_EQ(update(0, FMT, 0, 0, 320, 240), 0);
+}
+
+TEST_F(DisplayArgs, update_rejects_a_rectangle_that_wraps) {
+        EXPECT_EQ(update(0, FMT, UINT32_MAX, 0, 2, 1), -EINVAL);
+        EXPECT_EQ(update(0, FMT, 0, UINT32_MAX, 1, 2), -EINVAL);
+        EXPECT_EQ(update(0, FMT, 1, 1, UINT32_MAX, UINT32_MAX), -EINVAL);
+}
+
+TEST_F(DisplayArgs, update_rejects_an_empty_rectangle) {
+        EXPECT_EQ(update(0, FMT, 0, 0, 0, 1), -EINVAL);
+        EXPECT_EQ(update(0, FMT, 0, 0, 1, 0), -EINVAL);
+}
+
+TEST_F(DisplayArgs, update_rejects_an_unknown_format) {
+        EXPECT_EQ(update(0, 0, 0, 0, 1, 1), -EOPNOTSUPP);
+        EXPECT_EQ(update(0, 5, 0, 0, 1, 1), -EOPNOTSUPP);
+        EXPECT_EQ(update(0, 200, 0, 0, 1, 1), -EOPNOTSUPP);
+}
+
+TEST_F(DisplayArgs, update_rejects_a_stride_shorter_than_the_rectangle) {
+        EXPECT_EQ(update(0, FMT, 0, 0, 320, 1, 320 * 4 - 1), -EINVAL);
+        EXPECT_EQ(update(0, FMT, 10, 0, 300, 1, 300 * 4), -EINVAL);
+}
+
+TEST_F(DisplayArgs, update_rejects_null_pixels) {
+        EXPECT_EQ(gpu_display_update(d, 0, nullptr, 320 * 4, FMT, 0, 0, 1, 1), -EINVAL);
+}
+
+TEST_F(DisplayArgs, calls_reject_a_null_display) {
+        EXPECT_EQ(gpu_display_set_mode(nullptr, 0, 64, 64), -EINVAL);
+        EXPECT_EQ(gpu_display_update(nullptr, 0, pixels.data(), 320 * 4, FMT, 0, 0, 1, 1), -EINVAL);
+        EXPECT_EQ(gpu_display_dispatch(nullptr), -EINVAL);
+        EXPECT_EQ(gpu_display_fd(nullptr), -1);
+        EXPECT_TRUE(gpu_display_is_headless(nullptr));
+}
