@@ -13,6 +13,7 @@
 
 #include "backend/vhost-user-backend.h"
 #include "gpu/display.h"
+#include "gpu/gpu-sandbox.h"
 #include "gpu/virtio-gpu.h"
 #include "log.h"
 #include "util.h"
@@ -34,10 +35,13 @@ static void help(void) {
                "  --fd N                 serve the connected vhost-user socket N\n"
                "  --socket PATH          listen at PATH and serve the first connection\n"
                "  --width W, --height H  each display's size in pixels (1..16384; 1024x768)\n"
-               "  --displays N           scanouts (1..16; 1)\n"
+               "  --displays N           scanouts (0..16; 1); 0: no display, render only\n"
                "  --max-memory BYTES     all the guest's resources together (256M)\n"
                "  --wayland-sock PATH    the compositor's socket\n"
                "  --wayland-fd N         a connected socket to the compositor\n"
+               "  --seccomp MODE         enforce (default), or log: allow, and have the\n"
+               "                         kernel log what gpu.policy forbids\n"
+               "  --disable-sandbox      no jail and no seccomp filter: debugging only\n"
                "  -h, --help             this text\n");
 }
 
@@ -114,7 +118,8 @@ out:
 }
 
 int main(int argc, char **argv) {
-        enum { ARG_FD = 0x100, ARG_SOCKET, ARG_WIDTH, ARG_HEIGHT, ARG_DISPLAYS, ARG_MAX_MEMORY, ARG_WL_SOCK, ARG_WL_FD };
+        enum { ARG_FD = 0x100, ARG_SOCKET, ARG_WIDTH, ARG_HEIGHT, ARG_DISPLAYS, ARG_MAX_MEMORY, ARG_WL_SOCK, ARG_WL_FD,
+               ARG_SECCOMP, ARG_DISABLE_SANDBOX };
         static const struct option options[] = {
                 { "fd", required_argument, NULL, ARG_FD },
                 { "socket", required_argument, NULL, ARG_SOCKET },
@@ -124,6 +129,8 @@ int main(int argc, char **argv) {
                 { "max-memory", required_argument, NULL, ARG_MAX_MEMORY },
                 { "wayland-sock", required_argument, NULL, ARG_WL_SOCK },
                 { "wayland-fd", required_argument, NULL, ARG_WL_FD },
+                { "seccomp", required_argument, NULL, ARG_SECCOMP },
+                { "disable-sandbox", no_argument, NULL, ARG_DISABLE_SANDBOX },
                 { "help", no_argument, NULL, 'h' },
                 {},
         };
@@ -138,7 +145,9 @@ int main(int argc, char **argv) {
                 .config_read = gpu_config_read,
                 .config_write = gpu_config_write,
         };
-        const char *socket_path = NULL, *wl_path = NULL;
+        const char *socket_path = NULL, *wl_path = NULL, *step = NULL;
+        SandboxMode mode = SANDBOX_MODE_ENFORCE;
+        bool no_sandbox = false;
         int fd = -1, wl_fd = -1, c, r;
         Gpu *gpu;
         uint64_t v;
@@ -165,8 +174,8 @@ int main(int argc, char **argv) {
                         *(c == ARG_WIDTH ? &o.width : &o.height) = (uint32_t) v;
                         break;
                 case ARG_DISPLAYS:
-                        if (parse_uint(optarg, 1, GPU_DISPLAY_MAX_SCANOUTS, &v) < 0) {
-                                log_error("--displays: expected 1..%u: %s", GPU_DISPLAY_MAX_SCANOUTS, optarg);
+                        if (parse_uint(optarg, 0, GPU_DISPLAY_MAX_SCANOUTS, &v) < 0) {
+                                log_error("--displays: expected 0..%u: %s", GPU_DISPLAY_MAX_SCANOUTS, optarg);
                                 return EXIT_FAILURE;
                         }
                         o.n_scanouts = (unsigned) v;
@@ -186,6 +195,16 @@ int main(int argc, char **argv) {
                                 log_error("--wayland-fd: not a descriptor number: %s", optarg);
                                 return EXIT_FAILURE;
                         }
+                        break;
+                case ARG_SECCOMP:
+                        mode = sandbox_mode_from_string(optarg);
+                        if (mode != SANDBOX_MODE_ENFORCE && mode != SANDBOX_MODE_LOG) {
+                                log_error("--seccomp: expected enforce or log: %s", optarg);
+                                return EXIT_FAILURE;
+                        }
+                        break;
+                case ARG_DISABLE_SANDBOX:
+                        no_sandbox = true;
                         break;
                 case 'h':
                         help();
@@ -210,10 +229,14 @@ int main(int argc, char **argv) {
         gpu = calloc(1, sizeof(*gpu));
         if (!gpu)
                 return log_error_errno(-ENOMEM, "out of memory"), EXIT_FAILURE;
-        r = gpu_display_new(wl_fd, wl_path, o.n_scanouts, &callbacks, gpu, &gpu->display);
-        if (r < 0) {
-                log_error_errno(r, "display: %m");
-                return EXIT_FAILURE;
+        if (o.n_scanouts > 0) {
+                r = gpu_display_new(wl_fd, wl_path, o.n_scanouts, &callbacks, gpu, &gpu->display);
+                if (r < 0) {
+                        log_error_errno(r, "display: %m");
+                        return EXIT_FAILURE;
+                }
+        } else if (wl_fd >= 0) {
+                close(wl_fd);
         }
         r = virtio_gpu_new(&o, gpu->display, &gpu->core);
         if (r < 0) {
@@ -232,7 +255,13 @@ int main(int argc, char **argv) {
                 log_error_errno(r, "vhost-user: %m");
                 return EXIT_FAILURE;
         }
-        if (gpu_display_fd(gpu->display) >= 0) {
+        /* Everything is open: lock ourselves in before a guest byte is read. */
+        r = gpu_sandbox_enter(no_sandbox ? SANDBOX_MODE_OFF : mode, &step);
+        if (r < 0) {
+                log_error_errno(r, "sandbox: %s: %m", step);
+                return EXIT_FAILURE;
+        }
+        if (gpu->display && gpu_display_fd(gpu->display) >= 0) {
                 r = vhost_user_backend_watch_fd(gpu->backend, gpu_display_fd(gpu->display), on_display, gpu);
                 if (r < 0) {
                         log_error_errno(r, "display: %m");

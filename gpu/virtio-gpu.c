@@ -54,7 +54,8 @@ struct VirtioGpu {
 int virtio_gpu_new(const VirtioGpuOptions *o, GpuDisplay *display, VirtioGpu **ret) {
         VirtioGpu *g;
 
-        if (o->n_scanouts == 0 || o->n_scanouts > GPU_DISPLAY_MAX_SCANOUTS || o->width == 0 || o->height == 0 ||
+        /* No scanout is a render-only device (display may then be NULL). */
+        if (o->n_scanouts > GPU_DISPLAY_MAX_SCANOUTS || (o->n_scanouts > 0 && !display) || o->width == 0 || o->height == 0 ||
             o->width > VIRTIO_GPU_MAX_DIMENSION || o->height > VIRTIO_GPU_MAX_DIMENSION)
                 return -EINVAL;
         g = calloc(1, sizeof(*g));

@@ -80,22 +80,13 @@ static int write_proc(const char *path, const char *fmt, ...) {
  * would change the parent's root too), so the child enters them. */
 #define JAIL_CHILD_NS_FLAGS (CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS)
 
-static int unshare_pid_namespace(Jail *j, const char **ret_step) {
+/* Unprivileged: a user namespace, where this uid is root, makes the others
+ * possible. 0 with j->user_ns false on hosts that forbid it. */
+static int enter_user_namespace(Jail *j, const char **ret_step) {
         uid_t uid = geteuid();
         gid_t gid = getegid();
         int r;
 
-        if (unshare(CLONE_NEWPID) == 0) {
-                j->namespaces = true;
-                return 0;
-        }
-        if (errno != EPERM) {
-                *ret_step = "unshare(pid)";
-                return -errno;
-        }
-
-        /* Unprivileged: a user namespace, where this uid is root, makes the
-         * others possible. Hosts that forbid it get no namespaces. */
         if (unshare(CLONE_NEWUSER) < 0) {
                 if (errno == EPERM || errno == ENOSPC || errno == EINVAL || errno == EUSERS)
                         return 0;
@@ -112,8 +103,48 @@ static int unshare_pid_namespace(Jail *j, const char **ret_step) {
                 *ret_step = "user namespace id maps";
                 return r;
         }
+        return 0;
+}
+
+static int unshare_pid_namespace(Jail *j, const char **ret_step) {
+        int r;
+
+        if (unshare(CLONE_NEWPID) == 0) {
+                j->namespaces = true;
+                return 0;
+        }
+        if (errno != EPERM) {
+                *ret_step = "unshare(pid)";
+                return -errno;
+        }
+        r = enter_user_namespace(j, ret_step);
+        if (r < 0 || !j->user_ns)
+                return r;
         if (unshare(CLONE_NEWPID) < 0) {
                 *ret_step = "unshare(pid) in a user namespace";
+                return -errno;
+        }
+        j->namespaces = true;
+        return 0;
+}
+
+int jail_unshare(Jail *j, const char **ret_step) {
+        int r;
+
+        *j = (Jail) {};
+        if (unshare(JAIL_CHILD_NS_FLAGS) == 0) {
+                j->namespaces = true;
+                return 0;
+        }
+        if (errno != EPERM) {
+                *ret_step = "unshare(mount, net, ipc, uts)";
+                return -errno;
+        }
+        r = enter_user_namespace(j, ret_step);
+        if (r < 0 || !j->user_ns)
+                return r;
+        if (unshare(JAIL_CHILD_NS_FLAGS) < 0) {
+                *ret_step = "unshare(mount, net, ipc, uts) in a user namespace";
                 return -errno;
         }
         j->namespaces = true;

@@ -68,6 +68,13 @@ int jail_close_inherited_fds(const int *keep, size_t n_keep);
  * *ret_step names what failed. */
 int jail_fork(Jail *j, const char **ret_step);
 
+/* For a back-end process that jails itself without a supervisor
+ * (majordome-gpu): new mount, network, IPC and UTS namespaces, in a new
+ * user namespace first when unprivileged; no pid namespace and no fork.
+ * j->namespaces false (and 0) when this host allows none. Then
+ * jail_lockdown. */
+int jail_unshare(Jail *j, const char **ret_step);
+
 /* The parent: closes its descriptors, drops its clean pages (what it
  * holds of libc and the binary only because set-up touched it), locks
  * itself down (a mount namespace whose root is an empty tmpfs with only

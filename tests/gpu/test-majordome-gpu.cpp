@@ -85,8 +85,8 @@ TEST(MajordomeGpu, bad_options_exit_one_with_a_message) {
         } cases[] = {
                 { {}, "give one of --fd N or --socket PATH" },
                 { { "--fd", "3", "--socket", "/tmp/x" }, "give one of --fd N or --socket PATH" },
-                { { "--fd", "3", "--displays", "0" }, "--displays: expected 1..16" },
-                { { "--fd", "3", "--displays", "17" }, "--displays: expected 1..16" },
+                { { "--fd", "3", "--displays", "17" }, "--displays: expected 0..16" },
+                { { "--fd", "3", "--seccomp", "off" }, "--seccomp: expected enforce or log" },
                 { { "--fd", "3", "--width", "0" }, "--width: expected 1..16384" },
                 { { "--fd", "3", "--height", "16385" }, "--height: expected 1..16384" },
                 { { "--fd", "x" }, "--fd: not a descriptor number" },
