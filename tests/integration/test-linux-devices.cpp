@@ -2,8 +2,10 @@
 /* Every device under real Linux drivers, in one boot of the linux-rig kernel
  * (booting takes about a minute of emulated guest code here, so the checks
  * are batched): virtio-rng, two virtio-block disks, virtio-console,
- * virtio-vsock, virtio-balloon and two virtio-fs shares (vhost-user, served
- * by Debian's virtiofsd), each bound by its own Linux driver over PCI/MSI-X. The guest side is tests/linux/init-devices.sh sourcing the
+ * virtio-vsock, virtio-balloon, two virtio-fs shares (vhost-user, served
+ * by Debian's virtiofsd) and virtio-gpu (majordome-gpu, its scanout a
+ * window on a real weston whose screenshot is compared with what the
+ * guest drew), each bound by its own Linux driver over PCI/MSI-X. The guest side is tests/linux/init-devices.sh sourcing the
  * check-*.sh fragments; each fragment documents the host-side steps, which
  * this test performs as the console output asks for them, then it checks the
  * guest's verdicts (every expected one, by name) and the disk image. */
@@ -29,6 +31,7 @@
 #include <unistd.h>
 
 #include "vmm-process.h"
+#include "weston.h"
 
 namespace {
 
@@ -60,7 +63,35 @@ const char *const kGuestChecks[] = {
         "fs-mount",            "fs-read",
         "fs-write",            "fs-list",
         "fs-ro-read",          "fs-ro-write",
+        "gpu-probe",           "gpu-features",
+        "gpu-open",            "gpu-resources",
+        "gpu-connector",       "gpu-edid",
+        "gpu-dumb",            "gpu-modeset",
+        "gpu-dirty",           "gpu-flip",
+        "gpu-shown",
 };
+
+/* The GPU's display: check-gpu.sh asks for 640x480; kms-pattern's second
+ * buffer is on screen when it says gpu-shown. */
+constexpr uint32_t kGpuWidth = 640, kGpuHeight = 480;
+
+weston_test::Rgb kms_pattern(uint32_t x, uint32_t y) {
+        return { (uint8_t) (x & 0xff), (uint8_t) (y & 0xff), 0xc0 };
+}
+
+/* Where the guest's window is in a screenshot: the pattern's top-left
+ * corner, told apart by a few of its pixels. */
+bool find_kms_pattern(const weston_test::Screenshot &s, int *ret_x, int *ret_y) {
+        for (int y = 0; y + (int) kGpuHeight <= s.height; y++)
+                for (int x = 0; x + (int) kGpuWidth <= s.width; x++)
+                        if (s.at(x, y) == kms_pattern(0, 0) && s.at(x + 1, y + 1) == kms_pattern(1, 1) &&
+                            s.at(x + 37, y + 5) == kms_pattern(37, 5) && s.at(x + 300, y + 200) == kms_pattern(300, 200)) {
+                                *ret_x = x;
+                                *ret_y = y;
+                                return true;
+                        }
+        return false;
+}
 
 std::string env_or_empty(const char *name) {
         const char *v = getenv(name);
@@ -242,9 +273,15 @@ TEST(LinuxDevices, RigKernelDriversUseEveryDeviceInOneBoot) {
                 GTEST_SKIP() << "linux-rig not found (MAJORDOME_RIG_DIR/MAJORDOME_RIG_SCRIPTS; ../shared/linux-rig)";
         std::string src = env_or_empty("MAJORDOME_SOURCE_DIR") + "/tests/linux";
         std::string vsock_echo = env_or_empty("MAJORDOME_LINUX_HELPERS") + "/vsock-echo";
+        std::string kms_pattern_bin = env_or_empty("MAJORDOME_LINUX_HELPERS") + "/kms-pattern";
         ASSERT_TRUE(exists(src + "/init-devices.sh")) << "MAJORDOME_SOURCE_DIR: no " << src << "/init-devices.sh";
         ASSERT_TRUE(exists(vsock_echo)) << "MAJORDOME_LINUX_HELPERS: no " << vsock_echo
                                         << " (tests/linux/meson.build builds it)";
+        ASSERT_TRUE(exists(kms_pattern_bin)) << "MAJORDOME_LINUX_HELPERS: no " << kms_pattern_bin;
+        /* The host's compositor, where the guest's scanout becomes a window. */
+        weston_test::Weston weston;
+        std::string weston_error = weston.start();
+        ASSERT_EQ(weston_error, "") << "weston is part of this test (tools/install-deps.sh installs it)";
 
         TempDir tmp;
         /* The jailed VMM runs as nobody: it must reach the directory (the
@@ -276,9 +313,9 @@ TEST(LinuxDevices, RigKernelDriversUseEveryDeviceInOneBoot) {
 
         std::string initrd = tmp.file("initramfs.cpio");
         std::string cmd = "'" + scripts + "/mkinitramfs.sh' '" + rig + "' '" + src + "/init-devices.sh' '" + initrd + "'";
-        for (const char *c : { "rng", "block", "console", "vsock", "balloon", "fs" })
+        for (const char *c : { "rng", "block", "console", "vsock", "balloon", "fs", "gpu" })
                 cmd += " '" + src + "/check-" + c + ".sh:/checks/check-" + c + ".sh'";
-        cmd += " '" + vsock_echo + ":/vsock-echo' >/dev/null";
+        cmd += " '" + vsock_echo + ":/vsock-echo' '" + kms_pattern_bin + ":/kms-pattern' >/dev/null";
         ASSERT_EQ(system(cmd.c_str()), 0) << cmd;
         std::string rig_cmdline = read_file(scripts + "/cmdline");
         while (!rig_cmdline.empty() && (rig_cmdline.back() == '\n' || rig_cmdline.back() == ' '))
@@ -295,7 +332,9 @@ TEST(LinuxDevices, RigKernelDriversUseEveryDeviceInOneBoot) {
                       "--block", disk + ",sparse=true,id=linuxtest-disk", "--block", ro + ",ro",
                       "--console", "socket:" + cpath, "--vsock", "cid=3,path=" + vpath,
                       "--balloon", "--shared-dir", share + ":linuxtest-share",
-                      "--shared-dir", ro_share + ":linuxtest-ro:ro", "--socket", ctrl, "--initrd", initrd,
+                      "--shared-dir", ro_share + ":linuxtest-ro:ro",
+                      "--gpu", "backend=2d,width=" + std::to_string(kGpuWidth) + ",height=" + std::to_string(kGpuHeight),
+                      "--wayland-sock", weston.socket_path, "--socket", ctrl, "--initrd", initrd,
                       "--cmdline", "console=ttyS0 " + rig_cmdline, rig + "/vmlinux" });
         Fd pidfd((int) syscall(SYS_pidfd_open, vmm.pid(), 0));
         ASSERT_GE(pidfd.fd, 0);
@@ -305,7 +344,9 @@ TEST(LinuxDevices, RigKernelDriversUseEveryDeviceInOneBoot) {
         /* The host-side steps, each once, as the guest's lines ask for them. */
         Failures fails;
         bool vsock_done = false, resized = false, inflate_sent = false, inflate_checked = false,
-             deflate_sent = false;
+             deflate_sent = false, gpu_looked = false;
+        size_t gpu_mismatches = 0;
+        int gpu_x = -1, gpu_y = -1;
         uint64_t rss_before = 0, rss_inflated = 0;
         std::string out;
         auto deadline = started + std::chrono::milliseconds(kBootTimeoutMs);
@@ -349,6 +390,23 @@ TEST(LinuxDevices, RigKernelDriversUseEveryDeviceInOneBoot) {
                                     "guest RAM Rss grew from " + std::to_string(rss_before / 1024) + " KiB to " +
                                             std::to_string(rss_inflated / 1024) + " KiB while inflating");
                 }
+                if (!gpu_looked && seen(out, "gpu-shown", "PASS")) {
+                        /* The guest holds the frame 25 s: the window gets it
+                         * within a few, as weston repaints. */
+                        gpu_looked = true;
+                        auto until = Clock::now() + std::chrono::seconds(15);
+                        weston_test::Screenshot shot;
+                        gpu_mismatches = (size_t) kGpuWidth * kGpuHeight;
+                        while (Clock::now() < until && gpu_mismatches > 0) {
+                                if (weston.screenshot(&shot) && find_kms_pattern(shot, &gpu_x, &gpu_y))
+                                        gpu_mismatches = shot.mismatches(gpu_x, gpu_y, kGpuWidth, kGpuHeight, kms_pattern);
+                                if (gpu_mismatches > 0)
+                                        usleep(500 * 1000);
+                        }
+                        fails.check(gpu_mismatches == 0, "host-gpu-window",
+                                    gpu_x < 0 ? "the guest's pattern is nowhere on weston's screen"
+                                              : std::to_string(gpu_mismatches) + " of the window's pixels differ");
+                }
                 if (!deflate_sent && seen(out, "balloon-deflate", "WAIT")) {
                         deflate_sent = true;
                         RunResult r = control({ "balloon", ctrl, "0" });
@@ -385,6 +443,7 @@ TEST(LinuxDevices, RigKernelDriversUseEveryDeviceInOneBoot) {
                     "the program on port 1234 got '" + echo_server.line + "'");
         fails.check(vsock_done, "host-vsock-connect", "no 'vsock-listen READY' line");
         fails.check(resized, "host-disk-resize", "no 'block-resize WAIT' line");
+        fails.check(gpu_looked, "host-gpu-looked", "no 'gpu-shown PASS' line");
         fails.check(inflate_sent && inflate_checked && deflate_sent, "host-balloon-steps",
                     "balloon lines seen: inflate WAIT " + std::to_string(inflate_sent) + ", inflate PASS " +
                             std::to_string(inflate_checked) + ", deflate WAIT " + std::to_string(deflate_sent));

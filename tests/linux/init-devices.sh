@@ -17,7 +17,7 @@ out() { echo "$*"; echo "<2>$*" > /dev/kmsg 2>/dev/null; }
 export PATH=/bin:/sbin
 
 out "LINUXTEST init READY uptime=$($bb cat /proc/uptime)"
-for check in rng block console vsock balloon fs; do
+for check in rng block console vsock balloon fs gpu; do
         if [ -f /checks/check-$check.sh ]; then
                 . /checks/check-$check.sh
         else
