@@ -1173,6 +1173,53 @@ static const sd_bus_vtable manager_vtable[] = {
         SD_BUS_VTABLE_END
 };
 
+static void bus_vm_started(Manager *m, Vm *vm) {
+        if (m->bus)
+                (void) sd_bus_emit_signal(m->bus, MANAGER_BUS_PATH, MANAGER_BUS_INTERFACE, "VmStarted",
+                                          "so", vm->name, vm->path);
+}
+
+static void bus_vm_guest_panicked(Manager *m, Vm *vm) {
+        if (m->bus)
+                (void) sd_bus_emit_signal(m->bus, MANAGER_BUS_PATH, MANAGER_BUS_INTERFACE, "GuestPanicked", "sos",
+                                          vm->name, vm->path, control_panic_action_to_string(vm->panic_action) ?: "stop");
+}
+
+static void bus_vm_device_error(Manager *m, Vm *vm, uint8_t slot, const char *device, const char *reason) {
+        if (m->bus)
+                (void) sd_bus_emit_signal(m->bus, MANAGER_BUS_PATH, MANAGER_BUS_INTERFACE, "DeviceError", "soyss",
+                                          vm->name, vm->path, slot, device, reason);
+}
+
+static void bus_vm_stopped(Manager *m, Vm *vm) {
+        if (!m->bus)
+                return;
+        (void) sd_bus_emit_signal(m->bus, MANAGER_BUS_PATH, MANAGER_BUS_INTERFACE, "VmStopped", "sosis",
+                                  vm->name, vm->path, vm_stop_reason_to_string(vm->stop_reason), vm->stop_status,
+                                  vm->stop_message ?: "");
+}
+
+static void bus_vm_count_changed(Manager *m) {
+        if (m->bus)
+                (void) sd_bus_emit_properties_changed(m->bus, MANAGER_BUS_PATH, MANAGER_BUS_INTERFACE,
+                                                      "VmCount", NULL);
+}
+
+static const ManagerHooks bus_hooks = {
+        .vm_added = vm_bus_added,
+        .vm_removed = vm_bus_removed,
+        .vm_state_changed = vm_bus_state_changed,
+        .vm_devices_changed = vm_bus_devices_changed,
+        .vm_shares_changed = vm_bus_shares_changed,
+        .vm_gpu_changed = vm_bus_gpu_changed,
+        .vm_balloon_changed = vm_bus_balloon_changed,
+        .vm_started = bus_vm_started,
+        .vm_stopped = bus_vm_stopped,
+        .vm_guest_panicked = bus_vm_guest_panicked,
+        .vm_device_error = bus_vm_device_error,
+        .vm_count_changed = bus_vm_count_changed,
+};
+
 int manager_bus_register(Manager *m) {
         int r;
 
@@ -1185,41 +1232,9 @@ int manager_bus_register(Manager *m) {
         r = sd_bus_add_object_manager(m->bus, NULL, MANAGER_BUS_PATH);
         if (r < 0)
                 return r;
-        return vm_bus_register(m);
-}
-
-void manager_vm_started(Manager *m, Vm *vm) {
-        log_info("VM %s: running (pid %d)", vm->name, (int) vm->pid);
-        if (m->bus)
-                (void) sd_bus_emit_signal(m->bus, MANAGER_BUS_PATH, MANAGER_BUS_INTERFACE, "VmStarted",
-                                          "so", vm->name, vm->path);
-}
-
-void manager_vm_guest_panicked(Manager *m, Vm *vm) {
-        if (m->bus)
-                (void) sd_bus_emit_signal(m->bus, MANAGER_BUS_PATH, MANAGER_BUS_INTERFACE, "GuestPanicked", "sos",
-                                          vm->name, vm->path, control_panic_action_to_string(vm->panic_action) ?: "stop");
-}
-
-void manager_vm_device_error(Manager *m, Vm *vm, uint8_t slot, const char *device, const char *reason) {
-        if (m->bus)
-                (void) sd_bus_emit_signal(m->bus, MANAGER_BUS_PATH, MANAGER_BUS_INTERFACE, "DeviceError", "soyss",
-                                          vm->name, vm->path, slot, device, reason);
-}
-
-void manager_vm_stopped(Manager *m, Vm *vm) {
-        log_info("VM %s: stopped (%s, status %d)%s%s", vm->name,
-                 vm_stop_reason_to_string(vm->stop_reason), vm->stop_status,
-                 vm->stop_message ? ": " : "", vm->stop_message ?: "");
-        if (!m->bus)
-                return;
-        (void) sd_bus_emit_signal(m->bus, MANAGER_BUS_PATH, MANAGER_BUS_INTERFACE, "VmStopped", "sosis",
-                                  vm->name, vm->path, vm_stop_reason_to_string(vm->stop_reason), vm->stop_status,
-                                  vm->stop_message ?: "");
-}
-
-void manager_vm_count_changed(Manager *m) {
-        if (m->bus)
-                (void) sd_bus_emit_properties_changed(m->bus, MANAGER_BUS_PATH, MANAGER_BUS_INTERFACE,
-                                                      "VmCount", NULL);
+        r = vm_bus_register(m);
+        if (r < 0)
+                return r;
+        m->hooks = &bus_hooks;
+        return 0;
 }

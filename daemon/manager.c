@@ -160,3 +160,63 @@ int manager_adopt_vms(Manager *m) {
         closedir(d);
         return n;
 }
+
+/* ---- hooks into the wire layer ---- */
+
+#define CALL_HOOK(m, hook, ...)                                 \
+        do {                                                    \
+                if ((m)->hooks && (m)->hooks->hook)             \
+                        (m)->hooks->hook(__VA_ARGS__);          \
+        } while (0)
+
+void manager_vm_added(Manager *m, Vm *vm) {
+        CALL_HOOK(m, vm_added, m, vm);
+}
+
+void manager_vm_removed(Manager *m, Vm *vm) {
+        CALL_HOOK(m, vm_removed, m, vm);
+}
+
+void manager_vm_state_changed(Manager *m, Vm *vm) {
+        CALL_HOOK(m, vm_state_changed, m, vm);
+}
+
+void manager_vm_devices_changed(Manager *m, Vm *vm) {
+        CALL_HOOK(m, vm_devices_changed, m, vm);
+}
+
+void manager_vm_shares_changed(Manager *m, Vm *vm) {
+        CALL_HOOK(m, vm_shares_changed, m, vm);
+}
+
+void manager_vm_gpu_changed(Manager *m, Vm *vm) {
+        CALL_HOOK(m, vm_gpu_changed, m, vm);
+}
+
+void manager_vm_balloon_changed(Manager *m, Vm *vm) {
+        CALL_HOOK(m, vm_balloon_changed, m, vm);
+}
+
+void manager_vm_started(Manager *m, Vm *vm) {
+        log_info("VM %s: running (pid %d)", vm->name, (int) vm->pid);
+        CALL_HOOK(m, vm_started, m, vm);
+}
+
+void manager_vm_stopped(Manager *m, Vm *vm) {
+        log_info("VM %s: stopped (%s, status %d)%s%s", vm->name,
+                 vm_stop_reason_to_string(vm->stop_reason), vm->stop_status,
+                 vm->stop_message ? ": " : "", vm->stop_message ?: "");
+        CALL_HOOK(m, vm_stopped, m, vm);
+}
+
+void manager_vm_guest_panicked(Manager *m, Vm *vm) {
+        CALL_HOOK(m, vm_guest_panicked, m, vm);
+}
+
+void manager_vm_device_error(Manager *m, Vm *vm, uint8_t slot, const char *device, const char *reason) {
+        CALL_HOOK(m, vm_device_error, m, vm, slot, device, reason);
+}
+
+void manager_vm_count_changed(Manager *m) {
+        CALL_HOOK(m, vm_count_changed, m);
+}

@@ -2,7 +2,8 @@
 #pragma once
 
 /* majordomed's core: the VM registry, limits, vsock CID allocation and the
- * daemon's configuration. The wire layer is manager-dbus.c. */
+ * daemon's configuration. The wire layer is manager-dbus.c; it hears of
+ * changes through ManagerHooks. */
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -22,6 +23,7 @@ extern "C" {
 #define MANAGER_CID_MAX UINT32_C(0xfffffffe) /* VMADDR_CID_ANY is 0xffffffff */
 
 typedef struct AuthQuery AuthQuery;
+typedef struct ManagerHooks ManagerHooks;
 
 struct Manager {
         sd_event *event;
@@ -39,6 +41,8 @@ struct Manager {
         AuthQuery *auth_queries;
         sd_event_source *auth_sweep;    /* frees answered queries (auth.c) */
         sd_bus_slot *auth_name_watch;   /* drops those of callers that left */
+
+        const ManagerHooks *hooks;      /* the wire layer's; NULL: none */
 };
 
 int manager_new(Manager **ret);
@@ -59,27 +63,45 @@ int manager_allocate_cid(Manager *m, uint32_t *ret);
  * removed. Returns the number adopted. */
 int manager_adopt_vms(Manager *m);
 
-/* Hooks from vm.c and the registry into the wire layer (manager-dbus.c,
- * vm-dbus.c). */
-/* The VM's object exists now (InterfacesAdded), and is about to go
- * (InterfacesRemoved), while it is still registered. */
+/* What the core tells the wire layer: the D-Bus layer (manager-dbus.c,
+ * vm-dbus.c) sets Manager.hooks in manager_bus_register(). The core calls
+ * the manager_vm_*() functions below, which log what is worth logging and
+ * call the hook if there is one, so the core runs (and is unit-tested)
+ * without the D-Bus layer linked. */
+typedef struct ManagerHooks {
+        /* The VM's object exists now (InterfacesAdded), and is about to go
+         * (InterfacesRemoved), while it is still registered. */
+        void (*vm_added)(Manager *m, Vm *vm);
+        void (*vm_removed)(Manager *m, Vm *vm);
+        void (*vm_state_changed)(Manager *m, Vm *vm);
+        /* The VMM said which PCI devices it built (Devices). */
+        void (*vm_devices_changed)(Manager *m, Vm *vm);
+        /* The shared directories are known (Shares). */
+        void (*vm_shares_changed)(Manager *m, Vm *vm);
+        /* The GPU is known (Gpu). */
+        void (*vm_gpu_changed)(Manager *m, Vm *vm);
+        /* BalloonTargetBytes or BalloonActualBytes changed. */
+        void (*vm_balloon_changed)(Manager *m, Vm *vm);
+        void (*vm_started)(Manager *m, Vm *vm);
+        /* Called once the VM is gone; the VM is removed right after. */
+        void (*vm_stopped)(Manager *m, Vm *vm);
+        /* The guest kernel panicked: GuestPanicked, once per VM. */
+        void (*vm_guest_panicked)(Manager *m, Vm *vm);
+        /* reason: already escaped, valid UTF-8. */
+        void (*vm_device_error)(Manager *m, Vm *vm, uint8_t slot, const char *device, const char *reason);
+        void (*vm_count_changed)(Manager *m);
+} ManagerHooks;
+
 void manager_vm_added(Manager *m, Vm *vm);
 void manager_vm_removed(Manager *m, Vm *vm);
 void manager_vm_state_changed(Manager *m, Vm *vm);
-/* The VMM said which PCI devices it built (Devices). */
 void manager_vm_devices_changed(Manager *m, Vm *vm);
-/* The shared directories are known (Shares). */
 void manager_vm_shares_changed(Manager *m, Vm *vm);
-/* The GPU is known (Gpu). */
 void manager_vm_gpu_changed(Manager *m, Vm *vm);
-/* BalloonTargetBytes or BalloonActualBytes changed. */
 void manager_vm_balloon_changed(Manager *m, Vm *vm);
 void manager_vm_started(Manager *m, Vm *vm);
-/* Called once the VM is gone; the VM is removed right after. */
 void manager_vm_stopped(Manager *m, Vm *vm);
-/* The guest kernel panicked: GuestPanicked, once per VM. */
 void manager_vm_guest_panicked(Manager *m, Vm *vm);
-/* reason: already escaped, valid UTF-8. */
 void manager_vm_device_error(Manager *m, Vm *vm, uint8_t slot, const char *device, const char *reason);
 void manager_vm_count_changed(Manager *m);
 

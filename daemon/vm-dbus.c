@@ -562,7 +562,7 @@ int vm_bus_register(Manager *m) {
         return sd_bus_add_node_enumerator(m->bus, NULL, VM_BUS_PATH_PREFIX, vm_node_enumerator, m);
 }
 
-void manager_vm_added(Manager *m, Vm *vm) {
+void vm_bus_added(Manager *m, Vm *vm) {
         int r;
 
         if (!m->bus)
@@ -572,7 +572,7 @@ void manager_vm_added(Manager *m, Vm *vm) {
                 log_debug_errno(r, "InterfacesAdded for %s: %m", vm->name);
 }
 
-void manager_vm_removed(Manager *m, Vm *vm) {
+void vm_bus_removed(Manager *m, Vm *vm) {
         int r;
 
         if (!m->bus)
@@ -592,22 +592,22 @@ static void emit_vm_properties_changed(Manager *m, Vm *vm, char **names) {
                 log_debug_errno(r, "PropertiesChanged for %s: %m", vm->name);
 }
 
-void manager_vm_state_changed(Manager *m, Vm *vm) {
+void vm_bus_state_changed(Manager *m, Vm *vm) {
         emit_vm_properties_changed(m, vm, (char *[]) { "State", "Pid", "Vcpus", "MemoryBytes", NULL });
 }
 
-void manager_vm_devices_changed(Manager *m, Vm *vm) {
+void vm_bus_devices_changed(Manager *m, Vm *vm) {
         emit_vm_properties_changed(m, vm, (char *[]) { "Devices", NULL });
 }
 
-void manager_vm_shares_changed(Manager *m, Vm *vm) {
+void vm_bus_shares_changed(Manager *m, Vm *vm) {
         emit_vm_properties_changed(m, vm, (char *[]) { "Shares", NULL });
 }
 
-void manager_vm_gpu_changed(Manager *m, Vm *vm) {
+void vm_bus_gpu_changed(Manager *m, Vm *vm) {
         emit_vm_properties_changed(m, vm, (char *[]) { "Gpu", NULL });
 }
 
-void manager_vm_balloon_changed(Manager *m, Vm *vm) {
+void vm_bus_balloon_changed(Manager *m, Vm *vm) {
         emit_vm_properties_changed(m, vm, (char *[]) { "BalloonTargetBytes", "BalloonActualBytes", NULL });
 }

@@ -21,6 +21,15 @@ int vm_bus_append_info(sd_bus_message *reply, Vm *vm);
 /* Shared with manager-dbus.c: the Stop flow and its reply. */
 int vm_bus_stop(Vm *vm, sd_bus_message *msg, const char *mode, uint32_t timeout_ms, sd_bus_error *error);
 
+/* The core's changes, as signals and PropertiesChanged (ManagerHooks). */
+void vm_bus_added(Manager *m, Vm *vm);
+void vm_bus_removed(Manager *m, Vm *vm);
+void vm_bus_state_changed(Manager *m, Vm *vm);
+void vm_bus_devices_changed(Manager *m, Vm *vm);
+void vm_bus_shares_changed(Manager *m, Vm *vm);
+void vm_bus_gpu_changed(Manager *m, Vm *vm);
+void vm_bus_balloon_changed(Manager *m, Vm *vm);
+
 /* Maps a core errno to a named error. */
 int vm_bus_error(sd_bus_error *error, int r, const char *what, const char *msg);
 
