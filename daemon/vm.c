@@ -95,79 +95,6 @@ bool vm_name_is_valid(const char *name) {
         return true;
 }
 
-_Static_assert(VM_SHARE_TAG_MAX == VMM_CONFIG_FS_TAG_MAX, "a share's tag is the VMM's");
-
-static bool share_tag_taken(const char *tag, const VmShare *taken, unsigned n) {
-        for (unsigned i = 0; i < n; i++)
-                if (strcmp(taken[i].tag, tag) == 0)
-                        return true;
-        return false;
-}
-
-void vm_share_tag_from_path(const char *path, const VmShare *taken, unsigned n, char *ret) {
-        char base[VM_SHARE_TAG_MAX + 1];
-        const char *b, *end;
-        size_t len = 0;
-
-        /* The last component, trailing slashes left out ("/" gives "share"). */
-        end = path + strlen(path);
-        while (end > path && end[-1] == '/')
-                end--;
-        b = end;
-        while (b > path && b[-1] != '/')
-                b--;
-        for (; b < end && len < VM_SHARE_TAG_MAX; b++)
-                base[len++] = vmm_fs_tag_char_ok(*b) ? *b : '_';
-        base[len] = 0;
-        if (len == 0)
-                strcpy(base, "share");
-        strcpy(ret, base);
-        /* At most VM_SHARES_MAX tags are taken, so a suffix below 10 always
-         * frees one; the base is cut to leave room for it. */
-        for (unsigned k = 2; share_tag_taken(ret, taken, n); k++) {
-                char suffix[16];
-                size_t keep;
-
-                snprintf(suffix, sizeof(suffix), "-%u", k);
-                keep = MIN(strlen(base), VM_SHARE_TAG_MAX - strlen(suffix));
-                snprintf(ret, VM_SHARE_TAG_MAX + 1, "%.*s%s", (int) keep, base, suffix);
-        }
-}
-
-void vm_share_done(VmShare *s) {
-        s->fd = safe_close(s->fd);
-        free(s->path);
-        s->path = NULL;
-}
-
-void vm_config_init(VmConfig *c) {
-        *c = (VmConfig) {
-                .kernel_fd = -EBADF,
-                .initrd_fd = -EBADF,
-                .serial_fd = -EBADF,
-                .wayland_fd = -EBADF,
-        };
-        for (size_t i = 0; i < ARRAY_SIZE(c->disks); i++)
-                c->disks[i].fd = -EBADF;
-        for (size_t i = 0; i < ARRAY_SIZE(c->shares); i++)
-                c->shares[i].fd = -EBADF;
-}
-
-void vm_config_done(VmConfig *c) {
-        c->kernel_fd = safe_close(c->kernel_fd);
-        c->initrd_fd = safe_close(c->initrd_fd);
-        c->serial_fd = safe_close(c->serial_fd);
-        c->wayland_fd = safe_close(c->wayland_fd);
-        for (size_t i = 0; i < ARRAY_SIZE(c->disks); i++)
-                c->disks[i].fd = safe_close(c->disks[i].fd);
-        c->n_disks = 0;
-        for (size_t i = 0; i < ARRAY_SIZE(c->shares); i++)
-                vm_share_done(&c->shares[i]);
-        c->n_shares = 0;
-        free(c->cmdline);
-        c->cmdline = NULL;
-}
-
 static int pidfd_open_(pid_t pid) {
         return (int) syscall(SYS_pidfd_open, pid, 0);
 }
@@ -1056,94 +983,11 @@ static _noreturn_ void vm_exec_child(char **argv, int control_fd, int log_fd, in
         _exit(127);
 }
 
-/* What StartVm asked for, as the VMM's one typed configuration: the
- * defaults are vmm_config_init()'s, the descriptors stay the caller's. */
-static int vm_build_vmm_config(Vm *vm, const VmConfig *config, int console_fd, VmmConfig *c) {
-        VmmConfigError error = {};
-        int r;
-
-        vmm_config_init(c);
-        if (config->memory_bytes > 0)
-                c->mem_size = config->memory_bytes;
-        if (config->cpus > 0)
-                c->n_vcpus = config->cpus;
-        c->kernel_fd = config->kernel_fd;
-        c->initrd_fd = config->initrd_fd >= 0 ? config->initrd_fd : -1;
-        if (config->cmdline) {
-                if (strlen(config->cmdline) > VMM_CONFIG_CMDLINE_MAX)
-                        return -E2BIG;
-                strcpy(c->cmdline, config->cmdline);
-        }
-        c->serial = VMM_SERIAL_FD;
-        c->serial_fd = config->serial_fd >= 0 ? config->serial_fd : console_fd;
-        /* The daemon's own console log is capped; a caller's file is not. */
-        if (config->serial_fd < 0)
-                c->serial_max = vm->manager->console_log_max;
-        c->debug_exit = config->debug_exit;
-        /* Always: a guest panic is worth knowing about. */
-        c->pvpanic = true;
-        c->on_panic = config->on_panic;
-        for (unsigned i = 0; i < config->n_disks; i++) {
-                VmmDevice *d = &c->devices[c->n_devices++];
-
-                *d = (VmmDevice) { .kind = VMM_DEVICE_BLOCK };
-                d->block.fd = config->disks[i].fd;
-                d->block.read_only = config->disks[i].read_only;
-                d->block.sparse = config->disks[i].sparse;
-                memcpy(d->block.id, config->disks[i].serial, sizeof(d->block.id));
-        }
-        if (config->balloon)
-                c->devices[c->n_devices++] = (VmmDevice) { .kind = VMM_DEVICE_BALLOON };
-        if (config->rng)
-                c->devices[c->n_devices++] = (VmmDevice) { .kind = VMM_DEVICE_RNG };
-        for (unsigned i = 0; i < config->n_shares; i++) {
-                VmmDevice *d;
-
-                if (c->n_devices >= VMM_CONFIG_DEVICES_MAX)
-                        return -E2BIG;
-                d = &c->devices[c->n_devices++];
-                *d = (VmmDevice) { .kind = VMM_DEVICE_SHARED_DIR };
-                d->shared_dir.fd = config->shares[i].fd;
-                d->shared_dir.cache = config->shares[i].cache;
-                d->shared_dir.read_only = config->shares[i].read_only;
-                memcpy(d->shared_dir.tag, config->shares[i].tag, sizeof(d->shared_dir.tag));
-        }
-        if (config->vsock) {
-                VmmDevice *d = &c->devices[c->n_devices++];
-
-                *d = (VmmDevice) { .kind = VMM_DEVICE_VSOCK };
-                d->vsock.cid = vm->cid;
-                d->vsock.max_connections = VMM_CONFIG_VSOCK_MAX_CONNECTIONS_DEFAULT;
-                if (strlen(vm->vsock_path) > VMM_CONFIG_SOCKET_PATH_MAX)
-                        return -ENAMETOOLONG;
-                strcpy(d->vsock.path, vm->vsock_path);
-        }
-        if (config->gpu.enabled) {
-                VmmDevice *d;
-
-                if (c->n_devices >= VMM_CONFIG_DEVICES_MAX)
-                        return -E2BIG;
-                d = &c->devices[c->n_devices++];
-                *d = (VmmDevice) { .kind = VMM_DEVICE_GPU };
-                d->gpu.backend = config->gpu.backend;
-                d->gpu.width = config->gpu.width;
-                d->gpu.height = config->gpu.height;
-                d->gpu.displays = config->gpu.displays;
-                d->gpu.max_memory = config->gpu.max_memory;
-                d->gpu.wayland_fd = config->wayland_fd >= 0 ? config->wayland_fd : -1;
-        }
-        /* The VMM checks the same again; failing here keeps a VMM from
-         * being started for nothing. */
-        r = vmm_config_validate(c, &error);
-        if (r < 0)
-                log_warning("VM %s: the VMM's configuration: %s", vm->name, error.message);
-        return r;
-}
-
 static int vm_spawn(Vm *vm, VmConfig *config, VmDoneFn done, void *userdata) {
         _cleanup_close_ int log_fd = -EBADF, console_fd = -EBADF, ours = -EBADF, theirs = -EBADF, pidfd = -EBADF,
                 gate_read = -EBADF, gate_write = -EBADF;
         _cleanup_free_ VmmConfig *vmm_config = NULL;
+        VmmConfigError config_error;
         char control_fd[16], *argv[8];
         int pair[2], gate[2], n = 0, r;
         bool saved = false;
@@ -1190,9 +1034,19 @@ static int vm_spawn(Vm *vm, VmConfig *config, VmDoneFn done, void *userdata) {
         gate_write = gate[1];
         (void) unlink(vm->socket_path);
 
-        r = vm_build_vmm_config(vm, config, console_fd, vmm_config);
-        if (r < 0)
+        r = vm_config_to_vmm_config(config,
+                                    &(VmVmmParams) {
+                                            .cid = vm->cid,
+                                            .vsock_path = vm->vsock_path,
+                                            .console_fd = console_fd,
+                                            .console_log_max = vm->manager->console_log_max,
+                                    },
+                                    vmm_config, &config_error);
+        if (r < 0) {
+                if (config_error.message[0])
+                        log_warning("VM %s: the VMM's configuration: %s", vm->name, config_error.message);
                 return r;
+        }
         /* The whole configuration, with its descriptors, waits in the
          * connection for the VMM to read it first (docs/control-protocol.md
          * "configure"); its replies are not waited for: a VMM that refuses

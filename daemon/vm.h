@@ -14,6 +14,7 @@
 #include <systemd/sd-event.h>
 
 #include "control.h"
+#include "vm-config.h"
 #include "macro.h"
 
 #ifdef __cplusplus
@@ -77,12 +78,6 @@ int vm_stop_step_from_string(const char *s);
 #define VM_CONTROL_QUEUE_MAX 32
 /* GetBalloonStats callers sharing one request; past it: Busy. */
 #define VM_BALLOON_STATS_WAITERS_MAX 256
-#define VM_DISKS_MAX 8
-#define VM_DISK_SERIAL_MAX 20   /* virtio-blk GET_ID: 20 bytes of ASCII */
-/* Shared directories (virtio-fs, one virtiofsd each). 4, so that 8 disks,
- * a balloon, an rng, a vsock and 4 shares fit the VMM's 16 devices. */
-#define VM_SHARES_MAX 4
-#define VM_SHARE_TAG_MAX 36     /* virtio 1.2 §5.11.4: tag[36] */
 /* How long the VMM may wait for the guest's fresh balloon statistics; it
  * answers within that, well inside VM_CONTROL_TIMEOUT_MS. */
 #define VM_BALLOON_STATS_WAIT_MS 1000
@@ -100,67 +95,6 @@ int vm_stop_step_from_string(const char *s);
 /* Names are file and path components: [A-Za-z0-9_.-], 1..VM_NAME_MAX bytes,
  * not starting with '.' or '-'. */
 bool vm_name_is_valid(const char *name);
-
-typedef struct VmDisk {
-        int fd;                 /* opened (or reopened) by the daemon */
-        bool read_only;
-        bool sparse;
-        char serial[VM_DISK_SERIAL_MAX + 1]; /* "": none */
-} VmDisk;
-
-/* A host directory shared with the guest over virtio-fs; the guest mounts
- * it by tag (mount -t virtiofs TAG /mnt). */
-typedef struct VmShare {
-        int fd;                 /* O_DIRECTORY, opened with the caller's rights; -EBADF in Vm */
-        char *path;             /* as the caller named it (the Shares property) */
-        uint32_t cache;         /* VmmFsCache */
-        bool read_only;
-        char tag[VM_SHARE_TAG_MAX + 1];
-} VmShare;
-
-/* A tag made from path's last component: invalid bytes become '_', cut to
- * VM_SHARE_TAG_MAX, then "-2", "-3", ... until no tag in taken[0..n) has
- * it. ret has VM_SHARE_TAG_MAX + 1 bytes. */
-void vm_share_tag_from_path(const char *path, const VmShare *taken, unsigned n, char *ret);
-
-void vm_share_done(VmShare *s);
-
-/* A virtio-gpu as StartVm's gpu asked for it, the VMM's defaults
- * (VMM_CONFIG_GPU_*) in what it left out. */
-typedef struct VmGpu {
-        bool enabled;
-        uint32_t backend;       /* VmmGpuBackend */
-        uint32_t width;         /* of every display */
-        uint32_t height;
-        uint32_t displays;
-        uint64_t max_memory;    /* bytes */
-        bool headless;          /* no compositor connection (no wayland_socket) */
-} VmGpu;
-
-/* What StartVm asked for, with every file already opened by the daemon. */
-typedef struct VmConfig {
-        int kernel_fd;
-        int initrd_fd;          /* -EBADF: none */
-        int serial_fd;          /* -EBADF: the daemon's per-VM console log */
-        char *cmdline;          /* NULL: none */
-        uint64_t memory_bytes;  /* 0: the VMM's default */
-        uint32_t cpus;          /* 0: the VMM's default */
-        bool debug_exit;
-        bool vsock;             /* the daemon allocates the CID and the socket */
-        bool balloon;
-        bool rng;
-        uint32_t on_panic;      /* ControlPanicAction */
-        VmDisk disks[VM_DISKS_MAX];
-        unsigned n_disks;
-        VmShare shares[VM_SHARES_MAX];
-        unsigned n_shares;
-        VmGpu gpu;
-        /* Connected, as the caller, to wayland_socket; -EBADF: headless. */
-        int wayland_fd;
-} VmConfig;
-
-void vm_config_init(VmConfig *c);
-void vm_config_done(VmConfig *c);
 
 /* Completion of a request: r < 0 on failure (with a message in error_msg,
  * may be NULL). For stops, step tells which step ended the VM. */

@@ -1,16 +1,19 @@
 // SPDX-License-Identifier: BSD-3-Clause
-// majordomed's core without a bus: enums, names, the registry, CIDs, state files.
+// majordomed's core without a bus: enums, names, the registry, CIDs, state
+// files, and StartVm's typed config turned into the VMM's configuration.
 #include <gtest/gtest.h>
 
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fcntl.h>
 #include <string>
 #include <unistd.h>
 
 #include "manager.h"
 #include "vm.h"
+#include "vm-config.h"
 #include "vmm-config.h"
 
 namespace {
@@ -167,4 +170,152 @@ TEST_F(ManagerFixture, StateFileOfADeadProcessIsNotAdopted) {
 TEST_F(ManagerFixture, AdoptingAnEmptyRuntimeDirectoryFindsNothing) {
         EXPECT_EQ(manager_adopt_vms(m), 0);
         EXPECT_EQ(m->n_vms, 0u);
+}
+
+namespace {
+
+// Real descriptors of the kinds the VMM checks for: a kernel to read, a
+// console log and disks to write, a directory to share.
+struct ConfigFixture : ::testing::Test {
+        char dir[64] = "/tmp/majordomed-config-XXXXXX";
+        VmConfig config;
+        VmmConfig vmm;
+        VmmConfigError error;
+        int console_fd = -1;
+        std::string vsock_path;
+
+        int open_file(const char *name, int flags) {
+                std::string path = std::string(dir) + "/" + name;
+                int fd = open(path.c_str(), flags | O_CREAT | O_CLOEXEC, 0600);
+                EXPECT_GE(fd, 0) << path;
+                return fd;
+        }
+        void SetUp() override {
+                ASSERT_NE(mkdtemp(dir), nullptr);
+                vm_config_init(&config);
+                config.kernel_fd = open_file("kernel", O_RDONLY);
+                console_fd = open_file("console.log", O_WRONLY);
+                vsock_path = std::string(dir) + "/vsock";
+        }
+        void TearDown() override {
+                vm_config_done(&config);
+                close(console_fd);
+                std::string cmd = std::string("rm -rf ") + dir;
+                ASSERT_EQ(system(cmd.c_str()), 0);
+        }
+        VmVmmParams params() {
+                return VmVmmParams { 7, vsock_path.c_str(), console_fd, 1024 * 1024 };
+        }
+        int build() {
+                VmVmmParams p = params();
+                return vm_config_to_vmm_config(&config, &p, &vmm, &error);
+        }
+};
+
+} // namespace
+
+TEST_F(ConfigFixture, AnEmptyConfigGetsTheVmmsDefaultsAndTheDaemonsCappedConsole) {
+        ASSERT_EQ(build(), 0) << error.message;
+        EXPECT_EQ(vmm.mem_size, VMM_CONFIG_MEM_DEFAULT);
+        VmmConfig defaults;
+        vmm_config_init(&defaults);
+        EXPECT_EQ(vmm.n_vcpus, defaults.n_vcpus);
+        EXPECT_EQ(vmm.kernel_fd, config.kernel_fd);
+        EXPECT_EQ(vmm.initrd_fd, -1);
+        EXPECT_STREQ(vmm.cmdline, "");
+        EXPECT_EQ(vmm.serial, (uint32_t) VMM_SERIAL_FD);
+        EXPECT_EQ(vmm.serial_fd, console_fd);
+        EXPECT_EQ(vmm.serial_max, 1024u * 1024u);
+        EXPECT_TRUE(vmm.pvpanic);
+        EXPECT_EQ(vmm.on_panic, (uint32_t) CONTROL_PANIC_STOP);
+        EXPECT_EQ(vmm.n_devices, 0u);
+}
+
+TEST_F(ConfigFixture, ACallersSerialLogIsUsedUncapped) {
+        config.serial_fd = open_file("serial.log", O_WRONLY);
+        ASSERT_EQ(build(), 0) << error.message;
+        EXPECT_EQ(vmm.serial_fd, config.serial_fd);
+        EXPECT_EQ(vmm.serial_max, 0u);
+}
+
+TEST_F(ConfigFixture, EverySettingReachesItsDeviceInOrder) {
+        config.memory_bytes = 512 * MiB;
+        config.cpus = 3;
+        config.cmdline = strdup("console=ttyS0 quiet");
+        config.initrd_fd = open_file("initrd", O_RDONLY);
+        config.debug_exit = true;
+        config.on_panic = CONTROL_PANIC_PAUSE;
+        config.disks[0] = VmDisk { open_file("a.img", O_RDWR), false, true, "serial-a" };
+        config.disks[1] = VmDisk { open_file("b.img", O_RDONLY), true, false, "" };
+        config.n_disks = 2;
+        config.balloon = true;
+        config.rng = true;
+        config.shares[0].fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        config.shares[0].path = strdup(dir);
+        config.shares[0].cache = VMM_FS_CACHE_NEVER;
+        config.shares[0].read_only = true;
+        strcpy(config.shares[0].tag, "data");
+        config.n_shares = 1;
+        config.vsock = true;
+        config.gpu = VmGpu { true, VMM_GPU_BACKEND_2D, 800, 600, 2, 64 * MiB, true };
+
+        ASSERT_EQ(build(), 0) << error.message;
+
+        EXPECT_EQ(vmm.mem_size, 512 * MiB);
+        EXPECT_EQ(vmm.n_vcpus, 3u);
+        EXPECT_STREQ(vmm.cmdline, "console=ttyS0 quiet");
+        EXPECT_EQ(vmm.initrd_fd, config.initrd_fd);
+        EXPECT_TRUE(vmm.debug_exit);
+        EXPECT_EQ(vmm.on_panic, (uint32_t) CONTROL_PANIC_PAUSE);
+        ASSERT_EQ(vmm.n_devices, 7u);
+        const VmmDevice *d = vmm.devices;
+        EXPECT_EQ(d[0].kind, (uint32_t) VMM_DEVICE_BLOCK);
+        EXPECT_EQ(d[0].block.fd, config.disks[0].fd);
+        EXPECT_FALSE(d[0].block.read_only);
+        EXPECT_TRUE(d[0].block.sparse);
+        EXPECT_STREQ(d[0].block.id, "serial-a");
+        EXPECT_EQ(d[1].kind, (uint32_t) VMM_DEVICE_BLOCK);
+        EXPECT_TRUE(d[1].block.read_only);
+        EXPECT_STREQ(d[1].block.id, "");
+        EXPECT_EQ(d[2].kind, (uint32_t) VMM_DEVICE_BALLOON);
+        EXPECT_EQ(d[3].kind, (uint32_t) VMM_DEVICE_RNG);
+        EXPECT_EQ(d[4].kind, (uint32_t) VMM_DEVICE_SHARED_DIR);
+        EXPECT_EQ(d[4].shared_dir.fd, config.shares[0].fd);
+        EXPECT_EQ(d[4].shared_dir.cache, (uint32_t) VMM_FS_CACHE_NEVER);
+        EXPECT_TRUE(d[4].shared_dir.read_only);
+        EXPECT_STREQ(d[4].shared_dir.tag, "data");
+        EXPECT_EQ(d[5].kind, (uint32_t) VMM_DEVICE_VSOCK);
+        EXPECT_EQ(d[5].vsock.cid, 7u);
+        EXPECT_EQ(d[5].vsock.max_connections, (uint32_t) VMM_CONFIG_VSOCK_MAX_CONNECTIONS_DEFAULT);
+        EXPECT_EQ(std::string(d[5].vsock.path), vsock_path);
+        EXPECT_EQ(d[6].kind, (uint32_t) VMM_DEVICE_GPU);
+        EXPECT_EQ(d[6].gpu.width, 800u);
+        EXPECT_EQ(d[6].gpu.height, 600u);
+        EXPECT_EQ(d[6].gpu.displays, 2u);
+        EXPECT_EQ(d[6].gpu.max_memory, 64 * MiB);
+        EXPECT_EQ(d[6].gpu.wayland_fd, -1); // headless
+}
+
+TEST_F(ConfigFixture, ACmdlineLongerThanTheVmmTakesIsE2big) {
+        config.cmdline = strdup(std::string(VMM_CONFIG_CMDLINE_MAX + 1, 'x').c_str());
+        EXPECT_EQ(build(), -E2BIG);
+}
+
+TEST_F(ConfigFixture, AVsockPathTooLongForSunPathIsEnametoolong) {
+        config.vsock = true;
+        vsock_path = "/" + std::string(VMM_CONFIG_SOCKET_PATH_MAX, 'v');
+        EXPECT_EQ(build(), -ENAMETOOLONG);
+}
+
+TEST_F(ConfigFixture, TheVmmsOwnCheckRefusesWithItsReason) {
+        config.disks[0] = VmDisk { open_file("ro.img", O_RDONLY), false, false, "" };
+        config.n_disks = 1;
+        EXPECT_EQ(build(), -EACCES);
+        EXPECT_NE(strstr(error.message, "read-only"), nullptr) << error.message;
+}
+
+TEST_F(ConfigFixture, NoKernelIsRefused) {
+        config.kernel_fd = safe_close(config.kernel_fd);
+        EXPECT_LT(build(), 0);
+        EXPECT_NE(error.message[0], 0);
 }
