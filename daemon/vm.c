@@ -19,6 +19,7 @@
 #include "manager.h"
 #include "string-table.h"
 #include "vm.h"
+#include "vm-state-file.h"
 #include "vmm-config.h"
 
 #define VM_CONTROL_PAYLOAD_MAX 16
@@ -487,67 +488,35 @@ static void vm_set_state(Vm *vm, VmState state) {
         manager_vm_state_changed(vm->manager, vm);
 }
 
-/* A caller's path in the state file: every byte outside '!'..'~', and '\\',
- * as \xNN, so no path can end the line and add a key of its own. */
-static void state_write_path(FILE *f, const char *path) {
-        for (const char *p = path; *p; p++)
-                if (*p <= 0x20 || *p > 0x7e || *p == '\\')
-                        fprintf(f, "\\x%02x", (unsigned) (uint8_t) *p);
-                else
-                        fputc(*p, f);
-}
-
 int vm_save(Vm *vm) {
-        _cleanup_free_ char *tmp = NULL;
-        FILE *f;
-        int fd, r = 0;
+        VmStateFile s = {
+                .name = vm->name,
+                .socket = vm->socket_path,
+                .log = vm->log_path,
+                .state = vm->state,
+                .pid = vm->pid,
+                .starttime = vm->pid_starttime,
+                .memory = vm->memory_bytes,
+                .start_usec = vm->start_time_usec,
+                .cid = vm->cid,
+                .vcpus = vm->vcpus,
+                .stop_requested = vm->stop_requested,
+                .kill_requested = vm->kill_requested,
+                .balloon = vm->balloon,
+                .guest_panicked = vm->guest_panicked,
+                .on_panic = vm->on_panic,
+                .balloon_target = vm->balloon_target_bytes,
+                .disks = vm->n_disks,
+                .disks_ro = vm->disks_read_only,
+                .stop_step = vm->stop_step,
+                .stop_timeout_ms = vm->stop_timeout_ms,
+                .n_shares = vm->n_shares,
+                .gpu = vm->gpu,
+        };
 
-        if (asprintf(&tmp, "%s.XXXXXX", vm->state_path) < 0)
-                return -ENOMEM;
-        fd = mkostemp(tmp, O_CLOEXEC);
-        if (fd < 0)
-                return -errno;
-        f = fdopen(fd, "w");
-        if (!f) {
-                r = -errno;
-                safe_close(fd);
-                unlink(tmp);
-                return r;
-        }
-        fprintf(f,
-                "# majordomed state, re-read at start-up to re-adopt the VMM\n"
-                "NAME=%s\nPID=%d\nSTARTTIME=%" PRIu64 "\nSOCKET=%s\nLOG=%s\n"
-                "STATE=%s\nCID=%" PRIu32 "\nVCPUS=%" PRIu32 "\nMEMORY=%" PRIu64 "\n"
-                "START_USEC=%" PRIu64 "\nSTOP_REQUESTED=%d\nKILL_REQUESTED=%d\n"
-                "BALLOON=%d\nBALLOON_TARGET=%" PRIu64 "\nDISKS=%u\nDISKS_RO=%" PRIu32 "\n"
-                "STOP_STEP=%s\nSTOP_TIMEOUT_MS=%" PRIu32 "\nON_PANIC=%s\nGUEST_PANICKED=%d\n",
-                vm->name, (int) vm->pid, vm->pid_starttime, vm->socket_path, vm->log_path,
-                vm_state_to_string(vm->state), vm->cid, vm->vcpus, vm->memory_bytes,
-                vm->start_time_usec, vm->stop_requested, vm->kill_requested,
-                vm->balloon, vm->balloon_target_bytes, vm->n_disks, vm->disks_read_only,
-                vm_stop_step_to_string(vm->stop_step), vm->stop_timeout_ms,
-                control_panic_action_to_string(vm->on_panic) ?: "stop", vm->guest_panicked);
-        /* SHARE=<read_only> <cache> <tag> <path>: a tag has no space. */
-        for (unsigned i = 0; i < vm->n_shares; i++) {
-                fprintf(f, "SHARE=%d %s %s ", vm->shares[i].read_only,
-                        vmm_fs_cache_to_string(vm->shares[i].cache) ?: "auto", vm->shares[i].tag);
-                state_write_path(f, vm->shares[i].path);
-                fputc('\n', f);
-        }
-        /* GPU=<backend> <width> <height> <displays> <max_memory> <headless> */
-        if (vm->gpu.enabled)
-                fprintf(f, "GPU=%s %" PRIu32 " %" PRIu32 " %" PRIu32 " %" PRIu64 " %d\n",
-                        vmm_gpu_backend_to_string(vm->gpu.backend) ?: "2d", vm->gpu.width, vm->gpu.height,
-                        vm->gpu.displays, vm->gpu.max_memory, vm->gpu.headless);
-        if (fflush(f) != 0 || fsync(fileno(f)) < 0)
-                r = -errno;
-        if (fclose(f) != 0 && r == 0)
-                r = -errno;
-        if (r == 0 && rename(tmp, vm->state_path) < 0)
-                r = -errno;
-        if (r < 0)
-                unlink(tmp);
-        return r;
+        /* Borrowed: s is not vm_state_file_done()'d. */
+        memcpy(s.shares, vm->shares, vm->n_shares * sizeof(VmShare));
+        return vm_state_file_write(vm->state_path, &s);
 }
 
 /* Length of the UTF-8 sequence at p (n bytes left) and its code point,
@@ -1182,153 +1151,6 @@ int vm_start(Vm *vm, VmConfig *config, VmDoneFn done, void *userdata) {
 
 /* ---- adoption after a daemon restart ---- */
 
-typedef struct StateFile {
-        char *name, *socket, *state;
-        pid_t pid;
-        uint64_t starttime, memory, start_usec;
-        uint32_t cid, vcpus;
-        bool stop_requested, kill_requested;
-        bool balloon, guest_panicked;
-        uint32_t on_panic;
-        uint64_t balloon_target;
-        uint32_t disks, disks_ro;
-        VmStopStep stop_step;
-        uint32_t stop_timeout_ms;
-        VmShare shares[VM_SHARES_MAX];
-        unsigned n_shares;
-        VmGpu gpu;
-} StateFile;
-
-/* One SHARE= value; a line that does not parse is left out (the share
- * is then not listed, nothing else changes). */
-static void state_read_share(StateFile *s, const char *v) {
-        char tag[VM_SHARE_TAG_MAX + 1], cache[16], *path, *o;
-        int ro, n = 0, c;
-        VmShare *sh;
-
-        if (s->n_shares >= VM_SHARES_MAX ||
-            sscanf(v, "%d %15s %36s %n", &ro, cache, tag, &n) != 3 || n == 0 ||
-            !vmm_fs_tag_is_valid(tag) || (c = vmm_fs_cache_from_string(cache)) < 0)
-                return;
-        path = o = strdup(v + n);
-        if (!path)
-                return;
-        for (const char *p = v + n; *p; p++) {
-                unsigned x;
-
-                if (p[0] == '\\' && p[1] == 'x' && sscanf(p + 2, "%2x", &x) == 1 && x != 0) {
-                        *o++ = (char) x;
-                        p += 3;
-                } else
-                        *o++ = *p;
-        }
-        *o = 0;
-        sh = &s->shares[s->n_shares++];
-        *sh = (VmShare) { .fd = -EBADF, .path = path, .cache = (uint32_t) c, .read_only = ro == 1 };
-        strcpy(sh->tag, tag);
-}
-
-/* The GPU= value; one that does not parse, or names values the VMM would
- * not take, is left out (the GPU is then not listed, nothing else changes). */
-static void state_read_gpu(StateFile *s, const char *v) {
-        char backend[16];
-        VmGpu g = { .enabled = true };
-        int headless, b, n = 0;
-
-        if (sscanf(v, "%15s %" SCNu32 " %" SCNu32 " %" SCNu32 " %" SCNu64 " %d%n", backend, &g.width, &g.height,
-                   &g.displays, &g.max_memory, &headless, &n) != 6 || v[n] != '\0' ||
-            (b = vmm_gpu_backend_from_string(backend)) < 0 ||
-            g.width < 1 || g.width > VMM_CONFIG_GPU_SIZE_MAX || g.height < 1 || g.height > VMM_CONFIG_GPU_SIZE_MAX ||
-            g.displays > VMM_CONFIG_GPU_DISPLAYS_MAX ||
-            g.max_memory < VMM_CONFIG_GPU_MEMORY_MIN || g.max_memory > VMM_CONFIG_GPU_MEMORY_MAX)
-                return;
-        g.backend = (uint32_t) b;
-        g.headless = headless == 1;
-        s->gpu = g;
-}
-
-static void state_file_done(StateFile *s) {
-        for (unsigned i = 0; i < s->n_shares; i++)
-                vm_share_done(&s->shares[i]);
-        s->n_shares = 0;
-        free(s->name);
-        free(s->socket);
-        free(s->state);
-}
-
-static int state_file_read(const char *path, StateFile *ret) {
-        _cleanup_free_ char *line = NULL;
-        StateFile s = {};
-        size_t size = 0;
-        FILE *f;
-
-        f = fopen(path, "re");
-        if (!f)
-                return -errno;
-        /* getline: a SHARE= line may be longer than PATH_MAX once escaped. */
-        while (getline(&line, &size, f) > 0) {
-                char *eq, *v;
-
-                line[strcspn(line, "\n")] = 0;
-                if (line[0] == '#' || !(eq = strchr(line, '=')))
-                        continue;
-                *eq = 0;
-                v = eq + 1;
-                if (strcmp(line, "NAME") == 0)
-                        free(s.name), s.name = strdup(v);
-                else if (strcmp(line, "SOCKET") == 0)
-                        free(s.socket), s.socket = strdup(v);
-                else if (strcmp(line, "STATE") == 0)
-                        free(s.state), s.state = strdup(v);
-                else if (strcmp(line, "PID") == 0)
-                        s.pid = (pid_t) strtol(v, NULL, 10);
-                else if (strcmp(line, "STARTTIME") == 0)
-                        s.starttime = strtoull(v, NULL, 10);
-                else if (strcmp(line, "MEMORY") == 0)
-                        s.memory = strtoull(v, NULL, 10);
-                else if (strcmp(line, "START_USEC") == 0)
-                        s.start_usec = strtoull(v, NULL, 10);
-                else if (strcmp(line, "CID") == 0)
-                        s.cid = (uint32_t) strtoul(v, NULL, 10);
-                else if (strcmp(line, "VCPUS") == 0)
-                        s.vcpus = (uint32_t) strtoul(v, NULL, 10);
-                else if (strcmp(line, "STOP_REQUESTED") == 0)
-                        s.stop_requested = strcmp(v, "1") == 0;
-                else if (strcmp(line, "KILL_REQUESTED") == 0)
-                        s.kill_requested = strcmp(v, "1") == 0;
-                else if (strcmp(line, "BALLOON") == 0)
-                        s.balloon = strcmp(v, "1") == 0;
-                else if (strcmp(line, "ON_PANIC") == 0)
-                        s.on_panic = control_panic_action_from_string(v) == CONTROL_PANIC_PAUSE ?
-                                     CONTROL_PANIC_PAUSE : CONTROL_PANIC_STOP;
-                else if (strcmp(line, "GUEST_PANICKED") == 0)
-                        s.guest_panicked = strcmp(v, "1") == 0;
-                else if (strcmp(line, "BALLOON_TARGET") == 0)
-                        s.balloon_target = strtoull(v, NULL, 10);
-                else if (strcmp(line, "DISKS") == 0)
-                        s.disks = (uint32_t) strtoul(v, NULL, 10);
-                else if (strcmp(line, "DISKS_RO") == 0)
-                        s.disks_ro = (uint32_t) strtoul(v, NULL, 10);
-                else if (strcmp(line, "STOP_STEP") == 0) {
-                        int step = vm_stop_step_from_string(v);
-
-                        s.stop_step = step >= 0 ? (VmStopStep) step : VM_STOP_STEP_NONE;
-                } else if (strcmp(line, "STOP_TIMEOUT_MS") == 0)
-                        s.stop_timeout_ms = (uint32_t) MIN(strtoul(v, NULL, 10), (unsigned long) VM_STOP_TIMEOUT_MS_MAX);
-                else if (strcmp(line, "SHARE") == 0)
-                        state_read_share(&s, v);
-                else if (strcmp(line, "GPU") == 0)
-                        state_read_gpu(&s, v);
-        }
-        fclose(f);
-        if (!s.name || !s.socket || s.pid <= 0) {
-                state_file_done(&s);
-                return -EBADMSG;
-        }
-        *ret = s;
-        return 0;
-}
-
 static void vm_stop_resume(Vm *vm);
 
 /* The adopted VMM did not answer `info` at start-up (stopped, busy,
@@ -1385,16 +1207,16 @@ static void on_adopt_info(Vm *vm, int r, const ControlReply *reply, void *userda
 
 int vm_adopt(Manager *m, const char *state_path, Vm **ret) {
         _cleanup_close_ int pidfd = -EBADF, fd = -EBADF;
-        StateFile s = {};
+        VmStateFile s = {};
         ControlReply reply;
         ControlInfo info;
         uint64_t starttime;
         uint16_t other_version = 0;
         bool answered = false;
         Vm *vm = NULL;
-        int r, state;
+        int r;
 
-        r = state_file_read(state_path, &s);
+        r = vm_state_file_read(state_path, &s);
         if (r < 0)
                 return r;
         r = vm_new(m, s.name, &vm);
@@ -1476,8 +1298,7 @@ int vm_adopt(Manager *m, const char *state_path, Vm **ret) {
                             info.state == CONTROL_STATE_STARTING ? VM_STATE_STARTING :
                             info.state == CONTROL_STATE_STOPPING ? VM_STATE_STOPPING : VM_STATE_RUNNING;
         else {
-                state = vm_state_from_string(s.state);
-                vm->state = state < 0 || state == VM_STATE_STOPPED ? VM_STATE_RUNNING : (VmState) state;
+                vm->state = s.state < 0 || s.state == VM_STATE_STOPPED ? VM_STATE_RUNNING : (VmState) s.state;
         }
         if (vm->stop_requested || vm->kill_requested)
                 vm->state = VM_STATE_STOPPING;
@@ -1520,7 +1341,7 @@ int vm_adopt(Manager *m, const char *state_path, Vm **ret) {
         *ret = TAKE_PTR(vm);
         r = 0;
 out:
-        state_file_done(&s);
+        vm_state_file_done(&s);
         vm_free(vm);
         return r;
 }

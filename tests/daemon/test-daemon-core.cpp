@@ -7,6 +7,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <dirent.h>
+#include <fstream>
 #include <fcntl.h>
 #include <string>
 #include <unistd.h>
@@ -14,6 +16,7 @@
 #include "manager.h"
 #include "vm.h"
 #include "vm-config.h"
+#include "vm-state-file.h"
 #include "vmm-config.h"
 
 namespace {
@@ -318,4 +321,189 @@ TEST_F(ConfigFixture, NoKernelIsRefused) {
         config.kernel_fd = safe_close(config.kernel_fd);
         EXPECT_LT(build(), 0);
         EXPECT_NE(error.message[0], 0);
+}
+
+namespace {
+
+struct StateFileFixture : ::testing::Test {
+        char dir[64] = "/tmp/majordomed-state-XXXXXX";
+        std::string path;
+        VmStateFile back = {};
+
+        void SetUp() override {
+                ASSERT_NE(mkdtemp(dir), nullptr);
+                path = std::string(dir) + "/demo.state";
+        }
+        void TearDown() override {
+                vm_state_file_done(&back);
+                std::string cmd = std::string("rm -rf ") + dir;
+                ASSERT_EQ(system(cmd.c_str()), 0);
+        }
+        void write_text(const std::string &text) {
+                std::ofstream(path) << text;
+        }
+        unsigned files_in_dir() {
+                unsigned n = 0;
+                DIR *d = opendir(dir);
+                while (struct dirent *de = readdir(d))
+                        if (de->d_name[0] != '.')
+                                n++;
+                closedir(d);
+                return n;
+        }
+};
+
+} // namespace
+
+TEST_F(StateFileFixture, EveryFieldRoundTrips) {
+        char name[] = "demo", sock[] = "/run/majordome/demo.sock", log[] = "/run/majordome/demo.console.log";
+        char path0[] = "/srv/plain", path1[] = "/srv/a b\\c\ncaf\xc3\xa9\x7f";
+        VmStateFile s = {};
+        s.name = name;
+        s.socket = sock;
+        s.log = log;
+        s.state = VM_STATE_PAUSED;
+        s.pid = 4242;
+        s.starttime = 123456789012ULL;
+        s.memory = 512 * MiB;
+        s.start_usec = 1700000000000000ULL;
+        s.cid = 42;
+        s.vcpus = 3;
+        s.stop_requested = true;
+        s.kill_requested = false;
+        s.balloon = true;
+        s.guest_panicked = true;
+        s.on_panic = CONTROL_PANIC_PAUSE;
+        s.balloon_target = 128 * MiB;
+        s.disks = 3;
+        s.disks_ro = 0x5;
+        s.stop_step = VM_STOP_STEP_SIGTERM;
+        s.stop_timeout_ms = 7000;
+        s.shares[0] = VmShare { -EBADF, path0, VMM_FS_CACHE_ALWAYS, true, "plain" };
+        s.shares[1] = VmShare { -EBADF, path1, VMM_FS_CACHE_NEVER, false, "odd-2" };
+        s.n_shares = 2;
+        s.gpu = VmGpu { true, VMM_GPU_BACKEND_2D, 1280, 720, 2, 64 * MiB, true };
+
+        ASSERT_EQ(vm_state_file_write(path.c_str(), &s), 0);
+        ASSERT_EQ(vm_state_file_read(path.c_str(), &back), 0);
+
+        EXPECT_STREQ(back.name, name);
+        EXPECT_STREQ(back.socket, sock);
+        EXPECT_STREQ(back.log, log);
+        EXPECT_EQ(back.state, VM_STATE_PAUSED);
+        EXPECT_EQ(back.pid, 4242);
+        EXPECT_EQ(back.starttime, s.starttime);
+        EXPECT_EQ(back.memory, s.memory);
+        EXPECT_EQ(back.start_usec, s.start_usec);
+        EXPECT_EQ(back.cid, 42u);
+        EXPECT_EQ(back.vcpus, 3u);
+        EXPECT_TRUE(back.stop_requested);
+        EXPECT_FALSE(back.kill_requested);
+        EXPECT_TRUE(back.balloon);
+        EXPECT_TRUE(back.guest_panicked);
+        EXPECT_EQ(back.on_panic, (uint32_t) CONTROL_PANIC_PAUSE);
+        EXPECT_EQ(back.balloon_target, s.balloon_target);
+        EXPECT_EQ(back.disks, 3u);
+        EXPECT_EQ(back.disks_ro, 0x5u);
+        EXPECT_EQ(back.stop_step, VM_STOP_STEP_SIGTERM);
+        EXPECT_EQ(back.stop_timeout_ms, 7000u);
+        ASSERT_EQ(back.n_shares, 2u);
+        for (unsigned i = 0; i < 2; i++) {
+                EXPECT_STREQ(back.shares[i].path, s.shares[i].path) << i;
+                EXPECT_STREQ(back.shares[i].tag, s.shares[i].tag) << i;
+                EXPECT_EQ(back.shares[i].cache, s.shares[i].cache) << i;
+                EXPECT_EQ(back.shares[i].read_only, s.shares[i].read_only) << i;
+                EXPECT_LT(back.shares[i].fd, 0) << i;
+        }
+        EXPECT_TRUE(back.gpu.enabled);
+        EXPECT_EQ(back.gpu.backend, (uint32_t) VMM_GPU_BACKEND_2D);
+        EXPECT_EQ(back.gpu.width, 1280u);
+        EXPECT_EQ(back.gpu.height, 720u);
+        EXPECT_EQ(back.gpu.displays, 2u);
+        EXPECT_EQ(back.gpu.max_memory, 64 * MiB);
+        EXPECT_TRUE(back.gpu.headless);
+}
+
+TEST_F(StateFileFixture, WritingLeavesOnlyTheFileItself) {
+        char name[] = "demo", sock[] = "/s";
+        VmStateFile s = {};
+        s.name = name;
+        s.socket = sock;
+        s.pid = 1;
+        ASSERT_EQ(vm_state_file_write(path.c_str(), &s), 0);
+        ASSERT_EQ(vm_state_file_write(path.c_str(), &s), 0);
+        EXPECT_EQ(files_in_dir(), 1u);
+        ASSERT_EQ(vm_state_file_read(path.c_str(), &back), 0);
+        EXPECT_FALSE(back.gpu.enabled);
+        EXPECT_EQ(back.n_shares, 0u);
+}
+
+TEST_F(StateFileFixture, ASharePathCannotAddAKeyOfItsOwn) {
+        char name[] = "demo", sock[] = "/s", evil[] = "/srv/x\nPID=1\nGPU=2d 640 480 1 1048576 0";
+        VmStateFile s = {};
+        s.name = name;
+        s.socket = sock;
+        s.pid = 777;
+        s.shares[0] = VmShare { -EBADF, evil, VMM_FS_CACHE_AUTO, false, "x" };
+        s.n_shares = 1;
+        ASSERT_EQ(vm_state_file_write(path.c_str(), &s), 0);
+        ASSERT_EQ(vm_state_file_read(path.c_str(), &back), 0);
+        EXPECT_EQ(back.pid, 777);
+        EXPECT_FALSE(back.gpu.enabled);
+        ASSERT_EQ(back.n_shares, 1u);
+        EXPECT_STREQ(back.shares[0].path, evil);
+}
+
+TEST_F(StateFileFixture, WithoutNameSocketOrPidItIsEbadmsg) {
+        write_text("NAME=demo\nSOCKET=/s\n");
+        EXPECT_EQ(vm_state_file_read(path.c_str(), &back), -EBADMSG);
+        write_text("NAME=demo\nPID=12\n");
+        EXPECT_EQ(vm_state_file_read(path.c_str(), &back), -EBADMSG);
+        write_text("SOCKET=/s\nPID=12\n");
+        EXPECT_EQ(vm_state_file_read(path.c_str(), &back), -EBADMSG);
+        EXPECT_EQ(vm_state_file_read((std::string(dir) + "/none.state").c_str(), &back), -ENOENT);
+}
+
+TEST_F(StateFileFixture, BadLinesAreLeftOutAndTheRestKept) {
+        write_text("# comment\nNAME=demo\nSOCKET=/s\nPID=12\nSTATE=flying\nWHAT=ever\n"
+                   "GPU=3d 640 480 1 1048576 0\nSHARE=0 sometimes tag /p\nSHARE=1 never bad:tag /p\n"
+                   "SHARE=1 never ok /p\nON_PANIC=explode\nSTOP_STEP=later\nSTOP_TIMEOUT_MS=99999999\n");
+        ASSERT_EQ(vm_state_file_read(path.c_str(), &back), 0);
+        EXPECT_LT(back.state, 0);
+        EXPECT_FALSE(back.gpu.enabled);
+        ASSERT_EQ(back.n_shares, 1u);
+        EXPECT_STREQ(back.shares[0].tag, "ok");
+        EXPECT_TRUE(back.shares[0].read_only);
+        EXPECT_EQ(back.on_panic, (uint32_t) CONTROL_PANIC_STOP);
+        EXPECT_EQ(back.stop_step, VM_STOP_STEP_NONE);
+        EXPECT_EQ(back.stop_timeout_ms, (uint32_t) VM_STOP_TIMEOUT_MS_MAX);
+}
+
+TEST_F(ManagerFixture, VmSaveRecordsTheVm) {
+        VmStateFile back = {};
+        Vm *vm = add("saved");
+        vm->pid = 31337;
+        vm->pid_starttime = 99;
+        vm->state = VM_STATE_RUNNING;
+        vm->cid = 9;
+        vm->vcpus = 2;
+        vm->memory_bytes = 256 * MiB;
+        vm->balloon = true;
+        vm->n_disks = 2;
+        vm->disks_read_only = 0x2;
+        ASSERT_EQ(vm_save(vm), 0);
+        ASSERT_EQ(vm_state_file_read(vm->state_path, &back), 0);
+        EXPECT_STREQ(back.name, "saved");
+        EXPECT_STREQ(back.socket, vm->socket_path);
+        EXPECT_STREQ(back.log, vm->log_path);
+        EXPECT_EQ(back.state, VM_STATE_RUNNING);
+        EXPECT_EQ(back.pid, 31337);
+        EXPECT_EQ(back.starttime, 99u);
+        EXPECT_EQ(back.cid, 9u);
+        EXPECT_EQ(back.vcpus, 2u);
+        EXPECT_EQ(back.memory, 256 * MiB);
+        EXPECT_TRUE(back.balloon);
+        EXPECT_EQ(back.disks, 2u);
+        EXPECT_EQ(back.disks_ro, 0x2u);
+        vm_state_file_done(&back);
 }
