@@ -19,21 +19,9 @@
 #include "manager.h"
 #include "string-table.h"
 #include "vm.h"
+#include "vm-control.h"
 #include "vm-state-file.h"
 #include "vmm-config.h"
-
-#define VM_CONTROL_PAYLOAD_MAX 16
-
-struct VmControlRequest {
-        uint16_t type;
-        uint32_t id;
-        uint64_t deadline_usec; /* CLOCK_MONOTONIC */
-        uint8_t payload[VM_CONTROL_PAYLOAD_MAX];
-        size_t length;
-        void (*done)(Vm *vm, int r, const ControlReply *reply, void *userdata);
-        void *userdata;
-        VmControlRequest *next;
-};
 
 /* A GetBalloonStats caller: all callers while one request is out share it. */
 struct VmStatsWaiter {
@@ -41,8 +29,6 @@ struct VmStatsWaiter {
         void *userdata;
         VmStatsWaiter *next;
 };
-
-typedef void (*VmControlFn)(Vm *vm, int r, const ControlReply *reply, void *userdata);
 
 static const char *const vm_state_table[_VM_STATE_MAX] = {
         [VM_STATE_STARTING] = "starting",
@@ -184,213 +170,6 @@ static void waiters_complete(Vm *vm, VmWaiter **list, int r, const char *msg, Vm
         }
 }
 
-/* ---- control connection: requests sent at once, each bounded ----
- *
- * Every request goes out as soon as it is made and its reply is matched by
- * id, so nothing waits behind a slow request: the VMM answers balloon-stats
- * asynchronously (docs/control-protocol.md) and everything else at once. */
-
-static uint64_t now_monotonic_usec(void) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
-}
-
-static void control_arm_timer(Vm *vm) {
-        uint64_t next = UINT64_MAX;
-
-        for (VmControlRequest *q = vm->requests; q; q = q->next)
-                next = MIN(next, q->deadline_usec);
-        if (next == UINT64_MAX) {
-                (void) sd_event_source_set_enabled(vm->control_timer, SD_EVENT_OFF);
-                return;
-        }
-        (void) sd_event_source_set_time(vm->control_timer, next);
-        (void) sd_event_source_set_enabled(vm->control_timer, SD_EVENT_ONESHOT);
-}
-
-/* Unlinks q and calls its callback; the callback may make new requests. */
-static void control_complete(Vm *vm, VmControlRequest *q, int r, const ControlReply *reply) {
-        for (VmControlRequest **p = &vm->requests; *p; p = &(*p)->next)
-                if (*p == q) {
-                        *p = q->next;
-                        break;
-                }
-        vm->n_requests--;
-        q->done(vm, r, reply, q->userdata);
-        free(q);
-}
-
-static void control_fail_all(Vm *vm, int r) {
-        while (vm->requests)
-                control_complete(vm, vm->requests, r, NULL);
-}
-
-static void control_disconnect(Vm *vm) {
-        vm->control_source = sd_event_source_disable_unref(vm->control_source);
-        vm->control_fd = safe_close(vm->control_fd);
-        (void) sd_event_source_set_enabled(vm->control_timer, SD_EVENT_OFF);
-        control_fail_all(vm, -ENOTCONN);
-}
-
-static int on_control_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
-        Vm *vm = userdata;
-        uint64_t now = now_monotonic_usec();
-        bool found;
-
-        /* A late reply carries an id nobody waits for and is skipped. */
-        do {
-                found = false;
-                for (VmControlRequest *q = vm->requests; q; q = q->next)
-                        if (q->deadline_usec <= now) {
-                                control_complete(vm, q, -ETIMEDOUT, NULL);
-                                found = true;
-                                break;
-                        }
-        } while (found);
-        control_arm_timer(vm);
-        return 0;
-}
-
-static void vm_handle_event(Vm *vm, const ControlHeader *h, const uint8_t *payload);
-static void vm_version_mismatch(Vm *vm, uint16_t version);
-
-static int on_control_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
-        Vm *vm = userdata;
-
-        for (;;) {
-                ControlDatagram d;
-                ControlHeader h;
-                ControlReply reply;
-                VmControlRequest *q;
-                int r;
-
-                r = control_receive(fd, &d);
-                if (r == -EAGAIN)
-                        break;
-                if (r < 0) {
-                        /* The VMM hung up (exiting); its pidfd tells the rest. */
-                        control_disconnect(vm);
-                        return 0;
-                }
-                control_datagram_close_fds(&d);
-                if (d.truncated || control_header_decode(d.data, d.len, &h) < 0)
-                        continue;
-                r = control_header_check(&h, d.len);
-                if (r == -EPROTO) {
-                        /* Only magic and version are frozen across versions:
-                         * nothing else of it can be read. */
-                        vm_version_mismatch(vm, h.version);
-                        return 0;
-                }
-                if (r < 0)
-                        continue;
-                if ((h.type & CONTROL_EVENT) && !(h.type & CONTROL_REPLY)) {
-                        vm_handle_event(vm, &h, d.data + CONTROL_HEADER_SIZE);
-                        if (vm->control_fd != fd)
-                                return 0;
-                        continue;
-                }
-                for (q = vm->requests; q; q = q->next)
-                        if (h.id == q->id && h.type == (q->type | CONTROL_REPLY))
-                                break;
-                if (!q)
-                        continue;
-
-                reply = (ControlReply) {
-                        .version = h.version,
-                        .type = h.type,
-                        .status = h.status,
-                        .length = h.length,
-                };
-                memcpy(reply.payload, d.data + CONTROL_HEADER_SIZE, h.length);
-                control_complete(vm, q, 0, &reply);
-                if (vm->control_fd != fd)
-                        return 0; /* a callback disconnected */
-        }
-        control_arm_timer(vm);
-        return 0;
-}
-
-static int control_attach(Vm *vm, int fd) {
-        int flags, r;
-
-        flags = fcntl(fd, F_GETFL);
-        if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
-                return -errno;
-        r = sd_event_add_io(vm->manager->event, &vm->control_source, fd, EPOLLIN, on_control_io, vm);
-        if (r < 0)
-                return r;
-        if (!vm->control_timer) {
-                r = sd_event_add_time(vm->manager->event, &vm->control_timer, CLOCK_MONOTONIC,
-                                      UINT64_MAX, 0, on_control_timeout, vm);
-                if (r < 0)
-                        return r;
-                (void) sd_event_source_set_enabled(vm->control_timer, SD_EVENT_OFF);
-        }
-        vm->control_fd = fd;
-        /* Sequence numbers are per connection. */
-        vm->last_event_seq = 0;
-        return 0;
-}
-
-/* urgent: a stop, which must get through whatever else callers asked for:
- * it is not counted against VM_CONTROL_QUEUE_MAX. */
-static int control_enqueue_full(Vm *vm, uint16_t type, const void *payload, size_t length, bool urgent,
-                                VmControlFn done, void *userdata) {
-        VmControlRequest *q;
-        ControlHeader h;
-        int r;
-
-        if (length > VM_CONTROL_PAYLOAD_MAX)
-                return -EMSGSIZE;
-        if (vm->vmm_version != 0)
-                return -EPROTO;
-        if (vm->control_fd < 0)
-                return -ENOTCONN;
-        if (!urgent && vm->n_requests >= VM_CONTROL_QUEUE_MAX)
-                return -EBUSY;
-        q = calloc(1, sizeof(*q));
-        if (!q)
-                return -ENOMEM;
-        q->type = type;
-        if (length > 0)
-                memcpy(q->payload, payload, length);
-        q->length = length;
-        q->id = ++vm->next_request_id;
-        q->done = done;
-        q->userdata = userdata;
-        q->deadline_usec = now_monotonic_usec() + (uint64_t) VM_CONTROL_TIMEOUT_MS * 1000;
-
-        h = (ControlHeader) {
-                .magic = CONTROL_MAGIC,
-                .version = CONTROL_VERSION,
-                .type = q->type,
-                .id = q->id,
-                .length = (uint32_t) q->length,
-        };
-        r = control_send(vm->control_fd, &h, q->payload, NULL, 0);
-        if (r < 0) {
-                free(q);
-                return r;
-        }
-        q->next = vm->requests;
-        vm->requests = q;
-        vm->n_requests++;
-        control_arm_timer(vm);
-        return 0;
-}
-
-static int control_enqueue_payload(Vm *vm, uint16_t type, const void *payload, size_t length,
-                                   VmControlFn done, void *userdata) {
-        return control_enqueue_full(vm, type, payload, length, false, done, userdata);
-}
-
-static int control_enqueue(Vm *vm, uint16_t type, VmControlFn done, void *userdata) {
-        return control_enqueue_payload(vm, type, NULL, 0, done, userdata);
-}
-
 static void stats_waiters_complete(Vm *vm, int r, const char *msg, const ControlBalloonStats *stats);
 
 /* ---- lifetime ---- */
@@ -451,7 +230,7 @@ Vm *vm_free(Vm *vm) {
         if (!vm)
                 return NULL;
         /* Nobody is left waiting forever: pending callers hear it ended. */
-        control_fail_all(vm, -ECANCELED);
+        vm_control_fail_all(vm, -ECANCELED);
         stats_waiters_complete(vm, -ECANCELED, "the daemon is shutting down", NULL);
         waiters_complete(vm, &vm->start_waiters, -ECANCELED, "the daemon is shutting down", VM_STOP_STEP_NONE);
         waiters_complete(vm, &vm->stop_waiters, -ECANCELED, "the daemon is shutting down", vm->stop_step);
@@ -674,7 +453,7 @@ static void vm_finish(Vm *vm, bool known, bool signaled, int code) {
         vm->pidfd_source = sd_event_source_disable_unref(vm->pidfd_source);
         vm->start_timer = sd_event_source_disable_unref(vm->start_timer);
         vm->stop_timer = sd_event_source_disable_unref(vm->stop_timer);
-        control_disconnect(vm);
+        vm_control_disconnect(vm);
         (void) unlink(vm->state_path);
         (void) unlink(vm->socket_path);
         if (vm->cid > 0) {
@@ -733,7 +512,7 @@ static int on_pidfd(sd_event_source *s, int fd, uint32_t revents, void *userdata
  * `exiting` counts, payloads are decoded with their sizes checked, and an
  * event never moves a VM out of a state the daemon decides (stopping). */
 
-static void vm_version_mismatch(Vm *vm, uint16_t version) {
+void vm_version_mismatch(Vm *vm, uint16_t version) {
         _cleanup_free_ char *msg = NULL;
 
         if (asprintf(&msg, "the VMM speaks control protocol v%u, this daemon v%u", version, CONTROL_VERSION) < 0)
@@ -744,8 +523,8 @@ static void vm_version_mismatch(Vm *vm, uint16_t version) {
                           vm->name, (int) vm->pid, version, CONTROL_VERSION);
         vm->vmm_version = version ?: UINT16_MAX;
         vm->adopt_unconfirmed = false;
-        control_fail_all(vm, -EPROTO);
-        control_disconnect(vm);
+        vm_control_fail_all(vm, -EPROTO);
+        vm_control_disconnect(vm);
         if (vm->state == VM_STATE_STARTING && vm->is_child) {
                 /* Ours, just spawned, and unusable: StartVm fails now with
                  * both versions named, and the VMM goes (start-failed). */
@@ -767,7 +546,7 @@ static void on_subscribe_reply(Vm *vm, int r, const ControlReply *reply, void *u
 }
 
 static int vm_subscribe(Vm *vm) {
-        return control_enqueue(vm, CONTROL_TYPE_SUBSCRIBE, on_subscribe_reply, NULL);
+        return vm_control_request(vm, CONTROL_TYPE_SUBSCRIBE, on_subscribe_reply, NULL);
 }
 
 static void vm_apply_vmm_state(Vm *vm, uint32_t state) {
@@ -809,7 +588,7 @@ static void vm_on_ready(Vm *vm, const ControlReady *ready) {
         manager_vm_started(vm->manager, vm);
 }
 
-static void vm_handle_event(Vm *vm, const ControlHeader *h, const uint8_t *payload) {
+void vm_handle_event(Vm *vm, const ControlHeader *h, const uint8_t *payload) {
         char reason[CONTROL_REASON_MAX + 1], device[16];
         _cleanup_free_ char *escaped = NULL;
         ControlReady ready;
@@ -1093,7 +872,7 @@ static int vm_spawn(Vm *vm, VmConfig *config, VmDoneFn done, void *userdata) {
         if (r < 0)
                 goto fail;
         vm->pidfd = TAKE_FD(pidfd);
-        r = control_attach(vm, ours);
+        r = vm_control_attach(vm, ours);
         if (r < 0)
                 goto fail;
         TAKE_FD(ours);
@@ -1166,9 +945,9 @@ static int on_adopt_retry(sd_event_source *s, uint64_t usec, void *userdata) {
 
         if (!vm->adopt_unconfirmed || vm->state == VM_STATE_STOPPED)
                 return 0;
-        if (vm->control_fd < 0 && control_connect(vm->socket_path, &fd) >= 0 && control_attach(vm, fd) < 0)
+        if (vm->control_fd < 0 && control_connect(vm->socket_path, &fd) >= 0 && vm_control_attach(vm, fd) < 0)
                 safe_close(fd);
-        r = control_enqueue(vm, CONTROL_TYPE_INFO, on_adopt_info, NULL);
+        r = vm_control_request(vm, CONTROL_TYPE_INFO, on_adopt_info, NULL);
         if (r < 0) {
                 (void) sd_event_source_set_time_relative(vm->adopt_timer, VM_ADOPT_RETRY_USEC);
                 (void) sd_event_source_set_enabled(vm->adopt_timer, SD_EVENT_ONESHOT);
@@ -1185,7 +964,7 @@ static void on_adopt_info(Vm *vm, int r, const ControlReply *reply, void *userda
             info.pid != (uint32_t) vm->pid) {
                 if (r != -ETIMEDOUT)
                         /* Not our VMM's socket, or gone: reconnect next time. */
-                        control_disconnect(vm);
+                        vm_control_disconnect(vm);
                 (void) sd_event_source_set_time_relative(vm->adopt_timer, VM_ADOPT_RETRY_USEC);
                 (void) sd_event_source_set_enabled(vm->adopt_timer, SD_EVENT_ONESHOT);
                 return;
@@ -1308,7 +1087,7 @@ int vm_adopt(Manager *m, const char *state_path, Vm **ret) {
                 goto out;
         vm->pidfd = TAKE_FD(pidfd);
         if (fd >= 0) {
-                r = control_attach(vm, fd);
+                r = vm_control_attach(vm, fd);
                 if (r < 0)
                         goto out;
                 TAKE_FD(fd);
@@ -1405,7 +1184,7 @@ static void on_stop_reply(Vm *vm, int r, const ControlReply *reply, void *userda
 
 /* The graceful step: the VMM's stop, sent past anything else in flight. */
 static void vm_stop_send(Vm *vm) {
-        if (control_enqueue_full(vm, CONTROL_TYPE_STOP, NULL, 0, true, on_stop_reply, NULL) < 0)
+        if (vm_control_request_full(vm, CONTROL_TYPE_STOP, NULL, 0, true, on_stop_reply, NULL) < 0)
                 vm_stop_escalate(vm);
         else
                 vm_arm_stop_timer(vm);
@@ -1501,7 +1280,7 @@ static int vm_simple_call(Vm *vm, uint16_t type, VmState target, VmDoneFn done, 
         if (!c)
                 return -ENOMEM;
         *c = (SimpleCall) { .done = done, .userdata = userdata, .target = target };
-        r = control_enqueue(vm, type, on_simple_reply, c);
+        r = vm_control_request(vm, type, on_simple_reply, c);
         if (r < 0)
                 free(c);
         return r;
@@ -1592,7 +1371,7 @@ int vm_set_balloon(Vm *vm, uint64_t bytes, VmDoneFn done, void *userdata) {
                 return -ENOMEM;
         *c = (DeviceCall) { .done = done, .userdata = userdata, .bytes = bytes };
         control_balloon_request_encode(bytes, payload);
-        r = control_enqueue_payload(vm, CONTROL_TYPE_BALLOON, payload, sizeof(payload), on_set_balloon_reply, c);
+        r = vm_control_request_payload(vm, CONTROL_TYPE_BALLOON, payload, sizeof(payload), on_set_balloon_reply, c);
         if (r < 0)
                 free(c);
         return r;
@@ -1662,8 +1441,8 @@ int vm_get_balloon_stats(Vm *vm, VmBalloonStatsFn done, void *userdata) {
                 /* A paused guest cannot answer: do not make the VMM wait for it. */
                 control_balloon_stats_request_encode(vm->state == VM_STATE_PAUSED ? 0 : VM_BALLOON_STATS_WAIT_MS,
                                                      payload);
-                r = control_enqueue_payload(vm, CONTROL_TYPE_BALLOON_STATS, payload, sizeof(payload),
-                                            on_balloon_stats_reply, NULL);
+                r = vm_control_request_payload(vm, CONTROL_TYPE_BALLOON_STATS, payload, sizeof(payload),
+                                               on_balloon_stats_reply, NULL);
                 if (r < 0) {
                         free(w);
                         return r;
@@ -1706,7 +1485,7 @@ int vm_resize_disk(Vm *vm, uint32_t index, uint64_t bytes, VmDoneFn done, void *
                 return -ENOMEM;
         *c = (DeviceCall) { .done = done, .userdata = userdata, .bytes = bytes, .index = index };
         control_disk_resize_request_encode(index, bytes, payload);
-        r = control_enqueue_payload(vm, CONTROL_TYPE_DISK_RESIZE, payload, sizeof(payload), on_resize_reply, c);
+        r = vm_control_request_payload(vm, CONTROL_TYPE_DISK_RESIZE, payload, sizeof(payload), on_resize_reply, c);
         if (r < 0)
                 free(c);
         return r;
