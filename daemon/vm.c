@@ -1,5 +1,4 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -9,7 +8,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -20,6 +18,7 @@
 #include "string-table.h"
 #include "vm.h"
 #include "vm-control.h"
+#include "vm-process.h"
 #include "vm-state-file.h"
 #include "vmm-config.h"
 
@@ -82,60 +81,11 @@ bool vm_name_is_valid(const char *name) {
         return true;
 }
 
-static int pidfd_open_(pid_t pid) {
-        return (int) syscall(SYS_pidfd_open, pid, 0);
-}
-
-static int pidfd_send_signal_(int pidfd, int sig) {
-        return (int) syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0);
-}
-
 static uint64_t now_realtime_usec(void) {
         struct timespec ts;
 
         clock_gettime(CLOCK_REALTIME, &ts);
         return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
-}
-
-/* The start time of a process (clock ticks since boot): with the pid, the
- * identity of a process that survives pid reuse. */
-static int pid_get_starttime(pid_t pid, uint64_t *ret) {
-        char path[64], buf[1024], *p, *end;
-        ssize_t n;
-        int fd;
-
-        snprintf(path, sizeof(path), "/proc/%d/stat", (int) pid);
-        fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-                return -errno;
-        n = read(fd, buf, sizeof(buf) - 1);
-        safe_close(fd);
-        if (n <= 0)
-                return n < 0 ? -errno : -EIO;
-        buf[n] = 0;
-
-        /* comm may hold spaces and parentheses: fields start after the last ')'. */
-        p = strrchr(buf, ')');
-        if (!p)
-                return -EIO;
-        p++;
-        for (int field = 3; field <= 22; field++) {
-                while (*p == ' ')
-                        p++;
-                if (!*p)
-                        return -EIO;
-                if (field == 22) {
-                        errno = 0;
-                        *ret = strtoull(p, &end, 10);
-                        if (errno || end == p)
-                                return -EIO;
-                        return 0;
-                }
-                p = strchr(p, ' ');
-                if (!p)
-                        return -EIO;
-        }
-        return -EIO;
 }
 
 /* ---- waiters ---- */
@@ -529,7 +479,7 @@ void vm_version_mismatch(Vm *vm, uint16_t version) {
                 /* Ours, just spawned, and unusable: StartVm fails now with
                  * both versions named, and the VMM goes (start-failed). */
                 waiters_complete(vm, &vm->start_waiters, -EPROTO, msg, VM_STOP_STEP_NONE);
-                (void) pidfd_send_signal_(vm->pidfd, SIGKILL);
+                (void) vm_pidfd_send_signal(vm->pidfd, SIGKILL);
         }
 }
 
@@ -542,7 +492,7 @@ static void on_subscribe_reply(Vm *vm, int r, const ControlReply *reply, void *u
         log_error_errno(r, "VM %s: the VMM refused to push its events (%m)", vm->name);
         if (vm->state == VM_STATE_STARTING && vm->is_child)
                 /* It would never be seen running: start-failed, at once. */
-                (void) pidfd_send_signal_(vm->pidfd, SIGKILL);
+                (void) vm_pidfd_send_signal(vm->pidfd, SIGKILL);
 }
 
 static int vm_subscribe(Vm *vm) {
@@ -663,83 +613,18 @@ static int on_start_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
         log_warning("VM %s: the VMM did not report running within %d ms, killing it",
                     vm->name, VM_START_TIMEOUT_MS);
         /* The pidfd reports the end as start-failed: nobody asked for a stop. */
-        (void) pidfd_send_signal_(vm->pidfd, SIGKILL);
+        (void) vm_pidfd_send_signal(vm->pidfd, SIGKILL);
         return 0;
 }
 
-static int fd_move_high(int fd) {
-        return fd < 0 ? -1 : fcntl(fd, F_DUPFD_CLOEXEC, 16);
-}
-
-/* The VMM's descriptors: 0-2 /dev/null and the log, then its end of the
- * control connection, then the gate until it opens. Every other file (the
- * kernel, initrd, console, disks) reaches it in the CONFIGURE message. */
-#define VM_FD_CONTROL 3
-#define VM_FD_GATE 4
-
-/* The child's exit code when the gate closes without opening: the daemon
- * failed to save the VM's state file, or died first. */
-#define VM_GATE_CLOSED_EXIT 75
-
-static _noreturn_ void vm_exec_child(char **argv, int control_fd, int log_fd, int gate_fd, int gate_write_fd) {
-        int null_fd, hi_control, hi_log, hi_gate, gate;
-        ssize_t k;
-        char go;
-        sigset_t all;
-
-        /* Only the daemon may hold the gate's write end, or its death
-         * would not close the gate. */
-        (void) close(gate_write_fd);
-
-        /* Its own session and process group: signals aimed at the daemon's
-         * group (a terminal's ^C, a unit's stop) do not reach the guest. */
-        (void) setsid();
-        sigemptyset(&all);
-        (void) sigprocmask(SIG_SETMASK, &all, NULL);
-        for (int sig = 1; sig < _NSIG; sig++)
-                if (sig != SIGKILL && sig != SIGSTOP)
-                        (void) signal(sig, SIG_DFL);
-
-        /* Lift every source above the targets first so dup2 never clobbers
-         * a source that sits on another's target number. */
-        hi_control = fd_move_high(control_fd);
-        hi_log = fd_move_high(log_fd);
-        hi_gate = fd_move_high(gate_fd);
-        null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-        if (hi_control < 0 || hi_log < 0 || hi_gate < 0 || null_fd < 0)
-                _exit(71);
-        if (dup2(null_fd, 0) < 0 || dup2(hi_log, 1) < 0 || dup2(hi_log, 2) < 0 || dup2(hi_control, VM_FD_CONTROL) < 0)
-                _exit(71);
-        gate = VM_FD_GATE;
-        if (dup3(hi_gate, gate, O_CLOEXEC) < 0)
-                _exit(71);
-        /* Nothing of the daemon's stays open while the child waits. */
-        (void) syscall(SYS_close_range, gate + 1, ~0U, 0);
-
-        /* The VMM runs only once a restarted daemon can find it: the daemon
-         * opens the gate after the state file is saved. EOF means it could
-         * not save it, or died first: no VMM, nothing orphaned. */
-        do
-                k = read(gate, &go, 1);
-        while (k < 0 && errno == EINTR);
-        if (k != 1)
-                _exit(VM_GATE_CLOSED_EXIT);
-        (void) close(gate);
-
-        execv(argv[0], argv);
-        dprintf(2, "majordome-vmm: cannot execute %s: %s\n", argv[0], strerror(errno));
-        _exit(127);
-}
-
 static int vm_spawn(Vm *vm, VmConfig *config, VmDoneFn done, void *userdata) {
-        _cleanup_close_ int log_fd = -EBADF, console_fd = -EBADF, ours = -EBADF, theirs = -EBADF, pidfd = -EBADF,
-                gate_read = -EBADF, gate_write = -EBADF;
+        _cleanup_close_ int log_fd = -EBADF, console_fd = -EBADF;
+        _cleanup_(vm_process_done) VmProcess p = VM_PROCESS_NULL;
         _cleanup_free_ VmmConfig *vmm_config = NULL;
         VmmConfigError config_error;
-        char control_fd[16], *argv[8];
-        int pair[2], gate[2], n = 0, r;
+        uint32_t ids_used;
         bool saved = false;
-        pid_t pid;
+        int r;
 
         if (config->kernel_fd < 0 || config->n_disks > VM_DISKS_MAX || config->n_shares > VM_SHARES_MAX)
                 return -EINVAL;
@@ -772,14 +657,6 @@ static int vm_spawn(Vm *vm, VmConfig *config, VmDoneFn done, void *userdata) {
         console_fd = open(vm->log_path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC | O_NOCTTY, 0640);
         if (console_fd < 0)
                 return -errno;
-        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0)
-                return -errno;
-        ours = pair[0];
-        theirs = pair[1];
-        if (pipe2(gate, O_CLOEXEC) < 0)
-                return -errno;
-        gate_read = gate[0];
-        gate_write = gate[1];
         (void) unlink(vm->socket_path);
 
         r = vm_config_to_vmm_config(config,
@@ -795,47 +672,15 @@ static int vm_spawn(Vm *vm, VmConfig *config, VmDoneFn done, void *userdata) {
                         log_warning("VM %s: the VMM's configuration: %s", vm->name, config_error.message);
                 return r;
         }
-        /* The whole configuration, with its descriptors, waits in the
-         * connection for the VMM to read it first (docs/control-protocol.md
-         * "configure"); its replies are not waited for: a VMM that refuses
-         * it exits (start-failed) with the reason in its log. */
-        r = vmm_config_send(ours, vm->next_request_id + 1, vmm_config);
+        r = vm_process_spawn(vm->manager->vmm_path, vm->socket_path, log_fd, vmm_config, vm->next_request_id + 1,
+                             &p, &ids_used);
         if (r < 0)
                 return r;
-        vm->next_request_id += (uint32_t) r;
+        vm->next_request_id += ids_used;
 
-        /* A minimal command line: everything else came in the message. */
-        snprintf(control_fd, sizeof(control_fd), "%d", VM_FD_CONTROL);
-        argv[n++] = vm->manager->vmm_path;
-        argv[n++] = (char *) "serve";
-        argv[n++] = (char *) "--socket";
-        argv[n++] = vm->socket_path;
-        argv[n++] = (char *) "--control-fd";
-        argv[n++] = control_fd;
-        argv[n] = NULL;
-        assert(n < (int) ARRAY_SIZE(argv));
-
-        pid = fork();
-        if (pid < 0)
-                return -errno;
-        if (pid == 0)
-                vm_exec_child(argv, theirs, log_fd, gate_read, gate_write);
-        gate_read = safe_close(gate_read);
-
-        /* Our unreaped child cannot be replaced by another process, so the
-         * pidfd surely names it. */
-        pidfd = pidfd_open_(pid);
-        if (pidfd < 0) {
-                r = -errno;
-                (void) kill(pid, SIGKILL);
-                (void) waitpid(pid, NULL, 0);
-                return r;
-        }
-        theirs = safe_close(theirs);
-
-        vm->pid = pid;
+        vm->pid = p.pid;
         vm->is_child = true;
-        (void) pid_get_starttime(pid, &vm->pid_starttime);
+        (void) vm_pid_get_starttime(p.pid, &vm->pid_starttime);
         vm->start_time_usec = now_realtime_usec();
         vm->vcpus = vmm_config->n_vcpus;
         vm->memory_bytes = vmm_config->mem_size;
@@ -868,14 +713,14 @@ static int vm_spawn(Vm *vm, VmConfig *config, VmDoneFn done, void *userdata) {
                 manager_vm_gpu_changed(vm->manager, vm);
         }
 
-        r = sd_event_add_child_pidfd(vm->manager->event, &vm->pidfd_source, pidfd, WEXITED, on_child, vm);
+        r = sd_event_add_child_pidfd(vm->manager->event, &vm->pidfd_source, p.pidfd, WEXITED, on_child, vm);
         if (r < 0)
                 goto fail;
-        vm->pidfd = TAKE_FD(pidfd);
-        r = vm_control_attach(vm, ours);
+        vm->pidfd = TAKE_FD(p.pidfd);
+        r = vm_control_attach(vm, p.control_fd);
         if (r < 0)
                 goto fail;
-        TAKE_FD(ours);
+        TAKE_FD(p.control_fd);
         r = sd_event_add_time_relative(vm->manager->event, &vm->start_timer, CLOCK_MONOTONIC,
                                        (uint64_t) VM_START_TIMEOUT_MS * 1000, 0, on_start_timeout, vm);
         if (r < 0)
@@ -891,11 +736,9 @@ static int vm_spawn(Vm *vm, VmConfig *config, VmDoneFn done, void *userdata) {
         if (r < 0)
                 goto fail;
         saved = true;
-        if (write(gate_write, "", 1) != 1) {
-                r = -errno; /* EPIPE: the child died before its exec */
+        r = vm_process_open_gate(&p);
+        if (r < 0)
                 goto fail;
-        }
-        gate_write = safe_close(gate_write);
         /* Last: once a start waiter is registered, failing here would
          * answer the caller twice. */
         r = waiter_add(&vm->start_waiters, done, userdata);
@@ -905,11 +748,11 @@ static int vm_spawn(Vm *vm, VmConfig *config, VmDoneFn done, void *userdata) {
 
 fail:
         /* The VM object is dropped by the caller; take the process with it. */
-        (void) kill(pid, SIGKILL);
+        (void) kill(p.pid, SIGKILL);
         if (vm->pidfd_source) {
                 vm->pidfd_source = sd_event_source_disable_unref(vm->pidfd_source);
         }
-        (void) waitpid(pid, NULL, 0);
+        (void) waitpid(p.pid, NULL, 0);
         if (saved)
                 (void) unlink(vm->state_path);
         return r;
@@ -1009,12 +852,12 @@ int vm_adopt(Manager *m, const char *state_path, Vm **ret) {
         /* Identity: the pid must still name the process that was started
          * then. Only a VMM known to be gone (-ESRCH) makes the entry stale;
          * anything else keeps the VM managed. */
-        pidfd = pidfd_open_(s.pid);
+        pidfd = vm_pidfd_open(s.pid);
         if (pidfd < 0) {
                 r = -errno;
                 goto out;
         }
-        r = pid_get_starttime(s.pid, &starttime);
+        r = vm_pid_get_starttime(s.pid, &starttime);
         if (r == -ENOENT) /* exited between the two */
                 r = -ESRCH;
         if (r < 0)
@@ -1167,7 +1010,7 @@ static void vm_stop_escalate(Vm *vm) {
         /* Saved, so that a restarted daemon continues from this step. */
         (void) vm_save(vm);
         log_info("VM %s: stopping with %s", vm->name, sig == SIGTERM ? "SIGTERM" : "SIGKILL");
-        if (pidfd_send_signal_(vm->pidfd, sig) < 0 && errno != ESRCH)
+        if (vm_pidfd_send_signal(vm->pidfd, sig) < 0 && errno != ESRCH)
                 log_warning_errno(errno, "VM %s: sending signal %d: %m", vm->name, sig);
         vm_arm_stop_timer(vm);
 }
@@ -1198,11 +1041,11 @@ static void vm_stop_resume(Vm *vm) {
                  vm_stop_step_to_string(vm->stop_step));
         if (vm->kill_requested || vm->stop_step == VM_STOP_STEP_SIGKILL) {
                 vm->stop_step = VM_STOP_STEP_SIGKILL;
-                if (pidfd_send_signal_(vm->pidfd, SIGKILL) < 0 && errno != ESRCH)
+                if (vm_pidfd_send_signal(vm->pidfd, SIGKILL) < 0 && errno != ESRCH)
                         log_warning_errno(errno, "VM %s: SIGKILL: %m", vm->name);
                 vm_arm_stop_timer(vm);
         } else if (vm->stop_step == VM_STOP_STEP_SIGTERM) {
-                if (pidfd_send_signal_(vm->pidfd, SIGTERM) < 0 && errno != ESRCH)
+                if (vm_pidfd_send_signal(vm->pidfd, SIGTERM) < 0 && errno != ESRCH)
                         log_warning_errno(errno, "VM %s: SIGTERM: %m", vm->name);
                 vm_arm_stop_timer(vm);
         } else {
@@ -1226,7 +1069,7 @@ int vm_stop(Vm *vm, bool kill_now, uint32_t timeout_ms, VmDoneFn done, void *use
                         vm->stop_step = VM_STOP_STEP_SIGKILL;
                         if (!vm->stop_timeout_ms || timeout_ms)
                                 vm->stop_timeout_ms = timeout_ms ?: VM_STOP_TIMEOUT_MS_DEFAULT;
-                        if (pidfd_send_signal_(vm->pidfd, SIGKILL) < 0 && errno != ESRCH)
+                        if (vm_pidfd_send_signal(vm->pidfd, SIGKILL) < 0 && errno != ESRCH)
                                 log_warning_errno(errno, "VM %s: SIGKILL: %m", vm->name);
                         vm_arm_stop_timer(vm);
                         vm_set_state(vm, VM_STATE_STOPPING);

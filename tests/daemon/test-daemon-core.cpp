@@ -11,11 +11,14 @@
 #include <fstream>
 #include <fcntl.h>
 #include <string>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "manager.h"
 #include "vm.h"
 #include "vm-config.h"
+#include "vm-process.h"
 #include "vm-state-file.h"
 #include "vmm-config.h"
 
@@ -506,4 +509,83 @@ TEST_F(ManagerFixture, VmSaveRecordsTheVm) {
         EXPECT_EQ(back.disks, 2u);
         EXPECT_EQ(back.disks_ro, 0x2u);
         vm_state_file_done(&back);
+}
+
+namespace {
+
+// A stand-in for majordome-vmm: a shell script that records its arguments
+// and whether the control connection sits on descriptor 3.
+struct ProcessFixture : ::testing::Test {
+        char dir[64] = "/tmp/majordomed-process-XXXXXX";
+        std::string vmm, kernel;
+        VmmConfig *config = nullptr;
+        int kernel_fd = -1, log_fd = -1;
+        VmProcess p = VM_PROCESS_NULL;
+
+        void SetUp() override {
+                ASSERT_NE(mkdtemp(dir), nullptr);
+                vmm = std::string(dir) + "/fake-vmm";
+                std::ofstream(vmm) << "#!/bin/sh\necho \"$@\" > \"$(dirname \"$0\")/args\"\n"
+                                      "[ -S /dev/fd/3 ] && echo control > \"$(dirname \"$0\")/fd3\"\nexit 0\n";
+                ASSERT_EQ(chmod(vmm.c_str(), 0700), 0);
+                kernel = std::string(dir) + "/kernel";
+                kernel_fd = open(kernel.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+                log_fd = open((std::string(dir) + "/vmm.log").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+                config = new VmmConfig;
+                vmm_config_init(config);
+                config->kernel_fd = kernel_fd;
+        }
+        void TearDown() override {
+                vm_process_done(&p);
+                delete config;
+                close(kernel_fd);
+                close(log_fd);
+                std::string cmd = std::string("rm -rf ") + dir;
+                ASSERT_EQ(system(cmd.c_str()), 0);
+        }
+        int wait_exit() {
+                int status = 0;
+                EXPECT_EQ(waitpid(p.pid, &status, 0), p.pid);
+                EXPECT_TRUE(WIFEXITED(status));
+                return WEXITSTATUS(status);
+        }
+        std::string read_file(const char *name) {
+                std::ifstream f(std::string(dir) + "/" + name);
+                std::string line;
+                std::getline(f, line);
+                return line;
+        }
+};
+
+} // namespace
+
+TEST_F(ProcessFixture, AGateClosedUnopenedEndsTheChildBeforeTheVmmRuns) {
+        uint32_t ids = 0;
+        ASSERT_EQ(vm_process_spawn(vmm.c_str(), "/nonexistent/demo.sock", log_fd, config, 5, &p, &ids), 0);
+        EXPECT_GT(p.pid, 0);
+        EXPECT_GE(p.pidfd, 0);
+        EXPECT_GE(p.control_fd, 0);
+        EXPECT_GE(ids, 1u);
+        p.gate_fd = safe_close(p.gate_fd);
+        EXPECT_EQ(wait_exit(), VM_GATE_CLOSED_EXIT);
+        EXPECT_EQ(read_file("args"), "");
+}
+
+TEST_F(ProcessFixture, AnOpenedGateExecsTheVmmWithItsMinimalCommandLine) {
+        uint32_t ids = 0;
+        ASSERT_EQ(vm_process_spawn(vmm.c_str(), "/run/x/demo.sock", log_fd, config, 1, &p, &ids), 0);
+        ASSERT_EQ(vm_process_open_gate(&p), 0);
+        EXPECT_LT(p.gate_fd, 0);
+        EXPECT_EQ(wait_exit(), 0);
+        EXPECT_EQ(read_file("args"), "serve --socket /run/x/demo.sock --control-fd 3");
+        EXPECT_EQ(read_file("fd3"), "control");
+}
+
+TEST(DaemonProcess, StartTimeNamesALiveProcessAndNotADeadOne) {
+        uint64_t a = 0, b = 0;
+        ASSERT_EQ(vm_pid_get_starttime(getpid(), &a), 0);
+        ASSERT_EQ(vm_pid_get_starttime(getpid(), &b), 0);
+        EXPECT_GT(a, 0u);
+        EXPECT_EQ(a, b);
+        EXPECT_EQ(vm_pid_get_starttime(999999, &a), -ENOENT);
 }
