@@ -81,13 +81,9 @@ int vm_stop_step_from_string(const char *s);
 /* How long the VMM may wait for the guest's fresh balloon statistics; it
  * answers within that, well inside VM_CONTROL_TIMEOUT_MS. */
 #define VM_BALLOON_STATS_WAIT_MS 1000
-/* The guest's console log is capped (the VMM cuts it to its newest half);
- * the VMM's own log is read back at most VM_VMM_LOG_TAIL bytes from its end,
- * and the error taken from it is at most VM_VMM_ERROR_MAX bytes once escaped. */
+/* The guest's console log is capped (the VMM cuts it to its newest half). */
 #define VM_CONSOLE_LOG_MAX_DEFAULT (4 * MiB)
 #define VM_CONSOLE_LOG_MAX_MIN (16 * 1024)
-#define VM_VMM_LOG_TAIL 4096
-#define VM_VMM_ERROR_MAX 512
 /* majordome-vmm's exit status after a guest panic with --on-panic stop
  * (docs/majordome-vmm.md). */
 #define VM_VMM_EXIT_GUEST_PANIC 74
@@ -231,12 +227,6 @@ int vm_resume(Vm *vm, VmDoneFn done, void *userdata);
 int vm_set_balloon(Vm *vm, uint64_t bytes, VmDoneFn done, void *userdata);
 int vm_get_balloon_stats(Vm *vm, VmBalloonStatsFn done, void *userdata);
 int vm_resize_disk(Vm *vm, uint32_t index, uint64_t bytes, VmDoneFn done, void *userdata);
-
-/* text[0..n) made safe for D-Bus and terminals: valid UTF-8 with no
- * control characters (those and bytes that are not UTF-8 become \xNN, a
- * backslash \\), at most max bytes (then cut, ending in "..."). NULL on
- * OOM. */
-char *vm_escape_text(const char *text, size_t n, size_t max);
 
 /* Writes the state file atomically (temp + rename). */
 int vm_save(Vm *vm);

@@ -18,6 +18,7 @@
 #include "manager.h"
 #include "vm.h"
 #include "vm-config.h"
+#include "vm-log.h"
 #include "vm-process.h"
 #include "vm-state-file.h"
 #include "vmm-config.h"
@@ -588,4 +589,81 @@ TEST(DaemonProcess, StartTimeNamesALiveProcessAndNotADeadOne) {
         EXPECT_GT(a, 0u);
         EXPECT_EQ(a, b);
         EXPECT_EQ(vm_pid_get_starttime(999999, &a), -ENOENT);
+}
+
+namespace {
+
+std::string escape(const std::string &text, size_t max = 1024) {
+        char *e = vm_escape_text(text.data(), text.size(), max);
+        std::string r = e ? e : "(null)";
+        free(e);
+        return r;
+}
+
+struct VmmLogFixture : ::testing::Test {
+        char dir[64] = "/tmp/majordomed-log-XXXXXX";
+        std::string path;
+
+        void SetUp() override {
+                ASSERT_NE(mkdtemp(dir), nullptr);
+                path = std::string(dir) + "/demo.log";
+        }
+        void TearDown() override {
+                std::string cmd = std::string("rm -rf ") + dir;
+                ASSERT_EQ(system(cmd.c_str()), 0);
+        }
+        std::string last_error(const std::string &text) {
+                std::ofstream(path, std::ios::binary) << text;
+                char *e = vm_log_last_vmm_error(path.c_str());
+                std::string r = e ? e : "(null)";
+                free(e);
+                return r;
+        }
+};
+
+} // namespace
+
+TEST(DaemonEscape, PlainTextAndUtf8PassUnchanged) {
+        EXPECT_EQ(escape("cannot open disk 0"), "cannot open disk 0");
+        EXPECT_EQ(escape("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"), "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80");
+}
+
+TEST(DaemonEscape, ControlsBackslashAndBadUtf8BecomeEscapes) {
+        EXPECT_EQ(escape("a\nb\x1b[31m\x7f"), "a\\x0ab\\x1b[31m\\x7f");
+        EXPECT_EQ(escape("a\\b"), "a\\\\b");
+        EXPECT_EQ(escape("\xff"), "\\xff");
+        EXPECT_EQ(escape("\xc0\xaf"), "\\xc0\\xaf");             // overlong '/'
+        EXPECT_EQ(escape("\xed\xa0\x80"), "\\xed\\xa0\\x80");    // a surrogate
+        EXPECT_EQ(escape("\xc2\x85"), "\\xc2\\x85");             // C1 NEL
+        EXPECT_EQ(escape(std::string("a\0b", 3)), "a\\x00b");
+}
+
+TEST(DaemonEscape, LongTextIsCutWithAnEllipsisNeverInsideAnEscape) {
+        EXPECT_EQ(escape("abcdefgh", 5), "abcde...");
+        EXPECT_EQ(escape("abcd\n", 5), "abcd...");
+}
+
+TEST_F(VmmLogFixture, TheLastVmmLineIsTakenEscaped) {
+        EXPECT_EQ(last_error("starting\nmajordome-vmm: first\nguest noise\nmajordome-vmm: second \x1b[2J\nbye\n"),
+                  "second \\x1b[2J");
+        EXPECT_EQ(last_error("majordome-vmm: no newline at the end"), "no newline at the end");
+}
+
+TEST_F(VmmLogFixture, NoVmmLineOrNoFileIsNull) {
+        EXPECT_EQ(last_error("just\nnoise\n"), "(null)");
+        EXPECT_EQ(last_error(""), "(null)");
+        EXPECT_EQ(vm_log_last_vmm_error((std::string(dir) + "/none.log").c_str()), nullptr);
+}
+
+TEST_F(VmmLogFixture, OnlyTheTailIsReadAndALineItCutsIsSkipped) {
+        std::string filler;
+        while (filler.size() <= VM_VMM_LOG_TAIL)
+                filler += "filler line\n";
+        EXPECT_EQ(last_error("majordome-vmm: too old\n" + filler), "(null)");
+        EXPECT_EQ(last_error("majordome-vmm: " + std::string(VM_VMM_LOG_TAIL, 'x') + "\n"), "(null)");
+}
+
+TEST_F(VmmLogFixture, ALongErrorIsCutToTheMax) {
+        std::string e = last_error("majordome-vmm: " + std::string(2 * VM_VMM_ERROR_MAX, 'y') + "\n");
+        EXPECT_EQ(e, std::string(VM_VMM_ERROR_MAX, 'y') + "...");
 }
