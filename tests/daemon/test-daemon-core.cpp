@@ -11,6 +11,8 @@
 #include <fstream>
 #include <fcntl.h>
 #include <string>
+#include <vector>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -18,6 +20,7 @@
 #include "manager.h"
 #include "vm.h"
 #include "vm-config.h"
+#include "vm-control.h"
 #include "vm-log.h"
 #include "vm-process.h"
 #include "vm-state-file.h"
@@ -666,4 +669,184 @@ TEST_F(VmmLogFixture, OnlyTheTailIsReadAndALineItCutsIsSkipped) {
 TEST_F(VmmLogFixture, ALongErrorIsCutToTheMax) {
         std::string e = last_error("majordome-vmm: " + std::string(2 * VM_VMM_ERROR_MAX, 'y') + "\n");
         EXPECT_EQ(e, std::string(VM_VMM_ERROR_MAX, 'y') + "...");
+}
+
+namespace {
+
+// What the core told the wire layer, through ManagerHooks.
+struct HookLog {
+        int started = 0, state_changed = 0, devices_changed = 0, guest_panicked = 0;
+};
+HookLog hook_log;
+
+const ManagerHooks recording_hooks = {
+        .vm_state_changed = [](Manager *, Vm *) { hook_log.state_changed++; },
+        .vm_devices_changed = [](Manager *, Vm *) { hook_log.devices_changed++; },
+        .vm_started = [](Manager *, Vm *) { hook_log.started++; },
+        .vm_guest_panicked = [](Manager *, Vm *) { hook_log.guest_panicked++; },
+};
+
+// One VM with its control connection on a socketpair: the test plays the
+// VMM on the other end, the core runs on a real sd-event loop, no bus.
+struct ControlFixture : ManagerFixture {
+        Vm *vm = nullptr;
+        int vmm_fd = -1;
+        std::vector<std::pair<int, int>> done; // (request tag, r)
+
+        void SetUp() override {
+                int pair[2];
+
+                ManagerFixture::SetUp();
+                ASSERT_EQ(sd_event_new(&m->event), 0);
+                hook_log = HookLog();
+                m->hooks = &recording_hooks;
+                vm = add("wired");
+                ASSERT_EQ(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair), 0);
+                ASSERT_EQ(vm_control_attach(vm, pair[0]), 0);
+                vmm_fd = pair[1];
+        }
+        void TearDown() override {
+                if (vmm_fd >= 0)
+                        close(vmm_fd);
+                ManagerFixture::TearDown();
+        }
+        static void on_reply(Vm *, int r, const ControlReply *reply, void *userdata) {
+                auto *self = static_cast<std::pair<ControlFixture *, int> *>(userdata);
+                self->first->done.emplace_back(self->second, r >= 0 ? reply->status : r);
+        }
+        void pump() {
+                while (sd_event_run(m->event, 0) > 0)
+                        ;
+        }
+        ControlHeader receive() {
+                ControlDatagram d;
+                ControlHeader h = {};
+                EXPECT_EQ(control_receive(vmm_fd, &d), 0);
+                EXPECT_EQ(control_header_decode(d.data, d.len, &h), 0);
+                return h;
+        }
+        void send(uint16_t type, uint32_t id, int32_t status, const void *payload = nullptr, size_t len = 0) {
+                ControlHeader h = {};
+                h.magic = CONTROL_MAGIC;
+                h.version = CONTROL_VERSION;
+                h.type = type;
+                h.id = id;
+                h.status = status;
+                h.length = (uint32_t) len;
+                ASSERT_EQ(control_send(vmm_fd, &h, payload, nullptr, 0), 0);
+                pump();
+        }
+        void send_state(uint32_t seq, uint32_t state) {
+                uint8_t buf[16];
+                send(CONTROL_EVENT_STATE_CHANGED, seq, 0, buf, control_state_changed_encode(state, buf));
+        }
+        void send_ready(uint32_t seq) {
+                ControlReady ready = {};
+                uint8_t buf[CONTROL_READY_MAX_SIZE];
+                ready.state = CONTROL_STATE_RUNNING;
+                ready.vcpus = 2;
+                ready.memory_bytes = 256 * MiB;
+                ready.n_devices = 1;
+                ready.devices[0] = ControlDevice { 0x1af4, 0x1042, 0, 3, 0 };
+                send(CONTROL_EVENT_READY, seq, 0, buf, control_ready_encode(&ready, buf));
+        }
+};
+
+} // namespace
+
+TEST_F(ControlFixture, RepliesAreMatchedByIdWhateverTheirOrder) {
+        std::pair<ControlFixture *, int> a { this, 1 }, b { this, 2 };
+        ASSERT_EQ(vm_control_request(vm, CONTROL_TYPE_INFO, on_reply, &a), 0);
+        ASSERT_EQ(vm_control_request(vm, CONTROL_TYPE_PAUSE, on_reply, &b), 0);
+        ControlHeader ha = receive(), hb = receive();
+        EXPECT_EQ(ha.type, CONTROL_TYPE_INFO);
+        EXPECT_EQ(hb.type, CONTROL_TYPE_PAUSE);
+        EXPECT_NE(ha.id, hb.id);
+
+        send(CONTROL_TYPE_INFO | CONTROL_REPLY, hb.id, 0);       // right id, wrong type: skipped
+        send(CONTROL_TYPE_PAUSE | CONTROL_REPLY, hb.id + 100, 0); // nobody's id: skipped
+        EXPECT_TRUE(done.empty());
+        send(CONTROL_TYPE_PAUSE | CONTROL_REPLY, hb.id, -EALREADY);
+        send(CONTROL_TYPE_INFO | CONTROL_REPLY, ha.id, 0);
+
+        ASSERT_EQ(done.size(), 2u);
+        EXPECT_EQ(done[0], std::make_pair(2, -EALREADY));
+        EXPECT_EQ(done[1], std::make_pair(1, 0));
+        EXPECT_EQ(vm->n_requests, 0u);
+}
+
+TEST_F(ControlFixture, TheQueueIsBoundedButAStopGetsThrough) {
+        std::pair<ControlFixture *, int> tag { this, 0 };
+        for (int i = 0; i < VM_CONTROL_QUEUE_MAX; i++)
+                ASSERT_EQ(vm_control_request(vm, CONTROL_TYPE_INFO, on_reply, &tag), 0) << i;
+        EXPECT_EQ(vm_control_request(vm, CONTROL_TYPE_INFO, on_reply, &tag), -EBUSY);
+        EXPECT_EQ(vm_control_request_full(vm, CONTROL_TYPE_STOP, nullptr, 0, true, on_reply, &tag), 0);
+        EXPECT_EQ(vm->n_requests, (unsigned) VM_CONTROL_QUEUE_MAX + 1);
+}
+
+TEST_F(ControlFixture, AHangUpFailsEveryRequestWithEnotconn) {
+        std::pair<ControlFixture *, int> a { this, 1 }, b { this, 2 };
+        ASSERT_EQ(vm_control_request(vm, CONTROL_TYPE_INFO, on_reply, &a), 0);
+        ASSERT_EQ(vm_control_request(vm, CONTROL_TYPE_INFO, on_reply, &b), 0);
+        close(vmm_fd);
+        vmm_fd = -1;
+        pump();
+        ASSERT_EQ(done.size(), 2u);
+        EXPECT_EQ(done[0].second, -ENOTCONN);
+        EXPECT_EQ(done[1].second, -ENOTCONN);
+        EXPECT_LT(vm->control_fd, 0);
+        EXPECT_EQ(vm_control_request(vm, CONTROL_TYPE_INFO, on_reply, &a), -ENOTCONN);
+}
+
+TEST_F(ControlFixture, ReadyStartsTheVmAndStaleEventsAreIgnored) {
+        ASSERT_EQ(vm->state, VM_STATE_STARTING);
+        send_state(1, CONTROL_STATE_PAUSED);    // before ready: not a start
+        EXPECT_EQ(vm->state, VM_STATE_STARTING);
+
+        send_ready(2);
+        EXPECT_EQ(vm->state, VM_STATE_RUNNING);
+        EXPECT_EQ(vm->vcpus, 2u);
+        EXPECT_EQ(vm->memory_bytes, 256 * MiB);
+        ASSERT_EQ(vm->n_devices, 1u);
+        EXPECT_EQ(vm->devices[0].slot, 3);
+        EXPECT_EQ(hook_log.started, 1);
+        EXPECT_EQ(hook_log.devices_changed, 1);
+
+        send_state(2, CONTROL_STATE_PAUSED);    // a duplicate sequence number
+        EXPECT_EQ(vm->state, VM_STATE_RUNNING);
+        send_state(3, CONTROL_STATE_PAUSED);
+        EXPECT_EQ(vm->state, VM_STATE_PAUSED);
+        send_state(3, CONTROL_STATE_RUNNING);   // replayed
+        EXPECT_EQ(vm->state, VM_STATE_PAUSED);
+}
+
+TEST_F(ControlFixture, NothingCountsAfterExiting) {
+        uint8_t buf[CONTROL_PAYLOAD_MAX];
+        send_ready(1);
+        send(CONTROL_EVENT_EXITING, 2, 0, buf, control_exiting_encode(0, "poweroff", buf));
+        EXPECT_TRUE(vm->got_exiting);
+        send_state(3, CONTROL_STATE_PAUSED);
+        EXPECT_EQ(vm->state, VM_STATE_RUNNING);
+}
+
+TEST_F(ControlFixture, AGuestPanicIsReportedOnceAndSaved) {
+        uint8_t buf[16];
+        VmStateFile back = {};
+        vm->pid = 4321; // a state file names its VMM
+        send_ready(1);
+        send(CONTROL_EVENT_GUEST_PANIC, 2, 0, buf, control_guest_panic_encode(1, CONTROL_PANIC_PAUSE, buf));
+        send(CONTROL_EVENT_GUEST_PANIC, 3, 0, buf, control_guest_panic_encode(1, CONTROL_PANIC_PAUSE, buf));
+        EXPECT_EQ(hook_log.guest_panicked, 1);
+        EXPECT_TRUE(vm->guest_panicked);
+        EXPECT_EQ(vm->panic_action, (uint32_t) CONTROL_PANIC_PAUSE);
+        ASSERT_EQ(vm_state_file_read(vm->state_path, &back), 0);
+        EXPECT_TRUE(back.guest_panicked);
+        vm_state_file_done(&back);
+}
+
+TEST_F(ControlFixture, AMalformedEventIsIgnored) {
+        uint8_t short_ready[4] = {};
+        send(CONTROL_EVENT_READY, 1, 0, short_ready, sizeof(short_ready));
+        EXPECT_EQ(vm->state, VM_STATE_STARTING);
+        EXPECT_EQ(hook_log.started, 0);
 }
