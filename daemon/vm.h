@@ -1,10 +1,15 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 #pragma once
 
-/* One VM as majordomed sees it: a majordome-vmm process, its pidfd, its
- * control connection and a small state machine. The D-Bus wire layer is in
+/* One VM as majordomed sees it (the daemon's, not the VMM's vmm/vm.h): a
+ * majordome-vmm process, its pidfd, its control connection and a small
+ * state machine, from start or adoption to its end. vm.c is that life
+ * cycle; its parts are apart: the typed StartVm config (vm-config.h), the
+ * process (vm-process.h), the control connection (vm-control.h), the state
+ * file (vm-state-file.h), the VMM's log (vm-log.h). The D-Bus wire layer is
  * vm-dbus.c; nothing here knows about method calls beyond opaque pending
- * replies handed back through the manager's callbacks. */
+ * replies handed back through the callbacks, and changes reach the wire
+ * layer through ManagerHooks (manager.h). */
 
 #include <stdbool.h>
 #include <stdint.h>
