@@ -7,6 +7,7 @@
 #include "errors.h"
 #include "log.h"
 #include "manager-dbus.h"
+#include "vm-config-dbus.h"
 #include "vm-dbus.h"
 #include "vmm-config.h"
 
