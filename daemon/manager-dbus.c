@@ -9,13 +9,13 @@
 #include "errors.h"
 #include "log.h"
 #include "manager-dbus.h"
-#include "vm-config-dbus.h"
-#include "vm-dbus.h"
+#include "machine-config-dbus.h"
+#include "machine-dbus.h"
 #include "vmm-config.h"
 
 /* ---- methods ---- */
 
-static void start_done(Vm *vm, int r, const char *msg, VmStopStep step, void *userdata) {
+static void start_done(Machine *vm, int r, const char *msg, MachineStopStep step, void *userdata) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *call = userdata;
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
 
@@ -23,7 +23,7 @@ static void start_done(Vm *vm, int r, const char *msg, VmStopStep step, void *us
                 if (msg)
                         sd_bus_error_set(&error, MAJORDOME_ERROR_VMM_FAILED, msg);
                 else
-                        vm_bus_error(&error, r, vm->name, "start failed");
+                        machine_bus_error(&error, r, vm->name, "start failed");
                 (void) sd_bus_reply_method_error(call, &error);
         } else
                 (void) sd_bus_reply_method_return(call, "o", vm->path);
@@ -31,9 +31,9 @@ static void start_done(Vm *vm, int r, const char *msg, VmStopStep step, void *us
 
 static int method_start_vm(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         Manager *m = userdata;
-        VmConfig config;
+        MachineConfig config;
         AuthCaller caller;
-        Vm *vm = NULL;
+        Machine *vm = NULL;
         const char *name;
         bool block = false;
         int r;
@@ -42,11 +42,11 @@ static int method_start_vm(sd_bus_message *msg, void *userdata, sd_bus_error *er
         r = sd_bus_message_read(msg, "s", &name);
         if (r < 0)
                 return r;
-        if (!vm_name_is_valid(name))
+        if (!machine_name_is_valid(name))
                 return sd_bus_error_setf(error, MAJORDOME_ERROR_INVALID_NAME,
                                          "Invalid VM name '%.80s': 1 to %d of [A-Za-z0-9_.-], "
-                                         "not starting with '.' or '-'", name, VM_NAME_MAX);
-        r = vm_config_bus_check_size(msg, error);
+                                         "not starting with '.' or '-'", name, MACHINE_NAME_MAX);
+        r = machine_config_bus_check_size(msg, error);
         if (r < 0)
                 return r;
         (void) sd_bus_message_rewind(msg, true);
@@ -66,10 +66,10 @@ static int method_start_vm(sd_bus_message *msg, void *userdata, sd_bus_error *er
         if (r < 0)
                 return r;
 
-        vm_config_init(&config);
-        r = vm_config_bus_parse(m, msg, &caller, &config, &block, error);
+        machine_config_init(&config);
+        r = machine_config_bus_parse(m, msg, &caller, &config, &block, error);
         if (r < 0) {
-                vm_config_done(&config);
+                machine_config_done(&config);
                 if (!sd_bus_error_is_set(error))
                         return sd_bus_error_setf(error, MAJORDOME_ERROR_INVALID_CONFIG,
                                                  "config: unreadable (%s)", strerror(-r));
@@ -82,21 +82,21 @@ static int method_start_vm(sd_bus_message *msg, void *userdata, sd_bus_error *er
         if (block) {
                 r = auth_check(m, msg, AUTH_ACTION_MANAGE_DEVICES, error);
                 if (r <= 0) {
-                        vm_config_done(&config);
+                        machine_config_done(&config);
                         return r < 0 ? r : 1;
                 }
         }
 
-        r = vm_new(m, name, &vm);
+        r = machine_new(m, name, &vm);
         if (r >= 0)
                 r = manager_add_vm(m, vm);
         if (r < 0) {
-                vm_free(vm);
-                vm_config_done(&config);
+                machine_free(vm);
+                machine_config_done(&config);
                 return sd_bus_error_set_errnof(error, r, "Cannot create VM '%s': %m", name);
         }
-        r = vm_start(vm, &config, start_done, sd_bus_message_ref(msg));
-        vm_config_done(&config);
+        r = machine_start(vm, &config, start_done, sd_bus_message_ref(msg));
+        machine_config_done(&config);
         if (r < 0) {
                 sd_bus_message_unref(msg);
                 manager_remove_vm(m, vm);
@@ -107,8 +107,8 @@ static int method_start_vm(sd_bus_message *msg, void *userdata, sd_bus_error *er
         return 1;
 }
 
-static Vm *lookup_vm(Manager *m, const char *name, sd_bus_error *error) {
-        Vm *vm = manager_get_vm(m, name);
+static Machine *lookup_vm(Manager *m, const char *name, sd_bus_error *error) {
+        Machine *vm = manager_get_vm(m, name);
 
         if (!vm)
                 sd_bus_error_setf(error, MAJORDOME_ERROR_NO_SUCH_VM, "No VM named '%.80s'", name);
@@ -119,7 +119,7 @@ static int method_stop_vm(sd_bus_message *msg, void *userdata, sd_bus_error *err
         Manager *m = userdata;
         const char *name, *mode;
         uint32_t timeout_ms;
-        Vm *vm;
+        Machine *vm;
         int r;
 
         (void) sd_bus_message_rewind(msg, true); /* may be a second dispatch after polkit */
@@ -129,7 +129,7 @@ static int method_stop_vm(sd_bus_message *msg, void *userdata, sd_bus_error *err
         vm = lookup_vm(m, name, error);
         if (!vm)
                 return -ENOENT;
-        return vm_bus_stop(vm, msg, mode, timeout_ms, error);
+        return machine_bus_stop(vm, msg, mode, timeout_ms, error);
 }
 
 typedef struct StopAll {
@@ -137,7 +137,7 @@ typedef struct StopAll {
         unsigned pending;
 } StopAll;
 
-static void stop_all_done(Vm *vm, int r, const char *msg, VmStopStep step, void *userdata) {
+static void stop_all_done(Machine *vm, int r, const char *msg, MachineStopStep step, void *userdata) {
         StopAll *s = userdata;
 
         if (--s->pending > 0)
@@ -165,13 +165,13 @@ static int method_stop_all_vms(sd_bus_message *msg, void *userdata, sd_bus_error
         /* One extra count held while we loop, so a VM finishing at once
          * cannot reply early. */
         s->pending = 1;
-        for (Vm *vm = m->vms, *next; vm; vm = next) {
+        for (Machine *vm = m->vms, *next; vm; vm = next) {
                 next = vm->next;
                 s->pending++;
-                if (vm_stop(vm, false, 0, stop_all_done, s) < 0)
+                if (machine_stop(vm, false, 0, stop_all_done, s) < 0)
                         s->pending--;
         }
-        stop_all_done(NULL, 0, NULL, VM_STOP_STEP_NONE, s);
+        stop_all_done(NULL, 0, NULL, MACHINE_STOP_STEP_NONE, s);
         return 1;
 }
 
@@ -186,8 +186,8 @@ static int method_list_vms(sd_bus_message *msg, void *userdata, sd_bus_error *er
         r = sd_bus_message_open_container(reply, 'a', "(sso)");
         if (r < 0)
                 return r;
-        for (Vm *vm = m->vms; vm; vm = vm->next) {
-                r = sd_bus_message_append(reply, "(sso)", vm->name, vm_state_to_string(vm->state), vm->path);
+        for (Machine *vm = m->vms; vm; vm = vm->next) {
+                r = sd_bus_message_append(reply, "(sso)", vm->name, machine_state_to_string(vm->state), vm->path);
                 if (r < 0)
                         return r;
         }
@@ -201,7 +201,7 @@ static int method_get_vm_info(sd_bus_message *msg, void *userdata, sd_bus_error 
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         Manager *m = userdata;
         const char *name;
-        Vm *vm;
+        Machine *vm;
         int r;
 
         r = sd_bus_message_read(msg, "s", &name);
@@ -213,7 +213,7 @@ static int method_get_vm_info(sd_bus_message *msg, void *userdata, sd_bus_error 
         r = sd_bus_message_new_method_return(msg, &reply);
         if (r < 0)
                 return r;
-        r = vm_bus_append_info(reply, vm);
+        r = machine_bus_append_info(reply, vm);
         if (r < 0)
                 return r;
         return sd_bus_send(NULL, reply, NULL);
@@ -250,29 +250,29 @@ static const sd_bus_vtable manager_vtable[] = {
         SD_BUS_VTABLE_END
 };
 
-static void bus_vm_started(Manager *m, Vm *vm) {
+static void bus_vm_started(Manager *m, Machine *vm) {
         if (m->bus)
                 (void) sd_bus_emit_signal(m->bus, MANAGER_BUS_PATH, MANAGER_BUS_INTERFACE, "VmStarted",
                                           "so", vm->name, vm->path);
 }
 
-static void bus_vm_guest_panicked(Manager *m, Vm *vm) {
+static void bus_vm_guest_panicked(Manager *m, Machine *vm) {
         if (m->bus)
                 (void) sd_bus_emit_signal(m->bus, MANAGER_BUS_PATH, MANAGER_BUS_INTERFACE, "GuestPanicked", "sos",
                                           vm->name, vm->path, control_panic_action_to_string(vm->panic_action) ?: "stop");
 }
 
-static void bus_vm_device_error(Manager *m, Vm *vm, uint8_t slot, const char *device, const char *reason) {
+static void bus_vm_device_error(Manager *m, Machine *vm, uint8_t slot, const char *device, const char *reason) {
         if (m->bus)
                 (void) sd_bus_emit_signal(m->bus, MANAGER_BUS_PATH, MANAGER_BUS_INTERFACE, "DeviceError", "soyss",
                                           vm->name, vm->path, slot, device, reason);
 }
 
-static void bus_vm_stopped(Manager *m, Vm *vm) {
+static void bus_vm_stopped(Manager *m, Machine *vm) {
         if (!m->bus)
                 return;
         (void) sd_bus_emit_signal(m->bus, MANAGER_BUS_PATH, MANAGER_BUS_INTERFACE, "VmStopped", "sosis",
-                                  vm->name, vm->path, vm_stop_reason_to_string(vm->stop_reason), vm->stop_status,
+                                  vm->name, vm->path, machine_stop_reason_to_string(vm->stop_reason), vm->stop_status,
                                   vm->stop_message ?: "");
 }
 
@@ -283,18 +283,18 @@ static void bus_vm_count_changed(Manager *m) {
 }
 
 static const ManagerHooks bus_hooks = {
-        .vm_added = vm_bus_added,
-        .vm_removed = vm_bus_removed,
-        .vm_state_changed = vm_bus_state_changed,
-        .vm_devices_changed = vm_bus_devices_changed,
-        .vm_shares_changed = vm_bus_shares_changed,
-        .vm_gpu_changed = vm_bus_gpu_changed,
-        .vm_balloon_changed = vm_bus_balloon_changed,
-        .vm_started = bus_vm_started,
-        .vm_stopped = bus_vm_stopped,
-        .vm_guest_panicked = bus_vm_guest_panicked,
-        .vm_device_error = bus_vm_device_error,
-        .vm_count_changed = bus_vm_count_changed,
+        .machine_added = machine_bus_added,
+        .machine_removed = machine_bus_removed,
+        .machine_state_changed = machine_bus_state_changed,
+        .machine_devices_changed = machine_bus_devices_changed,
+        .machine_shares_changed = machine_bus_shares_changed,
+        .machine_gpu_changed = machine_bus_gpu_changed,
+        .machine_balloon_changed = machine_bus_balloon_changed,
+        .machine_started = bus_vm_started,
+        .machine_stopped = bus_vm_stopped,
+        .machine_guest_panicked = bus_vm_guest_panicked,
+        .machine_device_error = bus_vm_device_error,
+        .machine_count_changed = bus_vm_count_changed,
 };
 
 int manager_bus_register(Manager *m) {
@@ -309,7 +309,7 @@ int manager_bus_register(Manager *m) {
         r = sd_bus_add_object_manager(m->bus, NULL, MANAGER_BUS_PATH);
         if (r < 0)
                 return r;
-        r = vm_bus_register(m);
+        r = machine_bus_register(m);
         if (r < 0)
                 return r;
         m->hooks = &bus_hooks;

@@ -18,12 +18,12 @@
 #include <unistd.h>
 
 #include "manager.h"
-#include "vm.h"
-#include "vm-config.h"
-#include "vm-control.h"
-#include "vm-log.h"
-#include "vm-process.h"
-#include "vm-state-file.h"
+#include "machine.h"
+#include "machine-config.h"
+#include "machine-control.h"
+#include "machine-log.h"
+#include "machine-process.h"
+#include "machine-state-file.h"
 #include "vmm-config.h"
 
 namespace {
@@ -42,9 +42,9 @@ struct ManagerFixture : ::testing::Test {
                 std::string cmd = std::string("rm -rf ") + dir;
                 ASSERT_EQ(system(cmd.c_str()), 0);
         }
-        Vm *add(const char *name) {
-                Vm *vm = nullptr;
-                EXPECT_EQ(vm_new(m, name, &vm), 0);
+        Machine *add(const char *name) {
+                Machine *vm = nullptr;
+                EXPECT_EQ(machine_new(m, name, &vm), 0);
                 EXPECT_EQ(manager_add_vm(m, vm), 0);
                 return vm;
         }
@@ -53,102 +53,102 @@ struct ManagerFixture : ::testing::Test {
 } // namespace
 
 TEST(DaemonEnums, StateRoundTrips) {
-        for (int i = 0; i < _VM_STATE_MAX; i++)
-                EXPECT_EQ(vm_state_from_string(vm_state_to_string((VmState) i)), i);
-        EXPECT_EQ(vm_state_from_string("flying"), -EINVAL);
-        EXPECT_EQ(vm_state_to_string(_VM_STATE_MAX), nullptr);
+        for (int i = 0; i < _MACHINE_STATE_MAX; i++)
+                EXPECT_EQ(machine_state_from_string(machine_state_to_string((MachineState) i)), i);
+        EXPECT_EQ(machine_state_from_string("flying"), -EINVAL);
+        EXPECT_EQ(machine_state_to_string(_MACHINE_STATE_MAX), nullptr);
 }
 
 TEST(DaemonEnums, StopReasonRoundTripsAndUsesTheDocumentedWords) {
-        for (int i = 0; i < _VM_STOP_REASON_MAX; i++)
-                EXPECT_EQ(vm_stop_reason_from_string(vm_stop_reason_to_string((VmStopReason) i)), i);
-        EXPECT_STREQ(vm_stop_reason_to_string(VM_STOP_CRASHED), "crashed");
-        EXPECT_STREQ(vm_stop_reason_to_string(VM_STOP_START_FAILED), "start-failed");
-        EXPECT_STREQ(vm_stop_reason_to_string(VM_STOP_GUEST_PANIC), "guest-panic");
+        for (int i = 0; i < _MACHINE_STOP_REASON_MAX; i++)
+                EXPECT_EQ(machine_stop_reason_from_string(machine_stop_reason_to_string((MachineStopReason) i)), i);
+        EXPECT_STREQ(machine_stop_reason_to_string(MACHINE_STOP_CRASHED), "crashed");
+        EXPECT_STREQ(machine_stop_reason_to_string(MACHINE_STOP_START_FAILED), "start-failed");
+        EXPECT_STREQ(machine_stop_reason_to_string(MACHINE_STOP_GUEST_PANIC), "guest-panic");
 }
 
 TEST(DaemonEnums, StopStepRoundTrips) {
-        for (int i = 0; i < _VM_STOP_STEP_MAX; i++)
-                EXPECT_EQ(vm_stop_step_from_string(vm_stop_step_to_string((VmStopStep) i)), i);
-        EXPECT_EQ(vm_stop_step_from_string(nullptr), -EINVAL);
+        for (int i = 0; i < _MACHINE_STOP_STEP_MAX; i++)
+                EXPECT_EQ(machine_stop_step_from_string(machine_stop_step_to_string((MachineStopStep) i)), i);
+        EXPECT_EQ(machine_stop_step_from_string(nullptr), -EINVAL);
 }
 
 TEST(DaemonNames, AcceptsPlainNames) {
-        EXPECT_TRUE(vm_name_is_valid("demo"));
-        EXPECT_TRUE(vm_name_is_valid("a.b-c_D9"));
-        EXPECT_TRUE(vm_name_is_valid(std::string(VM_NAME_MAX, 'x').c_str()));
+        EXPECT_TRUE(machine_name_is_valid("demo"));
+        EXPECT_TRUE(machine_name_is_valid("a.b-c_D9"));
+        EXPECT_TRUE(machine_name_is_valid(std::string(MACHINE_NAME_MAX, 'x').c_str()));
 }
 
 TEST(DaemonNames, RejectsEmptyLongHiddenOptionLikeAndPathNames) {
-        EXPECT_FALSE(vm_name_is_valid(nullptr));
-        EXPECT_FALSE(vm_name_is_valid(""));
-        EXPECT_FALSE(vm_name_is_valid(std::string(VM_NAME_MAX + 1, 'x').c_str()));
-        EXPECT_FALSE(vm_name_is_valid(".x"));
-        EXPECT_FALSE(vm_name_is_valid("-x"));
-        EXPECT_FALSE(vm_name_is_valid("a/b"));
-        EXPECT_FALSE(vm_name_is_valid(".."));
-        EXPECT_FALSE(vm_name_is_valid("a b"));
-        EXPECT_FALSE(vm_name_is_valid("caf\xc3\xa9"));
+        EXPECT_FALSE(machine_name_is_valid(nullptr));
+        EXPECT_FALSE(machine_name_is_valid(""));
+        EXPECT_FALSE(machine_name_is_valid(std::string(MACHINE_NAME_MAX + 1, 'x').c_str()));
+        EXPECT_FALSE(machine_name_is_valid(".x"));
+        EXPECT_FALSE(machine_name_is_valid("-x"));
+        EXPECT_FALSE(machine_name_is_valid("a/b"));
+        EXPECT_FALSE(machine_name_is_valid(".."));
+        EXPECT_FALSE(machine_name_is_valid("a b"));
+        EXPECT_FALSE(machine_name_is_valid("caf\xc3\xa9"));
 }
 
 TEST(DaemonShares, TagRulesAreTheVmms) {
         EXPECT_TRUE(vmm_fs_tag_is_valid("data"));
-        EXPECT_TRUE(vmm_fs_tag_is_valid(std::string(VM_SHARE_TAG_MAX, 'x').c_str()));
+        EXPECT_TRUE(vmm_fs_tag_is_valid(std::string(MACHINE_SHARE_TAG_MAX, 'x').c_str()));
         EXPECT_FALSE(vmm_fs_tag_is_valid(""));
-        EXPECT_FALSE(vmm_fs_tag_is_valid(std::string(VM_SHARE_TAG_MAX + 1, 'x').c_str()));
+        EXPECT_FALSE(vmm_fs_tag_is_valid(std::string(MACHINE_SHARE_TAG_MAX + 1, 'x').c_str()));
         for (const char *bad : { "a b", "a:b", "a,b", "a/b", "a\\b", "caf\xc3\xa9", "a\tb" })
                 EXPECT_FALSE(vmm_fs_tag_is_valid(bad)) << bad;
 }
 
 TEST(DaemonShares, DefaultTagIsTheSanitizedNameMadeUnique) {
-        VmShare taken[3] = {};
-        char tag[VM_SHARE_TAG_MAX + 1];
+        MachineShare taken[3] = {};
+        char tag[MACHINE_SHARE_TAG_MAX + 1];
 
-        vm_share_tag_from_path("/srv/my dir:1/", taken, 0, tag);
+        machine_share_tag_from_path("/srv/my dir:1/", taken, 0, tag);
         EXPECT_STREQ(tag, "my_dir_1");
-        vm_share_tag_from_path("/", taken, 0, tag);
+        machine_share_tag_from_path("/", taken, 0, tag);
         EXPECT_STREQ(tag, "share");
         strcpy(taken[0].tag, "data");
         strcpy(taken[1].tag, "data-2");
-        vm_share_tag_from_path("/a/data", taken, 2, tag);
+        machine_share_tag_from_path("/a/data", taken, 2, tag);
         EXPECT_STREQ(tag, "data-3");
         std::string longname(50, 'y');
-        strcpy(taken[2].tag, std::string(VM_SHARE_TAG_MAX, 'y').c_str());
-        vm_share_tag_from_path(("/" + longname).c_str(), taken, 3, tag);
-        EXPECT_EQ(strlen(tag), (size_t) VM_SHARE_TAG_MAX);
-        EXPECT_STREQ(tag + VM_SHARE_TAG_MAX - 2, "-2");
+        strcpy(taken[2].tag, std::string(MACHINE_SHARE_TAG_MAX, 'y').c_str());
+        machine_share_tag_from_path(("/" + longname).c_str(), taken, 3, tag);
+        EXPECT_EQ(strlen(tag), (size_t) MACHINE_SHARE_TAG_MAX);
+        EXPECT_STREQ(tag + MACHINE_SHARE_TAG_MAX - 2, "-2");
         EXPECT_TRUE(vmm_fs_tag_is_valid(tag));
 }
 
 TEST_F(ManagerFixture, VmPathIsEscaped) {
-        Vm *vm = add("my-vm.1");
+        Machine *vm = add("my-vm.1");
         EXPECT_STREQ(vm->path, "/org/majordome/VmManager1/vm/my_2dvm_2e1");
         EXPECT_EQ(manager_get_vm_by_path(m, vm->path), vm);
         EXPECT_EQ(manager_get_vm(m, "my-vm.1"), vm);
 }
 
 TEST_F(ManagerFixture, DuplicateNameIsEexist) {
-        Vm *dup = nullptr;
+        Machine *dup = nullptr;
         add("twice");
-        ASSERT_EQ(vm_new(m, "twice", &dup), 0);
+        ASSERT_EQ(machine_new(m, "twice", &dup), 0);
         EXPECT_EQ(manager_add_vm(m, dup), -EEXIST);
-        vm_free(dup);
+        machine_free(dup);
         EXPECT_EQ(m->n_vms, 1u);
 }
 
 TEST_F(ManagerFixture, MaxVmsIsEnforced) {
-        Vm *extra = nullptr;
+        Machine *extra = nullptr;
         m->max_vms = 2;
         add("a");
         add("b");
-        ASSERT_EQ(vm_new(m, "c", &extra), 0);
+        ASSERT_EQ(machine_new(m, "c", &extra), 0);
         EXPECT_EQ(manager_add_vm(m, extra), -EUSERS);
-        vm_free(extra);
+        machine_free(extra);
 }
 
 TEST_F(ManagerFixture, CidsAreUniqueAndAtLeastThree) {
         uint32_t a, b;
-        Vm *va = add("a");
+        Machine *va = add("a");
         ASSERT_EQ(manager_allocate_cid(m, &a), 0);
         va->cid = a;
         ASSERT_EQ(manager_allocate_cid(m, &b), 0);
@@ -158,7 +158,7 @@ TEST_F(ManagerFixture, CidsAreUniqueAndAtLeastThree) {
 
 TEST_F(ManagerFixture, CidAllocationSkipsUsedAndWraps) {
         uint32_t cid;
-        Vm *v = add("a");
+        Machine *v = add("a");
         v->cid = MANAGER_CID_MIN;
         m->next_cid = MANAGER_CID_MAX + 1; /* wraps to the minimum, which is taken */
         ASSERT_EQ(manager_allocate_cid(m, &cid), 0);
@@ -166,15 +166,15 @@ TEST_F(ManagerFixture, CidAllocationSkipsUsedAndWraps) {
 }
 
 TEST_F(ManagerFixture, StateFileOfADeadProcessIsNotAdopted) {
-        Vm *vm = nullptr, *adopted = nullptr;
-        ASSERT_EQ(vm_new(m, "gone", &vm), 0);
+        Machine *vm = nullptr, *adopted = nullptr;
+        ASSERT_EQ(machine_new(m, "gone", &vm), 0);
         vm->pid = 999999; /* beyond the default pid_max */
         vm->pid_starttime = 1;
-        ASSERT_EQ(vm_save(vm), 0);
+        ASSERT_EQ(machine_save(vm), 0);
         EXPECT_EQ(access(vm->state_path, R_OK), 0);
-        EXPECT_LT(vm_adopt(m, vm->state_path, &adopted), 0);
+        EXPECT_LT(machine_adopt(m, vm->state_path, &adopted), 0);
         EXPECT_EQ(adopted, nullptr);
-        vm_free(vm);
+        machine_free(vm);
 }
 
 TEST_F(ManagerFixture, AdoptingAnEmptyRuntimeDirectoryFindsNothing) {
@@ -188,7 +188,7 @@ namespace {
 // console log and disks to write, a directory to share.
 struct ConfigFixture : ::testing::Test {
         char dir[64] = "/tmp/majordomed-config-XXXXXX";
-        VmConfig config;
+        MachineConfig config;
         VmmConfig vmm;
         VmmConfigError error;
         int console_fd = -1;
@@ -202,23 +202,23 @@ struct ConfigFixture : ::testing::Test {
         }
         void SetUp() override {
                 ASSERT_NE(mkdtemp(dir), nullptr);
-                vm_config_init(&config);
+                machine_config_init(&config);
                 config.kernel_fd = open_file("kernel", O_RDONLY);
                 console_fd = open_file("console.log", O_WRONLY);
                 vsock_path = std::string(dir) + "/vsock";
         }
         void TearDown() override {
-                vm_config_done(&config);
+                machine_config_done(&config);
                 close(console_fd);
                 std::string cmd = std::string("rm -rf ") + dir;
                 ASSERT_EQ(system(cmd.c_str()), 0);
         }
-        VmVmmParams params() {
-                return VmVmmParams { 7, vsock_path.c_str(), console_fd, 1024 * 1024 };
+        MachineVmmParams params() {
+                return MachineVmmParams { 7, vsock_path.c_str(), console_fd, 1024 * 1024 };
         }
         int build() {
-                VmVmmParams p = params();
-                return vm_config_to_vmm_config(&config, &p, &vmm, &error);
+                MachineVmmParams p = params();
+                return machine_config_to_vmm_config(&config, &p, &vmm, &error);
         }
 };
 
@@ -255,8 +255,8 @@ TEST_F(ConfigFixture, EverySettingReachesItsDeviceInOrder) {
         config.initrd_fd = open_file("initrd", O_RDONLY);
         config.debug_exit = true;
         config.on_panic = CONTROL_PANIC_PAUSE;
-        config.disks[0] = VmDisk { open_file("a.img", O_RDWR), false, true, "serial-a" };
-        config.disks[1] = VmDisk { open_file("b.img", O_RDONLY), true, false, "" };
+        config.disks[0] = MachineDisk { open_file("a.img", O_RDWR), false, true, "serial-a" };
+        config.disks[1] = MachineDisk { open_file("b.img", O_RDONLY), true, false, "" };
         config.n_disks = 2;
         config.balloon = true;
         config.rng = true;
@@ -267,7 +267,7 @@ TEST_F(ConfigFixture, EverySettingReachesItsDeviceInOrder) {
         strcpy(config.shares[0].tag, "data");
         config.n_shares = 1;
         config.vsock = true;
-        config.gpu = VmGpu { true, VMM_GPU_BACKEND_2D, 800, 600, 2, 64 * MiB, true };
+        config.gpu = MachineGpu { true, VMM_GPU_BACKEND_2D, 800, 600, 2, 64 * MiB, true };
 
         ASSERT_EQ(build(), 0) << error.message;
 
@@ -318,7 +318,7 @@ TEST_F(ConfigFixture, AVsockPathTooLongForSunPathIsEnametoolong) {
 }
 
 TEST_F(ConfigFixture, TheVmmsOwnCheckRefusesWithItsReason) {
-        config.disks[0] = VmDisk { open_file("ro.img", O_RDONLY), false, false, "" };
+        config.disks[0] = MachineDisk { open_file("ro.img", O_RDONLY), false, false, "" };
         config.n_disks = 1;
         EXPECT_EQ(build(), -EACCES);
         EXPECT_NE(strstr(error.message, "read-only"), nullptr) << error.message;
@@ -335,14 +335,14 @@ namespace {
 struct StateFileFixture : ::testing::Test {
         char dir[64] = "/tmp/majordomed-state-XXXXXX";
         std::string path;
-        VmStateFile back = {};
+        MachineStateFile back = {};
 
         void SetUp() override {
                 ASSERT_NE(mkdtemp(dir), nullptr);
                 path = std::string(dir) + "/demo.state";
         }
         void TearDown() override {
-                vm_state_file_done(&back);
+                machine_state_file_done(&back);
                 std::string cmd = std::string("rm -rf ") + dir;
                 ASSERT_EQ(system(cmd.c_str()), 0);
         }
@@ -365,11 +365,11 @@ struct StateFileFixture : ::testing::Test {
 TEST_F(StateFileFixture, EveryFieldRoundTrips) {
         char name[] = "demo", sock[] = "/run/majordome/demo.sock", log[] = "/run/majordome/demo.console.log";
         char path0[] = "/srv/plain", path1[] = "/srv/a b\\c\ncaf\xc3\xa9\x7f";
-        VmStateFile s = {};
+        MachineStateFile s = {};
         s.name = name;
         s.socket = sock;
         s.log = log;
-        s.state = VM_STATE_PAUSED;
+        s.state = MACHINE_STATE_PAUSED;
         s.pid = 4242;
         s.starttime = 123456789012ULL;
         s.memory = 512 * MiB;
@@ -384,20 +384,20 @@ TEST_F(StateFileFixture, EveryFieldRoundTrips) {
         s.balloon_target = 128 * MiB;
         s.disks = 3;
         s.disks_ro = 0x5;
-        s.stop_step = VM_STOP_STEP_SIGTERM;
+        s.stop_step = MACHINE_STOP_STEP_SIGTERM;
         s.stop_timeout_ms = 7000;
-        s.shares[0] = VmShare { -EBADF, path0, VMM_FS_CACHE_ALWAYS, true, "plain" };
-        s.shares[1] = VmShare { -EBADF, path1, VMM_FS_CACHE_NEVER, false, "odd-2" };
+        s.shares[0] = MachineShare { -EBADF, path0, VMM_FS_CACHE_ALWAYS, true, "plain" };
+        s.shares[1] = MachineShare { -EBADF, path1, VMM_FS_CACHE_NEVER, false, "odd-2" };
         s.n_shares = 2;
-        s.gpu = VmGpu { true, VMM_GPU_BACKEND_2D, 1280, 720, 2, 64 * MiB, true };
+        s.gpu = MachineGpu { true, VMM_GPU_BACKEND_2D, 1280, 720, 2, 64 * MiB, true };
 
-        ASSERT_EQ(vm_state_file_write(path.c_str(), &s), 0);
-        ASSERT_EQ(vm_state_file_read(path.c_str(), &back), 0);
+        ASSERT_EQ(machine_state_file_write(path.c_str(), &s), 0);
+        ASSERT_EQ(machine_state_file_read(path.c_str(), &back), 0);
 
         EXPECT_STREQ(back.name, name);
         EXPECT_STREQ(back.socket, sock);
         EXPECT_STREQ(back.log, log);
-        EXPECT_EQ(back.state, VM_STATE_PAUSED);
+        EXPECT_EQ(back.state, MACHINE_STATE_PAUSED);
         EXPECT_EQ(back.pid, 4242);
         EXPECT_EQ(back.starttime, s.starttime);
         EXPECT_EQ(back.memory, s.memory);
@@ -412,7 +412,7 @@ TEST_F(StateFileFixture, EveryFieldRoundTrips) {
         EXPECT_EQ(back.balloon_target, s.balloon_target);
         EXPECT_EQ(back.disks, 3u);
         EXPECT_EQ(back.disks_ro, 0x5u);
-        EXPECT_EQ(back.stop_step, VM_STOP_STEP_SIGTERM);
+        EXPECT_EQ(back.stop_step, MACHINE_STOP_STEP_SIGTERM);
         EXPECT_EQ(back.stop_timeout_ms, 7000u);
         ASSERT_EQ(back.n_shares, 2u);
         for (unsigned i = 0; i < 2; i++) {
@@ -433,28 +433,28 @@ TEST_F(StateFileFixture, EveryFieldRoundTrips) {
 
 TEST_F(StateFileFixture, WritingLeavesOnlyTheFileItself) {
         char name[] = "demo", sock[] = "/s";
-        VmStateFile s = {};
+        MachineStateFile s = {};
         s.name = name;
         s.socket = sock;
         s.pid = 1;
-        ASSERT_EQ(vm_state_file_write(path.c_str(), &s), 0);
-        ASSERT_EQ(vm_state_file_write(path.c_str(), &s), 0);
+        ASSERT_EQ(machine_state_file_write(path.c_str(), &s), 0);
+        ASSERT_EQ(machine_state_file_write(path.c_str(), &s), 0);
         EXPECT_EQ(files_in_dir(), 1u);
-        ASSERT_EQ(vm_state_file_read(path.c_str(), &back), 0);
+        ASSERT_EQ(machine_state_file_read(path.c_str(), &back), 0);
         EXPECT_FALSE(back.gpu.enabled);
         EXPECT_EQ(back.n_shares, 0u);
 }
 
 TEST_F(StateFileFixture, ASharePathCannotAddAKeyOfItsOwn) {
         char name[] = "demo", sock[] = "/s", evil[] = "/srv/x\nPID=1\nGPU=2d 640 480 1 1048576 0";
-        VmStateFile s = {};
+        MachineStateFile s = {};
         s.name = name;
         s.socket = sock;
         s.pid = 777;
-        s.shares[0] = VmShare { -EBADF, evil, VMM_FS_CACHE_AUTO, false, "x" };
+        s.shares[0] = MachineShare { -EBADF, evil, VMM_FS_CACHE_AUTO, false, "x" };
         s.n_shares = 1;
-        ASSERT_EQ(vm_state_file_write(path.c_str(), &s), 0);
-        ASSERT_EQ(vm_state_file_read(path.c_str(), &back), 0);
+        ASSERT_EQ(machine_state_file_write(path.c_str(), &s), 0);
+        ASSERT_EQ(machine_state_file_read(path.c_str(), &back), 0);
         EXPECT_EQ(back.pid, 777);
         EXPECT_FALSE(back.gpu.enabled);
         ASSERT_EQ(back.n_shares, 1u);
@@ -463,47 +463,47 @@ TEST_F(StateFileFixture, ASharePathCannotAddAKeyOfItsOwn) {
 
 TEST_F(StateFileFixture, WithoutNameSocketOrPidItIsEbadmsg) {
         write_text("NAME=demo\nSOCKET=/s\n");
-        EXPECT_EQ(vm_state_file_read(path.c_str(), &back), -EBADMSG);
+        EXPECT_EQ(machine_state_file_read(path.c_str(), &back), -EBADMSG);
         write_text("NAME=demo\nPID=12\n");
-        EXPECT_EQ(vm_state_file_read(path.c_str(), &back), -EBADMSG);
+        EXPECT_EQ(machine_state_file_read(path.c_str(), &back), -EBADMSG);
         write_text("SOCKET=/s\nPID=12\n");
-        EXPECT_EQ(vm_state_file_read(path.c_str(), &back), -EBADMSG);
-        EXPECT_EQ(vm_state_file_read((std::string(dir) + "/none.state").c_str(), &back), -ENOENT);
+        EXPECT_EQ(machine_state_file_read(path.c_str(), &back), -EBADMSG);
+        EXPECT_EQ(machine_state_file_read((std::string(dir) + "/none.state").c_str(), &back), -ENOENT);
 }
 
 TEST_F(StateFileFixture, BadLinesAreLeftOutAndTheRestKept) {
         write_text("# comment\nNAME=demo\nSOCKET=/s\nPID=12\nSTATE=flying\nWHAT=ever\n"
                    "GPU=3d 640 480 1 1048576 0\nSHARE=0 sometimes tag /p\nSHARE=1 never bad:tag /p\n"
                    "SHARE=1 never ok /p\nON_PANIC=explode\nSTOP_STEP=later\nSTOP_TIMEOUT_MS=99999999\n");
-        ASSERT_EQ(vm_state_file_read(path.c_str(), &back), 0);
+        ASSERT_EQ(machine_state_file_read(path.c_str(), &back), 0);
         EXPECT_LT(back.state, 0);
         EXPECT_FALSE(back.gpu.enabled);
         ASSERT_EQ(back.n_shares, 1u);
         EXPECT_STREQ(back.shares[0].tag, "ok");
         EXPECT_TRUE(back.shares[0].read_only);
         EXPECT_EQ(back.on_panic, (uint32_t) CONTROL_PANIC_STOP);
-        EXPECT_EQ(back.stop_step, VM_STOP_STEP_NONE);
-        EXPECT_EQ(back.stop_timeout_ms, (uint32_t) VM_STOP_TIMEOUT_MS_MAX);
+        EXPECT_EQ(back.stop_step, MACHINE_STOP_STEP_NONE);
+        EXPECT_EQ(back.stop_timeout_ms, (uint32_t) MACHINE_STOP_TIMEOUT_MS_MAX);
 }
 
 TEST_F(ManagerFixture, VmSaveRecordsTheVm) {
-        VmStateFile back = {};
-        Vm *vm = add("saved");
+        MachineStateFile back = {};
+        Machine *vm = add("saved");
         vm->pid = 31337;
         vm->pid_starttime = 99;
-        vm->state = VM_STATE_RUNNING;
+        vm->state = MACHINE_STATE_RUNNING;
         vm->cid = 9;
         vm->vcpus = 2;
         vm->memory_bytes = 256 * MiB;
         vm->balloon = true;
         vm->n_disks = 2;
         vm->disks_read_only = 0x2;
-        ASSERT_EQ(vm_save(vm), 0);
-        ASSERT_EQ(vm_state_file_read(vm->state_path, &back), 0);
+        ASSERT_EQ(machine_save(vm), 0);
+        ASSERT_EQ(machine_state_file_read(vm->state_path, &back), 0);
         EXPECT_STREQ(back.name, "saved");
         EXPECT_STREQ(back.socket, vm->socket_path);
         EXPECT_STREQ(back.log, vm->log_path);
-        EXPECT_EQ(back.state, VM_STATE_RUNNING);
+        EXPECT_EQ(back.state, MACHINE_STATE_RUNNING);
         EXPECT_EQ(back.pid, 31337);
         EXPECT_EQ(back.starttime, 99u);
         EXPECT_EQ(back.cid, 9u);
@@ -512,7 +512,7 @@ TEST_F(ManagerFixture, VmSaveRecordsTheVm) {
         EXPECT_TRUE(back.balloon);
         EXPECT_EQ(back.disks, 2u);
         EXPECT_EQ(back.disks_ro, 0x2u);
-        vm_state_file_done(&back);
+        machine_state_file_done(&back);
 }
 
 namespace {
@@ -524,7 +524,7 @@ struct ProcessFixture : ::testing::Test {
         std::string vmm, kernel;
         VmmConfig *config = nullptr;
         int kernel_fd = -1, log_fd = -1;
-        VmProcess p = VM_PROCESS_NULL;
+        MachineProcess p = MACHINE_PROCESS_NULL;
 
         void SetUp() override {
                 ASSERT_NE(mkdtemp(dir), nullptr);
@@ -540,7 +540,7 @@ struct ProcessFixture : ::testing::Test {
                 config->kernel_fd = kernel_fd;
         }
         void TearDown() override {
-                vm_process_done(&p);
+                machine_process_done(&p);
                 delete config;
                 close(kernel_fd);
                 close(log_fd);
@@ -565,20 +565,20 @@ struct ProcessFixture : ::testing::Test {
 
 TEST_F(ProcessFixture, AGateClosedUnopenedEndsTheChildBeforeTheVmmRuns) {
         uint32_t ids = 0;
-        ASSERT_EQ(vm_process_spawn(vmm.c_str(), "/nonexistent/demo.sock", log_fd, config, 5, &p, &ids), 0);
+        ASSERT_EQ(machine_process_spawn(vmm.c_str(), "/nonexistent/demo.sock", log_fd, config, 5, &p, &ids), 0);
         EXPECT_GT(p.pid, 0);
         EXPECT_GE(p.pidfd, 0);
         EXPECT_GE(p.control_fd, 0);
         EXPECT_GE(ids, 1u);
         p.gate_fd = safe_close(p.gate_fd);
-        EXPECT_EQ(wait_exit(), VM_GATE_CLOSED_EXIT);
+        EXPECT_EQ(wait_exit(), MACHINE_GATE_CLOSED_EXIT);
         EXPECT_EQ(read_file("args"), "");
 }
 
 TEST_F(ProcessFixture, AnOpenedGateExecsTheVmmWithItsMinimalCommandLine) {
         uint32_t ids = 0;
-        ASSERT_EQ(vm_process_spawn(vmm.c_str(), "/run/x/demo.sock", log_fd, config, 1, &p, &ids), 0);
-        ASSERT_EQ(vm_process_open_gate(&p), 0);
+        ASSERT_EQ(machine_process_spawn(vmm.c_str(), "/run/x/demo.sock", log_fd, config, 1, &p, &ids), 0);
+        ASSERT_EQ(machine_process_open_gate(&p), 0);
         EXPECT_LT(p.gate_fd, 0);
         EXPECT_EQ(wait_exit(), 0);
         EXPECT_EQ(read_file("args"), "serve --socket /run/x/demo.sock --control-fd 3");
@@ -587,17 +587,17 @@ TEST_F(ProcessFixture, AnOpenedGateExecsTheVmmWithItsMinimalCommandLine) {
 
 TEST(DaemonProcess, StartTimeNamesALiveProcessAndNotADeadOne) {
         uint64_t a = 0, b = 0;
-        ASSERT_EQ(vm_pid_get_starttime(getpid(), &a), 0);
-        ASSERT_EQ(vm_pid_get_starttime(getpid(), &b), 0);
+        ASSERT_EQ(machine_pid_get_starttime(getpid(), &a), 0);
+        ASSERT_EQ(machine_pid_get_starttime(getpid(), &b), 0);
         EXPECT_GT(a, 0u);
         EXPECT_EQ(a, b);
-        EXPECT_EQ(vm_pid_get_starttime(999999, &a), -ENOENT);
+        EXPECT_EQ(machine_pid_get_starttime(999999, &a), -ENOENT);
 }
 
 namespace {
 
 std::string escape(const std::string &text, size_t max = 1024) {
-        char *e = vm_escape_text(text.data(), text.size(), max);
+        char *e = machine_escape_text(text.data(), text.size(), max);
         std::string r = e ? e : "(null)";
         free(e);
         return r;
@@ -617,7 +617,7 @@ struct VmmLogFixture : ::testing::Test {
         }
         std::string last_error(const std::string &text) {
                 std::ofstream(path, std::ios::binary) << text;
-                char *e = vm_log_last_vmm_error(path.c_str());
+                char *e = machine_log_last_vmm_error(path.c_str());
                 std::string r = e ? e : "(null)";
                 free(e);
                 return r;
@@ -655,20 +655,20 @@ TEST_F(VmmLogFixture, TheLastVmmLineIsTakenEscaped) {
 TEST_F(VmmLogFixture, NoVmmLineOrNoFileIsNull) {
         EXPECT_EQ(last_error("just\nnoise\n"), "(null)");
         EXPECT_EQ(last_error(""), "(null)");
-        EXPECT_EQ(vm_log_last_vmm_error((std::string(dir) + "/none.log").c_str()), nullptr);
+        EXPECT_EQ(machine_log_last_vmm_error((std::string(dir) + "/none.log").c_str()), nullptr);
 }
 
 TEST_F(VmmLogFixture, OnlyTheTailIsReadAndALineItCutsIsSkipped) {
         std::string filler;
-        while (filler.size() <= VM_VMM_LOG_TAIL)
+        while (filler.size() <= MACHINE_VMM_LOG_TAIL)
                 filler += "filler line\n";
         EXPECT_EQ(last_error("majordome-vmm: too old\n" + filler), "(null)");
-        EXPECT_EQ(last_error("majordome-vmm: " + std::string(VM_VMM_LOG_TAIL, 'x') + "\n"), "(null)");
+        EXPECT_EQ(last_error("majordome-vmm: " + std::string(MACHINE_VMM_LOG_TAIL, 'x') + "\n"), "(null)");
 }
 
 TEST_F(VmmLogFixture, ALongErrorIsCutToTheMax) {
-        std::string e = last_error("majordome-vmm: " + std::string(2 * VM_VMM_ERROR_MAX, 'y') + "\n");
-        EXPECT_EQ(e, std::string(VM_VMM_ERROR_MAX, 'y') + "...");
+        std::string e = last_error("majordome-vmm: " + std::string(2 * MACHINE_VMM_ERROR_MAX, 'y') + "\n");
+        EXPECT_EQ(e, std::string(MACHINE_VMM_ERROR_MAX, 'y') + "...");
 }
 
 namespace {
@@ -680,16 +680,16 @@ struct HookLog {
 HookLog hook_log;
 
 const ManagerHooks recording_hooks = {
-        .vm_state_changed = [](Manager *, Vm *) { hook_log.state_changed++; },
-        .vm_devices_changed = [](Manager *, Vm *) { hook_log.devices_changed++; },
-        .vm_started = [](Manager *, Vm *) { hook_log.started++; },
-        .vm_guest_panicked = [](Manager *, Vm *) { hook_log.guest_panicked++; },
+        .machine_state_changed = [](Manager *, Machine *) { hook_log.state_changed++; },
+        .machine_devices_changed = [](Manager *, Machine *) { hook_log.devices_changed++; },
+        .machine_started = [](Manager *, Machine *) { hook_log.started++; },
+        .machine_guest_panicked = [](Manager *, Machine *) { hook_log.guest_panicked++; },
 };
 
 // One VM with its control connection on a socketpair: the test plays the
 // VMM on the other end, the core runs on a real sd-event loop, no bus.
 struct ControlFixture : ManagerFixture {
-        Vm *vm = nullptr;
+        Machine *vm = nullptr;
         int vmm_fd = -1;
         std::vector<std::pair<int, int>> done; // (request tag, r)
 
@@ -702,7 +702,7 @@ struct ControlFixture : ManagerFixture {
                 m->hooks = &recording_hooks;
                 vm = add("wired");
                 ASSERT_EQ(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair), 0);
-                ASSERT_EQ(vm_control_attach(vm, pair[0]), 0);
+                ASSERT_EQ(machine_control_attach(vm, pair[0]), 0);
                 vmm_fd = pair[1];
         }
         void TearDown() override {
@@ -710,7 +710,7 @@ struct ControlFixture : ManagerFixture {
                         close(vmm_fd);
                 ManagerFixture::TearDown();
         }
-        static void on_reply(Vm *, int r, const ControlReply *reply, void *userdata) {
+        static void on_reply(Machine *, int r, const ControlReply *reply, void *userdata) {
                 auto *self = static_cast<std::pair<ControlFixture *, int> *>(userdata);
                 self->first->done.emplace_back(self->second, r >= 0 ? reply->status : r);
         }
@@ -756,8 +756,8 @@ struct ControlFixture : ManagerFixture {
 
 TEST_F(ControlFixture, RepliesAreMatchedByIdWhateverTheirOrder) {
         std::pair<ControlFixture *, int> a { this, 1 }, b { this, 2 };
-        ASSERT_EQ(vm_control_request(vm, CONTROL_TYPE_INFO, on_reply, &a), 0);
-        ASSERT_EQ(vm_control_request(vm, CONTROL_TYPE_PAUSE, on_reply, &b), 0);
+        ASSERT_EQ(machine_control_request(vm, CONTROL_TYPE_INFO, on_reply, &a), 0);
+        ASSERT_EQ(machine_control_request(vm, CONTROL_TYPE_PAUSE, on_reply, &b), 0);
         ControlHeader ha = receive(), hb = receive();
         EXPECT_EQ(ha.type, CONTROL_TYPE_INFO);
         EXPECT_EQ(hb.type, CONTROL_TYPE_PAUSE);
@@ -777,17 +777,17 @@ TEST_F(ControlFixture, RepliesAreMatchedByIdWhateverTheirOrder) {
 
 TEST_F(ControlFixture, TheQueueIsBoundedButAStopGetsThrough) {
         std::pair<ControlFixture *, int> tag { this, 0 };
-        for (int i = 0; i < VM_CONTROL_QUEUE_MAX; i++)
-                ASSERT_EQ(vm_control_request(vm, CONTROL_TYPE_INFO, on_reply, &tag), 0) << i;
-        EXPECT_EQ(vm_control_request(vm, CONTROL_TYPE_INFO, on_reply, &tag), -EBUSY);
-        EXPECT_EQ(vm_control_request_full(vm, CONTROL_TYPE_STOP, nullptr, 0, true, on_reply, &tag), 0);
-        EXPECT_EQ(vm->n_requests, (unsigned) VM_CONTROL_QUEUE_MAX + 1);
+        for (int i = 0; i < MACHINE_CONTROL_QUEUE_MAX; i++)
+                ASSERT_EQ(machine_control_request(vm, CONTROL_TYPE_INFO, on_reply, &tag), 0) << i;
+        EXPECT_EQ(machine_control_request(vm, CONTROL_TYPE_INFO, on_reply, &tag), -EBUSY);
+        EXPECT_EQ(machine_control_request_full(vm, CONTROL_TYPE_STOP, nullptr, 0, true, on_reply, &tag), 0);
+        EXPECT_EQ(vm->n_requests, (unsigned) MACHINE_CONTROL_QUEUE_MAX + 1);
 }
 
 TEST_F(ControlFixture, AHangUpFailsEveryRequestWithEnotconn) {
         std::pair<ControlFixture *, int> a { this, 1 }, b { this, 2 };
-        ASSERT_EQ(vm_control_request(vm, CONTROL_TYPE_INFO, on_reply, &a), 0);
-        ASSERT_EQ(vm_control_request(vm, CONTROL_TYPE_INFO, on_reply, &b), 0);
+        ASSERT_EQ(machine_control_request(vm, CONTROL_TYPE_INFO, on_reply, &a), 0);
+        ASSERT_EQ(machine_control_request(vm, CONTROL_TYPE_INFO, on_reply, &b), 0);
         close(vmm_fd);
         vmm_fd = -1;
         pump();
@@ -795,16 +795,16 @@ TEST_F(ControlFixture, AHangUpFailsEveryRequestWithEnotconn) {
         EXPECT_EQ(done[0].second, -ENOTCONN);
         EXPECT_EQ(done[1].second, -ENOTCONN);
         EXPECT_LT(vm->control_fd, 0);
-        EXPECT_EQ(vm_control_request(vm, CONTROL_TYPE_INFO, on_reply, &a), -ENOTCONN);
+        EXPECT_EQ(machine_control_request(vm, CONTROL_TYPE_INFO, on_reply, &a), -ENOTCONN);
 }
 
 TEST_F(ControlFixture, ReadyStartsTheVmAndStaleEventsAreIgnored) {
-        ASSERT_EQ(vm->state, VM_STATE_STARTING);
+        ASSERT_EQ(vm->state, MACHINE_STATE_STARTING);
         send_state(1, CONTROL_STATE_PAUSED);    // before ready: not a start
-        EXPECT_EQ(vm->state, VM_STATE_STARTING);
+        EXPECT_EQ(vm->state, MACHINE_STATE_STARTING);
 
         send_ready(2);
-        EXPECT_EQ(vm->state, VM_STATE_RUNNING);
+        EXPECT_EQ(vm->state, MACHINE_STATE_RUNNING);
         EXPECT_EQ(vm->vcpus, 2u);
         EXPECT_EQ(vm->memory_bytes, 256 * MiB);
         ASSERT_EQ(vm->n_devices, 1u);
@@ -813,11 +813,11 @@ TEST_F(ControlFixture, ReadyStartsTheVmAndStaleEventsAreIgnored) {
         EXPECT_EQ(hook_log.devices_changed, 1);
 
         send_state(2, CONTROL_STATE_PAUSED);    // a duplicate sequence number
-        EXPECT_EQ(vm->state, VM_STATE_RUNNING);
+        EXPECT_EQ(vm->state, MACHINE_STATE_RUNNING);
         send_state(3, CONTROL_STATE_PAUSED);
-        EXPECT_EQ(vm->state, VM_STATE_PAUSED);
+        EXPECT_EQ(vm->state, MACHINE_STATE_PAUSED);
         send_state(3, CONTROL_STATE_RUNNING);   // replayed
-        EXPECT_EQ(vm->state, VM_STATE_PAUSED);
+        EXPECT_EQ(vm->state, MACHINE_STATE_PAUSED);
 }
 
 TEST_F(ControlFixture, NothingCountsAfterExiting) {
@@ -826,12 +826,12 @@ TEST_F(ControlFixture, NothingCountsAfterExiting) {
         send(CONTROL_EVENT_EXITING, 2, 0, buf, control_exiting_encode(0, "poweroff", buf));
         EXPECT_TRUE(vm->got_exiting);
         send_state(3, CONTROL_STATE_PAUSED);
-        EXPECT_EQ(vm->state, VM_STATE_RUNNING);
+        EXPECT_EQ(vm->state, MACHINE_STATE_RUNNING);
 }
 
 TEST_F(ControlFixture, AGuestPanicIsReportedOnceAndSaved) {
         uint8_t buf[16];
-        VmStateFile back = {};
+        MachineStateFile back = {};
         vm->pid = 4321; // a state file names its VMM
         send_ready(1);
         send(CONTROL_EVENT_GUEST_PANIC, 2, 0, buf, control_guest_panic_encode(1, CONTROL_PANIC_PAUSE, buf));
@@ -839,14 +839,14 @@ TEST_F(ControlFixture, AGuestPanicIsReportedOnceAndSaved) {
         EXPECT_EQ(hook_log.guest_panicked, 1);
         EXPECT_TRUE(vm->guest_panicked);
         EXPECT_EQ(vm->panic_action, (uint32_t) CONTROL_PANIC_PAUSE);
-        ASSERT_EQ(vm_state_file_read(vm->state_path, &back), 0);
+        ASSERT_EQ(machine_state_file_read(vm->state_path, &back), 0);
         EXPECT_TRUE(back.guest_panicked);
-        vm_state_file_done(&back);
+        machine_state_file_done(&back);
 }
 
 TEST_F(ControlFixture, AMalformedEventIsIgnored) {
         uint8_t short_ready[4] = {};
         send(CONTROL_EVENT_READY, 1, 0, short_ready, sizeof(short_ready));
-        EXPECT_EQ(vm->state, VM_STATE_STARTING);
+        EXPECT_EQ(vm->state, MACHINE_STATE_STARTING);
         EXPECT_EQ(hook_log.started, 0);
 }

@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "macro.h"
-#include "vm-log.h"
+#include "machine-log.h"
 
 /* Length of the UTF-8 sequence at p (n bytes left) and its code point,
  * or 0 when it is not valid UTF-8 (overlong forms, surrogates and values
@@ -43,7 +43,7 @@ static size_t utf8_decode(const uint8_t *p, size_t n, uint32_t *ret) {
         return len;
 }
 
-char *vm_escape_text(const char *text, size_t n, size_t max) {
+char *machine_escape_text(const char *text, size_t n, size_t max) {
         const uint8_t *p = (const uint8_t *) text;
         char *out, *o;
 
@@ -85,10 +85,10 @@ char *vm_escape_text(const char *text, size_t n, size_t max) {
  * failed. Only the log's tail is read: the daemon's loop never waits on a
  * big file. The guest's console is another file, so guest output cannot
  * pose as the VMM's message. */
-char *vm_log_last_vmm_error(const char *vmm_log_path) {
+char *machine_log_last_vmm_error(const char *vmm_log_path) {
         static const char prefix[] = "majordome-vmm: ";
         _cleanup_close_ int fd = -EBADF;
-        char buf[VM_VMM_LOG_TAIL + 1];
+        char buf[MACHINE_VMM_LOG_TAIL + 1];
         const char *line = NULL, *p, *end;
         struct stat st;
         off_t from;
@@ -97,8 +97,8 @@ char *vm_log_last_vmm_error(const char *vmm_log_path) {
         fd = open(vmm_log_path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
         if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
                 return NULL;
-        from = st.st_size > VM_VMM_LOG_TAIL ? st.st_size - VM_VMM_LOG_TAIL : 0;
-        n = pread(fd, buf, VM_VMM_LOG_TAIL, from);
+        from = st.st_size > MACHINE_VMM_LOG_TAIL ? st.st_size - MACHINE_VMM_LOG_TAIL : 0;
+        n = pread(fd, buf, MACHINE_VMM_LOG_TAIL, from);
         if (n <= 0)
                 return NULL;
         buf[n] = 0;
@@ -122,7 +122,7 @@ char *vm_log_last_vmm_error(const char *vmm_log_path) {
         if (!line)
                 return NULL;
         p = memchr(line, '\n', (size_t) (end - line));
-        return vm_escape_text(line + strlen(prefix), (size_t) ((p ?: end) - line) - strlen(prefix),
-                              VM_VMM_ERROR_MAX);
+        return machine_escape_text(line + strlen(prefix), (size_t) ((p ?: end) - line) - strlen(prefix),
+                                   MACHINE_VMM_ERROR_MAX);
 }
 

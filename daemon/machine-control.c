@@ -6,19 +6,19 @@
 #include <time.h>
 
 #include "manager.h"
-#include "vm-control.h"
+#include "machine-control.h"
 
-#define VM_CONTROL_PAYLOAD_MAX 16
+#define MACHINE_CONTROL_PAYLOAD_MAX 16
 
-struct VmControlRequest {
+struct MachineControlRequest {
         uint16_t type;
         uint32_t id;
         uint64_t deadline_usec; /* CLOCK_MONOTONIC */
-        uint8_t payload[VM_CONTROL_PAYLOAD_MAX];
+        uint8_t payload[MACHINE_CONTROL_PAYLOAD_MAX];
         size_t length;
-        void (*done)(Vm *vm, int r, const ControlReply *reply, void *userdata);
+        void (*done)(Machine *vm, int r, const ControlReply *reply, void *userdata);
         void *userdata;
-        VmControlRequest *next;
+        MachineControlRequest *next;
 };
 
 /* ---- control connection: requests sent at once, each bounded ----
@@ -34,10 +34,10 @@ static uint64_t now_monotonic_usec(void) {
         return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
 }
 
-static void control_arm_timer(Vm *vm) {
+static void control_arm_timer(Machine *vm) {
         uint64_t next = UINT64_MAX;
 
-        for (VmControlRequest *q = vm->requests; q; q = q->next)
+        for (MachineControlRequest *q = vm->requests; q; q = q->next)
                 next = MIN(next, q->deadline_usec);
         if (next == UINT64_MAX) {
                 (void) sd_event_source_set_enabled(vm->control_timer, SD_EVENT_OFF);
@@ -48,8 +48,8 @@ static void control_arm_timer(Vm *vm) {
 }
 
 /* Unlinks q and calls its callback; the callback may make new requests. */
-static void control_complete(Vm *vm, VmControlRequest *q, int r, const ControlReply *reply) {
-        for (VmControlRequest **p = &vm->requests; *p; p = &(*p)->next)
+static void control_complete(Machine *vm, MachineControlRequest *q, int r, const ControlReply *reply) {
+        for (MachineControlRequest **p = &vm->requests; *p; p = &(*p)->next)
                 if (*p == q) {
                         *p = q->next;
                         break;
@@ -59,27 +59,27 @@ static void control_complete(Vm *vm, VmControlRequest *q, int r, const ControlRe
         free(q);
 }
 
-void vm_control_fail_all(Vm *vm, int r) {
+void machine_control_fail_all(Machine *vm, int r) {
         while (vm->requests)
                 control_complete(vm, vm->requests, r, NULL);
 }
 
-void vm_control_disconnect(Vm *vm) {
+void machine_control_disconnect(Machine *vm) {
         vm->control_source = sd_event_source_disable_unref(vm->control_source);
         vm->control_fd = safe_close(vm->control_fd);
         (void) sd_event_source_set_enabled(vm->control_timer, SD_EVENT_OFF);
-        vm_control_fail_all(vm, -ENOTCONN);
+        machine_control_fail_all(vm, -ENOTCONN);
 }
 
 static int on_control_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
-        Vm *vm = userdata;
+        Machine *vm = userdata;
         uint64_t now = now_monotonic_usec();
         bool found;
 
         /* A late reply carries an id nobody waits for and is skipped. */
         do {
                 found = false;
-                for (VmControlRequest *q = vm->requests; q; q = q->next)
+                for (MachineControlRequest *q = vm->requests; q; q = q->next)
                         if (q->deadline_usec <= now) {
                                 control_complete(vm, q, -ETIMEDOUT, NULL);
                                 found = true;
@@ -91,13 +91,13 @@ static int on_control_timeout(sd_event_source *s, uint64_t usec, void *userdata)
 }
 
 static int on_control_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
-        Vm *vm = userdata;
+        Machine *vm = userdata;
 
         for (;;) {
                 ControlDatagram d;
                 ControlHeader h;
                 ControlReply reply;
-                VmControlRequest *q;
+                MachineControlRequest *q;
                 int r;
 
                 r = control_receive(fd, &d);
@@ -105,7 +105,7 @@ static int on_control_io(sd_event_source *s, int fd, uint32_t revents, void *use
                         break;
                 if (r < 0) {
                         /* The VMM hung up (exiting); its pidfd tells the rest. */
-                        vm_control_disconnect(vm);
+                        machine_control_disconnect(vm);
                         return 0;
                 }
                 control_datagram_close_fds(&d);
@@ -115,13 +115,13 @@ static int on_control_io(sd_event_source *s, int fd, uint32_t revents, void *use
                 if (r == -EPROTO) {
                         /* Only magic and version are frozen across versions:
                          * nothing else of it can be read. */
-                        vm_version_mismatch(vm, h.version);
+                        machine_version_mismatch(vm, h.version);
                         return 0;
                 }
                 if (r < 0)
                         continue;
                 if ((h.type & CONTROL_EVENT) && !(h.type & CONTROL_REPLY)) {
-                        vm_handle_event(vm, &h, d.data + CONTROL_HEADER_SIZE);
+                        machine_handle_event(vm, &h, d.data + CONTROL_HEADER_SIZE);
                         if (vm->control_fd != fd)
                                 return 0;
                         continue;
@@ -147,7 +147,7 @@ static int on_control_io(sd_event_source *s, int fd, uint32_t revents, void *use
         return 0;
 }
 
-int vm_control_attach(Vm *vm, int fd) {
+int machine_control_attach(Machine *vm, int fd) {
         int flags, r;
 
         flags = fcntl(fd, F_GETFL);
@@ -170,20 +170,20 @@ int vm_control_attach(Vm *vm, int fd) {
 }
 
 /* urgent: a stop, which must get through whatever else callers asked for:
- * it is not counted against VM_CONTROL_QUEUE_MAX. */
-int vm_control_request_full(Vm *vm, uint16_t type, const void *payload, size_t length, bool urgent,
-                            VmControlFn done, void *userdata) {
-        VmControlRequest *q;
+ * it is not counted against MACHINE_CONTROL_QUEUE_MAX. */
+int machine_control_request_full(Machine *vm, uint16_t type, const void *payload, size_t length, bool urgent,
+                                 MachineControlFn done, void *userdata) {
+        MachineControlRequest *q;
         ControlHeader h;
         int r;
 
-        if (length > VM_CONTROL_PAYLOAD_MAX)
+        if (length > MACHINE_CONTROL_PAYLOAD_MAX)
                 return -EMSGSIZE;
         if (vm->vmm_version != 0)
                 return -EPROTO;
         if (vm->control_fd < 0)
                 return -ENOTCONN;
-        if (!urgent && vm->n_requests >= VM_CONTROL_QUEUE_MAX)
+        if (!urgent && vm->n_requests >= MACHINE_CONTROL_QUEUE_MAX)
                 return -EBUSY;
         q = calloc(1, sizeof(*q));
         if (!q)
@@ -195,7 +195,7 @@ int vm_control_request_full(Vm *vm, uint16_t type, const void *payload, size_t l
         q->id = ++vm->next_request_id;
         q->done = done;
         q->userdata = userdata;
-        q->deadline_usec = now_monotonic_usec() + (uint64_t) VM_CONTROL_TIMEOUT_MS * 1000;
+        q->deadline_usec = now_monotonic_usec() + (uint64_t) MACHINE_CONTROL_TIMEOUT_MS * 1000;
 
         h = (ControlHeader) {
                 .magic = CONTROL_MAGIC,
@@ -216,12 +216,12 @@ int vm_control_request_full(Vm *vm, uint16_t type, const void *payload, size_t l
         return 0;
 }
 
-int vm_control_request_payload(Vm *vm, uint16_t type, const void *payload, size_t length,
-                               VmControlFn done, void *userdata) {
-        return vm_control_request_full(vm, type, payload, length, false, done, userdata);
+int machine_control_request_payload(Machine *vm, uint16_t type, const void *payload, size_t length,
+                                    MachineControlFn done, void *userdata) {
+        return machine_control_request_full(vm, type, payload, length, false, done, userdata);
 }
 
-int vm_control_request(Vm *vm, uint16_t type, VmControlFn done, void *userdata) {
-        return vm_control_request_payload(vm, type, NULL, 0, done, userdata);
+int machine_control_request(Machine *vm, uint16_t type, MachineControlFn done, void *userdata) {
+        return machine_control_request_payload(vm, type, NULL, 0, done, userdata);
 }
 

@@ -12,19 +12,19 @@
 #include <unistd.h>
 
 #include "macro.h"
-#include "vm-process.h"
+#include "machine-process.h"
 
-int vm_pidfd_open(pid_t pid) {
+int machine_pidfd_open(pid_t pid) {
         return (int) syscall(SYS_pidfd_open, pid, 0);
 }
 
-int vm_pidfd_send_signal(int pidfd, int sig) {
+int machine_pidfd_send_signal(int pidfd, int sig) {
         return (int) syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0);
 }
 
 /* The start time of a process (clock ticks since boot): with the pid, the
  * identity of a process that survives pid reuse. */
-int vm_pid_get_starttime(pid_t pid, uint64_t *ret) {
+int machine_pid_get_starttime(pid_t pid, uint64_t *ret) {
         char path[64], buf[1024], *p, *end;
         ssize_t n;
         int fd;
@@ -70,10 +70,10 @@ static int fd_move_high(int fd) {
 /* The VMM's descriptors: 0-2 /dev/null and the log, then its end of the
  * control connection, then the gate until it opens. Every other file (the
  * kernel, initrd, console, disks) reaches it in the CONFIGURE message. */
-#define VM_FD_CONTROL 3
-#define VM_FD_GATE 4
+#define MACHINE_FD_CONTROL 3
+#define MACHINE_FD_GATE 4
 
-static _noreturn_ void vm_exec_child(char **argv, int control_fd, int log_fd, int gate_fd, int gate_write_fd) {
+static _noreturn_ void machine_exec_child(char **argv, int control_fd, int log_fd, int gate_fd, int gate_write_fd) {
         int null_fd, hi_control, hi_log, hi_gate, gate;
         ssize_t k;
         char go;
@@ -100,9 +100,10 @@ static _noreturn_ void vm_exec_child(char **argv, int control_fd, int log_fd, in
         null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
         if (hi_control < 0 || hi_log < 0 || hi_gate < 0 || null_fd < 0)
                 _exit(71);
-        if (dup2(null_fd, 0) < 0 || dup2(hi_log, 1) < 0 || dup2(hi_log, 2) < 0 || dup2(hi_control, VM_FD_CONTROL) < 0)
+        if (dup2(null_fd, 0) < 0 || dup2(hi_log, 1) < 0 || dup2(hi_log, 2) < 0 ||
+            dup2(hi_control, MACHINE_FD_CONTROL) < 0)
                 _exit(71);
-        gate = VM_FD_GATE;
+        gate = MACHINE_FD_GATE;
         if (dup3(hi_gate, gate, O_CLOEXEC) < 0)
                 _exit(71);
         /* Nothing of the daemon's stays open while the child waits. */
@@ -115,7 +116,7 @@ static _noreturn_ void vm_exec_child(char **argv, int control_fd, int log_fd, in
                 k = read(gate, &go, 1);
         while (k < 0 && errno == EINTR);
         if (k != 1)
-                _exit(VM_GATE_CLOSED_EXIT);
+                _exit(MACHINE_GATE_CLOSED_EXIT);
         (void) close(gate);
 
         execv(argv[0], argv);
@@ -123,14 +124,14 @@ static _noreturn_ void vm_exec_child(char **argv, int control_fd, int log_fd, in
         _exit(127);
 }
 
-void vm_process_done(VmProcess *p) {
+void machine_process_done(MachineProcess *p) {
         p->pidfd = safe_close(p->pidfd);
         p->control_fd = safe_close(p->control_fd);
         p->gate_fd = safe_close(p->gate_fd);
 }
 
-int vm_process_spawn(const char *vmm_path, const char *socket_path, int log_fd, const VmmConfig *config,
-                     uint32_t first_id, VmProcess *ret, uint32_t *ret_ids_used) {
+int machine_process_spawn(const char *vmm_path, const char *socket_path, int log_fd, const VmmConfig *config,
+                          uint32_t first_id, MachineProcess *ret, uint32_t *ret_ids_used) {
         _cleanup_close_ int ours = -EBADF, theirs = -EBADF, pidfd = -EBADF, gate_read = -EBADF,
                 gate_write = -EBADF;
         char control_fd[16], *argv[8];
@@ -157,7 +158,7 @@ int vm_process_spawn(const char *vmm_path, const char *socket_path, int log_fd, 
         ids_used = (uint32_t) r;
 
         /* A minimal command line: everything else came in the message. */
-        snprintf(control_fd, sizeof(control_fd), "%d", VM_FD_CONTROL);
+        snprintf(control_fd, sizeof(control_fd), "%d", MACHINE_FD_CONTROL);
         argv[n++] = (char *) vmm_path;
         argv[n++] = (char *) "serve";
         argv[n++] = (char *) "--socket";
@@ -171,12 +172,12 @@ int vm_process_spawn(const char *vmm_path, const char *socket_path, int log_fd, 
         if (pid < 0)
                 return -errno;
         if (pid == 0)
-                vm_exec_child(argv, theirs, log_fd, gate_read, gate_write);
+                machine_exec_child(argv, theirs, log_fd, gate_read, gate_write);
         gate_read = safe_close(gate_read);
 
         /* Our unreaped child cannot be replaced by another process, so the
          * pidfd surely names it. */
-        pidfd = vm_pidfd_open(pid);
+        pidfd = machine_pidfd_open(pid);
         if (pidfd < 0) {
                 r = -errno;
                 (void) kill(pid, SIGKILL);
@@ -184,7 +185,7 @@ int vm_process_spawn(const char *vmm_path, const char *socket_path, int log_fd, 
                 return r;
         }
 
-        *ret = (VmProcess) {
+        *ret = (MachineProcess) {
                 .pid = pid,
                 .pidfd = TAKE_FD(pidfd),
                 .control_fd = TAKE_FD(ours),
@@ -194,7 +195,7 @@ int vm_process_spawn(const char *vmm_path, const char *socket_path, int log_fd, 
         return 0;
 }
 
-int vm_process_open_gate(VmProcess *p) {
+int machine_process_open_gate(MachineProcess *p) {
         if (write(p->gate_fd, "", 1) != 1)
                 return -errno; /* EPIPE: the child died before its exec */
         p->gate_fd = safe_close(p->gate_fd);

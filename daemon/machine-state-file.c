@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include "macro.h"
-#include "vm-state-file.h"
+#include "machine-state-file.h"
 #include "vmm-config.h"
 
 /* A caller's path in the state file: every byte outside '!'..'~', and '\\',
@@ -21,7 +21,7 @@ static void state_write_path(FILE *f, const char *path) {
                         fputc(*p, f);
 }
 
-int vm_state_file_write(const char *path, const VmStateFile *s) {
+int machine_state_file_write(const char *path, const MachineStateFile *s) {
         _cleanup_free_ char *tmp = NULL;
         FILE *f;
         int fd, r = 0;
@@ -46,10 +46,10 @@ int vm_state_file_write(const char *path, const VmStateFile *s) {
                 "BALLOON=%d\nBALLOON_TARGET=%" PRIu64 "\nDISKS=%u\nDISKS_RO=%" PRIu32 "\n"
                 "STOP_STEP=%s\nSTOP_TIMEOUT_MS=%" PRIu32 "\nON_PANIC=%s\nGUEST_PANICKED=%d\n",
                 s->name, (int) s->pid, s->starttime, s->socket, s->log ?: "",
-                vm_state_to_string(s->state) ?: "running", s->cid, s->vcpus, s->memory,
+                machine_state_to_string(s->state) ?: "running", s->cid, s->vcpus, s->memory,
                 s->start_usec, s->stop_requested, s->kill_requested,
                 s->balloon, s->balloon_target, s->disks, s->disks_ro,
-                vm_stop_step_to_string(s->stop_step) ?: "none", s->stop_timeout_ms,
+                machine_stop_step_to_string(s->stop_step) ?: "none", s->stop_timeout_ms,
                 control_panic_action_to_string(s->on_panic) ?: "stop", s->guest_panicked);
         /* SHARE=<read_only> <cache> <tag> <path>: a tag has no space. */
         for (unsigned i = 0; i < s->n_shares; i++) {
@@ -76,12 +76,12 @@ int vm_state_file_write(const char *path, const VmStateFile *s) {
 
 /* One SHARE= value; a line that does not parse is left out (the share
  * is then not listed, nothing else changes). */
-static void state_read_share(VmStateFile *s, const char *v) {
-        char tag[VM_SHARE_TAG_MAX + 1], cache[16], *path, *o;
+static void state_read_share(MachineStateFile *s, const char *v) {
+        char tag[MACHINE_SHARE_TAG_MAX + 1], cache[16], *path, *o;
         int ro, n = 0, c;
-        VmShare *sh;
+        MachineShare *sh;
 
-        if (s->n_shares >= VM_SHARES_MAX ||
+        if (s->n_shares >= MACHINE_SHARES_MAX ||
             sscanf(v, "%d %15s %36s %n", &ro, cache, tag, &n) != 3 || n == 0 ||
             !vmm_fs_tag_is_valid(tag) || (c = vmm_fs_cache_from_string(cache)) < 0)
                 return;
@@ -99,15 +99,15 @@ static void state_read_share(VmStateFile *s, const char *v) {
         }
         *o = 0;
         sh = &s->shares[s->n_shares++];
-        *sh = (VmShare) { .fd = -EBADF, .path = path, .cache = (uint32_t) c, .read_only = ro == 1 };
+        *sh = (MachineShare) { .fd = -EBADF, .path = path, .cache = (uint32_t) c, .read_only = ro == 1 };
         strcpy(sh->tag, tag);
 }
 
 /* The GPU= value; one that does not parse, or names values the VMM would
  * not take, is left out (the GPU is then not listed, nothing else changes). */
-static void state_read_gpu(VmStateFile *s, const char *v) {
+static void state_read_gpu(MachineStateFile *s, const char *v) {
         char backend[16];
-        VmGpu g = { .enabled = true };
+        MachineGpu g = { .enabled = true };
         int headless, b, n = 0;
 
         if (sscanf(v, "%15s %" SCNu32 " %" SCNu32 " %" SCNu32 " %" SCNu64 " %d%n", backend, &g.width, &g.height,
@@ -122,18 +122,18 @@ static void state_read_gpu(VmStateFile *s, const char *v) {
         s->gpu = g;
 }
 
-void vm_state_file_done(VmStateFile *s) {
+void machine_state_file_done(MachineStateFile *s) {
         for (unsigned i = 0; i < s->n_shares; i++)
-                vm_share_done(&s->shares[i]);
+                machine_share_done(&s->shares[i]);
         s->n_shares = 0;
         free(s->name);
         free(s->socket);
         free(s->log);
 }
 
-int vm_state_file_read(const char *path, VmStateFile *ret) {
+int machine_state_file_read(const char *path, MachineStateFile *ret) {
         _cleanup_free_ char *line = NULL;
-        VmStateFile s = { .state = -EINVAL };
+        MachineStateFile s = { .state = -EINVAL };
         size_t size = 0;
         FILE *f;
 
@@ -156,7 +156,7 @@ int vm_state_file_read(const char *path, VmStateFile *ret) {
                 else if (strcmp(line, "LOG") == 0)
                         free(s.log), s.log = strdup(v);
                 else if (strcmp(line, "STATE") == 0)
-                        s.state = vm_state_from_string(v);
+                        s.state = machine_state_from_string(v);
                 else if (strcmp(line, "PID") == 0)
                         s.pid = (pid_t) strtol(v, NULL, 10);
                 else if (strcmp(line, "STARTTIME") == 0)
@@ -187,11 +187,11 @@ int vm_state_file_read(const char *path, VmStateFile *ret) {
                 else if (strcmp(line, "DISKS_RO") == 0)
                         s.disks_ro = (uint32_t) strtoul(v, NULL, 10);
                 else if (strcmp(line, "STOP_STEP") == 0) {
-                        int step = vm_stop_step_from_string(v);
+                        int step = machine_stop_step_from_string(v);
 
-                        s.stop_step = step >= 0 ? (VmStopStep) step : VM_STOP_STEP_NONE;
+                        s.stop_step = step >= 0 ? (MachineStopStep) step : MACHINE_STOP_STEP_NONE;
                 } else if (strcmp(line, "STOP_TIMEOUT_MS") == 0)
-                        s.stop_timeout_ms = (uint32_t) MIN(strtoul(v, NULL, 10), (unsigned long) VM_STOP_TIMEOUT_MS_MAX);
+                        s.stop_timeout_ms = (uint32_t) MIN(strtoul(v, NULL, 10), (unsigned long) MACHINE_STOP_TIMEOUT_MS_MAX);
                 else if (strcmp(line, "SHARE") == 0)
                         state_read_share(&s, v);
                 else if (strcmp(line, "GPU") == 0)
@@ -199,7 +199,7 @@ int vm_state_file_read(const char *path, VmStateFile *ret) {
         }
         fclose(f);
         if (!s.name || !s.socket || s.pid <= 0) {
-                vm_state_file_done(&s);
+                machine_state_file_done(&s);
                 return -EBADMSG;
         }
         *ret = s;

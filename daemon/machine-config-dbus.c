@@ -12,7 +12,7 @@
 #include "auth.h"
 #include "errors.h"
 #include "log.h"
-#include "vm-config-dbus.h"
+#include "machine-config-dbus.h"
 #include "vmm-config.h"
 
 /* ---- StartVm's config dictionary ---- */
@@ -166,7 +166,7 @@ static uint64_t host_memory_bytes(void) {
         long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
 
         if (pages <= 0 || size <= 0)
-                return VM_MEMORY_MAX;
+                return MACHINE_MEMORY_MAX;
         return (uint64_t) pages * (uint64_t) size;
 }
 
@@ -243,7 +243,7 @@ int share_options_parse(sd_bus_message *msg, const char *key, const char *error_
                                         return sd_bus_error_setf(error, error_name,
                                                                  "%s.tag: '%.80s' is not 1 to %d printable ASCII "
                                                                  "characters without space, ':', ',', '/', '\\'",
-                                                                 key, v, VM_SHARE_TAG_MAX);
+                                                                 key, v, MACHINE_SHARE_TAG_MAX);
                                 o.tag = v;
                         } else {
                                 int c = vmm_fs_cache_from_string(v);
@@ -306,7 +306,7 @@ static int share_open(const AuthCaller *caller, const char *key, const char *pat
 /* shares: aa{sv}, each {"path": s, "tag": s, "read_only": b, "cache": s}.
  * Tags given are checked first; the others are made from the directory's
  * name, unique among all. Errors name the share: "shares[1].tag: ...". */
-static int config_parse_shares(sd_bus_message *msg, const AuthCaller *caller, VmConfig *c, sd_bus_error *error) {
+static int config_parse_shares(sd_bus_message *msg, const AuthCaller *caller, MachineConfig *c, sd_bus_error *error) {
         int r;
 
         r = sd_bus_message_enter_container(msg, 'v', "aa{sv}");
@@ -318,7 +318,7 @@ static int config_parse_shares(sd_bus_message *msg, const AuthCaller *caller, Vm
         for (;;) {
                 unsigned i = c->n_shares;
                 ShareOptions o;
-                VmShare *sh;
+                MachineShare *sh;
                 char key[32];
                 char type;
                 const char *contents;
@@ -328,9 +328,9 @@ static int config_parse_shares(sd_bus_message *msg, const AuthCaller *caller, Vm
                         return r;
                 if (r == 0)
                         break;
-                if (i >= VM_SHARES_MAX)
+                if (i >= MACHINE_SHARES_MAX)
                         return sd_bus_error_setf(error, MAJORDOME_ERROR_INVALID_CONFIG,
-                                                 "shares: more than %d shares", VM_SHARES_MAX);
+                                                 "shares: more than %d shares", MACHINE_SHARES_MAX);
                 snprintf(key, sizeof(key), "shares[%u]", i);
                 r = share_options_parse(msg, key, MAJORDOME_ERROR_INVALID_CONFIG, true, &o, error);
                 if (r < 0)
@@ -352,12 +352,12 @@ static int config_parse_shares(sd_bus_message *msg, const AuthCaller *caller, Vm
                 strcpy(sh->tag, o.tag);
         }
         for (unsigned i = 0; i < c->n_shares; i++) {
-                char tag[VM_SHARE_TAG_MAX + 1];
+                char tag[MACHINE_SHARE_TAG_MAX + 1];
 
                 if (c->shares[i].tag[0])
                         continue;
                 /* Its own entry is still "" and so matches no tag. */
-                vm_share_tag_from_path(c->shares[i].path, c->shares, c->n_shares, tag);
+                machine_share_tag_from_path(c->shares[i].path, c->shares, c->n_shares, tag);
                 strcpy(c->shares[i].tag, tag);
         }
         r = sd_bus_message_exit_container(msg);
@@ -370,9 +370,9 @@ static int config_parse_shares(sd_bus_message *msg, const AuthCaller *caller, Vm
  * "max_memory": t}; what is left out is the VMM's default, the ranges are
  * the VMM's (vmm_config_validate() checks them again). Errors name the key:
  * "gpu.width: ...". */
-static int config_parse_gpu(sd_bus_message *msg, VmGpu *ret, sd_bus_error *error) {
+static int config_parse_gpu(sd_bus_message *msg, MachineGpu *ret, sd_bus_error *error) {
         static const char *const keys[] = { "backend", "width", "height", "displays", "max_memory" };
-        VmGpu g = {
+        MachineGpu g = {
                 .enabled = true,
                 .backend = VMM_GPU_BACKEND_2D,
                 .width = VMM_CONFIG_GPU_WIDTH_DEFAULT,
@@ -556,7 +556,7 @@ static int disk_open(const AuthCaller *caller, const char *key, const char *path
 
 /* disks: aa{sv}, each {"path": s | "fd": h, "read_only": b, "sparse": b,
  * "serial": s}. Errors name the disk: "disks[1].serial: ...". */
-static int config_parse_disks(sd_bus_message *msg, const AuthCaller *caller, VmConfig *c, unsigned *n_fds,
+static int config_parse_disks(sd_bus_message *msg, const AuthCaller *caller, MachineConfig *c, unsigned *n_fds,
                               bool *ret_block, sd_bus_error *error) {
         int r;
 
@@ -578,9 +578,9 @@ static int config_parse_disks(sd_bus_message *msg, const AuthCaller *caller, VmC
                         return r;
                 if (r == 0)
                         break;
-                if (i >= VM_DISKS_MAX)
+                if (i >= MACHINE_DISKS_MAX)
                         return sd_bus_error_setf(error, MAJORDOME_ERROR_INVALID_CONFIG,
-                                                 "disks: more than %d disks", VM_DISKS_MAX);
+                                                 "disks: more than %d disks", MACHINE_DISKS_MAX);
                 snprintf(key, sizeof(key), "disks[%u]", i);
                 for (;;) {
                         const char *k, *contents;
@@ -639,13 +639,13 @@ static int config_parse_disks(sd_bus_message *msg, const AuthCaller *caller, VmC
                                         return r;
                                 /* The guest reads it as ASCII (GET_ID); a comma
                                  * would end the VMM's --block option. */
-                                bool ok = strlen(serial) <= VM_DISK_SERIAL_MAX;
+                                bool ok = strlen(serial) <= MACHINE_DISK_SERIAL_MAX;
                                 for (const char *p = serial; ok && *p; p++)
                                         ok = *p >= 0x20 && *p <= 0x7e && *p != ',';
                                 if (!ok)
                                         return sd_bus_error_setf(error, MAJORDOME_ERROR_INVALID_CONFIG,
                                                                  "%s.serial: want at most %d printable ASCII "
-                                                                 "characters, no ','", key, VM_DISK_SERIAL_MAX);
+                                                                 "characters, no ','", key, MACHINE_DISK_SERIAL_MAX);
                         } else
                                 return sd_bus_error_setf(error, MAJORDOME_ERROR_INVALID_CONFIG,
                                                          "%s.%s: unknown disk key (want path or fd, read_only, "
@@ -680,8 +680,8 @@ static int config_parse_disks(sd_bus_message *msg, const AuthCaller *caller, VmC
         return sd_bus_message_exit_container(msg);
 }
 
-int vm_config_bus_parse(Manager *m, sd_bus_message *msg, const AuthCaller *caller, VmConfig *c, bool *ret_block,
-                        sd_bus_error *error) {
+int machine_config_bus_parse(Manager *m, sd_bus_message *msg, const AuthCaller *caller, MachineConfig *c,
+                             bool *ret_block, sd_bus_error *error) {
         bool seen[ARRAY_SIZE(config_keys)] = {};
         unsigned n_keys = 0, n_fds = 0;
         const char *wayland_socket = NULL;
@@ -736,21 +736,21 @@ int vm_config_bus_parse(Manager *m, sd_bus_message *msg, const AuthCaller *calle
                         r = sd_bus_message_read(msg, "v", "s", &s);
                         if (r < 0)
                                 return r;
-                        if (strlen(s) > VM_CMDLINE_MAX)
+                        if (strlen(s) > MACHINE_CMDLINE_MAX)
                                 return sd_bus_error_setf(error, MAJORDOME_ERROR_INVALID_CONFIG,
-                                                         "cmdline: longer than %d bytes", VM_CMDLINE_MAX);
+                                                         "cmdline: longer than %d bytes", MACHINE_CMDLINE_MAX);
                         c->cmdline = strdup(s);
                         if (!c->cmdline)
                                 return -ENOMEM;
                 } else if (strcmp(key, "memory") == 0) {
-                        uint64_t mem, max = MIN(VM_MEMORY_MAX, host_memory_bytes());
+                        uint64_t mem, max = MIN(MACHINE_MEMORY_MAX, host_memory_bytes());
 
                         if (strcmp(contents, "t") != 0)
                                 return config_wrong_type(error, key, "t", contents);
                         r = sd_bus_message_read(msg, "v", "t", &mem);
                         if (r < 0)
                                 return r;
-                        if (mem < VM_MEMORY_MIN || mem % MiB != 0 || mem > max)
+                        if (mem < MACHINE_MEMORY_MIN || mem % MiB != 0 || mem > max)
                                 return sd_bus_error_setf(error, MAJORDOME_ERROR_INVALID_CONFIG,
                                                          "memory: %" PRIu64 " bytes is not a multiple of 1 MiB "
                                                          "between 1 MiB and %" PRIu64 " MiB", mem, max / MiB);
@@ -763,9 +763,9 @@ int vm_config_bus_parse(Manager *m, sd_bus_message *msg, const AuthCaller *calle
                         r = sd_bus_message_read(msg, "v", "u", &cpus);
                         if (r < 0)
                                 return r;
-                        if (cpus < 1 || cpus > VM_CPUS_MAX)
+                        if (cpus < 1 || cpus > MACHINE_CPUS_MAX)
                                 return sd_bus_error_setf(error, MAJORDOME_ERROR_INVALID_CONFIG,
-                                                         "cpus: %" PRIu32 " is not between 1 and %d", cpus, VM_CPUS_MAX);
+                                                         "cpus: %" PRIu32 " is not between 1 and %d", cpus, MACHINE_CPUS_MAX);
                         c->cpus = cpus;
                 } else if (strcmp(key, "debug_exit") == 0 || strcmp(key, "vsock") == 0 ||
                            strcmp(key, "balloon") == 0 || strcmp(key, "rng") == 0) {
@@ -863,7 +863,7 @@ int vm_config_bus_parse(Manager *m, sd_bus_message *msg, const AuthCaller *calle
 /* StartVm's message is bounded before polkit is asked: an authorization
  * check holds the message, and the descriptors it carries, while polkit
  * (or a person) thinks. The bounds are wide enough for the largest valid
- * config (11 paths of PATH_MAX, a cmdline of VM_CMDLINE_MAX). */
+ * config (11 paths of PATH_MAX, a cmdline of MACHINE_CMDLINE_MAX). */
 typedef struct MessageSize {
         size_t bytes;
         unsigned items;
@@ -917,7 +917,7 @@ static int message_measure(sd_bus_message *msg, MessageSize *size, unsigned dept
         }
 }
 
-int vm_config_bus_check_size(sd_bus_message *msg, sd_bus_error *error) {
+int machine_config_bus_check_size(sd_bus_message *msg, sd_bus_error *error) {
         MessageSize size = {};
         int r;
 

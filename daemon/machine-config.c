@@ -6,19 +6,19 @@
 
 #include "macro.h"
 #include "util.h"
-#include "vm-config.h"
+#include "machine-config.h"
 
-_Static_assert(VM_SHARE_TAG_MAX == VMM_CONFIG_FS_TAG_MAX, "a share's tag is the VMM's");
+_Static_assert(MACHINE_SHARE_TAG_MAX == VMM_CONFIG_FS_TAG_MAX, "a share's tag is the VMM's");
 
-static bool share_tag_taken(const char *tag, const VmShare *taken, unsigned n) {
+static bool share_tag_taken(const char *tag, const MachineShare *taken, unsigned n) {
         for (unsigned i = 0; i < n; i++)
                 if (strcmp(taken[i].tag, tag) == 0)
                         return true;
         return false;
 }
 
-void vm_share_tag_from_path(const char *path, const VmShare *taken, unsigned n, char *ret) {
-        char base[VM_SHARE_TAG_MAX + 1];
+void machine_share_tag_from_path(const char *path, const MachineShare *taken, unsigned n, char *ret) {
+        char base[MACHINE_SHARE_TAG_MAX + 1];
         const char *b, *end;
         size_t len = 0;
 
@@ -29,32 +29,32 @@ void vm_share_tag_from_path(const char *path, const VmShare *taken, unsigned n, 
         b = end;
         while (b > path && b[-1] != '/')
                 b--;
-        for (; b < end && len < VM_SHARE_TAG_MAX; b++)
+        for (; b < end && len < MACHINE_SHARE_TAG_MAX; b++)
                 base[len++] = vmm_fs_tag_char_ok(*b) ? *b : '_';
         base[len] = 0;
         if (len == 0)
                 strcpy(base, "share");
         strcpy(ret, base);
-        /* At most VM_SHARES_MAX tags are taken, so a suffix below 10 always
+        /* At most MACHINE_SHARES_MAX tags are taken, so a suffix below 10 always
          * frees one; the base is cut to leave room for it. */
         for (unsigned k = 2; share_tag_taken(ret, taken, n); k++) {
                 char suffix[16];
                 size_t keep;
 
                 snprintf(suffix, sizeof(suffix), "-%u", k);
-                keep = MIN(strlen(base), VM_SHARE_TAG_MAX - strlen(suffix));
-                snprintf(ret, VM_SHARE_TAG_MAX + 1, "%.*s%s", (int) keep, base, suffix);
+                keep = MIN(strlen(base), MACHINE_SHARE_TAG_MAX - strlen(suffix));
+                snprintf(ret, MACHINE_SHARE_TAG_MAX + 1, "%.*s%s", (int) keep, base, suffix);
         }
 }
 
-void vm_share_done(VmShare *s) {
+void machine_share_done(MachineShare *s) {
         s->fd = safe_close(s->fd);
         free(s->path);
         s->path = NULL;
 }
 
-void vm_config_init(VmConfig *c) {
-        *c = (VmConfig) {
+void machine_config_init(MachineConfig *c) {
+        *c = (MachineConfig) {
                 .kernel_fd = -EBADF,
                 .initrd_fd = -EBADF,
                 .serial_fd = -EBADF,
@@ -66,7 +66,7 @@ void vm_config_init(VmConfig *c) {
                 c->shares[i].fd = -EBADF;
 }
 
-void vm_config_done(VmConfig *c) {
+void machine_config_done(MachineConfig *c) {
         c->kernel_fd = safe_close(c->kernel_fd);
         c->initrd_fd = safe_close(c->initrd_fd);
         c->serial_fd = safe_close(c->serial_fd);
@@ -75,14 +75,14 @@ void vm_config_done(VmConfig *c) {
                 c->disks[i].fd = safe_close(c->disks[i].fd);
         c->n_disks = 0;
         for (size_t i = 0; i < ARRAY_SIZE(c->shares); i++)
-                vm_share_done(&c->shares[i]);
+                machine_share_done(&c->shares[i]);
         c->n_shares = 0;
         free(c->cmdline);
         c->cmdline = NULL;
 }
 
-int vm_config_to_vmm_config(const VmConfig *config, const VmVmmParams *params, VmmConfig *c,
-                            VmmConfigError *ret_error) {
+int machine_config_to_vmm_config(const MachineConfig *config, const MachineVmmParams *params, VmmConfig *c,
+                                 VmmConfigError *ret_error) {
         *ret_error = (VmmConfigError) {};
         vmm_config_init(c);
         if (config->memory_bytes > 0)

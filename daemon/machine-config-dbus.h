@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 #pragma once
 
-/* StartVm's config a{sv} read into the typed VmConfig (vm-config.h): each
+/* StartVm's config a{sv} read into the typed MachineConfig (machine-config.h): each
  * key checked, each file opened with the caller's rights (auth.h), refusals
- * as named errors. The D-Bus side of vm-config.c; ShareDirectory
- * (vm-dbus.c) reads a share's options the same way. */
+ * as named errors. The D-Bus side of machine-config.c; ShareDirectory
+ * (machine-dbus.c) reads a share's options the same way. */
 
 #include <stdbool.h>
 
@@ -12,7 +12,7 @@
 
 #include "auth.h"
 #include "manager.h"
-#include "vm-config.h"
+#include "machine-config.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -27,14 +27,14 @@ extern "C" {
 
 /* StartVm's whole message bounded (MANAGER_CONFIG_BYTES_MAX, _ITEMS_MAX,
  * _FDS_MAX) before polkit is asked; InvalidConfig past them. */
-int vm_config_bus_check_size(sd_bus_message *msg, sd_bus_error *error);
+int machine_config_bus_check_size(sd_bus_message *msg, sd_bus_error *error);
 
 /* Reads the a{sv} at msg's position into c and opens its files as caller.
  * *ret_block: a disk is a block device (the caller needs
- * AUTH_ACTION_MANAGE_DEVICES). c is vm_config_init()'d by the caller and
- * vm_config_done()'d by it on failure too. */
-int vm_config_bus_parse(Manager *m, sd_bus_message *msg, const AuthCaller *caller, VmConfig *c, bool *ret_block,
-                        sd_bus_error *error);
+ * AUTH_ACTION_MANAGE_DEVICES). c is machine_config_init()'d by the caller and
+ * machine_config_done()'d by it on failure too. */
+int machine_config_bus_parse(Manager *m, sd_bus_message *msg, const AuthCaller *caller, MachineConfig *c,
+                             bool *ret_block, sd_bus_error *error);
 
 /* One share's options, as StartVm's shares[i] (with "path") or
  * ShareDirectory's options (without) give them: "tag" s, "read_only" b,

@@ -16,58 +16,58 @@
 #include "log.h"
 #include "manager.h"
 #include "string-table.h"
-#include "vm.h"
-#include "vm-control.h"
-#include "vm-log.h"
-#include "vm-process.h"
-#include "vm-state-file.h"
+#include "machine.h"
+#include "machine-control.h"
+#include "machine-log.h"
+#include "machine-process.h"
+#include "machine-state-file.h"
 #include "vmm-config.h"
 
 /* A GetBalloonStats caller: all callers while one request is out share it. */
-struct VmStatsWaiter {
-        VmBalloonStatsFn done;
+struct MachineStatsWaiter {
+        MachineBalloonStatsFn done;
         void *userdata;
-        VmStatsWaiter *next;
+        MachineStatsWaiter *next;
 };
 
-static const char *const vm_state_table[_VM_STATE_MAX] = {
-        [VM_STATE_STARTING] = "starting",
-        [VM_STATE_RUNNING] = "running",
-        [VM_STATE_PAUSED] = "paused",
-        [VM_STATE_STOPPING] = "stopping",
-        [VM_STATE_STOPPED] = "stopped",
+static const char *const machine_state_table[_MACHINE_STATE_MAX] = {
+        [MACHINE_STATE_STARTING] = "starting",
+        [MACHINE_STATE_RUNNING] = "running",
+        [MACHINE_STATE_PAUSED] = "paused",
+        [MACHINE_STATE_STOPPING] = "stopping",
+        [MACHINE_STATE_STOPPED] = "stopped",
 };
 
-static const char *const vm_stop_reason_table[_VM_STOP_REASON_MAX] = {
-        [VM_STOP_POWEROFF] = "poweroff",
-        [VM_STOP_STOPPED] = "stopped",
-        [VM_STOP_CRASHED] = "crashed",
-        [VM_STOP_KILLED] = "killed",
-        [VM_STOP_FAILED] = "failed",
-        [VM_STOP_START_FAILED] = "start-failed",
-        [VM_STOP_LOST] = "unknown",
-        [VM_STOP_SANDBOX] = "sandbox-violation",
-        [VM_STOP_GUEST_PANIC] = "guest-panic",
+static const char *const machine_stop_reason_table[_MACHINE_STOP_REASON_MAX] = {
+        [MACHINE_STOP_POWEROFF] = "poweroff",
+        [MACHINE_STOP_STOPPED] = "stopped",
+        [MACHINE_STOP_CRASHED] = "crashed",
+        [MACHINE_STOP_KILLED] = "killed",
+        [MACHINE_STOP_FAILED] = "failed",
+        [MACHINE_STOP_START_FAILED] = "start-failed",
+        [MACHINE_STOP_LOST] = "unknown",
+        [MACHINE_STOP_SANDBOX] = "sandbox-violation",
+        [MACHINE_STOP_GUEST_PANIC] = "guest-panic",
 };
 
-static const char *const vm_stop_step_table[_VM_STOP_STEP_MAX] = {
-        [VM_STOP_STEP_NONE] = "none",
-        [VM_STOP_STEP_GRACEFUL] = "graceful",
-        [VM_STOP_STEP_SIGTERM] = "sigterm",
-        [VM_STOP_STEP_SIGKILL] = "sigkill",
+static const char *const machine_stop_step_table[_MACHINE_STOP_STEP_MAX] = {
+        [MACHINE_STOP_STEP_NONE] = "none",
+        [MACHINE_STOP_STEP_GRACEFUL] = "graceful",
+        [MACHINE_STOP_STEP_SIGTERM] = "sigterm",
+        [MACHINE_STOP_STEP_SIGKILL] = "sigkill",
 };
 
-DEFINE_STRING_TABLE(vm_state, VmState, vm_state_table)
-DEFINE_STRING_TABLE(vm_stop_reason, VmStopReason, vm_stop_reason_table)
-DEFINE_STRING_TABLE(vm_stop_step, VmStopStep, vm_stop_step_table)
+DEFINE_STRING_TABLE(machine_state, MachineState, machine_state_table)
+DEFINE_STRING_TABLE(machine_stop_reason, MachineStopReason, machine_stop_reason_table)
+DEFINE_STRING_TABLE(machine_stop_step, MachineStopStep, machine_stop_step_table)
 
-bool vm_name_is_valid(const char *name) {
+bool machine_name_is_valid(const char *name) {
         size_t n;
 
         if (!name)
                 return false;
         n = strlen(name);
-        if (n == 0 || n > VM_NAME_MAX)
+        if (n == 0 || n > MACHINE_NAME_MAX)
                 return false;
         /* A leading '.' or '-' would make hidden files or option-like words. */
         if (name[0] == '.' || name[0] == '-')
@@ -91,8 +91,8 @@ static uint64_t now_realtime_usec(void) {
 
 /* ---- waiters ---- */
 
-static int waiter_add(VmWaiter **list, VmDoneFn done, void *userdata) {
-        VmWaiter *w, **tail;
+static int waiter_add(MachineWaiter **list, MachineDoneFn done, void *userdata) {
+        MachineWaiter *w, **tail;
 
         if (!done)
                 return 0;
@@ -107,13 +107,13 @@ static int waiter_add(VmWaiter **list, VmDoneFn done, void *userdata) {
         return 0;
 }
 
-static void waiters_complete(Vm *vm, VmWaiter **list, int r, const char *msg, VmStopStep step) {
+static void waiters_complete(Machine *vm, MachineWaiter **list, int r, const char *msg, MachineStopStep step) {
         /* Detach first: a callback may add new waiters. */
-        VmWaiter *w = *list;
+        MachineWaiter *w = *list;
 
         *list = NULL;
         while (w) {
-                VmWaiter *next = w->next;
+                MachineWaiter *next = w->next;
 
                 w->done(vm, r, msg, step, w->userdata);
                 free(w);
@@ -121,15 +121,15 @@ static void waiters_complete(Vm *vm, VmWaiter **list, int r, const char *msg, Vm
         }
 }
 
-static void stats_waiters_complete(Vm *vm, int r, const char *msg, const ControlBalloonStats *stats);
+static void stats_waiters_complete(Machine *vm, int r, const char *msg, const ControlBalloonStats *stats);
 
 /* ---- lifetime ---- */
 
-int vm_new(Manager *m, const char *name, Vm **ret) {
-        Vm *vm;
+int machine_new(Manager *m, const char *name, Machine **ret) {
+        Machine *vm;
         int r;
 
-        if (!vm_name_is_valid(name))
+        if (!machine_name_is_valid(name))
                 return -EINVAL;
         vm = calloc(1, sizeof(*vm));
         if (!vm)
@@ -137,13 +137,13 @@ int vm_new(Manager *m, const char *name, Vm **ret) {
         vm->manager = m;
         vm->pidfd = -EBADF;
         vm->control_fd = -EBADF;
-        vm->state = VM_STATE_STARTING;
+        vm->state = MACHINE_STATE_STARTING;
         vm->name = strdup(name);
         if (!vm->name)
                 goto oom;
         r = sd_bus_path_encode("/org/majordome/VmManager1/vm", name, &vm->path);
         if (r < 0) {
-                vm_free(vm);
+                machine_free(vm);
                 return r;
         }
         if (asprintf(&vm->log_path, "%s/%s.console.log", m->runtime_dir, name) < 0) {
@@ -173,17 +173,17 @@ int vm_new(Manager *m, const char *name, Vm **ret) {
         *ret = vm;
         return 0;
 oom:
-        vm_free(vm);
+        machine_free(vm);
         return -ENOMEM;
 }
 
-Vm *vm_free(Vm *vm) {
+Machine *machine_free(Machine *vm) {
         if (!vm)
                 return NULL;
         /* Nobody is left waiting forever: pending callers hear it ended. */
-        vm_control_fail_all(vm, -ECANCELED);
+        machine_control_fail_all(vm, -ECANCELED);
         stats_waiters_complete(vm, -ECANCELED, "the daemon is shutting down", NULL);
-        waiters_complete(vm, &vm->start_waiters, -ECANCELED, "the daemon is shutting down", VM_STOP_STEP_NONE);
+        waiters_complete(vm, &vm->start_waiters, -ECANCELED, "the daemon is shutting down", MACHINE_STOP_STEP_NONE);
         waiters_complete(vm, &vm->stop_waiters, -ECANCELED, "the daemon is shutting down", vm->stop_step);
 
         sd_event_source_disable_unref(vm->pidfd_source);
@@ -204,22 +204,22 @@ Vm *vm_free(Vm *vm) {
         free(vm->vsock_path);
         free(vm->stop_message);
         for (unsigned i = 0; i < vm->n_shares; i++)
-                vm_share_done(&vm->shares[i]);
+                machine_share_done(&vm->shares[i]);
         free(vm);
         return NULL;
 }
 
-static void vm_set_state(Vm *vm, VmState state) {
+static void machine_set_state(Machine *vm, MachineState state) {
         if (vm->state == state)
                 return;
         vm->state = state;
-        if (state != VM_STATE_STOPPED)
-                (void) vm_save(vm);
+        if (state != MACHINE_STATE_STOPPED)
+                (void) machine_save(vm);
         manager_vm_state_changed(vm->manager, vm);
 }
 
-int vm_save(Vm *vm) {
-        VmStateFile s = {
+int machine_save(Machine *vm) {
+        MachineStateFile s = {
                 .name = vm->name,
                 .socket = vm->socket_path,
                 .log = vm->log_path,
@@ -244,14 +244,14 @@ int vm_save(Vm *vm) {
                 .gpu = vm->gpu,
         };
 
-        /* Borrowed: s is not vm_state_file_done()'d. */
-        memcpy(s.shares, vm->shares, vm->n_shares * sizeof(VmShare));
-        return vm_state_file_write(vm->state_path, &s);
+        /* Borrowed: s is not machine_state_file_done()'d. */
+        memcpy(s.shares, vm->shares, vm->n_shares * sizeof(MachineShare));
+        return machine_state_file_write(vm->state_path, &s);
 }
 
 /* The VMM is gone: settle everybody and hand the VM to the manager to drop. */
-static void vm_finish(Vm *vm, bool known, bool signaled, int code) {
-        bool was_starting = vm->state == VM_STATE_STARTING;
+static void machine_finish(Machine *vm, bool known, bool signaled, int code) {
+        bool was_starting = vm->state == MACHINE_STATE_STARTING;
         _cleanup_free_ char *vmm_error = NULL, *msg = NULL;
 
         if (!known && vm->got_exiting) {
@@ -263,33 +263,33 @@ static void vm_finish(Vm *vm, bool known, bool signaled, int code) {
         }
         if (!known) {
                 vm->stop_status = 0;
-                vm->stop_reason = vm->kill_requested ? VM_STOP_KILLED :
-                                  vm->stop_requested ? VM_STOP_STOPPED : VM_STOP_LOST;
+                vm->stop_reason = vm->kill_requested ? MACHINE_STOP_KILLED :
+                                  vm->stop_requested ? MACHINE_STOP_STOPPED : MACHINE_STOP_LOST;
         } else {
                 vm->stop_status = signaled ? -code : code;
                 if (vm->kill_requested)
-                        vm->stop_reason = VM_STOP_KILLED;
+                        vm->stop_reason = MACHINE_STOP_KILLED;
                 else if (vm->stop_requested)
-                        vm->stop_reason = VM_STOP_STOPPED;
-                else if (vm->guest_panicked && !signaled && code == VM_VMM_EXIT_GUEST_PANIC)
-                        vm->stop_reason = VM_STOP_GUEST_PANIC;
+                        vm->stop_reason = MACHINE_STOP_STOPPED;
+                else if (vm->guest_panicked && !signaled && code == MACHINE_VMM_EXIT_GUEST_PANIC)
+                        vm->stop_reason = MACHINE_STOP_GUEST_PANIC;
                 else if (signaled && code == SIGSYS)
                         /* Before start-failed: the more telling reason. */
-                        vm->stop_reason = VM_STOP_SANDBOX;
+                        vm->stop_reason = MACHINE_STOP_SANDBOX;
                 else if (was_starting)
-                        vm->stop_reason = VM_STOP_START_FAILED;
+                        vm->stop_reason = MACHINE_STOP_START_FAILED;
                 else if (signaled)
-                        vm->stop_reason = VM_STOP_CRASHED;
+                        vm->stop_reason = MACHINE_STOP_CRASHED;
                 else if (code == 0)
-                        vm->stop_reason = VM_STOP_POWEROFF;
+                        vm->stop_reason = MACHINE_STOP_POWEROFF;
                 else
-                        vm->stop_reason = VM_STOP_FAILED;
+                        vm->stop_reason = MACHINE_STOP_FAILED;
         }
 
         vm->pidfd_source = sd_event_source_disable_unref(vm->pidfd_source);
         vm->start_timer = sd_event_source_disable_unref(vm->start_timer);
         vm->stop_timer = sd_event_source_disable_unref(vm->stop_timer);
-        vm_control_disconnect(vm);
+        machine_control_disconnect(vm);
         (void) unlink(vm->state_path);
         (void) unlink(vm->socket_path);
         if (vm->cid > 0) {
@@ -299,41 +299,41 @@ static void vm_finish(Vm *vm, bool known, bool signaled, int code) {
                 (void) rmdir(vm->vsock_dir);
         }
 
-        if (vm->stop_reason != VM_STOP_POWEROFF && vm->stop_reason != VM_STOP_STOPPED &&
-            vm->stop_reason != VM_STOP_KILLED) {
+        if (vm->stop_reason != MACHINE_STOP_POWEROFF && vm->stop_reason != MACHINE_STOP_STOPPED &&
+            vm->stop_reason != MACHINE_STOP_KILLED) {
                 /* Say why, in the VMM's own words ("majordome-vmm: sandbox
                  * violation: syscall ptrace (101) in role vcpu"). */
-                vmm_error = vm_log_last_vmm_error(vm->vmm_log_path);
+                vmm_error = machine_log_last_vmm_error(vm->vmm_log_path);
                 free(vm->stop_message);
                 vm->stop_message = vmm_error ? strdup(vmm_error) : NULL;
         }
         if (was_starting) {
                 if (asprintf(&msg, "VM '%s' ended before it was running (%s, status %d)%s%s",
-                             vm->name, vm_stop_reason_to_string(vm->stop_reason), vm->stop_status,
+                             vm->name, machine_stop_reason_to_string(vm->stop_reason), vm->stop_status,
                              vmm_error ? ": majordome-vmm: " : "", vmm_error ?: "") < 0)
                         msg = NULL;
         }
-        vm->state = VM_STATE_STOPPED;
+        vm->state = MACHINE_STATE_STOPPED;
         manager_vm_state_changed(vm->manager, vm);
-        waiters_complete(vm, &vm->start_waiters, -ECHILD, msg, VM_STOP_STEP_NONE);
+        waiters_complete(vm, &vm->start_waiters, -ECHILD, msg, MACHINE_STOP_STEP_NONE);
         waiters_complete(vm, &vm->stop_waiters, 0, NULL, vm->stop_step);
         manager_vm_stopped(vm->manager, vm);
         manager_remove_vm(vm->manager, vm);
 }
 
 static int on_child(sd_event_source *s, const siginfo_t *si, void *userdata) {
-        Vm *vm = userdata;
+        Machine *vm = userdata;
 
-        vm_finish(vm, true, si->si_code != CLD_EXITED, si->si_status);
+        machine_finish(vm, true, si->si_code != CLD_EXITED, si->si_status);
         return 0;
 }
 
 static int on_pidfd(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
-        Vm *vm = userdata;
+        Machine *vm = userdata;
 
         /* Not our child (adopted after a restart): the exit status went to
          * its real parent, only the death is ours to see. */
-        vm_finish(vm, false, false, 0);
+        machine_finish(vm, false, false, 0);
         return 0;
 }
 
@@ -348,7 +348,7 @@ static int on_pidfd(sd_event_source *s, int fd, uint32_t revents, void *userdata
  * `exiting` counts, payloads are decoded with their sizes checked, and an
  * event never moves a VM out of a state the daemon decides (stopping). */
 
-void vm_version_mismatch(Vm *vm, uint16_t version) {
+void machine_version_mismatch(Machine *vm, uint16_t version) {
         _cleanup_free_ char *msg = NULL;
 
         if (asprintf(&msg, "the VMM speaks control protocol v%u, this daemon v%u", version, CONTROL_VERSION) < 0)
@@ -359,46 +359,46 @@ void vm_version_mismatch(Vm *vm, uint16_t version) {
                           vm->name, (int) vm->pid, version, CONTROL_VERSION);
         vm->vmm_version = version ?: UINT16_MAX;
         vm->adopt_unconfirmed = false;
-        vm_control_fail_all(vm, -EPROTO);
-        vm_control_disconnect(vm);
-        if (vm->state == VM_STATE_STARTING && vm->is_child) {
+        machine_control_fail_all(vm, -EPROTO);
+        machine_control_disconnect(vm);
+        if (vm->state == MACHINE_STATE_STARTING && vm->is_child) {
                 /* Ours, just spawned, and unusable: StartVm fails now with
                  * both versions named, and the VMM goes (start-failed). */
-                waiters_complete(vm, &vm->start_waiters, -EPROTO, msg, VM_STOP_STEP_NONE);
-                (void) vm_pidfd_send_signal(vm->pidfd, SIGKILL);
+                waiters_complete(vm, &vm->start_waiters, -EPROTO, msg, MACHINE_STOP_STEP_NONE);
+                (void) machine_pidfd_send_signal(vm->pidfd, SIGKILL);
         }
 }
 
-static void on_subscribe_reply(Vm *vm, int r, const ControlReply *reply, void *userdata) {
+static void on_subscribe_reply(Machine *vm, int r, const ControlReply *reply, void *userdata) {
         if (r == -ECANCELED || r == -ENOTCONN || r == -EPROTO)
                 return;
         if (r >= 0 && reply->status >= 0)
                 return;
         r = r < 0 ? r : reply->status;
         log_error_errno(r, "VM %s: the VMM refused to push its events (%m)", vm->name);
-        if (vm->state == VM_STATE_STARTING && vm->is_child)
+        if (vm->state == MACHINE_STATE_STARTING && vm->is_child)
                 /* It would never be seen running: start-failed, at once. */
-                (void) vm_pidfd_send_signal(vm->pidfd, SIGKILL);
+                (void) machine_pidfd_send_signal(vm->pidfd, SIGKILL);
 }
 
-static int vm_subscribe(Vm *vm) {
-        return vm_control_request(vm, CONTROL_TYPE_SUBSCRIBE, on_subscribe_reply, NULL);
+static int machine_subscribe(Machine *vm) {
+        return machine_control_request(vm, CONTROL_TYPE_SUBSCRIBE, on_subscribe_reply, NULL);
 }
 
-static void vm_apply_vmm_state(Vm *vm, uint32_t state) {
+static void machine_apply_vmm_state(Machine *vm, uint32_t state) {
         /* Only between running and paused, and into stopping: starting is
          * left by `ready` alone, and stopping or stopped are never left. */
-        if (vm->state != VM_STATE_RUNNING && vm->state != VM_STATE_PAUSED)
+        if (vm->state != MACHINE_STATE_RUNNING && vm->state != MACHINE_STATE_PAUSED)
                 return;
         if (state == CONTROL_STATE_RUNNING)
-                vm_set_state(vm, VM_STATE_RUNNING);
+                machine_set_state(vm, MACHINE_STATE_RUNNING);
         else if (state == CONTROL_STATE_PAUSED)
-                vm_set_state(vm, VM_STATE_PAUSED);
+                machine_set_state(vm, MACHINE_STATE_PAUSED);
         else if (state == CONTROL_STATE_STOPPING)
-                vm_set_state(vm, VM_STATE_STOPPING);
+                machine_set_state(vm, MACHINE_STATE_STOPPING);
 }
 
-static void vm_on_ready(Vm *vm, const ControlReady *ready) {
+static void machine_on_ready(Machine *vm, const ControlReady *ready) {
         vm->got_ready = true;
         if (ready->vcpus > 0)
                 vm->vcpus = ready->vcpus;
@@ -411,20 +411,20 @@ static void vm_on_ready(Vm *vm, const ControlReady *ready) {
         vm->n_devices = MIN(ready->n_devices, (uint32_t) CONTROL_READY_DEVICES_MAX);
         memcpy(vm->devices, ready->devices, vm->n_devices * sizeof(ControlDevice));
         manager_vm_devices_changed(vm->manager, vm);
-        if (vm->state != VM_STATE_STARTING) {
+        if (vm->state != MACHINE_STATE_STARTING) {
                 /* A reconnection (after a daemon restart): the current state. */
-                vm_apply_vmm_state(vm, ready->state);
+                machine_apply_vmm_state(vm, ready->state);
                 return;
         }
         if (ready->state != CONTROL_STATE_RUNNING && ready->state != CONTROL_STATE_PAUSED)
                 return; /* stopping already: the pidfd reports the end */
         vm->start_timer = sd_event_source_disable_unref(vm->start_timer);
-        vm_set_state(vm, ready->state == CONTROL_STATE_PAUSED ? VM_STATE_PAUSED : VM_STATE_RUNNING);
-        waiters_complete(vm, &vm->start_waiters, 0, NULL, VM_STOP_STEP_NONE);
+        machine_set_state(vm, ready->state == CONTROL_STATE_PAUSED ? MACHINE_STATE_PAUSED : MACHINE_STATE_RUNNING);
+        waiters_complete(vm, &vm->start_waiters, 0, NULL, MACHINE_STOP_STEP_NONE);
         manager_vm_started(vm->manager, vm);
 }
 
-void vm_handle_event(Vm *vm, const ControlHeader *h, const uint8_t *payload) {
+void machine_handle_event(Machine *vm, const ControlHeader *h, const uint8_t *payload) {
         char reason[CONTROL_REASON_MAX + 1], device[16];
         _cleanup_free_ char *escaped = NULL;
         ControlReady ready;
@@ -448,13 +448,13 @@ void vm_handle_event(Vm *vm, const ControlHeader *h, const uint8_t *payload) {
         case CONTROL_EVENT_READY:
                 if (control_ready_decode(payload, h->length, &ready) < 0)
                         break;
-                vm_on_ready(vm, &ready);
+                machine_on_ready(vm, &ready);
                 return;
         case CONTROL_EVENT_STATE_CHANGED:
                 if (control_state_changed_decode(payload, h->length, &state) < 0)
                         break;
                 if (vm->got_ready)
-                        vm_apply_vmm_state(vm, state);
+                        machine_apply_vmm_state(vm, state);
                 return;
         case CONTROL_EVENT_GUEST_PANIC:
                 if (control_guest_panic_decode(payload, h->length, &events, &action) < 0)
@@ -466,13 +466,13 @@ void vm_handle_event(Vm *vm, const ControlHeader *h, const uint8_t *payload) {
                 vm->guest_panicked = true;
                 vm->panic_events = events;
                 vm->panic_action = action < _CONTROL_PANIC_ACTION_MAX ? action : CONTROL_PANIC_STOP;
-                (void) vm_save(vm);
+                (void) machine_save(vm);
                 manager_vm_guest_panicked(vm->manager, vm);
                 return;
         case CONTROL_EVENT_DEVICE_ERROR:
                 if (control_device_error_decode(payload, h->length, &dev, reason) < 0)
                         break;
-                escaped = vm_escape_text(reason, strlen(reason), CONTROL_REASON_MAX);
+                escaped = machine_escape_text(reason, strlen(reason), CONTROL_REASON_MAX);
                 snprintf(device, sizeof(device), "%04x:%04x", dev.vendor_id, dev.device_id);
                 log_warning("VM %s: device %s in slot %u broke: %s", vm->name, device, dev.slot,
                             escaped ?: "(no memory)");
@@ -494,25 +494,25 @@ void vm_handle_event(Vm *vm, const ControlHeader *h, const uint8_t *payload) {
 }
 
 static int on_start_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
-        Vm *vm = userdata;
+        Machine *vm = userdata;
 
         log_warning("VM %s: the VMM did not report running within %d ms, killing it",
-                    vm->name, VM_START_TIMEOUT_MS);
+                    vm->name, MACHINE_START_TIMEOUT_MS);
         /* The pidfd reports the end as start-failed: nobody asked for a stop. */
-        (void) vm_pidfd_send_signal(vm->pidfd, SIGKILL);
+        (void) machine_pidfd_send_signal(vm->pidfd, SIGKILL);
         return 0;
 }
 
-static int vm_spawn(Vm *vm, VmConfig *config, VmDoneFn done, void *userdata) {
+static int machine_spawn(Machine *vm, MachineConfig *config, MachineDoneFn done, void *userdata) {
         _cleanup_close_ int log_fd = -EBADF, console_fd = -EBADF;
-        _cleanup_(vm_process_done) VmProcess p = VM_PROCESS_NULL;
+        _cleanup_(machine_process_done) MachineProcess p = MACHINE_PROCESS_NULL;
         _cleanup_free_ VmmConfig *vmm_config = NULL;
         VmmConfigError config_error;
         uint32_t ids_used;
         bool saved = false;
         int r;
 
-        if (config->kernel_fd < 0 || config->n_disks > VM_DISKS_MAX || config->n_shares > VM_SHARES_MAX)
+        if (config->kernel_fd < 0 || config->n_disks > MACHINE_DISKS_MAX || config->n_shares > MACHINE_SHARES_MAX)
                 return -EINVAL;
         vmm_config = malloc(sizeof(*vmm_config));
         if (!vmm_config)
@@ -545,8 +545,8 @@ static int vm_spawn(Vm *vm, VmConfig *config, VmDoneFn done, void *userdata) {
                 return -errno;
         (void) unlink(vm->socket_path);
 
-        r = vm_config_to_vmm_config(config,
-                                    &(VmVmmParams) {
+        r = machine_config_to_vmm_config(config,
+                                         &(MachineVmmParams) {
                                             .cid = vm->cid,
                                             .vsock_path = vm->vsock_path,
                                             .console_fd = console_fd,
@@ -558,15 +558,15 @@ static int vm_spawn(Vm *vm, VmConfig *config, VmDoneFn done, void *userdata) {
                         log_warning("VM %s: the VMM's configuration: %s", vm->name, config_error.message);
                 return r;
         }
-        r = vm_process_spawn(vm->manager->vmm_path, vm->socket_path, log_fd, vmm_config, vm->next_request_id + 1,
-                             &p, &ids_used);
+        r = machine_process_spawn(vm->manager->vmm_path, vm->socket_path, log_fd, vmm_config, vm->next_request_id + 1,
+                                  &p, &ids_used);
         if (r < 0)
                 return r;
         vm->next_request_id += ids_used;
 
         vm->pid = p.pid;
         vm->is_child = true;
-        (void) vm_pid_get_starttime(p.pid, &vm->pid_starttime);
+        (void) machine_pid_get_starttime(p.pid, &vm->pid_starttime);
         vm->start_time_usec = now_realtime_usec();
         vm->vcpus = vmm_config->n_vcpus;
         vm->memory_bytes = vmm_config->mem_size;
@@ -580,7 +580,7 @@ static int vm_spawn(Vm *vm, VmConfig *config, VmDoneFn done, void *userdata) {
         /* What the Shares property lists; the directories themselves went
          * to the VMM in the configure message. */
         for (unsigned i = 0; i < config->n_shares; i++) {
-                VmShare *sh = &vm->shares[vm->n_shares];
+                MachineShare *sh = &vm->shares[vm->n_shares];
 
                 *sh = config->shares[i];
                 sh->fd = -EBADF;
@@ -603,26 +603,26 @@ static int vm_spawn(Vm *vm, VmConfig *config, VmDoneFn done, void *userdata) {
         if (r < 0)
                 goto fail;
         vm->pidfd = TAKE_FD(p.pidfd);
-        r = vm_control_attach(vm, p.control_fd);
+        r = machine_control_attach(vm, p.control_fd);
         if (r < 0)
                 goto fail;
         TAKE_FD(p.control_fd);
         r = sd_event_add_time_relative(vm->manager->event, &vm->start_timer, CLOCK_MONOTONIC,
-                                       (uint64_t) VM_START_TIMEOUT_MS * 1000, 0, on_start_timeout, vm);
+                                       (uint64_t) MACHINE_START_TIMEOUT_MS * 1000, 0, on_start_timeout, vm);
         if (r < 0)
                 goto fail;
         /* The VMM tells when it runs: nothing is polled. */
-        r = vm_subscribe(vm);
+        r = machine_subscribe(vm);
         if (r < 0)
                 goto fail;
-        vm->state = VM_STATE_STARTING;
+        vm->state = MACHINE_STATE_STARTING;
         /* A daemon killed from here on finds the VMM by this file; one
          * killed before left a child that exits at the closed gate. */
-        r = vm_save(vm);
+        r = machine_save(vm);
         if (r < 0)
                 goto fail;
         saved = true;
-        r = vm_process_open_gate(&p);
+        r = machine_process_open_gate(&p);
         if (r < 0)
                 goto fail;
         /* Last: once a start waiter is registered, failing here would
@@ -644,10 +644,10 @@ fail:
         return r;
 }
 
-int vm_start(Vm *vm, VmConfig *config, VmDoneFn done, void *userdata) {
+int machine_start(Machine *vm, MachineConfig *config, MachineDoneFn done, void *userdata) {
         int r;
 
-        r = vm_spawn(vm, config, done, userdata);
+        r = machine_spawn(vm, config, done, userdata);
         if (r < 0 && vm->cid > 0) {
                 /* No VMM came to use it: the vsock directory goes, the CID is free. */
                 (void) unlink(vm->vsock_path);
@@ -659,32 +659,32 @@ int vm_start(Vm *vm, VmConfig *config, VmDoneFn done, void *userdata) {
 
 /* ---- adoption after a daemon restart ---- */
 
-static void vm_stop_resume(Vm *vm);
+static void machine_stop_resume(Machine *vm);
 
 /* The adopted VMM did not answer `info` at start-up (stopped, busy,
  * socket gone): it is managed from its state file, and asked again here
  * until it answers; its pidfd reports its end meanwhile. */
-#define VM_ADOPT_RETRY_USEC (1000 * 1000)
+#define MACHINE_ADOPT_RETRY_USEC (1000 * 1000)
 
-static void on_adopt_info(Vm *vm, int r, const ControlReply *reply, void *userdata);
+static void on_adopt_info(Machine *vm, int r, const ControlReply *reply, void *userdata);
 
 static int on_adopt_retry(sd_event_source *s, uint64_t usec, void *userdata) {
-        Vm *vm = userdata;
+        Machine *vm = userdata;
         int fd = -EBADF, r;
 
-        if (!vm->adopt_unconfirmed || vm->state == VM_STATE_STOPPED)
+        if (!vm->adopt_unconfirmed || vm->state == MACHINE_STATE_STOPPED)
                 return 0;
-        if (vm->control_fd < 0 && control_connect(vm->socket_path, &fd) >= 0 && vm_control_attach(vm, fd) < 0)
+        if (vm->control_fd < 0 && control_connect(vm->socket_path, &fd) >= 0 && machine_control_attach(vm, fd) < 0)
                 safe_close(fd);
-        r = vm_control_request(vm, CONTROL_TYPE_INFO, on_adopt_info, NULL);
+        r = machine_control_request(vm, CONTROL_TYPE_INFO, on_adopt_info, NULL);
         if (r < 0) {
-                (void) sd_event_source_set_time_relative(vm->adopt_timer, VM_ADOPT_RETRY_USEC);
+                (void) sd_event_source_set_time_relative(vm->adopt_timer, MACHINE_ADOPT_RETRY_USEC);
                 (void) sd_event_source_set_enabled(vm->adopt_timer, SD_EVENT_ONESHOT);
         }
         return 0;
 }
 
-static void on_adopt_info(Vm *vm, int r, const ControlReply *reply, void *userdata) {
+static void on_adopt_info(Machine *vm, int r, const ControlReply *reply, void *userdata) {
         ControlInfo info;
 
         if (r == -ECANCELED || !vm->adopt_unconfirmed)
@@ -693,41 +693,41 @@ static void on_adopt_info(Vm *vm, int r, const ControlReply *reply, void *userda
             info.pid != (uint32_t) vm->pid) {
                 if (r != -ETIMEDOUT)
                         /* Not our VMM's socket, or gone: reconnect next time. */
-                        vm_control_disconnect(vm);
-                (void) sd_event_source_set_time_relative(vm->adopt_timer, VM_ADOPT_RETRY_USEC);
+                        machine_control_disconnect(vm);
+                (void) sd_event_source_set_time_relative(vm->adopt_timer, MACHINE_ADOPT_RETRY_USEC);
                 (void) sd_event_source_set_enabled(vm->adopt_timer, SD_EVENT_ONESHOT);
                 return;
         }
         vm->adopt_unconfirmed = false;
-        (void) vm_subscribe(vm);
+        (void) machine_subscribe(vm);
         vm->vcpus = info.vcpus;
         vm->memory_bytes = info.memory_bytes;
         log_info("VM %s: the VMM answers again (%s)", vm->name, control_state_to_string(info.state) ?: "?");
         /* One adopted while starting (before its VMM had its socket up) is
          * finished by the `ready` event its subscription brings. */
-        if (vm->state == VM_STATE_RUNNING || vm->state == VM_STATE_PAUSED) {
+        if (vm->state == MACHINE_STATE_RUNNING || vm->state == MACHINE_STATE_PAUSED) {
                 if (info.state == CONTROL_STATE_PAUSED)
-                        vm_set_state(vm, VM_STATE_PAUSED);
+                        machine_set_state(vm, MACHINE_STATE_PAUSED);
                 else if (info.state == CONTROL_STATE_RUNNING)
-                        vm_set_state(vm, VM_STATE_RUNNING);
+                        machine_set_state(vm, MACHINE_STATE_RUNNING);
         }
 }
 
-int vm_adopt(Manager *m, const char *state_path, Vm **ret) {
+int machine_adopt(Manager *m, const char *state_path, Machine **ret) {
         _cleanup_close_ int pidfd = -EBADF, fd = -EBADF;
-        VmStateFile s = {};
+        MachineStateFile s = {};
         ControlReply reply;
         ControlInfo info;
         uint64_t starttime;
         uint16_t other_version = 0;
         bool answered = false;
-        Vm *vm = NULL;
+        Machine *vm = NULL;
         int r;
 
-        r = vm_state_file_read(state_path, &s);
+        r = machine_state_file_read(state_path, &s);
         if (r < 0)
                 return r;
-        r = vm_new(m, s.name, &vm);
+        r = machine_new(m, s.name, &vm);
         if (r < 0)
                 goto out;
         if (strcmp(vm->state_path, state_path) != 0 || strcmp(vm->socket_path, s.socket) != 0) {
@@ -738,12 +738,12 @@ int vm_adopt(Manager *m, const char *state_path, Vm **ret) {
         /* Identity: the pid must still name the process that was started
          * then. Only a VMM known to be gone (-ESRCH) makes the entry stale;
          * anything else keeps the VM managed. */
-        pidfd = vm_pidfd_open(s.pid);
+        pidfd = machine_pidfd_open(s.pid);
         if (pidfd < 0) {
                 r = -errno;
                 goto out;
         }
-        r = vm_pid_get_starttime(s.pid, &starttime);
+        r = machine_pid_get_starttime(s.pid, &starttime);
         if (r == -ENOENT) /* exited between the two */
                 r = -ESRCH;
         if (r < 0)
@@ -787,12 +787,12 @@ int vm_adopt(Manager *m, const char *state_path, Vm **ret) {
         vm->stop_requested = s.stop_requested;
         vm->kill_requested = s.kill_requested;
         vm->stop_step = s.stop_step;
-        vm->stop_timeout_ms = s.stop_timeout_ms ?: VM_STOP_TIMEOUT_MS_DEFAULT;
+        vm->stop_timeout_ms = s.stop_timeout_ms ?: MACHINE_STOP_TIMEOUT_MS_DEFAULT;
         vm->balloon = s.balloon;
         vm->balloon_target_bytes = s.balloon_target;
         vm->on_panic = s.on_panic;
         vm->guest_panicked = s.guest_panicked;
-        vm->n_disks = MIN(s.disks, (uint32_t) VM_DISKS_MAX);
+        vm->n_disks = MIN(s.disks, (uint32_t) MACHINE_DISKS_MAX);
         vm->disks_read_only = s.disks_ro;
         for (unsigned i = 0; i < s.n_shares; i++) {
                 vm->shares[i] = s.shares[i];
@@ -802,66 +802,67 @@ int vm_adopt(Manager *m, const char *state_path, Vm **ret) {
         vm->gpu = s.gpu;
         vm->next_request_id = 1;
         if (answered)
-                vm->state = info.state == CONTROL_STATE_PAUSED ? VM_STATE_PAUSED :
-                            info.state == CONTROL_STATE_STARTING ? VM_STATE_STARTING :
-                            info.state == CONTROL_STATE_STOPPING ? VM_STATE_STOPPING : VM_STATE_RUNNING;
+                vm->state = info.state == CONTROL_STATE_PAUSED ? MACHINE_STATE_PAUSED :
+                            info.state == CONTROL_STATE_STARTING ? MACHINE_STATE_STARTING :
+                            info.state == CONTROL_STATE_STOPPING ? MACHINE_STATE_STOPPING : MACHINE_STATE_RUNNING;
         else {
-                vm->state = s.state < 0 || s.state == VM_STATE_STOPPED ? VM_STATE_RUNNING : (VmState) s.state;
+                vm->state = s.state < 0 || s.state == MACHINE_STATE_STOPPED ? MACHINE_STATE_RUNNING :
+                            (MachineState) s.state;
         }
         if (vm->stop_requested || vm->kill_requested)
-                vm->state = VM_STATE_STOPPING;
+                vm->state = MACHINE_STATE_STOPPING;
 
         r = sd_event_add_io(m->event, &vm->pidfd_source, pidfd, EPOLLIN, on_pidfd, vm);
         if (r < 0)
                 goto out;
         vm->pidfd = TAKE_FD(pidfd);
         if (fd >= 0) {
-                r = vm_control_attach(vm, fd);
+                r = machine_control_attach(vm, fd);
                 if (r < 0)
                         goto out;
                 TAKE_FD(fd);
         }
         if (other_version)
-                vm_version_mismatch(vm, other_version);
+                machine_version_mismatch(vm, other_version);
         else if (!answered) {
                 vm->adopt_unconfirmed = true;
                 r = sd_event_add_time_relative(m->event, &vm->adopt_timer, CLOCK_MONOTONIC,
-                                               VM_ADOPT_RETRY_USEC, 0, on_adopt_retry, vm);
+                                               MACHINE_ADOPT_RETRY_USEC, 0, on_adopt_retry, vm);
                 if (r < 0)
                         goto out;
         }
         /* Its start goes on under the same limit: running in time (its
          * `ready` event), or killed, never left "starting". */
-        if (vm->state == VM_STATE_STARTING) {
+        if (vm->state == MACHINE_STATE_STARTING) {
                 r = sd_event_add_time_relative(m->event, &vm->start_timer, CLOCK_MONOTONIC,
-                                               (uint64_t) VM_START_TIMEOUT_MS * 1000, 0, on_start_timeout, vm);
+                                               (uint64_t) MACHINE_START_TIMEOUT_MS * 1000, 0, on_start_timeout, vm);
                 if (r < 0)
                         goto out;
         }
         /* Its state is pushed from now on (ready at once, then changes); a
          * VMM not confirmed yet subscribes once it answers. */
         if (!other_version && !vm->adopt_unconfirmed && vm->control_fd >= 0)
-                (void) vm_subscribe(vm);
+                (void) machine_subscribe(vm);
         /* A stop or kill that was under way goes on, its timer armed. */
         if (vm->stop_requested || vm->kill_requested)
-                vm_stop_resume(vm);
-        (void) vm_save(vm);
+                machine_stop_resume(vm);
+        (void) machine_save(vm);
         *ret = TAKE_PTR(vm);
         r = 0;
 out:
-        vm_state_file_done(&s);
-        vm_free(vm);
+        machine_state_file_done(&s);
+        machine_free(vm);
         return r;
 }
 
 /* ---- stop ---- */
 
-static void vm_stop_escalate(Vm *vm);
+static void machine_stop_escalate(Machine *vm);
 
 static int on_stop_timer(sd_event_source *s, uint64_t usec, void *userdata) {
-        Vm *vm = userdata;
+        Machine *vm = userdata;
 
-        if (vm->stop_step == VM_STOP_STEP_SIGKILL) {
+        if (vm->stop_step == MACHINE_STOP_STEP_SIGKILL) {
                 /* Not even SIGKILL ended it yet (uninterruptible sleep): answer
                  * the callers now rather than leave them waiting; the pidfd
                  * still reports the end when it comes. */
@@ -869,11 +870,11 @@ static int on_stop_timer(sd_event_source *s, uint64_t usec, void *userdata) {
                                  "the VMM did not exit after SIGKILL", vm->stop_step);
                 return 0;
         }
-        vm_stop_escalate(vm);
+        machine_stop_escalate(vm);
         return 0;
 }
 
-static void vm_arm_stop_timer(Vm *vm) {
+static void machine_arm_stop_timer(Machine *vm) {
         if (!vm->stop_timer &&
             sd_event_add_time(vm->manager->event, &vm->stop_timer, CLOCK_MONOTONIC,
                               UINT64_MAX, 0, on_stop_timer, vm) < 0) {
@@ -883,67 +884,67 @@ static void vm_arm_stop_timer(Vm *vm) {
         (void) sd_event_source_set_enabled(vm->stop_timer, SD_EVENT_ONESHOT);
 }
 
-static void vm_stop_escalate(Vm *vm) {
+static void machine_stop_escalate(Machine *vm) {
         int sig;
 
-        if (vm->stop_step < VM_STOP_STEP_SIGTERM) {
-                vm->stop_step = VM_STOP_STEP_SIGTERM;
+        if (vm->stop_step < MACHINE_STOP_STEP_SIGTERM) {
+                vm->stop_step = MACHINE_STOP_STEP_SIGTERM;
                 sig = SIGTERM;
         } else {
-                vm->stop_step = VM_STOP_STEP_SIGKILL;
+                vm->stop_step = MACHINE_STOP_STEP_SIGKILL;
                 sig = SIGKILL;
         }
         /* Saved, so that a restarted daemon continues from this step. */
-        (void) vm_save(vm);
+        (void) machine_save(vm);
         log_info("VM %s: stopping with %s", vm->name, sig == SIGTERM ? "SIGTERM" : "SIGKILL");
-        if (vm_pidfd_send_signal(vm->pidfd, sig) < 0 && errno != ESRCH)
+        if (machine_pidfd_send_signal(vm->pidfd, sig) < 0 && errno != ESRCH)
                 log_warning_errno(errno, "VM %s: sending signal %d: %m", vm->name, sig);
-        vm_arm_stop_timer(vm);
+        machine_arm_stop_timer(vm);
 }
 
-static void on_stop_reply(Vm *vm, int r, const ControlReply *reply, void *userdata) {
+static void on_stop_reply(Machine *vm, int r, const ControlReply *reply, void *userdata) {
         if (r == -ECANCELED)
                 return;
-        if (vm->stop_step != VM_STOP_STEP_GRACEFUL)
+        if (vm->stop_step != MACHINE_STOP_STEP_GRACEFUL)
                 return;
         /* A refused or unanswered stop goes straight to the next step. */
         if (r < 0 || reply->status < 0)
-                vm_stop_escalate(vm);
+                machine_stop_escalate(vm);
 }
 
 /* The graceful step: the VMM's stop, sent past anything else in flight. */
-static void vm_stop_send(Vm *vm) {
-        if (vm_control_request_full(vm, CONTROL_TYPE_STOP, NULL, 0, true, on_stop_reply, NULL) < 0)
-                vm_stop_escalate(vm);
+static void machine_stop_send(Machine *vm) {
+        if (machine_control_request_full(vm, CONTROL_TYPE_STOP, NULL, 0, true, on_stop_reply, NULL) < 0)
+                machine_stop_escalate(vm);
         else
-                vm_arm_stop_timer(vm);
+                machine_arm_stop_timer(vm);
 }
 
 /* After a daemon restart: the step the last daemon had reached is done
  * again (the stop resent, the signal sent again) and its timer armed, so
  * the escalation goes on instead of waiting forever. */
-static void vm_stop_resume(Vm *vm) {
+static void machine_stop_resume(Machine *vm) {
         log_info("VM %s: continuing its %s stop (step %s)", vm->name, vm->kill_requested ? "kill" : "graceful",
-                 vm_stop_step_to_string(vm->stop_step));
-        if (vm->kill_requested || vm->stop_step == VM_STOP_STEP_SIGKILL) {
-                vm->stop_step = VM_STOP_STEP_SIGKILL;
-                if (vm_pidfd_send_signal(vm->pidfd, SIGKILL) < 0 && errno != ESRCH)
+                 machine_stop_step_to_string(vm->stop_step));
+        if (vm->kill_requested || vm->stop_step == MACHINE_STOP_STEP_SIGKILL) {
+                vm->stop_step = MACHINE_STOP_STEP_SIGKILL;
+                if (machine_pidfd_send_signal(vm->pidfd, SIGKILL) < 0 && errno != ESRCH)
                         log_warning_errno(errno, "VM %s: SIGKILL: %m", vm->name);
-                vm_arm_stop_timer(vm);
-        } else if (vm->stop_step == VM_STOP_STEP_SIGTERM) {
-                if (vm_pidfd_send_signal(vm->pidfd, SIGTERM) < 0 && errno != ESRCH)
+                machine_arm_stop_timer(vm);
+        } else if (vm->stop_step == MACHINE_STOP_STEP_SIGTERM) {
+                if (machine_pidfd_send_signal(vm->pidfd, SIGTERM) < 0 && errno != ESRCH)
                         log_warning_errno(errno, "VM %s: SIGTERM: %m", vm->name);
-                vm_arm_stop_timer(vm);
+                machine_arm_stop_timer(vm);
         } else {
-                vm->stop_step = VM_STOP_STEP_GRACEFUL;
-                vm_stop_send(vm);
+                vm->stop_step = MACHINE_STOP_STEP_GRACEFUL;
+                machine_stop_send(vm);
         }
 }
 
-int vm_stop(Vm *vm, bool kill_now, uint32_t timeout_ms, VmDoneFn done, void *userdata) {
+int machine_stop(Machine *vm, bool kill_now, uint32_t timeout_ms, MachineDoneFn done, void *userdata) {
         int r;
 
-        if (vm->state == VM_STATE_STOPPED)
+        if (vm->state == MACHINE_STATE_STOPPED)
                 return -ESRCH;
         r = waiter_add(&vm->stop_waiters, done, userdata);
         if (r < 0)
@@ -952,13 +953,13 @@ int vm_stop(Vm *vm, bool kill_now, uint32_t timeout_ms, VmDoneFn done, void *use
         if (kill_now) {
                 if (!vm->kill_requested) {
                         vm->kill_requested = true;
-                        vm->stop_step = VM_STOP_STEP_SIGKILL;
+                        vm->stop_step = MACHINE_STOP_STEP_SIGKILL;
                         if (!vm->stop_timeout_ms || timeout_ms)
-                                vm->stop_timeout_ms = timeout_ms ?: VM_STOP_TIMEOUT_MS_DEFAULT;
-                        if (vm_pidfd_send_signal(vm->pidfd, SIGKILL) < 0 && errno != ESRCH)
+                                vm->stop_timeout_ms = timeout_ms ?: MACHINE_STOP_TIMEOUT_MS_DEFAULT;
+                        if (machine_pidfd_send_signal(vm->pidfd, SIGKILL) < 0 && errno != ESRCH)
                                 log_warning_errno(errno, "VM %s: SIGKILL: %m", vm->name);
-                        vm_arm_stop_timer(vm);
-                        vm_set_state(vm, VM_STATE_STOPPING);
+                        machine_arm_stop_timer(vm);
+                        machine_set_state(vm, MACHINE_STATE_STOPPING);
                 }
                 return 0;
         }
@@ -966,22 +967,22 @@ int vm_stop(Vm *vm, bool kill_now, uint32_t timeout_ms, VmDoneFn done, void *use
                 return 0; /* joins the stop under way */
 
         vm->stop_requested = true;
-        vm->stop_step = VM_STOP_STEP_GRACEFUL;
-        vm->stop_timeout_ms = timeout_ms ?: VM_STOP_TIMEOUT_MS_DEFAULT;
-        vm_set_state(vm, VM_STATE_STOPPING);
-        vm_stop_send(vm);
+        vm->stop_step = MACHINE_STOP_STEP_GRACEFUL;
+        vm->stop_timeout_ms = timeout_ms ?: MACHINE_STOP_TIMEOUT_MS_DEFAULT;
+        machine_set_state(vm, MACHINE_STATE_STOPPING);
+        machine_stop_send(vm);
         return 0;
 }
 
 /* ---- pause, resume ---- */
 
 typedef struct SimpleCall {
-        VmDoneFn done;
+        MachineDoneFn done;
         void *userdata;
-        VmState target;
+        MachineState target;
 } SimpleCall;
 
-static void on_simple_reply(Vm *vm, int r, const ControlReply *reply, void *userdata) {
+static void on_simple_reply(Machine *vm, int r, const ControlReply *reply, void *userdata) {
         SimpleCall *c = userdata;
         const char *msg = NULL;
 
@@ -992,49 +993,50 @@ static void on_simple_reply(Vm *vm, int r, const ControlReply *reply, void *user
                 msg = r == -ETIMEDOUT ? "the VMM did not answer in time" : "the VMM could not be reached";
         else {
                 r = 0;
-                if (vm->state == VM_STATE_RUNNING || vm->state == VM_STATE_PAUSED)
-                        vm_set_state(vm, c->target);
+                if (vm->state == MACHINE_STATE_RUNNING || vm->state == MACHINE_STATE_PAUSED)
+                        machine_set_state(vm, c->target);
         }
-        c->done(vm, r, msg, VM_STOP_STEP_NONE, c->userdata);
+        c->done(vm, r, msg, MACHINE_STOP_STEP_NONE, c->userdata);
         free(c);
 }
 
-static int vm_simple_call(Vm *vm, uint16_t type, VmState target, VmDoneFn done, void *userdata) {
+static int machine_simple_call(Machine *vm, uint16_t type, MachineState target, MachineDoneFn done, void *userdata) {
         SimpleCall *c;
         int r;
 
-        if (vm->state == VM_STATE_STARTING || vm->state == VM_STATE_STOPPING || vm->state == VM_STATE_STOPPED)
+        if (vm->state == MACHINE_STATE_STARTING || vm->state == MACHINE_STATE_STOPPING ||
+            vm->state == MACHINE_STATE_STOPPED)
                 return -EBUSY;
         c = calloc(1, sizeof(*c));
         if (!c)
                 return -ENOMEM;
         *c = (SimpleCall) { .done = done, .userdata = userdata, .target = target };
-        r = vm_control_request(vm, type, on_simple_reply, c);
+        r = machine_control_request(vm, type, on_simple_reply, c);
         if (r < 0)
                 free(c);
         return r;
 }
 
-int vm_pause(Vm *vm, VmDoneFn done, void *userdata) {
-        return vm_simple_call(vm, CONTROL_TYPE_PAUSE, VM_STATE_PAUSED, done, userdata);
+int machine_pause(Machine *vm, MachineDoneFn done, void *userdata) {
+        return machine_simple_call(vm, CONTROL_TYPE_PAUSE, MACHINE_STATE_PAUSED, done, userdata);
 }
 
-int vm_resume(Vm *vm, VmDoneFn done, void *userdata) {
-        return vm_simple_call(vm, CONTROL_TYPE_RESUME, VM_STATE_RUNNING, done, userdata);
+int machine_resume(Machine *vm, MachineDoneFn done, void *userdata) {
+        return machine_simple_call(vm, CONTROL_TYPE_RESUME, MACHINE_STATE_RUNNING, done, userdata);
 }
 
 /* ---- balloon, disks ---- */
 
 typedef struct DeviceCall {
-        VmDoneFn done;
-        VmBalloonStatsFn stats_done;
+        MachineDoneFn done;
+        MachineBalloonStatsFn stats_done;
         void *userdata;
         uint64_t bytes;
         uint32_t index;
 } DeviceCall;
 
-static bool vm_is_up(Vm *vm) {
-        return vm->state == VM_STATE_RUNNING || vm->state == VM_STATE_PAUSED;
+static bool machine_is_up(Machine *vm) {
+        return vm->state == MACHINE_STATE_RUNNING || vm->state == MACHINE_STATE_PAUSED;
 }
 
 /* No reply, or the VMM's own refusal: a message for the caller. r is
@@ -1067,29 +1069,29 @@ static int device_call_error(int r, const ControlReply *reply, bool is_disk, con
         }
 }
 
-static void on_set_balloon_reply(Vm *vm, int r, const ControlReply *reply, void *userdata) {
+static void on_set_balloon_reply(Machine *vm, int r, const ControlReply *reply, void *userdata) {
         _cleanup_free_ DeviceCall *c = userdata;
         char msg[128];
 
         if (r >= 0 && reply->status >= 0) {
                 if (vm->balloon_target_bytes != c->bytes) {
                         vm->balloon_target_bytes = c->bytes;
-                        (void) vm_save(vm);
+                        (void) machine_save(vm);
                         manager_vm_balloon_changed(vm->manager, vm);
                 }
-                c->done(vm, 0, NULL, VM_STOP_STEP_NONE, c->userdata);
+                c->done(vm, 0, NULL, MACHINE_STOP_STEP_NONE, c->userdata);
                 return;
         }
         r = device_call_error(r, reply, false, c, msg, sizeof(msg));
-        c->done(vm, r, msg, VM_STOP_STEP_NONE, c->userdata);
+        c->done(vm, r, msg, MACHINE_STOP_STEP_NONE, c->userdata);
 }
 
-int vm_set_balloon(Vm *vm, uint64_t bytes, VmDoneFn done, void *userdata) {
+int machine_set_balloon(Machine *vm, uint64_t bytes, MachineDoneFn done, void *userdata) {
         uint8_t payload[CONTROL_BALLOON_REQUEST_SIZE];
         DeviceCall *c;
         int r;
 
-        if (!vm_is_up(vm))
+        if (!machine_is_up(vm))
                 return -EBUSY;
         if (!vm->balloon)
                 return -EOPNOTSUPP;
@@ -1100,20 +1102,21 @@ int vm_set_balloon(Vm *vm, uint64_t bytes, VmDoneFn done, void *userdata) {
                 return -ENOMEM;
         *c = (DeviceCall) { .done = done, .userdata = userdata, .bytes = bytes };
         control_balloon_request_encode(bytes, payload);
-        r = vm_control_request_payload(vm, CONTROL_TYPE_BALLOON, payload, sizeof(payload), on_set_balloon_reply, c);
+        r = machine_control_request_payload(vm, CONTROL_TYPE_BALLOON, payload, sizeof(payload),
+                                            on_set_balloon_reply, c);
         if (r < 0)
                 free(c);
         return r;
 }
 
-static void stats_waiters_complete(Vm *vm, int r, const char *msg, const ControlBalloonStats *stats) {
+static void stats_waiters_complete(Machine *vm, int r, const char *msg, const ControlBalloonStats *stats) {
         /* Detach first: a callback may ask again, starting a new request. */
-        VmStatsWaiter *w = vm->stats_waiters;
+        MachineStatsWaiter *w = vm->stats_waiters;
 
         vm->stats_waiters = NULL;
         vm->n_stats_waiters = 0;
         while (w) {
-                VmStatsWaiter *next = w->next;
+                MachineStatsWaiter *next = w->next;
 
                 w->done(vm, r, msg, stats, w->userdata);
                 free(w);
@@ -1121,7 +1124,7 @@ static void stats_waiters_complete(Vm *vm, int r, const char *msg, const Control
         }
 }
 
-static void on_balloon_stats_reply(Vm *vm, int r, const ControlReply *reply, void *userdata) {
+static void on_balloon_stats_reply(Machine *vm, int r, const ControlReply *reply, void *userdata) {
         ControlBalloonStats stats;
         DeviceCall c = {};
         char msg[128];
@@ -1145,22 +1148,22 @@ static void on_balloon_stats_reply(Vm *vm, int r, const ControlReply *reply, voi
         stats_waiters_complete(vm, r, msg, NULL);
 }
 
-int vm_get_balloon_stats(Vm *vm, VmBalloonStatsFn done, void *userdata) {
+int machine_get_balloon_stats(Machine *vm, MachineBalloonStatsFn done, void *userdata) {
         uint8_t payload[CONTROL_BALLOON_STATS_REQUEST_SIZE];
-        VmStatsWaiter *w, **tail;
+        MachineStatsWaiter *w, **tail;
         bool first;
         int r;
 
-        if (!vm_is_up(vm))
+        if (!machine_is_up(vm))
                 return -EBUSY;
         if (!vm->balloon)
                 return -EOPNOTSUPP;
-        if (vm->n_stats_waiters >= VM_BALLOON_STATS_WAITERS_MAX)
+        if (vm->n_stats_waiters >= MACHINE_BALLOON_STATS_WAITERS_MAX)
                 return -EBUSY;
         w = calloc(1, sizeof(*w));
         if (!w)
                 return -ENOMEM;
-        *w = (VmStatsWaiter) { .done = done, .userdata = userdata };
+        *w = (MachineStatsWaiter) { .done = done, .userdata = userdata };
 
         /* While a request is out, later callers join it and get its answer:
          * a flood of callers costs the VMM one request, and the control
@@ -1168,10 +1171,10 @@ int vm_get_balloon_stats(Vm *vm, VmBalloonStatsFn done, void *userdata) {
         first = !vm->stats_waiters;
         if (first) {
                 /* A paused guest cannot answer: do not make the VMM wait for it. */
-                control_balloon_stats_request_encode(vm->state == VM_STATE_PAUSED ? 0 : VM_BALLOON_STATS_WAIT_MS,
-                                                     payload);
-                r = vm_control_request_payload(vm, CONTROL_TYPE_BALLOON_STATS, payload, sizeof(payload),
-                                               on_balloon_stats_reply, NULL);
+                control_balloon_stats_request_encode(
+                                vm->state == MACHINE_STATE_PAUSED ? 0 : MACHINE_BALLOON_STATS_WAIT_MS, payload);
+                r = machine_control_request_payload(vm, CONTROL_TYPE_BALLOON_STATS, payload, sizeof(payload),
+                                                    on_balloon_stats_reply, NULL);
                 if (r < 0) {
                         free(w);
                         return r;
@@ -1184,24 +1187,24 @@ int vm_get_balloon_stats(Vm *vm, VmBalloonStatsFn done, void *userdata) {
         return 0;
 }
 
-static void on_resize_reply(Vm *vm, int r, const ControlReply *reply, void *userdata) {
+static void on_resize_reply(Machine *vm, int r, const ControlReply *reply, void *userdata) {
         _cleanup_free_ DeviceCall *c = userdata;
         char msg[128];
 
         if (r >= 0 && reply->status >= 0) {
-                c->done(vm, 0, NULL, VM_STOP_STEP_NONE, c->userdata);
+                c->done(vm, 0, NULL, MACHINE_STOP_STEP_NONE, c->userdata);
                 return;
         }
         r = device_call_error(r, reply, true, c, msg, sizeof(msg));
-        c->done(vm, r, msg, VM_STOP_STEP_NONE, c->userdata);
+        c->done(vm, r, msg, MACHINE_STOP_STEP_NONE, c->userdata);
 }
 
-int vm_resize_disk(Vm *vm, uint32_t index, uint64_t bytes, VmDoneFn done, void *userdata) {
+int machine_resize_disk(Machine *vm, uint32_t index, uint64_t bytes, MachineDoneFn done, void *userdata) {
         uint8_t payload[CONTROL_DISK_RESIZE_REQUEST_SIZE];
         DeviceCall *c;
         int r;
 
-        if (!vm_is_up(vm))
+        if (!machine_is_up(vm))
                 return -EBUSY;
         if (index >= vm->n_disks)
                 return -ENODEV;
@@ -1214,7 +1217,7 @@ int vm_resize_disk(Vm *vm, uint32_t index, uint64_t bytes, VmDoneFn done, void *
                 return -ENOMEM;
         *c = (DeviceCall) { .done = done, .userdata = userdata, .bytes = bytes, .index = index };
         control_disk_resize_request_encode(index, bytes, payload);
-        r = vm_control_request_payload(vm, CONTROL_TYPE_DISK_RESIZE, payload, sizeof(payload), on_resize_reply, c);
+        r = machine_control_request_payload(vm, CONTROL_TYPE_DISK_RESIZE, payload, sizeof(payload), on_resize_reply, c);
         if (r < 0)
                 free(c);
         return r;
