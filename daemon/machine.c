@@ -337,8 +337,6 @@ static int on_pidfd(sd_event_source *s, int fd, uint32_t revents, void *userdata
         return 0;
 }
 
-/* ---- start ---- */
-
 /* ---- events pushed by the VMM ----
  *
  * The daemon subscribes on its control connection and the VMM pushes its
@@ -492,6 +490,8 @@ void machine_handle_event(Machine *vm, const ControlHeader *h, const uint8_t *pa
         log_warning("VM %s: malformed %s event (%" PRIu32 " bytes), ignored", vm->name,
                     control_type_to_string(h->type), h->length);
 }
+
+/* ---- start ---- */
 
 static int on_start_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
         Machine *vm = userdata;

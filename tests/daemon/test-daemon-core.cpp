@@ -675,13 +675,14 @@ namespace {
 
 // What the core told the wire layer, through ManagerHooks.
 struct HookLog {
-        int started = 0, state_changed = 0, devices_changed = 0, guest_panicked = 0;
+        int started = 0, state_changed = 0, devices_changed = 0, balloon_changed = 0, guest_panicked = 0;
 };
 HookLog hook_log;
 
 const ManagerHooks recording_hooks = {
         .machine_state_changed = [](Manager *, Machine *) { hook_log.state_changed++; },
         .machine_devices_changed = [](Manager *, Machine *) { hook_log.devices_changed++; },
+        .machine_balloon_changed = [](Manager *, Machine *) { hook_log.balloon_changed++; },
         .machine_started = [](Manager *, Machine *) { hook_log.started++; },
         .machine_guest_panicked = [](Manager *, Machine *) { hook_log.guest_panicked++; },
 };
@@ -692,6 +693,9 @@ struct ControlFixture : ManagerFixture {
         Machine *vm = nullptr;
         int vmm_fd = -1;
         std::vector<std::pair<int, int>> done; // (request tag, r)
+        // Tags live as long as the fixture: requests still out when the
+        // Machine is freed are answered then (-ECANCELED).
+        std::pair<ControlFixture *, int> a { this, 1 }, b { this, 2 };
 
         void SetUp() override {
                 int pair[2];
@@ -755,7 +759,6 @@ struct ControlFixture : ManagerFixture {
 } // namespace
 
 TEST_F(ControlFixture, RepliesAreMatchedByIdWhateverTheirOrder) {
-        std::pair<ControlFixture *, int> a { this, 1 }, b { this, 2 };
         ASSERT_EQ(machine_control_request(vm, CONTROL_TYPE_INFO, on_reply, &a), 0);
         ASSERT_EQ(machine_control_request(vm, CONTROL_TYPE_PAUSE, on_reply, &b), 0);
         ControlHeader ha = receive(), hb = receive();
@@ -776,16 +779,14 @@ TEST_F(ControlFixture, RepliesAreMatchedByIdWhateverTheirOrder) {
 }
 
 TEST_F(ControlFixture, TheQueueIsBoundedButAStopGetsThrough) {
-        std::pair<ControlFixture *, int> tag { this, 0 };
         for (int i = 0; i < MACHINE_CONTROL_QUEUE_MAX; i++)
-                ASSERT_EQ(machine_control_request(vm, CONTROL_TYPE_INFO, on_reply, &tag), 0) << i;
-        EXPECT_EQ(machine_control_request(vm, CONTROL_TYPE_INFO, on_reply, &tag), -EBUSY);
-        EXPECT_EQ(machine_control_request_full(vm, CONTROL_TYPE_STOP, nullptr, 0, true, on_reply, &tag), 0);
+                ASSERT_EQ(machine_control_request(vm, CONTROL_TYPE_INFO, on_reply, &a), 0) << i;
+        EXPECT_EQ(machine_control_request(vm, CONTROL_TYPE_INFO, on_reply, &a), -EBUSY);
+        EXPECT_EQ(machine_control_request_full(vm, CONTROL_TYPE_STOP, nullptr, 0, true, on_reply, &a), 0);
         EXPECT_EQ(vm->n_requests, (unsigned) MACHINE_CONTROL_QUEUE_MAX + 1);
 }
 
 TEST_F(ControlFixture, AHangUpFailsEveryRequestWithEnotconn) {
-        std::pair<ControlFixture *, int> a { this, 1 }, b { this, 2 };
         ASSERT_EQ(machine_control_request(vm, CONTROL_TYPE_INFO, on_reply, &a), 0);
         ASSERT_EQ(machine_control_request(vm, CONTROL_TYPE_INFO, on_reply, &b), 0);
         close(vmm_fd);
@@ -849,4 +850,83 @@ TEST_F(ControlFixture, AMalformedEventIsIgnored) {
         send(CONTROL_EVENT_READY, 1, 0, short_ready, sizeof(short_ready));
         EXPECT_EQ(vm->state, MACHINE_STATE_STARTING);
         EXPECT_EQ(hook_log.started, 0);
+}
+
+namespace {
+
+struct Call {
+        int calls = 0, r = 1;
+        std::string msg;
+};
+
+void on_done(Machine *, int r, const char *msg, MachineStopStep, void *userdata) {
+        Call *c = static_cast<Call *>(userdata);
+        c->calls++;
+        c->r = r;
+        c->msg = msg ? msg : "";
+}
+
+} // namespace
+
+TEST_F(ControlFixture, DeviceRequestsAreRefusedBeforeAnythingIsSent) {
+        Call c;
+        EXPECT_EQ(machine_set_balloon(vm, 1 * MiB, on_done, &c), -EBUSY);      // still starting
+        EXPECT_EQ(machine_resize_disk(vm, 0, 1 * MiB, on_done, &c), -EBUSY);
+        EXPECT_EQ(machine_pause(vm, on_done, &c), -EBUSY);
+        send_ready(1);
+        vm->n_disks = 2;
+        vm->disks_read_only = 0x2;
+        EXPECT_EQ(machine_set_balloon(vm, 1 * MiB, on_done, &c), -EOPNOTSUPP); // no balloon
+        vm->balloon = true;
+        EXPECT_EQ(machine_set_balloon(vm, vm->memory_bytes + 1, on_done, &c), -EINVAL);
+        EXPECT_EQ(machine_resize_disk(vm, 2, 1 * MiB, on_done, &c), -ENODEV);
+        EXPECT_EQ(machine_resize_disk(vm, 1, 1 * MiB, on_done, &c), -EROFS);
+        EXPECT_EQ(machine_resize_disk(vm, 0, 1000, on_done, &c), -EINVAL);
+        EXPECT_EQ(machine_resize_disk(vm, 0, 0, on_done, &c), -EINVAL);
+        EXPECT_EQ(vm->n_requests, 0u);
+        EXPECT_EQ(c.calls, 0);
+}
+
+TEST_F(ControlFixture, AnAcceptedBalloonTargetIsKeptSavedAndAnnounced) {
+        Call c;
+        MachineStateFile back = {};
+        vm->pid = 4321;
+        send_ready(1);
+        vm->balloon = true;
+        ASSERT_EQ(machine_set_balloon(vm, 64 * MiB, on_done, &c), 0);
+        ControlHeader h = receive();
+        EXPECT_EQ(h.type, CONTROL_TYPE_BALLOON);
+        EXPECT_EQ(vm->balloon_target_bytes, 0u);        // not before the VMM says so
+        send(CONTROL_TYPE_BALLOON | CONTROL_REPLY, h.id, 0);
+        EXPECT_EQ(c.calls, 1);
+        EXPECT_EQ(c.r, 0);
+        EXPECT_EQ(vm->balloon_target_bytes, 64 * MiB);
+        EXPECT_EQ(hook_log.balloon_changed, 1);
+        ASSERT_EQ(machine_state_file_read(vm->state_path, &back), 0);
+        EXPECT_EQ(back.balloon_target, 64 * MiB);
+        machine_state_file_done(&back);
+}
+
+TEST_F(ControlFixture, TheVmmsRefusalIsTranslatedForTheCaller) {
+        Call c;
+        send_ready(1);
+        vm->n_disks = 1;
+        ASSERT_EQ(machine_resize_disk(vm, 0, 2 * MiB, on_done, &c), 0);
+        ControlHeader h = receive();
+        EXPECT_EQ(h.type, CONTROL_TYPE_DISK_RESIZE);
+        send(CONTROL_TYPE_DISK_RESIZE | CONTROL_REPLY, h.id, -ENODEV);
+        EXPECT_EQ(c.r, -ENODEV);
+        EXPECT_EQ(c.msg, "the VM has no disk 0");
+}
+
+TEST_F(ControlFixture, PauseMovesTheStateOnlyOnTheVmmsYes) {
+        Call c;
+        send_ready(1);
+        ASSERT_EQ(machine_pause(vm, on_done, &c), 0);
+        ControlHeader h = receive();
+        EXPECT_EQ(h.type, CONTROL_TYPE_PAUSE);
+        EXPECT_EQ(vm->state, MACHINE_STATE_RUNNING);
+        send(CONTROL_TYPE_PAUSE | CONTROL_REPLY, h.id, 0);
+        EXPECT_EQ(c.r, 0);
+        EXPECT_EQ(vm->state, MACHINE_STATE_PAUSED);
 }
