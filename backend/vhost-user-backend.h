@@ -78,6 +78,11 @@ void vhost_user_backend_unwatch_fd(VhostUserBackend *b, int fd);
  * went away. */
 int vhost_user_backend_config_changed(VhostUserBackend *b);
 
+/* Asks the VMM to end the VM (VHOST_USER_BACKEND_STOP_VM, Majordome's
+ * own back-end request): the user closed the device's window. -ENOTCONN
+ * without a channel, -EPIPE when the front-end went away. */
+int vhost_user_backend_request_stop(VhostUserBackend *b);
+
 /* Serves until the front-end hangs up (0) or breaks the protocol
  * (-EBADMSG, -EOPNOTSUPP, ...). */
 int vhost_user_backend_run(VhostUserBackend *b);
