@@ -331,6 +331,22 @@ TEST_F(Virgl, rendered_texture_is_shown_on_the_scanout) {
                         ASSERT_EQ(get_le32(disp->s[0].pixels + (y * 16 + x) * 4) & 0xffffff, 0x0000ffu) << x << "," << y;
 }
 
+TEST_F(Virgl, scaled_blit_draws_with_a_shader_and_reads_back) {
+        texture_in_context(1, 5);
+        ASSERT_EQ(submit(1, clear_stream(5, 0.0f, 1.0f, 0.0f)), OK);
+        ASSERT_EQ(texture(6, 32, 16), OK);
+        ASSERT_EQ(attach(6, BACKING2, 32 * 16 * 4), OK);
+        ASSERT_EQ(ctx_attach(1, 6), OK);
+        /* VIRGL_CCMD_BLIT: mask RGBA, linear filter, no scissor; dst 6
+         * (0,0,0 32x16x1) from src 5 (0,0,0 16x8x1). */
+        ASSERT_EQ(submit(1, { cmd0(16, 0, 21), 0xf | 1 << 8, 0, 0, 6, 0, VIRGL_FORMAT_B8G8R8X8_UNORM, 0, 0, 0, 32, 16, 1,
+                              5, 0, VIRGL_FORMAT_B8G8R8X8_UNORM, 0, 0, 0, 16, 8, 1 }),
+                  OK);
+        ASSERT_EQ(from_host(1, 6, 0, 0, 32, 16), OK);
+        for (uint32_t i = 0; i < 32 * 16; i++)
+                ASSERT_EQ(guest_u32(BACKING2 + i * 4) & 0xffffff, 0x00ff00u) << i;
+}
+
 /* ---- fences ---- */
 
 TEST_F(Virgl, fenced_submit_is_answered_only_after_its_fence) {
