@@ -201,7 +201,10 @@ int virtio_gpu_new(const VirtioGpuOptions *o, GpuDisplay *display, VirtioGpu **r
 }
 
 uint64_t virtio_gpu_features(const VirtioGpu *g) {
-        return VIRTIO_GPU_DEVICE_FEATURES | (g->virgl ? UINT64_C(1) << VIRTIO_GPU_F_VIRGL : 0);
+        /* CONTEXT_INIT: a context names its capset (virtio 1.2 §5.7.6.7,
+         * CTX_CREATE); the Linux driver takes it only with VIRGL. */
+        return VIRTIO_GPU_DEVICE_FEATURES |
+               (g->virgl ? UINT64_C(1) << VIRTIO_GPU_F_VIRGL | UINT64_C(1) << VIRTIO_GPU_F_CONTEXT_INIT : 0);
 }
 
 static void resource_release(Resource *r) {
@@ -692,9 +695,17 @@ static uint32_t cmd_get_capset(VirtioGpu *g, const Request *rq, uint8_t *resp) {
         return VIRTIO_GPU_RESP_OK_CAPSET;
 }
 
+static bool capset_offered(const VirtioGpu *g, uint32_t id) {
+        for (unsigned i = 0; i < g->n_capsets; i++)
+                if (g->capsets[i].id == id)
+                        return true;
+        return false;
+}
+
 static uint32_t cmd_ctx_create(VirtioGpu *g, const Request *rq) {
-        uint32_t id, nlen;
+        uint32_t id, nlen, init, capset;
         char name[64];
+        int k;
 
         /* §5.7.6.7 (3D): struct virtio_gpu_ctx_create: nlen,
          * context_init, debug_name[64]. */
@@ -706,13 +717,22 @@ static uint32_t cmd_ctx_create(VirtioGpu *g, const Request *rq) {
          * virglrenderer takes ids as int. */
         if (id == 0 || id > INT32_MAX || context_index(g, id) >= 0)
                 return VIRTIO_GPU_RESP_ERR_INVALID_CONTEXT_ID;
-        /* context_init needs VIRTIO_GPU_F_CONTEXT_INIT, not offered. */
-        if (nlen > sizeof(name) || get_le32(rq->p + 28) != 0)
+        /* VIRTIO_GPU_F_CONTEXT_INIT: context_init's low 8 bits name the
+         * capset (0: virgl's default), one offered; no other bit is
+         * defined. */
+        init = get_le32(rq->p + 28);
+        capset = init & VIRTIO_GPU_CONTEXT_INIT_CAPSET_ID_MASK;
+        if (nlen > sizeof(name) || (init & ~VIRTIO_GPU_CONTEXT_INIT_CAPSET_ID_MASK) != 0 ||
+            (capset != 0 && !capset_offered(g, capset)))
                 return VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
         if (g->n_contexts >= VIRTIO_GPU_MAX_CONTEXTS)
                 return VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY;
         memcpy(name, rq->p + 32, nlen);
-        if (virgl_renderer_context_create(id, nlen, name) != 0)
+        if (capset == 0)
+                k = virgl_renderer_context_create(id, nlen, name);
+        else
+                k = virgl_renderer_context_create_with_flags(id, capset, nlen, name);
+        if (k != 0)
                 return VIRTIO_GPU_RESP_ERR_UNSPEC;
         g->contexts[g->n_contexts++] = id;
         return VIRTIO_GPU_RESP_OK_NODATA;
@@ -1188,6 +1208,7 @@ size_t virtio_gpu_handle_token(VirtioGpu *g, const GuestMemory *mem, unsigned qu
                 put_le32(resp, VIRTIO_GPU_RESP_ERR_UNSPEC);
                 return HDR_SIZE;
         }
+        flags = get_le32(rq.p + 4);
         switch (type) {
         case VIRTIO_GPU_CMD_GET_DISPLAY_INFO:
                 rtype = cmd_display_info(g, resp);
@@ -1223,12 +1244,18 @@ size_t virtio_gpu_handle_token(VirtioGpu *g, const GuestMemory *mem, unsigned qu
                 rtype = g->virgl ? handle_3d(g, mem, type, &rq, resp) : VIRTIO_GPU_RESP_ERR_UNSPEC;
                 break;
         }
+        /* §5.7.6.6 with CONTEXT_INIT: a fence on ring ring_idx, one of a
+         * context's at most 64 rings. A ring past them: refused (checked
+         * before the command ran only where it matters, the fence; the
+         * command itself names no ring). */
+        if (g->virgl && (flags & VIRTIO_GPU_FLAG_FENCE) && (flags & VIRTIO_GPU_FLAG_INFO_RING_IDX) &&
+            rq.p[20] >= VIRTIO_GPU_MAX_RINGS)
+                rtype = VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
         put_le32(resp, rtype);
         /* §5.7.6.6: a fenced request's response carries the fence back,
          * with its ctx_id, and ring_idx when INFO_RING_IDX is set. 2D
          * completes before the response, so it is signalled now; virgl
          * holds it until the fence completes. */
-        flags = get_le32(rq.p + 4);
         if (flags & VIRTIO_GPU_FLAG_FENCE) {
                 uint32_t out = VIRTIO_GPU_FLAG_FENCE;
 

@@ -30,7 +30,7 @@ extern "C" {
 #define VIRTIO_GPU_N_QUEUES 2
 
 /* The device's own feature bits (virtio 1.2 §5.7.3): EDID; the virgl
- * back-end adds VIRGL (virtio_gpu_features()). */
+ * back-end adds VIRGL and CONTEXT_INIT (virtio_gpu_features()). */
 #define VIRTIO_GPU_DEVICE_FEATURES (UINT64_C(1) << 1)
 
 #define VIRTIO_GPU_DEFAULT_MAX_MEMORY (256 * UINT64_C(1024) * 1024)
@@ -50,6 +50,8 @@ extern "C" {
  * largest response: OK_CAPSET with it. */
 #define VIRTIO_GPU_MAX_CAPSET_SIZE 4096
 #define VIRTIO_GPU_MAX_RESPONSE (24 + VIRTIO_GPU_MAX_CAPSET_SIZE)
+/* Rings a context may fence on (CONTEXT_INIT; the Linux driver's limit). */
+#define VIRTIO_GPU_MAX_RINGS 64
 /* Contexts (virgl) alive at once. */
 #define VIRTIO_GPU_MAX_CONTEXTS 1024
 /* Fenced responses held at once (at most the control queue's size, 256,
@@ -125,7 +127,7 @@ size_t virtio_gpu_handle_token(VirtioGpu *g, const GuestMemory *mem, unsigned qu
 unsigned virtio_gpu_poll(VirtioGpu *g);
 
 /* The feature bits the device offers (VIRTIO_GPU_DEVICE_FEATURES, plus
- * VIRTIO_GPU_F_VIRGL on the virgl back-end). */
+ * VIRTIO_GPU_F_VIRGL and VIRTIO_GPU_F_CONTEXT_INIT on the virgl back-end). */
 uint64_t virtio_gpu_features(const VirtioGpu *g);
 
 /* Pops every chain of q (queue index q->index), handles each, pushes it

@@ -213,8 +213,9 @@ TEST(VirglBackend, backend_names_round_trip) {
         EXPECT_EQ(virtio_gpu_backend_from_string(nullptr), _VIRTIO_GPU_BACKEND_INVALID);
 }
 
-TEST_F(Virgl, offers_virgl_and_edid) {
-        EXPECT_EQ(virtio_gpu_features(g), (UINT64_C(1) << VIRTIO_GPU_F_VIRGL) | (UINT64_C(1) << VIRTIO_GPU_F_EDID));
+TEST_F(Virgl, offers_virgl_edid_and_context_init) {
+        EXPECT_EQ(virtio_gpu_features(g), (UINT64_C(1) << VIRTIO_GPU_F_VIRGL) | (UINT64_C(1) << VIRTIO_GPU_F_EDID) |
+                                                  (UINT64_C(1) << VIRTIO_GPU_F_CONTEXT_INIT));
 }
 
 TEST_F(Virgl, a_second_virgl_device_at_once_is_refused) {
@@ -266,6 +267,31 @@ TEST_F(Virgl, context_is_created_destroyed_and_created_again) {
         EXPECT_EQ(ctx_create(1), OK);
         EXPECT_EQ(ctx_destroy(1), OK);
         EXPECT_EQ(ctx_destroy(2), OK);
+}
+
+TEST_F(Virgl, context_init_names_the_capset_and_renders) {
+        ASSERT_EQ(ctx_create(1, 4, VIRTIO_GPU_CAPSET_VIRGL2), OK);
+        ASSERT_EQ(texture(5), OK);
+        ASSERT_EQ(attach(5, BACKING, 16 * 8 * 4), OK);
+        ASSERT_EQ(ctx_attach(1, 5), OK);
+        ASSERT_EQ(submit(1, clear_stream(5, 1, 0, 0)), OK);
+        ASSERT_EQ(from_host(1, 5, 0, 0, 16, 8), OK);
+        EXPECT_EQ(guest_u32(BACKING) & 0xffffff, 0xff0000u);
+        ASSERT_EQ(ctx_create(2, 4, VIRTIO_GPU_CAPSET_VIRGL), OK);
+}
+
+TEST_F(Virgl, fence_on_a_ring_comes_back_with_its_ring) {
+        ASSERT_EQ(ctx_create(1, 4, VIRTIO_GPU_CAPSET_VIRGL2), OK);
+        bool held;
+        Bytes r = cmd_held(submit_req(1, {}, VIRTIO_GPU_FLAG_FENCE | VIRTIO_GPU_FLAG_INFO_RING_IDX, 8), 2, &held);
+        (void) r;
+        Req q = submit_req(1, {}, VIRTIO_GPU_FLAG_FENCE | VIRTIO_GPU_FLAG_INFO_RING_IDX, 9);
+        q.b[20] = 63;
+        EXPECT_EQ(cmd_held(q, 3, &held), hdr(VIRTIO_GPU_RESP_OK_NODATA,
+                                             VIRTIO_GPU_FLAG_FENCE | VIRTIO_GPU_FLAG_INFO_RING_IDX, 9, 1, 63));
+        EXPECT_TRUE(held);
+        drain();
+        EXPECT_EQ(done, std::vector<uint64_t>({ 2, 3 }));
 }
 
 /* ---- 3D resources and transfers ---- */
@@ -459,8 +485,25 @@ TEST_F(Virgl, context_name_longer_than_64_is_invalid_parameter) {
         EXPECT_EQ(ctx_create(1, 65), err(VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER));
 }
 
-TEST_F(Virgl, context_init_without_the_feature_is_invalid_parameter) {
-        EXPECT_EQ(ctx_create(1, 4, VIRTIO_GPU_CAPSET_VIRGL2), err(VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER));
+TEST_F(Virgl, context_init_capset_never_offered_is_invalid_parameter) {
+        for (uint32_t capset : { 3u, 4u, 5u, 0xffu })
+                EXPECT_EQ(ctx_create(1, 4, capset), err(VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER)) << capset;
+}
+
+TEST_F(Virgl, context_init_bits_past_the_capset_id_are_invalid_parameter) {
+        EXPECT_EQ(ctx_create(1, 4, 0x100 | VIRTIO_GPU_CAPSET_VIRGL2), err(VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER));
+}
+
+TEST_F(Virgl, fence_on_a_ring_past_64_is_invalid_parameter_in_fence_order) {
+        ASSERT_EQ(ctx_create(1, 4, VIRTIO_GPU_CAPSET_VIRGL2), OK);
+        bool held;
+        Req r = submit_req(1, {}, VIRTIO_GPU_FLAG_FENCE | VIRTIO_GPU_FLAG_INFO_RING_IDX, 3);
+        r.b[20] = 64;
+        EXPECT_EQ(cmd_held(r, 1, &held),
+                  hdr(VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER, VIRTIO_GPU_FLAG_FENCE | VIRTIO_GPU_FLAG_INFO_RING_IDX, 3, 1, 64));
+        EXPECT_TRUE(held);
+        drain();
+        EXPECT_EQ(done, std::vector<uint64_t>({ 1 }));
 }
 
 TEST_F(Virgl, short_3d_requests_are_unspec) {
