@@ -38,6 +38,23 @@ static void fence_timer_arm(Gpu *gpu, unsigned held) {
                 (void) timerfd_settime(gpu->fence_timer, 0, &t, NULL);
 }
 
+/* The host-visible region is the front-end's shared memory region 1
+ * (docs/vhost-user.md), reached over the back-end request channel. */
+#define HOST_VISIBLE_SHMID 1
+
+static int shm_map(void *ctx, int fd, uint64_t offset, uint64_t len) {
+        Gpu *gpu = ctx;
+
+        return vhost_user_backend_shmem_map(gpu->backend, HOST_VISIBLE_SHMID, fd, 0, offset, len,
+                                            VHOST_USER_SHMEM_MAP_RW);
+}
+
+static int shm_unmap(void *ctx, uint64_t offset, uint64_t len) {
+        Gpu *gpu = ctx;
+
+        return vhost_user_backend_shmem_unmap(gpu->backend, HOST_VISIBLE_SHMID, offset, len);
+}
+
 static int on_fence_timer(void *ctx, int fd) {
         Gpu *gpu = ctx;
         uint64_t n;
@@ -61,6 +78,9 @@ static void help(void) {
                "  --width W, --height H  each display's size in pixels (1..16384; 1024x768)\n"
                "  --displays N           scanouts (0..16; 1); 0: no display, render only\n"
                "  --max-memory BYTES     all the guest's resources together (256M)\n"
+               "  --blob                 offer VIRTIO_GPU_F_RESOURCE_BLOB (blobs; MAP_BLOB into\n"
+               "                         the front-end's host-visible region 1)\n"
+               "  --host-visible-size BYTES  that region's size, as the VMM declares it (256M)\n"
                "  --wayland-sock PATH    the compositor's socket\n"
                "  --wayland-fd N         a connected socket to the compositor\n"
                "  --seccomp MODE         enforce (default), or log: allow, and have the\n"
@@ -145,7 +165,7 @@ out:
 
 int main(int argc, char **argv) {
         enum { ARG_FD = 0x100, ARG_SOCKET, ARG_WIDTH, ARG_HEIGHT, ARG_DISPLAYS, ARG_MAX_MEMORY, ARG_WL_SOCK, ARG_WL_FD,
-               ARG_SECCOMP, ARG_DISABLE_SANDBOX, ARG_BACKEND };
+               ARG_SECCOMP, ARG_DISABLE_SANDBOX, ARG_BACKEND, ARG_BLOB, ARG_HOST_VISIBLE_SIZE };
         static const struct option options[] = {
                 { "fd", required_argument, NULL, ARG_FD },
                 { "socket", required_argument, NULL, ARG_SOCKET },
@@ -158,6 +178,8 @@ int main(int argc, char **argv) {
                 { "seccomp", required_argument, NULL, ARG_SECCOMP },
                 { "disable-sandbox", no_argument, NULL, ARG_DISABLE_SANDBOX },
                 { "backend", required_argument, NULL, ARG_BACKEND },
+                { "blob", no_argument, NULL, ARG_BLOB },
+                { "host-visible-size", required_argument, NULL, ARG_HOST_VISIBLE_SIZE },
                 { "help", no_argument, NULL, 'h' },
                 {},
         };
@@ -240,6 +262,17 @@ int main(int argc, char **argv) {
                         }
                         o.backend = virtio_gpu_backend_from_string(optarg);
                         break;
+                case ARG_BLOB:
+                        o.blob = true;
+                        break;
+                case ARG_HOST_VISIBLE_SIZE:
+                        if (parse_size(optarg, &v) < 0 || v == 0 || v % VIRTIO_GPU_BLOB_PAGE != 0) {
+                                log_error("--host-visible-size: expected a size in whole pages such as 256M: %s",
+                                          optarg);
+                                return EXIT_FAILURE;
+                        }
+                        o.host_visible_size = v;
+                        break;
                 case 'h':
                         help();
                         return EXIT_SUCCESS;
@@ -264,6 +297,7 @@ int main(int argc, char **argv) {
         if (!gpu)
                 return log_error_errno(-ENOMEM, "out of memory"), EXIT_FAILURE;
         gpu->fence_timer = -EBADF;
+        o.shm = (VirtioGpuShm) { .map = shm_map, .unmap = shm_unmap, .ctx = gpu };
         if (o.backend == VIRTIO_GPU_BACKEND_VIRGL) {
                 /* The jail wants one thread (unshare of a user namespace
                  * refuses a threaded process, and the filter is installed

@@ -53,6 +53,13 @@ typedef struct Resource {
         uint8_t *data;          /* the host's copy, stride width * 4; 3D: the scanout read-back, or NULL */
         bool is_3d;             /* virglrenderer's; format is then a virgl format */
         uint32_t target, depth, array_size, last_level;
+        /* A blob (RESOURCE_CREATE_BLOB): guest memory (backing = its
+         * entries) or host3d (virglrenderer's, is_3d, a buffer). */
+        bool is_blob;
+        uint32_t blob_mem, blob_flags;
+        uint64_t blob_size;
+        bool mapped;            /* MAP_BLOB placed it at map_offset of the region */
+        uint64_t map_offset;
         BackingEntry *backing;  /* NULL: none attached */
         uint32_t n_backing;
         uint64_t backing_len;
@@ -184,6 +191,8 @@ int virtio_gpu_new(const VirtioGpuOptions *o, GpuDisplay *display, VirtioGpu **r
         g->o = *o;
         if (g->o.max_memory == 0)
                 g->o.max_memory = VIRTIO_GPU_DEFAULT_MAX_MEMORY;
+        if (g->o.host_visible_size == 0)
+                g->o.host_visible_size = VIRTIO_GPU_DEFAULT_HOST_VISIBLE_SIZE;
         g->display = display;
         if (o->backend == VIRTIO_GPU_BACKEND_VIRGL) {
                 int r = virgl_start(g);
@@ -204,7 +213,8 @@ uint64_t virtio_gpu_features(const VirtioGpu *g) {
         /* CONTEXT_INIT: a context names its capset (virtio 1.2 §5.7.6.7,
          * CTX_CREATE); the Linux driver takes it only with VIRGL. */
         return VIRTIO_GPU_DEVICE_FEATURES |
-               (g->virgl ? UINT64_C(1) << VIRTIO_GPU_F_VIRGL | UINT64_C(1) << VIRTIO_GPU_F_CONTEXT_INIT : 0);
+               (g->virgl ? UINT64_C(1) << VIRTIO_GPU_F_VIRGL | UINT64_C(1) << VIRTIO_GPU_F_CONTEXT_INIT : 0) |
+               (g->o.blob ? UINT64_C(1) << VIRTIO_GPU_F_RESOURCE_BLOB : 0);
 }
 
 static void resource_release(Resource *r) {
@@ -455,6 +465,9 @@ static uint32_t cmd_unref(VirtioGpu *g, const Request *rq) {
                         scanout_disable(g, s);
         if (g->cursor.resource_id == r->id)
                 g->cursor.resource_id = 0;
+        /* A blob still mapped leaves the region first. */
+        if (r->mapped && g->o.shm.unmap)
+                (void) g->o.shm.unmap(g->o.shm.ctx, r->map_offset, r->blob_size);
         /* virglrenderer detaches it from every context itself. */
         if (r->is_3d)
                 virgl_renderer_resource_unref(r->id);
@@ -487,6 +500,9 @@ static uint32_t cmd_set_scanout(VirtioGpu *g, const Request *rq) {
         r = resource_find(g, id);
         if (!r)
                 return VIRTIO_GPU_RESP_ERR_INVALID_RESOURCE_ID;
+        /* A blob is shown with SET_SCANOUT_BLOB (not there yet). */
+        if (r->is_blob)
+                return VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
         /* The rectangle shown is a non-empty part of the resource. */
         if (w == 0 || h == 0 || !rect_inside(x, y, w, h, r->width, r->height))
                 return VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
@@ -947,6 +963,9 @@ static uint32_t cmd_transfer(VirtioGpu *g, const GuestMemory *mem, const Request
         r = resource_find(g, get_le32(rq->p + 48));
         if (!r)
                 return VIRTIO_GPU_RESP_ERR_INVALID_RESOURCE_ID;
+        /* A blob has no image of its own to transfer into. */
+        if (r->is_blob)
+                return VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
         /* §5.7.6.7: the transfer needs backing pages attached. */
         if (!r->backing)
                 return VIRTIO_GPU_RESP_ERR_UNSPEC;
@@ -997,8 +1016,9 @@ static uint32_t cmd_attach(VirtioGpu *g, const GuestMemory *mem, const Request *
         n = get_le32(rq->p + 28);
         if (!r)
                 return VIRTIO_GPU_RESP_ERR_INVALID_RESOURCE_ID;
-        /* One backing at a time: detach first. */
-        if (r->backing)
+        /* One backing at a time: detach first. A blob's memory is fixed
+         * at its creation. */
+        if (r->backing || r->is_blob)
                 return VIRTIO_GPU_RESP_ERR_UNSPEC;
         if (n == 0 || n > VIRTIO_GPU_MAX_BACKING_ENTRIES)
                 return VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
@@ -1041,7 +1061,7 @@ static uint32_t cmd_detach(VirtioGpu *g, const Request *rq) {
         r = resource_find(g, get_le32(rq->p + 24));
         if (!r)
                 return VIRTIO_GPU_RESP_ERR_INVALID_RESOURCE_ID;
-        if (!r->backing)
+        if (!r->backing || r->is_blob)
                 return VIRTIO_GPU_RESP_ERR_UNSPEC;
         free(r->backing);
         r->backing = NULL;
@@ -1113,6 +1133,187 @@ static void cursor_command(VirtioGpu *g, const Request *rq) {
         };
 }
 
+/* ---- blobs (VIRTIO_GPU_F_RESOURCE_BLOB) ---- */
+
+/* A free slot in the resource table, or NULL (no memory). */
+static Resource *resource_slot(VirtioGpu *g) {
+        if (g->n_res == g->cap_res) {
+                unsigned cap = g->cap_res ? g->cap_res * 2 : 16;
+                Resource *n = realloc(g->res, cap * sizeof(*n));
+
+                if (!n)
+                        return NULL;
+                g->res = n;
+                g->cap_res = cap;
+        }
+        return &g->res[g->n_res];
+}
+
+static uint32_t cmd_create_blob(VirtioGpu *g, const GuestMemory *mem, const Request *rq) {
+        uint32_t id, blob_mem, flags, n, ctx_id;
+        uint64_t blob_id, size, total = 0;
+        BackingEntry *e = NULL;
+        Resource *r;
+
+        /* §5.7.6.7 (blob): struct virtio_gpu_resource_create_blob, then
+         * nr_entries struct virtio_gpu_mem_entry. */
+        if (rq->len < HDR_SIZE + 32)
+                return VIRTIO_GPU_RESP_ERR_UNSPEC;
+        ctx_id = get_le32(rq->p + 16);
+        id = get_le32(rq->p + 24);
+        blob_mem = get_le32(rq->p + 28);
+        flags = get_le32(rq->p + 32);
+        n = get_le32(rq->p + 36);
+        blob_id = get_le64(rq->p + 40);
+        size = get_le64(rq->p + 48);
+        if (id == 0 || resource_find(g, id))
+                return VIRTIO_GPU_RESP_ERR_INVALID_RESOURCE_ID;
+        /* Whole pages (the region maps pages), the three defined flags. */
+        if (size == 0 || size % VIRTIO_GPU_BLOB_PAGE != 0 || size > g->o.max_memory ||
+            (flags & ~(uint32_t) (VIRTIO_GPU_BLOB_FLAG_USE_MAPPABLE | VIRTIO_GPU_BLOB_FLAG_USE_SHAREABLE |
+                                  VIRTIO_GPU_BLOB_FLAG_USE_CROSS_DEVICE)) != 0 ||
+            n > VIRTIO_GPU_MAX_BACKING_ENTRIES)
+                return VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
+        if ((uint64_t) (rq->len - HDR_SIZE - 32) < (uint64_t) n * 16)
+                return VIRTIO_GPU_RESP_ERR_UNSPEC;
+        if (g->n_res >= VIRTIO_GPU_MAX_RESOURCES)
+                return VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY;
+        switch (blob_mem) {
+        case VIRTIO_GPU_BLOB_MEM_GUEST:
+                /* The guest's own pages, checked as ATTACH_BACKING's; kept
+                 * here, never handed to virglrenderer (a context cannot
+                 * use it, as a 2D resource). Takes no host memory. */
+                if (n == 0)
+                        return VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
+                e = calloc(n, sizeof(*e));
+                if (!e)
+                        return VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY;
+                for (uint32_t i = 0; i < n; i++) {
+                        const uint8_t *m = rq->p + HDR_SIZE + 32 + (size_t) i * 16;
+
+                        e[i] = (BackingEntry) { .gpa = get_le64(m), .len = get_le32(m + 8), .start = total };
+                        if (e[i].len == 0 || guest_range_check(mem, e[i].gpa, e[i].len) < 0) {
+                                free(e);
+                                return VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
+                        }
+                        total += e[i].len;
+                }
+                if (total < size) {
+                        free(e);
+                        return VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
+                }
+                break;
+        case VIRTIO_GPU_BLOB_MEM_HOST3D: {
+                struct virgl_renderer_resource_create_blob_args a = {
+                        .res_handle = id, .ctx_id = ctx_id, .blob_mem = VIRGL_RENDERER_BLOB_MEM_HOST3D,
+                        .blob_flags = flags, .blob_id = blob_id, .size = size,
+                };
+
+                /* virglrenderer's memory, made by a context whose stream
+                 * gave it blob_id; counted against max_memory. */
+                if (!g->virgl || n != 0)
+                        return VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
+                if (ctx_id == 0 || context_index(g, ctx_id) < 0)
+                        return VIRTIO_GPU_RESP_ERR_INVALID_CONTEXT_ID;
+                if (size > g->o.max_memory - g->mem_used)
+                        return VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY;
+                if (!resource_slot(g))
+                        return VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY;
+                if (virgl_renderer_resource_create_blob(&a) != 0)
+                        return VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
+                break;
+        }
+        default:
+                /* HOST3D_GUEST is not there yet; anything else undefined. */
+                return VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
+        }
+        r = resource_slot(g);
+        if (!r) {
+                free(e);
+                return VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY;
+        }
+        g->n_res++;
+        *r = (Resource) { .id = id, .is_blob = true, .blob_mem = blob_mem, .blob_flags = flags, .blob_size = size,
+                          .backing = e, .n_backing = e ? n : 0, .backing_len = total,
+                          .is_3d = blob_mem == VIRTIO_GPU_BLOB_MEM_HOST3D, .target = PIPE_BUFFER,
+                          .bytes = blob_mem == VIRTIO_GPU_BLOB_MEM_HOST3D ? size : 0 };
+        g->mem_used += r->bytes;
+        return VIRTIO_GPU_RESP_OK_NODATA;
+}
+
+/* Whether [offset, offset + len) meets a mapped blob's range. */
+static bool region_overlaps(const VirtioGpu *g, uint64_t offset, uint64_t len) {
+        for (unsigned i = 0; i < g->n_res; i++) {
+                const Resource *o = &g->res[i];
+
+                if (o->mapped && offset < o->map_offset + o->blob_size && o->map_offset < offset + len)
+                        return true;
+        }
+        return false;
+}
+
+static uint32_t cmd_map_blob(VirtioGpu *g, const Request *rq, uint8_t *resp) {
+        uint32_t fd_type = 0, map_info = 0;
+        uint64_t offset;
+        Resource *r;
+        int fd = -1, k;
+
+        /* §5.7.6.7 (blob): struct virtio_gpu_resource_map_blob. */
+        if (rq->len < HDR_SIZE + 16)
+                return VIRTIO_GPU_RESP_ERR_UNSPEC;
+        r = resource_find(g, get_le32(rq->p + 24));
+        offset = get_le64(rq->p + 32);
+        if (!r || !r->is_blob)
+                return VIRTIO_GPU_RESP_ERR_INVALID_RESOURCE_ID;
+        /* Only a mappable host3d blob has host memory to map (a guest
+         * blob is the guest's own already), once, at a page of the region
+         * it fits in (64-bit: no wrap) and no other blob uses. */
+        if (r->blob_mem != VIRTIO_GPU_BLOB_MEM_HOST3D || !(r->blob_flags & VIRTIO_GPU_BLOB_FLAG_USE_MAPPABLE) ||
+            r->mapped)
+                return VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
+        if (offset % VIRTIO_GPU_BLOB_PAGE != 0 || offset > g->o.host_visible_size ||
+            r->blob_size > g->o.host_visible_size - offset || region_overlaps(g, offset, r->blob_size))
+                return VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
+        /* The front-end maps a descriptor: virglrenderer must be able to
+         * export the blob as shared memory or a dma-buf (it cannot on
+         * llvmpipe without GBM: docs/gpu.md). */
+        if (!g->o.shm.map || virgl_renderer_resource_export_blob(r->id, &fd_type, &fd) != 0 || fd < 0)
+                return VIRTIO_GPU_RESP_ERR_UNSPEC;
+        if ((fd_type != VIRGL_RENDERER_BLOB_FD_TYPE_SHM && fd_type != VIRGL_RENDERER_BLOB_FD_TYPE_DMABUF) ||
+            virgl_renderer_resource_get_map_info(r->id, &map_info) != 0) {
+                safe_close(fd);
+                return VIRTIO_GPU_RESP_ERR_UNSPEC;
+        }
+        k = g->o.shm.map(g->o.shm.ctx, fd, offset, r->blob_size);
+        safe_close(fd);
+        if (k < 0)
+                return VIRTIO_GPU_RESP_ERR_UNSPEC;
+        r->mapped = true;
+        r->map_offset = offset;
+        /* struct virtio_gpu_resp_map_info: virglrenderer's cache values
+         * are VIRTIO_GPU_MAP_CACHE_*'s. */
+        memset(resp + HDR_SIZE, 0, 8);
+        put_le32(resp + HDR_SIZE, map_info & VIRTIO_GPU_MAP_CACHE_MASK);
+        return VIRTIO_GPU_RESP_OK_MAP_INFO;
+}
+
+static uint32_t cmd_unmap_blob(VirtioGpu *g, const Request *rq) {
+        Resource *r;
+
+        /* §5.7.6.7 (blob): struct virtio_gpu_resource_unmap_blob. */
+        if (rq->len < HDR_SIZE + 8)
+                return VIRTIO_GPU_RESP_ERR_UNSPEC;
+        r = resource_find(g, get_le32(rq->p + 24));
+        if (!r || !r->is_blob)
+                return VIRTIO_GPU_RESP_ERR_INVALID_RESOURCE_ID;
+        if (!r->mapped)
+                return VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
+        if (g->o.shm.unmap && g->o.shm.unmap(g->o.shm.ctx, r->map_offset, r->blob_size) < 0)
+                return VIRTIO_GPU_RESP_ERR_UNSPEC;
+        r->mapped = false;
+        return VIRTIO_GPU_RESP_OK_NODATA;
+}
+
 /* The size of the success response to a request. */
 static size_t response_size(const VirtioGpu *g, const Request *rq, uint32_t type) {
         const Capset *c;
@@ -1127,6 +1328,8 @@ static size_t response_size(const VirtioGpu *g, const Request *rq, uint32_t type
         case VIRTIO_GPU_CMD_GET_CAPSET:
                 c = g->virgl ? capset_asked(g, rq) : NULL;
                 return c ? HDR_SIZE + c->max_size : HDR_SIZE;
+        case VIRTIO_GPU_CMD_RESOURCE_MAP_BLOB:
+                return g->o.blob ? sizeof(struct virtio_gpu_resp_map_info) : HDR_SIZE;
         default:
                 return HDR_SIZE;
         }
@@ -1236,6 +1439,15 @@ size_t virtio_gpu_handle_token(VirtioGpu *g, const GuestMemory *mem, unsigned qu
                 break;
         case VIRTIO_GPU_CMD_RESOURCE_DETACH_BACKING:
                 rtype = cmd_detach(g, &rq);
+                break;
+        case VIRTIO_GPU_CMD_RESOURCE_CREATE_BLOB:
+                rtype = g->o.blob ? cmd_create_blob(g, mem, &rq) : VIRTIO_GPU_RESP_ERR_UNSPEC;
+                break;
+        case VIRTIO_GPU_CMD_RESOURCE_MAP_BLOB:
+                rtype = g->o.blob ? cmd_map_blob(g, &rq, resp) : VIRTIO_GPU_RESP_ERR_UNSPEC;
+                break;
+        case VIRTIO_GPU_CMD_RESOURCE_UNMAP_BLOB:
+                rtype = g->o.blob ? cmd_unmap_blob(g, &rq) : VIRTIO_GPU_RESP_ERR_UNSPEC;
                 break;
         default:
                 /* §5.7.6.7: a command the device does not know (3D ones

@@ -76,6 +76,18 @@ VirtioGpuBackend virtio_gpu_backend_from_string(const char *s);
 /* A held response is complete (see virtio_gpu_handle_token()). */
 typedef void (*VirtioGpuResponseDone)(void *ctx, uint64_t token);
 
+/* The host-visible shared memory region (virtio 1.2 §5.7.2: shmid 1, the
+ * host-visible memory, the front-end's): map len bytes of fd at offset, or unmap them. 0 or a
+ * negative errno (the front-end refused, or the channel failed). */
+typedef struct VirtioGpuShm {
+        int (*map)(void *ctx, int fd, uint64_t offset, uint64_t len);
+        int (*unmap)(void *ctx, uint64_t offset, uint64_t len);
+        void *ctx;
+} VirtioGpuShm;
+
+#define VIRTIO_GPU_DEFAULT_HOST_VISIBLE_SIZE (256 * UINT64_C(1024) * 1024) /* the VMM's region 1 */
+#define VIRTIO_GPU_BLOB_PAGE 4096
+
 typedef struct VirtioGpuOptions {
         unsigned n_scanouts;    /* 1..GPU_DISPLAY_MAX_SCANOUTS */
         uint32_t width, height; /* each scanout's mode: 1..VIRTIO_GPU_MAX_DIMENSION */
@@ -86,6 +98,12 @@ typedef struct VirtioGpuOptions {
          * handled. Optional; virtio_gpu_process() pushes its own. */
         VirtioGpuResponseDone response_done;
         void *response_done_ctx;
+        /* VIRTIO_GPU_F_RESOURCE_BLOB: blobs offered, MAP_BLOB placing them
+         * in [0, host_visible_size) of the region through shm (no map
+         * callback: MAP_BLOB answers ERR_UNSPEC). */
+        bool blob;
+        uint64_t host_visible_size; /* 0: the default */
+        VirtioGpuShm shm;
 } VirtioGpuOptions;
 
 /* The cursor the guest last set (UPDATE_CURSOR / MOVE_CURSOR); the display
@@ -127,7 +145,8 @@ size_t virtio_gpu_handle_token(VirtioGpu *g, const GuestMemory *mem, unsigned qu
 unsigned virtio_gpu_poll(VirtioGpu *g);
 
 /* The feature bits the device offers (VIRTIO_GPU_DEVICE_FEATURES, plus
- * VIRTIO_GPU_F_VIRGL and VIRTIO_GPU_F_CONTEXT_INIT on the virgl back-end). */
+ * VIRTIO_GPU_F_VIRGL and VIRTIO_GPU_F_CONTEXT_INIT on the virgl back-end,
+ * VIRTIO_GPU_F_RESOURCE_BLOB with options' blob). */
 uint64_t virtio_gpu_features(const VirtioGpu *g);
 
 /* Pops every chain of q (queue index q->index), handles each, pushes it

@@ -8,7 +8,8 @@
  * bytes written into guest RAM at the offset their first 4 bytes give
  * (pixels and backing for later transfers). One device per input, so
  * resources, backings and scanouts made by one request meet the next.
- * Guest RAM is 2 MiB, the resource memory cap 4 MiB, two 64x48 scanouts on
+ * Guest RAM is 2 MiB, the resource memory cap 4 MiB, blobs offered (a
+ * 1 MiB host-visible region, no front-end to map into), two 64x48 scanouts on
  * the recording display of tests/gpu. It must never crash, read or write
  * outside guest RAM or a resource, answer more than resp_cap bytes, or
  * lose track of the memory its resources take.
@@ -38,7 +39,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         const char *backend = getenv("FUZZ_GPU_BACKEND");
         VirtioGpuOptions o = { .n_scanouts = 2, .width = 64, .height = 48, .max_memory = 4 * MiB,
                                .backend = backend && strcmp(backend, "virgl") == 0 ? VIRTIO_GPU_BACKEND_VIRGL
-                                                                                   : VIRTIO_GPU_BACKEND_2D };
+                                                                                   : VIRTIO_GPU_BACKEND_2D,
+                               .blob = true, .host_visible_size = 1 * MiB };
         GpuDisplay *d;
         VirtioGpu *g;
 

@@ -97,6 +97,8 @@ TEST(MajordomeGpu, bad_options_exit_one_with_a_message) {
                 { { "--fd", "3", "--wayland-fd", "4", "--wayland-sock", "/tmp/w" }, "at most one of --wayland-sock" },
                 { { "--fd", "3", "extra" }, "unexpected argument: extra" },
                 { { "--fd", "3", "--backend", "virglrenderer" }, "--backend: expected 2d or virgl" },
+                { { "--fd", "3", "--host-visible-size", "1000" }, "--host-visible-size: expected a size in whole pages" },
+                { { "--fd", "3", "--host-visible-size", "0" }, "--host-visible-size: expected a size in whole pages" },
         };
         for (auto &c : cases) {
                 Result r = run(c.args);
@@ -361,6 +363,27 @@ void virgl_offered_and_renders(const std::vector<std::string> &extra) {
         int st = p.finish();
         EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0)
                 << "status " << st << (WIFSIGNALED(st) && WTERMSIG(st) == SIGSYS ? ": SIGSYS, the seccomp filter" : "");
+}
+
+TEST(MajordomeGpuVirgl, offers_virgl_context_init_and_with_blob_resource_blob) {
+        for (bool blob : { false, true }) {
+                int sv[2];
+                ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+                std::vector<std::string> args = { "--fd", std::to_string(sv[1]), "--backend", "virgl", "--displays", "0" };
+                if (blob)
+                        args.push_back("--blob");
+                pid_t pid = spawn(args, -1, sv[1]);
+                close(sv[1]);
+                VhostUserMsg m = ask(sv[0], VHOST_USER_GET_FEATURES, nullptr, 0);
+                uint64_t features = get_le64(m.payload);
+                EXPECT_TRUE(features & (UINT64_C(1) << VIRTIO_GPU_F_VIRGL));
+                EXPECT_TRUE(features & (UINT64_C(1) << VIRTIO_GPU_F_CONTEXT_INIT));
+                EXPECT_EQ(!!(features & (UINT64_C(1) << VIRTIO_GPU_F_RESOURCE_BLOB)), blob);
+                close(sv[0]);
+                int st;
+                ASSERT_EQ(waitpid(pid, &st, 0), pid);
+                EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << st;
+        }
 }
 
 TEST(MajordomeGpuVirgl, renders_through_virglrenderer_in_its_jail) {

@@ -9,6 +9,7 @@
 
 #include <cstring>
 #include <linux/virtio_gpu.h>
+#include <unistd.h>
 #include <vector>
 /* virglrenderer.h has no extern "C" of its own. */
 extern "C" {
@@ -657,6 +658,196 @@ TEST_F(Virgl, scanout_of_a_buffer_or_non_scanout_format_is_invalid_parameter) {
         ASSERT_EQ(create_3d(8, PIPE_TEXTURE_2D, 31, BIND_SAMPLER_VIEW, 16, 8), OK);
         EXPECT_EQ(cmd(Req(VIRTIO_GPU_CMD_SET_SCANOUT).u32(0).u32(0).u32(16).u32(8).u32(0).u32(8)),
                   err(VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER));
+}
+
+/* ---- blobs ---- */
+
+class VirglBlob : public Virgl {
+protected:
+        void SetUp() override {
+                Virgl::SetUp();
+                make_blob(64 * MiB, 1 * MiB);
+        }
+        void make_blob(uint64_t max_memory, uint64_t host_visible) {
+                virtio_gpu_free(g);
+                g = nullptr;
+                VirtioGpuOptions o = { 1, 64, 48, max_memory, VIRTIO_GPU_BACKEND_VIRGL, on_done, this, true,
+                                       host_visible, { shm_map, shm_unmap, this } };
+                ASSERT_EQ(virtio_gpu_new(&o, disp, &g), 0);
+        }
+        static int shm_map(void *ctx, int, uint64_t offset, uint64_t len) {
+                ((VirglBlob *) ctx)->maps.push_back({ offset, len });
+                return 0;
+        }
+        static int shm_unmap(void *ctx, uint64_t offset, uint64_t len) {
+                ((VirglBlob *) ctx)->unmaps.push_back({ offset, len });
+                return 0;
+        }
+        Bytes create_blob(uint32_t id, uint32_t blob_mem, uint32_t flags, uint64_t blob_id, uint64_t size,
+                          const std::vector<std::pair<uint64_t, uint32_t>> &entries = {}, uint32_t ctx = 0) {
+                Req r(VIRTIO_GPU_CMD_RESOURCE_CREATE_BLOB, 0, 0, ctx);
+                r.u32(id).u32(blob_mem).u32(flags).u32((uint32_t) entries.size()).u64(blob_id).u64(size);
+                for (auto &e : entries)
+                        r.u64(e.first).u32(e.second).u32(0);
+                return cmd(r);
+        }
+        Bytes map_blob(uint32_t id, uint64_t offset) {
+                return cmd(Req(VIRTIO_GPU_CMD_RESOURCE_MAP_BLOB).u32(id).u32(0).u64(offset));
+        }
+        Bytes unmap_blob(uint32_t id) { return cmd(Req(VIRTIO_GPU_CMD_RESOURCE_UNMAP_BLOB).u32(id).u32(0)); }
+        /* Context ctx's stream makes a 4 KiB persistent, coherent buffer
+         * with blob id blob_id (VIRGL_CCMD_PIPE_RESOURCE_CREATE). */
+        void host3d_blob_id(uint32_t ctx, uint32_t blob_id) {
+                ASSERT_EQ(submit(ctx, { cmd0(48, 0, 11), PIPE_BUFFER, 64, BIND_VERTEX_BUFFER, 4096, 1, 1, 1, 0, 0,
+                                        (1 << 1) | (1 << 2), blob_id }),
+                          OK);
+        }
+        std::vector<std::pair<uint64_t, uint64_t>> maps, unmaps;
+};
+
+TEST_F(VirglBlob, offers_resource_blob) {
+        EXPECT_TRUE(virtio_gpu_features(g) & (UINT64_C(1) << VIRTIO_GPU_F_RESOURCE_BLOB));
+}
+
+TEST_F(Virgl, blob_commands_without_the_feature_are_unspec) {
+        EXPECT_FALSE(virtio_gpu_features(g) & (UINT64_C(1) << VIRTIO_GPU_F_RESOURCE_BLOB));
+        EXPECT_EQ(cmd(Req(VIRTIO_GPU_CMD_RESOURCE_CREATE_BLOB).u32(1).u32(1).u32(0).u32(0).u64(0).u64(4096)),
+                  err(VIRTIO_GPU_RESP_ERR_UNSPEC));
+        EXPECT_EQ(cmd(Req(VIRTIO_GPU_CMD_RESOURCE_MAP_BLOB).u32(1).u32(0).u64(0)), err(VIRTIO_GPU_RESP_ERR_UNSPEC));
+}
+
+TEST_F(VirglBlob, guest_blob_is_created_from_its_entries_and_takes_no_host_memory) {
+        EXPECT_EQ(create_blob(3, VIRTIO_GPU_BLOB_MEM_GUEST, 0, 0, 8192, { { BACKING, 4096 }, { BACKING2, 4096 } }), OK);
+        EXPECT_EQ(virtio_gpu_memory_used(g), 0u);
+        EXPECT_EQ(cmd(Req(VIRTIO_GPU_CMD_RESOURCE_UNREF).u32(3).u32(0)), OK);
+}
+
+TEST_F(VirglBlob, host3d_blob_is_made_from_its_contexts_blob_id_and_counted) {
+        ASSERT_EQ(ctx_create(1, 4, VIRTIO_GPU_CAPSET_VIRGL2), OK);
+        host3d_blob_id(1, 7);
+        EXPECT_EQ(create_blob(4, VIRTIO_GPU_BLOB_MEM_HOST3D, VIRTIO_GPU_BLOB_FLAG_USE_MAPPABLE, 7, 4096, {}, 1), OK);
+        EXPECT_EQ(virtio_gpu_memory_used(g), 4096u);
+        EXPECT_EQ(cmd(Req(VIRTIO_GPU_CMD_RESOURCE_UNREF).u32(4).u32(0)), OK);
+        EXPECT_EQ(virtio_gpu_memory_used(g), 0u);
+}
+
+TEST_F(VirglBlob, host3d_blob_map_without_an_exportable_blob_is_unspec) {
+        /* virglrenderer on llvmpipe, no GBM: nothing to export, so nothing
+         * the front-end could map. */
+        ASSERT_EQ(ctx_create(1, 4, VIRTIO_GPU_CAPSET_VIRGL2), OK);
+        host3d_blob_id(1, 7);
+        ASSERT_EQ(create_blob(4, VIRTIO_GPU_BLOB_MEM_HOST3D, VIRTIO_GPU_BLOB_FLAG_USE_MAPPABLE, 7, 4096, {}, 1), OK);
+        uint32_t type = 0;
+        int fd = -1;
+        if (virgl_renderer_resource_export_blob(4, &type, &fd) == 0) {
+                close(fd);
+                GTEST_SKIP() << "this virglrenderer exports host3d blobs";
+        }
+        EXPECT_EQ(map_blob(4, 0), err(VIRTIO_GPU_RESP_ERR_UNSPEC));
+        EXPECT_TRUE(maps.empty());
+}
+
+TEST_F(VirglBlob, blob_size_zero_or_not_whole_pages_is_invalid_parameter) {
+        EXPECT_EQ(create_blob(3, VIRTIO_GPU_BLOB_MEM_GUEST, 0, 0, 0, { { BACKING, 4096 } }),
+                  err(VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER));
+        EXPECT_EQ(create_blob(3, VIRTIO_GPU_BLOB_MEM_GUEST, 0, 0, 4095, { { BACKING, 4096 } }),
+                  err(VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER));
+}
+
+TEST_F(VirglBlob, blob_over_the_cap_is_invalid_parameter_and_past_it_out_of_memory) {
+        make_blob(64 * 1024, 1 * MiB);
+        ASSERT_EQ(ctx_create(1, 4, VIRTIO_GPU_CAPSET_VIRGL2), OK);
+        EXPECT_EQ(create_blob(4, VIRTIO_GPU_BLOB_MEM_HOST3D, 0, 7, 128 * 1024, {}, 1),
+                  err(VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER));
+        host3d_blob_id(1, 7);
+        ASSERT_EQ(create_3d(9, PIPE_BUFFER, 64, BIND_VERTEX_BUFFER, 62 * 1024, 1), OK);
+        EXPECT_EQ(create_blob(4, VIRTIO_GPU_BLOB_MEM_HOST3D, 0, 7, 4096, {}, 1), err(VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY));
+}
+
+TEST_F(VirglBlob, blob_flags_or_memory_type_undefined_are_invalid_parameter) {
+        EXPECT_EQ(create_blob(3, VIRTIO_GPU_BLOB_MEM_GUEST, 8, 0, 4096, { { BACKING, 4096 } }),
+                  err(VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER));
+        for (uint32_t m : { 0u, 3u, 4u, 99u })
+                EXPECT_EQ(create_blob(3, m, 0, 0, 4096, { { BACKING, 4096 } }), err(VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER))
+                        << m;
+}
+
+TEST_F(VirglBlob, guest_blob_entries_outside_ram_short_or_missing_are_refused) {
+        const Bytes bad = err(VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER);
+        EXPECT_EQ(create_blob(3, VIRTIO_GPU_BLOB_MEM_GUEST, 0, 0, 4096, { { MEM_SIZE - 2048, 4096 } }), bad);
+        EXPECT_EQ(create_blob(3, VIRTIO_GPU_BLOB_MEM_GUEST, 0, 0, 8192, { { BACKING, 4096 } }), bad) << "short";
+        EXPECT_EQ(create_blob(3, VIRTIO_GPU_BLOB_MEM_GUEST, 0, 0, 4096, {}), bad) << "no entries";
+        EXPECT_EQ(create_blob(3, VIRTIO_GPU_BLOB_MEM_GUEST, 0, 0, 4096, { { BACKING, 0 } }), bad) << "empty entry";
+        Req r(VIRTIO_GPU_CMD_RESOURCE_CREATE_BLOB);
+        r.u32(3).u32(VIRTIO_GPU_BLOB_MEM_GUEST).u32(0).u32(2).u64(0).u64(4096).u64(BACKING).u32(4096).u32(0);
+        EXPECT_EQ(cmd(r), err(VIRTIO_GPU_RESP_ERR_UNSPEC)) << "fewer entries than nr_entries";
+        EXPECT_EQ(virtio_gpu_memory_used(g), 0u);
+}
+
+TEST_F(VirglBlob, blob_id_zero_or_reused_is_invalid_resource_id) {
+        EXPECT_EQ(create_blob(0, VIRTIO_GPU_BLOB_MEM_GUEST, 0, 0, 4096, { { BACKING, 4096 } }),
+                  err(VIRTIO_GPU_RESP_ERR_INVALID_RESOURCE_ID));
+        ASSERT_EQ(texture(3), OK);
+        EXPECT_EQ(create_blob(3, VIRTIO_GPU_BLOB_MEM_GUEST, 0, 0, 4096, { { BACKING, 4096 } }),
+                  err(VIRTIO_GPU_RESP_ERR_INVALID_RESOURCE_ID));
+}
+
+TEST_F(VirglBlob, host3d_blob_of_unknown_context_or_blob_id_is_refused) {
+        EXPECT_EQ(create_blob(4, VIRTIO_GPU_BLOB_MEM_HOST3D, 0, 7, 4096, {}, 0), err(VIRTIO_GPU_RESP_ERR_INVALID_CONTEXT_ID));
+        EXPECT_EQ(create_blob(4, VIRTIO_GPU_BLOB_MEM_HOST3D, 0, 7, 4096, {}, 9), err(VIRTIO_GPU_RESP_ERR_INVALID_CONTEXT_ID));
+        ASSERT_EQ(ctx_create(1, 4, VIRTIO_GPU_CAPSET_VIRGL2), OK);
+        EXPECT_EQ(create_blob(4, VIRTIO_GPU_BLOB_MEM_HOST3D, 0, 12345, 4096, {}, 1),
+                  err(VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER)) << "no stream made that blob id";
+        EXPECT_EQ(virtio_gpu_memory_used(g), 0u);
+}
+
+TEST_F(VirglBlob, map_of_a_guest_blob_or_unmappable_blob_is_invalid_parameter) {
+        ASSERT_EQ(create_blob(3, VIRTIO_GPU_BLOB_MEM_GUEST, VIRTIO_GPU_BLOB_FLAG_USE_MAPPABLE, 0, 4096,
+                              { { BACKING, 4096 } }),
+                  OK);
+        EXPECT_EQ(map_blob(3, 0), err(VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER));
+        ASSERT_EQ(ctx_create(1, 4, VIRTIO_GPU_CAPSET_VIRGL2), OK);
+        host3d_blob_id(1, 7);
+        ASSERT_EQ(create_blob(4, VIRTIO_GPU_BLOB_MEM_HOST3D, 0, 7, 4096, {}, 1), OK);
+        EXPECT_EQ(map_blob(4, 0), err(VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER));
+        EXPECT_TRUE(maps.empty());
+}
+
+TEST_F(VirglBlob, map_offset_unaligned_or_outside_the_region_is_invalid_parameter) {
+        ASSERT_EQ(ctx_create(1, 4, VIRTIO_GPU_CAPSET_VIRGL2), OK);
+        host3d_blob_id(1, 7);
+        ASSERT_EQ(create_blob(4, VIRTIO_GPU_BLOB_MEM_HOST3D, VIRTIO_GPU_BLOB_FLAG_USE_MAPPABLE, 7, 4096, {}, 1), OK);
+        const Bytes bad = err(VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER);
+        EXPECT_EQ(map_blob(4, 100), bad);
+        EXPECT_EQ(map_blob(4, 1 * MiB), bad) << "at the region's end";
+        EXPECT_EQ(map_blob(4, 1 * MiB - 2048), bad);
+        EXPECT_EQ(map_blob(4, UINT64_MAX - 4095), bad) << "offset + size wraps";
+        EXPECT_TRUE(maps.empty());
+}
+
+TEST_F(VirglBlob, map_or_unmap_of_unknown_or_non_blob_resource_is_invalid_resource_id) {
+        EXPECT_EQ(map_blob(42, 0), err(VIRTIO_GPU_RESP_ERR_INVALID_RESOURCE_ID));
+        ASSERT_EQ(texture(5), OK);
+        EXPECT_EQ(map_blob(5, 0), err(VIRTIO_GPU_RESP_ERR_INVALID_RESOURCE_ID));
+        EXPECT_EQ(unmap_blob(5), err(VIRTIO_GPU_RESP_ERR_INVALID_RESOURCE_ID));
+}
+
+TEST_F(VirglBlob, unmap_of_a_blob_not_mapped_is_invalid_parameter) {
+        ASSERT_EQ(create_blob(3, VIRTIO_GPU_BLOB_MEM_GUEST, 0, 0, 4096, { { BACKING, 4096 } }), OK);
+        EXPECT_EQ(unmap_blob(3), err(VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER));
+        EXPECT_TRUE(unmaps.empty());
+}
+
+TEST_F(VirglBlob, guest_blob_refuses_2d_transfers_backing_changes_scanout_and_contexts) {
+        ASSERT_EQ(create_blob(3, VIRTIO_GPU_BLOB_MEM_GUEST, 0, 0, 4096, { { BACKING, 4096 } }), OK);
+        EXPECT_EQ(cmd(Req(VIRTIO_GPU_CMD_TRANSFER_TO_HOST_2D).u32(0).u32(0).u32(1).u32(1).u64(0).u32(3).u32(0)),
+                  err(VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER));
+        EXPECT_EQ(attach(3, BACKING, 4096), err(VIRTIO_GPU_RESP_ERR_UNSPEC));
+        EXPECT_EQ(cmd(Req(VIRTIO_GPU_CMD_RESOURCE_DETACH_BACKING).u32(3).u32(0)), err(VIRTIO_GPU_RESP_ERR_UNSPEC));
+        EXPECT_EQ(cmd(Req(VIRTIO_GPU_CMD_SET_SCANOUT).u32(0).u32(0).u32(1).u32(1).u32(0).u32(3)),
+                  err(VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER));
+        ASSERT_EQ(ctx_create(1), OK);
+        EXPECT_EQ(ctx_attach(1, 3), err(VIRTIO_GPU_RESP_ERR_INVALID_RESOURCE_ID));
 }
 
 /* ---- through the control queue ---- */
