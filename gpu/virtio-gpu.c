@@ -68,6 +68,15 @@ typedef struct Resource {
 typedef struct Scanout {
         uint32_t resource_id;   /* 0: disabled */
         uint32_t x, y, width, height; /* the part of the resource shown */
+        /* SET_SCANOUT_BLOB: a guest blob read as a fb_width x fb_height
+         * image of format at offset, rows stride apart; each flush copies
+         * the damage into pixels (the shown rectangle, width * 4 a row;
+         * pixels_bytes counted against max_memory). */
+        bool blob;
+        uint32_t format, stride, fb_width, fb_height;
+        uint64_t offset;
+        uint8_t *pixels;
+        uint64_t pixels_bytes;
 } Scanout;
 
 typedef struct Capset {
@@ -237,6 +246,8 @@ VirtioGpu *virtio_gpu_free(VirtioGpu *g) {
         }
         for (unsigned i = 0; i < g->n_res; i++)
                 resource_release(&g->res[i]);
+        for (unsigned s = 0; s < GPU_DISPLAY_MAX_SCANOUTS; s++)
+                free(g->scanouts[s].pixels);
         free(g->res);
         free(g->req);
         free(g->contexts);
@@ -445,8 +456,14 @@ static uint32_t cmd_create_2d(VirtioGpu *g, const Request *rq) {
         return VIRTIO_GPU_RESP_OK_NODATA;
 }
 
-static void scanout_disable(VirtioGpu *g, unsigned s) {
+static void scanout_release(VirtioGpu *g, unsigned s) {
+        free(g->scanouts[s].pixels);
+        g->mem_used -= g->scanouts[s].pixels_bytes;
         g->scanouts[s] = (Scanout) { 0 };
+}
+
+static void scanout_disable(VirtioGpu *g, unsigned s) {
+        scanout_release(g, s);
         (void) gpu_display_set_mode(g->display, s, 0, 0);
 }
 
@@ -520,11 +537,30 @@ static uint32_t cmd_set_scanout(VirtioGpu *g, const Request *rq) {
         }
         if (gpu_display_set_mode(g->display, s, w, h) < 0)
                 return VIRTIO_GPU_RESP_ERR_UNSPEC;
+        scanout_release(g, s);
         g->scanouts[s] = (Scanout) { .resource_id = id, .x = x, .y = y, .width = w, .height = h };
         return VIRTIO_GPU_RESP_OK_NODATA;
 }
 
-static uint32_t cmd_flush(VirtioGpu *g, const Request *rq) {
+static int backing_read(const Resource *r, const GuestMemory *mem, uint64_t off, uint8_t *dst, uint64_t len);
+
+/* Copies rows [y0, y1), columns [x0, x1) of a blob scanout's image from
+ * the guest blob into its pixels; SET_SCANOUT_BLOB checked the image lies
+ * in the blob, backing_read checks each range against guest RAM again. */
+static int blob_scanout_read(const Resource *r, const GuestMemory *mem, Scanout *so, uint32_t x0, uint32_t y0,
+                             uint32_t x1, uint32_t y1) {
+        for (uint32_t row = y0; row < y1; row++) {
+                uint8_t *dst = so->pixels + ((uint64_t) (row - so->y) * so->width + (x0 - so->x)) * BPP;
+                int k = backing_read(r, mem, so->offset + (uint64_t) row * so->stride + (uint64_t) x0 * BPP, dst,
+                                     (uint64_t) (x1 - x0) * BPP);
+
+                if (k < 0)
+                        return k;
+        }
+        return 0;
+}
+
+static uint32_t cmd_flush(VirtioGpu *g, const GuestMemory *mem, const Request *rq) {
         uint32_t x, y, w, h;
         Resource *r;
 
@@ -538,12 +574,16 @@ static uint32_t cmd_flush(VirtioGpu *g, const Request *rq) {
         r = resource_find(g, get_le32(rq->p + 40));
         if (!r)
                 return VIRTIO_GPU_RESP_ERR_INVALID_RESOURCE_ID;
-        if (!rect_inside(x, y, w, h, r->width, r->height))
+        /* A blob has no size of its own: its scanouts' images bound the
+         * rectangle (each clips it below); at most 16384 wide and high
+         * here, so x + w cannot wrap. */
+        if (!rect_inside(x, y, w, h, r->is_blob ? VIRTIO_GPU_MAX_DIMENSION : r->width,
+                         r->is_blob ? VIRTIO_GPU_MAX_DIMENSION : r->height))
                 return VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
         /* Each scanout showing the resource gets the flushed rectangle
          * intersected with the part it shows, in its own coordinates. */
         for (unsigned s = 0; s < g->o.n_scanouts; s++) {
-                const Scanout *so = &g->scanouts[s];
+                Scanout *so = &g->scanouts[s];
                 uint32_t x0, y0, x1, y1;
 
                 if (so->resource_id != r->id)
@@ -554,6 +594,13 @@ static uint32_t cmd_flush(VirtioGpu *g, const Request *rq) {
                 y1 = MIN(y + h, so->y + so->height);
                 if (x0 >= x1 || y0 >= y1)
                         continue;
+                if (so->blob) {
+                        if (blob_scanout_read(r, mem, so, x0, y0, x1, y1) < 0)
+                                continue;
+                        (void) gpu_display_update(g->display, s, so->pixels, so->width * BPP, so->format, x0 - so->x,
+                                                  y0 - so->y, x1 - x0, y1 - y0);
+                        continue;
+                }
                 if (r->is_3d) {
                         /* Read the damaged rectangle back from virglrenderer
                          * into the copy (ctx 0: the renderer's own). */
@@ -963,9 +1010,12 @@ static uint32_t cmd_transfer(VirtioGpu *g, const GuestMemory *mem, const Request
         r = resource_find(g, get_le32(rq->p + 48));
         if (!r)
                 return VIRTIO_GPU_RESP_ERR_INVALID_RESOURCE_ID;
-        /* A blob has no image of its own to transfer into. */
+        /* A guest blob is read where it is, at flush: nothing to copy (the
+         * Linux driver still transfers its dumb buffers). A host3d blob
+         * has no image here. */
         if (r->is_blob)
-                return VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
+                return r->blob_mem == VIRTIO_GPU_BLOB_MEM_GUEST ? VIRTIO_GPU_RESP_OK_NODATA
+                                                                : VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
         /* §5.7.6.7: the transfer needs backing pages attached. */
         if (!r->backing)
                 return VIRTIO_GPU_RESP_ERR_UNSPEC;
@@ -1169,7 +1219,7 @@ static uint32_t cmd_create_blob(VirtioGpu *g, const GuestMemory *mem, const Requ
         if (id == 0 || resource_find(g, id))
                 return VIRTIO_GPU_RESP_ERR_INVALID_RESOURCE_ID;
         /* Whole pages (the region maps pages), the three defined flags. */
-        if (size == 0 || size % VIRTIO_GPU_BLOB_PAGE != 0 || size > g->o.max_memory ||
+        if (size == 0 || size % VIRTIO_GPU_BLOB_PAGE != 0 ||
             (flags & ~(uint32_t) (VIRTIO_GPU_BLOB_FLAG_USE_MAPPABLE | VIRTIO_GPU_BLOB_FLAG_USE_SHAREABLE |
                                   VIRTIO_GPU_BLOB_FLAG_USE_CROSS_DEVICE)) != 0 ||
             n > VIRTIO_GPU_MAX_BACKING_ENTRIES)
@@ -1211,7 +1261,7 @@ static uint32_t cmd_create_blob(VirtioGpu *g, const GuestMemory *mem, const Requ
 
                 /* virglrenderer's memory, made by a context whose stream
                  * gave it blob_id; counted against max_memory. */
-                if (!g->virgl || n != 0)
+                if (!g->virgl || n != 0 || size > g->o.max_memory)
                         return VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
                 if (ctx_id == 0 || context_index(g, ctx_id) < 0)
                         return VIRTIO_GPU_RESP_ERR_INVALID_CONTEXT_ID;
@@ -1295,6 +1345,63 @@ static uint32_t cmd_map_blob(VirtioGpu *g, const Request *rq, uint8_t *resp) {
         memset(resp + HDR_SIZE, 0, 8);
         put_le32(resp + HDR_SIZE, map_info & VIRTIO_GPU_MAP_CACHE_MASK);
         return VIRTIO_GPU_RESP_OK_MAP_INFO;
+}
+
+static uint32_t cmd_set_scanout_blob(VirtioGpu *g, const Request *rq) {
+        uint32_t x, y, w, h, s, id, fw, fh, format, stride;
+        uint64_t offset, bytes;
+        Resource *r;
+        uint8_t *pixels;
+
+        /* §5.7.6.7 (blob): struct virtio_gpu_set_scanout_blob: rect,
+         * scanout_id, resource_id, width, height, format, padding,
+         * strides[4], offsets[4]. One plane (the eight formats have one). */
+        if (rq->len < HDR_SIZE + 72)
+                return VIRTIO_GPU_RESP_ERR_UNSPEC;
+        x = get_le32(rq->p + 24);
+        y = get_le32(rq->p + 28);
+        w = get_le32(rq->p + 32);
+        h = get_le32(rq->p + 36);
+        s = get_le32(rq->p + 40);
+        id = get_le32(rq->p + 44);
+        fw = get_le32(rq->p + 48);
+        fh = get_le32(rq->p + 52);
+        format = get_le32(rq->p + 56);
+        stride = get_le32(rq->p + 64);
+        offset = get_le32(rq->p + 80);
+        if (s >= g->o.n_scanouts)
+                return VIRTIO_GPU_RESP_ERR_INVALID_SCANOUT_ID;
+        if (id == 0) {
+                scanout_disable(g, s);
+                return VIRTIO_GPU_RESP_OK_NODATA;
+        }
+        r = resource_find(g, id);
+        if (!r || !r->is_blob)
+                return VIRTIO_GPU_RESP_ERR_INVALID_RESOURCE_ID;
+        /* A guest blob holding the whole fb_width x fb_height image (its
+         * last byte at offset + (fh - 1) * stride + fw * 4, in 64 bits);
+         * the rectangle shown a non-empty part of it. */
+        if (r->blob_mem != VIRTIO_GPU_BLOB_MEM_GUEST || !format_is_valid(format) || fw == 0 || fh == 0 ||
+            fw > VIRTIO_GPU_MAX_DIMENSION || fh > VIRTIO_GPU_MAX_DIMENSION || stride < fw * BPP ||
+            offset + (uint64_t) (fh - 1) * stride + (uint64_t) fw * BPP > r->blob_size || w == 0 || h == 0 ||
+            !rect_inside(x, y, w, h, fw, fh))
+                return VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
+        bytes = (uint64_t) w * h * BPP;
+        if (bytes > g->o.max_memory - g->mem_used + g->scanouts[s].pixels_bytes)
+                return VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY;
+        pixels = calloc(1, bytes);
+        if (!pixels)
+                return VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY;
+        if (gpu_display_set_mode(g->display, s, w, h) < 0) {
+                free(pixels);
+                return VIRTIO_GPU_RESP_ERR_UNSPEC;
+        }
+        scanout_release(g, s);
+        g->scanouts[s] = (Scanout) { .resource_id = id, .x = x, .y = y, .width = w, .height = h, .blob = true,
+                                     .format = format, .stride = stride, .fb_width = fw, .fb_height = fh,
+                                     .offset = offset, .pixels = pixels, .pixels_bytes = bytes };
+        g->mem_used += bytes;
+        return VIRTIO_GPU_RESP_OK_NODATA;
 }
 
 static uint32_t cmd_unmap_blob(VirtioGpu *g, const Request *rq) {
@@ -1429,7 +1536,7 @@ size_t virtio_gpu_handle_token(VirtioGpu *g, const GuestMemory *mem, unsigned qu
                 rtype = cmd_set_scanout(g, &rq);
                 break;
         case VIRTIO_GPU_CMD_RESOURCE_FLUSH:
-                rtype = cmd_flush(g, &rq);
+                rtype = cmd_flush(g, mem, &rq);
                 break;
         case VIRTIO_GPU_CMD_TRANSFER_TO_HOST_2D:
                 rtype = cmd_transfer(g, mem, &rq);
@@ -1448,6 +1555,9 @@ size_t virtio_gpu_handle_token(VirtioGpu *g, const GuestMemory *mem, unsigned qu
                 break;
         case VIRTIO_GPU_CMD_RESOURCE_UNMAP_BLOB:
                 rtype = g->o.blob ? cmd_unmap_blob(g, &rq) : VIRTIO_GPU_RESP_ERR_UNSPEC;
+                break;
+        case VIRTIO_GPU_CMD_SET_SCANOUT_BLOB:
+                rtype = g->o.blob ? cmd_set_scanout_blob(g, &rq) : VIRTIO_GPU_RESP_ERR_UNSPEC;
                 break;
         default:
                 /* §5.7.6.7: a command the device does not know (3D ones

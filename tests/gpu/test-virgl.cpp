@@ -838,16 +838,91 @@ TEST_F(VirglBlob, unmap_of_a_blob_not_mapped_is_invalid_parameter) {
         EXPECT_TRUE(unmaps.empty());
 }
 
-TEST_F(VirglBlob, guest_blob_refuses_2d_transfers_backing_changes_scanout_and_contexts) {
+TEST_F(VirglBlob, guest_blob_takes_2d_transfers_as_nothing_to_do_and_refuses_backing_scanout_and_contexts) {
         ASSERT_EQ(create_blob(3, VIRTIO_GPU_BLOB_MEM_GUEST, 0, 0, 4096, { { BACKING, 4096 } }), OK);
-        EXPECT_EQ(cmd(Req(VIRTIO_GPU_CMD_TRANSFER_TO_HOST_2D).u32(0).u32(0).u32(1).u32(1).u64(0).u32(3).u32(0)),
-                  err(VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER));
+        EXPECT_EQ(cmd(Req(VIRTIO_GPU_CMD_TRANSFER_TO_HOST_2D).u32(0).u32(0).u32(1).u32(1).u64(0).u32(3).u32(0)), OK);
         EXPECT_EQ(attach(3, BACKING, 4096), err(VIRTIO_GPU_RESP_ERR_UNSPEC));
         EXPECT_EQ(cmd(Req(VIRTIO_GPU_CMD_RESOURCE_DETACH_BACKING).u32(3).u32(0)), err(VIRTIO_GPU_RESP_ERR_UNSPEC));
         EXPECT_EQ(cmd(Req(VIRTIO_GPU_CMD_SET_SCANOUT).u32(0).u32(0).u32(1).u32(1).u32(0).u32(3)),
                   err(VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER));
         ASSERT_EQ(ctx_create(1), OK);
         EXPECT_EQ(ctx_attach(1, 3), err(VIRTIO_GPU_RESP_ERR_INVALID_RESOURCE_ID));
+}
+
+/* SET_SCANOUT_BLOB: rect, scanout, resource, width, height, format,
+ * padding, strides[4], offsets[4]. */
+Req scanout_blob_req(uint32_t s, uint32_t id, uint32_t fw, uint32_t fh, uint32_t format, uint32_t stride,
+                     uint32_t offset, uint32_t x, uint32_t y, uint32_t w, uint32_t h) {
+        Req r(VIRTIO_GPU_CMD_SET_SCANOUT_BLOB);
+        r.u32(x).u32(y).u32(w).u32(h).u32(s).u32(id).u32(fw).u32(fh).u32(format).u32(0);
+        r.u32(stride).u32(0).u32(0).u32(0).u32(offset).u32(0).u32(0).u32(0);
+        return r;
+}
+
+constexpr uint32_t FMT2D = VIRTIO_GPU_FORMAT_B8G8R8X8_UNORM;
+
+TEST_F(VirglBlob, guest_blob_scanout_shows_the_guests_pixels_on_flush) {
+        /* A 16x8 image, stride 80, 64 bytes into a two-page blob. */
+        for (uint32_t y = 0; y < 8; y++)
+                for (uint32_t x = 0; x < 16; x++) {
+                        uint8_t p[4];
+                        put_le32(p, 0xff000000u | y << 8 | x);
+                        ASSERT_EQ(guest_write(mem, BACKING + 64 + y * 80 + x * 4, p, 4), 0);
+                }
+        ASSERT_EQ(create_blob(3, VIRTIO_GPU_BLOB_MEM_GUEST, VIRTIO_GPU_BLOB_FLAG_USE_SHAREABLE, 0, 8192,
+                              { { BACKING, 8192 } }),
+                  OK);
+        ASSERT_EQ(cmd(scanout_blob_req(0, 3, 16, 8, FMT2D, 80, 64, 2, 1, 12, 6)), OK);
+        EXPECT_EQ(virtio_gpu_memory_used(g), 12u * 6 * 4) << "the shown copy is counted";
+        ASSERT_EQ(disp->s[0].width, 12u);
+        ASSERT_EQ(cmd(Req(VIRTIO_GPU_CMD_RESOURCE_FLUSH).u32(0).u32(0).u32(16).u32(8).u32(3).u32(0)), OK);
+        for (uint32_t y = 0; y < 6; y++)
+                for (uint32_t x = 0; x < 12; x++)
+                        ASSERT_EQ(get_le32(disp->s[0].pixels + (y * 12 + x) * 4), 0xff000000u | (y + 1) << 8 | (x + 2))
+                                << x << "," << y;
+        /* Unref takes it off the scanout and frees the copy. */
+        ASSERT_EQ(cmd(Req(VIRTIO_GPU_CMD_RESOURCE_UNREF).u32(3).u32(0)), OK);
+        EXPECT_EQ(virtio_gpu_memory_used(g), 0u);
+}
+
+TEST_F(VirglBlob, scanout_blob_bad_fields_are_refused) {
+        ASSERT_EQ(create_blob(3, VIRTIO_GPU_BLOB_MEM_GUEST, 0, 0, 4096, { { BACKING, 4096 } }), OK);
+        const Bytes bad = err(VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER);
+        EXPECT_EQ(cmd(scanout_blob_req(1, 3, 16, 8, FMT2D, 64, 0, 0, 0, 16, 8)), err(VIRTIO_GPU_RESP_ERR_INVALID_SCANOUT_ID));
+        EXPECT_EQ(cmd(scanout_blob_req(0, 9, 16, 8, FMT2D, 64, 0, 0, 0, 16, 8)),
+                  err(VIRTIO_GPU_RESP_ERR_INVALID_RESOURCE_ID));
+        ASSERT_EQ(texture(5), OK);
+        EXPECT_EQ(cmd(scanout_blob_req(0, 5, 16, 8, FMT2D, 64, 0, 0, 0, 16, 8)),
+                  err(VIRTIO_GPU_RESP_ERR_INVALID_RESOURCE_ID)) << "not a blob";
+        EXPECT_EQ(cmd(scanout_blob_req(0, 3, 16, 8, 99, 64, 0, 0, 0, 16, 8)), bad) << "format";
+        EXPECT_EQ(cmd(scanout_blob_req(0, 3, 16, 8, FMT2D, 60, 0, 0, 0, 16, 8)), bad) << "stride under width * 4";
+        EXPECT_EQ(cmd(scanout_blob_req(0, 3, 16, 8, FMT2D, 64, 3840, 0, 0, 16, 8)), bad) << "image past the blob";
+        EXPECT_EQ(cmd(scanout_blob_req(0, 3, 16, 65, FMT2D, 64, 0, 0, 0, 16, 8)), bad) << "image past the blob";
+        EXPECT_EQ(cmd(scanout_blob_req(0, 3, 0, 8, FMT2D, 64, 0, 0, 0, 0, 8)), bad) << "width 0";
+        EXPECT_EQ(cmd(scanout_blob_req(0, 3, 16, 8, FMT2D, 64, 0, 1, 0, 16, 8)), bad) << "rect outside";
+        EXPECT_EQ(cmd(scanout_blob_req(0, 3, 16, 8, FMT2D, 64, 0, UINT32_MAX, 0, 2, 8)), bad) << "x + w wraps";
+        EXPECT_EQ(cmd(scanout_blob_req(0, 3, 16, 8, FMT2D, 64, 0, 0, 0, 0, 8)), bad) << "empty rect";
+        Req r = scanout_blob_req(0, 3, 16, 8, FMT2D, 64, 0, 0, 0, 16, 8);
+        r.b.resize(r.b.size() - 4);
+        EXPECT_EQ(cmd(r), err(VIRTIO_GPU_RESP_ERR_UNSPEC)) << "short";
+        EXPECT_EQ(virtio_gpu_memory_used(g), 16u * 8 * 4) << "the texture only";
+}
+
+TEST_F(VirglBlob, scanout_blob_of_a_host3d_blob_is_invalid_parameter) {
+        ASSERT_EQ(ctx_create(1, 4, VIRTIO_GPU_CAPSET_VIRGL2), OK);
+        host3d_blob_id(1, 7);
+        ASSERT_EQ(create_blob(4, VIRTIO_GPU_BLOB_MEM_HOST3D, 0, 7, 4096, {}, 1), OK);
+        EXPECT_EQ(cmd(scanout_blob_req(0, 4, 16, 8, FMT2D, 64, 0, 0, 0, 16, 8)), err(VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER));
+}
+
+TEST_F(VirglBlob, scanout_blob_past_the_memory_cap_is_out_of_memory) {
+        make_blob(4096, 1 * MiB);
+        ASSERT_EQ(create_blob(3, VIRTIO_GPU_BLOB_MEM_GUEST, 0, 0, 4096 * 4, { { BACKING, 4096 * 4 } }), OK);
+        EXPECT_EQ(cmd(scanout_blob_req(0, 3, 64, 32, FMT2D, 256, 0, 0, 0, 64, 32)), err(VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY));
+}
+
+TEST_F(Virgl, scanout_blob_without_the_feature_is_unspec) {
+        EXPECT_EQ(cmd(scanout_blob_req(0, 3, 16, 8, FMT2D, 64, 0, 0, 0, 16, 8)), err(VIRTIO_GPU_RESP_ERR_UNSPEC));
 }
 
 /* ---- through the control queue ---- */
