@@ -61,6 +61,7 @@ typedef struct Resource {
         bool mapped;            /* MAP_BLOB placed it at map_offset of the region */
         uint64_t map_offset;
         BackingEntry *backing;  /* NULL: none attached */
+        struct iovec *iov;      /* 3D: the backing as attached to virglrenderer (it keeps this array) */
         uint32_t n_backing;
         uint64_t backing_len;
 } Resource;
@@ -116,6 +117,10 @@ struct VirtioGpu {
         uint32_t fence_seq;     /* the last fence number given */
         uint32_t fence_done;    /* the last one virglrenderer said completed */
         VirtQueue *ctrlq;       /* where virtio_gpu_process() held chains go */
+        /* The guest memory map the attached iovecs point into; when the
+         * one handed to a call differs, they are found again first. */
+        GuestRegion iov_regions[GUEST_MAX_REGIONS];
+        unsigned iov_n_regions;
         VirtioChain *push;      /* scratch for pushing a held chain */
 };
 
@@ -226,6 +231,18 @@ uint64_t virtio_gpu_features(const VirtioGpu *g) {
                (g->o.blob ? UINT64_C(1) << VIRTIO_GPU_F_RESOURCE_BLOB : 0);
 }
 
+/* Takes a 3D resource's iovecs back from virglrenderer and frees them. */
+static void iov_detach(Resource *r) {
+        struct iovec *iov = NULL;
+        int n = 0;
+
+        if (!r->iov)
+                return;
+        virgl_renderer_resource_detach_iov((int) r->id, &iov, &n);
+        free(r->iov);
+        r->iov = NULL;
+}
+
 static void resource_release(Resource *r) {
         free(r->data);
         free(r->backing);
@@ -239,8 +256,10 @@ VirtioGpu *virtio_gpu_free(VirtioGpu *g) {
                 for (unsigned i = 0; i < g->n_contexts; i++)
                         virgl_renderer_context_destroy(g->contexts[i]);
                 for (unsigned i = 0; i < g->n_res; i++)
-                        if (g->res[i].is_3d)
+                        if (g->res[i].is_3d) {
+                                iov_detach(&g->res[i]);
                                 virgl_renderer_resource_unref(g->res[i].id);
+                        }
                 virgl_renderer_cleanup(g);
                 virgl_owner = NULL;
         }
@@ -486,8 +505,10 @@ static uint32_t cmd_unref(VirtioGpu *g, const Request *rq) {
         if (r->mapped && g->o.shm.unmap)
                 (void) g->o.shm.unmap(g->o.shm.ctx, r->map_offset, r->blob_size);
         /* virglrenderer detaches it from every context itself. */
-        if (r->is_3d)
+        if (r->is_3d) {
+                iov_detach(r);
                 virgl_renderer_resource_unref(r->id);
+        }
         g->mem_used -= r->bytes;
         resource_release(r);
         *r = g->res[--g->n_res];
@@ -685,6 +706,39 @@ static struct iovec *backing_iov(const Resource *r, const GuestMemory *mem) {
                 iov[i] = (struct iovec) { .iov_base = p, .iov_len = r->backing[i].len };
         }
         return iov;
+}
+
+static void iov_remember_memory(VirtioGpu *g, const GuestMemory *mem) {
+        g->iov_n_regions = MIN(mem->n_regions, (unsigned) GUEST_MAX_REGIONS);
+        memcpy(g->iov_regions, mem->regions, g->iov_n_regions * sizeof(GuestRegion));
+}
+
+/* virglrenderer keeps attached iovecs and reads them when a context's
+ * stream transfers (VIRGL_CCMD_TRANSFER3D, COPY_TRANSFER3D). They point
+ * into the guest memory map of their attach; before virglrenderer runs
+ * with another map (the front-end sent a new memory table), each is found
+ * again in it, and a backing no longer all in RAM is detached: virglrenderer
+ * never holds a pointer outside guest RAM when it runs. */
+static void iov_refresh(VirtioGpu *g, const GuestMemory *mem) {
+        if (g->iov_n_regions == mem->n_regions &&
+            memcmp(g->iov_regions, mem->regions, g->iov_n_regions * sizeof(GuestRegion)) == 0)
+                return;
+        for (unsigned i = 0; i < g->n_res; i++) {
+                Resource *r = &g->res[i];
+
+                if (!r->iov)
+                        continue;
+                for (uint32_t k = 0; k < r->n_backing; k++) {
+                        void *p;
+
+                        if (guest_slice(mem, r->backing[k].gpa, r->backing[k].len, &p) < 0) {
+                                iov_detach(r);
+                                break;
+                        }
+                        r->iov[k].iov_base = p;
+                }
+        }
+        iov_remember_memory(g, mem);
 }
 
 /* A transfer between a 3D resource and its guest backing; the caller
@@ -1099,6 +1153,21 @@ static uint32_t cmd_attach(VirtioGpu *g, const GuestMemory *mem, const Request *
         r->backing = e;
         r->n_backing = n;
         r->backing_len = total;
+        /* virglrenderer gets the backing too, for its contexts' own
+         * transfers (iov_refresh keeps it inside guest RAM). */
+        if (r->is_3d) {
+                struct iovec *iov = backing_iov(r, mem);
+
+                if (!iov || virgl_renderer_resource_attach_iov((int) r->id, iov, (int) n) != 0) {
+                        free(iov);
+                        free(e);
+                        r->backing = NULL;
+                        r->n_backing = 0;
+                        r->backing_len = 0;
+                        return VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
+                }
+                r->iov = iov;
+        }
         return VIRTIO_GPU_RESP_OK_NODATA;
 }
 
@@ -1113,6 +1182,7 @@ static uint32_t cmd_detach(VirtioGpu *g, const Request *rq) {
                 return VIRTIO_GPU_RESP_ERR_INVALID_RESOURCE_ID;
         if (!r->backing || r->is_blob)
                 return VIRTIO_GPU_RESP_ERR_UNSPEC;
+        iov_detach(r);
         free(r->backing);
         r->backing = NULL;
         r->n_backing = 0;
@@ -1500,6 +1570,8 @@ size_t virtio_gpu_handle_token(VirtioGpu *g, const GuestMemory *mem, unsigned qu
         size_t need;
 
         *ret_held = false;
+        if (g->virgl && mem)
+                iov_refresh(g, mem);
         if (queue == VIRTIO_GPU_QUEUE_CURSOR) {
                 cursor_command(g, &rq);
                 return 0;

@@ -374,6 +374,75 @@ TEST_F(Virgl, scaled_blit_draws_with_a_shader_and_reads_back) {
                 ASSERT_EQ(guest_u32(BACKING2 + i * 4) & 0xffffff, 0x00ff00u) << i;
 }
 
+/* VIRGL_CCMD_TRANSFER3D of the whole 16x8 texture res (stride 64): the
+ * context's own transfer, through the iovecs attached to virglrenderer. */
+std::vector<uint32_t> stream_transfer3d(uint32_t res, uint32_t direction) {
+        return { cmd0(43, 0, 13), res, 0, 0, 64, 0, 0, 0, 0, 16, 8, 1, 0, direction };
+}
+
+constexpr uint32_t VIRGL_TRANSFER_TO_HOST = 1;
+
+TEST_F(Virgl, stream_transfer_reads_the_attached_backing) {
+        texture_in_context(1, 5);
+        for (uint32_t i = 0; i < 16 * 8; i++) {
+                uint8_t p[4];
+                put_le32(p, 0xff000000u | i * 0x030201u);
+                ASSERT_EQ(guest_write(mem, BACKING + i * 4, p, 4), 0);
+        }
+        ASSERT_EQ(submit(1, stream_transfer3d(5, VIRGL_TRANSFER_TO_HOST)), OK);
+        ASSERT_EQ(guest_zero(mem, BACKING, 16 * 8 * 4), 0);
+        ASSERT_EQ(from_host(1, 5, 0, 0, 16, 8), OK);
+        for (uint32_t i = 0; i < 16 * 8; i++)
+                ASSERT_EQ(guest_u32(BACKING + i * 4) & 0xffffff, (i * 0x030201u) & 0xffffff) << i;
+}
+
+TEST_F(Virgl, attached_backing_follows_a_new_memory_map) {
+        texture_in_context(1, 5);
+        /* The same guest addresses, mapped elsewhere on the host (a new
+         * memory table): green there, red in the old map. */
+        GuestMemory *mem2 = nullptr;
+        ASSERT_EQ(guest_memory_new(MEM_SIZE, &mem2), 0);
+        for (uint32_t i = 0; i < 16 * 8; i++) {
+                uint8_t red[4], green[4];
+                put_le32(red, 0xffff0000u);
+                put_le32(green, 0xff00ff00u);
+                ASSERT_EQ(guest_write(mem, BACKING + i * 4, red, 4), 0);
+                ASSERT_EQ(guest_write(mem2, BACKING + i * 4, green, 4), 0);
+        }
+        Bytes req = submit_req(1, stream_transfer3d(5, VIRGL_TRANSFER_TO_HOST)).b;
+        Bytes resp(64);
+        ASSERT_EQ(virtio_gpu_handle(g, mem2, VIRTIO_GPU_QUEUE_CONTROL, req.data(), req.size(), resp.data(), 64), 24u);
+        EXPECT_EQ(Bytes(resp.begin(), resp.begin() + 24), OK);
+        ASSERT_EQ(from_host(1, 5, 0, 0, 16, 8), OK) << "back in the first map";
+        EXPECT_EQ(guest_u32(BACKING) & 0xffffff, 0x00ff00u) << "read from the new map, not the old";
+        guest_memory_free(mem2);
+}
+
+TEST_F(Virgl, attached_backing_no_longer_in_ram_is_detached_and_stream_transfers_fail) {
+        texture_in_context(1, 5);
+        GuestMemory *small = nullptr;
+        ASSERT_EQ(guest_memory_new(1 * MiB, &small), 0);
+        Bytes req = submit_req(1, stream_transfer3d(5, VIRGL_TRANSFER_TO_HOST)).b;
+        Bytes resp(64);
+        ASSERT_EQ(virtio_gpu_handle(g, small, VIRTIO_GPU_QUEUE_CONTROL, req.data(), req.size(), resp.data(), 64), 24u);
+        EXPECT_EQ(get_le32(resp.data()), (uint32_t) VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER);
+        guest_memory_free(small);
+        /* The device goes on; a new context renders. */
+        ASSERT_EQ(ctx_create(2), OK);
+        ASSERT_EQ(ctx_attach(2, 5), OK);
+        EXPECT_EQ(submit(2, clear_stream(5, 1, 0, 0)), OK);
+}
+
+TEST_F(Virgl, detach_backing_of_a_3d_resource_takes_it_from_virglrenderer) {
+        texture_in_context(1, 5);
+        ASSERT_EQ(cmd(Req(VIRTIO_GPU_CMD_RESOURCE_DETACH_BACKING).u32(5).u32(0)), OK);
+        EXPECT_EQ(submit(1, stream_transfer3d(5, VIRGL_TRANSFER_TO_HOST)), err(VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER));
+        ASSERT_EQ(attach(5, BACKING, 16 * 8 * 4), OK);
+        ASSERT_EQ(ctx_create(2), OK);
+        ASSERT_EQ(ctx_attach(2, 5), OK);
+        EXPECT_EQ(submit(2, stream_transfer3d(5, VIRGL_TRANSFER_TO_HOST)), OK);
+}
+
 /* ---- fences ---- */
 
 TEST_F(Virgl, fenced_submit_is_answered_only_after_its_fence) {
