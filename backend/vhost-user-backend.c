@@ -221,6 +221,12 @@ int vhost_user_backend_shmem_unmap(VhostUserBackend *b, uint8_t shmid, uint64_t 
         return shmem_request(b, VHOST_USER_BACKEND_SHMEM_UNMAP, shmid, -EBADF, 0, offset, len, 0);
 }
 
+int vhost_user_backend_request_stop(VhostUserBackend *b) {
+        if (b->backend_req < 0 || !(b->protocol & (UINT64_C(1) << VHOST_USER_PROTOCOL_F_BACKEND_REQ)))
+                return -ENOTCONN;
+        return vhost_user_send(b->backend_req, VHOST_USER_BACKEND_STOP_VM, 0, NULL, 0, NULL, 0);
+}
+
 static int reply(VhostUserBackend *b, const VhostUserMsg *m, const void *payload, uint32_t size) {
         return vhost_user_send(b->sock, m->request, VHOST_USER_FLAG_REPLY, payload, size, NULL, 0);
 }

@@ -91,6 +91,10 @@ int vhost_user_backend_config_changed(VhostUserBackend *b);
 int vhost_user_backend_shmem_map(VhostUserBackend *b, uint8_t shmid, int fd, uint64_t fd_offset, uint64_t offset,
                                  uint64_t len, uint64_t flags);
 int vhost_user_backend_shmem_unmap(VhostUserBackend *b, uint8_t shmid, uint64_t offset, uint64_t len);
+/* Asks the VMM to end the VM (VHOST_USER_BACKEND_STOP_VM, Majordome's
+ * own back-end request): the user closed the device's window. -ENOTCONN
+ * without a channel, -EPIPE when the front-end went away. */
+int vhost_user_backend_request_stop(VhostUserBackend *b);
 
 /* Serves until the front-end hangs up (0) or breaks the protocol
  * (-EBADMSG, -EOPNOTSUPP, ...). */

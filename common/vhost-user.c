@@ -324,6 +324,8 @@ int vhost_user_check_backend_request(const VhostUserMsg *msg, size_t n_fds) {
                 return msg->size == VHOST_USER_SHMEM_MAP_SIZE && n_fds == 1 ? 0 : -EBADMSG;
         case VHOST_USER_BACKEND_SHMEM_UNMAP:
                 return msg->size == VHOST_USER_SHMEM_MAP_SIZE && n_fds == 0 ? 0 : -EBADMSG;
+        case VHOST_USER_BACKEND_STOP_VM:
+                return msg->size == 0 && n_fds == 0 ? 0 : -EBADMSG;
         default:
                 return -EOPNOTSUPP;
         }

@@ -68,6 +68,10 @@ typedef enum VhostUserBackendRequest {
         /* crosvm's: map or unmap a descriptor in a shared memory region. */
         VHOST_USER_BACKEND_SHMEM_MAP = 1000,
         VHOST_USER_BACKEND_SHMEM_UNMAP = 1001,
+        /* Majordome's own, between its VMM and its back-ends: the user
+         * asked the device to end the VM (a GPU window's close button).
+         * Empty. */
+        VHOST_USER_BACKEND_STOP_VM = 2000,
 } VhostUserBackendRequest;
 
 /* Bit 30 of GET_FEATURES: the back-end speaks protocol features. */

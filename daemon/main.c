@@ -80,7 +80,7 @@ static int parse_args(int argc, char **argv, Args *a) {
                         a->max_vms = (unsigned) n;
                         break;
                 case ARG_CONSOLE_LOG_MAX:
-                        if (parse_size(optarg, &n) < 0 || n < VM_CONSOLE_LOG_MAX_MIN) {
+                        if (parse_size(optarg, &n) < 0 || n < MACHINE_CONSOLE_LOG_MAX_MIN) {
                                 log_error("--console-log-max: want a size of at least 16K, got '%s'", optarg);
                                 return -EINVAL;
                         }
@@ -133,7 +133,7 @@ static int on_term(sd_event_source *s, const struct signalfd_siginfo *si, void *
 int main(int argc, char **argv) {
         _cleanup_free_ char *runtime_dir = NULL;
         Manager *m = NULL;
-        Args a = { .max_vms = MANAGER_MAX_VMS_DEFAULT, .console_log_max = VM_CONSOLE_LOG_MAX_DEFAULT };
+        Args a = { .max_vms = MANAGER_MAX_VMS_DEFAULT, .console_log_max = MACHINE_CONSOLE_LOG_MAX_DEFAULT };
         sigset_t mask;
         int r, n;
 

@@ -16,7 +16,7 @@ int manager_new(Manager **ret) {
         if (!m)
                 return -ENOMEM;
         m->max_vms = MANAGER_MAX_VMS_DEFAULT;
-        m->console_log_max = VM_CONSOLE_LOG_MAX_DEFAULT;
+        m->console_log_max = MACHINE_CONSOLE_LOG_MAX_DEFAULT;
         m->next_cid = MANAGER_CID_MIN;
         *ret = m;
         return 0;
@@ -28,10 +28,10 @@ Manager *manager_free(Manager *m) {
         /* Frees our bookkeeping only: the VMMs keep running (a restarted
          * daemon adopts them), and their state files stay. */
         while (m->vms) {
-                Vm *vm = m->vms;
+                Machine *vm = m->vms;
 
                 m->vms = vm->next;
-                vm_free(vm);
+                machine_free(vm);
         }
         sd_bus_flush_close_unref(m->bus);
         sd_event_unref(m->event);
@@ -41,22 +41,22 @@ Manager *manager_free(Manager *m) {
         return NULL;
 }
 
-Vm *manager_get_vm(Manager *m, const char *name) {
-        for (Vm *vm = m->vms; vm; vm = vm->next)
+Machine *manager_get_vm(Manager *m, const char *name) {
+        for (Machine *vm = m->vms; vm; vm = vm->next)
                 if (strcmp(vm->name, name) == 0)
                         return vm;
         return NULL;
 }
 
-Vm *manager_get_vm_by_path(Manager *m, const char *path) {
-        for (Vm *vm = m->vms; vm; vm = vm->next)
+Machine *manager_get_vm_by_path(Manager *m, const char *path) {
+        for (Machine *vm = m->vms; vm; vm = vm->next)
                 if (strcmp(vm->path, path) == 0)
                         return vm;
         return NULL;
 }
 
-int manager_add_vm(Manager *m, Vm *vm) {
-        Vm **tail;
+int manager_add_vm(Manager *m, Machine *vm) {
+        Machine **tail;
 
         if (manager_get_vm(m, vm->name))
                 return -EEXIST;
@@ -73,8 +73,8 @@ int manager_add_vm(Manager *m, Vm *vm) {
         return 0;
 }
 
-void manager_remove_vm(Manager *m, Vm *vm) {
-        for (Vm **p = &m->vms; *p; p = &(*p)->next)
+void manager_remove_vm(Manager *m, Machine *vm) {
+        for (Machine **p = &m->vms; *p; p = &(*p)->next)
                 if (*p == vm) {
                         /* Said while the object can still be found: its
                          * interfaces are listed from it. */
@@ -84,11 +84,11 @@ void manager_remove_vm(Manager *m, Vm *vm) {
                         manager_vm_count_changed(m);
                         break;
                 }
-        vm_free(vm);
+        machine_free(vm);
 }
 
 static bool cid_in_use(Manager *m, uint32_t cid) {
-        for (Vm *vm = m->vms; vm; vm = vm->next)
+        for (Machine *vm = m->vms; vm; vm = vm->next)
                 if (vm->cid == cid)
                         return true;
         return false;
@@ -124,19 +124,19 @@ int manager_adopt_vms(Manager *m) {
         while ((de = readdir(d))) {
                 _cleanup_free_ char *path = NULL;
                 size_t len = strlen(de->d_name);
-                Vm *vm = NULL;
+                Machine *vm = NULL;
                 int r;
 
                 if (len <= 6 || strcmp(de->d_name + len - 6, ".state") != 0)
                         continue;
                 if (asprintf(&path, "%s/%s", m->runtime_dir, de->d_name) < 0)
                         break;
-                r = vm_adopt(m, path, &vm);
+                r = machine_adopt(m, path, &vm);
                 if (r >= 0)
                         r = manager_add_vm(m, vm);
                 if (r < 0) {
                         if (vm)
-                                vm = vm_free(vm);
+                                vm = machine_free(vm);
                         /* Only an entry whose VMM is known to be gone (or
                          * that names none) is dropped: a live VMM must stay
                          * findable by the next start. */
@@ -154,9 +154,69 @@ int manager_adopt_vms(Manager *m) {
                         }
                         continue;
                 }
-                log_info("re-adopted VM %s (pid %d, %s)", vm->name, (int) vm->pid, vm_state_to_string(vm->state));
+                log_info("re-adopted VM %s (pid %d, %s)", vm->name, (int) vm->pid, machine_state_to_string(vm->state));
                 n++;
         }
         closedir(d);
         return n;
+}
+
+/* ---- hooks into the wire layer ---- */
+
+#define CALL_HOOK(m, hook, ...)                                 \
+        do {                                                    \
+                if ((m)->hooks && (m)->hooks->hook)             \
+                        (m)->hooks->hook(__VA_ARGS__);          \
+        } while (0)
+
+void manager_vm_added(Manager *m, Machine *vm) {
+        CALL_HOOK(m, machine_added, m, vm);
+}
+
+void manager_vm_removed(Manager *m, Machine *vm) {
+        CALL_HOOK(m, machine_removed, m, vm);
+}
+
+void manager_vm_state_changed(Manager *m, Machine *vm) {
+        CALL_HOOK(m, machine_state_changed, m, vm);
+}
+
+void manager_vm_devices_changed(Manager *m, Machine *vm) {
+        CALL_HOOK(m, machine_devices_changed, m, vm);
+}
+
+void manager_vm_shares_changed(Manager *m, Machine *vm) {
+        CALL_HOOK(m, machine_shares_changed, m, vm);
+}
+
+void manager_vm_gpu_changed(Manager *m, Machine *vm) {
+        CALL_HOOK(m, machine_gpu_changed, m, vm);
+}
+
+void manager_vm_balloon_changed(Manager *m, Machine *vm) {
+        CALL_HOOK(m, machine_balloon_changed, m, vm);
+}
+
+void manager_vm_started(Manager *m, Machine *vm) {
+        log_info("VM %s: running (pid %d)", vm->name, (int) vm->pid);
+        CALL_HOOK(m, machine_started, m, vm);
+}
+
+void manager_vm_stopped(Manager *m, Machine *vm) {
+        log_info("VM %s: stopped (%s, status %d)%s%s", vm->name,
+                 machine_stop_reason_to_string(vm->stop_reason), vm->stop_status,
+                 vm->stop_message ? ": " : "", vm->stop_message ?: "");
+        CALL_HOOK(m, machine_stopped, m, vm);
+}
+
+void manager_vm_guest_panicked(Manager *m, Machine *vm) {
+        CALL_HOOK(m, machine_guest_panicked, m, vm);
+}
+
+void manager_vm_device_error(Manager *m, Machine *vm, uint8_t slot, const char *device, const char *reason) {
+        CALL_HOOK(m, machine_device_error, m, vm, slot, device, reason);
+}
+
+void manager_vm_count_changed(Manager *m) {
+        CALL_HOOK(m, machine_count_changed, m);
 }

@@ -2,7 +2,8 @@
 #pragma once
 
 /* majordomed's core: the VM registry, limits, vsock CID allocation and the
- * daemon's configuration. The wire layer is manager-dbus.c. */
+ * daemon's configuration. The wire layer is manager-dbus.c; it hears of
+ * changes through ManagerHooks. */
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -10,7 +11,7 @@
 #include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
 
-#include "vm.h"
+#include "machine.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -22,6 +23,7 @@ extern "C" {
 #define MANAGER_CID_MAX UINT32_C(0xfffffffe) /* VMADDR_CID_ANY is 0xffffffff */
 
 typedef struct AuthQuery AuthQuery;
+typedef struct ManagerHooks ManagerHooks;
 
 struct Manager {
         sd_event *event;
@@ -32,25 +34,27 @@ struct Manager {
         unsigned max_vms;
         uint64_t console_log_max; /* each VM's console log, bytes (VMM --serial-max-size) */
 
-        Vm *vms;
+        Machine *vms;
         unsigned n_vms;
         uint32_t next_cid;
 
         AuthQuery *auth_queries;
         sd_event_source *auth_sweep;    /* frees answered queries (auth.c) */
         sd_bus_slot *auth_name_watch;   /* drops those of callers that left */
+
+        const ManagerHooks *hooks;      /* the wire layer's; NULL: none */
 };
 
 int manager_new(Manager **ret);
 Manager *manager_free(Manager *m);
 
-Vm *manager_get_vm(Manager *m, const char *name);
-Vm *manager_get_vm_by_path(Manager *m, const char *path);
-/* Registers a VM made by vm_new(); the manager owns it from then on.
+Machine *manager_get_vm(Manager *m, const char *name);
+Machine *manager_get_vm_by_path(Manager *m, const char *path);
+/* Registers a VM made by machine_new(); the manager owns it from then on.
  * -EEXIST for a taken name, -EUSERS over max_vms. */
-int manager_add_vm(Manager *m, Vm *vm);
+int manager_add_vm(Manager *m, Machine *vm);
 /* Unlinks and frees. */
-void manager_remove_vm(Manager *m, Vm *vm);
+void manager_remove_vm(Manager *m, Machine *vm);
 
 /* A CID >= MANAGER_CID_MIN not used by any VM; -EADDRINUSE when none. */
 int manager_allocate_cid(Manager *m, uint32_t *ret);
@@ -59,28 +63,46 @@ int manager_allocate_cid(Manager *m, uint32_t *ret);
  * removed. Returns the number adopted. */
 int manager_adopt_vms(Manager *m);
 
-/* Hooks from vm.c and the registry into the wire layer (manager-dbus.c,
- * vm-dbus.c). */
-/* The VM's object exists now (InterfacesAdded), and is about to go
- * (InterfacesRemoved), while it is still registered. */
-void manager_vm_added(Manager *m, Vm *vm);
-void manager_vm_removed(Manager *m, Vm *vm);
-void manager_vm_state_changed(Manager *m, Vm *vm);
-/* The VMM said which PCI devices it built (Devices). */
-void manager_vm_devices_changed(Manager *m, Vm *vm);
-/* The shared directories are known (Shares). */
-void manager_vm_shares_changed(Manager *m, Vm *vm);
-/* The GPU is known (Gpu). */
-void manager_vm_gpu_changed(Manager *m, Vm *vm);
-/* BalloonTargetBytes or BalloonActualBytes changed. */
-void manager_vm_balloon_changed(Manager *m, Vm *vm);
-void manager_vm_started(Manager *m, Vm *vm);
-/* Called once the VM is gone; the VM is removed right after. */
-void manager_vm_stopped(Manager *m, Vm *vm);
-/* The guest kernel panicked: GuestPanicked, once per VM. */
-void manager_vm_guest_panicked(Manager *m, Vm *vm);
-/* reason: already escaped, valid UTF-8. */
-void manager_vm_device_error(Manager *m, Vm *vm, uint8_t slot, const char *device, const char *reason);
+/* What the core tells the wire layer: the D-Bus layer (manager-dbus.c,
+ * machine-dbus.c) sets Manager.hooks in manager_bus_register(). The core calls
+ * the manager_vm_*() functions below, which log what is worth logging and
+ * call the hook if there is one, so the core runs (and is unit-tested)
+ * without the D-Bus layer linked. */
+typedef struct ManagerHooks {
+        /* The VM's object exists now (InterfacesAdded), and is about to go
+         * (InterfacesRemoved), while it is still registered. */
+        void (*machine_added)(Manager *m, Machine *vm);
+        void (*machine_removed)(Manager *m, Machine *vm);
+        void (*machine_state_changed)(Manager *m, Machine *vm);
+        /* The VMM said which PCI devices it built (Devices). */
+        void (*machine_devices_changed)(Manager *m, Machine *vm);
+        /* The shared directories are known (Shares). */
+        void (*machine_shares_changed)(Manager *m, Machine *vm);
+        /* The GPU is known (Gpu). */
+        void (*machine_gpu_changed)(Manager *m, Machine *vm);
+        /* BalloonTargetBytes or BalloonActualBytes changed. */
+        void (*machine_balloon_changed)(Manager *m, Machine *vm);
+        void (*machine_started)(Manager *m, Machine *vm);
+        /* Called once the VM is gone; the VM is removed right after. */
+        void (*machine_stopped)(Manager *m, Machine *vm);
+        /* The guest kernel panicked: GuestPanicked, once per VM. */
+        void (*machine_guest_panicked)(Manager *m, Machine *vm);
+        /* reason: already escaped, valid UTF-8. */
+        void (*machine_device_error)(Manager *m, Machine *vm, uint8_t slot, const char *device, const char *reason);
+        void (*machine_count_changed)(Manager *m);
+} ManagerHooks;
+
+void manager_vm_added(Manager *m, Machine *vm);
+void manager_vm_removed(Manager *m, Machine *vm);
+void manager_vm_state_changed(Manager *m, Machine *vm);
+void manager_vm_devices_changed(Manager *m, Machine *vm);
+void manager_vm_shares_changed(Manager *m, Machine *vm);
+void manager_vm_gpu_changed(Manager *m, Machine *vm);
+void manager_vm_balloon_changed(Manager *m, Machine *vm);
+void manager_vm_started(Manager *m, Machine *vm);
+void manager_vm_stopped(Manager *m, Machine *vm);
+void manager_vm_guest_panicked(Manager *m, Machine *vm);
+void manager_vm_device_error(Manager *m, Machine *vm, uint8_t slot, const char *device, const char *reason);
 void manager_vm_count_changed(Manager *m);
 
 #ifdef __cplusplus

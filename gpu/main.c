@@ -116,12 +116,16 @@ static int on_display(void *ctx, int fd) {
         return 0;
 }
 
-/* The user closed a scanout's window. For now the process ends: the VMM
- * sees its back-end hang up and stops the VM. A request to the VMM over
- * the back-end channel would be the polite way; not there yet. */
+/* The user closed a scanout's window: the VM should stop. The VMM is
+ * asked over the back-end channel (it ends the VM as a stop request on its
+ * control socket would, and the daemon sees it stop); a front-end that
+ * gave no channel sees its back-end go away instead. */
 static void on_close_requested(void *ctx, unsigned scanout) {
-        log_info("scanout %u's window was closed; exiting", scanout);
-        exit(EXIT_SUCCESS);
+        Gpu *gpu = ctx;
+
+        log_info("scanout %u's window was closed: asking for the VM to stop", scanout);
+        if (!gpu->backend || vhost_user_backend_request_stop(gpu->backend) < 0)
+                exit(EXIT_SUCCESS);
 }
 
 static int parse_fd(const char *s, int *ret) {

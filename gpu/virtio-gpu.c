@@ -1097,6 +1097,12 @@ static uint32_t cmd_transfer(VirtioGpu *g, const GuestMemory *mem, const Request
                 if (add_overflows_u64(offset, span) || offset + span > r->backing_len)
                         return VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
         }
+        /* Whole rows: one run of bytes in the backing and in the resource. */
+        if (x == 0 && w == r->width) {
+                if (backing_read(r, mem, offset, r->data + (uint64_t) y * stride, (uint64_t) h * stride) < 0)
+                        return VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
+                return VIRTIO_GPU_RESP_OK_NODATA;
+        }
         for (uint32_t row = 0; row < h; row++) {
                 uint8_t *dst = r->data + (uint64_t) (y + row) * stride + (uint64_t) x * BPP;
 

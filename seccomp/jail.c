@@ -128,10 +128,32 @@ static int unshare_pid_namespace(Jail *j, const char **ret_step) {
         return 0;
 }
 
+/* Whether this process runs in a user namespace other than the host's
+ * (whose uid map is the identity over every id): there, "root" is some
+ * user's uid and nobody may not be mapped at all. */
+static bool in_user_namespace(void) {
+        char buf[128] = "";
+        unsigned long inside, outside, count;
+        int fd = open("/proc/self/uid_map", O_RDONLY | O_CLOEXEC);
+        ssize_t n;
+
+        if (fd < 0)
+                return false;
+        n = read(fd, buf, sizeof(buf) - 1);
+        close(fd);
+        if (n <= 0)
+                return false;
+        return sscanf(buf, "%lu %lu %lu", &inside, &outside, &count) != 3 || inside != 0 || outside != 0 ||
+               count != 4294967295UL;
+}
+
 int jail_unshare(Jail *j, const char **ret_step) {
         int r;
 
         *j = (Jail) {};
+        /* Started by a VMM that jailed itself unprivileged: its user
+         * namespace maps one uid, ours, and no nobody to switch to. */
+        j->user_ns = in_user_namespace();
         if (unshare(JAIL_CHILD_NS_FLAGS) == 0) {
                 j->namespaces = true;
                 return 0;

@@ -124,6 +124,12 @@ static void vm_device_error(void *ctx) {
         (void) !write(vm->status_fd, &(uint64_t) { 1 }, sizeof(uint64_t));
 }
 
+/* A device asked for the VM to end (a GPU window's close button): as a
+ * stop request on the control socket, exit code 0 with the reason. */
+static void vm_device_stop(void *ctx, const char *why) {
+        vm_request_exit(ctx, VMM_EXIT_OK, "%s", why);
+}
+
 static int vm_setup_pci(Vm *vm, VmError *e) {
         int r;
 
@@ -146,6 +152,7 @@ static int vm_setup_pci(Vm *vm, VmError *e) {
                 if (r < 0)
                         return vm_error(e, VMM_EXIT_OS_ERROR, "--%s: PCI device: %s", d->ops->name, strerror(-r));
                 virtio_device_set_error_notify(vdev, vm_device_error, vm);
+                virtio_device_set_stop_notify(vdev, vm_device_stop, vm);
                 vm->n_virtio++;
         }
         if (vm->config.pvpanic) {

@@ -51,7 +51,7 @@ def test(fn):
 @test
 def balloon_stats_flood_does_not_block_pause_and_graceful_stop():
     """Defect 6: 80 concurrent GetBalloonStats on a guest that never answers
-    statistics (each waits VM_BALLOON_STATS_WAIT_MS in the VMM): they share
+    statistics (each waits MACHINE_BALLOON_STATS_WAIT_MS in the VMM): they share
     one request, and the owner's Pause and Stop go through at once."""
     t.need_kvm()
     bus = t.Bus()

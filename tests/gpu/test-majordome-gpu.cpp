@@ -4,9 +4,11 @@
  * this test). The binary's path: built in, or MAJORDOME_GPU. */
 #include <gtest/gtest.h>
 
+#include <cerrno>
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
+#include <dirent.h>
 #include <fcntl.h>
 #include <string>
 #include <sys/socket.h>
@@ -176,6 +178,101 @@ TEST(MajordomeGpu, serves_the_first_connection_on_its_socket) {
         ASSERT_EQ(waitpid(pid, &st, 0), pid);
         EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << st;
         EXPECT_NE(access(path.c_str(), F_OK), 0) << "the socket file is removed once taken";
+}
+
+std::string read_file(const std::string &path) {
+        std::string out;
+        int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+        char buf[4096];
+        ssize_t n;
+        if (fd < 0)
+                return out;
+        while ((n = read(fd, buf, sizeof(buf))) > 0)
+                out.append(buf, (size_t) n);
+        close(fd);
+        return out;
+}
+
+/* A line of /proc/PID/status ("Seccomp:\t2" -> "2"), "" when absent. */
+std::string status_field(pid_t pid, const std::string &key) {
+        std::string text = read_file("/proc/" + std::to_string(pid) + "/status");
+        size_t at = text.find("\n" + key + ":");
+        if (at == std::string::npos)
+                return "";
+        size_t start = text.find_first_not_of(" \t", at + key.size() + 2);
+        return text.substr(start, text.find('\n', start) - start);
+}
+
+/* What a running majordome-gpu holds once it answered: the jail
+ * (docs/gpu.md "Its jail") seen from outside. */
+void expect_jailed(pid_t pid, bool as_root) {
+        EXPECT_EQ(status_field(pid, "Seccomp"), "2") << "a seccomp filter";
+        EXPECT_EQ(status_field(pid, "NoNewPrivs"), "1");
+        EXPECT_EQ(status_field(pid, "CapEff"), "0000000000000000");
+        EXPECT_EQ(status_field(pid, "CapBnd"), "0000000000000000");
+        if (as_root) {
+                EXPECT_EQ(status_field(pid, "Uid").substr(0, 5), "65534") << "root becomes nobody";
+        }
+        /* Its root is an empty tmpfs: nothing of the host's files. */
+        std::string root = "/proc/" + std::to_string(pid) + "/root";
+        unsigned n = 0;
+        if (DIR *d = opendir(root.c_str())) {
+                while (struct dirent *e = readdir(d))
+                        n += strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
+                closedir(d);
+        } else {
+                ADD_FAILURE() << root << ": " << strerror(errno);
+        }
+        EXPECT_EQ(n, 0u) << "entries in its root";
+        char self[64], theirs[64];
+        std::string ns = "/proc/" + std::to_string(pid) + "/ns/net";
+        ssize_t a = readlink("/proc/self/ns/net", self, sizeof(self)), b = readlink(ns.c_str(), theirs, sizeof(theirs));
+        ASSERT_GT(a, 0);
+        ASSERT_GT(b, 0);
+        EXPECT_NE(std::string(self, (size_t) a), std::string(theirs, (size_t) b)) << "a network namespace of its own";
+}
+
+TEST(MajordomeGpuJail, locks_itself_in_before_it_serves) {
+        if (geteuid() != 0)
+                GTEST_SKIP() << "checks the switch from root to nobody: run as root";
+        int sv[2];
+        ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+        pid_t pid = spawn({ "--fd", std::to_string(sv[1]), "--displays", "3" }, -1, sv[1]);
+        close(sv[1]);
+        talk(sv[0]);
+        expect_jailed(pid, true);
+        close(sv[0]);
+        int st;
+        ASSERT_EQ(waitpid(pid, &st, 0), pid);
+        EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << st;
+}
+
+/* As a VMM that jailed itself unprivileged starts it: inside a user
+ * namespace that maps one uid (util-linux's unshare plays that VMM). */
+TEST(MajordomeGpuJail, locks_itself_in_unprivileged_inside_a_user_namespace) {
+        if (geteuid() != 0 || access("/usr/bin/setpriv", X_OK) != 0 || access("/usr/bin/unshare", X_OK) != 0)
+                GTEST_SKIP() << "needs root to become nobody, and util-linux's setpriv and unshare";
+        int sv[2];
+        ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+        pid_t pid = fork();
+        ASSERT_GE(pid, 0);
+        if (pid == 0) {
+                std::string fd = std::to_string(sv[1]);
+                fcntl(sv[1], F_SETFD, 0);
+                execl("/usr/bin/setpriv", "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                      "/usr/bin/unshare", "--user", "--map-root-user", gpu_path(), "--fd", fd.c_str(), "--displays",
+                      "3", (char *) nullptr);
+                _exit(127);
+        }
+        close(sv[1]);
+        talk(sv[0]);
+        /* setpriv and unshare exec in place: pid is majordome-gpu. */
+        expect_jailed(pid, false);
+        EXPECT_EQ(status_field(pid, "Uid").substr(0, 5), "65534") << "the host sees nobody";
+        close(sv[0]);
+        int st;
+        ASSERT_EQ(waitpid(pid, &st, 0), pid);
+        EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << st;
 }
 
 /* ---- the virgl back-end as a process, jailed ---- */

@@ -139,7 +139,8 @@ int main(int argc, char **argv) {
         uint32_t connectors[8], crtcs[8], encoders[8], fbs[8];
         struct drm_mode_card_res res = {};
         struct drm_mode_get_connector conn = {};
-        struct drm_mode_modeinfo modes[32];
+        struct drm_mode_modeinfo *modes;
+        uint32_t n_modes;
         struct drm_mode_modeinfo mode;
         struct drm_mode_get_encoder enc = {};
         struct drm_mode_crtc crtc = {};
@@ -167,15 +168,31 @@ int main(int argc, char **argv) {
         }
         report("resources", 1, "%u connectors, %u crtcs", res.count_connectors, res.count_crtcs);
 
+        /* The first call, with no room for modes, probes the connector
+         * (what libdrm's drmModeGetConnector does); the second fills in. */
         conn.connector_id = connectors[0];
-        conn.modes_ptr = (uintptr_t) modes;
-        conn.count_modes = 32;
-        if (xioctl(fd, DRM_IOCTL_MODE_GETCONNECTOR, &conn) < 0 || conn.connection != 1 || conn.count_modes < 1) {
+        if (xioctl(fd, DRM_IOCTL_MODE_GETCONNECTOR, &conn) < 0) {
+                report("connector", 0, "GETCONNECTOR: %s", strerror(errno));
+                return 1;
+        }
+        n_modes = conn.count_modes;
+        if (n_modes < 1 || n_modes > 512) {
+                report("connector", 0, "connection %u, %u modes", conn.connection, n_modes);
+                return 1;
+        }
+        modes = calloc(n_modes, sizeof(*modes));
+        conn = (struct drm_mode_get_connector) {
+                .connector_id = connectors[0],
+                .modes_ptr = (uintptr_t) modes,
+                .count_modes = n_modes,
+        };
+        if (!modes || xioctl(fd, DRM_IOCTL_MODE_GETCONNECTOR, &conn) < 0 || conn.connection != 1 ||
+            conn.count_modes != n_modes) {
                 report("connector", 0, "connection %u, %u modes", conn.connection, conn.count_modes);
                 return 1;
         }
         mode = modes[0];
-        for (uint32_t i = 0; i < conn.count_modes && i < 32; i++)
+        for (uint32_t i = 0; i < n_modes; i++)
                 if (modes[i].type & DRM_MODE_TYPE_PREFERRED) {
                         mode = modes[i];
                         break;

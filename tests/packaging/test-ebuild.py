@@ -34,6 +34,11 @@ ATOMS = {
     "liblz4": "app-arch/lz4",
     "bz2": "app-arch/bzip2",
     "gtest": "dev-cpp/gtest",
+    "wayland-client": "dev-libs/wayland",
+    "wayland-protocols": "dev-libs/wayland-protocols",
+    "wayland-scanner": "dev-util/wayland-scanner",
+    "libpng": "media-libs/libpng",
+    "virglrenderer": "media-libs/virglrenderer",
     "threads": None,
     "m": None,
     "dl": None,
@@ -145,14 +150,14 @@ def main():
               if passed else "src_configure passes no option")
 
     atoms = set(re.findall(r"[a-z0-9-]+/[A-Za-z0-9_+-]+?(?=[:\[\s]|-[0-9]|$)",
-                           vars_.get("DEPEND", "") + " " + vars_.get("RDEPEND", "")))
+                           " ".join(vars_.get(k, "") for k in ("DEPEND", "RDEPEND", "BDEPEND"))))
     problems = []
     for name, where in meson_lookups(root):
         if name not in ATOMS:
             problems.append(f"{where}: dependency '{name}' is not in test-ebuild.py's "
                             "ATOMS table: add it with its Gentoo atom")
         elif ATOMS[name] and ATOMS[name] not in atoms:
-            problems.append(f"{where}: '{name}' needs {ATOMS[name]} in DEPEND or RDEPEND")
+            problems.append(f"{where}: '{name}' needs {ATOMS[name]} in DEPEND, RDEPEND or BDEPEND")
     tap.check(not problems, "every meson dependency is in the ebuild's dependencies",
               "\n".join(problems))
     return 1 if tap.failed else 0

@@ -685,6 +685,15 @@ TEST(VhostUserCheckBackendRequest, ShmemUnmapNeedsFortyBytesAndNoFd) {
         EXPECT_EQ(vhost_user_check_backend_request(&m, 1), -EBADMSG);
 }
 
+TEST(VhostUserCheckBackendRequest, StopVmIsEmptyWithoutFds) {
+        VhostUserMsg m = Msg(VHOST_USER_BACKEND_STOP_VM, 0);
+
+        EXPECT_EQ(vhost_user_check_backend_request(&m, 0), 0);
+        EXPECT_EQ(vhost_user_check_backend_request(&m, 1), -EBADMSG);
+        m.size = 8;
+        EXPECT_EQ(vhost_user_check_backend_request(&m, 0), -EBADMSG);
+}
+
 TEST(VhostUserCheckBackendRequest, UnknownRequestIsNotSupported) {
         for (uint32_t req : { 0u, 1u, 3u, 6u, 999u, 1002u }) {
                 VhostUserMsg m = Msg(req, 0);

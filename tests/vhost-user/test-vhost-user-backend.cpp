@@ -287,6 +287,28 @@ TEST(BackendShmem, map_refuses_other_flags_and_no_fd) {
         close(sv[0]);
 }
 
+TEST_F(Backend, stop_request_goes_out_on_the_backend_channel_and_needs_one) {
+        start(16);
+        EXPECT_EQ(vhost_user_backend_request_stop(dev.b), -ENOTCONN);
+        set_protocol(CONFIG_BIT | REQ_BIT);
+        int ch[2];
+        ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ch), 0);
+        const uint8_t zero[8] = {};
+        ASSERT_EQ(vhost_user_send(fe, VHOST_USER_SET_BACKEND_REQ_FD, 0, zero, sizeof(zero), &ch[1], 1), 0);
+        close(ch[1]);
+        ask(VHOST_USER_GET_FEATURES, nullptr, 0);
+        /* The loop thread owns the library; a request from here is the
+         * same send the display's callback makes on it. */
+        EXPECT_EQ(vhost_user_backend_request_stop(dev.b), 0);
+        VhostUserMsg m{};
+        int fds[VHOST_USER_FDS_MAX];
+        size_t n_fds = 0;
+        ASSERT_EQ(vhost_user_recv(ch[0], 5000, &m, fds, VHOST_USER_FDS_MAX, &n_fds), 0);
+        EXPECT_EQ(m.request, (uint32_t) VHOST_USER_BACKEND_STOP_VM);
+        EXPECT_EQ(vhost_user_check_backend_request(&m, n_fds), 0);
+        close(ch[0]);
+}
+
 TEST_F(Backend, a_watched_handler_failing_ends_the_loop_with_its_error) {
         dev.handler_result = -ECANCELED;
         start(16);

@@ -309,6 +309,10 @@ public:
                 c.vhost_user.fd = front_;
                 return c;
         }
+        /* A back-end request without payload or reply (STOP_VM). */
+        bool notify(uint32_t type) {
+                return req_ >= 0 && vhost_user_send(req_, type, 0, nullptr, 0, nullptr, 0) == 0;
+        }
         /* A back-end request with need-reply; the front-end's u64 answer,
          * or -1 when none came (the channel went away). */
         int64_t request(uint32_t type, uint8_t shmid, uint64_t fd_offset, uint64_t offset, uint64_t len,
@@ -523,4 +527,27 @@ TEST(VhostUserShm, ResetTakesTheMappingsAway) {
         EXPECT_TRUE(d.hv_log().slots.empty());
         EXPECT_EQ(virtio_device_shm_n_mappings(d.device()), 0u);
         close(fd);
+}
+
+TEST(VhostUserStop, ABackendsStopRequestReachesTheVm) {
+        ScriptedGpuBackend be;
+        PciDriver d(&virtio_vhost_user_ops, be.config());
+        ASSERT_EQ(d.error(), 0);
+        struct Seen {
+                std::atomic<int> n{ 0 };
+                std::string why;
+        } seen;
+        virtio_device_set_stop_notify(d.device(), [](void *ctx, const char *why) {
+                Seen *s = static_cast<Seen *>(ctx);
+                s->why = why;
+                s->n++;
+        }, &seen);
+        VirtqDriver q{ d.mem(), 0x10000, 64 };
+        bring_up_gpu(d, q);
+        ASSERT_TRUE(be.notify(VHOST_USER_BACKEND_STOP_VM));
+        for (int i = 0; i < 200 && seen.n == 0; i++)
+                usleep(10000);
+        EXPECT_EQ(seen.n, 1);
+        EXPECT_EQ(seen.why, "the GPU's window was closed");
+        EXPECT_FALSE(d.status() & VIRTIO_STATUS_NEEDS_RESET);
 }

@@ -397,6 +397,11 @@ static void on_backend_request(void *dev, int fd, uint32_t events) {
                         (void) !write(virtio_device_call_fd(u->vdev, index), &(uint64_t) { 1 }, sizeof(uint64_t));
                 reply_backend(u, &m, index < u->ops->n_queues ? 0 : 1);
                 return;
+        case VHOST_USER_BACKEND_STOP_VM:
+                reply_backend(u, &m, 0);
+                virtio_device_request_vm_stop(u->vdev, u->ops->type == VIRTIO_ID_GPU ?
+                                              "the GPU's window was closed" : "a device's back-end asked to stop");
+                return;
         case VHOST_USER_BACKEND_VRING_ERR:
                 reply_backend(u, &m, 0);
                 (void) backend_failed(u, "it reported an error on queue %" PRIu32, get_le32(m.payload));

@@ -74,6 +74,8 @@ struct VirtioDevice {
         unsigned n_errors;              /* __atomic */
         void (*error_notify)(void *ctx);
         void *error_notify_ctx;
+        void (*stop_notify)(void *ctx, const char *why);
+        void *stop_notify_ctx;
 };
 
 const GuestMemory *virtio_device_memory(const VirtioDevice *vdev) {
@@ -115,6 +117,16 @@ unsigned virtio_device_error_count(const VirtioDevice *vdev) {
 void virtio_device_set_error_notify(VirtioDevice *vdev, void (*fn)(void *ctx), void *ctx) {
         vdev->error_notify = fn;
         vdev->error_notify_ctx = ctx;
+}
+
+void virtio_device_set_stop_notify(VirtioDevice *vdev, void (*fn)(void *ctx, const char *why), void *ctx) {
+        vdev->stop_notify = fn;
+        vdev->stop_notify_ctx = ctx;
+}
+
+void virtio_device_request_vm_stop(VirtioDevice *vdev, const char *why) {
+        if (vdev->stop_notify)
+                vdev->stop_notify(vdev->stop_notify_ctx, why);
 }
 
 int virtio_device_add_shm_region(VirtioDevice *vdev, uint8_t shmid, uint64_t size) {

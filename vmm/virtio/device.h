@@ -188,6 +188,9 @@ void virtio_device_kick(VirtioDevice *vdev, unsigned index);
 /* The configuration changed (e.g. a disk was resized): a config-change
  * interrupt (§2.5.1 / §4.1.4.5); any thread. */
 void virtio_device_config_changed(VirtioDevice *vdev);
+/* The user asked the device to end the VM (a window's close button): the
+ * VM stops as if asked to on its control socket. Any thread. */
+void virtio_device_request_vm_stop(VirtioDevice *vdev, const char *why);
 /* The driver broke a rule the walker cannot see: set NEEDS_RESET and
  * interrupt (§2.1.2); any thread. */
 void virtio_device_set_needs_reset(VirtioDevice *vdev, const char *why);
@@ -287,6 +290,9 @@ unsigned virtio_device_error_count(const VirtioDevice *vdev);
  * NEEDS_RESET: the VM wakes its event loop to tell subscribers. Set before
  * the VM starts. */
 void virtio_device_set_error_notify(VirtioDevice *vdev, void (*fn)(void *ctx), void *ctx);
+/* fn(ctx, why) runs when the device asks for the VM to end (the user
+ * closed its window), from the thread that asked. Set before the VM starts. */
+void virtio_device_set_stop_notify(VirtioDevice *vdev, void (*fn)(void *ctx, const char *why), void *ctx);
 /* Fills up to max fds the device and its framework keep; returns the count. */
 unsigned virtio_device_fds(const VirtioDevice *vdev, int *fds, unsigned max);
 /* ops->jail_dir, or -ENOENT for a device that reaches no host path. */

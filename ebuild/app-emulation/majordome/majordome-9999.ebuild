@@ -29,11 +29,13 @@ KEYWORDS=""
 IUSE="test"
 RESTRICT="!test? ( test )"
 
-# majordomed: sd-bus and sd-event. vmc: GLib and GIO. majordome-vmm:
-# libseccomp. At run time the daemon needs a D-Bus system bus and asks
-# polkit about callers.
+# majordomed: sd-bus and sd-event. vmc: GLib and GIO. majordome-vmm and
+# majordome-gpu: libseccomp. majordome-gpu: wayland-client (its windows).
+# At run time the daemon needs a D-Bus system bus and asks polkit about
+# callers.
 COMMON_DEPEND="
 	dev-libs/glib:2
+	dev-libs/wayland
 	sys-apps/systemd:=
 	sys-libs/libseccomp
 "
@@ -47,15 +49,21 @@ DEPEND="
 	app-arch/xz-utils[static-libs]
 	app-arch/zstd[static-libs]
 	sys-libs/zlib[static-libs]
-	test? ( dev-cpp/gtest )
+	test? (
+		dev-cpp/gtest
+		media-libs/libpng
+	)
 "
 RDEPEND="
 	${COMMON_DEPEND}
 	sys-apps/dbus
 	sys-auth/polkit
 "
+# majordome-gpu's xdg-shell glue is generated at build time.
 BDEPEND="
 	${PYTHON_DEPS}
+	dev-libs/wayland-protocols
+	dev-util/wayland-scanner
 	virtual/pkgconfig
 "
 

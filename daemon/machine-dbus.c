@@ -7,10 +7,11 @@
 #include "errors.h"
 #include "log.h"
 #include "manager-dbus.h"
-#include "vm-dbus.h"
+#include "machine-config-dbus.h"
+#include "machine-dbus.h"
 #include "vmm-config.h"
 
-int vm_bus_error(sd_bus_error *error, int r, const char *what, const char *msg) {
+int machine_bus_error(sd_bus_error *error, int r, const char *what, const char *msg) {
         const char *name;
 
         switch (r) {
@@ -49,10 +50,10 @@ int vm_bus_error(sd_bus_error *error, int r, const char *what, const char *msg) 
 
 /* ---- object lookup ---- */
 
-static int vm_object_find(sd_bus *bus, const char *path, const char *interface, void *userdata,
-                          void **found, sd_bus_error *error) {
+static int machine_object_find(sd_bus *bus, const char *path, const char *interface, void *userdata,
+                               void **found, sd_bus_error *error) {
         Manager *m = userdata;
-        Vm *vm;
+        Machine *vm;
 
         vm = manager_get_vm_by_path(m, path);
         if (!vm)
@@ -61,8 +62,8 @@ static int vm_object_find(sd_bus *bus, const char *path, const char *interface, 
         return 1;
 }
 
-static int vm_node_enumerator(sd_bus *bus, const char *path, void *userdata, char ***nodes,
-                              sd_bus_error *error) {
+static int machine_node_enumerator(sd_bus *bus, const char *path, void *userdata, char ***nodes,
+                                   sd_bus_error *error) {
         Manager *m = userdata;
         char **l;
         size_t i = 0;
@@ -70,7 +71,7 @@ static int vm_node_enumerator(sd_bus *bus, const char *path, void *userdata, cha
         l = calloc(m->n_vms + 1, sizeof(char *));
         if (!l)
                 return -ENOMEM;
-        for (Vm *vm = m->vms; vm; vm = vm->next) {
+        for (Machine *vm = m->vms; vm; vm = vm->next) {
                 l[i] = strdup(vm->path);
                 if (!l[i]) {
                         for (size_t j = 0; j < i; j++)
@@ -88,27 +89,27 @@ static int vm_node_enumerator(sd_bus *bus, const char *path, void *userdata, cha
 
 static int property_get_state(sd_bus *bus, const char *path, const char *interface, const char *property,
                               sd_bus_message *reply, void *userdata, sd_bus_error *error) {
-        Vm *vm = userdata;
+        Machine *vm = userdata;
 
-        return sd_bus_message_append(reply, "s", vm_state_to_string(vm->state));
+        return sd_bus_message_append(reply, "s", machine_state_to_string(vm->state));
 }
 
 static int property_get_pid(sd_bus *bus, const char *path, const char *interface, const char *property,
                             sd_bus_message *reply, void *userdata, sd_bus_error *error) {
-        Vm *vm = userdata;
+        Machine *vm = userdata;
 
         return sd_bus_message_append(reply, "u", (uint32_t) vm->pid);
 }
 
 static int property_get_vsock_path(sd_bus *bus, const char *path, const char *interface, const char *property,
                                    sd_bus_message *reply, void *userdata, sd_bus_error *error) {
-        Vm *vm = userdata;
+        Machine *vm = userdata;
 
         return sd_bus_message_append(reply, "s", vm->cid > 0 ? vm->vsock_path : "");
 }
 
 /* a(qqyyy): vendor id, device id, bus, slot, function of each PCI device. */
-static int append_devices(sd_bus_message *m, Vm *vm) {
+static int append_devices(sd_bus_message *m, Machine *vm) {
         int r;
 
         r = sd_bus_message_open_container(m, 'a', "(qqyyy)");
@@ -128,12 +129,12 @@ static int property_get_devices(sd_bus *bus, const char *path, const char *inter
 }
 
 /* a(ssbs): tag, host path, read-only, cache mode of each shared directory. */
-static int append_shares(sd_bus_message *m, Vm *vm) {
+static int append_shares(sd_bus_message *m, Machine *vm) {
         int r;
 
         r = sd_bus_message_open_container(m, 'a', "(ssbs)");
         for (unsigned i = 0; r >= 0 && i < vm->n_shares; i++) {
-                const VmShare *sh = &vm->shares[i];
+                const MachineShare *sh = &vm->shares[i];
 
                 r = sd_bus_message_append(m, "(ssbs)", sh->tag, sh->path, (int) sh->read_only,
                                           vmm_fs_cache_to_string(sh->cache) ?: "auto");
@@ -150,8 +151,8 @@ static int property_get_shares(sd_bus *bus, const char *path, const char *interf
 
 /* a{sv}: the GPU as started (backend, width, height, displays, max_memory,
  * headless); empty without one. */
-static int append_gpu(sd_bus_message *m, Vm *vm) {
-        const VmGpu *g = &vm->gpu;
+static int append_gpu(sd_bus_message *m, Machine *vm) {
+        const MachineGpu *g = &vm->gpu;
         int r;
 
         r = sd_bus_message_open_container(m, 'a', "{sv}");
@@ -173,7 +174,7 @@ static int property_get_gpu(sd_bus *bus, const char *path, const char *interface
         return append_gpu(reply, userdata);
 }
 
-int vm_bus_append_info(sd_bus_message *reply, Vm *vm) {
+int machine_bus_append_info(sd_bus_message *reply, Machine *vm) {
         int r;
 
         r = sd_bus_message_open_container(reply, 'a', "{sv}");
@@ -181,7 +182,7 @@ int vm_bus_append_info(sd_bus_message *reply, Vm *vm) {
                 return r;
         r = sd_bus_message_append(reply, "{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}",
                                   "Name", "s", vm->name,
-                                  "State", "s", vm_state_to_string(vm->state),
+                                  "State", "s", machine_state_to_string(vm->state),
                                   "Pid", "u", (uint32_t) vm->pid,
                                   "Cid", "u", vm->cid,
                                   "Vcpus", "u", vm->vcpus,
@@ -235,39 +236,39 @@ int vm_bus_append_info(sd_bus_message *reply, Vm *vm) {
 
 /* ---- methods ---- */
 
-static void reply_done(Vm *vm, int r, const char *msg, VmStopStep step, void *userdata) {
+static void reply_done(Machine *vm, int r, const char *msg, MachineStopStep step, void *userdata) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *call = userdata;
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
 
         /* The caller may have gone away meanwhile; a failed reply is fine. */
         if (r < 0) {
-                vm_bus_error(&error, r, vm->name, msg);
+                machine_bus_error(&error, r, vm->name, msg);
                 (void) sd_bus_reply_method_error(call, &error);
         } else
                 (void) sd_bus_reply_method_return(call, NULL);
 }
 
-static void stop_done(Vm *vm, int r, const char *msg, VmStopStep step, void *userdata) {
+static void stop_done(Machine *vm, int r, const char *msg, MachineStopStep step, void *userdata) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *call = userdata;
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
 
         if (r < 0) {
-                vm_bus_error(&error, r, vm->name, msg);
+                machine_bus_error(&error, r, vm->name, msg);
                 (void) sd_bus_reply_method_error(call, &error);
         } else
-                (void) sd_bus_reply_method_return(call, "s", vm_stop_step_to_string(step));
+                (void) sd_bus_reply_method_return(call, "s", machine_stop_step_to_string(step));
 }
 
 /* The VM's asynchronous calls keep a reference to the message for their
  * reply; one that could not start drops it and fails the call now. */
-static int call_started(int r, sd_bus_message *msg, Vm *vm, const char *what, sd_bus_error *error) {
+static int call_started(int r, sd_bus_message *msg, Machine *vm, const char *what, sd_bus_error *error) {
         if (r >= 0)
                 return 1;
         sd_bus_message_unref(msg);
-        return vm_bus_error(error, r, vm->name, what);
+        return machine_bus_error(error, r, vm->name, what);
 }
 
-int vm_bus_stop(Vm *vm, sd_bus_message *msg, const char *mode, uint32_t timeout_ms, sd_bus_error *error) {
+int machine_bus_stop(Machine *vm, sd_bus_message *msg, const char *mode, uint32_t timeout_ms, sd_bus_error *error) {
         bool kill_now;
         int r;
 
@@ -278,20 +279,21 @@ int vm_bus_stop(Vm *vm, sd_bus_message *msg, const char *mode, uint32_t timeout_
         else
                 return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
                                          "Unknown stop mode '%s' (want \"graceful\" or \"kill\")", mode);
-        if (timeout_ms > VM_STOP_TIMEOUT_MS_MAX)
+        if (timeout_ms > MACHINE_STOP_TIMEOUT_MS_MAX)
                 return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
-                                         "timeout_ms %u is over the limit of %u", timeout_ms, VM_STOP_TIMEOUT_MS_MAX);
+                                         "timeout_ms %u is over the limit of %u", timeout_ms,
+                                         MACHINE_STOP_TIMEOUT_MS_MAX);
 
         r = auth_check_manage(vm->manager, msg, error);
         if (r <= 0)
                 return r < 0 ? r : 1;
 
-        return call_started(vm_stop(vm, kill_now, timeout_ms, stop_done, sd_bus_message_ref(msg)),
+        return call_started(machine_stop(vm, kill_now, timeout_ms, stop_done, sd_bus_message_ref(msg)),
                             msg, vm, "cannot stop", error);
 }
 
 static int method_stop(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
-        Vm *vm = userdata;
+        Machine *vm = userdata;
         const char *mode;
         uint32_t timeout_ms;
         int r;
@@ -300,34 +302,34 @@ static int method_stop(sd_bus_message *msg, void *userdata, sd_bus_error *error)
         r = sd_bus_message_read(msg, "su", &mode, &timeout_ms);
         if (r < 0)
                 return r;
-        return vm_bus_stop(vm, msg, mode, timeout_ms, error);
+        return machine_bus_stop(vm, msg, mode, timeout_ms, error);
 }
 
 static int method_kill(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
-        Vm *vm = userdata;
+        Machine *vm = userdata;
         int r;
 
         r = auth_check_manage(vm->manager, msg, error);
         if (r <= 0)
                 return r < 0 ? r : 1;
-        return call_started(vm_stop(vm, true, 0, reply_done, sd_bus_message_ref(msg)),
+        return call_started(machine_stop(vm, true, 0, reply_done, sd_bus_message_ref(msg)),
                             msg, vm, "cannot kill", error);
 }
 
-static int method_pause_resume(sd_bus_message *msg, Vm *vm, bool pause, sd_bus_error *error) {
+static int method_pause_resume(sd_bus_message *msg, Machine *vm, bool pause, sd_bus_error *error) {
         int r;
 
         r = auth_check_manage(vm->manager, msg, error);
         if (r <= 0)
                 return r < 0 ? r : 1;
         /* Idempotent: asking for the state the VM is in succeeds. */
-        if ((pause && vm->state == VM_STATE_PAUSED) || (!pause && vm->state == VM_STATE_RUNNING))
+        if ((pause && vm->state == MACHINE_STATE_PAUSED) || (!pause && vm->state == MACHINE_STATE_RUNNING))
                 return sd_bus_reply_method_return(msg, NULL);
-        if (vm->state != VM_STATE_RUNNING && vm->state != VM_STATE_PAUSED)
+        if (vm->state != MACHINE_STATE_RUNNING && vm->state != MACHINE_STATE_PAUSED)
                 return sd_bus_error_setf(error, MAJORDOME_ERROR_NOT_RUNNING, "VM '%s' is %s",
-                                         vm->name, vm_state_to_string(vm->state));
+                                         vm->name, machine_state_to_string(vm->state));
 
-        return call_started((pause ? vm_pause : vm_resume)(vm, reply_done, sd_bus_message_ref(msg)),
+        return call_started((pause ? machine_pause : machine_resume)(vm, reply_done, sd_bus_message_ref(msg)),
                             msg, vm, pause ? "cannot pause" : "cannot resume", error);
 }
 
@@ -340,15 +342,15 @@ static int method_resume(sd_bus_message *msg, void *userdata, sd_bus_error *erro
 }
 
 /* Balloon and disk calls: allowed while running or paused. */
-static int check_up(Vm *vm, sd_bus_error *error) {
-        if (vm->state == VM_STATE_RUNNING || vm->state == VM_STATE_PAUSED)
+static int check_up(Machine *vm, sd_bus_error *error) {
+        if (vm->state == MACHINE_STATE_RUNNING || vm->state == MACHINE_STATE_PAUSED)
                 return 0;
         return sd_bus_error_setf(error, MAJORDOME_ERROR_NOT_RUNNING, "VM '%s' is %s",
-                                 vm->name, vm_state_to_string(vm->state));
+                                 vm->name, machine_state_to_string(vm->state));
 }
 
 static int method_set_balloon(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
-        Vm *vm = userdata;
+        Machine *vm = userdata;
         uint64_t bytes;
         int r;
 
@@ -369,16 +371,16 @@ static int method_set_balloon(sd_bus_message *msg, void *userdata, sd_bus_error 
         if (!vm->balloon)
                 return sd_bus_error_setf(error, MAJORDOME_ERROR_NOT_SUPPORTED,
                                          "VM '%s' has no balloon device (start it with balloon=true)", vm->name);
-        return call_started(vm_set_balloon(vm, bytes, reply_done, sd_bus_message_ref(msg)),
+        return call_started(machine_set_balloon(vm, bytes, reply_done, sd_bus_message_ref(msg)),
                             msg, vm, "cannot set the balloon", error);
 }
 
-static void balloon_stats_done(Vm *vm, int r, const char *msg, const ControlBalloonStats *stats, void *userdata) {
+static void balloon_stats_done(Machine *vm, int r, const char *msg, const ControlBalloonStats *stats, void *userdata) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *call = userdata, *reply = NULL;
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
 
         if (r < 0) {
-                vm_bus_error(&error, r, vm->name, msg);
+                machine_bus_error(&error, r, vm->name, msg);
                 (void) sd_bus_reply_method_error(call, &error);
                 return;
         }
@@ -408,13 +410,13 @@ static void balloon_stats_done(Vm *vm, int r, const char *msg, const ControlBall
         if (r >= 0)
                 r = sd_bus_send(NULL, reply, NULL);
         if (r < 0) {
-                vm_bus_error(&error, r, vm->name, "cannot build the reply");
+                machine_bus_error(&error, r, vm->name, "cannot build the reply");
                 (void) sd_bus_reply_method_error(call, &error);
         }
 }
 
 static int method_get_balloon_stats(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
-        Vm *vm = userdata;
+        Machine *vm = userdata;
         int r;
 
         /* Read-only: open to every caller. */
@@ -424,12 +426,12 @@ static int method_get_balloon_stats(sd_bus_message *msg, void *userdata, sd_bus_
         if (!vm->balloon)
                 return sd_bus_error_setf(error, MAJORDOME_ERROR_NOT_SUPPORTED,
                                          "VM '%s' has no balloon device (start it with balloon=true)", vm->name);
-        return call_started(vm_get_balloon_stats(vm, balloon_stats_done, sd_bus_message_ref(msg)),
+        return call_started(machine_get_balloon_stats(vm, balloon_stats_done, sd_bus_message_ref(msg)),
                             msg, vm, "cannot ask for balloon statistics", error);
 }
 
 static int method_resize_disk(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
-        Vm *vm = userdata;
+        Machine *vm = userdata;
         uint32_t index;
         uint64_t bytes;
         int r;
@@ -454,7 +456,7 @@ static int method_resize_disk(sd_bus_message *msg, void *userdata, sd_bus_error 
         if (vm->disks_read_only & (UINT32_C(1) << index))
                 return sd_bus_error_setf(error, MAJORDOME_ERROR_READ_ONLY,
                                          "Disk %" PRIu32 " of VM '%s' is read-only", index, vm->name);
-        return call_started(vm_resize_disk(vm, index, bytes, reply_done, sd_bus_message_ref(msg)),
+        return call_started(machine_resize_disk(vm, index, bytes, reply_done, sd_bus_message_ref(msg)),
                             msg, vm, "cannot resize the disk", error);
 }
 
@@ -464,7 +466,7 @@ static int method_resize_disk(sd_bus_message *msg, void *userdata, sd_bus_error 
  * check what they are given (so a caller learns of a bad tag or path
  * first) and then refuse with NotSupported, saying where shares go. */
 static int method_share_directory(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
-        Vm *vm = userdata;
+        Machine *vm = userdata;
         ShareOptions o;
         const char *path;
         int r;
@@ -489,11 +491,11 @@ static int method_share_directory(sd_bus_message *msg, void *userdata, sd_bus_er
         return sd_bus_error_setf(error, MAJORDOME_ERROR_NOT_SUPPORTED,
                                  "VM '%s' is %s: shares are given when a VM starts (StartVm's 'shares', "
                                  "vmc start --share); a directory cannot be added to a VM that exists",
-                                 vm->name, vm_state_to_string(vm->state));
+                                 vm->name, machine_state_to_string(vm->state));
 }
 
 static int method_unshare_directory(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
-        Vm *vm = userdata;
+        Machine *vm = userdata;
         const char *tag;
         bool found = false;
         int r;
@@ -515,22 +517,23 @@ static int method_unshare_directory(sd_bus_message *msg, void *userdata, sd_bus_
                                  "start it again without '%s'", vm->name, tag);
 }
 
-static const sd_bus_vtable vm_vtable[] = {
+static const sd_bus_vtable machine_vtable[] = {
         SD_BUS_VTABLE_START(0),
-        SD_BUS_PROPERTY("Name", "s", NULL, offsetof(Vm, name), SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("Name", "s", NULL, offsetof(Machine, name), SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("State", "s", property_get_state, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("Pid", "u", property_get_pid, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
-        SD_BUS_PROPERTY("Cid", "u", NULL, offsetof(Vm, cid), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
-        SD_BUS_PROPERTY("Vcpus", "u", NULL, offsetof(Vm, vcpus), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
-        SD_BUS_PROPERTY("MemoryBytes", "t", NULL, offsetof(Vm, memory_bytes), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
-        SD_BUS_PROPERTY("BalloonTargetBytes", "t", NULL, offsetof(Vm, balloon_target_bytes),
+        SD_BUS_PROPERTY("Cid", "u", NULL, offsetof(Machine, cid), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("Vcpus", "u", NULL, offsetof(Machine, vcpus), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("MemoryBytes", "t", NULL, offsetof(Machine, memory_bytes), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("BalloonTargetBytes", "t", NULL, offsetof(Machine, balloon_target_bytes),
                         SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
-        SD_BUS_PROPERTY("BalloonActualBytes", "t", NULL, offsetof(Vm, balloon_actual_bytes),
+        SD_BUS_PROPERTY("BalloonActualBytes", "t", NULL, offsetof(Machine, balloon_actual_bytes),
                         SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
-        SD_BUS_PROPERTY("StartTimeUsec", "t", NULL, offsetof(Vm, start_time_usec), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
-        SD_BUS_PROPERTY("LogPath", "s", NULL, offsetof(Vm, log_path), SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("StartTimeUsec", "t", NULL, offsetof(Machine, start_time_usec),
+                        SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("LogPath", "s", NULL, offsetof(Machine, log_path), SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("VsockPath", "s", property_get_vsock_path, 0, SD_BUS_VTABLE_PROPERTY_CONST),
-        SD_BUS_PROPERTY("Disks", "u", NULL, offsetof(Vm, n_disks), SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("Disks", "u", NULL, offsetof(Machine, n_disks), SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("Devices", "a(qqyyy)", property_get_devices, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("Shares", "a(ssbs)", property_get_shares, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("Gpu", "a{sv}", property_get_gpu, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
@@ -552,17 +555,17 @@ static const sd_bus_vtable vm_vtable[] = {
         SD_BUS_VTABLE_END
 };
 
-int vm_bus_register(Manager *m) {
+int machine_bus_register(Manager *m) {
         int r;
 
-        r = sd_bus_add_fallback_vtable(m->bus, NULL, VM_BUS_PATH_PREFIX, VM_BUS_INTERFACE, vm_vtable,
-                                       vm_object_find, m);
+        r = sd_bus_add_fallback_vtable(m->bus, NULL, MACHINE_BUS_PATH_PREFIX, MACHINE_BUS_INTERFACE, machine_vtable,
+                                       machine_object_find, m);
         if (r < 0)
                 return r;
-        return sd_bus_add_node_enumerator(m->bus, NULL, VM_BUS_PATH_PREFIX, vm_node_enumerator, m);
+        return sd_bus_add_node_enumerator(m->bus, NULL, MACHINE_BUS_PATH_PREFIX, machine_node_enumerator, m);
 }
 
-void manager_vm_added(Manager *m, Vm *vm) {
+void machine_bus_added(Manager *m, Machine *vm) {
         int r;
 
         if (!m->bus)
@@ -572,7 +575,7 @@ void manager_vm_added(Manager *m, Vm *vm) {
                 log_debug_errno(r, "InterfacesAdded for %s: %m", vm->name);
 }
 
-void manager_vm_removed(Manager *m, Vm *vm) {
+void machine_bus_removed(Manager *m, Machine *vm) {
         int r;
 
         if (!m->bus)
@@ -582,32 +585,32 @@ void manager_vm_removed(Manager *m, Vm *vm) {
                 log_debug_errno(r, "InterfacesRemoved for %s: %m", vm->name);
 }
 
-static void emit_vm_properties_changed(Manager *m, Vm *vm, char **names) {
+static void emit_vm_properties_changed(Manager *m, Machine *vm, char **names) {
         int r;
 
         if (!m->bus)
                 return;
-        r = sd_bus_emit_properties_changed_strv(m->bus, vm->path, VM_BUS_INTERFACE, names);
+        r = sd_bus_emit_properties_changed_strv(m->bus, vm->path, MACHINE_BUS_INTERFACE, names);
         if (r < 0)
                 log_debug_errno(r, "PropertiesChanged for %s: %m", vm->name);
 }
 
-void manager_vm_state_changed(Manager *m, Vm *vm) {
+void machine_bus_state_changed(Manager *m, Machine *vm) {
         emit_vm_properties_changed(m, vm, (char *[]) { "State", "Pid", "Vcpus", "MemoryBytes", NULL });
 }
 
-void manager_vm_devices_changed(Manager *m, Vm *vm) {
+void machine_bus_devices_changed(Manager *m, Machine *vm) {
         emit_vm_properties_changed(m, vm, (char *[]) { "Devices", NULL });
 }
 
-void manager_vm_shares_changed(Manager *m, Vm *vm) {
+void machine_bus_shares_changed(Manager *m, Machine *vm) {
         emit_vm_properties_changed(m, vm, (char *[]) { "Shares", NULL });
 }
 
-void manager_vm_gpu_changed(Manager *m, Vm *vm) {
+void machine_bus_gpu_changed(Manager *m, Machine *vm) {
         emit_vm_properties_changed(m, vm, (char *[]) { "Gpu", NULL });
 }
 
-void manager_vm_balloon_changed(Manager *m, Vm *vm) {
+void machine_bus_balloon_changed(Manager *m, Machine *vm) {
         emit_vm_properties_changed(m, vm, (char *[]) { "BalloonTargetBytes", "BalloonActualBytes", NULL });
 }
