@@ -171,6 +171,56 @@ int vhost_user_backend_config_changed(VhostUserBackend *b) {
         return vhost_user_send(b->backend_req, VHOST_USER_BACKEND_CONFIG_CHANGE_MSG, 0, NULL, 0, NULL, 0);
 }
 
+/* How long a back-end request waits for the front-end's answer, as the
+ * front-end waits for ours. */
+#define BACKEND_REQUEST_TIMEOUT_MS 5000
+
+/* A SHMEM_MAP / SHMEM_UNMAP with NEED_REPLY, and the front-end's u64
+ * answer (0: done). The loop is not running meanwhile: the front-end
+ * answers from its own thread (vmm/devices/vhost-user.c). */
+static int shmem_request(VhostUserBackend *b, uint32_t request, uint8_t shmid, int fd, uint64_t fd_offset,
+                         uint64_t offset, uint64_t len, uint64_t flags) {
+        uint8_t p[VHOST_USER_SHMEM_MAP_SIZE] = { 0 };
+        int fds[VHOST_USER_FDS_MAX];
+        size_t n_fds = 0;
+        VhostUserMsg m;
+        int r;
+
+        if (b->backend_req < 0 || !(b->protocol & (UINT64_C(1) << VHOST_USER_PROTOCOL_F_BACKEND_REQ)))
+                return -ENOTCONN;
+        p[0] = shmid;
+        put_le64(p + 8, fd_offset);
+        put_le64(p + 16, offset);
+        put_le64(p + 24, len);
+        put_le64(p + 32, flags);
+        r = vhost_user_send(b->backend_req, request, VHOST_USER_FLAG_NEED_REPLY, p, sizeof(p), fd >= 0 ? &fd : NULL,
+                            fd >= 0 ? 1 : 0);
+        if (r < 0)
+                return r;
+        r = vhost_user_recv(b->backend_req, BACKEND_REQUEST_TIMEOUT_MS, &m, fds, ARRAY_SIZE(fds), &n_fds);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < n_fds; i++)
+                safe_close(fds[i]);
+        /* The reply flag, this request, a u64, no descriptor. */
+        if (n_fds > 0 || vhost_user_check_reply(request, &m, 0) < 0)
+                return -EBADMSG;
+        return get_le64(m.payload) == 0 ? 0 : -EREMOTEIO;
+}
+
+int vhost_user_backend_shmem_map(VhostUserBackend *b, uint8_t shmid, int fd, uint64_t fd_offset, uint64_t offset,
+                                 uint64_t len, uint64_t flags) {
+        if (fd < 0)
+                return -EBADF;
+        if (flags != VHOST_USER_SHMEM_MAP_R && flags != VHOST_USER_SHMEM_MAP_RW)
+                return -EINVAL;
+        return shmem_request(b, VHOST_USER_BACKEND_SHMEM_MAP, shmid, fd, fd_offset, offset, len, flags);
+}
+
+int vhost_user_backend_shmem_unmap(VhostUserBackend *b, uint8_t shmid, uint64_t offset, uint64_t len) {
+        return shmem_request(b, VHOST_USER_BACKEND_SHMEM_UNMAP, shmid, -EBADF, 0, offset, len, 0);
+}
+
 int vhost_user_backend_request_stop(VhostUserBackend *b) {
         if (b->backend_req < 0 || !(b->protocol & (UINT64_C(1) << VHOST_USER_PROTOCOL_F_BACKEND_REQ)))
                 return -ENOTCONN;

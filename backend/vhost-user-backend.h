@@ -78,6 +78,19 @@ void vhost_user_backend_unwatch_fd(VhostUserBackend *b, int fd);
  * went away. */
 int vhost_user_backend_config_changed(VhostUserBackend *b);
 
+/* Asks the front-end to map len bytes of fd, from fd_offset, at offset of
+ * its shared memory region shmid (VHOST_USER_BACKEND_SHMEM_MAP, crosvm's
+ * 1000, on the back-end request channel; docs/vhost-user.md), flags
+ * VHOST_USER_SHMEM_MAP_R or _RW; or to unmap exactly such a mapping
+ * (SHMEM_UNMAP, 1001). Sent with NEED_REPLY; waits (at most 5 s) for the
+ * front-end's u64 answer. 0 when done, -EREMOTEIO when the front-end
+ * refused (a range outside the region, not page-aligned, overlapping...),
+ * -ENOTCONN with no channel, -EINVAL for other flags, -EBADF for no fd,
+ * -EPIPE, -ETIMEDOUT or -EBADMSG when the channel failed. The fd stays the
+ * caller's. Call from the loop's thread (a handler or queue_notify). */
+int vhost_user_backend_shmem_map(VhostUserBackend *b, uint8_t shmid, int fd, uint64_t fd_offset, uint64_t offset,
+                                 uint64_t len, uint64_t flags);
+int vhost_user_backend_shmem_unmap(VhostUserBackend *b, uint8_t shmid, uint64_t offset, uint64_t len);
 /* Asks the VMM to end the VM (VHOST_USER_BACKEND_STOP_VM, Majordome's
  * own back-end request): the user closed the device's window. -ENOTCONN
  * without a channel, -EPIPE when the front-end went away. */

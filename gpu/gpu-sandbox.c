@@ -10,8 +10,9 @@
 #include "policy.h"
 #include "gpu/gpu-sandbox.h"
 
-int gpu_sandbox_enter(SandboxMode mode, const char **ret_step) {
-        const char *roots[] = { "gpu.policy", "asan.policy" };
+int gpu_sandbox_enter(SandboxMode mode, bool virgl, const char **ret_step) {
+        const char *roots[3] = { "gpu.policy" };
+        size_t n_roots = 1;
         PolicyProgram prog = {};
         PolicyError e = {};
         Jail j;
@@ -19,18 +20,17 @@ int gpu_sandbox_enter(SandboxMode mode, const char **ret_step) {
 
         if (mode == SANDBOX_MODE_OFF)
                 return 0;
-        /* Compiled before the jail: afterwards there is nothing to read. */
-        r = policy_compile(sandbox_builtin_policies, sandbox_n_builtin_policies, roots,
+        if (virgl)
+                roots[n_roots++] = "gpu-virgl.policy";
 #if SANDBOX_SANITIZER_POLICY
-                           2,
-#else
-                           1,
+        roots[n_roots++] = "asan.policy";
 #endif
-                           mode == SANDBOX_MODE_LOG ? POLICY_DEFAULT_LOG : POLICY_DEFAULT_KILL, &prog, &e);
+        /* Compiled before the jail: afterwards there is nothing to read. */
+        r = policy_compile(sandbox_builtin_policies, sandbox_n_builtin_policies, roots, n_roots, mode == SANDBOX_MODE_LOG ? POLICY_DEFAULT_LOG : POLICY_DEFAULT_KILL, &prog, &e);
         if (r < 0) {
                 if (e.message[0])
                         log_error("%s", e.message);
-                *ret_step = "compiling gpu.policy";
+                *ret_step = virgl ? "compiling gpu.policy and gpu-virgl.policy" : "compiling gpu.policy";
                 return r;
         }
         r = jail_unshare(&j, ret_step);

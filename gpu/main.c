@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include "backend/vhost-user-backend.h"
@@ -22,21 +23,64 @@ typedef struct Gpu {
         VirtioGpu *core;
         GpuDisplay *display;
         VhostUserBackend *backend;
+        int fence_timer;        /* virgl: armed while responses wait on fences */
         VirtioChain chain;
 } Gpu;
+
+/* How often held responses' fences are polled while some are held:
+ * virglrenderer runs without its fence thread (docs/gpu.md, "Its jail"). */
+#define FENCE_POLL_NS 1000000
+
+static void fence_timer_arm(Gpu *gpu, unsigned held) {
+        struct itimerspec t = { .it_value = { .tv_nsec = held > 0 ? FENCE_POLL_NS : 0 } };
+
+        if (gpu->fence_timer >= 0)
+                (void) timerfd_settime(gpu->fence_timer, 0, &t, NULL);
+}
+
+/* The host-visible region is the front-end's shared memory region 1
+ * (docs/vhost-user.md), reached over the back-end request channel. */
+#define HOST_VISIBLE_SHMID 1
+
+static int shm_map(void *ctx, int fd, uint64_t offset, uint64_t len) {
+        Gpu *gpu = ctx;
+
+        return vhost_user_backend_shmem_map(gpu->backend, HOST_VISIBLE_SHMID, fd, 0, offset, len,
+                                            VHOST_USER_SHMEM_MAP_RW);
+}
+
+static int shm_unmap(void *ctx, uint64_t offset, uint64_t len) {
+        Gpu *gpu = ctx;
+
+        return vhost_user_backend_shmem_unmap(gpu->backend, HOST_VISIBLE_SHMID, offset, len);
+}
+
+static int on_fence_timer(void *ctx, int fd) {
+        Gpu *gpu = ctx;
+        uint64_t n;
+
+        (void) read(fd, &n, sizeof(n));
+        fence_timer_arm(gpu, virtio_gpu_poll(gpu->core));
+        return 0;
+}
 
 static void help(void) {
         printf("Usage: majordome-gpu --fd N | --socket PATH [OPTIONS]\n"
                "\n"
-               "A virtio-gpu device (2D) served over vhost-user to majordome-vmm; each\n"
-               "scanout is a window on the host's Wayland compositor, or nothing when none\n"
-               "is given (headless). Runs until the front-end hangs up.\n"
+               "A virtio-gpu device (2D, or 3D through virglrenderer) served over vhost-user\n"
+               "to majordome-vmm; each scanout is a window on the host's Wayland compositor,\n"
+               "or nothing when none is given (headless). Runs until the front-end hangs up.\n"
                "\n"
                "  --fd N                 serve the connected vhost-user socket N\n"
                "  --socket PATH          listen at PATH and serve the first connection\n"
+               "  --backend 2d|virgl     what renders (2d): virgl offers VIRTIO_GPU_F_VIRGL,\n"
+               "                         capsets VIRGL and VIRGL2, on Mesa (llvmpipe or a GPU)\n"
                "  --width W, --height H  each display's size in pixels (1..16384; 1024x768)\n"
                "  --displays N           scanouts (0..16; 1); 0: no display, render only\n"
                "  --max-memory BYTES     all the guest's resources together (256M)\n"
+               "  --blob                 offer VIRTIO_GPU_F_RESOURCE_BLOB (blobs; MAP_BLOB into\n"
+               "                         the front-end's host-visible region 1)\n"
+               "  --host-visible-size BYTES  that region's size, as the VMM declares it (256M)\n"
                "  --wayland-sock PATH    the compositor's socket\n"
                "  --wayland-fd N         a connected socket to the compositor\n"
                "  --seccomp MODE         enforce (default), or log: allow, and have the\n"
@@ -49,6 +93,8 @@ static void gpu_notify(void *ctx, VirtQueue *q) {
         Gpu *gpu = ctx;
 
         virtio_gpu_process(gpu->core, q, &gpu->chain);
+        /* Responses still waiting on fences: look again shortly. */
+        fence_timer_arm(gpu, virtio_gpu_poll(gpu->core));
 }
 
 static void gpu_config_read(void *ctx, uint32_t offset, void *data, uint32_t size) {
@@ -123,7 +169,7 @@ out:
 
 int main(int argc, char **argv) {
         enum { ARG_FD = 0x100, ARG_SOCKET, ARG_WIDTH, ARG_HEIGHT, ARG_DISPLAYS, ARG_MAX_MEMORY, ARG_WL_SOCK, ARG_WL_FD,
-               ARG_SECCOMP, ARG_DISABLE_SANDBOX };
+               ARG_SECCOMP, ARG_DISABLE_SANDBOX, ARG_BACKEND, ARG_BLOB, ARG_HOST_VISIBLE_SIZE };
         static const struct option options[] = {
                 { "fd", required_argument, NULL, ARG_FD },
                 { "socket", required_argument, NULL, ARG_SOCKET },
@@ -135,6 +181,9 @@ int main(int argc, char **argv) {
                 { "wayland-fd", required_argument, NULL, ARG_WL_FD },
                 { "seccomp", required_argument, NULL, ARG_SECCOMP },
                 { "disable-sandbox", no_argument, NULL, ARG_DISABLE_SANDBOX },
+                { "backend", required_argument, NULL, ARG_BACKEND },
+                { "blob", no_argument, NULL, ARG_BLOB },
+                { "host-visible-size", required_argument, NULL, ARG_HOST_VISIBLE_SIZE },
                 { "help", no_argument, NULL, 'h' },
                 {},
         };
@@ -210,6 +259,24 @@ int main(int argc, char **argv) {
                 case ARG_DISABLE_SANDBOX:
                         no_sandbox = true;
                         break;
+                case ARG_BACKEND:
+                        if (virtio_gpu_backend_from_string(optarg) < 0) {
+                                log_error("--backend: expected 2d or virgl: %s", optarg);
+                                return EXIT_FAILURE;
+                        }
+                        o.backend = virtio_gpu_backend_from_string(optarg);
+                        break;
+                case ARG_BLOB:
+                        o.blob = true;
+                        break;
+                case ARG_HOST_VISIBLE_SIZE:
+                        if (parse_size(optarg, &v) < 0 || v == 0 || v % VIRTIO_GPU_BLOB_PAGE != 0) {
+                                log_error("--host-visible-size: expected a size in whole pages such as 256M: %s",
+                                          optarg);
+                                return EXIT_FAILURE;
+                        }
+                        o.host_visible_size = v;
+                        break;
                 case 'h':
                         help();
                         return EXIT_SUCCESS;
@@ -233,6 +300,24 @@ int main(int argc, char **argv) {
         gpu = calloc(1, sizeof(*gpu));
         if (!gpu)
                 return log_error_errno(-ENOMEM, "out of memory"), EXIT_FAILURE;
+        gpu->fence_timer = -EBADF;
+        o.shm = (VirtioGpuShm) { .map = shm_map, .unmap = shm_unmap, .ctx = gpu };
+        if (o.backend == VIRTIO_GPU_BACKEND_VIRGL) {
+                /* The jail wants one thread (unshare of a user namespace
+                 * refuses a threaded process, and the filter is installed
+                 * on this thread alone): llvmpipe rasterises on the
+                 * calling thread and Mesa keeps no shader-cache thread
+                 * (nor writes a cache to a home it could not reach). */
+                if (setenv("LP_NUM_THREADS", "0", 1) < 0 || setenv("MESA_SHADER_CACHE_DISABLE", "true", 1) < 0) {
+                        log_error_errno(-errno, "setenv: %m");
+                        return EXIT_FAILURE;
+                }
+                gpu->fence_timer = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+                if (gpu->fence_timer < 0) {
+                        log_error_errno(-errno, "timerfd: %m");
+                        return EXIT_FAILURE;
+                }
+        }
         if (o.n_scanouts > 0) {
                 r = gpu_display_new(wl_fd, wl_path, o.n_scanouts, &callbacks, gpu, &gpu->display);
                 if (r < 0) {
@@ -242,11 +327,14 @@ int main(int argc, char **argv) {
         } else if (wl_fd >= 0) {
                 close(wl_fd);
         }
+        /* virgl: virglrenderer and Mesa start here, before the jail (they
+         * open and load their files). */
         r = virtio_gpu_new(&o, gpu->display, &gpu->core);
         if (r < 0) {
-                log_error_errno(r, "device: %m");
+                log_error_errno(r, "device (%s): %m", virtio_gpu_backend_to_string(o.backend));
                 return EXIT_FAILURE;
         }
+        ops.features = (UINT64_C(1) << 32) | virtio_gpu_features(gpu->core); /* VERSION_1 */
         if (socket_path) {
                 r = accept_one(socket_path, &fd);
                 if (r < 0) {
@@ -260,10 +348,17 @@ int main(int argc, char **argv) {
                 return EXIT_FAILURE;
         }
         /* Everything is open: lock ourselves in before a guest byte is read. */
-        r = gpu_sandbox_enter(no_sandbox ? SANDBOX_MODE_OFF : mode, &step);
+        r = gpu_sandbox_enter(no_sandbox ? SANDBOX_MODE_OFF : mode, o.backend == VIRTIO_GPU_BACKEND_VIRGL, &step);
         if (r < 0) {
                 log_error_errno(r, "sandbox: %s: %m", step);
                 return EXIT_FAILURE;
+        }
+        if (gpu->fence_timer >= 0) {
+                r = vhost_user_backend_watch_fd(gpu->backend, gpu->fence_timer, on_fence_timer, gpu);
+                if (r < 0) {
+                        log_error_errno(r, "fence timer: %m");
+                        return EXIT_FAILURE;
+                }
         }
         if (gpu->display && gpu_display_fd(gpu->display) >= 0) {
                 r = vhost_user_backend_watch_fd(gpu->backend, gpu_display_fd(gpu->display), on_display, gpu);
@@ -276,6 +371,7 @@ int main(int argc, char **argv) {
         vhost_user_backend_free(gpu->backend);
         virtio_gpu_free(gpu->core);
         gpu_display_free(gpu->display);
+        safe_close(gpu->fence_timer);
         free(gpu);
         if (r < 0) {
                 log_error_errno(r, "vhost-user: %m");

@@ -29,7 +29,8 @@ extern "C" {
 #define VIRTIO_GPU_QUEUE_CURSOR 1
 #define VIRTIO_GPU_N_QUEUES 2
 
-/* The device's own feature bits (virtio 1.2 §5.7.3): EDID. */
+/* The device's own feature bits (virtio 1.2 §5.7.3): EDID; the virgl
+ * back-end adds VIRGL and CONTEXT_INIT (virtio_gpu_features()). */
 #define VIRTIO_GPU_DEVICE_FEATURES (UINT64_C(1) << 1)
 
 #define VIRTIO_GPU_DEFAULT_MAX_MEMORY (256 * UINT64_C(1024) * 1024)
@@ -37,20 +38,72 @@ extern "C" {
 #define VIRTIO_GPU_MAX_RESOURCES 16384
 #define VIRTIO_GPU_MAX_BACKING_ENTRIES 16384
 #define VIRTIO_GPU_CURSOR_SIZE 64
-/* The largest request read from a chain: ATTACH_BACKING with all its
- * entries; anything longer is cut there (and then too long for its type,
+/* The largest SUBMIT_3D command buffer: Mesa's virgl driver flushes at
+ * 64Ki dwords (VIRGL_MAX_CMDBUF_DWORDS); four times that is room. */
+#define VIRTIO_GPU_MAX_SUBMIT (1024 * 1024)
+/* The largest request read from a chain: SUBMIT_3D with the largest
+ * command buffer (ATTACH_BACKING with all its entries, 256 KiB, is
+ * smaller); anything longer is cut there (and then too long for its type,
  * which is fine: only its own struct is read). */
-#define VIRTIO_GPU_MAX_REQUEST (32 + VIRTIO_GPU_MAX_BACKING_ENTRIES * 16)
-/* The largest response: OK_EDID. */
-#define VIRTIO_GPU_MAX_RESPONSE (24 + 8 + 1024)
+#define VIRTIO_GPU_MAX_REQUEST (32 + VIRTIO_GPU_MAX_SUBMIT)
+/* The largest capset offered (a larger one is not offered), and the
+ * largest response: OK_CAPSET with it. */
+#define VIRTIO_GPU_MAX_CAPSET_SIZE 4096
+#define VIRTIO_GPU_MAX_RESPONSE (24 + VIRTIO_GPU_MAX_CAPSET_SIZE)
+/* Rings a context may fence on (CONTEXT_INIT; the Linux driver's limit). */
+#define VIRTIO_GPU_MAX_RINGS 64
+/* Contexts (virgl) alive at once. */
+#define VIRTIO_GPU_MAX_CONTEXTS 1024
+/* Fenced responses held at once (at most the control queue's size, 256,
+ * can be in flight anyway). */
+#define VIRTIO_GPU_MAX_PENDING 1024
 #define VIRTIO_GPU_CONFIG_SIZE 16
 
 typedef struct VirtioGpu VirtioGpu;
+
+/* What renders: host-memory 2D only, or virglrenderer (3D, capsets
+ * VIRGL and VIRGL2, on whatever GL Mesa finds: llvmpipe here). */
+typedef enum VirtioGpuBackend {
+        VIRTIO_GPU_BACKEND_2D,
+        VIRTIO_GPU_BACKEND_VIRGL,
+        _VIRTIO_GPU_BACKEND_MAX,
+        _VIRTIO_GPU_BACKEND_INVALID = -22, /* -EINVAL */
+} VirtioGpuBackend;
+
+const char *virtio_gpu_backend_to_string(VirtioGpuBackend b);
+VirtioGpuBackend virtio_gpu_backend_from_string(const char *s);
+
+/* A held response is complete (see virtio_gpu_handle_token()). */
+typedef void (*VirtioGpuResponseDone)(void *ctx, uint64_t token);
+
+/* The host-visible shared memory region (virtio 1.2 §5.7.2: shmid 1, the
+ * host-visible memory, the front-end's): map len bytes of fd at offset, or unmap them. 0 or a
+ * negative errno (the front-end refused, or the channel failed). */
+typedef struct VirtioGpuShm {
+        int (*map)(void *ctx, int fd, uint64_t offset, uint64_t len);
+        int (*unmap)(void *ctx, uint64_t offset, uint64_t len);
+        void *ctx;
+} VirtioGpuShm;
+
+#define VIRTIO_GPU_DEFAULT_HOST_VISIBLE_SIZE (256 * UINT64_C(1024) * 1024) /* the VMM's region 1 */
+#define VIRTIO_GPU_BLOB_PAGE 4096
 
 typedef struct VirtioGpuOptions {
         unsigned n_scanouts;    /* 1..GPU_DISPLAY_MAX_SCANOUTS */
         uint32_t width, height; /* each scanout's mode: 1..VIRTIO_GPU_MAX_DIMENSION */
         uint64_t max_memory;    /* bytes of all the guest's resources together; 0: the default */
+        VirtioGpuBackend backend;
+        /* Called (from virtio_gpu_poll()) for each held response whose
+         * fence completed, in order, with the token given when it was
+         * handled. Optional; virtio_gpu_process() pushes its own. */
+        VirtioGpuResponseDone response_done;
+        void *response_done_ctx;
+        /* VIRTIO_GPU_F_RESOURCE_BLOB: blobs offered, MAP_BLOB placing them
+         * in [0, host_visible_size) of the region through shm (no map
+         * callback: MAP_BLOB answers ERR_UNSPEC). */
+        bool blob;
+        uint64_t host_visible_size; /* 0: the default */
+        VirtioGpuShm shm;
 } VirtioGpuOptions;
 
 /* The cursor the guest last set (UPDATE_CURSOR / MOVE_CURSOR); the display
@@ -60,7 +113,11 @@ typedef struct VirtioGpuCursor {
         uint32_t scanout, x, y, hot_x, hot_y;
 } VirtioGpuCursor;
 
-/* display stays the caller's and outlives the device. -EINVAL, -ENOMEM. */
+/* display stays the caller's and outlives the device. -EINVAL, -ENOMEM.
+ * The virgl back-end initialises virglrenderer here (Mesa opens and loads
+ * its files: do it before any sandbox); virglrenderer is one per process,
+ * so a second virgl device at once is -EBUSY, and -EIO when virglrenderer
+ * cannot start. */
 int virtio_gpu_new(const VirtioGpuOptions *options, GpuDisplay *display, VirtioGpu **ret);
 VirtioGpu *virtio_gpu_free(VirtioGpu *g);
 
@@ -71,6 +128,26 @@ VirtioGpu *virtio_gpu_free(VirtioGpu *g);
  * guest's RAM for this call only (backing pages). */
 size_t virtio_gpu_handle(VirtioGpu *g, const GuestMemory *mem, unsigned queue, const void *req, size_t req_len,
                          void *resp, size_t resp_cap);
+
+/* As virtio_gpu_handle(), with the response written into resp at once
+ * but, for a fenced request on the virgl back-end, held: *ret_held is then
+ * true and the response counts as done only when its fence has completed
+ * (options' response_done(token), from virtio_gpu_poll()); fences complete
+ * in the order they were given. Otherwise *ret_held is false. */
+size_t virtio_gpu_handle_token(VirtioGpu *g, const GuestMemory *mem, unsigned queue, const void *req, size_t req_len,
+                               void *resp, size_t resp_cap, uint64_t token, bool *ret_held);
+
+/* Asks virglrenderer which fences completed and completes the responses
+ * they held (chains from virtio_gpu_process() are pushed back to their
+ * queue, which is then interrupted if the driver wants it). Returns how
+ * many responses are still held: call again later (a timer) while it is
+ * not 0. The 2D back-end holds nothing. */
+unsigned virtio_gpu_poll(VirtioGpu *g);
+
+/* The feature bits the device offers (VIRTIO_GPU_DEVICE_FEATURES, plus
+ * VIRTIO_GPU_F_VIRGL and VIRTIO_GPU_F_CONTEXT_INIT on the virgl back-end,
+ * VIRTIO_GPU_F_RESOURCE_BLOB with options' blob). */
+uint64_t virtio_gpu_features(const VirtioGpu *g);
 
 /* Pops every chain of q (queue index q->index), handles each, pushes it
  * back with the bytes written. c is scratch (large: not on a small stack). */

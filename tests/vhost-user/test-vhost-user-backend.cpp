@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <thread>
 #include <unistd.h>
@@ -23,6 +24,9 @@ struct Device {
         int event_fd = -1;
         std::atomic<int> changed_result{ 1 };
         int handler_result = 0;
+        /* The shared-memory requests the map eventfd makes. */
+        int map_fd = -1, map_event_fd = -1;
+        std::atomic<int> map_result{ 1 }, unmap_result{ 1 };
 };
 
 void dev_notify(void *, VirtQueue *) {}
@@ -46,6 +50,17 @@ int on_event(void *ctx, int fd) {
         return d->handler_result;
 }
 
+/* The watched map eventfd: the device maps 8 KiB of map_fd at 1 MiB of
+ * region 1, then unmaps it. */
+int on_map(void *ctx, int fd) {
+        Device *d = static_cast<Device *>(ctx);
+        uint64_t v;
+        (void) !read(fd, &v, sizeof(v));
+        d->map_result = vhost_user_backend_shmem_map(d->b, 1, d->map_fd, 4096, 1 << 20, 8192, VHOST_USER_SHMEM_MAP_RW);
+        d->unmap_result = vhost_user_backend_shmem_unmap(d->b, 1, 1 << 20, 8192);
+        return 0;
+}
+
 class Backend : public ::testing::Test {
 protected:
         void start(uint32_t config_size) {
@@ -60,6 +75,8 @@ protected:
                 ASSERT_EQ(vhost_user_backend_new(sv[1], &ops, &dev, &dev.b), 0);
                 dev.event_fd = eventfd(0, EFD_CLOEXEC);
                 ASSERT_EQ(vhost_user_backend_watch_fd(dev.b, dev.event_fd, on_event, &dev), 0);
+                dev.map_event_fd = eventfd(0, EFD_CLOEXEC);
+                ASSERT_EQ(vhost_user_backend_watch_fd(dev.b, dev.map_event_fd, on_map, &dev), 0);
                 loop = std::thread([this] { run_result = vhost_user_backend_run(dev.b); });
         }
         void TearDown() override {
@@ -70,6 +87,10 @@ protected:
                 vhost_user_backend_free(dev.b);
                 if (dev.event_fd >= 0)
                         close(dev.event_fd);
+                if (dev.map_event_fd >= 0)
+                        close(dev.map_event_fd);
+                if (dev.map_fd >= 0)
+                        close(dev.map_fd);
         }
         VhostUserMsg ask(uint32_t request, const void *payload, uint32_t size, uint32_t flags = 0) {
                 VhostUserMsg m{};
@@ -179,6 +200,91 @@ TEST_F(Backend, config_change_goes_out_on_the_backend_channel) {
         for (int i = 0; i < 500 && dev.changed_result == 1; i++)
                 usleep(10000);
         EXPECT_EQ(dev.changed_result, 0);
+}
+
+/* The front-end's side of one SHMEM request: checks it and answers. */
+void answer_shmem(int ch, uint32_t request, uint64_t flags, bool with_fd, uint64_t answer) {
+        VhostUserMsg m{};
+        int fds[VHOST_USER_FDS_MAX];
+        size_t n_fds = 0;
+        ASSERT_EQ(vhost_user_recv(ch, 5000, &m, fds, VHOST_USER_FDS_MAX, &n_fds), 0);
+        EXPECT_EQ(m.request, request);
+        EXPECT_TRUE(m.flags & VHOST_USER_FLAG_NEED_REPLY);
+        EXPECT_EQ(vhost_user_check_backend_request(&m, n_fds), 0);
+        EXPECT_EQ(n_fds, with_fd ? 1u : 0u);
+        EXPECT_EQ(m.payload[0], 1u) << "region id";
+        EXPECT_EQ(get_le64(m.payload + 8), with_fd ? 4096u : 0u) << "fd offset";
+        EXPECT_EQ(get_le64(m.payload + 16), 1u << 20) << "offset in the region";
+        EXPECT_EQ(get_le64(m.payload + 24), 8192u);
+        EXPECT_EQ(get_le64(m.payload + 32), flags);
+        for (size_t i = 0; i < n_fds; i++)
+                close(fds[i]);
+        uint8_t p[8];
+        put_le64(p, answer);
+        ASSERT_EQ(vhost_user_send(ch, request, VHOST_USER_FLAG_REPLY, p, 8, nullptr, 0), 0);
+}
+
+TEST_F(Backend, shmem_map_and_unmap_go_out_with_need_reply_and_take_the_answer) {
+        start(16);
+        /* No channel yet. */
+        dev.map_fd = memfd_create("blob", MFD_CLOEXEC);
+        ASSERT_GE(dev.map_fd, 0);
+        ASSERT_EQ(eventfd_write(dev.map_event_fd, 1), 0);
+        for (int i = 0; i < 500 && dev.unmap_result == 1; i++)
+                usleep(10000);
+        EXPECT_EQ(dev.map_result, -ENOTCONN);
+        EXPECT_EQ(dev.unmap_result, -ENOTCONN);
+
+        set_protocol(REQ_BIT);
+        int ch[2];
+        ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ch), 0);
+        const uint8_t zero[8] = {};
+        ASSERT_EQ(vhost_user_send(fe, VHOST_USER_SET_BACKEND_REQ_FD, 0, zero, sizeof(zero), &ch[1], 1), 0);
+        close(ch[1]);
+        ask(VHOST_USER_GET_FEATURES, nullptr, 0);
+
+        /* Done, then refused. */
+        dev.map_result = 1;
+        dev.unmap_result = 1;
+        ASSERT_EQ(eventfd_write(dev.map_event_fd, 1), 0);
+        answer_shmem(ch[0], VHOST_USER_BACKEND_SHMEM_MAP, VHOST_USER_SHMEM_MAP_RW, true, 0);
+        answer_shmem(ch[0], VHOST_USER_BACKEND_SHMEM_UNMAP, 0, false, 1);
+        for (int i = 0; i < 500 && dev.unmap_result == 1; i++)
+                usleep(10000);
+        EXPECT_EQ(dev.map_result, 0);
+        EXPECT_EQ(dev.unmap_result, -EREMOTEIO);
+
+        /* A reply of the wrong size is a broken channel. */
+        dev.map_result = 1;
+        dev.unmap_result = 1;
+        ASSERT_EQ(eventfd_write(dev.map_event_fd, 1), 0);
+        VhostUserMsg m{};
+        int fds[VHOST_USER_FDS_MAX];
+        size_t n_fds = 0;
+        ASSERT_EQ(vhost_user_recv(ch[0], 5000, &m, fds, VHOST_USER_FDS_MAX, &n_fds), 0);
+        for (size_t i = 0; i < n_fds; i++)
+                close(fds[i]);
+        const uint8_t four[4] = {};
+        ASSERT_EQ(vhost_user_send(ch[0], VHOST_USER_BACKEND_SHMEM_MAP, VHOST_USER_FLAG_REPLY, four, 4, nullptr, 0), 0);
+        close(ch[0]);
+        for (int i = 0; i < 500 && dev.unmap_result == 1; i++)
+                usleep(10000);
+        EXPECT_EQ(dev.map_result, -EBADMSG);
+        EXPECT_LT(dev.unmap_result, 0) << "the front-end went away";
+}
+
+TEST(BackendShmem, map_refuses_other_flags_and_no_fd) {
+        int sv[2];
+        ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+        VhostUserBackendOps ops{};
+        ops.n_queues = 1;
+        ops.queue_notify = dev_notify;
+        VhostUserBackend *b = nullptr;
+        ASSERT_EQ(vhost_user_backend_new(sv[1], &ops, nullptr, &b), 0);
+        EXPECT_EQ(vhost_user_backend_shmem_map(b, 1, -1, 0, 0, 4096, VHOST_USER_SHMEM_MAP_R), -EBADF);
+        EXPECT_EQ(vhost_user_backend_shmem_map(b, 1, sv[0], 0, 0, 4096, 2), -EINVAL);
+        vhost_user_backend_free(b);
+        close(sv[0]);
 }
 
 TEST_F(Backend, stop_request_goes_out_on_the_backend_channel_and_needs_one) {
