@@ -96,6 +96,7 @@ static const char *const help_texts[_VMC_COMMAND_MAX] = {
         "                      $XDG_RUNTIME_DIR/$WAYLAND_DISPLAY (or WAYLAND_DISPLAY\n"
         "                      if it is a path), which the daemon connects to with\n"
         "                      your rights; without them the GPU is headless\n"
+        "  --gpu-3d            --gpu with 3D (virglrenderer on the host's GL)\n"
         "  --display WxH       With --gpu: each display's size, e.g. 1280x720\n"
         "                      (default: the daemon's, 1024x768)\n"
         "  --displays N        With --gpu: the number of displays, 0 to 16 (default 1)\n"
@@ -373,6 +374,7 @@ enum {
         OPT_TAG,
         OPT_CACHE,
         OPT_GPU,
+        OPT_GPU_3D,
         OPT_DISPLAY,
         OPT_DISPLAYS,
         OPT_WAYLAND_SOCKET,
@@ -407,6 +409,7 @@ static int parse_command(int argc, char **argv, VmcArgs *a, char **ret_error) {
                 { "debug-exit", no_argument, NULL, OPT_DEBUG_EXIT },
                 { "share", required_argument, NULL, OPT_SHARE },
                 { "gpu", no_argument, NULL, OPT_GPU },
+                { "gpu-3d", no_argument, NULL, OPT_GPU_3D },
                 { "display", required_argument, NULL, OPT_DISPLAY },
                 { "displays", required_argument, NULL, OPT_DISPLAYS },
                 { "wayland-socket", required_argument, NULL, OPT_WAYLAND_SOCKET },
@@ -555,6 +558,9 @@ static int parse_command(int argc, char **argv, VmcArgs *a, char **ret_error) {
                         break;
                 case OPT_GPU:
                         a->gpu = true;
+                        break;
+                case OPT_GPU_3D:
+                        a->gpu = a->gpu_3d = true;
                         break;
                 case OPT_DISPLAY:
                         if (vmc_parse_display(optarg, &a->gpu_width, &a->gpu_height) < 0)

@@ -95,6 +95,7 @@ typedef struct VmcArgs {
         VmcShare shares[VMC_SHARES_MAX]; /* start: --share; share: shares[0] */
         size_t n_shares;
         bool gpu;               /* --gpu */
+        bool gpu_3d;            /* --gpu-3d: virglrenderer */
         uint32_t gpu_width;     /* --display WxH; 0: the daemon's default */
         uint32_t gpu_height;
         bool gpu_displays_set;  /* --displays N (0 is a value: render only) */

@@ -238,6 +238,8 @@ GVariant *vmc_start_parameters(const VmcArgs *a, GUnixFDList **ret_fds, char **r
 
                 /* What is left out is the daemon's (the VMM's) default. */
                 g_variant_builder_init(&gpu, G_VARIANT_TYPE_VARDICT);
+                if (a->gpu_3d)
+                        g_variant_builder_add(&gpu, "{sv}", "backend", g_variant_new_string("virglrenderer"));
                 if (a->gpu_width > 0) {
                         g_variant_builder_add(&gpu, "{sv}", "width", g_variant_new_uint32(a->gpu_width));
                         g_variant_builder_add(&gpu, "{sv}", "height", g_variant_new_uint32(a->gpu_height));

@@ -57,6 +57,7 @@ static const char *const fs_cache_table[_VMM_FS_CACHE_MAX] = {
 
 static const char *const gpu_backend_table[_VMM_GPU_BACKEND_MAX] = {
         [VMM_GPU_BACKEND_2D] = "2d",
+        [VMM_GPU_BACKEND_VIRGL] = "virglrenderer",
 };
 
 const char *vmm_gpu_backend_to_string(uint32_t backend) {

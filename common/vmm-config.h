@@ -96,6 +96,7 @@ typedef enum VmmFsCache {
 
 typedef enum VmmGpuBackend {
         VMM_GPU_BACKEND_2D = 0,         /* 2D resources in host memory */
+        VMM_GPU_BACKEND_VIRGL = 1,      /* virglrenderer: 3D on the host's GL (llvmpipe here) */
         _VMM_GPU_BACKEND_MAX,
 } VmmGpuBackend;
 

@@ -430,7 +430,7 @@ static int config_parse_gpu(sd_bus_message *msg, MachineGpu *ret, sd_bus_error *
                         if (b < 0)
                                 return sd_bus_error_setf(error, MAJORDOME_ERROR_INVALID_CONFIG,
                                                          "gpu.backend: '%.80s' is not a backend this VMM has "
-                                                         "(only '2d')", v);
+                                                         "(want '2d' or 'virglrenderer')", v);
                         g.backend = (uint32_t) b;
                 } else if (strcmp(k, "max_memory") == 0) {
                         uint64_t v;

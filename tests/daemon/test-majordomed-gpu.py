@@ -186,6 +186,18 @@ def gpu_dict_reaches_the_vmm_as_its_kind_8_record_headless():
 
 
 @test
+def virglrenderer_backend_is_kind_8_backend_1():
+    e = Env()
+    try:
+        path = e.start("v", {"backend": dbus.String("virglrenderer")})
+        g = gpu_devices(e.fake.last())[0]
+        T.check(g["backend"] == 1, "backend %s, want 1 (virglrenderer)" % g["backend"])
+        T.check(gpu_prop(e.c, path)["backend"] == "virglrenderer", str(gpu_prop(e.c, path)))
+    finally:
+        e.close()
+
+
+@test
 def absent_gpu_keys_take_the_vmm_defaults():
     e = Env()
     try:

@@ -728,6 +728,18 @@ TEST_F(VmmConfigGpuTest, RecordBytesAndRoundTripWithACompositor) {
         EXPECT_EQ(vmm_device_fd(&out.devices[0]), &out.devices[0].gpu.wayland_fd);
 }
 
+TEST_F(VmmConfigGpuTest, VirglrendererIsBackend1) {
+        AddGpu()->gpu.backend = VMM_GPU_BACKEND_VIRGL;
+        Encode();
+        EXPECT_EQ(Le32(&blob_[VMM_CONFIG_HEADER_SIZE + strlen(c_.cmdline) + 4]), 1u);
+        VmmConfig out;
+        ASSERT_EQ(Decode(&out), 0) << error_.message;
+        EXPECT_EQ(out.devices[0].gpu.backend, (uint32_t) VMM_GPU_BACKEND_VIRGL);
+        EXPECT_STREQ(vmm_gpu_backend_to_string(VMM_GPU_BACKEND_VIRGL), "virglrenderer");
+        EXPECT_EQ(vmm_gpu_backend_from_string("virglrenderer"), VMM_GPU_BACKEND_VIRGL);
+        EXPECT_EQ(vmm_gpu_backend_from_string("3d"), -EINVAL);
+}
+
 TEST_F(VmmConfigGpuTest, HeadlessNamesNoDescriptor) {
         AddGpu()->gpu.displays = 0;
         Encode();

@@ -31,7 +31,7 @@ const char *gpu_backend_path(void) {
 
 _noreturn_ static void child(const VmmDevice *d, int sock) {
         char width[16], height[16], displays[16], memory[32];
-        const char *argv[16];
+        const char *argv[20];
         char *envp[] = { NULL };
         int wayland = d->gpu.wayland_fd, n = 0;
 
@@ -51,6 +51,8 @@ _noreturn_ static void child(const VmmDevice *d, int sock) {
         snprintf(memory, sizeof(memory), "%" PRIu64, d->gpu.max_memory);
         argv[n++] = "majordome-gpu";
         argv[n++] = "--fd=3";
+        argv[n++] = "--backend";
+        argv[n++] = d->gpu.backend == VMM_GPU_BACKEND_VIRGL ? "virgl" : "2d";
         argv[n++] = "--width";
         argv[n++] = width;
         argv[n++] = "--height";

@@ -688,7 +688,7 @@ static int shared_dir_create(VirtioDevice *vdev, const VmmDevice *config, void *
         return 0;
 }
 
-/* ---- --gpu [backend=2d][,width=W][,height=H][,displays=N][,max-memory=SIZE] ---- */
+/* ---- --gpu [backend=2d|virglrenderer][,width=W][,height=H][,displays=N][,max-memory=SIZE] ---- */
 
 static int gpu_parse(const char *arg, VmmDevice *ret) {
         _cleanup_free_ char *copy = NULL;
@@ -717,7 +717,7 @@ static int gpu_parse(const char *arg, VmmDevice *ret) {
                 if (strcmp(opt, "backend") == 0) {
                         r = vmm_gpu_backend_from_string(value);
                         if (r < 0)
-                                return log_error("--gpu backend=%s: only 2d is built yet", value), -EINVAL;
+                                return log_error("--gpu backend=%s: want 2d or virglrenderer", value), -EINVAL;
                         ret->gpu.backend = (uint32_t) r;
                         continue;
                 }
@@ -848,7 +848,7 @@ const VirtioDeviceOps virtio_shared_dir_ops = {
 
 const VirtioDeviceOps virtio_gpu_ops = {
         .name = "gpu",
-        .option_usage = "backend=2d[,width=W][,height=H][,displays=N][,max-memory=SIZE]",
+        .option_usage = "backend=2d|virglrenderer[,width=W][,height=H][,displays=N][,max-memory=SIZE]",
         .help = "a virtio-gpu (the VMM starts majordome-gpu; see --wayland-sock)",
         .type = VIRTIO_ID_GPU,
         .n_queues = 2,
