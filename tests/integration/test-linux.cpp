@@ -191,6 +191,12 @@ TEST_P(RigKernel, BootsToInitAndPowersOff) {
 
         std::vector<std::string> args = { "run", "--mem", "256M", "--cpus", std::to_string(cpus), "--initrd", initrd,
                                           "--cmdline", "console=ttyS0 " + rig_cmdline, dir + "/vmlinux" };
+        /* The one-vCPU boot also carries a 3D GPU, headless (the 2D one
+         * and its window are test-linux-devices'): the guest's virtio_gpu
+         * driver must find virgl and context init on majordome-gpu's
+         * virglrenderer back-end. */
+        if (cpus == 1)
+                args.insert(args.begin() + 1, { "--gpu", "backend=virglrenderer" });
         RigBoot b = boot_rig(args, 420000, 200000);
         /* About 1 in 40 2-vCPU boots here goes wrong inside the guest: once
          * silent for good after the I/O schedulers (CI), once busybox's
@@ -214,6 +220,12 @@ TEST_P(RigKernel, BootsToInitAndPowersOff) {
         size_t crng = r.out.find("random: crng init done");
         EXPECT_LT(crng, r.out.find("Run /init")) << r.out.substr(0, 4000);
         EXPECT_EQ(r.exit_code, 0) << r.err;
+        if (cpus == 1) {
+                size_t f = r.out.find("features: +virgl");
+                EXPECT_NE(f, std::string::npos) << "the guest's virtio_gpu saw no virgl:\n" << r.out.substr(0, 6000);
+                EXPECT_NE(r.out.find("features: +context_init"), std::string::npos);
+                EXPECT_NE(r.out.find("+host_visible", f == std::string::npos ? 0 : f), std::string::npos);
+        }
 }
 
 INSTANTIATE_TEST_SUITE_P(Vcpus, RigKernel, ::testing::Values(1u, 2u),
