@@ -30,12 +30,14 @@ IUSE="test"
 RESTRICT="!test? ( test )"
 
 # majordomed: sd-bus and sd-event. vmc: GLib and GIO. majordome-vmm and
-# majordome-gpu: libseccomp. majordome-gpu: wayland-client (its windows).
+# majordome-gpu: libseccomp. majordome-gpu: wayland-client (its windows)
+# and virglrenderer (3D; it needs the host's GL through libepoxy/Mesa).
 # At run time the daemon needs a D-Bus system bus and asks polkit about
 # callers.
 COMMON_DEPEND="
 	dev-libs/glib:2
 	dev-libs/wayland
+	media-libs/virglrenderer
 	sys-apps/systemd:=
 	sys-libs/libseccomp
 "
