@@ -27,7 +27,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "devices/gpu-backend.h"
+#include "devices/device-process.h"
 #include "devices/virtiofsd.h"
 #include "log.h"
 #include "unaligned.h"
@@ -747,7 +747,7 @@ static int gpu_create(VirtioDevice *vdev, const VmmDevice *config, void **ret) {
         r = vhost_user_new(vdev, &u);
         if (r < 0)
                 return r;
-        r = gpu_backend_spawn(config, &u->sock, &u->child);
+        r = device_process_spawn(config, &u->sock, &u->child);
         if (r >= 0) {
                 r = handshake(u, NULL);
                 if (r < 0)
