@@ -24,6 +24,8 @@ static const char *const vmm_device_kind_table[_VMM_DEVICE_KIND_MAX] = {
         [VMM_DEVICE_VHOST_USER] = "vhost-user",
         [VMM_DEVICE_SHARED_DIR] = "shared-dir",
         [VMM_DEVICE_GPU] = "gpu",
+        [VMM_DEVICE_VIDEO_DECODER] = "video-decoder",
+        [VMM_DEVICE_VIDEO_ENCODER] = "video-encoder",
 };
 
 const char *vmm_vhost_user_type_to_string(uint32_t type) {
@@ -34,6 +36,10 @@ const char *vmm_vhost_user_type_to_string(uint32_t type) {
                 return "fs";
         case VMM_VHOST_USER_GPU:
                 return "gpu";
+        case VMM_VHOST_USER_VIDEO_ENCODER:
+                return "video-encoder";
+        case VMM_VHOST_USER_VIDEO_DECODER:
+                return "video-decoder";
         default:
                 return NULL;
         }
@@ -46,6 +52,10 @@ int vmm_vhost_user_type_from_string(const char *s) {
                 return VMM_VHOST_USER_FS;
         if (s && strcmp(s, "gpu") == 0)
                 return VMM_VHOST_USER_GPU;
+        if (s && strcmp(s, "video-encoder") == 0)
+                return VMM_VHOST_USER_VIDEO_ENCODER;
+        if (s && strcmp(s, "video-decoder") == 0)
+                return VMM_VHOST_USER_VIDEO_DECODER;
         return -EINVAL;
 }
 
@@ -59,6 +69,21 @@ static const char *const gpu_backend_table[_VMM_GPU_BACKEND_MAX] = {
         [VMM_GPU_BACKEND_2D] = "2d",
         [VMM_GPU_BACKEND_VIRGL] = "virglrenderer",
 };
+
+static const char *const video_backend_table[_VMM_VIDEO_BACKEND_MAX] = {
+        [VMM_VIDEO_BACKEND_FFMPEG] = "ffmpeg",
+};
+
+const char *vmm_video_backend_to_string(uint32_t backend) {
+        return backend < ARRAY_SIZE(video_backend_table) ? video_backend_table[backend] : NULL;
+}
+
+int vmm_video_backend_from_string(const char *s) {
+        for (size_t i = 0; s && i < ARRAY_SIZE(video_backend_table); i++)
+                if (strcmp(video_backend_table[i], s) == 0)
+                        return (int) i;
+        return -EINVAL;
+}
 
 const char *vmm_gpu_backend_to_string(uint32_t backend) {
         return backend < ARRAY_SIZE(gpu_backend_table) ? gpu_backend_table[backend] : NULL;
@@ -301,6 +326,12 @@ static int validate_device(const VmmDevice *d, unsigned i, VmmConfigError *error
                                     "M..%" PRIu64 "M", i, d->gpu.max_memory, VMM_CONFIG_GPU_MEMORY_MIN >> 20,
                                     VMM_CONFIG_GPU_MEMORY_MAX >> 20);
                 return 0;
+        case VMM_DEVICE_VIDEO_DECODER:
+        case VMM_DEVICE_VIDEO_ENCODER:
+                if (!vmm_video_backend_to_string(d->video.backend))
+                        return fail(error, -EINVAL, "--%s %u: unknown backend %" PRIu32,
+                                    vmm_device_kind_to_string(d->kind), i, d->video.backend);
+                return 0;
         default:
                 break;
         }
@@ -318,7 +349,7 @@ static const char *fs_tag(const VmmDevice *d) {
 
 /* Everything but the descriptors: what the encoder checks too. */
 static int validate_values(const VmmConfig *c, VmmConfigError *error) {
-        unsigned n_balloon = 0, n_vsock = 0, n_gpu = 0;
+        unsigned n_balloon = 0, n_vsock = 0, n_gpu = 0, n_decoders = 0, n_encoders = 0;
         int r;
 
         if (c->mem_size == 0 || c->mem_size % VMM_CONFIG_MEM_ALIGN != 0)
@@ -349,6 +380,8 @@ static int validate_values(const VmmConfig *c, VmmConfigError *error) {
                 n_balloon += c->devices[i].kind == VMM_DEVICE_BALLOON;
                 n_vsock += c->devices[i].kind == VMM_DEVICE_VSOCK;
                 n_gpu += c->devices[i].kind == VMM_DEVICE_GPU;
+                n_decoders += c->devices[i].kind == VMM_DEVICE_VIDEO_DECODER;
+                n_encoders += c->devices[i].kind == VMM_DEVICE_VIDEO_ENCODER;
                 /* The guest mounts by tag: two alike would hide one share. */
                 for (unsigned k = 0; k < i; k++) {
                         const char *a = fs_tag(&c->devices[i]), *b = fs_tag(&c->devices[k]);
@@ -365,6 +398,9 @@ static int validate_values(const VmmConfig *c, VmmConfigError *error) {
         /* One host compositor connection, one set of windows. */
         if (n_gpu > 1)
                 return fail(error, -EEXIST, "--gpu: at most one");
+        /* One device of each serves any number of streams. */
+        if (n_decoders > 1 || n_encoders > 1)
+                return fail(error, -EEXIST, "--video-%s: at most one", n_decoders > 1 ? "decoder" : "encoder");
         return 0;
 }
 
@@ -453,6 +489,7 @@ int vmm_config_validate(const VmmConfig *c, VmmConfigError *error) {
 #define SHARED_DIR_CACHE_MASK 0xffu
 #define SHARED_DIR_READ_ONLY 0x100u
 #define GPU_SIZE 28
+#define VIDEO_SIZE 4
 
 typedef struct Writer {
         uint8_t *buf;
@@ -564,6 +601,11 @@ int vmm_config_encode(const VmmConfig *c, uint8_t *buf, size_t *ret_size, int *f
                         put_le32(p + 12, d->gpu.displays);
                         put_le64(p + 16, d->gpu.max_memory);
                         put_le32(p + 24, writer_fd(&w, d->gpu.wayland_fd));
+                        break;
+                case VMM_DEVICE_VIDEO_DECODER:
+                case VMM_DEVICE_VIDEO_ENCODER:
+                        p = writer_take(&w, VIDEO_SIZE);
+                        put_le32(p, d->video.backend);
                         break;
                 default: /* rng: no settings */
                         break;
@@ -712,6 +754,12 @@ static int decode_device(Reader *rd, VmmDevice *d) {
                 d->gpu.displays = get_le32(p + 12);
                 d->gpu.max_memory = get_le64(p + 16);
                 return reader_fd(rd, get_le32(p + 24), true, &d->gpu.wayland_fd);
+        case VMM_DEVICE_VIDEO_DECODER:
+        case VMM_DEVICE_VIDEO_ENCODER:
+                if (length != VIDEO_SIZE)
+                        return -EBADMSG;
+                d->video.backend = get_le32(p);
+                return 0;
         default:
                 return -EBADMSG;
         }

@@ -59,6 +59,8 @@ typedef enum VmmDeviceKind {
         VMM_DEVICE_VHOST_USER = 6,      /* a back-end someone started (docs/vhost-user.md) */
         VMM_DEVICE_SHARED_DIR = 7,      /* a host directory over virtio-fs: the VMM starts virtiofsd */
         VMM_DEVICE_GPU = 8,             /* virtio-gpu: the VMM starts majordome-gpu (docs/gpu.md) */
+        VMM_DEVICE_VIDEO_DECODER = 9,   /* virtio-video: the VMM starts majordome-video (docs/video.md) */
+        VMM_DEVICE_VIDEO_ENCODER = 10,
         _VMM_DEVICE_KIND_MAX,
 } VmmDeviceKind;
 
@@ -84,6 +86,8 @@ typedef enum VmmConsoleBackend {
 #define VMM_VHOST_USER_RNG 4
 #define VMM_VHOST_USER_FS 26
 #define VMM_VHOST_USER_GPU 16
+#define VMM_VHOST_USER_VIDEO_ENCODER 30
+#define VMM_VHOST_USER_VIDEO_DECODER 31
 const char *vmm_vhost_user_type_to_string(uint32_t type);
 int vmm_vhost_user_type_from_string(const char *s);
 
@@ -99,6 +103,14 @@ typedef enum VmmGpuBackend {
         VMM_GPU_BACKEND_VIRGL = 1,      /* virglrenderer: 3D on the host's GL (llvmpipe here) */
         _VMM_GPU_BACKEND_MAX,
 } VmmGpuBackend;
+
+typedef enum VmmVideoBackend {
+        VMM_VIDEO_BACKEND_FFMPEG = 0,   /* libavcodec */
+        _VMM_VIDEO_BACKEND_MAX,
+} VmmVideoBackend;
+
+const char *vmm_video_backend_to_string(uint32_t backend);
+int vmm_video_backend_from_string(const char *s);
 
 const char *vmm_gpu_backend_to_string(uint32_t backend);
 int vmm_gpu_backend_from_string(const char *s);
@@ -154,6 +166,9 @@ typedef struct VmmDevice {
                         uint64_t max_memory;    /* host bytes for the guest's resources */
                         int wayland_fd;         /* connected to the host compositor, or -1: headless */
                 } gpu;
+                struct {
+                        uint32_t backend;       /* VmmVideoBackend */
+                } video;                        /* VIDEO_DECODER, VIDEO_ENCODER */
         };
 } VmmDevice;
 

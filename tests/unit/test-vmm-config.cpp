@@ -804,3 +804,44 @@ TEST_F(VmmConfigGpuTest, DecodeRefusesABodyOfAnotherLength) {
         PutLe32(&bad_fd[at + 4 + 24], 5);
         EXPECT_EQ(Decode(&out, bad_fd, fds_), -EBADMSG) << "a compositor descriptor index out of range";
 }
+
+/* ---- video ---- */
+
+TEST_F(VmmConfigTest, VideoDecoderAndEncoderRoundTripAsFourByteRecords) {
+        Add(VMM_DEVICE_VIDEO_DECODER)->video.backend = VMM_VIDEO_BACKEND_FFMPEG;
+        Add(VMM_DEVICE_VIDEO_ENCODER)->video.backend = VMM_VIDEO_BACKEND_FFMPEG;
+        Encode();
+        size_t at = VMM_CONFIG_HEADER_SIZE + strlen(c_.cmdline);
+        const uint8_t expect[] = { 9, 0, 4, 0, 0, 0, 0, 0, 10, 0, 4, 0, 0, 0, 0, 0 };
+        ASSERT_EQ(blob_.size(), at + sizeof(expect));
+        EXPECT_EQ(memcmp(&blob_[at], expect, sizeof(expect)), 0);
+        VmmConfig out;
+        ASSERT_EQ(Decode(&out), 0) << error_.message;
+        ASSERT_EQ(out.n_devices, 2u);
+        EXPECT_EQ(out.devices[0].kind, (uint32_t) VMM_DEVICE_VIDEO_DECODER);
+        EXPECT_EQ(out.devices[1].kind, (uint32_t) VMM_DEVICE_VIDEO_ENCODER);
+        EXPECT_EQ(vmm_device_fd(&out.devices[0]), nullptr);
+        EXPECT_STREQ(vmm_device_kind_to_string(VMM_DEVICE_VIDEO_DECODER), "video-decoder");
+        EXPECT_EQ(vmm_video_backend_from_string("ffmpeg"), VMM_VIDEO_BACKEND_FFMPEG);
+        EXPECT_EQ(vmm_video_backend_from_string("vaapi"), -EINVAL);
+        EXPECT_EQ(vmm_vhost_user_type_from_string("video-decoder"), VMM_VHOST_USER_VIDEO_DECODER);
+}
+
+TEST_F(VmmConfigTest, VideoBadBackendsTwoOfAKindAndBadLengthsAreRefused) {
+        Add(VMM_DEVICE_VIDEO_DECODER)->video.backend = 1;
+        EXPECT_EQ(vmm_config_validate(&c_, &error_), -EINVAL);
+        EXPECT_NE(std::string(error_.message).find("--video-decoder"), std::string::npos) << error_.message;
+        c_.n_devices = 0;
+        Add(VMM_DEVICE_VIDEO_ENCODER);
+        Add(VMM_DEVICE_VIDEO_ENCODER);
+        EXPECT_EQ(vmm_config_validate(&c_, &error_), -EEXIST);
+        c_.n_devices = 0;
+        Add(VMM_DEVICE_VIDEO_DECODER);
+        Encode();
+        size_t at = VMM_CONFIG_HEADER_SIZE + strlen(c_.cmdline);
+        std::vector<uint8_t> longer = blob_;
+        longer[at + 2] = 8;
+        longer.insert(longer.end(), 4, 0);
+        VmmConfig out;
+        EXPECT_EQ(Decode(&out, longer, fds_), -EBADMSG);
+}

@@ -70,6 +70,13 @@ static int command_for(const VmmDevice *d, Command *c) {
                         c->extra_fd = d->gpu.wayland_fd;
                 }
                 return 0;
+        case VMM_DEVICE_VIDEO_DECODER:
+        case VMM_DEVICE_VIDEO_ENCODER:
+                c->name = "majordome-video";
+                c->env_name = "MAJORDOME_VIDEO";
+                c->args[c->n++] = d->kind == VMM_DEVICE_VIDEO_DECODER ? "--decoder" : "--encoder";
+                c->args[c->n++] = vmm_video_backend_to_string(d->video.backend) ?: "ffmpeg";
+                return 0;
         default:
                 return -EINVAL;
         }

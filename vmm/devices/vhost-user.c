@@ -43,6 +43,9 @@
 /* virtio-gpu's host-visible shared memory region (§5.7.2, id 1), where
  * the back-end maps blobs the guest asks for with RESOURCE_MAP_BLOB. */
 #define GPU_SHM_HOST_VISIBLE 1
+/* crosvm's virtio_video_config: version, max_caps_length,
+ * max_resp_length, device_name[32] (docs/video.md). */
+#define VIDEO_CONFIG_SIZE 44
 #define GPU_HOST_VISIBLE_SIZE (UINT64_C(256) << 20)
 #define FS_NUM_REQUEST_QUEUES 1
 
@@ -740,7 +743,20 @@ static int gpu_parse(const char *arg, VmmDevice *ret) {
         return 0;
 }
 
-static int gpu_create(VirtioDevice *vdev, const VmmDevice *config, void **ret) {
+/* ---- --video-decoder ffmpeg, --video-encoder ffmpeg ---- */
+
+static int video_parse(const char *arg, VmmDevice *ret) {
+        int b = vmm_video_backend_from_string(arg ?: "ffmpeg");
+
+        if (b < 0)
+                return log_error("video: backend %s: want ffmpeg", arg), -EINVAL;
+        ret->video.backend = (uint32_t) b;
+        return 0;
+}
+
+/* A device whose process the VMM starts (device-process.c): majordome-gpu,
+ * majordome-video. */
+static int process_create(VirtioDevice *vdev, const VmmDevice *config, void **ret) {
         VhostUser *u;
         int r;
 
@@ -751,9 +767,10 @@ static int gpu_create(VirtioDevice *vdev, const VmmDevice *config, void **ret) {
         if (r >= 0) {
                 r = handshake(u, NULL);
                 if (r < 0)
-                        log_error("--gpu: majordome-gpu's handshake failed%s%s", u->error[0] ? ": " : "", u->error);
+                        log_error("--%s: its device process's handshake failed%s%s",
+                                  vmm_device_kind_to_string(config->kind), u->error[0] ? ": " : "", u->error);
         }
-        if (r >= 0)
+        if (r >= 0 && config->kind == VMM_DEVICE_GPU)
                 r = gpu_host_visible(u);
         if (r < 0) {
                 vhost_user_destroy(u);
@@ -796,7 +813,16 @@ VHOST_USER_OPS(shared_dir_fs_ops, "shared-dir", VIRTIO_ID_FS, 1 + FS_NUM_REQUEST
 /* virtio-gpu (§5.7.2): control and cursor queues; struct virtio_gpu_config. */
 VHOST_USER_OPS(vhost_user_gpu_ops, "vhost-user-gpu", VIRTIO_ID_GPU, 2, GPU_CONFIG_SIZE, vhost_user_parse,
                vhost_user_create);
-VHOST_USER_OPS(gpu_gpu_ops, "gpu", VIRTIO_ID_GPU, 2, GPU_CONFIG_SIZE, gpu_parse, gpu_create);
+VHOST_USER_OPS(gpu_gpu_ops, "gpu", VIRTIO_ID_GPU, 2, GPU_CONFIG_SIZE, gpu_parse, process_create);
+/* virtio-video (crosvm's protocol 3): command and event queues. */
+VHOST_USER_OPS(vhost_user_video_dec_ops, "vhost-user-video-decoder", VIRTIO_ID_VIDEO_DECODER, 2, VIDEO_CONFIG_SIZE,
+               vhost_user_parse, vhost_user_create);
+VHOST_USER_OPS(vhost_user_video_enc_ops, "vhost-user-video-encoder", VIRTIO_ID_VIDEO_ENCODER, 2, VIDEO_CONFIG_SIZE,
+               vhost_user_parse, vhost_user_create);
+VHOST_USER_OPS(video_dec_ops, "video-decoder", VIRTIO_ID_VIDEO_DECODER, 2, VIDEO_CONFIG_SIZE, video_parse,
+               process_create);
+VHOST_USER_OPS(video_enc_ops, "video-encoder", VIRTIO_ID_VIDEO_ENCODER, 2, VIDEO_CONFIG_SIZE, video_parse,
+               process_create);
 
 static const VirtioDeviceOps *vhost_user_variant(const VmmDevice *config) {
         if (!config)
@@ -805,6 +831,10 @@ static const VirtioDeviceOps *vhost_user_variant(const VmmDevice *config) {
                 return &shared_dir_fs_ops;
         if (config->kind == VMM_DEVICE_GPU)
                 return &gpu_gpu_ops;
+        if (config->kind == VMM_DEVICE_VIDEO_DECODER)
+                return &video_dec_ops;
+        if (config->kind == VMM_DEVICE_VIDEO_ENCODER)
+                return &video_enc_ops;
         switch (config->vhost_user.type) {
         case VMM_VHOST_USER_RNG:
                 return &vhost_user_rng_ops;
@@ -812,6 +842,10 @@ static const VirtioDeviceOps *vhost_user_variant(const VmmDevice *config) {
                 return &vhost_user_fs_ops;
         case VMM_VHOST_USER_GPU:
                 return &vhost_user_gpu_ops;
+        case VMM_VHOST_USER_VIDEO_DECODER:
+                return &vhost_user_video_dec_ops;
+        case VMM_VHOST_USER_VIDEO_ENCODER:
+                return &vhost_user_video_enc_ops;
         default:
                 return NULL;
         }
@@ -821,7 +855,7 @@ static const VirtioDeviceOps *vhost_user_variant(const VmmDevice *config) {
 const VirtioDeviceOps virtio_vhost_user_ops = {
         .name = "vhost-user",
         .option_usage = "TYPE,socket=PATH[,tag=TAG]",
-        .help = "a device whose back-end runs in another process (TYPE: fs, gpu, rng)",
+        .help = "a device whose back-end runs in another process (TYPE: fs, gpu, rng, video-decoder, video-encoder)",
         .type = VIRTIO_ID_FS,
         .n_queues = 1,
         .queue_max_size = VIRTQ_MAX_SIZE,
@@ -856,6 +890,34 @@ const VirtioDeviceOps virtio_gpu_ops = {
         .seccomp_role = "vhost-user",
         .seccomp_policy = "vhost-user.policy",
         .parse = gpu_parse,
-        .create = gpu_create,
+        .create = process_create,
+        .variant = vhost_user_variant,
+};
+
+const VirtioDeviceOps virtio_video_decoder_ops = {
+        .name = "video-decoder",
+        .option_usage = "[=ffmpeg]",
+        .help = "a virtio-video decoder (the VMM starts majordome-video)",
+        .type = VIRTIO_ID_VIDEO_DECODER,
+        .n_queues = 2,
+        .queue_max_size = VIRTQ_MAX_SIZE,
+        .seccomp_role = "vhost-user",
+        .seccomp_policy = "vhost-user.policy",
+        .parse = video_parse,
+        .create = process_create,
+        .variant = vhost_user_variant,
+};
+
+const VirtioDeviceOps virtio_video_encoder_ops = {
+        .name = "video-encoder",
+        .option_usage = "[=ffmpeg]",
+        .help = "a virtio-video encoder (the VMM starts majordome-video)",
+        .type = VIRTIO_ID_VIDEO_ENCODER,
+        .n_queues = 2,
+        .queue_max_size = VIRTQ_MAX_SIZE,
+        .seccomp_role = "vhost-user",
+        .seccomp_policy = "vhost-user.policy",
+        .parse = video_parse,
+        .create = process_create,
         .variant = vhost_user_variant,
 };

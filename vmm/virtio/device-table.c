@@ -16,6 +16,8 @@ extern const VirtioDeviceOps virtio_vsock_ops;
 extern const VirtioDeviceOps virtio_vhost_user_ops;
 extern const VirtioDeviceOps virtio_shared_dir_ops;
 extern const VirtioDeviceOps virtio_gpu_ops;
+extern const VirtioDeviceOps virtio_video_decoder_ops;
+extern const VirtioDeviceOps virtio_video_encoder_ops;
 
 const VirtioDeviceOps *const virtio_device_table[] = {
         &virtio_balloon_ops,
@@ -26,6 +28,8 @@ const VirtioDeviceOps *const virtio_device_table[] = {
         &virtio_vhost_user_ops,
         &virtio_shared_dir_ops,
         &virtio_gpu_ops,
+        &virtio_video_decoder_ops,
+        &virtio_video_encoder_ops,
 };
 
 const unsigned virtio_device_table_size = ARRAY_SIZE(virtio_device_table);

@@ -44,6 +44,8 @@ extern "C" {
 #define VIRTIO_ID_VSOCK 19
 #define VIRTIO_ID_GPU 16
 #define VIRTIO_ID_FS 26
+#define VIRTIO_ID_VIDEO_ENCODER 30     /* reserved; crosvm's virtio-video, docs/video.md */
+#define VIRTIO_ID_VIDEO_DECODER 31
 
 /* Device status bits (virtio 1.2 §2.1). */
 #define VIRTIO_STATUS_ACKNOWLEDGE 1
