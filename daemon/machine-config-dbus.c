@@ -172,7 +172,7 @@ static uint64_t host_memory_bytes(void) {
 
 static const char *const config_keys[] = {
         "kernel", "initrd", "cmdline", "memory", "cpus", "serial_log", "debug_exit", "vsock", "disks",
-        "balloon", "rng", "on_panic", "shares", "gpu", "wayland_socket",
+        "balloon", "rng", "on_panic", "shares", "gpu", "wayland_socket", "video_decoder", "video_encoder",
 };
 
 int share_path_check(const char *key, const char *path, const char *error_name, sd_bus_error *error) {
@@ -768,7 +768,8 @@ int machine_config_bus_parse(Manager *m, sd_bus_message *msg, const AuthCaller *
                                                          "cpus: %" PRIu32 " is not between 1 and %d", cpus, MACHINE_CPUS_MAX);
                         c->cpus = cpus;
                 } else if (strcmp(key, "debug_exit") == 0 || strcmp(key, "vsock") == 0 ||
-                           strcmp(key, "balloon") == 0 || strcmp(key, "rng") == 0) {
+                           strcmp(key, "balloon") == 0 || strcmp(key, "rng") == 0 ||
+                           strcmp(key, "video_decoder") == 0 || strcmp(key, "video_encoder") == 0) {
                         int b;
 
                         if (strcmp(contents, "b") != 0)
@@ -782,6 +783,10 @@ int machine_config_bus_parse(Manager *m, sd_bus_message *msg, const AuthCaller *
                                 c->vsock = b;
                         else if (strcmp(key, "balloon") == 0)
                                 c->balloon = b;
+                        else if (strcmp(key, "video_decoder") == 0)
+                                c->video_decoder = b;
+                        else if (strcmp(key, "video_encoder") == 0)
+                                c->video_encoder = b;
                         else
                                 c->rng = b;
                 } else if (strcmp(key, "on_panic") == 0) {
@@ -846,6 +851,16 @@ int machine_config_bus_parse(Manager *m, sd_bus_message *msg, const AuthCaller *
                 return r;
         if (c->kernel_fd < 0)
                 return sd_bus_error_set(error, MAJORDOME_ERROR_INVALID_CONFIG, "kernel: required key missing");
+        /* Each device is a PCI slot of the VMM's 16. */
+        {
+                unsigned n = c->n_disks + c->balloon + c->rng + c->n_shares + c->vsock + c->gpu.enabled +
+                             c->video_decoder + c->video_encoder;
+
+                if (n > VMM_CONFIG_DEVICES_MAX)
+                        return sd_bus_error_setf(error, MAJORDOME_ERROR_INVALID_CONFIG,
+                                                 "config: %u devices (disks, shares, balloon, rng, vsock, gpu, "
+                                                 "video), at most %d", n, VMM_CONFIG_DEVICES_MAX);
+        }
         /* Connected last, once the rest is known to be good: the compositor
          * sees a client only for a config that may start. */
         if (wayland_socket) {

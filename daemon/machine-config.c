@@ -154,6 +154,16 @@ int machine_config_to_vmm_config(const MachineConfig *config, const MachineVmmPa
                 d->gpu.max_memory = config->gpu.max_memory;
                 d->gpu.wayland_fd = config->wayland_fd >= 0 ? config->wayland_fd : -1;
         }
+        for (int k = 0; k < 2; k++) {
+                if (!(k == 0 ? config->video_decoder : config->video_encoder))
+                        continue;
+                if (c->n_devices >= VMM_CONFIG_DEVICES_MAX)
+                        return -E2BIG;
+                c->devices[c->n_devices++] = (VmmDevice) {
+                        .kind = k == 0 ? VMM_DEVICE_VIDEO_DECODER : VMM_DEVICE_VIDEO_ENCODER,
+                        .video.backend = VMM_VIDEO_BACKEND_FFMPEG,
+                };
+        }
         /* The VMM checks the same again; failing here keeps a VMM from
          * being started for nothing. */
         return vmm_config_validate(c, ret_error);

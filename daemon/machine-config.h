@@ -70,6 +70,8 @@ typedef struct MachineConfig {
         bool vsock;             /* the daemon allocates the CID and the socket */
         bool balloon;
         bool rng;
+        bool video_decoder;     /* virtio-video, majordome-video with ffmpeg */
+        bool video_encoder;
         uint32_t on_panic;      /* ControlPanicAction */
         MachineDisk disks[MACHINE_DISKS_MAX];
         unsigned n_disks;

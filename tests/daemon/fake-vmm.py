@@ -52,6 +52,8 @@ config_fds = []
 kept_fds = []  # held for the VMM's life, as a real one would
 FD_NONE = 0xFFFFFFFF
 GPU = 8
+VIDEO_DECODER = 9
+VIDEO_ENCODER = 10
 
 
 def log(msg):
@@ -146,6 +148,8 @@ def decode_config(blob, fds):
             if fd_index != FD_NONE:
                 dev["wayland_fd"] = dict(index=fd_index, **describe_socket(fds[fd_index])) \
                     if fd_index < len(fds) else {"index": fd_index, "error": "out of range"}
+        elif kind in (VIDEO_DECODER, VIDEO_ENCODER) and length == 4:
+            dev.update(backend=struct.unpack("<I", body)[0])
         rec["devices"].append(dev)
     rec["trailing"] = len(blob) - off
     return rec

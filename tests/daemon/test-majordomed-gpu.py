@@ -145,6 +145,13 @@ def gpu_devices(rec):
     return [d for d in rec["devices"] if d["kind"] == KIND_GPU]
 
 
+def make_disk(d, name):
+    path = os.path.join(d, name)
+    with open(path, "wb") as f:
+        f.truncate(1 << 20)
+    return path
+
+
 def gpu_prop(c, path):
     return {str(k): (bool(v) if isinstance(v, dbus.Boolean) else str(v) if isinstance(v, dbus.String) else int(v))
             for k, v in c.prop(path, "Gpu").items()}
@@ -193,6 +200,38 @@ def virglrenderer_backend_is_kind_8_backend_1():
         g = gpu_devices(e.fake.last())[0]
         T.check(g["backend"] == 1, "backend %s, want 1 (virglrenderer)" % g["backend"])
         T.check(gpu_prop(e.c, path)["backend"] == "virglrenderer", str(gpu_prop(e.c, path)))
+    finally:
+        e.close()
+
+
+@test
+def video_decoder_and_encoder_become_kinds_9_and_10():
+    e = Env()
+    try:
+        e.c.start("vid", kernel=dbus.String(FAKE_VMM), video_decoder=dbus.Boolean(True),
+                  video_encoder=dbus.Boolean(True))
+        devs = [(d["kind"], d.get("backend")) for d in e.fake.last()["devices"] if d["kind"] in (9, 10)]
+        T.check(devs == [(9, 0), (10, 0)], "video records: %s" % devs)
+        try:
+            e.c.start("vbad", kernel=dbus.String(FAKE_VMM), video_decoder=dbus.String("yes"))
+            T.check(False, "video_decoder as a string was taken")
+        except dbus.DBusException as ex:
+            T.check("video_decoder" in ex.get_dbus_message(), ex.get_dbus_message())
+    finally:
+        e.close()
+
+
+@test
+def more_devices_than_pci_slots_are_refused_before_anything_starts():
+    e = Env()
+    try:
+        d = tempfile.mkdtemp()
+        disks = dbus.Array([dbus.Dictionary({"path": dbus.String(make_disk(d, "d%d.img" % i))}, signature="sv")
+                            for i in range(8)], signature="a{sv}")
+        e.refused("at most 16", {}, disks=disks, balloon=dbus.Boolean(True), rng=dbus.Boolean(True),
+                  vsock=dbus.Boolean(True), video_decoder=dbus.Boolean(True), video_encoder=dbus.Boolean(True),
+                  shares=dbus.Array([dbus.Dictionary({"path": dbus.String(d), "tag": dbus.String("t%d" % i)},
+                                                     signature="sv") for i in range(4)], signature="a{sv}"))
     finally:
         e.close()
 
