@@ -166,6 +166,10 @@ static void event_push(VirtioVideo *v, uint32_t type, uint32_t stream_id) {
         v->n_events++;
 }
 
+bool virtio_video_has_event(const VirtioVideo *v) {
+        return v->n_events > 0;
+}
+
 bool virtio_video_next_event(VirtioVideo *v, uint8_t ret[VIRTIO_VIDEO_EVENT_SIZE]) {
         if (v->n_events == 0)
                 return false;

@@ -146,6 +146,8 @@ VirtioVideo *virtio_video_free(VirtioVideo *v);
 void virtio_video_command(VirtioVideo *v, const GuestMemory *mem, uint64_t tag, const void *req, size_t req_len,
                           size_t resp_cap);
 
+/* Whether an event waits for an event buffer. */
+bool virtio_video_has_event(const VirtioVideo *v);
 /* The oldest event waiting (struct virtio_video_event, 8 bytes): true and
  * removed, or false when none. */
 bool virtio_video_next_event(VirtioVideo *v, uint8_t ret[VIRTIO_VIDEO_EVENT_SIZE]);
