@@ -10,6 +10,9 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <string>
+#include <map>
+#include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -240,6 +243,268 @@ TEST(MajordomeVideoJail, locks_itself_in_before_it_serves) {
         int st;
         ASSERT_EQ(waitpid(pid, &st, 0), pid);
         EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << st;
+}
+
+/* ---- a guest decoding through the real vhost-user seam ---- */
+
+constexpr uint32_t IN = 0x100, OUT = 0x101;
+
+std::vector<uint8_t> file_bytes(const std::string &path) {
+        std::string s = read_file(path);
+        return std::vector<uint8_t>(s.begin(), s.end());
+}
+
+int sh(const std::string &cmd) {
+        int r = system(cmd.c_str());
+        return WIFEXITED(r) ? WEXITSTATUS(r) : -1;
+}
+
+/* A front-end of a few lines (this test is the VMM): guest RAM in a
+ * GuestMemory shared by memfd, two rings, kick and call eventfds. The
+ * driver side posts chains and reads the used rings. */
+class Guest {
+public:
+        explicit Guest(int sock)
+                : sock_(sock), mem_(new_memory()), cmdq_(mem_, 0x10000, 64), evq_(mem_, 0x20000, 16) {
+                uint8_t f[8];
+                put_le64(f, (UINT64_C(1) << 32) | 3);
+                EXPECT_EQ(vhost_user_send(sock, VHOST_USER_SET_FEATURES, 0, f, 8, nullptr, 0), 0);
+                EXPECT_EQ(vhost_user_send(sock, VHOST_USER_SET_OWNER, 0, nullptr, 0, nullptr, 0), 0);
+                uint8_t t[8 + VHOST_USER_MEM_REGION_SIZE] = {};
+                put_le32(t, 1);
+                put_le64(t + 8, 0);
+                put_le64(t + 16, MEM);
+                put_le64(t + 24, UA);
+                put_le64(t + 32, 0);
+                EXPECT_EQ(vhost_user_send(sock, VHOST_USER_SET_MEM_TABLE, 0, t, sizeof(t), &mem_->memfd, 1), 0);
+                setup_ring(0, cmdq_);
+                setup_ring(1, evq_);
+        }
+        ~Guest() {
+                for (int fd : { kick_[0], kick_[1], call_[0], call_[1] })
+                        if (fd >= 0)
+                                close(fd);
+                guest_memory_free(mem_);
+        }
+
+        GuestMemory *mem() { return mem_; }
+
+        /* Posts a command (req at a fresh place, a 64-byte answer buffer);
+         * its head. */
+        uint16_t send(const std::vector<uint8_t> &req) {
+                uint64_t at = scratch_;
+                scratch_ += 0x2000;
+                EXPECT_EQ(guest_write(mem_, at, req.data(), req.size()), 0);
+                uint16_t head = cmdq_.add_chain({ { at, (uint32_t) req.size(), false }, { at + 0x1000, 64, true } });
+                answers_[head] = at + 0x1000;
+                kick(0);
+                return head;
+        }
+        /* Waits for head's answer (others that came meanwhile are kept). */
+        std::vector<uint8_t> wait(uint16_t head, int timeout_ms = 5000) {
+                for (int t = 0; t < timeout_ms / 10; t++) {
+                        collect();
+                        auto it = done_.find(head);
+                        if (it != done_.end()) {
+                                auto b = it->second;
+                                done_.erase(it);
+                                return b;
+                        }
+                        usleep(10000);
+                }
+                ADD_FAILURE() << "no answer for chain " << head;
+                return {};
+        }
+        std::vector<uint8_t> call(const std::vector<uint8_t> &req) { return wait(send(req)); }
+        bool answered(uint16_t head) {
+                collect();
+                return done_.count(head) != 0;
+        }
+        void post_events(unsigned n) {
+                for (unsigned i = 0; i < n; i++)
+                        evq_.add_chain({ { 0x30000 + i * 8, 8, true } });
+                kick(1);
+        }
+        /* Events written so far. */
+        std::vector<std::vector<uint8_t>> events() {
+                std::vector<std::vector<uint8_t>> out;
+                for (uint16_t i = 0; i < evq_.used_idx(); i++) {
+                        VirtqUsedElem u = evq_.used(i);
+                        std::vector<uint8_t> e(8);
+                        EXPECT_EQ(u.len, 8u);
+                        EXPECT_EQ(guest_read(mem_, 0x30000 + u.id * 8, e.data(), 8), 0);
+                        out.push_back(e);
+                }
+                return out;
+        }
+
+private:
+        static constexpr uint64_t MEM = 16 * MiB, UA = 0x7f0000000000;
+
+        static GuestMemory *new_memory() {
+                GuestMemory *m;
+                if (guest_memory_new(MEM, &m) < 0)
+                        abort();
+                return m;
+        }
+
+        void setup_ring(unsigned i, const harness::VirtqDriver &q) {
+                uint8_t st[8], a[VHOST_USER_VRING_ADDR_SIZE] = {}, idx[8];
+                put_le32(st, i);
+                put_le32(st + 4, q.size());
+                EXPECT_EQ(vhost_user_send(sock_, VHOST_USER_SET_VRING_NUM, 0, st, 8, nullptr, 0), 0);
+                put_le32(a, i);
+                put_le64(a + 8, UA + q.desc_gpa());
+                put_le64(a + 16, UA + q.used_gpa());
+                put_le64(a + 24, UA + q.avail_gpa());
+                EXPECT_EQ(vhost_user_send(sock_, VHOST_USER_SET_VRING_ADDR, 0, a, sizeof(a), nullptr, 0), 0);
+                put_le32(st + 4, 0);
+                EXPECT_EQ(vhost_user_send(sock_, VHOST_USER_SET_VRING_BASE, 0, st, 8, nullptr, 0), 0);
+                call_[i] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+                kick_[i] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+                put_le64(idx, i);
+                EXPECT_EQ(vhost_user_send(sock_, VHOST_USER_SET_VRING_CALL, 0, idx, 8, &call_[i], 1), 0);
+                EXPECT_EQ(vhost_user_send(sock_, VHOST_USER_SET_VRING_KICK, 0, idx, 8, &kick_[i], 1), 0);
+                put_le32(st + 4, 1);
+                EXPECT_EQ(vhost_user_send(sock_, VHOST_USER_SET_VRING_ENABLE, 0, st, 8, nullptr, 0), 0);
+        }
+        void kick(unsigned i) {
+                uint64_t one = 1;
+                EXPECT_EQ(write(kick_[i], &one, 8), 8);
+        }
+        void collect() {
+                while (seen_ != cmdq_.used_idx()) {
+                        VirtqUsedElem u = cmdq_.used(seen_++);
+                        std::vector<uint8_t> b(u.len);
+                        EXPECT_EQ(guest_read(mem_, answers_[(uint16_t) u.id], b.data(), u.len), 0);
+                        done_[(uint16_t) u.id] = b;
+                }
+        }
+
+        int sock_;
+        GuestMemory *mem_;
+        harness::VirtqDriver cmdq_, evq_;
+        int kick_[2] = { -1, -1 }, call_[2] = { -1, -1 };
+        uint64_t scratch_ = 0x100000;
+        std::map<uint16_t, uint64_t> answers_;
+        std::map<uint16_t, std::vector<uint8_t>> done_;
+        uint16_t seen_ = 0;
+};
+
+struct Cmd {
+        std::vector<uint8_t> b;
+        Cmd(uint32_t type, uint32_t stream) : b(8) {
+                put_le32(&b[0], type);
+                put_le32(&b[4], stream);
+        }
+        Cmd &u32(uint32_t v) {
+                b.resize(b.size() + 4);
+                put_le32(&b[b.size() - 4], v);
+                return *this;
+        }
+        Cmd &u64(uint64_t v) {
+                b.resize(b.size() + 8);
+                put_le64(&b[b.size() - 8], v);
+                return *this;
+        }
+        Cmd &zero(size_t n) {
+                b.resize(b.size() + n);
+                return *this;
+        }
+};
+
+Cmd resource(uint32_t queue, uint32_t id, uint64_t gpa, uint32_t len) {
+        return Cmd(0x104, 1).u32(queue).u32(id).u32(1).u32(1).zero(32).u32(1).zero(28).u64(gpa).u32(len).u32(0);
+}
+
+Cmd queue(uint32_t q, uint32_t id, uint64_t ts, uint32_t size) {
+        return Cmd(0x105, 1).u32(q).u32(id).u64(ts).u32(1).u32(size).zero(32);
+}
+
+/* VP8 in IVF: each frame one input buffer. */
+std::vector<std::vector<uint8_t>> ivf_frames(const std::vector<uint8_t> &f) {
+        std::vector<std::vector<uint8_t>> out;
+        for (size_t off = 32; off + 12 <= f.size();) {
+                uint32_t n = get_le32(&f[off]);
+                off += 12;
+                if (off + n > f.size())
+                        break;
+                out.emplace_back(f.begin() + (long) off, f.begin() + (long) (off + n));
+                off += n;
+        }
+        return out;
+}
+
+/* One frame per input buffer (VP8, VP9 in IVF): each output comes back
+ * before the next input goes. */
+void decode_through_vhost_user(const char *encoder, uint32_t format) {
+        if (sh(std::string("ffmpeg -hide_banner -encoders 2>/dev/null | grep -qw ") + encoder) != 0)
+                GTEST_SKIP() << "the ffmpeg CLI with " << encoder << " is missing (tools/install-deps.sh)";
+        harness::TempDir dir("video-test");
+        std::string ivf = dir.path + "/a.ivf", raw = dir.path + "/a.nv12";
+        ASSERT_EQ(sh("ffmpeg -hide_banner -loglevel error -f lavfi -i testsrc2=size=160x120:rate=30 -frames:v 5 "
+                     "-c:v " + std::string(encoder) + " -f ivf " + ivf), 0);
+        ASSERT_EQ(sh("ffmpeg -hide_banner -loglevel error -i " + ivf + " -f rawvideo -pix_fmt nv12 " + raw), 0);
+        auto frames = ivf_frames(file_bytes(ivf));
+        auto want = file_bytes(raw);
+        const size_t frame_size = 160 * 120 * 3 / 2;
+        ASSERT_EQ(frames.size(), 5u);
+        ASSERT_EQ(want.size(), 5 * frame_size);
+
+        int sv[2];
+        ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+        pid_t pid = spawn({ "--fd", std::to_string(sv[1]) }, -1, sv[1]);
+        close(sv[1]);
+        {
+                Guest g(sv[0]);
+                const uint64_t in_gpa = 0x400000, out_gpa = 0x800000;
+                g.post_events(4);
+                ASSERT_EQ(g.call(Cmd(0x101, 1).u32(0).u32(0).u32(format).zero(68).b), (Cmd(0x200, 1).b));
+                ASSERT_EQ(g.call(resource(IN, 1, in_gpa, 0x100000).b), (Cmd(0x200, 1).b));
+                ASSERT_EQ(g.call(resource(OUT, 1, out_gpa, 0x100000).b), (Cmd(0x200, 1).b));
+                std::vector<std::vector<uint8_t>> got;
+                uint16_t out = g.send(queue(OUT, 1, 0, 0).b);
+                for (size_t i = 0; i < frames.size(); i++) {
+                        ASSERT_EQ(guest_write(g.mem(), in_gpa, frames[i].data(), frames[i].size()), 0);
+                        auto r = g.call(queue(IN, 1, 100 + i, (uint32_t) frames[i].size()).b);
+                        ASSERT_EQ(r.size(), 24u);
+                        EXPECT_EQ(get_le32(&r[16]), 0u) << "input " << i << " flags";
+                        auto o = g.wait(out);
+                        ASSERT_EQ(o.size(), 24u);
+                        EXPECT_EQ(get_le64(&o[8]), 100 + i) << "its timestamp";
+                        ASSERT_EQ(get_le32(&o[20]), frame_size);
+                        std::vector<uint8_t> f(frame_size);
+                        ASSERT_EQ(guest_read(g.mem(), out_gpa, f.data(), f.size()), 0);
+                        got.push_back(f);
+                        out = g.send(queue(OUT, 1, 0, 0).b);
+                }
+                /* The drain: the output buffer back empty with EOS, then its answer. */
+                auto d = g.call(Cmd(0x103, 1).b);
+                EXPECT_EQ(d, (Cmd(0x200, 1).b));
+                auto eos = g.wait(out);
+                ASSERT_EQ(eos.size(), 24u);
+                EXPECT_EQ(get_le32(&eos[16]), 2u) << "EOS";
+                for (size_t i = 0; i < got.size(); i++)
+                        EXPECT_TRUE(std::equal(got[i].begin(), got[i].end(), want.begin() + (long) (i * frame_size)))
+                                << "frame " << i;
+                auto ev = g.events();
+                ASSERT_EQ(ev.size(), 1u);
+                EXPECT_EQ(ev[0], (Cmd(0x200, 1).b)) << "DECODER_RESOLUTION_CHANGED for stream 1";
+                /* Jailed all along, and still alive: nothing it did was refused. */
+                EXPECT_EQ(status_field(pid, "Seccomp"), "2");
+        }
+        close(sv[0]);
+        int st;
+        ASSERT_EQ(waitpid(pid, &st, 0), pid);
+        EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << st;
+}
+
+TEST(MajordomeVideoDecode, decodes_vp8_through_vhost_user_jailed_like_ffmpeg) {
+        decode_through_vhost_user("libvpx", 0x1004);
+}
+
+TEST(MajordomeVideoDecode, decodes_vp9_through_vhost_user_jailed_like_ffmpeg) {
+        decode_through_vhost_user("libvpx-vp9", 0x1005);
 }
 
 } // namespace
