@@ -36,6 +36,7 @@
 /* Bitstream bytes one input buffer may carry. */
 #define MAX_INPUT_BYTES (64 * UINT64_C(1024) * 1024)
 #define DEFAULT_INPUT_PLANE_SIZE (1024 * 1024)
+#define SPARE_FRAMES 4
 
 typedef struct Entry {
         uint64_t gpa;
@@ -75,6 +76,13 @@ typedef struct Stream {
         uint64_t seq;
         Frame frames[FRAME_RING];
         unsigned frame_head, n_frames;
+        /* Delivered frames' buffers, kept for the next ones of the same
+         * size (a fresh 3 MiB buffer per 1080p frame costs its page
+         * faults every time). Not counted in mem_used: at most
+         * SPARE_FRAMES of the current size. */
+        uint8_t *spare[SPARE_FRAMES];
+        size_t spare_size;
+        unsigned n_spare;
         uint64_t mem_used;      /* the input copy and the frames */
         /* The input buffer being decoded (a host copy: its buffer went back). */
         uint8_t *in_data;
@@ -256,12 +264,36 @@ static uint64_t params_frame_size(const Params *p) {
         return (uint64_t) p->plane_size[0] + p->plane_size[1];
 }
 
+static void spare_clear(Stream *s) {
+        while (s->n_spare > 0)
+                free(s->spare[--s->n_spare]);
+}
+
+/* A frame's buffer goes back to the spares (or is freed). */
+static void frame_release(Stream *s, Frame *f) {
+        s->mem_used -= f->size;
+        if (f->size != s->spare_size) {
+                spare_clear(s);
+                s->spare_size = f->size;
+        }
+        if (s->n_spare < SPARE_FRAMES)
+                s->spare[s->n_spare++] = f->data;
+        else
+                free(f->data);
+        f->data = NULL;
+}
+
+static uint8_t *frame_alloc(Stream *s, size_t size) {
+        if (s->n_spare > 0 && s->spare_size == size)
+                return s->spare[--s->n_spare];
+        return malloc(size);
+}
+
 static void frames_clear(Stream *s) {
         while (s->n_frames > 0) {
                 Frame *f = &s->frames[s->frame_head];
 
-                s->mem_used -= f->size;
-                free(f->data);
+                frame_release(s, f);
                 s->frame_head = (s->frame_head + 1) % FRAME_RING;
                 s->n_frames--;
         }
@@ -368,6 +400,7 @@ static void stream_free(VirtioVideo *v, Stream *s) {
         }
         drain_answer(v, s, VIRTIO_VIDEO_RESP_ERR_INVALID_OPERATION);
         frames_clear(s);
+        spare_clear(s);
         input_release(s);
         decoder_close(s);
         av_packet_free(&s->pkt);
@@ -399,7 +432,7 @@ static int frame_take(VirtioVideo *v, Stream *s, const AVFrame *f) {
         fr->size = params_frame_size(&p);
         if (fr->size > v->o.max_memory - s->mem_used)
                 return -ENOMEM;
-        fr->data = malloc(fr->size);
+        fr->data = frame_alloc(s, fr->size);
         if (!fr->data)
                 return -ENOMEM;
         fr->timestamp = f->pts == AV_NOPTS_VALUE ? 0 : (uint64_t) f->pts;
@@ -418,6 +451,7 @@ static int frame_take(VirtioVideo *v, Stream *s, const AVFrame *f) {
                 if (!s->sws ||
                     sws_scale(s->sws, (const uint8_t *const *) f->data, f->linesize, 0, (int) h, dst, dst_stride) < 0) {
                         free(fr->data);
+                        fr->data = NULL;
                         return -EINVAL;
                 }
         }
@@ -497,8 +531,7 @@ static void deliver(VirtioVideo *v, Stream *s) {
                         continue;
                 }
                 buffer_done(v, s, b, f->timestamp, 0, (uint32_t) f->size);
-                s->mem_used -= f->size;
-                free(f->data);
+                frame_release(s, f);
                 s->frame_head = (s->frame_head + 1) % FRAME_RING;
                 s->n_frames--;
         }
