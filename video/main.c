@@ -47,19 +47,65 @@ static void help(void) {
                "  -h, --help             this text\n");
 }
 
-/* The core answers a command (now or later): into the chain kept for it. */
+/* Writes resp into the chain's writable buffers by guest address, through
+ * the queue's current guest memory (checked again there): a chain kept
+ * across a new memory table must not be written through the host
+ * addresses of the old one. */
+static int chain_write(const GuestMemory *mem, const VirtioChain *c, const uint8_t *resp, size_t len) {
+        for (unsigned i = 0; i < c->n_writable && len > 0; i++) {
+                const VirtioSeg *seg = &c->segs[c->n_readable + i];
+                size_t n = MIN(len, (size_t) seg->len);
+                int r;
+
+                r = guest_write(mem, seg->gpa, resp, n);
+                if (r < 0)
+                        return r;
+                resp += n;
+                len -= n;
+        }
+        return len == 0 ? 0 : -EMSGSIZE;
+}
+
+/* The core answers a command (now or later; always while the command
+ * queue is being processed): into the chain kept for it. */
 static void video_respond(void *ctx, uint64_t tag, const void *resp, size_t len) {
         Video *vd = ctx;
         VirtioChain *c;
 
-        if (tag >= MAX_HELD || !vd->held[tag])
+        if (tag >= MAX_HELD || !vd->held[tag] || !vd->cmdq)
                 return;
         c = vd->held[tag];
         vd->held[tag] = NULL;
-        if (len > 0 && virtio_writer_write(&c->writer, resp, len) < 0)
+        if (len > 0 && chain_write(vd->cmdq->mem, c, resp, len) < 0)
                 len = 0;
         virtq_push(vd->cmdq, c, (uint32_t) len);
         free(c);
+}
+
+/* The chains kept are forgotten (never pushed: their ring is going away)
+ * and the device starts over, as a reset asks: streams, resources and
+ * events gone. */
+static int video_reset(Video *vd) {
+        VirtioVideoOptions o = {};
+
+        for (unsigned i = 0; i < MAX_HELD; i++) {
+                free(vd->held[i]);
+                vd->held[i] = NULL;
+        }
+        vd->cmdq = vd->evq = NULL;
+        vd->core = virtio_video_free(vd->core);
+        return virtio_video_new(&o, video_respond, vd, &vd->core);
+}
+
+/* A ring stopped (GET_VRING_BASE: the front-end stops or resets the
+ * device) or the owner reset: the device resets before the library
+ * answers. */
+static int video_intercept(void *ctx, VhostUserBackend *b, const VhostUserMsg *m) {
+        Video *vd = ctx;
+
+        if (m->request == VHOST_USER_GET_VRING_BASE || m->request == VHOST_USER_RESET_OWNER)
+                return video_reset(vd) < 0 ? -ENOMEM : 0;
+        return 0;
 }
 
 /* Events into the buffers the driver posted on the event queue; those
@@ -183,13 +229,13 @@ int main(int argc, char **argv) {
                 .features = (UINT64_C(1) << 32) | VIRTIO_VIDEO_DEVICE_FEATURES, /* VERSION_1, GUEST_PAGES, NON_CONTIG */
                 .n_queues = VIRTIO_VIDEO_N_QUEUES,
                 .queue_notify = video_notify,
+                .intercept = video_intercept,
                 .config_size = VIRTIO_VIDEO_CONFIG_SIZE,
                 .config_read = video_config_read,
                 .config_write = video_config_write,
         };
         const char *socket_path = NULL, *step = NULL;
         SandboxMode mode = SANDBOX_MODE_ENFORCE;
-        VirtioVideoOptions o = {};
         bool no_sandbox = false;
         int fd = -1, c, r;
         Video *vd;
@@ -243,7 +289,7 @@ int main(int argc, char **argv) {
         vd = calloc(1, sizeof(*vd));
         if (!vd || !(vd->req = malloc(VIRTIO_VIDEO_MAX_REQUEST)))
                 return log_error_errno(-ENOMEM, "out of memory"), EXIT_FAILURE;
-        r = virtio_video_new(&o, video_respond, vd, &vd->core);
+        r = video_reset(vd);
         if (r < 0) {
                 log_error_errno(r, "device: %m");
                 return EXIT_FAILURE;
@@ -268,13 +314,12 @@ int main(int argc, char **argv) {
         }
         r = vhost_user_backend_run(vd->backend);
         vhost_user_backend_free(vd->backend);
-        /* Chains still held point into guest memory the back-end unmapped:
-         * the core's last answers are dropped with them. */
-        vd->cmdq = NULL;
-        for (unsigned i = 0; i < MAX_HELD; i++) {
+        /* The rings are gone: the core's last answers are dropped with
+         * the chains still kept. */
+        for (unsigned i = 0; i < MAX_HELD; i++)
                 free(vd->held[i]);
-                vd->held[i] = NULL;
-        }
+        vd->cmdq = NULL;
+        memset(vd->held, 0, sizeof(vd->held));
         virtio_video_free(vd->core);
         free(vd->req);
         free(vd);

@@ -288,14 +288,15 @@ public:
         }
 
         GuestMemory *mem() { return mem_; }
+        int sock() const { return sock_; }
 
-        /* Posts a command (req at a fresh place, a 64-byte answer buffer);
+        /* Posts a command (req at a fresh place, a 256-byte answer buffer);
          * its head. */
         uint16_t send(const std::vector<uint8_t> &req) {
                 uint64_t at = scratch_;
                 scratch_ += 0x2000;
                 EXPECT_EQ(guest_write(mem_, at, req.data(), req.size()), 0);
-                uint16_t head = cmdq_.add_chain({ { at, (uint32_t) req.size(), false }, { at + 0x1000, 64, true } });
+                uint16_t head = cmdq_.add_chain({ { at, (uint32_t) req.size(), false }, { at + 0x1000, 256, true } });
                 answers_[head] = at + 0x1000;
                 kick(0);
                 return head;
@@ -542,6 +543,35 @@ TEST(MajordomeVideoDecode, decodes_h264_through_vhost_user_jailed_like_ffmpeg) {
 
 TEST(MajordomeVideoDecode, decodes_hevc_through_vhost_user_jailed_like_ffmpeg) {
         decode_through_vhost_user("libx265", 0x1003, "hevc");
+}
+
+/* The front-end stops the command ring while a RESOURCE_QUEUE waits for
+ * its answer (a VM stopping, a guest resetting the device): the device
+ * resets and forgets the chain instead of writing into a ring that is
+ * gone; it goes on serving. */
+TEST(MajordomeVideoDecode, ring_stopped_with_a_command_waiting_resets_the_device) {
+        int sv[2];
+        ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+        pid_t pid = spawn({ "--fd", std::to_string(sv[1]) }, -1, sv[1]);
+        close(sv[1]);
+        {
+                Guest g(sv[0]);
+                ASSERT_EQ(g.call(Cmd(0x101, 1).u32(0).u32(0).u32(0x1004).zero(68).b), (Cmd(0x200, 1).b));
+                ASSERT_EQ(g.call(resource(OUT, 1, 0x800000, 0x100000).b), (Cmd(0x200, 1).b));
+                uint16_t out = g.send(queue(OUT, 1, 0, 0).b);
+                EXPECT_EQ(g.call(Cmd(0x108, 1).u32(OUT).u32(0).b).size(), 120u) << "it answers meanwhile";
+                EXPECT_FALSE(g.answered(out));
+                uint8_t st[8] = {};
+                VhostUserMsg m = ask(g.sock(), VHOST_USER_GET_VRING_BASE, st, 8);
+                EXPECT_EQ(get_le32(m.payload + 4), 4u) << "four chains taken";
+                EXPECT_FALSE(g.answered(out)) << "the waiting chain is not pushed into a stopped ring";
+                m = ask(g.sock(), VHOST_USER_GET_QUEUE_NUM, nullptr, 0);
+                EXPECT_EQ(get_le64(m.payload), 2u);
+        }
+        close(sv[0]);
+        int st;
+        ASSERT_EQ(waitpid(pid, &st, 0), pid);
+        EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << st;
 }
 
 } // namespace
