@@ -842,4 +842,76 @@ TEST_F(VideoTest, destroy_all_returns_queued_buffers) {
         EXPECT_EQ(cmd(resource_create_req(1, OUT, 200, output_entries(0))), hdr(VIRTIO_VIDEO_RESP_OK_NODATA, 1));
 }
 
+TEST_F(VideoTest, input_with_other_than_one_data_size_refused) {
+        ASSERT_EQ(stream_create(1, VIRTIO_VIDEO_FORMAT_H264), hdr(VIRTIO_VIDEO_RESP_OK_NODATA, 1));
+        ASSERT_EQ(cmd(resource_create_req(1, IN, 1, { { INPUT_BASE, 4096 } })), hdr(VIRTIO_VIDEO_RESP_OK_NODATA, 1));
+        ASSERT_EQ(cmd(resource_create_req(1, OUT, 1, { { OUTPUT_BASE, 4096 } })), hdr(VIRTIO_VIDEO_RESP_OK_NODATA, 1));
+        Req r = queue_req(1, IN, 1, 0, 10);
+        put_le32(&r.b[8 + 16], 2);
+        EXPECT_EQ(cmd(r), hdr(VIRTIO_VIDEO_RESP_ERR_INVALID_PARAMETER, 1));
+        put_le32(&r.b[8 + 16], 0);
+        EXPECT_EQ(cmd(r), hdr(VIRTIO_VIDEO_RESP_ERR_INVALID_PARAMETER, 1));
+        Req o = queue_req(1, OUT, 1, 0, 0);
+        put_le32(&o.b[8 + 16], 9);
+        EXPECT_EQ(cmd(o), hdr(VIRTIO_VIDEO_RESP_ERR_INVALID_PARAMETER, 1));
+}
+
+TEST_F(VideoTest, coded_format_change_during_a_drain_refused) {
+        ASSERT_EQ(stream_create(1, VIRTIO_VIDEO_FORMAT_H264), hdr(VIRTIO_VIDEO_RESP_OK_NODATA, 1));
+        Req vp8 = Req(VIRTIO_VIDEO_CMD_SET_PARAMS, 1).u32(IN).u32(VIRTIO_VIDEO_FORMAT_VP8).u32(320).u32(240).zero(96);
+        /* Before any input: the stream becomes VP8. */
+        EXPECT_EQ(cmd(vp8), hdr(VIRTIO_VIDEO_RESP_OK_NODATA, 1));
+        ASSERT_EQ(cmd(resource_create_req(1, IN, 1, { { INPUT_BASE, 4096 } })), hdr(VIRTIO_VIDEO_RESP_OK_NODATA, 1));
+        /* A drain waiting (no output buffer for its EOS). */
+        send(Req(VIRTIO_VIDEO_CMD_STREAM_DRAIN, 1), 8);
+        EXPECT_TRUE(responses.empty());
+        Req h264 = Req(VIRTIO_VIDEO_CMD_SET_PARAMS, 1).u32(IN).u32(VIRTIO_VIDEO_FORMAT_H264).u32(320).u32(240).zero(96);
+        EXPECT_EQ(cmd(h264), hdr(VIRTIO_VIDEO_RESP_ERR_INVALID_OPERATION, 1));
+}
+
+TEST_F(VideoTest, unknown_format_in_query_control_refused) {
+        EXPECT_EQ(cmd(Req(VIRTIO_VIDEO_CMD_QUERY_CONTROL, 0).u32(VIRTIO_VIDEO_CONTROL_PROFILE).u32(0).u32(0xdead).u32(0)),
+                  hdr(VIRTIO_VIDEO_RESP_ERR_UNSUPPORTED_CONTROL, 0));
+        EXPECT_EQ(cmd(Req(VIRTIO_VIDEO_CMD_QUERY_CONTROL, 0).u32(VIRTIO_VIDEO_CONTROL_PROFILE).u32(0)),
+                  hdr(VIRTIO_VIDEO_RESP_ERR_INVALID_PARAMETER, 0));
+}
+
+/* A stream whose frames do not fit its host memory: an ERROR event, the
+ * device goes on. */
+TEST_F(VideoTest, stream_over_its_memory_cap_gets_an_error_event) {
+        NEED_ENCODER("libvpx");
+        virtio_video_free(v);
+        VirtioVideoOptions o = { .threads = 0, .max_memory = 64 * 1024 };
+        ASSERT_EQ(virtio_video_new(&o, respond_cb, this, &v), 0);
+        std::string path = make_stream("a.ivf", "320x240", 2, "-c:v libvpx -pix_fmt yuv420p -f ivf");
+        ASSERT_EQ(stream_create(1, VIRTIO_VIDEO_FORMAT_VP8), hdr(VIRTIO_VIDEO_RESP_OK_NODATA, 1));
+        setup_resources(1);
+        bool error = false;
+        auto got = decode(1, ivf_frames(read_file(path)), nullptr, &error);
+        EXPECT_TRUE(error);
+        EXPECT_TRUE(got.empty());
+        auto ev = events();
+        ASSERT_FALSE(ev.empty());
+        EXPECT_EQ(ev.back(), hdr(VIRTIO_VIDEO_EVENT_ERROR, 1));
+        EXPECT_EQ(stream_create(2, VIRTIO_VIDEO_FORMAT_VP8), hdr(VIRTIO_VIDEO_RESP_OK_NODATA, 2));
+}
+
+/* With no event buffer posted, 64 events wait; later ones are dropped. */
+TEST_F(VideoTest, events_beyond_64_waiting_dropped) {
+        /* 32 streams fed junk three times over (a clear revives each):
+         * 96 ERROR events, none taken. */
+        for (uint32_t s = 0; s < VIRTIO_VIDEO_MAX_STREAMS; s++) {
+                ASSERT_EQ(stream_create(s, VIRTIO_VIDEO_FORMAT_VP8), hdr(VIRTIO_VIDEO_RESP_OK_NODATA, s));
+                ASSERT_EQ(cmd(resource_create_req(s, IN, 1, { { input_gpa(0), 4096 } })), hdr(VIRTIO_VIDEO_RESP_OK_NODATA, s));
+        }
+        Bytes junk(64, 0xff);
+        ASSERT_EQ(guest_write(mem, input_gpa(0), junk.data(), junk.size()), 0);
+        for (int round = 0; round < 3; round++)
+                for (uint32_t s = 0; s < VIRTIO_VIDEO_MAX_STREAMS; s++) {
+                        send(queue_req(s, IN, 1, 0, (uint32_t) junk.size()), 24);
+                        send(Req(VIRTIO_VIDEO_CMD_QUEUE_CLEAR, s).u32(IN).u32(0));
+                }
+        EXPECT_EQ(events().size(), (size_t) VIRTIO_VIDEO_MAX_EVENTS);
+}
+
 } // namespace
