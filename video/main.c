@@ -23,6 +23,7 @@
 #define MAX_HELD VIRTQ_MAX_SIZE
 
 typedef struct Video {
+        unsigned threads;       /* libavcodec's per stream */
         VirtioVideo *core;
         VhostUserBackend *backend;
         VirtQueue *cmdq, *evq;
@@ -41,6 +42,7 @@ static void help(void) {
                "  --fd N                 serve the connected vhost-user socket N\n"
                "  --socket PATH          listen at PATH and serve the first connection\n"
                "  --decoder NAME         the decoding back-end: ffmpeg (the only one)\n"
+               "  --threads N            libavcodec's decoding threads per stream (1..16; 1)\n"
                "  --seccomp MODE         enforce (default), or log: allow, and have the\n"
                "                         kernel log what video.policy forbids\n"
                "  --disable-sandbox      no jail and no seccomp filter: debugging only\n"
@@ -86,7 +88,7 @@ static void video_respond(void *ctx, uint64_t tag, const void *resp, size_t len)
  * and the device starts over, as a reset asks: streams, resources and
  * events gone. */
 static int video_reset(Video *vd) {
-        VirtioVideoOptions o = {};
+        VirtioVideoOptions o = { .threads = vd->threads };
 
         for (unsigned i = 0; i < MAX_HELD; i++) {
                 free(vd->held[i]);
@@ -214,11 +216,12 @@ out:
 }
 
 int main(int argc, char **argv) {
-        enum { ARG_FD = 0x100, ARG_SOCKET, ARG_DECODER, ARG_SECCOMP, ARG_DISABLE_SANDBOX };
+        enum { ARG_FD = 0x100, ARG_SOCKET, ARG_DECODER, ARG_THREADS, ARG_SECCOMP, ARG_DISABLE_SANDBOX };
         static const struct option options[] = {
                 { "fd", required_argument, NULL, ARG_FD },
                 { "socket", required_argument, NULL, ARG_SOCKET },
                 { "decoder", required_argument, NULL, ARG_DECODER },
+                { "threads", required_argument, NULL, ARG_THREADS },
                 { "seccomp", required_argument, NULL, ARG_SECCOMP },
                 { "disable-sandbox", no_argument, NULL, ARG_DISABLE_SANDBOX },
                 { "help", no_argument, NULL, 'h' },
@@ -237,8 +240,10 @@ int main(int argc, char **argv) {
         const char *socket_path = NULL, *step = NULL;
         SandboxMode mode = SANDBOX_MODE_ENFORCE;
         bool no_sandbox = false;
+        unsigned threads = 1;
         int fd = -1, c, r;
         Video *vd;
+        uint64_t v;
 
         log_set_program_name("majordome-video");
         while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
@@ -257,6 +262,13 @@ int main(int argc, char **argv) {
                                 log_error("--decoder: expected ffmpeg: %s", optarg);
                                 return EXIT_FAILURE;
                         }
+                        break;
+                case ARG_THREADS:
+                        if (parse_uint(optarg, 1, 16, &v) < 0) {
+                                log_error("--threads: expected 1..16: %s", optarg);
+                                return EXIT_FAILURE;
+                        }
+                        threads = (unsigned) v;
                         break;
                 case ARG_SECCOMP:
                         mode = sandbox_mode_from_string(optarg);
@@ -289,6 +301,7 @@ int main(int argc, char **argv) {
         vd = calloc(1, sizeof(*vd));
         if (!vd || !(vd->req = malloc(VIRTIO_VIDEO_MAX_REQUEST)))
                 return log_error_errno(-ENOMEM, "out of memory"), EXIT_FAILURE;
+        vd->threads = threads;
         r = video_reset(vd);
         if (r < 0) {
                 log_error_errno(r, "device: %m");

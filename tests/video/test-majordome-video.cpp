@@ -92,6 +92,8 @@ TEST(MajordomeVideo, bad_options_exit_one_with_a_message) {
                 { { "--fd", "3", "--socket", "/tmp/x" }, "give one of --fd N or --socket PATH" },
                 { { "--fd", "3", "--decoder", "vaapi" }, "--decoder: expected ffmpeg" },
                 { { "--fd", "3", "--seccomp", "off" }, "--seccomp: expected enforce or log" },
+                { { "--fd", "3", "--threads", "0" }, "--threads: expected 1..16" },
+                { { "--fd", "3", "--threads", "17" }, "--threads: expected 1..16" },
                 { { "--fd", "x" }, "--fd: not a descriptor number" },
                 { { "--fd", "3", "extra" }, "unexpected argument: extra" },
         };
@@ -439,7 +441,7 @@ std::vector<std::vector<uint8_t>> ivf_frames(const std::vector<uint8_t> &f) {
 /* A stream made by the ffmpeg CLI (IVF: one frame per input buffer; raw
  * H.264/HEVC: 1000-byte chunks), decoded by a guest through the jailed
  * process over vhost-user, every frame compared with ffmpeg's. */
-void decode_through_vhost_user(const char *encoder, uint32_t format, const char *ext) {
+void decode_through_vhost_user(const char *encoder, uint32_t format, const char *ext, unsigned threads = 1) {
         if (sh(std::string("ffmpeg -hide_banner -encoders 2>/dev/null | grep -qw ") + encoder) != 0)
                 GTEST_SKIP() << "the ffmpeg CLI with " << encoder << " is missing (tools/install-deps.sh)";
         harness::TempDir dir("video-test");
@@ -463,7 +465,7 @@ void decode_through_vhost_user(const char *encoder, uint32_t format, const char 
 
         int sv[2];
         ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-        pid_t pid = spawn({ "--fd", std::to_string(sv[1]) }, -1, sv[1]);
+        pid_t pid = spawn({ "--fd", std::to_string(sv[1]), "--threads", std::to_string(threads) }, -1, sv[1]);
         close(sv[1]);
         {
                 Guest g(sv[0]);
@@ -539,6 +541,12 @@ TEST(MajordomeVideoDecode, decodes_vp9_through_vhost_user_jailed_like_ffmpeg) {
 
 TEST(MajordomeVideoDecode, decodes_h264_through_vhost_user_jailed_like_ffmpeg) {
         decode_through_vhost_user("libx264", 0x1002, "h264");
+}
+
+/* libavcodec's frame threads in the jail: clone for threads
+ * (common.policy) and nothing more. */
+TEST(MajordomeVideoDecode, decodes_h264_with_4_threads_through_vhost_user_jailed_like_ffmpeg) {
+        decode_through_vhost_user("libx264", 0x1002, "h264", 4);
 }
 
 TEST(MajordomeVideoDecode, decodes_hevc_through_vhost_user_jailed_like_ffmpeg) {
