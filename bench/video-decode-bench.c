@@ -10,7 +10,7 @@
  * Prints frames/s of both and the ratio; exits 1 below the goal, 77
  * without the ffmpeg CLI or libx264.
  *
- *     video-decode-bench [FRAMES] */
+ *     video-decode-bench [FRAMES [THREADS]]   (120 frames, 1 thread) */
 #include <libavutil/log.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -120,9 +120,9 @@ static size_t resource_req(uint32_t queue, uint32_t id, uint64_t gpa, uint32_t n
 }
 
 /* The device's decode of the whole stream; ns, 0 on failure. */
-static uint64_t device_round(const uint8_t *stream, size_t size, unsigned want) {
+static uint64_t device_round(const uint8_t *stream, size_t size, unsigned want, unsigned threads) {
         Bench b = { .next_tag = 100 };
-        VirtioVideoOptions o = { .threads = 1 };
+        VirtioVideoOptions o = { .threads = threads };
         uint64_t t0;
         size_t len;
 
@@ -169,12 +169,13 @@ static uint64_t device_round(const uint8_t *stream, size_t size, unsigned want) 
         return t0;
 }
 
-static uint64_t ffmpeg_round(const char *path) {
+static uint64_t ffmpeg_round(const char *path, unsigned threads) {
         char cmd[512];
         uint64_t t0 = now_ns();
 
         snprintf(cmd, sizeof(cmd),
-                 "ffmpeg -hide_banner -loglevel error -threads 1 -i %s -f rawvideo -pix_fmt nv12 -y /dev/null", path);
+                 "ffmpeg -hide_banner -loglevel error -threads %u -i %s -f rawvideo -pix_fmt nv12 -y /dev/null", threads,
+                 path);
         if (system(cmd) != 0)
                 return 0;
         return now_ns() - t0;
@@ -182,6 +183,7 @@ static uint64_t ffmpeg_round(const char *path) {
 
 int main(int argc, char **argv) {
         unsigned frames = argc > 1 ? (unsigned) atoi(argv[1]) : 120;
+        unsigned threads = argc > 2 ? (unsigned) atoi(argv[2]) : 1;
         char dir[] = "/tmp/video-bench-XXXXXX", path[64], cmd[512];
         uint64_t best_dev = UINT64_MAX, best_ff = UINT64_MAX;
         uint8_t *stream;
@@ -189,7 +191,7 @@ int main(int argc, char **argv) {
         FILE *f;
         double dev_fps, ff_fps, ratio;
 
-        if (frames == 0 || !mkdtemp(dir))
+        if (frames == 0 || threads == 0 || threads > 16 || !mkdtemp(dir))
                 return 2;
         if (system("ffmpeg -hide_banner -encoders 2>/dev/null | grep -qw libx264") != 0) {
                 printf("video-decode: SKIP: no ffmpeg CLI with libx264\n");
@@ -215,7 +217,7 @@ int main(int argc, char **argv) {
         av_log_set_level(AV_LOG_FATAL);
 
         for (unsigned r = 0; r < ROUNDS; r++) {
-                uint64_t d = device_round(stream, size, frames), c = ffmpeg_round(path);
+                uint64_t d = device_round(stream, size, frames, threads), c = ffmpeg_round(path, threads);
 
                 if (d == 0 || c == 0) {
                         printf("video-decode: FAIL: a round failed (device %llu ns, ffmpeg %llu ns)\n",
@@ -231,7 +233,7 @@ int main(int argc, char **argv) {
         dev_fps = frames * 1e9 / (double) best_dev;
         ff_fps = frames * 1e9 / (double) best_ff;
         ratio = dev_fps / ff_fps;
-        printf("%-28s %10s\n", "1080p H.264, 1 thread", "frames/s");
+        printf("1080p H.264, %u thread(s)    %10s\n", threads, "frames/s");
         printf("%-28s %10.1f\n", "device core (guest pages)", dev_fps);
         printf("%-28s %10.1f\n", "ffmpeg CLI to NV12", ff_fps);
         printf("video-decode: %.2fx ffmpeg (goal >= %.1fx): %s\n", ratio, GOAL, ratio >= GOAL ? "PASS" : "FAIL");
