@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <libavcodec/avcodec.h>
 #include <libavutil/imgutils.h>
+#include <libavutil/opt.h>
 #include <libswscale/swscale.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +38,13 @@
 #define MAX_INPUT_BYTES (64 * UINT64_C(1024) * 1024)
 #define DEFAULT_INPUT_PLANE_SIZE (1024 * 1024)
 #define SPARE_FRAMES 4
+/* The encoder's coded packets waiting for an output buffer. */
+#define PKT_RING 64
+#define MAX_PENDING_PKTS 16
+/* Input timestamps by frame number (pts), for the packets' answers. */
+#define TS_RING 256
+#define DEFAULT_BITRATE 1000000
+#define MAX_BITRATE 1000000000u
 
 typedef struct Entry {
         uint64_t gpa;
@@ -91,7 +99,15 @@ typedef struct Stream {
         bool error;
         bool draining, flushed;
         uint64_t drain_tag;
-        AVCodecContext *ctx;
+        /* The encoder's: coded packets waiting, the controls, the input
+         * timestamps of frames in flight by their pts. */
+        AVPacket *pkts[PKT_RING];
+        unsigned pkt_head, n_pkts;
+        uint64_t ts[TS_RING];
+        int64_t next_pts;
+        uint32_t bitrate, bitrate_peak, bitrate_mode, profile, level, prepend;
+        bool force_key;
+        AVCodecContext *ctx;    /* the decoder's, or the encoder's once open */
         AVCodecParserContext *parser;
         AVPacket *pkt;
         AVFrame *frame;
@@ -107,6 +123,11 @@ struct VirtioVideo {
         uint8_t events[VIRTIO_VIDEO_MAX_EVENTS][VIRTIO_VIDEO_EVENT_SIZE];
         unsigned event_head, n_events;
 };
+
+static void encoder_pump(VirtioVideo *v, Stream *s);
+static void encoder_deliver(VirtioVideo *v, Stream *s);
+static void pkts_clear(Stream *s);
+static void encoder_close(Stream *s);
 
 static const struct {
         uint32_t format;
@@ -131,6 +152,35 @@ bool virtio_video_format_supported(uint32_t format) {
         enum AVCodecID id = codec_of(format);
 
         return id != AV_CODEC_ID_NONE && avcodec_find_decoder(id);
+}
+
+static const struct {
+        uint32_t format;
+        const char *name;
+} encoders[] = {
+        { VIRTIO_VIDEO_FORMAT_H264, "libx264" },
+        { VIRTIO_VIDEO_FORMAT_HEVC, "libx265" },
+        { VIRTIO_VIDEO_FORMAT_VP8, "libvpx" },
+        { VIRTIO_VIDEO_FORMAT_VP9, "libvpx-vp9" },
+};
+
+static const char *encoder_name(uint32_t format) {
+        for (size_t i = 0; i < ARRAY_SIZE(encoders); i++)
+                if (encoders[i].format == format)
+                        return encoders[i].name;
+        return NULL;
+}
+
+bool virtio_video_encoder_format_supported(uint32_t format) {
+        const char *name = encoder_name(format);
+
+        return name && avcodec_find_encoder_by_name(name);
+}
+
+/* A coded format this device takes: decoded by the decoder, encoded by
+ * the encoder. */
+static bool coded_supported(const VirtioVideo *v, uint32_t format) {
+        return v->o.encoder ? virtio_video_encoder_format_supported(format) : virtio_video_format_supported(format);
 }
 
 /* ---- responses and events ---- */
@@ -401,6 +451,7 @@ static void stream_free(VirtioVideo *v, Stream *s) {
         drain_answer(v, s, VIRTIO_VIDEO_RESP_ERR_INVALID_OPERATION);
         frames_clear(s);
         spare_clear(s);
+        pkts_clear(s);
         input_release(s);
         decoder_close(s);
         av_packet_free(&s->pkt);
@@ -614,6 +665,18 @@ static void pump(VirtioVideo *v, Stream *s) {
 }
 
 static void stream_run(VirtioVideo *v, Stream *s) {
+        if (v->o.encoder) {
+                for (;;) {
+                        unsigned before = s->n_pkts;
+                        bool had_input = buffer_oldest(s, 0) != NULL;
+
+                        encoder_pump(v, s);
+                        encoder_deliver(v, s);
+                        if (s->error || s->n_pkts >= before || !had_input)
+                                break;
+                }
+                return;
+        }
         for (;;) {
                 unsigned before = s->n_frames;
                 bool had_input = s->in_pos < s->in_size || buffer_oldest(s, 0);
@@ -626,6 +689,246 @@ static void stream_run(VirtioVideo *v, Stream *s) {
         }
 }
 
+/* ---- the encoder ---- */
+
+static void pkts_clear(Stream *s) {
+        while (s->n_pkts > 0) {
+                AVPacket *p = s->pkts[s->pkt_head];
+
+                s->mem_used -= (uint64_t) p->size;
+                av_packet_free(&s->pkts[s->pkt_head]);
+                s->pkt_head = (s->pkt_head + 1) % PKT_RING;
+                s->n_pkts--;
+        }
+}
+
+static void encoder_close(Stream *s) {
+        avcodec_free_context(&s->ctx);
+        sws_freeContext(s->sws);
+        s->sws = NULL;
+}
+
+/* virtio-video's H.264 level (256 = 1.0 ... 270 = 5.1) as level_idc. */
+static int h264_level_idc(uint32_t level) {
+        static const int idc[] = { 10, 11, 12, 13, 20, 21, 22, 30, 31, 32, 40, 41, 42, 50, 51 };
+
+        return level >= 256 && level <= 270 ? idc[level - 256] : -1;
+}
+
+/* Opened at the first input frame, with the params and controls then. */
+static int encoder_open(const VirtioVideo *v, Stream *s) {
+        const AVCodec *c = avcodec_find_encoder_by_name(encoder_name(s->coded_format));
+        AVDictionary *opts = NULL;
+        int r;
+
+        if (!c)
+                return -EOPNOTSUPP;
+        s->ctx = avcodec_alloc_context3(c);
+        if (!s->ctx)
+                return -ENOMEM;
+        s->ctx->width = (int) s->in.width;
+        s->ctx->height = (int) s->in.height;
+        s->ctx->time_base = (AVRational) { 1, (int) s->in.frame_rate };
+        s->ctx->framerate = (AVRational) { (int) s->in.frame_rate, 1 };
+        s->ctx->pix_fmt = AV_PIX_FMT_YUV420P;
+        for (const enum AVPixelFormat *f = c->pix_fmts; f && *f != AV_PIX_FMT_NONE; f++)
+                if (*f == AV_PIX_FMT_NV12)
+                        s->ctx->pix_fmt = AV_PIX_FMT_NV12;
+        s->ctx->bit_rate = s->bitrate;
+        if (s->bitrate_mode == 1) { /* VIRTIO_VIDEO_BITRATE_MODE_CBR */
+                s->ctx->rc_min_rate = s->ctx->rc_max_rate = s->bitrate;
+                s->ctx->rc_buffer_size = (int) MIN(s->bitrate, (uint32_t) INT32_MAX);
+        } else if (s->bitrate_peak > s->bitrate) {
+                s->ctx->rc_max_rate = s->bitrate_peak;
+                s->ctx->rc_buffer_size = (int) MIN(s->bitrate_peak, (uint32_t) INT32_MAX);
+        }
+        /* A key frame every second; no B-frames: every frame's packet
+         * comes out in order, as a guest's V4L2 encoder expects. */
+        s->ctx->gop_size = (int) s->in.frame_rate;
+        s->ctx->max_b_frames = 0;
+        s->ctx->thread_count = (int) MAX(v->o.threads, 1u);
+        switch (s->coded_format) {
+        case VIRTIO_VIDEO_FORMAT_H264:
+                av_dict_set(&opts, "preset", "veryfast", 0);
+                av_dict_set(&opts, "tune", "zerolatency", 0);
+                av_dict_set(&opts, "forced-idr", "1", 0);
+                av_dict_set(&opts, "profile", s->profile == 256 ? "baseline" : s->profile == 257 ? "main" : "high", 0);
+                s->ctx->level = h264_level_idc(s->level);
+                break;
+        case VIRTIO_VIDEO_FORMAT_HEVC:
+                av_dict_set(&opts, "preset", "veryfast", 0);
+                av_dict_set(&opts, "tune", "zerolatency", 0);
+                av_dict_set(&opts, "forced-idr", "1", 0);
+                av_dict_set(&opts, "x265-params", "log-level=none", 0);
+                break;
+        default:
+                av_dict_set(&opts, "deadline", "realtime", 0);
+                av_dict_set(&opts, "cpu-used", "8", 0);
+                av_dict_set(&opts, "lag-in-frames", "0", 0);
+                break;
+        }
+        r = avcodec_open2(s->ctx, c, &opts);
+        av_dict_free(&opts);
+        if (r < 0) {
+                avcodec_free_context(&s->ctx);
+                return -EINVAL;
+        }
+        return 0;
+}
+
+/* Every packet the encoder has ready, into the ring. */
+static int encoder_receive(Stream *s) {
+        for (;;) {
+                AVPacket *p;
+                int r;
+
+                if (s->n_pkts == PKT_RING)
+                        return -ENOBUFS;
+                p = av_packet_alloc();
+                if (!p)
+                        return -ENOMEM;
+                r = avcodec_receive_packet(s->ctx, p);
+                if (r == AVERROR(EAGAIN) || r == AVERROR_EOF) {
+                        av_packet_free(&p);
+                        return 0;
+                }
+                if (r < 0) {
+                        av_packet_free(&p);
+                        return -EINVAL;
+                }
+                s->mem_used += (uint64_t) p->size;
+                s->pkts[(s->pkt_head + s->n_pkts) % PKT_RING] = p;
+                s->n_pkts++;
+        }
+}
+
+/* The oldest queued input buffer: one NV12 frame at the input params'
+ * layout, read from the guest, encoded; the buffer answered. */
+static int encode_input(VirtioVideo *v, Stream *s, Buffer *b) {
+        const uint64_t size = params_frame_size(&s->in);
+        const int w = (int) s->in.width, h = (int) s->in.height, stride = (int) s->in.stride[0];
+        const uint8_t *src[4];
+        int src_stride[4] = { stride, stride, 0, 0 };
+        uint8_t *data;
+        AVFrame *f;
+        int r;
+
+        /* Too small for a frame of the params: back flagged ERR. */
+        if (b->len < size) {
+                buffer_done(v, s, b, b->timestamp, VIRTIO_VIDEO_BUFFER_FLAG_ERR, 0);
+                return 0;
+        }
+        if (!s->ctx) {
+                r = encoder_open(v, s);
+                if (r < 0) {
+                        buffer_done(v, s, b, b->timestamp, VIRTIO_VIDEO_BUFFER_FLAG_ERR, 0);
+                        return r;
+                }
+        }
+        if (size > v->o.max_memory - s->mem_used)
+                return -ENOMEM;
+        data = malloc(size);
+        if (!data)
+                return -ENOMEM;
+        f = av_frame_alloc();
+        r = f ? buffer_rw(v, b, 0, data, size, false) : -ENOMEM;
+        if (r >= 0) {
+                f->format = s->ctx->pix_fmt;
+                f->width = w;
+                f->height = h;
+                r = av_frame_get_buffer(f, 0) < 0 ? -ENOMEM : 0;
+        }
+        if (r >= 0) {
+                src[0] = data;
+                src[1] = data + s->in.plane_size[0];
+                src[2] = src[3] = NULL;
+                if (f->format == AV_PIX_FMT_NV12) {
+                        av_image_copy_plane(f->data[0], f->linesize[0], src[0], stride, w, h);
+                        av_image_copy_plane(f->data[1], f->linesize[1], src[1], stride, (w + 1) & ~1, (h + 1) / 2);
+                } else {
+                        s->sws = sws_getCachedContext(s->sws, w, h, AV_PIX_FMT_NV12, w, h, f->format, SWS_BICUBIC,
+                                                      NULL, NULL, NULL);
+                        if (!s->sws || sws_scale(s->sws, src, src_stride, 0, h, f->data, f->linesize) < 0)
+                                r = -EINVAL;
+                }
+        }
+        free(data);
+        if (r < 0) {
+                av_frame_free(&f);
+                buffer_done(v, s, b, b->timestamp, VIRTIO_VIDEO_BUFFER_FLAG_ERR, 0);
+                return r == -EFAULT ? 0 : r;
+        }
+        f->pts = s->next_pts++;
+        s->ts[f->pts % TS_RING] = b->timestamp;
+        if (s->force_key) {
+                /* libx264 (forced-idr) and libvpx make it a key frame. */
+                f->pict_type = AV_PICTURE_TYPE_I;
+                s->force_key = false;
+        }
+        r = avcodec_send_frame(s->ctx, f);
+        av_frame_free(&f);
+        buffer_done(v, s, b, b->timestamp, 0, 0);
+        if (r < 0)
+                return -EINVAL;
+        return encoder_receive(s);
+}
+
+static void encoder_pump(VirtioVideo *v, Stream *s) {
+        int r = 0;
+
+        while (!s->error && s->n_pkts < MAX_PENDING_PKTS) {
+                Buffer *b = buffer_oldest(s, 0);
+
+                if (b) {
+                        r = encode_input(v, s, b);
+                        if (r < 0)
+                                break;
+                        continue;
+                }
+                if (s->draining && !s->flushed) {
+                        if (s->ctx) {
+                                r = avcodec_send_frame(s->ctx, NULL) < 0 ? -EINVAL : encoder_receive(s);
+                                if (r < 0)
+                                        break;
+                        }
+                        s->flushed = true;
+                }
+                break;
+        }
+        if (r < 0)
+                stream_fail(v, s);
+}
+
+/* Packets into queued output buffers (flags IFRAME or PFRAME, the
+ * timestamp of the frame they code); then a finished drain's EOS. */
+static void encoder_deliver(VirtioVideo *v, Stream *s) {
+        Buffer *b;
+
+        while (s->n_pkts > 0 && (b = buffer_oldest(s, 1))) {
+                AVPacket *p = s->pkts[s->pkt_head];
+
+                if (b->len < (uint64_t) p->size || buffer_rw(v, b, 0, p->data, (uint64_t) p->size, true) < 0) {
+                        buffer_done(v, s, b, b->timestamp, VIRTIO_VIDEO_BUFFER_FLAG_ERR, 0);
+                        continue;
+                }
+                buffer_done(v, s, b, p->pts >= 0 ? s->ts[p->pts % TS_RING] : 0,
+                            (p->flags & AV_PKT_FLAG_KEY) ? VIRTIO_VIDEO_BUFFER_FLAG_IFRAME
+                                                         : VIRTIO_VIDEO_BUFFER_FLAG_PFRAME,
+                            (uint32_t) p->size);
+                s->mem_used -= (uint64_t) p->size;
+                av_packet_free(&s->pkts[s->pkt_head]);
+                s->pkt_head = (s->pkt_head + 1) % PKT_RING;
+                s->n_pkts--;
+        }
+        if (s->draining && s->flushed && s->n_pkts == 0 && (b = buffer_oldest(s, 1))) {
+                buffer_done(v, s, b, 0, VIRTIO_VIDEO_BUFFER_FLAG_EOS, 0);
+                drain_answer(v, s, VIRTIO_VIDEO_RESP_OK_NODATA);
+                /* The next frame opens the encoder afresh. */
+                encoder_close(s);
+                s->flushed = false;
+        }
+}
+
 /* ---- commands ---- */
 
 typedef struct Request {
@@ -634,6 +937,30 @@ typedef struct Request {
         uint32_t stream_id;
         uint64_t tag;
 } Request;
+
+/* The encoder's params: NV12 of width x height in, the coded format out
+ * (one plane: a buffer for a packet, suggested as big as a raw frame). */
+static void encoder_params(Stream *s, uint32_t width, uint32_t height, uint32_t frame_rate) {
+        params_set_out(&s->in, width, height);
+        s->in.frame_rate = frame_rate;
+        s->out = (Params) { .format = s->coded_format, .width = width, .height = height, .min_buffers = 1,
+                            .max_buffers = VIRTIO_VIDEO_MAX_BUFFERS, .crop = { 0, 0, width, height },
+                            .frame_rate = frame_rate, .num_planes = 1 };
+        s->out.plane_size[0] = (uint32_t) MAX(params_frame_size(&s->in), (uint64_t) 64 * 1024);
+}
+
+static uint32_t control_default_profile(uint32_t format) {
+        switch (format) {
+        case VIRTIO_VIDEO_FORMAT_H264:
+                return 257; /* main */
+        case VIRTIO_VIDEO_FORMAT_HEVC:
+                return 512;
+        case VIRTIO_VIDEO_FORMAT_VP8:
+                return 768;
+        default:
+                return 1024;
+        }
+}
 
 static uint32_t cmd_stream_create(VirtioVideo *v, const Request *rq) {
         uint32_t in_mem, out_mem, format;
@@ -652,7 +979,7 @@ static uint32_t cmd_stream_create(VirtioVideo *v, const Request *rq) {
         /* Guest pages only: VIRTIO_OBJECT is not offered. */
         if (in_mem != VIRTIO_VIDEO_MEM_TYPE_GUEST_PAGES || out_mem != VIRTIO_VIDEO_MEM_TYPE_GUEST_PAGES)
                 return VIRTIO_VIDEO_RESP_ERR_INVALID_PARAMETER;
-        if (!virtio_video_format_supported(format))
+        if (!coded_supported(v, format))
                 return VIRTIO_VIDEO_RESP_ERR_INVALID_PARAMETER;
         for (unsigned i = 0; i < VIRTIO_VIDEO_MAX_STREAMS; i++)
                 if (!v->streams[i]) {
@@ -666,10 +993,25 @@ static uint32_t cmd_stream_create(VirtioVideo *v, const Request *rq) {
                 return VIRTIO_VIDEO_RESP_ERR_OUT_OF_MEMORY;
         s->id = rq->stream_id;
         s->coded_format = format;
-        params_default_in(&s->in, format);
-        params_set_out(&s->out, 0, 0);
         s->pkt = av_packet_alloc();
         s->frame = av_frame_alloc();
+        if (v->o.encoder) {
+                /* NV12 in at 320x240, 30 frames/s until the driver says
+                 * otherwise; the encoder opens at the first frame. */
+                encoder_params(s, 320, 240, 30);
+                s->bitrate = s->bitrate_peak = DEFAULT_BITRATE;
+                s->profile = control_default_profile(format);
+                s->level = format == VIRTIO_VIDEO_FORMAT_H264 ? 266 /* 4.0 */ : 0;
+                s->prepend = 1;
+                if (!s->pkt || !s->frame) {
+                        stream_free(v, s);
+                        return VIRTIO_VIDEO_RESP_ERR_OUT_OF_MEMORY;
+                }
+                v->streams[slot] = s;
+                return VIRTIO_VIDEO_RESP_OK_NODATA;
+        }
+        params_default_in(&s->in, format);
+        params_set_out(&s->out, 0, 0);
         if (!s->pkt || !s->frame || decoder_open(v, s) < 0) {
                 stream_free(v, s);
                 return VIRTIO_VIDEO_RESP_ERR_OUT_OF_MEMORY;
@@ -780,7 +1122,11 @@ static uint32_t cmd_resource_queue(VirtioVideo *v, const Request *rq) {
                  * during a drain. */
                 if (s->error || s->draining)
                         return VIRTIO_VIDEO_RESP_ERR_INVALID_OPERATION;
-                if (n_sizes != 1 || size0 > b->len || size0 > MAX_INPUT_BYTES)
+                /* The encoder reads one frame at the input params' layout. */
+                if (v->o.encoder) {
+                        if (n_sizes > 8)
+                                return VIRTIO_VIDEO_RESP_ERR_INVALID_PARAMETER;
+                } else if (n_sizes != 1 || size0 > b->len || size0 > MAX_INPUT_BYTES)
                         return VIRTIO_VIDEO_RESP_ERR_INVALID_PARAMETER;
                 b->data_size = size0;
         } else if (n_sizes > 8) {
@@ -843,7 +1189,14 @@ static uint32_t cmd_queue_clear(VirtioVideo *v, const Request *rq) {
         if (q < 0)
                 return VIRTIO_VIDEO_RESP_ERR_INVALID_PARAMETER;
         buffers_return(v, s, (unsigned) q);
-        if (q == 0) {
+        if (q == 0 && v->o.encoder) {
+                /* The encoder starts over at the next frame. */
+                drain_answer(v, s, VIRTIO_VIDEO_RESP_ERR_INVALID_OPERATION);
+                pkts_clear(s);
+                encoder_close(s);
+                s->flushed = false;
+                s->error = false;
+        } else if (q == 0) {
                 /* A seek: the decoder starts over, a drain is cancelled,
                  * a failed stream may be fed again. */
                 drain_answer(v, s, VIRTIO_VIDEO_RESP_ERR_INVALID_OPERATION);
@@ -890,6 +1243,37 @@ static uint32_t cmd_get_params(VirtioVideo *v, const Request *rq, uint8_t *resp)
         return VIRTIO_VIDEO_RESP_OK_GET_PARAMS;
 }
 
+/* SET_PARAMS of the encoder: input NV12 of 16..4096 squared at 1..240
+ * frames/s (0: unchanged); output a coded format it encodes. Neither
+ * while the encoder is open (it opens at the first frame, closes at the
+ * end of a drain or a clear). */
+static uint32_t encoder_set_params(Stream *s, int q, const uint8_t *p) {
+        uint32_t format = get_le32(p + 4), width = get_le32(p + 8), height = get_le32(p + 12);
+        uint32_t rate = get_le32(p + 40), plane_size = get_le32(p + 48);
+
+        if (q == 0) {
+                if (format != VIRTIO_VIDEO_FORMAT_NV12 || width < 16 || height < 16 || rate > 240)
+                        return VIRTIO_VIDEO_RESP_ERR_INVALID_PARAMETER;
+                if (s->ctx)
+                        return VIRTIO_VIDEO_RESP_ERR_INVALID_OPERATION;
+                encoder_params(s, width, height, rate ? rate : s->in.frame_rate);
+                return VIRTIO_VIDEO_RESP_OK_NODATA;
+        }
+        if (!virtio_video_encoder_format_supported(format))
+                return VIRTIO_VIDEO_RESP_ERR_INVALID_PARAMETER;
+        if (format != s->coded_format) {
+                if (s->ctx)
+                        return VIRTIO_VIDEO_RESP_ERR_INVALID_OPERATION;
+                s->coded_format = format;
+                s->profile = control_default_profile(format);
+                s->level = format == VIRTIO_VIDEO_FORMAT_H264 ? 266 : 0;
+                s->out.format = format;
+        }
+        if (plane_size > 0 && plane_size <= MAX_INPUT_BYTES)
+                s->out.plane_size[0] = plane_size;
+        return VIRTIO_VIDEO_RESP_OK_NODATA;
+}
+
 static uint32_t cmd_set_params(VirtioVideo *v, const Request *rq) {
         const uint8_t *p = rq->p + HDR;
         uint32_t format, width, height, plane_size;
@@ -909,6 +1293,8 @@ static uint32_t cmd_set_params(VirtioVideo *v, const Request *rq) {
         plane_size = get_le32(p + 48);
         if (q < 0 || width > VIRTIO_VIDEO_MAX_DIMENSION || height > VIRTIO_VIDEO_MAX_DIMENSION)
                 return VIRTIO_VIDEO_RESP_ERR_INVALID_PARAMETER;
+        if (v->o.encoder)
+                return encoder_set_params(s, q, p);
         if (q == 1) {
                 /* The decoder decides the picture's size; the driver may
                  * only confirm NV12. */
@@ -943,12 +1329,17 @@ static const uint32_t vp8_profiles[] = { 768 };
 static const uint32_t vp9_profiles[] = { 1024 };
 static const uint32_t h264_levels[] = { 256, 257, 258, 259, 260, 261, 262, 263, 264, 265, 266, 267, 268, 269, 270 };
 
-static size_t control_values(uint32_t control, uint32_t format, const uint32_t **ret) {
-        if (!virtio_video_format_supported(format))
+/* libx264 makes baseline, main and high. */
+static const uint32_t h264_enc_profiles[] = { 256, 257, 259 };
+
+static size_t control_values(const VirtioVideo *v, uint32_t control, uint32_t format, const uint32_t **ret) {
+        if (!coded_supported(v, format))
                 return 0;
         if (control == VIRTIO_VIDEO_CONTROL_PROFILE)
                 switch (format) {
                 case VIRTIO_VIDEO_FORMAT_H264:
+                        if (v->o.encoder)
+                                return *ret = h264_enc_profiles, ARRAY_SIZE(h264_enc_profiles);
                         return *ret = h264_profiles, ARRAY_SIZE(h264_profiles);
                 case VIRTIO_VIDEO_FORMAT_HEVC:
                         return *ret = hevc_profiles, ARRAY_SIZE(hevc_profiles);
@@ -962,7 +1353,7 @@ static size_t control_values(uint32_t control, uint32_t format, const uint32_t *
         return 0;
 }
 
-static uint32_t cmd_query_control(const Request *rq, uint8_t *resp, size_t *ret_len) {
+static uint32_t cmd_query_control(const VirtioVideo *v, const Request *rq, uint8_t *resp, size_t *ret_len) {
         const uint32_t *vals = NULL;
         size_t n;
 
@@ -970,7 +1361,7 @@ static uint32_t cmd_query_control(const Request *rq, uint8_t *resp, size_t *ret_
          * virtio_video_query_control_{profile,level}: format, padding. */
         if (rq->len < HDR + 16)
                 return VIRTIO_VIDEO_RESP_ERR_INVALID_PARAMETER;
-        n = control_values(get_le32(rq->p + HDR), get_le32(rq->p + HDR + 8), &vals);
+        n = control_values(v, get_le32(rq->p + HDR), get_le32(rq->p + HDR + 8), &vals);
         if (n == 0)
                 return VIRTIO_VIDEO_RESP_ERR_UNSUPPORTED_CONTROL;
         /* virtio_video_query_control_resp_{profile,level}: num, padding,
@@ -983,23 +1374,120 @@ static uint32_t cmd_query_control(const Request *rq, uint8_t *resp, size_t *ret_
         return VIRTIO_VIDEO_RESP_OK_QUERY_CONTROL;
 }
 
-static unsigned n_inputs(void) {
-        unsigned n = 0;
+static bool value_in(uint32_t value, const uint32_t *vals, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                if (vals[i] == value)
+                        return true;
+        return false;
+}
+
+/* The encoder's controls (struct virtio_video_get_control: control,
+ * padding; the answer virtio_video_get_control_resp then the value, le32
+ * and padding). */
+static uint32_t cmd_get_control(VirtioVideo *v, const Request *rq, uint8_t *resp) {
+        Stream *s = stream_find(v, rq->stream_id);
+        uint32_t value;
+
+        if (!s)
+                return VIRTIO_VIDEO_RESP_ERR_INVALID_STREAM_ID;
+        switch (get_le32(rq->p + HDR)) {
+        case VIRTIO_VIDEO_CONTROL_BITRATE:
+                value = s->bitrate;
+                break;
+        case VIRTIO_VIDEO_CONTROL_BITRATE_PEAK:
+                value = s->bitrate_peak;
+                break;
+        case VIRTIO_VIDEO_CONTROL_BITRATE_MODE:
+                value = s->bitrate_mode;
+                break;
+        case VIRTIO_VIDEO_CONTROL_PROFILE:
+                value = s->profile;
+                break;
+        case VIRTIO_VIDEO_CONTROL_LEVEL:
+                if (s->coded_format != VIRTIO_VIDEO_FORMAT_H264)
+                        return VIRTIO_VIDEO_RESP_ERR_UNSUPPORTED_CONTROL;
+                value = s->level;
+                break;
+        case VIRTIO_VIDEO_CONTROL_PREPEND_SPSPPS_TO_IDR:
+                value = s->prepend;
+                break;
+        default:
+                return VIRTIO_VIDEO_RESP_ERR_UNSUPPORTED_CONTROL;
+        }
+        put_le32(resp + HDR, value);
+        put_le32(resp + HDR + 4, 0);
+        return VIRTIO_VIDEO_RESP_OK_GET_CONTROL;
+}
+
+/* struct virtio_video_set_control: control, padding, then the value's
+ * struct (le32, padding). Bitrate, peak, mode, profile and level take
+ * effect when the encoder next opens (the first frame after a drain or a
+ * clear); a key frame request at the next frame. */
+static uint32_t cmd_set_control(VirtioVideo *v, const Request *rq) {
+        Stream *s = stream_find(v, rq->stream_id);
+        const uint32_t *vals = NULL;
+        uint32_t control, value;
+        size_t n;
+
+        if (rq->len < HDR + 16)
+                return VIRTIO_VIDEO_RESP_ERR_INVALID_PARAMETER;
+        if (!s)
+                return VIRTIO_VIDEO_RESP_ERR_INVALID_STREAM_ID;
+        control = get_le32(rq->p + HDR);
+        value = get_le32(rq->p + HDR + 8);
+        switch (control) {
+        case VIRTIO_VIDEO_CONTROL_BITRATE:
+        case VIRTIO_VIDEO_CONTROL_BITRATE_PEAK:
+                if (value == 0 || value > MAX_BITRATE)
+                        return VIRTIO_VIDEO_RESP_ERR_INVALID_PARAMETER;
+                *(control == VIRTIO_VIDEO_CONTROL_BITRATE ? &s->bitrate : &s->bitrate_peak) = value;
+                break;
+        case VIRTIO_VIDEO_CONTROL_BITRATE_MODE:
+                if (value > 1) /* VBR, CBR */
+                        return VIRTIO_VIDEO_RESP_ERR_INVALID_PARAMETER;
+                s->bitrate_mode = value;
+                break;
+        case VIRTIO_VIDEO_CONTROL_PROFILE:
+        case VIRTIO_VIDEO_CONTROL_LEVEL:
+                n = control_values(v, control, s->coded_format, &vals);
+                if (n == 0)
+                        return VIRTIO_VIDEO_RESP_ERR_UNSUPPORTED_CONTROL;
+                if (!value_in(value, vals, n))
+                        return VIRTIO_VIDEO_RESP_ERR_INVALID_PARAMETER;
+                *(control == VIRTIO_VIDEO_CONTROL_PROFILE ? &s->profile : &s->level) = value;
+                break;
+        case VIRTIO_VIDEO_CONTROL_FORCE_KEYFRAME:
+                s->force_key = true;
+                break;
+        case VIRTIO_VIDEO_CONTROL_PREPEND_SPSPPS_TO_IDR:
+                /* libx264 and libx265 put the parameter sets before every
+                 * IDR anyway (their repeat-headers default): only 1. */
+                if (value != 1)
+                        return VIRTIO_VIDEO_RESP_ERR_INVALID_PARAMETER;
+                break;
+        default:
+                return VIRTIO_VIDEO_RESP_ERR_UNSUPPORTED_CONTROL;
+        }
+        return VIRTIO_VIDEO_RESP_OK_NODATA;
+}
+
+/* The coded formats the device takes (decoded, or encoded), in order. */
+static size_t coded_formats(const VirtioVideo *v, uint32_t formats[N_CODECS]) {
+        size_t n = 0;
 
         for (size_t i = 0; i < N_CODECS; i++)
-                n += virtio_video_format_supported(codecs[i].format);
+                if (coded_supported(v, codecs[i].format))
+                        formats[n++] = codecs[i].format;
         return n;
 }
 
-/* QUERY_CAPABILITY's answer into resp (NULL: only its size). */
-static size_t capability(uint32_t queue_type, uint8_t *resp) {
+static size_t capability(const VirtioVideo *v, uint32_t queue_type, uint8_t *resp) {
         uint32_t formats[N_CODECS];
-        size_t n = 0, off;
+        size_t n_coded = coded_formats(v, formats), n = n_coded, off;
+        /* The raw side: the decoder's output, the encoder's input. */
+        bool raw = (queue_type == VIRTIO_VIDEO_QUEUE_TYPE_OUTPUT) != v->o.encoder;
 
-        for (size_t i = 0; i < N_CODECS; i++)
-                if (virtio_video_format_supported(codecs[i].format))
-                        formats[n++] = codecs[i].format;
-        if (queue_type == VIRTIO_VIDEO_QUEUE_TYPE_OUTPUT) {
+        if (raw) {
                 formats[0] = VIRTIO_VIDEO_FORMAT_NV12;
                 n = 1;
         }
@@ -1014,13 +1502,13 @@ static size_t capability(uint32_t queue_type, uint8_t *resp) {
                         uint8_t *d = resp + off, *f = d + 24;
 
                         /* struct virtio_video_format_desc: mask (which of
-                         * the other queue's descriptors it pairs with:
-                         * input with NV12, the only output; NV12 with
-                         * every input), format, planes_layout,
+                         * the other queue's descriptors it pairs with: a
+                         * coded format with NV12, the only raw one; NV12
+                         * with every coded one), format, planes_layout,
                          * plane_align, num_frames; then one
                          * virtio_video_format_frame: width and height
                          * ranges, num_rates 0. */
-                        put_le64(d, queue_type == VIRTIO_VIDEO_QUEUE_TYPE_OUTPUT ? (UINT64_C(1) << n_inputs()) - 1 : 1);
+                        put_le64(d, raw ? (UINT64_C(1) << n_coded) - 1 : 1);
                         put_le32(d + 8, formats[i]);
                         put_le32(d + 12, VIRTIO_VIDEO_PLANES_LAYOUT_SINGLE_BUFFER);
                         put_le32(d + 16, 1);
@@ -1040,16 +1528,18 @@ static size_t capability(uint32_t queue_type, uint8_t *resp) {
 
 /* The size of the answer a successful command gets; 0 for one that is
  * not known (its error answer is a header). */
-static size_t response_size(const Request *rq, uint32_t type) {
+static size_t response_size(const VirtioVideo *v, const Request *rq, uint32_t type) {
         switch (type) {
         case VIRTIO_VIDEO_CMD_QUERY_CAPABILITY:
-                return rq->len >= HDR + 8 ? capability(get_le32(rq->p + HDR), NULL) : HDR;
+                return rq->len >= HDR + 8 ? capability(v, get_le32(rq->p + HDR), NULL) : HDR;
         case VIRTIO_VIDEO_CMD_RESOURCE_QUEUE:
                 return VIRTIO_VIDEO_RESOURCE_QUEUE_RESP_SIZE;
         case VIRTIO_VIDEO_CMD_GET_PARAMS:
                 return HDR + VIRTIO_VIDEO_PARAMS_SIZE;
         case VIRTIO_VIDEO_CMD_QUERY_CONTROL:
                 return HDR + 8 + 4 * ARRAY_SIZE(h264_levels);
+        case VIRTIO_VIDEO_CMD_GET_CONTROL:
+                return HDR + 8;
         default:
                 return HDR;
         }
@@ -1109,7 +1599,7 @@ void virtio_video_command(VirtioVideo *v, const GuestMemory *mem, uint64_t tag, 
         rq.stream_id = get_le32(rq.p + 4);
         /* A buffer too small for the answer gets nothing (never past it),
          * and the command is not executed. */
-        if (resp_cap < response_size(&rq, type)) {
+        if (resp_cap < response_size(v, &rq, type)) {
                 v->respond(v->ctx, tag, NULL, 0);
                 goto out;
         }
@@ -1120,7 +1610,7 @@ void virtio_video_command(VirtioVideo *v, const GuestMemory *mem, uint64_t tag, 
                         rtype = VIRTIO_VIDEO_RESP_ERR_INVALID_PARAMETER;
                         break;
                 }
-                len = capability(get_le32(rq.p + HDR), resp);
+                len = capability(v, get_le32(rq.p + HDR), resp);
                 v->respond(v->ctx, tag, resp, len);
                 goto out;
         case VIRTIO_VIDEO_CMD_STREAM_CREATE:
@@ -1153,14 +1643,21 @@ void virtio_video_command(VirtioVideo *v, const GuestMemory *mem, uint64_t tag, 
                 rtype = cmd_set_params(v, &rq);
                 break;
         case VIRTIO_VIDEO_CMD_QUERY_CONTROL:
-                rtype = cmd_query_control(&rq, resp, &len);
+                rtype = cmd_query_control(v, &rq, resp, &len);
                 break;
         case VIRTIO_VIDEO_CMD_GET_CONTROL:
         case VIRTIO_VIDEO_CMD_SET_CONTROL:
-                /* The decoder has no control to read or set (the
-                 * encoder's bitrate, profile, level are not here). */
-                rtype = rq.len < HDR + 8 ? VIRTIO_VIDEO_RESP_ERR_INVALID_PARAMETER
-                                         : VIRTIO_VIDEO_RESP_ERR_UNSUPPORTED_CONTROL;
+                /* The decoder has no control to read or set. */
+                if (rq.len < HDR + 8)
+                        rtype = VIRTIO_VIDEO_RESP_ERR_INVALID_PARAMETER;
+                else if (!v->o.encoder)
+                        rtype = VIRTIO_VIDEO_RESP_ERR_UNSUPPORTED_CONTROL;
+                else if (type == VIRTIO_VIDEO_CMD_GET_CONTROL) {
+                        rtype = cmd_get_control(v, &rq, resp);
+                        if (rtype == VIRTIO_VIDEO_RESP_OK_GET_CONTROL)
+                                len = HDR + 8;
+                } else
+                        rtype = cmd_set_control(v, &rq);
                 break;
         default:
                 rtype = VIRTIO_VIDEO_RESP_ERR_INVALID_OPERATION;

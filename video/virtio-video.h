@@ -98,9 +98,16 @@ extern "C" {
 
 #define VIRTIO_VIDEO_BUFFER_FLAG_ERR 1
 #define VIRTIO_VIDEO_BUFFER_FLAG_EOS 2
+#define VIRTIO_VIDEO_BUFFER_FLAG_IFRAME 4
+#define VIRTIO_VIDEO_BUFFER_FLAG_PFRAME 8
 
+#define VIRTIO_VIDEO_CONTROL_BITRATE 1
 #define VIRTIO_VIDEO_CONTROL_PROFILE 2
 #define VIRTIO_VIDEO_CONTROL_LEVEL 3
+#define VIRTIO_VIDEO_CONTROL_FORCE_KEYFRAME 4
+#define VIRTIO_VIDEO_CONTROL_BITRATE_MODE 5
+#define VIRTIO_VIDEO_CONTROL_BITRATE_PEAK 6
+#define VIRTIO_VIDEO_CONTROL_PREPEND_SPSPPS_TO_IDR 7
 
 #define VIRTIO_VIDEO_EVENT_ERROR 0x100
 #define VIRTIO_VIDEO_EVENT_DECODER_RESOLUTION_CHANGED 0x200
@@ -130,6 +137,7 @@ typedef struct VirtioVideo VirtioVideo;
 typedef void (*VirtioVideoRespond)(void *ctx, uint64_t tag, const void *resp, size_t len);
 
 typedef struct VirtioVideoOptions {
+        bool encoder;           /* the encoder (device id 30): NV12 in, bitstreams out; else the decoder */
         unsigned threads;       /* libavcodec threads per stream; 0: 1 */
         uint64_t max_memory;    /* host bytes per stream (input copy, pending frames); 0: the default */
 } VirtioVideoOptions;
@@ -158,6 +166,8 @@ void virtio_video_config_read(const VirtioVideo *v, uint32_t offset, void *data,
 
 /* Whether this libavcodec decodes a virtio-video coded format. */
 bool virtio_video_format_supported(uint32_t format);
+/* Whether it encodes one (libx264, libx265, libvpx, libvpx-vp9). */
+bool virtio_video_encoder_format_supported(uint32_t format);
 
 /* Streams open now. */
 unsigned virtio_video_n_streams(const VirtioVideo *v);

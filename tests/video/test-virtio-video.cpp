@@ -9,6 +9,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 #include <map>
@@ -912,6 +913,287 @@ TEST_F(VideoTest, events_beyond_64_waiting_dropped) {
                         send(Req(VIRTIO_VIDEO_CMD_QUEUE_CLEAR, s).u32(IN).u32(0));
                 }
         EXPECT_EQ(events().size(), (size_t) VIRTIO_VIDEO_MAX_EVENTS);
+}
+
+/* ---- the encoder (device id 30) ---- */
+
+class EncoderTest : public VideoTest {
+protected:
+        void SetUp() override {
+                VideoTest::SetUp();
+                virtio_video_free(v);
+                VirtioVideoOptions o = { .encoder = true };
+                ASSERT_EQ(virtio_video_new(&o, respond_cb, this, &v), 0);
+        }
+
+        Req set_input(uint32_t stream, uint32_t w, uint32_t h, uint32_t rate = 30) {
+                Req r(VIRTIO_VIDEO_CMD_SET_PARAMS, stream);
+                r.u32(IN).u32(VIRTIO_VIDEO_FORMAT_NV12).u32(w).u32(h).zero(24).u32(rate).zero(68);
+                return r;
+        }
+        Req set_control(uint32_t stream, uint32_t control, uint32_t value) {
+                return Req(VIRTIO_VIDEO_CMD_SET_CONTROL, stream).u32(control).u32(0).u32(value).u32(0);
+        }
+
+        struct Packet {
+                Bytes data;
+                uint64_t timestamp;
+                uint32_t flags;
+        };
+
+        /* Plays the guest: each NV12 frame into the input resource, its
+         * packets collected from the output resources (queued again),
+         * then a drain. */
+        std::vector<Packet> encode(uint32_t stream, const std::vector<Bytes> &frames,
+                                   const std::map<size_t, bool> &force_key = {}) {
+                std::vector<Packet> out;
+                std::map<uint64_t, unsigned> pending;
+                uint64_t drain_tag = 0;
+                bool eos = false, drained = false;
+                auto collect = [&]() {
+                        std::vector<Response> rs;
+                        rs.swap(responses);
+                        for (auto &r : rs) {
+                                if (r.tag == drain_tag) {
+                                        drained = r.b == hdr(VIRTIO_VIDEO_RESP_OK_NODATA, stream);
+                                        continue;
+                                }
+                                auto it = pending.find(r.tag);
+                                if (it == pending.end())
+                                        continue; /* an input's answer */
+                                unsigned i = it->second;
+                                pending.erase(it);
+                                ASSERT_EQ(r.b.size(), 24u);
+                                uint32_t flags = get_le32(&r.b[16]);
+                                if (flags & VIRTIO_VIDEO_BUFFER_FLAG_EOS) {
+                                        eos = true;
+                                        continue;
+                                }
+                                ASSERT_EQ(flags & VIRTIO_VIDEO_BUFFER_FLAG_ERR, 0u);
+                                out.push_back({ read_output(i, get_le32(&r.b[20])), get_le64(&r.b[8]), flags });
+                                pending[next_tag] = i;
+                                send(queue_req(stream, OUT, 200 + i, 0, 0), 24);
+                        }
+                };
+                for (unsigned i = 0; i < N_OUTPUT; i++) {
+                        pending[next_tag] = i;
+                        send(queue_req(stream, OUT, 200 + i, 0, 0), 24);
+                }
+                for (size_t k = 0; k < frames.size(); k++) {
+                        if (force_key.count(k)) {
+                                EXPECT_EQ(cmd(set_control(stream, VIRTIO_VIDEO_CONTROL_FORCE_KEYFRAME, 1)),
+                                          hdr(VIRTIO_VIDEO_RESP_OK_NODATA, stream));
+                        }
+                        EXPECT_EQ(guest_write(mem, input_gpa(0), frames[k].data(), frames[k].size()), 0);
+                        uint64_t in_tag = send(queue_req(stream, IN, 100, 1000 + k, (uint32_t) frames[k].size()), 24);
+                        bool in_done = false;
+                        for (auto &r : responses)
+                                if (r.tag == in_tag) {
+                                        in_done = get_le32(&r.b[16]) == 0;
+                                        r.tag = UINT64_MAX;
+                                }
+                        EXPECT_TRUE(in_done) << "input " << k;
+                        collect();
+                }
+                drain_tag = next_tag;
+                send(Req(VIRTIO_VIDEO_CMD_STREAM_DRAIN, stream), 8);
+                collect();
+                EXPECT_TRUE(eos && drained);
+                return out;
+        }
+
+        /* PSNR (dB, the average of ffmpeg's psnr filter) of coded against
+         * the raw NV12 frames. */
+        double psnr(const std::string &raw, const std::string &coded, uint32_t w, uint32_t h) {
+                std::string log = coded + ".psnr";
+                std::ostringstream c;
+                /* Both at 30 frames/s: the psnr filter pairs frames by time. */
+                c << "ffmpeg -hide_banner -nostats -f rawvideo -pix_fmt nv12 -s " << w << "x" << h << " -framerate 30 -i "
+                  << raw << " -r 30 -i " << coded << " -lavfi '[1:v][0:v]psnr' -f null - 2>" << log;
+                EXPECT_EQ(sh(c.str()), 0) << c.str();
+                std::ifstream in(log);
+                std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+                size_t at = text.find("average:");
+                return at == std::string::npos ? 0 : atof(text.c_str() + at + 8);
+        }
+
+        void encode_and_check(uint32_t format, const char *ext, double bound) {
+                std::string raw = dir->path + "/in.nv12";
+                ASSERT_EQ(sh("ffmpeg -hide_banner -loglevel error -y -f lavfi -i testsrc2=size=320x240:rate=30 "
+                             "-frames:v 10 -f rawvideo -pix_fmt nv12 " + raw), 0);
+                auto frames = chunks(read_file(raw), 320 * 240 * 3 / 2);
+                ASSERT_EQ(frames.size(), 10u);
+                ASSERT_EQ(stream_create(1, format), hdr(VIRTIO_VIDEO_RESP_OK_NODATA, 1));
+                ASSERT_EQ(cmd(set_input(1, 320, 240)), hdr(VIRTIO_VIDEO_RESP_OK_NODATA, 1));
+                setup_resources(1);
+                auto pkts = encode(1, frames);
+                ASSERT_EQ(pkts.size(), 10u);
+                EXPECT_EQ(pkts[0].flags, (uint32_t) VIRTIO_VIDEO_BUFFER_FLAG_IFRAME);
+                for (size_t i = 0; i < pkts.size(); i++)
+                        EXPECT_EQ(pkts[i].timestamp, 1000 + i) << "packet " << i;
+                std::string coded = dir->path + "/out." + ext;
+                std::ofstream f(coded, std::ios::binary);
+                bool ivf = std::string(ext) == "ivf";
+                if (ivf) {
+                        Bytes h(32, 0);
+                        memcpy(&h[0], "DKIF", 4);
+                        put_le16(&h[6], 32);
+                        memcpy(&h[8], format == VIRTIO_VIDEO_FORMAT_VP8 ? "VP80" : "VP90", 4);
+                        put_le16(&h[12], 320);
+                        put_le16(&h[14], 240);
+                        put_le32(&h[16], 30);
+                        put_le32(&h[20], 1);
+                        put_le32(&h[24], (uint32_t) pkts.size());
+                        f.write((const char *) h.data(), (long) h.size());
+                }
+                for (size_t i = 0; i < pkts.size(); i++) {
+                        if (ivf) {
+                                uint8_t fh[12];
+                                put_le32(fh, (uint32_t) pkts[i].data.size());
+                                put_le64(fh + 4, i);
+                                f.write((const char *) fh, 12);
+                        }
+                        f.write((const char *) pkts[i].data.data(), (long) pkts[i].data.size());
+                }
+                f.close();
+                double db = psnr(raw, coded, 320, 240);
+                EXPECT_GT(db, bound) << "PSNR of " << coded;
+                RecordProperty("psnr_db", std::to_string(db));
+        }
+};
+
+TEST_F(EncoderTest, query_capability_nv12_in_coded_out) {
+        Bytes in = cmd(Req(VIRTIO_VIDEO_CMD_QUERY_CAPABILITY, 0).u32(IN).u32(0));
+        ASSERT_EQ(in.size(), 16u + 64);
+        EXPECT_EQ(get_le32(&in[24]), (uint32_t) VIRTIO_VIDEO_FORMAT_NV12);
+        Bytes out = cmd(Req(VIRTIO_VIDEO_CMD_QUERY_CAPABILITY, 0).u32(OUT).u32(0));
+        ASSERT_GE(out.size(), 16u + 64);
+        uint32_t n = get_le32(&out[8]);
+        EXPECT_EQ(get_le64(&in[16]), (UINT64_C(1) << n) - 1);
+        std::vector<uint32_t> formats;
+        for (uint32_t i = 0; i < n; i++)
+                formats.push_back(get_le32(&out[16 + i * 64 + 8]));
+        if (have_encoder("libx264")) {
+                EXPECT_NE(std::find(formats.begin(), formats.end(), (uint32_t) VIRTIO_VIDEO_FORMAT_H264), formats.end());
+        }
+        if (have_encoder("libvpx")) {
+                EXPECT_NE(std::find(formats.begin(), formats.end(), (uint32_t) VIRTIO_VIDEO_FORMAT_VP8), formats.end());
+        }
+}
+
+TEST_F(EncoderTest, encodes_h264_psnr_above_40db) {
+        NEED_ENCODER("libx264");
+        encode_and_check(VIRTIO_VIDEO_FORMAT_H264, "h264", 40);
+}
+
+TEST_F(EncoderTest, encodes_vp8_psnr_above_38db) {
+        NEED_ENCODER("libvpx");
+        encode_and_check(VIRTIO_VIDEO_FORMAT_VP8, "ivf", 38);
+}
+
+TEST_F(EncoderTest, encodes_vp9_psnr_above_38db) {
+        NEED_ENCODER("libvpx-vp9");
+        encode_and_check(VIRTIO_VIDEO_FORMAT_VP9, "ivf", 38);
+}
+
+TEST_F(EncoderTest, encodes_hevc_psnr_above_38db) {
+        NEED_ENCODER("libx265");
+        encode_and_check(VIRTIO_VIDEO_FORMAT_HEVC, "hevc", 38);
+}
+
+TEST_F(EncoderTest, force_keyframe_makes_that_frame_a_key_frame) {
+        NEED_ENCODER("libx264");
+        std::string raw = dir->path + "/in.nv12";
+        ASSERT_EQ(sh("ffmpeg -hide_banner -loglevel error -y -f lavfi -i testsrc2=size=160x128:rate=30 "
+                     "-frames:v 8 -f rawvideo -pix_fmt nv12 " + raw), 0);
+        ASSERT_EQ(stream_create(1, VIRTIO_VIDEO_FORMAT_H264), hdr(VIRTIO_VIDEO_RESP_OK_NODATA, 1));
+        ASSERT_EQ(cmd(set_input(1, 160, 128)), hdr(VIRTIO_VIDEO_RESP_OK_NODATA, 1));
+        setup_resources(1);
+        auto pkts = encode(1, chunks(read_file(raw), 160 * 128 * 3 / 2), { { 5, true } });
+        ASSERT_EQ(pkts.size(), 8u);
+        for (size_t i = 0; i < pkts.size(); i++)
+                EXPECT_EQ(pkts[i].flags, (uint32_t) (i == 0 || i == 5 ? VIRTIO_VIDEO_BUFFER_FLAG_IFRAME
+                                                                         : VIRTIO_VIDEO_BUFFER_FLAG_PFRAME))
+                        << "packet " << i;
+}
+
+TEST_F(EncoderTest, controls_read_back_and_bad_values_refused) {
+        NEED_ENCODER("libx264");
+        ASSERT_EQ(stream_create(1, VIRTIO_VIDEO_FORMAT_H264), hdr(VIRTIO_VIDEO_RESP_OK_NODATA, 1));
+        auto get = [&](uint32_t control) {
+                Bytes r = cmd(Req(VIRTIO_VIDEO_CMD_GET_CONTROL, 1).u32(control).u32(0));
+                EXPECT_EQ(r.size(), 16u);
+                return r.size() == 16 ? get_le32(&r[8]) : 0;
+        };
+        EXPECT_EQ(get(VIRTIO_VIDEO_CONTROL_BITRATE), 1000000u);
+        EXPECT_EQ(cmd(set_control(1, VIRTIO_VIDEO_CONTROL_BITRATE, 2500000)), hdr(VIRTIO_VIDEO_RESP_OK_NODATA, 1));
+        EXPECT_EQ(get(VIRTIO_VIDEO_CONTROL_BITRATE), 2500000u);
+        EXPECT_EQ(cmd(set_control(1, VIRTIO_VIDEO_CONTROL_PROFILE, 259)), hdr(VIRTIO_VIDEO_RESP_OK_NODATA, 1));
+        EXPECT_EQ(get(VIRTIO_VIDEO_CONTROL_PROFILE), 259u);
+        EXPECT_EQ(cmd(set_control(1, VIRTIO_VIDEO_CONTROL_LEVEL, 264)), hdr(VIRTIO_VIDEO_RESP_OK_NODATA, 1));
+        EXPECT_EQ(get(VIRTIO_VIDEO_CONTROL_LEVEL), 264u);
+        EXPECT_EQ(cmd(set_control(1, VIRTIO_VIDEO_CONTROL_BITRATE_MODE, 1)), hdr(VIRTIO_VIDEO_RESP_OK_NODATA, 1));
+        EXPECT_EQ(get(VIRTIO_VIDEO_CONTROL_BITRATE_MODE), 1u);
+        /* Bad values, each refused. */
+        EXPECT_EQ(cmd(set_control(1, VIRTIO_VIDEO_CONTROL_BITRATE, 0)), hdr(VIRTIO_VIDEO_RESP_ERR_INVALID_PARAMETER, 1));
+        EXPECT_EQ(cmd(set_control(1, VIRTIO_VIDEO_CONTROL_PROFILE, 258 /* extended */)),
+                  hdr(VIRTIO_VIDEO_RESP_ERR_INVALID_PARAMETER, 1));
+        EXPECT_EQ(cmd(set_control(1, VIRTIO_VIDEO_CONTROL_LEVEL, 300)), hdr(VIRTIO_VIDEO_RESP_ERR_INVALID_PARAMETER, 1));
+        EXPECT_EQ(cmd(set_control(1, VIRTIO_VIDEO_CONTROL_BITRATE_MODE, 2)),
+                  hdr(VIRTIO_VIDEO_RESP_ERR_INVALID_PARAMETER, 1));
+        EXPECT_EQ(cmd(set_control(1, 99, 1)), hdr(VIRTIO_VIDEO_RESP_ERR_UNSUPPORTED_CONTROL, 1));
+        EXPECT_EQ(cmd(Req(VIRTIO_VIDEO_CMD_GET_CONTROL, 1).u32(99).u32(0)), hdr(VIRTIO_VIDEO_RESP_ERR_UNSUPPORTED_CONTROL, 1));
+        EXPECT_EQ(cmd(Req(VIRTIO_VIDEO_CMD_SET_CONTROL, 1).u32(VIRTIO_VIDEO_CONTROL_BITRATE).u32(0)),
+                  hdr(VIRTIO_VIDEO_RESP_ERR_INVALID_PARAMETER, 1));
+        EXPECT_EQ(cmd(Req(VIRTIO_VIDEO_CMD_GET_CONTROL, 7).u32(1).u32(0)), hdr(VIRTIO_VIDEO_RESP_ERR_INVALID_STREAM_ID, 7));
+}
+
+TEST_F(EncoderTest, level_of_vp8_unsupported) {
+        NEED_ENCODER("libvpx");
+        ASSERT_EQ(stream_create(1, VIRTIO_VIDEO_FORMAT_VP8), hdr(VIRTIO_VIDEO_RESP_OK_NODATA, 1));
+        EXPECT_EQ(cmd(set_control(1, VIRTIO_VIDEO_CONTROL_LEVEL, 256)), hdr(VIRTIO_VIDEO_RESP_ERR_UNSUPPORTED_CONTROL, 1));
+        EXPECT_EQ(cmd(Req(VIRTIO_VIDEO_CMD_GET_CONTROL, 1).u32(VIRTIO_VIDEO_CONTROL_LEVEL).u32(0)),
+                  hdr(VIRTIO_VIDEO_RESP_ERR_UNSUPPORTED_CONTROL, 1));
+}
+
+TEST_F(EncoderTest, bad_input_params_refused) {
+        NEED_ENCODER("libx264");
+        ASSERT_EQ(stream_create(1, VIRTIO_VIDEO_FORMAT_H264), hdr(VIRTIO_VIDEO_RESP_OK_NODATA, 1));
+        EXPECT_EQ(cmd(set_input(1, 65536, 65536)), hdr(VIRTIO_VIDEO_RESP_ERR_INVALID_PARAMETER, 1));
+        EXPECT_EQ(cmd(set_input(1, 8, 8)), hdr(VIRTIO_VIDEO_RESP_ERR_INVALID_PARAMETER, 1));
+        EXPECT_EQ(cmd(set_input(1, 320, 240, 1000)), hdr(VIRTIO_VIDEO_RESP_ERR_INVALID_PARAMETER, 1));
+        Req argb = set_input(1, 320, 240);
+        put_le32(&argb.b[8 + 4], 1);
+        EXPECT_EQ(cmd(argb), hdr(VIRTIO_VIDEO_RESP_ERR_INVALID_PARAMETER, 1));
+        EXPECT_EQ(cmd(Req(VIRTIO_VIDEO_CMD_SET_PARAMS, 1).u32(OUT).u32(VIRTIO_VIDEO_FORMAT_NV12).zero(104)),
+                  hdr(VIRTIO_VIDEO_RESP_ERR_INVALID_PARAMETER, 1));
+        /* What it took: GET_PARAMS says the NV12 layout. */
+        ASSERT_EQ(cmd(set_input(1, 640, 360)), hdr(VIRTIO_VIDEO_RESP_OK_NODATA, 1));
+        Bytes p = cmd(Req(VIRTIO_VIDEO_CMD_GET_PARAMS, 1).u32(IN).u32(0));
+        ASSERT_EQ(p.size(), 120u);
+        EXPECT_EQ(get_le32(&p[8 + 4]), (uint32_t) VIRTIO_VIDEO_FORMAT_NV12);
+        EXPECT_EQ(get_le32(&p[8 + 48]), 640u * 360);
+        EXPECT_EQ(get_le32(&p[8 + 56]), 640u * 180);
+}
+
+TEST_F(EncoderTest, input_buffer_too_small_returned_with_err_and_params_locked_while_encoding) {
+        NEED_ENCODER("libx264");
+        ASSERT_EQ(stream_create(1, VIRTIO_VIDEO_FORMAT_H264), hdr(VIRTIO_VIDEO_RESP_OK_NODATA, 1));
+        ASSERT_EQ(cmd(set_input(1, 320, 240)), hdr(VIRTIO_VIDEO_RESP_OK_NODATA, 1));
+        ASSERT_EQ(cmd(resource_create_req(1, IN, 1, { { INPUT_BASE, 4096 } })), hdr(VIRTIO_VIDEO_RESP_OK_NODATA, 1));
+        ASSERT_EQ(cmd(resource_create_req(1, IN, 2, { { input_gpa(1), (uint32_t) MiB } })), hdr(VIRTIO_VIDEO_RESP_OK_NODATA, 1));
+        uint64_t small = send(queue_req(1, IN, 1, 0, 4096), 24);
+        ASSERT_EQ(responses.size(), 1u);
+        EXPECT_EQ(responses[0].tag, small);
+        EXPECT_EQ(get_le32(&responses[0].b[16]), (uint32_t) VIRTIO_VIDEO_BUFFER_FLAG_ERR);
+        responses.clear();
+        send(queue_req(1, IN, 2, 0, 320 * 240 * 3 / 2), 24);
+        ASSERT_EQ(responses.size(), 1u);
+        EXPECT_EQ(get_le32(&responses[0].b[16]), 0u);
+        /* The encoder is open now: its size stays until a drain or clear. */
+        EXPECT_EQ(cmd(set_input(1, 640, 480)), hdr(VIRTIO_VIDEO_RESP_ERR_INVALID_OPERATION, 1));
+        EXPECT_EQ(cmd(Req(VIRTIO_VIDEO_CMD_QUEUE_CLEAR, 1).u32(IN).u32(0)), hdr(VIRTIO_VIDEO_RESP_OK_NODATA, 1));
+        EXPECT_EQ(cmd(set_input(1, 640, 480)), hdr(VIRTIO_VIDEO_RESP_OK_NODATA, 1));
 }
 
 } // namespace
