@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* majordome-video: the virtio-video decoder (video/virtio-video.c, device
- * id 31) on libavcodec as a vhost-user back-end process. docs/video.md. */
+/* majordome-video: the virtio-video decoder (device id 31) or encoder (30)
+ * of video/virtio-video.c on libavcodec, as a vhost-user back-end process.
+ * docs/video.md. */
 #include <errno.h>
 #include <getopt.h>
 #include <libavutil/log.h>
@@ -23,6 +24,7 @@
 #define MAX_HELD VIRTQ_MAX_SIZE
 
 typedef struct Video {
+        bool encoder;           /* the encoder, else the decoder */
         unsigned threads;       /* libavcodec's per stream */
         VirtioVideo *core;
         VhostUserBackend *backend;
@@ -35,14 +37,15 @@ typedef struct Video {
 static void help(void) {
         printf("Usage: majordome-video --fd N | --socket PATH [OPTIONS]\n"
                "\n"
-               "A virtio-video decoder (device id 31; H.264, HEVC, VP8, VP9 to NV12 with\n"
-               "libavcodec) served over vhost-user to majordome-vmm. Runs until the\n"
-               "front-end hangs up.\n"
+               "A virtio-video decoder (device id 31; H.264, HEVC, VP8, VP9 to NV12) or\n"
+               "encoder (device id 30; NV12 to those) on libavcodec, served over\n"
+               "vhost-user to majordome-vmm. Runs until the front-end hangs up.\n"
                "\n"
                "  --fd N                 serve the connected vhost-user socket N\n"
                "  --socket PATH          listen at PATH and serve the first connection\n"
-               "  --decoder NAME         the decoding back-end: ffmpeg (the only one)\n"
-               "  --threads N            libavcodec's decoding threads per stream (1..16; 1)\n"
+               "  --decoder NAME         be the decoder, on NAME: ffmpeg (the default)\n"
+               "  --encoder NAME         be the encoder, on NAME: ffmpeg\n"
+               "  --threads N            libavcodec's threads per stream (1..16; 1)\n"
                "  --seccomp MODE         enforce (default), or log: allow, and have the\n"
                "                         kernel log what video.policy forbids\n"
                "  --disable-sandbox      no jail and no seccomp filter: debugging only\n"
@@ -88,7 +91,7 @@ static void video_respond(void *ctx, uint64_t tag, const void *resp, size_t len)
  * and the device starts over, as a reset asks: streams, resources and
  * events gone. */
 static int video_reset(Video *vd) {
-        VirtioVideoOptions o = { .threads = vd->threads };
+        VirtioVideoOptions o = { .encoder = vd->encoder, .threads = vd->threads };
 
         for (unsigned i = 0; i < MAX_HELD; i++) {
                 free(vd->held[i]);
@@ -216,11 +219,12 @@ out:
 }
 
 int main(int argc, char **argv) {
-        enum { ARG_FD = 0x100, ARG_SOCKET, ARG_DECODER, ARG_THREADS, ARG_SECCOMP, ARG_DISABLE_SANDBOX };
+        enum { ARG_FD = 0x100, ARG_SOCKET, ARG_DECODER, ARG_ENCODER, ARG_THREADS, ARG_SECCOMP, ARG_DISABLE_SANDBOX };
         static const struct option options[] = {
                 { "fd", required_argument, NULL, ARG_FD },
                 { "socket", required_argument, NULL, ARG_SOCKET },
                 { "decoder", required_argument, NULL, ARG_DECODER },
+                { "encoder", required_argument, NULL, ARG_ENCODER },
                 { "threads", required_argument, NULL, ARG_THREADS },
                 { "seccomp", required_argument, NULL, ARG_SECCOMP },
                 { "disable-sandbox", no_argument, NULL, ARG_DISABLE_SANDBOX },
@@ -239,7 +243,7 @@ int main(int argc, char **argv) {
         };
         const char *socket_path = NULL, *step = NULL;
         SandboxMode mode = SANDBOX_MODE_ENFORCE;
-        bool no_sandbox = false;
+        bool no_sandbox = false, decoder = false, encoder = false;
         unsigned threads = 1;
         int fd = -1, c, r;
         Video *vd;
@@ -258,10 +262,12 @@ int main(int argc, char **argv) {
                         socket_path = optarg;
                         break;
                 case ARG_DECODER:
+                case ARG_ENCODER:
                         if (strcmp(optarg, "ffmpeg") != 0) {
-                                log_error("--decoder: expected ffmpeg: %s", optarg);
+                                log_error("--%s: expected ffmpeg: %s", c == ARG_DECODER ? "decoder" : "encoder", optarg);
                                 return EXIT_FAILURE;
                         }
+                        *(c == ARG_DECODER ? &decoder : &encoder) = true;
                         break;
                 case ARG_THREADS:
                         if (parse_uint(optarg, 1, 16, &v) < 0) {
@@ -295,12 +301,17 @@ int main(int argc, char **argv) {
                 log_error("give one of --fd N or --socket PATH (--help)");
                 return EXIT_FAILURE;
         }
+        if (decoder && encoder) {
+                log_error("give at most one of --decoder and --encoder");
+                return EXIT_FAILURE;
+        }
 
         /* A guest's bitstream must not fill the host's log. */
         av_log_set_level(AV_LOG_FATAL);
         vd = calloc(1, sizeof(*vd));
         if (!vd || !(vd->req = malloc(VIRTIO_VIDEO_MAX_REQUEST)))
                 return log_error_errno(-ENOMEM, "out of memory"), EXIT_FAILURE;
+        vd->encoder = encoder;
         vd->threads = threads;
         r = video_reset(vd);
         if (r < 0) {

@@ -93,6 +93,8 @@ TEST(MajordomeVideo, bad_options_exit_one_with_a_message) {
                 { { "--fd", "3", "--decoder", "vaapi" }, "--decoder: expected ffmpeg" },
                 { { "--fd", "3", "--seccomp", "off" }, "--seccomp: expected enforce or log" },
                 { { "--fd", "3", "--threads", "0" }, "--threads: expected 1..16" },
+                { { "--fd", "3", "--encoder", "vaapi" }, "--encoder: expected ffmpeg" },
+                { { "--fd", "3", "--encoder", "ffmpeg", "--decoder", "ffmpeg" }, "at most one of --decoder and --encoder" },
                 { { "--fd", "3", "--threads", "17" }, "--threads: expected 1..16" },
                 { { "--fd", "x" }, "--fd: not a descriptor number" },
                 { { "--fd", "3", "extra" }, "unexpected argument: extra" },
@@ -580,6 +582,122 @@ TEST(MajordomeVideoDecode, ring_stopped_with_a_command_waiting_resets_the_device
         int st;
         ASSERT_EQ(waitpid(pid, &st, 0), pid);
         EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << st;
+}
+
+/* The encoder (--encoder ffmpeg) in its jail: 8 NV12 frames of testsrc2
+ * encoded through vhost-user; ffmpeg decodes the packets and measures the
+ * PSNR against the frames. */
+void encode_through_vhost_user(const char *encoder, uint32_t format, bool ivf) {
+        if (sh(std::string("ffmpeg -hide_banner -encoders 2>/dev/null | grep -qw ") + encoder) != 0)
+                GTEST_SKIP() << "the ffmpeg CLI with " << encoder << " is missing (tools/install-deps.sh)";
+        harness::TempDir dir("video-test");
+        std::string raw = dir.path + "/in.nv12", coded = dir.path + (ivf ? "/out.ivf" : "/out.bit");
+        const uint32_t w = 160, h = 128;
+        const size_t frame_size = w * h * 3 / 2;
+        ASSERT_EQ(sh("ffmpeg -hide_banner -loglevel error -f lavfi -i testsrc2=size=160x128:rate=30 -frames:v 8 "
+                     "-f rawvideo -pix_fmt nv12 " + raw), 0);
+        auto frames = file_bytes(raw);
+        ASSERT_EQ(frames.size(), 8 * frame_size);
+
+        int sv[2];
+        ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+        pid_t pid = spawn({ "--fd", std::to_string(sv[1]), "--encoder", "ffmpeg" }, -1, sv[1]);
+        close(sv[1]);
+        std::vector<std::vector<uint8_t>> pkts;
+        {
+                Guest g(sv[0]);
+                const uint64_t in_gpa = 0x400000, out_gpa = 0x800000;
+                ASSERT_EQ(g.call(Cmd(0x101, 1).u32(0).u32(0).u32(format).zero(68).b), (Cmd(0x200, 1).b));
+                Cmd params = Cmd(0x109, 1).u32(IN).u32(3 /* NV12 */).u32(w).u32(h).zero(24).u32(30).zero(68);
+                ASSERT_EQ(g.call(params.b), (Cmd(0x200, 1).b));
+                ASSERT_EQ(g.call(resource(IN, 1, in_gpa, 0x100000).b), (Cmd(0x200, 1).b));
+                ASSERT_EQ(g.call(resource(OUT, 1, out_gpa, 0x100000).b), (Cmd(0x200, 1).b));
+                bool eos = false;
+                uint16_t out = g.send(queue(OUT, 1, 0, 0).b);
+                auto service = [&]() {
+                        if (eos || !g.answered(out))
+                                return;
+                        auto o = g.wait(out);
+                        ASSERT_EQ(o.size(), 24u);
+                        if (get_le32(&o[16]) == 2) {
+                                eos = true;
+                                return;
+                        }
+                        ASSERT_NE(get_le32(&o[16]) & 0xc, 0u) << "IFRAME or PFRAME";
+                        std::vector<uint8_t> p(get_le32(&o[20]));
+                        ASSERT_EQ(guest_read(g.mem(), out_gpa, p.data(), p.size()), 0);
+                        pkts.push_back(p);
+                        out = g.send(queue(OUT, 1, 0, 0).b);
+                };
+                for (size_t i = 0; i < 8; i++) {
+                        ASSERT_EQ(guest_write(g.mem(), in_gpa, frames.data() + i * frame_size, frame_size), 0);
+                        auto r = g.call(queue(IN, 1, i, (uint32_t) frame_size).b);
+                        ASSERT_EQ(r.size(), 24u);
+                        EXPECT_EQ(get_le32(&r[16]), 0u) << "input " << i << " flags";
+                        for (int t = 0; t < 100 && !g.answered(out); t++)
+                                usleep(5000);
+                        service();
+                }
+                uint16_t drain = g.send(Cmd(0x103, 1).b);
+                for (int t = 0; t < 500 && !(eos && g.answered(drain)); t++) {
+                        service();
+                        usleep(10000);
+                }
+                EXPECT_TRUE(eos);
+                EXPECT_EQ(g.wait(drain), (Cmd(0x200, 1).b));
+                EXPECT_EQ(status_field(pid, "Seccomp"), "2");
+        }
+        close(sv[0]);
+        int st;
+        ASSERT_EQ(waitpid(pid, &st, 0), pid);
+        EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << st;
+
+        ASSERT_EQ(pkts.size(), 8u);
+        {
+                FILE *f = fopen(coded.c_str(), "wb");
+                ASSERT_NE(f, nullptr);
+                if (ivf) {
+                        uint8_t hd[32] = { 'D', 'K', 'I', 'F' };
+                        put_le16(hd + 6, 32);
+                        memcpy(hd + 8, format == 0x1004 ? "VP80" : "VP90", 4);
+                        put_le16(hd + 12, (uint16_t) w);
+                        put_le16(hd + 14, (uint16_t) h);
+                        put_le32(hd + 16, 30);
+                        put_le32(hd + 20, 1);
+                        put_le32(hd + 24, (uint32_t) pkts.size());
+                        fwrite(hd, 1, sizeof(hd), f);
+                }
+                for (size_t i = 0; i < pkts.size(); i++) {
+                        if (ivf) {
+                                uint8_t fh[12];
+                                put_le32(fh, (uint32_t) pkts[i].size());
+                                put_le64(fh + 4, i);
+                                fwrite(fh, 1, sizeof(fh), f);
+                        }
+                        fwrite(pkts[i].data(), 1, pkts[i].size(), f);
+                }
+                fclose(f);
+        }
+        std::string log = dir.path + "/psnr.log";
+        ASSERT_EQ(sh("ffmpeg -hide_banner -nostats -f rawvideo -pix_fmt nv12 -s 160x128 -framerate 30 -i " + raw +
+                     (ivf ? " -r 30 -i " : " -f h264 -r 30 -i ") + coded + " -lavfi '[1:v][0:v]psnr' -f null - 2>" + log),
+                  0);
+        std::string text = read_file(log);
+        size_t at = text.find("average:");
+        ASSERT_NE(at, std::string::npos) << text;
+        EXPECT_GT(atof(text.c_str() + at + 8), 38.0) << text.substr(at, 40);
+}
+
+TEST(MajordomeVideoEncode, encodes_h264_through_vhost_user_jailed_psnr_above_38db) {
+        encode_through_vhost_user("libx264", 0x1002, false);
+}
+
+TEST(MajordomeVideoEncode, encodes_vp8_through_vhost_user_jailed_psnr_above_38db) {
+        encode_through_vhost_user("libvpx", 0x1004, true);
+}
+
+TEST(MajordomeVideoEncode, encodes_vp9_through_vhost_user_jailed_psnr_above_38db) {
+        encode_through_vhost_user("libvpx-vp9", 0x1005, true);
 }
 
 } // namespace
