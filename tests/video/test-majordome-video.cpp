@@ -680,7 +680,7 @@ void encode_through_vhost_user(const char *encoder, uint32_t format, bool ivf) {
         }
         std::string log = dir.path + "/psnr.log";
         ASSERT_EQ(sh("ffmpeg -hide_banner -nostats -f rawvideo -pix_fmt nv12 -s 160x128 -framerate 30 -i " + raw +
-                     (ivf ? " -r 30 -i " : " -f h264 -r 30 -i ") + coded + " -lavfi '[1:v][0:v]psnr' -f null - 2>" + log),
+                     (ivf ? " -r 30 -i " : format == 0x1003 ? " -f hevc -r 30 -i " : " -f h264 -r 30 -i ") + coded + " -lavfi '[1:v][0:v]psnr' -f null - 2>" + log),
                   0);
         std::string text = read_file(log);
         size_t at = text.find("average:");
@@ -690,6 +690,10 @@ void encode_through_vhost_user(const char *encoder, uint32_t format, bool ivf) {
 
 TEST(MajordomeVideoEncode, encodes_h264_through_vhost_user_jailed_psnr_above_38db) {
         encode_through_vhost_user("libx264", 0x1002, false);
+}
+
+TEST(MajordomeVideoEncode, encodes_hevc_through_vhost_user_jailed_psnr_above_38db) {
+        encode_through_vhost_user("libx265", 0x1003, false);
 }
 
 TEST(MajordomeVideoEncode, encodes_vp8_through_vhost_user_jailed_psnr_above_38db) {
