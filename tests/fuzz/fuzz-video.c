@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* libFuzzer target for the virtio-video decoder core's command parser
- * (video/virtio-video.c). The input is a sequence of records, each
+/* libFuzzer target for the virtio-video core's command parser
+ * (video/virtio-video.c), decoder or encoder: the input's first byte
+ * chooses (odd: the encoder); then a sequence of records, each
  *
  *     u8 op, u16 len, u16 resp_cap, then len bytes
  *
@@ -37,7 +38,7 @@ static void respond(void *ctx, uint64_t tag, const void *resp, size_t len) {
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-        VirtioVideoOptions o = { .max_memory = 64 * MiB };
+        VirtioVideoOptions o = { .encoder = size > 0 && (data[0] & 1), .max_memory = 64 * MiB };
         uint8_t ev[VIRTIO_VIDEO_EVENT_SIZE];
         uint64_t tag = 0;
         VirtioVideo *v;
@@ -51,6 +52,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         memset(answered, 0, sizeof(answered));
         if (virtio_video_new(&o, respond, NULL, &v) < 0)
                 abort();
+        if (size > 0) {
+                data++;
+                size--;
+        }
         while (size >= 5 && tag < MAX_TAGS) {
                 uint8_t op = data[0];
                 size_t len = get_le16(data + 1), cap = get_le16(data + 3) % (VIRTIO_VIDEO_MAX_RESPONSE + 1);
