@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* The virtio-video decoder on libavcodec: see virtio-video.h.
+/* The virtio-video decoder and encoder on libavcodec: see virtio-video.h.
  *
  * Layouts are crosvm's devices/src/virtio/video/protocol.rs (the draft
  * specification's version 3, bindgen'd from virtio_video.h): each command
@@ -16,7 +16,11 @@
  * decoded frame is written as NV12 into the oldest queued output resource,
  * whose RESOURCE_QUEUE is then answered with the frame's timestamp.
  * STREAM_DRAIN decodes what is left, returns one more output resource
- * empty with the EOS flag, then answers the drain. */
+ * empty with the EOS flag, then answers the drain.
+ *
+ * The encoder (VirtioVideoOptions.encoder) swaps the queues' roles: NV12
+ * frames in, one coded packet per output resource (section "the
+ * encoder"); the commands and resources are the same code. */
 #include <errno.h>
 #include <libavcodec/avcodec.h>
 #include <libavutil/imgutils.h>

@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 #pragma once
 
-/* The virtio-video decoder (device id 31) as crosvm implements it
- * (devices/src/virtio/video/, the draft's protocol version 3), apart from
- * any transport: majordome-video runs it behind vhost-user (video/main.c),
- * tests and fuzzers call it directly. Decoding is libavcodec's (FFmpeg),
- * NV12 out through libswscale where the decoder gives another layout.
+/* The virtio-video decoder (device id 31) and encoder (device id 30) as
+ * crosvm implements them (devices/src/virtio/video/, the draft's protocol
+ * version 3), apart from any transport: majordome-video runs one behind
+ * vhost-user (video/main.c), tests and fuzzers call it directly. Decoding
+ * and encoding are libavcodec's (FFmpeg: its decoders; libx264, libx265,
+ * libvpx), NV12 through libswscale where a codec wants another layout.
  *
  * Two queues: commands (0) and events (1). A command's response may come
  * later than the command (RESOURCE_QUEUE when its buffer is done,
