@@ -32,12 +32,14 @@ RESTRICT="!test? ( test )"
 # majordomed: sd-bus and sd-event. vmc: GLib and GIO. majordome-vmm and
 # majordome-gpu: libseccomp. majordome-gpu: wayland-client (its windows)
 # and virglrenderer (3D; it needs the host's GL through libepoxy/Mesa).
+# majordome-video: libavcodec, libavutil and libswscale (FFmpeg).
 # At run time the daemon needs a D-Bus system bus and asks polkit about
 # callers.
 COMMON_DEPEND="
 	dev-libs/glib:2
 	dev-libs/wayland
 	media-libs/virglrenderer
+	media-video/ffmpeg:=
 	sys-apps/systemd:=
 	sys-libs/libseccomp
 "
@@ -54,6 +56,7 @@ DEPEND="
 	test? (
 		dev-cpp/gtest
 		media-libs/libpng
+		media-video/ffmpeg[vpx,x264,x265]
 	)
 "
 RDEPEND="

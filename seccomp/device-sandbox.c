@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#include <errno.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "device-sandbox.h"
+#include "jail.h"
+#include "log.h"
+#include "policy.h"
+
+int device_sandbox_enter(const char *const *policies, size_t n_policies, SandboxMode mode, const char **ret_step) {
+        const char *roots[DEVICE_SANDBOX_MAX_POLICIES + 1];
+        size_t n = 0;
+        PolicyProgram prog = {};
+        PolicyError e = {};
+        Jail j;
+        int r;
+
+        if (mode == SANDBOX_MODE_OFF)
+                return 0;
+        if (n_policies == 0 || n_policies > DEVICE_SANDBOX_MAX_POLICIES) {
+                *ret_step = "choosing the policies";
+                return -EINVAL;
+        }
+        for (; n < n_policies; n++)
+                roots[n] = policies[n];
+#if SANDBOX_SANITIZER_POLICY
+        roots[n++] = "asan.policy";
+#endif
+        /* Compiled before the jail: afterwards there is nothing to read. */
+        r = policy_compile(sandbox_builtin_policies, sandbox_n_builtin_policies, roots, n,
+                           mode == SANDBOX_MODE_LOG ? POLICY_DEFAULT_LOG : POLICY_DEFAULT_KILL, &prog, &e);
+        if (r < 0) {
+                if (e.message[0])
+                        log_error("%s", e.message);
+                *ret_step = "compiling the seccomp policy";
+                return r;
+        }
+        r = jail_unshare(&j, ret_step);
+        if (r >= 0)
+                r = jail_lockdown(&j, NULL, 0, ret_step);
+        if (r >= 0) {
+                struct sock_fprog fprog = { .len = prog.len, .filter = prog.filter };
+
+                if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &fprog) < 0) {
+                        r = -errno;
+                        *ret_step = "installing the seccomp filter";
+                }
+        }
+        policy_program_done(&prog);
+        return r;
+}
