@@ -14,7 +14,7 @@
 
 #include "backend/vhost-user-backend.h"
 #include "gpu/display.h"
-#include "gpu/gpu-sandbox.h"
+#include "device-sandbox.h"
 #include "gpu/virtio-gpu.h"
 #include "log.h"
 #include "util.h"
@@ -348,7 +348,13 @@ int main(int argc, char **argv) {
                 return EXIT_FAILURE;
         }
         /* Everything is open: lock ourselves in before a guest byte is read. */
-        r = gpu_sandbox_enter(no_sandbox ? SANDBOX_MODE_OFF : mode, o.backend == VIRTIO_GPU_BACKEND_VIRGL, &step);
+        {
+                /* virgl's llvmpipe needs more (JIT: PROT_EXEC): never the 2D device's. */
+                const char *policies[] = { "gpu.policy", "gpu-virgl.policy" };
+
+                r = device_sandbox_enter(policies, o.backend == VIRTIO_GPU_BACKEND_VIRGL ? 2 : 1,
+                                         no_sandbox ? SANDBOX_MODE_OFF : mode, &step);
+        }
         if (r < 0) {
                 log_error_errno(r, "sandbox: %s: %m", step);
                 return EXIT_FAILURE;

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 #pragma once
 
-/* How a device process (majordome-video; majordome-gpu's gpu-sandbox.c
- * does the same for itself) locks itself in once what it needs is open:
+/* How a device process (majordome-gpu, majordome-video) locks itself in
+ * once what it needs is open:
  * the given policies compiled first (nothing can be read afterwards), then
  * new mount, network, IPC and UTS namespaces with an empty read-only root,
  * uid nobody when root, no capabilities, no_new_privs (jail.c), then the
