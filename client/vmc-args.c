@@ -81,6 +81,8 @@ static const char *const help_texts[_VMC_COMMAND_MAX] = {
         "  --disk PATH[,ro]    Add a disk, read-only with \",ro\" (repeatable)\n"
         "  --vsock             Give the VM a vsock device (the daemon picks the CID)\n"
         "  --balloon           Give the VM a memory balloon\n"
+        "  --video             Give the VM a video decoder and encoder (virtio-video,\n"
+        "                      FFmpeg on the host)\n"
         "  --on-panic ACTION   On a guest kernel panic: stop (default) or pause\n"
         "                      (the VM is kept, paused, for inspection)\n"
         "  --serial-log PATH   Append the console to PATH instead of the daemon's log\n"
@@ -379,6 +381,7 @@ enum {
         OPT_DISPLAYS,
         OPT_WAYLAND_SOCKET,
         OPT_HEADLESS,
+        OPT_VIDEO,
 };
 
 /* Turns getopt's '?' and ':' into a message naming the option. */
@@ -414,6 +417,7 @@ static int parse_command(int argc, char **argv, VmcArgs *a, char **ret_error) {
                 { "displays", required_argument, NULL, OPT_DISPLAYS },
                 { "wayland-socket", required_argument, NULL, OPT_WAYLAND_SOCKET },
                 { "headless", no_argument, NULL, OPT_HEADLESS },
+                { "video", no_argument, NULL, OPT_VIDEO },
                 {}
         };
         static const struct option share_options[] = {
@@ -527,6 +531,9 @@ static int parse_command(int argc, char **argv, VmcArgs *a, char **ret_error) {
                         break;
                 case OPT_BALLOON:
                         a->balloon = true;
+                        break;
+                case OPT_VIDEO:
+                        a->video = true;
                         break;
                 case OPT_ON_PANIC:
                         /* The daemon validates it too; a typo is caught here first. */

@@ -90,6 +90,7 @@ typedef struct VmcArgs {
         uint32_t cpus;      /* 0: the daemon's default */
         bool vsock;
         bool balloon;
+        bool video;             /* --video: a virtio-video decoder and encoder */
         bool debug_exit;
         const char *on_panic; /* NULL: the daemon's default */
         VmcShare shares[VMC_SHARES_MAX]; /* start: --share; share: shares[0] */

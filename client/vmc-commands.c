@@ -219,6 +219,10 @@ GVariant *vmc_start_parameters(const VmcArgs *a, GUnixFDList **ret_fds, char **r
                 g_variant_builder_add(&config, "{sv}", VMC_KEY_VSOCK, g_variant_new_boolean(true));
         if (a->balloon)
                 g_variant_builder_add(&config, "{sv}", VMC_KEY_BALLOON, g_variant_new_boolean(true));
+        if (a->video) {
+                g_variant_builder_add(&config, "{sv}", VMC_KEY_VIDEO_DECODER, g_variant_new_boolean(true));
+                g_variant_builder_add(&config, "{sv}", VMC_KEY_VIDEO_ENCODER, g_variant_new_boolean(true));
+        }
         if (a->on_panic)
                 g_variant_builder_add(&config, "{sv}", VMC_KEY_ON_PANIC, g_variant_new_string(a->on_panic));
         if (a->n_shares > 0) {

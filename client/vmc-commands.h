@@ -30,6 +30,8 @@ int vmc_run(GDBusConnection *bus, const VmcArgs *args);
 #define VMC_KEY_DISKS "disks"     /* aa{sv}: {"fd": h, "read_only": b} each */
 #define VMC_KEY_VSOCK "vsock"     /* b */
 #define VMC_KEY_BALLOON "balloon" /* b */
+#define VMC_KEY_VIDEO_DECODER "video_decoder" /* b */
+#define VMC_KEY_VIDEO_ENCODER "video_encoder" /* b */
 #define VMC_KEY_ON_PANIC "on_panic" /* s */
 #define VMC_KEY_SHARES "shares"   /* aa{sv}: {"path": s, "tag": s, "read_only": b, "cache": s} each */
 #define VMC_KEY_GPU "gpu"         /* a{sv}: {"width": u, "height": u, "displays": u} */

@@ -551,3 +551,55 @@ TEST(VhostUserStop, ABackendsStopRequestReachesTheVm) {
         EXPECT_EQ(seen.why, "the GPU's window was closed");
         EXPECT_FALSE(d.status() & VIRTIO_STATUS_NEEDS_RESET);
 }
+
+/* ---- the device processes the VMM starts (device-process.c) ---- */
+
+namespace {
+
+bool have_binary(const char *env) {
+        const char *p = getenv(env);
+        return p && access(p, X_OK) == 0;
+}
+
+} // namespace
+
+TEST(DeviceProcess, GpuStartsMajordomeGpuWithItsConfigurationAndTheHostVisibleRegion) {
+        if (!have_binary("MAJORDOME_GPU"))
+                GTEST_SKIP() << "MAJORDOME_GPU names no majordome-gpu (meson sets it)";
+        VmmDevice c{};
+        c.kind = VMM_DEVICE_GPU;
+        c.gpu = { VMM_GPU_BACKEND_2D, 800, 600, 2, UINT64_C(64) << 20, -1 };
+        PciDriver d(&virtio_vhost_user_ops, c);
+        ASSERT_EQ(d.error(), 0);
+        EXPECT_EQ(d.config_read(PCI_DEVICE_ID, 2), 0x1050u);
+        /* virtio_gpu_config.num_scanouts (offset 8): what the VMM passed. */
+        EXPECT_EQ(d.bar_read(VIRTIO_PCI_DEVICE_OFF + 8, 4), 2u);
+        const VirtioShmRegion *shm;
+        EXPECT_EQ(virtio_device_shm_regions(d.device(), &shm), 1u);
+        /* VIRTIO_GPU_F_EDID offered, VIRGL not (2D). */
+        d.common_write(VIRTIO_PCI_COMMON_DFSELECT, 4, 0);
+        uint32_t f = (uint32_t) d.common_read(VIRTIO_PCI_COMMON_DF, 4);
+        EXPECT_TRUE(f & 2u);
+        EXPECT_FALSE(f & 1u);
+}
+
+TEST(DeviceProcess, VideoDecoderAndEncoderStartMajordomeVideo) {
+        if (!have_binary("MAJORDOME_VIDEO"))
+                GTEST_SKIP() << "MAJORDOME_VIDEO names no majordome-video (meson sets it)";
+        for (uint32_t kind : { (uint32_t) VMM_DEVICE_VIDEO_DECODER, (uint32_t) VMM_DEVICE_VIDEO_ENCODER }) {
+                VmmDevice c{};
+                c.kind = kind;
+                c.video.backend = VMM_VIDEO_BACKEND_FFMPEG;
+                PciDriver d(&virtio_vhost_user_ops, c);
+                ASSERT_EQ(d.error(), 0) << kind;
+                EXPECT_EQ(d.config_read(PCI_DEVICE_ID, 2), kind == VMM_DEVICE_VIDEO_DECODER ? 0x105fu : 0x105eu);
+                /* virtio_video_config: version 0, then the device's name at 12. */
+                std::string name;
+                for (unsigned i = 0; i < 6; i++)
+                        name += (char) d.bar_read(VIRTIO_PCI_DEVICE_OFF + 12 + i, 1);
+                EXPECT_EQ(name, "ffmpeg") << kind;
+                d.common_write(VIRTIO_PCI_COMMON_DFSELECT, 4, 0);
+                uint32_t f = (uint32_t) d.common_read(VIRTIO_PCI_COMMON_DF, 4);
+                EXPECT_EQ(f & 7u, 3u) << "guest pages and non-contiguous, no virtio objects";
+        }
+}

@@ -133,6 +133,13 @@ TEST(VmcArgs, start_gpu_3d_is_a_gpu_with_virglrenderer) {
         EXPECT_EQ(p.args.gpu_width, 640u);
 }
 
+TEST(VmcArgs, start_video_asks_for_both_video_devices) {
+        PARSE(p, "start", "demo", "--kernel", "/k", "--video");
+
+        ASSERT_EQ(p.r, 0) << p.error;
+        EXPECT_TRUE(p.args.video);
+}
+
 TEST(VmcArgs, start_gpu_alone_leaves_everything_to_the_daemon) {
         PARSE(p, "start", "demo", "--kernel", "/k", "--gpu", "--displays", "0");
 
