@@ -546,7 +546,10 @@ static int input_take(VirtioVideo *v, Stream *s, Buffer *b) {
                 return -ENOMEM;
         }
         if (b->data_size > 0) {
-                data = malloc(b->data_size);
+                /* The parsers and decoders read (never use) up to
+                 * AV_INPUT_BUFFER_PADDING_SIZE bytes past the data: they
+                 * must be there, and zero (libavcodec's avcodec.h). */
+                data = calloc(1, (size_t) b->data_size + AV_INPUT_BUFFER_PADDING_SIZE);
                 if (!data)
                         r = -ENOMEM;
                 else
