@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 #include <ctype.h>
 #include <errno.h>
+#include <poll.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -35,6 +36,17 @@ int parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *ret) {
         if (v < min || v > max)
                 return -ERANGE;
         *ret = v;
+        return 0;
+}
+
+int parse_fd_number(const char *s, int *ret) {
+        uint64_t v;
+        int r;
+
+        r = parse_uint(s, 0, INT32_MAX, &v);
+        if (r < 0)
+                return r;
+        *ret = (int) v;
         return 0;
 }
 
@@ -216,6 +228,32 @@ int listen_private(const char *path, int backlog, int *ret_fd) {
         }
         *ret_fd = TAKE_FD(fd);
         return 0;
+}
+
+int accept_first(const char *path, int *ret_fd) {
+        struct pollfd p;
+        int l, fd, r;
+
+        r = listen_private(path, 1, &l);
+        if (r < 0)
+                return r;
+        p = (struct pollfd) { .fd = l, .events = POLLIN };
+        while (poll(&p, 1, -1) < 0)
+                if (errno != EINTR) {
+                        r = -errno;
+                        goto out;
+                }
+        fd = accept4(l, NULL, NULL, SOCK_CLOEXEC);
+        if (fd < 0) {
+                r = -errno;
+                goto out;
+        }
+        *ret_fd = fd;
+        r = 0;
+out:
+        (void) unlink(path);
+        close(l);
+        return r;
 }
 
 bool peer_uid_is_allowed(int fd, uid_t owner) {

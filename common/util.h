@@ -16,6 +16,8 @@ int parse_size(const char *s, uint64_t *ret);
 
 /* Decimal unsigned integer within [min, max]; -EINVAL or -ERANGE. */
 int parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *ret);
+/* A descriptor number (an option's --fd N): 0..INT32_MAX. */
+int parse_fd_number(const char *s, int *ret);
 
 /* Formats bytes as "256 MiB" style into buf. */
 const char *format_size(char *buf, size_t n, uint64_t bytes);
@@ -43,6 +45,10 @@ int bind_private(const char *path, int type, int *ret_fd);
  * file is 0600 (bind_private). A socket file an earlier run left at path
  * is replaced; anything else there is not ours to remove. */
 int listen_private(const char *path, int backlog, int *ret_fd);
+/* Listens at path (listen_private), waits for the first connection and
+ * returns it (blocking, O_CLOEXEC); the socket file is removed once it is
+ * taken, or on failure: a device process's --socket PATH. */
+int accept_first(const char *path, int *ret_fd);
 
 /* Whether the peer of the connected Unix socket fd runs as owner or as
  * root (SO_PEERCRED, as this process's user namespace sees it). The

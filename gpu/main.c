@@ -4,7 +4,6 @@
  * Wayland compositor (gpu/display.h) or nowhere. docs/gpu.md. */
 #include <errno.h>
 #include <getopt.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -128,45 +127,6 @@ static void on_close_requested(void *ctx, unsigned scanout) {
                 exit(EXIT_SUCCESS);
 }
 
-static int parse_fd(const char *s, int *ret) {
-        uint64_t v;
-        int r;
-
-        r = parse_uint(s, 0, INT32_MAX, &v);
-        if (r < 0)
-                return r;
-        *ret = (int) v;
-        return 0;
-}
-
-/* Listens at path and returns the first connection (blocking, CLOEXEC);
- * the socket file is removed once it is taken. */
-static int accept_one(const char *path, int *ret) {
-        struct pollfd p;
-        int l, fd, r;
-
-        r = listen_private(path, 1, &l);
-        if (r < 0)
-                return r;
-        p = (struct pollfd) { .fd = l, .events = POLLIN };
-        while (poll(&p, 1, -1) < 0)
-                if (errno != EINTR) {
-                        r = -errno;
-                        goto out;
-                }
-        fd = accept4(l, NULL, NULL, SOCK_CLOEXEC);
-        if (fd < 0) {
-                r = -errno;
-                goto out;
-        }
-        *ret = fd;
-        r = 0;
-out:
-        (void) unlink(path);
-        close(l);
-        return r;
-}
-
 int main(int argc, char **argv) {
         enum { ARG_FD = 0x100, ARG_SOCKET, ARG_WIDTH, ARG_HEIGHT, ARG_DISPLAYS, ARG_MAX_MEMORY, ARG_WL_SOCK, ARG_WL_FD,
                ARG_SECCOMP, ARG_DISABLE_SANDBOX, ARG_BACKEND, ARG_BLOB, ARG_HOST_VISIBLE_SIZE };
@@ -209,7 +169,7 @@ int main(int argc, char **argv) {
         while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
                 switch (c) {
                 case ARG_FD:
-                        if (parse_fd(optarg, &fd) < 0) {
+                        if (parse_fd_number(optarg, &fd) < 0) {
                                 log_error("--fd: not a descriptor number: %s", optarg);
                                 return EXIT_FAILURE;
                         }
@@ -244,7 +204,7 @@ int main(int argc, char **argv) {
                         wl_path = optarg;
                         break;
                 case ARG_WL_FD:
-                        if (parse_fd(optarg, &wl_fd) < 0) {
+                        if (parse_fd_number(optarg, &wl_fd) < 0) {
                                 log_error("--wayland-fd: not a descriptor number: %s", optarg);
                                 return EXIT_FAILURE;
                         }
@@ -336,7 +296,7 @@ int main(int argc, char **argv) {
         }
         ops.features = (UINT64_C(1) << 32) | virtio_gpu_features(gpu->core); /* VERSION_1 */
         if (socket_path) {
-                r = accept_one(socket_path, &fd);
+                r = accept_first(socket_path, &fd);
                 if (r < 0) {
                         log_error_errno(r, "%s: %m", socket_path);
                         return EXIT_FAILURE;

@@ -336,15 +336,14 @@ static int parse_run_args(int argc, char **argv, bool serve, RunArgs *a) {
 /* "fd:N": a descriptor the parent passed (the daemon opens files itself
  * and hands them over); taken over with close-on-exec set. */
 static int parse_fd(const char *what, const char *spec, const char *number, int *ret) {
-        uint64_t v;
-        int r;
+        int fd, r;
 
-        r = parse_uint(number, 0, INT32_MAX, &v);
+        r = parse_fd_number(number, &fd);
         if (r < 0)
                 return log_error_errno(r, "%s %s: not a descriptor number", what, spec);
-        if (fcntl((int) v, F_SETFD, FD_CLOEXEC) < 0)
+        if (fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
                 return log_error_errno(errno, "%s %s: %m", what, spec);
-        *ret = (int) v;
+        *ret = fd;
         return 0;
 }
 

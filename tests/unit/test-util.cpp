@@ -55,6 +55,19 @@ TEST(ParseUint, EnforcesBounds) {
         EXPECT_EQ(parse_uint("", 1, 4, &v), -EINVAL);
 }
 
+TEST(ParseFdNumber, TakesZeroToInt32Max) {
+        int fd = -1;
+
+        EXPECT_EQ(parse_fd_number("3", &fd), 0);
+        EXPECT_EQ(fd, 3);
+        EXPECT_EQ(parse_fd_number("2147483647", &fd), 0);
+        EXPECT_EQ(fd, 2147483647);
+        fd = 7;
+        for (const char *bad : { "", "-1", "x", "3x", "2147483648" })
+                EXPECT_LT(parse_fd_number(bad, &fd), 0) << bad;
+        EXPECT_EQ(fd, 7) << "untouched on failure";
+}
+
 TEST(FormatSize, PicksLargestExactUnit) {
         char buf[32];
 
@@ -94,6 +107,34 @@ TEST(ListenPrivate, SocketFileIs0600UnderUmask000AndReplacesAStaleSocket) {
         close(fd);
         EXPECT_EQ(listen_private(path.c_str(), 4, &again), 0) << "the earlier run's socket is replaced";
         close(again);
+}
+
+TEST(AcceptFirst, ReturnsTheFirstConnectionAndRemovesTheSocketFile) {
+        SocketDir d;
+        std::string path = d.path + "/s";
+        int fd = -1, peer = -1;
+
+        pid_t pid = fork();
+        ASSERT_GE(pid, 0);
+        if (pid == 0) {
+                int c = -1;
+                /* Until it listens. */
+                for (int i = 0; i < 500 && connect_unix(path.c_str(), SOCK_STREAM, &c) < 0; i++)
+                        usleep(10000);
+                _exit(c >= 0 && write(c, "x", 1) == 1 ? 0 : 1);
+        }
+        ASSERT_EQ(accept_first(path.c_str(), &fd), 0);
+        char b = 0;
+        EXPECT_EQ(read(fd, &b, 1), 1);
+        EXPECT_EQ(b, 'x');
+        EXPECT_TRUE(fcntl(fd, F_GETFD) & FD_CLOEXEC);
+        EXPECT_NE(access(path.c_str(), F_OK), 0) << "the socket file is removed once taken";
+        EXPECT_LT(connect_unix(path.c_str(), SOCK_STREAM, &peer), 0) << "nobody else gets in";
+        close(fd);
+        int st;
+        ASSERT_EQ(waitpid(pid, &st, 0), pid);
+        EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+        EXPECT_LT(accept_first((d.path + "/missing/s").c_str(), &fd), 0) << "a directory that is not there";
 }
 
 TEST(ListenPrivate, AnythingButASocketAtThePathIsKept) {
