@@ -852,72 +852,32 @@ static const VirtioDeviceOps *vhost_user_variant(const VmmDevice *config) {
 }
 
 /* The table's entries: what the options parse; the variant is the device. */
-const VirtioDeviceOps virtio_vhost_user_ops = {
-        .name = "vhost-user",
-        .option_usage = "TYPE,socket=PATH[,tag=TAG]",
-        .help = "a device whose back-end runs in another process (TYPE: fs, gpu, rng, video-decoder, video-encoder)",
-        .type = VIRTIO_ID_FS,
-        .n_queues = 1,
-        .queue_max_size = VIRTQ_MAX_SIZE,
-        .seccomp_role = "vhost-user",
-        .seccomp_policy = "vhost-user.policy",
-        .parse = vhost_user_parse,
-        .create = vhost_user_create,
-        .variant = vhost_user_variant,
-};
+#define VHOST_USER_ENTRY(ident, vname, vtype, queues, usage, vhelp, parse_fn, create_fn) \
+        const VirtioDeviceOps ident = {                                                  \
+                .name = vname,                                                           \
+                .option_usage = usage,                                                   \
+                .help = vhelp,                                                           \
+                .type = vtype,                                                           \
+                .n_queues = queues,                                                      \
+                .queue_max_size = VIRTQ_MAX_SIZE,                                        \
+                .seccomp_role = "vhost-user",                                            \
+                .seccomp_policy = "vhost-user.policy",                                   \
+                .parse = parse_fn,                                                       \
+                .create = create_fn,                                                     \
+                .variant = vhost_user_variant,                                           \
+        }
 
-const VirtioDeviceOps virtio_shared_dir_ops = {
-        .name = "shared-dir",
-        .option_usage = "PATH:TAG[:type=fs][:cache=auto|always|never][:ro]",
-        .help = "share a host directory over virtio-fs (the VMM starts virtiofsd)",
-        .type = VIRTIO_ID_FS,
-        .n_queues = 1,
-        .queue_max_size = VIRTQ_MAX_SIZE,
-        .seccomp_role = "vhost-user",
-        .seccomp_policy = "vhost-user.policy",
-        .parse = shared_dir_parse,
-        .create = shared_dir_create,
-        .variant = vhost_user_variant,
-};
-
-const VirtioDeviceOps virtio_gpu_ops = {
-        .name = "gpu",
-        .option_usage = "backend=2d|virglrenderer[,width=W][,height=H][,displays=N][,max-memory=SIZE]",
-        .help = "a virtio-gpu (the VMM starts majordome-gpu; see --wayland-sock)",
-        .type = VIRTIO_ID_GPU,
-        .n_queues = 2,
-        .queue_max_size = VIRTQ_MAX_SIZE,
-        .seccomp_role = "vhost-user",
-        .seccomp_policy = "vhost-user.policy",
-        .parse = gpu_parse,
-        .create = process_create,
-        .variant = vhost_user_variant,
-};
-
-const VirtioDeviceOps virtio_video_decoder_ops = {
-        .name = "video-decoder",
-        .option_usage = "[=ffmpeg]",
-        .help = "a virtio-video decoder (the VMM starts majordome-video)",
-        .type = VIRTIO_ID_VIDEO_DECODER,
-        .n_queues = 2,
-        .queue_max_size = VIRTQ_MAX_SIZE,
-        .seccomp_role = "vhost-user",
-        .seccomp_policy = "vhost-user.policy",
-        .parse = video_parse,
-        .create = process_create,
-        .variant = vhost_user_variant,
-};
-
-const VirtioDeviceOps virtio_video_encoder_ops = {
-        .name = "video-encoder",
-        .option_usage = "[=ffmpeg]",
-        .help = "a virtio-video encoder (the VMM starts majordome-video)",
-        .type = VIRTIO_ID_VIDEO_ENCODER,
-        .n_queues = 2,
-        .queue_max_size = VIRTQ_MAX_SIZE,
-        .seccomp_role = "vhost-user",
-        .seccomp_policy = "vhost-user.policy",
-        .parse = video_parse,
-        .create = process_create,
-        .variant = vhost_user_variant,
-};
+VHOST_USER_ENTRY(virtio_vhost_user_ops, "vhost-user", VIRTIO_ID_FS, 1, "TYPE,socket=PATH[,tag=TAG]",
+                 "a device whose back-end runs in another process (TYPE: fs, gpu, rng, video-decoder, video-encoder)",
+                 vhost_user_parse, vhost_user_create);
+VHOST_USER_ENTRY(virtio_shared_dir_ops, "shared-dir", VIRTIO_ID_FS, 1,
+                 "PATH:TAG[:type=fs][:cache=auto|always|never][:ro]",
+                 "share a host directory over virtio-fs (the VMM starts virtiofsd)", shared_dir_parse,
+                 shared_dir_create);
+VHOST_USER_ENTRY(virtio_gpu_ops, "gpu", VIRTIO_ID_GPU, 2,
+                 "backend=2d|virglrenderer[,width=W][,height=H][,displays=N][,max-memory=SIZE]",
+                 "a virtio-gpu (the VMM starts majordome-gpu; see --wayland-sock)", gpu_parse, process_create);
+VHOST_USER_ENTRY(virtio_video_decoder_ops, "video-decoder", VIRTIO_ID_VIDEO_DECODER, 2, "[=ffmpeg]",
+                 "a virtio-video decoder (the VMM starts majordome-video)", video_parse, process_create);
+VHOST_USER_ENTRY(virtio_video_encoder_ops, "video-encoder", VIRTIO_ID_VIDEO_ENCODER, 2, "[=ffmpeg]",
+                 "a virtio-video encoder (the VMM starts majordome-video)", video_parse, process_create);
