@@ -194,6 +194,22 @@ int share_path_check(const char *key, const char *path, const char *error_name, 
         return 0;
 }
 
+/* The next entry of an a{sv} being read: its key, and its value's type
+ * (the value is left to read). 1, or 0 after the last entry. */
+static int dict_next(sd_bus_message *msg, const char **ret_key, const char **ret_contents) {
+        char type;
+        int r;
+
+        r = sd_bus_message_enter_container(msg, 'e', "sv");
+        if (r <= 0)
+                return r;
+        r = sd_bus_message_read(msg, "s", ret_key);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_peek_type(msg, &type, ret_contents);
+        return r < 0 ? r : 1;
+}
+
 int share_options_parse(sd_bus_message *msg, const char *key, const char *error_name, bool want_path,
                         ShareOptions *ret, sd_bus_error *error) {
         ShareOptions o = { .tag = "" };
@@ -205,20 +221,13 @@ int share_options_parse(sd_bus_message *msg, const char *key, const char *error_
                 return r;
         for (;;) {
                 const char *k, *contents;
-                char type;
                 int b;
 
-                r = sd_bus_message_enter_container(msg, 'e', "sv");
+                r = dict_next(msg, &k, &contents);
                 if (r < 0)
                         return r;
                 if (r == 0)
                         break;
-                r = sd_bus_message_read(msg, "s", &k);
-                if (r < 0)
-                        return r;
-                r = sd_bus_message_peek_type(msg, &type, &contents);
-                if (r < 0)
-                        return r;
                 if ((want_path && strcmp(k, "path") == 0) || strcmp(k, "tag") == 0 || strcmp(k, "cache") == 0) {
                         const char *v;
                         bool *seen = k[0] == 't' ? &seen_tag : k[0] == 'c' ? &seen_cache : NULL;
@@ -391,20 +400,13 @@ static int config_parse_gpu(sd_bus_message *msg, MachineGpu *ret, sd_bus_error *
                 return r;
         for (;;) {
                 const char *k, *contents;
-                char type;
                 size_t i;
 
-                r = sd_bus_message_enter_container(msg, 'e', "sv");
+                r = dict_next(msg, &k, &contents);
                 if (r < 0)
                         return r;
                 if (r == 0)
                         break;
-                r = sd_bus_message_read(msg, "s", &k);
-                if (r < 0)
-                        return r;
-                r = sd_bus_message_peek_type(msg, &type, &contents);
-                if (r < 0)
-                        return r;
                 for (i = 0; i < ARRAY_SIZE(keys); i++)
                         if (strcmp(k, keys[i]) == 0)
                                 break;
@@ -584,19 +586,12 @@ static int config_parse_disks(sd_bus_message *msg, const AuthCaller *caller, Mac
                 snprintf(key, sizeof(key), "disks[%u]", i);
                 for (;;) {
                         const char *k, *contents;
-                        char type;
 
-                        r = sd_bus_message_enter_container(msg, 'e', "sv");
+                        r = dict_next(msg, &k, &contents);
                         if (r < 0)
                                 return r;
                         if (r == 0)
                                 break;
-                        r = sd_bus_message_read(msg, "s", &k);
-                        if (r < 0)
-                                return r;
-                        r = sd_bus_message_peek_type(msg, &type, &contents);
-                        if (r < 0)
-                                return r;
                         if (strcmp(k, "path") == 0 || strcmp(k, "fd") == 0) {
                                 if (path || caller_fd >= 0)
                                         return sd_bus_error_setf(error, MAJORDOME_ERROR_INVALID_CONFIG,
@@ -692,10 +687,9 @@ int machine_config_bus_parse(Manager *m, sd_bus_message *msg, const AuthCaller *
                 return r;
         for (;;) {
                 const char *key, *contents;
-                char type;
                 size_t k;
 
-                r = sd_bus_message_enter_container(msg, 'e', "sv");
+                r = dict_next(msg, &key, &contents);
                 if (r < 0)
                         return r;
                 if (r == 0)
@@ -703,12 +697,6 @@ int machine_config_bus_parse(Manager *m, sd_bus_message *msg, const AuthCaller *
                 if (++n_keys > MANAGER_CONFIG_KEYS_MAX)
                         return sd_bus_error_setf(error, MAJORDOME_ERROR_INVALID_CONFIG,
                                                  "config has more than %d keys", MANAGER_CONFIG_KEYS_MAX);
-                r = sd_bus_message_read(msg, "s", &key);
-                if (r < 0)
-                        return r;
-                r = sd_bus_message_peek_type(msg, &type, &contents);
-                if (r < 0)
-                        return r;
 
                 for (k = 0; k < ARRAY_SIZE(config_keys); k++)
                         if (strcmp(key, config_keys[k]) == 0)
