@@ -96,6 +96,65 @@ int vmm_gpu_backend_from_string(const char *s) {
         return -EINVAL;
 }
 
+static const struct {
+        uint32_t bit;
+        const char *name;
+} gpu_context_table[] = {
+        { VMM_GPU_CONTEXT_VIRGL, "virgl" },
+        { VMM_GPU_CONTEXT_VIRGL2, "virgl2" },
+        { VMM_GPU_CONTEXT_CROSS_DOMAIN, "cross-domain" },
+};
+
+int vmm_gpu_context_types_to_string(uint32_t mask, char *buf, size_t size) {
+        size_t n = 0;
+
+        if (mask & ~VMM_GPU_CONTEXT_ALL)
+                return -EINVAL;
+        if (size == 0)
+                return -ENOBUFS;
+        buf[0] = '\0';
+        for (size_t i = 0; i < ARRAY_SIZE(gpu_context_table); i++) {
+                int k;
+
+                if (!(mask & gpu_context_table[i].bit))
+                        continue;
+                k = snprintf(buf + n, size - n, "%s%s", n ? ":" : "", gpu_context_table[i].name);
+                if (k < 0 || (size_t) k >= size - n)
+                        return -ENOBUFS;
+                n += (size_t) k;
+        }
+        return 0;
+}
+
+static int fail(VmmConfigError *error, int r, const char *fmt, ...) _printf_(3, 4);
+
+int vmm_gpu_context_types_from_string(const char *s, uint32_t *ret, VmmConfigError *error) {
+        uint32_t mask = 0;
+        const char *p = s;
+
+        if (!s || !s[0])
+                return fail(error, -EINVAL, "an empty list (want names among virgl, virgl2, cross-domain)");
+        for (;;) {
+                size_t len = strcspn(p, ":"), i;
+
+                for (i = 0; i < ARRAY_SIZE(gpu_context_table); i++)
+                        if (strlen(gpu_context_table[i].name) == len &&
+                            strncmp(gpu_context_table[i].name, p, len) == 0)
+                                break;
+                if (i == ARRAY_SIZE(gpu_context_table))
+                        return fail(error, -EINVAL, "'%.*s' is not a context type (want virgl, virgl2 or "
+                                    "cross-domain)", (int) (len > 64 ? 64 : len), p);
+                if (mask & gpu_context_table[i].bit)
+                        return fail(error, -EEXIST, "'%s' given twice", gpu_context_table[i].name);
+                mask |= gpu_context_table[i].bit;
+                if (!p[len])
+                        break;
+                p += len + 1;
+        }
+        *ret = mask;
+        return 0;
+}
+
 const char *vmm_fs_cache_to_string(uint32_t cache) {
         return cache < ARRAY_SIZE(fs_cache_table) ? fs_cache_table[cache] : NULL;
 }
@@ -325,6 +384,13 @@ static int validate_device(const VmmDevice *d, unsigned i, VmmConfigError *error
                         return fail(error, -ERANGE, "--gpu %u: max-memory %" PRIu64 " out of range %" PRIu64
                                     "M..%" PRIu64 "M", i, d->gpu.max_memory, VMM_CONFIG_GPU_MEMORY_MIN >> 20,
                                     VMM_CONFIG_GPU_MEMORY_MAX >> 20);
+                if (d->gpu.context_types & ~VMM_GPU_CONTEXT_ALL)
+                        return fail(error, -EINVAL, "--gpu %u: unknown context types 0x%" PRIx32, i,
+                                    d->gpu.context_types & ~VMM_GPU_CONTEXT_ALL);
+                if ((d->gpu.context_types & (VMM_GPU_CONTEXT_VIRGL | VMM_GPU_CONTEXT_VIRGL2)) &&
+                    d->gpu.backend != VMM_GPU_BACKEND_VIRGL)
+                        return fail(error, -EINVAL, "--gpu %u: context types virgl and virgl2 need "
+                                    "backend=virglrenderer", i);
                 return 0;
         case VMM_DEVICE_VIDEO_DECODER:
         case VMM_DEVICE_VIDEO_ENCODER:
@@ -454,7 +520,10 @@ int vmm_config_validate(const VmmConfig *c, VmmConfigError *error) {
                         if (flags < 0 || fstat(d->gpu.wayland_fd, &st) < 0)
                                 return fail(error, -EBADF, "%s: the compositor descriptor %d is not open", what,
                                             d->gpu.wayland_fd);
-                        if ((flags & O_PATH) || !S_ISSOCK(st.st_mode))
+                        /* An O_PATH handle to the socket's inode (majordome-gpu
+                         * connects through it for each cross-domain context)
+                         * or one connection: a socket either way. */
+                        if (!S_ISSOCK(st.st_mode))
                                 return fail(error, -EBADF, "%s: the compositor descriptor is not a socket", what);
                         continue;
                 }
@@ -488,7 +557,7 @@ int vmm_config_validate(const VmmConfig *c, VmmConfigError *error) {
 #define PATH_DEVICE_HEADER_SIZE 12
 #define SHARED_DIR_CACHE_MASK 0xffu
 #define SHARED_DIR_READ_ONLY 0x100u
-#define GPU_SIZE 28
+#define GPU_SIZE 32
 #define VIDEO_SIZE 4
 
 typedef struct Writer {
@@ -601,6 +670,7 @@ int vmm_config_encode(const VmmConfig *c, uint8_t *buf, size_t *ret_size, int *f
                         put_le32(p + 12, d->gpu.displays);
                         put_le64(p + 16, d->gpu.max_memory);
                         put_le32(p + 24, writer_fd(&w, d->gpu.wayland_fd));
+                        put_le32(p + 28, d->gpu.context_types);
                         break;
                 case VMM_DEVICE_VIDEO_DECODER:
                 case VMM_DEVICE_VIDEO_ENCODER:
@@ -753,6 +823,7 @@ static int decode_device(Reader *rd, VmmDevice *d) {
                 d->gpu.height = get_le32(p + 8);
                 d->gpu.displays = get_le32(p + 12);
                 d->gpu.max_memory = get_le64(p + 16);
+                d->gpu.context_types = get_le32(p + 28);
                 return reader_fd(rd, get_le32(p + 24), true, &d->gpu.wayland_fd);
         case VMM_DEVICE_VIDEO_DECODER:
         case VMM_DEVICE_VIDEO_ENCODER:

@@ -21,7 +21,8 @@
 extern "C" {
 #endif
 
-#define VMM_CONFIG_VERSION 1
+/* 2: the gpu record gained context_types (32 bytes, was 28). */
+#define VMM_CONFIG_VERSION 2
 
 #define VMM_CONFIG_MEM_DEFAULT (UINT64_C(256) << 20)
 #define VMM_CONFIG_MEM_ALIGN (UINT64_C(1) << 20)
@@ -115,6 +116,25 @@ int vmm_video_backend_from_string(const char *s);
 const char *vmm_gpu_backend_to_string(uint32_t backend);
 int vmm_gpu_backend_from_string(const char *s);
 
+/* virtio-gpu context types the guest may create, one bit per capset id
+ * (virtio 1.2 §5.7.6.8 VIRTIO_GPU_CMD_GET_CAPSET_INFO: 1 virgl, 2 virgl2;
+ * 5 cross-domain, crosvm's id), as crosvm's context_types mask is. 0: the
+ * backend's own (virglrenderer's virgl and virgl2, none for 2d). */
+#define VMM_GPU_CONTEXT_VIRGL (UINT32_C(1) << 1)
+#define VMM_GPU_CONTEXT_VIRGL2 (UINT32_C(1) << 2)
+#define VMM_GPU_CONTEXT_CROSS_DOMAIN (UINT32_C(1) << 5)
+#define VMM_GPU_CONTEXT_ALL (VMM_GPU_CONTEXT_VIRGL | VMM_GPU_CONTEXT_VIRGL2 | VMM_GPU_CONTEXT_CROSS_DOMAIN)
+/* "virgl:virgl2:cross-domain" (crosvm's spelling, names colon-separated,
+ * in bit order) into buf; "" for 0. -ENOBUFS if it does not fit, -EINVAL
+ * for bits outside VMM_GPU_CONTEXT_ALL. */
+#define VMM_GPU_CONTEXT_TYPES_STRING_MAX sizeof("virgl:virgl2:cross-domain")
+int vmm_gpu_context_types_to_string(uint32_t mask, char *buf, size_t size);
+typedef struct VmmConfigError VmmConfigError;
+/* Parses a colon-separated list of those names into a mask. -EINVAL for an
+ * empty list, an empty or unknown name; -EEXIST for a name given twice;
+ * error's message names it. *ret untouched on failure. */
+int vmm_gpu_context_types_from_string(const char *s, uint32_t *ret, VmmConfigError *error);
+
 const char *vmm_fs_cache_to_string(uint32_t cache);
 int vmm_fs_cache_from_string(const char *s);
 
@@ -164,7 +184,11 @@ typedef struct VmmDevice {
                         uint32_t height;
                         uint32_t displays;      /* scanouts; 0: none (render only) */
                         uint64_t max_memory;    /* host bytes for the guest's resources */
-                        int wayland_fd;         /* connected to the host compositor, or -1: headless */
+                        /* The host compositor's socket: an O_PATH handle to
+                         * its inode (--wayland-sock, the daemon) or a
+                         * connection; -1: headless. */
+                        int wayland_fd;
+                        uint32_t context_types; /* VMM_GPU_CONTEXT_* bits; 0: the backend's own */
                 } gpu;
                 struct {
                         uint32_t backend;       /* VmmVideoBackend */
@@ -203,17 +227,18 @@ void vmm_config_init(VmmConfig *c);
 void vmm_config_close_fds(VmmConfig *c);
 
 /* Why a configuration was refused: the setting and the rule, one line. */
-typedef struct VmmConfigError {
+struct VmmConfigError {
         char message[256];
         bool bad_input;         /* the kernel or initrd descriptor is unusable */
-} VmmConfigError;
+};
 
 /* The one check of every value: ranges, device counts (one balloon, one
  * vsock), disk ids, socket path lengths, and that each descriptor is of the
  * right kind (kernel/initrd: a regular file or pipe open for reading; serial and
  * console: open for writing, not a directory; disk: a regular file or block
  * device, writable unless read-only, never the same image twice; no O_PATH
- * anywhere). -EINVAL, -ERANGE, -EBADF, -EEXIST or -EACCES with a message. */
+ * anywhere but the GPU's compositor socket). The GPU's context types: known
+ * bits, virgl and virgl2 only with the virglrenderer backend. -EINVAL, -ERANGE, -EBADF, -EEXIST or -EACCES with a message. */
 int vmm_config_validate(const VmmConfig *c, VmmConfigError *error);
 
 /* ---- the CONFIGURE message (docs/control-protocol.md) ---- */

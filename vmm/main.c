@@ -97,8 +97,9 @@ static void help(void) {
                "                          its kernel panics\n"
                "      --on-panic ACTION   on a guest panic: stop (default; exit code 74) or\n"
                "                          pause (vCPUs paused, the VM kept for inspection)\n"
-               "      --wayland-sock PATH the host's Wayland compositor, where --gpu shows\n"
-               "                          the guest's displays (default: none, headless)\n"
+               "      --wayland-sock PATH the host's Wayland compositor's socket, where --gpu\n"
+               "                          shows the guest's displays and cross-domain connects\n"
+               "                          (default: none, headless)\n"
                "      --no-decompress     boot a bzImage as is instead of decompressing\n"
                "                          its payload on the host\n"
                "*     --kvm-device PATH   the KVM device node (default /dev/kvm)\n"
@@ -505,16 +506,25 @@ static int run_open_inputs(RunArgs *a) {
         }
         if (a->wayland_sock) {
                 VmmDevice *gpu = NULL;
+                struct stat st;
 
                 for (unsigned i = 0; i < c->n_devices; i++)
                         if (c->devices[i].kind == VMM_DEVICE_GPU)
                                 gpu = &c->devices[i];
                 if (!gpu)
                         return log_error("--wayland-sock: there is no --gpu to show"), VMM_EXIT_USAGE;
-                /* Connected now, as the one who ran us: the jail reaches no path. */
-                r = connect_unix(a->wayland_sock, SOCK_STREAM, &gpu->gpu.wayland_fd);
+                /* A handle to the socket's inode, opened now as the one who
+                 * ran us (the jail reaches no path): majordome-gpu connects
+                 * through it once for each guest cross-domain context, and
+                 * once for the displays. */
+                r = open(a->wayland_sock, O_PATH | O_CLOEXEC);
                 if (r < 0)
-                        return log_error_errno(r, "--wayland-sock %s: %m", a->wayland_sock), VMM_EXIT_NO_INPUT;
+                        return log_error_errno(errno, "--wayland-sock %s: %m", a->wayland_sock), VMM_EXIT_NO_INPUT;
+                gpu->gpu.wayland_fd = r;
+                if (fstat(gpu->gpu.wayland_fd, &st) < 0)
+                        return log_error_errno(errno, "--wayland-sock %s: %m", a->wayland_sock), VMM_EXIT_NO_INPUT;
+                if (!S_ISSOCK(st.st_mode))
+                        return log_error("--wayland-sock %s: not a socket", a->wayland_sock), VMM_EXIT_NO_INPUT;
         }
         r = vmm_config_validate(c, &error);
         if (r < 0) {

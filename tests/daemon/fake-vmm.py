@@ -141,10 +141,10 @@ def decode_config(blob, fds):
         body = bytes(blob[off + 4:off + 4 + length])
         off += 4 + length
         dev = {"kind": kind, "length": length}
-        if kind == GPU and length == 28:
-            backend, width, height, displays, max_memory, fd_index = struct.unpack("<IIIIQI", body)
+        if kind == GPU and length == 32:
+            backend, width, height, displays, max_memory, fd_index, context_types = struct.unpack("<IIIIQII", body)
             dev.update(backend=backend, width=width, height=height, displays=displays, max_memory=max_memory,
-                       wayland_fd=None)
+                       context_types=context_types, wayland_fd=None)
             if fd_index != FD_NONE:
                 dev["wayland_fd"] = dict(index=fd_index, **describe_socket(fds[fd_index])) \
                     if fd_index < len(fds) else {"index": fd_index, "error": "out of range"}

@@ -180,8 +180,8 @@ def gpu_dict_reaches_the_vmm_as_its_kind_8_record_headless():
         gpus = gpu_devices(e.fake.last())
         T.check(len(gpus) == 1, "want one gpu record: %s" % gpus)
         g = gpus[0]
-        T.check((g["length"], g["backend"], g["width"], g["height"], g["displays"], g["max_memory"]) ==
-                (28, 0, 800, 600, 2, 64 * MiB), str(g))
+        T.check((g["length"], g["backend"], g["width"], g["height"], g["displays"], g["max_memory"],
+                 g["context_types"]) == (32, 0, 800, 600, 2, 64 * MiB, 0), str(g))
         T.check(g["wayland_fd"] is None, "headless, yet a compositor descriptor: %s" % g)
         want = {"backend": "2d", "width": 800, "height": 600, "displays": 2, "max_memory": 64 * MiB,
                 "headless": True}

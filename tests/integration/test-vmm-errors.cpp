@@ -164,6 +164,33 @@ TEST_F(VmmBadInput, CmdlineLongerThanTheKernelAllowsExits64) {
                               "cmdline");
 }
 
+/* The parser's reason, then run's line: exit 64, the bad name said. */
+TEST_F(VmmBadInput, GpuUnknownContextTypeExits64) {
+        RunResult r = run_kernel(guest_path("hello"), { "--gpu", "backend=2d,context-types=cross-domain:wayland" });
+        EXPECT_EQ(r.exit_code, 64) << r.err;
+        EXPECT_NE(r.err.find("'wayland' is not a context type"), std::string::npos) << r.err;
+}
+
+TEST_F(VmmBadInput, GpuContextTypeTwiceExits64) {
+        RunResult r = run_kernel(guest_path("hello"), { "--gpu", "backend=virglrenderer,context-types=virgl:virgl" });
+        EXPECT_EQ(r.exit_code, 64) << r.err;
+        EXPECT_NE(r.err.find("'virgl' given twice"), std::string::npos) << r.err;
+}
+
+TEST_F(VmmBadInput, GpuVirglContextWithoutVirglrendererExits64) {
+        expect_one_line_error(run_kernel(guest_path("hello"), { "--gpu", "backend=2d,context-types=virgl2" }), 64,
+                              "need backend=virglrenderer");
+}
+
+TEST_F(VmmBadInput, WaylandSockThatIsNotASocketExits66) {
+        std::string plain = dir_.file("wayland-0");
+        write_file(plain, "x");
+        expect_one_line_error(run_kernel(guest_path("hello"), { "--gpu", "backend=2d", "--wayland-sock", plain }), 66,
+                              "not a socket");
+        expect_one_line_error(run_kernel(guest_path("hello"), { "--gpu", "backend=2d", "--wayland-sock",
+                                                                dir_.file("none") }), 66, "No such file");
+}
+
 TEST_F(VmmBadInput, MemZeroExits64) {
         expect_one_line_error(run_kernel(guest_path("hello"), { "--mem", "0" }), 64, "--mem");
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <string>
@@ -186,7 +187,7 @@ TEST_F(VmmConfigTest, HeaderBytesAreTheDocumentedOnes) {
 
         ASSERT_EQ(blob_.size(), (size_t) VMM_CONFIG_HEADER_SIZE + 2 + 4);
         const uint8_t *p = blob_.data();
-        EXPECT_EQ(Le32(p + 0), 1u);             /* version */
+        EXPECT_EQ(Le32(p + 0), 2u);             /* version */
         EXPECT_EQ(Le32(p + 4), 2u | 4u);        /* pvpanic, decompress */
         EXPECT_EQ(Le32(p + 8), 0x20000000u);    /* mem_size, low */
         EXPECT_EQ(Le32(p + 12), 0u);            /* mem_size, high */
@@ -245,10 +246,12 @@ TEST_F(VmmConfigTest, DecodeRefusesTrailingBytes) {
 
 TEST_F(VmmConfigTest, DecodeRefusesWrongVersion) {
         Encode();
-        PutLe32(blob_.data(), 2);
+        PutLe32(blob_.data(), 1);
         VmmConfig out;
+        EXPECT_EQ(Decode(&out), -EPROTO) << "version 1, whose gpu record was 28 bytes";
+        EXPECT_NE(strstr(error_.message, "version 1"), nullptr) << error_.message;
+        PutLe32(blob_.data(), 3);
         EXPECT_EQ(Decode(&out), -EPROTO);
-        EXPECT_NE(strstr(error_.message, "version 2"), nullptr) << error_.message;
 }
 
 TEST_F(VmmConfigTest, DecodeRefusesUnknownFlags) {
@@ -698,18 +701,19 @@ protected:
 };
 
 TEST_F(VmmConfigGpuTest, RecordBytesAndRoundTripWithACompositor) {
-        AddGpu(sock_);
+        AddGpu(sock_)->gpu.context_types = VMM_GPU_CONTEXT_CROSS_DOMAIN;
         Encode();
-        /* Device header (kind 8, length 28), then the body: docs/control-protocol.md. */
+        /* Device header (kind 8, length 32), then the body: docs/control-protocol.md. */
         size_t at = VMM_CONFIG_HEADER_SIZE + strlen(c_.cmdline);
         const uint8_t expect[] = {
-                8, 0, 28, 0,
+                8, 0, 32, 0,
                 0, 0, 0, 0,                     /* backend 2d */
                 0x00, 0x05, 0, 0,               /* width 1280 */
                 0x20, 0x03, 0, 0,               /* height 800 */
                 2, 0, 0, 0,                     /* displays */
                 0, 0, 0, 4, 0, 0, 0, 0,         /* max_memory 64 MiB */
                 1, 0, 0, 0,                     /* fd index 1 (the kernel is 0) */
+                0x20, 0, 0, 0,                  /* context_types: 1 << 5, cross-domain */
         };
         ASSERT_EQ(blob_.size(), at + sizeof(expect));
         EXPECT_EQ(memcmp(&blob_[at], expect, sizeof(expect)), 0);
@@ -725,7 +729,68 @@ TEST_F(VmmConfigGpuTest, RecordBytesAndRoundTripWithACompositor) {
         EXPECT_EQ(out.devices[0].gpu.displays, 2u);
         EXPECT_EQ(out.devices[0].gpu.max_memory, UINT64_C(64) << 20);
         EXPECT_EQ(out.devices[0].gpu.wayland_fd, sock_);
+        EXPECT_EQ(out.devices[0].gpu.context_types, VMM_GPU_CONTEXT_CROSS_DOMAIN);
         EXPECT_EQ(vmm_device_fd(&out.devices[0]), &out.devices[0].gpu.wayland_fd);
+}
+
+TEST_F(VmmConfigGpuTest, ContextTypesAreCrosvmsNamesAndCapsetBits) {
+        uint32_t mask = 0;
+        char buf[VMM_GPU_CONTEXT_TYPES_STRING_MAX];
+        VmmConfigError e;
+
+        ASSERT_EQ(vmm_gpu_context_types_from_string("cross-domain:virgl2:virgl", &mask, &e), 0) << e.message;
+        EXPECT_EQ(mask, (1u << 1) | (1u << 2) | (1u << 5));
+        ASSERT_EQ(vmm_gpu_context_types_to_string(mask, buf, sizeof(buf)), 0);
+        EXPECT_STREQ(buf, "virgl:virgl2:cross-domain");
+        ASSERT_EQ(vmm_gpu_context_types_to_string(0, buf, sizeof(buf)), 0);
+        EXPECT_STREQ(buf, "");
+        EXPECT_EQ(vmm_gpu_context_types_to_string(1u << 3, buf, sizeof(buf)), -EINVAL);
+        EXPECT_EQ(vmm_gpu_context_types_to_string(mask, buf, 8), -ENOBUFS);
+}
+
+TEST_F(VmmConfigGpuTest, ContextTypesUnknownEmptyOrTwiceAreRefusedWithTheName) {
+        struct Case {
+                const char *list;
+                int error;
+                const char *says;
+        } cases[] = {
+                { "wayland", -EINVAL, "'wayland' is not a context type" },
+                { "virgl:venus", -EINVAL, "'venus'" },
+                { "", -EINVAL, "empty" },
+                { "virgl::cross-domain", -EINVAL, "'' is not" },
+                { "cross-domain:", -EINVAL, "'' is not" },
+                { "virgl:virgl", -EEXIST, "'virgl' given twice" },
+        };
+        for (const Case &k : cases) {
+                uint32_t mask = 7;
+                VmmConfigError e = {};
+                EXPECT_EQ(vmm_gpu_context_types_from_string(k.list, &mask, &e), k.error) << k.list;
+                EXPECT_NE(strstr(e.message, k.says), nullptr) << k.list << ": " << e.message;
+                EXPECT_EQ(mask, 7u) << "untouched on failure";
+        }
+}
+
+TEST_F(VmmConfigGpuTest, VirglContextsNeedTheVirglrendererBackend) {
+        AddGpu()->gpu.context_types = VMM_GPU_CONTEXT_VIRGL2;
+        EXPECT_EQ(vmm_config_validate(&c_, &error_), -EINVAL);
+        EXPECT_NE(strstr(error_.message, "backend=virglrenderer"), nullptr) << error_.message;
+        c_.devices[0].gpu.backend = VMM_GPU_BACKEND_VIRGL;
+        c_.devices[0].gpu.context_types = VMM_GPU_CONTEXT_ALL;
+        EXPECT_EQ(vmm_config_validate(&c_, &error_), 0) << error_.message;
+        c_.devices[0].gpu.context_types = 1u << 4;
+        EXPECT_EQ(vmm_config_validate(&c_, &error_), -EINVAL) << "an unknown bit";
+        c_.n_devices = 0;
+        AddGpu()->gpu.context_types = VMM_GPU_CONTEXT_CROSS_DOMAIN;
+        EXPECT_EQ(vmm_config_validate(&c_, &error_), 0) << "cross-domain on 2d: " << error_.message;
+}
+
+TEST_F(VmmConfigGpuTest, DecodeRefusesVirglContextsOnThe2dBackend) {
+        AddGpu();
+        Encode();
+        size_t at = VMM_CONFIG_HEADER_SIZE + strlen(c_.cmdline) + 4;
+        PutLe32(&blob_[at + 28], VMM_GPU_CONTEXT_VIRGL);
+        VmmConfig out;
+        EXPECT_EQ(Decode(&out), -EINVAL);
 }
 
 TEST_F(VmmConfigGpuTest, VirglrendererIsBackend1) {
@@ -786,10 +851,32 @@ TEST_F(VmmConfigGpuTest, TheCompositorMustBeASocket) {
         EXPECT_EQ(vmm_config_validate(&c_, &error_), -EBADF);
         c_.n_devices = 0;
         AddGpu(Own(open(dir_.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC)));
-        EXPECT_EQ(vmm_config_validate(&c_, &error_), -EBADF) << "an O_PATH descriptor";
+        EXPECT_EQ(vmm_config_validate(&c_, &error_), -EBADF) << "an O_PATH descriptor to a directory";
         c_.n_devices = 0;
         AddGpu(sock_);
         EXPECT_EQ(vmm_config_validate(&c_, &error_), 0) << error_.message;
+}
+
+TEST_F(VmmConfigGpuTest, AnOPathHandleToASocketIsTakenAndTravels) {
+        std::string path = dir_ + "/wayland-0";
+        struct sockaddr_un sa = {};
+        sa.sun_family = AF_UNIX;
+        ASSERT_LT(path.size(), sizeof(sa.sun_path));
+        strcpy(sa.sun_path, path.c_str());
+        int listener = Own(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+        ASSERT_EQ(bind(listener, (struct sockaddr *) &sa, sizeof(sa)), 0) << strerror(errno);
+        int handle = Own(open(path.c_str(), O_PATH | O_CLOEXEC));
+        unlink(path.c_str());
+        ASSERT_GE(handle, 0);
+
+        AddGpu(handle);
+        EXPECT_EQ(vmm_config_validate(&c_, &error_), 0) << error_.message;
+        Encode();
+        ASSERT_EQ(fds_.size(), 2u);
+        EXPECT_EQ(fds_[1], handle);
+        VmmConfig out;
+        ASSERT_EQ(Decode(&out), 0) << error_.message;
+        EXPECT_EQ(out.devices[0].gpu.wayland_fd, handle);
 }
 
 TEST_F(VmmConfigGpuTest, DecodeRefusesABodyOfAnotherLength) {

@@ -5,6 +5,7 @@
  * that back-end misbehaving in each way the front-end must survive. */
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <csignal>
@@ -20,6 +21,7 @@
 #include <unistd.h>
 #include <vector>
 
+#include "devices/device-process.h"
 #include "harness.h"
 #include "vhost-user.h"
 
@@ -568,7 +570,7 @@ TEST(DeviceProcess, GpuStartsMajordomeGpuWithItsConfigurationAndTheHostVisibleRe
                 GTEST_SKIP() << "MAJORDOME_GPU names no majordome-gpu (meson sets it)";
         VmmDevice c{};
         c.kind = VMM_DEVICE_GPU;
-        c.gpu = { VMM_GPU_BACKEND_2D, 800, 600, 2, UINT64_C(64) << 20, -1 };
+        c.gpu = { VMM_GPU_BACKEND_2D, 800, 600, 2, UINT64_C(64) << 20, -1, 0 };
         PciDriver d(&virtio_vhost_user_ops, c);
         ASSERT_EQ(d.error(), 0);
         EXPECT_EQ(d.config_read(PCI_DEVICE_ID, 2), 0x1050u);
@@ -581,6 +583,56 @@ TEST(DeviceProcess, GpuStartsMajordomeGpuWithItsConfigurationAndTheHostVisibleRe
         uint32_t f = (uint32_t) d.common_read(VIRTIO_PCI_COMMON_DF, 4);
         EXPECT_TRUE(f & 2u);
         EXPECT_FALSE(f & 1u);
+}
+
+namespace {
+
+std::vector<std::string> gpu_args(const VmmDevice &c, int *ret_extra_fd) {
+        DeviceProcessCommand cmd;
+        EXPECT_EQ(device_process_command(&c, &cmd), 0);
+        *ret_extra_fd = cmd.extra_fd;
+        return std::vector<std::string>(cmd.args, cmd.args + cmd.n);
+}
+
+bool has(const std::vector<std::string> &v, const std::string &s) {
+        return std::find(v.begin(), v.end(), s) != v.end();
+}
+
+} // namespace
+
+TEST(DeviceProcess, GpuCommandWithoutContextTypesLeavesThemToTheBackend) {
+        VmmDevice c{};
+        c.kind = VMM_DEVICE_GPU;
+        c.gpu = { VMM_GPU_BACKEND_VIRGL, 800, 600, 1, UINT64_C(64) << 20, -1, 0 };
+        int extra;
+        std::vector<std::string> a = gpu_args(c, &extra);
+        EXPECT_FALSE(has(a, "--context-types"));
+        EXPECT_FALSE(has(a, "--blob"));
+        EXPECT_FALSE(has(a, "--wayland-fd=4"));
+        EXPECT_EQ(extra, -1);
+}
+
+TEST(DeviceProcess, GpuCommandPassesContextTypesAndBlobForCrossDomain) {
+        VmmDevice c{};
+        c.kind = VMM_DEVICE_GPU;
+        c.gpu = { VMM_GPU_BACKEND_VIRGL, 800, 600, 1, UINT64_C(64) << 20, 9,
+                  VMM_GPU_CONTEXT_VIRGL | VMM_GPU_CONTEXT_CROSS_DOMAIN };
+        int extra;
+        std::vector<std::string> a = gpu_args(c, &extra);
+        auto it = std::find(a.begin(), a.end(), "--context-types");
+        ASSERT_NE(it, a.end());
+        ASSERT_NE(it + 1, a.end());
+        EXPECT_EQ(*(it + 1), "virgl:cross-domain");
+        EXPECT_TRUE(has(a, "--blob")) << "cross-domain needs blob resources";
+        EXPECT_TRUE(has(a, "--wayland-fd=4"));
+        EXPECT_EQ(extra, 9) << "the compositor handle becomes descriptor 4";
+
+        c.gpu.context_types = VMM_GPU_CONTEXT_VIRGL2;
+        a = gpu_args(c, &extra);
+        it = std::find(a.begin(), a.end(), "--context-types");
+        ASSERT_NE(it, a.end());
+        EXPECT_EQ(*(it + 1), "virgl2");
+        EXPECT_FALSE(has(a, "--blob")) << "only cross-domain asks for blob";
 }
 
 TEST(DeviceProcess, VideoDecoderAndEncoderStartMajordomeVideo) {

@@ -2,7 +2,7 @@
 /* Starting one of this project's device processes (majordome-gpu,
  * majordome-video) before the VMM locks itself in: one end of a socket
  * pair is its vhost-user connection (--fd 3); a second descriptor, when the
- * device has one (the GPU's compositor connection), is 4; nothing else is
+ * device has one (the GPU's compositor socket, a handle or a connection), is 4; nothing else is
  * inherited, not even the environment. Like virtiofsd it starts inside the
  * VMM's jail namespaces, dies with the VMM (PR_SET_PDEATHSIG covers a VMM
  * without the sandbox) and locks itself in (docs/gpu.md, docs/video.md). */
@@ -23,8 +23,6 @@
 
 #define CHILD_SOCKET_FD 3
 #define CHILD_EXTRA_FD 4
-#define ARGS_MAX 24
-
 const char *device_process_path(const char *name, const char *env_name) {
         static char installed[256];
         const char *p = getenv(env_name);
@@ -35,18 +33,8 @@ const char *device_process_path(const char *name, const char *env_name) {
         return installed;
 }
 
-/* What to run for d: its binary and options after "--fd=3"; the extra
- * descriptor (-1: none). The strings live in buf. */
-typedef struct Command {
-        const char *name, *env_name;
-        const char *args[ARGS_MAX];
-        unsigned n;
-        int extra_fd;
-        char buf[4][32];
-} Command;
-
-static int command_for(const VmmDevice *d, Command *c) {
-        *c = (Command) { .extra_fd = -1 };
+int device_process_command(const VmmDevice *d, DeviceProcessCommand *c) {
+        *c = (DeviceProcessCommand) { .extra_fd = -1 };
         switch (d->kind) {
         case VMM_DEVICE_GPU:
                 c->name = "majordome-gpu";
@@ -65,7 +53,20 @@ static int command_for(const VmmDevice *d, Command *c) {
                 c->args[c->n++] = c->buf[2];
                 c->args[c->n++] = "--max-memory";
                 c->args[c->n++] = c->buf[3];
+                if (d->gpu.context_types) {
+                        if (vmm_gpu_context_types_to_string(d->gpu.context_types, c->context_types,
+                                                            sizeof(c->context_types)) < 0)
+                                return -EINVAL;
+                        c->args[c->n++] = "--context-types";
+                        c->args[c->n++] = c->context_types;
+                }
+                /* Cross-domain shares the compositor's buffers with the
+                 * guest as blob resources, mapped in the host-visible
+                 * region vhost-user.c declares. */
+                if (d->gpu.context_types & VMM_GPU_CONTEXT_CROSS_DOMAIN)
+                        c->args[c->n++] = "--blob";
                 if (d->gpu.wayland_fd >= 0) {
+                        /* The compositor's socket: an O_PATH handle or a connection. */
                         c->args[c->n++] = "--wayland-fd=4";
                         c->extra_fd = d->gpu.wayland_fd;
                 }
@@ -82,8 +83,8 @@ static int command_for(const VmmDevice *d, Command *c) {
         }
 }
 
-_noreturn_ static void child(const Command *c, int sock) {
-        const char *argv[ARGS_MAX + 3];
+_noreturn_ static void child(const DeviceProcessCommand *c, int sock) {
+        const char *argv[DEVICE_PROCESS_ARGS_MAX + 3];
         char *envp[] = { NULL };
         int extra = c->extra_fd, n = 0;
         const char *path = device_process_path(c->name, c->env_name);
@@ -109,11 +110,11 @@ _noreturn_ static void child(const Command *c, int sock) {
 }
 
 int device_process_spawn(const VmmDevice *d, int *ret_sock, pid_t *ret_pid) {
-        Command c;
+        DeviceProcessCommand c;
         int pair[2], r;
         pid_t pid;
 
-        r = command_for(d, &c);
+        r = device_process_command(d, &c);
         if (r < 0)
                 return r;
         if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) < 0)

@@ -691,7 +691,8 @@ static int shared_dir_create(VirtioDevice *vdev, const VmmDevice *config, void *
         return 0;
 }
 
-/* ---- --gpu [backend=2d|virglrenderer][,width=W][,height=H][,displays=N][,max-memory=SIZE] ---- */
+/* ---- --gpu [backend=2d|virglrenderer][,width=W][,height=H][,displays=N][,max-memory=SIZE]
+ *            [,context-types=LIST] ---- */
 
 static int gpu_parse(const char *arg, VmmDevice *ret) {
         _cleanup_free_ char *copy = NULL;
@@ -727,6 +728,14 @@ static int gpu_parse(const char *arg, VmmDevice *ret) {
                 if (strcmp(opt, "max-memory") == 0) {
                         if (parse_size(value, &ret->gpu.max_memory) < 0)
                                 return -EINVAL;
+                        continue;
+                }
+                if (strcmp(opt, "context-types") == 0) {
+                        VmmConfigError error;
+
+                        /* Whether the backend has them is vmm_config_validate()'s. */
+                        if (vmm_gpu_context_types_from_string(value, &ret->gpu.context_types, &error) < 0)
+                                return log_error("--gpu context-types=%s: %s", value, error.message), -EINVAL;
                         continue;
                 }
                 if (parse_uint(value, 0, UINT32_MAX, &v) < 0)
@@ -875,8 +884,10 @@ VHOST_USER_ENTRY(virtio_shared_dir_ops, "shared-dir", VIRTIO_ID_FS, 1,
                  "share a host directory over virtio-fs (the VMM starts virtiofsd)", shared_dir_parse,
                  shared_dir_create);
 VHOST_USER_ENTRY(virtio_gpu_ops, "gpu", VIRTIO_ID_GPU, 2,
-                 "backend=2d|virglrenderer[,width=W][,height=H][,displays=N][,max-memory=SIZE]",
-                 "a virtio-gpu (the VMM starts majordome-gpu; see --wayland-sock)", gpu_parse, process_create);
+                 "backend=2d|virglrenderer[,width=W][,height=H][,displays=N][,max-memory=SIZE]"
+                 "[,context-types=LIST]",
+                 "a virtio-gpu (the VMM starts majordome-gpu; see --wayland-sock); LIST: context types "
+                 "virgl, virgl2 (virglrenderer), cross-domain, colon-separated (default: the backend's own)", gpu_parse, process_create);
 VHOST_USER_ENTRY(virtio_video_decoder_ops, "video-decoder", VIRTIO_ID_VIDEO_DECODER, 2, "[=ffmpeg]",
                  "a virtio-video decoder (the VMM starts majordome-video)", video_parse, process_create);
 VHOST_USER_ENTRY(virtio_video_encoder_ops, "video-encoder", VIRTIO_ID_VIDEO_ENCODER, 2, "[=ffmpeg]",
