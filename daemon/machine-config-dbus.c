@@ -376,11 +376,11 @@ static int config_parse_shares(sd_bus_message *msg, const AuthCaller *caller, Ma
 }
 
 /* gpu: a{sv}, {"backend": s, "width": u, "height": u, "displays": u,
- * "max_memory": t}; what is left out is the VMM's default, the ranges are
- * the VMM's (vmm_config_validate() checks them again). Errors name the key:
- * "gpu.width: ...". */
+ * "max_memory": t, "context_types": s}; what is left out is the VMM's
+ * default, the ranges and names are the VMM's (vmm_config_validate() checks
+ * them again). Errors name the key: "gpu.width: ...". */
 static int config_parse_gpu(sd_bus_message *msg, MachineGpu *ret, sd_bus_error *error) {
-        static const char *const keys[] = { "backend", "width", "height", "displays", "max_memory" };
+        static const char *const keys[] = { "backend", "width", "height", "displays", "max_memory", "context_types" };
         MachineGpu g = {
                 .enabled = true,
                 .backend = VMM_GPU_BACKEND_2D,
@@ -413,7 +413,7 @@ static int config_parse_gpu(sd_bus_message *msg, MachineGpu *ret, sd_bus_error *
                 if (i == ARRAY_SIZE(keys))
                         return sd_bus_error_setf(error, MAJORDOME_ERROR_INVALID_CONFIG,
                                                  "gpu.%.80s: unknown gpu key (want backend, width, height, displays, "
-                                                 "max_memory)", k);
+                                                 "max_memory, context_types)", k);
                 if (seen[i])
                         return sd_bus_error_setf(error, MAJORDOME_ERROR_INVALID_CONFIG, "gpu.%s: given twice", k);
                 seen[i] = true;
@@ -434,6 +434,19 @@ static int config_parse_gpu(sd_bus_message *msg, MachineGpu *ret, sd_bus_error *
                                                          "gpu.backend: '%.80s' is not a backend this VMM has "
                                                          "(want '2d' or 'virglrenderer')", v);
                         g.backend = (uint32_t) b;
+                } else if (strcmp(k, "context_types") == 0) {
+                        VmmConfigError e;
+                        const char *v;
+
+                        if (strcmp(contents, "s") != 0)
+                                return sd_bus_error_setf(error, MAJORDOME_ERROR_INVALID_CONFIG,
+                                                         "gpu.context_types: wrong type '%s', want 's'", contents);
+                        r = sd_bus_message_read(msg, "v", "s", &v);
+                        if (r < 0)
+                                return r;
+                        if (vmm_gpu_context_types_from_string(v, &g.context_types, &e) < 0)
+                                return sd_bus_error_setf(error, MAJORDOME_ERROR_INVALID_CONFIG,
+                                                         "gpu.context_types: %s", e.message);
                 } else if (strcmp(k, "max_memory") == 0) {
                         uint64_t v;
 
@@ -481,6 +494,9 @@ static int config_parse_gpu(sd_bus_message *msg, MachineGpu *ret, sd_bus_error *
         r = sd_bus_message_exit_container(msg);
         if (r < 0)
                 return r;
+        if ((g.context_types & (VMM_GPU_CONTEXT_VIRGL | VMM_GPU_CONTEXT_VIRGL2)) && g.backend != VMM_GPU_BACKEND_VIRGL)
+                return sd_bus_error_set(error, MAJORDOME_ERROR_INVALID_CONFIG,
+                                        "gpu.context_types: virgl and virgl2 need backend 'virglrenderer'");
         *ret = g;
         return 0;
 }

@@ -152,6 +152,7 @@ int machine_config_to_vmm_config(const MachineConfig *config, const MachineVmmPa
                 d->gpu.height = config->gpu.height;
                 d->gpu.displays = config->gpu.displays;
                 d->gpu.max_memory = config->gpu.max_memory;
+                d->gpu.context_types = config->gpu.context_types;
                 d->gpu.wayland_fd = config->wayland_fd >= 0 ? config->wayland_fd : -1;
         }
         for (int k = 0; k < 2; k++) {

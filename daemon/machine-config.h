@@ -56,6 +56,7 @@ typedef struct MachineGpu {
         uint32_t displays;
         uint64_t max_memory;    /* bytes */
         bool headless;          /* no compositor connection (no wayland_socket) */
+        uint32_t context_types; /* VMM_GPU_CONTEXT_* bits; 0: the backend's own */
 } MachineGpu;
 
 /* What StartVm asked for, with every file already opened by the daemon. */

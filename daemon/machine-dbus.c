@@ -150,19 +150,23 @@ static int property_get_shares(sd_bus *bus, const char *path, const char *interf
 }
 
 /* a{sv}: the GPU as started (backend, width, height, displays, max_memory,
- * headless); empty without one. */
+ * context_types, headless); empty without one. context_types "" is the
+ * backend's own. */
 static int append_gpu(sd_bus_message *m, Machine *vm) {
+        char context_types[VMM_GPU_CONTEXT_TYPES_STRING_MAX] = "";
         const MachineGpu *g = &vm->gpu;
         int r;
 
+        (void) vmm_gpu_context_types_to_string(g->context_types, context_types, sizeof(context_types));
         r = sd_bus_message_open_container(m, 'a', "{sv}");
         if (r >= 0 && g->enabled)
-                r = sd_bus_message_append(m, "{sv}{sv}{sv}{sv}{sv}{sv}",
+                r = sd_bus_message_append(m, "{sv}{sv}{sv}{sv}{sv}{sv}{sv}",
                                           "backend", "s", vmm_gpu_backend_to_string(g->backend) ?: "2d",
                                           "width", "u", g->width,
                                           "height", "u", g->height,
                                           "displays", "u", g->displays,
                                           "max_memory", "t", g->max_memory,
+                                          "context_types", "s", context_types,
                                           "headless", "b", (int) g->headless);
         if (r >= 0)
                 r = sd_bus_message_close_container(m);

@@ -58,11 +58,17 @@ int machine_state_file_write(const char *path, const MachineStateFile *s) {
                 state_write_path(f, s->shares[i].path);
                 fputc('\n', f);
         }
-        /* GPU=<backend> <width> <height> <displays> <max_memory> <headless> */
-        if (s->gpu.enabled)
-                fprintf(f, "GPU=%s %" PRIu32 " %" PRIu32 " %" PRIu32 " %" PRIu64 " %d\n",
+        /* GPU=<backend> <width> <height> <displays> <max_memory> <headless>[ <context_types>]
+         * (the list only when one was asked for: what an older daemon wrote reads the same) */
+        if (s->gpu.enabled) {
+                char context_types[VMM_GPU_CONTEXT_TYPES_STRING_MAX] = "";
+
+                (void) vmm_gpu_context_types_to_string(s->gpu.context_types, context_types, sizeof(context_types));
+                fprintf(f, "GPU=%s %" PRIu32 " %" PRIu32 " %" PRIu32 " %" PRIu64 " %d%s%s\n",
                         vmm_gpu_backend_to_string(s->gpu.backend) ?: "2d", s->gpu.width, s->gpu.height,
-                        s->gpu.displays, s->gpu.max_memory, s->gpu.headless);
+                        s->gpu.displays, s->gpu.max_memory, s->gpu.headless, context_types[0] ? " " : "",
+                        context_types);
+        }
         if (fflush(f) != 0 || fsync(fileno(f)) < 0)
                 r = -errno;
         if (fclose(f) != 0 && r == 0)
@@ -111,11 +117,14 @@ static void state_read_gpu(MachineStateFile *s, const char *v) {
         int headless, b, n = 0;
 
         if (sscanf(v, "%15s %" SCNu32 " %" SCNu32 " %" SCNu32 " %" SCNu64 " %d%n", backend, &g.width, &g.height,
-                   &g.displays, &g.max_memory, &headless, &n) != 6 || v[n] != '\0' ||
+                   &g.displays, &g.max_memory, &headless, &n) != 6 || (v[n] != '\0' && v[n] != ' ') ||
+            (v[n] == ' ' && vmm_gpu_context_types_from_string(v + n + 1, &g.context_types, NULL) < 0) ||
             (b = vmm_gpu_backend_from_string(backend)) < 0 ||
             g.width < 1 || g.width > VMM_CONFIG_GPU_SIZE_MAX || g.height < 1 || g.height > VMM_CONFIG_GPU_SIZE_MAX ||
             g.displays > VMM_CONFIG_GPU_DISPLAYS_MAX ||
             g.max_memory < VMM_CONFIG_GPU_MEMORY_MIN || g.max_memory > VMM_CONFIG_GPU_MEMORY_MAX)
+                return;
+        if ((g.context_types & (VMM_GPU_CONTEXT_VIRGL | VMM_GPU_CONTEXT_VIRGL2)) && b != VMM_GPU_BACKEND_VIRGL)
                 return;
         g.backend = (uint32_t) b;
         g.headless = headless == 1;

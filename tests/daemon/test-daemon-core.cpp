@@ -267,7 +267,8 @@ TEST_F(ConfigFixture, EverySettingReachesItsDeviceInOrder) {
         strcpy(config.shares[0].tag, "data");
         config.n_shares = 1;
         config.vsock = true;
-        config.gpu = MachineGpu { true, VMM_GPU_BACKEND_2D, 800, 600, 2, 64 * MiB, true };
+        config.gpu = MachineGpu { true, VMM_GPU_BACKEND_2D, 800, 600, 2, 64 * MiB, true,
+                                  VMM_GPU_CONTEXT_CROSS_DOMAIN };
 
         ASSERT_EQ(build(), 0) << error.message;
 
@@ -303,6 +304,7 @@ TEST_F(ConfigFixture, EverySettingReachesItsDeviceInOrder) {
         EXPECT_EQ(d[6].gpu.height, 600u);
         EXPECT_EQ(d[6].gpu.displays, 2u);
         EXPECT_EQ(d[6].gpu.max_memory, 64 * MiB);
+        EXPECT_EQ(d[6].gpu.context_types, VMM_GPU_CONTEXT_CROSS_DOMAIN);
         EXPECT_EQ(d[6].gpu.wayland_fd, -1); // headless
 }
 
@@ -389,7 +391,8 @@ TEST_F(StateFileFixture, EveryFieldRoundTrips) {
         s.shares[0] = MachineShare { -EBADF, path0, VMM_FS_CACHE_ALWAYS, true, "plain" };
         s.shares[1] = MachineShare { -EBADF, path1, VMM_FS_CACHE_NEVER, false, "odd-2" };
         s.n_shares = 2;
-        s.gpu = MachineGpu { true, VMM_GPU_BACKEND_2D, 1280, 720, 2, 64 * MiB, true };
+        s.gpu = MachineGpu { true, VMM_GPU_BACKEND_VIRGL, 1280, 720, 2, 64 * MiB, true,
+                             VMM_GPU_CONTEXT_VIRGL | VMM_GPU_CONTEXT_CROSS_DOMAIN };
 
         ASSERT_EQ(machine_state_file_write(path.c_str(), &s), 0);
         ASSERT_EQ(machine_state_file_read(path.c_str(), &back), 0);
@@ -423,7 +426,8 @@ TEST_F(StateFileFixture, EveryFieldRoundTrips) {
                 EXPECT_LT(back.shares[i].fd, 0) << i;
         }
         EXPECT_TRUE(back.gpu.enabled);
-        EXPECT_EQ(back.gpu.backend, (uint32_t) VMM_GPU_BACKEND_2D);
+        EXPECT_EQ(back.gpu.backend, (uint32_t) VMM_GPU_BACKEND_VIRGL);
+        EXPECT_EQ(back.gpu.context_types, VMM_GPU_CONTEXT_VIRGL | VMM_GPU_CONTEXT_CROSS_DOMAIN);
         EXPECT_EQ(back.gpu.width, 1280u);
         EXPECT_EQ(back.gpu.height, 720u);
         EXPECT_EQ(back.gpu.displays, 2u);
@@ -459,6 +463,27 @@ TEST_F(StateFileFixture, ASharePathCannotAddAKeyOfItsOwn) {
         EXPECT_FALSE(back.gpu.enabled);
         ASSERT_EQ(back.n_shares, 1u);
         EXPECT_STREQ(back.shares[0].path, evil);
+}
+
+TEST_F(StateFileFixture, AGpuLineWithoutContextTypesIsTheBackendsOwn) {
+        /* What a daemon before context types wrote: six fields. */
+        write_text("NAME=demo\nSOCKET=/s\nPID=12\nGPU=virglrenderer 640 480 1 1048576 0\n");
+        ASSERT_EQ(machine_state_file_read(path.c_str(), &back), 0);
+        EXPECT_TRUE(back.gpu.enabled);
+        EXPECT_EQ(back.gpu.context_types, 0u);
+        EXPECT_FALSE(back.gpu.headless);
+}
+
+TEST_F(StateFileFixture, AGpuLineWithContextTypesTheVmmWouldRefuseIsLeftOut) {
+        const char *bad[] = { "2d 640 480 1 1048576 1 virgl", "2d 640 480 1 1048576 1 wayland",
+                              "2d 640 480 1 1048576 1 cross-domain:cross-domain", "2d 640 480 1 1048576 1 " };
+        for (const char *v : bad) {
+                machine_state_file_done(&back);
+                back = {};
+                write_text(std::string("NAME=demo\nSOCKET=/s\nPID=12\nGPU=") + v + "\n");
+                ASSERT_EQ(machine_state_file_read(path.c_str(), &back), 0) << v;
+                EXPECT_FALSE(back.gpu.enabled) << v;
+        }
 }
 
 TEST_F(StateFileFixture, WithoutNameSocketOrPidItIsEbadmsg) {

@@ -184,7 +184,7 @@ def gpu_dict_reaches_the_vmm_as_its_kind_8_record_headless():
                  g["context_types"]) == (32, 0, 800, 600, 2, 64 * MiB, 0), str(g))
         T.check(g["wayland_fd"] is None, "headless, yet a compositor descriptor: %s" % g)
         want = {"backend": "2d", "width": 800, "height": 600, "displays": 2, "max_memory": 64 * MiB,
-                "headless": True}
+                "context_types": "", "headless": True}
         T.check(gpu_prop(e.c, path) == want, "Gpu %s != %s" % (gpu_prop(e.c, path), want))
         info = e.c.mgr.GetVmInfo("g")
         T.check({str(k): v for k, v in info["Gpu"].items()} == want, "GetVmInfo's Gpu: %s" % info["Gpu"])
@@ -200,6 +200,44 @@ def virglrenderer_backend_is_kind_8_backend_1():
         g = gpu_devices(e.fake.last())[0]
         T.check(g["backend"] == 1, "backend %s, want 1 (virglrenderer)" % g["backend"])
         T.check(gpu_prop(e.c, path)["backend"] == "virglrenderer", str(gpu_prop(e.c, path)))
+    finally:
+        e.close()
+
+
+@test
+def context_types_reach_the_vmm_as_capset_bits_and_are_listed_and_kept():
+    e = Env()
+    try:
+        path = e.start("ct", {"backend": dbus.String("virglrenderer"),
+                              "context_types": dbus.String("cross-domain:virgl")})
+        g = gpu_devices(e.fake.last())[0]
+        T.check(g["context_types"] == (1 << 1) | (1 << 5), "context_types 0x%x, want 0x22" % g["context_types"])
+        T.check(gpu_prop(e.c, path)["context_types"] == "virgl:cross-domain", str(gpu_prop(e.c, path)))
+        e.daemon.kill()
+        e.daemon.start()
+        T.check(gpu_prop(e.c, path)["context_types"] == "virgl:cross-domain",
+                "after a restart: %s" % gpu_prop(e.c, path))
+        e.start("cd", {"context_types": dbus.String("cross-domain")})
+        T.check(gpu_devices(e.fake.last())[0]["context_types"] == 1 << 5, "cross-domain on the 2d backend")
+    finally:
+        e.close()
+
+
+@test
+def bad_context_types_are_refused_naming_the_key():
+    e = Env()
+    try:
+        for gpu, words in [
+            ({"context_types": dbus.String("wayland")}, "gpu.context_types: 'wayland' is not a context type"),
+            ({"context_types": dbus.String("cross-domain:cross-domain")},
+             "gpu.context_types: 'cross-domain' given twice"),
+            ({"context_types": dbus.String("")}, "gpu.context_types: an empty list"),
+            ({"context_types": dbus.String("virgl")}, "gpu.context_types: virgl and virgl2 need backend "
+             "'virglrenderer'"),
+            ({"context_types": dbus.String("virgl2"), "backend": dbus.String("2d")}, "need backend"),
+            ({"context_types": dbus.UInt32(32)}, "gpu.context_types: wrong type 'u', want 's'"),
+        ]:
+            e.refused(words, gpu)
     finally:
         e.close()
 
