@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -451,13 +452,18 @@ int auth_caller_open(const AuthCaller *c, const char *path, int flags, mode_t mo
         return r;
 }
 
-int auth_caller_connect_unix(const AuthCaller *c, const char *path, int *ret_fd) {
+int auth_caller_connect_handle(const AuthCaller *c, int handle) {
+        char path[sizeof("/proc/self/fd/") + 12];
         gid_t saved[AUTH_CALLER_GROUPS_MAX];
         int fd = -EBADF, n = 0, r;
 
-        /* Non-blocking: a listener that never accepts (its backlog full)
-         * answers EAGAIN at once instead of holding the daemon. A Unix
-         * stream connect never returns EINPROGRESS. */
+        if (handle < 0)
+                return -EBADF;
+        snprintf(path, sizeof(path), "/proc/self/fd/%d", handle);
+        /* Connecting through the magic link reaches the inode the handle
+         * names, whatever the path now points at; the permission checked
+         * is the socket's own (write), as the caller. A Unix stream
+         * connect never returns EINPROGRESS. */
         if (!c->switch_ids)
                 r = connect_unix(path, SOCK_STREAM | SOCK_NONBLOCK, &fd);
         else {
@@ -469,6 +475,6 @@ int auth_caller_connect_unix(const AuthCaller *c, const char *path, int *ret_fd)
         }
         if (r < 0)
                 return r;
-        *ret_fd = fd;
+        safe_close(fd);
         return 0;
 }

@@ -60,13 +60,15 @@ int auth_caller_from_message(sd_bus_message *msg, AuthCaller *ret, sd_bus_error 
  * raw syscalls, restored before returning). Returns an fd or -errno. */
 int auth_caller_open(const AuthCaller *c, const char *path, int flags, mode_t mode);
 
-/* connect(2) to the Unix stream socket at path with the caller's file
- * system ids and groups, as auth_caller_open(): the path is resolved and
- * the socket's write permission checked as the caller. The socket is
- * O_CLOEXEC and O_NONBLOCK (a listener that does not accept fails with
- * -EAGAIN rather than blocking). 0 with *ret_fd, or -errno
- * (-ENAMETOOLONG past sun_path). */
-int auth_caller_connect_unix(const AuthCaller *c, const char *path, int *ret_fd);
+/* Whether the caller may connect to the Unix stream socket whose inode
+ * handle names (an O_PATH descriptor the caller opened, auth_caller_open(),
+ * which searched the directories on the way as the caller): one
+ * connect(2) through /proc/self/fd/N with the caller's file system ids and
+ * groups, so the socket's write permission is checked as the caller, then
+ * closed. Non-blocking: a listener that does not accept fails with -EAGAIN
+ * rather than holding the daemon. 0 or -errno (-ECONNREFUSED: nobody
+ * listens there, -EACCES). */
+int auth_caller_connect_handle(const AuthCaller *c, int handle);
 
 #ifdef __cplusplus
 }

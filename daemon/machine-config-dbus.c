@@ -501,22 +501,33 @@ static int config_parse_gpu(sd_bus_message *msg, MachineGpu *ret, sd_bus_error *
         return 0;
 }
 
-/* wayland_socket: the host compositor's socket, connected with the
- * caller's rights (a Unix connect needs write permission on the socket
- * file, and search permission on the way there), never ours: root must not
- * reach a compositor of another user for them. The connection, not the
- * path, goes to the VMM. */
-static int wayland_connect(const AuthCaller *caller, const char *path, int *ret, sd_bus_error *error) {
-        int fd = -EBADF, r;
+/* wayland_socket: the host compositor's socket, as an O_PATH handle to its
+ * inode: cross-domain connects through it again for each guest context,
+ * at any time, from a jailed process that reaches no path. Opened with
+ * the caller's rights (search permission on the way there), and one test
+ * connection through the handle as the caller (write permission on the
+ * socket itself), never ours: root must not reach a compositor of another
+ * user for them. The handle, not the path, goes to the VMM. */
+static int wayland_open(const AuthCaller *caller, const char *path, int *ret, sd_bus_error *error) {
+        _cleanup_close_ int fd = -EBADF;
+        struct stat st;
+        int r;
 
         if (path[0] != '/')
                 return sd_bus_error_setf(error, MAJORDOME_ERROR_INVALID_CONFIG,
                                          "wayland_socket: path '%.200s' is not absolute", path);
-        if (strlen(path) > VMM_CONFIG_SOCKET_PATH_MAX)
+        if (strlen(path) >= PATH_MAX)
+                return sd_bus_error_setf(error, MAJORDOME_ERROR_INVALID_CONFIG, "wayland_socket: path too long");
+        fd = auth_caller_open(caller, path, O_PATH | O_CLOEXEC | O_NOCTTY, 0);
+        if (fd < 0)
                 return sd_bus_error_setf(error, MAJORDOME_ERROR_INVALID_CONFIG,
-                                         "wayland_socket: path longer than %d bytes (a socket address)",
-                                         VMM_CONFIG_SOCKET_PATH_MAX);
-        r = auth_caller_connect_unix(caller, path, &fd);
+                                         "wayland_socket: cannot open '%s': %s", path, strerror(-fd));
+        if (fstat(fd, &st) < 0)
+                return sd_bus_error_set_errnof(error, errno, "wayland_socket: %m");
+        if (!S_ISSOCK(st.st_mode))
+                return sd_bus_error_setf(error, MAJORDOME_ERROR_INVALID_CONFIG,
+                                         "wayland_socket: '%s' is not a socket", path);
+        r = auth_caller_connect_handle(caller, fd);
         if (r == -EAGAIN)
                 return sd_bus_error_setf(error, MAJORDOME_ERROR_INVALID_CONFIG,
                                          "wayland_socket: cannot connect to '%s': the compositor is not accepting "
@@ -524,10 +535,7 @@ static int wayland_connect(const AuthCaller *caller, const char *path, int *ret,
         if (r < 0)
                 return sd_bus_error_setf(error, MAJORDOME_ERROR_INVALID_CONFIG,
                                          "wayland_socket: cannot connect to '%s': %s", path, strerror(-r));
-        /* The VMM hands the connection on to majordome-gpu, which decides
-         * how it waits on it. */
-        flags_clear_nonblock(fd);
-        *ret = fd;
+        *ret = TAKE_FD(fd);
         return 0;
 }
 
@@ -865,14 +873,14 @@ int machine_config_bus_parse(Manager *m, sd_bus_message *msg, const AuthCaller *
                                                  "config: %u devices (disks, shares, balloon, rng, vsock, gpu, "
                                                  "video), at most %d", n, VMM_CONFIG_DEVICES_MAX);
         }
-        /* Connected last, once the rest is known to be good: the compositor
-         * sees a client only for a config that may start. */
+        /* Opened (and tried) last, once the rest is known to be good: the
+         * compositor sees a client only for a config that may start. */
         if (wayland_socket) {
                 if (!c->gpu.enabled)
                         return sd_bus_error_set(error, MAJORDOME_ERROR_INVALID_CONFIG,
                                                 "wayland_socket: given without gpu (a compositor connection is "
                                                 "for a GPU's displays)");
-                r = wayland_connect(caller, wayland_socket, &c->wayland_fd, error);
+                r = wayland_open(caller, wayland_socket, &c->wayland_fd, error);
                 if (r < 0)
                         return r;
         }

@@ -55,7 +55,7 @@ typedef struct MachineGpu {
         uint32_t height;
         uint32_t displays;
         uint64_t max_memory;    /* bytes */
-        bool headless;          /* no compositor connection (no wayland_socket) */
+        bool headless;          /* no compositor socket (no wayland_socket) */
         uint32_t context_types; /* VMM_GPU_CONTEXT_* bits; 0: the backend's own */
 } MachineGpu;
 
@@ -79,7 +79,8 @@ typedef struct MachineConfig {
         MachineShare shares[MACHINE_SHARES_MAX];
         unsigned n_shares;
         MachineGpu gpu;
-        /* Connected, as the caller, to wayland_socket; -EBADF: headless. */
+        /* An O_PATH handle to wayland_socket, opened (and connected to
+         * once) as the caller; -EBADF: headless. */
         int wayland_fd;
 } MachineConfig;
 

@@ -26,6 +26,7 @@ its type and peer address); the fake writes "fake-vmm\n" on that socket so
 a test's listener sees the connection is the one the VMM holds."""
 
 import array
+import fcntl
 import json
 import os
 import selectors
@@ -106,9 +107,22 @@ def events_for_subscriber():
 def describe_socket(fd):
     """What a descriptor the daemon sent is, for the record."""
     st = os.fstat(fd)
-    info = {"socket": stat.S_ISSOCK(st.st_mode)}
-    if info["socket"]:
+    info = {"socket": stat.S_ISSOCK(st.st_mode), "o_path": bool(fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_PATH),
+            "dev": st.st_dev, "ino": st.st_ino}
+    if info["socket"] and info["o_path"]:
+        # A handle to the socket's inode: connect through it, as
+        # majordome-gpu does for each cross-domain context.
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            s.connect("/proc/self/fd/%d" % fd)
+            info["connected"] = True
+        except OSError as e:
+            info["connected"] = False
+            info["connect_error"] = e.strerror
+            s.close()
+    elif info["socket"]:
         s = socket.socket(fileno=os.dup(fd))
+    if info["socket"] and info.get("connected", True):
         try:
             info["type"] = {socket.SOCK_STREAM: "stream", socket.SOCK_SEQPACKET: "seqpacket",
                             socket.SOCK_DGRAM: "dgram"}.get(s.type, str(s.type))

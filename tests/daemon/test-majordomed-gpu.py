@@ -376,15 +376,18 @@ def wayland_sockets_that_cannot_be_connected_are_refused_with_the_reason():
     try:
         gpu = {}
         e.refused("wayland_socket: path 'wayland-0' is not absolute", gpu, wayland_socket=dbus.String("wayland-0"))
-        long = "/" + "x" * 107
-        e.refused("wayland_socket: path longer than 107 bytes", gpu, wayland_socket=dbus.String(long))
         missing = os.path.join(e.tmp, "wayland-9")
-        e.refused("wayland_socket: cannot connect to '%s': No such file or directory" % missing, gpu,
+        e.refused("wayland_socket: cannot open '%s': No such file or directory" % missing, gpu,
                   wayland_socket=dbus.String(missing))
         plain = os.path.join(e.tmp, "file")
         open(plain, "w").close()
-        e.refused("wayland_socket: cannot connect to '%s': Connection refused" % plain, gpu,
-                  wayland_socket=dbus.String(plain))
+        e.refused("wayland_socket: '%s' is not a socket" % plain, gpu, wayland_socket=dbus.String(plain))
+        e.refused("wayland_socket: '%s' is not a socket" % e.tmp, gpu, wayland_socket=dbus.String(e.tmp))
+        # A socket nobody listens on any more: the test connection says so.
+        lst, dead = e.listener("wayland-dead")
+        lst.close()
+        e.refused("wayland_socket: cannot connect to '%s': Connection refused" % dead, gpu,
+                  wayland_socket=dbus.String(dead))
         e.refused("wayland_socket: wrong type 'b', want 's'", gpu, wayland_socket=dbus.Boolean(True))
     finally:
         e.close()
@@ -424,16 +427,46 @@ def good_wayland_socket_gives_the_vmm_a_connection_to_that_listener():
         lst, sock_path = e.listener()
         path = e.start("w", {"width": dbus.UInt32(1280), "height": dbus.UInt32(720)},
                        wayland_socket=dbus.String(sock_path))
+        # The daemon's own test connection, already closed.
+        T.check(accept_and_read(lst) == b"", "the daemon's test connection carried data")
         g = gpu_devices(e.fake.last())[0]
         fd = g["wayland_fd"]
-        T.check(fd is not None and fd["socket"] and fd["type"] == "stream" and fd["family"] == "unix",
-                "the VMM's compositor descriptor: %s" % fd)
+        st = os.stat(sock_path)
+        T.check(fd is not None and fd["socket"] and fd["o_path"], "not an O_PATH handle to a socket: %s" % fd)
+        T.check((fd["dev"], fd["ino"]) == (st.st_dev, st.st_ino), "a handle to another inode: %s" % fd)
+        T.check(fd["connected"] and fd["type"] == "stream" and fd["family"] == "unix",
+                "the VMM could not connect through the handle: %s" % fd)
         T.check(fd["peer"] == sock_path, "connected to %r, not the listener %r" % (fd["peer"], sock_path))
         T.check(fd["wrote"], "the VMM could not write on it: %s" % fd)
         T.check(accept_and_read(lst) == b"fake-vmm\n", "the listener did not see the VMM's connection")
         T.check(gpu_prop(e.c, path)["headless"] is False, str(gpu_prop(e.c, path)))
         lst.close()
     finally:
+        e.close()
+
+
+@test
+def wayland_socket_past_a_socket_address_length_is_taken():
+    # The handle is opened by path and connected to through /proc: no
+    # sun_path limit on where the compositor's socket lies.
+    e = Env()
+    cwd = os.getcwd()
+    try:
+        deep = os.path.join(e.tmp, "d" * 60, "e" * 60)
+        os.makedirs(deep)
+        os.chdir(deep)
+        lst = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        lst.bind("wayland-0")
+        lst.listen(4)
+        os.chdir(cwd)
+        sock_path = os.path.join(deep, "wayland-0")
+        T.check(len(sock_path) > 107, "the path is short: %d bytes" % len(sock_path))
+        e.start("long", {}, wayland_socket=dbus.String(sock_path))
+        fd = gpu_devices(e.fake.last())[0]["wayland_fd"]
+        T.check(fd is not None and fd["o_path"] and fd["connected"], str(fd))
+        lst.close()
+    finally:
+        os.chdir(cwd)
         e.close()
 
 
@@ -454,6 +487,7 @@ def vmc_start_gpu_connects_the_daemon_to_the_compositor_of_vmcs_environment():
         g = gpu_devices(e.fake.last())[0]
         T.check((g["width"], g["height"], g["displays"]) == (800, 600, C["VMM_CONFIG_GPU_DISPLAYS_DEFAULT"]), str(g))
         T.check(g["wayland_fd"] is not None and g["wayland_fd"]["peer"] == sock_path, str(g))
+        T.check(accept_and_read(lst) == b"", "the daemon's test connection carried data")
         T.check(accept_and_read(lst) == b"fake-vmm\n", "the listener did not see the VMM's connection")
         r = subprocess.run([VMC, "--user", "info", "v"], env=env, capture_output=True, text=True, timeout=60)
         T.check(r.returncode == 0 and "GPU             2d, 1 display of 800x600, 256 MiB, on the host's compositor"
@@ -505,9 +539,11 @@ class NobodySetup:
 def wayland_socket_in_a_directory_nobody_cannot_search_is_refused_for_nobody():
     n = NobodySetup()
     try:
+        # The socket itself is 0777: only the 0700 directory of root on
+        # the way keeps nobody out, which the open as nobody sees.
         lst, path = n.listener(n.s.root_only, mode=0o777)
         S.expect_refused(n.s.start_as_nobody(n.config(path)), INVALID,
-                         "wayland_socket: cannot connect to '%s': Permission denied" % path)
+                         "wayland_socket: cannot open '%s': Permission denied" % path)
         T.check(len(T.Client(n.s.bus).mgr.ListVms()) == 0, "a VM was created")
         lst.close()
     finally:
@@ -536,8 +572,9 @@ def wayland_socket_of_nobody_is_connected_for_nobody():
         lst, path = n.listener(n.s.mine, mode=0o700, owner=S.NOBODY)
         result = n.s.start_as_nobody(n.config(path))
         T.check(result == ["ok"], "StartVm as nobody with nobody's socket: %s" % result)
+        T.check(accept_and_read(lst) == b"", "the daemon's test connection carried data")
         fd = gpu_devices(n.fake.last())[0]["wayland_fd"]
-        T.check(fd is not None and fd["socket"] and fd["peer"] == path, str(fd))
+        T.check(fd is not None and fd["socket"] and fd["o_path"] and fd["peer"] == path, str(fd))
         T.check(accept_and_read(lst) == b"fake-vmm\n", "the listener did not see the VMM's connection")
         lst.close()
     finally:
