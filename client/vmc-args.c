@@ -105,6 +105,11 @@ static const char *const help_texts[_VMC_COMMAND_MAX] = {
         "  --wayland-socket PATH\n"
         "                      With --gpu: the compositor socket to use instead\n"
         "  --headless          With --gpu: no compositor connection at all\n"
+        "  --wayland           Let the guest's Wayland clients show on your compositor\n"
+        "                      (virtio-gpu cross-domain; implies --gpu): the socket is\n"
+        "                      --wayland-socket, else $XDG_RUNTIME_DIR/$WAYLAND_DISPLAY\n"
+        "                      (WAYLAND_DISPLAY defaults to wayland-0, a path is taken\n"
+        "                      as is). With --gpu-3d the guest has virgl as well\n"
         "  -h, --help          Show this help\n"
         "\n"
         "Prints \"started NAME (pid PID)\".\n",
@@ -381,6 +386,7 @@ enum {
         OPT_DISPLAYS,
         OPT_WAYLAND_SOCKET,
         OPT_HEADLESS,
+        OPT_WAYLAND,
         OPT_VIDEO,
 };
 
@@ -417,6 +423,7 @@ static int parse_command(int argc, char **argv, VmcArgs *a, char **ret_error) {
                 { "displays", required_argument, NULL, OPT_DISPLAYS },
                 { "wayland-socket", required_argument, NULL, OPT_WAYLAND_SOCKET },
                 { "headless", no_argument, NULL, OPT_HEADLESS },
+                { "wayland", no_argument, NULL, OPT_WAYLAND },
                 { "video", no_argument, NULL, OPT_VIDEO },
                 {}
         };
@@ -589,6 +596,9 @@ static int parse_command(int argc, char **argv, VmcArgs *a, char **ret_error) {
                 case OPT_HEADLESS:
                         a->headless = true;
                         break;
+                case OPT_WAYLAND:
+                        a->gpu = a->wayland = true;
+                        break;
                 case OPT_READ_ONLY:
                         share_read_only = true;
                         break;
@@ -645,6 +655,9 @@ static int parse_command(int argc, char **argv, VmcArgs *a, char **ret_error) {
                                            wayland_socket ? "wayland-socket" : "headless");
                 if (a->headless && wayland_socket)
                         return usage_error(ret_error, "start: give --headless or --wayland-socket, not both");
+                /* Cross-domain is the compositor's clients: nothing to show them on. */
+                if (a->headless && a->wayland)
+                        return usage_error(ret_error, "start: give --headless or --wayland, not both");
                 if (wayland_socket) {
                         /* The daemon wants an absolute path; the socket's
                          * directory must exist to resolve a relative one. */

@@ -102,6 +102,7 @@ typedef struct VmcArgs {
         bool gpu_displays_set;  /* --displays N (0 is a value: render only) */
         uint32_t gpu_displays;
         bool headless;          /* --headless: no compositor connection */
+        bool wayland;           /* --wayland: cross-domain, guest Wayland clients on our compositor */
         char *wayland_socket;   /* owned: --wayland-socket PATH, made absolute; NULL: from the environment */
 
         /* stop */
@@ -157,7 +158,8 @@ int vmc_parse_display(const char *s, uint32_t *ret_width, uint32_t *ret_height);
 /* The compositor socket a Wayland client of this environment would use:
  * WAYLAND_DISPLAY itself when it is an absolute path, else
  * XDG_RUNTIME_DIR/WAYLAND_DISPLAY when both are set and not empty; NULL
- * otherwise (or on OOM). free() it. */
+ * otherwise (or on OOM). free() it. vmc start --wayland passes "wayland-0"
+ * for an unset or empty WAYLAND_DISPLAY, as libwayland-client does. */
 char *vmc_wayland_socket_from_env(const char *xdg_runtime_dir, const char *wayland_display);
 
 /* Help text of one command, or of vmc as a whole for VMC_COMMAND_NONE. */

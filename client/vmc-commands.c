@@ -250,14 +250,29 @@ GVariant *vmc_start_parameters(const VmcArgs *a, GUnixFDList **ret_fds, char **r
                 }
                 if (a->gpu_displays_set)
                         g_variant_builder_add(&gpu, "{sv}", "displays", g_variant_new_uint32(a->gpu_displays));
+                /* Cross-domain beside the backend's own: virgl stays for --gpu-3d. */
+                if (a->wayland)
+                        g_variant_builder_add(&gpu, "{sv}", "context_types",
+                                              g_variant_new_string(a->gpu_3d ? "virgl:cross-domain" : "cross-domain"));
                 g_variant_builder_add(&config, "{sv}", VMC_KEY_GPU, g_variant_builder_end(&gpu));
                 /* Our own compositor, as a Wayland client of ours would
-                 * find it; the daemon connects to it with our rights. */
+                 * find it (--wayland: wayland-0 when WAYLAND_DISPLAY is
+                 * unset, as libwayland-client); the daemon opens it with
+                 * our rights. */
                 if (!a->headless && a->wayland_socket)
                         wayland = a->wayland_socket;
-                else if (!a->headless)
-                        wayland = from_env = vmc_wayland_socket_from_env(getenv("XDG_RUNTIME_DIR"),
-                                                                         getenv("WAYLAND_DISPLAY"));
+                else if (!a->headless) {
+                        const char *display = getenv("WAYLAND_DISPLAY");
+
+                        if (a->wayland && (!display || !display[0]))
+                                display = "wayland-0";
+                        wayland = from_env = vmc_wayland_socket_from_env(getenv("XDG_RUNTIME_DIR"), display);
+                }
+                if (a->wayland && !wayland) {
+                        *ret_error = g_strdup("--wayland: no compositor socket: XDG_RUNTIME_DIR is not set "
+                                              "(or give --wayland-socket PATH)");
+                        return NULL;
+                }
                 if (wayland)
                         g_variant_builder_add(&config, "{sv}", VMC_KEY_WAYLAND_SOCKET, g_variant_new_string(wayland));
         }

@@ -34,8 +34,8 @@ int vmc_run(GDBusConnection *bus, const VmcArgs *args);
 #define VMC_KEY_VIDEO_ENCODER "video_encoder" /* b */
 #define VMC_KEY_ON_PANIC "on_panic" /* s */
 #define VMC_KEY_SHARES "shares"   /* aa{sv}: {"path": s, "tag": s, "read_only": b, "cache": s} each */
-#define VMC_KEY_GPU "gpu"         /* a{sv}: {"width": u, "height": u, "displays": u} */
-#define VMC_KEY_WAYLAND_SOCKET "wayland_socket" /* s: the compositor socket, connected by the daemon as us */
+#define VMC_KEY_GPU "gpu"         /* a{sv}: {"backend": s, "width": u, "height": u, "displays": u, "context_types": s} */
+#define VMC_KEY_WAYLAND_SOCKET "wayland_socket" /* s: the compositor socket, opened by the daemon as us */
 
 /* Builds StartVm's (s a{sv}) arguments for args, opening every file into
  * *ret_fds. On failure returns NULL and a message in *ret_error. Exposed

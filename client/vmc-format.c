@@ -503,9 +503,11 @@ static char *shares_text(GVariant *v) {
 }
 
 /* Gpu (a{sv}) as "2d, 2 displays of 1280x720, 256 MiB, on the host's
- * compositor" (or "headless"); "none" for the empty dictionary. */
+ * compositor" (or "headless"), then ", contexts LIST" when context types
+ * were asked for; "none" for the empty dictionary. */
 static char *gpu_text(GVariant *v) {
-        const char *backend = NULL;
+        const char *backend = NULL, *context_types = NULL;
+        g_autofree char *safe_context_types = NULL;
         guint32 width = 0, height = 0, displays = 0;
         guint64 max_memory = 0;
         gboolean headless = TRUE;
@@ -519,11 +521,14 @@ static char *gpu_text(GVariant *v) {
         (void) g_variant_lookup(v, "displays", "u", &displays);
         (void) g_variant_lookup(v, "max_memory", "t", &max_memory);
         (void) g_variant_lookup(v, "headless", "b", &headless);
+        (void) g_variant_lookup(v, "context_types", "&s", &context_types);
         safe_backend = vmc_escape_text(backend ?: "?");
+        safe_context_types = vmc_escape_text(context_types ?: "");
         memory = vmc_format_bytes(max_memory);
-        return g_strdup_printf("%s, %" PRIu32 " display%s of %" PRIu32 "x%" PRIu32 ", %s, %s", safe_backend,
+        return g_strdup_printf("%s, %" PRIu32 " display%s of %" PRIu32 "x%" PRIu32 ", %s, %s%s%s", safe_backend,
                                displays, displays == 1 ? "" : "s", width, height, memory,
-                               headless ? "headless" : "on the host's compositor");
+                               headless ? "headless" : "on the host's compositor",
+                               safe_context_types[0] ? ", contexts " : "", safe_context_types);
 }
 
 char *vmc_format_info(GVariant *info) {

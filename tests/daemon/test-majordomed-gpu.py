@@ -501,6 +501,30 @@ def vmc_start_gpu_connects_the_daemon_to_the_compositor_of_vmcs_environment():
         e.close()
 
 
+@test
+def vmc_start_wayland_gives_the_vmm_cross_domain_and_a_handle_to_the_compositor():
+    if not VMC:
+        raise T.Skip("VMC (the vmc binary) is not set")
+    e = Env()
+    try:
+        lst, sock_path = e.listener("wayland-0")
+        env = {k: v for k, v in os.environ.items() if k not in ("WAYLAND_DISPLAY", "XDG_RUNTIME_DIR")}
+        env.update(DBUS_SESSION_BUS_ADDRESS=e.bus.address, XDG_RUNTIME_DIR=e.tmp)
+        r = subprocess.run([VMC, "--user", "start", "wl", "--kernel", FAKE_VMM, "--mem", "64M", "--gpu-3d",
+                            "--wayland"], env=env, capture_output=True, text=True, timeout=60)
+        T.check(r.returncode == 0, "vmc start --wayland: %s %s" % (r.stdout, r.stderr))
+        g = gpu_devices(e.fake.last())[0]
+        T.check((g["backend"], g["context_types"]) == (1, (1 << 1) | (1 << 5)), str(g))
+        T.check(g["wayland_fd"] is not None and g["wayland_fd"]["o_path"] and g["wayland_fd"]["peer"] == sock_path,
+                str(g))
+        r = subprocess.run([VMC, "--user", "info", "wl"], env=env, capture_output=True, text=True, timeout=60)
+        T.check(r.returncode == 0 and "on the host's compositor, contexts virgl:cross-domain" in r.stdout,
+                "vmc info: %s %s" % (r.stdout, r.stderr))
+        lst.close()
+    finally:
+        e.close()
+
+
 # ---- the caller's rights (system mode, a caller running as nobody) ----
 
 class NobodySetup:

@@ -169,6 +169,29 @@ TEST(VmcArgs, start_gpu_options_need_gpu_and_agree) {
         EXPECT_EQ(e.r, -EINVAL);
 }
 
+TEST(VmcArgs, start_wayland_is_a_gpu_with_cross_domain) {
+        PARSE(p, "start", "demo", "--kernel", "/k", "--wayland");
+        PARSE(q, "start", "demo", "--kernel", "/k", "--gpu-3d", "--wayland", "--wayland-socket", "/run/w");
+
+        ASSERT_EQ(p.r, 0) << p.error;
+        EXPECT_TRUE(p.args.gpu);
+        EXPECT_TRUE(p.args.wayland);
+        EXPECT_FALSE(p.args.gpu_3d);
+        EXPECT_EQ(p.args.wayland_socket, nullptr);
+        ASSERT_EQ(q.r, 0) << q.error;
+        EXPECT_TRUE(q.args.gpu_3d && q.args.wayland);
+        EXPECT_STREQ(q.args.wayland_socket, "/run/w");
+}
+
+TEST(VmcArgs, start_wayland_and_headless_are_refused_together) {
+        PARSE(a, "start", "demo", "--kernel", "/k", "--wayland", "--headless");
+        PARSE(b, "start", "demo", "--kernel", "/k", "--gpu", "--headless", "--wayland");
+
+        EXPECT_EQ(a.r, -EINVAL);
+        EXPECT_NE(a.error.find("give --headless or --wayland, not both"), std::string::npos) << a.error;
+        EXPECT_EQ(b.r, -EINVAL);
+}
+
 TEST(VmcArgs, display_sizes_are_width_x_height) {
         uint32_t w = 0, h = 0;
 

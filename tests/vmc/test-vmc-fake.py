@@ -458,6 +458,55 @@ def start_wayland_socket_option_overrides_the_environment(env):
 
 
 @test
+def start_wayland_sends_cross_domain_and_the_environments_socket(env):
+    r = env.vmc("start", "wl1", "--kernel", env.kernel, "--wayland",
+                env=gpu_env(XDG_RUNTIME_DIR="/run/user/4242", WAYLAND_DISPLAY="wayland-3"))
+    check(r.rc == 0, r)
+    cfg = env.test_json("LastConfig")["config"]
+    check(cfg["gpu"] == {"context_types": ["s", "cross-domain"]}, cfg)
+    check(cfg["wayland_socket"] == ["s", "/run/user/4242/wayland-3"], cfg)
+
+
+@test
+def start_wayland_takes_wayland_0_without_wayland_display_and_an_absolute_one_as_is(env):
+    r = env.vmc("start", "wl2", "--kernel", env.kernel, "--wayland", env=gpu_env(XDG_RUNTIME_DIR="/run/user/4242"))
+    check(r.rc == 0, r)
+    check(env.test_json("LastConfig")["config"]["wayland_socket"] == ["s", "/run/user/4242/wayland-0"], r)
+    r = env.vmc("start", "wl3", "--kernel", env.kernel, "--wayland",
+                env=gpu_env(XDG_RUNTIME_DIR="/run/user/4242", WAYLAND_DISPLAY=""))
+    check(r.rc == 0, r)
+    check(env.test_json("LastConfig")["config"]["wayland_socket"] == ["s", "/run/user/4242/wayland-0"], r)
+    r = env.vmc("start", "wl4", "--kernel", env.kernel, "--wayland", env=gpu_env(WAYLAND_DISPLAY="/tmp/comp-1"))
+    check(r.rc == 0, r)
+    check(env.test_json("LastConfig")["config"]["wayland_socket"] == ["s", "/tmp/comp-1"], r)
+
+
+@test
+def start_wayland_with_gpu_3d_keeps_virgl_and_with_gpu_takes_its_display(env):
+    r = env.vmc("start", "wl5", "--kernel", env.kernel, "--gpu-3d", "--wayland",
+                env=gpu_env(XDG_RUNTIME_DIR="/run/user/4242", WAYLAND_DISPLAY="wayland-0"))
+    check(r.rc == 0, r)
+    cfg = env.test_json("LastConfig")["config"]
+    check(cfg["gpu"] == {"backend": ["s", "virglrenderer"], "context_types": ["s", "virgl:cross-domain"]}, cfg)
+    r = env.vmc("start", "wl6", "--kernel", env.kernel, "--gpu", "--display", "640x480", "--wayland",
+                "--wayland-socket", "/srv/wl", env=gpu_env(XDG_RUNTIME_DIR="/run/user/4242"))
+    check(r.rc == 0, r)
+    cfg = env.test_json("LastConfig")["config"]
+    check(cfg["gpu"] == {"width": ["u", 640], "height": ["u", 480], "context_types": ["s", "cross-domain"]}, cfg)
+    check(cfg["wayland_socket"] == ["s", "/srv/wl"], cfg)
+
+
+@test
+def start_wayland_without_a_compositor_or_with_headless_is_refused(env):
+    r = env.vmc("start", "wl7", "--kernel", env.kernel, "--wayland", env=gpu_env(WAYLAND_DISPLAY="wayland-0"))
+    check(r.rc != 0 and "--wayland: no compositor socket: XDG_RUNTIME_DIR is not set" in r.err, r)
+    r = env.vmc("start", "wl8", "--kernel", env.kernel, "--wayland", "--headless",
+                env=gpu_env(XDG_RUNTIME_DIR="/run/user/4242"))
+    check(r.rc == 2 and "give --headless or --wayland, not both" in r.err, r)
+    check(env.vmc("info", "wl7").rc != 0 and env.vmc("info", "wl8").rc != 0, "a VM was started")
+
+
+@test
 def start_without_gpu_sends_neither_gpu_nor_socket_and_gpu_options_need_it(env):
     r = env.vmc("start", "nogpu", "--kernel", env.kernel,
                 env=gpu_env(XDG_RUNTIME_DIR="/run/user/4242", WAYLAND_DISPLAY="wayland-0"))

@@ -268,6 +268,23 @@ TEST(VmcFormat, info_shows_the_gpu_in_one_line) {
                 g_variant_unref(v);
 }
 
+TEST(VmcFormat, info_shows_the_gpus_context_types_when_some_were_asked_for) {
+        GVariant *cross = parse_variant("a{sv}",
+                "{'Gpu': <{'backend': <'virglrenderer'>, 'width': <uint32 800>, 'height': <uint32 600>,"
+                " 'displays': <uint32 1>, 'max_memory': <uint64 268435456>, 'context_types': <'virgl:cross-domain'>,"
+                " 'headless': <false>}>}");
+        GVariant *own = parse_variant("a{sv}",
+                "{'Gpu': <{'backend': <'2d'>, 'width': <uint32 800>, 'height': <uint32 600>,"
+                " 'displays': <uint32 1>, 'max_memory': <uint64 268435456>, 'context_types': <''>,"
+                " 'headless': <true>}>}");
+
+        EXPECT_EQ(take(vmc_format_info(cross)), "GPU             virglrenderer, 1 display of 800x600, 256 MiB, on the "
+                                                "host's compositor, contexts virgl:cross-domain\n");
+        EXPECT_EQ(take(vmc_format_info(own)), "GPU             2d, 1 display of 800x600, 256 MiB, headless\n");
+        for (GVariant *v : {cross, own})
+                g_variant_unref(v);
+}
+
 TEST(VmcFormat, info_shows_pci_devices_as_lspci_does) {
         GVariant *info = parse_variant("a{sv}",
                 "{'Name': <'demo'>, 'Devices': <[(uint16 0x1b36, uint16 0x0011, byte 0, byte 1, byte 0),"
