@@ -3,7 +3,9 @@
  * vhost-user back-end process, showing the guest's scanouts on the host's
  * Wayland compositor (gpu/display.h) or nowhere. docs/gpu.md. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +14,7 @@
 #include <unistd.h>
 
 #include "backend/vhost-user-backend.h"
+#include "gpu/connector.h"
 #include "gpu/display.h"
 #include "device-sandbox.h"
 #include "gpu/virtio-gpu.h"
@@ -23,6 +26,7 @@ typedef struct Gpu {
         GpuDisplay *display;
         VhostUserBackend *backend;
         int fence_timer;        /* virgl: armed while responses wait on fences */
+        WaylandConnector connector; /* cross-domain's compositor connections */
         VirtioChain chain;
 } Gpu;
 
@@ -63,6 +67,20 @@ static int on_fence_timer(void *ctx, int fd) {
         return 0;
 }
 
+static int wayland_connect(void *ctx) {
+        Gpu *gpu = ctx;
+
+        return wayland_connector_connect(&gpu->connector);
+}
+
+/* A cross-domain context's compositor connection or pipe is ready. */
+static int on_cross_domain(void *ctx, int fd) {
+        Gpu *gpu = ctx;
+
+        virtio_gpu_dispatch(gpu->core);
+        return 0;
+}
+
 static void help(void) {
         printf("Usage: majordome-gpu --fd N | --socket PATH [OPTIONS]\n"
                "\n"
@@ -80,8 +98,13 @@ static void help(void) {
                "  --blob                 offer VIRTIO_GPU_F_RESOURCE_BLOB (blobs; MAP_BLOB into\n"
                "                         the front-end's host-visible region 1)\n"
                "  --host-visible-size BYTES  that region's size, as the VMM declares it (256M)\n"
+               "  --context-types LIST   the context types offered, colon-separated: virgl,\n"
+               "                         virgl2 (--backend virgl), cross-domain (guest Wayland\n"
+               "                         clients through sommelier on the compositor; needs\n"
+               "                         --blob). Default: the back-end's own\n"
                "  --wayland-sock PATH    the compositor's socket\n"
-               "  --wayland-fd N         a connected socket to the compositor\n"
+               "  --wayland-fd N         the compositor's socket as an O_PATH descriptor (or a\n"
+               "                         connected socket: windows only, no cross-domain)\n"
                "  --seccomp MODE         enforce (default), or log: allow, and have the\n"
                "                         kernel log what gpu.policy forbids\n"
                "  --disable-sandbox      no jail and no seccomp filter: debugging only\n"
@@ -129,7 +152,7 @@ static void on_close_requested(void *ctx, unsigned scanout) {
 
 int main(int argc, char **argv) {
         enum { ARG_FD = 0x100, ARG_SOCKET, ARG_WIDTH, ARG_HEIGHT, ARG_DISPLAYS, ARG_MAX_MEMORY, ARG_WL_SOCK, ARG_WL_FD,
-               ARG_SECCOMP, ARG_DISABLE_SANDBOX, ARG_BACKEND, ARG_BLOB, ARG_HOST_VISIBLE_SIZE };
+               ARG_SECCOMP, ARG_DISABLE_SANDBOX, ARG_BACKEND, ARG_BLOB, ARG_HOST_VISIBLE_SIZE, ARG_CONTEXT_TYPES };
         static const struct option options[] = {
                 { "fd", required_argument, NULL, ARG_FD },
                 { "socket", required_argument, NULL, ARG_SOCKET },
@@ -144,6 +167,7 @@ int main(int argc, char **argv) {
                 { "backend", required_argument, NULL, ARG_BACKEND },
                 { "blob", no_argument, NULL, ARG_BLOB },
                 { "host-visible-size", required_argument, NULL, ARG_HOST_VISIBLE_SIZE },
+                { "context-types", required_argument, NULL, ARG_CONTEXT_TYPES },
                 { "help", no_argument, NULL, 'h' },
                 {},
         };
@@ -166,6 +190,9 @@ int main(int argc, char **argv) {
         uint64_t v;
 
         log_set_program_name("majordome-gpu");
+        /* cross-domain writes into pipes whose readers may be gone: EPIPE,
+         * not a signal. */
+        signal(SIGPIPE, SIG_IGN);
         while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
                 switch (c) {
                 case ARG_FD:
@@ -237,6 +264,13 @@ int main(int argc, char **argv) {
                         }
                         o.host_visible_size = v;
                         break;
+                case ARG_CONTEXT_TYPES:
+                        if (virtio_gpu_context_types_from_string(optarg, &o.context_types) < 0) {
+                                log_error("--context-types: expected virgl, virgl2 or cross-domain, colon-separated, "
+                                          "each once: %s", optarg);
+                                return EXIT_FAILURE;
+                        }
+                        break;
                 case 'h':
                         help();
                         return EXIT_SUCCESS;
@@ -257,10 +291,52 @@ int main(int argc, char **argv) {
                 return EXIT_FAILURE;
         }
 
+        if ((o.context_types & VIRTIO_GPU_CONTEXT_CROSS_DOMAIN) && !o.blob) {
+                log_error("--context-types cross-domain needs --blob (its buffers are blobs)");
+                return EXIT_FAILURE;
+        }
+        if ((o.context_types & (VIRTIO_GPU_CONTEXT_VIRGL | VIRTIO_GPU_CONTEXT_VIRGL2)) &&
+            o.backend != VIRTIO_GPU_BACKEND_VIRGL) {
+                log_error("--context-types virgl and virgl2 need --backend virgl");
+                return EXIT_FAILURE;
+        }
+
         gpu = calloc(1, sizeof(*gpu));
         if (!gpu)
                 return log_error_errno(-ENOMEM, "out of memory"), EXIT_FAILURE;
         gpu->fence_timer = -EBADF;
+        gpu->connector.sock = -EBADF;
+        /* The compositor as a handle on its socket (O_PATH): the display
+         * and the connector connect through /proc/self/fd/N, so the path
+         * is resolved once, here. A connected socket serves the display
+         * alone. */
+        if (wl_path) {
+                wl_fd = open(wl_path, O_PATH | O_CLOEXEC);
+                /* No compositor there: headless, said once (the display's
+                 * own message when it has none). */
+                if (wl_fd < 0) {
+                        log_warning_errno(-errno, "--wayland-sock %s: %m", wl_path);
+                        wl_path = NULL;
+                }
+        }
+        if (wl_fd >= 0 && (fcntl(wl_fd, F_GETFL) & O_PATH)) {
+                static char proc_path[64];
+
+                snprintf(proc_path, sizeof(proc_path), "/proc/self/fd/%d", wl_fd);
+                wl_path = proc_path;
+                if (o.context_types & VIRTIO_GPU_CONTEXT_CROSS_DOMAIN) {
+                        r = wayland_connector_start(wl_fd, !no_sandbox, &gpu->connector);
+                        if (r < 0) {
+                                log_error_errno(r, "compositor connector: %m");
+                                return EXIT_FAILURE;
+                        }
+                        o.connect = wayland_connect;
+                        o.connect_ctx = gpu;
+                }
+        } else if (o.context_types & VIRTIO_GPU_CONTEXT_CROSS_DOMAIN) {
+                log_warning("cross-domain without the compositor's socket (--wayland-sock, or --wayland-fd with an "
+                            "O_PATH descriptor): guest Wayland clients will find no compositor");
+        }
         o.shm = (VirtioGpuShm) { .map = shm_map, .unmap = shm_unmap, .ctx = gpu };
         if (o.backend == VIRTIO_GPU_BACKEND_VIRGL) {
                 /* The jail wants one thread (unshare of a user namespace
@@ -279,14 +355,16 @@ int main(int argc, char **argv) {
                 }
         }
         if (o.n_scanouts > 0) {
-                r = gpu_display_new(wl_fd, wl_path, o.n_scanouts, &callbacks, gpu, &gpu->display);
+                r = gpu_display_new(wl_path ? -1 : wl_fd, wl_path, o.n_scanouts, &callbacks, gpu, &gpu->display);
                 if (r < 0) {
                         log_error_errno(r, "display: %m");
                         return EXIT_FAILURE;
                 }
-        } else if (wl_fd >= 0) {
-                close(wl_fd);
         }
+        /* The handle stays with the connector; the display has its own
+         * connection. */
+        if (wl_path || o.n_scanouts == 0)
+                wl_fd = safe_close(wl_fd);
         /* virgl: virglrenderer and Mesa start here, before the jail (they
          * open and load their files). */
         r = virtio_gpu_new(&o, gpu->display, &gpu->core);
@@ -326,6 +404,13 @@ int main(int argc, char **argv) {
                         return EXIT_FAILURE;
                 }
         }
+        if (virtio_gpu_fd(gpu->core) >= 0) {
+                r = vhost_user_backend_watch_fd(gpu->backend, virtio_gpu_fd(gpu->core), on_cross_domain, gpu);
+                if (r < 0) {
+                        log_error_errno(r, "cross-domain: %m");
+                        return EXIT_FAILURE;
+                }
+        }
         if (gpu->display && gpu_display_fd(gpu->display) >= 0) {
                 r = vhost_user_backend_watch_fd(gpu->backend, gpu_display_fd(gpu->display), on_display, gpu);
                 if (r < 0) {
@@ -337,6 +422,7 @@ int main(int argc, char **argv) {
         vhost_user_backend_free(gpu->backend);
         virtio_gpu_free(gpu->core);
         gpu_display_free(gpu->display);
+        wayland_connector_stop(&gpu->connector);
         safe_close(gpu->fence_timer);
         free(gpu);
         if (r < 0)

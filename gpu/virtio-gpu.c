@@ -10,6 +10,7 @@
 #include <linux/virtio_gpu.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/uio.h>
 #include <virgl/virglrenderer.h>
 
@@ -18,6 +19,7 @@
 #include "string-table.h"
 #include "unaligned.h"
 #include "util.h"
+#include "wayland/cross-domain.h"
 
 #define HDR_SIZE 24
 #define BPP 4
@@ -59,6 +61,7 @@ typedef struct Resource {
         uint32_t blob_mem, blob_flags;
         uint64_t blob_size;
         bool mapped;            /* MAP_BLOB placed it at map_offset of the region */
+        int fd;                 /* a cross-domain host blob's memory (a sealed memfd), or -1 */
         uint64_t map_offset;
         BackingEntry *backing;  /* NULL: none attached */
         struct iovec *iov;      /* 3D: the backing as attached to virglrenderer (it keeps this array) */
@@ -88,7 +91,17 @@ typedef struct Capset {
 typedef struct Pending {
         uint32_t seq;           /* our fence number given to virglrenderer */
         uint64_t token;
+        /* A fence on a cross-domain context's channel ring: complete once
+         * an event was written there (ready), not on virglrenderer's. */
+        uint32_t ctx_id;
+        bool cross_domain, ready;
 } Pending;
+
+/* A guest's context: virglrenderer's, or a cross-domain one of ours. */
+typedef struct Context {
+        uint32_t id;
+        CrossDomain *cd;
+} Context;
 
 /* Tokens of held chains virtio_gpu_process() pushes itself: the head and
  * the bytes written. */
@@ -105,12 +118,14 @@ struct VirtioGpu {
         uint32_t events_read;
         uint8_t *req;           /* VIRTIO_GPU_MAX_REQUEST bytes, for virtio_gpu_process */
 
-        /* The virgl back-end. */
-        bool virgl;
-        Capset capsets[2];
+        /* Contexts: virglrenderer's (virgl: it runs), cross-domain's. */
+        bool virgl, three_d, cross_domain;
+        Capset capsets[3];
         unsigned n_capsets;
-        uint32_t *contexts;     /* ids alive */
+        Context *contexts;      /* alive */
         unsigned n_contexts;
+        int epoll_fd;           /* cross-domain's descriptors */
+        const GuestMemory *mem; /* the guest memory of the last request (rings) */
         uint32_t *submit;       /* VIRTIO_GPU_MAX_SUBMIT bytes, dword-aligned */
         Pending *pending;       /* FIFO, in fence order */
         unsigned n_pending;
@@ -131,6 +146,35 @@ static const char *const backend_table[_VIRTIO_GPU_BACKEND_MAX] = {
 
 DEFINE_STRING_TABLE_TO_STRING(virtio_gpu_backend, VirtioGpuBackend, backend_table)
 DEFINE_STRING_TABLE_FROM_STRING(virtio_gpu_backend, VirtioGpuBackend, backend_table, _VIRTIO_GPU_BACKEND_INVALID)
+
+int virtio_gpu_context_types_from_string(const char *s, uint32_t *ret) {
+        static const struct {
+                const char *name;
+                uint32_t bit;
+        } names[] = {
+                { "virgl", VIRTIO_GPU_CONTEXT_VIRGL },
+                { "virgl2", VIRTIO_GPU_CONTEXT_VIRGL2 },
+                { "cross-domain", VIRTIO_GPU_CONTEXT_CROSS_DOMAIN },
+        };
+        uint32_t mask = 0;
+
+        for (const char *p = s;;) {
+                size_t len = strcspn(p, ":");
+                uint32_t bit = 0;
+
+                for (size_t i = 0; i < ARRAY_SIZE(names); i++)
+                        if (strlen(names[i].name) == len && strncmp(p, names[i].name, len) == 0)
+                                bit = names[i].bit;
+                if (bit == 0 || (mask & bit))
+                        return -EINVAL;
+                mask |= bit;
+                if (p[len] == '\0')
+                        break;
+                p += len + 1;
+        }
+        *ret = mask;
+        return 0;
+}
 
 /* virglrenderer keeps one renderer per process (its state is global): the
  * device that owns it, so a second one is refused rather than sharing it
@@ -156,17 +200,23 @@ static struct virgl_renderer_callbacks virgl_callbacks = {
         .write_fence = virgl_write_fence,
 };
 
-static int virgl_start(VirtioGpu *g) {
-        static const uint32_t ids[] = { VIRTIO_GPU_CAPSET_VIRGL, VIRTIO_GPU_CAPSET_VIRGL2 };
-
-        if (virgl_owner)
-                return -EBUSY;
+/* What contexts of any type need: their table, held responses. */
+static int contexts_start(VirtioGpu *g) {
         g->contexts = calloc(VIRTIO_GPU_MAX_CONTEXTS, sizeof(*g->contexts));
         g->pending = calloc(VIRTIO_GPU_MAX_PENDING, sizeof(*g->pending));
         g->submit = malloc(VIRTIO_GPU_MAX_SUBMIT);
         g->push = calloc(1, sizeof(*g->push));
         if (!g->contexts || !g->pending || !g->submit || !g->push)
                 return -ENOMEM;
+        g->three_d = true;
+        return 0;
+}
+
+static int virgl_start(VirtioGpu *g) {
+        static const uint32_t ids[] = { VIRTIO_GPU_CAPSET_VIRGL, VIRTIO_GPU_CAPSET_VIRGL2 };
+
+        if (virgl_owner)
+                return -EBUSY;
         /* EGL on a surfaceless platform: no window system, no DRM device
          * needed (llvmpipe here). No THREAD_SYNC: its fence thread would
          * exist before the jail (docs/gpu.md); fences are polled. */
@@ -179,6 +229,8 @@ static int virgl_start(VirtioGpu *g) {
         for (size_t i = 0; i < ARRAY_SIZE(ids); i++) {
                 uint32_t v = 0, size = 0;
 
+                if (!(g->o.context_types & UINT32_C(1) << ids[i]))
+                        continue;
                 virgl_renderer_get_cap_set(ids[i], &v, &size);
                 if (v == 0 || size == 0 || size > VIRTIO_GPU_MAX_CAPSET_SIZE)
                         continue;
@@ -187,8 +239,46 @@ static int virgl_start(VirtioGpu *g) {
         return 0;
 }
 
+static int device_start(VirtioGpu *g) {
+        uint32_t types = g->o.context_types;
+        int r;
+
+        if (g->o.backend != VIRTIO_GPU_BACKEND_VIRGL && g->o.backend != VIRTIO_GPU_BACKEND_2D)
+                return -EINVAL;
+        /* virgl's contexts need virglrenderer; cross-domain's blobs. */
+        if (types == 0 && g->o.backend == VIRTIO_GPU_BACKEND_VIRGL)
+                types = VIRTIO_GPU_CONTEXT_VIRGL | VIRTIO_GPU_CONTEXT_VIRGL2;
+        if ((types & ~VIRTIO_GPU_CONTEXT_ALL) ||
+            ((types & (VIRTIO_GPU_CONTEXT_VIRGL | VIRTIO_GPU_CONTEXT_VIRGL2)) &&
+             g->o.backend != VIRTIO_GPU_BACKEND_VIRGL) ||
+            ((types & VIRTIO_GPU_CONTEXT_CROSS_DOMAIN) && !g->o.blob))
+                return -EINVAL;
+        g->o.context_types = types;
+        if (types != 0) {
+                r = contexts_start(g);
+                if (r < 0)
+                        return r;
+        }
+        if (g->o.backend == VIRTIO_GPU_BACKEND_VIRGL) {
+                r = virgl_start(g);
+                if (r < 0)
+                        return r;
+        }
+        if (types & VIRTIO_GPU_CONTEXT_CROSS_DOMAIN) {
+                /* Version 0, as crosvm: sommelier asks for version 0. */
+                g->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+                if (g->epoll_fd < 0)
+                        return -errno;
+                g->capsets[g->n_capsets++] = (Capset) { .id = CROSS_DOMAIN_CAPSET, .max_version = 0,
+                                                        .max_size = CROSS_DOMAIN_CAPS_SIZE };
+                g->cross_domain = true;
+        }
+        return 0;
+}
+
 int virtio_gpu_new(const VirtioGpuOptions *o, GpuDisplay *display, VirtioGpu **ret) {
         VirtioGpu *g;
+        int r;
 
         /* No scanout is a render-only device (display may then be NULL). */
         if (o->n_scanouts > GPU_DISPLAY_MAX_SCANOUTS || (o->n_scanouts > 0 && !display) || o->width == 0 || o->height == 0 ||
@@ -208,16 +298,11 @@ int virtio_gpu_new(const VirtioGpuOptions *o, GpuDisplay *display, VirtioGpu **r
         if (g->o.host_visible_size == 0)
                 g->o.host_visible_size = VIRTIO_GPU_DEFAULT_HOST_VISIBLE_SIZE;
         g->display = display;
-        if (o->backend == VIRTIO_GPU_BACKEND_VIRGL) {
-                int r = virgl_start(g);
-
-                if (r < 0) {
-                        virtio_gpu_free(g);
-                        return r;
-                }
-        } else if (o->backend != VIRTIO_GPU_BACKEND_2D) {
+        g->epoll_fd = -EBADF;
+        r = device_start(g);
+        if (r < 0) {
                 virtio_gpu_free(g);
-                return -EINVAL;
+                return r;
         }
         *ret = g;
         return 0;
@@ -227,7 +312,7 @@ uint64_t virtio_gpu_features(const VirtioGpu *g) {
         /* CONTEXT_INIT: a context names its capset (virtio 1.2 §5.7.6.7,
          * CTX_CREATE); the Linux driver takes it only with VIRGL. */
         return VIRTIO_GPU_DEVICE_FEATURES |
-               (g->virgl ? UINT64_C(1) << VIRTIO_GPU_F_VIRGL | UINT64_C(1) << VIRTIO_GPU_F_CONTEXT_INIT : 0) |
+               (g->three_d ? UINT64_C(1) << VIRTIO_GPU_F_VIRGL | UINT64_C(1) << VIRTIO_GPU_F_CONTEXT_INIT : 0) |
                (g->o.blob ? UINT64_C(1) << VIRTIO_GPU_F_RESOURCE_BLOB : 0);
 }
 
@@ -246,15 +331,21 @@ static void iov_detach(Resource *r) {
 static void resource_release(Resource *r) {
         free(r->data);
         free(r->backing);
+        safe_close(r->fd);
 }
 
 VirtioGpu *virtio_gpu_free(VirtioGpu *g) {
         if (!g)
                 return NULL;
         /* Held responses are dropped: the front-end is going away. */
+        for (unsigned i = 0; i < g->n_contexts; i++) {
+                if (g->contexts[i].cd)
+                        cross_domain_free(g->contexts[i].cd);
+                else
+                        virgl_renderer_context_destroy(g->contexts[i].id);
+        }
+        safe_close(g->epoll_fd);
         if (g->virgl) {
-                for (unsigned i = 0; i < g->n_contexts; i++)
-                        virgl_renderer_context_destroy(g->contexts[i]);
                 for (unsigned i = 0; i < g->n_res; i++)
                         if (g->res[i].is_3d) {
                                 iov_detach(&g->res[i]);
@@ -465,7 +556,7 @@ static uint32_t cmd_create_2d(VirtioGpu *g, const Request *rq) {
                 g->cap_res = cap;
         }
         r = &g->res[g->n_res];
-        *r = (Resource) { .id = id, .format = format, .width = width, .height = height, .bytes = bytes };
+        *r = (Resource) { .fd = -1, .id = id, .format = format, .width = width, .height = height, .bytes = bytes };
         /* Zeroed: a resource shown before any transfer is black. */
         r->data = calloc(1, bytes);
         if (!r->data)
@@ -671,13 +762,39 @@ static int backing_read(const Resource *r, const GuestMemory *mem, uint64_t off,
         return len == 0 ? 0 : -EFAULT;
 }
 
+/* As backing_read(), the other way. */
+static int backing_write(const Resource *r, const GuestMemory *mem, uint64_t off, const uint8_t *src, uint64_t len) {
+        for (uint32_t i = 0; len > 0 && i < r->n_backing; i++) {
+                const BackingEntry *b = &r->backing[i];
+                uint64_t in, n;
+
+                if (off >= b->start + b->len)
+                        continue;
+                in = off - b->start;
+                n = MIN(len, b->len - in);
+                if (guest_write(mem, b->gpa + in, src, n) < 0)
+                        return -EFAULT;
+                src += n;
+                off += n;
+                len -= n;
+        }
+        return len == 0 ? 0 : -EFAULT;
+}
+
 /* ---- virgl (3D through virglrenderer) ---- */
 
 static int context_index(const VirtioGpu *g, uint32_t id) {
         for (unsigned i = 0; i < g->n_contexts; i++)
-                if (g->contexts[i] == id)
+                if (g->contexts[i].id == id)
                         return (int) i;
         return -1;
+}
+
+/* The cross-domain context a request's header names, or NULL. */
+static CrossDomain *context_cross_domain(const VirtioGpu *g, const Request *rq) {
+        int i = context_index(g, get_le32(rq->p + 16));
+
+        return get_le32(rq->p + 16) != 0 && i >= 0 ? g->contexts[i].cd : NULL;
 }
 
 /* The context a 3D command names in its header: one the guest created. */
@@ -794,7 +911,9 @@ static const Capset *capset_asked(const VirtioGpu *g, const Request *rq) {
         version = get_le32(rq->p + 28);
         for (unsigned i = 0; i < g->n_capsets; i++)
                 if (g->capsets[i].id == id)
-                        return version >= 1 && version <= g->capsets[i].max_version ? &g->capsets[i] : NULL;
+                        return version <= g->capsets[i].max_version && (version >= 1 || g->capsets[i].max_version == 0)
+                                       ? &g->capsets[i]
+                                       : NULL;
         return NULL;
 }
 
@@ -808,7 +927,11 @@ static uint32_t cmd_get_capset(VirtioGpu *g, const Request *rq, uint8_t *resp) {
         if (!c)
                 return VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
         memset(resp + HDR_SIZE, 0, c->max_size);
-        virgl_renderer_fill_caps(c->id, get_le32(rq->p + 28), resp + HDR_SIZE);
+        if (c->id == CROSS_DOMAIN_CAPSET)
+                /* No GBM device here: no dma-bufs (docs/wayland.md). */
+                cross_domain_capabilities(false, resp + HDR_SIZE);
+        else
+                virgl_renderer_fill_caps(c->id, get_le32(rq->p + 28), resp + HDR_SIZE);
         return VIRTIO_GPU_RESP_OK_CAPSET;
 }
 
@@ -817,6 +940,62 @@ static bool capset_offered(const VirtioGpu *g, uint32_t id) {
                 if (g->capsets[i].id == id)
                         return true;
         return false;
+}
+
+/* ---- what a cross-domain context borrows (wayland/cross-domain.h) ---- */
+
+static int cd_connect(void *ctx) {
+        VirtioGpu *g = ctx;
+
+        return g->o.connect(g->o.connect_ctx);
+}
+
+/* A ring: a guest-memory blob, written through its backing entries. */
+static int cd_ring_write(void *ctx, uint32_t id, const struct iovec *iov, unsigned n_iov) {
+        VirtioGpu *g = ctx;
+        Resource *r = resource_find(g, id);
+        uint64_t off = 0;
+
+        if (!r || !r->is_blob || r->blob_mem != VIRTIO_GPU_BLOB_MEM_GUEST || !r->backing || !g->mem)
+                return -EINVAL;
+        for (unsigned i = 0; i < n_iov; i++) {
+                if (iov[i].iov_len > r->blob_size - off)
+                        return -EINVAL;
+                if (backing_write(r, g->mem, off, iov[i].iov_base, iov[i].iov_len) < 0)
+                        return -EFAULT;
+                off += iov[i].iov_len;
+        }
+        return 0;
+}
+
+static int cd_ring_size(void *ctx, uint32_t id, uint64_t *ret) {
+        Resource *r = resource_find(ctx, id);
+
+        if (!r || !r->is_blob || r->blob_mem != VIRTIO_GPU_BLOB_MEM_GUEST || !r->backing)
+                return -EINVAL;
+        *ret = r->blob_size;
+        return 0;
+}
+
+static int cd_resource_fd(void *ctx, uint32_t id, int *ret) {
+        Resource *r = resource_find(ctx, id);
+
+        if (!r || r->fd < 0)
+                return -EINVAL;
+        *ret = r->fd;
+        return 0;
+}
+
+/* The oldest fence held on the context's channel ring completes (from
+ * fences_complete(), with the others). */
+static void cd_event_written(void *ctx, uint32_t ctx_id) {
+        VirtioGpu *g = ctx;
+
+        for (unsigned i = 0; i < g->n_pending; i++)
+                if (g->pending[i].cross_domain && g->pending[i].ctx_id == ctx_id && !g->pending[i].ready) {
+                        g->pending[i].ready = true;
+                        return;
+                }
 }
 
 static uint32_t cmd_ctx_create(VirtioGpu *g, const Request *rq) {
@@ -840,10 +1019,22 @@ static uint32_t cmd_ctx_create(VirtioGpu *g, const Request *rq) {
         init = get_le32(rq->p + 28);
         capset = init & VIRTIO_GPU_CONTEXT_INIT_CAPSET_ID_MASK;
         if (nlen > sizeof(name) || (init & ~VIRTIO_GPU_CONTEXT_INIT_CAPSET_ID_MASK) != 0 ||
-            (capset != 0 && !capset_offered(g, capset)))
+            (capset != 0 && !capset_offered(g, capset)) || (capset == 0 && !g->virgl))
                 return VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
         if (g->n_contexts >= VIRTIO_GPU_MAX_CONTEXTS)
                 return VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY;
+        if (capset == CROSS_DOMAIN_CAPSET) {
+                CrossDomain *cd;
+
+                const CrossDomainOps ops = { .connect = g->o.connect ? cd_connect : NULL, .ring_write = cd_ring_write,
+                                             .ring_size = cd_ring_size, .resource_fd = cd_resource_fd,
+                                             .event_written = cd_event_written, .ctx = g };
+
+                if (cross_domain_new(id, g->epoll_fd, &ops, &cd) < 0)
+                        return VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY;
+                g->contexts[g->n_contexts++] = (Context) { .id = id, .cd = cd };
+                return VIRTIO_GPU_RESP_OK_NODATA;
+        }
         memcpy(name, rq->p + 32, nlen);
         if (capset == 0)
                 k = virgl_renderer_context_create(id, nlen, name);
@@ -851,7 +1042,7 @@ static uint32_t cmd_ctx_create(VirtioGpu *g, const Request *rq) {
                 k = virgl_renderer_context_create_with_flags(id, capset, nlen, name);
         if (k != 0)
                 return VIRTIO_GPU_RESP_ERR_UNSPEC;
-        g->contexts[g->n_contexts++] = id;
+        g->contexts[g->n_contexts++] = (Context) { .id = id };
         return VIRTIO_GPU_RESP_OK_NODATA;
 }
 
@@ -861,8 +1052,17 @@ static uint32_t cmd_ctx_destroy(VirtioGpu *g, const Request *rq) {
         if (get_le32(rq->p + 16) == 0 || i < 0)
                 return VIRTIO_GPU_RESP_ERR_INVALID_CONTEXT_ID;
         /* Fences are on virglrenderer's own timeline (ctx 0), not the
-         * context's: responses held for its commands still complete. */
-        virgl_renderer_context_destroy(g->contexts[i]);
+         * context's: responses held for its commands still complete. A
+         * cross-domain context's channel fences complete now: nothing
+         * will be written to its ring any more. */
+        if (g->contexts[i].cd) {
+                for (unsigned k = 0; k < g->n_pending; k++)
+                        if (g->pending[k].cross_domain && g->pending[k].ctx_id == g->contexts[i].id)
+                                g->pending[k].ready = true;
+                cross_domain_free(g->contexts[i].cd);
+        } else {
+                virgl_renderer_context_destroy(g->contexts[i].id);
+        }
         g->contexts[i] = g->contexts[--g->n_contexts];
         return VIRTIO_GPU_RESP_OK_NODATA;
 }
@@ -875,6 +1075,11 @@ static uint32_t cmd_ctx_resource(VirtioGpu *g, const Request *rq, bool attach) {
                 return VIRTIO_GPU_RESP_ERR_UNSPEC;
         if (!context_known(g, rq))
                 return VIRTIO_GPU_RESP_ERR_INVALID_CONTEXT_ID;
+        /* A cross-domain context names resources in its commands: the
+         * guest driver attaches every one it uses, which changes nothing. */
+        if (context_cross_domain(g, rq))
+                return resource_find(g, get_le32(rq->p + 24)) ? VIRTIO_GPU_RESP_OK_NODATA
+                                                               : VIRTIO_GPU_RESP_ERR_INVALID_RESOURCE_ID;
         /* Only virglrenderer's resources: a 2D one lives in host memory,
          * out of its reach. */
         r = resource_find(g, get_le32(rq->p + 24));
@@ -954,7 +1159,7 @@ static uint32_t cmd_create_3d(VirtioGpu *g, const Request *rq) {
         if (virgl_renderer_resource_create(&a, NULL, 0) != 0)
                 return VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
         r = &g->res[g->n_res++];
-        *r = (Resource) { .id = a.handle, .format = a.format, .width = a.width, .height = a.height, .bytes = bytes,
+        *r = (Resource) { .fd = -1, .id = a.handle, .format = a.format, .width = a.width, .height = a.height, .bytes = bytes,
                           .is_3d = true, .target = a.target, .depth = a.depth, .array_size = a.array_size,
                           .last_level = a.last_level };
         g->mem_used += bytes;
@@ -992,6 +1197,7 @@ static uint32_t cmd_transfer_3d(VirtioGpu *g, const GuestMemory *mem, const Requ
 }
 
 static uint32_t cmd_submit_3d(VirtioGpu *g, const Request *rq) {
+        CrossDomain *cd;
         uint32_t size;
 
         /* §5.7.6.7 (3D): struct virtio_gpu_cmd_submit, then size bytes of
@@ -1001,11 +1207,20 @@ static uint32_t cmd_submit_3d(VirtioGpu *g, const Request *rq) {
         if (!context_known(g, rq))
                 return VIRTIO_GPU_RESP_ERR_INVALID_CONTEXT_ID;
         size = get_le32(rq->p + 24);
-        /* Whole dwords, capped, and all of them in the request. */
-        if (size % 4 != 0 || size > VIRTIO_GPU_MAX_SUBMIT)
+        cd = context_cross_domain(g, rq);
+        /* Capped, and all of it in the request; virgl's in whole dwords. */
+        if ((!cd && size % 4 != 0) || size > VIRTIO_GPU_MAX_SUBMIT)
                 return VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
         if (rq->len - HDR_SIZE - 8 < size)
                 return VIRTIO_GPU_RESP_ERR_UNSPEC;
+        if (cd) {
+                int r = cross_domain_submit(cd, rq->p + HDR_SIZE + 8, size);
+
+                return r == 0 ? VIRTIO_GPU_RESP_OK_NODATA
+                       : r == -ENOSPC || r == -ENOMEM ? VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY
+                       : r == -EINVAL ? VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER
+                                      : VIRTIO_GPU_RESP_ERR_UNSPEC;
+        }
         if (size == 0)
                 return VIRTIO_GPU_RESP_OK_NODATA;
         /* Copied into the device's own aligned buffer: virglrenderer
@@ -1020,11 +1235,18 @@ static uint32_t cmd_submit_3d(VirtioGpu *g, const Request *rq) {
 /* Completes the held responses whose fence virglrenderer reported, in
  * order; how many chains went back to g->ctrlq. */
 static unsigned fences_complete(VirtioGpu *g) {
-        unsigned n = 0, pushed = 0;
+        unsigned kept = 0, pushed = 0;
 
-        while (n < g->n_pending && seq_reached(g->pending[n].seq, g->fence_done)) {
-                uint64_t t = g->pending[n].token;
+        /* Each timeline (virglrenderer's; each cross-domain channel ring)
+         * completes in order; between them, in any. */
+        for (unsigned i = 0; i < g->n_pending; i++) {
+                const Pending *p = &g->pending[i];
+                uint64_t t = p->token;
 
+                if (p->cross_domain ? !p->ready : !seq_reached(p->seq, g->fence_done)) {
+                        g->pending[kept++] = *p;
+                        continue;
+                }
                 if ((t & TOKEN_PROCESS) && g->ctrlq) {
                         g->push->head = (uint16_t) t;
                         virtq_push(g->ctrlq, g->push, (uint32_t) (t >> 16));
@@ -1032,20 +1254,48 @@ static unsigned fences_complete(VirtioGpu *g) {
                 } else if (g->o.response_done) {
                         g->o.response_done(g->o.response_done_ctx, t);
                 }
-                n++;
         }
-        memmove(g->pending, g->pending + n, (g->n_pending - n) * sizeof(*g->pending));
-        g->n_pending -= n;
+        g->n_pending = kept;
         return pushed;
 }
 
 unsigned virtio_gpu_poll(VirtioGpu *g) {
-        if (!g->virgl)
+        unsigned n = 0;
+
+        if (!g->three_d)
                 return 0;
-        virgl_renderer_poll();
-        if (fences_complete(g) > 0)
+        if (g->virgl)
+                virgl_renderer_poll();
+        if (fences_complete(g) > 0 && g->ctrlq)
                 virtq_interrupt(g->ctrlq);
-        return g->n_pending;
+        /* Only virglrenderer's need polling: a channel ring's fence waits
+         * for the compositor (virtio_gpu_fd()). */
+        for (unsigned i = 0; i < g->n_pending; i++)
+                n += !g->pending[i].cross_domain;
+        return n;
+}
+
+int virtio_gpu_fd(const VirtioGpu *g) {
+        return g->epoll_fd;
+}
+
+void virtio_gpu_dispatch(VirtioGpu *g) {
+        struct epoll_event ev[16];
+        int n;
+
+        if (g->epoll_fd < 0)
+                return;
+        n = epoll_wait(g->epoll_fd, ev, ARRAY_SIZE(ev), 0);
+        for (int i = 0; i < n; i++) {
+                uint32_t ctx_id = (uint32_t) (ev[i].data.u64 >> 32);
+                int k = context_index(g, ctx_id);
+
+                /* A context destroyed since: its descriptors are closed. */
+                if (ctx_id != 0 && k >= 0 && g->contexts[k].cd)
+                        cross_domain_ready(g->contexts[k].cd, (uint32_t) ev[i].data.u64, ev[i].events);
+        }
+        if (fences_complete(g) > 0 && g->ctrlq)
+                virtq_interrupt(g->ctrlq);
 }
 
 static uint32_t cmd_transfer(VirtioGpu *g, const GuestMemory *mem, const Request *rq) {
@@ -1279,7 +1529,9 @@ static uint32_t cmd_create_blob(VirtioGpu *g, const GuestMemory *mem, const Requ
         uint32_t id, blob_mem, flags, n, ctx_id;
         uint64_t blob_id, size, total = 0;
         BackingEntry *e = NULL;
+        CrossDomain *cd;
         Resource *r;
+        int fd = -1;
 
         /* §5.7.6.7 (blob): struct virtio_gpu_resource_create_blob, then
          * nr_entries struct virtio_gpu_mem_entry. */
@@ -1294,6 +1546,11 @@ static uint32_t cmd_create_blob(VirtioGpu *g, const GuestMemory *mem, const Requ
         size = get_le64(rq->p + 48);
         if (id == 0 || resource_find(g, id))
                 return VIRTIO_GPU_RESP_ERR_INVALID_RESOURCE_ID;
+        /* A cross-domain host blob from a file the compositor sent has
+         * that file's size (sommelier asks for it as is): its pages. */
+        cd = blob_mem == VIRTIO_GPU_BLOB_MEM_HOST3D ? context_cross_domain(g, rq) : NULL;
+        if (cd && size <= UINT64_MAX - VIRTIO_GPU_BLOB_PAGE)
+                size = ALIGN_UP(size, (uint64_t) VIRTIO_GPU_BLOB_PAGE);
         /* Whole pages (the region maps pages), the three defined flags. */
         if (size == 0 || size % VIRTIO_GPU_BLOB_PAGE != 0 ||
             (flags & ~(uint32_t) (VIRTIO_GPU_BLOB_FLAG_USE_MAPPABLE | VIRTIO_GPU_BLOB_FLAG_USE_SHAREABLE |
@@ -1335,6 +1592,20 @@ static uint32_t cmd_create_blob(VirtioGpu *g, const GuestMemory *mem, const Requ
                         .blob_flags = flags, .blob_id = blob_id, .size = size,
                 };
 
+                /* A cross-domain context's: a memfd of ours for an image
+                 * requirement or a file the compositor sent (blob_id names
+                 * it); counted against max_memory. */
+                if (cd) {
+                        if (n != 0 || size > g->o.max_memory)
+                                return VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
+                        if (size > g->o.max_memory - g->mem_used)
+                                return VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY;
+                        if (!resource_slot(g))
+                                return VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY;
+                        if (cross_domain_create_blob(cd, blob_id, size, &fd) < 0)
+                                return VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
+                        break;
+                }
                 /* virglrenderer's memory, made by a context whose stream
                  * gave it blob_id; counted against max_memory. */
                 if (!g->virgl || n != 0 || size > g->o.max_memory)
@@ -1359,9 +1630,9 @@ static uint32_t cmd_create_blob(VirtioGpu *g, const GuestMemory *mem, const Requ
                 return VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY;
         }
         g->n_res++;
-        *r = (Resource) { .id = id, .is_blob = true, .blob_mem = blob_mem, .blob_flags = flags, .blob_size = size,
+        *r = (Resource) { .fd = fd, .id = id, .is_blob = true, .blob_mem = blob_mem, .blob_flags = flags, .blob_size = size,
                           .backing = e, .n_backing = e ? n : 0, .backing_len = total,
-                          .is_3d = blob_mem == VIRTIO_GPU_BLOB_MEM_HOST3D, .target = PIPE_BUFFER,
+                          .is_3d = blob_mem == VIRTIO_GPU_BLOB_MEM_HOST3D && fd < 0, .target = PIPE_BUFFER,
                           .bytes = blob_mem == VIRTIO_GPU_BLOB_MEM_HOST3D ? size : 0 };
         g->mem_used += r->bytes;
         return VIRTIO_GPU_RESP_OK_NODATA;
@@ -1400,18 +1671,26 @@ static uint32_t cmd_map_blob(VirtioGpu *g, const Request *rq, uint8_t *resp) {
         if (offset % VIRTIO_GPU_BLOB_PAGE != 0 || offset > g->o.host_visible_size ||
             r->blob_size > g->o.host_visible_size - offset || region_overlaps(g, offset, r->blob_size))
                 return VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
-        /* The front-end maps a descriptor: virglrenderer must be able to
-         * export the blob as shared memory or a dma-buf (it cannot on
-         * llvmpipe without GBM: docs/gpu.md). */
-        if (!g->o.shm.map || virgl_renderer_resource_export_blob(r->id, &fd_type, &fd) != 0 || fd < 0)
+        if (!g->o.shm.map)
                 return VIRTIO_GPU_RESP_ERR_UNSPEC;
-        if ((fd_type != VIRGL_RENDERER_BLOB_FD_TYPE_SHM && fd_type != VIRGL_RENDERER_BLOB_FD_TYPE_DMABUF) ||
-            virgl_renderer_resource_get_map_info(r->id, &map_info) != 0) {
+        if (r->fd >= 0) {
+                /* A cross-domain blob: our memfd, ordinary cached memory. */
+                map_info = VIRTIO_GPU_MAP_CACHE_CACHED;
+                k = g->o.shm.map(g->o.shm.ctx, r->fd, offset, r->blob_size);
+        } else {
+                /* The front-end maps a descriptor: virglrenderer must be
+                 * able to export the blob as shared memory or a dma-buf
+                 * (it cannot on llvmpipe without GBM: docs/gpu.md). */
+                if (virgl_renderer_resource_export_blob(r->id, &fd_type, &fd) != 0 || fd < 0)
+                        return VIRTIO_GPU_RESP_ERR_UNSPEC;
+                if ((fd_type != VIRGL_RENDERER_BLOB_FD_TYPE_SHM && fd_type != VIRGL_RENDERER_BLOB_FD_TYPE_DMABUF) ||
+                    virgl_renderer_resource_get_map_info(r->id, &map_info) != 0) {
+                        safe_close(fd);
+                        return VIRTIO_GPU_RESP_ERR_UNSPEC;
+                }
+                k = g->o.shm.map(g->o.shm.ctx, fd, offset, r->blob_size);
                 safe_close(fd);
-                return VIRTIO_GPU_RESP_ERR_UNSPEC;
         }
-        k = g->o.shm.map(g->o.shm.ctx, fd, offset, r->blob_size);
-        safe_close(fd);
         if (k < 0)
                 return VIRTIO_GPU_RESP_ERR_UNSPEC;
         r->mapped = true;
@@ -1507,9 +1786,9 @@ static size_t response_size(const VirtioGpu *g, const Request *rq, uint32_t type
         case VIRTIO_GPU_CMD_GET_EDID:
                 return sizeof(struct virtio_gpu_resp_edid);
         case VIRTIO_GPU_CMD_GET_CAPSET_INFO:
-                return g->virgl ? sizeof(struct virtio_gpu_resp_capset_info) : HDR_SIZE;
+                return g->three_d ? sizeof(struct virtio_gpu_resp_capset_info) : HDR_SIZE;
         case VIRTIO_GPU_CMD_GET_CAPSET:
-                c = g->virgl ? capset_asked(g, rq) : NULL;
+                c = g->three_d ? capset_asked(g, rq) : NULL;
                 return c ? HDR_SIZE + c->max_size : HDR_SIZE;
         case VIRTIO_GPU_CMD_RESOURCE_MAP_BLOB:
                 return g->o.blob ? sizeof(struct virtio_gpu_resp_map_info) : HDR_SIZE;
@@ -1533,12 +1812,13 @@ static uint32_t handle_3d(VirtioGpu *g, const GuestMemory *mem, uint32_t type, c
                 return cmd_ctx_resource(g, rq, true);
         case VIRTIO_GPU_CMD_CTX_DETACH_RESOURCE:
                 return cmd_ctx_resource(g, rq, false);
+        /* virglrenderer's resources: none without it. */
         case VIRTIO_GPU_CMD_RESOURCE_CREATE_3D:
-                return cmd_create_3d(g, rq);
+                return g->virgl ? cmd_create_3d(g, rq) : VIRTIO_GPU_RESP_ERR_UNSPEC;
         case VIRTIO_GPU_CMD_TRANSFER_TO_HOST_3D:
-                return cmd_transfer_3d(g, mem, rq, true);
+                return g->virgl ? cmd_transfer_3d(g, mem, rq, true) : VIRTIO_GPU_RESP_ERR_UNSPEC;
         case VIRTIO_GPU_CMD_TRANSFER_FROM_HOST_3D:
-                return cmd_transfer_3d(g, mem, rq, false);
+                return g->virgl ? cmd_transfer_3d(g, mem, rq, false) : VIRTIO_GPU_RESP_ERR_UNSPEC;
         case VIRTIO_GPU_CMD_SUBMIT_3D:
                 return cmd_submit_3d(g, rq);
         default:
@@ -1568,14 +1848,27 @@ static bool hold(VirtioGpu *g, uint64_t token) {
         return true;
 }
 
+static bool hold_cross_domain(VirtioGpu *g, CrossDomain *cd, uint32_t ctx_id, uint64_t token) {
+        if (g->n_pending >= VIRTIO_GPU_MAX_PENDING)
+                return false;
+        g->pending[g->n_pending++] = (Pending) { .token = token, .ctx_id = ctx_id, .cross_domain = true };
+        /* Written at once when an event waits already (marked ready, and
+         * completed by the caller's fences_complete()). */
+        cross_domain_fence(cd);
+        return true;
+}
+
 size_t virtio_gpu_handle_token(VirtioGpu *g, const GuestMemory *mem, unsigned queue, const void *req,
                                size_t req_len, void *resp_buf, size_t resp_cap, uint64_t token, bool *ret_held) {
         Request rq = { .p = req, .len = req_len };
         uint8_t *resp = resp_buf;
         uint32_t type = req_len >= 4 ? get_le32(rq.p) : 0, flags, rtype;
+        CrossDomain *cd;
         size_t need;
 
         *ret_held = false;
+        if (mem)
+                g->mem = mem;
         if (g->virgl && mem)
                 iov_refresh(g, mem);
         if (queue == VIRTIO_GPU_QUEUE_CURSOR) {
@@ -1641,14 +1934,14 @@ size_t virtio_gpu_handle_token(VirtioGpu *g, const GuestMemory *mem, unsigned qu
                 /* §5.7.6.7: a command the device does not know (3D ones
                  * included on the 2D back-end: VIRGL is not offered), or a
                  * cursor command on the control queue. */
-                rtype = g->virgl ? handle_3d(g, mem, type, &rq, resp) : VIRTIO_GPU_RESP_ERR_UNSPEC;
+                rtype = g->three_d ? handle_3d(g, mem, type, &rq, resp) : VIRTIO_GPU_RESP_ERR_UNSPEC;
                 break;
         }
         /* §5.7.6.6 with CONTEXT_INIT: a fence on ring ring_idx, one of a
          * context's at most 64 rings. A ring past them: refused (checked
          * before the command ran only where it matters, the fence; the
          * command itself names no ring). */
-        if (g->virgl && (flags & VIRTIO_GPU_FLAG_FENCE) && (flags & VIRTIO_GPU_FLAG_INFO_RING_IDX) &&
+        if (g->three_d && (flags & VIRTIO_GPU_FLAG_FENCE) && (flags & VIRTIO_GPU_FLAG_INFO_RING_IDX) &&
             rq.p[20] >= VIRTIO_GPU_MAX_RINGS)
                 rtype = VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
         put_le32(resp, rtype);
@@ -1666,7 +1959,14 @@ size_t virtio_gpu_handle_token(VirtioGpu *g, const GuestMemory *mem, unsigned qu
                         resp[20] = rq.p[20];
                 }
                 put_le32(resp + 4, out);
-                if (g->virgl)
+                cd = g->three_d ? context_cross_domain(g, &rq) : NULL;
+                /* A cross-domain context's channel ring: held until an
+                 * event is written there (its POLL's wait); its other
+                 * rings complete now, as 2D. */
+                if (cd && (flags & VIRTIO_GPU_FLAG_INFO_RING_IDX) && rq.p[20] == CROSS_DOMAIN_CHANNEL_RING &&
+                    rtype == VIRTIO_GPU_RESP_OK_NODATA)
+                        *ret_held = hold_cross_domain(g, cd, get_le32(rq.p + 16), token);
+                else if (g->virgl && !cd)
                         *ret_held = hold(g, token);
         }
         return rtype >= VIRTIO_GPU_RESP_OK_DISPLAY_INFO && rtype < VIRTIO_GPU_RESP_ERR_UNSPEC ? need : HDR_SIZE;
@@ -1704,9 +2004,11 @@ void virtio_gpu_process(VirtioGpu *g, VirtQueue *q, VirtioChain *c) {
                 else
                         virtq_push(q, c, (uint32_t) n);
         }
-        /* Fences llvmpipe already passed complete with this batch. */
-        if (g->virgl) {
-                virgl_renderer_poll();
+        /* Fences llvmpipe already passed complete with this batch, and
+         * channel events already waiting. */
+        if (g->three_d) {
+                if (g->virgl)
+                        virgl_renderer_poll();
                 (void) fences_complete(g);
         }
 }

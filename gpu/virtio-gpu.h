@@ -85,6 +85,21 @@ typedef struct VirtioGpuShm {
         void *ctx;
 } VirtioGpuShm;
 
+/* Context types (CONTEXT_INIT's capset ids) as a mask of 1 << capset
+ * id: crosvm's names virgl, virgl2 and cross-domain. */
+#define VIRTIO_GPU_CONTEXT_VIRGL (UINT32_C(1) << 1)
+#define VIRTIO_GPU_CONTEXT_VIRGL2 (UINT32_C(1) << 2)
+#define VIRTIO_GPU_CONTEXT_CROSS_DOMAIN (UINT32_C(1) << 5)
+#define VIRTIO_GPU_CONTEXT_ALL (VIRTIO_GPU_CONTEXT_VIRGL | VIRTIO_GPU_CONTEXT_VIRGL2 | VIRTIO_GPU_CONTEXT_CROSS_DOMAIN)
+
+/* "virgl:virgl2:cross-domain" (any of them, each once, in any order) to a
+ * mask; -EINVAL naming nothing known. */
+int virtio_gpu_context_types_from_string(const char *s, uint32_t *ret);
+
+/* A new connection to the host compositor for a cross-domain context: a
+ * connected socket, or a negative errno. */
+typedef int (*VirtioGpuConnect)(void *ctx);
+
 #define VIRTIO_GPU_DEFAULT_HOST_VISIBLE_SIZE (256 * UINT64_C(1024) * 1024) /* the VMM's region 1 */
 #define VIRTIO_GPU_BLOB_PAGE 4096
 
@@ -104,6 +119,16 @@ typedef struct VirtioGpuOptions {
         bool blob;
         uint64_t host_visible_size; /* 0: the default */
         VirtioGpuShm shm;
+        /* The context types offered (VIRTIO_GPU_CONTEXT_*); 0: the
+         * back-end's own (virgl's two on virgl, none on 2D). virgl and
+         * virgl2 need the virgl back-end; cross-domain needs blob and
+         * offers VIRGL and CONTEXT_INIT on either back-end (the Linux
+         * driver takes context init only with VIRGL). */
+        uint32_t context_types;
+        /* cross-domain: how each context reaches the compositor (none: its
+         * INIT with the Wayland channel fails). */
+        VirtioGpuConnect connect;
+        void *connect_ctx;
 } VirtioGpuOptions;
 
 /* The cursor the guest last set (UPDATE_CURSOR / MOVE_CURSOR); the display
@@ -143,6 +168,14 @@ size_t virtio_gpu_handle_token(VirtioGpu *g, const GuestMemory *mem, unsigned qu
  * many responses are still held: call again later (a timer) while it is
  * not 0. The 2D back-end holds nothing. */
 unsigned virtio_gpu_poll(VirtioGpu *g);
+
+/* Cross-domain contexts wait on their compositor connections and pipes:
+ * this descriptor (an epoll set, -1 when cross-domain is not offered) is
+ * readable when one is ready; then virtio_gpu_dispatch() handles them,
+ * writes the events into the guest's rings and completes the fences they
+ * held (interrupting the control queue as virtio_gpu_poll() does). */
+int virtio_gpu_fd(const VirtioGpu *g);
+void virtio_gpu_dispatch(VirtioGpu *g);
 
 /* The feature bits the device offers (VIRTIO_GPU_DEVICE_FEATURES, plus
  * VIRTIO_GPU_F_VIRGL and VIRTIO_GPU_F_CONTEXT_INIT on the virgl back-end,
