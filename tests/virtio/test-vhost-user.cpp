@@ -16,6 +16,7 @@
 #include <string>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
@@ -633,6 +634,41 @@ TEST(DeviceProcess, GpuCommandPassesContextTypesAndBlobForCrossDomain) {
         ASSERT_NE(it, a.end());
         EXPECT_EQ(*(it + 1), "virgl2");
         EXPECT_FALSE(has(a, "--blob")) << "only cross-domain asks for blob";
+}
+
+TEST(DeviceProcess, GpuWithCrossDomainOnACompositorHandleOffersBlobsAndContexts) {
+        if (!have_binary("MAJORDOME_GPU"))
+                GTEST_SKIP() << "MAJORDOME_GPU names no majordome-gpu (meson sets it)";
+        char dir[] = "/tmp/majordome-xd-XXXXXX";
+        ASSERT_NE(mkdtemp(dir), nullptr);
+        std::string path = std::string(dir) + "/wayland-0";
+        struct sockaddr_un sa = {};
+        sa.sun_family = AF_UNIX;
+        strcpy(sa.sun_path, path.c_str());
+        int listener = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        ASSERT_EQ(bind(listener, (struct sockaddr *) &sa, sizeof(sa)), 0) << strerror(errno);
+        ASSERT_EQ(listen(listener, 4), 0);
+        /* What --wayland-sock and the daemon hand over: a handle, not a connection. */
+        int handle = open(path.c_str(), O_PATH | O_CLOEXEC);
+        ASSERT_GE(handle, 0);
+
+        VmmDevice c{};
+        c.kind = VMM_DEVICE_GPU;
+        c.gpu = { VMM_GPU_BACKEND_2D, 800, 600, 0, UINT64_C(64) << 20, handle, VMM_GPU_CONTEXT_CROSS_DOMAIN };
+        {
+                PciDriver d(&virtio_vhost_user_ops, c);
+                ASSERT_EQ(d.error(), 0);
+                /* virtio_gpu_config.num_capsets (offset 12): cross-domain's. */
+                EXPECT_EQ(d.bar_read(VIRTIO_PCI_DEVICE_OFF + 12, 4), 1u);
+                d.common_write(VIRTIO_PCI_COMMON_DFSELECT, 4, 0);
+                uint32_t f = (uint32_t) d.common_read(VIRTIO_PCI_COMMON_DF, 4);
+                EXPECT_TRUE(f & (1u << 3)) << "VIRTIO_GPU_F_RESOURCE_BLOB: --blob was passed";
+                EXPECT_TRUE(f & (1u << 4)) << "VIRTIO_GPU_F_CONTEXT_INIT";
+        }
+        close(handle);
+        close(listener);
+        unlink(path.c_str());
+        rmdir(dir);
 }
 
 TEST(DeviceProcess, VideoDecoderAndEncoderStartMajordomeVideo) {
