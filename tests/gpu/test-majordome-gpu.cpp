@@ -599,12 +599,27 @@ TEST(MajordomeGpuCrossDomain, a_guest_window_reaches_weston_through_the_jailed_p
                 ASSERT_EQ(g.send(msgs), (uint32_t) VIRTIO_GPU_RESP_OK_NODATA);
                 uint32_t serial = 0;
                 bool configured = false;
-                for (auto &e : g.until_done(10))
+                std::vector<uint32_t> shm_formats;
+                for (auto &e : g.until_done(10)) {
                         if (e.obj == 8 && e.opcode == 0) {
                                 serial = get_le32(&e.args[0]);
                                 configured = true;
                         }
+                        if (e.obj == 5 && e.opcode == 0)        /* wl_shm.format */
+                                shm_formats.push_back(get_le32(&e.args[0]));
+                }
                 ASSERT_TRUE(configured) << "xdg_surface.configure";
+
+                /* Image requirements for every format weston lists (wl_shm's
+                 * 0 and 1 are ARGB8888 and XRGB8888; the rest DRM fourccs,
+                 * as sommelier asks for them). */
+                EXPECT_GE(shm_formats.size(), 2u);
+                for (uint32_t f : shm_formats) {
+                        uint32_t fourcc = f == 0 ? 0x34325241 : f == 1 ? 0x34325258 : f;
+                        auto rr = g.submit(CrossDomainGuest::cd_cmd(2, { 33, 17, fourcc, 0 }), 0);
+                        EXPECT_EQ(g.type(rr), (uint32_t) VIRTIO_GPU_RESP_OK_NODATA) << "format " << std::hex << f;
+                        EXPECT_GT(get_le64(&g.query()[40]), 0u);
+                }
 
                 /* A 64x48 XRGB8888 buffer in a host blob, mapped and drawn. */
                 const uint32_t W = 64, H = 48;
