@@ -387,11 +387,16 @@ int main(int argc, char **argv) {
         }
         /* Everything is open: lock ourselves in before a guest byte is read. */
         {
-                /* virgl's llvmpipe needs more (JIT: PROT_EXEC): never the 2D device's. */
-                const char *policies[] = { "gpu.policy", "gpu-virgl.policy" };
+                /* virgl's llvmpipe needs more (JIT: PROT_EXEC), cross-domain
+                 * a little: never the plain 2D device's. */
+                const char *policies[3] = { "gpu.policy" };
+                size_t n = 1;
 
-                r = device_sandbox_enter(policies, o.backend == VIRTIO_GPU_BACKEND_VIRGL ? 2 : 1,
-                                         no_sandbox ? SANDBOX_MODE_OFF : mode, &step);
+                if (o.backend == VIRTIO_GPU_BACKEND_VIRGL)
+                        policies[n++] = "gpu-virgl.policy";
+                if (o.context_types & VIRTIO_GPU_CONTEXT_CROSS_DOMAIN)
+                        policies[n++] = "gpu-cross-domain.policy";
+                r = device_sandbox_enter(policies, n, no_sandbox ? SANDBOX_MODE_OFF : mode, &step);
         }
         if (r < 0) {
                 log_error_errno(r, "sandbox: %s: %m", step);

@@ -17,6 +17,9 @@
 #include <vector>
 
 #include <linux/virtio_gpu.h>
+#include <map>
+
+#include "tests/gpu-display/weston.h"
 
 #include "tests/device-process.h"
 #include "tests/virtio/harness.h"
@@ -196,12 +199,16 @@ using harness::VirtqDriver;
  * arguments; killed and reaped at the end (its status kept). */
 class VirglProcess {
 public:
-        explicit VirglProcess(const std::vector<std::string> &extra) {
+        /* virgl: --backend virgl first (extra may override it). */
+        explicit VirglProcess(const std::vector<std::string> &extra, bool virgl = true) {
                 int sv[2];
                 if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
                         abort();
-                std::vector<std::string> args = { "--fd", std::to_string(sv[1]), "--backend", "virgl", "--displays",
-                                                  "0" };
+                std::vector<std::string> args = { "--fd", std::to_string(sv[1]), "--displays", "0" };
+                if (virgl) {
+                        args.push_back("--backend");
+                        args.push_back("virgl");
+                }
                 args.insert(args.end(), extra.begin(), extra.end());
                 pid_ = spawn(args, -1, sv[1]);
                 close(sv[1]);
@@ -225,6 +232,7 @@ public:
                 }
                 return status_;
         }
+        pid_t pid() const { return pid_; }
         VmmDevice config() const {
                 VmmDevice c{};
                 c.kind = VMM_DEVICE_VHOST_USER;
@@ -390,6 +398,287 @@ TEST(MajordomeGpuVirgl, offers_virgl_context_init_and_with_blob_resource_blob) {
 
 TEST(MajordomeGpuVirgl, renders_through_virglrenderer_in_its_jail) {
         virgl_offered_and_renders({});
+}
+
+} // namespace
+
+/* ---- cross-domain as a process, jailed, on a real weston ---- */
+
+namespace {
+
+/* A Wayland message: object, opcode, 32-bit arguments and strings
+ * (length with the NUL, padded to 4), as the wire carries them. */
+struct WlMsg {
+        std::vector<uint8_t> b;
+        WlMsg(uint32_t obj, uint16_t opcode) : b(8, 0) {
+                put_le32(&b[0], obj);
+                put_le32(&b[4], opcode);
+        }
+        WlMsg &u(uint32_t v) {
+                b.resize(b.size() + 4);
+                put_le32(&b[b.size() - 4], v);
+                return *this;
+        }
+        WlMsg &s(const std::string &v) {
+                u((uint32_t) v.size() + 1);
+                size_t at = b.size();
+                b.resize(at + ((v.size() + 1 + 3) & ~size_t(3)), 0);
+                memcpy(&b[at], v.data(), v.size());
+                return *this;
+        }
+        std::vector<uint8_t> done() {
+                put_le32(&b[4], get_le32(&b[4]) | (uint32_t) b.size() << 16);
+                return b;
+        }
+};
+
+struct WlEvent {
+        uint32_t obj;
+        uint16_t opcode;
+        std::vector<uint8_t> args;
+};
+
+/* The guest side of sommelier over the jailed process: the same commands
+ * on the control queue, the rings in guest memory. */
+class CrossDomainGuest {
+public:
+        static constexpr uint64_t QUERY_GPA = 0x600000, CHANNEL_GPA = 0x610000;
+        static constexpr uint32_t CTX = 3, QUERY = 90, CHANNEL = 91;
+
+        CrossDomainGuest(PciDriver &d, VirtqDriver &q) : d_(d), q_(q) {}
+
+        uint32_t type(const std::vector<uint8_t> &r) { return r.size() >= 4 ? get_le32(r.data()) : 0u; }
+        std::vector<uint8_t> submit(const std::vector<uint8_t> &cmd, int ring = -1) {
+                uint32_t flags = VIRTIO_GPU_FLAG_FENCE | (ring >= 0 ? VIRTIO_GPU_FLAG_INFO_RING_IDX : 0);
+                std::vector<uint8_t> req = request(VIRTIO_GPU_CMD_SUBMIT_3D, flags, ++fence_, CTX,
+                                                   { (uint32_t) cmd.size(), 0 });
+                if (ring >= 0)
+                        req[20] = (uint8_t) ring;
+                req.insert(req.end(), cmd.begin(), cmd.end());
+                return control(d_, q_, req, 24);
+        }
+        static std::vector<uint8_t> cd_cmd(uint8_t c, const std::vector<uint32_t> &w, const std::vector<uint8_t> &data = {}) {
+                std::vector<uint8_t> b(8 + 4 * w.size(), 0);
+                b[0] = c;
+                for (size_t i = 0; i < w.size(); i++)
+                        put_le32(&b[8 + 4 * i], w[i]);
+                b.insert(b.end(), data.begin(), data.end());
+                put_le16(&b[2], (uint16_t) b.size());
+                return b;
+        }
+        void start() {
+                std::vector<uint32_t> create(18, 0);
+                create[1] = 5;          /* context_init: capset 5 */
+                ASSERT_EQ(type(control(d_, q_, request(VIRTIO_GPU_CMD_CTX_CREATE, 0, 0, CTX, create), 24)),
+                          (uint32_t) VIRTIO_GPU_RESP_OK_NODATA);
+                for (auto [id, gpa] : { std::pair<uint32_t, uint64_t>{ QUERY, QUERY_GPA }, { CHANNEL, CHANNEL_GPA } })
+                        ASSERT_EQ(type(control(d_, q_,
+                                               request(VIRTIO_GPU_CMD_RESOURCE_CREATE_BLOB, 0, 0, CTX,
+                                                       { id, VIRTIO_GPU_BLOB_MEM_GUEST, VIRTIO_GPU_BLOB_FLAG_USE_MAPPABLE, 1,
+                                                         0, 0, 4096, 0, (uint32_t) gpa, 0, 4096, 0 }),
+                                               24)),
+                                  (uint32_t) VIRTIO_GPU_RESP_OK_NODATA);
+                ASSERT_EQ(type(submit(cd_cmd(1, { QUERY, CHANNEL, 1 }))), (uint32_t) VIRTIO_GPU_RESP_OK_NODATA);
+        }
+        /* SEND of Wayland bytes with identifiers (28 of them: the new layout). */
+        uint32_t send(const std::vector<uint8_t> &bytes, const std::vector<uint32_t> &blobs = {}) {
+                std::vector<uint32_t> w(2 + 3 * 28, 0);
+                w[0] = (uint32_t) blobs.size();
+                w[1] = (uint32_t) bytes.size();
+                for (size_t i = 0; i < blobs.size(); i++) {
+                        w[2 + i] = blobs[i];
+                        w[2 + 28 + i] = 1;
+                }
+                return type(submit(cd_cmd(4, w, bytes)));
+        }
+        /* POLL, then the RECEIVE's events (parsed), once the fence says
+         * the ring holds one. */
+        std::vector<WlEvent> receive() {
+                std::vector<WlEvent> out;
+                auto r = submit(cd_cmd(3, { 0, 0 }), 1);
+                if (type(r) != VIRTIO_GPU_RESP_OK_NODATA)
+                        return out;
+                std::vector<uint8_t> ring(4096);
+                EXPECT_EQ(guest_read(d_.mem(), CHANNEL_GPA, ring.data(), ring.size()), 0);
+                EXPECT_EQ(ring[0], 5) << "a RECEIVE";
+                uint32_t n = get_le32(&ring[12]);
+                for (uint32_t off = 352; off + 8 <= 352 + n;) {
+                        uint32_t obj = get_le32(&ring[off]), so = get_le32(&ring[off + 4]);
+                        uint32_t size = so >> 16;
+                        if (size < 8 || off + size > 352 + n)
+                                break;
+                        out.push_back({ obj, (uint16_t) so, std::vector<uint8_t>(ring.begin() + off + 8, ring.begin() + off + size) });
+                        off += size;
+                }
+                return out;
+        }
+        /* Events until wl_callback `cb` is done (a sync's answer). */
+        std::vector<WlEvent> until_done(uint32_t cb) {
+                std::vector<WlEvent> all;
+                for (int i = 0; i < 50; i++) {
+                        auto ev = receive();
+                        if (ev.empty() && i > 0)
+                                break;
+                        bool done = false;
+                        for (auto &e : ev) {
+                                all.push_back(e);
+                                done |= e.obj == cb && e.opcode == 0;
+                        }
+                        if (done)
+                                break;
+                }
+                return all;
+        }
+        std::vector<uint8_t> query() {
+                std::vector<uint8_t> b(64);
+                EXPECT_EQ(guest_read(d_.mem(), QUERY_GPA, b.data(), b.size()), 0);
+                return b;
+        }
+
+private:
+        PciDriver &d_;
+        VirtqDriver &q_;
+        uint64_t fence_ = 0;
+};
+
+std::string wl_string(const std::vector<uint8_t> &args, size_t at) {
+        uint32_t len = get_le32(&args[at]);
+        return len ? std::string((const char *) &args[at + 4], len - 1) : std::string();
+}
+
+/* The window's pixels: the marker in the top-left corner, then
+ * (x * 4, y * 4, 0x80). */
+weston_test::Rgb window_pattern(uint32_t x, uint32_t y) {
+        if (x < (uint32_t) weston_test::MARKER && y < (uint32_t) weston_test::MARKER)
+                return weston_test::MARKER_COLOUR;
+        return { (uint8_t) (x * 4), (uint8_t) (y * 4), 0x80 };
+}
+
+TEST(MajordomeGpuCrossDomain, a_guest_window_reaches_weston_through_the_jailed_process) {
+        weston_test::Weston weston;
+        std::string why = weston.start();
+        if (!why.empty())
+                GTEST_SKIP() << why;
+        VirglProcess p({ "--backend", "2d", "--context-types", "cross-domain", "--blob", "--wayland-sock",
+                         weston.socket_path }, false);
+        {
+                PciDriver d(&virtio_vhost_user_ops, p.config());
+                ASSERT_EQ(d.error(), 0);
+                VirtqDriver q{ d.mem(), 0x10000, 64 };
+                ASSERT_TRUE(d.negotiate(BASE_FEATURES | (UINT64_C(1) << VIRTIO_GPU_F_VIRGL) |
+                                        (UINT64_C(1) << VIRTIO_GPU_F_CONTEXT_INIT) |
+                                        (UINT64_C(1) << VIRTIO_GPU_F_RESOURCE_BLOB)));
+                d.setup_queue(0, q);
+                d.driver_ok();
+                CrossDomainGuest g(d, q);
+                ASSERT_NO_FATAL_FAILURE(g.start());
+
+                /* The registry, listed (a wayland-info of sorts). */
+                ASSERT_EQ(g.send(WlMsg(1, 1).u(2).done()), (uint32_t) VIRTIO_GPU_RESP_OK_NODATA);  /* get_registry */
+                ASSERT_EQ(g.send(WlMsg(1, 0).u(3).done()), (uint32_t) VIRTIO_GPU_RESP_OK_NODATA);  /* sync */
+                std::map<std::string, uint32_t> globals;
+                for (auto &e : g.until_done(3))
+                        if (e.obj == 2 && e.opcode == 0)
+                                globals[wl_string(e.args, 4)] = get_le32(&e.args[0]);
+                ASSERT_TRUE(globals.count("wl_compositor")) << globals.size() << " globals";
+                ASSERT_TRUE(globals.count("wl_shm"));
+                ASSERT_TRUE(globals.count("xdg_wm_base"));
+
+                /* Bind, a surface, an xdg toplevel, committed. */
+                std::vector<uint8_t> msgs;
+                auto add = [&](std::vector<uint8_t> m) { msgs.insert(msgs.end(), m.begin(), m.end()); };
+                add(WlMsg(2, 0).u(globals["wl_compositor"]).s("wl_compositor").u(4).u(4).done());
+                add(WlMsg(2, 0).u(globals["wl_shm"]).s("wl_shm").u(1).u(5).done());
+                add(WlMsg(2, 0).u(globals["xdg_wm_base"]).s("xdg_wm_base").u(1).u(6).done());
+                add(WlMsg(4, 0).u(7).done());                   /* create_surface */
+                add(WlMsg(6, 2).u(8).u(7).done());              /* get_xdg_surface */
+                add(WlMsg(8, 1).u(9).done());                   /* get_toplevel */
+                add(WlMsg(9, 2).s("majordome cross-domain").done());
+                add(WlMsg(7, 6).done());                        /* commit */
+                add(WlMsg(1, 0).u(10).done());                  /* sync */
+                ASSERT_EQ(g.send(msgs), (uint32_t) VIRTIO_GPU_RESP_OK_NODATA);
+                uint32_t serial = 0;
+                bool configured = false;
+                std::vector<uint32_t> shm_formats;
+                for (auto &e : g.until_done(10)) {
+                        if (e.obj == 8 && e.opcode == 0) {
+                                serial = get_le32(&e.args[0]);
+                                configured = true;
+                        }
+                        if (e.obj == 5 && e.opcode == 0)        /* wl_shm.format */
+                                shm_formats.push_back(get_le32(&e.args[0]));
+                }
+                ASSERT_TRUE(configured) << "xdg_surface.configure";
+
+                /* Image requirements for every format weston lists (wl_shm's
+                 * 0 and 1 are ARGB8888 and XRGB8888; the rest DRM fourccs,
+                 * as sommelier asks for them). */
+                EXPECT_GE(shm_formats.size(), 2u);
+                for (uint32_t f : shm_formats) {
+                        uint32_t fourcc = f == 0 ? 0x34325241 : f == 1 ? 0x34325258 : f;
+                        auto rr = g.submit(CrossDomainGuest::cd_cmd(2, { 33, 17, fourcc, 0 }), 0);
+                        EXPECT_EQ(g.type(rr), (uint32_t) VIRTIO_GPU_RESP_OK_NODATA) << "format " << std::hex << f;
+                        EXPECT_GT(get_le64(&g.query()[40]), 0u);
+                }
+
+                /* A 64x48 XRGB8888 buffer in a host blob, mapped and drawn. */
+                const uint32_t W = 64, H = 48;
+                auto r = g.submit(CrossDomainGuest::cd_cmd(2, { W, H, 0x34325258, 0 }), 0);
+                ASSERT_EQ(g.type(r), (uint32_t) VIRTIO_GPU_RESP_OK_NODATA);
+                auto reqs = g.query();
+                uint32_t stride = get_le32(&reqs[0]), blob_id = get_le32(&reqs[48]);
+                uint64_t size = get_le64(&reqs[40]);
+                r = control(d, q,
+                            request(VIRTIO_GPU_CMD_RESOURCE_CREATE_BLOB, 0, 0, CrossDomainGuest::CTX,
+                                    { 95, VIRTIO_GPU_BLOB_MEM_HOST3D,
+                                      VIRTIO_GPU_BLOB_FLAG_USE_MAPPABLE | VIRTIO_GPU_BLOB_FLAG_USE_SHAREABLE, 0, blob_id,
+                                      0, (uint32_t) size, 0 }),
+                            24);
+                ASSERT_EQ(g.type(r), (uint32_t) VIRTIO_GPU_RESP_OK_NODATA);
+                r = control(d, q, request(VIRTIO_GPU_CMD_RESOURCE_MAP_BLOB, 0, 0, 0, { 95, 0, 0, 0 }), 32);
+                ASSERT_EQ(g.type(r), (uint32_t) VIRTIO_GPU_RESP_OK_MAP_INFO);
+                ASSERT_EQ(d.hv_log().slots.size(), 1u);
+                auto *px = (uint8_t *) d.hv_log().slots.begin()->second.host;
+                for (uint32_t y = 0; y < H; y++)
+                        for (uint32_t x = 0; x < W; x++) {
+                                weston_test::Rgb c = window_pattern(x, y);
+                                /* The unused byte 0xff, as clients write it: weston's
+                                 * pixman renderer shows XRGB8888 pixels whose X byte is
+                                 * 0 wrongly (checked by hand with a direct client). */
+                                put_le32(px + y * stride + x * 4,
+                                         0xff000000u | (uint32_t) c.r << 16 | (uint32_t) c.g << 8 | c.b);
+                        }
+                msgs.clear();
+                add(WlMsg(6, 3).u(0).done());                   /* pong, in case */
+                add(WlMsg(8, 4).u(serial).done());              /* ack_configure */
+                add(WlMsg(5, 0).u(11).u((uint32_t) size).done());  /* create_pool, the blob as its fd */
+                ASSERT_EQ(g.send(msgs, { 95 }), (uint32_t) VIRTIO_GPU_RESP_OK_NODATA);
+                msgs.clear();
+                add(WlMsg(11, 0).u(12).u(0).u(W).u(H).u(stride).u(1).done());  /* create_buffer XRGB8888 */
+                add(WlMsg(7, 1).u(12).u(0).u(0).done());        /* attach */
+                add(WlMsg(7, 2).u(0).u(0).u(W).u(H).done());    /* damage */
+                add(WlMsg(7, 6).done());                        /* commit */
+                add(WlMsg(1, 0).u(13).done());
+                ASSERT_EQ(g.send(msgs), (uint32_t) VIRTIO_GPU_RESP_OK_NODATA);
+                for (auto &e : g.until_done(13))
+                        EXPECT_FALSE(e.obj == 1 && e.opcode == 0) << "wl_display.error: " << wl_string(e.args, 8);
+
+                /* weston shows it: the pattern at the marker, every pixel. */
+                size_t bad = (size_t) W * H;
+                int wx = -1, wy = -1;
+                for (int i = 0; i < 50 && bad > 0; i++) {
+                        weston_test::Screenshot s;
+                        if (weston.screenshot(&s) && s.find_marker(&wx, &wy))
+                                bad = s.mismatches(wx, wy, W, H, window_pattern);
+                        if (bad > 0)
+                                usleep(100000);
+                }
+                EXPECT_EQ(bad, 0u) << (wx < 0 ? "no window on weston's screen" : "pixels differ") << weston.scene_graph();
+                EXPECT_FALSE(d.status() & VIRTIO_STATUS_NEEDS_RESET);
+        }
+        int st = p.finish();
+        EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0)
+                << "status " << st << (WIFSIGNALED(st) && WTERMSIG(st) == SIGSYS ? ": SIGSYS, the seccomp filter" : "");
 }
 
 } // namespace
