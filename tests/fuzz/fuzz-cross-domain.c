@@ -37,14 +37,18 @@
  * response buffer, take more than the memory cap, hand the map callback
  * a range outside the region or past its descriptor's pages, complete a
  * channel fence out of order or twice, or leave one held once its context
- * is destroyed; after each input every descriptor it opened is closed
- * (checked as fuzz-vhost-user does). The process ignores SIGPIPE, as
+ * is destroyed; after each input the descriptors open are exactly those
+ * open before it, every number (fuzz-vhost-user checks a window from its
+ * lowest free one; an input here may hold thousands): none leaked, none
+ * closed that was not the device's. The process ignores SIGPIPE, as
  * majordome-gpu does.
  *
  * Build and run: see tests/fuzz/README.md. */
+#include <dirent.h>
 #include <fcntl.h>
 #include <linux/virtio_gpu.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -67,9 +71,8 @@
 #define MAX_CONNECTIONS 16
 #define MAX_KEPT 64
 #define MAX_TOKENS 4096
-/* Descriptor numbers checked for leaks from the lowest free one up: an
- * input can open more than a window of 64 (pipes, memfds, blobs). */
-#define LEAK_WINDOW 1024
+/* Descriptor numbers checked for leaks: all below the soft limit here. */
+#define MAX_FDS 65536
 
 typedef struct Fuzz {
         int compositors[MAX_CONNECTIONS];
@@ -83,11 +86,27 @@ typedef struct Fuzz {
 static GuestMemory *mem;
 static uint8_t resp[VIRTIO_GPU_MAX_RESPONSE];
 
-static void open_fds(int low, uint64_t ret[LEAK_WINDOW / 64]) {
-        memset(ret, 0, LEAK_WINDOW / 8);
-        for (int i = 0; i < LEAK_WINDOW; i++)
-                if (fcntl(low + i, F_GETFD) >= 0)
-                        ret[i / 64] |= UINT64_C(1) << (i % 64);
+/* The open descriptors, as a bitmap of MAX_FDS, from /proc/self/fd
+ * (its own directory descriptor left out): every number, as an input can
+ * hold thousands at once. */
+static void open_fds(uint64_t *ret) {
+        struct dirent *e;
+        DIR *d;
+
+        memset(ret, 0, MAX_FDS / 8);
+        d = opendir("/proc/self/fd");
+        if (!d)
+                abort();
+        while ((e = readdir(d))) {
+                int fd = atoi(e->d_name);
+
+                if (e->d_name[0] == '.' || fd == dirfd(d))
+                        continue;
+                if (fd < 0 || fd >= MAX_FDS)
+                        abort();
+                ret[fd / 64] |= UINT64_C(1) << (fd % 64);
+        }
+        closedir(d);
 }
 
 static int on_connect(void *ctx) {
@@ -348,9 +367,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                                .shm = { .map = on_map, .unmap = on_unmap, .ctx = &f },
                                .context_types = VIRTIO_GPU_CONTEXT_CROSS_DOMAIN, .connect = on_connect,
                                .connect_ctx = &f };
-        uint64_t before[LEAK_WINDOW / 64], after[LEAK_WINDOW / 64];
+        static uint64_t before[MAX_FDS / 64], after[MAX_FDS / 64];
         VirtioGpu *g;
-        int low;
 
         if (size < 1)
                 return 0;
@@ -360,11 +378,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                         abort();
         }
         memset(mem->base, 0, MEM_SIZE);
-        low = fcntl(0, F_DUPFD_CLOEXEC, 0);
-        if (low < 0)
-                abort();
-        close(low);
-        open_fds(low, before);
+        /* From 0: a descriptor closed that was never the device's (0, 1,
+         * 2 included) is as wrong as one leaked. */
+        open_fds(before);
 
         if (virtio_gpu_new(&o, NULL, &g) < 0)
                 abort();
@@ -485,8 +501,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                         close(f.compositors[i]);
         for (unsigned i = 0; i < f.n_kept; i++)
                 close(f.kept[i]);
-        open_fds(low, after);
-        if (memcmp(before, after, sizeof(before)) != 0)
+        open_fds(after);
+        if (memcmp(before, after, sizeof(before)) != 0) {
+                for (int fd = 0; fd < MAX_FDS; fd++)
+                        if (((before[fd / 64] ^ after[fd / 64]) >> (fd % 64)) & 1) {
+                                char path[64], target[256] = "";
+
+                                snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+                                (void) !readlink(path, target, sizeof(target) - 1);
+                                fprintf(stderr, "descriptor %d %s %s\n", fd,
+                                        (after[fd / 64] >> (fd % 64)) & 1 ? "leaked:" : "closed, not the device's", target);
+                        }
                 abort();
+        }
         return 0;
 }
