@@ -8,7 +8,9 @@
  * the fuzzer holds. Context 7 is made with capset 5 and two guest-blob
  * rings (ids 100 and 101, a page each); the first byte's low two bits
  * choose the INIT sent before the records: 0 the 20-byte one (two rings),
- * 1 the 16-byte one (one ring), 2 and 3 none (the input's own SUBMITs may).
+ * 1 the 16-byte one (one ring), 2 and 3 none (the input's own SUBMITs may);
+ * its bit 2 gives the device's end of each connection the kernel's
+ * smallest send buffer (SENDs then queue), and the pipes are a page.
  * Then records, each
  *
  *     u8 op, u16 len, then len bytes
@@ -81,6 +83,7 @@ typedef struct Fuzz {
         unsigned n_kept;
         uint64_t last_done, n_done, n_held;
         uint64_t fence;
+        bool small_buffers;
 } Fuzz;
 
 static GuestMemory *mem;
@@ -116,6 +119,10 @@ static int on_connect(void *ctx) {
         if (f->n_compositors >= MAX_CONNECTIONS)
                 return -ECONNREFUSED;
         if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+                abort();
+        /* The kernel's smallest send buffer: a compositor that does not
+         * read fills it after a few KiB, and SENDs queue in the module. */
+        if (f->small_buffers && setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &(int) { 1 }, sizeof(int)) < 0)
                 abort();
         f->compositors[f->n_compositors++] = sv[1];
         return sv[0];
@@ -235,7 +242,8 @@ static int make_fd(Fuzz *f, unsigned kind, unsigned pages) {
                 return fd;
         case 2:
         case 3:
-                if (pipe2(p, O_CLOEXEC | O_NONBLOCK) < 0)
+                /* One page: the guest's WRITEs fill it and queue. */
+                if (pipe2(p, O_CLOEXEC | O_NONBLOCK) < 0 || fcntl(p[0], F_SETPIPE_SZ, 4096) < 0)
                         abort();
                 /* The end sent, and the one kept (or closed, past room). */
                 if (f->n_kept < MAX_KEPT)
@@ -382,6 +390,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
          * 2 included) is as wrong as one leaked. */
         open_fds(before);
 
+        f.small_buffers = data[0] & 4;
         if (virtio_gpu_new(&o, NULL, &g) < 0)
                 abort();
         if (ctx_create(g) != VIRTIO_GPU_RESP_OK_NODATA ||
