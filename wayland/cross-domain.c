@@ -819,9 +819,13 @@ static int channel_read(CrossDomain *cd) {
         m.msg_iov = &iov;
         m.msg_iovlen = 1;
         n = recvmsg(cd->channel, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-        if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+        /* On an error nothing was received: the control buffer is not
+         * to be read (found by fuzz-cross-domain). */
+        if (n < 0) {
+                int r = errno == EAGAIN || errno == EINTR ? 0 : -EPIPE;
+
                 in_drop(cd);
-                return 0;
+                return r;
         }
         cd->in_len = n > 0 ? (size_t) n : 0;
         for (struct cmsghdr *h = CMSG_FIRSTHDR(&m); h; h = CMSG_NXTHDR(&m, h)) {
