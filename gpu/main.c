@@ -20,6 +20,12 @@
 #include "gpu/virtio-gpu.h"
 #include "log.h"
 #include "util.h"
+#include "vmm-config.h"
+
+_Static_assert(VIRTIO_GPU_CONTEXT_ALL == VMM_GPU_CONTEXT_ALL &&
+                       VIRTIO_GPU_CONTEXT_CROSS_DOMAIN == VMM_GPU_CONTEXT_CROSS_DOMAIN &&
+                       VIRTIO_GPU_CONTEXT_VIRGL2 == VMM_GPU_CONTEXT_VIRGL2,
+               "the device's context-type bits are the VMM config's");
 
 typedef struct Gpu {
         VirtioGpu *core;
@@ -264,13 +270,17 @@ int main(int argc, char **argv) {
                         }
                         o.host_visible_size = v;
                         break;
-                case ARG_CONTEXT_TYPES:
-                        if (virtio_gpu_context_types_from_string(optarg, &o.context_types) < 0) {
-                                log_error("--context-types: expected virgl, virgl2 or cross-domain, colon-separated, "
-                                          "each once: %s", optarg);
+                case ARG_CONTEXT_TYPES: {
+                        VmmConfigError e = {};
+
+                        /* The names as the VMM's --gpu reads them; the
+                         * bits are the same (1 << capset id). */
+                        if (vmm_gpu_context_types_from_string(optarg, &o.context_types, &e) < 0) {
+                                log_error("--context-types: %s", e.message);
                                 return EXIT_FAILURE;
                         }
                         break;
+                }
                 case 'h':
                         help();
                         return EXIT_SUCCESS;

@@ -147,35 +147,6 @@ static const char *const backend_table[_VIRTIO_GPU_BACKEND_MAX] = {
 DEFINE_STRING_TABLE_TO_STRING(virtio_gpu_backend, VirtioGpuBackend, backend_table)
 DEFINE_STRING_TABLE_FROM_STRING(virtio_gpu_backend, VirtioGpuBackend, backend_table, _VIRTIO_GPU_BACKEND_INVALID)
 
-int virtio_gpu_context_types_from_string(const char *s, uint32_t *ret) {
-        static const struct {
-                const char *name;
-                uint32_t bit;
-        } names[] = {
-                { "virgl", VIRTIO_GPU_CONTEXT_VIRGL },
-                { "virgl2", VIRTIO_GPU_CONTEXT_VIRGL2 },
-                { "cross-domain", VIRTIO_GPU_CONTEXT_CROSS_DOMAIN },
-        };
-        uint32_t mask = 0;
-
-        for (const char *p = s;;) {
-                size_t len = strcspn(p, ":");
-                uint32_t bit = 0;
-
-                for (size_t i = 0; i < ARRAY_SIZE(names); i++)
-                        if (strlen(names[i].name) == len && strncmp(p, names[i].name, len) == 0)
-                                bit = names[i].bit;
-                if (bit == 0 || (mask & bit))
-                        return -EINVAL;
-                mask |= bit;
-                if (p[len] == '\0')
-                        break;
-                p += len + 1;
-        }
-        *ret = mask;
-        return 0;
-}
-
 /* virglrenderer keeps one renderer per process (its state is global): the
  * device that owns it, so a second one is refused rather than sharing it
  * unknowingly. The only mutable global here, forced by the library. */

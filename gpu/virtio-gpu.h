@@ -86,15 +86,12 @@ typedef struct VirtioGpuShm {
 } VirtioGpuShm;
 
 /* Context types (CONTEXT_INIT's capset ids) as a mask of 1 << capset
- * id: crosvm's names virgl, virgl2 and cross-domain. */
+ * id, the bits of the VMM's gpu record (common/vmm-config.h, whose
+ * vmm_gpu_context_types_from_string() reads crosvm's names for them). */
 #define VIRTIO_GPU_CONTEXT_VIRGL (UINT32_C(1) << 1)
 #define VIRTIO_GPU_CONTEXT_VIRGL2 (UINT32_C(1) << 2)
 #define VIRTIO_GPU_CONTEXT_CROSS_DOMAIN (UINT32_C(1) << 5)
 #define VIRTIO_GPU_CONTEXT_ALL (VIRTIO_GPU_CONTEXT_VIRGL | VIRTIO_GPU_CONTEXT_VIRGL2 | VIRTIO_GPU_CONTEXT_CROSS_DOMAIN)
-
-/* "virgl:virgl2:cross-domain" (any of them, each once, in any order) to a
- * mask; -EINVAL naming nothing known. */
-int virtio_gpu_context_types_from_string(const char *s, uint32_t *ret);
 
 /* A new connection to the host compositor for a cross-domain context: a
  * connected socket, or a negative errno. */

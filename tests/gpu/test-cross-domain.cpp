@@ -319,15 +319,9 @@ TEST_F(CrossDomain, offers_capset_5_version_0_with_wayland_and_no_dmabuf_and_the
         EXPECT_EQ(ctx_create(3, 1), VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER);
 }
 
-TEST_F(CrossDomain, context_types_parse_as_crosvm_names_them) {
-        uint32_t m = 0;
-        EXPECT_EQ(virtio_gpu_context_types_from_string("virgl:virgl2:cross-domain", &m), 0);
-        EXPECT_EQ(m, VIRTIO_GPU_CONTEXT_ALL);
-        EXPECT_EQ(virtio_gpu_context_types_from_string("cross-domain", &m), 0);
-        EXPECT_EQ(m, VIRTIO_GPU_CONTEXT_CROSS_DOMAIN);
-        for (const char *bad : { "", ":", "virgl:", "gfxstream", "virgl:virgl", "cross_domain", "virgl::virgl2" })
-                EXPECT_EQ(virtio_gpu_context_types_from_string(bad, &m), -EINVAL) << bad;
-        /* virgl's need the virgl back-end; cross-domain needs blob. */
+TEST_F(CrossDomain, virgl_context_types_need_the_virgl_back_end_and_cross_domain_needs_blob) {
+        /* (The names are parsed by vmm_gpu_context_types_from_string():
+         * tests/unit/test-vmm-config.cpp.) */
         VirtioGpu *other = nullptr;
         VirtioGpuOptions o = {};
         o.width = o.height = 64;

@@ -73,6 +73,10 @@ TEST(MajordomeGpu, bad_options_exit_one_with_a_message) {
                 { { "--fd", "3", "--backend", "virglrenderer" }, "--backend: expected 2d or virgl" },
                 { { "--fd", "3", "--host-visible-size", "1000" }, "--host-visible-size: expected a size in whole pages" },
                 { { "--fd", "3", "--host-visible-size", "0" }, "--host-visible-size: expected a size in whole pages" },
+                { { "--fd", "3", "--context-types", "gfxstream" }, "--context-types: 'gfxstream' is not a context type" },
+                { { "--fd", "3", "--context-types", "virgl:virgl" }, "--context-types: 'virgl' given twice" },
+                { { "--fd", "3", "--context-types", "cross-domain" }, "cross-domain needs --blob" },
+                { { "--fd", "3", "--context-types", "virgl2" }, "virgl and virgl2 need --backend virgl" },
         };
         for (auto &c : cases) {
                 Result r = run(c.args);

@@ -760,6 +760,9 @@ TEST_F(VmmConfigGpuTest, ContextTypesUnknownEmptyOrTwiceAreRefusedWithTheName) {
                 { "virgl::cross-domain", -EINVAL, "'' is not" },
                 { "cross-domain:", -EINVAL, "'' is not" },
                 { "virgl:virgl", -EEXIST, "'virgl' given twice" },
+                { ":", -EINVAL, "'' is not" },
+                { "gfxstream", -EINVAL, "'gfxstream' is not" },
+                { "cross_domain", -EINVAL, "'cross_domain' is not" },
         };
         for (const Case &k : cases) {
                 uint32_t mask = 7;
