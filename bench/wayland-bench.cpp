@@ -40,6 +40,7 @@
 
 #include "gpu/virtio-gpu.h"
 #include "unaligned.h"
+#include "tests/gpu/wayland-wire.h"
 #include "wayland/cross-domain.h"
 #include "weston.h"
 
@@ -48,6 +49,8 @@ extern "C" {
 }
 
 using Bytes = std::vector<uint8_t>;
+using wayland_wire::WlEvent;
+using wayland_wire::WlMsg;
 using Clock = std::chrono::steady_clock;
 
 namespace {
@@ -60,37 +63,6 @@ constexpr double GOAL_RATIO = 1.3, GOAL_US = 100.0;
         fprintf(stderr, "wayland-bench: %s\n", why.c_str());
         exit(1);
 }
-
-/* A Wayland request: object, opcode, 32-bit arguments and strings. */
-struct WlMsg {
-        Bytes b;
-        WlMsg(uint32_t obj, uint16_t opcode) : b(8, 0) {
-                put_le32(&b[0], obj);
-                put_le32(&b[4], opcode);
-        }
-        WlMsg &u(uint32_t v) {
-                b.resize(b.size() + 4);
-                put_le32(&b[b.size() - 4], v);
-                return *this;
-        }
-        WlMsg &s(const std::string &v) {
-                u((uint32_t) v.size() + 1);
-                size_t at = b.size();
-                b.resize(at + ((v.size() + 1 + 3) & ~size_t(3)), 0);
-                memcpy(&b[at], v.data(), v.size());
-                return *this;
-        }
-        Bytes done() {
-                put_le32(&b[4], get_le32(&b[4]) | (uint32_t) b.size() << 16);
-                return b;
-        }
-};
-
-struct WlEvent {
-        uint32_t obj;
-        uint16_t opcode;
-        Bytes args;
-};
 
 /* A client's connection: requests out (with at most one shm buffer as the
  * descriptor), events in. */

@@ -20,6 +20,7 @@
 #include <map>
 
 #include "tests/gpu-display/weston.h"
+#include "tests/gpu/wayland-wire.h"
 
 #include "tests/device-process.h"
 #include "tests/virtio/harness.h"
@@ -410,37 +411,9 @@ TEST(MajordomeGpuVirgl, renders_through_virglrenderer_in_its_jail) {
 
 namespace {
 
-/* A Wayland message: object, opcode, 32-bit arguments and strings
- * (length with the NUL, padded to 4), as the wire carries them. */
-struct WlMsg {
-        std::vector<uint8_t> b;
-        WlMsg(uint32_t obj, uint16_t opcode) : b(8, 0) {
-                put_le32(&b[0], obj);
-                put_le32(&b[4], opcode);
-        }
-        WlMsg &u(uint32_t v) {
-                b.resize(b.size() + 4);
-                put_le32(&b[b.size() - 4], v);
-                return *this;
-        }
-        WlMsg &s(const std::string &v) {
-                u((uint32_t) v.size() + 1);
-                size_t at = b.size();
-                b.resize(at + ((v.size() + 1 + 3) & ~size_t(3)), 0);
-                memcpy(&b[at], v.data(), v.size());
-                return *this;
-        }
-        std::vector<uint8_t> done() {
-                put_le32(&b[4], get_le32(&b[4]) | (uint32_t) b.size() << 16);
-                return b;
-        }
-};
-
-struct WlEvent {
-        uint32_t obj;
-        uint16_t opcode;
-        std::vector<uint8_t> args;
-};
+using wayland_wire::WlEvent;
+using wayland_wire::WlMsg;
+using wayland_wire::wl_string;
 
 /* The guest side of sommelier over the jailed process: the same commands
  * on the control queue, the rings in guest memory. */
@@ -544,11 +517,6 @@ private:
         VirtqDriver &q_;
         uint64_t fence_ = 0;
 };
-
-std::string wl_string(const std::vector<uint8_t> &args, size_t at) {
-        uint32_t len = get_le32(&args[at]);
-        return len ? std::string((const char *) &args[at + 4], len - 1) : std::string();
-}
 
 /* The window's pixels: the marker in the top-left corner, then
  * (x * 4, y * 4, 0x80). */
