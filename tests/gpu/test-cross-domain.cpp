@@ -23,6 +23,7 @@
 
 #include "fake-display.h"
 #include "gpu/virtio-gpu.h"
+#include "gpu-request.h"
 #include "unaligned.h"
 #include "wayland/cross-domain.h"
 
@@ -42,33 +43,7 @@ constexpr uint32_t FOURCC_XR24 = 0x34325258, FOURCC_R8 = 0x20203852, FOURCC_NV12
 
 enum { INIT = 1, GET_REQS = 2, POLL = 3, SEND = 4, RECEIVE = 5, READ = 6, WRITE = 7 };
 
-struct Req {
-        Bytes b;
-        explicit Req(uint32_t type, uint32_t flags = 0, uint64_t fence = 0, uint32_t ctx = 0, uint8_t ring = 0)
-                : b(24, 0) {
-                put_le32(&b[0], type);
-                put_le32(&b[4], flags);
-                put_le64(&b[8], fence);
-                put_le32(&b[16], ctx);
-                b[20] = ring;
-        }
-        Req &u32(uint32_t v) {
-                size_t n = b.size();
-                b.resize(n + 4);
-                put_le32(&b[n], v);
-                return *this;
-        }
-        Req &u64(uint64_t v) {
-                size_t n = b.size();
-                b.resize(n + 8);
-                put_le64(&b[n], v);
-                return *this;
-        }
-        Req &bytes(const Bytes &v) {
-                b.insert(b.end(), v.begin(), v.end());
-                return *this;
-        }
-};
+using gpu_test::Req;
 
 /* A cross-domain command: header (cmd, ring, cmd_size) then the body. */
 Bytes command(uint8_t cmd, const Bytes &body, int size = -1) {

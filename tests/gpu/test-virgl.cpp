@@ -18,6 +18,7 @@ extern "C" {
 
 #include "fake-display.h"
 #include "gpu/virtio-gpu.h"
+#include "gpu-request.h"
 #include "tests/virtio/harness.h"
 #include "unaligned.h"
 
@@ -43,33 +44,7 @@ constexpr uint32_t cmd0(uint32_t cmd, uint32_t obj, uint32_t len) {
         return cmd | obj << 8 | len << 16;
 }
 
-struct Req {
-        Bytes b;
-        explicit Req(uint32_t type, uint32_t flags = 0, uint64_t fence = 0, uint32_t ctx = 0, uint8_t ring = 0)
-                : b(24, 0) {
-                put_le32(&b[0], type);
-                put_le32(&b[4], flags);
-                put_le64(&b[8], fence);
-                put_le32(&b[16], ctx);
-                b[20] = ring;
-        }
-        Req &u32(uint32_t v) {
-                size_t n = b.size();
-                b.resize(n + 4);
-                put_le32(&b[n], v);
-                return *this;
-        }
-        Req &u64(uint64_t v) {
-                size_t n = b.size();
-                b.resize(n + 8);
-                put_le64(&b[n], v);
-                return *this;
-        }
-        Req &zeros(size_t n) {
-                b.resize(b.size() + n, 0);
-                return *this;
-        }
-};
+using gpu_test::Req;
 
 Bytes hdr(uint32_t type, uint32_t flags = 0, uint64_t fence = 0, uint32_t ctx = 0, uint8_t ring = 0) {
         return Req(type, flags, fence, ctx, ring).b;

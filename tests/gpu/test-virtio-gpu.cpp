@@ -11,6 +11,7 @@
 
 #include "fake-display.h"
 #include "gpu/virtio-gpu.h"
+#include "gpu-request.h"
 #include "tests/virtio/harness.h"
 #include "unaligned.h"
 
@@ -24,29 +25,7 @@ constexpr uint64_t MEM_SIZE = 16 * MiB;
 constexpr uint32_t FMT = VIRTIO_GPU_FORMAT_B8G8R8X8_UNORM;
 
 /* A request: the header, then little-endian fields as appended. */
-struct Req {
-        Bytes b;
-        explicit Req(uint32_t type, uint32_t flags = 0, uint64_t fence = 0, uint32_t ctx = 0, uint8_t ring = 0)
-                : b(24, 0) {
-                put_le32(&b[0], type);
-                put_le32(&b[4], flags);
-                put_le64(&b[8], fence);
-                put_le32(&b[16], ctx);
-                b[20] = ring;
-        }
-        Req &u32(uint32_t v) {
-                size_t n = b.size();
-                b.resize(n + 4);
-                put_le32(&b[n], v);
-                return *this;
-        }
-        Req &u64(uint64_t v) {
-                size_t n = b.size();
-                b.resize(n + 8);
-                put_le64(&b[n], v);
-                return *this;
-        }
-};
+using gpu_test::Req;
 
 /* The 24-byte response header expected. */
 Bytes hdr(uint32_t type, uint32_t flags = 0, uint64_t fence = 0, uint32_t ctx = 0, uint8_t ring = 0) {
