@@ -705,7 +705,10 @@ static uint32_t cmd_flush(VirtioGpu *g, const GuestMemory *mem, const Request *r
 /* Copies len bytes at backing offset off into dst, entry by entry through
  * guest_read (each range checked again: the memory table may have
  * changed since the attach). The caller checked off + len fits. */
-static int backing_read(const Resource *r, const GuestMemory *mem, uint64_t off, uint8_t *dst, uint64_t len) {
+/* Copies len bytes between buf and a resource's backing from offset off,
+ * entry by entry, each range through guest memory's own checks. */
+static int backing_copy(const Resource *r, const GuestMemory *mem, uint64_t off, uint8_t *buf, uint64_t len,
+                        bool write) {
         uint32_t lo = 0, hi = r->n_backing;
 
         /* The last entry starting at or before off. */
@@ -723,33 +726,22 @@ static int backing_read(const Resource *r, const GuestMemory *mem, uint64_t off,
                 uint64_t n = MIN(len, b->len - in);
                 int k;
 
-                k = guest_read(mem, b->gpa + in, dst, n);
+                k = write ? guest_write(mem, b->gpa + in, buf, n) : guest_read(mem, b->gpa + in, buf, n);
                 if (k < 0)
                         return k;
-                dst += n;
+                buf += n;
                 off += n;
                 len -= n;
         }
         return len == 0 ? 0 : -EFAULT;
 }
 
-/* As backing_read(), the other way. */
-static int backing_write(const Resource *r, const GuestMemory *mem, uint64_t off, const uint8_t *src, uint64_t len) {
-        for (uint32_t i = 0; len > 0 && i < r->n_backing; i++) {
-                const BackingEntry *b = &r->backing[i];
-                uint64_t in, n;
+static int backing_read(const Resource *r, const GuestMemory *mem, uint64_t off, uint8_t *dst, uint64_t len) {
+        return backing_copy(r, mem, off, dst, len, false);
+}
 
-                if (off >= b->start + b->len)
-                        continue;
-                in = off - b->start;
-                n = MIN(len, b->len - in);
-                if (guest_write(mem, b->gpa + in, src, n) < 0)
-                        return -EFAULT;
-                src += n;
-                off += n;
-                len -= n;
-        }
-        return len == 0 ? 0 : -EFAULT;
+static int backing_write(const Resource *r, const GuestMemory *mem, uint64_t off, const uint8_t *src, uint64_t len) {
+        return backing_copy(r, mem, off, (uint8_t *) src, len, true);
 }
 
 /* ---- virgl (3D through virglrenderer) ---- */
