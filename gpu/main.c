@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #include "backend/vhost-user-backend.h"
-#include "gpu/connector.h"
+#include "connector.h"
 #include "gpu/display.h"
 #include "device-sandbox.h"
 #include "gpu/virtio-gpu.h"
@@ -109,8 +109,9 @@ static void help(void) {
                "                         clients through sommelier on the compositor; needs\n"
                "                         --blob). Default: the back-end's own\n"
                "  --wayland-sock PATH    the compositor's socket\n"
-               "  --wayland-fd N         the compositor's socket as an O_PATH descriptor (or a\n"
-               "                         connected socket: windows only, no cross-domain)\n"
+               "  --wayland-fd N         the compositor's socket as an O_PATH descriptor, or\n"
+               "                         majordome-vmm's connector socket (SOCK_SEQPACKET), or a\n"
+               "                         connected socket (windows only, no cross-domain)\n"
                "  --seccomp MODE         enforce (default), or log: allow, and have the\n"
                "                         kernel log what gpu.policy forbids\n"
                "  --disable-sandbox      no jail and no seccomp filter: debugging only\n"
@@ -318,8 +319,8 @@ int main(int argc, char **argv) {
         gpu->connector.sock = -EBADF;
         /* The compositor as a handle on its socket (O_PATH): the display
          * and the connector connect through /proc/self/fd/N, so the path
-         * is resolved once, here. A connected socket serves the display
-         * alone. */
+         * is resolved once, here. A connector's socket (majordome-vmm's)
+         * serves both; a connected socket serves the display alone. */
         if (wl_path) {
                 wl_fd = open(wl_path, O_PATH | O_CLOEXEC);
                 /* No compositor there: headless, said once (the display's
@@ -329,7 +330,19 @@ int main(int argc, char **argv) {
                         wl_path = NULL;
                 }
         }
-        if (wl_fd >= 0 && (fcntl(wl_fd, F_GETFL) & O_PATH)) {
+        if (wl_fd >= 0 && wayland_connector_is_socket(wl_fd)) {
+                gpu->connector.sock = TAKE_FD(wl_fd);
+                if (o.context_types & VIRTIO_GPU_CONTEXT_CROSS_DOMAIN) {
+                        o.connect = wayland_connect;
+                        o.connect_ctx = gpu;
+                }
+                /* The display's connection, from it too. */
+                if (o.n_scanouts > 0) {
+                        wl_fd = wayland_connector_connect(&gpu->connector);
+                        if (wl_fd < 0)
+                                log_warning_errno(wl_fd, "the compositor: %m");
+                }
+        } else if (wl_fd >= 0 && (fcntl(wl_fd, F_GETFL) & O_PATH)) {
                 static char proc_path[64];
 
                 snprintf(proc_path, sizeof(proc_path), "/proc/self/fd/%d", wl_fd);
@@ -345,7 +358,8 @@ int main(int argc, char **argv) {
                 }
         } else if (o.context_types & VIRTIO_GPU_CONTEXT_CROSS_DOMAIN) {
                 log_warning("cross-domain without the compositor's socket (--wayland-sock, or --wayland-fd with an "
-                            "O_PATH descriptor): guest Wayland clients will find no compositor");
+                            "O_PATH descriptor or a connector's socket): guest Wayland clients will find no "
+                            "compositor");
         }
         o.shm = (VirtioGpuShm) { .map = shm_map, .unmap = shm_unmap, .ctx = gpu };
         if (o.backend == VIRTIO_GPU_BACKEND_VIRGL) {

@@ -13,6 +13,7 @@
 #include <sys/sysinfo.h>
 #include <time.h>
 
+#include "connector.h"
 #include "control-client.h"
 #include "control-server.h"
 #include "devices/virtiofsd.h"
@@ -597,6 +598,27 @@ static int sandbox_prepare(RunArgs *a) {
         return 0;
 }
 
+/* Each GPU's compositor handle becomes a connector's socket, before the
+ * jail: majordome-gpu starts in the jail's mount namespace, which has no
+ * /proc to connect through (seccomp/connector.h). */
+static int start_connectors(RunArgs *a) {
+        for (unsigned i = 0; i < a->config.n_devices; i++) {
+                VmmDevice *d = &a->config.devices[i];
+                WaylandConnector c;
+                int r;
+
+                if (d->kind != VMM_DEVICE_GPU || d->gpu.wayland_fd < 0 ||
+                    !(fcntl(d->gpu.wayland_fd, F_GETFL) & O_PATH))
+                        continue;
+                r = wayland_connector_start(d->gpu.wayland_fd, a->sandbox_mode != SANDBOX_MODE_OFF, &c);
+                if (r < 0)
+                        return log_error_errno(r, "the compositor's connector: %m"), VMM_EXIT_OS_ERROR;
+                safe_close(d->gpu.wayland_fd);
+                d->gpu.wayland_fd = c.sock;
+        }
+        return 0;
+}
+
 /* The host directories devices reach by path while they run (vsock's
  * PATH_P), each bind-mounted alone into the jail as "/NAMEi", where
  * NAME is the device's option and i its index ("/vsock0"). */
@@ -658,6 +680,8 @@ static int run_vm(RunArgs *a) {
                                                a->config.devices[i].shared_dir.tag), VMM_EXIT_OS_ERROR;
         }
         code = sandbox_prepare(a);
+        if (code == 0)
+                code = start_connectors(a);
         if (code != 0)
                 return code;
         serial_out = c->serial == VMM_SERIAL_STDOUT ? STDOUT_FILENO : c->serial == VMM_SERIAL_FD ? c->serial_fd : -1;

@@ -93,6 +93,8 @@ struct CrossDomain {
         int epoll_fd;
         CrossDomainOps ops;
         bool initialized;
+        bool wayland;                   /* INIT asked for the Wayland channel */
+        bool unreachable;               /* ... and the compositor could not be reached */
         uint32_t query_ring, channel_ring;
         uint64_t channel_capacity;      /* bytes one channel event may take */
         unsigned ids;                   /* identifiers per SEND/RECEIVE: 0 until the guest's first SEND */
@@ -379,7 +381,8 @@ static int cmd_init(CrossDomain *cd, const uint8_t *p, size_t size) {
         /* The layout is told by the command's own size. */
         if (size != INIT_SIZE_ONE_RING && size != INIT_SIZE_TWO_RINGS)
                 return -EINVAL;
-        if (cd->initialized)
+        /* Twice is refused, unless the compositor was not there. */
+        if (cd->initialized && !cd->unreachable)
                 return -EINVAL;
         query = get_le32(p + 8);
         channel = size == INIT_SIZE_TWO_RINGS ? get_le32(p + 12) : query;
@@ -392,13 +395,20 @@ static int cmd_init(CrossDomain *cd, const uint8_t *p, size_t size) {
         if (type == CHANNEL_TYPE_WAYLAND) {
                 if (cd->ops.ring_size(cd->ops.ctx, channel, &csize) < 0 || csize < MIN_CHANNEL_RING)
                         return -EINVAL;
-                if (!cd->ops.connect)
+                fd = cd->ops.connect ? cd->ops.connect(cd->ops.ctx) : -ENOTCONN;
+                if (fd < 0) {
+                        log_warning_errno(fd, "cross-domain context %u: cannot reach the compositor: %m", cd->ctx_id);
+                        /* The guest's driver never sees this answer: its
+                         * POLL gets the channel's hang-up instead, so that
+                         * sommelier ends rather than reading empty rings. */
+                        cd->query_ring = query;
+                        cd->channel_ring = channel;
+                        cd->channel_capacity = MIN(csize, (uint64_t) MAX_CMD_SIZE);
+                        cd->initialized = cd->wayland = cd->unreachable = true;
+                        cd->channel_hup = true;
+                        cd->hup_reported = false;
                         return -EPIPE;
-                fd = cd->ops.connect(cd->ops.ctx);
-                if (fd < 0)
-                        return log_warning_errno(fd, "cross-domain context %u: cannot reach the compositor: %m",
-                                                 cd->ctx_id),
-                               -EPIPE;
+                }
                 /* Never blocking the device's loop. */
                 r = fcntl(fd, F_GETFL);
                 if (r < 0 || fcntl(fd, F_SETFL, r | O_NONBLOCK) < 0) {
@@ -411,6 +421,8 @@ static int cmd_init(CrossDomain *cd, const uint8_t *p, size_t size) {
         cd->query_ring = query;
         cd->channel_ring = channel;
         cd->initialized = true;
+        cd->wayland = type == CHANNEL_TYPE_WAYLAND;
+        cd->unreachable = cd->channel_hup = cd->hup_reported = false;
         interest_update(cd);
         return 0;
 }
@@ -707,7 +719,7 @@ int cross_domain_submit(CrossDomain *cd, const void *cmds, size_t len) {
                 case CMD_POLL:
                         /* The fence on the channel ring that comes with it
                          * does the waiting (cross_domain_fence()). */
-                        r = size == POLL_SIZE && cd->initialized ? 0 : -EINVAL;
+                        r = size == POLL_SIZE && cd->wayland ? 0 : -EINVAL;
                         break;
                 case CMD_SEND:
                         r = cmd_send(cd, p + off, size);

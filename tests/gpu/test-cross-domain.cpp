@@ -718,11 +718,38 @@ TEST_F(CrossDomain, rings_not_created_not_guest_blobs_or_too_small_refuse_init) 
         EXPECT_EQ(submit(command(POLL, Bytes(8, 0))), VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER);
         EXPECT_EQ(submit(command(GET_REQS, words({ 8, 8, FOURCC_XR24, 0 }))), VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER);
         EXPECT_TRUE(compositors.empty());
-        /* A compositor that cannot be reached: INIT fails, said once. */
+        /* A compositor that cannot be reached: INIT fails, said once, and
+         * the channel's first poll gets its hang-up (the guest's driver
+         * does not pass INIT's error on): never an empty ring. */
         refuse_connect = true;
         EXPECT_EQ(submit(command(INIT, words({ QUERY, CHANNEL, 1 }))), VIRTIO_GPU_RESP_ERR_UNSPEC);
+        ASSERT_TRUE(poll_channel(1));
+        ASSERT_TRUE(wait_done(1));
+        Bytes c = ring(CHANNEL_GPA);
+        EXPECT_EQ(c[0], READ);
+        EXPECT_EQ(get_le32(&c[8]), 0u);
+        EXPECT_EQ(get_le32(&c[12]), 1u);
+        EXPECT_EQ(submit(command(SEND, send_body(28, {}, words({ 1 })))), VIRTIO_GPU_RESP_ERR_UNSPEC);
+        ASSERT_TRUE(poll_channel(2));
+        EXPECT_FALSE(wait_done(2, 50));                 /* once */
+        /* It may try again, and then it is a context like any. */
         refuse_connect = false;
         EXPECT_EQ(submit(command(INIT, words({ QUERY, CHANNEL, 1 }))), VIRTIO_GPU_RESP_OK_NODATA);
+        EXPECT_EQ(submit(command(INIT, words({ QUERY, CHANNEL, 1 }))), VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER);
+        EXPECT_EQ(compositors.size(), 1u);
+}
+
+TEST_F(CrossDomain, a_context_without_the_wayland_channel_answers_image_requirements_and_refuses_poll) {
+        ASSERT_EQ(ctx_create(CTX), VIRTIO_GPU_RESP_OK_NODATA);
+        ASSERT_EQ(guest_blob(QUERY, QUERY_GPA), VIRTIO_GPU_RESP_OK_NODATA);
+        EXPECT_EQ(submit(command(INIT, words({ QUERY, 0 }))), VIRTIO_GPU_RESP_OK_NODATA);  /* one ring, type 0 */
+        EXPECT_TRUE(compositors.empty());
+        uint32_t r = 0;
+        Bytes reqs = image_reqs(FOURCC_XR24, 8, 8, &r);
+        EXPECT_EQ(r, (uint32_t) VIRTIO_GPU_RESP_OK_NODATA);
+        EXPECT_EQ(get_le32(&reqs[0]), 64u);             /* the stride: 32 bytes, in 64-byte rows */
+        /* No channel: a poll would wait for ever. */
+        EXPECT_EQ(submit(command(POLL, Bytes(8, 0))), VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER);
 }
 
 TEST_F(CrossDomain, pipes_and_items_are_capped_per_context) {

@@ -22,6 +22,7 @@
 #include "tests/gpu-display/weston.h"
 #include "tests/gpu/wayland-wire.h"
 
+#include "connector.h"
 #include "tests/device-process.h"
 #include "tests/virtio/harness.h"
 #include "unaligned.h"
@@ -209,13 +210,30 @@ public:
                 int sv[2];
                 if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
                         abort();
-                std::vector<std::string> args = { "--fd", std::to_string(sv[1]), "--displays", "0" };
-                if (virgl) {
-                        args.push_back("--backend");
-                        args.push_back("virgl");
+                pid_ = spawn(args(sv[1], extra, virgl), -1, sv[1]);
+                close(sv[1]);
+                sock_ = sv[0];
+        }
+        /* As majordome-vmm starts it: its compositor the connector socket
+         * wayland_fd as --wayland-fd. */
+        VirglProcess(const std::vector<std::string> &extra, int wayland_fd) {
+                int sv[2];
+                if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+                        abort();
+                std::vector<std::string> a = args(sv[1], extra, false);
+                a.push_back("--wayland-fd");
+                a.push_back(std::to_string(wayland_fd));
+                pid_ = fork();
+                if (pid_ == 0) {
+                        std::vector<char *> argv = { (char *) gpu_path() };
+                        for (auto &s : a)
+                                argv.push_back((char *) s.c_str());
+                        argv.push_back(nullptr);
+                        for (int fd : { sv[1], wayland_fd })
+                                fcntl(fd, F_SETFD, 0);
+                        execv(argv[0], argv.data());
+                        _exit(127);
                 }
-                args.insert(args.end(), extra.begin(), extra.end());
-                pid_ = spawn(args, -1, sv[1]);
                 close(sv[1]);
                 sock_ = sv[0];
         }
@@ -247,6 +265,16 @@ public:
         }
 
 private:
+        static std::vector<std::string> args(int fd, const std::vector<std::string> &extra, bool virgl) {
+                std::vector<std::string> a = { "--fd", std::to_string(fd), "--displays", "0" };
+                if (virgl) {
+                        a.push_back("--backend");
+                        a.push_back("virgl");
+                }
+                a.insert(a.end(), extra.begin(), extra.end());
+                return a;
+        }
+
         pid_t pid_ = -1;
         int sock_ = -1;
         int status_ = -1;
@@ -526,13 +554,10 @@ weston_test::Rgb window_pattern(uint32_t x, uint32_t y) {
         return { (uint8_t) (x * 4), (uint8_t) (y * 4), 0x80 };
 }
 
-TEST(MajordomeGpuCrossDomain, a_guest_window_reaches_weston_through_the_jailed_process) {
-        weston_test::Weston weston;
-        std::string why = weston.start();
-        if (!why.empty())
-                GTEST_SKIP() << why;
-        VirglProcess p({ "--backend", "2d", "--context-types", "cross-domain", "--blob", "--wayland-sock",
-                         weston.socket_path }, false);
+/* A guest's window through cross-domain: the registry, every wl_shm
+ * format's image requirements, a host blob drawn and shown on weston,
+ * compared pixel by pixel. */
+void cross_domain_window(VirglProcess &p, weston_test::Weston &weston) {
         {
                 PciDriver d(&virtio_vhost_user_ops, p.config());
                 ASSERT_EQ(d.error(), 0);
@@ -648,9 +673,47 @@ TEST(MajordomeGpuCrossDomain, a_guest_window_reaches_weston_through_the_jailed_p
                 EXPECT_EQ(bad, 0u) << (wx < 0 ? "no window on weston's screen" : "pixels differ") << weston.scene_graph();
                 EXPECT_FALSE(d.status() & VIRTIO_STATUS_NEEDS_RESET);
         }
+}
+
+TEST(MajordomeGpuCrossDomain, a_guest_window_reaches_weston_through_the_jailed_process) {
+        weston_test::Weston weston;
+        std::string why = weston.start();
+        if (!why.empty())
+                GTEST_SKIP() << why;
+        VirglProcess p({ "--backend", "2d", "--context-types", "cross-domain", "--blob", "--wayland-sock",
+                         weston.socket_path }, false);
+        ASSERT_NO_FATAL_FAILURE(cross_domain_window(p, weston));
         int st = p.finish();
         EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0)
                 << "status " << st << (WIFSIGNALED(st) && WTERMSIG(st) == SIGSYS ? ": SIGSYS, the seccomp filter" : "");
+}
+
+/* The way majordome-vmm starts it (vmm/main.c start_connectors): a
+ * connector forked before the VMM's jail, whose mount namespace has no
+ * /proc for one forked later to connect through. */
+TEST(MajordomeGpuCrossDomain, given_the_vmms_connector_socket_it_connects_through_it) {
+        weston_test::Weston weston;
+        std::string why = weston.start();
+        if (!why.empty())
+                GTEST_SKIP() << why;
+        int handle = open(weston.socket_path.c_str(), O_PATH | O_CLOEXEC);
+        ASSERT_GE(handle, 0);
+        WaylandConnector c;
+        ASSERT_EQ(wayland_connector_start(handle, true, &c), 0);
+        close(handle);
+        EXPECT_TRUE(wayland_connector_is_socket(c.sock));
+        {
+                VirglProcess p({ "--backend", "2d", "--context-types", "cross-domain", "--blob" }, c.sock);
+                wayland_connector_stop(&c);
+                ASSERT_NO_FATAL_FAILURE(cross_domain_window(p, weston));
+                int st = p.finish();
+                EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << "status " << st;
+        }
+        /* Its only user gone, the connector ends. */
+        int st = -1;
+        for (int i = 0; i < 300 && waitpid(c.pid, &st, WNOHANG) == 0; i++)
+                usleep(10000);
+        EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << "connector status " << st;
 }
 
 } // namespace

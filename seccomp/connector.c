@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-#include "gpu/connector.h"
+#include "connector.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -64,8 +64,8 @@ _noreturn_ static void connector_main(int sock, int handle, bool filter) {
         int keep[] = { sock, handle };
 
         (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
-        /* Nothing else of majordome-gpu's: the guest's memory, the
-         * vhost-user socket. */
+        /* Nothing else of its parent's: the guest's memory, the
+         * vhost-user socket, the VM's images. */
         for (int fd = 3; fd < 1024; fd++)
                 if (fd != keep[0] && fd != keep[1])
                         (void) close(fd);
@@ -141,6 +141,13 @@ int wayland_connector_connect(WaylandConnector *c) {
                 return err > 0 ? -err : -EIO;
         }
         return fd;
+}
+
+bool wayland_connector_is_socket(int fd) {
+        int type;
+        socklen_t len = sizeof(type);
+
+        return getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 && type == SOCK_SEQPACKET;
 }
 
 /* The connector ends when it reads end of file (reaped by whoever
