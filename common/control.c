@@ -29,6 +29,7 @@ static const char *const control_event_table[_CONTROL_EVENT_MAX - CONTROL_EVENT]
         [CONTROL_EVENT_GUEST_PANIC - CONTROL_EVENT] = "guest-panic",
         [CONTROL_EVENT_EXITING - CONTROL_EVENT] = "exiting",
         [CONTROL_EVENT_DEVICE_ERROR - CONTROL_EVENT] = "device-error",
+        [CONTROL_EVENT_BALLOON_REACHED - CONTROL_EVENT] = "balloon-reached",
 };
 
 const char *control_type_to_string(uint16_t type) {
@@ -214,6 +215,18 @@ int control_guest_panic_decode(const void *buf, size_t len, uint32_t *ret_events
                 return -EBADMSG;
         *ret_events = get_le32(p + 0);
         *ret_action = get_le32(p + 4);
+        return 0;
+}
+
+size_t control_balloon_reached_encode(uint64_t bytes, void *buf) {
+        put_le64(buf, bytes);
+        return CONTROL_BALLOON_REACHED_SIZE;
+}
+
+int control_balloon_reached_decode(const void *buf, size_t len, uint64_t *ret_bytes) {
+        if (len < CONTROL_BALLOON_REACHED_SIZE)
+                return -EBADMSG;
+        *ret_bytes = get_le64(buf);
         return 0;
 }
 

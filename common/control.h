@@ -66,6 +66,8 @@ typedef enum ControlEventType {
         /* A device went NEEDS_RESET (a back-end died or broke a rule, the
          * driver broke one): the VM and other devices go on. */
         CONTROL_EVENT_DEVICE_ERROR = CONTROL_EVENT | 5,
+        /* The guest's balloon driver holds the size last asked for. */
+        CONTROL_EVENT_BALLOON_REACHED = CONTROL_EVENT | 6,
         _CONTROL_EVENT_MAX,
 } ControlEventType;
 
@@ -187,6 +189,12 @@ int control_ready_decode(const void *buf, size_t len, ControlReady *ret);
 #define CONTROL_STATE_CHANGED_SIZE 8
 size_t control_state_changed_encode(uint32_t state, void *buf);
 int control_state_changed_decode(const void *buf, size_t len, uint32_t *ret_state);
+
+/* BALLOON_REACHED event payload: u64 bytes, the balloon's size the
+ * driver reports (`actual`), equal to the target last set. */
+#define CONTROL_BALLOON_REACHED_SIZE 8
+size_t control_balloon_reached_encode(uint64_t bytes, void *buf);
+int control_balloon_reached_decode(const void *buf, size_t len, uint64_t *ret_bytes);
 
 /* What the VMM does after a guest panic. */
 typedef enum ControlPanicAction {

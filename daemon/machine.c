@@ -428,6 +428,7 @@ void machine_handle_event(Machine *vm, const ControlHeader *h, const uint8_t *pa
         ControlReady ready;
         ControlDevice dev;
         uint32_t state, events, action;
+        uint64_t bytes;
         int32_t code;
 
         if (vm->got_exiting) {
@@ -475,6 +476,21 @@ void machine_handle_event(Machine *vm, const ControlHeader *h, const uint8_t *pa
                 log_warning("VM %s: device %s in slot %u broke: %s", vm->name, device, dev.slot,
                             escaped ?: "(no memory)");
                 manager_vm_device_error(vm->manager, vm, dev.slot, device, escaped ?: "");
+                return;
+        case CONTROL_EVENT_BALLOON_REACHED:
+                if (control_balloon_reached_decode(payload, h->length, &bytes) < 0)
+                        break;
+                /* The target and what the driver holds, as the VMM has
+                 * them (a re-adopted VM's target may be news too). */
+                log_debug("VM %s: the balloon reached %" PRIu64 " bytes", vm->name, bytes);
+                if (vm->balloon_target_bytes != bytes || vm->balloon_actual_bytes != bytes) {
+                        if (vm->balloon_target_bytes != bytes) {
+                                vm->balloon_target_bytes = bytes;
+                                (void) machine_save(vm);
+                        }
+                        vm->balloon_actual_bytes = bytes;
+                        manager_vm_balloon_changed(vm->manager, vm);
+                }
                 return;
         case CONTROL_EVENT_EXITING:
                 if (control_exiting_decode(payload, h->length, &code, reason) < 0)

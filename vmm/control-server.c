@@ -37,6 +37,7 @@ struct ControlConnection {
         uint32_t last_state;
         uint32_t panics_seen;
         uint32_t device_errors_seen[CONTROL_READY_DEVICES_MAX];
+        uint64_t balloon_told;          /* the size last told reached (0 at first: nothing to tell) */
         uint32_t event_seq;     /* id of the last event sent */
         ControlConnection *prev, *next;
 };
@@ -387,6 +388,15 @@ static int connection_push(ControlConnection *c) {
                 if (r < 0)
                         return r;
                 c->device_errors_seen[i] = st.device_errors[i];
+        }
+        /* Reached, and not the size told last (a deflate to 0 is told
+         * once something was). */
+        if (st.balloon && st.balloon_actual == st.balloon_target && st.balloon_actual != c->balloon_told) {
+                n = control_balloon_reached_encode(st.balloon_actual, payload);
+                r = connection_send_event(c, CONTROL_EVENT_BALLOON_REACHED, payload, n);
+                if (r < 0)
+                        return r;
+                c->balloon_told = st.balloon_actual;
         }
         if (st.ready.state != c->last_state) {
                 n = control_state_changed_encode(st.ready.state, payload);

@@ -36,6 +36,10 @@ typedef struct ControlStatus {
          * the last time (the device's string, valid while it lives). */
         uint32_t device_errors[CONTROL_READY_DEVICES_MAX];
         const char *device_reasons[CONTROL_READY_DEVICES_MAX];
+        /* The balloon, when there is one: the size last asked for and
+         * the one the driver reports. */
+        bool balloon;
+        uint64_t balloon_target, balloon_actual;
 } ControlStatus;
 
 typedef struct ControlOps {

@@ -45,6 +45,14 @@ static uint32_t vm_vsock_cid(Vm *vm) {
         return 0;
 }
 
+/* The VM's balloon: the first virtio-balloon device, or NULL. */
+static VirtioDevice *vm_balloon(Vm *vm) {
+        for (unsigned i = 0; i < vm->n_virtio; i++)
+                if (virtio_device_ops(vm->virtio[i]->vdev) == &virtio_balloon_ops)
+                        return vm->virtio[i]->vdev;
+        return NULL;
+}
+
 static int control_status(void *userdata, ControlStatus *ret) {
         Vm *vm = userdata;
         ControlReady *r = &ret->ready;
@@ -71,6 +79,15 @@ static int control_status(void *userdata, ControlStatus *ret) {
                 };
         }
         vm_get_panic(vm, &ret->panics, &ret->panic_events, &ret->panic_action);
+        if (vm_balloon(vm)) {
+                VirtioBalloonInfo info;
+
+                if (virtio_balloon_read_info(vm_balloon(vm), 0, &info) >= 0) {
+                        ret->balloon = true;
+                        ret->balloon_target = info.target_bytes;
+                        ret->balloon_actual = info.actual_bytes;
+                }
+        }
         return 0;
 }
 
@@ -100,13 +117,6 @@ static int control_disk_resize(void *userdata, uint32_t index, uint64_t size_byt
         return virtio_block_resize(disk, size_bytes);
 }
 
-/* The VM's balloon: the first virtio-balloon device, or NULL. */
-static VirtioDevice *vm_balloon(Vm *vm) {
-        for (unsigned i = 0; i < vm->n_virtio; i++)
-                if (virtio_device_ops(vm->virtio[i]->vdev) == &virtio_balloon_ops)
-                        return vm->virtio[i]->vdev;
-        return NULL;
-}
 
 static int control_balloon(void *userdata, uint64_t size_bytes) {
         VirtioDevice *b = vm_balloon(userdata);

@@ -117,8 +117,9 @@ static int vm_setup_devices(Vm *vm, VmError *e) {
 /* INTx fallback lines: IOAPIC pins 16-23, as PCI interrupts usually are. */
 #define PCI_INTX_GSI_BASE 16
 
-/* Any thread: a device went NEEDS_RESET; the event loop tells subscribers. */
-static void vm_device_error(void *ctx) {
+/* Any thread: a device went NEEDS_RESET or its state changed; the event
+ * loop tells subscribers. */
+static void vm_device_status(void *ctx) {
         Vm *vm = ctx;
 
         (void) !write(vm->status_fd, &(uint64_t) { 1 }, sizeof(uint64_t));
@@ -151,7 +152,7 @@ static int vm_setup_pci(Vm *vm, VmError *e) {
                                    &vm->virtio[vm->n_virtio]);
                 if (r < 0)
                         return vm_error(e, VMM_EXIT_OS_ERROR, "--%s: PCI device: %s", d->ops->name, strerror(-r));
-                virtio_device_set_error_notify(vdev, vm_device_error, vm);
+                virtio_device_set_status_notify(vdev, vm_device_status, vm);
                 virtio_device_set_stop_notify(vdev, vm_device_stop, vm);
                 vm->n_virtio++;
         }

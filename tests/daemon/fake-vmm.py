@@ -15,6 +15,8 @@ FAKE_VMM_SCENARIO picks what it does once the daemon subscribes:
   old      a version-1 VMM from before events: subscribe is -EOPNOTSUPP
   device-error  ready, running, then two device-error events (the second's
            reason with an escape and invalid UTF-8) and a malformed one
+  balloon  ready, running, the balloon reached 16 MiB, a malformed
+           balloon-reached (7 bytes), then 8 MiB reached
   normal   ready, running
 In any scenario, once the file FAKE_VMM_V2_FLAG names exists, requests are
 answered as version 2 (a VMM "upgraded" under a running daemon).
@@ -40,6 +42,7 @@ HEADER = struct.Struct("<IHHIiII")
 REPLY = 0x8000
 INFO, PAUSE, RESUME, STOP, SUBSCRIBE, CONFIGURE = 1, 2, 3, 4, 5, 6
 READY, STATE_CHANGED, GUEST_PANIC, EXITING, DEVICE_ERROR = 0x4001, 0x4002, 0x4003, 0x4004, 0x4005
+BALLOON_REACHED = 0x4006
 RUNNING, PAUSED = 1, 2
 EPROTO, EOPNOTSUPP = 71, 95
 
@@ -100,6 +103,14 @@ def events_for_subscriber():
             msg(DEVICE_ERROR, 2, dev_error(3, b"the back-end hung up")),
             msg(DEVICE_ERROR, 3, dev_error(4, b"bad \x1b[31m\xff")),
             msg(DEVICE_ERROR, 4, dev_error(5, b"short")[:14]),   # reason_length past the payload
+        ]
+    if scenario == "balloon":
+        mib = 1024 * 1024
+        return [
+            msg(READY, 1, ready(RUNNING)),
+            msg(BALLOON_REACHED, 2, struct.pack("<Q", 16 * mib)),
+            msg(BALLOON_REACHED, 3, struct.pack("<Q", 4 * mib)[:7]),  # malformed: ignored
+            msg(BALLOON_REACHED, 4, struct.pack("<Q", 8 * mib)),
         ]
     return [msg(READY, 1, ready(RUNNING))]
 

@@ -102,6 +102,40 @@ def odd_event_streams_are_ignored_and_never_move_the_state():
 
 
 @test
+def balloon_reached_events_update_both_balloon_properties_at_once():
+    """A VMM's balloon-reached events set BalloonTargetBytes and
+    BalloonActualBytes with PropertiesChanged, no GetBalloonStats asked; a
+    malformed one is dropped and logged."""
+    bus = t.Bus()
+    d = FakeVmmDaemon(bus, "balloon")
+    c = t.Client(bus)
+    changes = []
+    c.conn.add_signal_receiver(
+        lambda iface, changed, invalidated, path=None: changes.append(
+            {str(k): int(v) for k, v in changed.items() if str(k).startswith("Balloon")}),
+        "PropertiesChanged", "org.freedesktop.DBus.Properties", t.NAME, path_keyword="path")
+    mib = 1024 * 1024
+    try:
+        path = c.start("ballooned")
+        t.check(t.wait_until(lambda: c.prop(path, "BalloonActualBytes") == 8 * mib, 10),
+                "BalloonActualBytes %s" % c.prop(path, "BalloonActualBytes"))
+        t.check(c.prop(path, "BalloonTargetBytes") == 8 * mib, "BalloonTargetBytes %s" % c.prop(path, "BalloonTargetBytes"))
+        t.pump(0.5)
+        told = [ch for ch in changes if ch]
+        t.check(told == [{"BalloonTargetBytes": 16 * mib, "BalloonActualBytes": 16 * mib},
+                         {"BalloonTargetBytes": 8 * mib, "BalloonActualBytes": 8 * mib}],
+                "PropertiesChanged: %s" % told)
+        t.check(any("malformed balloon-reached event" in line for line in d.log_tail(50)),
+                "the daemon's log does not mention the malformed event")
+        c.vm(path).Kill(timeout=30)
+    finally:
+        dump_log_on_failure(d)
+        c.close()
+        d.close()
+        bus.close()
+
+
+@test
 def device_errors_become_device_error_signals_escaped_and_the_vm_runs_on():
     """A VMM's device-error events (a vhost-user back-end that died) are
     DeviceError signals, one each, the reason escaped; a malformed one is

@@ -5,7 +5,7 @@
  * the guest RAM's resident size as the host sees it (the memfd mapping's
  * Rss in /proc/PID/smaps) must drop by about that much; deflating and
  * touching the pages again brings it back, and balloon-stats gets fresh
- * statistics from the guest. */
+ * statistics from the guest. A subscriber hears each size reached. */
 #include <gtest/gtest.h>
 
 #include <csignal>
@@ -13,6 +13,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "control.h"
 #include "vmm-process.h"
 
 namespace {
@@ -45,11 +46,18 @@ TEST(VmmBalloon, InflateFreesGuestRamOnTheHostAndDeflateGivesItBack) {
 
         ASSERT_TRUE(vmm.wait_for_output("balloon: ready", kStepTimeoutMs)) << vmm.out() << vmm.err();
         uint64_t before = guest_ram_rss(vmm.pid());
+        Fd events(subscribe(sock));
+        ASSERT_GE(events.fd, 0);
+        std::vector<uint8_t> p;
+        uint64_t reached = 1;
 
         RunResult r = control({ "balloon", sock, "16M" });
         ASSERT_EQ(r.exit_code, 0) << r.err;
         ASSERT_TRUE(vmm.wait_for_output("balloon: inflated", kStepTimeoutMs)) << vmm.out() << vmm.err();
         uint64_t inflated = guest_ram_rss(vmm.pid());
+        ASSERT_TRUE(next_event(events.fd, CONTROL_EVENT_BALLOON_REACHED, &p, kStepTimeoutMs)) << "balloon-reached";
+        ASSERT_EQ(control_balloon_reached_decode(p.data(), p.size(), &reached), 0);
+        EXPECT_EQ(reached, kBalloon);
 
         RunResult stats = control({ "balloon-stats", "--json", sock });
         ASSERT_EQ(stats.exit_code, 0) << stats.err;
@@ -61,6 +69,9 @@ TEST(VmmBalloon, InflateFreesGuestRamOnTheHostAndDeflateGivesItBack) {
         r = control({ "balloon", sock, "0" });
         ASSERT_EQ(r.exit_code, 0) << r.err;
         ASSERT_TRUE(vmm.wait_for_output("balloon: retouched", kStepTimeoutMs)) << vmm.out() << vmm.err();
+        ASSERT_TRUE(next_event(events.fd, CONTROL_EVENT_BALLOON_REACHED, &p, kStepTimeoutMs)) << "balloon-reached 0";
+        ASSERT_EQ(control_balloon_reached_decode(p.data(), p.size(), &reached), 0);
+        EXPECT_EQ(reached, 0u) << "deflated";
         uint64_t retouched = guest_ram_rss(vmm.pid());
 
         stats = control({ "balloon-stats", "--json", sock });

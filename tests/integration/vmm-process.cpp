@@ -19,6 +19,8 @@
 #include <gtest/gtest.h>
 #include <thread>
 
+#include "control.h"
+
 std::string vmm_path() {
         const char *p = getenv("MAJORDOME_VMM");
         return p ? p : "majordome-vmm";
@@ -305,4 +307,41 @@ std::map<int, std::string> proc_fd_links(pid_t pid) {
         }
         closedir(d);
         return links;
+}
+
+/* A subscribed control connection's next event of `type`; false on timeout. */
+bool next_event(int fd, uint16_t type, std::vector<uint8_t> *payload, int timeout_ms) {
+        for (;;) {
+                pollfd p = { fd, POLLIN, 0 };
+                if (poll(&p, 1, timeout_ms) != 1)
+                        return false;
+                ControlDatagram d;
+                ControlHeader h;
+                if (control_receive(fd, &d) < 0)
+                        return false;
+                control_datagram_close_fds(&d);
+                if (control_header_decode(d.data, d.len, &h) < 0 || h.length > d.len - CONTROL_HEADER_SIZE)
+                        return false;
+                if (h.type == type) {
+                        payload->assign(d.data + CONTROL_HEADER_SIZE, d.data + CONTROL_HEADER_SIZE + h.length);
+                        return true;
+                }
+        }
+}
+
+int subscribe(const std::string &path) {
+        int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+        sockaddr_un sa = unix_addr(path);
+        for (int i = 0; i < 200; i++) {
+                if (connect(fd, (sockaddr *) &sa, sizeof(sa)) == 0) {
+                        ControlHeader h = { .magic = CONTROL_MAGIC, .version = CONTROL_VERSION,
+                                            .type = CONTROL_TYPE_SUBSCRIBE, .id = 1 };
+                        if (control_send(fd, &h, nullptr, nullptr, 0) == 0)
+                                return fd;
+                        break;
+                }
+                usleep(50 * 1000);
+        }
+        close(fd);
+        return -1;
 }

@@ -101,6 +101,13 @@ int unix_connect(const std::string &path, int timeout_ms, const std::atomic<bool
 std::string read_line(int fd, int timeout_ms);
 bool write_all(int fd, const std::string &s);
 
+/* A control connection to the VMM at path, subscribed to its events
+ * (retrying the connect for 10 s); -1 on failure. */
+int subscribe(const std::string &path);
+/* That connection's next event of `type` (others skipped); false on
+ * timeout or a broken message. */
+bool next_event(int fd, uint16_t type, std::vector<uint8_t> *payload, int timeout_ms);
+
 /* Resident bytes of the guest-RAM memfd ("/memfd:guest-ram") in the VMM
  * started as pid and its children (the jailed VMM runs the VM in a child). */
 uint64_t guest_ram_rss(pid_t pid);

@@ -316,6 +316,22 @@ TEST(ControlEvent, DeviceErrorBytesAndBadLengths) {
         EXPECT_STREQ(control_type_to_string(CONTROL_EVENT_DEVICE_ERROR), "device-error");
 }
 
+TEST(ControlEvent, BalloonReachedBytesAndBadLengths) {
+        const uint8_t want[] = { 0, 0, 0, 1, 0, 0, 0, 0 }; /* 16 MiB */
+        uint8_t buf[CONTROL_BALLOON_REACHED_SIZE];
+        uint64_t bytes = 0;
+
+        ASSERT_EQ(control_balloon_reached_encode(16u << 20, buf), sizeof(want));
+        EXPECT_EQ(memcmp(buf, want, sizeof(want)), 0);
+        ASSERT_EQ(control_balloon_reached_decode(want, sizeof(want), &bytes), 0);
+        EXPECT_EQ(bytes, 16u << 20);
+        EXPECT_EQ(control_balloon_reached_decode(want, 7, &bytes), -EBADMSG);
+        const uint8_t longer[] = { 0, 0, 0, 1, 0, 0, 0, 0, 0xff, 0xff };
+        ASSERT_EQ(control_balloon_reached_decode(longer, sizeof(longer), &bytes), 0) << "fields appended later";
+        EXPECT_EQ(bytes, 16u << 20);
+        EXPECT_STREQ(control_type_to_string(CONTROL_EVENT_BALLOON_REACHED), "balloon-reached");
+}
+
 TEST(ControlEvent, ExitingCutsAnOverlongReasonAndRefusesOneOverTheCap) {
         std::string longer(CONTROL_REASON_MAX + 50, 'x');
         std::vector<uint8_t> buf(CONTROL_EXITING_HEADER_SIZE + CONTROL_REASON_MAX + 64);
@@ -946,6 +962,37 @@ TEST_F(ControlServerTest, EachChangeIsPushedOnceInOrderWithGrowingIds) {
         ASSERT_EQ(control_state_changed_decode(state.payload.data(), state.payload.size(), &st), 0);
         EXPECT_EQ(st, (uint32_t) CONTROL_STATE_PAUSED);
         ExpectInfoWorks(); /* and nothing twice */
+}
+
+TEST_F(ControlServerTest, BalloonReachedIsPushedOncePerSizeReached) {
+        SendHeader(Header(CONTROL_TYPE_SUBSCRIBE, 1));
+        ReadReply();
+        ReadReply(); /* ready */
+
+        vm.status.balloon = true;
+        control_server_push_events(server); /* 0 of 0: nothing to tell */
+        vm.status.balloon_target = 16u << 20;
+        vm.status.balloon_actual = 8u << 20;
+        control_server_push_events(server); /* on its way: nothing */
+        vm.status.balloon_actual = 16u << 20;
+        control_server_push_events(server);
+        control_server_push_events(server); /* the same: not again */
+        vm.status.balloon_target = 0;
+        control_server_push_events(server);
+        vm.status.balloon_actual = 0;
+        control_server_push_events(server);
+        Reply first = ReadReply();
+        Reply second = ReadReply();
+
+        uint64_t bytes = 1;
+        EXPECT_EQ(first.header.type, CONTROL_EVENT_BALLOON_REACHED);
+        EXPECT_EQ(first.header.id, 2u);
+        ASSERT_EQ(control_balloon_reached_decode(first.payload.data(), first.payload.size(), &bytes), 0);
+        EXPECT_EQ(bytes, 16u << 20);
+        EXPECT_EQ(second.header.type, CONTROL_EVENT_BALLOON_REACHED);
+        ASSERT_EQ(control_balloon_reached_decode(second.payload.data(), second.payload.size(), &bytes), 0);
+        EXPECT_EQ(bytes, 0u) << "deflated completely";
+        ExpectInfoWorks(); /* nothing else */
 }
 
 TEST_F(ControlServerTest, ExitingIsTheLastEvent) {

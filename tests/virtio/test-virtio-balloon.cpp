@@ -175,6 +175,25 @@ TEST_F(Balloon, balloon_driver_writes_actual_but_not_num_pages) {
         EXPECT_EQ(info().actual_bytes, 4 * MiB);
 }
 
+TEST_F(Balloon, balloon_tells_the_vm_when_actual_reaches_the_target_and_only_then) {
+        start();
+        int told = 0;
+        virtio_device_set_status_notify(d.device(), [](void *ctx) { ++*static_cast<int *>(ctx); }, &told);
+        ASSERT_EQ(virtio_balloon_set_target(d.device(), 4 * MiB), 0);
+        EXPECT_EQ(told, 0);
+        d.bar_write(VIRTIO_PCI_DEVICE_OFF + 4, 4, 512);         /* on its way */
+        EXPECT_EQ(told, 0);
+        d.bar_write(VIRTIO_PCI_DEVICE_OFF + 4, 4, 1024);        /* there */
+        EXPECT_EQ(told, 1);
+        d.bar_write(VIRTIO_PCI_DEVICE_OFF + 4, 4, 1024);        /* the same again */
+        EXPECT_EQ(told, 1);
+        d.bar_write(VIRTIO_PCI_DEVICE_OFF + 0, 4, 7);           /* num_pages is not the driver's */
+        EXPECT_EQ(told, 1);
+        /* A target the driver holds already is reached at once. */
+        ASSERT_EQ(virtio_balloon_set_target(d.device(), 4 * MiB), 0);
+        EXPECT_EQ(told, 2);
+}
+
 TEST_F(Balloon, balloon_inflate_punches_the_pages_out_of_the_memfd) {
         start();
         fill(d.mem(), DATA, 4 * PAGE, 0xaa);

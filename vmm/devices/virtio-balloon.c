@@ -198,6 +198,7 @@ static void balloon_config_read(void *dev, uint32_t offset, void *data, uint32_t
 static void balloon_config_write(void *dev, uint32_t offset, const void *data, uint32_t size) {
         VirtioBalloon *b = dev;
         uint8_t cfg[BALLOON_CONFIG_SIZE];
+        bool changed, reached;
         uint32_t v;
 
         /* §5.5.4: only `actual` is the driver's to write; bytes of
@@ -207,9 +208,14 @@ static void balloon_config_write(void *dev, uint32_t offset, const void *data, u
         memcpy(cfg + 4, &v, 4);
         memcpy(cfg + offset, data, size);
         memcpy(&v, cfg + 4, 4);
-        if (offset + size > 4)
+        changed = offset + size > 4 && v != b->actual;
+        if (changed)
                 b->actual = v;
+        reached = changed && v == b->num_pages;
         pthread_mutex_unlock(&b->lock);
+        /* Subscribers hear of a target reached (control-protocol.md). */
+        if (reached)
+                virtio_device_status_changed(b->vdev);
 }
 
 static bool feature(uint64_t features, unsigned bit) {
@@ -516,6 +522,7 @@ static void balloon_reset(void *dev) {
 
 int virtio_balloon_set_target(VirtioDevice *vdev, uint64_t bytes) {
         VirtioBalloon *b;
+        bool reached;
 
         if (!vdev || virtio_device_ops(vdev) != &virtio_balloon_ops)
                 return -ENODEV;
@@ -525,7 +532,11 @@ int virtio_balloon_set_target(VirtioDevice *vdev, uint64_t bytes) {
 
         pthread_mutex_lock(&b->lock);
         b->num_pages = (uint32_t) (bytes / VIRTIO_BALLOON_PAGE_SIZE);
+        reached = b->num_pages == b->actual;
         pthread_mutex_unlock(&b->lock);
+        /* Asked for what the driver holds already: reached at once. */
+        if (reached)
+                virtio_device_status_changed(vdev);
         /* §5.5.6: the driver reads num_pages on a configuration change. */
         if (virtio_device_status(vdev) & VIRTIO_STATUS_DRIVER_OK)
                 virtio_device_config_changed(vdev);

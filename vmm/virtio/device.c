@@ -72,8 +72,8 @@ struct VirtioDevice {
         void *transport_ctx;
         const char *error;              /* __atomic */
         unsigned n_errors;              /* __atomic */
-        void (*error_notify)(void *ctx);
-        void *error_notify_ctx;
+        void (*status_notify)(void *ctx);
+        void *status_notify_ctx;
         void (*stop_notify)(void *ctx, const char *why);
         void *stop_notify_ctx;
 };
@@ -114,9 +114,14 @@ unsigned virtio_device_error_count(const VirtioDevice *vdev) {
         return __atomic_load_n(&vdev->n_errors, __ATOMIC_ACQUIRE);
 }
 
-void virtio_device_set_error_notify(VirtioDevice *vdev, void (*fn)(void *ctx), void *ctx) {
-        vdev->error_notify = fn;
-        vdev->error_notify_ctx = ctx;
+void virtio_device_set_status_notify(VirtioDevice *vdev, void (*fn)(void *ctx), void *ctx) {
+        vdev->status_notify = fn;
+        vdev->status_notify_ctx = ctx;
+}
+
+void virtio_device_status_changed(VirtioDevice *vdev) {
+        if (vdev->status_notify)
+                vdev->status_notify(vdev->status_notify_ctx);
 }
 
 void virtio_device_set_stop_notify(VirtioDevice *vdev, void (*fn)(void *ctx, const char *why), void *ctx) {
@@ -437,8 +442,7 @@ void virtio_device_set_needs_reset(VirtioDevice *vdev, const char *why) {
                 return;
         __atomic_store_n(&vdev->error, why, __ATOMIC_RELEASE);
         __atomic_fetch_add(&vdev->n_errors, 1, __ATOMIC_ACQ_REL);
-        if (vdev->error_notify)
-                vdev->error_notify(vdev->error_notify_ctx);
+        virtio_device_status_changed(vdev);
         /* §2.1.2: "If the device has set NEEDS_RESET ... it MUST send a
          * device configuration change notification to the driver" once
          * DRIVER_OK is set. */

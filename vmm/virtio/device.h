@@ -288,10 +288,14 @@ void virtio_device_notify(VirtioDevice *vdev, unsigned index);
 const char *virtio_device_error(const VirtioDevice *vdev);
 /* How many times the device went NEEDS_RESET in its life. */
 unsigned virtio_device_error_count(const VirtioDevice *vdev);
-/* fn(ctx) runs (on the thread that set it) each time the device goes
- * NEEDS_RESET: the VM wakes its event loop to tell subscribers. Set before
- * the VM starts. */
-void virtio_device_set_error_notify(VirtioDevice *vdev, void (*fn)(void *ctx), void *ctx);
+/* fn(ctx) runs, on the thread where it happened, each time something
+ * control subscribers are told of changes: the device went NEEDS_RESET,
+ * or a device's own state (virtio_device_status_changed()). The VM wakes
+ * its event loop with it. Set before the VM starts. */
+void virtio_device_set_status_notify(VirtioDevice *vdev, void (*fn)(void *ctx), void *ctx);
+/* A device's state that subscribers are told of changed (the balloon
+ * reached its target): calls the status notifier, from any thread. */
+void virtio_device_status_changed(VirtioDevice *vdev);
 /* fn(ctx, why) runs when the device asks for the VM to end (the user
  * closed its window), from the thread that asked. Set before the VM starts. */
 void virtio_device_set_stop_notify(VirtioDevice *vdev, void (*fn)(void *ctx, const char *why), void *ctx);
