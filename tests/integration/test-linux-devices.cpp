@@ -6,10 +6,12 @@
  * by Debian's virtiofsd) and virtio-gpu (majordome-gpu, its scanout a
  * window on a real weston whose screenshot is compared with what the
  * guest drew; then a guest Wayland client through its cross-domain
- * context, whose window is compared the same way), each bound by its own Linux driver over PCI/MSI-X. The guest side is tests/linux/init-devices.sh sourcing the
- * check-*.sh fragments; each fragment documents the host-side steps, which
- * this test performs as the console output asks for them, then it checks the
- * guest's verdicts (every expected one, by name) and the disk image. */
+ * context, whose window is compared the same way), each bound by its own
+ * Linux driver over PCI/MSI-X. The guest side is tests/linux/init-devices.sh
+ * sourcing the check-*.sh fragments; each fragment documents the host-side
+ * steps, which this test performs as the console output asks for them, then
+ * it checks the guest's verdicts (every expected one, by name) and the disk
+ * image. */
 #include <gtest/gtest.h>
 
 #include <atomic>
