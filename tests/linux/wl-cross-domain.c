@@ -325,7 +325,14 @@ static int cd_receive(Channel *ch, int timeout_ms, char *why, size_t why_len) {
                 snprintf(why, why_len, "POLL: %s", strerror(-r));
                 return r;
         }
-        r = poll(&p, 1, timeout_ms);
+        do
+                r = poll(&p, 1, timeout_ms);
+        while (r < 0 && errno == EINTR);
+        if (r < 0) {
+                r = -errno;
+                snprintf(why, why_len, "poll: %s", strerror(-r));
+                return r;
+        }
         if (r == 0) {
                 snprintf(why, why_len, "no channel event in %d ms", timeout_ms);
                 return -ETIMEDOUT;
@@ -372,15 +379,24 @@ typedef struct Msg {
         size_t len;
 } Msg;
 
+/* Every batch of requests here is a fixed few hundred bytes; past the
+ * buffer would be this program's bug. */
+static void msg_room(const Msg *m, size_t n) {
+        if (n > sizeof(m->b) - m->len)
+                abort();
+}
+
 static void msg_begin(Msg *m, uint32_t obj, uint16_t opcode) {
         size_t at = m->len;
 
+        msg_room(m, 8);
         put32(m->b + at, obj);
         put32(m->b + at + 4, opcode);
         m->len += 8;
 }
 
 static void msg_u(Msg *m, uint32_t v) {
+        msg_room(m, 4);
         put32(m->b + m->len, v);
         m->len += 4;
 }
@@ -389,6 +405,7 @@ static void msg_s(Msg *m, const char *s) {
         size_t n = strlen(s) + 1;
 
         msg_u(m, (uint32_t) n);
+        msg_room(m, (n + 3) & ~(size_t) 3);
         memset(m->b + m->len, 0, (n + 3) & ~(size_t) 3);
         memcpy(m->b + m->len, s, n);
         m->len += (n + 3) & ~(size_t) 3;
