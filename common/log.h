@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 #pragma once
 
+#include <stdbool.h>
+
 #include <errno.h>
 #include <stdlib.h>
 
@@ -21,6 +23,9 @@ enum {
 void log_set_max_level(int level);
 int log_get_max_level(void);
 void log_set_program_name(const char *name);
+/* Whether stderr is the journal's stream (JOURNAL_STREAM): log lines then
+ * start with their syslog priority ("<4>"), read once, at the first. */
+bool log_stderr_is_journal(void);
 
 /* Logs and returns -abs(error); "%m" expands to strerror(error). */
 int log_internal(int level, int error, const char *file, int line, const char *fmt, ...) _printf_(5, 6);

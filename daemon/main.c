@@ -189,6 +189,10 @@ int main(int argc, char **argv) {
         }
 
         r = sd_event_default(&m->event);
+        /* WatchdogSec= in the unit: the loop itself sends WATCHDOG=1, so a
+         * daemon stuck anywhere is restarted (and re-adopts its VMMs). */
+        if (r >= 0)
+                r = sd_event_set_watchdog(m->event, true);
         if (r >= 0)
                 r = sd_event_add_signal(m->event, NULL, SIGTERM, on_term, NULL);
         if (r >= 0)

@@ -23,6 +23,10 @@ static int connector_filter(void) {
         static const int allowed[] = {
                 SCMP_SYS(read), SCMP_SYS(recvfrom), SCMP_SYS(connect), SCMP_SYS(sendmsg), SCMP_SYS(close),
                 SCMP_SYS(exit), SCMP_SYS(exit_group), SCMP_SYS(rt_sigreturn),
+#if SANDBOX_SANITIZER_POLICY
+                /* ASan's _exit takes its alternate signal stack down. */
+                SCMP_SYS(sigaltstack),
+#endif
         };
         scmp_filter_ctx f = seccomp_init(SCMP_ACT_KILL_PROCESS);
         int r = f ? 0 : -ENOMEM;

@@ -110,10 +110,13 @@ static int vm_setup_devices(Vm *vm, VmError *e) {
         return 0;
 }
 
-/* BARs go in the bottom of the MMIO hole, well clear of the IOAPIC and
- * LAPIC pages at 0xfec00000 and 0xfee00000. */
+/* BARs go in the MMIO hole below the IOAPIC and LAPIC pages at
+ * 0xfec00000 and 0xfee00000: 0xc0000000-0xfc000000. A GPU's 256 MiB
+ * host-visible region is naturally aligned, so it alone may take
+ * 0xd0000000-0xe0000000; devices after it need the room above (with 512
+ * MiB none fitted, and every daemon-started VM with a GPU failed). */
 #define PCI_MMIO_BASE GUEST_MMIO_HOLE_START
-#define PCI_MMIO_SIZE (512 * MiB)
+#define PCI_MMIO_SIZE (960 * MiB)
 /* INTx fallback lines: IOAPIC pins 16-23, as PCI interrupts usually are. */
 #define PCI_INTX_GSI_BASE 16
 

@@ -5,7 +5,8 @@ the VMM's configure message for them (the kind 8 record, read back by
 tests/daemon/fake-vmm.py, which stands in for majordome-vmm: no KVM, no
 majordome-gpu needed), the Vm1 Gpu property, kept across a daemon restart,
 and the compositor socket connected with the caller's rights (as nobody,
-with the fake polkit of test-majordomed-security.py). Uses
+with the fake polkit of test-majordomed-security.py); and one VM through
+the real majordome-vmm and majordome-gpu on a real weston. Uses
 test-majordomed.py's helpers; prints TAP."""
 
 import importlib.util
@@ -603,6 +604,62 @@ def wayland_socket_of_nobody_is_connected_for_nobody():
         lst.close()
     finally:
         n.close()
+
+
+# ---- the real VMM and majordome-gpu ----
+
+@test
+def a_real_vm_with_a_cross_domain_gpu_on_weston_runs_and_its_gpu_reaches_the_compositor():
+    """The whole path: StartVm with gpu (cross-domain) and a real weston's
+    socket, the real majordome-vmm and majordome-gpu, the spin guest. The
+    VM runs (its pvpanic fits after the GPU's 256 MiB region), and weston
+    sees majordome-gpu's display connection, made through the connector
+    the VMM forked before its jail."""
+    T.need_kvm()
+    gpu_bin = os.environ.get("MAJORDOME_GPU")
+    weston = shutil.which("weston")
+    if not gpu_bin or not weston:
+        raise T.Skip("MAJORDOME_GPU (meson sets it) or weston (tools/install-deps.sh) missing")
+    rt = tempfile.mkdtemp(prefix="majordome-weston-")
+    wlog = open(os.path.join(rt, "weston.log"), "w")
+    wenv = dict(os.environ, XDG_RUNTIME_DIR=rt)
+    w = subprocess.Popen([weston, "-B", "headless-backend.so", "--use-pixman", "--socket=wl-gpu", "--idle-time=0"],
+                         env=wenv, stdout=wlog, stderr=wlog)
+    sock = os.path.join(rt, "wl-gpu")
+    bus = T.Bus()
+    d = None
+    try:
+        T.check(T.wait_until(lambda: os.path.exists(sock) or w.poll() is not None, 10), "weston did not start")
+        d = T.Daemon(bus, env={"MAJORDOME_GPU": gpu_bin})
+        c = T.Client(bus)
+        path = c.start("gpu-real", gpu=dbus.Dictionary({"displays": dbus.UInt32(1),
+                                                        "context_types": dbus.String("cross-domain")},
+                                                       signature="sv"),
+                       wayland_socket=dbus.String(sock))
+        T.check(T.wait_until(lambda: c.prop(path, "State") == "running", 30), "State %s" % c.prop(path, "State"))
+        # majordome-gpu's word that it shows its scanout there, in the
+        # VM's log (the VMM's and its device processes' messages).
+        vm_log = os.path.join(d.runtime_dir, "gpu-real.log")
+
+        def said(words):
+            try:
+                with open(vm_log, errors="replace") as f:
+                    return words in f.read()
+            except OSError:
+                return False
+        T.check(T.wait_until(lambda: said("showing 1 scanout on the Wayland compositor"), 20),
+                "majordome-gpu did not reach the compositor (%s)" % vm_log)
+        T.check(not said("No space left"), "a device did not fit")
+        c.vm(path).Kill(timeout=30)
+        c.close()
+    finally:
+        if d:
+            d.close()
+        bus.close()
+        w.terminate()
+        w.wait()
+        wlog.close()
+        shutil.rmtree(rt, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -162,16 +162,18 @@ class Bus:
 
 
 class Daemon:
-    def __init__(self, bus, runtime_dir=None, extra=()):
+    def __init__(self, bus, runtime_dir=None, extra=(), env=None):
         self.bus = bus
         self.runtime_dir = runtime_dir or tempfile.mkdtemp(prefix="majordome-rt-")
         self.log_path = self.runtime_dir + ".daemon.log"
         self.log = open(self.log_path, "a")
         self.extra = list(extra)
+        self.env = dict(env or {})
         self.start()
 
     def start(self):
         env = dict(os.environ)
+        env.update(self.env)
         args = [MAJORDOMED, "--runtime-dir", self.runtime_dir, "--vmm", VMM] + self.extra
         if self.bus.system:
             env["DBUS_SYSTEM_BUS_ADDRESS"] = self.bus.address
@@ -313,6 +315,35 @@ def compare_introspection(conn, path, iface, xml_file):
     check(got is not None, "the daemon does not serve %s at %s" % (iface, path))
     check(got == want, "introspection differs from %s: missing %s, extra %s" %
           (xml_file, sorted(want - got), sorted(got - want)))
+
+
+@test
+def it_tells_systemd_it_is_ready_then_pings_the_watchdog_from_its_loop():
+    """As under Type=notify with WatchdogSec=: READY=1 once its name is
+    taken, then WATCHDOG=1 over and over while the loop runs."""
+    sock_dir = tempfile.mkdtemp(prefix="majordome-notify-")
+    path = os.path.join(sock_dir, "notify")
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    s.bind(path)
+    s.settimeout(0.2)
+    bus = Bus()
+    d = Daemon(bus, env={"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "200000"})
+    got = []
+    try:
+        end = time.monotonic() + 2
+        while time.monotonic() < end:
+            try:
+                got.append(s.recv(4096).decode())
+            except socket.timeout:
+                pass
+        check(any("READY=1" in m for m in got), "no READY=1: %s" % got[:5])
+        pings = sum(1 for m in got if "WATCHDOG=1" in m)
+        check(pings >= 4, "%d WATCHDOG=1 in 2 s with a 200 ms watchdog" % pings)
+    finally:
+        d.close()
+        bus.close()
+        s.close()
+        shutil.rmtree(sock_dir, ignore_errors=True)
 
 
 @test

@@ -3,11 +3,14 @@
 
 /* A real weston 10 for gpu/display's tests and benchmark: headless
  * back-end, pixman renderer, in a fresh 0700 runtime directory, read back
- * through weston-screenshooter (its --debug protocol) and libpng. */
+ * through weston-screenshooter (its --debug protocol) and libpng. With a
+ * seat (a keyboard and a pointer, which headless has not): the X11
+ * back-end on an Xvfb of its own. */
 
 #include <png.h>
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -111,10 +114,11 @@ inline std::string find_program(const char *name) {
         return "";
 }
 
-/* Runs argv in cwd with XDG_RUNTIME_DIR and WAYLAND_DISPLAY set, output
- * to log; the child dies with the test (PR_SET_PDEATHSIG). */
+/* Runs argv in cwd with XDG_RUNTIME_DIR and WAYLAND_DISPLAY set (and
+ * DISPLAY when given), output to log; the child dies with the test
+ * (PR_SET_PDEATHSIG). */
 inline pid_t spawn(const std::vector<std::string> &argv, const std::string &cwd, const std::string &runtime_dir,
-            const std::string &log) {
+            const std::string &log, const std::string &x_display = "") {
         pid_t pid = fork();
         if (pid != 0)
                 return pid;
@@ -127,6 +131,8 @@ inline pid_t spawn(const std::vector<std::string> &argv, const std::string &cwd,
         setenv("XDG_RUNTIME_DIR", runtime_dir.c_str(), 1);
         setenv("WAYLAND_DISPLAY", SOCKET_NAME, 1);
         unsetenv("WAYLAND_SOCKET");
+        if (!x_display.empty())
+                setenv("DISPLAY", x_display.c_str(), 1);
         std::vector<char *> args;
         for (const auto &a : argv)
                 args.push_back(const_cast<char *>(a.c_str()));
@@ -162,12 +168,19 @@ public:
         Weston(int width = OUTPUT_WIDTH, int height = OUTPUT_HEIGHT) : out_width(width), out_height(height) {}
         ~Weston() { stop(); }
 
-        /* "" when it runs; else why it does not. */
-        std::string start() {
+        /* "" when it runs; else why it does not. seat: on Xvfb, with a
+         * keyboard and a pointer. */
+        std::string start(bool seat = false) {
                 std::string weston = find_program("weston");
                 screenshooter = find_program("weston-screenshooter");
                 if (weston.empty() || screenshooter.empty())
                         return "weston or weston-screenshooter is not installed (Debian: weston)";
+                std::string x_display;
+                if (seat) {
+                        std::string why = start_xvfb(&x_display);
+                        if (!why.empty())
+                                return why;
+                }
 
                 char tmpl[] = "/tmp/majordome-weston-XXXXXX";
                 if (!mkdtemp(tmpl))         /* mode 0700 */
@@ -175,11 +188,11 @@ public:
                 dir = tmpl;
                 std::ofstream(dir + "/weston.ini") << WESTON_INI;
                 socket_path = dir + "/" + SOCKET_NAME;
-                pid = spawn({ weston, "-B", "headless-backend.so", "--use-pixman",
+                pid = spawn({ weston, "-B", seat ? "x11-backend.so" : "headless-backend.so", "--use-pixman",
                               std::string("--socket=") + SOCKET_NAME, "--width=" + std::to_string(out_width),
                               "--height=" + std::to_string(out_height), "--debug", "--idle-time=0",
                               "--config=" + dir + "/weston.ini" },
-                            dir, dir, dir + "/weston.log");
+                            dir, dir, dir + "/weston.log", x_display);
                 if (pid < 0)
                         return std::string("fork: ") + strerror(errno);
 
@@ -213,6 +226,11 @@ public:
                                 pid = -1;       /* wait_bounded killed it */
                 }
                 pid = -1;
+                if (xvfb > 0) {
+                        kill(xvfb, SIGTERM);
+                        (void) wait_bounded(xvfb, 3000);
+                        xvfb = -1;
+                }
                 if (!dir.empty()) {
                         std::error_code ec;
                         fs::remove_all(dir, ec);
@@ -271,9 +289,43 @@ public:
         }
 
         std::string dir, socket_path, screenshooter;
-        pid_t pid = -1;
+        pid_t pid = -1, xvfb = -1;
         unsigned shots = 0;
         int out_width, out_height;
+
+private:
+        /* An X server for weston's X11 back-end, on a free display number
+         * it picks itself (-displayfd); "" and ":N", or why not. */
+        std::string start_xvfb(std::string *ret_display) {
+                std::string path = find_program("Xvfb");
+                int p[2];
+                if (path.empty())
+                        return "Xvfb is not installed (Debian: xvfb): weston's X11 back-end gives the seat";
+                if (pipe2(p, O_CLOEXEC) < 0)
+                        return std::string("pipe: ") + strerror(errno);
+                std::string size = std::to_string(out_width) + "x" + std::to_string(out_height) + "x24";
+                xvfb = fork();
+                if (xvfb == 0) {
+                        prctl(PR_SET_PDEATHSIG, SIGKILL);
+                        int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+                        if (dup2(p[1], 3) < 0 || null < 0 || dup2(null, 1) < 0 || dup2(null, 2) < 0)
+                                _exit(127);
+                        execl(path.c_str(), "Xvfb", "-displayfd", "3", "-nolisten", "tcp", "-screen", "0",
+                              size.c_str(), (char *) nullptr);
+                        _exit(127);
+                }
+                close(p[1]);
+                std::string number;
+                char c;
+                pollfd pf = { p[0], POLLIN, 0 };
+                while (poll(&pf, 1, 10000) == 1 && read(p[0], &c, 1) == 1 && c != '\n')
+                        number += c;
+                close(p[0]);
+                if (xvfb < 0 || number.empty())
+                        return "Xvfb did not start";
+                *ret_display = ":" + number;
+                return "";
+        }
 };
 
 /* The size of the toplevel titled title in a scene graph dump (its

@@ -506,7 +506,10 @@ public:
                 std::vector<uint8_t> ring(4096);
                 EXPECT_EQ(guest_read(d_.mem(), CHANNEL_GPA, ring.data(), ring.size()), 0);
                 EXPECT_EQ(ring[0], 5) << "a RECEIVE";
-                uint32_t n = get_le32(&ring[12]);
+                uint32_t n = get_le32(&ring[12]), n_ids = std::min(get_le32(&ring[8]), 28u);
+                for (uint32_t i = 0; i < n_ids; i++)
+                        ids.push_back({ get_le32(&ring[16 + 4 * i]), get_le32(&ring[16 + 4 * (28 + i)]),
+                                        get_le32(&ring[16 + 4 * (56 + i)]) });
                 for (uint32_t off = 352; off + 8 <= 352 + n;) {
                         uint32_t obj = get_le32(&ring[off]), so = get_le32(&ring[off + 4]);
                         uint32_t size = so >> 16;
@@ -539,6 +542,12 @@ public:
                 EXPECT_EQ(guest_read(d_.mem(), QUERY_GPA, b.data(), b.size()), 0);
                 return b;
         }
+
+        /* Every identifier RECEIVEs carried: id, type, size. */
+        struct Id {
+                uint32_t id, type, size;
+        };
+        std::vector<Id> ids;
 
 private:
         PciDriver &d_;
@@ -683,6 +692,82 @@ TEST(MajordomeGpuCrossDomain, a_guest_window_reaches_weston_through_the_jailed_p
         VirglProcess p({ "--backend", "2d", "--context-types", "cross-domain", "--blob", "--wayland-sock",
                          weston.socket_path }, false);
         ASSERT_NO_FATAL_FAILURE(cross_domain_window(p, weston));
+        int st = p.finish();
+        EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0)
+                << "status " << st << (WIFSIGNALED(st) && WTERMSIG(st) == SIGSYS ? ": SIGSYS, the seccomp filter" : "");
+}
+
+/* The compositor's keymap (wl_keyboard.keymap's descriptor, a file of
+ * weston's) reaches the guest as a host blob it creates and maps, as
+ * sommelier does for its clients: weston with a seat (X11 back-end). */
+TEST(MajordomeGpuCrossDomain, the_compositors_keymap_reaches_the_guest_as_a_host_blob_it_maps) {
+        weston_test::Weston weston;
+        std::string why = weston.start(true);
+        if (!why.empty())
+                GTEST_SKIP() << why;
+        VirglProcess p({ "--backend", "2d", "--context-types", "cross-domain", "--blob", "--wayland-sock",
+                         weston.socket_path }, false);
+        {
+                PciDriver d(&virtio_vhost_user_ops, p.config());
+                ASSERT_EQ(d.error(), 0);
+                VirtqDriver q{ d.mem(), 0x10000, 64 };
+                ASSERT_TRUE(d.negotiate(BASE_FEATURES | (UINT64_C(1) << VIRTIO_GPU_F_VIRGL) |
+                                        (UINT64_C(1) << VIRTIO_GPU_F_CONTEXT_INIT) |
+                                        (UINT64_C(1) << VIRTIO_GPU_F_RESOURCE_BLOB)));
+                d.setup_queue(0, q);
+                d.driver_ok();
+                CrossDomainGuest g(d, q);
+                ASSERT_NO_FATAL_FAILURE(g.start());
+
+                ASSERT_EQ(g.send(WlMsg(1, 1).u(2).done()), (uint32_t) VIRTIO_GPU_RESP_OK_NODATA);  /* get_registry */
+                ASSERT_EQ(g.send(WlMsg(1, 0).u(3).done()), (uint32_t) VIRTIO_GPU_RESP_OK_NODATA);  /* sync */
+                std::map<std::string, uint32_t> globals;
+                for (auto &e : g.until_done(3))
+                        if (e.obj == 2 && e.opcode == 0)
+                                globals[wl_string(e.args, 4)] = get_le32(&e.args[0]);
+                ASSERT_TRUE(globals.count("wl_seat")) << "weston on X11 has a seat";
+
+                std::vector<uint8_t> msgs = WlMsg(2, 0).u(globals["wl_seat"]).s("wl_seat").u(5).u(4).done();
+                std::vector<uint8_t> more = WlMsg(4, 1).u(5).done();    /* get_keyboard */
+                msgs.insert(msgs.end(), more.begin(), more.end());
+                more = WlMsg(1, 0).u(6).done();
+                msgs.insert(msgs.end(), more.begin(), more.end());
+                g.ids.clear();
+                ASSERT_EQ(g.send(msgs), (uint32_t) VIRTIO_GPU_RESP_OK_NODATA);
+                uint32_t format = 0, size = 0;
+                for (auto &e : g.until_done(6))
+                        if (e.obj == 5 && e.opcode == 0 && e.args.size() >= 8) {      /* keymap: format, (fd), size */
+                                format = get_le32(&e.args[0]);
+                                size = get_le32(&e.args[4]);
+                        }
+                ASSERT_EQ(format, 1u) << "WL_KEYBOARD_KEYMAP_FORMAT_XKB_V1";
+                ASSERT_GT(size, 0u);
+                ASSERT_EQ(g.ids.size(), 1u) << "the keymap's descriptor";
+                EXPECT_EQ(g.ids[0].type, 1u) << "a blob";
+                EXPECT_EQ(g.ids[0].size, size);
+
+                /* Made a blob and mapped, its text weston's keymap. */
+                auto r = control(d, q,
+                                 request(VIRTIO_GPU_CMD_RESOURCE_CREATE_BLOB, 0, 0, CrossDomainGuest::CTX,
+                                         { 96, VIRTIO_GPU_BLOB_MEM_HOST3D, VIRTIO_GPU_BLOB_FLAG_USE_MAPPABLE, 0,
+                                           g.ids[0].id, 0, size, 0 }),
+                                 24);
+                ASSERT_EQ(g.type(r), (uint32_t) VIRTIO_GPU_RESP_OK_NODATA);
+                r = control(d, q, request(VIRTIO_GPU_CMD_RESOURCE_MAP_BLOB, 0, 0, 0, { 96, 0, 0, 0 }), 32);
+                ASSERT_EQ(g.type(r), (uint32_t) VIRTIO_GPU_RESP_OK_MAP_INFO);
+                ASSERT_EQ(d.hv_log().slots.size(), 1u);
+                std::string text((const char *) d.hv_log().slots.begin()->second.host, size);
+                EXPECT_EQ(text.rfind("xkb_keymap", 0), 0u) << text.substr(0, 64);
+                EXPECT_NE(text.find("xkb_keycodes"), std::string::npos);
+                /* Taken once: a second blob of it is refused. */
+                r = control(d, q,
+                            request(VIRTIO_GPU_CMD_RESOURCE_CREATE_BLOB, 0, 0, CrossDomainGuest::CTX,
+                                    { 97, VIRTIO_GPU_BLOB_MEM_HOST3D, VIRTIO_GPU_BLOB_FLAG_USE_MAPPABLE, 0,
+                                      g.ids[0].id, 0, size, 0 }),
+                            24);
+                EXPECT_EQ(g.type(r), (uint32_t) VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER);
+                EXPECT_FALSE(d.status() & VIRTIO_STATUS_NEEDS_RESET);
+        }
         int st = p.finish();
         EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0)
                 << "status " << st << (WIFSIGNALED(st) && WTERMSIG(st) == SIGSYS ? ": SIGSYS, the seccomp filter" : "");

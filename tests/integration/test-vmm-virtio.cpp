@@ -38,6 +38,19 @@ TEST(VmmVirtio, RngGuestWithoutMsixGetsItsInterruptsOnIntxUnderTheSandbox) {
         EXPECT_EQ(r.exit_code, 0) << "stderr: " << r.err << "\nstdout:\n" << r.out;
 }
 
+/* Devices after a GPU, whose 256 MiB host-visible BAR sits naturally
+ * aligned in the PCI window: they still get room (majordomed puts its
+ * pvpanic last, after the GPU), and the guest finds and uses the rng. */
+TEST(VmmVirtio, DevicesAfterAGpusHostVisibleRegionFitAndWork) {
+        SKIP_WITHOUT_KVM();
+        RunResult r = run_vmm({ "run", "--gpu", "backend=2d,displays=0,context-types=cross-domain", "--balloon",
+                                "--pvpanic", "--rng", "--debug-exit", guest_path("virtio-rng") },
+                              kGuestTimeoutMs);
+        ASSERT_FALSE(r.timed_out) << r.out;
+        EXPECT_EQ(count_guest_passes(r.out), 6u) << r.out << r.err;
+        EXPECT_EQ(r.exit_code, 0) << "stderr: " << r.err << "\nstdout:\n" << r.out;
+}
+
 TEST(VmmVirtio, RngGuestWithoutTheDeviceReportsItMissing) {
         SKIP_WITHOUT_KVM();
         RunResult r = run_vmm({ "run", "--debug-exit", guest_path("virtio-rng") }, kGuestTimeoutMs);

@@ -1,12 +1,19 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* The shared helpers of common/: enum <-> string tables and little-endian
- * access at any offset. */
+/* The shared helpers of common/: enum <-> string tables, little-endian
+ * access at any offset, and log lines for the journal. */
 #include <gtest/gtest.h>
 
 #include <cerrno>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <string>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include "log.h"
 #include "string-table.h"
 #include "unaligned.h"
 
@@ -98,4 +105,47 @@ TEST(Unaligned, sized_access_reads_and_writes_only_its_bytes) {
         EXPECT_EQ(get_le(buf + 1, 4), 0x55667788u);
         EXPECT_EQ(buf[9], 0xaa);
         EXPECT_EQ(get_le(buf, 0), 0u);
+}
+
+/* What a child process logs with stderr on a file, JOURNAL_STREAM set to
+ * journal_stream ("" names the file itself; nullptr: unset). */
+static std::string logged_with(const char *journal_stream) {
+        char path[] = "/tmp/majordome-log-XXXXXX";
+        int fd = mkstemp(path);
+        EXPECT_GE(fd, 0);
+        pid_t pid = fork();
+        if (pid == 0) {
+                struct stat st;
+                if (dup2(fd, 2) < 0 || fstat(2, &st) < 0)
+                        _exit(1);
+                std::string mine = std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino);
+                if (journal_stream)
+                        setenv("JOURNAL_STREAM", journal_stream[0] ? journal_stream : mine.c_str(), 1);
+                else
+                        unsetenv("JOURNAL_STREAM");
+                log_set_program_name("test");
+                log_warning("careful %d", 1);
+                log_error("broken");
+                _exit(0);
+        }
+        int st = -1;
+        waitpid(pid, &st, 0);
+        EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+        std::string out(4096, '\0');
+        ssize_t n = pread(fd, out.data(), out.size(), 0);
+        out.resize(n > 0 ? (size_t) n : 0);
+        close(fd);
+        unlink(path);
+        return out;
+}
+
+TEST(Log, lines_to_the_journal_stream_start_with_their_syslog_priority) {
+        EXPECT_EQ(logged_with(""), "<4>test: careful 1\n<3>test: broken\n");
+}
+
+TEST(Log, lines_elsewhere_have_no_priority_even_with_journal_stream_inherited) {
+        EXPECT_EQ(logged_with(nullptr), "test: careful 1\ntest: broken\n");
+        EXPECT_EQ(logged_with("1:2"), "test: careful 1\ntest: broken\n") << "another stream's device and inode";
+        EXPECT_EQ(logged_with("garbage"), "test: careful 1\ntest: broken\n");
+        EXPECT_EQ(logged_with("1:2x"), "test: careful 1\ntest: broken\n");
 }

@@ -55,8 +55,10 @@ DEPEND="
 	sys-libs/zlib[static-libs]
 	test? (
 		dev-cpp/gtest
+		dev-libs/weston[X,headless]
 		media-libs/libpng
 		media-video/ffmpeg[vpx,x264,x265]
+		x11-base/xorg-server[xvfb]
 	)
 "
 RDEPEND="
