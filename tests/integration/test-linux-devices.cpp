@@ -5,10 +5,13 @@
  * virtio-vsock, virtio-balloon, two virtio-fs shares (vhost-user, served
  * by Debian's virtiofsd) and virtio-gpu (majordome-gpu, its scanout a
  * window on a real weston whose screenshot is compared with what the
- * guest drew), each bound by its own Linux driver over PCI/MSI-X. The guest side is tests/linux/init-devices.sh sourcing the
- * check-*.sh fragments; each fragment documents the host-side steps, which
- * this test performs as the console output asks for them, then it checks the
- * guest's verdicts (every expected one, by name) and the disk image. */
+ * guest drew; then a guest Wayland client through its cross-domain
+ * context, whose window is compared the same way), each bound by its own
+ * Linux driver over PCI/MSI-X. The guest side is tests/linux/init-devices.sh
+ * sourcing the check-*.sh fragments; each fragment documents the host-side
+ * steps, which this test performs as the console output asks for them, then
+ * it checks the guest's verdicts (every expected one, by name) and the disk
+ * image. */
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -68,7 +71,13 @@ const char *const kGuestChecks[] = {
         "gpu-connector",       "gpu-edid",
         "gpu-dumb",            "gpu-modeset",
         "gpu-dirty",           "gpu-flip",
-        "gpu-shown",
+        "gpu-shown",           "xd-open",
+        "xd-params",           "xd-caps",
+        "xd-context",          "xd-rings",
+        "xd-init",             "xd-registry",
+        "xd-configure",        "xd-requirements",
+        "xd-blob",             "xd-commit",
+        "xd-shown",
 };
 
 /* The GPU's display: check-gpu.sh asks for 640x480; kms-pattern's second
@@ -91,6 +100,16 @@ bool find_kms_pattern(const weston_test::Screenshot &s, int *ret_x, int *ret_y) 
                                 return true;
                         }
         return false;
+}
+
+/* wl-cross-domain's window (tests/linux/wl-cross-domain.c): the marker in
+ * its top-left corner, then (2x, 2y, 0x80). */
+constexpr uint32_t kXdWidth = 128, kXdHeight = 96;
+
+weston_test::Rgb xd_pattern(uint32_t x, uint32_t y) {
+        if (x < (uint32_t) weston_test::MARKER && y < (uint32_t) weston_test::MARKER)
+                return weston_test::MARKER_COLOUR;
+        return { (uint8_t) (x * 2), (uint8_t) (y * 2), 0x80 };
 }
 
 std::string env_or_empty(const char *name) {
@@ -274,10 +293,12 @@ TEST(LinuxDevices, RigKernelDriversUseEveryDeviceInOneBoot) {
         std::string src = env_or_empty("MAJORDOME_SOURCE_DIR") + "/tests/linux";
         std::string vsock_echo = env_or_empty("MAJORDOME_LINUX_HELPERS") + "/vsock-echo";
         std::string kms_pattern_bin = env_or_empty("MAJORDOME_LINUX_HELPERS") + "/kms-pattern";
+        std::string wl_cross_domain_bin = env_or_empty("MAJORDOME_LINUX_HELPERS") + "/wl-cross-domain";
         ASSERT_TRUE(exists(src + "/init-devices.sh")) << "MAJORDOME_SOURCE_DIR: no " << src << "/init-devices.sh";
         ASSERT_TRUE(exists(vsock_echo)) << "MAJORDOME_LINUX_HELPERS: no " << vsock_echo
                                         << " (tests/linux/meson.build builds it)";
         ASSERT_TRUE(exists(kms_pattern_bin)) << "MAJORDOME_LINUX_HELPERS: no " << kms_pattern_bin;
+        ASSERT_TRUE(exists(wl_cross_domain_bin)) << "MAJORDOME_LINUX_HELPERS: no " << wl_cross_domain_bin;
         /* The host's compositor, where the guest's scanout becomes a window. */
         weston_test::Weston weston;
         std::string weston_error = weston.start();
@@ -315,7 +336,8 @@ TEST(LinuxDevices, RigKernelDriversUseEveryDeviceInOneBoot) {
         std::string cmd = "'" + scripts + "/mkinitramfs.sh' '" + rig + "' '" + src + "/init-devices.sh' '" + initrd + "'";
         for (const char *c : { "rng", "block", "console", "vsock", "balloon", "fs", "gpu" })
                 cmd += " '" + src + "/check-" + c + ".sh:/checks/check-" + c + ".sh'";
-        cmd += " '" + vsock_echo + ":/vsock-echo' '" + kms_pattern_bin + ":/kms-pattern' >/dev/null";
+        cmd += " '" + vsock_echo + ":/vsock-echo' '" + kms_pattern_bin + ":/kms-pattern' '" + wl_cross_domain_bin +
+               ":/wl-cross-domain' >/dev/null";
         ASSERT_EQ(system(cmd.c_str()), 0) << cmd;
         std::string rig_cmdline = read_file(scripts + "/cmdline");
         while (!rig_cmdline.empty() && (rig_cmdline.back() == '\n' || rig_cmdline.back() == ' '))
@@ -333,7 +355,8 @@ TEST(LinuxDevices, RigKernelDriversUseEveryDeviceInOneBoot) {
                       "--console", "socket:" + cpath, "--vsock", "cid=3,path=" + vpath,
                       "--balloon", "--shared-dir", share + ":linuxtest-share",
                       "--shared-dir", ro_share + ":linuxtest-ro:ro",
-                      "--gpu", "backend=2d,width=" + std::to_string(kGpuWidth) + ",height=" + std::to_string(kGpuHeight),
+                      "--gpu", "backend=2d,width=" + std::to_string(kGpuWidth) + ",height=" + std::to_string(kGpuHeight) +
+                                       ",context-types=cross-domain",
                       "--wayland-sock", weston.socket_path, "--socket", ctrl, "--initrd", initrd,
                       "--cmdline", "console=ttyS0 " + rig_cmdline, rig + "/vmlinux" });
         Fd pidfd((int) syscall(SYS_pidfd_open, vmm.pid(), 0));
@@ -344,9 +367,9 @@ TEST(LinuxDevices, RigKernelDriversUseEveryDeviceInOneBoot) {
         /* The host-side steps, each once, as the guest's lines ask for them. */
         Failures fails;
         bool vsock_done = false, resized = false, inflate_sent = false, inflate_checked = false,
-             deflate_sent = false, gpu_looked = false;
-        size_t gpu_mismatches = 0;
-        int gpu_x = -1, gpu_y = -1;
+             deflate_sent = false, gpu_looked = false, xd_looked = false;
+        size_t gpu_mismatches = 0, xd_mismatches = 0;
+        int gpu_x = -1, gpu_y = -1, xd_x = -1, xd_y = -1;
         uint64_t rss_before = 0, rss_inflated = 0;
         std::string out;
         auto deadline = started + std::chrono::milliseconds(kBootTimeoutMs);
@@ -407,6 +430,24 @@ TEST(LinuxDevices, RigKernelDriversUseEveryDeviceInOneBoot) {
                                     gpu_x < 0 ? "the guest's pattern is nowhere on weston's screen"
                                               : std::to_string(gpu_mismatches) + " of the window's pixels differ");
                 }
+                if (!xd_looked && seen(out, "xd-shown", "PASS")) {
+                        /* wl-cross-domain holds its window 10 s; weston
+                         * shows its commit at the next repaint. */
+                        xd_looked = true;
+                        auto until = Clock::now() + std::chrono::seconds(8);
+                        weston_test::Screenshot shot;
+                        xd_mismatches = (size_t) kXdWidth * kXdHeight;
+                        while (Clock::now() < until && xd_mismatches > 0) {
+                                if (weston.screenshot(&shot) && shot.find_marker(&xd_x, &xd_y))
+                                        xd_mismatches = shot.mismatches(xd_x, xd_y, kXdWidth, kXdHeight, xd_pattern);
+                                if (xd_mismatches > 0)
+                                        usleep(500 * 1000);
+                        }
+                        fails.check(xd_mismatches == 0, "host-xd-window",
+                                    xd_x < 0 ? "the guest client's window is nowhere on weston's screen" +
+                                                       weston.scene_graph()
+                                             : std::to_string(xd_mismatches) + " of the window's pixels differ");
+                }
                 if (!deflate_sent && seen(out, "balloon-deflate", "WAIT")) {
                         deflate_sent = true;
                         RunResult r = control({ "balloon", ctrl, "0" });
@@ -444,6 +485,7 @@ TEST(LinuxDevices, RigKernelDriversUseEveryDeviceInOneBoot) {
         fails.check(vsock_done, "host-vsock-connect", "no 'vsock-listen READY' line");
         fails.check(resized, "host-disk-resize", "no 'block-resize WAIT' line");
         fails.check(gpu_looked, "host-gpu-looked", "no 'gpu-shown PASS' line");
+        fails.check(xd_looked, "host-xd-looked", "no 'xd-shown PASS' line");
         fails.check(inflate_sent && inflate_checked && deflate_sent, "host-balloon-steps",
                     "balloon lines seen: inflate WAIT " + std::to_string(inflate_sent) + ", inflate PASS " +
                             std::to_string(inflate_checked) + ", deflate WAIT " + std::to_string(deflate_sent));

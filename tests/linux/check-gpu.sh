@@ -7,6 +7,12 @@
 # 25 s, after "LINUXTEST gpu-shown PASS": the host screenshots weston then
 # and compares the window's pixels with the pattern. Prints
 #   LINUXTEST gpu-<name> PASS|FAIL detail
+# Then, with the GPU's context-types=cross-domain and /wl-cross-domain in
+# the initramfs (tests/linux/wl-cross-domain.c), a guest Wayland client
+# over virtio-gpu's cross-domain context: an xdg_toplevel whose buffer is
+# a host blob, held 10 s after "LINUXTEST xd-shown PASS", when the host
+# screenshots weston again and compares that window's pixels. It prints
+#   LINUXTEST xd-<name> PASS|FAIL detail
 
 command -v out >/dev/null 2>&1 || out() { echo "$*"; echo "<2>$*" > /dev/kmsg 2>/dev/null; }
 bb=/bin/busybox
@@ -38,6 +44,7 @@ esac
 
 if [ -c /dev/dri/card0 ]; then
         /kms-pattern 25 || gpu_report kms FAIL "kms-pattern exited $?"
+        /wl-cross-domain 10 || out "LINUXTEST xd-run FAIL wl-cross-domain exited $?"
 else
         gpu_report open FAIL "no /dev/dri/card0"
 fi
