@@ -75,6 +75,7 @@ const char *const kGuestChecks[] = {
         "xd-params",           "xd-caps",
         "xd-context",          "xd-rings",
         "xd-init",             "xd-registry",
+        "xd-roundtrip",
         "xd-configure",        "xd-requirements",
         "xd-blob",             "xd-commit",
         "xd-shown",
