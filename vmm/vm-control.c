@@ -56,6 +56,7 @@ static VirtioDevice *vm_balloon(Vm *vm) {
 static int control_status(void *userdata, ControlStatus *ret) {
         Vm *vm = userdata;
         ControlReady *r = &ret->ready;
+        VirtioDevice *balloon;
 
         r->state = control_state_of(vm);
         r->vcpus = vm->n_vcpus;
@@ -79,10 +80,11 @@ static int control_status(void *userdata, ControlStatus *ret) {
                 };
         }
         vm_get_panic(vm, &ret->panics, &ret->panic_events, &ret->panic_action);
-        if (vm_balloon(vm)) {
+        balloon = vm_balloon(vm);
+        if (balloon) {
                 VirtioBalloonInfo info;
 
-                if (virtio_balloon_read_info(vm_balloon(vm), 0, &info) >= 0) {
+                if (virtio_balloon_read_info(balloon, 0, &info) >= 0) {
                         ret->balloon = true;
                         ret->balloon_target = info.target_bytes;
                         ret->balloon_actual = info.actual_bytes;
@@ -116,7 +118,6 @@ static int control_disk_resize(void *userdata, uint32_t index, uint64_t size_byt
                 return r;
         return virtio_block_resize(disk, size_bytes);
 }
-
 
 static int control_balloon(void *userdata, uint64_t size_bytes) {
         VirtioDevice *b = vm_balloon(userdata);
