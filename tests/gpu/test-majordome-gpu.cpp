@@ -471,7 +471,14 @@ public:
                 put_le16(&b[2], (uint16_t) b.size());
                 return b;
         }
+        /* The device up (3D, context init, blobs), a context of capset
+         * 5 and its two rings, INIT. */
         void start() {
+                ASSERT_TRUE(d_.negotiate(BASE_FEATURES | (UINT64_C(1) << VIRTIO_GPU_F_VIRGL) |
+                                         (UINT64_C(1) << VIRTIO_GPU_F_CONTEXT_INIT) |
+                                         (UINT64_C(1) << VIRTIO_GPU_F_RESOURCE_BLOB)));
+                d_.setup_queue(0, q_);
+                d_.driver_ok();
                 std::vector<uint32_t> create(18, 0);
                 create[1] = 5;          /* context_init: capset 5 */
                 ASSERT_EQ(type(control(d_, q_, request(VIRTIO_GPU_CMD_CTX_CREATE, 0, 0, CTX, create), 24)),
@@ -519,6 +526,15 @@ public:
                         off += size;
                 }
                 return out;
+        }
+        /* The registry (object 2) listed through a sync (callback 3):
+         * each global's name by its interface. */
+        void registry(std::map<std::string, uint32_t> *ret) {
+                ASSERT_EQ(send(WlMsg(1, 1).u(2).done()), (uint32_t) VIRTIO_GPU_RESP_OK_NODATA);  /* get_registry */
+                ASSERT_EQ(send(WlMsg(1, 0).u(3).done()), (uint32_t) VIRTIO_GPU_RESP_OK_NODATA);  /* sync */
+                for (auto &e : until_done(3))
+                        if (e.obj == 2 && e.opcode == 0)
+                                (*ret)[wl_string(e.args, 4)] = get_le32(&e.args[0]);
         }
         /* Events until wl_callback `cb` is done (a sync's answer). */
         std::vector<WlEvent> until_done(uint32_t cb) {
@@ -571,21 +587,12 @@ void cross_domain_window(VirglProcess &p, weston_test::Weston &weston) {
                 PciDriver d(&virtio_vhost_user_ops, p.config());
                 ASSERT_EQ(d.error(), 0);
                 VirtqDriver q{ d.mem(), 0x10000, 64 };
-                ASSERT_TRUE(d.negotiate(BASE_FEATURES | (UINT64_C(1) << VIRTIO_GPU_F_VIRGL) |
-                                        (UINT64_C(1) << VIRTIO_GPU_F_CONTEXT_INIT) |
-                                        (UINT64_C(1) << VIRTIO_GPU_F_RESOURCE_BLOB)));
-                d.setup_queue(0, q);
-                d.driver_ok();
                 CrossDomainGuest g(d, q);
                 ASSERT_NO_FATAL_FAILURE(g.start());
 
                 /* The registry, listed (a wayland-info of sorts). */
-                ASSERT_EQ(g.send(WlMsg(1, 1).u(2).done()), (uint32_t) VIRTIO_GPU_RESP_OK_NODATA);  /* get_registry */
-                ASSERT_EQ(g.send(WlMsg(1, 0).u(3).done()), (uint32_t) VIRTIO_GPU_RESP_OK_NODATA);  /* sync */
                 std::map<std::string, uint32_t> globals;
-                for (auto &e : g.until_done(3))
-                        if (e.obj == 2 && e.opcode == 0)
-                                globals[wl_string(e.args, 4)] = get_le32(&e.args[0]);
+                ASSERT_NO_FATAL_FAILURE(g.registry(&globals));
                 ASSERT_TRUE(globals.count("wl_compositor")) << globals.size() << " globals";
                 ASSERT_TRUE(globals.count("wl_shm"));
                 ASSERT_TRUE(globals.count("xdg_wm_base"));
@@ -711,20 +718,11 @@ TEST(MajordomeGpuCrossDomain, the_compositors_keymap_reaches_the_guest_as_a_host
                 PciDriver d(&virtio_vhost_user_ops, p.config());
                 ASSERT_EQ(d.error(), 0);
                 VirtqDriver q{ d.mem(), 0x10000, 64 };
-                ASSERT_TRUE(d.negotiate(BASE_FEATURES | (UINT64_C(1) << VIRTIO_GPU_F_VIRGL) |
-                                        (UINT64_C(1) << VIRTIO_GPU_F_CONTEXT_INIT) |
-                                        (UINT64_C(1) << VIRTIO_GPU_F_RESOURCE_BLOB)));
-                d.setup_queue(0, q);
-                d.driver_ok();
                 CrossDomainGuest g(d, q);
                 ASSERT_NO_FATAL_FAILURE(g.start());
 
-                ASSERT_EQ(g.send(WlMsg(1, 1).u(2).done()), (uint32_t) VIRTIO_GPU_RESP_OK_NODATA);  /* get_registry */
-                ASSERT_EQ(g.send(WlMsg(1, 0).u(3).done()), (uint32_t) VIRTIO_GPU_RESP_OK_NODATA);  /* sync */
                 std::map<std::string, uint32_t> globals;
-                for (auto &e : g.until_done(3))
-                        if (e.obj == 2 && e.opcode == 0)
-                                globals[wl_string(e.args, 4)] = get_le32(&e.args[0]);
+                ASSERT_NO_FATAL_FAILURE(g.registry(&globals));
                 ASSERT_TRUE(globals.count("wl_seat")) << "weston on X11 has a seat";
 
                 std::vector<uint8_t> msgs = WlMsg(2, 0).u(globals["wl_seat"]).s("wl_seat").u(5).u(4).done();
