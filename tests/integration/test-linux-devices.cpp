@@ -20,6 +20,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -111,6 +112,31 @@ weston_test::Rgb xd_pattern(uint32_t x, uint32_t y) {
         if (x < (uint32_t) weston_test::MARKER && y < (uint32_t) weston_test::MARKER)
                 return weston_test::MARKER_COLOUR;
         return { (uint8_t) (x * 2), (uint8_t) (y * 2), 0x80 };
+}
+
+/* Screenshots weston until the w x h window that find() places shows
+ * pattern at every pixel, or `seconds` pass (weston shows a commit at its
+ * next repaint). The pixels that differ at the last look, all of them
+ * while the window is nowhere (*ret_found false). */
+size_t window_mismatches(weston_test::Weston &weston, int seconds,
+                         const std::function<bool(const weston_test::Screenshot &, int *, int *)> &find, uint32_t w,
+                         uint32_t h, const std::function<weston_test::Rgb(uint32_t, uint32_t)> &pattern,
+                         bool *ret_found) {
+        auto until = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+        size_t bad = (size_t) w * h;
+        weston_test::Screenshot shot;
+        int x, y;
+
+        *ret_found = false;
+        while (std::chrono::steady_clock::now() < until && bad > 0) {
+                if (weston.screenshot(&shot) && find(shot, &x, &y)) {
+                        *ret_found = true;
+                        bad = shot.mismatches(x, y, w, h, pattern);
+                }
+                if (bad > 0)
+                        usleep(500 * 1000);
+        }
+        return bad;
 }
 
 std::string env_or_empty(const char *name) {
@@ -369,8 +395,6 @@ TEST(LinuxDevices, RigKernelDriversUseEveryDeviceInOneBoot) {
         Failures fails;
         bool vsock_done = false, resized = false, inflate_sent = false, inflate_checked = false,
              deflate_sent = false, gpu_looked = false, xd_looked = false;
-        size_t gpu_mismatches = 0, xd_mismatches = 0;
-        int gpu_x = -1, gpu_y = -1, xd_x = -1, xd_y = -1;
         uint64_t rss_before = 0, rss_inflated = 0;
         std::string out;
         auto deadline = started + std::chrono::milliseconds(kBootTimeoutMs);
@@ -417,37 +441,29 @@ TEST(LinuxDevices, RigKernelDriversUseEveryDeviceInOneBoot) {
                 if (!gpu_looked && seen(out, "gpu-shown", "PASS")) {
                         /* The guest holds the frame 25 s: the window gets it
                          * within a few, as weston repaints. */
+                        bool found;
+                        size_t bad = window_mismatches(weston, 15, find_kms_pattern, kGpuWidth, kGpuHeight,
+                                                       kms_pattern, &found);
+
                         gpu_looked = true;
-                        auto until = Clock::now() + std::chrono::seconds(15);
-                        weston_test::Screenshot shot;
-                        gpu_mismatches = (size_t) kGpuWidth * kGpuHeight;
-                        while (Clock::now() < until && gpu_mismatches > 0) {
-                                if (weston.screenshot(&shot) && find_kms_pattern(shot, &gpu_x, &gpu_y))
-                                        gpu_mismatches = shot.mismatches(gpu_x, gpu_y, kGpuWidth, kGpuHeight, kms_pattern);
-                                if (gpu_mismatches > 0)
-                                        usleep(500 * 1000);
-                        }
-                        fails.check(gpu_mismatches == 0, "host-gpu-window",
-                                    gpu_x < 0 ? "the guest's pattern is nowhere on weston's screen"
-                                              : std::to_string(gpu_mismatches) + " of the window's pixels differ");
+                        fails.check(bad == 0, "host-gpu-window",
+                                    !found ? "the guest's pattern is nowhere on weston's screen"
+                                           : std::to_string(bad) + " of the window's pixels differ");
                 }
                 if (!xd_looked && seen(out, "xd-shown", "PASS")) {
                         /* wl-cross-domain holds its window 10 s; weston
                          * shows its commit at the next repaint. */
+                        bool found;
+                        size_t bad = window_mismatches(
+                                weston, 8,
+                                [](const weston_test::Screenshot &s, int *x, int *y) { return s.find_marker(x, y); },
+                                kXdWidth, kXdHeight, xd_pattern, &found);
+
                         xd_looked = true;
-                        auto until = Clock::now() + std::chrono::seconds(8);
-                        weston_test::Screenshot shot;
-                        xd_mismatches = (size_t) kXdWidth * kXdHeight;
-                        while (Clock::now() < until && xd_mismatches > 0) {
-                                if (weston.screenshot(&shot) && shot.find_marker(&xd_x, &xd_y))
-                                        xd_mismatches = shot.mismatches(xd_x, xd_y, kXdWidth, kXdHeight, xd_pattern);
-                                if (xd_mismatches > 0)
-                                        usleep(500 * 1000);
-                        }
-                        fails.check(xd_mismatches == 0, "host-xd-window",
-                                    xd_x < 0 ? "the guest client's window is nowhere on weston's screen" +
-                                                       weston.scene_graph()
-                                             : std::to_string(xd_mismatches) + " of the window's pixels differ");
+                        fails.check(bad == 0, "host-xd-window",
+                                    !found ? "the guest client's window is nowhere on weston's screen" +
+                                                     weston.scene_graph()
+                                           : std::to_string(bad) + " of the window's pixels differ");
                 }
                 if (!deflate_sent && seen(out, "balloon-deflate", "WAIT")) {
                         deflate_sent = true;
