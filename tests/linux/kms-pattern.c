@@ -29,29 +29,8 @@
 #include <drm.h>
 #include <drm_mode.h>
 
-static int failures;
-
-static void report(const char *check, int ok, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void report(const char *check, int ok, const char *fmt, ...) {
-        char detail[256];
-        va_list ap;
-
-        va_start(ap, fmt);
-        vsnprintf(detail, sizeof(detail), fmt, ap);
-        va_end(ap);
-        printf("LINUXTEST gpu-%s %s %s\n", check, ok ? "PASS" : "FAIL", detail);
-        fflush(stdout);
-        failures += !ok;
-}
-
-static int xioctl(int fd, unsigned long req, void *arg) {
-        int r;
-
-        do
-                r = ioctl(fd, req, arg);
-        while (r < 0 && errno == EINTR);
-        return r;
-}
+#define LINUXTEST_PREFIX "gpu-"
+#include "linuxtest.h"
 
 typedef struct Buffer {
         uint32_t handle, pitch, fb;

@@ -45,6 +45,9 @@
 
 #include <drm.h>
 
+#define LINUXTEST_PREFIX "xd-"
+#include "linuxtest.h"
+
 /* ---- the kernel's virtio-gpu uAPI (include/uapi/drm/virtgpu_drm.h) ----
  * Debian 12's libdrm-dev ships a virtgpu_drm.h older than blobs and
  * context init (Linux 5.11 and 5.16): the parts used here, as the kernel
@@ -174,30 +177,6 @@ enum {
         ID_BUFFER,
         ID_SYNC_SHOWN,
 };
-
-static int failures;
-
-static void report(const char *check, int ok, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void report(const char *check, int ok, const char *fmt, ...) {
-        char detail[256];
-        va_list ap;
-
-        va_start(ap, fmt);
-        vsnprintf(detail, sizeof(detail), fmt, ap);
-        va_end(ap);
-        printf("LINUXTEST xd-%s %s %s\n", check, ok ? "PASS" : "FAIL", detail);
-        fflush(stdout);
-        failures += !ok;
-}
-
-static int xioctl(int fd, unsigned long req, void *arg) {
-        int r;
-
-        do
-                r = ioctl(fd, req, arg);
-        while (r < 0 && errno == EINTR);
-        return r < 0 ? -errno : 0;
-}
 
 static uint32_t le32(const uint8_t *p) {
         return (uint32_t) p[0] | (uint32_t) p[1] << 8 | (uint32_t) p[2] << 16 | (uint32_t) p[3] << 24;
