@@ -49,9 +49,9 @@ static const char help_overview[] =
         "  balloon-stats NAME [--json]         Show the guest's balloon statistics\n"
         "  resize NAME DISK SIZE               Resize disk number DISK to SIZE\n"
         "  logs NAME [-f] [--raw]              Print a VM's console log\n"
-        "  share NAME PATH [--read-only]       Share a directory (only at start:\n"
-        "                                      see vmc share --help)\n"
-        "  unshare NAME TAG                    Stop sharing a directory (likewise)\n"
+        "  share NAME PATH [--read-only]       Share a directory with a running VM\n"
+        "                                      (started with --live-shares)\n"
+        "  unshare NAME TAG                    Stop sharing it\n"
         "\n"
         "Options:\n"
         "  --system          Use the system bus (the default for root)\n"
@@ -93,6 +93,9 @@ static const char *const help_texts[_VMC_COMMAND_MAX] = {
         "                      `mount -t virtiofs TAG DIR`. TAG defaults to PATH's\n"
         "                      name; MODE is auto (default), always or never. The\n"
         "                      daemon opens PATH with your rights.\n"
+        "  --live-shares       Let `vmc share` add directories while the VM runs: the\n"
+        "                      guest mounts them all with\n"
+        "                      `mount -t virtiofs majordome DIR`, each as DIR/TAG\n"
         "  --gpu               Give the VM a virtio-gpu (2D). Its displays show as\n"
         "                      windows on your Wayland compositor: the socket is\n"
         "                      $XDG_RUNTIME_DIR/$WAYLAND_DISPLAY (or WAYLAND_DISPLAY\n"
@@ -187,20 +190,23 @@ static const char *const help_texts[_VMC_COMMAND_MAX] = {
         [VMC_COMMAND_SHARE] =
         "Usage: vmc share NAME PATH [--read-only] [--tag TAG] [--cache MODE]\n"
         "\n"
-        "Share the directory PATH with a VM. Shares are given when a VM starts\n"
-        "(vmc start --share): majordomed checks the request and then refuses it\n"
-        "for a VM that exists, saying so; stop the VM and start it again with\n"
-        "--share PATH[:TAG][:ro]. `vmc info NAME` lists a VM's shares.\n"
+        "Share the directory PATH with a running VM started with --live-shares:\n"
+        "the guest finds it as TAG under the live root it mounts with\n"
+        "`mount -t virtiofs majordome DIR` (DIR/TAG), within a second. Other\n"
+        "VMs' shares are the ones they started with (vmc start --share).\n"
+        "`vmc info NAME` lists a VM's shares. Prints the tag.\n"
         "\n"
         "  --read-only     The guest cannot write to it\n"
-        "  --tag TAG       What the guest mounts (default: PATH's name)\n"
-        "  --cache MODE    auto (default), always or never\n"
+        "  --tag TAG       Its directory's name in the live root (default: PATH's name)\n"
+        "  --cache MODE    auto (the live root's; others are refused)\n"
         "  -h, --help      Show this help\n",
         [VMC_COMMAND_UNSHARE] =
         "Usage: vmc unshare NAME TAG\n"
         "\n"
-        "Stop sharing the directory a VM mounts as TAG. A share stays until the\n"
-        "VM stops: majordomed refuses this for a share the VM has, saying so.\n"
+        "Stop sharing the directory shared with a running VM as TAG (vmc share):\n"
+        "it goes from the guest's live root at once (files the guest holds open\n"
+        "stay usable until closed). A share the VM started with stays until the\n"
+        "VM stops: majordomed refuses this for one, saying so.\n"
         "\n"
         "  -h, --help   Show this help\n",
 };
@@ -388,6 +394,7 @@ enum {
         OPT_HEADLESS,
         OPT_WAYLAND,
         OPT_VIDEO,
+        OPT_LIVE_SHARES,
 };
 
 /* Turns getopt's '?' and ':' into a message naming the option. */
@@ -425,6 +432,7 @@ static int parse_command(int argc, char **argv, VmcArgs *a, char **ret_error) {
                 { "headless", no_argument, NULL, OPT_HEADLESS },
                 { "wayland", no_argument, NULL, OPT_WAYLAND },
                 { "video", no_argument, NULL, OPT_VIDEO },
+                { "live-shares", no_argument, NULL, OPT_LIVE_SHARES },
                 {}
         };
         static const struct option share_options[] = {
@@ -541,6 +549,9 @@ static int parse_command(int argc, char **argv, VmcArgs *a, char **ret_error) {
                         break;
                 case OPT_VIDEO:
                         a->video = true;
+                        break;
+                case OPT_LIVE_SHARES:
+                        a->live_shares = true;
                         break;
                 case OPT_ON_PANIC:
                         /* The daemon validates it too; a typo is caught here first. */

@@ -91,6 +91,7 @@ typedef struct VmcArgs {
         bool vsock;
         bool balloon;
         bool video;             /* --video: a virtio-video decoder and encoder */
+        bool live_shares;       /* --live-shares: vmc share works while it runs */
         bool debug_exit;
         const char *on_panic; /* NULL: the daemon's default */
         VmcShare shares[VMC_SHARES_MAX]; /* start: --share; share: shares[0] */

@@ -223,6 +223,8 @@ GVariant *vmc_start_parameters(const VmcArgs *a, GUnixFDList **ret_fds, char **r
                 g_variant_builder_add(&config, "{sv}", VMC_KEY_VIDEO_DECODER, g_variant_new_boolean(true));
                 g_variant_builder_add(&config, "{sv}", VMC_KEY_VIDEO_ENCODER, g_variant_new_boolean(true));
         }
+        if (a->live_shares)
+                g_variant_builder_add(&config, "{sv}", VMC_KEY_LIVE_SHARES, g_variant_new_boolean(true));
         if (a->on_panic)
                 g_variant_builder_add(&config, "{sv}", VMC_KEY_ON_PANIC, g_variant_new_string(a->on_panic));
         if (a->n_shares > 0) {
@@ -475,7 +477,8 @@ static int cmd_share(GDBusConnection *bus, const VmcArgs *a) {
         if (!reply)
                 return fail_vm_call(bus, a, error);
         g_variant_get(reply, "(&s)", &tag);
-        printf("shared %s with %s as %s\n", a->shares[0].path, a->name, tag);
+        printf("shared %s with %s as %s (in the guest: TAG under the live root, mount -t virtiofs majordome DIR)\n",
+               a->shares[0].path, a->name, tag);
         return VMC_EXIT_OK;
 }
 

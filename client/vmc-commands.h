@@ -33,6 +33,7 @@ int vmc_run(GDBusConnection *bus, const VmcArgs *args);
 #define VMC_KEY_VIDEO_DECODER "video_decoder" /* b */
 #define VMC_KEY_VIDEO_ENCODER "video_encoder" /* b */
 #define VMC_KEY_ON_PANIC "on_panic" /* s */
+#define VMC_KEY_LIVE_SHARES "live_shares" /* b */
 #define VMC_KEY_SHARES "shares"   /* aa{sv}: {"path": s, "tag": s, "read_only": b, "cache": s} each */
 #define VMC_KEY_GPU "gpu"         /* a{sv}: {"backend": s, "width": u, "height": u, "displays": u, "context_types": s} */
 #define VMC_KEY_WAYLAND_SOCKET "wayland_socket" /* s: the compositor socket, opened by the daemon as us */

@@ -502,6 +502,24 @@ static char *shares_text(GVariant *v) {
         return g_string_free(out, FALSE);
 }
 
+/* LiveShares (a(ssb)): one line each, "TAG  PATH (ro)", as shares_text. */
+static char *live_shares_text(GVariant *v) {
+        GString *out = g_string_new(NULL);
+        GVariantIter iter;
+        const char *tag, *path;
+        gboolean read_only;
+
+        g_variant_iter_init(&iter, v);
+        while (g_variant_iter_next(&iter, "(&s&sb)", &tag, &path, &read_only)) {
+                g_autofree char *safe_path = vmc_escape_text(path);
+                g_autofree char *safe_tag = vmc_escape_text(tag);
+
+                g_string_append_printf(out, "%s%s  %s (%s)", out->len ? "\n                " : "",
+                                       safe_tag, safe_path, read_only ? "ro" : "rw");
+        }
+        return g_string_free(out, FALSE);
+}
+
 /* Gpu (a{sv}) as "2d, 2 displays of 1280x720, 256 MiB, on the host's
  * compositor" (or "headless"), then ", contexts LIST" when context types
  * were asked for; "none" for the empty dictionary. */
@@ -537,7 +555,7 @@ char *vmc_format_info(GVariant *info) {
         static const struct {
                 const char *key;
                 const char *label;
-                enum { TEXT, BYTES, TIME, CID, PATH, DEVICES, SHARES, GPU } kind;
+                enum { TEXT, BYTES, TIME, CID, PATH, DEVICES, SHARES, LIVE_SHARES, GPU } kind;
         } known[] = {
                 { "Name", "Name", TEXT },
                 { "State", "State", TEXT },
@@ -551,6 +569,8 @@ char *vmc_format_info(GVariant *info) {
                 { "Disks", "Disks", TEXT },
                 { "Devices", "PCI devices", DEVICES },
                 { "Shares", "Shares", SHARES },
+                { "LiveSharesTag", "Live root", PATH },
+                { "LiveShares", "Live shares", LIVE_SHARES },
                 { "Gpu", "GPU", GPU },
                 { "StartTimeUsec", "Started", TIME },
                 { "LogPath", "Log", TEXT },
@@ -577,6 +597,12 @@ char *vmc_format_info(GVariant *info) {
                         text = devices_text(v);
                 else if (known[i].kind == SHARES && g_variant_is_of_type(v, G_VARIANT_TYPE("a(ssbs)")))
                         text = shares_text(v);
+                else if (known[i].kind == LIVE_SHARES && g_variant_is_of_type(v, G_VARIANT_TYPE("a(ssb)"))) {
+                        /* None: not worth a line (the live root, if any, has its own). */
+                        if (g_variant_n_children(v) == 0)
+                                continue;
+                        text = live_shares_text(v);
+                }
                 else if (known[i].kind == GPU && g_variant_is_of_type(v, G_VARIANT_TYPE_VARDICT))
                         text = gpu_text(v);
                 else if (known[i].kind == CID && g_variant_is_of_type(v, G_VARIANT_TYPE_UINT32) &&

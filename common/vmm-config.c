@@ -557,6 +557,7 @@ int vmm_config_validate(const VmmConfig *c, VmmConfigError *error) {
 #define PATH_DEVICE_HEADER_SIZE 12
 #define SHARED_DIR_CACHE_MASK 0xffu
 #define SHARED_DIR_READ_ONLY 0x100u
+#define SHARED_DIR_LIVE 0x200u
 #define GPU_SIZE 32
 #define VIDEO_SIZE 4
 
@@ -659,7 +660,8 @@ int vmm_config_encode(const VmmConfig *c, uint8_t *buf, size_t *ret_size, int *f
                 case VMM_DEVICE_SHARED_DIR:
                         if (d->shared_dir.fd < 0)
                                 return -EINVAL;
-                        writer_path_device(&w, d->shared_dir.cache | (d->shared_dir.read_only ? SHARED_DIR_READ_ONLY : 0),
+                        writer_path_device(&w, d->shared_dir.cache | (d->shared_dir.read_only ? SHARED_DIR_READ_ONLY : 0) |
+                                                   (d->shared_dir.live ? SHARED_DIR_LIVE : 0),
                                            writer_fd(&w, d->shared_dir.fd), d->shared_dir.tag);
                         break;
                 case VMM_DEVICE_GPU:
@@ -806,10 +808,11 @@ static int decode_device(Reader *rd, VmmDevice *d) {
                         return -EBADMSG;
                 flags = get_le32(p);
                 if (dir) {
-                        if (flags & ~(SHARED_DIR_CACHE_MASK | SHARED_DIR_READ_ONLY))
+                        if (flags & ~(SHARED_DIR_CACHE_MASK | SHARED_DIR_READ_ONLY | SHARED_DIR_LIVE))
                                 return -EBADMSG;
                         d->shared_dir.cache = flags & SHARED_DIR_CACHE_MASK;
                         d->shared_dir.read_only = flags & SHARED_DIR_READ_ONLY;
+                        d->shared_dir.live = flags & SHARED_DIR_LIVE;
                         return reader_fd(rd, get_le32(p + 4), false, &d->shared_dir.fd);
                 }
                 d->vhost_user.type = flags;

@@ -176,6 +176,10 @@ typedef struct VmmDevice {
                         int fd;         /* the directory, O_DIRECTORY */
                         uint32_t cache; /* VmmFsCache */
                         bool read_only;
+                        /* The daemon's live-share root: served as it is
+                         * (no mount clone), so that shares it mounts in
+                         * it later appear to the guest. */
+                        bool live;
                         char tag[VMM_CONFIG_FS_TAG_MAX + 1];
                 } shared_dir;
                 struct {

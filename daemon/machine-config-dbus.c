@@ -13,6 +13,7 @@
 #include "errors.h"
 #include "log.h"
 #include "machine-config-dbus.h"
+#include "machine-live-shares.h"
 #include "vmm-config.h"
 
 /* ---- StartVm's config dictionary ---- */
@@ -173,6 +174,7 @@ static uint64_t host_memory_bytes(void) {
 static const char *const config_keys[] = {
         "kernel", "initrd", "cmdline", "memory", "cpus", "serial_log", "debug_exit", "vsock", "disks",
         "balloon", "rng", "on_panic", "shares", "gpu", "wayland_socket", "video_decoder", "video_encoder",
+        "live_shares",
 };
 
 int share_path_check(const char *key, const char *path, const char *error_name, sd_bus_error *error) {
@@ -292,22 +294,20 @@ int share_options_parse(sd_bus_message *msg, const char *key, const char *error_
 
 /* Opens a shared directory with the caller's rights: a directory the caller
  * may not read (or reach through a symlink) is refused as for any file. */
-static int share_open(const AuthCaller *caller, const char *key, const char *path, int *ret, sd_bus_error *error) {
+int share_open(const AuthCaller *caller, const char *key, const char *path, const char *error_name, int *ret,
+               sd_bus_error *error) {
         _cleanup_close_ int fd = -EBADF;
         struct stat st;
 
         fd = auth_caller_open(caller, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOCTTY, 0);
         if (fd == -ENOTDIR)
-                return sd_bus_error_setf(error, MAJORDOME_ERROR_INVALID_CONFIG,
-                                         "%s.path: '%s' is not a directory", key, path);
+                return sd_bus_error_setf(error, error_name, "%s: '%s' is not a directory", key, path);
         if (fd < 0)
-                return sd_bus_error_setf(error, MAJORDOME_ERROR_INVALID_CONFIG, "%s.path: cannot open '%s': %s",
-                                         key, path, strerror(-fd));
+                return sd_bus_error_setf(error, error_name, "%s: cannot open '%s': %s", key, path, strerror(-fd));
         if (fstat(fd, &st) < 0)
                 return sd_bus_error_set_errnof(error, errno, "%s: %m", key);
         if (!S_ISDIR(st.st_mode))
-                return sd_bus_error_setf(error, MAJORDOME_ERROR_INVALID_CONFIG,
-                                         "%s.path: '%s' is not a directory", key, path);
+                return sd_bus_error_setf(error, error_name, "%s: '%s' is not a directory", key, path);
         *ret = TAKE_FD(fd);
         return 0;
 }
@@ -328,7 +328,7 @@ static int config_parse_shares(sd_bus_message *msg, const AuthCaller *caller, Ma
                 unsigned i = c->n_shares;
                 ShareOptions o;
                 MachineShare *sh;
-                char key[32];
+                char key[32], path_key[40];
                 char type;
                 const char *contents;
 
@@ -349,7 +349,8 @@ static int config_parse_shares(sd_bus_message *msg, const AuthCaller *caller, Ma
                                 return sd_bus_error_setf(error, MAJORDOME_ERROR_INVALID_CONFIG,
                                                          "%s.tag: '%s' is already shares[%u]'s", key, o.tag, k);
                 sh = &c->shares[i];
-                r = share_open(caller, key, o.path, &sh->fd, error);
+                snprintf(path_key, sizeof(path_key), "%s.path", key);
+                r = share_open(caller, path_key, o.path, MAJORDOME_ERROR_INVALID_CONFIG, &sh->fd, error);
                 if (r < 0)
                         return r;
                 sh->path = strdup(o.path);
@@ -781,7 +782,8 @@ int machine_config_bus_parse(Manager *m, sd_bus_message *msg, const AuthCaller *
                         c->cpus = cpus;
                 } else if (strcmp(key, "debug_exit") == 0 || strcmp(key, "vsock") == 0 ||
                            strcmp(key, "balloon") == 0 || strcmp(key, "rng") == 0 ||
-                           strcmp(key, "video_decoder") == 0 || strcmp(key, "video_encoder") == 0) {
+                           strcmp(key, "video_decoder") == 0 || strcmp(key, "video_encoder") == 0 ||
+                           strcmp(key, "live_shares") == 0) {
                         int b;
 
                         if (strcmp(contents, "b") != 0)
@@ -799,6 +801,8 @@ int machine_config_bus_parse(Manager *m, sd_bus_message *msg, const AuthCaller *
                                 c->video_decoder = b;
                         else if (strcmp(key, "video_encoder") == 0)
                                 c->video_encoder = b;
+                        else if (strcmp(key, "live_shares") == 0)
+                                c->live_shares = b;
                         else
                                 c->rng = b;
                 } else if (strcmp(key, "on_panic") == 0) {
@@ -863,10 +867,15 @@ int machine_config_bus_parse(Manager *m, sd_bus_message *msg, const AuthCaller *
                 return r;
         if (c->kernel_fd < 0)
                 return sd_bus_error_set(error, MAJORDOME_ERROR_INVALID_CONFIG, "kernel: required key missing");
+        for (unsigned i = 0; c->live_shares && i < c->n_shares; i++)
+                if (strcmp(c->shares[i].tag, MACHINE_LIVE_SHARES_TAG) == 0)
+                        return sd_bus_error_setf(error, MAJORDOME_ERROR_INVALID_CONFIG,
+                                                 "shares[%u].tag: '%s' is live_shares' own tag", i,
+                                                 MACHINE_LIVE_SHARES_TAG);
         /* Each device is a PCI slot of the VMM's 16. */
         {
-                unsigned n = c->n_disks + c->balloon + c->rng + c->n_shares + c->vsock + c->gpu.enabled +
-                             c->video_decoder + c->video_encoder;
+                unsigned n = c->n_disks + c->balloon + c->rng + c->n_shares + c->live_shares + c->vsock +
+                             c->gpu.enabled + c->video_decoder + c->video_encoder;
 
                 if (n > VMM_CONFIG_DEVICES_MAX)
                         return sd_bus_error_setf(error, MAJORDOME_ERROR_INVALID_CONFIG,

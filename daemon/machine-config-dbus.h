@@ -55,6 +55,11 @@ int share_options_parse(sd_bus_message *msg, const char *key, const char *error_
  * component (the path shown in Shares is the one opened). */
 int share_path_check(const char *key, const char *path, const char *error_name, sd_bus_error *error);
 
+/* Opens a shared directory with the caller's rights; errors are
+ * error_name, starting with key. */
+int share_open(const AuthCaller *caller, const char *key, const char *path, const char *error_name, int *ret,
+               sd_bus_error *error);
+
 #ifdef __cplusplus
 }
 #endif

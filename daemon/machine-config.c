@@ -7,6 +7,7 @@
 #include "macro.h"
 #include "util.h"
 #include "machine-config.h"
+#include "machine-live-shares.h"
 
 _Static_assert(MACHINE_SHARE_TAG_MAX == VMM_CONFIG_FS_TAG_MAX, "a share's tag is the VMM's");
 
@@ -59,6 +60,7 @@ void machine_config_init(MachineConfig *c) {
                 .initrd_fd = -EBADF,
                 .serial_fd = -EBADF,
                 .wayland_fd = -EBADF,
+                .live_root_fd = -EBADF,
         };
         for (size_t i = 0; i < ARRAY_SIZE(c->disks); i++)
                 c->disks[i].fd = -EBADF;
@@ -71,6 +73,7 @@ void machine_config_done(MachineConfig *c) {
         c->initrd_fd = safe_close(c->initrd_fd);
         c->serial_fd = safe_close(c->serial_fd);
         c->wayland_fd = safe_close(c->wayland_fd);
+        c->live_root_fd = safe_close(c->live_root_fd);
         for (size_t i = 0; i < ARRAY_SIZE(c->disks); i++)
                 c->disks[i].fd = safe_close(c->disks[i].fd);
         c->n_disks = 0;
@@ -129,6 +132,18 @@ int machine_config_to_vmm_config(const MachineConfig *config, const MachineVmmPa
                 d->shared_dir.cache = config->shares[i].cache;
                 d->shared_dir.read_only = config->shares[i].read_only;
                 memcpy(d->shared_dir.tag, config->shares[i].tag, sizeof(d->shared_dir.tag));
+        }
+        if (config->live_shares) {
+                VmmDevice *d;
+
+                if (c->n_devices >= VMM_CONFIG_DEVICES_MAX || config->live_root_fd < 0)
+                        return config->live_root_fd < 0 ? -EBADF : -E2BIG;
+                d = &c->devices[c->n_devices++];
+                *d = (VmmDevice) { .kind = VMM_DEVICE_SHARED_DIR };
+                d->shared_dir.fd = config->live_root_fd;
+                d->shared_dir.cache = VMM_FS_CACHE_AUTO;
+                d->shared_dir.live = true;
+                strcpy(d->shared_dir.tag, MACHINE_LIVE_SHARES_TAG);
         }
         if (config->vsock) {
                 VmmDevice *d = &c->devices[c->n_devices++];

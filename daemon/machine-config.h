@@ -73,6 +73,10 @@ typedef struct MachineConfig {
         bool rng;
         bool video_decoder;     /* virtio-video, majordome-video with ffmpeg */
         bool video_encoder;
+        /* One more virtio-fs device, under which ShareDirectory mounts
+         * directories while the VM runs (machine-live-shares.h). */
+        bool live_shares;
+        int live_root_fd;       /* its root, once the daemon made it; -EBADF before */
         uint32_t on_panic;      /* ControlPanicAction */
         MachineDisk disks[MACHINE_DISKS_MAX];
         unsigned n_disks;

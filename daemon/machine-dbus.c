@@ -149,6 +149,32 @@ static int property_get_shares(sd_bus *bus, const char *path, const char *interf
         return append_shares(reply, userdata);
 }
 
+/* a(ssb): tag, host path, read-only of each live share (the guest finds it
+ * as the tag's subdirectory of the live root, MACHINE_LIVE_SHARES_TAG). */
+static int append_live_shares(sd_bus_message *m, Machine *vm) {
+        int r;
+
+        r = sd_bus_message_open_container(m, 'a', "(ssb)");
+        for (unsigned i = 0; r >= 0 && i < vm->n_live; i++)
+                r = sd_bus_message_append(m, "(ssb)", vm->live[i].tag, vm->live[i].path, (int) vm->live[i].read_only);
+        if (r >= 0)
+                r = sd_bus_message_close_container(m);
+        return r;
+}
+
+static int property_get_live_shares(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                    sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        return append_live_shares(reply, userdata);
+}
+
+static int property_get_live_shares_tag(sd_bus *bus, const char *path, const char *interface,
+                                        const char *property, sd_bus_message *reply, void *userdata,
+                                        sd_bus_error *error) {
+        Machine *vm = userdata;
+
+        return sd_bus_message_append(reply, "s", vm->live_shares ? MACHINE_LIVE_SHARES_TAG : "");
+}
+
 /* a{sv}: the GPU as started (backend, width, height, displays, max_memory,
  * context_types, headless); empty without one. context_types "" is the
  * backend's own. */
@@ -178,6 +204,25 @@ static int property_get_gpu(sd_bus *bus, const char *path, const char *interface
         return append_gpu(reply, userdata);
 }
 
+/* One {sv} of GetVmInfo whose value append writes. */
+static int append_info_entry(sd_bus_message *reply, const char *key, const char *signature,
+                             int (*append)(sd_bus_message *m, Machine *vm), Machine *vm) {
+        int r;
+
+        r = sd_bus_message_open_container(reply, 'e', "sv");
+        if (r >= 0)
+                r = sd_bus_message_append(reply, "s", key);
+        if (r >= 0)
+                r = sd_bus_message_open_container(reply, 'v', signature);
+        if (r >= 0)
+                r = append(reply, vm);
+        if (r >= 0)
+                r = sd_bus_message_close_container(reply);
+        if (r >= 0)
+                r = sd_bus_message_close_container(reply);
+        return r;
+}
+
 int machine_bus_append_info(sd_bus_message *reply, Machine *vm) {
         int r;
 
@@ -198,41 +243,16 @@ int machine_bus_append_info(sd_bus_message *reply, Machine *vm) {
                                   "VsockPath", "s", vm->cid > 0 ? vm->vsock_path : "",
                                   "Disks", "u", (uint32_t) vm->n_disks);
         if (r >= 0)
-                r = sd_bus_message_open_container(reply, 'e', "sv");
+                r = append_info_entry(reply, "Devices", "a(qqyyy)", append_devices, vm);
         if (r >= 0)
-                r = sd_bus_message_append(reply, "s", "Devices");
+                r = append_info_entry(reply, "Shares", "a(ssbs)", append_shares, vm);
         if (r >= 0)
-                r = sd_bus_message_open_container(reply, 'v', "a(qqyyy)");
+                r = append_info_entry(reply, "LiveShares", "a(ssb)", append_live_shares, vm);
         if (r >= 0)
-                r = append_devices(reply, vm);
+                r = sd_bus_message_append(reply, "{sv}", "LiveSharesTag", "s",
+                                          vm->live_shares ? MACHINE_LIVE_SHARES_TAG : "");
         if (r >= 0)
-                r = sd_bus_message_close_container(reply);
-        if (r >= 0)
-                r = sd_bus_message_close_container(reply);
-        if (r >= 0)
-                r = sd_bus_message_open_container(reply, 'e', "sv");
-        if (r >= 0)
-                r = sd_bus_message_append(reply, "s", "Shares");
-        if (r >= 0)
-                r = sd_bus_message_open_container(reply, 'v', "a(ssbs)");
-        if (r >= 0)
-                r = append_shares(reply, vm);
-        if (r >= 0)
-                r = sd_bus_message_close_container(reply);
-        if (r >= 0)
-                r = sd_bus_message_close_container(reply);
-        if (r >= 0)
-                r = sd_bus_message_open_container(reply, 'e', "sv");
-        if (r >= 0)
-                r = sd_bus_message_append(reply, "s", "Gpu");
-        if (r >= 0)
-                r = sd_bus_message_open_container(reply, 'v', "a{sv}");
-        if (r >= 0)
-                r = append_gpu(reply, vm);
-        if (r >= 0)
-                r = sd_bus_message_close_container(reply);
-        if (r >= 0)
-                r = sd_bus_message_close_container(reply);
+                r = append_info_entry(reply, "Gpu", "a{sv}", append_gpu, vm);
         if (r >= 0)
                 r = sd_bus_message_close_container(reply);
         return r;
@@ -464,13 +484,28 @@ static int method_resize_disk(sd_bus_message *msg, void *userdata, sd_bus_error 
                             msg, vm, "cannot resize the disk", error);
 }
 
-/* Shares are part of a VM's start: the VMM starts one virtiofsd per share
- * before the guest boots, and a VM object lives exactly as long as its
- * VMM, so there is no later start to record a share for. Both methods
- * check what they are given (so a caller learns of a bad tag or path
- * first) and then refuse with NotSupported, saying where shares go. */
+/* Shares given at start are devices of their own, fixed for the VM's
+ * life (the VMM has no hot-plug). A VM started with live_shares has one
+ * more virtio-fs device whose root the daemon owns: ShareDirectory mounts
+ * the directory there (machine-live-shares.h), and UnshareDirectory takes
+ * it away. Both check what they are given before anything else, so a
+ * caller learns of a bad tag or path first. */
+static bool tag_taken(Machine *vm, const char *tag) {
+        for (unsigned i = 0; i < vm->n_shares; i++)
+                if (strcmp(vm->shares[i].tag, tag) == 0)
+                        return true;
+        for (unsigned i = 0; i < vm->n_live; i++)
+                if (strcmp(vm->live[i].tag, tag) == 0)
+                        return true;
+        return false;
+}
+
 static int method_share_directory(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        MachineShare taken[MACHINE_SHARES_MAX + MACHINE_LIVE_SHARES_MAX];
+        char tag[MACHINE_SHARE_TAG_MAX + 1];
+        _cleanup_close_ int fd = -EBADF;
         Machine *vm = userdata;
+        AuthCaller caller;
         ShareOptions o;
         const char *path;
         int r;
@@ -488,20 +523,52 @@ static int method_share_directory(sd_bus_message *msg, void *userdata, sd_bus_er
         r = auth_check_manage(vm->manager, msg, error);
         if (r <= 0)
                 return r < 0 ? r : 1;
-        for (unsigned i = 0; o.tag[0] && i < vm->n_shares; i++)
-                if (strcmp(vm->shares[i].tag, o.tag) == 0)
-                        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
-                                                 "VM '%s' already shares a directory as '%s'", vm->name, o.tag);
-        return sd_bus_error_setf(error, MAJORDOME_ERROR_NOT_SUPPORTED,
-                                 "VM '%s' is %s: shares are given when a VM starts (StartVm's 'shares', "
-                                 "vmc start --share); a directory cannot be added to a VM that exists",
-                                 vm->name, machine_state_to_string(vm->state));
+        if (o.tag[0] && tag_taken(vm, o.tag))
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                         "VM '%s' already shares a directory as '%s'", vm->name, o.tag);
+        if (!vm->live_shares)
+                return sd_bus_error_setf(error, MAJORDOME_ERROR_NOT_SUPPORTED,
+                                         "VM '%s' was started without live_shares: its shares are the ones it "
+                                         "started with (start it with live_shares, vmc start --live-shares, to "
+                                         "share directories while it runs)", vm->name);
+        if (o.cache != VMM_FS_CACHE_AUTO)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                         "options.cache: a live share has its root's cache mode, auto");
+        r = check_up(vm, error);
+        if (r < 0)
+                return r;
+        if (o.tag[0])
+                strcpy(tag, o.tag);
+        else {
+                memcpy(taken, vm->shares, vm->n_shares * sizeof(MachineShare));
+                memcpy(taken + vm->n_shares, vm->live, vm->n_live * sizeof(MachineShare));
+                machine_share_tag_from_path(path, taken, vm->n_shares + vm->n_live, tag);
+        }
+        r = auth_caller_from_message(msg, &caller, error);
+        if (r < 0)
+                return r;
+        r = share_open(&caller, "host_path", path, SD_BUS_ERROR_INVALID_ARGS, &fd, error);
+        if (r < 0)
+                return r;
+        r = machine_share_live(vm, fd, path, tag, o.read_only);
+        if (r == -E2BIG)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "VM '%s' has %d live shares already",
+                                         vm->name, MACHINE_LIVE_SHARES_MAX);
+        if (r == -ESTALE)
+                return sd_bus_error_setf(error, MAJORDOME_ERROR_NOT_SUPPORTED,
+                                         "VM '%s': its live shares were mounted by an earlier daemon in a mount "
+                                         "namespace this one cannot reach; they stay as they are until the VM "
+                                         "stops", vm->name);
+        if (r < 0)
+                return sd_bus_error_set_errnof(error, -r, "VM '%s': cannot mount '%s' as '%s': %m",
+                                               vm->name, path, tag);
+        log_info("VM %s: live share '%s' is %s%s", vm->name, tag, path, o.read_only ? " (read-only)" : "");
+        return sd_bus_reply_method_return(msg, "s", tag);
 }
 
 static int method_unshare_directory(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         Machine *vm = userdata;
         const char *tag;
-        bool found = false;
         int r;
 
         (void) sd_bus_message_rewind(msg, true); /* may be a second dispatch after polkit */
@@ -511,14 +578,23 @@ static int method_unshare_directory(sd_bus_message *msg, void *userdata, sd_bus_
         r = auth_check_manage(vm->manager, msg, error);
         if (r <= 0)
                 return r < 0 ? r : 1;
-        for (unsigned i = 0; i < vm->n_shares; i++)
-                found = found || strcmp(vm->shares[i].tag, tag) == 0;
-        if (!found)
+        if (!tag_taken(vm, tag))
                 return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "VM '%s' has no share '%.80s'",
                                          vm->name, tag);
-        return sd_bus_error_setf(error, MAJORDOME_ERROR_NOT_SUPPORTED,
-                                 "VM '%s': a share stays until the VM stops (shares are given when a VM starts); "
-                                 "start it again without '%s'", vm->name, tag);
+        r = machine_unshare_live(vm, tag);
+        if (r == -ENOENT)
+                return sd_bus_error_setf(error, MAJORDOME_ERROR_NOT_SUPPORTED,
+                                         "VM '%s': '%s' is a share it started with, a device of its own, which "
+                                         "stays until the VM stops", vm->name, tag);
+        if (r == -ESTALE)
+                return sd_bus_error_setf(error, MAJORDOME_ERROR_NOT_SUPPORTED,
+                                         "VM '%s': its live shares were mounted by an earlier daemon in a mount "
+                                         "namespace this one cannot reach; they stay as they are until the VM "
+                                         "stops", vm->name);
+        if (r < 0)
+                return sd_bus_error_set_errnof(error, -r, "VM '%s': cannot unmount '%s': %m", vm->name, tag);
+        log_info("VM %s: live share '%s' removed", vm->name, tag);
+        return sd_bus_reply_method_return(msg, NULL);
 }
 
 static const sd_bus_vtable machine_vtable[] = {
@@ -540,6 +616,8 @@ static const sd_bus_vtable machine_vtable[] = {
         SD_BUS_PROPERTY("Disks", "u", NULL, offsetof(Machine, n_disks), SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("Devices", "a(qqyyy)", property_get_devices, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("Shares", "a(ssbs)", property_get_shares, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("LiveShares", "a(ssb)", property_get_live_shares, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("LiveSharesTag", "s", property_get_live_shares_tag, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("Gpu", "a{sv}", property_get_gpu, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_METHOD_WITH_NAMES("Stop", "su", SD_BUS_PARAM(mode) SD_BUS_PARAM(timeout_ms),
                                  "s", SD_BUS_PARAM(step), method_stop, SD_BUS_VTABLE_UNPRIVILEGED),
@@ -608,7 +686,7 @@ void machine_bus_devices_changed(Manager *m, Machine *vm) {
 }
 
 void machine_bus_shares_changed(Manager *m, Machine *vm) {
-        emit_vm_properties_changed(m, vm, (char *[]) { "Shares", NULL });
+        emit_vm_properties_changed(m, vm, (char *[]) { "Shares", "LiveShares", "LiveSharesTag", NULL });
 }
 
 void machine_bus_gpu_changed(Manager *m, Machine *vm) {

@@ -58,6 +58,14 @@ int machine_state_file_write(const char *path, const MachineStateFile *s) {
                 state_write_path(f, s->shares[i].path);
                 fputc('\n', f);
         }
+        /* LIVE_SHARE=<read_only> <tag> <path> */
+        if (s->live_shares)
+                fputs("LIVE_SHARES=1\n", f);
+        for (unsigned i = 0; i < s->n_live; i++) {
+                fprintf(f, "LIVE_SHARE=%d %s ", s->live[i].read_only, s->live[i].tag);
+                state_write_path(f, s->live[i].path);
+                fputc('\n', f);
+        }
         /* GPU=<backend> <width> <height> <displays> <max_memory> <headless>[ <context_types>]
          * (the list only when one was asked for: what an older daemon wrote reads the same) */
         if (s->gpu.enabled) {
@@ -80,15 +88,17 @@ int machine_state_file_write(const char *path, const MachineStateFile *s) {
         return r;
 }
 
-/* One SHARE= value; a line that does not parse is left out (the share
- * is then not listed, nothing else changes). */
-static void state_read_share(MachineStateFile *s, const char *v) {
-        char tag[MACHINE_SHARE_TAG_MAX + 1], cache[16], *path, *o;
+/* One SHARE= value (with a cache mode) or LIVE_SHARE= value (without);
+ * a line that does not parse is left out (the share is then not listed,
+ * nothing else changes). */
+static void state_read_share(MachineShare *shares, unsigned *n_shares, unsigned max, bool live, const char *v) {
+        char tag[MACHINE_SHARE_TAG_MAX + 1], cache[16] = "auto", *path, *o;
         int ro, n = 0, c;
         MachineShare *sh;
 
-        if (s->n_shares >= MACHINE_SHARES_MAX ||
-            sscanf(v, "%d %15s %36s %n", &ro, cache, tag, &n) != 3 || n == 0 ||
+        if (*n_shares >= max ||
+            (live ? sscanf(v, "%d %36s %n", &ro, tag, &n) != 2 :
+                    sscanf(v, "%d %15s %36s %n", &ro, cache, tag, &n) != 3) || n == 0 ||
             !vmm_fs_tag_is_valid(tag) || (c = vmm_fs_cache_from_string(cache)) < 0)
                 return;
         path = o = strdup(v + n);
@@ -104,7 +114,7 @@ static void state_read_share(MachineStateFile *s, const char *v) {
                         *o++ = *p;
         }
         *o = 0;
-        sh = &s->shares[s->n_shares++];
+        sh = &shares[(*n_shares)++];
         *sh = (MachineShare) { .fd = -EBADF, .path = path, .cache = (uint32_t) c, .read_only = ro == 1 };
         strcpy(sh->tag, tag);
 }
@@ -135,6 +145,9 @@ void machine_state_file_done(MachineStateFile *s) {
         for (unsigned i = 0; i < s->n_shares; i++)
                 machine_share_done(&s->shares[i]);
         s->n_shares = 0;
+        for (unsigned i = 0; i < s->n_live; i++)
+                machine_share_done(&s->live[i]);
+        s->n_live = 0;
         free(s->name);
         free(s->socket);
         free(s->log);
@@ -202,7 +215,11 @@ int machine_state_file_read(const char *path, MachineStateFile *ret) {
                 } else if (strcmp(line, "STOP_TIMEOUT_MS") == 0)
                         s.stop_timeout_ms = (uint32_t) MIN(strtoul(v, NULL, 10), (unsigned long) MACHINE_STOP_TIMEOUT_MS_MAX);
                 else if (strcmp(line, "SHARE") == 0)
-                        state_read_share(&s, v);
+                        state_read_share(s.shares, &s.n_shares, MACHINE_SHARES_MAX, false, v);
+                else if (strcmp(line, "LIVE_SHARE") == 0)
+                        state_read_share(s.live, &s.n_live, MACHINE_LIVE_SHARES_MAX, true, v);
+                else if (strcmp(line, "LIVE_SHARES") == 0)
+                        s.live_shares = strcmp(v, "1") == 0;
                 else if (strcmp(line, "GPU") == 0)
                         state_read_gpu(&s, v);
         }

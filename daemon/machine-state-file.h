@@ -11,6 +11,7 @@
 #include <sys/types.h>
 
 #include "machine-config.h"
+#include "machine-live-shares.h"
 #include "machine.h"
 
 #ifdef __cplusplus
@@ -40,6 +41,9 @@ typedef struct MachineStateFile {
         uint32_t stop_timeout_ms;
         MachineShare shares[MACHINE_SHARES_MAX]; /* fd unused (-EBADF) */
         unsigned n_shares;
+        bool live_shares;
+        MachineShare live[MACHINE_LIVE_SHARES_MAX]; /* fd unused; cache unused */
+        unsigned n_live;
         MachineGpu gpu;              /* enabled false: none */
 } MachineStateFile;
 

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -170,6 +171,10 @@ int machine_new(Manager *m, const char *name, Machine **ret) {
                 vm->vsock_path = NULL;
                 goto oom;
         }
+        if (asprintf(&vm->live_dir, "%s/" MACHINE_LIVE_SHARES_PARENT "/%s", m->runtime_dir, name) < 0) {
+                vm->live_dir = NULL;
+                goto oom;
+        }
         *ret = vm;
         return 0;
 oom:
@@ -205,6 +210,9 @@ Machine *machine_free(Machine *vm) {
         free(vm->stop_message);
         for (unsigned i = 0; i < vm->n_shares; i++)
                 machine_share_done(&vm->shares[i]);
+        for (unsigned i = 0; i < vm->n_live; i++)
+                machine_share_done(&vm->live[i]);
+        free(vm->live_dir);
         free(vm);
         return NULL;
 }
@@ -241,11 +249,14 @@ int machine_save(Machine *vm) {
                 .stop_step = vm->stop_step,
                 .stop_timeout_ms = vm->stop_timeout_ms,
                 .n_shares = vm->n_shares,
+                .live_shares = vm->live_shares,
+                .n_live = vm->n_live,
                 .gpu = vm->gpu,
         };
 
         /* Borrowed: s is not machine_state_file_done()'d. */
         memcpy(s.shares, vm->shares, vm->n_shares * sizeof(MachineShare));
+        memcpy(s.live, vm->live, vm->n_live * sizeof(MachineShare));
         return machine_state_file_write(vm->state_path, &s);
 }
 
@@ -292,6 +303,8 @@ static void machine_finish(Machine *vm, bool known, bool signaled, int code) {
         machine_control_disconnect(vm);
         (void) unlink(vm->state_path);
         (void) unlink(vm->socket_path);
+        if (vm->live_shares)
+                live_shares_teardown(vm->live_dir);
         if (vm->cid > 0) {
                 /* Our socket; the directory goes too unless host programs
                  * left their PATH_P listeners in it. */
@@ -561,6 +574,19 @@ static int machine_spawn(Machine *vm, MachineConfig *config, MachineDoneFn done,
                 return -errno;
         (void) unlink(vm->socket_path);
 
+        if (config->live_shares) {
+                char parent[PATH_MAX];
+
+                snprintf(parent, sizeof(parent), "%s/" MACHINE_LIVE_SHARES_PARENT, vm->manager->runtime_dir);
+                r = live_shares_prepare_parent(parent);
+                if (r >= 0)
+                        r = live_shares_setup(vm->live_dir, &config->live_root_fd);
+                if (r < 0) {
+                        log_warning_errno(r, "VM %s: the live shares' root in %s: %m", vm->name, vm->live_dir);
+                        return r;
+                }
+                vm->live_shares = true;
+        }
         r = machine_config_to_vmm_config(config,
                                          &(MachineVmmParams) {
                                             .cid = vm->cid,
@@ -607,7 +633,7 @@ static int machine_spawn(Machine *vm, MachineConfig *config, MachineDoneFn done,
                 }
                 vm->n_shares++;
         }
-        if (vm->n_shares > 0)
+        if (vm->n_shares > 0 || vm->live_shares)
                 manager_vm_shares_changed(vm->manager, vm);
         if (config->gpu.enabled) {
                 vm->gpu = config->gpu;
@@ -664,6 +690,10 @@ int machine_start(Machine *vm, MachineConfig *config, MachineDoneFn done, void *
         int r;
 
         r = machine_spawn(vm, config, done, userdata);
+        if (r < 0 && vm->live_shares) {
+                live_shares_teardown(vm->live_dir);
+                vm->live_shares = false;
+        }
         if (r < 0 && vm->cid > 0) {
                 /* No VMM came to use it: the vsock directory goes, the CID is free. */
                 (void) unlink(vm->vsock_path);
@@ -815,6 +845,12 @@ int machine_adopt(Manager *m, const char *state_path, Machine **ret) {
                 s.shares[i].path = NULL;
         }
         vm->n_shares = s.n_shares;
+        vm->live_shares = s.live_shares;
+        for (unsigned i = 0; i < s.n_live; i++) {
+                vm->live[i] = s.live[i];
+                s.live[i].path = NULL;
+        }
+        vm->n_live = s.n_live;
         vm->gpu = s.gpu;
         vm->next_request_id = 1;
         if (answered)
@@ -1237,4 +1273,63 @@ int machine_resize_disk(Machine *vm, uint32_t index, uint64_t bytes, MachineDone
         if (r < 0)
                 free(c);
         return r;
+}
+
+/* ---- live shares ---- */
+
+static MachineShare *live_find(Machine *vm, const char *tag) {
+        for (unsigned i = 0; i < vm->n_live; i++)
+                if (strcmp(vm->live[i].tag, tag) == 0)
+                        return &vm->live[i];
+        return NULL;
+}
+
+int machine_share_live(Machine *vm, int dir_fd, const char *path, const char *tag, bool read_only) {
+        MachineShare *sh;
+        char *copy;
+        int r;
+
+        if (!vm->live_shares)
+                return -EOPNOTSUPP;
+        if (vm->state != MACHINE_STATE_RUNNING && vm->state != MACHINE_STATE_PAUSED)
+                return -EBUSY;
+        if (live_find(vm, tag) || strlen(tag) > MACHINE_SHARE_TAG_MAX)
+                return -EEXIST;
+        if (vm->n_live >= MACHINE_LIVE_SHARES_MAX)
+                return -E2BIG;
+        if (!live_shares_present(vm->live_dir))
+                return -ESTALE;
+        copy = strdup(path);
+        if (!copy)
+                return -ENOMEM;
+        r = live_shares_add(vm->live_dir, dir_fd, tag, read_only);
+        if (r < 0) {
+                free(copy);
+                return r;
+        }
+        sh = &vm->live[vm->n_live++];
+        *sh = (MachineShare) { .fd = -EBADF, .path = copy, .read_only = read_only };
+        strcpy(sh->tag, tag);
+        (void) machine_save(vm);
+        manager_vm_shares_changed(vm->manager, vm);
+        return 0;
+}
+
+int machine_unshare_live(Machine *vm, const char *tag) {
+        MachineShare *sh = live_find(vm, tag);
+        int r;
+
+        if (!sh)
+                return -ENOENT;
+        if (!live_shares_present(vm->live_dir))
+                return -ESTALE;
+        r = live_shares_remove(vm->live_dir, tag);
+        if (r < 0)
+                return r;
+        machine_share_done(sh);
+        *sh = vm->live[--vm->n_live];
+        vm->live[vm->n_live] = (MachineShare) { .fd = -EBADF };
+        (void) machine_save(vm);
+        manager_vm_shares_changed(vm->manager, vm);
+        return 0;
 }

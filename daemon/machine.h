@@ -23,6 +23,7 @@
 
 #include "control.h"
 #include "machine-config.h"
+#include "machine-live-shares.h"
 #include "macro.h"
 
 #ifdef __cplusplus
@@ -178,6 +179,13 @@ struct Machine {
         /* the shared directories, as started (fd unused: the VMM has them) */
         MachineShare shares[MACHINE_SHARES_MAX];
         unsigned n_shares;
+        /* live shares (machine-live-shares.h): whether the VM has their
+         * root, their directory (<runtime>/live-shares/<name>), those
+         * mounted now (fd unused) */
+        bool live_shares;
+        char *live_dir;
+        MachineShare live[MACHINE_LIVE_SHARES_MAX];
+        unsigned n_live;
         /* the GPU, as started (the compositor connection went to the VMM) */
         MachineGpu gpu;
         /* the PCI devices the VMM built, as its `ready` event said (Devices) */
@@ -235,6 +243,16 @@ int machine_resume(Machine *vm, MachineDoneFn done, void *userdata);
 int machine_set_balloon(Machine *vm, uint64_t bytes, MachineDoneFn done, void *userdata);
 int machine_get_balloon_stats(Machine *vm, MachineBalloonStatsFn done, void *userdata);
 int machine_resize_disk(Machine *vm, uint32_t index, uint64_t bytes, MachineDoneFn done, void *userdata);
+
+/* A live share (StartVm's live_shares): mounts a clone of dir_fd's
+ * directory as the live root's <tag> subdirectory. -EOPNOTSUPP without
+ * live_shares, -ESTALE when the daemon restarted in another mount
+ * namespace (the mounts are out of its reach), -EEXIST for a tag the VM
+ * has, -E2BIG past MACHINE_LIVE_SHARES_MAX, -EBUSY unless running or
+ * paused. Emits PropertiesChanged and saves the state file. */
+int machine_share_live(Machine *vm, int dir_fd, const char *path, const char *tag, bool read_only);
+/* Removes one: -ENOENT for a tag that is not a live share. */
+int machine_unshare_live(Machine *vm, const char *tag);
 
 /* Writes the state file atomically (temp + rename). */
 int machine_save(Machine *vm);

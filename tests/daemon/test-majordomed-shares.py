@@ -61,9 +61,9 @@ class Env:
         arr = dbus.Array([dbus.Dictionary(s, signature="sv") for s in shares], signature="a{sv}")
         return self.c.start(name, shares=arr, **config)
 
-    def refused(self, words, *shares):
+    def refused(self, words, *shares, **config):
         try:
-            self.start("bad", *shares)
+            self.start("bad", *shares, **config)
         except dbus.DBusException as e:
             T.check(e.get_dbus_name() == INVALID, "want %s, got %s: %s" % (INVALID, e.get_dbus_name(), e))
             T.check(words in e.get_dbus_message(), "%r not in %r" % (words, e.get_dbus_message()))
@@ -263,28 +263,223 @@ def symlink_to_a_directory_nobody_cannot_read_is_refused_for_nobody():
 
 # ---- ShareDirectory and UnshareDirectory on a VM that exists ----
 
+NO_OPTIONS = dbus.Dictionary({}, signature="sv")
+
+
+def opts(**kw):
+    return dbus.Dictionary({k: dbus.Boolean(v) if isinstance(v, bool) else dbus.String(v) for k, v in kw.items()},
+                           signature="sv")
+
+
+def live_of(c, path):
+    return sorted((str(t), str(p), bool(ro)) for t, p, ro in c.prop(path, "LiveShares"))
+
+
+def live_root(e, name):
+    """What the VM's virtiofsd serves: the read-only peer of the daemon's tmpfs."""
+    return os.path.join(e.daemon.runtime_dir, "live-shares", name, "ro")
+
+
 @test
-def share_and_unshare_on_a_running_vm_say_shares_are_given_at_start():
+def share_on_a_vm_started_without_live_shares_is_not_supported_and_says_how():
     need_virtiofsd()
     e = Env()
     try:
-        path = e.start("live", share(e.dir("a"), tag="a"))
+        path = e.start("fixed", share(e.dir("a"), tag="a"))
         vm = e.c.vm(path)
-        T.expect_error("org.majordome.Error.NotSupported", vm.ShareDirectory, e.dir("b"),
-                       dbus.Dictionary({"read_only": dbus.Boolean(True)}, signature="sv"))
+        T.check(str(e.c.prop(path, "LiveSharesTag")) == "", "LiveSharesTag %r" % e.c.prop(path, "LiveSharesTag"))
         try:
-            vm.ShareDirectory(e.dir("b"), dbus.Dictionary({}, signature="sv"))
+            vm.ShareDirectory(e.dir("b"), opts(read_only=True))
+            raise AssertionError("ShareDirectory was not refused")
         except dbus.DBusException as ex:
-            T.check("shares are given when a VM starts" in ex.get_dbus_message(), ex.get_dbus_message())
-        T.expect_error("org.freedesktop.DBus.Error.InvalidArgs", vm.ShareDirectory, "rel",
-                       dbus.Dictionary({}, signature="sv"))
-        T.expect_error("org.freedesktop.DBus.Error.InvalidArgs", vm.ShareDirectory, e.dir("b"),
-                       dbus.Dictionary({"tag": dbus.String("a")}, signature="sv"))
-        T.expect_error("org.freedesktop.DBus.Error.InvalidArgs", vm.ShareDirectory, e.dir("b"),
-                       dbus.Dictionary({"cache": dbus.String("x")}, signature="sv"))
+            T.check(ex.get_dbus_name() == "org.majordome.Error.NotSupported", ex.get_dbus_name())
+            T.check("started without live_shares" in ex.get_dbus_message(), ex.get_dbus_message())
+        # Arguments are checked first, whatever the VM.
+        T.expect_error("org.freedesktop.DBus.Error.InvalidArgs", vm.ShareDirectory, "rel", NO_OPTIONS)
+        T.expect_error("org.freedesktop.DBus.Error.InvalidArgs", vm.ShareDirectory, e.dir("b"), opts(tag="a"))
+        T.expect_error("org.freedesktop.DBus.Error.InvalidArgs", vm.ShareDirectory, e.dir("b"), opts(cache="x"))
         T.expect_error("org.freedesktop.DBus.Error.InvalidArgs", vm.UnshareDirectory, "nope")
         T.expect_error("org.majordome.Error.NotSupported", vm.UnshareDirectory, "a")
         T.check(shares_of(e.c, path) == [("a", os.path.join(e.tmp, "a"), False, "auto")], shares_of(e.c, path))
+        T.check(not os.path.exists(os.path.join(e.daemon.runtime_dir, "live-shares", "fixed")), "a live root")
+    finally:
+        e.close()
+
+
+@test
+def live_share_is_mounted_under_the_live_root_listed_and_taken_away():
+    need_virtiofsd()
+    e = Env()
+    try:
+        data, ro = e.dir("data"), e.dir("ro-data")
+        with open(os.path.join(data, "hello"), "w") as f:
+            f.write("from the host\n")
+        path = e.start("lv", live_shares=dbus.Boolean(True))
+        vm = e.c.vm(path)
+        T.check(str(e.c.prop(path, "LiveSharesTag")) == "majordome", str(e.c.prop(path, "LiveSharesTag")))
+        pid = int(e.c.prop(path, "Pid"))
+        T.check(T.wait_until(lambda: len(virtiofsd_under(pid)) == 1, 10), "no virtiofsd for the live root")
+        root = live_root(e, "lv")
+        T.check(os.listdir(root) == [], "the live root is not empty: %s" % os.listdir(root))
+        try:
+            open(os.path.join(root, "x"), "w")
+            raise AssertionError("the live root is writable")
+        except OSError as ex:
+            T.check(ex.errno == 30, "writing in the live root: %s" % ex)  # EROFS
+
+        T.check(str(vm.ShareDirectory(data, NO_OPTIONS)) == "data", "tag")
+        T.check(str(vm.ShareDirectory(ro, opts(read_only=True, tag="docs"))) == "docs", "tag")
+        T.check(live_of(e.c, path) == [("data", data, False), ("docs", ro, True)], str(live_of(e.c, path)))
+        T.check(T.wait_until(lambda: any("LiveShares" in ch for p, ch in e.c.changes if p == path), 5),
+                "no PropertiesChanged for LiveShares")
+        with open(os.path.join(root, "data", "hello")) as f:
+            T.check(f.read() == "from the host\n", "the share's file")
+        # Through the read-only root, the share itself is writable...
+        with open(os.path.join(root, "data", "from-guest-side"), "w") as f:
+            f.write("x")
+        T.check(os.path.exists(os.path.join(data, "from-guest-side")), "a write did not reach the directory")
+        # ...unless read-only.
+        try:
+            open(os.path.join(root, "docs", "x"), "w")
+            raise AssertionError("a read-only live share is writable")
+        except OSError as ex:
+            T.check(ex.errno == 30, "writing in a read-only share: %s" % ex)
+        info = e.c.mgr.GetVmInfo("lv")
+        T.check(sorted(tuple(x) for x in info["LiveShares"]) == [("data", data, False), ("docs", ro, True)],
+                str(info["LiveShares"]))
+
+        vm.UnshareDirectory("data")
+        T.check(sorted(os.listdir(root)) == ["docs"], "after unshare: %s" % os.listdir(root))
+        T.check(live_of(e.c, path) == [("docs", ro, True)], str(live_of(e.c, path)))
+        T.check(os.path.exists(os.path.join(data, "hello")), "unsharing touched the directory")
+        T.expect_error("org.freedesktop.DBus.Error.InvalidArgs", vm.UnshareDirectory, "data")
+
+        vm.Stop("graceful", dbus.UInt32(10000), timeout=30)
+        T.check(T.wait_until(lambda: not os.path.exists(os.path.join(e.daemon.runtime_dir, "live-shares", "lv")), 10),
+                "the live root outlived its VM")
+        T.check(sorted(os.listdir(ro)) == [] and os.path.exists(os.path.join(data, "hello")), "the shares changed")
+    finally:
+        e.close()
+
+
+@test
+def live_share_tags_are_unique_and_bad_live_shares_are_refused():
+    need_virtiofsd()
+    e = Env()
+    try:
+        a = e.dir("a")
+        path = e.start("tags", share(a), live_shares=dbus.Boolean(True))
+        vm = e.c.vm(path)
+        # Unique among the VM's shares, the ones it started with included.
+        T.check(str(vm.ShareDirectory(e.dir("x", "a"), NO_OPTIONS)) == "a-2", "default tag")
+        T.expect_error("org.freedesktop.DBus.Error.InvalidArgs", vm.ShareDirectory, e.dir("b"), opts(tag="a-2"))
+        T.expect_error("org.freedesktop.DBus.Error.InvalidArgs", vm.ShareDirectory, e.dir("b"), opts(tag="a"))
+        # One cache mode for the whole root.
+        T.expect_error("org.freedesktop.DBus.Error.InvalidArgs", vm.ShareDirectory, e.dir("b"), opts(cache="never"))
+        # Missing, a file, a dangling symlink.
+        T.expect_error("org.freedesktop.DBus.Error.InvalidArgs", vm.ShareDirectory, e.tmp + "/nope", NO_OPTIONS)
+        f = os.path.join(e.tmp, "file")
+        open(f, "w").close()
+        T.expect_error("org.freedesktop.DBus.Error.InvalidArgs", vm.ShareDirectory, f, NO_OPTIONS)
+        os.symlink(e.tmp + "/nowhere", e.tmp + "/dangling")
+        T.expect_error("org.freedesktop.DBus.Error.InvalidArgs", vm.ShareDirectory, e.tmp + "/dangling", NO_OPTIONS)
+        # 16 at most.
+        for i in range(15):
+            vm.ShareDirectory(e.dir("many", str(i)), NO_OPTIONS)
+        T.expect_error("org.freedesktop.DBus.Error.InvalidArgs", vm.ShareDirectory, e.dir("many", "16"), NO_OPTIONS)
+        T.check(len(live_of(e.c, path)) == 16, "%d live shares" % len(live_of(e.c, path)))
+        T.check(len(os.listdir(live_root(e, "tags"))) == 16, "mounts: %s" % os.listdir(live_root(e, "tags")))
+    finally:
+        e.close()
+
+
+@test
+def a_share_tagged_like_the_live_root_is_refused():
+    e = Env()
+    try:
+        e.refused("shares[0].tag: 'majordome' is live_shares' own tag", share(e.dir("m"), tag="majordome"),
+                  live_shares=dbus.Boolean(True))
+        # The same tag without live_shares is a share like any other.
+        e.start("fine", share(e.dir("m"), tag="majordome"))
+    finally:
+        e.close()
+
+
+@test
+def live_shares_are_listed_and_managed_again_after_a_daemon_restart():
+    need_virtiofsd()
+    e = Env()
+    try:
+        one, two = e.dir("one"), e.dir("two")
+        path = e.start("again", live_shares=dbus.Boolean(True))
+        vm = e.c.vm(path)
+        vm.ShareDirectory(one, opts(read_only=True))
+        e.daemon.kill()
+        e.daemon.start()
+        T.check(live_of(e.c, path) == [("one", one, True)], str(live_of(e.c, path)))
+        T.check(str(e.c.prop(path, "LiveSharesTag")) == "majordome", "LiveSharesTag")
+        vm = e.c.vm(path)
+        vm.ShareDirectory(two, NO_OPTIONS)
+        vm.UnshareDirectory("one")
+        T.check(sorted(os.listdir(live_root(e, "again"))) == ["two"], str(os.listdir(live_root(e, "again"))))
+        T.check(live_of(e.c, path) == [("two", two, False)], str(live_of(e.c, path)))
+    finally:
+        e.close()
+
+
+def console(e, name):
+    try:
+        with open(os.path.join(e.daemon.runtime_dir, name + ".console.log"), errors="replace") as f:
+            return f.read()
+    except FileNotFoundError:
+        return ""
+
+
+@test
+def rig_guest_sees_a_live_share_come_and_go_while_it_runs():
+    """The linux-rig guest (virtio-fs driver, Debian's virtiofsd) mounts the
+    live root; a directory shared while it runs appears in it, the guest
+    reads the host's file and writes one the host reads, cannot write to the
+    root itself, and sees the share go when it is unshared."""
+    need_virtiofsd()
+    rig = os.environ.get("MAJORDOME_RIG_DIR", "")
+    scripts = os.environ.get("MAJORDOME_RIG_SCRIPTS", "")
+    if not os.path.exists(os.path.join(rig, "vmlinux")) or not os.path.exists(os.path.join(scripts, "mkinitramfs.sh")):
+        raise T.Skip("linux-rig not found (MAJORDOME_RIG_DIR, MAJORDOME_RIG_SCRIPTS)")
+    e = Env()
+    try:
+        initrd = os.path.join(e.tmp, "initrd.cpio")
+        subprocess.check_call([os.path.join(scripts, "mkinitramfs.sh"), rig,
+                               os.path.join(T.SOURCE_DIR, "tests", "linux", "init-live-shares.sh"), initrd])
+        with open(os.path.join(scripts, "cmdline")) as f:
+            cmdline = "console=ttyS0 " + f.read().strip()
+        data = e.dir("data")
+        with open(os.path.join(data, "hello"), "w") as f:
+            f.write("MAJORDOME-LIVE-HOST\n")
+        path = e.start("rig", kernel=dbus.String(os.path.join(rig, "vmlinux")), initrd=dbus.String(initrd),
+                       cmdline=dbus.String(cmdline), memory=dbus.UInt64(256 << 20), live_shares=dbus.Boolean(True))
+        vm = e.c.vm(path)
+        T.check(T.wait_until(lambda: "LIVE-READY" in console(e, "rig"), 300),
+                "the guest never mounted the live root:\n" + console(e, "rig")[-3000:])
+        T.check(str(vm.ShareDirectory(data, NO_OPTIONS)) == "data", "tag")
+        T.check(T.wait_until(lambda: "LIVE-WROTE" in console(e, "rig"), 300),
+                "the guest never wrote:\n" + console(e, "rig")[-3000:])
+        try:
+            with open(os.path.join(data, "from-guest")) as f:
+                T.check(f.read() == "MAJORDOME-LIVE-GUEST\n", "from-guest")
+        except FileNotFoundError:
+            raise AssertionError("the guest's file is not in the shared directory")
+        vm.UnshareDirectory("data")
+        T.check(T.wait_until(lambda: e.c.stopped_of("rig"), 300),
+                "the guest did not finish:\n" + console(e, "rig")[-3000:])
+        out = console(e, "rig")
+        results = [line.split(" ", 3)[1:] for line in out.splitlines() if line.startswith("LIVE ")]
+        for check, verdict, *detail in results:
+            print("# guest %s: %s %s" % (check, verdict, detail[0] if detail else ""))
+        T.check([r[0] for r in results] == ["mount", "read", "write", "root-read-only", "gone"],
+                "guest checks %s" % results)
+        T.check(all(r[1] == "PASS" for r in results), "guest checks %s" % results)
+        T.check(sorted(os.listdir(data)) == ["from-guest", "hello"], str(os.listdir(data)))
     finally:
         e.close()
 
@@ -311,8 +506,8 @@ def vmc_start_share_and_info_list_shares_and_share_unshare_explain():
         path = T.PATH + "/vm/v"
         T.check(shares_of(e.c, path) == [("alpha", a, False, "auto"), ("bt", b, True, "auto")],
                 str(shares_of(e.c, path)))
-        r = e.vmc("share", "v", e.dir("gamma"), "--read-only", "--tag", "g", "--cache", "never")
-        T.check(r.returncode != 0 and "shares are given when a VM starts" in r.stderr, "%s %s" % (r.stdout, r.stderr))
+        r = e.vmc("share", "v", e.dir("gamma"), "--read-only", "--tag", "g")
+        T.check(r.returncode != 0 and "started without live_shares" in r.stderr, "%s %s" % (r.stdout, r.stderr))
         r = e.vmc("unshare", "v", "bt")
         T.check(r.returncode != 0 and "stays until the VM stops" in r.stderr, "%s %s" % (r.stdout, r.stderr))
         r = e.vmc("share", "v", e.dir("gamma") + "/../gamma")
@@ -321,6 +516,16 @@ def vmc_start_share_and_info_list_shares_and_share_unshare_explain():
         T.check(r.returncode != 0 and "has no share 'nope'" in r.stderr, "%s %s" % (r.stdout, r.stderr))
         r = e.vmc("start", "w", "--kernel", T.SPIN, "--share", e.tmp + "/nope")
         T.check(r.returncode != 0 and "shares[0].path: cannot open" in r.stderr, "%s %s" % (r.stdout, r.stderr))
+        r = e.vmc("start", "lv", "--kernel", T.SPIN, "--mem", "64M", "--live-shares")
+        T.check(r.returncode == 0, "vmc start --live-shares: %s %s" % (r.stdout, r.stderr))
+        r = e.vmc("share", "lv", e.dir("gamma"), "--read-only", "--tag", "g")
+        T.check(r.returncode == 0 and "as g" in r.stdout, "vmc share: %s %s" % (r.stdout, r.stderr))
+        r = e.vmc("info", "lv")
+        T.check("Live root       majordome" in r.stdout and "g  " + e.dir("gamma") + " (ro)" in r.stdout, r.stdout)
+        r = e.vmc("unshare", "lv", "g")
+        T.check(r.returncode == 0 and "no longer shares g" in r.stdout, "vmc unshare: %s %s" % (r.stdout, r.stderr))
+        r = e.vmc("info", "lv")
+        T.check("Live shares" not in r.stdout, r.stdout)
     finally:
         e.close()
 

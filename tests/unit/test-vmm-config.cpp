@@ -679,9 +679,21 @@ TEST_F(VmmConfigShareTest, DecodeRefusesUnknownShareFlags) {
         Encode();
         /* The share's record: device header (4), then u32 flags. */
         size_t at = VMM_CONFIG_HEADER_SIZE + strlen(c_.cmdline) + 4;
-        PutLe32(&blob_[at], Le32(&blob_[at]) | 0x200);
+        PutLe32(&blob_[at], Le32(&blob_[at]) | 0x400);
         VmmConfig out;
         EXPECT_EQ(Decode(&out), -EBADMSG);
+}
+
+TEST_F(VmmConfigShareTest, LiveFlagRoundTripsAsBit0x200) {
+        VmmDevice *d = AddShare("majordome", Dir());
+        d->shared_dir.live = true;
+        Encode();
+        size_t at = VMM_CONFIG_HEADER_SIZE + strlen(c_.cmdline) + 4;
+        EXPECT_EQ(Le32(&blob_[at]), 0x200u) << "cache auto, not read-only, live";
+        VmmConfig out;
+        ASSERT_EQ(Decode(&out), 0);
+        EXPECT_TRUE(out.devices[0].shared_dir.live);
+        EXPECT_FALSE(out.devices[0].shared_dir.read_only);
 }
 
 /* ---- the GPU ---- */

@@ -632,7 +632,7 @@ static int vhost_user_create(VirtioDevice *vdev, const VmmDevice *config, void *
         return 0;
 }
 
-/* ---- --shared-dir PATH:TAG[:type=fs][:cache=auto|always|never][:ro] ---- */
+/* ---- --shared-dir PATH:TAG[:type=fs][:cache=auto|always|never][:ro][:live] ---- */
 
 static int shared_dir_parse(const char *arg, VmmDevice *ret) {
         _cleanup_free_ char *copy = NULL;
@@ -655,6 +655,8 @@ static int shared_dir_parse(const char *arg, VmmDevice *ret) {
                         continue;
                 if (strcmp(opt, "ro") == 0) {
                         ret->shared_dir.read_only = true;
+                } else if (strcmp(opt, "live") == 0) {
+                        ret->shared_dir.live = true;
                 } else if (strncmp(opt, "cache=", 6) == 0 && (c = vmm_fs_cache_from_string(opt + 6)) >= 0) {
                         ret->shared_dir.cache = (uint32_t) c;
                 } else {
@@ -880,7 +882,7 @@ VHOST_USER_ENTRY(virtio_vhost_user_ops, "vhost-user", VIRTIO_ID_FS, 1, "TYPE,soc
                  "a device whose back-end runs in another process (TYPE: fs, gpu, rng, video-decoder, video-encoder)",
                  vhost_user_parse, vhost_user_create);
 VHOST_USER_ENTRY(virtio_shared_dir_ops, "shared-dir", VIRTIO_ID_FS, 1,
-                 "PATH:TAG[:type=fs][:cache=auto|always|never][:ro]",
+                 "PATH:TAG[:type=fs][:cache=auto|always|never][:ro][:live]",
                  "share a host directory over virtio-fs (the VMM starts virtiofsd)", shared_dir_parse,
                  shared_dir_create);
 VHOST_USER_ENTRY(virtio_gpu_ops, "gpu", VIRTIO_ID_GPU, 2,

@@ -24,6 +24,7 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -91,10 +92,24 @@ _noreturn_ static void child(const VmmDevice *d, int listen_fd) {
 }
 
 int virtiofsd_prepare(VmmDevice *d) {
+        struct statvfs st;
         int tree;
 
         if (d->kind != VMM_DEVICE_SHARED_DIR)
                 return 0;
+        /* A live root is served as it is: a clone would not see the shares
+         * mounted in it later. So it must already be what a clone would
+         * make it, and read-only: the guest writes only in those shares. */
+        if (d->shared_dir.live) {
+                if (fstatvfs(d->shared_dir.fd, &st) < 0)
+                        return -errno;
+                if ((st.f_flag & (ST_RDONLY | ST_NODEV | ST_NOSUID)) != (ST_RDONLY | ST_NODEV | ST_NOSUID)) {
+                        log_error("--shared-dir %s: a live share's directory must be on a read-only, nodev, "
+                                  "nosuid mount", d->shared_dir.tag);
+                        return -EPERM;
+                }
+                return 0;
+        }
         tree = share_tree(d->shared_dir.fd, d->shared_dir.read_only);
         if (tree < 0)
                 return tree;
