@@ -14,6 +14,8 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/stat.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -155,4 +157,29 @@ TEST(VmmSharedDir, ShareStartsVirtiofsdAndTheGuestRuns) {
                                 tmp.file("d") + ":t2:ro:cache=never", "--debug-exit", guest_path("hello") }, 30000);
         EXPECT_EQ(r.exit_code, 0) << r.err;
         EXPECT_NE(r.out.find("TEST hello PASS"), std::string::npos) << r.out;
+}
+
+/* A live share is served without a mount clone (the daemon mounts shares
+ * under it later), so its directory must already be on a read-only, nodev,
+ * nosuid mount: a plain directory is refused before anything starts, and
+ * one on such a mount (a tmpfs made here) runs. */
+TEST(VmmSharedDir, LiveShareMustBeOnAReadOnlyNodevNosuidMount) {
+        SKIP_WITHOUT_KVM();
+        if (access("/usr/lib/qemu/virtiofsd", X_OK) != 0 || geteuid() != 0)
+                GTEST_SKIP() << "virtiofsd (qemu-system-common) and root are needed";
+        TempDir tmp;
+        ASSERT_EQ(mkdir(tmp.file("plain").c_str(), 0755), 0);
+        RunResult plain = run_vmm({ "run", "--shared-dir", tmp.file("plain") + ":root:live", "--debug-exit",
+                                    guest_path("hello") }, 30000);
+        EXPECT_EQ(plain.exit_code, 71) << plain.err;
+        EXPECT_NE(plain.err.find("read-only, nodev, nosuid mount"), std::string::npos) << plain.err;
+
+        ASSERT_EQ(mkdir(tmp.file("root").c_str(), 0755), 0);
+        ASSERT_EQ(mount("t", tmp.file("root").c_str(), "tmpfs", MS_RDONLY | MS_NODEV | MS_NOSUID, "size=16k"), 0)
+                << strerror(errno);
+        RunResult live = run_vmm({ "run", "--shared-dir", tmp.file("root") + ":root:live", "--debug-exit",
+                                   guest_path("hello") }, 30000);
+        (void) umount2(tmp.file("root").c_str(), MNT_DETACH);
+        EXPECT_EQ(live.exit_code, 0) << live.err;
+        EXPECT_NE(live.out.find("TEST hello PASS"), std::string::npos) << live.out;
 }
