@@ -183,3 +183,47 @@ TEST(VmmSharedDir, LiveShareMustBeOnAReadOnlyNodevNosuidMount) {
         EXPECT_EQ(live.exit_code, 0) << live.err;
         EXPECT_NE(live.out.find("TEST hello PASS"), std::string::npos) << live.out;
 }
+
+/* The stand-alone (Rust) virtiofsd's command line, through a stand-in that
+ * takes exactly that command line and serves the share with QEMU's
+ * virtiofsd (tests/vhost-user/virtiofsd-rust-cli.sh; Debian 12 has no
+ * stand-alone one). It finds the share by path, in a mount namespace of its
+ * own: the host's /tmp never shows it. A stand-in that does not find the
+ * test's share fails the start; a live share is refused with it. */
+TEST(VmmSharedDir, StandAloneVirtiofsdGetsItsCommandLineAndTheShareByPath) {
+        SKIP_WITHOUT_KVM();
+        if (access("/usr/lib/qemu/virtiofsd", X_OK) != 0 || geteuid() != 0)
+                GTEST_SKIP() << "virtiofsd (qemu-system-common) and root are needed";
+        const char *src = getenv("MAJORDOME_SOURCE_DIR");
+        ASSERT_NE(src, nullptr);
+        std::vector<std::string> env = {
+                std::string("MAJORDOME_VIRTIOFSD=") + src + "/tests/vhost-user/virtiofsd-rust-cli.sh",
+                "MAJORDOME_VIRTIOFSD_CLI=rust",
+        };
+        TempDir tmp;
+        ASSERT_EQ(mkdir(tmp.file("d").c_str(), 0755), 0);
+        write_file(tmp.file("d/MAJORDOME-SHARE"), "x");
+
+        Process ok({ vmm_path(), "run", "--shared-dir", tmp.file("d") + ":t1:ro:cache=never", "--debug-exit",
+                     guest_path("hello") }, env);
+        RunResult r = ok.wait(30000);
+        EXPECT_EQ(r.exit_code, 0) << r.err;
+        EXPECT_NE(r.out.find("TEST hello PASS"), std::string::npos) << r.out;
+        EXPECT_NE(access("/tmp/majordome-share", F_OK), 0) << "the share's mount point is in the host's /tmp";
+
+        ASSERT_EQ(unlink(tmp.file("d/MAJORDOME-SHARE").c_str()), 0);
+        Process wrong({ vmm_path(), "run", "--shared-dir", tmp.file("d") + ":t1", "--debug-exit",
+                        guest_path("hello") }, env);
+        r = wrong.wait(30000);
+        EXPECT_NE(r.exit_code, 0) << "the stand-in served a directory that is not the share";
+        EXPECT_NE(r.err.find("is not the test's share"), std::string::npos) << r.err;
+
+        ASSERT_EQ(mkdir(tmp.file("root").c_str(), 0755), 0);
+        ASSERT_EQ(mount("t", tmp.file("root").c_str(), "tmpfs", MS_RDONLY | MS_NODEV | MS_NOSUID, "size=16k"), 0);
+        Process live({ vmm_path(), "run", "--shared-dir", tmp.file("root") + ":root:live", "--debug-exit",
+                       guest_path("hello") }, env);
+        r = live.wait(30000);
+        (void) umount2(tmp.file("root").c_str(), MNT_DETACH);
+        EXPECT_EQ(r.exit_code, 71) << r.err;
+        EXPECT_NE(r.err.find("a live share needs QEMU's virtiofsd"), std::string::npos) << r.err;
+}

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* Starting Debian's virtiofsd (QEMU 7.2's, /usr/lib/qemu/virtiofsd) for a
- * --shared-dir, before the VMM locks itself in. Facts it rests on
+/* Starting Debian's virtiofsd (QEMU 7.2's, /usr/lib/qemu/virtiofsd), or the
+ * stand-alone (Rust) one where a distribution ships it
+ * (/usr/libexec/virtiofsd), for a --shared-dir, before the VMM locks itself
+ * in. Facts it rests on for QEMU's
  * (docs/vhost-user.md): --fd=N must be a listening socket, which it
  * accepts once and closes, so the VMM connects first and no path exists on
  * disk; `source` must name a directory, which /proc/self/fd/N/ does with
@@ -16,6 +18,7 @@
  * PR_SET_PDEATHSIG covers a VMM that runs without the sandbox. */
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -24,6 +27,7 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
@@ -32,14 +36,28 @@
 #include "log.h"
 #include "devices/virtiofsd.h"
 
-#define VIRTIOFSD_PATH "/usr/lib/qemu/virtiofsd"
+#define VIRTIOFSD_QEMU_PATH "/usr/lib/qemu/virtiofsd"
+#define VIRTIOFSD_RUST_PATH "/usr/libexec/virtiofsd"
 #define CHILD_LISTEN_FD 3
 #define CHILD_DIR_FD 4
+/* Where the stand-alone virtiofsd finds the share, in a mount namespace of
+ * its own (below). */
+#define RUST_SHARE_PARENT "/tmp"
+#define RUST_SHARE_DIR RUST_SHARE_PARENT "/majordome-share"
 
-const char *virtiofsd_path(void) {
-        const char *p = getenv("MAJORDOME_VIRTIOFSD");
+VirtiofsdCli virtiofsd_find(const char **ret_path) {
+        const char *p = getenv("MAJORDOME_VIRTIOFSD"), *cli = getenv("MAJORDOME_VIRTIOFSD_CLI");
 
-        return p && p[0] ? p : VIRTIOFSD_PATH;
+        if (p && p[0]) {
+                *ret_path = p;
+                return cli && strcmp(cli, "rust") == 0 ? VIRTIOFSD_CLI_RUST : VIRTIOFSD_CLI_QEMU;
+        }
+        if (access(VIRTIOFSD_RUST_PATH, X_OK) == 0) {
+                *ret_path = VIRTIOFSD_RUST_PATH;
+                return VIRTIOFSD_CLI_RUST;
+        }
+        *ret_path = VIRTIOFSD_QEMU_PATH;
+        return VIRTIOFSD_CLI_QEMU;
 }
 
 /* A clone of dir's mount, detached, for virtiofsd to chroot into: no
@@ -57,12 +75,28 @@ static int share_tree(int dir, bool read_only) {
         return tree;
 }
 
+/* The stand-alone virtiofsd resolves --shared-dir to a path and chroots
+ * there by name: /proc/self/fd/N of a detached clone would resolve to "/",
+ * the whole host. So the clone gets a path, in a mount namespace of this
+ * child's own where nothing else sees it. */
+static int attach_share(int tree) {
+        if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+            mount("majordome-share", RUST_SHARE_PARENT, "tmpfs", MS_NODEV | MS_NOSUID | MS_NOEXEC, "mode=0755,size=16k") < 0 ||
+            mkdir(RUST_SHARE_DIR, 0755) < 0 ||
+            move_mount(tree, "", AT_FDCWD, RUST_SHARE_DIR, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+                return -errno;
+        return 0;
+}
+
 _noreturn_ static void child(const VmmDevice *d, int listen_fd) {
-        static const char *const cache[] = { "cache=auto", "cache=always", "cache=none" };
+        static const char *const qemu_cache[] = { "cache=auto", "cache=always", "cache=none" };
+        static const char *const rust_cache[] = { "--cache=auto", "--cache=always", "--cache=never" };
+        uint32_t c = d->shared_dir.cache < ARRAY_SIZE(qemu_cache) ? d->shared_dir.cache : 0;
+        const char *argv[14], *path;
         char source[64];
-        const char *argv[14];
         char *envp[] = { NULL };
-        int dir = d->shared_dir.fd, n = 0;
+        int dir = d->shared_dir.fd, n = 0, r;
+        VirtiofsdCli cli = virtiofsd_find(&path);
 
         (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
         /* The two descriptors at fixed numbers, nothing else inherited
@@ -71,23 +105,37 @@ _noreturn_ static void child(const VmmDevice *d, int listen_fd) {
         dir = fcntl(dir, F_DUPFD, 10);
         if (listen_fd < 0 || dir < 0 || dup2(listen_fd, CHILD_LISTEN_FD) < 0 || dup2(dir, CHILD_DIR_FD) < 0)
                 _exit(127);
-        snprintf(source, sizeof(source), "source=/proc/self/fd/%d/", CHILD_DIR_FD);
         argv[n++] = "virtiofsd";
         argv[n++] = "--fd=3";
-        argv[n++] = "-o";
-        argv[n++] = source;
-        argv[n++] = "-o";
-        argv[n++] = "sandbox=chroot";
-        argv[n++] = "-o";
-        argv[n++] = cache[d->shared_dir.cache < ARRAY_SIZE(cache) ? d->shared_dir.cache : 0];
-        argv[n++] = "-o";
-        argv[n++] = "log_level=err";
-        /* A guest has no business making device nodes on the host. */
-        argv[n++] = "-o";
-        argv[n++] = "modcaps=-mknod";
+        if (cli == VIRTIOFSD_CLI_RUST) {
+                r = attach_share(CHILD_DIR_FD);
+                if (r < 0) {
+                        fprintf(stderr, "virtiofsd: the share's mount: %s\n", strerror(-r));
+                        _exit(127);
+                }
+                (void) close(CHILD_DIR_FD);
+                argv[n++] = "--shared-dir=" RUST_SHARE_DIR;
+                argv[n++] = "--sandbox=chroot";
+                argv[n++] = rust_cache[c];
+                argv[n++] = "--log-level=error";
+        } else {
+                snprintf(source, sizeof(source), "source=/proc/self/fd/%d/", CHILD_DIR_FD);
+                argv[n++] = "-o";
+                argv[n++] = source;
+                argv[n++] = "-o";
+                argv[n++] = "sandbox=chroot";
+                argv[n++] = "-o";
+                argv[n++] = qemu_cache[c];
+                argv[n++] = "-o";
+                argv[n++] = "log_level=err";
+                /* A guest has no business making device nodes on the host
+                 * (the share is nodev too). */
+                argv[n++] = "-o";
+                argv[n++] = "modcaps=-mknod";
+        }
         argv[n] = NULL;
-        execve(virtiofsd_path(), (char *const *) argv, envp);
-        fprintf(stderr, "virtiofsd: %s: %s\n", virtiofsd_path(), strerror(errno));
+        execve(path, (char *const *) argv, envp);
+        fprintf(stderr, "virtiofsd: %s: %s\n", path, strerror(errno));
         _exit(127);
 }
 
@@ -101,6 +149,15 @@ int virtiofsd_prepare(VmmDevice *d) {
          * mounted in it later. So it must already be what a clone would
          * make it, and read-only: the guest writes only in those shares. */
         if (d->shared_dir.live) {
+                const char *path;
+
+                /* Its chroot would follow a path into this namespace's copy
+                 * of the root, which later shares do not reach. */
+                if (virtiofsd_find(&path) == VIRTIOFSD_CLI_RUST) {
+                        log_error("--shared-dir %s: a live share needs QEMU's virtiofsd, not %s", d->shared_dir.tag,
+                                  path);
+                        return -EOPNOTSUPP;
+                }
                 if (fstatvfs(d->shared_dir.fd, &st) < 0)
                         return -errno;
                 if ((st.f_flag & (ST_RDONLY | ST_NODEV | ST_NOSUID)) != (ST_RDONLY | ST_NODEV | ST_NOSUID)) {

@@ -11,8 +11,17 @@
 extern "C" {
 #endif
 
-/* The binary: $MAJORDOME_VIRTIOFSD, else Debian's /usr/lib/qemu/virtiofsd. */
-const char *virtiofsd_path(void);
+/* Which virtiofsd, and so which command line it takes. */
+typedef enum VirtiofsdCli {
+        VIRTIOFSD_CLI_QEMU,     /* QEMU 7.2's (-o source=...) */
+        VIRTIOFSD_CLI_RUST,     /* the stand-alone one (--shared-dir=...) */
+} VirtiofsdCli;
+
+/* The binary: $MAJORDOME_VIRTIOFSD (its command line "rust" when
+ * $MAJORDOME_VIRTIOFSD_CLI says so, else QEMU's), else the stand-alone
+ * /usr/libexec/virtiofsd where it is installed, else Debian 12's
+ * /usr/lib/qemu/virtiofsd. */
+VirtiofsdCli virtiofsd_find(const char **ret_path);
 
 /* A share's directory becomes a clone of its mount, nodev and nosuid, and
  * read-only for a read-only share (the descriptor is replaced); before the
