@@ -261,6 +261,32 @@ def symlink_to_a_directory_nobody_cannot_read_is_refused_for_nobody():
         s.close()
 
 
+@test
+def live_share_is_opened_with_the_callers_rights():
+    """nobody starts a VM with live_shares on the system bus: a directory
+    only root may enter is refused (the daemon opened it as nobody), one
+    nobody owns is shared."""
+    need_virtiofsd()
+    s = S.Setup()
+    try:
+        cfg = {"kernel": ["s", s.kernel], "memory": ["t", T.MEM], "live_shares": ["b", True]}
+        T.check(s.start_as_nobody(cfg) == ["ok"], "StartVm as nobody")
+        vm = S.PATH + "/vm/sec"
+        link = os.path.join(s.mine, "link")
+        os.symlink(s.root_only, link)
+        results = s.as_nobody([[vm, "org.majordome.Vm1", "ShareDirectory", [s.root_only, {}]],
+                               [vm, "org.majordome.Vm1", "ShareDirectory", [link, {}]]])
+        for r, path in zip(results, (s.root_only, link)):
+            S.expect_refused(r, "org.freedesktop.DBus.Error.InvalidArgs",
+                             "host_path: cannot open '%s': Permission denied" % path)
+        T.check(s.as_nobody([[vm, "org.majordome.Vm1", "ShareDirectory", [s.mine, {}]]]) == [["ok"]],
+                "nobody could not share its own directory")
+        root = os.path.join(s.daemon.runtime_dir, "live-shares", "sec", "ro")
+        T.check(os.listdir(root) == ["nobody"], "live root: %s" % os.listdir(root))
+    finally:
+        s.close()
+
+
 # ---- ShareDirectory and UnshareDirectory on a VM that exists ----
 
 NO_OPTIONS = dbus.Dictionary({}, signature="sv")
