@@ -98,7 +98,7 @@ static void state_read_share(MachineShare *shares, unsigned *n_shares, unsigned 
 
         if (*n_shares >= max ||
             (live ? sscanf(v, "%d %36s %n", &ro, tag, &n) != 2 :
-                    sscanf(v, "%d %15s %36s %n", &ro, cache, tag, &n) != 3) || n == 0 ||
+                    sscanf(v, "%d %15s %36s %n", &ro, cache, tag, &n) != 3) || n == 0 || v[n] == '\0' ||
             !vmm_fs_tag_is_valid(tag) || (c = vmm_fs_cache_from_string(cache)) < 0)
                 return;
         path = o = strdup(v + n);

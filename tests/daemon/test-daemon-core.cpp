@@ -465,6 +465,40 @@ TEST_F(StateFileFixture, ASharePathCannotAddAKeyOfItsOwn) {
         EXPECT_STREQ(back.shares[0].path, evil);
 }
 
+TEST_F(StateFileFixture, LiveSharesRoundTripAndBadLinesAreLeftOut) {
+        char name[] = "demo", sock[] = "/s", odd[] = "/home/me/new\nline \\x41", plain[] = "/srv/p";
+        MachineStateFile s = {};
+        s.name = name;
+        s.socket = sock;
+        s.pid = 12;
+        s.live_shares = true;
+        s.live[0] = MachineShare { -EBADF, odd, VMM_FS_CACHE_AUTO, true, "odd" };
+        s.live[1] = MachineShare { -EBADF, plain, VMM_FS_CACHE_AUTO, false, "p" };
+        s.n_live = 2;
+        ASSERT_EQ(machine_state_file_write(path.c_str(), &s), 0);
+        ASSERT_EQ(machine_state_file_read(path.c_str(), &back), 0);
+        EXPECT_TRUE(back.live_shares);
+        EXPECT_EQ(back.n_shares, 0u);
+        ASSERT_EQ(back.n_live, 2u);
+        EXPECT_STREQ(back.live[0].path, odd);
+        EXPECT_STREQ(back.live[0].tag, "odd");
+        EXPECT_TRUE(back.live[0].read_only);
+        EXPECT_STREQ(back.live[1].path, plain);
+        EXPECT_FALSE(back.live[1].read_only);
+
+        /* A bad tag, a missing path, more than MACHINE_LIVE_SHARES_MAX: left out. */
+        std::string text = "NAME=demo\nSOCKET=/s\nPID=12\nLIVE_SHARES=1\nLIVE_SHARE=0 a:b /x\nLIVE_SHARE=0 t\n";
+        for (int i = 0; i < MACHINE_LIVE_SHARES_MAX + 2; i++)
+                text += "LIVE_SHARE=1 t" + std::to_string(i) + " /srv/" + std::to_string(i) + "\n";
+        write_text(text);
+        machine_state_file_done(&back);
+        back = {};
+        ASSERT_EQ(machine_state_file_read(path.c_str(), &back), 0);
+        EXPECT_TRUE(back.live_shares);
+        ASSERT_EQ(back.n_live, (unsigned) MACHINE_LIVE_SHARES_MAX);
+        EXPECT_STREQ(back.live[0].tag, "t0");
+}
+
 TEST_F(StateFileFixture, AGpuLineWithoutContextTypesIsTheBackendsOwn) {
         /* What a daemon before context types wrote: six fields. */
         write_text("NAME=demo\nSOCKET=/s\nPID=12\nGPU=virglrenderer 640 480 1 1048576 0\n");
