@@ -77,6 +77,8 @@ static const char *const help_texts[_VMC_COMMAND_MAX] = {
         "  --initrd PATH       Initial ramdisk\n"
         "  --cmdline STRING    Kernel command line\n"
         "  --mem SIZE          Guest memory, e.g. 512M or 2G\n"
+        "  --memory-max SIZE   Cap the VMM's host memory (its systemd scope's MemoryMax=)\n"
+        "  --cpu-weight N      Its share of the CPUs, 1 to 10000 (the scope's CPUWeight=)\n"
         "  --cpus N            Number of vCPUs\n"
         "  --disk PATH[,ro]    Add a disk, read-only with \",ro\" (repeatable)\n"
         "  --vsock             Give the VM a vsock device (the daemon picks the CID)\n"
@@ -374,6 +376,8 @@ enum {
         OPT_CMDLINE,
         OPT_MEM,
         OPT_CPUS,
+        OPT_MEMORY_MAX,
+        OPT_CPU_WEIGHT,
         OPT_DISK,
         OPT_VSOCK,
         OPT_BALLOON,
@@ -417,6 +421,8 @@ static int parse_command(int argc, char **argv, VmcArgs *a, char **ret_error) {
                 { "mem", required_argument, NULL, OPT_MEM },
                 { "memory", required_argument, NULL, OPT_MEM },
                 { "cpus", required_argument, NULL, OPT_CPUS },
+                { "memory-max", required_argument, NULL, OPT_MEMORY_MAX },
+                { "cpu-weight", required_argument, NULL, OPT_CPU_WEIGHT },
                 { "disk", required_argument, NULL, OPT_DISK },
                 { "vsock", no_argument, NULL, OPT_VSOCK },
                 { "balloon", no_argument, NULL, OPT_BALLOON },
@@ -524,6 +530,18 @@ static int parse_command(int argc, char **argv, VmcArgs *a, char **ret_error) {
                         r = parse_size(optarg, &a->memory);
                         if (r < 0 || a->memory == 0)
                                 return usage_error(ret_error, "%s: invalid size for --mem: '%s'", cmd, optarg);
+                        break;
+                case OPT_MEMORY_MAX:
+                        r = parse_size(optarg, &a->memory_max);
+                        if (r < 0 || a->memory_max == 0)
+                                return usage_error(ret_error, "%s: invalid size for --memory-max: '%s'", cmd, optarg);
+                        break;
+                case OPT_CPU_WEIGHT:
+                        r = parse_uint(optarg, 1, 10000, &u);
+                        if (r < 0)
+                                return usage_error(ret_error, "%s: --cpu-weight takes 1 to 10000, not '%s'", cmd,
+                                                   optarg);
+                        a->cpu_weight = u;
                         break;
                 case OPT_CPUS:
                         r = parse_uint(optarg, 1, UINT32_MAX, &u);

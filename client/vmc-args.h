@@ -88,6 +88,8 @@ typedef struct VmcArgs {
         size_t n_disks;
         uint64_t memory;    /* 0: the daemon's default */
         uint32_t cpus;      /* 0: the daemon's default */
+        uint64_t memory_max; /* --memory-max: the VMM's scope's MemoryMax=; 0: none */
+        uint64_t cpu_weight; /* --cpu-weight: its CPUWeight=; 0: none */
         bool vsock;
         bool balloon;
         bool video;             /* --video: a virtio-video decoder and encoder */

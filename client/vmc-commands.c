@@ -183,6 +183,10 @@ GVariant *vmc_start_parameters(const VmcArgs *a, GUnixFDList **ret_fds, char **r
                 g_variant_builder_add(&config, "{sv}", VMC_KEY_MEMORY, g_variant_new_uint64(a->memory));
         if (a->cpus > 0)
                 g_variant_builder_add(&config, "{sv}", VMC_KEY_CPUS, g_variant_new_uint32(a->cpus));
+        if (a->memory_max > 0)
+                g_variant_builder_add(&config, "{sv}", VMC_KEY_MEMORY_MAX, g_variant_new_uint64(a->memory_max));
+        if (a->cpu_weight > 0)
+                g_variant_builder_add(&config, "{sv}", VMC_KEY_CPU_WEIGHT, g_variant_new_uint64(a->cpu_weight));
         if (a->serial_log) {
                 /* Appended, like the daemon's own log, and created with the
                  * caller's umask: it is the caller's file. */

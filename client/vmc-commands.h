@@ -25,6 +25,8 @@ int vmc_run(GDBusConnection *bus, const VmcArgs *args);
 #define VMC_KEY_CMDLINE "cmdline"
 #define VMC_KEY_MEMORY "memory"
 #define VMC_KEY_CPUS "cpus"
+#define VMC_KEY_MEMORY_MAX "memory_max" /* t */
+#define VMC_KEY_CPU_WEIGHT "cpu_weight" /* t */
 #define VMC_KEY_SERIAL_LOG "serial_log"
 #define VMC_KEY_DEBUG_EXIT "debug_exit"
 #define VMC_KEY_DISKS "disks"     /* aa{sv}: {"fd": h, "read_only": b} each */

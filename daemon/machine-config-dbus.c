@@ -174,7 +174,7 @@ static uint64_t host_memory_bytes(void) {
 static const char *const config_keys[] = {
         "kernel", "initrd", "cmdline", "memory", "cpus", "serial_log", "debug_exit", "vsock", "disks",
         "balloon", "rng", "on_panic", "shares", "gpu", "wayland_socket", "video_decoder", "video_encoder",
-        "live_shares",
+        "live_shares", "memory_max", "cpu_weight",
 };
 
 int share_path_check(const char *key, const char *path, const char *error_name, sd_bus_error *error) {
@@ -768,6 +768,27 @@ int machine_config_bus_parse(Manager *m, sd_bus_message *msg, const AuthCaller *
                                                          "memory: %" PRIu64 " bytes is not a multiple of 1 MiB "
                                                          "between 1 MiB and %" PRIu64 " MiB", mem, max / MiB);
                         c->memory_bytes = mem;
+                } else if (strcmp(key, "memory_max") == 0 || strcmp(key, "cpu_weight") == 0) {
+                        bool mem = key[0] == 'm';
+                        uint64_t v;
+
+                        if (strcmp(contents, "t") != 0)
+                                return config_wrong_type(error, key, "t", contents);
+                        r = sd_bus_message_read(msg, "v", "t", &v);
+                        if (r < 0)
+                                return r;
+                        /* systemd's own ranges: CPUWeight= 1..10000; a
+                         * MemoryMax= under a VMM's own needs is no limit
+                         * worth having. */
+                        if (mem ? v < MACHINE_SCOPE_MEMORY_MIN : (v < 1 || v > 10000))
+                                return sd_bus_error_setf(error, MAJORDOME_ERROR_INVALID_CONFIG,
+                                                         mem ? "memory_max: %" PRIu64 " is under %d MiB" :
+                                                               "cpu_weight: %" PRIu64 " is not between 1 and 10000",
+                                                         v, (int) (MACHINE_SCOPE_MEMORY_MIN >> 20));
+                        if (mem)
+                                c->memory_max = v;
+                        else
+                                c->cpu_weight = v;
                 } else if (strcmp(key, "cpus") == 0) {
                         uint32_t cpus;
 

@@ -20,7 +20,8 @@ extern "C" {
 /* Shared directories (virtio-fs, one virtiofsd each). 4, so that 8 disks,
  * a balloon, an rng, a vsock and 4 shares fit the VMM's 16 devices. */
 #define MACHINE_SHARES_MAX 4
-#define MACHINE_SHARE_TAG_MAX 36     /* virtio 1.2 §5.11.4: tag[36] */
+#define MACHINE_SHARE_TAG_MAX 36
+#define MACHINE_SCOPE_MEMORY_MIN (UINT64_C(64) << 20) /* memory_max */     /* virtio 1.2 §5.11.4: tag[36] */
 
 typedef struct MachineDisk {
         int fd;                 /* opened (or reopened) by the daemon */
@@ -78,6 +79,9 @@ typedef struct MachineConfig {
         bool live_shares;
         int live_root_fd;       /* its root, once the daemon made it; -EBADF before */
         uint32_t on_panic;      /* ControlPanicAction */
+        /* The VMM's scope's MemoryMax= and CPUWeight= (machined.h); 0: none. */
+        uint64_t memory_max;
+        uint64_t cpu_weight;
         MachineDisk disks[MACHINE_DISKS_MAX];
         unsigned n_disks;
         MachineShare shares[MACHINE_SHARES_MAX];

@@ -199,6 +199,13 @@ static int append_gpu(sd_bus_message *m, Machine *vm) {
         return r;
 }
 
+static int property_get_scope(sd_bus *bus, const char *path, const char *interface, const char *property,
+                              sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        Machine *vm = userdata;
+
+        return sd_bus_message_append(reply, "s", vm->scope_slot ? "" : vm->scope ?: "");
+}
+
 static int property_get_gpu(sd_bus *bus, const char *path, const char *interface, const char *property,
                             sd_bus_message *reply, void *userdata, sd_bus_error *error) {
         return append_gpu(reply, userdata);
@@ -253,6 +260,8 @@ int machine_bus_append_info(sd_bus_message *reply, Machine *vm) {
                                           vm->live_shares ? MACHINE_LIVE_SHARES_TAG : "");
         if (r >= 0)
                 r = append_info_entry(reply, "Gpu", "a{sv}", append_gpu, vm);
+        if (r >= 0)
+                r = sd_bus_message_append(reply, "{sv}", "Scope", "s", vm->scope_slot ? "" : vm->scope ?: "");
         if (r >= 0)
                 r = sd_bus_message_close_container(reply);
         return r;
@@ -619,6 +628,7 @@ static const sd_bus_vtable machine_vtable[] = {
         SD_BUS_PROPERTY("LiveShares", "a(ssb)", property_get_live_shares, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("LiveSharesTag", "s", property_get_live_shares_tag, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("Gpu", "a{sv}", property_get_gpu, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("Scope", "s", property_get_scope, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_METHOD_WITH_NAMES("Stop", "su", SD_BUS_PARAM(mode) SD_BUS_PARAM(timeout_ms),
                                  "s", SD_BUS_PARAM(step), method_stop, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD("Kill", NULL, NULL, method_kill, SD_BUS_VTABLE_UNPRIVILEGED),
@@ -687,6 +697,10 @@ void machine_bus_devices_changed(Manager *m, Machine *vm) {
 
 void machine_bus_shares_changed(Manager *m, Machine *vm) {
         emit_vm_properties_changed(m, vm, (char *[]) { "Shares", "LiveShares", "LiveSharesTag", NULL });
+}
+
+void machine_bus_scope_changed(Manager *m, Machine *vm) {
+        emit_vm_properties_changed(m, vm, (char *[]) { "Scope", NULL });
 }
 
 void machine_bus_gpu_changed(Manager *m, Machine *vm) {

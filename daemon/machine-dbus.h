@@ -27,6 +27,7 @@ void machine_bus_removed(Manager *m, Machine *vm);
 void machine_bus_state_changed(Manager *m, Machine *vm);
 void machine_bus_devices_changed(Manager *m, Machine *vm);
 void machine_bus_shares_changed(Manager *m, Machine *vm);
+void machine_bus_scope_changed(Manager *m, Machine *vm);
 void machine_bus_gpu_changed(Manager *m, Machine *vm);
 void machine_bus_balloon_changed(Manager *m, Machine *vm);
 

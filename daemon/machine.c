@@ -213,6 +213,8 @@ Machine *machine_free(Machine *vm) {
         for (unsigned i = 0; i < vm->n_live; i++)
                 machine_share_done(&vm->live[i]);
         free(vm->live_dir);
+        sd_bus_slot_unref(vm->scope_slot);
+        free(vm->scope);
         free(vm);
         return NULL;
 }
@@ -614,6 +616,8 @@ static int machine_spawn(Machine *vm, MachineConfig *config, MachineDoneFn done,
         vm->memory_bytes = vmm_config->mem_size;
         vm->balloon = config->balloon;
         vm->on_panic = config->on_panic;
+        vm->memory_max = config->memory_max;
+        vm->cpu_weight = config->cpu_weight;
         vm->n_disks = config->n_disks;
         vm->disks_read_only = 0;
         for (unsigned i = 0; i < config->n_disks; i++)

@@ -186,6 +186,12 @@ struct Machine {
         char *live_dir;
         MachineShare live[MACHINE_LIVE_SHARES_MAX];
         unsigned n_live;
+        /* its scope (machined.c): resource limits as started (0: none),
+         * the unit once the service manager made it, the call under way */
+        uint64_t memory_max;
+        uint64_t cpu_weight;
+        char *scope;
+        sd_bus_slot *scope_slot;
         /* the GPU, as started (the compositor connection went to the VMM) */
         MachineGpu gpu;
         /* the PCI devices the VMM built, as its `ready` event said (Devices) */

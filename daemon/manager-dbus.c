@@ -8,6 +8,7 @@
 #include "auth.h"
 #include "errors.h"
 #include "log.h"
+#include "machined.h"
 #include "manager-dbus.h"
 #include "machine-config-dbus.h"
 #include "machine-dbus.h"
@@ -251,9 +252,18 @@ static const sd_bus_vtable manager_vtable[] = {
 };
 
 static void bus_vm_started(Manager *m, Machine *vm) {
-        if (m->bus)
-                (void) sd_bus_emit_signal(m->bus, MANAGER_BUS_PATH, MANAGER_BUS_INTERFACE, "VmStarted",
-                                          "so", vm->name, vm->path);
+        if (!m->bus)
+                return;
+        (void) sd_bus_emit_signal(m->bus, MANAGER_BUS_PATH, MANAGER_BUS_INTERFACE, "VmStarted",
+                                  "so", vm->name, vm->path);
+        machined_register(m, vm);
+}
+
+/* An adopted VM comes with its VMM: its scope is looked up (made) then. */
+static void bus_vm_added(Manager *m, Machine *vm) {
+        machine_bus_added(m, vm);
+        if (vm->pid > 0)
+                machined_register(m, vm);
 }
 
 static void bus_vm_guest_panicked(Manager *m, Machine *vm) {
@@ -283,12 +293,13 @@ static void bus_vm_count_changed(Manager *m) {
 }
 
 static const ManagerHooks bus_hooks = {
-        .machine_added = machine_bus_added,
+        .machine_added = bus_vm_added,
         .machine_removed = machine_bus_removed,
         .machine_state_changed = machine_bus_state_changed,
         .machine_devices_changed = machine_bus_devices_changed,
         .machine_shares_changed = machine_bus_shares_changed,
         .machine_gpu_changed = machine_bus_gpu_changed,
+        .machine_scope_changed = machine_bus_scope_changed,
         .machine_balloon_changed = machine_bus_balloon_changed,
         .machine_started = bus_vm_started,
         .machine_stopped = bus_vm_stopped,

@@ -189,6 +189,10 @@ void manager_vm_shares_changed(Manager *m, Machine *vm) {
         CALL_HOOK(m, machine_shares_changed, m, vm);
 }
 
+void manager_vm_scope_changed(Manager *m, Machine *vm) {
+        CALL_HOOK(m, machine_scope_changed, m, vm);
+}
+
 void manager_vm_gpu_changed(Manager *m, Machine *vm) {
         CALL_HOOK(m, machine_gpu_changed, m, vm);
 }

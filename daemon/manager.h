@@ -80,6 +80,8 @@ typedef struct ManagerHooks {
         void (*machine_shares_changed)(Manager *m, Machine *vm);
         /* The GPU is known (Gpu). */
         void (*machine_gpu_changed)(Manager *m, Machine *vm);
+        /* The VMM's scope is known, or is none after all (Scope). */
+        void (*machine_scope_changed)(Manager *m, Machine *vm);
         /* BalloonTargetBytes or BalloonActualBytes changed. */
         void (*machine_balloon_changed)(Manager *m, Machine *vm);
         void (*machine_started)(Manager *m, Machine *vm);
@@ -98,6 +100,7 @@ void manager_vm_state_changed(Manager *m, Machine *vm);
 void manager_vm_devices_changed(Manager *m, Machine *vm);
 void manager_vm_shares_changed(Manager *m, Machine *vm);
 void manager_vm_gpu_changed(Manager *m, Machine *vm);
+void manager_vm_scope_changed(Manager *m, Machine *vm);
 void manager_vm_balloon_changed(Manager *m, Machine *vm);
 void manager_vm_started(Manager *m, Machine *vm);
 void manager_vm_stopped(Manager *m, Machine *vm);

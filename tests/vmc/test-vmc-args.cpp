@@ -83,6 +83,25 @@ TEST(VmcArgs, start_refuses_an_unknown_on_panic_action) {
         EXPECT_NE(p.error.find("--on-panic 'reboot'"), std::string::npos) << p.error;
 }
 
+TEST(VmcArgs, start_takes_scope_limits_and_live_shares) {
+        PARSE(p, "start", "demo", "--kernel", "/k", "--memory-max", "1G", "--cpu-weight", "50", "--live-shares");
+
+        ASSERT_EQ(p.r, 0) << p.error;
+        EXPECT_EQ(p.args.memory_max, 1ull << 30);
+        EXPECT_EQ(p.args.cpu_weight, 50u);
+        EXPECT_TRUE(p.args.live_shares);
+}
+
+TEST(VmcArgs, start_refuses_cpu_weights_systemd_would) {
+        for (const char *w : { "0", "10001", "x" }) {
+                PARSE(p, "start", "demo", "--kernel", "/k", "--cpu-weight", w);
+                EXPECT_EQ(p.r, -EINVAL) << w;
+                EXPECT_NE(p.error.find("--cpu-weight takes 1 to 10000"), std::string::npos) << p.error;
+        }
+        PARSE(q, "start", "demo", "--kernel", "/k", "--memory-max", "0");
+        EXPECT_EQ(q.r, -EINVAL);
+}
+
 TEST(VmcArgs, start_without_kernel_is_a_usage_error) {
         PARSE(p, "start", "demo");
 
