@@ -12,6 +12,7 @@ packages=(
   libglib2.0-dev dbus-daemon python3-dbus python3-gi
   clang libclang-rt-14-dev
   libwayland-dev libwayland-bin wayland-protocols weston xvfb libpng-dev
+  zsh bash-completion
   libvirglrenderer-dev libepoxy-dev libegl-mesa0 libgl1-mesa-dri libdrm-dev
   ffmpeg libavcodec-dev libavformat-dev libswscale-dev libavutil-dev
 )

@@ -42,6 +42,9 @@ ATOMS = {
     "libavcodec": "media-video/ffmpeg",
     "libavutil": "media-video/ffmpeg",
     "libswscale": "media-video/ffmpeg",
+    # Only its completionsdir is looked up; Gentoo's bash-completion-r1
+    # eclass names the directory instead (get_bashcompdir).
+    "bash-completion": None,
     "threads": None,
     "m": None,
     "dl": None,
@@ -67,6 +70,7 @@ meson_feature() { echo "-D${2:-$1}=USE"; }
 usex() { echo "${2:-yes}"; }
 use() { return 0; }
 systemd_get_systemunitdir() { echo /usr/lib/systemd/system; }
+get_bashcompdir() { echo /usr/share/bash-completion/completions; }
 systemd_get_userunitdir() { echo /usr/lib/systemd/user; }
 meson_src_configure() { printf '%s\n' "${emesonargs[@]}" "$@"; }
 meson_src_test() { :; }

@@ -15,7 +15,7 @@ PYTHON_COMPAT=( python3_{11..13} )
 # real one (or set EGIT_OVERRIDE_REPO_MAJORDOME) before use.
 EGIT_REPO_URI="https://example.invalid/majordome.git"
 
-inherit git-r3 meson python-any-r1 systemd tmpfiles
+inherit bash-completion-r1 git-r3 meson python-any-r1 systemd tmpfiles
 
 DESCRIPTION="KVM virtual machine manager: a D-Bus daemon, a sandboxed VMM and a client"
 HOMEPAGE="https://example.invalid/majordome"
@@ -78,6 +78,8 @@ src_configure() {
 	local emesonargs=(
 		$(meson_use test tests)
 		-Dsystemdsystemunitdir="$(systemd_get_systemunitdir)"
+		-Dbashcompletiondir="$(get_bashcompdir)"
+		-Dzshcompletiondir="${EPREFIX}/usr/share/zsh/site-functions"
 	)
 	meson_src_configure
 }
