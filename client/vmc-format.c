@@ -559,6 +559,8 @@ char *vmc_format_info(GVariant *info) {
         } known[] = {
                 { "Name", "Name", TEXT },
                 { "State", "State", TEXT },
+                /* PATH: "" (not failed) is left out, as for paths. */
+                { "FailedReason", "Failed because", PATH },
                 { "Pid", "PID", TEXT },
                 { "Vcpus", "vCPUs", TEXT },
                 { "MemoryBytes", "Memory", BYTES },

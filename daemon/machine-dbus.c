@@ -33,8 +33,8 @@ int machine_bus_error(sd_bus_error *error, int r, const char *what, const char *
         case -EPROTO:
                 /* Said whatever the caller's words: the one way out is Kill. */
                 return sd_bus_error_setf(error, MAJORDOME_ERROR_VMM_FAILED, "%s: %s%sthe VMM speaks another control "
-                                         "protocol version than this daemon; it can only be killed, or stopped by "
-                                         "signals (see the daemon's log)", what, msg ?: "", msg ? ": " : "");
+                                         "protocol version than this daemon (state \"failed\"); StopVm or Kill "
+                                         "ends it", what, msg ?: "", msg ? ": " : "");
         case -EINVAL:
         case -ENODEV:
                 name = SD_BUS_ERROR_INVALID_ARGS;
@@ -92,6 +92,13 @@ static int property_get_state(sd_bus *bus, const char *path, const char *interfa
         Machine *vm = userdata;
 
         return sd_bus_message_append(reply, "s", machine_state_to_string(vm->state));
+}
+
+static int property_get_failed_reason(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                      sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        Machine *vm = userdata;
+
+        return sd_bus_message_append(reply, "s", vm->failed_reason ?: "");
 }
 
 static int property_get_pid(sd_bus *bus, const char *path, const char *interface, const char *property,
@@ -349,6 +356,19 @@ static int method_kill(sd_bus_message *msg, void *userdata, sd_bus_error *error)
                             msg, vm, "cannot kill", error);
 }
 
+/* Requests other than a stop: allowed while running or paused; a failed
+ * VM's refusal names the version mismatch. */
+static int check_up(Machine *vm, sd_bus_error *error) {
+        int r = machine_check_up(vm);
+
+        if (r == -EPROTO)
+                return machine_bus_error(error, r, vm->name, vm->failed_reason);
+        if (r < 0)
+                return sd_bus_error_setf(error, MAJORDOME_ERROR_NOT_RUNNING, "VM '%s' is %s",
+                                         vm->name, machine_state_to_string(vm->state));
+        return 0;
+}
+
 static int method_pause_resume(sd_bus_message *msg, Machine *vm, bool pause, sd_bus_error *error) {
         int r;
 
@@ -358,9 +378,9 @@ static int method_pause_resume(sd_bus_message *msg, Machine *vm, bool pause, sd_
         /* Idempotent: asking for the state the VM is in succeeds. */
         if ((pause && vm->state == MACHINE_STATE_PAUSED) || (!pause && vm->state == MACHINE_STATE_RUNNING))
                 return sd_bus_reply_method_return(msg, NULL);
-        if (vm->state != MACHINE_STATE_RUNNING && vm->state != MACHINE_STATE_PAUSED)
-                return sd_bus_error_setf(error, MAJORDOME_ERROR_NOT_RUNNING, "VM '%s' is %s",
-                                         vm->name, machine_state_to_string(vm->state));
+        r = check_up(vm, error);
+        if (r < 0)
+                return r;
 
         return call_started((pause ? machine_pause : machine_resume)(vm, reply_done, sd_bus_message_ref(msg)),
                             msg, vm, pause ? "cannot pause" : "cannot resume", error);
@@ -374,13 +394,6 @@ static int method_resume(sd_bus_message *msg, void *userdata, sd_bus_error *erro
         return method_pause_resume(msg, userdata, false, error);
 }
 
-/* Balloon and disk calls: allowed while running or paused. */
-static int check_up(Machine *vm, sd_bus_error *error) {
-        if (vm->state == MACHINE_STATE_RUNNING || vm->state == MACHINE_STATE_PAUSED)
-                return 0;
-        return sd_bus_error_setf(error, MAJORDOME_ERROR_NOT_RUNNING, "VM '%s' is %s",
-                                 vm->name, machine_state_to_string(vm->state));
-}
 
 static int method_set_balloon(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         Machine *vm = userdata;
@@ -610,6 +623,7 @@ static const sd_bus_vtable machine_vtable[] = {
         SD_BUS_VTABLE_START(0),
         SD_BUS_PROPERTY("Name", "s", NULL, offsetof(Machine, name), SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("State", "s", property_get_state, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("FailedReason", "s", property_get_failed_reason, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("Pid", "u", property_get_pid, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("Cid", "u", NULL, offsetof(Machine, cid), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("Vcpus", "u", NULL, offsetof(Machine, vcpus), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
@@ -688,7 +702,7 @@ static void emit_vm_properties_changed(Manager *m, Machine *vm, char **names) {
 }
 
 void machine_bus_state_changed(Manager *m, Machine *vm) {
-        emit_vm_properties_changed(m, vm, (char *[]) { "State", "Pid", "Vcpus", "MemoryBytes", NULL });
+        emit_vm_properties_changed(m, vm, (char *[]) { "State", "FailedReason", "Pid", "Vcpus", "MemoryBytes", NULL });
 }
 
 void machine_bus_devices_changed(Manager *m, Machine *vm) {

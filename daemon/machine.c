@@ -37,6 +37,7 @@ static const char *const machine_state_table[_MACHINE_STATE_MAX] = {
         [MACHINE_STATE_PAUSED] = "paused",
         [MACHINE_STATE_STOPPING] = "stopping",
         [MACHINE_STATE_STOPPED] = "stopped",
+        [MACHINE_STATE_FAILED] = "failed",
 };
 
 static const char *const machine_stop_reason_table[_MACHINE_STOP_REASON_MAX] = {
@@ -208,6 +209,7 @@ Machine *machine_free(Machine *vm) {
         free(vm->vsock_dir);
         free(vm->vsock_path);
         free(vm->stop_message);
+        free(vm->failed_reason);
         for (unsigned i = 0; i < vm->n_shares; i++)
                 machine_share_done(&vm->shares[i]);
         for (unsigned i = 0; i < vm->n_live; i++)
@@ -368,17 +370,25 @@ void machine_version_mismatch(Machine *vm, uint16_t version) {
                 msg = NULL;
         if (vm->vmm_version == 0)
                 log_error("VM %s: the VMM (pid %d) speaks control protocol v%u, this daemon v%u: "
-                          "it is not driven (Kill, or a stop by signals, still end it)",
+                          "it is not driven (StopVm ends it by signals, as does Kill)",
                           vm->name, (int) vm->pid, version, CONTROL_VERSION);
         vm->vmm_version = version ?: UINT16_MAX;
         vm->adopt_unconfirmed = false;
+        if (msg && !vm->failed_reason)
+                vm->failed_reason = TAKE_PTR(msg);
         machine_control_fail_all(vm, -EPROTO);
         machine_control_disconnect(vm);
         if (vm->state == MACHINE_STATE_STARTING && vm->is_child) {
                 /* Ours, just spawned, and unusable: StartVm fails now with
                  * both versions named, and the VMM goes (start-failed). */
-                waiters_complete(vm, &vm->start_waiters, -EPROTO, msg, MACHINE_STOP_STEP_NONE);
+                waiters_complete(vm, &vm->start_waiters, -EPROTO, vm->failed_reason, MACHINE_STOP_STEP_NONE);
                 (void) machine_pidfd_send_signal(vm->pidfd, SIGKILL);
+        } else if (vm->state != MACHINE_STATE_STOPPING && vm->state != MACHINE_STATE_STOPPED) {
+                /* A start adopted half-way is not finished by a `ready`
+                 * that will never come. */
+                vm->start_timer = sd_event_source_disable_unref(vm->start_timer);
+                waiters_complete(vm, &vm->start_waiters, -EPROTO, vm->failed_reason, MACHINE_STOP_STEP_NONE);
+                machine_set_state(vm, MACHINE_STATE_FAILED);
         }
 }
 
@@ -867,6 +877,14 @@ int machine_adopt(Manager *m, const char *state_path, Machine **ret) {
         }
         if (vm->stop_requested || vm->kill_requested)
                 vm->state = MACHINE_STATE_STOPPING;
+        else if (other_version)
+                /* Set here, not through machine_set_state: the VM is not
+                 * listed yet, so there is nobody to tell. */
+                vm->state = MACHINE_STATE_FAILED;
+        else if (vm->state == MACHINE_STATE_FAILED)
+                /* The file's "failed" is rechecked: a VMM not answering now
+                 * is asked again and judged by its answer. */
+                vm->state = MACHINE_STATE_RUNNING;
 
         r = sd_event_add_io(m->event, &vm->pidfd_source, pidfd, EPOLLIN, on_pidfd, vm);
         if (r < 0)
@@ -1032,6 +1050,14 @@ int machine_stop(Machine *vm, bool kill_now, uint32_t timeout_ms, MachineDoneFn 
 
 /* ---- pause, resume ---- */
 
+int machine_check_up(const Machine *vm) {
+        if (vm->state == MACHINE_STATE_FAILED || vm->vmm_version != 0)
+                return -EPROTO;
+        if (vm->state == MACHINE_STATE_RUNNING || vm->state == MACHINE_STATE_PAUSED)
+                return 0;
+        return -EBUSY;
+}
+
 typedef struct SimpleCall {
         MachineDoneFn done;
         void *userdata;
@@ -1060,9 +1086,9 @@ static int machine_simple_call(Machine *vm, uint16_t type, MachineState target, 
         SimpleCall *c;
         int r;
 
-        if (vm->state == MACHINE_STATE_STARTING || vm->state == MACHINE_STATE_STOPPING ||
-            vm->state == MACHINE_STATE_STOPPED)
-                return -EBUSY;
+        r = machine_check_up(vm);
+        if (r < 0)
+                return r;
         c = calloc(1, sizeof(*c));
         if (!c)
                 return -ENOMEM;
@@ -1091,9 +1117,6 @@ typedef struct DeviceCall {
         uint32_t index;
 } DeviceCall;
 
-static bool machine_is_up(Machine *vm) {
-        return vm->state == MACHINE_STATE_RUNNING || vm->state == MACHINE_STATE_PAUSED;
-}
 
 /* No reply, or the VMM's own refusal: a message for the caller. r is
  * returned, possibly translated to the errno the callers document. */
@@ -1147,8 +1170,9 @@ int machine_set_balloon(Machine *vm, uint64_t bytes, MachineDoneFn done, void *u
         DeviceCall *c;
         int r;
 
-        if (!machine_is_up(vm))
-                return -EBUSY;
+        r = machine_check_up(vm);
+        if (r < 0)
+                return r;
         if (!vm->balloon)
                 return -EOPNOTSUPP;
         if (bytes > vm->memory_bytes)
@@ -1210,8 +1234,9 @@ int machine_get_balloon_stats(Machine *vm, MachineBalloonStatsFn done, void *use
         bool first;
         int r;
 
-        if (!machine_is_up(vm))
-                return -EBUSY;
+        r = machine_check_up(vm);
+        if (r < 0)
+                return r;
         if (!vm->balloon)
                 return -EOPNOTSUPP;
         if (vm->n_stats_waiters >= MACHINE_BALLOON_STATS_WAITERS_MAX)
@@ -1260,8 +1285,9 @@ int machine_resize_disk(Machine *vm, uint32_t index, uint64_t bytes, MachineDone
         DeviceCall *c;
         int r;
 
-        if (!machine_is_up(vm))
-                return -EBUSY;
+        r = machine_check_up(vm);
+        if (r < 0)
+                return r;
         if (index >= vm->n_disks)
                 return -ENODEV;
         if (vm->disks_read_only & (UINT32_C(1) << index))
@@ -1295,8 +1321,9 @@ int machine_share_live(Machine *vm, int dir_fd, const char *path, const char *ta
 
         if (!vm->live_shares)
                 return -EOPNOTSUPP;
-        if (vm->state != MACHINE_STATE_RUNNING && vm->state != MACHINE_STATE_PAUSED)
-                return -EBUSY;
+        r = machine_check_up(vm);
+        if (r < 0)
+                return r;
         if (live_find(vm, tag) || strlen(tag) > MACHINE_SHARE_TAG_MAX)
                 return -EEXIST;
         if (vm->n_live >= MACHINE_LIVE_SHARES_MAX)

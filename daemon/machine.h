@@ -39,6 +39,9 @@ typedef enum MachineState {
         MACHINE_STATE_PAUSED,
         MACHINE_STATE_STOPPING,
         MACHINE_STATE_STOPPED,
+        /* The VMM speaks another control protocol version: it is never
+         * driven; only a stop (by signals) or Kill is accepted. */
+        MACHINE_STATE_FAILED,
         _MACHINE_STATE_MAX,
 } MachineState;
 
@@ -153,6 +156,7 @@ struct Machine {
         /* The VMM speaks another control protocol version (0: ours): it
          * is not driven (requests refused, a stop goes by signals). */
         uint16_t vmm_version;
+        char *failed_reason;    /* why the state is failed (FailedReason), or NULL */
 
         bool guest_panicked;
         uint32_t panic_events;
@@ -235,6 +239,11 @@ int machine_adopt(Manager *m, const char *state_path, Machine **ret);
  * timeout_ms; kill: SIGKILL at once. The waiter is called once the VMM is
  * gone. Joining a stop already under way is allowed. */
 int machine_stop(Machine *vm, bool kill, uint32_t timeout_ms, MachineDoneFn done, void *userdata);
+
+/* Whether requests other than a stop may go to the VMM now: 0 when
+ * running or paused, -EPROTO when failed (another protocol version),
+ * -EBUSY otherwise. One place, so every request refuses alike. */
+int machine_check_up(const Machine *vm);
 
 int machine_pause(Machine *vm, MachineDoneFn done, void *userdata);
 int machine_resume(Machine *vm, MachineDoneFn done, void *userdata);

@@ -57,6 +57,7 @@ TEST(DaemonEnums, StateRoundTrips) {
                 EXPECT_EQ(machine_state_from_string(machine_state_to_string((MachineState) i)), i);
         EXPECT_EQ(machine_state_from_string("flying"), -EINVAL);
         EXPECT_EQ(machine_state_to_string(_MACHINE_STATE_MAX), nullptr);
+        EXPECT_STREQ(machine_state_to_string(MACHINE_STATE_FAILED), "failed");
 }
 
 TEST(DaemonEnums, StopReasonRoundTripsAndUsesTheDocumentedWords) {
@@ -799,6 +800,18 @@ struct ControlFixture : ManagerFixture {
                 ASSERT_EQ(control_send(vmm_fd, &h, payload, nullptr, 0), 0);
                 pump();
         }
+        // What a VMM of another protocol version says to anything: its
+        // header with its own version (docs/control-protocol.md).
+        void send_as_version(uint16_t version) {
+                ControlHeader h = {};
+                h.magic = CONTROL_MAGIC;
+                h.version = version;
+                h.type = CONTROL_TYPE_INFO | CONTROL_REPLY;
+                h.id = 1;
+                h.status = -EPROTO;
+                ASSERT_EQ(control_send(vmm_fd, &h, nullptr, nullptr, 0), 0);
+                pump();
+        }
         void send_state(uint32_t seq, uint32_t state) {
                 uint8_t buf[16];
                 send(CONTROL_EVENT_STATE_CHANGED, seq, 0, buf, control_state_changed_encode(state, buf));
@@ -988,4 +1001,67 @@ TEST_F(ControlFixture, PauseMovesTheStateOnlyOnTheVmmsYes) {
         send(CONTROL_TYPE_PAUSE | CONTROL_REPLY, h.id, 0);
         EXPECT_EQ(c.r, 0);
         EXPECT_EQ(vm->state, MACHINE_STATE_PAUSED);
+}
+
+TEST_F(ControlFixture, AVmmOfAnotherVersionMakesTheVmFailedWithBothVersionsNamed) {
+        send_ready(1);
+        int changes = hook_log.state_changed;
+        send_as_version(CONTROL_VERSION + 1);
+        EXPECT_EQ(vm->state, MACHINE_STATE_FAILED);
+        EXPECT_EQ(hook_log.state_changed, changes + 1);
+        ASSERT_NE(vm->failed_reason, nullptr);
+        EXPECT_NE(strstr(vm->failed_reason, ("v" + std::to_string(CONTROL_VERSION + 1)).c_str()), nullptr);
+        EXPECT_NE(strstr(vm->failed_reason, ("v" + std::to_string(CONTROL_VERSION)).c_str()), nullptr);
+        EXPECT_LT(vm->control_fd, 0);
+}
+
+TEST_F(ControlFixture, EveryRequestButAStopIsRefusedOnAFailedVmWithEproto) {
+        Call c;
+        send_ready(1);
+        vm->balloon = true;
+        vm->n_disks = 1;
+        vm->live_shares = true;
+        send_as_version(CONTROL_VERSION + 1);
+        EXPECT_EQ(machine_check_up(vm), -EPROTO);
+        EXPECT_EQ(machine_pause(vm, on_done, &c), -EPROTO);
+        EXPECT_EQ(machine_resume(vm, on_done, &c), -EPROTO);
+        EXPECT_EQ(machine_set_balloon(vm, 1 * MiB, on_done, &c), -EPROTO);
+        EXPECT_EQ(machine_resize_disk(vm, 0, 1 * MiB, on_done, &c), -EPROTO);
+        EXPECT_EQ(machine_get_balloon_stats(vm, nullptr, nullptr), -EPROTO);
+        EXPECT_EQ(machine_share_live(vm, -1, "/x", "x", false), -EPROTO);
+        EXPECT_EQ(vm->n_requests, 0u);
+        EXPECT_EQ(c.calls, 0);
+}
+
+TEST_F(ControlFixture, AnAdoptedStartOfAnotherVersionIsFailedNotLeftStarting) {
+        ASSERT_EQ(vm->state, MACHINE_STATE_STARTING);
+        ASSERT_FALSE(vm->is_child);
+        send_as_version(CONTROL_VERSION + 1);
+        EXPECT_EQ(vm->state, MACHINE_STATE_FAILED);
+        EXPECT_EQ(vm->start_timer, nullptr);
+}
+
+TEST_F(ControlFixture, StoppingAFailedVmSkipsTheVmmAndSignalsItsProcess) {
+        Call c;
+        pid_t child = fork();
+        ASSERT_GE(child, 0);
+        if (child == 0) {
+                pause();
+                _exit(0);
+        }
+        vm->pid = child;
+        vm->pidfd = machine_pidfd_open(child);
+        ASSERT_GE(vm->pidfd, 0);
+        send_ready(1);
+        send_as_version(CONTROL_VERSION + 1);
+        ASSERT_EQ(vm->state, MACHINE_STATE_FAILED);
+
+        ASSERT_EQ(machine_stop(vm, false, 1000, on_done, &c), 0);
+
+        EXPECT_EQ(vm->state, MACHINE_STATE_STOPPING);
+        EXPECT_EQ(vm->stop_step, MACHINE_STOP_STEP_SIGTERM);
+        int status = 0;
+        ASSERT_EQ(waitpid(child, &status, 0), child);
+        EXPECT_TRUE(WIFSIGNALED(status));
+        EXPECT_EQ(WTERMSIG(status), SIGTERM);
 }

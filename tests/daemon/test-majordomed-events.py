@@ -212,10 +212,60 @@ def vmm_without_events_fails_the_start_at_once():
 
 
 @test
-def vmm_upgraded_under_a_restarted_daemon_is_listed_not_driven_and_not_killed():
-    """After a restart the daemon finds a VMM that answers as version 2: it
-    keeps the VM listed (with its state file's state), refuses to drive it
-    with a clear error, leaves it running, and can still kill it."""
+def vmm_upgraded_under_a_restarted_daemon_is_failed_refused_by_name_and_stopped_by_stopvm():
+    """After a restart the daemon finds a VMM that answers as version 2: the
+    VM is listed as "failed" with the reason, every request is refused with
+    an error naming the mismatch, the VMM is left running until asked, and
+    StopVm (graceful) ends it by signals and removes its state file."""
+    bus = t.Bus()
+    d = FakeVmmDaemon(bus, "normal")
+    c = t.Client(bus)
+    try:
+        path = c.start("upgraded", balloon=dbus.Boolean(True))
+        pid = int(c.prop(path, "Pid"))
+        state_file = os.path.join(d.runtime_dir, "upgraded.state")
+        d.kill()
+        open(d.runtime_dir + ".v2", "w").close()
+        d.start()
+        c.close()
+        c = t.Client(bus)
+        t.check(t.wait_until(lambda: "upgraded" in [str(v[0]) for v in c.mgr.ListVms()], 10), "VM not listed")
+        t.check(c.prop(path, "State") == "failed", "State %s" % c.prop(path, "State"))
+        t.check([str(v[1]) for v in c.mgr.ListVms() if str(v[0]) == "upgraded"] == ["failed"], "ListVms state")
+        reason = str(c.prop(path, "FailedReason"))
+        t.check("control protocol v2" in reason and "v1" in reason, "FailedReason %r" % reason)
+        for what, call in (("Pause", lambda: c.vm(path).Pause(timeout=10)),
+                           ("Resume", lambda: c.vm(path).Resume(timeout=10)),
+                           ("SetBalloon", lambda: c.vm(path).SetBalloon(dbus.UInt64(0), timeout=10)),
+                           ("GetBalloonStats", lambda: c.vm(path).GetBalloonStats(timeout=10))):
+            try:
+                call()
+                t.check(False, "%s of a v2 VMM succeeded" % what)
+            except dbus.DBusException as e:
+                t.check(e.get_dbus_name() == "org.majordome.Error.VmmFailed", "%s: %s" % (what, e.get_dbus_name()))
+                t.check("control protocol v2" in str(e) and "another control protocol version" in str(e),
+                        "%s: %s" % (what, e))
+        t.check(pid_alive(pid), "the daemon killed the VMM")
+        t.check(any("speaks control protocol v2, this daemon v1" in line for line in d.log_tail(50)),
+                "the daemon's log does not name both versions")
+        step = c.mgr.StopVm("upgraded", "graceful", dbus.UInt32(1000), timeout=30)
+        t.check(str(step) in ("sigterm", "sigkill"), "step %s" % step)
+        t.check(t.wait_until(lambda: c.stopped_of("upgraded"), 10), "no VmStopped")
+        t.check(not pid_alive(pid), "StopVm left the VMM alive")
+        t.check(not os.path.exists(state_file), "the state file is left")
+    finally:
+        dump_log_on_failure(d)
+        try:
+            os.unlink(d.runtime_dir + ".v2")
+        except FileNotFoundError:
+            pass
+        c.close()
+        d.close()
+        bus.close()
+
+
+@test
+def vmm_upgraded_under_a_restarted_daemon_is_ended_by_kill():
     bus = t.Bus()
     d = FakeVmmDaemon(bus, "normal")
     c = t.Client(bus)
@@ -228,16 +278,7 @@ def vmm_upgraded_under_a_restarted_daemon_is_listed_not_driven_and_not_killed():
         c.close()
         c = t.Client(bus)
         t.check(t.wait_until(lambda: "upgraded" in [str(v[0]) for v in c.mgr.ListVms()], 10), "VM not listed")
-        t.check(c.prop(path, "State") == "running", "State %s" % c.prop(path, "State"))
-        try:
-            c.vm(path).Pause(timeout=10)
-            t.check(False, "Pause of a v2 VMM succeeded")
-        except dbus.DBusException as e:
-            t.check(e.get_dbus_name() == "org.majordome.Error.VmmFailed", e.get_dbus_name())
-            t.check("another control protocol version" in str(e), str(e))
-        t.check(pid_alive(pid), "the daemon killed the VMM")
-        t.check(any("speaks control protocol v2, this daemon v1" in line for line in d.log_tail(50)),
-                "the daemon's log does not name both versions")
+        t.check(c.prop(path, "State") == "failed", "State %s" % c.prop(path, "State"))
         c.vm(path).Kill(timeout=30)
         t.check(t.wait_until(lambda: c.stopped_of("upgraded"), 10), "no VmStopped")
         t.check(not pid_alive(pid), "Kill left the VMM alive")

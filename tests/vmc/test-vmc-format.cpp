@@ -250,6 +250,19 @@ TEST(VmcFormat, info_shows_known_properties_in_order_then_the_rest) {
         g_variant_unref(info);
 }
 
+TEST(VmcFormat, info_says_why_a_vm_failed_and_nothing_when_it_did_not) {
+        GVariant *failed = parse_variant("a{sv}",
+                "{'State': <'failed'>, 'FailedReason': <'the VMM speaks control protocol v2, this daemon v1'>}");
+        GVariant *running = parse_variant("a{sv}", "{'State': <'running'>, 'FailedReason': <''>}");
+
+        EXPECT_EQ(take(vmc_format_info(failed)),
+                  "State           failed\n"
+                  "Failed because  the VMM speaks control protocol v2, this daemon v1\n");
+        EXPECT_EQ(take(vmc_format_info(running)), "State           running\n");
+        for (GVariant *v : {failed, running})
+                g_variant_unref(v);
+}
+
 TEST(VmcFormat, info_shows_the_gpu_in_one_line) {
         GVariant *info = parse_variant("a{sv}",
                 "{'Name': <'demo'>, 'Gpu': <{'backend': <'2d'>, 'width': <uint32 800>, 'height': <uint32 600>,"
