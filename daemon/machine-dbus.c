@@ -243,9 +243,10 @@ int machine_bus_append_info(sd_bus_message *reply, Machine *vm) {
         r = sd_bus_message_open_container(reply, 'a', "{sv}");
         if (r < 0)
                 return r;
-        r = sd_bus_message_append(reply, "{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}",
+        r = sd_bus_message_append(reply, "{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}",
                                   "Name", "s", vm->name,
                                   "State", "s", machine_state_to_string(vm->state),
+                                  "FailedReason", "s", vm->failed_reason ?: "",
                                   "Pid", "u", (uint32_t) vm->pid,
                                   "Cid", "u", vm->cid,
                                   "Vcpus", "u", vm->vcpus,
