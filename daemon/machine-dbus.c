@@ -9,6 +9,7 @@
 #include "manager-dbus.h"
 #include "machine-config-dbus.h"
 #include "machine-dbus.h"
+#include "machine-stop.h"
 #include "vmm-config.h"
 
 int machine_bus_error(sd_bus_error *error, int r, const char *what, const char *msg) {

@@ -22,6 +22,7 @@
 #include "machine-log.h"
 #include "machine-process.h"
 #include "machine-state-file.h"
+#include "machine-internal.h"
 #include "vmm-config.h"
 
 /* A GetBalloonStats caller: all callers while one request is out share it. */
@@ -93,7 +94,7 @@ static uint64_t now_realtime_usec(void) {
 
 /* ---- waiters ---- */
 
-static int waiter_add(MachineWaiter **list, MachineDoneFn done, void *userdata) {
+int machine_waiter_add(MachineWaiter **list, MachineDoneFn done, void *userdata) {
         MachineWaiter *w, **tail;
 
         if (!done)
@@ -109,7 +110,7 @@ static int waiter_add(MachineWaiter **list, MachineDoneFn done, void *userdata) 
         return 0;
 }
 
-static void waiters_complete(Machine *vm, MachineWaiter **list, int r, const char *msg, MachineStopStep step) {
+void machine_waiters_complete(Machine *vm, MachineWaiter **list, int r, const char *msg, MachineStopStep step) {
         /* Detach first: a callback may add new waiters. */
         MachineWaiter *w = *list;
 
@@ -189,8 +190,8 @@ Machine *machine_free(Machine *vm) {
         /* Nobody is left waiting forever: pending callers hear it ended. */
         machine_control_fail_all(vm, -ECANCELED);
         stats_waiters_complete(vm, -ECANCELED, "the daemon is shutting down", NULL);
-        waiters_complete(vm, &vm->start_waiters, -ECANCELED, "the daemon is shutting down", MACHINE_STOP_STEP_NONE);
-        waiters_complete(vm, &vm->stop_waiters, -ECANCELED, "the daemon is shutting down", vm->stop_step);
+        machine_waiters_complete(vm, &vm->start_waiters, -ECANCELED, "the daemon is shutting down", MACHINE_STOP_STEP_NONE);
+        machine_waiters_complete(vm, &vm->stop_waiters, -ECANCELED, "the daemon is shutting down", vm->stop_step);
 
         sd_event_source_disable_unref(vm->pidfd_source);
         sd_event_source_disable_unref(vm->control_source);
@@ -221,7 +222,7 @@ Machine *machine_free(Machine *vm) {
         return NULL;
 }
 
-static void machine_set_state(Machine *vm, MachineState state) {
+void machine_set_state(Machine *vm, MachineState state) {
         if (vm->state == state)
                 return;
         vm->state = state;
@@ -332,8 +333,8 @@ static void machine_finish(Machine *vm, bool known, bool signaled, int code) {
         }
         vm->state = MACHINE_STATE_STOPPED;
         manager_vm_state_changed(vm->manager, vm);
-        waiters_complete(vm, &vm->start_waiters, -ECHILD, msg, MACHINE_STOP_STEP_NONE);
-        waiters_complete(vm, &vm->stop_waiters, 0, NULL, vm->stop_step);
+        machine_waiters_complete(vm, &vm->start_waiters, -ECHILD, msg, MACHINE_STOP_STEP_NONE);
+        machine_waiters_complete(vm, &vm->stop_waiters, 0, NULL, vm->stop_step);
         manager_vm_stopped(vm->manager, vm);
         manager_remove_vm(vm->manager, vm);
 }
@@ -345,7 +346,7 @@ static int on_child(sd_event_source *s, const siginfo_t *si, void *userdata) {
         return 0;
 }
 
-static int on_pidfd(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+int machine_on_pidfd(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         Machine *vm = userdata;
 
         /* Not our child (adopted after a restart): the exit status went to
@@ -381,13 +382,13 @@ void machine_version_mismatch(Machine *vm, uint16_t version) {
         if (vm->state == MACHINE_STATE_STARTING && vm->is_child) {
                 /* Ours, just spawned, and unusable: StartVm fails now with
                  * both versions named, and the VMM goes (start-failed). */
-                waiters_complete(vm, &vm->start_waiters, -EPROTO, vm->failed_reason, MACHINE_STOP_STEP_NONE);
+                machine_waiters_complete(vm, &vm->start_waiters, -EPROTO, vm->failed_reason, MACHINE_STOP_STEP_NONE);
                 (void) machine_pidfd_send_signal(vm->pidfd, SIGKILL);
         } else if (vm->state != MACHINE_STATE_STOPPING && vm->state != MACHINE_STATE_STOPPED) {
                 /* A start adopted half-way is not finished by a `ready`
                  * that will never come. */
                 vm->start_timer = sd_event_source_disable_unref(vm->start_timer);
-                waiters_complete(vm, &vm->start_waiters, -EPROTO, vm->failed_reason, MACHINE_STOP_STEP_NONE);
+                machine_waiters_complete(vm, &vm->start_waiters, -EPROTO, vm->failed_reason, MACHINE_STOP_STEP_NONE);
                 machine_set_state(vm, MACHINE_STATE_FAILED);
         }
 }
@@ -404,7 +405,7 @@ static void on_subscribe_reply(Machine *vm, int r, const ControlReply *reply, vo
                 (void) machine_pidfd_send_signal(vm->pidfd, SIGKILL);
 }
 
-static int machine_subscribe(Machine *vm) {
+int machine_subscribe(Machine *vm) {
         return machine_control_request(vm, CONTROL_TYPE_SUBSCRIBE, on_subscribe_reply, NULL);
 }
 
@@ -443,7 +444,7 @@ static void machine_on_ready(Machine *vm, const ControlReady *ready) {
                 return; /* stopping already: the pidfd reports the end */
         vm->start_timer = sd_event_source_disable_unref(vm->start_timer);
         machine_set_state(vm, ready->state == CONTROL_STATE_PAUSED ? MACHINE_STATE_PAUSED : MACHINE_STATE_RUNNING);
-        waiters_complete(vm, &vm->start_waiters, 0, NULL, MACHINE_STOP_STEP_NONE);
+        machine_waiters_complete(vm, &vm->start_waiters, 0, NULL, MACHINE_STOP_STEP_NONE);
         manager_vm_started(vm->manager, vm);
 }
 
@@ -534,7 +535,7 @@ void machine_handle_event(Machine *vm, const ControlHeader *h, const uint8_t *pa
 
 /* ---- start ---- */
 
-static int on_start_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
+int machine_on_start_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
         Machine *vm = userdata;
 
         log_warning("VM %s: the VMM did not report running within %d ms, killing it",
@@ -664,7 +665,7 @@ static int machine_spawn(Machine *vm, MachineConfig *config, MachineDoneFn done,
                 goto fail;
         TAKE_FD(p.control_fd);
         r = sd_event_add_time_relative(vm->manager->event, &vm->start_timer, CLOCK_MONOTONIC,
-                                       (uint64_t) MACHINE_START_TIMEOUT_MS * 1000, 0, on_start_timeout, vm);
+                                       (uint64_t) MACHINE_START_TIMEOUT_MS * 1000, 0, machine_on_start_timeout, vm);
         if (r < 0)
                 goto fail;
         /* The VMM tells when it runs: nothing is polled. */
@@ -683,7 +684,7 @@ static int machine_spawn(Machine *vm, MachineConfig *config, MachineDoneFn done,
                 goto fail;
         /* Last: once a start waiter is registered, failing here would
          * answer the caller twice. */
-        r = waiter_add(&vm->start_waiters, done, userdata);
+        r = machine_waiter_add(&vm->start_waiters, done, userdata);
         if (r < 0)
                 goto fail;
         return 0;
@@ -715,337 +716,6 @@ int machine_start(Machine *vm, MachineConfig *config, MachineDoneFn done, void *
                 vm->cid = 0;
         }
         return r;
-}
-
-/* ---- adoption after a daemon restart ---- */
-
-static void machine_stop_resume(Machine *vm);
-
-/* The adopted VMM did not answer `info` at start-up (stopped, busy,
- * socket gone): it is managed from its state file, and asked again here
- * until it answers; its pidfd reports its end meanwhile. */
-#define MACHINE_ADOPT_RETRY_USEC (1000 * 1000)
-
-static void on_adopt_info(Machine *vm, int r, const ControlReply *reply, void *userdata);
-
-static int on_adopt_retry(sd_event_source *s, uint64_t usec, void *userdata) {
-        Machine *vm = userdata;
-        int fd = -EBADF, r;
-
-        if (!vm->adopt_unconfirmed || vm->state == MACHINE_STATE_STOPPED)
-                return 0;
-        if (vm->control_fd < 0 && control_connect(vm->socket_path, &fd) >= 0 && machine_control_attach(vm, fd) < 0)
-                safe_close(fd);
-        r = machine_control_request(vm, CONTROL_TYPE_INFO, on_adopt_info, NULL);
-        if (r < 0) {
-                (void) sd_event_source_set_time_relative(vm->adopt_timer, MACHINE_ADOPT_RETRY_USEC);
-                (void) sd_event_source_set_enabled(vm->adopt_timer, SD_EVENT_ONESHOT);
-        }
-        return 0;
-}
-
-static void on_adopt_info(Machine *vm, int r, const ControlReply *reply, void *userdata) {
-        ControlInfo info;
-
-        if (r == -ECANCELED || !vm->adopt_unconfirmed)
-                return;
-        if (r < 0 || reply->status < 0 || control_info_decode(reply->payload, reply->length, &info) < 0 ||
-            info.pid != (uint32_t) vm->pid) {
-                if (r != -ETIMEDOUT)
-                        /* Not our VMM's socket, or gone: reconnect next time. */
-                        machine_control_disconnect(vm);
-                (void) sd_event_source_set_time_relative(vm->adopt_timer, MACHINE_ADOPT_RETRY_USEC);
-                (void) sd_event_source_set_enabled(vm->adopt_timer, SD_EVENT_ONESHOT);
-                return;
-        }
-        vm->adopt_unconfirmed = false;
-        (void) machine_subscribe(vm);
-        vm->vcpus = info.vcpus;
-        vm->memory_bytes = info.memory_bytes;
-        log_info("VM %s: the VMM answers again (%s)", vm->name, control_state_to_string(info.state) ?: "?");
-        /* One adopted while starting (before its VMM had its socket up) is
-         * finished by the `ready` event its subscription brings. */
-        if (vm->state == MACHINE_STATE_RUNNING || vm->state == MACHINE_STATE_PAUSED) {
-                if (info.state == CONTROL_STATE_PAUSED)
-                        machine_set_state(vm, MACHINE_STATE_PAUSED);
-                else if (info.state == CONTROL_STATE_RUNNING)
-                        machine_set_state(vm, MACHINE_STATE_RUNNING);
-        }
-}
-
-int machine_adopt(Manager *m, const char *state_path, Machine **ret) {
-        _cleanup_close_ int pidfd = -EBADF, fd = -EBADF;
-        MachineStateFile s = {};
-        ControlReply reply;
-        ControlInfo info;
-        uint64_t starttime;
-        uint16_t other_version = 0;
-        bool answered = false;
-        Machine *vm = NULL;
-        int r;
-
-        r = machine_state_file_read(state_path, &s);
-        if (r < 0)
-                return r;
-        r = machine_new(m, s.name, &vm);
-        if (r < 0)
-                goto out;
-        if (strcmp(vm->state_path, state_path) != 0 || strcmp(vm->socket_path, s.socket) != 0) {
-                r = -EBADMSG;
-                goto out;
-        }
-
-        /* Identity: the pid must still name the process that was started
-         * then. Only a VMM known to be gone (-ESRCH) makes the entry stale;
-         * anything else keeps the VM managed. */
-        pidfd = machine_pidfd_open(s.pid);
-        if (pidfd < 0) {
-                r = -errno;
-                goto out;
-        }
-        r = machine_pid_get_starttime(s.pid, &starttime);
-        if (r == -ENOENT) /* exited between the two */
-                r = -ESRCH;
-        if (r < 0)
-                goto out;
-        if (starttime != s.starttime) {
-                r = -ESRCH; /* the pid was reused */
-                goto out;
-        }
-
-        /* The VMM's own view, if it answers now; a VMM that does not (it is
-         * stopped, overloaded, its socket gone) is adopted all the same,
-         * from the state file, and asked again later. */
-        r = control_connect(s.socket, &fd);
-        if (r >= 0)
-                r = control_call(fd, CONTROL_TYPE_INFO, 1, NULL, 0, NULL, 0, 1000, &reply);
-        if (r >= 0 && reply.status == -EPROTO && reply.version != CONTROL_VERSION) {
-                /* An upgrade under a running VMM: it is listed (and can be
-                 * killed), never driven with messages it reads otherwise. */
-                other_version = reply.version;
-                fd = safe_close(fd);
-        } else if (r >= 0 && reply.status < 0)
-                r = reply.status;
-        if (r >= 0 && !other_version)
-                r = control_info_decode(reply.payload, reply.length, &info);
-        if (!other_version && r >= 0 && info.pid == (uint32_t) s.pid)
-                answered = true;
-        else if (!other_version) {
-                log_warning_errno(r < 0 ? r : -ESRCH, "VM %s: the VMM (pid %d) does not answer on its socket "
-                                  "(%m); adopting it from its state file", s.name, (int) s.pid);
-                /* Something else answering on the path is not ours to talk to. */
-                if (r >= 0)
-                        fd = safe_close(fd);
-        }
-
-        vm->pid = s.pid;
-        vm->pid_starttime = starttime;
-        vm->cid = s.cid;
-        vm->vcpus = answered ? info.vcpus : s.vcpus;
-        vm->memory_bytes = answered ? info.memory_bytes : s.memory;
-        vm->start_time_usec = s.start_usec;
-        vm->stop_requested = s.stop_requested;
-        vm->kill_requested = s.kill_requested;
-        vm->stop_step = s.stop_step;
-        vm->stop_timeout_ms = s.stop_timeout_ms ?: MACHINE_STOP_TIMEOUT_MS_DEFAULT;
-        vm->balloon = s.balloon;
-        vm->balloon_target_bytes = s.balloon_target;
-        vm->on_panic = s.on_panic;
-        vm->guest_panicked = s.guest_panicked;
-        vm->n_disks = MIN(s.disks, (uint32_t) MACHINE_DISKS_MAX);
-        vm->disks_read_only = s.disks_ro;
-        for (unsigned i = 0; i < s.n_shares; i++) {
-                vm->shares[i] = s.shares[i];
-                s.shares[i].path = NULL;
-        }
-        vm->n_shares = s.n_shares;
-        vm->live_shares = s.live_shares;
-        for (unsigned i = 0; i < s.n_live; i++) {
-                vm->live[i] = s.live[i];
-                s.live[i].path = NULL;
-        }
-        vm->n_live = s.n_live;
-        vm->gpu = s.gpu;
-        vm->next_request_id = 1;
-        if (answered)
-                vm->state = info.state == CONTROL_STATE_PAUSED ? MACHINE_STATE_PAUSED :
-                            info.state == CONTROL_STATE_STARTING ? MACHINE_STATE_STARTING :
-                            info.state == CONTROL_STATE_STOPPING ? MACHINE_STATE_STOPPING : MACHINE_STATE_RUNNING;
-        else {
-                vm->state = s.state < 0 || s.state == MACHINE_STATE_STOPPED ? MACHINE_STATE_RUNNING :
-                            (MachineState) s.state;
-        }
-        if (vm->stop_requested || vm->kill_requested)
-                vm->state = MACHINE_STATE_STOPPING;
-        else if (other_version)
-                /* Set here, not through machine_set_state: the VM is not
-                 * listed yet, so there is nobody to tell. */
-                vm->state = MACHINE_STATE_FAILED;
-        else if (vm->state == MACHINE_STATE_FAILED)
-                /* The file's "failed" is rechecked: a VMM not answering now
-                 * is asked again and judged by its answer. */
-                vm->state = MACHINE_STATE_RUNNING;
-
-        r = sd_event_add_io(m->event, &vm->pidfd_source, pidfd, EPOLLIN, on_pidfd, vm);
-        if (r < 0)
-                goto out;
-        vm->pidfd = TAKE_FD(pidfd);
-        if (fd >= 0) {
-                r = machine_control_attach(vm, fd);
-                if (r < 0)
-                        goto out;
-                TAKE_FD(fd);
-        }
-        if (other_version)
-                machine_version_mismatch(vm, other_version);
-        else if (!answered) {
-                vm->adopt_unconfirmed = true;
-                r = sd_event_add_time_relative(m->event, &vm->adopt_timer, CLOCK_MONOTONIC,
-                                               MACHINE_ADOPT_RETRY_USEC, 0, on_adopt_retry, vm);
-                if (r < 0)
-                        goto out;
-        }
-        /* Its start goes on under the same limit: running in time (its
-         * `ready` event), or killed, never left "starting". */
-        if (vm->state == MACHINE_STATE_STARTING) {
-                r = sd_event_add_time_relative(m->event, &vm->start_timer, CLOCK_MONOTONIC,
-                                               (uint64_t) MACHINE_START_TIMEOUT_MS * 1000, 0, on_start_timeout, vm);
-                if (r < 0)
-                        goto out;
-        }
-        /* Its state is pushed from now on (ready at once, then changes); a
-         * VMM not confirmed yet subscribes once it answers. */
-        if (!other_version && !vm->adopt_unconfirmed && vm->control_fd >= 0)
-                (void) machine_subscribe(vm);
-        /* A stop or kill that was under way goes on, its timer armed. */
-        if (vm->stop_requested || vm->kill_requested)
-                machine_stop_resume(vm);
-        (void) machine_save(vm);
-        *ret = TAKE_PTR(vm);
-        r = 0;
-out:
-        machine_state_file_done(&s);
-        machine_free(vm);
-        return r;
-}
-
-/* ---- stop ---- */
-
-static void machine_stop_escalate(Machine *vm);
-
-static int on_stop_timer(sd_event_source *s, uint64_t usec, void *userdata) {
-        Machine *vm = userdata;
-
-        if (vm->stop_step == MACHINE_STOP_STEP_SIGKILL) {
-                /* Not even SIGKILL ended it yet (uninterruptible sleep): answer
-                 * the callers now rather than leave them waiting; the pidfd
-                 * still reports the end when it comes. */
-                waiters_complete(vm, &vm->stop_waiters, -ETIMEDOUT,
-                                 "the VMM did not exit after SIGKILL", vm->stop_step);
-                return 0;
-        }
-        machine_stop_escalate(vm);
-        return 0;
-}
-
-static void machine_arm_stop_timer(Machine *vm) {
-        if (!vm->stop_timer &&
-            sd_event_add_time(vm->manager->event, &vm->stop_timer, CLOCK_MONOTONIC,
-                              UINT64_MAX, 0, on_stop_timer, vm) < 0) {
-                return;
-        }
-        (void) sd_event_source_set_time_relative(vm->stop_timer, (uint64_t) vm->stop_timeout_ms * 1000);
-        (void) sd_event_source_set_enabled(vm->stop_timer, SD_EVENT_ONESHOT);
-}
-
-static void machine_stop_escalate(Machine *vm) {
-        int sig;
-
-        if (vm->stop_step < MACHINE_STOP_STEP_SIGTERM) {
-                vm->stop_step = MACHINE_STOP_STEP_SIGTERM;
-                sig = SIGTERM;
-        } else {
-                vm->stop_step = MACHINE_STOP_STEP_SIGKILL;
-                sig = SIGKILL;
-        }
-        /* Saved, so that a restarted daemon continues from this step. */
-        (void) machine_save(vm);
-        log_info("VM %s: stopping with %s", vm->name, sig == SIGTERM ? "SIGTERM" : "SIGKILL");
-        if (machine_pidfd_send_signal(vm->pidfd, sig) < 0 && errno != ESRCH)
-                log_warning_errno(errno, "VM %s: sending signal %d: %m", vm->name, sig);
-        machine_arm_stop_timer(vm);
-}
-
-static void on_stop_reply(Machine *vm, int r, const ControlReply *reply, void *userdata) {
-        if (r == -ECANCELED)
-                return;
-        if (vm->stop_step != MACHINE_STOP_STEP_GRACEFUL)
-                return;
-        /* A refused or unanswered stop goes straight to the next step. */
-        if (r < 0 || reply->status < 0)
-                machine_stop_escalate(vm);
-}
-
-/* The graceful step: the VMM's stop, sent past anything else in flight. */
-static void machine_stop_send(Machine *vm) {
-        if (machine_control_request_full(vm, CONTROL_TYPE_STOP, NULL, 0, true, on_stop_reply, NULL) < 0)
-                machine_stop_escalate(vm);
-        else
-                machine_arm_stop_timer(vm);
-}
-
-/* After a daemon restart: the step the last daemon had reached is done
- * again (the stop resent, the signal sent again) and its timer armed, so
- * the escalation goes on instead of waiting forever. */
-static void machine_stop_resume(Machine *vm) {
-        log_info("VM %s: continuing its %s stop (step %s)", vm->name, vm->kill_requested ? "kill" : "graceful",
-                 machine_stop_step_to_string(vm->stop_step));
-        if (vm->kill_requested || vm->stop_step == MACHINE_STOP_STEP_SIGKILL) {
-                vm->stop_step = MACHINE_STOP_STEP_SIGKILL;
-                if (machine_pidfd_send_signal(vm->pidfd, SIGKILL) < 0 && errno != ESRCH)
-                        log_warning_errno(errno, "VM %s: SIGKILL: %m", vm->name);
-                machine_arm_stop_timer(vm);
-        } else if (vm->stop_step == MACHINE_STOP_STEP_SIGTERM) {
-                if (machine_pidfd_send_signal(vm->pidfd, SIGTERM) < 0 && errno != ESRCH)
-                        log_warning_errno(errno, "VM %s: SIGTERM: %m", vm->name);
-                machine_arm_stop_timer(vm);
-        } else {
-                vm->stop_step = MACHINE_STOP_STEP_GRACEFUL;
-                machine_stop_send(vm);
-        }
-}
-
-int machine_stop(Machine *vm, bool kill_now, uint32_t timeout_ms, MachineDoneFn done, void *userdata) {
-        int r;
-
-        if (vm->state == MACHINE_STATE_STOPPED)
-                return -ESRCH;
-        r = waiter_add(&vm->stop_waiters, done, userdata);
-        if (r < 0)
-                return r;
-
-        if (kill_now) {
-                if (!vm->kill_requested) {
-                        vm->kill_requested = true;
-                        vm->stop_step = MACHINE_STOP_STEP_SIGKILL;
-                        if (!vm->stop_timeout_ms || timeout_ms)
-                                vm->stop_timeout_ms = timeout_ms ?: MACHINE_STOP_TIMEOUT_MS_DEFAULT;
-                        if (machine_pidfd_send_signal(vm->pidfd, SIGKILL) < 0 && errno != ESRCH)
-                                log_warning_errno(errno, "VM %s: SIGKILL: %m", vm->name);
-                        machine_arm_stop_timer(vm);
-                        machine_set_state(vm, MACHINE_STATE_STOPPING);
-                }
-                return 0;
-        }
-        if (vm->stop_requested || vm->kill_requested)
-                return 0; /* joins the stop under way */
-
-        vm->stop_requested = true;
-        vm->stop_step = MACHINE_STOP_STEP_GRACEFUL;
-        vm->stop_timeout_ms = timeout_ms ?: MACHINE_STOP_TIMEOUT_MS_DEFAULT;
-        machine_set_state(vm, MACHINE_STATE_STOPPING);
-        machine_stop_send(vm);
-        return 0;
 }
 
 /* ---- pause, resume ---- */

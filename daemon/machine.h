@@ -8,7 +8,8 @@
  * machine.c is that life cycle; its parts are apart: the typed StartVm
  * config (machine-config.h), the process (machine-process.h), the control
  * connection (machine-control.h), the state file (machine-state-file.h),
- * the VMM's log (machine-log.h). On D-Bus a Machine is an
+ * the VMM's log (machine-log.h), re-adoption after a daemon restart
+ * (machine-adopt.h), the stop escalation (machine-stop.h). On D-Bus a Machine is an
  * org.majordome.Vm1 object (machine-dbus.c); nothing here knows about
  * method calls beyond opaque pending replies handed back through the
  * callbacks, and changes reach the wire layer through ManagerHooks
@@ -227,18 +228,6 @@ Machine *machine_free(Machine *vm);
 /* Spawns the VMM; the VM is STARTING until the VMM reports running, then
  * RUNNING and the waiter is called with 0 (or with an error on failure). */
 int machine_start(Machine *vm, MachineConfig *config, MachineDoneFn done, void *userdata);
-
-/* Re-adopts a VMM listed in a state file; 0 on success. -ESRCH: the VMM is
- * gone (no such pid, or the pid was reused) and -EBADMSG: the file is
- * unusable; the caller removes the entry then, and only then. A VMM that
- * is alive but does not answer is adopted from the state file. A stop or
- * kill under way when the last daemon ended is continued. */
-int machine_adopt(Manager *m, const char *state_path, Machine **ret);
-
-/* graceful: VMM stop, then SIGTERM, then SIGKILL, each bounded by
- * timeout_ms; kill: SIGKILL at once. The waiter is called once the VMM is
- * gone. Joining a stop already under way is allowed. */
-int machine_stop(Machine *vm, bool kill, uint32_t timeout_ms, MachineDoneFn done, void *userdata);
 
 /* Whether requests other than a stop may go to the VMM now: 0 when
  * running or paused, -EPROTO when failed (another protocol version),

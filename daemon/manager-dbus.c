@@ -12,6 +12,7 @@
 #include "manager-dbus.h"
 #include "machine-config-dbus.h"
 #include "machine-dbus.h"
+#include "machine-stop.h"
 #include "vmm-config.h"
 
 /* ---- methods ---- */

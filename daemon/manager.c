@@ -8,6 +8,7 @@
 
 #include "log.h"
 #include "manager.h"
+#include "machine-adopt.h"
 
 int manager_new(Manager **ret) {
         Manager *m;

@@ -23,7 +23,9 @@
 #include "machine-control.h"
 #include "machine-log.h"
 #include "machine-process.h"
+#include "machine-adopt.h"
 #include "machine-state-file.h"
+#include "machine-stop.h"
 #include "vmm-config.h"
 
 namespace {
