@@ -1919,7 +1919,11 @@ static uint32_t fence_ring_check(VirtioGpu *g, const Request *rq, uint32_t flags
 
 void virtio_gpu_drop_held(VirtioGpu *g) {
         /* The chains were the stopped ring's; response_done tokens are
-         * forgotten too: nothing is answered after a reset. */
+         * forgotten too: nothing is answered after a reset, nor written
+         * into a channel ring for a dropped fence. */
+        for (unsigned i = 0; i < g->n_contexts; i++)
+                if (g->contexts[i].cd)
+                        cross_domain_drop_fences(g->contexts[i].cd);
         g->n_pending = 0;
         g->ctrlq = NULL;
 }
