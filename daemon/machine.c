@@ -235,6 +235,7 @@ int machine_save(Machine *vm) {
                 .log = vm->log_path,
                 .state = vm->state,
                 .pid = vm->pid,
+                .owner_uid = vm->owner_uid,
                 .starttime = vm->pid_starttime,
                 .memory = vm->memory_bytes,
                 .start_usec = vm->start_time_usec,
@@ -856,6 +857,7 @@ int machine_adopt(Manager *m, const char *state_path, Machine **ret) {
         }
         vm->n_live = s.n_live;
         vm->gpu = s.gpu;
+        vm->owner_uid = s.owner_uid;
         vm->next_request_id = 1;
         if (answered)
                 vm->state = info.state == CONTROL_STATE_PAUSED ? MACHINE_STATE_PAUSED :
