@@ -431,6 +431,8 @@ static int handle(VhostUserBackend *b, const VhostUserMsg *m, int *fds, size_t n
                         return -EINVAL;
                 /* Stops the ring: it lets go of the guest's memory. */
                 ring_stop(r);
+                if (b->ops->stopped)
+                        b->ops->stopped(b->ctx, index);
                 put_le32(p, index);
                 put_le32(p + 4, r->q.next_avail);
                 r->base = r->q.next_avail;

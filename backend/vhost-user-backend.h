@@ -41,6 +41,10 @@ typedef struct VhostUserBackendOps {
         /* The driver notified ring `index` (its kick eventfd fired), just
          * before queue_notify. Optional. */
         void (*kicked)(void *ctx, unsigned index);
+        /* The front-end stopped ring `index` (GET_VRING_BASE: a device
+         * reset, or the VM's end), before the answer goes out: chains the
+         * device still holds from it must never be pushed. Optional. */
+        void (*stopped)(void *ctx, unsigned index);
         /* Sees every checked request before the library answers it (to
          * misbehave in tests): 1 when it handled the request itself, 0 to
          * let the library answer, negative to end the loop. Optional. */

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 #include <inttypes.h>
 #include <math.h>
+#include <pwd.h>
 #include <stdlib.h>
 #include <stdbool.h>
 #include <string.h>
@@ -549,18 +550,28 @@ static char *gpu_text(GVariant *v) {
                                safe_context_types[0] ? ", contexts " : "", safe_context_types);
 }
 
+/* The user's name where this host knows the uid (the daemon's host: vmc
+ * runs beside it). */
+static char *owner_text(uint32_t uid) {
+        struct passwd *pw = getpwuid((uid_t) uid);
+        g_autofree char *name = pw ? vmc_escape_text(pw->pw_name) : NULL;
+
+        return name ? g_strdup_printf("%s (uid %" PRIu32 ")", name, uid) : g_strdup_printf("uid %" PRIu32, uid);
+}
+
 char *vmc_format_info(GVariant *info) {
         /* Known properties in a fixed order and with units; whatever else
          * the daemon reports follows, sorted, so nothing is hidden. */
         static const struct {
                 const char *key;
                 const char *label;
-                enum { TEXT, BYTES, TIME, CID, PATH, DEVICES, SHARES, LIVE_SHARES, GPU } kind;
+                enum { TEXT, BYTES, TIME, CID, PATH, DEVICES, SHARES, LIVE_SHARES, GPU, OWNER } kind;
         } known[] = {
                 { "Name", "Name", TEXT },
                 { "State", "State", TEXT },
                 /* PATH: "" (not failed) is left out, as for paths. */
                 { "FailedReason", "Failed because", PATH },
+                { "Owner", "Owner", OWNER },
                 { "Pid", "PID", TEXT },
                 { "Vcpus", "vCPUs", TEXT },
                 { "MemoryBytes", "Memory", BYTES },
@@ -607,6 +618,8 @@ char *vmc_format_info(GVariant *info) {
                 }
                 else if (known[i].kind == GPU && g_variant_is_of_type(v, G_VARIANT_TYPE_VARDICT))
                         text = gpu_text(v);
+                else if (known[i].kind == OWNER && g_variant_is_of_type(v, G_VARIANT_TYPE_UINT32))
+                        text = owner_text(g_variant_get_uint32(v));
                 else if (known[i].kind == CID && g_variant_is_of_type(v, G_VARIANT_TYPE_UINT32) &&
                          g_variant_get_uint32(v) == 0)
                         text = g_strdup("none");

@@ -213,8 +213,40 @@ static int auth_ask_polkit(Manager *m, AuthQuery *q, sd_bus_message *msg, const 
         return 0;
 }
 
-int auth_check(Manager *m, sd_bus_message *msg, const char *action, sd_bus_error *error) {
+int auth_sender_uid(sd_bus_message *msg, uid_t *ret_uid, sd_bus_error *error) {
         _cleanup_(sd_bus_creds_unrefp) sd_bus_creds *creds = NULL;
+        uid_t uid;
+        int r;
+
+        r = sd_bus_query_sender_creds(msg, SD_BUS_CREDS_EUID | SD_BUS_CREDS_UID, &creds);
+        if (r < 0)
+                return sd_bus_error_set_errnof(error, r, "Cannot identify the caller: %m");
+        r = sd_bus_creds_get_euid(creds, &uid);
+        if (r < 0)
+                r = sd_bus_creds_get_uid(creds, &uid);
+        if (r < 0)
+                return sd_bus_error_set_errnof(error, r, "Cannot identify the caller: %m");
+        *ret_uid = uid;
+        return 0;
+}
+
+int auth_check_owner(Manager *m, sd_bus_message *msg, uid_t owner, sd_bus_error *error) {
+        uid_t uid;
+        int r;
+
+        r = auth_check_manage(m, msg, error);
+        if (r <= 0)
+                return r;
+        r = auth_sender_uid(msg, &uid, error);
+        if (r < 0)
+                return r;
+        /* On the session bus every VM is the daemon's user's. */
+        if (m->user || uid == 0 || uid == owner)
+                return 1;
+        return auth_check(m, msg, AUTH_ACTION_MANAGE_ANY, error);
+}
+
+int auth_check(Manager *m, sd_bus_message *msg, const char *action, sd_bus_error *error) {
         AuthQuery *q;
         const char *sender;
         uid_t uid;
@@ -237,14 +269,9 @@ int auth_check(Manager *m, sd_bus_message *msg, const char *action, sd_bus_error
                 return r < 0 ? r : 0;
         }
 
-        r = sd_bus_query_sender_creds(msg, SD_BUS_CREDS_EUID | SD_BUS_CREDS_UID, &creds);
+        r = auth_sender_uid(msg, &uid, error);
         if (r < 0)
-                return sd_bus_error_set_errnof(error, r, "Cannot identify the caller: %m");
-        r = sd_bus_creds_get_euid(creds, &uid);
-        if (r < 0)
-                r = sd_bus_creds_get_uid(creds, &uid);
-        if (r < 0)
-                return sd_bus_error_set_errnof(error, r, "Cannot identify the caller: %m");
+                return r;
         if (uid == 0 || (m->user && uid == geteuid()))
                 return 1;
         if (m->user)

@@ -4,7 +4,9 @@
 /* Who may change VMs. Read-only calls are open. Mutating calls: root always;
  * on the session bus the daemon's own uid; on the system bus whoever polkit
  * grants org.majordome.manage-vms, asked over D-Bus (no libpolkit). Block
- * devices as disks need org.majordome.manage-devices as well.
+ * devices as disks need org.majordome.manage-devices as well. A VM is
+ * changed by the uid that started it; another non-root uid needs
+ * org.majordome.manage-any-vm on top of manage-vms.
  *
  * Also who the caller is for the files (and sockets) StartVm opens by
  * path: a privileged daemon opens them with the caller's fsuid, fsgid and groups,
@@ -23,6 +25,7 @@ extern "C" {
 
 #define AUTH_ACTION_MANAGE "org.majordome.manage-vms"
 #define AUTH_ACTION_MANAGE_DEVICES "org.majordome.manage-devices"
+#define AUTH_ACTION_MANAGE_ANY "org.majordome.manage-any-vm"
 #define AUTH_QUERIES_MAX 256
 /* One caller cannot take every slot: others are still answered. */
 #define AUTH_QUERIES_PER_SENDER_MAX 16
@@ -38,6 +41,14 @@ int auth_check(Manager *m, sd_bus_message *msg, const char *action, sd_bus_error
 static inline int auth_check_manage(Manager *m, sd_bus_message *msg, sd_bus_error *error) {
         return auth_check(m, msg, AUTH_ACTION_MANAGE, error);
 }
+
+/* The sender's uid, from the bus (not from /proc). */
+int auth_sender_uid(sd_bus_message *msg, uid_t *ret_uid, sd_bus_error *error);
+
+/* Whether the caller may change a VM that owner started: manage-vms, then,
+ * for a non-root caller other than owner on the system bus, manage-any-vm.
+ * Returns as auth_check(). */
+int auth_check_owner(Manager *m, sd_bus_message *msg, uid_t owner, sd_bus_error *error);
 
 /* Polkit checks asked for or answered and not yet swept. */
 unsigned auth_queries_count(Manager *m);

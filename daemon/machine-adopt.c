@@ -159,6 +159,7 @@ int machine_adopt(Manager *m, const char *state_path, Machine **ret) {
         }
         vm->n_live = s.n_live;
         vm->gpu = s.gpu;
+        vm->owner_uid = s.owner_uid;
         vm->next_request_id = 1;
         if (answered)
                 vm->state = info.state == CONTROL_STATE_PAUSED ? MACHINE_STATE_PAUSED :

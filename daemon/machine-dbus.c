@@ -272,6 +272,8 @@ int machine_bus_append_info(sd_bus_message *reply, Machine *vm) {
         if (r >= 0)
                 r = sd_bus_message_append(reply, "{sv}", "Scope", "s", vm->scope_slot ? "" : vm->scope ?: "");
         if (r >= 0)
+                r = sd_bus_message_append(reply, "{sv}", "Owner", "u", (uint32_t) vm->owner_uid);
+        if (r >= 0)
                 r = sd_bus_message_close_container(reply);
         return r;
 }
@@ -326,7 +328,7 @@ int machine_bus_stop(Machine *vm, sd_bus_message *msg, const char *mode, uint32_
                                          "timeout_ms %u is over the limit of %u", timeout_ms,
                                          MACHINE_STOP_TIMEOUT_MS_MAX);
 
-        r = auth_check_manage(vm->manager, msg, error);
+        r = auth_check_owner(vm->manager, msg, vm->owner_uid, error);
         if (r <= 0)
                 return r < 0 ? r : 1;
 
@@ -351,7 +353,7 @@ static int method_kill(sd_bus_message *msg, void *userdata, sd_bus_error *error)
         Machine *vm = userdata;
         int r;
 
-        r = auth_check_manage(vm->manager, msg, error);
+        r = auth_check_owner(vm->manager, msg, vm->owner_uid, error);
         if (r <= 0)
                 return r < 0 ? r : 1;
         return call_started(machine_stop(vm, true, 0, reply_done, sd_bus_message_ref(msg)),
@@ -374,7 +376,7 @@ static int check_up(Machine *vm, sd_bus_error *error) {
 static int method_pause_resume(sd_bus_message *msg, Machine *vm, bool pause, sd_bus_error *error) {
         int r;
 
-        r = auth_check_manage(vm->manager, msg, error);
+        r = auth_check_owner(vm->manager, msg, vm->owner_uid, error);
         if (r <= 0)
                 return r < 0 ? r : 1;
         /* Idempotent: asking for the state the VM is in succeeds. */
@@ -410,7 +412,7 @@ static int method_set_balloon(sd_bus_message *msg, void *userdata, sd_bus_error 
                 return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
                                          "Balloon size %" PRIu64 " is larger than the VM's memory (%" PRIu64 ")",
                                          bytes, vm->memory_bytes);
-        r = auth_check_manage(vm->manager, msg, error);
+        r = auth_check_owner(vm->manager, msg, vm->owner_uid, error);
         if (r <= 0)
                 return r < 0 ? r : 1;
         r = check_up(vm, error);
@@ -491,7 +493,7 @@ static int method_resize_disk(sd_bus_message *msg, void *userdata, sd_bus_error 
         if (bytes == 0 || bytes % 512 != 0)
                 return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
                                          "Disk size %" PRIu64 " is not a non-zero multiple of 512 bytes", bytes);
-        r = auth_check_manage(vm->manager, msg, error);
+        r = auth_check_owner(vm->manager, msg, vm->owner_uid, error);
         if (r <= 0)
                 return r < 0 ? r : 1;
         r = check_up(vm, error);
@@ -544,7 +546,7 @@ static int method_share_directory(sd_bus_message *msg, void *userdata, sd_bus_er
         r = share_options_parse(msg, "options", SD_BUS_ERROR_INVALID_ARGS, false, &o, error);
         if (r < 0)
                 return r;
-        r = auth_check_manage(vm->manager, msg, error);
+        r = auth_check_owner(vm->manager, msg, vm->owner_uid, error);
         if (r <= 0)
                 return r < 0 ? r : 1;
         if (o.tag[0] && tag_taken(vm, o.tag))
@@ -599,7 +601,7 @@ static int method_unshare_directory(sd_bus_message *msg, void *userdata, sd_bus_
         r = sd_bus_message_read(msg, "s", &tag);
         if (r < 0)
                 return r;
-        r = auth_check_manage(vm->manager, msg, error);
+        r = auth_check_owner(vm->manager, msg, vm->owner_uid, error);
         if (r <= 0)
                 return r < 0 ? r : 1;
         if (!tag_taken(vm, tag))
@@ -626,6 +628,7 @@ static const sd_bus_vtable machine_vtable[] = {
         SD_BUS_PROPERTY("Name", "s", NULL, offsetof(Machine, name), SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("State", "s", property_get_state, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("FailedReason", "s", property_get_failed_reason, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("Owner", "u", NULL, offsetof(Machine, owner_uid), SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("Pid", "u", property_get_pid, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("Cid", "u", NULL, offsetof(Machine, cid), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("Vcpus", "u", NULL, offsetof(Machine, vcpus), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),

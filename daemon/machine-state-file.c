@@ -44,13 +44,14 @@ int machine_state_file_write(const char *path, const MachineStateFile *s) {
                 "STATE=%s\nCID=%" PRIu32 "\nVCPUS=%" PRIu32 "\nMEMORY=%" PRIu64 "\n"
                 "START_USEC=%" PRIu64 "\nSTOP_REQUESTED=%d\nKILL_REQUESTED=%d\n"
                 "BALLOON=%d\nBALLOON_TARGET=%" PRIu64 "\nDISKS=%u\nDISKS_RO=%" PRIu32 "\n"
-                "STOP_STEP=%s\nSTOP_TIMEOUT_MS=%" PRIu32 "\nON_PANIC=%s\nGUEST_PANICKED=%d\n",
+                "STOP_STEP=%s\nSTOP_TIMEOUT_MS=%" PRIu32 "\nON_PANIC=%s\nGUEST_PANICKED=%d\nOWNER=%u\n",
                 s->name, (int) s->pid, s->starttime, s->socket, s->log ?: "",
                 machine_state_to_string(s->state) ?: "running", s->cid, s->vcpus, s->memory,
                 s->start_usec, s->stop_requested, s->kill_requested,
                 s->balloon, s->balloon_target, s->disks, s->disks_ro,
                 machine_stop_step_to_string(s->stop_step) ?: "none", s->stop_timeout_ms,
-                control_panic_action_to_string(s->on_panic) ?: "stop", s->guest_panicked);
+                control_panic_action_to_string(s->on_panic) ?: "stop", s->guest_panicked,
+                (unsigned) s->owner_uid);
         /* SHARE=<read_only> <cache> <tag> <path>: a tag has no space. */
         for (unsigned i = 0; i < s->n_shares; i++) {
                 fprintf(f, "SHARE=%d %s %s ", s->shares[i].read_only,
@@ -181,6 +182,8 @@ int machine_state_file_read(const char *path, MachineStateFile *ret) {
                         s.state = machine_state_from_string(v);
                 else if (strcmp(line, "PID") == 0)
                         s.pid = (pid_t) strtol(v, NULL, 10);
+                else if (strcmp(line, "OWNER") == 0)
+                        s.owner_uid = (uid_t) strtoul(v, NULL, 10);
                 else if (strcmp(line, "STARTTIME") == 0)
                         s.starttime = strtoull(v, NULL, 10);
                 else if (strcmp(line, "MEMORY") == 0)

@@ -24,6 +24,7 @@ typedef struct MachineStateFile {
         char *log;              /* the guest's console log (written, not needed back) */
         int state;              /* MachineState; < 0: missing or unknown */
         pid_t pid;
+        uid_t owner_uid;        /* missing: 0, so only root or manage-any-vm */
         uint64_t starttime;     /* the pid's identity (/proc/PID/stat field 22) */
         uint64_t memory;
         uint64_t start_usec;

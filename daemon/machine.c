@@ -238,6 +238,7 @@ int machine_save(Machine *vm) {
                 .log = vm->log_path,
                 .state = vm->state,
                 .pid = vm->pid,
+                .owner_uid = vm->owner_uid,
                 .starttime = vm->pid_starttime,
                 .memory = vm->memory_bytes,
                 .start_usec = vm->start_time_usec,

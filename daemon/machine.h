@@ -128,6 +128,9 @@ struct Machine {
         char *name;
         char *path;             /* D-Bus object path */
         MachineState state;
+        /* Who started it: another non-root caller needs manage-any-vm to
+         * change it (auth.h). Kept in the state file. */
+        uid_t owner_uid;
 
         pid_t pid;
         uint64_t pid_starttime; /* /proc/PID/stat field 22: the pid's identity */

@@ -90,8 +90,10 @@ static int method_start_vm(sd_bus_message *msg, void *userdata, sd_bus_error *er
         }
 
         r = machine_new(m, name, &vm);
-        if (r >= 0)
+        if (r >= 0) {
+                vm->owner_uid = caller.uid;
                 r = manager_add_vm(m, vm);
+        }
         if (r < 0) {
                 machine_free(vm);
                 machine_config_done(&config);
@@ -158,6 +160,12 @@ static int method_stop_all_vms(sd_bus_message *msg, void *userdata, sd_bus_error
         r = auth_check_manage(m, msg, error);
         if (r <= 0)
                 return r < 0 ? r : 1;
+        /* Another uid's VM among them: manage-any-vm, asked once. */
+        for (Machine *vm = m->vms; vm; vm = vm->next) {
+                r = auth_check_owner(m, msg, vm->owner_uid, error);
+                if (r <= 0)
+                        return r < 0 ? r : 1;
+        }
         if (!m->vms)
                 return sd_bus_reply_method_return(msg, NULL);
         s = calloc(1, sizeof(*s));

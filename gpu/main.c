@@ -126,6 +126,17 @@ static void gpu_notify(void *ctx, VirtQueue *q) {
         fence_timer_arm(gpu, virtio_gpu_poll(gpu->core));
 }
 
+/* A reset (GET_VRING_BASE) stops the control queue: the chains held
+ * for fences are the old ring's, never to be pushed. */
+static void gpu_stopped(void *ctx, unsigned index) {
+        Gpu *gpu = ctx;
+
+        if (index != VIRTIO_GPU_QUEUE_CONTROL)
+                return;
+        virtio_gpu_drop_held(gpu->core);
+        fence_timer_arm(gpu, 0);
+}
+
 static void gpu_config_read(void *ctx, uint32_t offset, void *data, uint32_t size) {
         virtio_gpu_config_read(((Gpu *) ctx)->core, offset, data, size);
 }
@@ -185,6 +196,7 @@ int main(int argc, char **argv) {
                 .features = (UINT64_C(1) << 32) | VIRTIO_GPU_DEVICE_FEATURES, /* VERSION_1, EDID */
                 .n_queues = VIRTIO_GPU_N_QUEUES,
                 .queue_notify = gpu_notify,
+                .stopped = gpu_stopped,
                 .config_size = VIRTIO_GPU_CONFIG_SIZE,
                 .config_read = gpu_config_read,
                 .config_write = gpu_config_write,

@@ -12,6 +12,8 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/uio.h>
+/* Per-context fences are among virglrenderer's "unstable" APIs. */
+#define VIRGL_RENDERER_UNSTABLE_APIS 1
 #include <virgl/virglrenderer.h>
 
 #include "gpu/virtio-gpu.h"
@@ -87,14 +89,23 @@ typedef struct Capset {
         uint32_t id, max_version, max_size;
 } Capset;
 
+/* The timeline a held response's fence is on. Each completes in order;
+ * between them, in any order (§5.7.6.6: the driver signals a fence and the
+ * earlier ones of its own (context, ring) only). */
+typedef enum PendingKind {
+        PENDING_GLOBAL,         /* virglrenderer's ctx 0 fences: seq against fence_done */
+        PENDING_RING,           /* a virgl context's ring: ready from write_context_fence */
+        PENDING_CHANNEL,        /* a cross-domain channel ring: ready once an event was written */
+} PendingKind;
+
 /* A fenced response held until its fence completes. */
 typedef struct Pending {
-        uint32_t seq;           /* our fence number given to virglrenderer */
+        uint64_t seq;           /* our fence number given to virglrenderer */
         uint64_t token;
-        /* A fence on a cross-domain context's channel ring: complete once
-         * an event was written there (ready), not on virglrenderer's. */
         uint32_t ctx_id;
-        bool cross_domain, ready;
+        uint8_t ring;
+        uint8_t kind;           /* PendingKind */
+        bool ready;
 } Pending;
 
 /* A guest's context: virglrenderer's, or a cross-domain one of ours. */
@@ -129,8 +140,9 @@ struct VirtioGpu {
         uint32_t *submit;       /* VIRTIO_GPU_MAX_SUBMIT bytes, dword-aligned */
         Pending *pending;       /* FIFO, in fence order */
         unsigned n_pending;
-        uint32_t fence_seq;     /* the last fence number given */
+        uint32_t fence_seq;     /* the last global fence number given */
         uint32_t fence_done;    /* the last one virglrenderer said completed */
+        uint64_t ring_fence_seq; /* the last per-context fence number given */
         VirtQueue *ctrlq;       /* where virtio_gpu_process() held chains go */
         /* The guest memory map the attached iovecs point into; when the
          * one handed to a call differs, they are found again first. */
@@ -166,8 +178,28 @@ static void virgl_write_fence(void *cookie, uint32_t fence) {
                 g->fence_done = fence;
 }
 
+#ifdef HAVE_VIRGL_CONTEXT_FENCE
+/* A context's fences retire in order on each ring: every one up to
+ * fence_id on (ctx_id, ring_idx) has completed. */
+static void virgl_write_context_fence(void *cookie, uint32_t ctx_id, uint32_t ring_idx, uint64_t fence_id) {
+        VirtioGpu *g = cookie;
+
+        for (unsigned i = 0; i < g->n_pending; i++) {
+                Pending *p = &g->pending[i];
+
+                if (p->kind == PENDING_RING && p->ctx_id == ctx_id && p->ring == ring_idx && p->seq <= fence_id)
+                        p->ready = true;
+        }
+}
+#endif
+
 static struct virgl_renderer_callbacks virgl_callbacks = {
+#ifdef HAVE_VIRGL_CONTEXT_FENCE
+        .version = 3,
+        .write_context_fence = virgl_write_context_fence,
+#else
         .version = 1,
+#endif
         .write_fence = virgl_write_fence,
 };
 
@@ -955,7 +987,7 @@ static void cd_event_written(void *ctx, uint32_t ctx_id) {
         VirtioGpu *g = ctx;
 
         for (unsigned i = 0; i < g->n_pending; i++)
-                if (g->pending[i].cross_domain && g->pending[i].ctx_id == ctx_id && !g->pending[i].ready) {
+                if (g->pending[i].kind == PENDING_CHANNEL && g->pending[i].ctx_id == ctx_id && !g->pending[i].ready) {
                         g->pending[i].ready = true;
                         return;
                 }
@@ -1014,14 +1046,15 @@ static uint32_t cmd_ctx_destroy(VirtioGpu *g, const Request *rq) {
 
         if (get_le32(rq->p + 16) == 0 || i < 0)
                 return VIRTIO_GPU_RESP_ERR_INVALID_CONTEXT_ID;
-        /* Fences are on virglrenderer's own timeline (ctx 0), not the
-         * context's: responses held for its commands still complete. A
-         * cross-domain context's channel fences complete now: nothing
-         * will be written to its ring any more. */
+        /* The context's own fences complete now (in ring order, with the
+         * next fences_complete()): virglrenderer drops a destroyed
+         * context's fences unsignalled, and nothing more is written to a
+         * cross-domain channel ring; the guest would wait forever. Global
+         * ones stay on virglrenderer's timeline. */
+        for (unsigned k = 0; k < g->n_pending; k++)
+                if (g->pending[k].kind != PENDING_GLOBAL && g->pending[k].ctx_id == g->contexts[i].id)
+                        g->pending[k].ready = true;
         if (g->contexts[i].cd) {
-                for (unsigned k = 0; k < g->n_pending; k++)
-                        if (g->pending[k].cross_domain && g->pending[k].ctx_id == g->contexts[i].id)
-                                g->pending[k].ready = true;
                 cross_domain_free(g->contexts[i].cd);
         } else {
                 virgl_renderer_context_destroy(g->contexts[i].id);
@@ -1195,18 +1228,23 @@ static uint32_t cmd_submit_3d(VirtioGpu *g, const Request *rq) {
         return VIRTIO_GPU_RESP_OK_NODATA;
 }
 
-/* Completes the held responses whose fence virglrenderer reported, in
- * order; how many chains went back to g->ctrlq. */
+static bool pending_ready(const VirtioGpu *g, const Pending *p) {
+        return p->kind == PENDING_GLOBAL ? seq_reached((uint32_t) p->seq, g->fence_done) : p->ready;
+}
+
+/* Completes the held responses whose fence completed; how many chains
+ * went back to g->ctrlq. Readiness only moves forward along a timeline
+ * (seq order; a channel ring's oldest first), so a ready one never
+ * overtakes one of its own timeline held before it; a slow timeline holds
+ * back no other. */
 static unsigned fences_complete(VirtioGpu *g) {
         unsigned kept = 0, pushed = 0;
 
-        /* Each timeline (virglrenderer's; each cross-domain channel ring)
-         * completes in order; between them, in any. */
         for (unsigned i = 0; i < g->n_pending; i++) {
                 const Pending *p = &g->pending[i];
                 uint64_t t = p->token;
 
-                if (p->cross_domain ? !p->ready : !seq_reached(p->seq, g->fence_done)) {
+                if (!pending_ready(g, p)) {
                         g->pending[kept++] = *p;
                         continue;
                 }
@@ -1234,7 +1272,7 @@ unsigned virtio_gpu_poll(VirtioGpu *g) {
         /* Only virglrenderer's need polling: a channel ring's fence waits
          * for the compositor (virtio_gpu_fd()). */
         for (unsigned i = 0; i < g->n_pending; i++)
-                n += !g->pending[i].cross_domain;
+                n += g->pending[i].kind != PENDING_CHANNEL;
         return n;
 }
 
@@ -1789,43 +1827,112 @@ static uint32_t handle_3d(VirtioGpu *g, const GuestMemory *mem, uint32_t type, c
         }
 }
 
-/* A fenced response on the virgl back-end waits for a fence of ours
- * created after the command: virglrenderer signals it once everything
- * submitted before has executed. Fences retire in order, so holding every
- * fenced response (failed ones too) keeps the guest's fence order: the
- * driver takes a fence id as signalling every earlier one. */
-static bool hold(VirtioGpu *g, uint64_t token) {
-        uint32_t seq;
-
-        if (g->n_pending >= VIRTIO_GPU_MAX_PENDING) {
+/* Room for one more held response (polling once to make some). */
+static bool pending_room(VirtioGpu *g) {
+        if (g->n_pending >= VIRTIO_GPU_MAX_PENDING && g->virgl) {
                 virgl_renderer_poll();
                 (void) fences_complete(g);
         }
-        if (g->n_pending >= VIRTIO_GPU_MAX_PENDING)
+        return g->n_pending < VIRTIO_GPU_MAX_PENDING;
+}
+
+/* A fenced response on the virgl back-end without a ring waits for a
+ * fence of ours on virglrenderer's global timeline, created after the
+ * command: signalled once everything submitted before has executed.
+ * Fences retire in order, so holding every such response (failed ones
+ * too) keeps the guest's fence order: the driver takes a fence id as
+ * signalling every earlier one of its timeline. */
+static bool hold(VirtioGpu *g, uint64_t token) {
+        uint32_t seq;
+
+        if (!pending_room(g))
                 return false;
         seq = g->fence_seq + 1;
         if (virgl_renderer_create_fence((int) seq, 0) != 0)
                 return false;
         g->fence_seq = seq;
-        g->pending[g->n_pending++] = (Pending) { .seq = seq, .token = token };
+        g->pending[g->n_pending++] = (Pending) { .seq = seq, .token = token, .kind = PENDING_GLOBAL };
         return true;
+}
+
+/* With a ring (INFO_RING_IDX), on a virgl context: the context's own
+ * fence on that ring, so it waits only for that context's work. */
+static bool hold_ring(VirtioGpu *g, uint32_t ctx_id, uint8_t ring, uint64_t token) {
+#ifdef HAVE_VIRGL_CONTEXT_FENCE
+        uint64_t seq;
+
+        if (!pending_room(g))
+                return false;
+        seq = g->ring_fence_seq + 1;
+        if (virgl_renderer_context_create_fence(ctx_id, 0, ring, seq) != 0)
+                return hold(g, token);
+        g->ring_fence_seq = seq;
+        g->pending[g->n_pending++] =
+                (Pending) { .seq = seq, .token = token, .ctx_id = ctx_id, .ring = ring, .kind = PENDING_RING };
+        return true;
+#else
+        (void) ctx_id;
+        (void) ring;
+        return hold(g, token);
+#endif
 }
 
 static bool hold_cross_domain(VirtioGpu *g, CrossDomain *cd, uint32_t ctx_id, uint64_t token) {
         if (g->n_pending >= VIRTIO_GPU_MAX_PENDING)
                 return false;
-        g->pending[g->n_pending++] = (Pending) { .token = token, .ctx_id = ctx_id, .cross_domain = true };
+        g->pending[g->n_pending++] = (Pending) { .token = token, .ctx_id = ctx_id, .ring = CROSS_DOMAIN_CHANNEL_RING,
+                                                 .kind = PENDING_CHANNEL };
         /* Written at once when an event waits already (marked ready, and
          * completed by the caller's fences_complete()). */
         cross_domain_fence(cd);
         return true;
 }
 
+/* §5.7.6.6 with CONTEXT_INIT: INFO_RING_IDX puts a fence on ring_idx of
+ * context ctx_id, one of its at most 64. Checked before the command runs:
+ * 0 when the ring exists, else the error answered instead. A ring must
+ * belong to a live context; a virgl context has virglrenderer's one ring
+ * (it refuses others), a cross-domain one its query and channel rings. On
+ * 2D there are no contexts (CONTEXT_INIT is not offered): the ring is only
+ * echoed. */
+static uint32_t fence_ring_check(VirtioGpu *g, const Request *rq, uint32_t flags) {
+        uint8_t ring = rq->p[20];
+        int i;
+
+        if (!(flags & VIRTIO_GPU_FLAG_FENCE) || !(flags & VIRTIO_GPU_FLAG_INFO_RING_IDX))
+                return 0;
+        if (ring >= VIRTIO_GPU_MAX_RINGS)
+                return VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
+        if (!g->three_d)
+                return 0;
+        i = context_index(g, get_le32(rq->p + 16));
+        if (get_le32(rq->p + 16) == 0 || i < 0)
+                return VIRTIO_GPU_RESP_ERR_INVALID_CONTEXT_ID;
+        if (g->contexts[i].cd)
+                return ring <= CROSS_DOMAIN_CHANNEL_RING ? 0 : VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
+#ifdef HAVE_VIRGL_CONTEXT_FENCE
+        if (ring != 0)
+                return VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
+#endif
+        return 0;
+}
+
+void virtio_gpu_drop_held(VirtioGpu *g) {
+        /* The chains were the stopped ring's; response_done tokens are
+         * forgotten too: nothing is answered after a reset, nor written
+         * into a channel ring for a dropped fence. */
+        for (unsigned i = 0; i < g->n_contexts; i++)
+                if (g->contexts[i].cd)
+                        cross_domain_drop_fences(g->contexts[i].cd);
+        g->n_pending = 0;
+        g->ctrlq = NULL;
+}
+
 size_t virtio_gpu_handle_token(VirtioGpu *g, const GuestMemory *mem, unsigned queue, const void *req,
                                size_t req_len, void *resp_buf, size_t resp_cap, uint64_t token, bool *ret_held) {
         Request rq = { .p = req, .len = req_len };
         uint8_t *resp = resp_buf;
-        uint32_t type = req_len >= 4 ? get_le32(rq.p) : 0, flags, rtype;
+        uint32_t type = req_len >= 4 ? get_le32(rq.p) : 0, flags, rtype, ring_err;
         CrossDomain *cd;
         size_t need;
 
@@ -1853,60 +1960,56 @@ size_t virtio_gpu_handle_token(VirtioGpu *g, const GuestMemory *mem, unsigned qu
                 return HDR_SIZE;
         }
         flags = get_le32(rq.p + 4);
-        switch (type) {
-        case VIRTIO_GPU_CMD_GET_DISPLAY_INFO:
-                rtype = cmd_display_info(g, resp);
-                break;
-        case VIRTIO_GPU_CMD_GET_EDID:
-                rtype = cmd_get_edid(g, &rq, resp);
-                break;
-        case VIRTIO_GPU_CMD_RESOURCE_CREATE_2D:
-                rtype = cmd_create_2d(g, &rq);
-                break;
-        case VIRTIO_GPU_CMD_RESOURCE_UNREF:
-                rtype = cmd_unref(g, &rq);
-                break;
-        case VIRTIO_GPU_CMD_SET_SCANOUT:
-                rtype = cmd_set_scanout(g, &rq);
-                break;
-        case VIRTIO_GPU_CMD_RESOURCE_FLUSH:
-                rtype = cmd_flush(g, mem, &rq);
-                break;
-        case VIRTIO_GPU_CMD_TRANSFER_TO_HOST_2D:
-                rtype = cmd_transfer(g, mem, &rq);
-                break;
-        case VIRTIO_GPU_CMD_RESOURCE_ATTACH_BACKING:
-                rtype = cmd_attach(g, mem, &rq);
-                break;
-        case VIRTIO_GPU_CMD_RESOURCE_DETACH_BACKING:
-                rtype = cmd_detach(g, &rq);
-                break;
-        case VIRTIO_GPU_CMD_RESOURCE_CREATE_BLOB:
-                rtype = g->o.blob ? cmd_create_blob(g, mem, &rq) : VIRTIO_GPU_RESP_ERR_UNSPEC;
-                break;
-        case VIRTIO_GPU_CMD_RESOURCE_MAP_BLOB:
-                rtype = g->o.blob ? cmd_map_blob(g, &rq, resp) : VIRTIO_GPU_RESP_ERR_UNSPEC;
-                break;
-        case VIRTIO_GPU_CMD_RESOURCE_UNMAP_BLOB:
-                rtype = g->o.blob ? cmd_unmap_blob(g, &rq) : VIRTIO_GPU_RESP_ERR_UNSPEC;
-                break;
-        case VIRTIO_GPU_CMD_SET_SCANOUT_BLOB:
-                rtype = g->o.blob ? cmd_set_scanout_blob(g, &rq) : VIRTIO_GPU_RESP_ERR_UNSPEC;
-                break;
-        default:
-                /* §5.7.6.7: a command the device does not know (3D ones
-                 * included on the 2D back-end: VIRGL is not offered), or a
-                 * cursor command on the control queue. */
-                rtype = g->three_d ? handle_3d(g, mem, type, &rq, resp) : VIRTIO_GPU_RESP_ERR_UNSPEC;
-                break;
-        }
-        /* §5.7.6.6 with CONTEXT_INIT: a fence on ring ring_idx, one of a
-         * context's at most 64 rings. A ring past them: refused (checked
-         * before the command ran only where it matters, the fence; the
-         * command itself names no ring). */
-        if (g->three_d && (flags & VIRTIO_GPU_FLAG_FENCE) && (flags & VIRTIO_GPU_FLAG_INFO_RING_IDX) &&
-            rq.p[20] >= VIRTIO_GPU_MAX_RINGS)
-                rtype = VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
+        ring_err = fence_ring_check(g, &rq, flags);
+        rtype = ring_err;
+        if (ring_err == 0)
+                switch (type) {
+                case VIRTIO_GPU_CMD_GET_DISPLAY_INFO:
+                        rtype = cmd_display_info(g, resp);
+                        break;
+                case VIRTIO_GPU_CMD_GET_EDID:
+                        rtype = cmd_get_edid(g, &rq, resp);
+                        break;
+                case VIRTIO_GPU_CMD_RESOURCE_CREATE_2D:
+                        rtype = cmd_create_2d(g, &rq);
+                        break;
+                case VIRTIO_GPU_CMD_RESOURCE_UNREF:
+                        rtype = cmd_unref(g, &rq);
+                        break;
+                case VIRTIO_GPU_CMD_SET_SCANOUT:
+                        rtype = cmd_set_scanout(g, &rq);
+                        break;
+                case VIRTIO_GPU_CMD_RESOURCE_FLUSH:
+                        rtype = cmd_flush(g, mem, &rq);
+                        break;
+                case VIRTIO_GPU_CMD_TRANSFER_TO_HOST_2D:
+                        rtype = cmd_transfer(g, mem, &rq);
+                        break;
+                case VIRTIO_GPU_CMD_RESOURCE_ATTACH_BACKING:
+                        rtype = cmd_attach(g, mem, &rq);
+                        break;
+                case VIRTIO_GPU_CMD_RESOURCE_DETACH_BACKING:
+                        rtype = cmd_detach(g, &rq);
+                        break;
+                case VIRTIO_GPU_CMD_RESOURCE_CREATE_BLOB:
+                        rtype = g->o.blob ? cmd_create_blob(g, mem, &rq) : VIRTIO_GPU_RESP_ERR_UNSPEC;
+                        break;
+                case VIRTIO_GPU_CMD_RESOURCE_MAP_BLOB:
+                        rtype = g->o.blob ? cmd_map_blob(g, &rq, resp) : VIRTIO_GPU_RESP_ERR_UNSPEC;
+                        break;
+                case VIRTIO_GPU_CMD_RESOURCE_UNMAP_BLOB:
+                        rtype = g->o.blob ? cmd_unmap_blob(g, &rq) : VIRTIO_GPU_RESP_ERR_UNSPEC;
+                        break;
+                case VIRTIO_GPU_CMD_SET_SCANOUT_BLOB:
+                        rtype = g->o.blob ? cmd_set_scanout_blob(g, &rq) : VIRTIO_GPU_RESP_ERR_UNSPEC;
+                        break;
+                default:
+                        /* §5.7.6.7: a command the device does not know (3D ones
+                         * included on the 2D back-end: VIRGL is not offered), or a
+                         * cursor command on the control queue. */
+                        rtype = g->three_d ? handle_3d(g, mem, type, &rq, resp) : VIRTIO_GPU_RESP_ERR_UNSPEC;
+                        break;
+                }
         put_le32(resp, rtype);
         /* §5.7.6.6: a fenced request's response carries the fence back,
          * with its ctx_id, and ring_idx when INFO_RING_IDX is set. 2D
@@ -1923,12 +2026,19 @@ size_t virtio_gpu_handle_token(VirtioGpu *g, const GuestMemory *mem, unsigned qu
                 }
                 put_le32(resp + 4, out);
                 cd = g->three_d ? context_cross_domain(g, &rq) : NULL;
-                /* A cross-domain context's channel ring: held until an
-                 * event is written there (its POLL's wait); its other
-                 * rings complete now, as 2D. */
-                if (cd && (flags & VIRTIO_GPU_FLAG_INFO_RING_IDX) && rq.p[20] == CROSS_DOMAIN_CHANNEL_RING &&
-                    rtype == VIRTIO_GPU_RESP_OK_NODATA)
+                /* A ring refused: answered now (it is no timeline). A
+                 * cross-domain context's channel ring: held until an
+                 * event is written there (its POLL's wait); its query
+                 * ring completes now, as 2D. A virgl context's ring: that
+                 * ring's fence; no ring: the global timeline. */
+                if (ring_err != 0) {
+                        /* answered now */
+                } else if (cd && (flags & VIRTIO_GPU_FLAG_INFO_RING_IDX) && rq.p[20] == CROSS_DOMAIN_CHANNEL_RING &&
+                         rtype == VIRTIO_GPU_RESP_OK_NODATA)
                         *ret_held = hold_cross_domain(g, cd, get_le32(rq.p + 16), token);
+                else if (g->virgl && !cd && (flags & VIRTIO_GPU_FLAG_INFO_RING_IDX) &&
+                         context_index(g, get_le32(rq.p + 16)) >= 0)
+                        *ret_held = hold_ring(g, get_le32(rq.p + 16), rq.p[20], token);
                 else if (g->virgl && !cd)
                         *ret_held = hold(g, token);
         }

@@ -155,7 +155,9 @@ size_t virtio_gpu_handle(VirtioGpu *g, const GuestMemory *mem, unsigned queue, c
  * but, for a fenced request on the virgl back-end, held: *ret_held is then
  * true and the response counts as done only when its fence has completed
  * (options' response_done(token), from virtio_gpu_poll()); fences complete
- * in the order they were given. Otherwise *ret_held is false. */
+ * in the order they were given within a timeline: the global one (no
+ * INFO_RING_IDX), or each (context, ring); between timelines, in any order.
+ * Otherwise *ret_held is false. */
 size_t virtio_gpu_handle_token(VirtioGpu *g, const GuestMemory *mem, unsigned queue, const void *req, size_t req_len,
                                void *resp, size_t resp_cap, uint64_t token, bool *ret_held);
 
@@ -165,6 +167,11 @@ size_t virtio_gpu_handle_token(VirtioGpu *g, const GuestMemory *mem, unsigned qu
  * many responses are still held: call again later (a timer) while it is
  * not 0. The 2D back-end holds nothing. */
 unsigned virtio_gpu_poll(VirtioGpu *g);
+
+/* The control queue was stopped (device reset; vhost-user's
+ * GET_VRING_BASE): every held response is dropped, neither pushed nor
+ * reported; their fences never complete for the guest that reset. */
+void virtio_gpu_drop_held(VirtioGpu *g);
 
 /* Cross-domain contexts wait on their compositor connections and pipes:
  * this descriptor (an epoll set, -1 when cross-domain is not offered) is

@@ -13,6 +13,7 @@ packages=(
   clang libclang-rt-14-dev
   libwayland-dev libwayland-bin wayland-protocols weston xvfb libpng-dev
   zsh bash-completion
+  polkitd
   libvirglrenderer-dev libepoxy-dev libegl-mesa0 libgl1-mesa-dri libdrm-dev
   ffmpeg libavcodec-dev libavformat-dev libswscale-dev libavutil-dev
 )

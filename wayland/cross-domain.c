@@ -991,6 +991,11 @@ void cross_domain_fence(CrossDomain *cd) {
         events_run(cd);
 }
 
+void cross_domain_drop_fences(CrossDomain *cd) {
+        cd->fences = 0;
+        interest_update(cd);
+}
+
 void cross_domain_ready(CrossDomain *cd, uint32_t item, uint32_t events) {
         if (item == 0) {
                 if (cd->channel < 0)

@@ -76,6 +76,9 @@ int cross_domain_submit(CrossDomain *cd, const void *cmds, size_t len);
 /* A fence on the channel ring is held: one channel event may be written,
  * after which event_written() completes it. */
 void cross_domain_fence(CrossDomain *cd);
+/* The device was reset: the held fences are gone, so no event may be
+ * written into the channel ring for them. */
+void cross_domain_drop_fences(CrossDomain *cd);
 
 /* RESOURCE_CREATE_BLOB (host3d) on this context with blob_id: a new
  * sealed memfd of size bytes for an image requirement (size at most its

@@ -376,6 +376,7 @@ TEST_F(StateFileFixture, EveryFieldRoundTrips) {
         s.log = log;
         s.state = MACHINE_STATE_PAUSED;
         s.pid = 4242;
+        s.owner_uid = 65534;
         s.starttime = 123456789012ULL;
         s.memory = 512 * MiB;
         s.start_usec = 1700000000000000ULL;
@@ -405,6 +406,7 @@ TEST_F(StateFileFixture, EveryFieldRoundTrips) {
         EXPECT_STREQ(back.log, log);
         EXPECT_EQ(back.state, MACHINE_STATE_PAUSED);
         EXPECT_EQ(back.pid, 4242);
+        EXPECT_EQ(back.owner_uid, (uid_t) 65534);
         EXPECT_EQ(back.starttime, s.starttime);
         EXPECT_EQ(back.memory, s.memory);
         EXPECT_EQ(back.start_usec, s.start_usec);
@@ -450,6 +452,17 @@ TEST_F(StateFileFixture, WritingLeavesOnlyTheFileItself) {
         ASSERT_EQ(machine_state_file_read(path.c_str(), &back), 0);
         EXPECT_FALSE(back.gpu.enabled);
         EXPECT_EQ(back.n_shares, 0u);
+}
+
+/* A file from before OWNER= was kept: the VM counts as root's, so only
+ * root or manage-any-vm may change it (never anyone by accident). */
+TEST_F(StateFileFixture, MissingOwnerReadsAsRoot) {
+        FILE *f = fopen(path.c_str(), "we");
+        ASSERT_NE(f, nullptr);
+        fputs("NAME=old\nPID=7\nSOCKET=/s\n", f);
+        fclose(f);
+        ASSERT_EQ(machine_state_file_read(path.c_str(), &back), 0);
+        EXPECT_EQ(back.owner_uid, (uid_t) 0);
 }
 
 TEST_F(StateFileFixture, ASharePathCannotAddAKeyOfItsOwn) {

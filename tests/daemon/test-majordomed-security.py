@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: BSD-3-Clause
 """majordomed on a private system-like bus, with a fake polkit, called by an
 unprivileged uid: the files StartVm opens are opened with the caller's
-rights, block devices need org.majordome.manage-devices, and polkit checks
-are bounded per caller and never leak. Prints TAP. Needs root (to run a
+rights, block devices need org.majordome.manage-devices, another uid's VM
+needs org.majordome.manage-any-vm, and polkit checks are bounded per caller
+and never leak. Prints TAP. Needs root (to run a
 second uid)."""
 
 import importlib.util
@@ -27,6 +28,7 @@ NAME, PATH, IFACE, VM_IFACE = T.NAME, T.PATH, T.IFACE, T.VM_IFACE
 NOBODY = 65534
 MANAGE = "org.majordome.manage-vms"
 DEVICES = "org.majordome.manage-devices"
+ANY = "org.majordome.manage-any-vm"
 
 # Answers CheckAuthorization from a JSON file read at each step:
 # {"grant": [actions], "hold": bool}; while "hold" is set, answers wait.
@@ -411,6 +413,37 @@ def checks_of_a_caller_that_left_are_dropped():
         T.check(T.wait_until(lambda: s.debug_counts() and s.debug_counts()[-1] == 0, 30),
                 "polkit checks left: %s" % s.debug_counts()[-3:])
     finally:
+        s.close()
+
+
+# ---- a VM is changed by the uid that started it ----
+
+@test
+def another_users_vm_needs_manage_any_vm_and_ones_own_does_not():
+    T.need_kvm()
+    s = Setup(grant=(MANAGE,))
+    c = T.Client(s.bus)
+    try:
+        roots = c.start("roots", kernel=dbus.String(s.kernel))
+        T.check(c.prop(roots, "Owner") == 0, "Owner %s" % c.prop(roots, "Owner"))
+        expect_refused(s.as_nobody([[roots, VM_IFACE, "Pause", []]])[0], "org.majordome.Error.AccessDenied",
+                       "Not authorized (%s)" % ANY)
+        T.check(s.asked() == [MANAGE, ANY], "polkit asked: %s" % s.asked())
+        T.check(c.prop(roots, "State") == "running", "root's VM was paused")
+        # one's own VM: manage-vms alone
+        T.check(s.start_as_nobody({"kernel": ["s", s.kernel], "memory": ["t", T.MEM]}) == ["ok"], "start")
+        mine = next(str(p) for n, _, p in c.mgr.ListVms() if str(n) == "sec")
+        T.check(c.prop(mine, "Owner") == NOBODY, "Owner %s" % c.prop(mine, "Owner"))
+        open(s.asked_log, "w").close()
+        T.check(s.as_nobody([[mine, VM_IFACE, "Pause", []]]) == [["ok"]], "own VM not paused")
+        T.check(s.asked() == [MANAGE], "polkit asked: %s" % s.asked())
+        # StopAllVms reaches root's VM too
+        expect_refused(s.as_nobody([[PATH, IFACE, "StopAllVms", []]])[0], "org.majordome.Error.AccessDenied", ANY)
+        s.set_polkit([MANAGE, ANY], hold=False)
+        T.check(s.as_nobody([[roots, VM_IFACE, "Pause", []]]) == [["ok"]], "manage-any-vm did not do")
+        T.check(c.prop(roots, "State") == "paused", "root's VM not paused")
+    finally:
+        c.close()
         s.close()
 
 

@@ -6,7 +6,10 @@
  *
  * op 0: a control-queue request; op 1: a cursor-queue request; op 2: the
  * bytes written into guest RAM at the offset their first 4 bytes give
- * (pixels and backing for later transfers). One device per input, so
+ * (pixels and backing for later transfers); op 3: a device reset (held
+ * responses dropped), the bytes skipped. A request's header is the
+ * input's own, so fences with INFO_RING_IDX and any ring_idx and ctx_id
+ * come from it. One device per input, so
  * resources, backings and scanouts made by one request meet the next.
  * Guest RAM is 2 MiB, the resource memory cap 4 MiB, blobs offered (a
  * 1 MiB host-visible region, no front-end to map into), two 64x48 scanouts on
@@ -57,10 +60,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 size -= 5;
                 if (len > size)
                         len = size;
-                switch (op % 3) {
+                switch (op % 4) {
                 case 0:
                 case 1:
-                        n = virtio_gpu_handle(g, mem, op % 3, data, len, resp, cap);
+                        n = virtio_gpu_handle(g, mem, op % 4, data, len, resp, cap);
                         if (n > cap)
                                 abort();
                         break;
@@ -72,6 +75,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                                 if (guest_write(mem, off, data + 4, k) < 0)
                                         abort();
                         }
+                        break;
+                case 3:
+                        virtio_gpu_drop_held(g);
                         break;
                 }
                 if (virtio_gpu_memory_used(g) > o.max_memory)

@@ -45,6 +45,10 @@ enum { INIT = 1, GET_REQS = 2, POLL = 3, SEND = 4, RECEIVE = 5, READ = 6, WRITE 
 
 using gpu_test::Req;
 
+Bytes hdr(uint32_t type, uint32_t flags = 0, uint64_t fence = 0, uint32_t ctx = 0, uint8_t ring = 0) {
+        return Req(type, flags, fence, ctx, ring).b;
+}
+
 /* A cross-domain command: header (cmd, ring, cmd_size) then the body. */
 Bytes command(uint8_t cmd, const Bytes &body, int size = -1) {
         Bytes c(8, 0);
@@ -489,6 +493,84 @@ TEST_F(CrossDomain, an_event_waiting_already_completes_the_next_poll_at_once_and
         /* Nothing more: the next poll waits. */
         ASSERT_TRUE(poll_channel(13));
         EXPECT_FALSE(wait_done(13, 50));
+}
+
+/* ---- fences per ring ---- */
+
+TEST_F(CrossDomain, a_held_channel_fence_holds_back_no_other_ring_and_channel_fences_complete_in_order) {
+        start();
+        hello();
+        ASSERT_TRUE(poll_channel(1));
+        ASSERT_TRUE(poll_channel(2));
+        /* Ring 0 (query) and no ring: answered at once, past ring 1's. */
+        bool held = true;
+        EXPECT_EQ(submit(command(GET_REQS, words({ 8, 8, FOURCC_XR24, 0 })), 0, 3, &held), VIRTIO_GPU_RESP_OK_NODATA);
+        EXPECT_FALSE(held);
+        EXPECT_EQ(last, hdr(VIRTIO_GPU_RESP_OK_NODATA, VIRTIO_GPU_FLAG_FENCE | VIRTIO_GPU_FLAG_INFO_RING_IDX, fence, CTX, 0));
+        held = true;
+        EXPECT_EQ(submit(command(GET_REQS, words({ 8, 8, FOURCC_XR24, 0 })), -1, 4, &held), VIRTIO_GPU_RESP_OK_NODATA);
+        EXPECT_FALSE(held);
+        EXPECT_TRUE(done.empty());
+        /* One event: the oldest channel fence only. */
+        compositor_send(words({ 1, 2, 3 }));
+        ASSERT_TRUE(wait_done(1));
+        EXPECT_EQ(done, std::vector<uint64_t>({ 1 }));
+        compositor_send(words({ 4, 5 }));
+        ASSERT_TRUE(wait_done(2));
+        EXPECT_EQ(done, std::vector<uint64_t>({ 1, 2 }));
+}
+
+TEST_F(CrossDomain, fence_on_a_ring_past_the_channel_is_invalid_parameter_and_not_run) {
+        start();
+        bool held = true;
+        EXPECT_EQ(submit(command(GET_REQS, words({ 8, 8, FOURCC_XR24, 0 })), 2, 5, &held),
+                  VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER);
+        EXPECT_FALSE(held);
+        EXPECT_EQ(last, hdr(VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER, VIRTIO_GPU_FLAG_FENCE | VIRTIO_GPU_FLAG_INFO_RING_IDX,
+                            fence, CTX, 2));
+        EXPECT_EQ(submit(command(GET_REQS, words({ 8, 8, FOURCC_XR24, 0 })), 64, 6, &held),
+                  VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER);
+        EXPECT_FALSE(held);
+}
+
+TEST_F(CrossDomain, ring_idx_on_a_context_less_command_is_invalid_context_id) {
+        bool held = true;
+        Req r(VIRTIO_GPU_CMD_RESOURCE_CREATE_BLOB, VIRTIO_GPU_FLAG_FENCE | VIRTIO_GPU_FLAG_INFO_RING_IDX, 7, 0, 1);
+        r.u32(90).u32(VIRTIO_GPU_BLOB_MEM_GUEST).u32(VIRTIO_GPU_BLOB_FLAG_USE_MAPPABLE).u32(1).u64(0).u64(4096);
+        r.u64(QUERY_GPA).u32(4096).u32(0);
+        EXPECT_EQ(ctrl(r, 7, &held), VIRTIO_GPU_RESP_ERR_INVALID_CONTEXT_ID);
+        EXPECT_FALSE(held);
+        EXPECT_EQ(last, hdr(VIRTIO_GPU_RESP_ERR_INVALID_CONTEXT_ID, VIRTIO_GPU_FLAG_FENCE | VIRTIO_GPU_FLAG_INFO_RING_IDX,
+                            7, 0, 1));
+        /* Not created. */
+        EXPECT_EQ(guest_blob(90, QUERY_GPA, 4096, 0), VIRTIO_GPU_RESP_OK_NODATA);
+}
+
+TEST_F(CrossDomain, context_destroyed_with_channel_fences_held_completes_them) {
+        start();
+        hello();
+        ASSERT_TRUE(poll_channel(1));
+        ASSERT_TRUE(poll_channel(2));
+        EXPECT_EQ(ctrl(Req(VIRTIO_GPU_CMD_CTX_DESTROY, 0, 0, CTX)), VIRTIO_GPU_RESP_OK_NODATA);
+        virtio_gpu_dispatch(g);
+        EXPECT_EQ(done, std::vector<uint64_t>({ 1, 2 }));
+}
+
+TEST_F(CrossDomain, reset_with_channel_fences_held_drops_them) {
+        start();
+        hello();
+        ASSERT_TRUE(poll_channel(1));
+        virtio_gpu_drop_held(g);
+        /* An event afterwards completes nothing of before the reset. */
+        Bytes before = ring(CHANNEL_GPA, 64);
+        compositor_send(words({ 1 }));
+        EXPECT_FALSE(wait_done(1, 50));
+        EXPECT_TRUE(done.empty());
+        EXPECT_EQ(ring(CHANNEL_GPA, 64), before);
+        /* A poll after the reset gets the event. */
+        ASSERT_TRUE(poll_channel(2));
+        ASSERT_TRUE(wait_done(2));
+        EXPECT_EQ(ring(CHANNEL_GPA, 64)[0], RECEIVE);
 }
 
 TEST_F(CrossDomain, the_old_layout_receives_at_most_four_descriptors_per_event_bytes_with_the_last) {

@@ -374,8 +374,13 @@ void render_red(PciDriver &d, VirtqDriver &q) {
         r = control(d, q, request(VIRTIO_GPU_CMD_CTX_ATTACH_RESOURCE, 0, 0, 1, { 6, 0 }), 24);
         ASSERT_EQ(type(r), (uint32_t) VIRTIO_GPU_RESP_OK_NODATA);
         submit = { 22 * 4, 0, 16 | 21 << 16, 0xf | 1 << 8, 0, 0, 6, 0, 2, 0, 0, 0, 32, 16, 1, 5, 0, 2, 0, 0, 0, 16, 8, 1 };
-        r = control(d, q, request(VIRTIO_GPU_CMD_SUBMIT_3D, VIRTIO_GPU_FLAG_FENCE, 9, 1, submit), 24);
+        /* On the context's ring 0: a per-context fence, in the jail. */
+        std::vector<uint8_t> sq = request(VIRTIO_GPU_CMD_SUBMIT_3D,
+                                          VIRTIO_GPU_FLAG_FENCE | VIRTIO_GPU_FLAG_INFO_RING_IDX, 9, 1, submit);
+        r = control(d, q, sq, 24);
         ASSERT_EQ(type(r), (uint32_t) VIRTIO_GPU_RESP_OK_NODATA);
+        EXPECT_EQ(get_le32(&r[4]), (uint32_t) (VIRTIO_GPU_FLAG_FENCE | VIRTIO_GPU_FLAG_INFO_RING_IDX));
+        EXPECT_EQ(r[20], 0);
         r = control(d, q,
                     request(VIRTIO_GPU_CMD_TRANSFER_FROM_HOST_3D, VIRTIO_GPU_FLAG_FENCE, 10, 1,
                             { 0, 0, 0, 32, 16, 1, 0, 0, 6, 0, 0, 0 }),

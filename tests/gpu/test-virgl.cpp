@@ -7,6 +7,7 @@
  * answer (virtio 1.2 §5.7.6.7, 3D commands). */
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <linux/virtio_gpu.h>
 #include <unistd.h>
@@ -259,15 +260,88 @@ TEST_F(Virgl, context_init_names_the_capset_and_renders) {
 TEST_F(Virgl, fence_on_a_ring_comes_back_with_its_ring) {
         ASSERT_EQ(ctx_create(1, 4, VIRTIO_GPU_CAPSET_VIRGL2), OK);
         bool held;
-        Bytes r = cmd_held(submit_req(1, {}, VIRTIO_GPU_FLAG_FENCE | VIRTIO_GPU_FLAG_INFO_RING_IDX, 8), 2, &held);
-        (void) r;
-        Req q = submit_req(1, {}, VIRTIO_GPU_FLAG_FENCE | VIRTIO_GPU_FLAG_INFO_RING_IDX, 9);
-        q.b[20] = 63;
-        EXPECT_EQ(cmd_held(q, 3, &held), hdr(VIRTIO_GPU_RESP_OK_NODATA,
-                                             VIRTIO_GPU_FLAG_FENCE | VIRTIO_GPU_FLAG_INFO_RING_IDX, 9, 1, 63));
+        EXPECT_EQ(cmd_held(submit_req(1, {}, VIRTIO_GPU_FLAG_FENCE | VIRTIO_GPU_FLAG_INFO_RING_IDX, 9), 3, &held),
+                  hdr(VIRTIO_GPU_RESP_OK_NODATA, VIRTIO_GPU_FLAG_FENCE | VIRTIO_GPU_FLAG_INFO_RING_IDX, 9, 1, 0));
+        EXPECT_TRUE(held);
+        EXPECT_TRUE(done.empty());
+        drain();
+        EXPECT_EQ(done, std::vector<uint64_t>({ 3 }));
+}
+
+TEST_F(Virgl, fences_on_one_ring_complete_in_the_order_given) {
+        texture_in_context(1, 5);
+        bool held;
+        const uint32_t ring = VIRTIO_GPU_FLAG_FENCE | VIRTIO_GPU_FLAG_INFO_RING_IDX;
+        for (uint64_t t = 1; t <= 3; t++) {
+                cmd_held(submit_req(1, clear_stream(5, 0, 0, 1), ring, t), t, &held);
+                EXPECT_TRUE(held);
+        }
+        /* A failed command on the ring waits behind the others too. */
+        cmd_held(submit_req(1, { 0xdeadbeef, 1, 2 }, ring, 4), 4, &held);
         EXPECT_TRUE(held);
         drain();
-        EXPECT_EQ(done, std::vector<uint64_t>({ 2, 3 }));
+        EXPECT_EQ(done, std::vector<uint64_t>({ 1, 2, 3, 4 }));
+}
+
+TEST_F(Virgl, ring_fences_of_two_contexts_and_the_global_timeline_all_complete) {
+        texture_in_context(1, 5);
+        ASSERT_EQ(ctx_create(2), OK);
+        bool held;
+        const uint32_t ring = VIRTIO_GPU_FLAG_FENCE | VIRTIO_GPU_FLAG_INFO_RING_IDX;
+        cmd_held(submit_req(1, clear_stream(5, 0, 1, 1), ring, 1), 1, &held);
+        EXPECT_TRUE(held);
+        cmd_held(submit_req(2, {}, ring, 1), 2, &held);
+        EXPECT_TRUE(held);
+        cmd_held(submit_req(1, {}, VIRTIO_GPU_FLAG_FENCE, 2), 3, &held);
+        EXPECT_TRUE(held);
+        cmd_held(submit_req(1, {}, ring, 3), 4, &held);
+        EXPECT_TRUE(held);
+        drain();
+        /* Across timelines in any order; within ctx 1's ring 0, 1 before 4. */
+        ASSERT_EQ(done.size(), 4u);
+        auto at = [&](uint64_t t) { return std::find(done.begin(), done.end(), t) - done.begin(); };
+        for (uint64_t t = 1; t <= 4; t++)
+                EXPECT_LT(at(t), 4) << t;
+        EXPECT_LT(at(1), at(4));
+}
+
+TEST_F(Virgl, context_destroyed_with_ring_fences_held_completes_them_in_ring_order) {
+        texture_in_context(1, 5);
+        bool held;
+        const uint32_t ring = VIRTIO_GPU_FLAG_FENCE | VIRTIO_GPU_FLAG_INFO_RING_IDX;
+        cmd_held(submit_req(1, clear_stream(5, 1, 1, 0), ring, 5), 55, &held);
+        ASSERT_TRUE(held);
+        cmd_held(submit_req(1, {}, ring, 6), 56, &held);
+        ASSERT_TRUE(held);
+        /* virglrenderer drops a destroyed context's fences unsignalled:
+         * ours complete them rather than leave the guest waiting. */
+        ASSERT_EQ(ctx_destroy(1), OK);
+        drain();
+        EXPECT_EQ(done, std::vector<uint64_t>({ 55, 56 }));
+        /* The id can be used again, its fences on a fresh timeline. */
+        ASSERT_EQ(ctx_create(1), OK);
+        cmd_held(submit_req(1, {}, ring, 1), 57, &held);
+        ASSERT_TRUE(held);
+        drain();
+        EXPECT_EQ(done, std::vector<uint64_t>({ 55, 56, 57 }));
+}
+
+TEST_F(Virgl, reset_with_fences_held_drops_them) {
+        texture_in_context(1, 5);
+        bool held;
+        cmd_held(submit_req(1, clear_stream(5, 1, 0, 0), VIRTIO_GPU_FLAG_FENCE | VIRTIO_GPU_FLAG_INFO_RING_IDX, 1), 1,
+                 &held);
+        ASSERT_TRUE(held);
+        cmd_held(submit_req(1, {}, VIRTIO_GPU_FLAG_FENCE, 2), 2, &held);
+        ASSERT_TRUE(held);
+        virtio_gpu_drop_held(g);
+        drain();
+        EXPECT_TRUE(done.empty());
+        /* Fences given after the reset complete as usual. */
+        cmd_held(submit_req(1, {}, VIRTIO_GPU_FLAG_FENCE | VIRTIO_GPU_FLAG_INFO_RING_IDX, 1), 3, &held);
+        ASSERT_TRUE(held);
+        drain();
+        EXPECT_EQ(done, std::vector<uint64_t>({ 3 }));
 }
 
 /* ---- 3D resources and transfers ---- */
@@ -539,16 +613,60 @@ TEST_F(Virgl, context_init_bits_past_the_capset_id_are_invalid_parameter) {
         EXPECT_EQ(ctx_create(1, 4, 0x100 | VIRTIO_GPU_CAPSET_VIRGL2), err(VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER));
 }
 
-TEST_F(Virgl, fence_on_a_ring_past_64_is_invalid_parameter_in_fence_order) {
+TEST_F(Virgl, fence_on_a_ring_past_64_is_invalid_parameter_answered_at_once_and_not_run) {
         ASSERT_EQ(ctx_create(1, 4, VIRTIO_GPU_CAPSET_VIRGL2), OK);
         bool held;
-        Req r = submit_req(1, {}, VIRTIO_GPU_FLAG_FENCE | VIRTIO_GPU_FLAG_INFO_RING_IDX, 3);
-        r.b[20] = 64;
+        Req r = Req(VIRTIO_GPU_CMD_CTX_DETACH_RESOURCE, VIRTIO_GPU_FLAG_FENCE | VIRTIO_GPU_FLAG_INFO_RING_IDX, 3, 1, 64)
+                        .u32(77).u32(0);
         EXPECT_EQ(cmd_held(r, 1, &held),
                   hdr(VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER, VIRTIO_GPU_FLAG_FENCE | VIRTIO_GPU_FLAG_INFO_RING_IDX, 3, 1, 64));
-        EXPECT_TRUE(held);
+        EXPECT_FALSE(held);
+        r.b[20] = 255;
+        EXPECT_EQ(cmd_held(r, 2, &held), hdr(VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER,
+                                             VIRTIO_GPU_FLAG_FENCE | VIRTIO_GPU_FLAG_INFO_RING_IDX, 3, 1, 255));
+        EXPECT_FALSE(held);
         drain();
-        EXPECT_EQ(done, std::vector<uint64_t>({ 1 }));
+        EXPECT_TRUE(done.empty());
+}
+
+#ifdef HAVE_VIRGL_CONTEXT_FENCE
+TEST_F(Virgl, fence_on_a_ring_a_virgl_context_lacks_is_invalid_parameter) {
+        /* virglrenderer's virgl contexts have one ring, 0. */
+        ASSERT_EQ(ctx_create(1, 4, VIRTIO_GPU_CAPSET_VIRGL2), OK);
+        bool held;
+        for (uint8_t ring : { 1, 63 }) {
+                Req r = submit_req(1, {}, VIRTIO_GPU_FLAG_FENCE | VIRTIO_GPU_FLAG_INFO_RING_IDX, 3);
+                r.b[20] = ring;
+                EXPECT_EQ(cmd_held(r, 1, &held), hdr(VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER,
+                                                     VIRTIO_GPU_FLAG_FENCE | VIRTIO_GPU_FLAG_INFO_RING_IDX, 3, 1, ring));
+                EXPECT_FALSE(held);
+        }
+}
+#endif
+
+TEST_F(Virgl, ring_idx_on_a_context_less_command_is_invalid_context_id_and_not_run) {
+        bool held;
+        Req r(VIRTIO_GPU_CMD_RESOURCE_CREATE_3D, VIRTIO_GPU_FLAG_FENCE | VIRTIO_GPU_FLAG_INFO_RING_IDX, 4, 0, 0);
+        r.u32(5).u32(PIPE_TEXTURE_2D).u32(VIRGL_FORMAT_B8G8R8X8_UNORM).u32(BIND_RENDER_TARGET).u32(16).u32(8);
+        r.u32(1).u32(1).u32(0).u32(0).u32(0).u32(0);
+        EXPECT_EQ(cmd_held(r, 1, &held), hdr(VIRTIO_GPU_RESP_ERR_INVALID_CONTEXT_ID,
+                                             VIRTIO_GPU_FLAG_FENCE | VIRTIO_GPU_FLAG_INFO_RING_IDX, 4, 0, 0));
+        EXPECT_FALSE(held);
+        /* Not created: the id is free. */
+        EXPECT_EQ(texture(5), OK);
+}
+
+TEST_F(Virgl, ring_idx_of_a_context_never_created_or_destroyed_is_invalid_context_id) {
+        bool held;
+        const uint32_t ring = VIRTIO_GPU_FLAG_FENCE | VIRTIO_GPU_FLAG_INFO_RING_IDX;
+        EXPECT_EQ(cmd_held(submit_req(7, {}, ring, 2), 1, &held),
+                  hdr(VIRTIO_GPU_RESP_ERR_INVALID_CONTEXT_ID, ring, 2, 7, 0));
+        EXPECT_FALSE(held);
+        ASSERT_EQ(ctx_create(7), OK);
+        ASSERT_EQ(ctx_destroy(7), OK);
+        EXPECT_EQ(cmd_held(submit_req(7, {}, ring, 3), 2, &held),
+                  hdr(VIRTIO_GPU_RESP_ERR_INVALID_CONTEXT_ID, ring, 3, 7, 0));
+        EXPECT_FALSE(held);
 }
 
 TEST_F(Virgl, short_3d_requests_are_unspec) {
@@ -1011,6 +1129,33 @@ TEST_F(VirglQueue, fenced_chain_goes_back_once_its_fence_completed) {
         ASSERT_EQ(guest_read(mem, RESP, got.data(), 24), 0);
         EXPECT_EQ(got, hdr(VIRTIO_GPU_RESP_OK_NODATA, VIRTIO_GPU_FLAG_FENCE, 9, 1));
         EXPECT_TRUE(done.empty()) << "the queue's own chains are pushed, not reported";
+}
+
+TEST_F(VirglQueue, reset_with_fences_held_drops_them_and_writes_nothing_to_the_ring) {
+        texture_in_context(1, 5);
+        Bytes ring = submit_req(1, clear_stream(5, 1, 0, 1), VIRTIO_GPU_FLAG_FENCE | VIRTIO_GPU_FLAG_INFO_RING_IDX, 9).b;
+        Bytes global = submit_req(1, {}, VIRTIO_GPU_FLAG_FENCE, 10).b;
+        ASSERT_EQ(guest_write(mem, REQ, ring.data(), ring.size()), 0);
+        ASSERT_EQ(guest_write(mem, REQ + 0x1000, global.data(), global.size()), 0);
+        drv->add_chain({ { REQ, (uint32_t) ring.size(), false }, { RESP, 64, true } });
+        drv->add_chain({ { REQ + 0x1000, (uint32_t) global.size(), false }, { RESP + 0x1000, 64, true } });
+        /* process() polls once: only what is still held is dropped. */
+        virtio_gpu_process(g, &q, chain);
+        uint16_t before = drv->used_idx();
+        virtio_gpu_drop_held(g);
+        drain();
+        EXPECT_EQ(drv->used_idx(), before) << "nothing pushed after the reset";
+        EXPECT_TRUE(done.empty());
+        /* The device goes on: a fresh queue's fenced chain comes back. */
+        virtq_reset(&q);
+        delete drv;
+        drv = new VirtqDriver(mem, RING, 16);
+        drv->program(&q);
+        ASSERT_EQ(virtq_enable(&q, mem, false, true), 0);
+        drv->add_chain({ { REQ, (uint32_t) ring.size(), false }, { RESP, 64, true } });
+        virtio_gpu_process(g, &q, chain);
+        drain();
+        EXPECT_EQ(drv->used_idx(), 1);
 }
 
 } // namespace

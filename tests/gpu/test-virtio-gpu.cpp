@@ -136,6 +136,27 @@ TEST_F(Gpu, fenced_request_gets_its_fence_ctx_and_ring_back) {
         EXPECT_EQ(cmd(Req(VIRTIO_GPU_CMD_RESOURCE_UNREF, 0, 99, 7, 3).u32(1).u32(0)), OK);
 }
 
+TEST_F(Gpu, fenced_request_on_a_ring_past_64_is_invalid_parameter_and_not_run) {
+        uint32_t flags = VIRTIO_GPU_FLAG_FENCE | VIRTIO_GPU_FLAG_INFO_RING_IDX;
+        EXPECT_EQ(cmd(Req(VIRTIO_GPU_CMD_RESOURCE_CREATE_2D, flags, 5, 0, 64).u32(1).u32(FMT).u32(4).u32(4)),
+                  hdr(VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER, flags, 5, 0, 64));
+        /* Not created: the id is free. */
+        EXPECT_EQ(cmd(Req(VIRTIO_GPU_CMD_RESOURCE_CREATE_2D).u32(1).u32(FMT).u32(4).u32(4)), OK);
+}
+
+TEST_F(Gpu, fenced_request_on_a_ring_completes_at_once_and_is_never_held) {
+        uint32_t flags = VIRTIO_GPU_FLAG_FENCE | VIRTIO_GPU_FLAG_INFO_RING_IDX;
+        bool held = true;
+        Req r(VIRTIO_GPU_CMD_RESOURCE_CREATE_2D, flags, 8, 0, 1);
+        r.u32(2).u32(FMT).u32(4).u32(4);
+        uint8_t resp[64];
+        EXPECT_EQ(virtio_gpu_handle_token(g, mem, VIRTIO_GPU_QUEUE_CONTROL, r.b.data(), r.b.size(), resp, sizeof(resp),
+                                          1, &held),
+                  24u);
+        EXPECT_FALSE(held);
+        EXPECT_EQ(virtio_gpu_poll(g), 0u);
+}
+
 TEST_F(Gpu, get_edid_answers_a_valid_edid_with_the_mode_preferred) {
         Bytes r = cmd(Req(VIRTIO_GPU_CMD_GET_EDID).u32(1).u32(0));
         ASSERT_EQ(r.size(), sizeof(struct virtio_gpu_resp_edid));

@@ -27,9 +27,14 @@ struct Device {
         /* The shared-memory requests the map eventfd makes. */
         int map_fd = -1, map_event_fd = -1;
         std::atomic<int> map_result{ 1 }, unmap_result{ 1 };
+        std::atomic<int> stopped{ -1 };
 };
 
 void dev_notify(void *, VirtQueue *) {}
+
+void dev_stopped(void *ctx, unsigned index) {
+        static_cast<Device *>(ctx)->stopped = (int) index;
+}
 
 void dev_config_read(void *ctx, uint32_t offset, void *data, uint32_t size) {
         memcpy(data, static_cast<Device *>(ctx)->config + offset, size);
@@ -315,6 +320,15 @@ TEST_F(Backend, a_watched_handler_failing_ends_the_loop_with_its_error) {
         ASSERT_EQ(eventfd_write(dev.event_fd, 1), 0);
         loop.join();
         EXPECT_EQ(run_result, -ECANCELED);
+}
+
+TEST_F(Backend, get_vring_base_tells_the_device_its_ring_stopped_before_answering) {
+        ops.stopped = dev_stopped;
+        start(16);
+        uint8_t p[8] = { 0 };
+        VhostUserMsg m = ask(VHOST_USER_GET_VRING_BASE, p, sizeof(p));
+        EXPECT_EQ(m.request, (uint32_t) VHOST_USER_GET_VRING_BASE);
+        EXPECT_EQ(dev.stopped, 0);
 }
 
 TEST_F(Backend, the_loop_ends_at_the_front_ends_hang_up) {

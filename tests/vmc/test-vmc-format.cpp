@@ -263,6 +263,16 @@ TEST(VmcFormat, info_says_why_a_vm_failed_and_nothing_when_it_did_not) {
                 g_variant_unref(v);
 }
 
+TEST(VmcFormat, info_names_the_owner_where_the_uid_is_known) {
+        GVariant *root = parse_variant("a{sv}", "{'Owner': <uint32 0>}");
+        GVariant *unknown = parse_variant("a{sv}", "{'Owner': <uint32 4000000000>}");
+
+        EXPECT_EQ(take(vmc_format_info(root)), "Owner           root (uid 0)\n");
+        EXPECT_EQ(take(vmc_format_info(unknown)), "Owner           uid 4000000000\n");
+        g_variant_unref(root);
+        g_variant_unref(unknown);
+}
+
 TEST(VmcFormat, info_shows_the_gpu_in_one_line) {
         GVariant *info = parse_variant("a{sv}",
                 "{'Name': <'demo'>, 'Gpu': <{'backend': <'2d'>, 'width': <uint32 800>, 'height': <uint32 600>,"
