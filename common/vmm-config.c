@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "macro.h"
+#include "string-table.h"
 #include "unaligned.h"
 #include "util.h"
 #include "vmm-config.h"
@@ -28,36 +29,13 @@ static const char *const vmm_device_kind_table[_VMM_DEVICE_KIND_MAX] = {
         [VMM_DEVICE_VIDEO_ENCODER] = "video-encoder",
 };
 
-const char *vmm_vhost_user_type_to_string(uint32_t type) {
-        switch (type) {
-        case VMM_VHOST_USER_RNG:
-                return "rng";
-        case VMM_VHOST_USER_FS:
-                return "fs";
-        case VMM_VHOST_USER_GPU:
-                return "gpu";
-        case VMM_VHOST_USER_VIDEO_ENCODER:
-                return "video-encoder";
-        case VMM_VHOST_USER_VIDEO_DECODER:
-                return "video-decoder";
-        default:
-                return NULL;
-        }
-}
-
-int vmm_vhost_user_type_from_string(const char *s) {
-        if (s && strcmp(s, "rng") == 0)
-                return VMM_VHOST_USER_RNG;
-        if (s && strcmp(s, "fs") == 0)
-                return VMM_VHOST_USER_FS;
-        if (s && strcmp(s, "gpu") == 0)
-                return VMM_VHOST_USER_GPU;
-        if (s && strcmp(s, "video-encoder") == 0)
-                return VMM_VHOST_USER_VIDEO_ENCODER;
-        if (s && strcmp(s, "video-decoder") == 0)
-                return VMM_VHOST_USER_VIDEO_DECODER;
-        return -EINVAL;
-}
+static const char *const vhost_user_type_table[] = {
+        [VMM_VHOST_USER_RNG] = "rng",
+        [VMM_VHOST_USER_FS] = "fs",
+        [VMM_VHOST_USER_GPU] = "gpu",
+        [VMM_VHOST_USER_VIDEO_ENCODER] = "video-encoder",
+        [VMM_VHOST_USER_VIDEO_DECODER] = "video-decoder",
+};
 
 static const char *const fs_cache_table[_VMM_FS_CACHE_MAX] = {
         [VMM_FS_CACHE_AUTO] = "auto",
@@ -73,28 +51,6 @@ static const char *const gpu_backend_table[_VMM_GPU_BACKEND_MAX] = {
 static const char *const video_backend_table[_VMM_VIDEO_BACKEND_MAX] = {
         [VMM_VIDEO_BACKEND_FFMPEG] = "ffmpeg",
 };
-
-const char *vmm_video_backend_to_string(uint32_t backend) {
-        return backend < ARRAY_SIZE(video_backend_table) ? video_backend_table[backend] : NULL;
-}
-
-int vmm_video_backend_from_string(const char *s) {
-        for (size_t i = 0; s && i < ARRAY_SIZE(video_backend_table); i++)
-                if (strcmp(video_backend_table[i], s) == 0)
-                        return (int) i;
-        return -EINVAL;
-}
-
-const char *vmm_gpu_backend_to_string(uint32_t backend) {
-        return backend < ARRAY_SIZE(gpu_backend_table) ? gpu_backend_table[backend] : NULL;
-}
-
-int vmm_gpu_backend_from_string(const char *s) {
-        for (size_t i = 0; s && i < ARRAY_SIZE(gpu_backend_table); i++)
-                if (strcmp(gpu_backend_table[i], s) == 0)
-                        return (int) i;
-        return -EINVAL;
-}
 
 static const struct {
         uint32_t bit;
@@ -155,29 +111,11 @@ int vmm_gpu_context_types_from_string(const char *s, uint32_t *ret, VmmConfigErr
         return 0;
 }
 
-const char *vmm_fs_cache_to_string(uint32_t cache) {
-        return cache < ARRAY_SIZE(fs_cache_table) ? fs_cache_table[cache] : NULL;
-}
-
-int vmm_fs_cache_from_string(const char *s) {
-        for (size_t i = 0; s && i < ARRAY_SIZE(fs_cache_table); i++)
-                if (strcmp(fs_cache_table[i], s) == 0)
-                        return (int) i;
-        return -EINVAL;
-}
-
-const char *vmm_device_kind_to_string(uint32_t kind) {
-        return kind < ARRAY_SIZE(vmm_device_kind_table) ? vmm_device_kind_table[kind] : NULL;
-}
-
-int vmm_device_kind_from_string(const char *s) {
-        if (!s)
-                return -EINVAL;
-        for (size_t i = 1; i < ARRAY_SIZE(vmm_device_kind_table); i++)
-                if (strcmp(vmm_device_kind_table[i], s) == 0)
-                        return (int) i;
-        return -EINVAL;
-}
+DEFINE_STRING_TABLE(vmm_vhost_user_type, uint32_t, vhost_user_type_table)
+DEFINE_STRING_TABLE(vmm_video_backend, uint32_t, video_backend_table)
+DEFINE_STRING_TABLE(vmm_gpu_backend, uint32_t, gpu_backend_table)
+DEFINE_STRING_TABLE(vmm_fs_cache, uint32_t, fs_cache_table)
+DEFINE_STRING_TABLE(vmm_device_kind, uint32_t, vmm_device_kind_table)
 
 void vmm_config_init(VmmConfig *c) {
         *c = (VmmConfig) {

@@ -64,12 +64,10 @@ const char *sandbox_role_to_string(SandboxRole role) {
 }
 
 SandboxRole sandbox_role_from_string(const char *s) {
-        unsigned n = sandbox_n_roles();
+        /* The table is the registered roles', filled at start-up. */
+        int i = string_table_lookup(roles.names, sandbox_n_roles(), s);
 
-        for (unsigned i = 0; s && i < n; i++)
-                if (strcmp(roles.names[i], s) == 0)
-                        return (SandboxRole) i;
-        return _SANDBOX_ROLE_INVALID;
+        return i < 0 ? _SANDBOX_ROLE_INVALID : (SandboxRole) i;
 }
 
 const char *sandbox_role_policy(SandboxRole role) {
