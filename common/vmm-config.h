@@ -230,6 +230,14 @@ void vmm_config_init(VmmConfig *c);
  * failed). */
 void vmm_config_close_fds(VmmConfig *c);
 
+/* The optional part of this build (meson's gpu, wayland and video
+ * features, majordome-features.h) that a device of kind needs and the
+ * build lacks: "gpu", "wayland" or "video"; NULL when it has what is needed.
+ * wayland: the device uses the host's compositor (its socket, or the
+ * cross-domain context). vmm_config_validate() refuses such a device with
+ * -EOPNOTSUPP; the daemon refuses its StartVm keys the same way. */
+const char *vmm_config_missing_feature(uint32_t kind, bool wayland);
+
 /* Why a configuration was refused: the setting and the rule, one line. */
 struct VmmConfigError {
         char message[256];
@@ -242,7 +250,9 @@ struct VmmConfigError {
  * console: open for writing, not a directory; disk: a regular file or block
  * device, writable unless read-only, never the same image twice; no O_PATH
  * anywhere but the GPU's compositor socket). The GPU's context types: known
- * bits, virgl and virgl2 only with the virglrenderer backend. -EINVAL, -ERANGE, -EBADF, -EEXIST or -EACCES with a message. */
+ * bits, virgl and virgl2 only with the virglrenderer backend. A device
+ * this build left out (vmm_config_missing_feature()): -EOPNOTSUPP.
+ * -EINVAL, -ERANGE, -EBADF, -EEXIST or -EACCES with a message. */
 int vmm_config_validate(const VmmConfig *c, VmmConfigError *error);
 
 /* ---- the CONFIGURE message (docs/control-protocol.md) ---- */
