@@ -161,6 +161,30 @@ TEST(MajordomeGpuJail, locks_itself_in_before_it_serves) {
         EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << st;
 }
 
+/* As root, it becomes the VMM's jail user, here one of the test's own
+ * named as the VMM names it to its device processes. */
+TEST(MajordomeGpuJail, becomes_the_user_majordome_jail_user_names) {
+        if (geteuid() != 0)
+                GTEST_SKIP() << "checks the switch from root: run as root";
+        test_user::TestUser user;
+        if (!user.ok())
+                GTEST_SKIP() << "could not make a user with useradd";
+        int sv[2];
+        ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+        ASSERT_EQ(setenv("MAJORDOME_JAIL_USER", user.name().c_str(), 1), 0);
+        pid_t pid = spawn({ "--fd", std::to_string(sv[1]), "--displays", "3" }, -1, sv[1]);
+        unsetenv("MAJORDOME_JAIL_USER");
+        close(sv[1]);
+        talk(sv[0]);
+        std::string u = std::to_string(user.uid()), g = std::to_string(user.gid());
+        EXPECT_EQ(status_field(pid, "Uid"), u + "\t" + u + "\t" + u + "\t" + u);
+        EXPECT_EQ(status_field(pid, "Gid"), g + "\t" + g + "\t" + g + "\t" + g);
+        close(sv[0]);
+        int st;
+        ASSERT_EQ(waitpid(pid, &st, 0), pid);
+        EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << st;
+}
+
 /* As a VMM that jailed itself unprivileged starts it: inside a user
  * namespace that maps one uid (util-linux's unshare plays that VMM). */
 TEST(MajordomeGpuJail, locks_itself_in_unprivileged_inside_a_user_namespace) {
