@@ -43,6 +43,8 @@ TEST(VmmVirtio, RngGuestWithoutMsixGetsItsInterruptsOnIntxUnderTheSandbox) {
  * pvpanic last, after the GPU), and the guest finds and uses the rng. */
 TEST(VmmVirtio, DevicesAfterAGpusHostVisibleRegionFitAndWork) {
         SKIP_WITHOUT_KVM();
+        if (!getenv("MAJORDOME_GPU"))
+                GTEST_SKIP() << "built without gpu support";
         RunResult r = run_vmm({ "run", "--gpu", "backend=2d,displays=0,context-types=cross-domain", "--balloon",
                                 "--pvpanic", "--rng", "--debug-exit", guest_path("virtio-rng") },
                               kGuestTimeoutMs);
