@@ -49,6 +49,15 @@ extern "C" {
 /* Descriptors of one configuration: kernel, initrd, serial and at most one per device. */
 #define VMM_CONFIG_FDS_MAX (3 + VMM_CONFIG_DEVICES_MAX)
 
+/* The user a VMM started as root runs as once jailed, and its device
+ * processes with it: the one the shipped sysusers.d file creates
+ * (daemon/majordome.sysusers); nobody where it does not exist. The
+ * environment variable names another (tests; the VMM hands it on to its
+ * device processes). seccomp/jail.c looks it up; majordomed says once when
+ * it is missing. */
+#define VMM_JAIL_USER "majordome-vmm"
+#define VMM_JAIL_USER_ENV "MAJORDOME_JAIL_USER"
+
 /* The kinds of device a configuration can name; each is one file in
  * vmm/devices/ whose ops->name is vmm_device_kind_to_string(kind). */
 typedef enum VmmDeviceKind {

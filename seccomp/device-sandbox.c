@@ -49,7 +49,7 @@ int device_sandbox_enter(const char *const *policies, size_t n_policies, Sandbox
         }
         r = jail_unshare(&j, ret_step);
         if (r >= 0 && u > 0 && geteuid() == 0 && !j.user_ns)
-                log_info("jail: no user %s, dropping to nobody", user);
+                log_debug("jail: no user %s, dropping to nobody", user);
         if (r >= 0)
                 r = jail_lockdown(&j, NULL, 0, ret_step);
         if (r >= 0) {

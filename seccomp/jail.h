@@ -25,18 +25,17 @@
 #include <sys/types.h>
 
 #include "macro.h"
+#include "vmm-config.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
 #define JAIL_NOBODY 65534
-/* Whom a jail entered as root becomes: the user the shipped sysusers.d
- * file creates (daemon/majordome.sysusers), else nobody. The environment
- * variable names another (tests; the VMM hands it to its device
- * processes). */
-#define JAIL_USER "majordome-vmm"
-#define JAIL_USER_ENV "MAJORDOME_JAIL_USER"
+/* Whom a jail entered as root becomes: VMM_JAIL_USER, else nobody;
+ * $VMM_JAIL_USER_ENV names another (common/vmm-config.h). */
+#define JAIL_USER VMM_JAIL_USER
+#define JAIL_USER_ENV VMM_JAIL_USER_ENV
 #define JAIL_FD_HEADROOM 128
 #define JAIL_NOFILE_MIN 256
 

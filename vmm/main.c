@@ -717,9 +717,10 @@ static int run_vm(RunArgs *a) {
                 }
                 if (!jail.namespaces)
                         log_warning("jail: this host allows no namespaces; running without them");
-                /* Said by the child alone, and only where it matters. */
+                /* By the child alone, where it matters, and as debug: an
+                 * error stays one line (majordomed says it once, at start). */
                 if (u > 0 && geteuid() == 0 && !jail.user_ns)
-                        log_info("jail: no user %s, dropping to nobody", user);
+                        log_debug("jail: no user %s, dropping to nobody", user);
         }
 
         VmConfig config = {
