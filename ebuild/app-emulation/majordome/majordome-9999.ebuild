@@ -60,8 +60,8 @@ DEPEND="
 	test? (
 		dev-cpp/gtest
 		media-libs/libpng
-		x11-libs/libdrm
 		gpu? (
+			x11-libs/libdrm
 			wayland? (
 				dev-libs/weston[X,headless]
 				x11-base/xorg-server[xvfb]
