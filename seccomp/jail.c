@@ -6,11 +6,11 @@
 #include <grp.h>
 #include <inttypes.h>
 #include <libgen.h>
-#include <pwd.h>
 #include <limits.h>
 #include <linux/capability.h>
 #include <malloc.h>
 #include <netinet/in.h>
+#include <pwd.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
