@@ -315,13 +315,6 @@ int main(int argc, char **argv) {
                 return EXIT_FAILURE;
         }
 
-        /* display-headless.c would run headless all the same; saying so
-         * here beats a guest whose Wayland clients find nothing. */
-        if (!MAJORDOME_HAVE_WAYLAND && (wl_fd >= 0 || wl_path || (o.context_types & VIRTIO_GPU_CONTEXT_CROSS_DOMAIN))) {
-                log_error("%s: built without wayland support (headless only)",
-                          wl_fd >= 0 || wl_path ? "--wayland-sock/--wayland-fd" : "--context-types cross-domain");
-                return EXIT_FAILURE;
-        }
         if ((o.context_types & VIRTIO_GPU_CONTEXT_CROSS_DOMAIN) && !o.blob) {
                 log_error("--context-types cross-domain needs --blob (its buffers are blobs)");
                 return EXIT_FAILURE;
@@ -329,6 +322,13 @@ int main(int argc, char **argv) {
         if ((o.context_types & (VIRTIO_GPU_CONTEXT_VIRGL | VIRTIO_GPU_CONTEXT_VIRGL2)) &&
             o.backend != VIRTIO_GPU_BACKEND_VIRGL) {
                 log_error("--context-types virgl and virgl2 need --backend virgl");
+                return EXIT_FAILURE;
+        }
+        /* display-headless.c would run headless all the same; saying so
+         * here beats a guest whose Wayland clients find nothing. */
+        if (!MAJORDOME_HAVE_WAYLAND && (wl_fd >= 0 || wl_path || (o.context_types & VIRTIO_GPU_CONTEXT_CROSS_DOMAIN))) {
+                log_error("%s: built without wayland support (headless only)",
+                          wl_fd >= 0 || wl_path ? "--wayland-sock/--wayland-fd" : "--context-types cross-domain");
                 return EXIT_FAILURE;
         }
 

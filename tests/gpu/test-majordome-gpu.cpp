@@ -23,6 +23,7 @@
 #include "tests/gpu/wayland-wire.h"
 
 #include "connector.h"
+#include "majordome-features.h"
 #include "tests/device-process.h"
 #include "tests/virtio/harness.h"
 #include "unaligned.h"
@@ -86,6 +87,21 @@ TEST(MajordomeGpu, bad_options_exit_one_with_a_message) {
                 EXPECT_NE(r.output.find(c.message), std::string::npos) << r.output;
         }
         EXPECT_EQ(run({ "--bogus" }).status, 1);
+}
+
+/* Built with -Dwayland=disabled: headless only, and it says so rather
+ * than leave a guest's Wayland clients without a compositor. */
+TEST(MajordomeGpu, without_wayland_its_compositor_options_are_refused) {
+        if (MAJORDOME_HAVE_WAYLAND)
+                GTEST_SKIP() << "built with wayland support";
+        for (const std::vector<std::string> &args : std::vector<std::vector<std::string>> {
+                     { "--fd", "3", "--wayland-sock", "/tmp/w" },
+                     { "--fd", "3", "--wayland-fd", "4" },
+                     { "--fd", "3", "--blob", "--context-types", "cross-domain" } }) {
+                Result r = run(args);
+                EXPECT_EQ(r.status, 1) << args[2];
+                EXPECT_NE(r.output.find("built without wayland support"), std::string::npos) << r.output;
+        }
 }
 
 void talk(int fd) {
@@ -721,6 +737,8 @@ void cross_domain_window(VirglProcess &p, weston_test::Weston &weston) {
 }
 
 TEST(MajordomeGpuCrossDomain, a_guest_window_reaches_weston_through_the_jailed_process) {
+        if (!MAJORDOME_HAVE_WAYLAND)
+                GTEST_SKIP() << "built without wayland support";
         weston_test::Weston weston;
         std::string why = weston.start();
         if (!why.empty())
@@ -737,6 +755,8 @@ TEST(MajordomeGpuCrossDomain, a_guest_window_reaches_weston_through_the_jailed_p
  * weston's) reaches the guest as a host blob it creates and maps, as
  * sommelier does for its clients: weston with a seat (X11 back-end). */
 TEST(MajordomeGpuCrossDomain, the_compositors_keymap_reaches_the_guest_as_a_host_blob_it_maps) {
+        if (!MAJORDOME_HAVE_WAYLAND)
+                GTEST_SKIP() << "built without wayland support";
         weston_test::Weston weston;
         std::string why = weston.start(true);
         if (!why.empty())
@@ -804,6 +824,8 @@ TEST(MajordomeGpuCrossDomain, the_compositors_keymap_reaches_the_guest_as_a_host
  * connector forked before the VMM's jail, whose mount namespace has no
  * /proc for one forked later to connect through. */
 TEST(MajordomeGpuCrossDomain, given_the_vmms_connector_socket_it_connects_through_it) {
+        if (!MAJORDOME_HAVE_WAYLAND)
+                GTEST_SKIP() << "built without wayland support";
         weston_test::Weston weston;
         std::string why = weston.start();
         if (!why.empty())
