@@ -234,11 +234,18 @@ int main(int argc, char **argv) {
         }
 
         log_info("ready on the %s bus, runtime directory %s", a.user ? "session" : "system", m->runtime_dir);
-        /* Its VMMs look the user up themselves (seccomp/jail.c) and would
-         * say this once each: said here once instead. */
-        if (geteuid() == 0 && !getpwnam(VMM_JAIL_USER))
-                log_warning("no user %s (systemd-sysusers creates it from majordome.conf): the VMMs drop to nobody",
-                            VMM_JAIL_USER);
+        /* Its VMMs (which inherit our environment) look the user up
+         * themselves (seccomp/jail.c) and would say this once each: said
+         * here once instead. */
+        if (geteuid() == 0) {
+                const char *jail_user = getenv(VMM_JAIL_USER_ENV);
+
+                if (!jail_user || !jail_user[0])
+                        jail_user = VMM_JAIL_USER;
+                if (!getpwnam(jail_user))
+                        log_warning("no user %s (systemd-sysusers creates %s from majordome.conf): the VMMs drop "
+                                    "to nobody", jail_user, VMM_JAIL_USER);
+        }
         (void) sd_notify(false, "READY=1\nSTATUS=Managing VMs");
         r = sd_event_loop(m->event);
         if (r < 0)
