@@ -49,18 +49,24 @@ def test(fn):
     return fn
 
 
-# A build without the wayland feature refuses wayland_socket and the
-# cross-domain context (test-majordomed checks the refusal): these skip.
-HAVE_WAYLAND = "wayland" in os.environ.get("MAJORDOME_FEATURES", "").split(",")
+# A build without the wayland (video) feature refuses wayland_socket and
+# the cross-domain context (video_decoder/encoder); test-majordomed checks
+# the refusal, these skip.
+FEATURES = os.environ.get("MAJORDOME_FEATURES", "").split(",")
 
 
-def needs_wayland(fn):
-    @functools.wraps(fn)
-    def wrapper(*args, **kw):
-        if not HAVE_WAYLAND:
-            raise T.Skip("built without wayland support")
-        return fn(*args, **kw)
-    return wrapper
+def needs(feature):
+    def decorate(fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kw):
+            if feature not in FEATURES:
+                raise T.Skip("built without %s support" % feature)
+            return fn(*args, **kw)
+        return wrapper
+    return decorate
+
+
+needs_wayland = needs("wayland")
 
 
 def vmm_config_constants():
@@ -260,6 +266,7 @@ def bad_context_types_are_refused_naming_the_key():
 
 
 @test
+@needs("video")
 def video_decoder_and_encoder_become_kinds_9_and_10():
     e = Env()
     try:
