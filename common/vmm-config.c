@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "majordome-features.h"
 #include "macro.h"
 #include "string-table.h"
 #include "unaligned.h"
@@ -255,11 +256,37 @@ static int tag_check(const char *tag, bool empty_ok, const char *what, unsigned 
         return 0;
 }
 
+const char *vmm_config_missing_feature(uint32_t kind, bool wayland) {
+        switch (kind) {
+        case VMM_DEVICE_GPU:
+                if (!MAJORDOME_HAVE_GPU)
+                        return "gpu";
+                if (wayland && !MAJORDOME_HAVE_WAYLAND)
+                        return "wayland";
+                return NULL;
+        case VMM_DEVICE_VIDEO_DECODER:
+        case VMM_DEVICE_VIDEO_ENCODER:
+                return MAJORDOME_HAVE_VIDEO ? NULL : "video";
+        default:
+                return NULL;
+        }
+}
+
 static int validate_device(const VmmDevice *d, unsigned i, VmmConfigError *error) {
-        const char *name = vmm_device_kind_to_string(d->kind);
+        const char *name = vmm_device_kind_to_string(d->kind), *missing;
 
         if (!name)
                 return fail(error, -EINVAL, "device %u: unknown kind %" PRIu32, i, d->kind);
+        /* Before the values: a device process this build does not have
+         * cannot take any. */
+        missing = vmm_config_missing_feature(d->kind, d->kind == VMM_DEVICE_GPU &&
+                                             (d->gpu.wayland_fd >= 0 ||
+                                              (d->gpu.context_types & VMM_GPU_CONTEXT_CROSS_DOMAIN)));
+        if (missing && strcmp(missing, "wayland") == 0)
+                return fail(error, -EOPNOTSUPP, "--gpu %u: built without wayland support: no compositor "
+                            "(--wayland-sock) and no cross-domain context, the GPU is headless only", i);
+        if (missing)
+                return fail(error, -EOPNOTSUPP, "--%s %u: built without %s support", name, i, missing);
         switch (d->kind) {
         case VMM_DEVICE_BLOCK: {
                 size_t n = strnlen(d->block.id, sizeof(d->block.id));

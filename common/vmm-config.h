@@ -49,6 +49,15 @@ extern "C" {
 /* Descriptors of one configuration: kernel, initrd, serial and at most one per device. */
 #define VMM_CONFIG_FDS_MAX (3 + VMM_CONFIG_DEVICES_MAX)
 
+/* The user a VMM started as root runs as once jailed, and its device
+ * processes with it: the one the shipped sysusers.d file creates
+ * (daemon/majordome.sysusers); nobody where it does not exist. The
+ * environment variable names another (tests; the VMM hands it on to its
+ * device processes). seccomp/jail.c looks it up; majordomed says once when
+ * it is missing. */
+#define VMM_JAIL_USER "majordome-vmm"
+#define VMM_JAIL_USER_ENV "MAJORDOME_JAIL_USER"
+
 /* The kinds of device a configuration can name; each is one file in
  * vmm/devices/ whose ops->name is vmm_device_kind_to_string(kind). */
 typedef enum VmmDeviceKind {
@@ -230,6 +239,14 @@ void vmm_config_init(VmmConfig *c);
  * failed). */
 void vmm_config_close_fds(VmmConfig *c);
 
+/* The optional part of this build (meson's gpu, wayland and video
+ * features, majordome-features.h) that a device of kind needs and the
+ * build lacks: "gpu", "wayland" or "video"; NULL when it has what is needed.
+ * wayland: the device uses the host's compositor (its socket, or the
+ * cross-domain context). vmm_config_validate() refuses such a device with
+ * -EOPNOTSUPP; the daemon refuses its StartVm keys the same way. */
+const char *vmm_config_missing_feature(uint32_t kind, bool wayland);
+
 /* Why a configuration was refused: the setting and the rule, one line. */
 struct VmmConfigError {
         char message[256];
@@ -242,7 +259,9 @@ struct VmmConfigError {
  * console: open for writing, not a directory; disk: a regular file or block
  * device, writable unless read-only, never the same image twice; no O_PATH
  * anywhere but the GPU's compositor socket). The GPU's context types: known
- * bits, virgl and virgl2 only with the virglrenderer backend. -EINVAL, -ERANGE, -EBADF, -EEXIST or -EACCES with a message. */
+ * bits, virgl and virgl2 only with the virglrenderer backend. A device
+ * this build left out (vmm_config_missing_feature()): -EOPNOTSUPP.
+ * -EINVAL, -ERANGE, -EBADF, -EEXIST or -EACCES with a message. */
 int vmm_config_validate(const VmmConfig *c, VmmConfigError *error);
 
 /* ---- the CONFIGURE message (docs/control-protocol.md) ---- */

@@ -700,6 +700,33 @@ static int config_parse_disks(sd_bus_message *msg, const AuthCaller *caller, Mac
         return sd_bus_message_exit_container(msg);
 }
 
+/* The devices of a part this build left out (meson's gpu, wayland and
+ * video features): NotSupported, naming the key, before anything is opened
+ * for them. The VMM would refuse them too (vmm_config_validate()). */
+static int config_check_features(const MachineConfig *c, bool wayland_socket, sd_bus_error *error) {
+        const char *missing;
+
+        if (c->gpu.enabled) {
+                bool cross_domain = c->gpu.context_types & VMM_GPU_CONTEXT_CROSS_DOMAIN;
+
+                missing = vmm_config_missing_feature(VMM_DEVICE_GPU, wayland_socket || cross_domain);
+                if (missing && strcmp(missing, "wayland") == 0)
+                        return sd_bus_error_setf(error, MAJORDOME_ERROR_NOT_SUPPORTED,
+                                                 "%s: this majordomed was built without wayland support (its GPU "
+                                                 "is headless only)",
+                                                 wayland_socket ? "wayland_socket" : "gpu.context_types");
+                if (missing)
+                        return sd_bus_error_set(error, MAJORDOME_ERROR_NOT_SUPPORTED,
+                                                "gpu: this majordomed was built without gpu support");
+        }
+        if ((c->video_decoder && vmm_config_missing_feature(VMM_DEVICE_VIDEO_DECODER, false)) ||
+            (c->video_encoder && vmm_config_missing_feature(VMM_DEVICE_VIDEO_ENCODER, false)))
+                return sd_bus_error_setf(error, MAJORDOME_ERROR_NOT_SUPPORTED,
+                                         "%s: this majordomed was built without video support",
+                                         c->video_decoder ? "video_decoder" : "video_encoder");
+        return 0;
+}
+
 int machine_config_bus_parse(Manager *m, sd_bus_message *msg, const AuthCaller *caller, MachineConfig *c,
                              bool *ret_block, sd_bus_error *error) {
         bool seen[ARRAY_SIZE(config_keys)] = {};
@@ -903,13 +930,16 @@ int machine_config_bus_parse(Manager *m, sd_bus_message *msg, const AuthCaller *
                                                  "config: %u devices (disks, shares, balloon, rng, vsock, gpu, "
                                                  "video), at most %d", n, VMM_CONFIG_DEVICES_MAX);
         }
+        if (wayland_socket && !c->gpu.enabled)
+                return sd_bus_error_set(error, MAJORDOME_ERROR_INVALID_CONFIG,
+                                        "wayland_socket: given without gpu (a compositor connection is "
+                                        "for a GPU's displays)");
+        r = config_check_features(c, wayland_socket != NULL, error);
+        if (r < 0)
+                return r;
         /* Opened (and tried) last, once the rest is known to be good: the
          * compositor sees a client only for a config that may start. */
         if (wayland_socket) {
-                if (!c->gpu.enabled)
-                        return sd_bus_error_set(error, MAJORDOME_ERROR_INVALID_CONFIG,
-                                                "wayland_socket: given without gpu (a compositor connection is "
-                                                "for a GPU's displays)");
                 r = wayland_open(caller, wayland_socket, &c->wayland_fd, error);
                 if (r < 0)
                         return r;

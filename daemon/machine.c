@@ -568,9 +568,10 @@ static int machine_spawn(Machine *vm, MachineConfig *config, MachineDoneFn done,
                 r = manager_allocate_cid(vm->manager, &vm->cid);
                 if (r < 0)
                         return r;
-                /* The jailed VMM runs as nobody and reaches PATH_P through a
-                 * bind mount of this directory, and of it alone (so one
-                 * directory per VM): it must be searchable, not readable. */
+                /* The jailed VMM runs as majordome-vmm (or nobody) and
+                 * reaches PATH_P through a bind mount of this directory,
+                 * and of it alone (so one directory per VM): it must be
+                 * searchable, not readable. */
                 if (mkdir(vm->vsock_dir, 0711) < 0 && errno != EEXIST)
                         return -errno;
                 (void) chmod(vm->vsock_dir, 0711);

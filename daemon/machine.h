@@ -177,7 +177,7 @@ struct Machine {
         char *vmm_log_path;     /* <name>.log: the VMM's own messages (its stderr) */
         char *socket_path;
         char *state_path;
-        char *vsock_dir;        /* <runtime>/<name>.vsock.d, 0711: the jailed VMM (nobody) searches it */
+        char *vsock_dir;        /* <runtime>/<name>.vsock.d, 0711: the jailed VMM (majordome-vmm or nobody) searches it */
         char *vsock_path;       /* <vsock_dir>/vsock, with vsock only */
 
         /* devices, as started (kept in the state file for re-adoption) */

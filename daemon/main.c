@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 #include <errno.h>
 #include <getopt.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,7 @@
 #include "manager-dbus.h"
 #include "manager.h"
 #include "util.h"
+#include "vmm-config.h"
 
 #ifndef MAJORDOME_VMM_PATH
 #define MAJORDOME_VMM_PATH "/usr/bin/majordome-vmm"
@@ -232,6 +234,18 @@ int main(int argc, char **argv) {
         }
 
         log_info("ready on the %s bus, runtime directory %s", a.user ? "session" : "system", m->runtime_dir);
+        /* Its VMMs (which inherit our environment) look the user up
+         * themselves (seccomp/jail.c) and would say this once each: said
+         * here once instead. */
+        if (geteuid() == 0) {
+                const char *jail_user = getenv(VMM_JAIL_USER_ENV);
+
+                if (!jail_user || !jail_user[0])
+                        jail_user = VMM_JAIL_USER;
+                if (!getpwnam(jail_user))
+                        log_warning("no user %s (systemd-sysusers creates %s from majordome.conf): the VMMs drop "
+                                    "to nobody", jail_user, VMM_JAIL_USER);
+        }
         (void) sd_notify(false, "READY=1\nSTATUS=Managing VMs");
         r = sd_event_loop(m->event);
         if (r < 0)

@@ -17,6 +17,7 @@
 #include "connector.h"
 #include "gpu/display.h"
 #include "device-sandbox.h"
+#include "majordome-features.h"
 #include "gpu/virtio-gpu.h"
 #include "log.h"
 #include "util.h"
@@ -321,6 +322,13 @@ int main(int argc, char **argv) {
         if ((o.context_types & (VIRTIO_GPU_CONTEXT_VIRGL | VIRTIO_GPU_CONTEXT_VIRGL2)) &&
             o.backend != VIRTIO_GPU_BACKEND_VIRGL) {
                 log_error("--context-types virgl and virgl2 need --backend virgl");
+                return EXIT_FAILURE;
+        }
+        /* display-headless.c would run headless all the same; saying so
+         * here beats a guest whose Wayland clients find nothing. */
+        if (!MAJORDOME_HAVE_WAYLAND && (wl_fd >= 0 || wl_path || (o.context_types & VIRTIO_GPU_CONTEXT_CROSS_DOMAIN))) {
+                log_error("%s: built without wayland support (headless only)",
+                          wl_fd >= 0 || wl_path ? "--wayland-sock/--wayland-fd" : "--context-types cross-domain");
                 return EXIT_FAILURE;
         }
 

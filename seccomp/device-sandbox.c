@@ -15,8 +15,9 @@ int device_sandbox_enter(const char *const *policies, size_t n_policies, Sandbox
         size_t n = 0;
         PolicyProgram prog = {};
         PolicyError e = {};
-        Jail j;
-        int r;
+        Jail j = {};
+        const char *user;
+        int r, u;
 
         if (mode == SANDBOX_MODE_OFF)
                 return 0;
@@ -38,7 +39,17 @@ int device_sandbox_enter(const char *const *policies, size_t n_policies, Sandbox
                 *ret_step = "compiling the seccomp policy";
                 return r;
         }
+        /* The VMM's user (it passes $MAJORDOME_JAIL_USER on): a VMM must
+         * be able to signal its device processes, and they it. */
+        u = jail_resolve_user(&j, &user);
+        if (u < 0) {
+                policy_program_done(&prog);
+                *ret_step = "looking up the jail user";
+                return u;
+        }
         r = jail_unshare(&j, ret_step);
+        if (r >= 0 && u > 0 && geteuid() == 0 && !j.user_ns)
+                log_debug("jail: no user %s, dropping to nobody", user);
         if (r >= 0)
                 r = jail_lockdown(&j, NULL, 0, ret_step);
         if (r >= 0) {

@@ -5,7 +5,8 @@
  * once what it needs is open:
  * the given policies compiled first (nothing can be read afterwards), then
  * new mount, network, IPC and UTS namespaces with an empty read-only root,
- * uid nobody when root, no capabilities, no_new_privs (jail.c), then the
+ * the VMM's jail user when root (jail_resolve_user: majordome-vmm, else
+ * nobody), no capabilities, no_new_privs (jail.c), then the
  * seccomp filter. asan.policy is added on top in sanitizer builds. */
 
 #include <stddef.h>

@@ -10,6 +10,7 @@
 #include <linux/capability.h>
 #include <malloc.h>
 #include <netinet/in.h>
+#include <pwd.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -147,10 +148,43 @@ static bool in_user_namespace(void) {
                count != 4294967295UL;
 }
 
+int jail_resolve_user(Jail *j, const char **ret_name) {
+        const char *name = getenv(JAIL_USER_ENV);
+        struct passwd pw, *found = NULL;
+        char buf[4096];
+        int r;
+
+        if (!name || !name[0])
+                name = JAIL_USER;
+        *ret_name = name;
+        /* Only root switches; the look-up would be wasted time. */
+        if (geteuid() != 0)
+                return 0;
+        r = getpwnam_r(name, &pw, buf, sizeof(buf), &found);
+        if (r != 0)
+                return -r;
+        if (!found)
+                return 1;
+        /* Root in the jail would undo it. */
+        if (pw.pw_uid == 0 || pw.pw_gid == 0)
+                return -EINVAL;
+        j->uid = pw.pw_uid;
+        j->gid = pw.pw_gid;
+        return 0;
+}
+
+static uid_t jail_uid(const Jail *j) {
+        return j->uid ?: JAIL_NOBODY;
+}
+
+static gid_t jail_gid(const Jail *j) {
+        return j->gid ?: JAIL_NOBODY;
+}
+
 int jail_unshare(Jail *j, const char **ret_step) {
         int r;
 
-        *j = (Jail) {};
+        *j = (Jail) { .uid = j->uid, .gid = j->gid };
         /* Started by a VMM that jailed itself unprivileged: its user
          * namespace maps one uid, ours, and no nobody to switch to. */
         j->user_ns = in_user_namespace();
@@ -185,7 +219,7 @@ int jail_fork(Jail *j, const char **ret_step) {
         pid_t pid;
         int r;
 
-        *j = (Jail) {};
+        *j = (Jail) { .uid = j->uid, .gid = j->gid };
         r = unshare_pid_namespace(j, ret_step);
         if (r < 0)
                 return r;
@@ -474,14 +508,15 @@ static int supervisor_lockdown(const Jail *j, pid_t child, const char *unlink_pa
                 return r;
         }
         if (geteuid() == 0 && !j->user_ns) {
-                /* The child runs as nobody: signalling it takes a matching
-                 * uid, the euid (kill(2)). The real and saved uids stay 0,
-                 * so that host processes of nobody cannot signal the
-                 * supervisor; the filesystem uid stays 0 for the unlink. No
-                 * capability is left, so uid 0 is only an owner here. */
-                if (setgroups(0, NULL) < 0 || setresgid(JAIL_NOBODY, JAIL_NOBODY, JAIL_NOBODY) < 0 ||
-                    setresuid(0, JAIL_NOBODY, 0) < 0) {
-                        *ret_step = "supervisor: switching to euid/gid nobody";
+                /* The child runs as the jail user: signalling it takes a
+                 * matching uid, the euid (kill(2)). The real and saved uids
+                 * stay 0, so that host processes of that user cannot signal
+                 * the supervisor; the filesystem uid stays 0 for the
+                 * unlink. No capability is left, so uid 0 is only an owner
+                 * here. */
+                if (setgroups(0, NULL) < 0 || setresgid(jail_gid(j), jail_gid(j), jail_gid(j)) < 0 ||
+                    setresuid(0, jail_uid(j), 0) < 0) {
+                        *ret_step = "supervisor: switching to the jail user's euid/gid";
                         return -errno;
                 }
                 (void) setfsuid(0);
@@ -615,9 +650,9 @@ int jail_lockdown(const Jail *j, const JailBind *binds, size_t n_binds, const ch
                 return r;
         }
         if (geteuid() == 0 && !j->user_ns) {
-                if (setgroups(0, NULL) < 0 || setresgid(JAIL_NOBODY, JAIL_NOBODY, JAIL_NOBODY) < 0 ||
-                    setresuid(JAIL_NOBODY, JAIL_NOBODY, JAIL_NOBODY) < 0) {
-                        *ret_step = "switching to uid/gid nobody";
+                if (setgroups(0, NULL) < 0 || setresgid(jail_gid(j), jail_gid(j), jail_gid(j)) < 0 ||
+                    setresuid(jail_uid(j), jail_uid(j), jail_uid(j)) < 0) {
+                        *ret_step = "switching to the jail user's uid/gid";
                         return -errno;
                 }
                 /* A credential change clears the parent-death signal. */
@@ -717,5 +752,6 @@ void jail_probe(FILE *f, unsigned port) {
                      (d[0].effective | d[1].effective | d[0].permitted | d[1].permitted) ? 0 : -EPERM);
         fprintf(f, "probe no-new-privs: %d\n", prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0));
         fprintf(f, "probe uid: %u\n", (unsigned) getuid());
+        fprintf(f, "probe gid: %u\n", (unsigned) getgid());
         fflush(f);
 }

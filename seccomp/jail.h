@@ -16,20 +16,26 @@
  *   jail_lockdown             the child, once the VM is built: pivot_root into
  *                             an empty read-only tmpfs (with only the
  *                             directories the devices name bind-mounted in),
- *                             uid nobody (as root), capabilities and bounding
- *                             set cleared, no_new_privs, rlimits */
+ *                             the jail user (as root: jail_resolve_user),
+ *                             capabilities and bounding set cleared,
+ *                             no_new_privs, rlimits */
 
 #include <stdbool.h>
 #include <stdio.h>
 #include <sys/types.h>
 
 #include "macro.h"
+#include "vmm-config.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
 #define JAIL_NOBODY 65534
+/* Whom a jail entered as root becomes: VMM_JAIL_USER, else nobody;
+ * $VMM_JAIL_USER_ENV names another (common/vmm-config.h). */
+#define JAIL_USER VMM_JAIL_USER
+#define JAIL_USER_ENV VMM_JAIL_USER_ENV
 #define JAIL_FD_HEADROOM 128
 #define JAIL_NOFILE_MIN 256
 
@@ -55,7 +61,18 @@ typedef struct Jail {
         bool user_ns;           /* unprivileged: a user namespace came first */
         bool namespaces;        /* pid/mount/net/ipc/uts namespaces exist */
         pid_t child;            /* in the parent */
+        /* Who root becomes (jail_resolve_user); 0: nobody. Kept by
+         * jail_fork and jail_unshare. */
+        uid_t uid;
+        gid_t gid;
 } Jail;
+
+/* Looks up the jail user ($MAJORDOME_JAIL_USER, else JAIL_USER) and its
+ * primary group into j->uid and j->gid; before the jail, while the user
+ * database is reachable. Returns 0, or 1 when there is no such user and
+ * j keeps nobody; -EINVAL for a user that is root, -errno when the look-up
+ * failed. *ret_name: the name looked up. */
+int jail_resolve_user(Jail *j, const char **ret_name);
 
 /* Closes every descriptor >= 3 that is not in keep[]. */
 int jail_close_inherited_fds(const int *keep, size_t n_keep);

@@ -17,6 +17,7 @@
 #include <unistd.h>
 #include <vector>
 
+#include "test-user.h"
 #include "vhost-user.h"
 
 namespace device_process {
@@ -111,7 +112,9 @@ inline void expect_jailed(pid_t pid, bool as_root) {
         EXPECT_EQ(status_field(pid, "CapEff"), "0000000000000000");
         EXPECT_EQ(status_field(pid, "CapBnd"), "0000000000000000");
         if (as_root) {
-                EXPECT_EQ(status_field(pid, "Uid").substr(0, 5), "65534") << "root becomes nobody";
+                std::string uid = std::to_string(test_user::default_jail_uid());
+                EXPECT_EQ(status_field(pid, "Uid").substr(0, uid.size() + 1), uid + "\t")
+                        << "root becomes majordome-vmm, else nobody";
         }
         /* Its root is an empty tmpfs: nothing of the host's files. */
         std::string root = "/proc/" + std::to_string(pid) + "/root";

@@ -2,6 +2,8 @@
 # Configures and builds into build/ (and build-asan/ with --asan). Quiet when
 # all goes well; shows meson's or ninja's output when it does not. Warnings
 # are errors here (-Dwerror=true); meson.build leaves werror to packagers.
+# Every optional part is built here (a missing library fails the setup,
+# where meson's auto would leave the part out quietly).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,7 +22,7 @@ run_quiet() {
 setup() {
   local dir=$1; shift
   if [ ! -f "$dir/build.ninja" ]; then
-    run_quiet meson setup "$dir" -Dwerror=true "$@"
+    run_quiet meson setup "$dir" -Dwerror=true -Dgpu=enabled -Dwayland=enabled -Dvideo=enabled "$@"
   fi
   run_quiet ninja -C "$dir"
 }
@@ -33,7 +35,8 @@ for arg in "$@"; do
         -Dc_args=-fno-sanitize-recover=all -Dcpp_args=-fno-sanitize-recover=all ;;
     --fuzz)
       # libFuzzer needs clang; only the fuzz targets are built here.
-      [ -f build-fuzz/build.ninja ] || CC=clang CXX=clang++ run_quiet meson setup build-fuzz -Dwerror=true -Dfuzz=true
+      [ -f build-fuzz/build.ninja ] || CC=clang CXX=clang++ run_quiet meson setup build-fuzz -Dwerror=true -Dfuzz=true \
+        -Dgpu=enabled -Dwayland=enabled -Dvideo=enabled
       run_quiet ninja -C build-fuzz $(cd build-fuzz && meson introspect --targets |
         python3 -c 'import json,sys; print(" ".join(t["filename"][0].split("/build-fuzz/")[-1] for t in json.load(sys.stdin) if t["name"].startswith("fuzz-")))') ;;
   esac

@@ -700,8 +700,13 @@ static int run_vm(RunArgs *a) {
         /* The pid namespace needs a fork, which must come before the KVM VM
          * exists: a VM belongs to the process that created it. */
         if (a->sandbox_mode != SANDBOX_MODE_OFF) {
-                const char *step = NULL;
+                const char *step = NULL, *user;
+                int u;
 
+                /* Before the jail: the user database is out of its reach. */
+                u = jail_resolve_user(&jail, &user);
+                if (u < 0)
+                        return log_error_errno(u, "jail: the user %s: %m", user), VMM_EXIT_OS_ERROR;
                 r = jail_fork(&jail, &step);
                 if (r < 0)
                         return log_error_errno(r, "jail: %s: %m", step), VMM_EXIT_OS_ERROR;
@@ -712,6 +717,10 @@ static int run_vm(RunArgs *a) {
                 }
                 if (!jail.namespaces)
                         log_warning("jail: this host allows no namespaces; running without them");
+                /* By the child alone, where it matters, and as debug: an
+                 * error stays one line (majordomed says it once, at start). */
+                if (u > 0 && geteuid() == 0 && !jail.user_ns)
+                        log_debug("jail: no user %s, dropping to nobody", user);
         }
 
         VmConfig config = {

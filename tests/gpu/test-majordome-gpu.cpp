@@ -23,6 +23,7 @@
 #include "tests/gpu/wayland-wire.h"
 
 #include "connector.h"
+#include "majordome-features.h"
 #include "tests/device-process.h"
 #include "tests/virtio/harness.h"
 #include "unaligned.h"
@@ -86,6 +87,21 @@ TEST(MajordomeGpu, bad_options_exit_one_with_a_message) {
                 EXPECT_NE(r.output.find(c.message), std::string::npos) << r.output;
         }
         EXPECT_EQ(run({ "--bogus" }).status, 1);
+}
+
+/* Built with -Dwayland=disabled: headless only, and it says so rather
+ * than leave a guest's Wayland clients without a compositor. */
+TEST(MajordomeGpu, without_wayland_its_compositor_options_are_refused) {
+        if (MAJORDOME_HAVE_WAYLAND)
+                GTEST_SKIP() << "built with wayland support";
+        for (const std::vector<std::string> &args : std::vector<std::vector<std::string>> {
+                     { "--fd", "3", "--wayland-sock", "/tmp/w" },
+                     { "--fd", "3", "--wayland-fd", "4" },
+                     { "--fd", "3", "--blob", "--context-types", "cross-domain" } }) {
+                Result r = run(args);
+                EXPECT_EQ(r.status, 1) << args[2];
+                EXPECT_NE(r.output.find("built without wayland support"), std::string::npos) << r.output;
+        }
 }
 
 void talk(int fd) {
@@ -155,6 +171,30 @@ TEST(MajordomeGpuJail, locks_itself_in_before_it_serves) {
         close(sv[1]);
         talk(sv[0]);
         expect_jailed(pid, true);
+        close(sv[0]);
+        int st;
+        ASSERT_EQ(waitpid(pid, &st, 0), pid);
+        EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << st;
+}
+
+/* As root, it becomes the VMM's jail user, here one of the test's own
+ * named as the VMM names it to its device processes. */
+TEST(MajordomeGpuJail, becomes_the_user_majordome_jail_user_names) {
+        if (geteuid() != 0)
+                GTEST_SKIP() << "checks the switch from root: run as root";
+        test_user::TestUser user;
+        if (!user.ok())
+                GTEST_SKIP() << "could not make a user with useradd";
+        int sv[2];
+        ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+        ASSERT_EQ(setenv("MAJORDOME_JAIL_USER", user.name().c_str(), 1), 0);
+        pid_t pid = spawn({ "--fd", std::to_string(sv[1]), "--displays", "3" }, -1, sv[1]);
+        unsetenv("MAJORDOME_JAIL_USER");
+        close(sv[1]);
+        talk(sv[0]);
+        std::string u = std::to_string(user.uid()), g = std::to_string(user.gid());
+        EXPECT_EQ(status_field(pid, "Uid"), u + "\t" + u + "\t" + u + "\t" + u);
+        EXPECT_EQ(status_field(pid, "Gid"), g + "\t" + g + "\t" + g + "\t" + g);
         close(sv[0]);
         int st;
         ASSERT_EQ(waitpid(pid, &st, 0), pid);
@@ -697,6 +737,8 @@ void cross_domain_window(VirglProcess &p, weston_test::Weston &weston) {
 }
 
 TEST(MajordomeGpuCrossDomain, a_guest_window_reaches_weston_through_the_jailed_process) {
+        if (!MAJORDOME_HAVE_WAYLAND)
+                GTEST_SKIP() << "built without wayland support";
         weston_test::Weston weston;
         std::string why = weston.start();
         if (!why.empty())
@@ -713,6 +755,8 @@ TEST(MajordomeGpuCrossDomain, a_guest_window_reaches_weston_through_the_jailed_p
  * weston's) reaches the guest as a host blob it creates and maps, as
  * sommelier does for its clients: weston with a seat (X11 back-end). */
 TEST(MajordomeGpuCrossDomain, the_compositors_keymap_reaches_the_guest_as_a_host_blob_it_maps) {
+        if (!MAJORDOME_HAVE_WAYLAND)
+                GTEST_SKIP() << "built without wayland support";
         weston_test::Weston weston;
         std::string why = weston.start(true);
         if (!why.empty())
@@ -780,6 +824,8 @@ TEST(MajordomeGpuCrossDomain, the_compositors_keymap_reaches_the_guest_as_a_host
  * connector forked before the VMM's jail, whose mount namespace has no
  * /proc for one forked later to connect through. */
 TEST(MajordomeGpuCrossDomain, given_the_vmms_connector_socket_it_connects_through_it) {
+        if (!MAJORDOME_HAVE_WAYLAND)
+                GTEST_SKIP() << "built without wayland support";
         weston_test::Weston weston;
         std::string why = weston.start();
         if (!why.empty())

@@ -178,6 +178,8 @@ TEST_F(VmmBadInput, GpuContextTypeTwiceExits64) {
 }
 
 TEST_F(VmmBadInput, GpuVirglContextWithoutVirglrendererExits64) {
+        if (!getenv("MAJORDOME_GPU"))
+                GTEST_SKIP() << "built without gpu support: --gpu is refused before its values are looked at";
         expect_one_line_error(run_kernel(guest_path("hello"), { "--gpu", "backend=2d,context-types=virgl2" }), 64,
                               "need backend=virglrenderer");
 }
@@ -189,6 +191,23 @@ TEST_F(VmmBadInput, WaylandSockThatIsNotASocketExits66) {
                               "not a socket");
         expect_one_line_error(run_kernel(guest_path("hello"), { "--gpu", "backend=2d", "--wayland-sock",
                                                                 dir_.file("none") }), 66, "No such file");
+}
+
+/* A part this build left out (meson -Dgpu=disabled, -Dvideo=disabled):
+ * its option is refused with the reason. meson names the device
+ * processes it built in the environment. */
+TEST_F(VmmBadInput, GpuInABuildWithoutItExits64WithTheReason) {
+        if (getenv("MAJORDOME_GPU"))
+                GTEST_SKIP() << "built with gpu support";
+        expect_one_line_error(run_kernel(guest_path("hello"), { "--gpu", "backend=2d" }), 64,
+                              "--gpu 0: built without gpu support");
+}
+
+TEST_F(VmmBadInput, VideoInABuildWithoutItExits64WithTheReason) {
+        if (getenv("MAJORDOME_VIDEO"))
+                GTEST_SKIP() << "built with video support";
+        expect_one_line_error(run_kernel(guest_path("hello"), { "--rng", "--video-decoder" }), 64,
+                              "--video-decoder 1: built without video support");
 }
 
 TEST_F(VmmBadInput, MemZeroExits64) {

@@ -8,6 +8,7 @@
 
 #include <sstream>
 
+#include "majordome-features.h"
 #include "vmm-process.h"
 
 namespace {
@@ -43,6 +44,8 @@ TEST(VmmVirtio, RngGuestWithoutMsixGetsItsInterruptsOnIntxUnderTheSandbox) {
  * pvpanic last, after the GPU), and the guest finds and uses the rng. */
 TEST(VmmVirtio, DevicesAfterAGpusHostVisibleRegionFitAndWork) {
         SKIP_WITHOUT_KVM();
+        if (!MAJORDOME_HAVE_GPU || !MAJORDOME_HAVE_WAYLAND)
+                GTEST_SKIP() << "built without gpu or wayland support (the cross-domain context)";
         RunResult r = run_vmm({ "run", "--gpu", "backend=2d,displays=0,context-types=cross-domain", "--balloon",
                                 "--pvpanic", "--rng", "--debug-exit", guest_path("virtio-rng") },
                               kGuestTimeoutMs);

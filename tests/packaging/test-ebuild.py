@@ -5,10 +5,18 @@
 2. It sources cleanly with the eclass functions stubbed; EAPI is 8.
 3. Every meson option it passes (meson_use, meson_feature, -Dname=) is in
    meson_options.txt or is a meson built-in.
-4. Every dependency() and find_library() of every meson.build maps, through
-   the table below, to an atom in the ebuild's DEPEND or RDEPEND (the libc
-   and meson's own need none). A name missing from the table fails: extend
-   the table with its Gentoo atom.
+4. Every feature option of meson_options.txt is passed with meson_feature
+   (no automagic dependency: a library found by chance is never linked).
+5. Every dependency() and find_library() of every meson.build maps, through
+   the table below, to an atom in the ebuild's DEPEND, RDEPEND or BDEPEND
+   (the libc and meson's own need none), under the right USE flag: a
+   look-up with `required : get_option('X')` (or a variable set to it) is
+   X's flag's, one under tests/ or bench/ the tests option's. An atom that
+   some look-up needs always must occur outside every USE group; one that
+   only gated look-ups need must occur only inside their flags' `flag? ( )`
+   groups (the package must not pull it for nothing), and, unless a test
+   look-up is among them, somewhere outside test? too. A name missing
+   from the table fails: extend the table with its Gentoo atom.
 
 Usage: test-ebuild.py SOURCE_ROOT
 """
@@ -65,8 +73,8 @@ MESON_BUILTINS = {
 # option it passes, as the real ones do.
 STUBS = r"""
 inherit() { PYTHON_DEPS="dev-lang/python:3"; }
-meson_use() { echo "-D${2:-$1}=USE"; }
-meson_feature() { echo "-D${2:-$1}=USE"; }
+meson_use() { echo "-D${2:-$1}=USE:$1"; }
+meson_feature() { echo "-D${2:-$1}=FEATURE:$1"; }
 usex() { echo "${2:-yes}"; }
 use() { return 0; }
 systemd_get_systemunitdir() { echo /usr/lib/systemd/system; }
@@ -105,23 +113,56 @@ class Tap:
 
 
 def meson_lookups(root):
-    """(name, file) for each dependency('NAME') and find_library('NAME')."""
+    """(name, file, option) for each dependency('NAME') and
+    find_library('NAME'); option: the meson option that gates it, or None."""
     found = []
-    pattern = re.compile(r"""\b(?:dependency|find_library)\(\s*'([^']+)'""")
+    call = re.compile(r"""\b(?:dependency|find_library)\(\s*'([^']+)'""")
     for path in sorted(root.rglob("meson.build")):
         rel = path.relative_to(root)
         if rel.parts[0].startswith("build") or rel.parts[0] == "subprojects":
             continue
-        for name in pattern.findall(path.read_text()):
-            found.append((name, str(rel)))
+        text = path.read_text()
+        # NAME = get_option('X')... : a variable that stands for feature X.
+        aliases = dict(re.findall(r"^(\w+)\s*=\s*get_option\('([^']+)'\)", text, re.M))
+        for m in call.finditer(text):
+            args = text[m.end():text.find(")\n", m.end()) + 1]
+            req = re.search(r"required\s*:\s*(?:get_option\('([^']+)'\)|(\w+))", args)
+            option = None
+            if req:
+                option = req.group(1) or aliases.get(req.group(2))
+            if option is None and rel.parts[0] in ("tests", "bench"):
+                option = "tests"
+            found.append((m.group(1), str(rel), option))
     return found
+
+
+def atom_conditions(depstring):
+    """{atom: [set of USE flags around one occurrence, ...]} of a Portage
+    dependency string (flag? ( ... ) groups, nested; || ( ) is no flag)."""
+    out = {}
+    stack, pending = [], None
+    for tok in depstring.split():
+        if tok.endswith("?") and not tok.startswith("!"):
+            pending = tok[:-1]
+        elif tok == "(":
+            stack.append(pending)
+            pending = None
+        elif tok == ")":
+            stack.pop()
+        elif tok == "||":
+            pending = None
+        else:
+            m = re.match(r"[<>=~!]*([a-z0-9-]+/[A-Za-z0-9_+-]+?)(?=[:\[]|-[0-9]|$)", tok)
+            if m:
+                out.setdefault(m.group(1), []).append({f for f in stack if f})
+    return out
 
 
 def main():
     root = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else ".").resolve()
     ebuilds = sorted((root / "ebuild" / "app-emulation" / "majordome").glob("*.ebuild"))
     tap = Tap()
-    print("1..6")
+    print("1..7")
     if len(ebuilds) != 1:
         tap.check(False, "one majordome ebuild", f"found {ebuilds}")
         return 1
@@ -156,16 +197,51 @@ def main():
               f"not in meson_options.txt nor a meson built-in: {', '.join(unknown)}"
               if passed else "src_configure passes no option")
 
-    atoms = set(re.findall(r"[a-z0-9-]+/[A-Za-z0-9_+-]+?(?=[:\[\s]|-[0-9]|$)",
-                           " ".join(vars_.get(k, "") for k in ("DEPEND", "RDEPEND", "BDEPEND"))))
+    # Which USE flag stands for which option: the ebuild's own calls.
+    flags = dict(re.findall(r"-D([A-Za-z0-9_]+)=(?:USE|FEATURE):(\S+)", vars_.get("CONFIGURE", "")))
+    passed_features = set(re.findall(r"-D([A-Za-z0-9_]+)=FEATURE:", vars_.get("CONFIGURE", "")))
+    features = set(re.findall(r"option\(\s*'([^']+)'\s*,\s*type\s*:\s*'feature'", options_text))
+    tap.check(features == passed_features,
+              f"every meson feature is passed with meson_feature ({', '.join(sorted(features))})",
+              f"features not passed: {', '.join(sorted(features - passed_features)) or '-'}; "
+              f"meson_feature of no feature: {', '.join(sorted(passed_features - features)) or '-'}")
+
+    occurrences = atom_conditions(" ".join(vars_.get(k, "") for k in ("DEPEND", "RDEPEND", "BDEPEND")))
     problems = []
-    for name, where in meson_lookups(root):
-        if name not in ATOMS:
+    needed = {}     # atom -> [(name, where, option)]
+    for name, where, option in meson_lookups(root):
+        atom = ATOMS.get(name, "?")
+        if atom == "?":
             problems.append(f"{where}: dependency '{name}' is not in test-ebuild.py's "
                             "ATOMS table: add it with its Gentoo atom")
-        elif ATOMS[name] and ATOMS[name] not in atoms:
-            problems.append(f"{where}: '{name}' needs {ATOMS[name]} in DEPEND, RDEPEND or BDEPEND")
-    tap.check(not problems, "every meson dependency is in the ebuild's dependencies",
+        elif atom is None:
+            pass
+        elif atom not in occurrences:
+            problems.append(f"{where}: '{name}' needs {atom} in DEPEND, RDEPEND or BDEPEND")
+        elif option is not None and option not in flags:
+            problems.append(f"{where}: '{name}' is gated by the meson option {option}, "
+                            "which the ebuild does not pass")
+        else:
+            needed.setdefault(atom, []).append((name, where, option))
+    for atom, lookups in sorted(needed.items()):
+        found = "; ".join(" ".join(sorted(c)) or "no flag" for c in occurrences[atom])
+        always = [f"{w}: '{n}'" for n, w, o in lookups if o is None]
+        if always:
+            if not any(not conds for conds in occurrences[atom]):
+                problems.append(f"{always[0]} is always looked up: {atom} must be outside every "
+                                f"USE group (found under: {found})")
+            continue
+        wanted = {flags[o] for n, w, o in lookups}
+        if not all(conds & wanted for conds in occurrences[atom]):
+            problems.append(f"{lookups[0][1]}: '{lookups[0][0]}' is looked up only under "
+                            f"{', '.join(sorted(wanted))}: {atom} must be inside that flag's group "
+                            f"everywhere (found under: {found})")
+        # What the programs link must not hide under test? alone.
+        test_flag = flags.get("tests")
+        if test_flag not in wanted and all(test_flag in conds for conds in occurrences[atom]):
+            problems.append(f"{lookups[0][1]}: '{lookups[0][0]}' is the programs', not only the tests': "
+                            f"{atom} must be outside test? (found under: {found})")
+    tap.check(not problems, "every meson dependency is in the ebuild's dependencies, under its USE flag",
               "\n".join(problems))
     return 1 if tap.failed else 0
 

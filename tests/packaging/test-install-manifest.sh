@@ -4,7 +4,9 @@
 # is built or installed. Paths under the build's prefix are listed relative
 # to it, so the manifest holds for any prefix; a path outside the prefix
 # stays absolute (and is most likely a mistake). Every installed man page
-# must render without a groff warning.
+# must render without a groff warning. A manifest line ending in
+# "[FEATURE]" is a part of the meson feature of that name (gpu, wayland,
+# video): expected only where the build has it (BUILDDIR/common/majordome-features.h).
 # Usage: test-install-manifest.sh BUILDDIR MANIFEST
 # Run it as `meson test -C build --suite packaging`; after a change to what
 # is installed, regenerate the manifest with
@@ -41,16 +43,39 @@ open(sys.argv[2], "w").write("".join(p + "\n" for p in sorted(installed)))
 open(sys.argv[3], "w").write("".join(p + "\n" for p in sorted(man)))
 PY
 
-if [ -n "${MAJORDOME_UPDATE_MANIFEST:-}" ]; then
-        {
-                sed -n '/^#/p' "$manifest"
-                cat "$tmp/installed"
-        } >"$tmp/new" && cp "$tmp/new" "$manifest"
-        echo "updated $manifest"
-fi
+# The expected list for this build's features; with
+# MAJORDOME_UPDATE_MANIFEST, the manifest rewritten from the plan, each
+# path keeping its [FEATURE] tag (regenerate from a build with them all).
+python3 - "$manifest" "$builddir/common/majordome-features.h" "$tmp/installed" "$tmp/expected" \
+    "${MAJORDOME_UPDATE_MANIFEST:-}" <<'PY' || exit 1
+import re, sys
+
+manifest, features_h, installed, expected, update = sys.argv[1:6]
+built = {m.group(1).lower() for m in
+         re.finditer(r"#define MAJORDOME_HAVE_(\w+) 1\b", open(features_h).read())}
+comments, tags, paths = [], {}, []
+for line in open(manifest).read().splitlines():
+    if line.startswith("#") or not line.strip():
+        comments.append(line)
+        continue
+    m = re.fullmatch(r"(\S+)(?:\s+\[(\w+)\])?", line.strip())
+    if not m:
+        sys.exit(f"{manifest}: cannot read the line {line!r}")
+    paths.append(m.group(1))
+    if m.group(2):
+        tags[m.group(1)] = m.group(2)
+if update:
+    plan = open(installed).read().split()
+    with open(manifest, "w") as f:
+        f.write("".join(c + "\n" for c in comments))
+        f.write("".join(p + (f"  [{tags[p]}]" if p in tags else "") + "\n" for p in plan))
+    print(f"updated {manifest}")
+    paths = plan
+keep = sorted(p for p in paths if p not in tags or tags[p] in built)
+open(expected, "w").write("".join(p + "\n" for p in keep))
+PY
 
 rc=0
-grep -v '^#' "$manifest" | grep -v '^$' | LC_ALL=C sort >"$tmp/expected"
 if ! diff -u "$tmp/expected" "$tmp/installed" >"$tmp/diff"; then
         echo "the install plan differs from $manifest (- expected, + planned):"
         cat "$tmp/diff"

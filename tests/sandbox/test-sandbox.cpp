@@ -22,6 +22,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "../test-user.h"
 #include "vmm-process.h"
 
 namespace {
@@ -135,13 +136,13 @@ struct Listeners {
 
 /* Runs the probe with descriptor 100 open on a host file, as a careless
  * parent might leave it. */
-RunResult probe(const std::vector<std::string> &extra) {
+RunResult probe(const std::vector<std::string> &extra, const std::vector<std::string> &env = {}) {
         Listeners l;
         std::vector<std::string> argv = { "/bin/bash", "-c", "exec 100</etc/passwd; exec \"$0\" \"$@\"", vmm_path(),
                                           "run", "--test-jail-probe", std::to_string(l.port) };
         argv.insert(argv.end(), extra.begin(), extra.end());
         argv.push_back(guest_path("hello"));
-        Process p(argv);
+        Process p(argv, env);
         return p.wait(kTimeoutMs);
 }
 
@@ -184,8 +185,53 @@ TEST_F(JailProbe, KeepsNoPrivilegeAndNoInheritedDescriptor) {
         EXPECT_TRUE(has(jailed_, "probe have-capabilities: blocked (EPERM)")) << jailed_.out;
         EXPECT_TRUE(has(jailed_, "probe no-new-privs: 1")) << jailed_.out;
         if (geteuid() == 0) {
-                EXPECT_TRUE(has(jailed_, "probe uid: 65534")) << jailed_.out;
+                EXPECT_TRUE(has(jailed_, "probe uid: " + std::to_string(test_user::default_jail_uid())))
+                        << "majordome-vmm where it exists, else nobody: " << jailed_.out;
         }
+}
+
+/* Root becomes the jail user: majordome-vmm (sysusers.d), or the one
+ * $MAJORDOME_JAIL_USER names, here a user of the test's own. */
+TEST(JailUser, RootBecomesTheNamedUserAndItsGroup) {
+        SKIP_WITHOUT_KVM();
+        if (geteuid() != 0)
+                GTEST_SKIP() << "the switch is root's: run as root";
+        test_user::TestUser user;
+        if (!user.ok())
+                GTEST_SKIP() << "could not make a user with useradd";
+        RunResult r = probe({}, { user.env() });
+        ASSERT_EQ(r.exit_code, 0) << r.err;
+        EXPECT_TRUE(has(r, "probe uid: " + std::to_string(user.uid()))) << r.out;
+        EXPECT_TRUE(has(r, "probe gid: " + std::to_string(user.gid()))) << r.out;
+        EXPECT_TRUE(has(r, "probe have-capabilities: blocked (EPERM)")) << r.out;
+        EXPECT_EQ(r.err.find("dropping to nobody"), std::string::npos) << r.err;
+}
+
+/* Said with --verbose only: an error stays one line (majordomed warns once
+ * at start instead). */
+TEST(JailUser, WithoutTheUserRootBecomesNobodyAndSaysSoWhenVerbose) {
+        SKIP_WITHOUT_KVM();
+        if (geteuid() != 0)
+                GTEST_SKIP() << "the switch is root's: run as root";
+        std::string name = "mjd-absent-" + std::to_string(getpid());
+        std::string line = "jail: no user " + name + ", dropping to nobody";
+        RunResult r = probe({ "--verbose" }, { "MAJORDOME_JAIL_USER=" + name });
+        ASSERT_EQ(r.exit_code, 0) << r.err;
+        EXPECT_TRUE(has(r, "probe uid: 65534")) << r.out;
+        EXPECT_TRUE(has(r, "probe gid: 65534")) << r.out;
+        EXPECT_NE(r.err.find(line), std::string::npos) << r.err;
+        r = probe({}, { "MAJORDOME_JAIL_USER=" + name });
+        EXPECT_EQ(r.err.find(line), std::string::npos) << r.err;
+}
+
+TEST(JailUser, RootItselfIsRefusedAsTheJailUser) {
+        SKIP_WITHOUT_KVM();
+        if (geteuid() != 0)
+                GTEST_SKIP() << "the look-up is root's: run as root";
+        RunResult r = probe({}, { "MAJORDOME_JAIL_USER=root" });
+        EXPECT_EQ(r.exit_code, 71) << r.out;
+        EXPECT_NE(r.err.find("jail: the user root"), std::string::npos) << r.err;
+        EXPECT_EQ(r.out.find("probe uid"), std::string::npos) << "no guest ran: " << r.out;
 }
 
 /* The same probes without the sandbox reach everything: they test what
@@ -276,6 +322,58 @@ TEST_F(RunningVmm, JailedVmmHoldsNoDevKvmDescriptor) {
         for (const auto &[fd, link] : links)
                 vm |= link == "anon_inode:kvm-vm";
         EXPECT_TRUE(vm);
+}
+
+/* With a jail user of the test's own: the child runs as it, and the
+ * supervisor takes it as its euid alone (real and saved uid stay 0), so
+ * that it can still forward SIGTERM (TearDown) to the child. */
+TEST(JailUser, TheSupervisorTakesTheJailUserAsItsEuidAlone) {
+        SKIP_WITHOUT_KVM();
+        if (geteuid() != 0)
+                GTEST_SKIP() << "the switch is root's: run as root";
+        test_user::TestUser user;
+        if (!user.ok())
+                GTEST_SKIP() << "could not make a user with useradd";
+        TempDir dir;
+        Process vmm({ vmm_path(), "run", "--socket", dir.file("control.sock"), guest_path("spin") }, { user.env() });
+        pid_t child = jailed_vmm(vmm.pid(), kTimeoutMs);
+        ASSERT_GT(child, 0) << vmm.err();
+        std::string u = std::to_string(user.uid()), g = std::to_string(user.gid());
+        /* Uid: real, effective, saved, filesystem. */
+        EXPECT_EQ(proc_status(child, "Uid"), u + "\t" + u + "\t" + u + "\t" + u);
+        EXPECT_EQ(proc_status(child, "Gid"), g + "\t" + g + "\t" + g + "\t" + g);
+        EXPECT_EQ(proc_status(vmm.pid(), "Uid"), "0\t" + u + "\t0\t0");
+        vmm.kill(SIGTERM);
+        RunResult r = vmm.wait(kTimeoutMs);
+        EXPECT_EQ(r.exit_code, 0) << "the supervisor forwards SIGTERM: " << r.err;
+}
+
+/* majordome-gpu, which the VMM starts before its lockdown, jails itself as
+ * the same user: the VMM hands $MAJORDOME_JAIL_USER on (and each must be
+ * able to signal the other). */
+TEST(JailUser, TheDeviceProcessBecomesTheVmmsUserToo) {
+        SKIP_WITHOUT_KVM();
+        if (geteuid() != 0)
+                GTEST_SKIP() << "the switch is root's: run as root";
+        if (!getenv("MAJORDOME_GPU"))
+                GTEST_SKIP() << "built without gpu support: no device process to look at";
+        test_user::TestUser user;
+        if (!user.ok())
+                GTEST_SKIP() << "could not make a user with useradd";
+        TempDir dir;
+        Process vmm({ vmm_path(), "run", "--socket", dir.file("control.sock"), "--gpu", "backend=2d",
+                      guest_path("spin") }, { user.env() });
+        pid_t child = jailed_vmm(vmm.pid(), kTimeoutMs);
+        ASSERT_GT(child, 0) << vmm.err();
+        ASSERT_TRUE(vmm.wait_for_output("spin: tick 1\n", kTimeoutMs)) << vmm.err();
+        std::ifstream children("/proc/" + std::to_string(child) + "/task/" + std::to_string(child) + "/children");
+        pid_t gpu = -1;
+        ASSERT_TRUE(children >> gpu) << "majordome-gpu is the jailed VMM's child";
+        std::string u = std::to_string(user.uid());
+        EXPECT_EQ(proc_status(gpu, "Uid"), u + "\t" + u + "\t" + u + "\t" + u);
+        EXPECT_EQ(proc_status(gpu, "Seccomp"), "2");
+        vmm.kill(SIGTERM);
+        EXPECT_EQ(vmm.wait(kTimeoutMs).exit_code, 0);
 }
 
 /* The jailed VMM once it is blocked reading descriptor `fd`; -1 on timeout. */

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "majordome-features.h"
 #include "vmm-config.h"
 
 namespace {
@@ -700,6 +701,13 @@ TEST_F(VmmConfigShareTest, LiveFlagRoundTripsAsBit0x200) {
 
 class VmmConfigGpuTest : public VmmConfigShareTest {
 protected:
+        /* These take GPUs with compositors: VmmConfigFeatures covers a
+         * build without them. */
+        void SetUp() override {
+                VmmConfigShareTest::SetUp();
+                if (!MAJORDOME_HAVE_GPU || !MAJORDOME_HAVE_WAYLAND)
+                        GTEST_SKIP() << "built without gpu or wayland support";
+        }
         VmmDevice *AddGpu(int wayland_fd = -1) {
                 VmmDevice *d = Add(VMM_DEVICE_GPU);
                 d->gpu.backend = VMM_GPU_BACKEND_2D;
@@ -910,6 +918,8 @@ TEST_F(VmmConfigGpuTest, DecodeRefusesABodyOfAnotherLength) {
 /* ---- video ---- */
 
 TEST_F(VmmConfigTest, VideoDecoderAndEncoderRoundTripAsFourByteRecords) {
+        if (!MAJORDOME_HAVE_VIDEO)
+                GTEST_SKIP() << "built without video support";
         Add(VMM_DEVICE_VIDEO_DECODER)->video.backend = VMM_VIDEO_BACKEND_FFMPEG;
         Add(VMM_DEVICE_VIDEO_ENCODER)->video.backend = VMM_VIDEO_BACKEND_FFMPEG;
         Encode();
@@ -930,6 +940,8 @@ TEST_F(VmmConfigTest, VideoDecoderAndEncoderRoundTripAsFourByteRecords) {
 }
 
 TEST_F(VmmConfigTest, VideoBadBackendsTwoOfAKindAndBadLengthsAreRefused) {
+        if (!MAJORDOME_HAVE_VIDEO)
+                GTEST_SKIP() << "built without video support";
         Add(VMM_DEVICE_VIDEO_DECODER)->video.backend = 1;
         EXPECT_EQ(vmm_config_validate(&c_, &error_), -EINVAL);
         EXPECT_NE(std::string(error_.message).find("--video-decoder"), std::string::npos) << error_.message;
@@ -946,4 +958,55 @@ TEST_F(VmmConfigTest, VideoBadBackendsTwoOfAKindAndBadLengthsAreRefused) {
         longer.insert(longer.end(), 4, 0);
         VmmConfig out;
         EXPECT_EQ(Decode(&out, longer, fds_), -EBADMSG);
+}
+
+/* ---- the optional parts (meson's gpu, wayland and video features) ---- */
+
+class VmmConfigFeatures : public VmmConfigTest {
+protected:
+        VmmDevice *AddHeadlessGpu() {
+                VmmDevice *d = Add(VMM_DEVICE_GPU);
+                d->gpu.backend = VMM_GPU_BACKEND_2D;
+                d->gpu.width = 640;
+                d->gpu.height = 480;
+                d->gpu.displays = 1;
+                d->gpu.max_memory = VMM_CONFIG_GPU_MEMORY_DEFAULT;
+                d->gpu.wayland_fd = -1;
+                return d;
+        }
+        /* 0 where the build has the part; else -EOPNOTSUPP naming it. */
+        void ExpectBuiltOrRefused(bool built, const char *says) {
+                int r = vmm_config_validate(&c_, &error_);
+                if (built) {
+                        EXPECT_EQ(r, 0) << error_.message;
+                        return;
+                }
+                EXPECT_EQ(r, -EOPNOTSUPP);
+                EXPECT_NE(strstr(error_.message, says), nullptr) << error_.message;
+        }
+};
+
+TEST_F(VmmConfigFeatures, AHeadlessGpuNeedsTheGpuFeatureAlone) {
+        AddHeadlessGpu();
+        ExpectBuiltOrRefused(MAJORDOME_HAVE_GPU, "--gpu 0: built without gpu support");
+        EXPECT_EQ(vmm_config_missing_feature(VMM_DEVICE_GPU, false) == nullptr, (bool) MAJORDOME_HAVE_GPU);
+}
+
+TEST_F(VmmConfigFeatures, CrossDomainNeedsTheWaylandFeature) {
+        AddHeadlessGpu()->gpu.context_types = VMM_GPU_CONTEXT_CROSS_DOMAIN;
+        ExpectBuiltOrRefused(MAJORDOME_HAVE_GPU && MAJORDOME_HAVE_WAYLAND,
+                             MAJORDOME_HAVE_GPU ? "built without wayland support" : "built without gpu support");
+}
+
+TEST_F(VmmConfigFeatures, VideoDevicesNeedTheVideoFeature) {
+        Add(VMM_DEVICE_VIDEO_ENCODER)->video.backend = VMM_VIDEO_BACKEND_FFMPEG;
+        ExpectBuiltOrRefused(MAJORDOME_HAVE_VIDEO, "--video-encoder 0: built without video support");
+        EXPECT_EQ(vmm_config_missing_feature(VMM_DEVICE_VIDEO_DECODER, false) == nullptr,
+                  (bool) MAJORDOME_HAVE_VIDEO);
+}
+
+TEST_F(VmmConfigFeatures, DevicesOfNoFeatureAreNeverMissing) {
+        EXPECT_EQ(vmm_config_missing_feature(VMM_DEVICE_BLOCK, true), nullptr);
+        EXPECT_EQ(vmm_config_missing_feature(VMM_DEVICE_VHOST_USER, false), nullptr)
+                << "a back-end someone else started needs nothing of this build";
 }

@@ -24,6 +24,7 @@
 
 #include "devices/device-process.h"
 #include "harness.h"
+#include "majordome-features.h"
 #include "vhost-user.h"
 
 extern "C" const VirtioDeviceOps virtio_vhost_user_ops;
@@ -639,6 +640,8 @@ TEST(DeviceProcess, GpuCommandPassesContextTypesAndBlobForCrossDomain) {
 TEST(DeviceProcess, GpuWithCrossDomainOnACompositorHandleOffersBlobsAndContexts) {
         if (!have_binary("MAJORDOME_GPU"))
                 GTEST_SKIP() << "MAJORDOME_GPU names no majordome-gpu (meson sets it)";
+        if (!MAJORDOME_HAVE_WAYLAND)
+                GTEST_SKIP() << "built without wayland support";
         char dir[] = "/tmp/majordome-xd-XXXXXX";
         ASSERT_NE(mkdtemp(dir), nullptr);
         std::string path = std::string(dir) + "/wayland-0";

@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "jail.h"
 #include "log.h"
 #include "util.h"
 #include "devices/device-process.h"
@@ -83,9 +84,11 @@ int device_process_command(const VmmDevice *d, DeviceProcessCommand *c) {
         }
 }
 
-_noreturn_ static void child(const DeviceProcessCommand *c, int sock) {
+_noreturn_ static void child(const DeviceProcessCommand *c, int sock, char *user_env) {
         const char *argv[DEVICE_PROCESS_ARGS_MAX + 3];
-        char *envp[] = { NULL };
+        /* Nothing of our environment but the jail user, which the
+         * device process must share with us (device-sandbox.c). */
+        char *envp[] = { user_env, NULL };
         int extra = c->extra_fd, n = 0;
         const char *path = device_process_path(c->name, c->env_name);
 
@@ -111,12 +114,16 @@ _noreturn_ static void child(const DeviceProcessCommand *c, int sock) {
 
 int device_process_spawn(const VmmDevice *d, int *ret_sock, pid_t *ret_pid) {
         DeviceProcessCommand c;
+        const char *user = getenv(JAIL_USER_ENV);
+        char user_env[256];
         int pair[2], r;
         pid_t pid;
 
         r = device_process_command(d, &c);
         if (r < 0)
                 return r;
+        if (user && snprintf(user_env, sizeof(user_env), "%s=%s", JAIL_USER_ENV, user) >= (int) sizeof(user_env))
+                return -ENAMETOOLONG;
         if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) < 0)
                 return -errno;
         pid = fork();
@@ -127,7 +134,7 @@ int device_process_spawn(const VmmDevice *d, int *ret_sock, pid_t *ret_pid) {
                 return r;
         }
         if (pid == 0)
-                child(&c, pair[1]);
+                child(&c, pair[1], user ? user_env : NULL);
         safe_close(pair[1]);
         *ret_sock = pair[0];
         *ret_pid = pid;

@@ -23,25 +23,29 @@ HOMEPAGE="https://example.invalid/majordome"
 LICENSE="BSD"
 SLOT="0"
 KEYWORDS=""
-# Only what meson_options.txt offers. The seccomp sandbox is not optional
-# (meson.build requires libseccomp), so there is no seccomp flag; gpu,
-# wayland and video come with their meson options.
-IUSE="test"
+# One flag per meson feature (meson_options.txt). wayland is the GPU's
+# windows and cross-domain context, so it needs gpu (a gpu without it is
+# headless). The seccomp sandbox is not optional (majordome-vmm jails
+# itself with libseccomp), so there is no seccomp flag.
+IUSE="+gpu test +video +wayland"
+REQUIRED_USE="wayland? ( gpu )"
 RESTRICT="!test? ( test )"
 
 # majordomed: sd-bus and sd-event. vmc: GLib and GIO. majordome-vmm and
-# majordome-gpu: libseccomp. majordome-gpu: wayland-client (its windows)
-# and virglrenderer (3D; it needs the host's GL through libepoxy/Mesa).
-# majordome-video: libavcodec, libavutil and libswscale (FFmpeg).
-# At run time the daemon needs a D-Bus system bus and asks polkit about
-# callers.
+# the device processes: libseccomp. majordome-gpu (gpu): virglrenderer
+# (3D; it renders through Mesa's EGL, llvmpipe without a GPU) and, with
+# wayland, wayland-client for its windows. majordome-video (video):
+# libavcodec, libavutil and libswscale (FFmpeg). At run time the daemon
+# needs a D-Bus system bus and asks polkit about callers.
 COMMON_DEPEND="
 	dev-libs/glib:2
-	dev-libs/wayland
-	media-libs/virglrenderer
-	media-video/ffmpeg:=
 	sys-apps/systemd:=
 	sys-libs/libseccomp
+	gpu? (
+		media-libs/virglrenderer
+		wayland? ( dev-libs/wayland )
+	)
+	video? ( media-video/ffmpeg:= )
 "
 # The kernel image codecs are linked into majordome-vmm statically
 # (vmm/boot/meson.build), so they are needed at build time only, as static
@@ -55,27 +59,41 @@ DEPEND="
 	sys-libs/zlib[static-libs]
 	test? (
 		dev-cpp/gtest
-		dev-libs/weston[X,headless]
 		media-libs/libpng
-		media-video/ffmpeg[vpx,x264,x265]
-		x11-base/xorg-server[xvfb]
+		gpu? (
+			x11-libs/libdrm
+			wayland? (
+				dev-libs/weston[X,headless]
+				x11-base/xorg-server[xvfb]
+			)
+		)
+		video? ( media-video/ffmpeg[vpx,x264,x265] )
 	)
 "
+# Mesa: virglrenderer's EGL at run time (surfaceless, llvmpipe or a GPU).
 RDEPEND="
 	${COMMON_DEPEND}
 	sys-apps/dbus
 	sys-auth/polkit
+	gpu? ( media-libs/mesa )
 "
 # majordome-gpu's xdg-shell glue is generated at build time.
 BDEPEND="
 	${PYTHON_DEPS}
-	dev-libs/wayland-protocols
-	dev-util/wayland-scanner
 	virtual/pkgconfig
+	gpu? (
+		wayland? (
+			dev-libs/wayland-protocols
+			dev-util/wayland-scanner
+		)
+	)
 "
 
 src_configure() {
 	local emesonargs=(
+		$(meson_feature gpu)
+		$(meson_feature video)
+		$(meson_feature wayland)
 		$(meson_use test tests)
 		-Dsystemdsystemunitdir="$(systemd_get_systemunitdir)"
 		-Dbashcompletiondir="$(get_bashcompdir)"
