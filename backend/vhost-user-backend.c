@@ -13,9 +13,9 @@
 #include <unistd.h>
 
 #include "backend/vhost-user-backend.h"
-#include "memory.h"
-#include "unaligned.h"
-#include "util.h"
+#include "vmm/memory.h"
+#include "common/unaligned.h"
+#include "common/util.h"
 
 /* Reserved feature bits (virtio 1.2 §6), as vmm/virtio/device.h has them:
  * that header brings the VMM's sandbox, which a back-end does not link. */

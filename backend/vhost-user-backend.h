@@ -20,8 +20,8 @@
 
 #include <stdint.h>
 
-#include "vhost-user.h"
-#include "virtio/queue.h"
+#include "common/vhost-user.h"
+#include "vmm/virtio/queue.h"
 
 #ifdef __cplusplus
 extern "C" {

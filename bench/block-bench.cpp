@@ -36,7 +36,7 @@
 #include <unistd.h>
 #include <vector>
 
-#include "block-driver.h"
+#include "bench/block-driver.h"
 
 using namespace blockbench;
 

@@ -19,8 +19,8 @@
 #include <time.h>
 #include <vector>
 
-#include "devices/virtio-block.h"
-#include "harness.h"
+#include "vmm/devices/virtio-block.h"
+#include "tests/virtio/harness.h"
 
 namespace blockbench {
 

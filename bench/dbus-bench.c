@@ -40,9 +40,9 @@
 
 #include <systemd/sd-bus.h>
 
-#include "control.h"
-#include "macro.h"
-#include "util.h"
+#include "common/control.h"
+#include "common/macro.h"
+#include "common/util.h"
 
 #define MGR_NAME "org.majordome.VmManager1"
 #define MGR_PATH "/org/majordome/VmManager1"

@@ -15,8 +15,8 @@
 
 #include "gpu/display.h"
 #include "gpu/virtio-gpu.h"
-#include "memory.h"
-#include "unaligned.h"
+#include "vmm/memory.h"
+#include "common/unaligned.h"
 
 #define WIDTH 1920
 #define HEIGHT 1080

@@ -15,9 +15,9 @@
 #include <cstring>
 #include <vector>
 
-#include "display-internal.h"
-#include "display.h"
-#include "weston.h"
+#include "gpu/display/display-internal.h"
+#include "gpu/display.h"
+#include "tests/gpu-display/weston.h"
 
 using namespace weston_test;
 using Clock = std::chrono::steady_clock;

@@ -45,9 +45,9 @@
 
 #include <seccomp.h>
 
-#include "block-driver.h"
-#include "sandbox.h"
-#include "virtio/device.h"
+#include "bench/block-driver.h"
+#include "seccomp/sandbox.h"
+#include "vmm/virtio/device.h"
 
 using namespace blockbench;
 

@@ -18,8 +18,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "memory.h"
-#include "unaligned.h"
+#include "vmm/memory.h"
+#include "common/unaligned.h"
 #include "video/virtio-video.h"
 
 #define WIDTH 1280

@@ -39,8 +39,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "devices/vsock.h"
-#include "harness.h"
+#include "vmm/devices/vsock.h"
+#include "tests/virtio/harness.h"
 
 extern "C" const VirtioDeviceOps virtio_vsock_ops;
 

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "virtio/queue.h"
+#include "vmm/virtio/queue.h"
 
 #define QSIZE 256
 #define RING 0x10000

@@ -39,13 +39,13 @@
 #include <vector>
 
 #include "gpu/virtio-gpu.h"
-#include "unaligned.h"
+#include "common/unaligned.h"
 #include "tests/gpu/wayland-wire.h"
 #include "wayland/cross-domain.h"
-#include "weston.h"
+#include "tests/gpu-display/weston.h"
 
 extern "C" {
-#include "memory.h"
+#include "vmm/memory.h"
 }
 
 using Bytes = std::vector<uint8_t>;

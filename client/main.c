@@ -2,9 +2,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "macro.h"
-#include "vmc-args.h"
-#include "vmc-commands.h"
+#include "common/macro.h"
+#include "client/vmc-args.h"
+#include "client/vmc-commands.h"
 
 int main(int argc, char **argv) {
         _cleanup_free_ char *error = NULL;

@@ -6,10 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "macro.h"
-#include "string-table.h"
-#include "util.h"
-#include "vmc-args.h"
+#include "common/macro.h"
+#include "common/string-table.h"
+#include "common/util.h"
+#include "client/vmc-args.h"
 
 static const char *const command_names[_VMC_COMMAND_MAX] = {
         [VMC_COMMAND_NONE] = NULL,

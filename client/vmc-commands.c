@@ -10,12 +10,12 @@
 #include <unistd.h>
 
 /* Before glib's headers, which #undef and redefine MIN and MAX. */
-#include "macro.h"
+#include "common/macro.h"
 
 #include <gio/gunixfdlist.h>
 
-#include "vmc-commands.h"
-#include "vmc-format.h"
+#include "client/vmc-commands.h"
+#include "client/vmc-format.h"
 
 /* "start demo", "list": what an error line is about. */
 static char *error_context(const VmcArgs *a) {

@@ -7,7 +7,7 @@
 
 #include <gio/gio.h>
 
-#include "vmc-args.h"
+#include "client/vmc-args.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -6,10 +6,10 @@
 #include <stdbool.h>
 #include <string.h>
 
-#include "macro.h"
-#include "util.h"
-#include "vmc-args.h"
-#include "vmc-format.h"
+#include "common/macro.h"
+#include "common/util.h"
+#include "client/vmc-args.h"
+#include "client/vmc-format.h"
 
 char *vmc_vm_object_path(const char *name) {
         static const char hex[] = "0123456789abcdef";

@@ -5,11 +5,11 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "control.h"
-#include "macro.h"
-#include "string-table.h"
-#include "unaligned.h"
-#include "util.h"
+#include "common/control.h"
+#include "common/macro.h"
+#include "common/string-table.h"
+#include "common/unaligned.h"
+#include "common/util.h"
 
 static const char *const control_type_table[_CONTROL_TYPE_MAX] = {
         [CONTROL_TYPE_INFO] = "info",

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "log.h"
+#include "common/log.h"
 
 static int max_level = LOG_LEVEL_INFO;
 static const char *program_name = "majordome";

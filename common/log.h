@@ -6,7 +6,7 @@
 #include <errno.h>
 #include <stdlib.h>
 
-#include "macro.h"
+#include "common/macro.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -2,7 +2,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "string-table.h"
+#include "common/string-table.h"
 
 int string_table_lookup(const char *const *table, size_t n, const char *s) {
         if (!s)

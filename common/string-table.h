@@ -7,7 +7,7 @@
 
 #include <stddef.h>
 
-#include "macro.h"
+#include "common/macro.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -11,8 +11,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "macro.h"
-#include "util.h"
+#include "common/macro.h"
+#include "common/util.h"
 
 /* A decimal number at the start of s: digits only (no sign, no spaces). */
 static int parse_leading_u64(const char *s, char **end, unsigned long long *ret) {

@@ -7,10 +7,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "macro.h"
-#include "unaligned.h"
-#include "util.h"
-#include "vhost-user.h"
+#include "common/macro.h"
+#include "common/unaligned.h"
+#include "common/util.h"
+#include "common/vhost-user.h"
 
 static const char *const request_table[] = {
         [VHOST_USER_GET_FEATURES] = "GET_FEATURES",

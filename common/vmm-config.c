@@ -11,11 +11,11 @@
 #include <unistd.h>
 
 #include "majordome-features.h"
-#include "macro.h"
-#include "string-table.h"
-#include "unaligned.h"
-#include "util.h"
-#include "vmm-config.h"
+#include "common/macro.h"
+#include "common/string-table.h"
+#include "common/unaligned.h"
+#include "common/util.h"
+#include "common/vmm-config.h"
 
 static const char *const vmm_device_kind_table[_VMM_DEVICE_KIND_MAX] = {
         [VMM_DEVICE_BALLOON] = "balloon",

@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "control.h"
+#include "common/control.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -8,10 +8,10 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "auth.h"
-#include "errors.h"
-#include "log.h"
-#include "util.h"
+#include "daemon/auth.h"
+#include "daemon/errors.h"
+#include "common/log.h"
+#include "common/util.h"
 
 /* One message's authorization: the actions polkit granted it so far, and
  * the one it is being asked about or last refused. Queries are freed once

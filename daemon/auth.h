@@ -17,7 +17,7 @@
 
 #include <systemd/sd-bus.h>
 
-#include "manager.h"
+#include "daemon/manager.h"
 
 #ifdef __cplusplus
 extern "C" {

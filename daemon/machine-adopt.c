@@ -5,14 +5,14 @@
 #include <string.h>
 #include <sys/epoll.h>
 
-#include "log.h"
-#include "manager.h"
-#include "machine.h"
-#include "machine-control.h"
-#include "machine-internal.h"
-#include "machine-process.h"
-#include "machine-state-file.h"
-#include "machine-stop.h"
+#include "common/log.h"
+#include "daemon/manager.h"
+#include "daemon/machine.h"
+#include "daemon/machine-control.h"
+#include "daemon/machine-internal.h"
+#include "daemon/machine-process.h"
+#include "daemon/machine-state-file.h"
+#include "daemon/machine-stop.h"
 
 /* The adopted VMM did not answer `info` at start-up (stopped, busy,
  * socket gone): it is managed from its state file, and asked again here

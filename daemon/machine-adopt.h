@@ -5,7 +5,7 @@
  * files: the pid's identity checked, the VMM asked for its own view, and
  * one that does not answer (yet) managed from its file until it does. */
 
-#include "machine.h"
+#include "daemon/machine.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -9,12 +9,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "auth.h"
-#include "errors.h"
-#include "log.h"
-#include "machine-config-dbus.h"
-#include "machine-live-shares.h"
-#include "vmm-config.h"
+#include "daemon/auth.h"
+#include "daemon/errors.h"
+#include "common/log.h"
+#include "daemon/machine-config-dbus.h"
+#include "daemon/machine-live-shares.h"
+#include "common/vmm-config.h"
 
 /* ---- StartVm's config dictionary ---- */
 

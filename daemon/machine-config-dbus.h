@@ -10,9 +10,9 @@
 
 #include <systemd/sd-bus.h>
 
-#include "auth.h"
-#include "manager.h"
-#include "machine-config.h"
+#include "daemon/auth.h"
+#include "daemon/manager.h"
+#include "daemon/machine-config.h"
 
 #ifdef __cplusplus
 extern "C" {

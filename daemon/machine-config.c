@@ -4,10 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "macro.h"
-#include "util.h"
-#include "machine-config.h"
-#include "machine-live-shares.h"
+#include "common/macro.h"
+#include "common/util.h"
+#include "daemon/machine-config.h"
+#include "daemon/machine-live-shares.h"
 
 _Static_assert(MACHINE_SHARE_TAG_MAX == VMM_CONFIG_FS_TAG_MAX, "a share's tag is the VMM's");
 

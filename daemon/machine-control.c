@@ -5,8 +5,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "manager.h"
-#include "machine-control.h"
+#include "daemon/manager.h"
+#include "daemon/machine-control.h"
 
 #define MACHINE_CONTROL_PAYLOAD_MAX 16
 

@@ -11,8 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "control.h"
-#include "machine.h"
+#include "common/control.h"
+#include "daemon/machine.h"
 
 #ifdef __cplusplus
 extern "C" {

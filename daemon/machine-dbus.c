@@ -3,14 +3,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "auth.h"
-#include "errors.h"
-#include "log.h"
-#include "manager-dbus.h"
-#include "machine-config-dbus.h"
-#include "machine-dbus.h"
-#include "machine-stop.h"
-#include "vmm-config.h"
+#include "daemon/auth.h"
+#include "daemon/errors.h"
+#include "common/log.h"
+#include "daemon/manager-dbus.h"
+#include "daemon/machine-config-dbus.h"
+#include "daemon/machine-dbus.h"
+#include "daemon/machine-stop.h"
+#include "common/vmm-config.h"
 
 int machine_bus_error(sd_bus_error *error, int r, const char *what, const char *msg) {
         const char *name;

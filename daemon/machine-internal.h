@@ -5,7 +5,7 @@
  * (not for the D-Bus layer): the state machine's moves and the waiters of
  * a start or a stop. */
 
-#include "machine.h"
+#include "daemon/machine.h"
 
 int machine_waiter_add(MachineWaiter **list, MachineDoneFn done, void *userdata);
 /* Calls and frees every waiter on the list. */

@@ -13,9 +13,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "log.h"
-#include "machine-live-shares.h"
-#include "util.h"
+#include "common/log.h"
+#include "daemon/machine-live-shares.h"
+#include "common/util.h"
 
 static bool is_mount_root(const char *path) {
         struct statx stx;

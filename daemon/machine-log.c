@@ -8,8 +8,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "macro.h"
-#include "machine-log.h"
+#include "common/macro.h"
+#include "daemon/machine-log.h"
 
 /* Length of the UTF-8 sequence at p (n bytes left) and its code point,
  * or 0 when it is not valid UTF-8 (overlong forms, surrogates and values

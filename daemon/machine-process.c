@@ -11,8 +11,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "macro.h"
-#include "machine-process.h"
+#include "common/macro.h"
+#include "daemon/machine-process.h"
 
 int machine_pidfd_open(pid_t pid) {
         return (int) syscall(SYS_pidfd_open, pid, 0);

@@ -9,7 +9,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "vmm-config.h"
+#include "common/vmm-config.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -7,9 +7,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "macro.h"
-#include "machine-state-file.h"
-#include "vmm-config.h"
+#include "common/macro.h"
+#include "daemon/machine-state-file.h"
+#include "common/vmm-config.h"
 
 /* A caller's path in the state file: every byte outside '!'..'~', and '\\',
  * as \xNN, so no path can end the line and add a key of its own. */

@@ -10,9 +10,9 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "machine-config.h"
-#include "machine-live-shares.h"
-#include "machine.h"
+#include "daemon/machine-config.h"
+#include "daemon/machine-live-shares.h"
+#include "daemon/machine.h"
 
 #ifdef __cplusplus
 extern "C" {

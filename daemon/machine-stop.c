@@ -5,13 +5,13 @@
 #include <string.h>
 #include <sys/epoll.h>
 
-#include "log.h"
-#include "manager.h"
-#include "machine.h"
-#include "machine-control.h"
-#include "machine-internal.h"
-#include "machine-process.h"
-#include "machine-stop.h"
+#include "common/log.h"
+#include "daemon/manager.h"
+#include "daemon/machine.h"
+#include "daemon/machine-control.h"
+#include "daemon/machine-internal.h"
+#include "daemon/machine-process.h"
+#include "daemon/machine-stop.h"
 
 static void machine_stop_escalate(Machine *vm);
 

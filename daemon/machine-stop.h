@@ -5,7 +5,7 @@
  * SIGKILL, each after stop_timeout_ms, through its pidfd. The step reached
  * is saved in the state file, so a restarted daemon goes on from it. */
 
-#include "machine.h"
+#include "daemon/machine.h"
 
 #ifdef __cplusplus
 extern "C" {

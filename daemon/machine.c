@@ -14,16 +14,16 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "log.h"
-#include "manager.h"
-#include "string-table.h"
-#include "machine.h"
-#include "machine-control.h"
-#include "machine-log.h"
-#include "machine-process.h"
-#include "machine-state-file.h"
-#include "machine-internal.h"
-#include "vmm-config.h"
+#include "common/log.h"
+#include "daemon/manager.h"
+#include "common/string-table.h"
+#include "daemon/machine.h"
+#include "daemon/machine-control.h"
+#include "daemon/machine-log.h"
+#include "daemon/machine-process.h"
+#include "daemon/machine-state-file.h"
+#include "daemon/machine-internal.h"
+#include "common/vmm-config.h"
 
 /* A GetBalloonStats caller: all callers while one request is out share it. */
 struct MachineStatsWaiter {

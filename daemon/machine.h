@@ -22,10 +22,10 @@
 #include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
 
-#include "control.h"
-#include "machine-config.h"
-#include "machine-live-shares.h"
-#include "macro.h"
+#include "common/control.h"
+#include "daemon/machine-config.h"
+#include "daemon/machine-live-shares.h"
+#include "common/macro.h"
 
 #ifdef __cplusplus
 extern "C" {

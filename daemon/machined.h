@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 #pragma once
 
-#include "manager.h"
-#include "machine.h"
+#include "daemon/manager.h"
+#include "daemon/machine.h"
 
 #ifdef __cplusplus
 extern "C" {

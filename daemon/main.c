@@ -11,12 +11,12 @@
 
 #include <systemd/sd-daemon.h>
 
-#include "auth.h"
-#include "log.h"
-#include "manager-dbus.h"
-#include "manager.h"
-#include "util.h"
-#include "vmm-config.h"
+#include "daemon/auth.h"
+#include "common/log.h"
+#include "daemon/manager-dbus.h"
+#include "daemon/manager.h"
+#include "common/util.h"
+#include "common/vmm-config.h"
 
 #ifndef MAJORDOME_VMM_PATH
 #define MAJORDOME_VMM_PATH "/usr/bin/majordome-vmm"

@@ -5,15 +5,15 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "auth.h"
-#include "errors.h"
-#include "log.h"
-#include "machined.h"
-#include "manager-dbus.h"
-#include "machine-config-dbus.h"
-#include "machine-dbus.h"
-#include "machine-stop.h"
-#include "vmm-config.h"
+#include "daemon/auth.h"
+#include "daemon/errors.h"
+#include "common/log.h"
+#include "daemon/machined.h"
+#include "daemon/manager-dbus.h"
+#include "daemon/machine-config-dbus.h"
+#include "daemon/machine-dbus.h"
+#include "daemon/machine-stop.h"
+#include "common/vmm-config.h"
 
 /* ---- methods ---- */
 

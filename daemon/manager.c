@@ -6,9 +6,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "log.h"
-#include "manager.h"
-#include "machine-adopt.h"
+#include "common/log.h"
+#include "daemon/manager.h"
+#include "daemon/machine-adopt.h"
 
 int manager_new(Manager **ret) {
         Manager *m;

@@ -11,7 +11,7 @@
 #include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
 
-#include "machine.h"
+#include "daemon/machine.h"
 
 #ifdef __cplusplus
 extern "C" {

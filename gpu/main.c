@@ -14,14 +14,14 @@
 #include <unistd.h>
 
 #include "backend/vhost-user-backend.h"
-#include "connector.h"
+#include "seccomp/connector.h"
 #include "gpu/display.h"
-#include "device-sandbox.h"
+#include "seccomp/device-sandbox.h"
 #include "majordome-features.h"
 #include "gpu/virtio-gpu.h"
-#include "log.h"
-#include "util.h"
-#include "vmm-config.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "common/vmm-config.h"
 
 _Static_assert(VIRTIO_GPU_CONTEXT_ALL == VMM_GPU_CONTEXT_ALL &&
                        VIRTIO_GPU_CONTEXT_CROSS_DOMAIN == VMM_GPU_CONTEXT_CROSS_DOMAIN &&

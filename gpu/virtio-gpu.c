@@ -17,10 +17,10 @@
 #include <virgl/virglrenderer.h>
 
 #include "gpu/virtio-gpu.h"
-#include "macro.h"
-#include "string-table.h"
-#include "unaligned.h"
-#include "util.h"
+#include "common/macro.h"
+#include "common/string-table.h"
+#include "common/unaligned.h"
+#include "common/util.h"
 #include "wayland/cross-domain.h"
 
 #define HDR_SIZE 24

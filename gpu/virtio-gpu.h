@@ -18,8 +18,8 @@
 #include <stdint.h>
 
 #include "gpu/display.h"
-#include "memory.h"
-#include "virtio/queue.h"
+#include "vmm/memory.h"
+#include "vmm/virtio/queue.h"
 
 #ifdef __cplusplus
 extern "C" {

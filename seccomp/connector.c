@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-#include "connector.h"
+#include "seccomp/connector.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -13,7 +13,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "macro.h"
+#include "common/macro.h"
 
 /* How long majordome-gpu waits for an answer: a compositor whose backlog
  * is full answers EAGAIN at once, so only a stopped connector is slow. */

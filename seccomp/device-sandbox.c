@@ -5,10 +5,10 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "device-sandbox.h"
-#include "jail.h"
-#include "log.h"
-#include "policy.h"
+#include "seccomp/device-sandbox.h"
+#include "seccomp/jail.h"
+#include "common/log.h"
+#include "seccomp/policy.h"
 
 int device_sandbox_enter(const char *const *policies, size_t n_policies, SandboxMode mode, const char **ret_step) {
         const char *roots[DEVICE_SANDBOX_MAX_POLICIES + 1];

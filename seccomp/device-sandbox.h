@@ -11,7 +11,7 @@
 
 #include <stddef.h>
 
-#include "sandbox.h"
+#include "seccomp/sandbox.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -30,8 +30,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "jail.h"
-#include "sandbox.h"
+#include "seccomp/jail.h"
+#include "seccomp/sandbox.h"
 
 static int cmp_int(const void *a, const void *b) {
         int x = *(const int *) a, y = *(const int *) b;

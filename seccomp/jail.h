@@ -24,8 +24,8 @@
 #include <stdio.h>
 #include <sys/types.h>
 
-#include "macro.h"
-#include "vmm-config.h"
+#include "common/macro.h"
+#include "common/vmm-config.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -20,8 +20,8 @@
 #include <termios.h>
 #include <time.h>
 
-#include "macro.h"
-#include "policy.h"
+#include "common/macro.h"
+#include "seccomp/policy.h"
 
 #define C(name) { #name, (uint64_t) (name) }
 static const struct {

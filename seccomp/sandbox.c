@@ -14,9 +14,9 @@
 #include <sys/ucontext.h>
 #include <unistd.h>
 
-#include "macro.h"
-#include "sandbox.h"
-#include "string-table.h"
+#include "common/macro.h"
+#include "seccomp/sandbox.h"
+#include "common/string-table.h"
 
 #define POLICY_FILE_MAX (256 * 1024)
 #define SYSCALL_NAMES_MAX 512

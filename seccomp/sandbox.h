@@ -12,7 +12,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 
-#include "policy.h"
+#include "seccomp/policy.h"
 
 #ifdef __cplusplus
 extern "C" {

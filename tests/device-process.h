@@ -17,8 +17,8 @@
 #include <unistd.h>
 #include <vector>
 
-#include "test-user.h"
-#include "vhost-user.h"
+#include "tests/test-user.h"
+#include "common/vhost-user.h"
 
 namespace device_process {
 

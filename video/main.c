@@ -12,10 +12,10 @@
 #include <unistd.h>
 
 #include "backend/vhost-user-backend.h"
-#include "device-sandbox.h"
-#include "log.h"
-#include "macro.h"
-#include "util.h"
+#include "seccomp/device-sandbox.h"
+#include "common/log.h"
+#include "common/macro.h"
+#include "common/util.h"
 #include "video/virtio-video.h"
 
 /* A command's chain is kept until its answer (RESOURCE_QUEUE, DRAIN may

@@ -29,9 +29,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "macro.h"
-#include "unaligned.h"
-#include "util.h"
+#include "common/macro.h"
+#include "common/unaligned.h"
+#include "common/util.h"
 #include "video/virtio-video.h"
 
 #define HDR VIRTIO_VIDEO_HDR_SIZE

@@ -28,8 +28,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "memory.h"
-#include "virtio/queue.h"
+#include "vmm/memory.h"
+#include "vmm/virtio/queue.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -2,7 +2,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "bus.h"
+#include "vmm/bus.h"
 
 int bus_register(Bus *b, uint64_t base, uint64_t len, const BusDeviceOps *ops, void *dev) {
         if (len == 0 || base + len < base)

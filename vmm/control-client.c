@@ -6,10 +6,10 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "control-client.h"
-#include "control.h"
-#include "macro.h"
-#include "util.h"
+#include "vmm/control-client.h"
+#include "common/control.h"
+#include "common/macro.h"
+#include "common/util.h"
 
 #define PROGRAM "majordome-vmm"
 

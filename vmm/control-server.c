@@ -9,9 +9,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "control-server.h"
-#include "macro.h"
-#include "util.h"
+#include "vmm/control-server.h"
+#include "common/macro.h"
+#include "common/util.h"
 
 /* balloon-stats requests waiting for the guest's fresh numbers, all
  * connections together; past it a request is answered at once with the

@@ -7,9 +7,9 @@
  * event loop (event-loop.h); malformed input yields an error reply, never
  * a crash, and the connection stays usable. */
 
-#include "control.h"
-#include "event-loop.h"
-#include "macro.h"
+#include "common/control.h"
+#include "vmm/event-loop.h"
+#include "common/macro.h"
 
 #ifdef __cplusplus
 extern "C" {

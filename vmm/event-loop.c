@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "event-loop.h"
+#include "vmm/event-loop.h"
 
 /* A source freed while its loop dispatches is only marked dead and
  * unlinked after the batch, so that a callback may free any source,

@@ -12,7 +12,7 @@
 #include <stdint.h>
 #include <sys/epoll.h>
 
-#include "macro.h"
+#include "common/macro.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -13,19 +13,19 @@
 #include <sys/sysinfo.h>
 #include <time.h>
 
-#include "connector.h"
-#include "control-client.h"
-#include "control-server.h"
-#include "devices/virtiofsd.h"
-#include "event-loop.h"
-#include "exit-codes.h"
-#include "jail.h"
-#include "log.h"
-#include "sandbox.h"
-#include "util.h"
-#include "virtio/device.h"
-#include "vm-control.h"
-#include "vm.h"
+#include "seccomp/connector.h"
+#include "vmm/control-client.h"
+#include "vmm/control-server.h"
+#include "vmm/devices/virtiofsd.h"
+#include "vmm/event-loop.h"
+#include "vmm/exit-codes.h"
+#include "seccomp/jail.h"
+#include "common/log.h"
+#include "seccomp/sandbox.h"
+#include "common/util.h"
+#include "vmm/virtio/device.h"
+#include "vmm/vm-control.h"
+#include "vmm/vm.h"
 
 /* How long `serve` waits for its configuration on --control-fd. */
 #define SERVE_CONFIGURE_TIMEOUT_MS 10000

@@ -3,8 +3,8 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#include "memory.h"
-#include "util.h"
+#include "vmm/memory.h"
+#include "common/util.h"
 
 int guest_memory_new(uint64_t size, GuestMemory **ret) {
         _cleanup_(guest_memory_freep) GuestMemory *m = NULL;

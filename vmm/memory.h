@@ -5,8 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "macro.h"
-#include "vmm-config.h"
+#include "common/macro.h"
+#include "common/vmm-config.h"
 
 #ifdef __cplusplus
 extern "C" {

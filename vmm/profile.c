@@ -8,9 +8,9 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "log.h"
-#include "profile.h"
-#include "util.h"
+#include "common/log.h"
+#include "vmm/profile.h"
+#include "common/util.h"
 
 #define PAGE_SIZE_4K 4096u
 

@@ -13,8 +13,8 @@
 #include <stdint.h>
 #include <time.h>
 
-#include "hypervisor.h"
-#include "memory.h"
+#include "vmm/hypervisor/hypervisor.h"
+#include "vmm/memory.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -4,15 +4,15 @@
 #include <errno.h>
 #include <stdlib.h>
 
-#include "devices/virtio-balloon.h"
-#include "devices/virtio-block.h"
-#include "devices/vsock.h"
-#include "exit-codes.h"
-#include "jail.h"
-#include "unaligned.h"
-#include "util.h"
-#include "vm-control.h"
-#include "vm.h"
+#include "vmm/devices/virtio-balloon.h"
+#include "vmm/devices/virtio-block.h"
+#include "vmm/devices/vsock.h"
+#include "vmm/exit-codes.h"
+#include "seccomp/jail.h"
+#include "common/unaligned.h"
+#include "common/util.h"
+#include "vmm/vm-control.h"
+#include "vmm/vm.h"
 
 static uint32_t control_state_of(Vm *vm) {
         static const uint32_t states[_VM_STATE_MAX] = {

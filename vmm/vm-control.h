@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 #pragma once
 
-#include "control-server.h"
+#include "vmm/control-server.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -8,16 +8,16 @@
 #include <sys/eventfd.h>
 #include <sys/stat.h>
 
-#include "boot/boot.h"
-#include "control.h"
-#include "exit-codes.h"
-#include "layout.h"
-#include "log.h"
-#include "sandbox.h"
-#include "string-table.h"
-#include "util.h"
-#include "vm.h"
-#include "x86.h"
+#include "vmm/boot/boot.h"
+#include "common/control.h"
+#include "vmm/exit-codes.h"
+#include "vmm/layout.h"
+#include "common/log.h"
+#include "seccomp/sandbox.h"
+#include "common/string-table.h"
+#include "common/util.h"
+#include "vmm/vm.h"
+#include "vmm/x86.h"
 
 #define KERNEL_MAX (256 * MiB)
 

@@ -5,15 +5,15 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "bus.h"
-#include "devices/legacy.h"
-#include "devices/pvpanic.h"
-#include "devices/serial.h"
-#include "hypervisor.h"
-#include "memory.h"
-#include "pci/pci.h"
-#include "profile.h"
-#include "virtio/virtio-pci.h"
+#include "vmm/bus.h"
+#include "vmm/devices/legacy.h"
+#include "vmm/devices/pvpanic.h"
+#include "vmm/devices/serial.h"
+#include "vmm/hypervisor/hypervisor.h"
+#include "vmm/memory.h"
+#include "vmm/pci/pci.h"
+#include "vmm/profile.h"
+#include "vmm/virtio/virtio-pci.h"
 
 #ifdef __cplusplus
 extern "C" {

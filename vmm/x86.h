@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 #pragma once
 
-#include "hypervisor.h"
-#include "memory.h"
+#include "vmm/hypervisor/hypervisor.h"
+#include "vmm/memory.h"
 
 #ifdef __cplusplus
 extern "C" {

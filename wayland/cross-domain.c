@@ -13,9 +13,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "log.h"
-#include "macro.h"
-#include "unaligned.h"
+#include "common/log.h"
+#include "common/macro.h"
+#include "common/unaligned.h"
 
 /* sommelier's virtgpu_cross_domain_protocol.h. */
 enum {

@@ -8,8 +8,8 @@
 
 #include <linux/virtio_gpu.h>
 
-#include "display.h"
-#include "log.h"
+#include "gpu/display.h"
+#include "common/log.h"
 
 #define MAX_DIMENSION 16384
 

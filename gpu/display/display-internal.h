@@ -6,7 +6,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "display.h"
+#include "gpu/display.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -25,11 +25,11 @@
 #include <linux/virtio_gpu.h>
 #include <wayland-client.h>
 
-#include "display.h"
-#include "display-internal.h"
-#include "log.h"
-#include "macro.h"
-#include "util.h"
+#include "gpu/display.h"
+#include "gpu/display/display-internal.h"
+#include "common/log.h"
+#include "common/macro.h"
+#include "common/util.h"
 #include "xdg-decoration-unstable-v1-client-protocol.h"
 #include "xdg-shell-client-protocol.h"
 

@@ -13,7 +13,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "auth.h"
+#include "daemon/auth.h"
 
 namespace {
 

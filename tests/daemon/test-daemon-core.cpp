@@ -17,17 +17,17 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "manager.h"
-#include "machine.h"
-#include "machine-config.h"
-#include "machine-control.h"
-#include "machine-log.h"
-#include "machine-process.h"
-#include "machine-adopt.h"
-#include "machine-state-file.h"
-#include "machine-stop.h"
+#include "daemon/manager.h"
+#include "daemon/machine.h"
+#include "daemon/machine-config.h"
+#include "daemon/machine-control.h"
+#include "daemon/machine-log.h"
+#include "daemon/machine-process.h"
+#include "daemon/machine-adopt.h"
+#include "daemon/machine-state-file.h"
+#include "daemon/machine-stop.h"
 #include "majordome-features.h"
-#include "vmm-config.h"
+#include "common/vmm-config.h"
 
 namespace {
 

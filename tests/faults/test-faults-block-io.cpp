@@ -17,8 +17,8 @@
 #include <unistd.h>
 #include <vector>
 
-#include "devices/virtio-block.h"
-#include "harness.h"
+#include "vmm/devices/virtio-block.h"
+#include "tests/virtio/harness.h"
 
 using harness::Buf;
 using harness::PciDriver;

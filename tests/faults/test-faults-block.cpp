@@ -24,7 +24,7 @@
 #include <fstream>
 #include <thread>
 
-#include "vmm-process.h"
+#include "tests/integration/vmm-process.h"
 
 namespace {
 

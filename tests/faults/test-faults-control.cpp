@@ -18,7 +18,7 @@
 #include <memory>
 #include <thread>
 
-#include "vmm-process.h"
+#include "tests/integration/vmm-process.h"
 
 namespace {
 

@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "devices/virtio-balloon.h"
+#include "vmm/devices/virtio-balloon.h"
 
 #define MEM_SIZE (2 * MiB)
 #define IMAGE_WINDOW (64 * 1024)

@@ -16,7 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "devices/virtio-block.h"
+#include "vmm/devices/virtio-block.h"
 
 #define MEM_SIZE (2 * MiB)
 #define IMAGE_WINDOW (64 * 1024)

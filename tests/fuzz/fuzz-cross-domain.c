@@ -59,7 +59,7 @@
 #include <unistd.h>
 
 #include "gpu/virtio-gpu.h"
-#include "unaligned.h"
+#include "common/unaligned.h"
 #include "wayland/cross-domain.h"
 
 #define MEM_SIZE (1 * MiB)

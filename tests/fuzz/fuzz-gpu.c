@@ -31,7 +31,7 @@
 
 #include "gpu/virtio-gpu.h"
 #include "tests/gpu/fake-display.h"
-#include "unaligned.h"
+#include "common/unaligned.h"
 
 #define MEM_SIZE (2 * MiB)
 

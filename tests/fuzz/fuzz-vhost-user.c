@@ -29,7 +29,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "vhost-user.h"
+#include "common/vhost-user.h"
 
 #define SEGMENTS_MAX 64
 #define FDS_PER_SEGMENT_MAX 15

@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "unaligned.h"
+#include "common/unaligned.h"
 #include "video/virtio-video.h"
 
 #define MEM_SIZE (8 * MiB)

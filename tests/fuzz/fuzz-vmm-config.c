@@ -16,7 +16,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "vmm-config.h"
+#include "common/vmm-config.h"
 
 #define KINDS 5
 

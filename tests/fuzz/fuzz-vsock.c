@@ -18,8 +18,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "devices/vsock.h"
-#include "virtio/device.h"
+#include "vmm/devices/vsock.h"
+#include "vmm/virtio/device.h"
 
 extern const VirtioDeviceOps virtio_vsock_ops;
 

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "virtio/queue.h"
+#include "vmm/virtio/queue.h"
 
 #define MEM_SIZE (2 * MiB)
 #define IMAGE_SIZE (64 * 1024)

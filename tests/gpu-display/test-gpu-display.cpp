@@ -28,10 +28,10 @@
 #include <string>
 #include <vector>
 
-#include "display-internal.h"
-#include "display.h"
-#include "util.h"
-#include "weston.h"
+#include "gpu/display/display-internal.h"
+#include "gpu/display.h"
+#include "common/util.h"
+#include "tests/gpu-display/weston.h"
 
 using namespace weston_test;
 

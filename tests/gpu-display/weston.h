@@ -27,7 +27,7 @@
 #include <string>
 #include <vector>
 
-#include "util.h"
+#include "common/util.h"
 
 namespace weston_test {
 

@@ -6,7 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "fake-display.h"
+#include "tests/gpu/fake-display.h"
 
 int gpu_display_new(int wayland_fd, const char *wayland_path, unsigned n_scanouts,
                     const GpuDisplayCallbacks *callbacks, void *ctx, GpuDisplay **ret) {

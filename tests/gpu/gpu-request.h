@@ -8,7 +8,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "unaligned.h"
+#include "common/unaligned.h"
 
 namespace gpu_test {
 

@@ -21,14 +21,14 @@
 #include <unistd.h>
 #include <vector>
 
-#include "fake-display.h"
+#include "tests/gpu/fake-display.h"
 #include "gpu/virtio-gpu.h"
-#include "gpu-request.h"
-#include "unaligned.h"
+#include "tests/gpu/gpu-request.h"
+#include "common/unaligned.h"
 #include "wayland/cross-domain.h"
 
 extern "C" {
-#include "memory.h"
+#include "vmm/memory.h"
 }
 
 using Bytes = std::vector<uint8_t>;

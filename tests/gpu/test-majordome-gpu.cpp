@@ -22,13 +22,13 @@
 #include "tests/gpu-display/weston.h"
 #include "tests/gpu/wayland-wire.h"
 
-#include "connector.h"
+#include "seccomp/connector.h"
 #include "majordome-features.h"
 #include "tests/device-process.h"
 #include "tests/virtio/harness.h"
-#include "unaligned.h"
-#include "util.h"
-#include "vhost-user.h"
+#include "common/unaligned.h"
+#include "common/util.h"
+#include "common/vhost-user.h"
 
 namespace {
 

@@ -17,11 +17,11 @@ extern "C" {
 #include <virgl/virglrenderer.h>
 }
 
-#include "fake-display.h"
+#include "tests/gpu/fake-display.h"
 #include "gpu/virtio-gpu.h"
-#include "gpu-request.h"
+#include "tests/gpu/gpu-request.h"
 #include "tests/virtio/harness.h"
-#include "unaligned.h"
+#include "common/unaligned.h"
 
 using harness::VirtqDriver;
 using Bytes = std::vector<uint8_t>;

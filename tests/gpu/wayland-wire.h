@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "unaligned.h"
+#include "common/unaligned.h"
 
 namespace wayland_wire {
 

@@ -34,8 +34,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "vmm-process.h"
-#include "weston.h"
+#include "tests/integration/vmm-process.h"
+#include "tests/gpu-display/weston.h"
 
 namespace {
 

@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 #include <thread>
 
-#include "vmm-process.h"
+#include "tests/integration/vmm-process.h"
 
 namespace {
 

@@ -13,8 +13,8 @@
 #include <fstream>
 #include <sstream>
 
-#include "control.h"
-#include "vmm-process.h"
+#include "common/control.h"
+#include "tests/integration/vmm-process.h"
 
 namespace {
 

@@ -13,7 +13,7 @@
 #include <sys/un.h>
 #include <sys/wait.h>
 
-#include "vmm-process.h"
+#include "tests/integration/vmm-process.h"
 
 namespace {
 

@@ -10,8 +10,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "vmm-config.h"
-#include "vmm-process.h"
+#include "common/vmm-config.h"
+#include "tests/integration/vmm-process.h"
 
 namespace {
 

@@ -7,7 +7,7 @@
 #include <cstdio>
 #include <sstream>
 
-#include "vmm-process.h"
+#include "tests/integration/vmm-process.h"
 
 namespace {
 

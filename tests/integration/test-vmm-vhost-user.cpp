@@ -20,8 +20,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "control.h"
-#include "vmm-process.h"
+#include "common/control.h"
+#include "tests/integration/vmm-process.h"
 
 namespace {
 

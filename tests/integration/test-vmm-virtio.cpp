@@ -9,7 +9,7 @@
 #include <sstream>
 
 #include "majordome-features.h"
-#include "vmm-process.h"
+#include "tests/integration/vmm-process.h"
 
 namespace {
 

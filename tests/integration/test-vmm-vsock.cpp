@@ -21,7 +21,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "vmm-process.h"
+#include "tests/integration/vmm-process.h"
 
 namespace {
 

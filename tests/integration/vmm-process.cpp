@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-#include "vmm-process.h"
+#include "tests/integration/vmm-process.h"
 
 #include <cerrno>
 #include <csignal>
@@ -19,7 +19,7 @@
 #include <gtest/gtest.h>
 #include <thread>
 
-#include "control.h"
+#include "common/control.h"
 
 std::string vmm_path() {
         const char *p = getenv("MAJORDOME_VMM");

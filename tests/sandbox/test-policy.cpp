@@ -6,9 +6,9 @@
 #include <string>
 #include <vector>
 
-#include "policy.h"
-#include "sandbox.h"
-#include "virtio/device.h"
+#include "seccomp/policy.h"
+#include "seccomp/sandbox.h"
+#include "vmm/virtio/device.h"
 
 namespace {
 

@@ -17,8 +17,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "sandbox.h"
-#include "virtio/device.h"
+#include "seccomp/sandbox.h"
+#include "vmm/virtio/device.h"
 
 namespace {
 

@@ -22,8 +22,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "../test-user.h"
-#include "vmm-process.h"
+#include "tests/test-user.h"
+#include "tests/integration/vmm-process.h"
 
 namespace {
 

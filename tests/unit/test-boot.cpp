@@ -19,10 +19,10 @@
 #include <string>
 #include <vector>
 
-#include "boot/boot.h"
-#include "boot/decompress.h"
-#include "boot/mptable.h"
-#include "layout.h"
+#include "vmm/boot/boot.h"
+#include "vmm/boot/decompress.h"
+#include "vmm/boot/mptable.h"
+#include "vmm/layout.h"
 
 typedef std::vector<uint8_t> Bytes;
 

@@ -13,9 +13,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "log.h"
-#include "string-table.h"
-#include "unaligned.h"
+#include "common/log.h"
+#include "common/string-table.h"
+#include "common/unaligned.h"
 
 namespace {
 

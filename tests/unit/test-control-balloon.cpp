@@ -11,8 +11,8 @@
 #include <unistd.h>
 #include <vector>
 
-#include "control-server.h"
-#include "control.h"
+#include "vmm/control-server.h"
+#include "common/control.h"
 
 namespace {
 

@@ -18,9 +18,9 @@
 #include <unistd.h>
 #include <vector>
 
-#include "control-client.h"
-#include "control-server.h"
-#include "control.h"
+#include "vmm/control-client.h"
+#include "vmm/control-server.h"
+#include "common/control.h"
 
 namespace {
 

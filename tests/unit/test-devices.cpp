@@ -11,12 +11,12 @@
 #include <string>
 #include <vector>
 
-#include "bus.h"
-#include "devices/legacy.h"
-#include "devices/pvpanic.h"
-#include "devices/serial.h"
-#include "hypervisor.h"
-#include "vm.h"
+#include "vmm/bus.h"
+#include "vmm/devices/legacy.h"
+#include "vmm/devices/pvpanic.h"
+#include "vmm/devices/serial.h"
+#include "vmm/hypervisor/hypervisor.h"
+#include "vmm/vm.h"
 
 namespace {
 

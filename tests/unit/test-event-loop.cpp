@@ -5,7 +5,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include "event-loop.h"
+#include "vmm/event-loop.h"
 
 namespace {
 

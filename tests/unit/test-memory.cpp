@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 #include <gtest/gtest.h>
 
-#include "memory.h"
+#include "vmm/memory.h"
 
 TEST(GuestMemory, RejectsZeroUnalignedAndHugeSizes) {
         GuestMemory *m = nullptr;

@@ -15,7 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "util.h"
+#include "common/util.h"
 
 TEST(ParseSize, AcceptsBinaryUnits) {
         uint64_t v;

@@ -16,7 +16,7 @@
 #include <unistd.h>
 #include <vector>
 
-#include "vhost-user.h"
+#include "common/vhost-user.h"
 
 namespace {
 

@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "majordome-features.h"
-#include "vmm-config.h"
+#include "common/vmm-config.h"
 
 namespace {
 

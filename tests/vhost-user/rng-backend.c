@@ -13,8 +13,8 @@
 #include <unistd.h>
 
 #include "backend/vhost-user-backend.h"
-#include "unaligned.h"
-#include "util.h"
+#include "common/unaligned.h"
+#include "common/util.h"
 
 typedef enum Misbehave {
         MISBEHAVE_NONE,

@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #include "backend/vhost-user-backend.h"
-#include "unaligned.h"
+#include "common/unaligned.h"
 
 namespace {
 

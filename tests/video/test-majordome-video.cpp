@@ -20,9 +20,9 @@
 
 #include "tests/device-process.h"
 #include "tests/virtio/harness.h"
-#include "unaligned.h"
-#include "util.h"
-#include "vhost-user.h"
+#include "common/unaligned.h"
+#include "common/util.h"
+#include "common/vhost-user.h"
 
 namespace {
 

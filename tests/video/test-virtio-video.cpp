@@ -18,7 +18,7 @@
 #include <vector>
 
 #include "tests/virtio/harness.h"
-#include "unaligned.h"
+#include "common/unaligned.h"
 #include "video/virtio-video.h"
 
 using Bytes = std::vector<uint8_t>;

@@ -13,12 +13,12 @@
 #include <string>
 #include <vector>
 
-#include "bus.h"
-#include "memory.h"
-#include "pci/pci.h"
-#include "virtio/device.h"
-#include "virtio/queue.h"
-#include "virtio/virtio-pci.h"
+#include "vmm/bus.h"
+#include "vmm/memory.h"
+#include "vmm/pci/pci.h"
+#include "vmm/virtio/device.h"
+#include "vmm/virtio/queue.h"
+#include "vmm/virtio/virtio-pci.h"
 
 namespace harness {
 

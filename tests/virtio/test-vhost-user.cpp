@@ -22,10 +22,10 @@
 #include <unistd.h>
 #include <vector>
 
-#include "devices/device-process.h"
-#include "harness.h"
+#include "vmm/devices/device-process.h"
+#include "tests/virtio/harness.h"
 #include "majordome-features.h"
-#include "vhost-user.h"
+#include "common/vhost-user.h"
 
 extern "C" const VirtioDeviceOps virtio_vhost_user_ops;
 extern "C" const VirtioDeviceOps virtio_rng_ops;

@@ -9,8 +9,8 @@
 #include <unistd.h>
 #include <vector>
 
-#include "devices/virtio-balloon.h"
-#include "harness.h"
+#include "vmm/devices/virtio-balloon.h"
+#include "tests/virtio/harness.h"
 
 using harness::PciDriver;
 using harness::VirtqDriver;

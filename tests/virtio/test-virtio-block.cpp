@@ -12,9 +12,9 @@
 #include <unistd.h>
 #include <vector>
 
-#include "control.h"
-#include "devices/virtio-block.h"
-#include "harness.h"
+#include "common/control.h"
+#include "vmm/devices/virtio-block.h"
+#include "tests/virtio/harness.h"
 
 using harness::Buf;
 using harness::PciDriver;

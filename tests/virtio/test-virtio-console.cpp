@@ -13,7 +13,7 @@
 #include <poll.h>
 #include <unistd.h>
 
-#include "harness.h"
+#include "tests/virtio/harness.h"
 
 extern "C" const VirtioDeviceOps virtio_console_ops;
 

@@ -10,7 +10,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "harness.h"
+#include "tests/virtio/harness.h"
 
 extern "C" const VirtioDeviceOps virtio_rng_ops;
 

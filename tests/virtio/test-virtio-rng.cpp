@@ -5,7 +5,7 @@
 #include <cstring>
 #include <vector>
 
-#include "harness.h"
+#include "tests/virtio/harness.h"
 
 extern "C" const VirtioDeviceOps virtio_rng_ops;
 

@@ -16,10 +16,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "devices/vsock.h"
-#include "harness.h"
-#include "sandbox.h"
-#include "virtio/device.h"
+#include "vmm/devices/vsock.h"
+#include "tests/virtio/harness.h"
+#include "seccomp/sandbox.h"
+#include "vmm/virtio/device.h"
 
 extern "C" const VirtioDeviceOps virtio_vsock_ops;
 

@@ -4,7 +4,7 @@
 
 #include <cstring>
 
-#include "harness.h"
+#include "tests/virtio/harness.h"
 
 using harness::Buf;
 using harness::VirtqDriver;

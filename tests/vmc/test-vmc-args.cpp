@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "vmc-args.h"
+#include "client/vmc-args.h"
 
 namespace {
 

@@ -12,9 +12,9 @@
 #include <gio/gunixfdlist.h>
 #include <systemd/sd-bus.h>
 
-#include "vmc-args.h"
-#include "vmc-commands.h"
-#include "vmc-format.h"
+#include "client/vmc-args.h"
+#include "client/vmc-commands.h"
+#include "client/vmc-format.h"
 
 namespace {
 

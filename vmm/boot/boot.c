@@ -9,12 +9,12 @@
 #include <string.h>
 #include <sys/random.h>
 
-#include "boot.h"
-#include "decompress.h"
-#include "layout.h"
-#include "mptable.h"
-#include "string-table.h"
-#include "util.h"
+#include "vmm/boot/boot.h"
+#include "vmm/boot/decompress.h"
+#include "vmm/layout.h"
+#include "vmm/boot/mptable.h"
+#include "common/string-table.h"
+#include "common/util.h"
 
 /* Offsets in a bzImage file, Documentation/arch/x86/boot.rst. */
 #define BZ_HDR_OFFSET 0x1f1             /* struct setup_header */

@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "memory.h"
+#include "vmm/memory.h"
 
 #ifdef __cplusplus
 extern "C" {

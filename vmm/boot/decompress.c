@@ -11,10 +11,10 @@
 #include <bzlib.h>
 #endif
 
-#include "decompress.h"
-#include "macro.h"
-#include "string-table.h"
-#include "unaligned.h"
+#include "vmm/boot/decompress.h"
+#include "common/macro.h"
+#include "common/string-table.h"
+#include "common/unaligned.h"
 
 /* liblzma's memory cap: the kernel's xz uses a dictionary of at most 32 MiB. */
 #define LZMA_MEMLIMIT (256 * MiB)

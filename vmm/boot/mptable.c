@@ -3,9 +3,9 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "boot.h"
-#include "layout.h"
-#include "mptable.h"
+#include "vmm/boot/boot.h"
+#include "vmm/layout.h"
+#include "vmm/boot/mptable.h"
 
 /* Structures of the MP spec 1.4, chapter 4 (Linux: asm/mpspec_def.h). */
 struct mpf_intel {

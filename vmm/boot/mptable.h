@@ -6,7 +6,7 @@
 
 #include <stddef.h>
 
-#include "memory.h"
+#include "vmm/memory.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* One write-only byte: the guest's verdict becomes the VMM's exit code.
  * Present only with --debug-exit, at QEMU's isa-debug-exit port. */
-#include "legacy.h"
+#include "vmm/devices/legacy.h"
 
 static void debug_exit_write(void *dev, uint64_t offset, const uint8_t *data, unsigned size) {
         DebugExit *d = dev;

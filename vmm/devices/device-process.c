@@ -17,10 +17,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "jail.h"
-#include "log.h"
-#include "util.h"
-#include "devices/device-process.h"
+#include "seccomp/jail.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "vmm/devices/device-process.h"
 
 #define CHILD_SOCKET_FD 3
 #define CHILD_EXTRA_FD 4

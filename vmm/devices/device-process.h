@@ -7,7 +7,7 @@
 
 #include <sys/types.h>
 
-#include "vmm-config.h"
+#include "common/vmm-config.h"
 
 #ifdef __cplusplus
 extern "C" {

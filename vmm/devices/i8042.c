@@ -4,7 +4,7 @@
  * port's reset line ends the VM (how a guest without ACPI reboots). */
 #include <string.h>
 
-#include "legacy.h"
+#include "vmm/devices/legacy.h"
 
 enum {
         CMD_READ_CTR = 0x20,

@@ -8,7 +8,7 @@
 #include <stdint.h>
 #include <time.h>
 
-#include "bus.h"
+#include "vmm/bus.h"
 
 #ifdef __cplusplus
 extern "C" {

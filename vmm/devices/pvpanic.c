@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 #include <string.h>
 
-#include "devices/pvpanic.h"
+#include "vmm/devices/pvpanic.h"
 
 static void pvpanic_read(void *dev, uint64_t offset, uint8_t *data, unsigned size) {
         memset(data, 0, size);

@@ -10,8 +10,8 @@
 
 #include <stdint.h>
 
-#include "bus.h"
-#include "pci/pci.h"
+#include "vmm/bus.h"
+#include "vmm/pci/pci.h"
 
 #ifdef __cplusplus
 extern "C" {

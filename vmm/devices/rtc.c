@@ -3,7 +3,7 @@
  * the rest of the 128 bytes of CMOS is plain storage. */
 #include <string.h>
 
-#include "legacy.h"
+#include "vmm/devices/legacy.h"
 
 enum {
         RTC_SECONDS = 0x00,

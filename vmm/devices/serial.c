@@ -20,8 +20,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "macro.h"
-#include "serial.h"
+#include "common/macro.h"
+#include "vmm/devices/serial.h"
 
 enum {
         REG_DATA = 0, /* RBR / THR, or DLL with DLAB */

@@ -4,8 +4,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "bus.h"
-#include "vmm-config.h"
+#include "vmm/bus.h"
+#include "common/vmm-config.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -27,13 +27,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "devices/device-process.h"
-#include "devices/virtiofsd.h"
-#include "log.h"
-#include "unaligned.h"
-#include "util.h"
-#include "vhost-user.h"
-#include "virtio/device.h"
+#include "vmm/devices/device-process.h"
+#include "vmm/devices/virtiofsd.h"
+#include "common/log.h"
+#include "common/unaligned.h"
+#include "common/util.h"
+#include "common/vhost-user.h"
+#include "vmm/virtio/device.h"
 
 /* How long a back-end may take to answer one request. */
 #define VHOST_USER_TIMEOUT_MS 5000

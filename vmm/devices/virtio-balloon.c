@@ -41,8 +41,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "devices/virtio-balloon.h"
-#include "util.h"
+#include "vmm/devices/virtio-balloon.h"
+#include "common/util.h"
 
 #define BALLOON_N_QUEUES 5
 #define BALLOON_QUEUE_SIZE 128

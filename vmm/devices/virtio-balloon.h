@@ -8,7 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "virtio/device.h"
+#include "vmm/virtio/device.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -39,8 +39,8 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "devices/virtio-block.h"
-#include "util.h"
+#include "vmm/devices/virtio-block.h"
+#include "common/util.h"
 
 /* Feature bits (§5.2.3). */
 #define VIRTIO_BLK_F_SEG_MAX 2

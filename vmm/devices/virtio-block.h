@@ -6,8 +6,8 @@
 
 #include <stdint.h>
 
-#include "virtio/device.h"
-#include "virtio/virtio-pci.h"
+#include "vmm/virtio/device.h"
+#include "vmm/virtio/virtio-pci.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -22,8 +22,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "util.h"
-#include "virtio/device.h"
+#include "common/util.h"
+#include "vmm/virtio/device.h"
 
 #define CONSOLE_QUEUE_RX 0
 #define CONSOLE_QUEUE_TX 1

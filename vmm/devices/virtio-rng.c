@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <sys/random.h>
 
-#include "virtio/device.h"
+#include "vmm/virtio/device.h"
 
 typedef struct VirtioRng {
         VirtioDevice *vdev;

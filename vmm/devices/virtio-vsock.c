@@ -39,9 +39,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "util.h"
-#include "virtio/device.h"
-#include "vsock.h"
+#include "common/util.h"
+#include "vmm/virtio/device.h"
+#include "vmm/devices/vsock.h"
 
 _Static_assert(sizeof(VsockHdr) == VSOCK_HDR_SIZE, "virtio_vsock_hdr is 44 bytes (§5.10.6)");
 

@@ -33,8 +33,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "log.h"
-#include "devices/virtiofsd.h"
+#include "common/log.h"
+#include "vmm/devices/virtiofsd.h"
 
 #define VIRTIOFSD_QEMU_PATH "/usr/lib/qemu/virtiofsd"
 #define VIRTIOFSD_RUST_PATH "/usr/libexec/virtiofsd"

@@ -14,7 +14,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "vmm-config.h"
+#include "common/vmm-config.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 #include <string.h>
 
-#include "hypervisor.h"
-#include "macro.h"
-#include "string-table.h"
+#include "vmm/hypervisor/hypervisor.h"
+#include "common/macro.h"
+#include "common/string-table.h"
 
 static const char *const exit_kind_names[_HV_EXIT_KIND_MAX] = {
         [HV_EXIT_IO] = "io",

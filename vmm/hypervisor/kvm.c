@@ -10,9 +10,9 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 
-#include "hypervisor.h"
-#include "layout.h"
-#include "macro.h"
+#include "vmm/hypervisor/hypervisor.h"
+#include "vmm/layout.h"
+#include "common/macro.h"
 
 #define KVM_MAX_CPUID_ENTRIES 256
 

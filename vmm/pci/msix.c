@@ -16,8 +16,8 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include "macro.h"
-#include "pci/msix.h"
+#include "common/macro.h"
+#include "vmm/pci/msix.h"
 
 static bool have_irqfd(const Msix *m) {
         return m->hv && m->hv->irqfd && m->hv->msi_route_set && m->hv->msi_route_alloc;

@@ -9,8 +9,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "hypervisor.h"
-#include "pci/pci.h"
+#include "vmm/hypervisor/hypervisor.h"
+#include "vmm/pci/pci.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -2,9 +2,9 @@
 #include <errno.h>
 #include <string.h>
 
-#include "macro.h"
-#include "pci/pci.h"
-#include "unaligned.h"
+#include "common/macro.h"
+#include "vmm/pci/pci.h"
+#include "common/unaligned.h"
 
 void pci_device_init(PciDevice *d, uint16_t vendor, uint16_t device, uint32_t class_code, uint8_t revision,
                      uint16_t subsys_vendor, uint16_t subsys_id) {

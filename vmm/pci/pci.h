@@ -10,7 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "bus.h"
+#include "vmm/bus.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -6,7 +6,7 @@
  * several kinds are given. */
 #include <string.h>
 
-#include "virtio/device.h"
+#include "vmm/virtio/device.h"
 
 extern const VirtioDeviceOps virtio_balloon_ops;
 extern const VirtioDeviceOps virtio_block_ops;

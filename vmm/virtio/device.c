@@ -16,8 +16,8 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include "sandbox.h"
-#include "virtio/device.h"
+#include "seccomp/sandbox.h"
+#include "vmm/virtio/device.h"
 
 #define TAG_STOP UINT64_C(0x10000)
 #define TAG_WATCH UINT64_C(0x20000)

@@ -26,10 +26,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "memory.h"
-#include "queue.h"
-#include "sandbox.h"
-#include "vmm-config.h"
+#include "vmm/memory.h"
+#include "vmm/virtio/queue.h"
+#include "seccomp/sandbox.h"
+#include "common/vmm-config.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -6,7 +6,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "virtio/queue.h"
+#include "vmm/virtio/queue.h"
 
 #define VIRTIO_MSI_NO_VECTOR 0xffff
 

@@ -24,7 +24,7 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
-#include "memory.h"
+#include "vmm/memory.h"
 
 #ifdef __cplusplus
 extern "C" {

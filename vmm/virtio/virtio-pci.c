@@ -8,8 +8,8 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include "virtio/virtio-pci.h"
-#include "unaligned.h"
+#include "vmm/virtio/virtio-pci.h"
+#include "common/unaligned.h"
 
 /* ---- interrupts ---- */
 

@@ -12,11 +12,11 @@
 #include <stdint.h>
 #include <linux/virtio_pci.h>
 
-#include "bus.h"
-#include "hypervisor.h"
-#include "pci/msix.h"
-#include "pci/pci.h"
-#include "virtio/device.h"
+#include "vmm/bus.h"
+#include "vmm/hypervisor/hypervisor.h"
+#include "vmm/pci/msix.h"
+#include "vmm/pci/pci.h"
+#include "vmm/virtio/device.h"
 
 #ifdef __cplusplus
 extern "C" {
