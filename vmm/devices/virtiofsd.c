@@ -95,7 +95,7 @@ _noreturn_ static void child(const VmmDevice *d, int listen_fd) {
         const char *argv[14], *path;
         char source[64];
         char *envp[] = { NULL };
-        int dir = d->shared_dir.fd, n = 0, r;
+        int dir = d->shared_dir.fd, n = 0, exe = -EBADF, r;
         VirtiofsdCli cli = virtiofsd_find(&path);
 
         (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -108,6 +108,13 @@ _noreturn_ static void child(const VmmDevice *d, int listen_fd) {
         argv[n++] = "virtiofsd";
         argv[n++] = "--fd=3";
         if (cli == VIRTIOFSD_CLI_RUST) {
+                /* Found before the tmpfs hides /tmp (the binary may be
+                 * there); not close-on-exec, so that a script runs too. */
+                exe = open(path, O_PATH);
+                if (exe < 0) {
+                        fprintf(stderr, "virtiofsd: %s: %s\n", path, strerror(errno));
+                        _exit(127);
+                }
                 r = attach_share(CHILD_DIR_FD);
                 if (r < 0) {
                         fprintf(stderr, "virtiofsd: the share's mount: %s\n", strerror(-r));
@@ -134,7 +141,10 @@ _noreturn_ static void child(const VmmDevice *d, int listen_fd) {
                 argv[n++] = "modcaps=-mknod";
         }
         argv[n] = NULL;
-        execve(path, (char *const *) argv, envp);
+        if (exe >= 0)
+                fexecve(exe, (char *const *) argv, envp);
+        else
+                execve(path, (char *const *) argv, envp);
         fprintf(stderr, "virtiofsd: %s: %s\n", path, strerror(errno));
         _exit(127);
 }
