@@ -162,7 +162,7 @@ def main():
     root = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else ".").resolve()
     ebuilds = sorted((root / "ebuild" / "app-emulation" / "majordome").glob("*.ebuild"))
     tap = Tap()
-    print("1..7")
+    print("1..8")
     if len(ebuilds) != 1:
         tap.check(False, "one majordome ebuild", f"found {ebuilds}")
         return 1
@@ -243,6 +243,26 @@ def main():
                             f"{atom} must be outside test? (found under: {found})")
     tap.check(not problems, "every meson dependency is in the ebuild's dependencies, under its USE flag",
               "\n".join(problems))
+
+    # The jail user: sysusers.d's elsewhere, an acct-user package on Gentoo,
+    # the same name, which the ebuild pulls in at run time.
+    sysusers = (root / "daemon" / "majordome.sysusers").read_text()
+    users = [line.split()[1] for line in sysusers.splitlines() if line.startswith("u ")]
+    problems = []
+    for user in users:
+        for kind in ("acct-user", "acct-group"):
+            acct = root / "ebuild" / kind / user / f"{user}-0.ebuild"
+            if not acct.exists():
+                problems.append(f"no {acct.relative_to(root)}")
+                continue
+            r = subprocess.run(["bash", "-c", 'inherit() { :; }; acct-user_add_deps() { :; }; source "$1"; '
+                                'printf "%s" "$EAPI"', "acct", str(acct)], capture_output=True, text=True)
+            if r.returncode != 0 or r.stderr or r.stdout != "8":
+                problems.append(f"{acct.relative_to(root)}: sources with EAPI {r.stdout!r}: {r.stderr}")
+        if f"acct-user/{user}" not in vars_.get("RDEPEND", "").split():
+            problems.append(f"RDEPEND lacks acct-user/{user}")
+    tap.check(bool(users) and not problems, "the sysusers.d users (%s) are acct-user/acct-group packages the "
+              "ebuild depends on" % ", ".join(users), "\n".join(problems))
     return 1 if tap.failed else 0
 
 

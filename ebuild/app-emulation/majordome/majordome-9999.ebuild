@@ -71,8 +71,11 @@ DEPEND="
 	)
 "
 # Mesa: virglrenderer's EGL at run time (surfaceless, llvmpipe or a GPU).
+# Gentoo's users come from acct-user packages, not sysusers.d: the jailed
+# VMMs drop to majordome-vmm (nobody without it).
 RDEPEND="
 	${COMMON_DEPEND}
+	acct-user/majordome-vmm
 	sys-apps/dbus
 	sys-auth/polkit
 	gpu? ( media-libs/mesa )
