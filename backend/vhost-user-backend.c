@@ -86,6 +86,16 @@ static void ring_interrupt(void *ctx, VirtQueue *q) {
                 (void) !write(r->call_fd, &(uint64_t) { 1 }, sizeof(uint64_t));
 }
 
+/* A ring as a new back-end has it: no addresses, no descriptors. */
+static void ring_init(Ring *r, unsigned index) {
+        *r = (Ring) { .kick_fd = -EBADF, .call_fd = -EBADF };
+        r->q.index = (uint16_t) index;
+        r->q.max_size = VIRTQ_MAX_SIZE;
+        r->q.kick_fd = -EBADF;
+        r->q.interrupt = ring_interrupt;
+        r->q.interrupt_ctx = r;
+}
+
 int vhost_user_backend_new(int sock, const VhostUserBackendOps *ops, void *ctx, VhostUserBackend **ret) {
         VhostUserBackend *b;
 
@@ -104,16 +114,8 @@ int vhost_user_backend_new(int sock, const VhostUserBackendOps *ops, void *ctx, 
         b->backend_req = -EBADF;
         for (unsigned i = 0; i < VHOST_USER_BACKEND_MAX_WATCHES; i++)
                 b->watches[i].fd = -EBADF;
-        for (unsigned i = 0; i < VHOST_USER_BACKEND_MAX_QUEUES; i++) {
-                Ring *r = &b->rings[i];
-
-                r->kick_fd = r->call_fd = -EBADF;
-                r->q.index = (uint16_t) i;
-                r->q.max_size = VIRTQ_MAX_SIZE;
-                r->q.kick_fd = -EBADF;
-                r->q.interrupt = ring_interrupt;
-                r->q.interrupt_ctx = r;
-        }
+        for (unsigned i = 0; i < VHOST_USER_BACKEND_MAX_QUEUES; i++)
+                ring_init(&b->rings[i], i);
         *ret = b;
         return 0;
 }
@@ -160,7 +162,27 @@ void vhost_user_backend_unwatch_fd(VhostUserBackend *b, int fd) {
 }
 
 static uint64_t protocol_offered(const VhostUserBackend *b) {
-        return PROTOCOL_FEATURES | (b->ops->config_size > 0 ? UINT64_C(1) << VHOST_USER_PROTOCOL_F_CONFIG : 0);
+        return PROTOCOL_FEATURES | (b->ops->config_size > 0 ? UINT64_C(1) << VHOST_USER_PROTOCOL_F_CONFIG : 0) |
+               (b->ops->reset ? UINT64_C(1) << VHOST_USER_PROTOCOL_F_RESET_DEVICE : 0);
+}
+
+/* RESET_DEVICE: every ring stops (the device is told, as for
+ * GET_VRING_BASE) and forgets its addresses, base and eventfds; the
+ * device goes back to its initial state. The memory table, the protocol
+ * features and the request channel are the front-end's and stay. */
+static void device_reset(VhostUserBackend *b) {
+        for (unsigned i = 0; i < b->ops->n_queues; i++) {
+                Ring *r = &b->rings[i];
+                bool started = r->started;
+
+                ring_stop(r);
+                if (started && b->ops->stopped)
+                        b->ops->stopped(b->ctx, i);
+                safe_close(r->call_fd);
+                ring_init(r, i);
+        }
+        b->features = 0;
+        b->ops->reset(b->ctx);
 }
 
 int vhost_user_backend_config_changed(VhostUserBackend *b) {
@@ -438,9 +460,16 @@ static int handle(VhostUserBackend *b, const VhostUserMsg *m, int *fds, size_t n
                 r->base = r->q.next_avail;
                 return reply(b, m, p, sizeof(p));
         }
+        case VHOST_USER_RESET_DEVICE:
+                if (!(b->protocol & (UINT64_C(1) << VHOST_USER_PROTOCOL_F_RESET_DEVICE))) {
+                        k = -EOPNOTSUPP;
+                        break;
+                }
+                device_reset(b);
+                break;
         default:
                 /* Known to the codec, not spoken here (SET_VRING_ERR,
-                 * RESET_DEVICE, STATUS, ...): refused. */
+                 * STATUS, ...), or RESET_DEVICE not offered: refused. */
                 for (size_t i = 0; i < n_fds; i++)
                         safe_close(fds[i]);
                 k = -EOPNOTSUPP;

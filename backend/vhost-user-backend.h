@@ -45,6 +45,11 @@ typedef struct VhostUserBackendOps {
          * reset, or the VM's end), before the answer goes out: chains the
          * device still holds from it must never be pushed. Optional. */
         void (*stopped)(void *ctx, unsigned index);
+        /* The front-end reset the device (RESET_DEVICE, offered only when
+         * this is set): the rings were stopped (stopped() called for each
+         * that ran); the device drops all it holds for the guest, as a new
+         * one would be. Optional. */
+        void (*reset)(void *ctx);
         /* Sees every checked request before the library answers it (to
          * misbehave in tests): 1 when it handled the request itself, 0 to
          * let the library answer, negative to end the loop. Optional. */

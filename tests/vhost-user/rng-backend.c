@@ -25,6 +25,7 @@ typedef enum Misbehave {
         MISBEHAVE_DIE_IN_NEGOTIATION,   /* exit on reading GET_FEATURES */
         MISBEHAVE_DIE_AFTER_START,      /* exit on the first kick */
         MISBEHAVE_HANG,                 /* never answer GET_FEATURES */
+        MISBEHAVE_COUNT_RESETS,         /* offers RESET_DEVICE; fills buffers with 1 + resets seen */
         _MISBEHAVE_MAX,
 } Misbehave;
 
@@ -37,10 +38,12 @@ static const char *const misbehave_names[_MISBEHAVE_MAX] = {
         [MISBEHAVE_DIE_IN_NEGOTIATION] = "die-in-negotiation",
         [MISBEHAVE_DIE_AFTER_START] = "die-after-start",
         [MISBEHAVE_HANG] = "hang",
+        [MISBEHAVE_COUNT_RESETS] = "count-resets",
 };
 
 typedef struct Rng {
         Misbehave mode;
+        unsigned resets, stopped;  /* RESET_DEVICEs; rings stopped before them */
         VirtioChain chain;
 } Rng;
 
@@ -102,6 +105,19 @@ static void rng_kicked(void *ctx, unsigned index) {
                 _exit(EXIT_SUCCESS);
 }
 
+static void rng_stopped(void *ctx, unsigned index) {
+        ((Rng *) ctx)->stopped++;
+}
+
+/* count-resets: each reset must come after its ring stopped. */
+static void rng_reset(void *ctx) {
+        Rng *rng = ctx;
+
+        if (rng->stopped != rng->resets + 1)
+                _exit(EXIT_FAILURE);
+        rng->resets++;
+}
+
 static void rng_notify(void *ctx, VirtQueue *q) {
         Rng *rng = ctx;
         VirtioChain *c = &rng->chain;
@@ -110,6 +126,14 @@ static void rng_notify(void *ctx, VirtQueue *q) {
 
         while ((r = virtq_pop(q, c)) > 0) {
                 size_t left;
+
+                if (rng->mode == MISBEHAVE_COUNT_RESETS) {
+                        memset(buf, (int) (1 + rng->resets), sizeof(buf));
+                        while ((left = virtio_writer_remaining(&c->writer)) > 0)
+                                (void) virtio_writer_write(&c->writer, buf, left < sizeof(buf) ? left : sizeof(buf));
+                        virtq_push(q, c, virtio_writer_written(&c->writer));
+                        continue;
+                }
 
                 /* §5.4.6.1: fill every driver-writable byte. */
                 while ((left = virtio_writer_remaining(&c->writer)) > 0) {
@@ -158,6 +182,10 @@ int main(int argc, char **argv) {
         if (fd < 0) {
                 fprintf(stderr, "%s: --fd N is needed\n", argv[0]);
                 return EXIT_FAILURE;
+        }
+        if (rng.mode == MISBEHAVE_COUNT_RESETS) {
+                ops.stopped = rng_stopped;
+                ops.reset = rng_reset;
         }
         r = vhost_user_backend_new(fd, &ops, &rng, &b);
         if (r < 0) {

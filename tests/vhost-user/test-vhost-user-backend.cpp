@@ -28,12 +28,17 @@ struct Device {
         int map_fd = -1, map_event_fd = -1;
         std::atomic<int> map_result{ 1 }, unmap_result{ 1 };
         std::atomic<int> stopped{ -1 };
+        std::atomic<int> resets{ 0 };
 };
 
 void dev_notify(void *, VirtQueue *) {}
 
 void dev_stopped(void *ctx, unsigned index) {
         static_cast<Device *>(ctx)->stopped = (int) index;
+}
+
+void dev_reset(void *ctx) {
+        static_cast<Device *>(ctx)->resets++;
 }
 
 void dev_config_read(void *ctx, uint32_t offset, void *data, uint32_t size) {
@@ -329,6 +334,34 @@ TEST_F(Backend, get_vring_base_tells_the_device_its_ring_stopped_before_answerin
         VhostUserMsg m = ask(VHOST_USER_GET_VRING_BASE, p, sizeof(p));
         EXPECT_EQ(m.request, (uint32_t) VHOST_USER_GET_VRING_BASE);
         EXPECT_EQ(dev.stopped, 0);
+}
+
+constexpr uint64_t RESET_BIT = UINT64_C(1) << VHOST_USER_PROTOCOL_F_RESET_DEVICE;
+
+TEST_F(Backend, reset_device_is_offered_only_with_a_reset_hook) {
+        start(16);
+        EXPECT_EQ(get_le64(ask(VHOST_USER_GET_PROTOCOL_FEATURES, nullptr, 0).payload) & RESET_BIT, 0u);
+}
+
+TEST_F(Backend, reset_device_resets_the_device_and_acks) {
+        ops.reset = dev_reset;
+        start(16);
+        EXPECT_NE(get_le64(ask(VHOST_USER_GET_PROTOCOL_FEATURES, nullptr, 0).payload) & RESET_BIT, 0u);
+        set_protocol(ACK_BIT | RESET_BIT);
+        VhostUserMsg m = ask(VHOST_USER_RESET_DEVICE, nullptr, 0, VHOST_USER_FLAG_NEED_REPLY);
+        EXPECT_EQ(m.request, (uint32_t) VHOST_USER_RESET_DEVICE);
+        EXPECT_EQ(get_le64(m.payload), 0u);
+        EXPECT_EQ(dev.resets, 1);
+}
+
+/* Not negotiated: refused (a failed ack), and the device is untouched. */
+TEST_F(Backend, reset_device_not_negotiated_is_refused) {
+        ops.reset = dev_reset;
+        start(16);
+        set_protocol(ACK_BIT);
+        VhostUserMsg m = ask(VHOST_USER_RESET_DEVICE, nullptr, 0, VHOST_USER_FLAG_NEED_REPLY);
+        EXPECT_EQ(get_le64(m.payload), 1u);
+        EXPECT_EQ(dev.resets, 0);
 }
 
 TEST_F(Backend, the_loop_ends_at_the_front_ends_hang_up) {

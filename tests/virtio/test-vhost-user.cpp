@@ -204,6 +204,36 @@ TEST(VhostUser, ResetStopsTheRingsAndTheDeviceWorksAfter) {
         EXPECT_FALSE(d.status() & VIRTIO_STATUS_NEEDS_RESET);
 }
 
+/* Every byte of a used buffer is v (count-resets fills with 1 + resets). */
+bool all_bytes(GuestMemory *mem, uint64_t gpa, size_t len, uint8_t v) {
+        std::vector<uint8_t> b(len);
+        return guest_read(mem, gpa, b.data(), len) >= 0 && std::all_of(b.begin(), b.end(), [v](uint8_t x) { return x == v; });
+}
+
+/* A back-end that offers RESET_DEVICE gets it once per reset, after
+ * GET_VRING_BASE stopped its ring (else it exits, and the device breaks),
+ * and before the driver starts again. */
+TEST(VhostUser, ResetSendsResetDeviceAfterTheRingsStop) {
+        Backend be("count-resets");
+        PciDriver d(&virtio_vhost_user_ops, be.config());
+        ASSERT_EQ(d.error(), 0);
+        VirtqDriver q{ d.mem(), 0x10000, 64 };
+        bring_up(d, q);
+        fill_two_buffers(d, q, 0);
+        EXPECT_TRUE(all_bytes(d.mem(), 0x200000, 4096, 1));
+
+        for (uint8_t n = 1; n <= 2; n++) {
+                d.common_write(VIRTIO_PCI_COMMON_STATUS, 1, 0);
+                EXPECT_EQ(d.status(), 0);
+                VirtqDriver q2{ d.mem(), n == 1 ? 0x40000u : 0x60000u, 32 };
+                bring_up(d, q2);
+                fill_two_buffers(d, q2, 0);
+                EXPECT_TRUE(all_bytes(d.mem(), 0x100000, 64, (uint8_t) (1 + n)));
+                EXPECT_TRUE(all_bytes(d.mem(), 0x200000, 4096, (uint8_t) (1 + n)));
+        }
+        EXPECT_FALSE(d.status() & VIRTIO_STATUS_NEEDS_RESET) << virtio_device_error(d.device());
+}
+
 void expect_create_fails(const char *mode) {
         Backend be(mode);
         PciDriver d(&virtio_vhost_user_ops, be.config());

@@ -59,7 +59,8 @@
 /* What the front-end speaks of the protocol features. */
 #define PROTOCOL_WANTED \
         ((UINT64_C(1) << VHOST_USER_PROTOCOL_F_MQ) | (UINT64_C(1) << VHOST_USER_PROTOCOL_F_REPLY_ACK) | \
-         (UINT64_C(1) << VHOST_USER_PROTOCOL_F_BACKEND_REQ) | (UINT64_C(1) << VHOST_USER_PROTOCOL_F_CONFIG))
+         (UINT64_C(1) << VHOST_USER_PROTOCOL_F_BACKEND_REQ) | (UINT64_C(1) << VHOST_USER_PROTOCOL_F_CONFIG) | \
+         (UINT64_C(1) << VHOST_USER_PROTOCOL_F_RESET_DEVICE))
 
 typedef struct VhostUser {
         VirtioDevice *vdev;
@@ -461,10 +462,15 @@ static int vhost_user_activate(void *dev, VirtQueue *queues, uint64_t features) 
         return 0;
 }
 
-/* On the worker as it stops: GET_VRING_BASE stops each ring (the
- * back-end lets go of the guest's memory for it). */
+/* On the worker as it stops (a device reset, or the VM's end):
+ * GET_VRING_BASE stops each ring (the back-end lets go of the guest's
+ * memory for it), then RESET_DEVICE, where the back-end offers it, drops
+ * what the device holds for the guest (a GPU's resources and contexts),
+ * as §2.4 has a reset do. Sent from here, not from the reset itself: that
+ * runs on a vCPU thread, whose seccomp role does not talk to back-ends. */
 static void vhost_user_stop(void *dev) {
         VhostUser *u = dev;
+        bool ran = false;
 
         for (unsigned i = 0; i < u->ops->n_queues; i++) {
                 VhostUserMsg m;
@@ -472,10 +478,13 @@ static void vhost_user_stop(void *dev) {
                 if (!u->started[i])
                         continue;
                 u->started[i] = false;
+                ran = true;
                 if (vring_state(u, VHOST_USER_GET_VRING_BASE, i, 0, &m) >= 0 && get_le32(m.payload) != i)
                         (void) backend_failed(u, "GET_VRING_BASE: the answer names ring %" PRIu32,
                                               get_le32(m.payload));
         }
+        if (ran && has_protocol(u, VHOST_USER_PROTOCOL_F_RESET_DEVICE))
+                (void) request(u, VHOST_USER_RESET_DEVICE, NULL, 0, NULL, 0, NULL, 0);
 }
 
 static void vhost_user_reset(void *dev) {
