@@ -138,6 +138,15 @@ static void gpu_stopped(void *ctx, unsigned index) {
         fence_timer_arm(gpu, 0);
 }
 
+/* RESET_DEVICE: the guest's driver starts again (a rebind, kexec) and
+ * finds none of its old resources or contexts. */
+static void gpu_reset(void *ctx) {
+        Gpu *gpu = ctx;
+
+        virtio_gpu_reset(gpu->core);
+        fence_timer_arm(gpu, 0);
+}
+
 static void gpu_config_read(void *ctx, uint32_t offset, void *data, uint32_t size) {
         virtio_gpu_config_read(((Gpu *) ctx)->core, offset, data, size);
 }
@@ -198,6 +207,7 @@ int main(int argc, char **argv) {
                 .n_queues = VIRTIO_GPU_N_QUEUES,
                 .queue_notify = gpu_notify,
                 .stopped = gpu_stopped,
+                .reset = gpu_reset,
                 .config_size = VIRTIO_GPU_CONFIG_SIZE,
                 .config_read = gpu_config_read,
                 .config_write = gpu_config_write,

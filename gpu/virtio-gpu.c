@@ -337,28 +337,42 @@ static void resource_release(Resource *r) {
         safe_close(r->fd);
 }
 
-VirtioGpu *virtio_gpu_free(VirtioGpu *g) {
-        if (!g)
-                return NULL;
-        /* Held responses are dropped: the front-end is going away. */
+static void contexts_destroy(VirtioGpu *g) {
         for (unsigned i = 0; i < g->n_contexts; i++) {
                 if (g->contexts[i].cd)
                         cross_domain_free(g->contexts[i].cd);
                 else
                         virgl_renderer_context_destroy(g->contexts[i].id);
         }
+        g->n_contexts = 0;
+}
+
+/* Every resource goes (virglrenderer's too). A mapped blob's place in the
+ * region is not unmapped one by one: the front-end drops the region's
+ * mappings with the device (a reset, or the VM's end). */
+static void resources_destroy(VirtioGpu *g) {
+        for (unsigned i = 0; i < g->n_res; i++) {
+                if (g->res[i].is_3d) {
+                        iov_detach(&g->res[i]);
+                        virgl_renderer_resource_unref(g->res[i].id);
+                }
+                g->mem_used -= g->res[i].bytes;
+                resource_release(&g->res[i]);
+        }
+        g->n_res = 0;
+}
+
+VirtioGpu *virtio_gpu_free(VirtioGpu *g) {
+        if (!g)
+                return NULL;
+        /* Held responses are dropped: the front-end is going away. */
+        contexts_destroy(g);
         safe_close(g->epoll_fd);
+        resources_destroy(g);
         if (g->virgl) {
-                for (unsigned i = 0; i < g->n_res; i++)
-                        if (g->res[i].is_3d) {
-                                iov_detach(&g->res[i]);
-                                virgl_renderer_resource_unref(g->res[i].id);
-                        }
                 virgl_renderer_cleanup(g);
                 virgl_owner = NULL;
         }
-        for (unsigned i = 0; i < g->n_res; i++)
-                resource_release(&g->res[i]);
         for (unsigned s = 0; s < GPU_DISPLAY_MAX_SCANOUTS; s++)
                 free(g->scanouts[s].pixels);
         free(g->res);
@@ -1926,6 +1940,17 @@ void virtio_gpu_drop_held(VirtioGpu *g) {
                         cross_domain_drop_fences(g->contexts[i].cd);
         g->n_pending = 0;
         g->ctrlq = NULL;
+}
+
+void virtio_gpu_reset(VirtioGpu *g) {
+        virtio_gpu_drop_held(g);
+        contexts_destroy(g);
+        for (unsigned s = 0; s < g->o.n_scanouts; s++)
+                if (g->scanouts[s].resource_id != 0)
+                        scanout_disable(g, s);
+        resources_destroy(g);
+        g->cursor = (VirtioGpuCursor) { 0 };
+        g->events_read = 0;
 }
 
 size_t virtio_gpu_handle_token(VirtioGpu *g, const GuestMemory *mem, unsigned queue, const void *req,

@@ -173,6 +173,14 @@ unsigned virtio_gpu_poll(VirtioGpu *g);
  * reported; their fences never complete for the guest that reset. */
 void virtio_gpu_drop_held(VirtioGpu *g);
 
+/* A device reset (virtio 1.2 §2.4; vhost-user's RESET_DEVICE): held
+ * responses are dropped and every context, resource and scanout goes, so
+ * the guest's driver starts again on a device like a new one (its
+ * resource ids from 1 again). Scanout windows close until the next mode
+ * is set; the fence numbers given to virglrenderer go on rising, so a
+ * stale fence can never complete a new one. */
+void virtio_gpu_reset(VirtioGpu *g);
+
 /* Cross-domain contexts wait on their compositor connections and pipes:
  * this descriptor (an epoll set, -1 when cross-domain is not offered) is
  * readable when one is ready; then virtio_gpu_dispatch() handles them,

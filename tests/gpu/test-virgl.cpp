@@ -344,6 +344,32 @@ TEST_F(Virgl, reset_with_fences_held_drops_them) {
         EXPECT_EQ(done, std::vector<uint64_t>({ 3 }));
 }
 
+/* A device reset: held fences dropped, virglrenderer's contexts and
+ * resources destroyed, so the driver's ids are free again and render. */
+TEST_F(Virgl, device_reset_destroys_contexts_and_3d_resources) {
+        texture_in_context(1, 5);
+        ASSERT_EQ(ctx_create(2), OK);
+        bool held;
+        cmd_held(submit_req(1, clear_stream(5, 1, 0, 0), VIRTIO_GPU_FLAG_FENCE | VIRTIO_GPU_FLAG_INFO_RING_IDX, 1), 1,
+                 &held);
+        ASSERT_TRUE(held);
+        ASSERT_GT(virtio_gpu_memory_used(g), 0u);
+
+        virtio_gpu_reset(g);
+        drain();
+        EXPECT_TRUE(done.empty());
+        EXPECT_EQ(virtio_gpu_memory_used(g), 0u);
+        EXPECT_EQ(ctx_destroy(2), err(VIRTIO_GPU_RESP_ERR_INVALID_CONTEXT_ID));
+        EXPECT_EQ(from_host(1, 5, 0, 0, 16, 8), err(VIRTIO_GPU_RESP_ERR_INVALID_CONTEXT_ID));
+
+        /* The same ids again, and the context renders into the texture. */
+        texture_in_context(1, 5);
+        ASSERT_EQ(submit(1, clear_stream(5, 0, 1, 0)), OK);
+        ASSERT_EQ(guest_zero(mem, BACKING, 16 * 8 * 4), 0);
+        ASSERT_EQ(from_host(1, 5, 0, 0, 16, 8), OK);
+        EXPECT_EQ(guest_u32(BACKING) & 0xffffff, 0x00ff00u);
+}
+
 /* ---- 3D resources and transfers ---- */
 
 TEST_F(Virgl, texture_written_to_host_reads_back_the_same_bytes) {

@@ -371,6 +371,50 @@ TEST_F(Gpu, config_reports_scanouts_and_events_clear_clears) {
         EXPECT_EQ(get_le32(c + 8), 2u);
 }
 
+/* A reset leaves a device like a new one: the scanouts' windows close,
+ * every resource goes (its ids free again, its memory given back), and
+ * the cursor and pending events are forgotten. */
+TEST_F(Gpu, reset_drops_resources_scanouts_cursor_and_events) {
+        fill_backing(8, 4);
+        resource_with_backing(1, 8, 4);
+        ASSERT_EQ(create(2, 64, 64), OK);
+        ASSERT_EQ(transfer(1, 0, 0, 8, 4, 0), OK);
+        ASSERT_EQ(set_scanout(0, 1, 0, 0, 8, 4), OK);
+        ASSERT_EQ(set_scanout(1, 1, 0, 0, 4, 4), OK);
+        cursor(Req(VIRTIO_GPU_CMD_UPDATE_CURSOR).u32(0).u32(1).u32(2).u32(0).u32(2).u32(0).u32(0).u32(0));
+        virtio_gpu_raise_display_event(g);
+        ASSERT_GT(virtio_gpu_memory_used(g), 0u);
+        unsigned calls = disp->n_calls;
+
+        virtio_gpu_reset(g);
+        EXPECT_EQ(virtio_gpu_memory_used(g), 0u);
+        ASSERT_EQ(disp->n_calls, calls + 2);
+        for (unsigned i = calls; i < disp->n_calls; i++) {
+                EXPECT_EQ(disp->calls[i].kind, 'm');
+                EXPECT_EQ(disp->calls[i].scanout, i - calls);
+                EXPECT_EQ(disp->calls[i].w, 0u);
+                EXPECT_EQ(disp->calls[i].h, 0u);
+        }
+        VirtioGpuCursor c;
+        virtio_gpu_get_cursor(g, &c);
+        EXPECT_EQ(c.resource_id, 0u);
+        uint8_t cfg[4];
+        virtio_gpu_config_read(g, 0, cfg, sizeof(cfg));
+        EXPECT_EQ(get_le32(cfg), 0u);
+        /* The old ids are gone, and free for the driver to use again. */
+        EXPECT_EQ(flush(1, 0, 0, 8, 4), err(VIRTIO_GPU_RESP_ERR_INVALID_RESOURCE_ID));
+        EXPECT_EQ(unref(2), err(VIRTIO_GPU_RESP_ERR_INVALID_RESOURCE_ID));
+        resource_with_backing(1, 8, 4);
+        EXPECT_EQ(transfer(1, 0, 0, 8, 4, 0), OK);
+        EXPECT_EQ(set_scanout(0, 1, 0, 0, 8, 4), OK);
+        EXPECT_EQ(flush(1, 0, 0, 8, 4), OK);
+        EXPECT_EQ(shown(0, 3, 2), 0xff000000u | 2 << 8 | 3);
+        /* A second reset of an idle device is harmless. */
+        virtio_gpu_reset(g);
+        virtio_gpu_reset(g);
+        EXPECT_EQ(virtio_gpu_memory_used(g), 0u);
+}
+
 /* ---- hostile input ---- */
 
 TEST_F(Gpu, unknown_command_is_err_unspec) {
