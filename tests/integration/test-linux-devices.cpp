@@ -79,7 +79,7 @@ const char *const kGuestChecks[] = {
         "xd-roundtrip",
         "xd-configure",        "xd-requirements",
         "xd-blob",             "xd-commit",
-        "xd-shown",
+        "xd-shown",            "gpu-rebind",
 };
 
 /* The GPU's display: check-gpu.sh asks for 640x480; kms-pattern's second

@@ -13,14 +13,20 @@
 # a host blob, held 10 s after "LINUXTEST xd-shown PASS", when the host
 # screenshots weston again and compares that window's pixels. It prints
 #   LINUXTEST xd-<name> PASS|FAIL detail
+# Last, the driver is unbound and bound again (a device reset) and
+# kms-pattern run once more: LINUXTEST gpu-rebind PASS|FAIL.
 
 command -v out >/dev/null 2>&1 || out() { echo "$*"; echo "<2>$*" > /dev/kmsg 2>/dev/null; }
 bb=/bin/busybox
 gpu_report() { out "LINUXTEST gpu-$1 $2 $3"; }
 
 gpu_n=0
+gpu_dev=
 for d in /sys/bus/virtio/devices/*; do
-        [ "$($bb cat "$d/device" 2>/dev/null)" = 0x0010 ] && gpu_n=$((gpu_n + 1))
+        if [ "$($bb cat "$d/device" 2>/dev/null)" = 0x0010 ]; then
+                gpu_n=$((gpu_n + 1))
+                gpu_dev=${d##*/}
+        fi
 done
 if [ "$gpu_n" = 1 ]; then
         gpu_report probe PASS "one virtio device 0x0010"
@@ -42,9 +48,32 @@ case "$gpu_features" in
 *) gpu_report features FAIL "no +edid in '$gpu_features'" ;;
 esac
 
+# The driver let go and bound again: its remove resets the device, and the
+# host must drop every resource and context, for the new driver instance
+# numbers its resources from 1 again (the fbdev console's, kms-pattern's).
+# kms-pattern then sets a mode as before; its lines go to a file, so the
+# host does not take them for the first run's.
+gpu_rebind() {
+        echo "$gpu_dev" > /sys/bus/virtio/drivers/virtio_gpu/unbind
+        echo "$gpu_dev" > /sys/bus/virtio/drivers/virtio_gpu/bind
+        n=0
+        while [ ! -c /dev/dri/card0 ] && [ $n -lt 50 ]; do
+                $bb sleep 0.2
+                n=$((n + 1))
+        done
+        /kms-pattern 0 > /tmp/gpu-rebind 2>&1
+        rc=$?
+        if [ $rc = 0 ] && $bb grep -q "gpu-shown PASS" /tmp/gpu-rebind && ! $bb grep -q FAIL /tmp/gpu-rebind; then
+                gpu_report rebind PASS "$gpu_dev unbound and bound; kms-pattern sets its mode again"
+        else
+                gpu_report rebind FAIL "kms-pattern exited $rc after the rebind: $($bb grep -m1 FAIL /tmp/gpu-rebind)"
+        fi
+}
+
 if [ -c /dev/dri/card0 ]; then
         /kms-pattern 25 || gpu_report kms FAIL "kms-pattern exited $?"
         /wl-cross-domain 10 || out "LINUXTEST xd-run FAIL wl-cross-domain exited $?"
+        gpu_rebind
 else
         gpu_report open FAIL "no /dev/dri/card0"
 fi
