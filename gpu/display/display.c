@@ -603,7 +603,6 @@ static const struct xdg_toplevel_listener toplevel_listener = {
 static int window_create(Scanout *s) {
         GpuDisplay *d = s->display;
         char title[32];
-        int r;
 
         s->surface = wl_compositor_create_surface(d->compositor);
         if (!s->surface)
@@ -622,9 +621,9 @@ static int window_create(Scanout *s) {
         else
                 snprintf(title, sizeof(title), "Majordome");
         xdg_toplevel_set_title(s->toplevel, title);
-        r = cursor_create(s);
-        if (r < 0)
-                return r;
+        /* The window matters more than the cursor over it. */
+        if (cursor_create(s) < 0)
+                cursor_destroy(s);
         xdg_toplevel_set_app_id(s->toplevel, "majordome");
 
         /* The close button is the compositor's to draw where it can
