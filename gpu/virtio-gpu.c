@@ -1501,6 +1501,19 @@ static const uint8_t *cursor_pixels(Resource *r) {
         return r->data;
 }
 
+/* Moves scanout s's cursor on the display. The guest's pos is where the
+ * image's top-left goes: the Linux driver sends its cursor plane's
+ * crtc_x and crtc_y (signed), which DRM defines so (X servers subtract
+ * the hotspot before they move a cursor); the display takes the
+ * hotspot's place. */
+static void cursor_place(VirtioGpu *g, unsigned s) {
+        const VirtioGpuCursor *c = &g->cursors[s];
+        int64_t x = (int64_t) (int32_t) c->x + c->hot_x, y = (int64_t) (int32_t) c->y + c->hot_y;
+
+        (void) gpu_display_move_cursor(g->display, s, (int32_t) MIN(x, (int64_t) INT32_MAX),
+                                       (int32_t) MIN(y, (int64_t) INT32_MAX));
+}
+
 /* §5.7.6.9: UPDATE_CURSOR and MOVE_CURSOR have no response; a bad one is
  * ignored (the cursor stays as it was). */
 static void cursor_command(VirtioGpu *g, const Request *rq) {
@@ -1519,7 +1532,7 @@ static void cursor_command(VirtioGpu *g, const Request *rq) {
         if (type == VIRTIO_GPU_CMD_MOVE_CURSOR) {
                 c->x = get_le32(rq->p + 28);
                 c->y = get_le32(rq->p + 32);
-                (void) gpu_display_move_cursor(g->display, s, (int32_t) c->x, (int32_t) c->y);
+                cursor_place(g, s);
                 return;
         }
         if (type != VIRTIO_GPU_CMD_UPDATE_CURSOR)
@@ -1546,7 +1559,7 @@ static void cursor_command(VirtioGpu *g, const Request *rq) {
                 .hot_y = hot_y,
         };
         (void) gpu_display_set_cursor(g->display, s, pixels, r ? r->format : 0, hot_x, hot_y);
-        (void) gpu_display_move_cursor(g->display, s, (int32_t) c->x, (int32_t) c->y);
+        cursor_place(g, s);
 }
 
 /* ---- blobs (VIRTIO_GPU_F_RESOURCE_BLOB) ---- */

@@ -136,7 +136,7 @@ typedef struct VirtioGpuOptions {
  * same resource, after writing a new image into it. */
 typedef struct VirtioGpuCursor {
         uint32_t resource_id;   /* 0: hidden */
-        uint32_t x, y;          /* the hotspot's place in the scanout (int32 to the display) */
+        uint32_t x, y;          /* the image's top-left in the scanout, an int32 (Linux's crtc_x, crtc_y) */
         uint32_t hot_x, hot_y;
 } VirtioGpuCursor;
 

@@ -428,7 +428,7 @@ TEST_F(Virgl, cursor_of_a_3d_texture_is_read_back_for_the_display) {
         const FakeCursor &c = disp->cursor[0];
         ASSERT_TRUE(c.shown);
         EXPECT_EQ(c.format, VIRGL_FORMAT_B8G8R8X8_UNORM);
-        EXPECT_EQ(c.x, 12);
+        EXPECT_EQ(c.x, 12 + 1);
         EXPECT_EQ(c.hot_y, 2u);
         for (uint32_t i = 0; i < 64 * 64; i++)
                 ASSERT_EQ(get_le32(c.pixels + i * 4) & 0xffffff, get_le32(&want[i * 4]) & 0xffffff) << i;

@@ -370,6 +370,8 @@ std::vector<uint8_t> cursor_pattern(uint32_t tag) {
         return p;
 }
 
+/* pos is the image's top-left (the Linux driver's crtc_x, crtc_y); the
+ * display is told where the hotspot goes. */
 TEST_F(Gpu, cursor_update_gives_the_display_the_exact_image_hotspot_and_place) {
         fill_backing(64, 64, 0x80000000);
         resource_with_backing(5, 64, 64);
@@ -385,8 +387,8 @@ TEST_F(Gpu, cursor_update_gives_the_display_the_exact_image_hotspot_and_place) {
         EXPECT_EQ(c.format, FMT);
         EXPECT_EQ(c.hot_x, 3u);
         EXPECT_EQ(c.hot_y, 4u);
-        EXPECT_EQ(c.x, 10);
-        EXPECT_EQ(c.y, 20);
+        EXPECT_EQ(c.x, 10 + 3);
+        EXPECT_EQ(c.y, 20 + 4);
         EXPECT_EQ(std::vector<uint8_t>(c.pixels, c.pixels + sizeof(c.pixels)), cursor_pattern(0x80000000));
         EXPECT_FALSE(disp->cursor[0].shown);
 }
@@ -408,16 +410,21 @@ TEST_F(Gpu, cursor_update_with_the_same_resource_shows_its_new_image) {
 
 TEST_F(Gpu, cursor_move_moves_the_display_cursor_signed) {
         ASSERT_EQ(create(5, 64, 64), OK);
-        cursor(Req(VIRTIO_GPU_CMD_UPDATE_CURSOR).u32(0).u32(1).u32(2).u32(0).u32(5).u32(0).u32(0).u32(0));
+        cursor(Req(VIRTIO_GPU_CMD_UPDATE_CURSOR).u32(0).u32(1).u32(2).u32(0).u32(5).u32(6).u32(1).u32(0));
         disp->n_calls = 0;
         /* Left of and above the scanout: the Linux driver sends crtc_x
          * and crtc_y, which may be negative, as u32. */
         cursor(Req(VIRTIO_GPU_CMD_MOVE_CURSOR).u32(0).u32((uint32_t) -10).u32((uint32_t) -3).u32(0).u32(0).u32(0).u32(0).u32(0));
         ASSERT_EQ(disp->n_calls, 1u);
         EXPECT_EQ(disp->calls[0].kind, 'p');
-        EXPECT_EQ(disp->cursor[0].x, -10);
-        EXPECT_EQ(disp->cursor[0].y, -3);
+        /* MOVE_CURSOR's own hot_x, hot_y are not read: the image's. */
+        EXPECT_EQ(disp->cursor[0].x, -10 + 6);
+        EXPECT_EQ(disp->cursor[0].y, -3 + 1);
         EXPECT_TRUE(disp->cursor[0].shown);
+        /* Past INT32_MAX with the hotspot: held there, off the scanout. */
+        cursor(Req(VIRTIO_GPU_CMD_MOVE_CURSOR).u32(0).u32(INT32_MAX).u32(INT32_MAX - 1).u32(0).u32(0).u32(0).u32(0).u32(0));
+        EXPECT_EQ(disp->cursor[0].x, INT32_MAX);
+        EXPECT_EQ(disp->cursor[0].y, INT32_MAX);
 }
 
 TEST_F(Gpu, cursor_resource_zero_hides_the_display_cursor) {
@@ -465,8 +472,8 @@ TEST_F(Gpu, bad_cursor_commands_change_nothing_on_the_display) {
         EXPECT_EQ(disp->n_calls, calls);
         const FakeCursor &c = disp->cursor[0];
         EXPECT_TRUE(c.shown);
-        EXPECT_EQ(c.x, 1);
-        EXPECT_EQ(c.y, 2);
+        EXPECT_EQ(c.x, 1 + 3);
+        EXPECT_EQ(c.y, 2 + 4);
         EXPECT_EQ(c.hot_x, 3u);
         EXPECT_EQ(c.hot_y, 4u);
         EXPECT_EQ(std::vector<uint8_t>(c.pixels, c.pixels + sizeof(c.pixels)), image);
