@@ -156,7 +156,8 @@ static void rect_union(Rect *a, const Rect *b) {
 /* Pixel conversion. The virtio-gpu format names give the byte order in
  * memory (virtio 1.2 §5.7.6.8; Linux's virtio_gpu.h); XRGB8888 is the
  * little-endian u32 0xXXRRGGBB, bytes B, G, R, X. A scanout's alpha is
- * ignored, so the A and X variants convert alike.
+ * ignored, so the A and X variants convert alike (the cursor's is
+ * kept: gpu_display_convert_cursor_row).
  *
  * The X byte written is always 0xff, never the guest's alpha or junk:
  * the protocol says a compositor ignores it, but weston 10 with pixman
@@ -175,26 +176,21 @@ static inline void store32(uint8_t *p, uint32_t v) {
         memcpy(p, &v, sizeof(v));
 }
 
-/* The shuffles into ARGB8888 (the guest's alpha byte moved to the top),
- * then or'ed with x: X_BYTE for an opaque result. Inlined, x a constant:
- * the scanout's loops stay as simple as without alpha. */
-static inline __attribute__((always_inline)) int convert_row(uint32_t format, uint8_t *restrict dst,
-                                                             const uint8_t *restrict src, uint32_t n, uint32_t x) {
+int gpu_display_convert_row(uint32_t format, uint8_t *restrict dst, const uint8_t *restrict src, uint32_t n) {
         switch (format) {
         case VIRTIO_GPU_FORMAT_B8G8R8A8_UNORM:
         case VIRTIO_GPU_FORMAT_B8G8R8X8_UNORM:
-                /* Bytes B, G, R, A: already ARGB8888's order. */
+                /* Bytes B, G, R, A: already XRGB8888's order. */
                 for (size_t i = 0; i < n; i++)
-                        store32(dst + 4 * i, load32(src + 4 * i) | x);
+                        store32(dst + 4 * i, load32(src + 4 * i) | X_BYTE);
                 return 0;
         case VIRTIO_GPU_FORMAT_A8R8G8B8_UNORM:
         case VIRTIO_GPU_FORMAT_X8R8G8B8_UNORM:
                 /* Bytes A, R, G, B: reversed (shifts, not bswap, which
-                 * SSE2 cannot vectorize). */
+                 * SSE2 cannot vectorize; the A byte is replaced). */
                 for (size_t i = 0; i < n; i++) {
                         uint32_t v = load32(src + 4 * i);
-                        store32(dst + 4 * i,
-                                (v >> 24) | ((v >> 8) & 0xff00u) | ((v << 8) & 0xff0000u) | (v << 24) | x);
+                        store32(dst + 4 * i, (v >> 24) | ((v >> 8) & 0xff00u) | ((v << 8) & 0xff0000u) | X_BYTE);
                 }
                 return 0;
         case VIRTIO_GPU_FORMAT_R8G8B8A8_UNORM:
@@ -202,8 +198,7 @@ static inline __attribute__((always_inline)) int convert_row(uint32_t format, ui
                 /* Bytes R, G, B, A: swap the first and third. */
                 for (size_t i = 0; i < n; i++) {
                         uint32_t v = load32(src + 4 * i);
-                        store32(dst + 4 * i,
-                                (v & 0xff00ff00u) | ((v >> 16) & 0xffu) | ((v & 0xffu) << 16) | x);
+                        store32(dst + 4 * i, (v & 0x0000ff00u) | ((v >> 16) & 0xffu) | ((v & 0xffu) << 16) | X_BYTE);
                 }
                 return 0;
         case VIRTIO_GPU_FORMAT_A8B8G8R8_UNORM:
@@ -211,7 +206,7 @@ static inline __attribute__((always_inline)) int convert_row(uint32_t format, ui
                 /* Bytes A, B, G, R: rotate by one byte. */
                 for (size_t i = 0; i < n; i++) {
                         uint32_t v = load32(src + 4 * i);
-                        store32(dst + 4 * i, (v >> 8) | (v << 24) | x);
+                        store32(dst + 4 * i, (v >> 8) | X_BYTE);
                 }
                 return 0;
         default:
@@ -219,23 +214,34 @@ static inline __attribute__((always_inline)) int convert_row(uint32_t format, ui
         }
 }
 
-int gpu_display_convert_row(uint32_t format, uint8_t *restrict dst, const uint8_t *restrict src, uint32_t n) {
-        return convert_row(format, dst, src, n, X_BYTE);
-}
-
-static bool format_has_alpha(uint32_t format) {
-        return format == VIRTIO_GPU_FORMAT_B8G8R8A8_UNORM || format == VIRTIO_GPU_FORMAT_A8R8G8B8_UNORM ||
-               format == VIRTIO_GPU_FORMAT_R8G8B8A8_UNORM || format == VIRTIO_GPU_FORMAT_A8B8G8R8_UNORM;
-}
-
 /* The guest's alpha is passed on as it is: Wayland's ARGB8888 is
  * premultiplied, and so is DRM's, which the Linux driver's cursor is
  * (its plane's default blend mode); nothing here multiplies again. An
- * X format's junk byte becomes opaque. */
+ * X format's junk byte stays opaque. Apart from the scanout's loops,
+ * which stay as simple as they are. */
 int gpu_display_convert_cursor_row(uint32_t format, uint8_t *restrict dst, const uint8_t *restrict src,
                                    uint32_t n) {
-        return format_has_alpha(format) ? convert_row(format, dst, src, n, 0)
-                                        : convert_row(format, dst, src, n, X_BYTE);
+        size_t a;       /* the guest's alpha byte in a pixel */
+        int r;
+
+        r = gpu_display_convert_row(format, dst, src, n);
+        if (r < 0)
+                return r;
+        switch (format) {
+        case VIRTIO_GPU_FORMAT_B8G8R8A8_UNORM:
+        case VIRTIO_GPU_FORMAT_R8G8B8A8_UNORM:
+                a = 3;
+                break;
+        case VIRTIO_GPU_FORMAT_A8R8G8B8_UNORM:
+        case VIRTIO_GPU_FORMAT_A8B8G8R8_UNORM:
+                a = 0;
+                break;
+        default:
+                return 0;
+        }
+        for (size_t i = 0; i < n; i++)
+                dst[4 * i + 3] = src[4 * i + a];
+        return 0;
 }
 
 static bool format_is_supported(uint32_t format) {
