@@ -6,9 +6,10 @@
  * from wl_shm buffers), or nowhere (headless).
  *
  * The device core (virtio-gpu.c) calls this on SET_SCANOUT,
- * RESOURCE_FLUSH and the cursor queue's commands; it never sees Wayland. Single-threaded: everything runs
- * on the back-end's loop, which polls gpu_display_fd() and calls
- * gpu_display_dispatch() when it is readable. */
+ * RESOURCE_FLUSH and the cursor queue's commands; it never sees Wayland.
+ * Single-threaded: everything runs on the back-end's loop, which polls
+ * gpu_display_fd() and calls gpu_display_dispatch() when it is
+ * readable. */
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -70,7 +71,7 @@ int gpu_display_update(GpuDisplay *d, unsigned scanout, const void *pixels, uint
  * and hotspot then ignored). A scanout without a window keeps its cursor
  * until the window appears. Headless: 0, nothing shown. -EINVAL for a
  * scanout out of range or a hotspot outside the image, -EOPNOTSUPP for
- * a format. */
+ * a format, -ENOMEM. */
 int gpu_display_set_cursor(GpuDisplay *d, unsigned scanout, const void *pixels, uint32_t format, uint32_t hot_x,
                            uint32_t hot_y);
 
