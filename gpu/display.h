@@ -5,10 +5,11 @@
  * scanout on the host's Wayland compositor (xdg-shell toplevels filled
  * from wl_shm buffers), or nowhere (headless).
  *
- * The device core (virtio-gpu.c) calls this on SET_SCANOUT and
- * RESOURCE_FLUSH; it never sees Wayland. Single-threaded: everything runs
- * on the back-end's loop, which polls gpu_display_fd() and calls
- * gpu_display_dispatch() when it is readable. */
+ * The device core (virtio-gpu.c) calls this on SET_SCANOUT,
+ * RESOURCE_FLUSH and the cursor queue's commands; it never sees Wayland.
+ * Single-threaded: everything runs on the back-end's loop, which polls
+ * gpu_display_fd() and calls gpu_display_dispatch() when it is
+ * readable. */
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -18,6 +19,7 @@ extern "C" {
 #endif
 
 #define GPU_DISPLAY_MAX_SCANOUTS 16     /* VIRTIO_GPU_MAX_SCANOUTS */
+#define GPU_DISPLAY_CURSOR_SIZE 64      /* a cursor image's side (virtio 1.2 §5.7.6.9) */
 
 typedef struct GpuDisplay GpuDisplay;
 
@@ -57,6 +59,27 @@ int gpu_display_set_mode(GpuDisplay *d, unsigned scanout, uint32_t width, uint32
  * enabled or a rectangle outside its mode, -EOPNOTSUPP for a format. */
 int gpu_display_update(GpuDisplay *d, unsigned scanout, const void *pixels, uint32_t stride, uint32_t format,
                        uint32_t x, uint32_t y, uint32_t w, uint32_t h);
+
+/* Each scanout has a cursor of its own, drawn over its window (the
+ * guest's position is the truth: nothing forwards host input). Hidden
+ * at first. pixels is a GPU_DISPLAY_CURSOR_SIZE-square image, rows
+ * GPU_DISPLAY_CURSOR_SIZE * 4 bytes apart, in a virtio-gpu 32-bit format
+ * (copied: the caller may reuse it at once); an A format's alpha is kept,
+ * taken as premultiplied (what DRM's ARGB8888 is), an X format is opaque.
+ * (hot_x, hot_y) is the image's point that goes where
+ * gpu_display_move_cursor() says. pixels NULL hides the cursor (format
+ * and hotspot then ignored). A scanout without a window keeps its cursor
+ * until the window appears. Headless: 0, nothing shown. -EINVAL for a
+ * scanout out of range or a hotspot outside the image, -EOPNOTSUPP for
+ * a format, -ENOMEM. */
+int gpu_display_set_cursor(GpuDisplay *d, unsigned scanout, const void *pixels, uint32_t format, uint32_t hot_x,
+                           uint32_t hot_y);
+
+/* Puts the hotspot of scanout's cursor at (x, y) of the scanout's image
+ * (0, 0 before the first move); the part outside the window is not
+ * drawn. Kept while the cursor is hidden. Headless: 0. -EINVAL for a
+ * scanout out of range. */
+int gpu_display_move_cursor(GpuDisplay *d, unsigned scanout, int32_t x, int32_t y);
 
 #ifdef __cplusplus
 }

@@ -125,7 +125,7 @@ struct VirtioGpu {
         unsigned n_res, cap_res;
         uint64_t mem_used;
         Scanout scanouts[GPU_DISPLAY_MAX_SCANOUTS];
-        VirtioGpuCursor cursor;
+        VirtioGpuCursor cursors[GPU_DISPLAY_MAX_SCANOUTS];
         uint32_t events_read;
         uint8_t *req;           /* VIRTIO_GPU_MAX_REQUEST bytes, for virtio_gpu_process */
 
@@ -389,8 +389,8 @@ uint64_t virtio_gpu_memory_used(const VirtioGpu *g) {
         return g->mem_used;
 }
 
-void virtio_gpu_get_cursor(const VirtioGpu *g, VirtioGpuCursor *ret) {
-        *ret = g->cursor;
+void virtio_gpu_get_cursor(const VirtioGpu *g, unsigned scanout, VirtioGpuCursor *ret) {
+        *ret = g->cursors[scanout];
 }
 
 /* §5.7.4: events_read, events_clear, num_scanouts, num_capsets. */
@@ -607,8 +607,12 @@ static uint32_t cmd_unref(VirtioGpu *g, const Request *rq) {
         for (unsigned s = 0; s < g->o.n_scanouts; s++)
                 if (g->scanouts[s].resource_id == r->id)
                         scanout_disable(g, s);
-        if (g->cursor.resource_id == r->id)
-                g->cursor.resource_id = 0;
+        /* A cursor showing it is hidden. */
+        for (unsigned s = 0; s < g->o.n_scanouts; s++)
+                if (g->cursors[s].resource_id == r->id) {
+                        g->cursors[s].resource_id = 0;
+                        (void) gpu_display_set_cursor(g->display, s, NULL, 0, 0, 0);
+                }
         /* A blob still mapped leaves the region first. */
         if (r->mapped && g->o.shm.unmap)
                 (void) g->o.shm.unmap(g->o.shm.ctx, r->map_offset, r->blob_size);
@@ -1487,11 +1491,50 @@ static uint32_t cmd_get_edid(VirtioGpu *g, const Request *rq, uint8_t *resp) {
         return VIRTIO_GPU_RESP_OK_EDID;
 }
 
+/* A cursor resource's image, read afresh (64x64, stride 256): a 2D
+ * resource's host copy, as TRANSFER_TO_HOST_2D left it; a 3D texture's
+ * read back from virglrenderer into its copy, as a flush reads it. NULL
+ * when it cannot be shown. */
+static const uint8_t *cursor_pixels(Resource *r) {
+        const uint32_t side = VIRTIO_GPU_CURSOR_SIZE;
+        struct virgl_box box = { .x = 0, .y = 0, .z = 0, .w = side, .h = side, .d = 1 };
+        struct iovec iov;
+
+        if (!r->is_3d)
+                return r->data;
+        if (r->target != PIPE_TEXTURE_2D || !format_is_valid(r->format))
+                return NULL;
+        if (!r->data) {
+                r->data = calloc((size_t) side * side, BPP);
+                if (!r->data)
+                        return NULL;
+        }
+        iov = (struct iovec) { .iov_base = r->data, .iov_len = (size_t) side * side * BPP };
+        if (virgl_renderer_transfer_read_iov(r->id, 0, 0, side * BPP, 0, &box, 0, &iov, 1) != 0)
+                return NULL;
+        return r->data;
+}
+
+/* Moves scanout s's cursor on the display. The guest's pos is where the
+ * image's top-left goes: the Linux driver sends its cursor plane's
+ * crtc_x and crtc_y (signed), which DRM defines so (X servers subtract
+ * the hotspot before they move a cursor); the display takes the
+ * hotspot's place. */
+static void cursor_place(VirtioGpu *g, unsigned s) {
+        const VirtioGpuCursor *c = &g->cursors[s];
+        int64_t x = (int64_t) (int32_t) c->x + c->hot_x, y = (int64_t) (int32_t) c->y + c->hot_y;
+
+        (void) gpu_display_move_cursor(g->display, s, (int32_t) MIN(x, (int64_t) INT32_MAX),
+                                       (int32_t) MIN(y, (int64_t) INT32_MAX));
+}
+
 /* §5.7.6.9: UPDATE_CURSOR and MOVE_CURSOR have no response; a bad one is
  * ignored (the cursor stays as it was). */
 static void cursor_command(VirtioGpu *g, const Request *rq) {
-        uint32_t type, s, id;
-        Resource *r;
+        uint32_t type, s, id, hot_x, hot_y;
+        const uint8_t *pixels = NULL;
+        VirtioGpuCursor *c;
+        Resource *r = NULL;
 
         if (rq->len < sizeof(struct virtio_gpu_update_cursor))
                 return;
@@ -1499,29 +1542,38 @@ static void cursor_command(VirtioGpu *g, const Request *rq) {
         s = get_le32(rq->p + 24);
         if (s >= g->o.n_scanouts)
                 return;
+        c = &g->cursors[s];
         if (type == VIRTIO_GPU_CMD_MOVE_CURSOR) {
-                g->cursor.scanout = s;
-                g->cursor.x = get_le32(rq->p + 28);
-                g->cursor.y = get_le32(rq->p + 32);
+                c->x = get_le32(rq->p + 28);
+                c->y = get_le32(rq->p + 32);
+                cursor_place(g, s);
                 return;
         }
         if (type != VIRTIO_GPU_CMD_UPDATE_CURSOR)
                 return;
         id = get_le32(rq->p + 40);
-        /* resource_id 0 hides the cursor; otherwise a 64x64 image. */
+        hot_x = get_le32(rq->p + 44);
+        hot_y = get_le32(rq->p + 48);
+        /* resource_id 0 hides the cursor; otherwise a 64x64 image with
+         * its hotspot inside. */
         if (id != 0) {
                 r = resource_find(g, id);
-                if (!r || r->width != VIRTIO_GPU_CURSOR_SIZE || r->height != VIRTIO_GPU_CURSOR_SIZE)
+                if (!r || r->width != VIRTIO_GPU_CURSOR_SIZE || r->height != VIRTIO_GPU_CURSOR_SIZE ||
+                    hot_x >= VIRTIO_GPU_CURSOR_SIZE || hot_y >= VIRTIO_GPU_CURSOR_SIZE)
+                        return;
+                pixels = cursor_pixels(r);
+                if (!pixels)
                         return;
         }
-        g->cursor = (VirtioGpuCursor) {
+        *c = (VirtioGpuCursor) {
                 .resource_id = id,
-                .scanout = s,
                 .x = get_le32(rq->p + 28),
                 .y = get_le32(rq->p + 32),
-                .hot_x = get_le32(rq->p + 44),
-                .hot_y = get_le32(rq->p + 48),
+                .hot_x = hot_x,
+                .hot_y = hot_y,
         };
+        (void) gpu_display_set_cursor(g->display, s, pixels, r ? r->format : 0, hot_x, hot_y);
+        cursor_place(g, s);
 }
 
 /* ---- blobs (VIRTIO_GPU_F_RESOURCE_BLOB) ---- */

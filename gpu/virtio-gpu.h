@@ -37,7 +37,7 @@ extern "C" {
 #define VIRTIO_GPU_MAX_DIMENSION 16384          /* a resource's width or height */
 #define VIRTIO_GPU_MAX_RESOURCES 16384
 #define VIRTIO_GPU_MAX_BACKING_ENTRIES 16384
-#define VIRTIO_GPU_CURSOR_SIZE 64
+#define VIRTIO_GPU_CURSOR_SIZE GPU_DISPLAY_CURSOR_SIZE /* 64: what the display takes */
 /* The largest SUBMIT_3D command buffer: Mesa's virgl driver flushes at
  * 64Ki dwords (VIRGL_MAX_CMDBUF_DWORDS); four times that is room. */
 #define VIRTIO_GPU_MAX_SUBMIT (1024 * 1024)
@@ -128,11 +128,16 @@ typedef struct VirtioGpuOptions {
         void *connect_ctx;
 } VirtioGpuOptions;
 
-/* The cursor the guest last set (UPDATE_CURSOR / MOVE_CURSOR); the display
- * interface has no cursor yet, so it is only kept. */
+/* The cursor the guest last set on one scanout (UPDATE_CURSOR /
+ * MOVE_CURSOR). Each scanout has its own, as QEMU keeps them: the Linux
+ * driver sends each CRTC's cursor plane with that CRTC's scanout id. It
+ * is shown by the display (gpu_display_set_cursor), its image read from
+ * the resource at each UPDATE_CURSOR: the Linux driver sends one again,
+ * same resource, after writing a new image into it. */
 typedef struct VirtioGpuCursor {
         uint32_t resource_id;   /* 0: hidden */
-        uint32_t scanout, x, y, hot_x, hot_y;
+        uint32_t x, y;          /* the image's top-left in the scanout, an int32 (Linux's crtc_x, crtc_y) */
+        uint32_t hot_x, hot_y;
 } VirtioGpuCursor;
 
 /* display stays the caller's and outlives the device. -EINVAL, -ENOMEM.
@@ -207,7 +212,8 @@ void virtio_gpu_config_write(VirtioGpu *g, uint32_t offset, const void *data, ui
  * configuration changed); the transport then tells the driver. */
 void virtio_gpu_raise_display_event(VirtioGpu *g);
 
-void virtio_gpu_get_cursor(const VirtioGpu *g, VirtioGpuCursor *ret);
+/* scanout's cursor; the caller checked scanout < n_scanouts. */
+void virtio_gpu_get_cursor(const VirtioGpu *g, unsigned scanout, VirtioGpuCursor *ret);
 /* Bytes the guest's resources take now. */
 uint64_t virtio_gpu_memory_used(const VirtioGpu *g);
 

@@ -94,3 +94,18 @@ int gpu_display_update(GpuDisplay *d, unsigned scanout, const void *pixels, uint
                 return -EINVAL;
         return 0;
 }
+
+int gpu_display_set_cursor(GpuDisplay *d, unsigned scanout, const void *pixels, uint32_t format, uint32_t hot_x,
+                           uint32_t hot_y) {
+        if (!d || scanout >= d->n_scanouts)
+                return -EINVAL;
+        if (!pixels)
+                return 0;
+        if (hot_x >= GPU_DISPLAY_CURSOR_SIZE || hot_y >= GPU_DISPLAY_CURSOR_SIZE)
+                return -EINVAL;
+        return format_is_supported(format) ? 0 : -EOPNOTSUPP;
+}
+
+int gpu_display_move_cursor(GpuDisplay *d, unsigned scanout, int32_t x, int32_t y) {
+        return d && scanout < d->n_scanouts ? 0 : -EINVAL;
+}

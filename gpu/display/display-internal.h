@@ -15,6 +15,9 @@ extern "C" {
 /* Converts n pixels of a virtio-gpu 32-bit format to XRGB8888;
  * -EOPNOTSUPP for any other format. */
 int gpu_display_convert_row(uint32_t format, uint8_t *dst, const uint8_t *src, uint32_t n);
+/* The same into ARGB8888 for the cursor: an A format's alpha kept as it
+ * is (premultiplied), an X format's made opaque. */
+int gpu_display_convert_cursor_row(uint32_t format, uint8_t *dst, const uint8_t *src, uint32_t n);
 
 /* Calls the xdg_toplevel.close handler of scanout's window as the
  * compositor would (weston's headless back-end has no way to click). */

@@ -11,7 +11,12 @@
  * with the new damage only. While the compositor holds both buffers (no
  * wl_buffer.release yet) or before the window's first configure, updates
  * collect in the shadow and go out together at the next release, so none
- * is lost and a held buffer is never written. */
+ * is lost and a held buffer is never written.
+ *
+ * The guest's cursor is a subsurface of the window with two ARGB8888
+ * buffers of its own, handled alike: its image and place are kept here
+ * and the subsurface brought up to date whenever it is behind and a
+ * buffer is free. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -36,6 +41,7 @@
 #define MAX_DIMENSION 16384u            /* per side, as display.h says */
 #define CONNECT_TIMEOUT_MS 2000         /* the one start-up round trip */
 #define BYTES_PER_PIXEL 4u
+#define CLAMP(v, lo, hi) ((v) < (lo) ? (lo) : (v) > (hi) ? (hi) : (v))
 
 /* A rectangle as [x0, x1) x [y0, y1); empty when x0 >= x1. */
 typedef struct Rect {
@@ -43,6 +49,24 @@ typedef struct Rect {
 } Rect;
 
 typedef struct Scanout Scanout;
+
+#define CURSOR_SIDE GPU_DISPLAY_CURSOR_SIZE
+#define CURSOR_BYTES (CURSOR_SIDE * CURSOR_SIDE * BYTES_PER_PIXEL)
+/* Two images and a row: a buffer showing part of the second image
+ * starts past its first byte, and wl_shm checks offset + stride * height
+ * against the pool (weston: "invalid_stride"), not the last byte used. */
+#define CURSOR_POOL_BYTES (2 * CURSOR_BYTES + CURSOR_SIDE * BYTES_PER_PIXEL)
+
+/* One of the cursor's two 64 x 64 images in its pool; its wl_buffer
+ * shows only the part inside the window (rect), made anew when that
+ * part changes. */
+typedef struct CursorBuffer {
+        Scanout *scanout;
+        struct wl_buffer *wl;   /* NULL: none made yet */
+        Rect rect;              /* the part of the image wl covers */
+        uint8_t *pixels;        /* the whole image, in the cursor pool's mapping */
+        bool busy;              /* attached and not released yet */
+} CursorBuffer;
 
 typedef struct Buffer {
         Scanout *scanout;
@@ -72,6 +96,23 @@ struct Scanout {
         void *map;
         size_t map_size;
         Buffer buffers[2];
+
+        /* The guest's cursor, kept while there is no window: */
+        uint8_t *cursor_image;  /* ARGB8888, premultiplied; NULL: never set */
+        bool cursor_shown;
+        uint32_t cursor_hot_x, cursor_hot_y;
+        int32_t cursor_x, cursor_y;
+        bool cursor_new_image;  /* not in the committed buffer yet */
+        /* and on the compositor, where there is a window: */
+        struct wl_surface *cursor_surface;
+        struct wl_subsurface *cursor_subsurface;
+        struct wl_shm_pool *cursor_pool;
+        void *cursor_map;
+        CursorBuffer cursor_buffers[2];
+        bool cursor_attached;   /* a buffer is committed (shown) */
+        Rect cursor_clip;       /* the part of the image that buffer shows */
+        bool cursor_placed;     /* the subsurface was put at cursor_left, cursor_top */
+        int32_t cursor_left, cursor_top;
 };
 
 struct GpuDisplay {
@@ -85,6 +126,7 @@ struct GpuDisplay {
         struct wl_shm *shm;
         struct xdg_wm_base *wm_base;
         struct zxdg_decoration_manager_v1 *decoration_manager;  /* optional */
+        struct wl_subcompositor *subcompositor;                 /* optional: no cursor without */
 
         Scanout scanouts[GPU_DISPLAY_MAX_SCANOUTS];
 };
@@ -113,8 +155,9 @@ static void rect_union(Rect *a, const Rect *b) {
 
 /* Pixel conversion. The virtio-gpu format names give the byte order in
  * memory (virtio 1.2 §5.7.6.8; Linux's virtio_gpu.h); XRGB8888 is the
- * little-endian u32 0xXXRRGGBB, bytes B, G, R, X. Alpha is ignored, so
- * the A and X variants convert alike.
+ * little-endian u32 0xXXRRGGBB, bytes B, G, R, X. A scanout's alpha is
+ * ignored, so the A and X variants convert alike (the cursor's is
+ * kept: gpu_display_convert_cursor_row).
  *
  * The X byte written is always 0xff, never the guest's alpha or junk:
  * the protocol says a compositor ignores it, but weston 10 with pixman
@@ -171,6 +214,36 @@ int gpu_display_convert_row(uint32_t format, uint8_t *restrict dst, const uint8_
         }
 }
 
+/* The guest's alpha is passed on as it is: Wayland's ARGB8888 is
+ * premultiplied, and so is DRM's, which the Linux driver's cursor is
+ * (its plane's default blend mode); nothing here multiplies again. An
+ * X format's junk byte stays opaque. Apart from the scanout's loops,
+ * which stay as simple as they are. */
+int gpu_display_convert_cursor_row(uint32_t format, uint8_t *restrict dst, const uint8_t *restrict src,
+                                   uint32_t n) {
+        size_t a;       /* the guest's alpha byte in a pixel */
+        int r;
+
+        r = gpu_display_convert_row(format, dst, src, n);
+        if (r < 0)
+                return r;
+        switch (format) {
+        case VIRTIO_GPU_FORMAT_B8G8R8A8_UNORM:
+        case VIRTIO_GPU_FORMAT_R8G8B8A8_UNORM:
+                a = 3;
+                break;
+        case VIRTIO_GPU_FORMAT_A8R8G8B8_UNORM:
+        case VIRTIO_GPU_FORMAT_A8B8G8R8_UNORM:
+                a = 0;
+                break;
+        default:
+                return 0;
+        }
+        for (size_t i = 0; i < n; i++)
+                dst[4 * i + 3] = src[4 * i + a];
+        return 0;
+}
+
 static bool format_is_supported(uint32_t format) {
         uint8_t in[4] = {}, out[4];
         return gpu_display_convert_row(format, out, in, 1) == 0;
@@ -194,7 +267,181 @@ static void buffers_destroy(Scanout *s) {
         s->map_size = 0;
 }
 
+/* The cursor's subsurface. */
+
+static void cursor_destroy(Scanout *s) {
+        for (size_t i = 0; i < ARRAY_SIZE(s->cursor_buffers); i++) {
+                if (s->cursor_buffers[i].wl)
+                        wl_buffer_destroy(s->cursor_buffers[i].wl);
+                s->cursor_buffers[i] = (CursorBuffer) {};
+        }
+        if (s->cursor_pool)
+                wl_shm_pool_destroy(s->cursor_pool);
+        s->cursor_pool = NULL;
+        if (s->cursor_map)
+                munmap(s->cursor_map, CURSOR_POOL_BYTES);
+        s->cursor_map = NULL;
+        if (s->cursor_subsurface)
+                wl_subsurface_destroy(s->cursor_subsurface);
+        s->cursor_subsurface = NULL;
+        if (s->cursor_surface)
+                wl_surface_destroy(s->cursor_surface);
+        s->cursor_surface = NULL;
+        s->cursor_attached = false;
+        s->cursor_placed = false;
+        s->cursor_clip = (Rect) {};
+}
+
+static void cursor_buffer_release(void *data, struct wl_buffer *wl_buffer);
+static const struct wl_buffer_listener cursor_buffer_listener = {
+        .release = cursor_buffer_release,
+};
+
+/* The window's cursor subsurface, hidden (no buffer yet), above the
+ * window and taking no input; nothing without wl_subcompositor. */
+static int cursor_create(Scanout *s) {
+        GpuDisplay *d = s->display;
+        struct wl_region *empty;
+        _cleanup_close_ int fd = -EBADF;
+
+        if (!d->subcompositor)
+                return 0;
+        s->cursor_surface = wl_compositor_create_surface(d->compositor);
+        if (!s->cursor_surface)
+                return -ENOMEM;
+        s->cursor_subsurface = wl_subcompositor_get_subsurface(d->subcompositor, s->cursor_surface, s->surface);
+        if (!s->cursor_subsurface)
+                return -ENOMEM;
+        /* Clicks go to the window below, never to the cursor image. */
+        empty = wl_compositor_create_region(d->compositor);
+        if (!empty)
+                return -ENOMEM;
+        wl_surface_set_input_region(s->cursor_surface, empty);
+        wl_region_destroy(empty);
+
+        fd = memfd_create("majordome-cursor", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+        if (fd < 0)
+                return -errno;
+        if (ftruncate(fd, CURSOR_POOL_BYTES) < 0)
+                return -errno;
+        (void) fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_SEAL);
+        s->cursor_map = mmap(NULL, CURSOR_POOL_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        if (s->cursor_map == MAP_FAILED) {
+                s->cursor_map = NULL;
+                return -errno;
+        }
+        s->cursor_pool = wl_shm_create_pool(d->shm, fd, CURSOR_POOL_BYTES);
+        if (!s->cursor_pool)
+                return -ENOMEM;
+        for (size_t i = 0; i < ARRAY_SIZE(s->cursor_buffers); i++)
+                s->cursor_buffers[i] = (CursorBuffer) {
+                        .scanout = s,
+                        .pixels = (uint8_t *) s->cursor_map + i * CURSOR_BYTES,
+                };
+        return 0;
+}
+
+/* The part of the cursor image inside the window, in the image's
+ * coordinates. A subsurface is not clipped to its parent, and one
+ * reaching past it would make the window's default geometry larger
+ * (xdg_surface), so only that part is shown. */
+static Rect cursor_visible(const Scanout *s, int64_t left, int64_t top) {
+        Rect r = {
+                .x0 = (uint32_t) CLAMP(-left, 0, CURSOR_SIDE),
+                .y0 = (uint32_t) CLAMP(-top, 0, CURSOR_SIDE),
+                .x1 = (uint32_t) CLAMP((int64_t) s->width - left, 0, CURSOR_SIDE),
+                .y1 = (uint32_t) CLAMP((int64_t) s->height - top, 0, CURSOR_SIDE),
+        };
+        return rect_is_empty(&r) ? (Rect) {} : r;
+}
+
+static bool rect_equal(const Rect *a, const Rect *b) {
+        return a->x0 == b->x0 && a->y0 == b->y0 && a->x1 == b->x1 && a->y1 == b->y1;
+}
+
+/* b's wl_buffer for part r of its image (rows of the whole image's
+ * stride), made anew when it covers another part; b is not held. */
+static int cursor_buffer_cover(Scanout *s, CursorBuffer *b, const Rect *r) {
+        size_t offset = (size_t) (b - s->cursor_buffers) * CURSOR_BYTES +
+                        ((size_t) r->y0 * CURSOR_SIDE + r->x0) * BYTES_PER_PIXEL;
+
+        if (b->wl && rect_equal(&b->rect, r))
+                return 0;
+        if (b->wl)
+                wl_buffer_destroy(b->wl);
+        b->rect = *r;
+        b->wl = wl_shm_pool_create_buffer(s->cursor_pool, (int32_t) offset, (int32_t) (r->x1 - r->x0),
+                                          (int32_t) (r->y1 - r->y0), CURSOR_SIDE * BYTES_PER_PIXEL,
+                                          WL_SHM_FORMAT_ARGB8888);
+        if (!b->wl)
+                return -ENOMEM;
+        wl_buffer_add_listener(b->wl, &cursor_buffer_listener, b);
+        return 0;
+}
+
+/* Brings the subsurface up to the kept cursor: a buffer when the image
+ * or its visible part changed (waiting for a release when both are
+ * held), its place, and a commit of the window, on which a subsurface's
+ * state and place take effect (wl_subsurface: synchronized mode). Nothing
+ * before the window's first configure: the window's first commit with a
+ * buffer carries the cursor too. */
+static void cursor_sync(Scanout *s) {
+        int64_t left = (int64_t) s->cursor_x - s->cursor_hot_x, top = (int64_t) s->cursor_y - s->cursor_hot_y;
+        Rect visible = cursor_visible(s, left, top);
+        bool show = s->cursor_shown && !rect_is_empty(&visible), changed = false;
+
+        if (!s->cursor_surface || !s->configured)
+                return;
+        if (show && (!s->cursor_attached || s->cursor_new_image || !rect_equal(&visible, &s->cursor_clip))) {
+                CursorBuffer *b = NULL;
+
+                for (size_t i = 0; i < ARRAY_SIZE(s->cursor_buffers) && !b; i++)
+                        if (!s->cursor_buffers[i].busy)
+                                b = &s->cursor_buffers[i];
+                if (!b)
+                        return;         /* both held: the next release brings it */
+                if (cursor_buffer_cover(s, b, &visible) < 0)
+                        return;
+                memcpy(b->pixels, s->cursor_image, CURSOR_BYTES);
+                wl_surface_attach(s->cursor_surface, b->wl, 0, 0);
+                wl_surface_damage_buffer(s->cursor_surface, 0, 0, CURSOR_SIDE, CURSOR_SIDE);
+                wl_surface_commit(s->cursor_surface);
+                b->busy = true;
+                s->cursor_attached = true;
+                s->cursor_new_image = false;
+                s->cursor_clip = visible;
+                changed = true;
+        } else if (!show && s->cursor_attached) {
+                wl_surface_attach(s->cursor_surface, NULL, 0, 0);
+                wl_surface_commit(s->cursor_surface);
+                s->cursor_attached = false;
+                s->cursor_clip = (Rect) {};
+                changed = true;
+        }
+        /* The visible part's top-left goes to its place in the window;
+         * only while shown, when it is inside the window (an int32). */
+        left += s->cursor_clip.x0;
+        top += s->cursor_clip.y0;
+        if (show && (!s->cursor_placed || s->cursor_left != left || s->cursor_top != top)) {
+                wl_subsurface_set_position(s->cursor_subsurface, (int32_t) left, (int32_t) top);
+                s->cursor_placed = true;
+                s->cursor_left = (int32_t) left;
+                s->cursor_top = (int32_t) top;
+                changed = true;
+        }
+        if (changed)
+                wl_surface_commit(s->surface);
+}
+
+static void cursor_buffer_release(void *data, struct wl_buffer *wl_buffer) {
+        CursorBuffer *b = data;
+
+        b->busy = false;
+        cursor_sync(b->scanout);
+}
+
 static void window_destroy(Scanout *s) {
+        cursor_destroy(s);
         buffers_destroy(s);
         /* Before its toplevel (xdg-decoration's "orphaned" error). */
         if (s->decoration)
@@ -333,6 +580,7 @@ static void xdg_surface_configure(void *data, struct xdg_surface *xdg_surface, u
         if (!s->configured) {
                 s->configured = true;
                 scanout_present(s);
+                cursor_sync(s);
         }
 }
 
@@ -379,6 +627,9 @@ static int window_create(Scanout *s) {
         else
                 snprintf(title, sizeof(title), "Majordome");
         xdg_toplevel_set_title(s->toplevel, title);
+        /* The window matters more than the cursor over it. */
+        if (cursor_create(s) < 0)
+                cursor_destroy(s);
         xdg_toplevel_set_app_id(s->toplevel, "majordome");
 
         /* The close button is the compositor's to draw where it can
@@ -423,6 +674,8 @@ static void registry_global(void *data, struct wl_registry *registry, uint32_t n
                         xdg_wm_base_add_listener(d->wm_base, &wm_base_listener, d);
         } else if (strcmp(interface, zxdg_decoration_manager_v1_interface.name) == 0 && !d->decoration_manager)
                 d->decoration_manager = wl_registry_bind(registry, name, &zxdg_decoration_manager_v1_interface, 1);
+        else if (strcmp(interface, wl_subcompositor_interface.name) == 0 && !d->subcompositor)
+                d->subcompositor = wl_registry_bind(registry, name, &wl_subcompositor_interface, 1);
 }
 
 static void registry_global_remove(void *data, struct wl_registry *registry, uint32_t name) {
@@ -439,6 +692,9 @@ static void disconnect(GpuDisplay *d) {
         if (d->decoration_manager)
                 zxdg_decoration_manager_v1_destroy(d->decoration_manager);
         d->decoration_manager = NULL;
+        if (d->subcompositor)
+                wl_subcompositor_destroy(d->subcompositor);
+        d->subcompositor = NULL;
         if (d->wm_base)
                 xdg_wm_base_destroy(d->wm_base);
         if (d->shm)
@@ -594,6 +850,9 @@ static int display_connect(GpuDisplay *d, int wayland_fd, const char *wayland_pa
         }
         log_info("Display: showing %u scanout%s on the Wayland compositor at %s.", d->n_scanouts,
                  d->n_scanouts > 1 ? "s" : "", what);
+        if (!d->subcompositor)
+                log_info("Display: the Wayland compositor at %s lacks wl_subcompositor, the guest's cursor is not shown.",
+                         what);
         return 0;
 }
 
@@ -654,8 +913,10 @@ GpuDisplay *gpu_display_free(GpuDisplay *d) {
         if (!d)
                 return NULL;
         disconnect(d);
-        for (unsigned i = 0; i < d->n_scanouts; i++)
+        for (unsigned i = 0; i < d->n_scanouts; i++) {
                 free(d->scanouts[i].shadow);
+                free(d->scanouts[i].cursor_image);
+        }
         free(d);
         return NULL;
 }
@@ -750,6 +1011,8 @@ int gpu_display_set_mode(GpuDisplay *d, unsigned scanout, uint32_t width, uint32
         xdg_toplevel_set_min_size(s->toplevel, (int32_t) width, (int32_t) height);
         xdg_toplevel_set_max_size(s->toplevel, (int32_t) width, (int32_t) height);
         scanout_present(s);
+        /* The cursor's visible part follows the new size. */
+        cursor_sync(s);
         display_flush(d);
         return 0;
 
@@ -818,6 +1081,57 @@ int gpu_display_update(GpuDisplay *d, unsigned scanout, const void *pixels, uint
                 rect_union(&s->pending, &damage);
                 scanout_present(s);
         }
+        display_flush(d);
+        return 0;
+}
+
+int gpu_display_set_cursor(GpuDisplay *d, unsigned scanout, const void *pixels, uint32_t format, uint32_t hot_x,
+                           uint32_t hot_y) {
+        Scanout *s;
+
+        if (!d || scanout >= d->n_scanouts)
+                return -EINVAL;
+        if (pixels) {
+                if (hot_x >= CURSOR_SIDE || hot_y >= CURSOR_SIDE)
+                        return -EINVAL;
+                if (!format_is_supported(format))
+                        return -EOPNOTSUPP;
+        }
+        if (!display_is_live(d))
+                return 0;
+
+        s = &d->scanouts[scanout];
+        if (pixels) {
+                if (!s->cursor_image) {
+                        s->cursor_image = malloc(CURSOR_BYTES);
+                        if (!s->cursor_image)
+                                return -ENOMEM;
+                }
+                for (uint32_t y = 0; y < CURSOR_SIDE; y++)
+                        (void) gpu_display_convert_cursor_row(
+                                format, s->cursor_image + (size_t) y * CURSOR_SIDE * BYTES_PER_PIXEL,
+                                (const uint8_t *) pixels + (size_t) y * CURSOR_SIDE * BYTES_PER_PIXEL, CURSOR_SIDE);
+                s->cursor_hot_x = hot_x;
+                s->cursor_hot_y = hot_y;
+                s->cursor_new_image = true;
+        }
+        s->cursor_shown = pixels != NULL;
+        cursor_sync(s);
+        display_flush(d);
+        return 0;
+}
+
+int gpu_display_move_cursor(GpuDisplay *d, unsigned scanout, int32_t x, int32_t y) {
+        Scanout *s;
+
+        if (!d || scanout >= d->n_scanouts)
+                return -EINVAL;
+        if (!display_is_live(d))
+                return 0;
+        s = &d->scanouts[scanout];
+        s->cursor_x = x;
+        s->cursor_y = y;
+        cursor_sync(s);
         display_flush(d);
         return 0;
 }

@@ -89,6 +89,57 @@ struct Image {
         std::vector<uint8_t> bytes;
 };
 
+/* The cursor image of the tests: an opaque L (its colours found
+ * nowhere in pattern()'s marker) whose bottom-right 24 x 24 is
+ * transparent. */
+constexpr uint32_t CURSOR = GPU_DISPLAY_CURSOR_SIZE;
+
+bool cursor_opaque(uint32_t x, uint32_t y) {
+        return x < 40 || y < 40;
+}
+
+Rgb cursor_colour(uint32_t x, uint32_t y, unsigned seed) {
+        return { uint8_t(0xf0 - x - seed), uint8_t(0x10 + y * 2 + seed), uint8_t(0x80 + (x ^ y) + seed * 3) };
+}
+
+/* In format's byte order, 64 x 64, stride 256: opaque pixels with alpha
+ * 0xff, transparent ones all 0 (premultiplied); an X format's X byte is
+ * the same junk, which must come out opaque. */
+std::vector<uint8_t> cursor_image(uint32_t format, unsigned seed) {
+        std::vector<uint8_t> p(CURSOR * CURSOR * 4);
+        for (uint32_t y = 0; y < CURSOR; y++)
+                for (uint32_t x = 0; x < CURSOR; x++) {
+                        uint8_t *px = &p[(y * CURSOR + x) * 4];
+                        if (!cursor_opaque(x, y)) {
+                                memset(px, 0, 4);
+                                continue;
+                        }
+                        encode(format, cursor_colour(x, y, seed), px);
+                        /* encode() put 0x5a in the alpha byte. */
+                        for (int i = 0; i < 4; i++)
+                                if (px[i] == 0x5a && (i == 3 ? format == VIRTIO_GPU_FORMAT_B8G8R8A8_UNORM ||
+                                                                       format == VIRTIO_GPU_FORMAT_R8G8B8A8_UNORM
+                                                                 : i == 0 && (format == VIRTIO_GPU_FORMAT_A8R8G8B8_UNORM ||
+                                                                              format == VIRTIO_GPU_FORMAT_A8B8G8R8_UNORM)))
+                                        px[i] = 0xff;
+                }
+        return p;
+}
+
+/* What a w x h window showing under(x, y) with the cursor's hotspot
+ * (hot_x, hot_y) at (cx, cy) looks like. */
+std::function<Rgb(uint32_t, uint32_t)> with_cursor(std::function<Rgb(uint32_t, uint32_t)> under, int cx, int cy,
+                                                   uint32_t hot_x, uint32_t hot_y, unsigned seed,
+                                                   bool opaque_everywhere = false) {
+        return [=](uint32_t x, uint32_t y) {
+                int u = int(x) - (cx - int(hot_x)), v = int(y) - (cy - int(hot_y));
+                if (u >= 0 && v >= 0 && u < int(CURSOR) && v < int(CURSOR) &&
+                    (opaque_everywhere || cursor_opaque(uint32_t(u), uint32_t(v))))
+                        return cursor_colour(uint32_t(u), uint32_t(v), seed);
+                return under(x, y);
+        };
+}
+
 /* The last screenshot of a failed wait, into
  * $MAJORDOME_TEST_SCREENSHOT_DIR when set. */
 void save_for_debugging(const Screenshot &s) {
@@ -450,6 +501,217 @@ TEST_F(DisplayWeston, one_scanout_is_one_window_titled_majordome) {
         EXPECT_EQ(count_lines_with(graph, "role xdg_toplevel"), 1u) << graph;
 }
 
+/* The cursor: a subsurface over the window, at the guest's place. */
+
+TEST_F(DisplayWeston, cursor_shows_its_exact_pixels_with_its_hotspot_at_the_place_given) {
+        auto under = [](uint32_t x, uint32_t y) { return pattern(x, y, 1); };
+        connect(1);
+        ASSERT_EQ(gpu_display_set_mode(d, 0, 320, 240), 0);
+        ASSERT_EQ(update_all(d, 0, Image(320, 240, VIRTIO_GPU_FORMAT_B8G8R8X8_UNORM, under)), 0);
+        ASSERT_TRUE(wait_for_window(320, 240, under));
+
+        /* What the Linux driver sends: DRM's ARGB8888, B8G8R8A8 here. */
+        auto img = cursor_image(VIRTIO_GPU_FORMAT_B8G8R8A8_UNORM, 0);
+        ASSERT_EQ(gpu_display_set_cursor(d, 0, img.data(), VIRTIO_GPU_FORMAT_B8G8R8A8_UNORM, 5, 7), 0);
+        ASSERT_EQ(gpu_display_move_cursor(d, 0, 100, 80), 0);
+        /* The transparent part shows the scanout: compared with it. */
+        EXPECT_TRUE(wait_for_window(320, 240, with_cursor(under, 100, 80, 5, 7, 0)));
+}
+
+TEST_F(DisplayWeston, cursor_move_alone_reaches_the_screen_and_uncovers_the_old_place) {
+        auto under = [](uint32_t x, uint32_t y) { return pattern(x, y, 2); };
+        auto img = cursor_image(VIRTIO_GPU_FORMAT_B8G8R8A8_UNORM, 1);
+        connect(1);
+        ASSERT_EQ(gpu_display_set_mode(d, 0, 320, 240), 0);
+        ASSERT_EQ(update_all(d, 0, Image(320, 240, VIRTIO_GPU_FORMAT_B8G8R8X8_UNORM, under)), 0);
+        ASSERT_EQ(gpu_display_set_cursor(d, 0, img.data(), VIRTIO_GPU_FORMAT_B8G8R8A8_UNORM, 0, 0), 0);
+        ASSERT_EQ(gpu_display_move_cursor(d, 0, 40, 30), 0);
+        ASSERT_TRUE(wait_for_window(320, 240, with_cursor(under, 40, 30, 0, 0, 1)));
+        /* No scanout update: the move alone must reach weston. */
+        ASSERT_EQ(gpu_display_move_cursor(d, 0, 200, 150), 0);
+        EXPECT_TRUE(wait_for_window(320, 240, with_cursor(under, 200, 150, 0, 0, 1)));
+}
+
+TEST_F(DisplayWeston, cursor_hidden_leaves_the_scanout_alone_and_shows_again) {
+        auto under = [](uint32_t x, uint32_t y) { return pattern(x, y, 3); };
+        auto img = cursor_image(VIRTIO_GPU_FORMAT_R8G8B8A8_UNORM, 2);
+        connect(1);
+        ASSERT_EQ(gpu_display_set_mode(d, 0, 320, 240), 0);
+        ASSERT_EQ(update_all(d, 0, Image(320, 240, VIRTIO_GPU_FORMAT_B8G8R8X8_UNORM, under)), 0);
+        ASSERT_EQ(gpu_display_move_cursor(d, 0, 150, 100), 0);
+        ASSERT_EQ(gpu_display_set_cursor(d, 0, img.data(), VIRTIO_GPU_FORMAT_R8G8B8A8_UNORM, 10, 10), 0);
+        ASSERT_TRUE(wait_for_window(320, 240, with_cursor(under, 150, 100, 10, 10, 2)));
+        ASSERT_EQ(gpu_display_set_cursor(d, 0, nullptr, 0, 0, 0), 0);
+        EXPECT_TRUE(wait_for_window(320, 240, under));
+        /* Moved while hidden: shown again at the new place. */
+        ASSERT_EQ(gpu_display_move_cursor(d, 0, 60, 50), 0);
+        ASSERT_EQ(gpu_display_set_cursor(d, 0, img.data(), VIRTIO_GPU_FORMAT_R8G8B8A8_UNORM, 10, 10), 0);
+        EXPECT_TRUE(wait_for_window(320, 240, with_cursor(under, 60, 50, 10, 10, 2)));
+}
+
+TEST_F(DisplayWeston, cursor_of_an_x_format_is_opaque_everywhere) {
+        auto under = [](uint32_t x, uint32_t y) { return pattern(x, y, 4); };
+        /* Its "transparent" part is black with X = 0: opaque black. */
+        auto img = cursor_image(VIRTIO_GPU_FORMAT_X8R8G8B8_UNORM, 3);
+        connect(1);
+        ASSERT_EQ(gpu_display_set_mode(d, 0, 320, 240), 0);
+        ASSERT_EQ(update_all(d, 0, Image(320, 240, VIRTIO_GPU_FORMAT_B8G8R8X8_UNORM, under)), 0);
+        ASSERT_EQ(gpu_display_set_cursor(d, 0, img.data(), VIRTIO_GPU_FORMAT_X8R8G8B8_UNORM, 0, 0), 0);
+        ASSERT_EQ(gpu_display_move_cursor(d, 0, 100, 100), 0);
+        auto cursor_or_black = [](uint32_t x, uint32_t y) {
+                return cursor_opaque(x, y) ? cursor_colour(x, y, 3) : Rgb{ 0, 0, 0 };
+        };
+        EXPECT_TRUE(wait_for_window(320, 240, [&](uint32_t x, uint32_t y) {
+                if (x >= 100 && y >= 100 && x < 100 + CURSOR && y < 100 + CURSOR)
+                        return cursor_or_black(x - 100, y - 100);
+                return under(x, y);
+        }));
+}
+
+/* A subsurface is not clipped to its window: the part past the window's
+ * edge must not be drawn on the desktop. */
+TEST_F(DisplayWeston, cursor_past_the_windows_edge_is_cut_at_it) {
+        auto under = [](uint32_t x, uint32_t y) { return pattern(x, y, 5); };
+        auto img = cursor_image(VIRTIO_GPU_FORMAT_B8G8R8A8_UNORM, 4);
+        const Rgb bg = { BACKGROUND[0], BACKGROUND[1], BACKGROUND[2] };
+        /* The window shows f and the desktop's background (which weston's
+         * shell client draws some time after start-up) is at each of
+         * outside, relative to the window. */
+        auto shows = [&](const std::function<Rgb(uint32_t, uint32_t)> &f,
+                         const std::vector<std::pair<int, int>> &outside) {
+                return wait_for([&](const Screenshot &shot) {
+                        int ox = 0, oy = 0;
+                        if (!shot.find_marker(&ox, &oy) || shot.mismatches(ox, oy, 320, 240, f) != 0)
+                                return false;
+                        for (auto [x, y] : outside)
+                                if (ox + x < 0 || oy + y < 0 || ox + x >= shot.width || oy + y >= shot.height ||
+                                    !(shot.at(ox + x, oy + y) == bg))
+                                        return false;
+                        return true;
+                });
+        };
+        std::vector<std::pair<int, int>> right_and_below, left, above;
+        for (int i = 0; i < 44; i++) {
+                right_and_below.push_back({ 320 + i, 225 });
+                right_and_below.push_back({ 305, 240 + i });
+        }
+        for (int i = 1; i <= 20; i++)
+                left.push_back({ -i, 105 });
+        for (int i = 1; i <= 30; i++)
+                above.push_back({ 105, -i });
+
+        connect(1);
+        ASSERT_EQ(gpu_display_set_mode(d, 0, 320, 240), 0);
+        ASSERT_EQ(update_all(d, 0, Image(320, 240, VIRTIO_GPU_FORMAT_B8G8R8X8_UNORM, under)), 0);
+        ASSERT_EQ(gpu_display_set_cursor(d, 0, img.data(), VIRTIO_GPU_FORMAT_B8G8R8A8_UNORM, 0, 0), 0);
+        ASSERT_EQ(gpu_display_move_cursor(d, 0, 300, 220), 0);
+        EXPECT_TRUE(shows(with_cursor(under, 300, 220, 0, 0, 4), right_and_below));
+        /* Partly left of it, then above it (apart: the marker in the
+         * top-left corner must stay visible). */
+        ASSERT_EQ(gpu_display_move_cursor(d, 0, -20, 100), 0);
+        EXPECT_TRUE(shows(with_cursor(under, -20, 100, 0, 0, 4), left));
+        ASSERT_EQ(gpu_display_move_cursor(d, 0, 100, -30), 0);
+        EXPECT_TRUE(shows(with_cursor(under, 100, -30, 0, 0, 4), above));
+        /* Wholly outside: nothing of it anywhere. */
+        ASSERT_EQ(gpu_display_move_cursor(d, 0, 400, 100), 0);
+        EXPECT_TRUE(wait_for([&](const Screenshot &shot) {
+                int ox = 0, oy = 0;
+                return shot.find_marker(&ox, &oy) && shot.mismatches(ox, oy, 320, 240, under) == 0 &&
+                       shot.count(cursor_colour(0, 0, 4)) == 0;
+        }));
+}
+
+TEST_F(DisplayWeston, cursor_survives_a_mode_change) {
+        auto under = [](uint32_t x, uint32_t y) { return pattern(x, y, 6); };
+        auto img = cursor_image(VIRTIO_GPU_FORMAT_A8B8G8R8_UNORM, 5);
+        connect(1);
+        ASSERT_EQ(gpu_display_set_mode(d, 0, 320, 240), 0);
+        ASSERT_EQ(update_all(d, 0, Image(320, 240, VIRTIO_GPU_FORMAT_B8G8R8X8_UNORM, under)), 0);
+        ASSERT_EQ(gpu_display_set_cursor(d, 0, img.data(), VIRTIO_GPU_FORMAT_A8B8G8R8_UNORM, 2, 3), 0);
+        ASSERT_EQ(gpu_display_move_cursor(d, 0, 60, 40), 0);
+        ASSERT_TRUE(wait_for_window(320, 240, with_cursor(under, 60, 40, 2, 3, 5)));
+        ASSERT_EQ(gpu_display_set_mode(d, 0, 200, 100), 0);
+        ASSERT_EQ(update_all(d, 0, Image(200, 100, VIRTIO_GPU_FORMAT_B8G8R8X8_UNORM, under)), 0);
+        EXPECT_TRUE(wait_for_window(200, 100, with_cursor(under, 60, 40, 2, 3, 5)));
+}
+
+/* The cursor goes with the window, is kept, and comes back with it; one
+ * set before there is any window shows when it appears. */
+TEST_F(DisplayWeston, cursor_is_kept_while_the_scanout_has_no_window) {
+        auto under = [](uint32_t x, uint32_t y) { return pattern(x, y, 7); };
+        auto img = cursor_image(VIRTIO_GPU_FORMAT_B8G8R8A8_UNORM, 6);
+        connect(1);
+        ASSERT_EQ(gpu_display_set_cursor(d, 0, img.data(), VIRTIO_GPU_FORMAT_B8G8R8A8_UNORM, 1, 1), 0);
+        ASSERT_EQ(gpu_display_move_cursor(d, 0, 30, 20), 0);
+        ASSERT_EQ(gpu_display_set_mode(d, 0, 160, 120), 0);
+        ASSERT_EQ(update_all(d, 0, Image(160, 120, VIRTIO_GPU_FORMAT_B8G8R8X8_UNORM, under)), 0);
+        ASSERT_TRUE(wait_for_window(160, 120, with_cursor(under, 30, 20, 1, 1, 6)));
+
+        ASSERT_EQ(gpu_display_set_mode(d, 0, 0, 0), 0);
+        EXPECT_TRUE(wait_for([&](const Screenshot &s) { return s.count(cursor_colour(0, 0, 6)) == 0; }));
+        ASSERT_EQ(gpu_display_set_mode(d, 0, 160, 120), 0);
+        ASSERT_EQ(update_all(d, 0, Image(160, 120, VIRTIO_GPU_FORMAT_B8G8R8X8_UNORM, under)), 0);
+        EXPECT_TRUE(wait_for_window(160, 120, with_cursor(under, 30, 20, 1, 1, 6)));
+}
+
+/* Image changes with no dispatch between them: both cursor buffers end
+ * up held; the last image must still come out, none written while held. */
+TEST_F(DisplayWeston, cursor_images_while_the_compositor_holds_both_buffers_are_not_lost) {
+        auto under = [](uint32_t x, uint32_t y) { return pattern(x, y, 8); };
+        connect(1);
+        ASSERT_EQ(gpu_display_set_mode(d, 0, 320, 240), 0);
+        ASSERT_EQ(update_all(d, 0, Image(320, 240, VIRTIO_GPU_FORMAT_B8G8R8X8_UNORM, under)), 0);
+        ASSERT_TRUE(wait_for_window(320, 240, under));
+        for (unsigned seed = 10; seed < 16; seed++) {
+                auto img = cursor_image(VIRTIO_GPU_FORMAT_B8G8R8A8_UNORM, seed);
+                ASSERT_EQ(gpu_display_set_cursor(d, 0, img.data(), VIRTIO_GPU_FORMAT_B8G8R8A8_UNORM, 0, 0), 0);
+                ASSERT_EQ(gpu_display_move_cursor(d, 0, int(seed) * 10, 50), 0);
+        }
+        EXPECT_TRUE(wait_for_window(320, 240, with_cursor(under, 150, 50, 0, 0, 15)));
+}
+
+/* Two scanouts: two cursors, each over its own window. */
+TEST_F(DisplayWeston, each_scanout_has_its_own_cursor) {
+        auto under = [](uint32_t x, uint32_t y) { return pattern(x, y, 9); };
+        auto img = cursor_image(VIRTIO_GPU_FORMAT_B8G8R8A8_UNORM, 7);
+        connect(2);
+        ASSERT_EQ(gpu_display_set_mode(d, 0, 160, 120), 0);
+        ASSERT_EQ(gpu_display_set_mode(d, 1, 160, 120), 0);
+        ASSERT_EQ(update_all(d, 0, Image(160, 120, VIRTIO_GPU_FORMAT_B8G8R8X8_UNORM, under)), 0);
+        ASSERT_EQ(gpu_display_set_cursor(d, 1, img.data(), VIRTIO_GPU_FORMAT_B8G8R8A8_UNORM, 0, 0), 0);
+        ASSERT_EQ(gpu_display_move_cursor(d, 1, 10, 10), 0);
+        /* One cursor, over scanout 1's window: black where the image is
+         * transparent (scanout 0's shows a pattern). */
+        EXPECT_TRUE(wait_for([&](const Screenshot &s) {
+                for (int y = 0; y + 64 <= s.height; y++)
+                        for (int x = 0; x + 64 <= s.width; x++)
+                                if (s.at(x, y) == cursor_colour(0, 0, 7))
+                                        return s.count(cursor_colour(0, 0, 7)) == 1 &&
+                                               s.at(x + 39, y + 63) == cursor_colour(39, 63, 7) &&
+                                               s.at(x + 50, y + 50) == Rgb{ 0, 0, 0 };
+                return false;
+        }));
+}
+
+TEST_F(DisplayWeston, gpu_display_cursor_is_a_subsurface_of_the_window) {
+        auto img = cursor_image(VIRTIO_GPU_FORMAT_B8G8R8A8_UNORM, 0);
+        connect(1);
+        ASSERT_EQ(gpu_display_set_mode(d, 0, 320, 240), 0);
+        ASSERT_EQ(update_all(d, 0, Image(320, 240, VIRTIO_GPU_FORMAT_B8G8R8X8_UNORM,
+                                         [](uint32_t x, uint32_t y) { return pattern(x, y, 1); })),
+                  0);
+        ASSERT_EQ(gpu_display_set_cursor(d, 0, img.data(), VIRTIO_GPU_FORMAT_B8G8R8A8_UNORM, 0, 0), 0);
+        ASSERT_EQ(gpu_display_move_cursor(d, 0, 300, 220), 0);
+        pump(d, 300);
+        /* Its transparent part past the edge does not grow the window. */
+        int w = 0, h = 0;
+        std::string graph = weston.scene_graph();
+        EXPECT_TRUE(window_size(graph, "Majordome", &w, &h)) << graph;
+        EXPECT_EQ(w, 320);
+        EXPECT_EQ(h, 240);
+        EXPECT_EQ(count_lines_with(graph, "subsurface"), 1u) << graph;
+}
+
 TEST_F(DisplayWeston, connects_through_a_given_socket_fd) {
         int fd = -1;
         ASSERT_EQ(connect_unix(weston.socket_path.c_str(), SOCK_STREAM, &fd), 0);
@@ -613,6 +875,25 @@ TEST(DisplayConvert, every_32_bit_format_becomes_xrgb8888_with_alpha_ignored) {
         }
 }
 
+/* The cursor: ARGB8888, an A format's alpha kept, an X format's
+ * junk made opaque. */
+TEST(DisplayConvert, cursor_keeps_the_alpha_of_a_formats_and_makes_x_formats_opaque) {
+        const Rgb c = { 0x12, 0x34, 0x56 };
+        for (uint32_t format : FORMATS) {
+                bool alpha = format == VIRTIO_GPU_FORMAT_B8G8R8A8_UNORM || format == VIRTIO_GPU_FORMAT_A8R8G8B8_UNORM ||
+                             format == VIRTIO_GPU_FORMAT_R8G8B8A8_UNORM || format == VIRTIO_GPU_FORMAT_A8B8G8R8_UNORM;
+                uint8_t src[4], dst[4];
+                encode(format, c, src);         /* alpha or X: 0x5a */
+                ASSERT_EQ(gpu_display_convert_cursor_row(format, dst, src, 1), 0) << format;
+                EXPECT_EQ(dst[0], 0x56) << format;
+                EXPECT_EQ(dst[1], 0x34) << format;
+                EXPECT_EQ(dst[2], 0x12) << format;
+                EXPECT_EQ(dst[3], alpha ? 0x5a : 0xff) << format;
+        }
+        uint8_t px[4] = {};
+        EXPECT_EQ(gpu_display_convert_cursor_row(5, px, px, 1), -EOPNOTSUPP);
+}
+
 TEST(DisplayConvert, other_formats_are_not_supported) {
         uint8_t px[4] = {};
         EXPECT_EQ(gpu_display_convert_row(0, px, px, 1), -EOPNOTSUPP);
@@ -724,9 +1005,37 @@ TEST_F(DisplayArgs, update_rejects_null_pixels) {
         EXPECT_EQ(gpu_display_update(d, 0, nullptr, 320 * 4, FMT, 0, 0, 1, 1), -EINVAL);
 }
 
+TEST_F(DisplayArgs, set_cursor_rejects_a_scanout_out_of_range) {
+        EXPECT_EQ(gpu_display_set_cursor(d, 2, pixels.data(), FMT, 0, 0), -EINVAL);
+        EXPECT_EQ(gpu_display_set_cursor(d, UINT32_MAX, nullptr, 0, 0, 0), -EINVAL);
+        EXPECT_EQ(gpu_display_move_cursor(d, 2, 0, 0), -EINVAL);
+        EXPECT_EQ(gpu_display_move_cursor(d, GPU_DISPLAY_MAX_SCANOUTS, 0, 0), -EINVAL);
+}
+
+TEST_F(DisplayArgs, set_cursor_rejects_a_hotspot_outside_the_image) {
+        EXPECT_EQ(gpu_display_set_cursor(d, 0, pixels.data(), FMT, GPU_DISPLAY_CURSOR_SIZE, 0), -EINVAL);
+        EXPECT_EQ(gpu_display_set_cursor(d, 0, pixels.data(), FMT, 0, GPU_DISPLAY_CURSOR_SIZE), -EINVAL);
+        EXPECT_EQ(gpu_display_set_cursor(d, 0, pixels.data(), FMT, 63, 63), 0);
+}
+
+TEST_F(DisplayArgs, set_cursor_rejects_an_unknown_format) {
+        EXPECT_EQ(gpu_display_set_cursor(d, 0, pixels.data(), 0, 0, 0), -EOPNOTSUPP);
+        EXPECT_EQ(gpu_display_set_cursor(d, 0, pixels.data(), 200, 0, 0), -EOPNOTSUPP);
+}
+
+/* Hiding takes no image, format nor hotspot; a cursor may go on a
+ * scanout without a mode, anywhere. */
+TEST_F(DisplayArgs, cursor_hidden_or_on_a_disabled_scanout_is_accepted) {
+        EXPECT_EQ(gpu_display_set_cursor(d, 0, nullptr, 200, 99, 99), 0);
+        EXPECT_EQ(gpu_display_set_cursor(d, 1, pixels.data(), FMT, 0, 0), 0);
+        EXPECT_EQ(gpu_display_move_cursor(d, 1, INT32_MIN, INT32_MAX), 0);
+}
+
 TEST_F(DisplayArgs, calls_reject_a_null_display) {
         EXPECT_EQ(gpu_display_set_mode(nullptr, 0, 64, 64), -EINVAL);
         EXPECT_EQ(gpu_display_update(nullptr, 0, pixels.data(), 320 * 4, FMT, 0, 0, 1, 1), -EINVAL);
+        EXPECT_EQ(gpu_display_set_cursor(nullptr, 0, nullptr, 0, 0, 0), -EINVAL);
+        EXPECT_EQ(gpu_display_move_cursor(nullptr, 0, 0, 0), -EINVAL);
         EXPECT_EQ(gpu_display_dispatch(nullptr), -EINVAL);
         EXPECT_EQ(gpu_display_fd(nullptr), -1);
         EXPECT_TRUE(gpu_display_is_headless(nullptr));

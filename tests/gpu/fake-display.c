@@ -80,3 +80,33 @@ int gpu_display_update(GpuDisplay *d, unsigned scanout, const void *pixels, uint
                                       .format = format });
         return 0;
 }
+
+int gpu_display_set_cursor(GpuDisplay *d, unsigned scanout, const void *pixels, uint32_t format, uint32_t hot_x,
+                           uint32_t hot_y) {
+        FakeCursor *c;
+
+        if (scanout >= d->n_scanouts)
+                return -EINVAL;
+        if (pixels && (hot_x >= GPU_DISPLAY_CURSOR_SIZE || hot_y >= GPU_DISPLAY_CURSOR_SIZE))
+                return -EINVAL;
+        c = &d->cursor[scanout];
+        c->shown = pixels != NULL;
+        if (pixels) {
+                memcpy(c->pixels, pixels, sizeof(c->pixels));
+                c->format = format;
+                c->hot_x = hot_x;
+                c->hot_y = hot_y;
+        }
+        record(d, (FakeDisplayCall) { .kind = 'c', .scanout = scanout, .x = hot_x, .y = hot_y, .w = c->shown,
+                                      .format = format });
+        return 0;
+}
+
+int gpu_display_move_cursor(GpuDisplay *d, unsigned scanout, int32_t x, int32_t y) {
+        if (scanout >= d->n_scanouts)
+                return -EINVAL;
+        d->cursor[scanout].x = x;
+        d->cursor[scanout].y = y;
+        record(d, (FakeDisplayCall) { .kind = 'p', .scanout = scanout, .x = (uint32_t) x, .y = (uint32_t) y });
+        return 0;
+}

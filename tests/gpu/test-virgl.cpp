@@ -433,6 +433,41 @@ TEST_F(Virgl, rendered_texture_is_shown_on_the_scanout) {
                         ASSERT_EQ(get_le32(disp->s[0].pixels + (y * 16 + x) * 4) & 0xffffff, 0x0000ffu) << x << "," << y;
 }
 
+/* A 3D cursor is read back from virglrenderer at each UPDATE_CURSOR
+ * (the Linux driver's cursors are 2D; another driver's may not be). */
+TEST_F(Virgl, cursor_of_a_3d_texture_is_read_back_for_the_display) {
+        ASSERT_EQ(ctx_create(1), OK);
+        ASSERT_EQ(texture(5, 64, 64), OK);
+        ASSERT_EQ(attach(5, BACKING, 64 * 64 * 4), OK);
+        ASSERT_EQ(ctx_attach(1, 5), OK);
+        Bytes want(64 * 64 * 4);
+        for (uint32_t i = 0; i < 64 * 64; i++)
+                put_le32(&want[i * 4], 0xff000000u | i * 0x010305u);
+        ASSERT_EQ(guest_write(mem, BACKING, want.data(), want.size()), 0);
+        ASSERT_EQ(to_host(1, 5, 0, 0, 64, 64), OK);
+        Req update(VIRTIO_GPU_CMD_UPDATE_CURSOR);
+        update.u32(0).u32(12).u32(34).u32(0).u32(5).u32(1).u32(2).u32(0);
+        uint8_t resp[64];
+        EXPECT_EQ(virtio_gpu_handle(g, mem, VIRTIO_GPU_QUEUE_CURSOR, update.b.data(), update.b.size(), resp,
+                                    sizeof(resp)),
+                  0u);
+        const FakeCursor &c = disp->cursor[0];
+        ASSERT_TRUE(c.shown);
+        EXPECT_EQ(c.format, VIRGL_FORMAT_B8G8R8X8_UNORM);
+        EXPECT_EQ(c.x, 12 + 1);
+        EXPECT_EQ(c.hot_y, 2u);
+        for (uint32_t i = 0; i < 64 * 64; i++)
+                ASSERT_EQ(get_le32(c.pixels + i * 4) & 0xffffff, get_le32(&want[i * 4]) & 0xffffff) << i;
+
+        /* Rendered into afterwards: the next UPDATE_CURSOR shows it. */
+        ASSERT_EQ(submit(1, clear_stream(5, 0.0f, 1.0f, 0.0f)), OK);
+        EXPECT_EQ(virtio_gpu_handle(g, mem, VIRTIO_GPU_QUEUE_CURSOR, update.b.data(), update.b.size(), resp,
+                                    sizeof(resp)),
+                  0u);
+        for (uint32_t i = 0; i < 64 * 64; i++)
+                ASSERT_EQ(get_le32(c.pixels + i * 4) & 0xffffff, 0x00ff00u) << i;
+}
+
 TEST_F(Virgl, scaled_blit_draws_with_a_shader_and_reads_back) {
         texture_in_context(1, 5);
         ASSERT_EQ(submit(1, clear_stream(5, 0.0f, 1.0f, 0.0f)), OK);

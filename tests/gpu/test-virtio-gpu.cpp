@@ -330,27 +330,158 @@ TEST_F(Gpu, set_scanout_with_resource_zero_disables_it) {
         EXPECT_EQ(disp->calls[0].w, 0u);
 }
 
-TEST_F(Gpu, cursor_update_and_move_are_kept) {
+TEST_F(Gpu, cursor_update_and_move_are_kept_per_scanout) {
         ASSERT_EQ(create(5, 64, 64), OK);
         cursor(Req(VIRTIO_GPU_CMD_UPDATE_CURSOR).u32(1).u32(10).u32(20).u32(0).u32(5).u32(3).u32(4).u32(0));
         VirtioGpuCursor c;
-        virtio_gpu_get_cursor(g, &c);
+        virtio_gpu_get_cursor(g, 1, &c);
         EXPECT_EQ(c.resource_id, 5u);
-        EXPECT_EQ(c.scanout, 1u);
         EXPECT_EQ(c.x, 10u);
         EXPECT_EQ(c.y, 20u);
         EXPECT_EQ(c.hot_x, 3u);
         EXPECT_EQ(c.hot_y, 4u);
+        /* Scanout 0's cursor is another one: moved, still hidden. */
         cursor(Req(VIRTIO_GPU_CMD_MOVE_CURSOR).u32(0).u32(30).u32(40).u32(0).u32(0).u32(0).u32(0).u32(0));
-        virtio_gpu_get_cursor(g, &c);
-        EXPECT_EQ(c.resource_id, 5u);
-        EXPECT_EQ(c.scanout, 0u);
+        virtio_gpu_get_cursor(g, 0, &c);
+        EXPECT_EQ(c.resource_id, 0u);
         EXPECT_EQ(c.x, 30u);
         EXPECT_EQ(c.y, 40u);
+        virtio_gpu_get_cursor(g, 1, &c);
+        EXPECT_EQ(c.resource_id, 5u);
+        EXPECT_EQ(c.x, 10u);
+        cursor(Req(VIRTIO_GPU_CMD_MOVE_CURSOR).u32(1).u32(50).u32(60).u32(0).u32(0).u32(0).u32(0).u32(0));
+        virtio_gpu_get_cursor(g, 1, &c);
+        EXPECT_EQ(c.resource_id, 5u);
+        EXPECT_EQ(c.x, 50u);
+        EXPECT_EQ(c.y, 60u);
+        EXPECT_EQ(c.hot_x, 3u);
         /* Unref'd: the cursor is hidden. */
         ASSERT_EQ(unref(5), OK);
-        virtio_gpu_get_cursor(g, &c);
+        virtio_gpu_get_cursor(g, 1, &c);
         EXPECT_EQ(c.resource_id, 0u);
+}
+
+/* The cursor's pixels as the guest wrote them (tag|y<<8|x), 64 x 64. */
+std::vector<uint8_t> cursor_pattern(uint32_t tag) {
+        std::vector<uint8_t> p(64 * 64 * 4);
+        for (uint32_t y = 0; y < 64; y++)
+                for (uint32_t x = 0; x < 64; x++)
+                        put_le32(&p[(y * 64 + x) * 4], tag | y << 8 | x);
+        return p;
+}
+
+/* pos is the image's top-left (the Linux driver's crtc_x, crtc_y); the
+ * display is told where the hotspot goes. */
+TEST_F(Gpu, cursor_update_gives_the_display_the_exact_image_hotspot_and_place) {
+        fill_backing(64, 64, 0x80000000);
+        resource_with_backing(5, 64, 64);
+        ASSERT_EQ(transfer(5, 0, 0, 64, 64, 0), OK);
+        cursor(Req(VIRTIO_GPU_CMD_UPDATE_CURSOR).u32(1).u32(10).u32(20).u32(0).u32(5).u32(3).u32(4).u32(0));
+        ASSERT_EQ(disp->n_calls, 2u);
+        EXPECT_EQ(disp->calls[0].kind, 'c');
+        EXPECT_EQ(disp->calls[0].scanout, 1u);
+        EXPECT_EQ(disp->calls[1].kind, 'p');
+        EXPECT_EQ(disp->calls[1].scanout, 1u);
+        const FakeCursor &c = disp->cursor[1];
+        EXPECT_TRUE(c.shown);
+        EXPECT_EQ(c.format, FMT);
+        EXPECT_EQ(c.hot_x, 3u);
+        EXPECT_EQ(c.hot_y, 4u);
+        EXPECT_EQ(c.x, 10 + 3);
+        EXPECT_EQ(c.y, 20 + 4);
+        EXPECT_EQ(std::vector<uint8_t>(c.pixels, c.pixels + sizeof(c.pixels)), cursor_pattern(0x80000000));
+        EXPECT_FALSE(disp->cursor[0].shown);
+}
+
+/* The Linux driver writes a new image into the same resource and sends
+ * UPDATE_CURSOR again: the image is read afresh each time. */
+TEST_F(Gpu, cursor_update_with_the_same_resource_shows_its_new_image) {
+        fill_backing(64, 64, 0x11000000);
+        resource_with_backing(5, 64, 64);
+        ASSERT_EQ(transfer(5, 0, 0, 64, 64, 0), OK);
+        cursor(Req(VIRTIO_GPU_CMD_UPDATE_CURSOR).u32(0).u32(1).u32(2).u32(0).u32(5).u32(0).u32(0).u32(0));
+        fill_backing(64, 64, 0x22000000);
+        ASSERT_EQ(transfer(5, 0, 0, 64, 64, 0), OK);
+        cursor(Req(VIRTIO_GPU_CMD_UPDATE_CURSOR).u32(0).u32(1).u32(2).u32(0).u32(5).u32(0).u32(0).u32(0));
+        const FakeCursor &c = disp->cursor[0];
+        EXPECT_TRUE(c.shown);
+        EXPECT_EQ(std::vector<uint8_t>(c.pixels, c.pixels + sizeof(c.pixels)), cursor_pattern(0x22000000));
+}
+
+TEST_F(Gpu, cursor_move_moves_the_display_cursor_signed) {
+        ASSERT_EQ(create(5, 64, 64), OK);
+        cursor(Req(VIRTIO_GPU_CMD_UPDATE_CURSOR).u32(0).u32(1).u32(2).u32(0).u32(5).u32(6).u32(1).u32(0));
+        disp->n_calls = 0;
+        /* Left of and above the scanout: the Linux driver sends crtc_x
+         * and crtc_y, which may be negative, as u32. */
+        cursor(Req(VIRTIO_GPU_CMD_MOVE_CURSOR).u32(0).u32((uint32_t) -10).u32((uint32_t) -3).u32(0).u32(0).u32(0).u32(0).u32(0));
+        ASSERT_EQ(disp->n_calls, 1u);
+        EXPECT_EQ(disp->calls[0].kind, 'p');
+        /* MOVE_CURSOR's own hot_x, hot_y are not read: the image's. */
+        EXPECT_EQ(disp->cursor[0].x, -10 + 6);
+        EXPECT_EQ(disp->cursor[0].y, -3 + 1);
+        EXPECT_TRUE(disp->cursor[0].shown);
+        /* Past INT32_MAX with the hotspot: held there, off the scanout. */
+        cursor(Req(VIRTIO_GPU_CMD_MOVE_CURSOR).u32(0).u32(INT32_MAX).u32(INT32_MAX - 1).u32(0).u32(0).u32(0).u32(0).u32(0));
+        EXPECT_EQ(disp->cursor[0].x, INT32_MAX);
+        EXPECT_EQ(disp->cursor[0].y, INT32_MAX);
+}
+
+TEST_F(Gpu, cursor_resource_zero_hides_the_display_cursor) {
+        ASSERT_EQ(create(5, 64, 64), OK);
+        cursor(Req(VIRTIO_GPU_CMD_UPDATE_CURSOR).u32(1).u32(1).u32(2).u32(0).u32(5).u32(0).u32(0).u32(0));
+        ASSERT_TRUE(disp->cursor[1].shown);
+        cursor(Req(VIRTIO_GPU_CMD_UPDATE_CURSOR).u32(1).u32(7).u32(8).u32(0).u32(0).u32(0).u32(0).u32(0));
+        EXPECT_FALSE(disp->cursor[1].shown);
+        EXPECT_EQ(disp->cursor[1].x, 7);
+        EXPECT_EQ(disp->cursor[1].y, 8);
+}
+
+TEST_F(Gpu, unref_of_the_cursors_resource_hides_the_display_cursor) {
+        ASSERT_EQ(create(5, 64, 64), OK);
+        cursor(Req(VIRTIO_GPU_CMD_UPDATE_CURSOR).u32(1).u32(1).u32(2).u32(0).u32(5).u32(0).u32(0).u32(0));
+        ASSERT_TRUE(disp->cursor[1].shown);
+        ASSERT_EQ(unref(5), OK);
+        EXPECT_FALSE(disp->cursor[1].shown);
+}
+
+TEST_F(Gpu, bad_cursor_commands_change_nothing_on_the_display) {
+        fill_backing(64, 64, 0x33000000);
+        resource_with_backing(5, 64, 64);
+        ASSERT_EQ(transfer(5, 0, 0, 64, 64, 0), OK);
+        ASSERT_EQ(create(6, 32, 64), OK);
+        ASSERT_EQ(create(7, 64, 32), OK);
+        cursor(Req(VIRTIO_GPU_CMD_UPDATE_CURSOR).u32(0).u32(1).u32(2).u32(0).u32(5).u32(3).u32(4).u32(0));
+        unsigned calls = disp->n_calls;
+        const std::vector<uint8_t> image = cursor_pattern(0x33000000);
+
+        cursor(Req(VIRTIO_GPU_CMD_UPDATE_CURSOR).u32(0).u32(9).u32(9).u32(0).u32(6).u32(0).u32(0).u32(0));
+        cursor(Req(VIRTIO_GPU_CMD_UPDATE_CURSOR).u32(0).u32(9).u32(9).u32(0).u32(7).u32(0).u32(0).u32(0));
+        cursor(Req(VIRTIO_GPU_CMD_UPDATE_CURSOR).u32(0).u32(9).u32(9).u32(0).u32(77).u32(0).u32(0).u32(0));
+        /* A hotspot outside the 64 x 64 image. */
+        cursor(Req(VIRTIO_GPU_CMD_UPDATE_CURSOR).u32(0).u32(9).u32(9).u32(0).u32(5).u32(64).u32(0).u32(0));
+        cursor(Req(VIRTIO_GPU_CMD_UPDATE_CURSOR).u32(0).u32(9).u32(9).u32(0).u32(5).u32(0).u32(64).u32(0));
+        /* Scanouts out of range (the device has two). */
+        cursor(Req(VIRTIO_GPU_CMD_UPDATE_CURSOR).u32(2).u32(9).u32(9).u32(0).u32(5).u32(0).u32(0).u32(0));
+        cursor(Req(VIRTIO_GPU_CMD_MOVE_CURSOR).u32(2).u32(9).u32(9).u32(0).u32(0).u32(0).u32(0).u32(0));
+        cursor(Req(VIRTIO_GPU_CMD_MOVE_CURSOR).u32(UINT32_MAX).u32(9).u32(9).u32(0).u32(0).u32(0).u32(0).u32(0));
+        /* Short; another command on the cursor queue. */
+        cursor(Req(VIRTIO_GPU_CMD_MOVE_CURSOR).u32(0).u32(9));
+        cursor(Req(VIRTIO_GPU_CMD_RESOURCE_FLUSH).u32(0).u32(0).u32(1).u32(1).u32(5).u32(0).u32(0).u32(0));
+
+        EXPECT_EQ(disp->n_calls, calls);
+        const FakeCursor &c = disp->cursor[0];
+        EXPECT_TRUE(c.shown);
+        EXPECT_EQ(c.x, 1 + 3);
+        EXPECT_EQ(c.y, 2 + 4);
+        EXPECT_EQ(c.hot_x, 3u);
+        EXPECT_EQ(c.hot_y, 4u);
+        EXPECT_EQ(std::vector<uint8_t>(c.pixels, c.pixels + sizeof(c.pixels)), image);
+        VirtioGpuCursor k;
+        virtio_gpu_get_cursor(g, 0, &k);
+        EXPECT_EQ(k.resource_id, 5u);
+        EXPECT_EQ(k.x, 1u);
+        EXPECT_EQ(k.hot_x, 3u);
 }
 
 TEST_F(Gpu, config_reports_scanouts_and_events_clear_clears) {
@@ -596,7 +727,7 @@ TEST_F(Gpu, cursor_of_the_wrong_size_is_ignored) {
         cursor(Req(VIRTIO_GPU_CMD_MOVE_CURSOR).u32(2).u32(9).u32(9).u32(0).u32(0).u32(0).u32(0).u32(0));
         cursor(Req(VIRTIO_GPU_CMD_MOVE_CURSOR).u32(0).u32(9)); /* short */
         VirtioGpuCursor c;
-        virtio_gpu_get_cursor(g, &c);
+        virtio_gpu_get_cursor(g, 0, &c);
         EXPECT_EQ(c.resource_id, 5u);
         EXPECT_EQ(c.x, 1u);
         EXPECT_EQ(c.y, 2u);
@@ -683,7 +814,7 @@ TEST_F(GpuQueue, cursor_queue_chains_come_back_with_nothing_written) {
         ASSERT_EQ(drv->used_idx(), 1);
         EXPECT_EQ(drv->used(0).len, 0u);
         VirtioGpuCursor c;
-        virtio_gpu_get_cursor(g, &c);
+        virtio_gpu_get_cursor(g, 0, &c);
         EXPECT_EQ(c.x, 3u);
         EXPECT_EQ(c.y, 4u);
 }
