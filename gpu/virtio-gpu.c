@@ -1997,11 +1997,15 @@ void virtio_gpu_drop_held(VirtioGpu *g) {
 void virtio_gpu_reset(VirtioGpu *g) {
         virtio_gpu_drop_held(g);
         contexts_destroy(g);
-        for (unsigned s = 0; s < g->o.n_scanouts; s++)
+        for (unsigned s = 0; s < g->o.n_scanouts; s++) {
                 if (g->scanouts[s].resource_id != 0)
                         scanout_disable(g, s);
+                /* The display keeps a cursor for a window to come. */
+                if (g->cursors[s].resource_id != 0)
+                        (void) gpu_display_set_cursor(g->display, s, NULL, 0, 0, 0);
+                g->cursors[s] = (VirtioGpuCursor) { 0 };
+        }
         resources_destroy(g);
-        g->cursor = (VirtioGpuCursor) { 0 };
         g->events_read = 0;
 }
 
