@@ -108,7 +108,8 @@ typedef struct Pending {
         bool ready;
 } Pending;
 
-/* A guest's context: virglrenderer's, or a cross-domain one of ours. */
+/* A guest's context: virglrenderer's, a cross-domain one of ours, or
+ * (without virglrenderer) a default one with no renderer. */
 typedef struct Context {
         uint32_t id;
         CrossDomain *cd;
@@ -341,7 +342,7 @@ static void contexts_destroy(VirtioGpu *g) {
         for (unsigned i = 0; i < g->n_contexts; i++) {
                 if (g->contexts[i].cd)
                         cross_domain_free(g->contexts[i].cd);
-                else
+                else if (g->virgl)
                         virgl_renderer_context_destroy(g->contexts[i].id);
         }
         g->n_contexts = 0;
@@ -1032,10 +1033,18 @@ static uint32_t cmd_ctx_create(VirtioGpu *g, const Request *rq) {
         init = get_le32(rq->p + 28);
         capset = init & VIRTIO_GPU_CONTEXT_INIT_CAPSET_ID_MASK;
         if (nlen > sizeof(name) || (init & ~VIRTIO_GPU_CONTEXT_INIT_CAPSET_ID_MASK) != 0 ||
-            (capset != 0 && !capset_offered(g, capset)) || (capset == 0 && !g->virgl))
+            (capset != 0 && !capset_offered(g, capset)))
                 return VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
         if (g->n_contexts >= VIRTIO_GPU_MAX_CONTEXTS)
                 return VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY;
+        /* The default context without virglrenderer (VIRGL offered for
+         * cross-domain): the Linux driver makes one for each client that
+         * opens the card, dumb buffers and all, and attaches its resources
+         * to it. It has no renderer: attach and detach only. */
+        if (capset == 0 && !g->virgl) {
+                g->contexts[g->n_contexts++] = (Context) { .id = id };
+                return VIRTIO_GPU_RESP_OK_NODATA;
+        }
         if (capset == CROSS_DOMAIN_CAPSET) {
                 CrossDomain *cd;
 
@@ -1072,11 +1081,10 @@ static uint32_t cmd_ctx_destroy(VirtioGpu *g, const Request *rq) {
         for (unsigned k = 0; k < g->n_pending; k++)
                 if (g->pending[k].kind != PENDING_GLOBAL && g->pending[k].ctx_id == g->contexts[i].id)
                         g->pending[k].ready = true;
-        if (g->contexts[i].cd) {
+        if (g->contexts[i].cd)
                 cross_domain_free(g->contexts[i].cd);
-        } else {
+        else if (g->virgl)
                 virgl_renderer_context_destroy(g->contexts[i].id);
-        }
         g->contexts[i] = g->contexts[--g->n_contexts];
         return VIRTIO_GPU_RESP_OK_NODATA;
 }
@@ -1089,16 +1097,16 @@ static uint32_t cmd_ctx_resource(VirtioGpu *g, const Request *rq, bool attach) {
                 return VIRTIO_GPU_RESP_ERR_UNSPEC;
         if (!context_known(g, rq))
                 return VIRTIO_GPU_RESP_ERR_INVALID_CONTEXT_ID;
-        /* A cross-domain context names resources in its commands: the
-         * guest driver attaches every one it uses, which changes nothing. */
-        if (context_cross_domain(g, rq))
-                return resource_find(g, get_le32(rq->p + 24)) ? VIRTIO_GPU_RESP_OK_NODATA
-                                                               : VIRTIO_GPU_RESP_ERR_INVALID_RESOURCE_ID;
-        /* Only virglrenderer's resources: a 2D one lives in host memory,
-         * out of its reach. */
+        /* A cross-domain or default context names resources in its
+         * commands, if at all: the guest driver attaches every one it
+         * uses, which changes nothing. So does a 2D resource (a dumb
+         * buffer) on a virgl context: it lives in host memory, out of
+         * virglrenderer's reach (QEMU's virgl ignores it too). */
         r = resource_find(g, get_le32(rq->p + 24));
-        if (!r || !r->is_3d)
+        if (!r)
                 return VIRTIO_GPU_RESP_ERR_INVALID_RESOURCE_ID;
+        if (context_cross_domain(g, rq) || !g->virgl || !r->is_3d)
+                return VIRTIO_GPU_RESP_OK_NODATA;
         if (attach)
                 virgl_renderer_ctx_attach_resource((int) get_le32(rq->p + 16), (int) r->id);
         else
@@ -1235,6 +1243,9 @@ static uint32_t cmd_submit_3d(VirtioGpu *g, const Request *rq) {
                        : r == -EINVAL ? VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER
                                       : VIRTIO_GPU_RESP_ERR_UNSPEC;
         }
+        /* A default context without virglrenderer renders nothing. */
+        if (!g->virgl)
+                return VIRTIO_GPU_RESP_ERR_UNSPEC;
         if (size == 0)
                 return VIRTIO_GPU_RESP_OK_NODATA;
         /* Copied into the device's own aligned buffer: virglrenderer

@@ -294,8 +294,39 @@ TEST_F(CrossDomain, offers_capset_5_version_0_with_wayland_and_no_dmabuf_and_the
         ASSERT_EQ(ctrl(Req(VIRTIO_GPU_CMD_GET_CAPSET).u32(5).u32(0)), VIRTIO_GPU_RESP_OK_CAPSET);
         EXPECT_EQ(Bytes(last.begin() + 24, last.end()), words({ 1, 2, 0, 0 }));
         /* virgl is not offered: no virglrenderer context. */
-        EXPECT_EQ(ctx_create(3, 0), VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER);
-        EXPECT_EQ(ctx_create(3, 1), VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER);
+        EXPECT_EQ(ctx_create(3, VIRTIO_GPU_CAPSET_VIRGL), VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER);
+        EXPECT_EQ(ctx_create(3, VIRTIO_GPU_CAPSET_VIRGL2), VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER);
+}
+
+/* The Linux driver's default context (no context_init: capset 0), made
+ * for every client that opens the card, a dumb-buffer one too: it takes
+ * attach and detach of resources that exist, renders nothing, and goes
+ * with destroy or a reset. Refused, it cost four errors in the guest's
+ * log at each open, and every dumb buffer's attach. */
+TEST_F(CrossDomain, default_context_without_virgl_takes_attach_and_detach_and_renders_nothing) {
+        ASSERT_EQ(ctx_create(3, 0), VIRTIO_GPU_RESP_OK_NODATA);
+        EXPECT_EQ(ctx_create(3, 0), VIRTIO_GPU_RESP_ERR_INVALID_CONTEXT_ID) << "its id is taken";
+        ASSERT_EQ(ctrl(Req(VIRTIO_GPU_CMD_RESOURCE_CREATE_2D).u32(7).u32(VIRTIO_GPU_FORMAT_B8G8R8X8_UNORM).u32(4).u32(4)),
+                  VIRTIO_GPU_RESP_OK_NODATA);
+        EXPECT_EQ(ctrl(Req(VIRTIO_GPU_CMD_CTX_ATTACH_RESOURCE, 0, 0, 3).u32(7).u32(0)), VIRTIO_GPU_RESP_OK_NODATA);
+        EXPECT_EQ(ctrl(Req(VIRTIO_GPU_CMD_CTX_DETACH_RESOURCE, 0, 0, 3).u32(7).u32(0)), VIRTIO_GPU_RESP_OK_NODATA);
+        EXPECT_EQ(ctrl(Req(VIRTIO_GPU_CMD_CTX_ATTACH_RESOURCE, 0, 0, 3).u32(8).u32(0)),
+                  VIRTIO_GPU_RESP_ERR_INVALID_RESOURCE_ID);
+        /* A stream, fenced on ring 0 or not: refused at once, never held. */
+        bool held = true;
+        EXPECT_EQ(submit(Bytes(8, 0), 0, 1, &held, 3), VIRTIO_GPU_RESP_ERR_UNSPEC);
+        EXPECT_FALSE(held);
+        EXPECT_EQ(submit(Bytes(8, 0), -1, 2, &held, 3), VIRTIO_GPU_RESP_ERR_UNSPEC);
+        EXPECT_FALSE(held);
+        /* No host blob of its own. */
+        EXPECT_EQ(host_blob(9, 1, 4096, 3), VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER);
+        EXPECT_EQ(ctrl(Req(VIRTIO_GPU_CMD_CTX_DESTROY, 0, 0, 3)), VIRTIO_GPU_RESP_OK_NODATA);
+        EXPECT_EQ(ctrl(Req(VIRTIO_GPU_CMD_CTX_DESTROY, 0, 0, 3)), VIRTIO_GPU_RESP_ERR_INVALID_CONTEXT_ID);
+        /* A reset and the device's end with one alive. */
+        ASSERT_EQ(ctx_create(4, 0), VIRTIO_GPU_RESP_OK_NODATA);
+        virtio_gpu_reset(g);
+        EXPECT_EQ(ctrl(Req(VIRTIO_GPU_CMD_CTX_DESTROY, 0, 0, 4)), VIRTIO_GPU_RESP_ERR_INVALID_CONTEXT_ID);
+        ASSERT_EQ(ctx_create(4, 0), VIRTIO_GPU_RESP_OK_NODATA);
 }
 
 TEST_F(CrossDomain, virgl_context_types_need_the_virgl_back_end_and_cross_domain_needs_blob) {
