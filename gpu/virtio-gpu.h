@@ -180,10 +180,11 @@ void virtio_gpu_drop_held(VirtioGpu *g);
 
 /* A device reset (virtio 1.2 §2.4; vhost-user's RESET_DEVICE): held
  * responses are dropped and every context, resource and scanout goes, so
- * the guest's driver starts again on a device like a new one (its
- * resource ids from 1 again). Scanout windows close until the next mode
- * is set; the fence numbers given to virglrenderer go on rising, so a
- * stale fence can never complete a new one. */
+ * the guest's driver starts again on a device like a new one, with none of
+ * the old driver's memory counted against max_memory and its ids free.
+ * Scanout windows close until the next mode is set; the fence numbers
+ * given to virglrenderer go on rising, so a stale fence can never
+ * complete a new one. */
 void virtio_gpu_reset(VirtioGpu *g);
 
 /* Cross-domain contexts wait on their compositor connections and pipes:

@@ -83,7 +83,10 @@ const char *const kGuestChecks[] = {
 };
 
 /* The GPU's display: check-gpu.sh asks for 640x480; kms-pattern's second
- * buffer is on screen when it says gpu-shown. */
+ * buffer is on screen when it says gpu-shown. Its resources may take 4 MiB
+ * (max-memory): kms-pattern's two buffers (2.4 MB) fit, but not twice, so
+ * gpu-rebind fails when the reset leaves the unplugged driver's buffers
+ * on the host. */
 constexpr uint32_t kGpuWidth = 640, kGpuHeight = 480;
 
 weston_test::Rgb kms_pattern(uint32_t x, uint32_t y) {
@@ -383,7 +386,7 @@ TEST(LinuxDevices, RigKernelDriversUseEveryDeviceInOneBoot) {
                       "--balloon", "--shared-dir", share + ":linuxtest-share",
                       "--shared-dir", ro_share + ":linuxtest-ro:ro",
                       "--gpu", "backend=2d,width=" + std::to_string(kGpuWidth) + ",height=" + std::to_string(kGpuHeight) +
-                                       ",context-types=cross-domain",
+                                       ",context-types=cross-domain,max-memory=4M",
                       "--wayland-sock", weston.socket_path, "--socket", ctrl, "--initrd", initrd,
                       "--cmdline", "console=ttyS0 " + rig_cmdline, rig + "/vmlinux" });
         Fd pidfd((int) syscall(SYS_pidfd_open, vmm.pid(), 0));

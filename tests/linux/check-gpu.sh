@@ -48,13 +48,27 @@ case "$gpu_features" in
 *) gpu_report features FAIL "no +edid in '$gpu_features'" ;;
 esac
 
-# The driver let go and bound again: its remove resets the device, and the
-# host must drop every resource and context, for the new driver instance
-# numbers its resources from 1 again (the fbdev console's, kms-pattern's).
-# kms-pattern then sets a mode as before; its lines go to a file, so the
-# host does not take them for the first run's.
+# The driver lets go while kms-pattern holds its buffers on screen: once
+# unplugged it sends nothing more, not even their UNREF, and its remove
+# resets the device. The host must drop every resource then, for the new
+# driver instance numbers its resources from 1 again. kms-pattern then
+# sets a mode as before; the lines of both runs go to files, so the host
+# does not take them for the first run's.
 gpu_rebind() {
+        # The host's refusals are only in the kernel log (the driver does
+        # not wait for a create's answer): "response 0x12.. (command ..)".
+        $bb dmesg > /tmp/gpu-dmesg
+        errors_before=$($bb grep -c "response 0x12" /tmp/gpu-dmesg)
+        /kms-pattern 60 > /tmp/gpu-held 2>&1 &
+        held=$!
+        n=0
+        while ! $bb grep -q "gpu-shown" /tmp/gpu-held && [ $n -lt 150 ]; do
+                $bb sleep 0.2
+                n=$((n + 1))
+        done
         echo "$gpu_dev" > /sys/bus/virtio/drivers/virtio_gpu/unbind
+        kill $held
+        wait $held
         echo "$gpu_dev" > /sys/bus/virtio/drivers/virtio_gpu/bind
         n=0
         while [ ! -c /dev/dri/card0 ] && [ $n -lt 50 ]; do
@@ -63,8 +77,13 @@ gpu_rebind() {
         done
         /kms-pattern 0 > /tmp/gpu-rebind 2>&1
         rc=$?
-        if [ $rc = 0 ] && $bb grep -q "gpu-shown PASS" /tmp/gpu-rebind && ! $bb grep -q FAIL /tmp/gpu-rebind; then
-                gpu_report rebind PASS "$gpu_dev unbound and bound; kms-pattern sets its mode again"
+        $bb dmesg > /tmp/gpu-dmesg
+        $bb grep "response 0x12" /tmp/gpu-dmesg > /tmp/gpu-refused
+        errors_after=$($bb grep -c . /tmp/gpu-refused)
+        if [ "$errors_after" != "$errors_before" ]; then
+                gpu_report rebind FAIL "the host refused $((errors_after - errors_before)) commands after the rebind, the last: $($bb tail -n 1 /tmp/gpu-refused)"
+        elif [ $rc = 0 ] && $bb grep -q "gpu-shown PASS" /tmp/gpu-rebind && ! $bb grep -q FAIL /tmp/gpu-rebind; then
+                gpu_report rebind PASS "$gpu_dev unbound and bound; kms-pattern sets its mode again, no command refused"
         else
                 gpu_report rebind FAIL "kms-pattern exited $rc after the rebind: $($bb grep -m1 FAIL /tmp/gpu-rebind)"
         fi
