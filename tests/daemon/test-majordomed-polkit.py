@@ -59,48 +59,6 @@ def uid_of(user):
     return pwd.getpwnam(user).pw_uid
 
 
-class PolkitBus(T.Bus):
-    """A system-like private bus where polkitd (as its own user) may own
-    its name, and anyone may call it and majordomed."""
-
-    def __init__(self):
-        self.dir = tempfile.mkdtemp(prefix="majordome-bus-")
-        os.chmod(self.dir, 0o755)
-        conf = os.path.join(self.dir, "bus.conf")
-        with open(conf, "w") as f:
-            f.write("""<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>system</type>
-  <listen>unix:path=%s/system_bus_socket</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow user="*"/>
-    <deny own="*"/>
-    <deny send_type="method_call"/>
-    <allow send_destination="org.freedesktop.DBus"/>
-    <allow send_type="signal"/>
-    <allow send_requested_reply="true" send_type="method_return"/>
-    <allow send_requested_reply="true" send_type="error"/>
-    <allow receive_type="method_call"/>
-    <allow receive_type="method_return"/>
-    <allow receive_type="error"/>
-    <allow receive_type="signal"/>
-    <allow send_destination="%s"/>
-  </policy>
-  <policy user="polkitd">
-    <allow own="%s"/>
-  </policy>
-  <include>%s</include>
-</busconfig>
-""" % (self.dir, POLKIT_NAME, POLKIT_NAME, os.path.join(T.SOURCE_DIR, "dbus", "org.majordome.VmManager1.conf")))
-        self.proc = subprocess.Popen(["dbus-daemon", "--nofork", "--print-address=1", "--config-file=" + conf],
-                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-        self.address = self.proc.stdout.readline().decode().strip()
-        T.check(self.address.startswith("unix:"), "dbus-daemon printed no address")
-        self.system = True
-
-
 class Polkitd:
     """The real polkitd on bus, in a mount namespace of its own where only
     our rules and actions are where it looks. Started as root, it drops to
@@ -148,7 +106,7 @@ class Polkitd:
 
 class Setup:
     def __init__(self):
-        self.bus = PolkitBus()
+        self.bus = T.Bus(system=True, services=(POLKIT_NAME,), owner="polkitd")
         self.polkitd = None
         self.daemon = None
         try:

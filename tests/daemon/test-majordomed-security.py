@@ -106,55 +106,12 @@ print(json.dumps(results), flush=True)
 '''
 
 
-class PolkitBus(T.Bus):
-    """A system-like private bus where a fake polkit may own its name."""
-
-    def __init__(self):
-        self.dir = tempfile.mkdtemp(prefix="majordome-bus-")
-        os.chmod(self.dir, 0o755)
-        conf = os.path.join(self.dir, "bus.conf")
-        with open(conf, "w") as f:
-            f.write("""<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>system</type>
-  <listen>unix:path=%s/system_bus_socket</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow user="*"/>
-    <deny own="*"/>
-    <deny send_type="method_call"/>
-    <allow send_destination="org.freedesktop.DBus"/>
-    <allow send_type="signal"/>
-    <allow send_requested_reply="true" send_type="method_return"/>
-    <allow send_requested_reply="true" send_type="error"/>
-    <allow receive_type="method_call"/>
-    <allow receive_type="method_return"/>
-    <allow receive_type="error"/>
-    <allow receive_type="signal"/>
-  </policy>
-  <policy user="root">
-    <allow own="org.freedesktop.PolicyKit1"/>
-  </policy>
-  <policy context="default">
-    <allow send_destination="org.freedesktop.PolicyKit1"/>
-  </policy>
-  <include>%s</include>
-</busconfig>
-""" % (self.dir, os.path.join(T.SOURCE_DIR, "dbus", "org.majordome.VmManager1.conf")))
-        self.proc = subprocess.Popen(["dbus-daemon", "--nofork", "--print-address=1", "--config-file=" + conf],
-                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-        self.address = self.proc.stdout.readline().decode().strip()
-        T.check(self.address.startswith("unix:"), "dbus-daemon printed no address")
-        self.system = True
-
-
 class Setup:
     """A bus, the fake polkit, majordomed (system mode, --verbose), and a
     directory nobody can enter (the root-only files) beside one nobody owns."""
 
     def __init__(self, grant=(MANAGE,), hold=False):
-        self.bus = PolkitBus()
+        self.bus = T.Bus(system=True, services=("org.freedesktop.PolicyKit1",))
         self.tmp = tempfile.mkdtemp(prefix="majordome-sec-")
         os.chmod(self.tmp, 0o755)
         self.conf = os.path.join(self.tmp, "polkit.json")

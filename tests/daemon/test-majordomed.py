@@ -115,9 +115,9 @@ def expect_error(name, fn, *args, **kw):
 class Bus:
     """A private dbus-daemon: session-like, or system-like with our policy."""
 
-    def __init__(self, system=False, services=()):
-        """services: names root may own on a system-like bus, which anyone
-        may call (stand-ins for system services)."""
+    def __init__(self, system=False, services=(), owner="root"):
+        """services: names owner (a user name) may own on a system-like
+        bus, which anyone may call (system services or their stand-ins)."""
         self.dir = tempfile.mkdtemp(prefix="majordome-bus-")
         os.chmod(self.dir, 0o755)
         args = ["dbus-daemon", "--nofork", "--print-address=1"]
@@ -143,13 +143,13 @@ class Bus:
     <allow receive_type="error"/>
     <allow receive_type="signal"/>
   </policy>
-  <policy user="root">%s
+  <policy user="%s">%s
   </policy>
   <policy context="default">%s
   </policy>
   <include>%s</include>
 </busconfig>
-""" % (self.dir, "".join('\n    <allow own="%s"/>' % n for n in services),
+""" % (self.dir, owner, "".join('\n    <allow own="%s"/>' % n for n in services),
        "".join('\n    <allow send_destination="%s"/>' % n for n in services),
        os.path.join(SOURCE_DIR, "dbus", "org.majordome.VmManager1.conf")))
             args += ["--config-file=" + conf]
