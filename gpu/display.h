@@ -27,6 +27,13 @@ typedef struct GpuDisplayCallbacks {
         /* The user asked to close scanout's window (its close button):
          * the VM should stop. Optional. */
         void (*close_requested)(void *ctx, unsigned scanout);
+        /* The compositor gave scanout's window a size (the user resized
+         * it, or it was maximized or made fullscreen) that is neither the
+         * guest's mode nor the size last reported: the guest should be
+         * offered width x height (1..16384 each). Once per distinct size;
+         * the window goes on showing the guest's mode until a new one is
+         * set. Optional. */
+        void (*resize_requested)(void *ctx, unsigned scanout, uint32_t width, uint32_t height);
 } GpuDisplayCallbacks;
 
 /* Connects to the compositor: wayland_fd a connected socket (taken, even

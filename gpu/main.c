@@ -178,6 +178,28 @@ static void on_close_requested(void *ctx, unsigned scanout) {
                 exit(EXIT_SUCCESS);
 }
 
+/* The user resized a scanout's window (or the compositor maximized it):
+ * the guest is offered that size, and told through a configuration
+ * change (VIRTIO_GPU_EVENT_DISPLAY; the front-end interrupts the
+ * driver, which reads the display info again). */
+static void on_resize_requested(void *ctx, unsigned scanout, uint32_t width, uint32_t height) {
+        Gpu *gpu = ctx;
+        int r;
+
+        if (!gpu->core)
+                return;
+        r = virtio_gpu_set_preferred_size(gpu->core, scanout, width, height);
+        if (r <= 0)
+                return;
+        log_info("scanout %u's window is now %ux%u: offering the guest that mode", scanout, (unsigned) width,
+                 (unsigned) height);
+        if (gpu->backend) {
+                r = vhost_user_backend_config_changed(gpu->backend);
+                if (r < 0)
+                        log_warning_errno(r, "Cannot tell the front-end the display changed, the guest learns it at its next look: %m");
+        }
+}
+
 int main(int argc, char **argv) {
         enum { ARG_FD = 0x100, ARG_SOCKET, ARG_WIDTH, ARG_HEIGHT, ARG_DISPLAYS, ARG_MAX_MEMORY, ARG_WL_SOCK, ARG_WL_FD,
                ARG_SECCOMP, ARG_DISABLE_SANDBOX, ARG_BACKEND, ARG_BLOB, ARG_HOST_VISIBLE_SIZE, ARG_CONTEXT_TYPES };
@@ -201,7 +223,8 @@ int main(int argc, char **argv) {
         };
         VirtioGpuOptions o = { .n_scanouts = 1, .width = 1024, .height = 768,
                                .max_memory = VIRTIO_GPU_DEFAULT_MAX_MEMORY };
-        const GpuDisplayCallbacks callbacks = { .close_requested = on_close_requested };
+        const GpuDisplayCallbacks callbacks = { .close_requested = on_close_requested,
+                                                .resize_requested = on_resize_requested };
         VhostUserBackendOps ops = {
                 .features = (UINT64_C(1) << 32) | VIRTIO_GPU_DEVICE_FEATURES, /* VERSION_1, EDID */
                 .n_queues = VIRTIO_GPU_N_QUEUES,

@@ -128,6 +128,10 @@ struct VirtioGpu {
         Scanout scanouts[GPU_DISPLAY_MAX_SCANOUTS];
         VirtioGpuCursor cursors[GPU_DISPLAY_MAX_SCANOUTS];
         uint32_t events_read;
+        /* Each scanout's size offered to the guest (GET_DISPLAY_INFO's
+         * pmode, GET_EDID's preferred timing): the configured one, until
+         * the host's window asks another (virtio_gpu_set_preferred_size). */
+        uint32_t preferred[GPU_DISPLAY_MAX_SCANOUTS][2];
         uint8_t *req;           /* VIRTIO_GPU_MAX_REQUEST bytes, for virtio_gpu_process */
 
         /* Contexts: virglrenderer's (virgl: it runs), cross-domain's. */
@@ -297,6 +301,10 @@ int virtio_gpu_new(const VirtioGpuOptions *o, GpuDisplay *display, VirtioGpu **r
                 return -ENOMEM;
         }
         g->o = *o;
+        for (unsigned i = 0; i < o->n_scanouts; i++) {
+                g->preferred[i][0] = o->width;
+                g->preferred[i][1] = o->height;
+        }
         if (g->o.max_memory == 0)
                 g->o.max_memory = VIRTIO_GPU_DEFAULT_MAX_MEMORY;
         if (g->o.host_visible_size == 0)
@@ -428,6 +436,27 @@ void virtio_gpu_config_write(VirtioGpu *g, uint32_t offset, const void *data, ui
 
 void virtio_gpu_raise_display_event(VirtioGpu *g) {
         g->events_read |= VIRTIO_GPU_EVENT_DISPLAY;
+}
+
+int virtio_gpu_set_preferred_size(VirtioGpu *g, unsigned scanout, uint32_t width, uint32_t height) {
+        if (scanout >= g->o.n_scanouts || width == 0 || height == 0 || width > VIRTIO_GPU_MAX_DIMENSION ||
+            height > VIRTIO_GPU_MAX_DIMENSION)
+                return -EINVAL;
+        if (g->preferred[scanout][0] == width && g->preferred[scanout][1] == height)
+                return 0;
+        g->preferred[scanout][0] = width;
+        g->preferred[scanout][1] = height;
+        /* §5.7.4: the display configuration changed; the driver answers
+         * with GET_DISPLAY_INFO (and GET_EDID), then clears the bit
+         * through events_clear. */
+        virtio_gpu_raise_display_event(g);
+        return 1;
+}
+
+void virtio_gpu_get_preferred_size(const VirtioGpu *g, unsigned scanout, uint32_t *ret_width,
+                                   uint32_t *ret_height) {
+        *ret_width = g->preferred[scanout][0];
+        *ret_height = g->preferred[scanout][1];
 }
 
 /* ---- EDID ---- */
@@ -1478,13 +1507,13 @@ static uint32_t cmd_detach(VirtioGpu *g, const Request *rq) {
 
 static uint32_t cmd_display_info(VirtioGpu *g, uint8_t *resp) {
         /* §5.7.6.7: one pmode per scanout the device has, all enabled at
-         * the configured size; the rest zero. */
+         * its preferred size; the rest zero. */
         memset(resp + HDR_SIZE, 0, sizeof(struct virtio_gpu_resp_display_info) - HDR_SIZE);
         for (unsigned s = 0; s < g->o.n_scanouts; s++) {
                 uint8_t *m = resp + HDR_SIZE + s * 24;
 
-                put_le32(m + 8, g->o.width);
-                put_le32(m + 12, g->o.height);
+                put_le32(m + 8, g->preferred[s][0]);
+                put_le32(m + 12, g->preferred[s][1]);
                 put_le32(m + 16, 1);
         }
         return VIRTIO_GPU_RESP_OK_DISPLAY_INFO;
@@ -1498,7 +1527,8 @@ static uint32_t cmd_get_edid(VirtioGpu *g, const Request *rq, uint8_t *resp) {
                 return VIRTIO_GPU_RESP_ERR_INVALID_SCANOUT_ID;
         memset(resp + HDR_SIZE, 0, sizeof(struct virtio_gpu_resp_edid) - HDR_SIZE);
         put_le32(resp + HDR_SIZE, 128);
-        virtio_gpu_make_edid(g->o.width, g->o.height, resp + HDR_SIZE + 8);
+        virtio_gpu_make_edid(g->preferred[get_le32(rq->p + 24)][0], g->preferred[get_le32(rq->p + 24)][1],
+                             resp + HDR_SIZE + 8);
         return VIRTIO_GPU_RESP_OK_EDID;
 }
 
@@ -2017,6 +2047,9 @@ void virtio_gpu_reset(VirtioGpu *g) {
                 g->cursors[s] = (VirtioGpuCursor) { 0 };
         }
         resources_destroy(g);
+        /* The preferred sizes stay: the host's windows keep their size,
+         * and the driver that starts again reads them. A pending event
+         * goes (that driver reads the display info anyway). */
         g->events_read = 0;
 }
 

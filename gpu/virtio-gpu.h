@@ -213,6 +213,19 @@ void virtio_gpu_config_write(VirtioGpu *g, uint32_t offset, const void *data, ui
  * configuration changed); the transport then tells the driver. */
 void virtio_gpu_raise_display_event(VirtioGpu *g);
 
+/* The host's window for scanout now has width x height (the user
+ * resized it): GET_DISPLAY_INFO's pmode and GET_EDID's preferred timing
+ * for that scanout say so from now on (the options' size until then),
+ * and VIRTIO_GPU_EVENT_DISPLAY is raised in events_read (§5.7.4); the
+ * caller then tells the transport the configuration changed. Kept
+ * across virtio_gpu_reset(). 1 when the size changed, 0 when it was
+ * that already (nothing raised), -EINVAL for a scanout out of range or
+ * a side 0 or past VIRTIO_GPU_MAX_DIMENSION (nothing changed). */
+int virtio_gpu_set_preferred_size(VirtioGpu *g, unsigned scanout, uint32_t width, uint32_t height);
+/* scanout's preferred size; the caller checked scanout < n_scanouts. */
+void virtio_gpu_get_preferred_size(const VirtioGpu *g, unsigned scanout, uint32_t *ret_width,
+                                   uint32_t *ret_height);
+
 /* scanout's cursor; the caller checked scanout < n_scanouts. */
 void virtio_gpu_get_cursor(const VirtioGpu *g, unsigned scanout, VirtioGpuCursor *ret);
 /* Bytes the guest's resources take now. */

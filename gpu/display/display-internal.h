@@ -23,6 +23,21 @@ int gpu_display_convert_cursor_row(uint32_t format, uint8_t *dst, const uint8_t 
  * compositor would (weston's headless back-end has no way to click). */
 void gpu_display_test_toplevel_close(GpuDisplay *d, unsigned scanout);
 
+/* Calls the xdg_toplevel.configure handler of scanout's window with
+ * that size and states (as a user's interactive resize would send it),
+ * then what xdg_surface.configure does, but acks nothing (there is no
+ * serial of the compositor's to ack). */
+void gpu_display_test_toplevel_configure(GpuDisplay *d, unsigned scanout, int32_t width, int32_t height,
+                                         bool maximized, bool fullscreen);
+
+/* Asks the compositor to maximize scanout's window, or to stop
+ * (xdg_toplevel.set_maximized, unset_maximized), as a user's maximize
+ * button would have the window do. */
+void gpu_display_test_set_maximized(GpuDisplay *d, unsigned scanout, bool maximized);
+/* Asks the compositor to make scanout's window fullscreen
+ * (xdg_toplevel.set_fullscreen, on an output of its choice). */
+void gpu_display_test_set_fullscreen(GpuDisplay *d, unsigned scanout);
+
 /* The size of scanout's window buffers; false when it has no window. */
 bool gpu_display_test_window_size(const GpuDisplay *d, unsigned scanout, uint32_t *ret_width,
                                   uint32_t *ret_height);

@@ -41,6 +41,7 @@
 #define MAX_DIMENSION 16384u            /* per side, as display.h says */
 #define CONNECT_TIMEOUT_MS 2000         /* the one start-up round trip */
 #define BYTES_PER_PIXEL 4u
+#define MIN_SIDE 64u                    /* the window's min size, per side (a hint) */
 #define CLAMP(v, lo, hi) ((v) < (lo) ? (lo) : (v) > (hi) ? (hi) : (v))
 
 /* A rectangle as [x0, x1) x [y0, y1); empty when x0 >= x1. */
@@ -49,6 +50,14 @@ typedef struct Rect {
 } Rect;
 
 typedef struct Scanout Scanout;
+
+/* What a configure asks of the window (xdg_toplevel.configure): a size,
+ * 0 where the compositor leaves it to the client, and the states that
+ * bind the size. */
+typedef struct WindowState {
+        uint32_t width, height;
+        bool maximized, fullscreen;
+} WindowState;
 
 #define CURSOR_SIDE GPU_DISPLAY_CURSOR_SIZE
 #define CURSOR_BYTES (CURSOR_SIDE * CURSOR_SIDE * BYTES_PER_PIXEL)
@@ -91,6 +100,16 @@ struct Scanout {
         struct xdg_toplevel *toplevel;
         struct zxdg_toplevel_decoration_v1 *decoration;        /* NULL: none offered */
         bool configured;        /* the first configure was acked */
+        /* The compositor's configures. A commit must obey the one acked
+         * last (weston kills a client whose buffer is not a maximized
+         * window's size, or is larger than a fullscreen one's), so one the
+         * mode does not fit waits, not acked, until a mode fits it. */
+        WindowState next;       /* the last xdg_toplevel.configure */
+        WindowState acked;
+        WindowState waiting;
+        uint32_t waiting_serial;
+        bool has_waiting;
+        uint32_t asked_width, asked_height;     /* last reported size; 0 x 0: none */
 
         struct wl_shm_pool *pool;
         void *map;
@@ -130,6 +149,23 @@ struct GpuDisplay {
 
         Scanout scanouts[GPU_DISPLAY_MAX_SCANOUTS];
 };
+
+/* Whether a width x height buffer obeys st (xdg-shell): a maximized
+ * window is exactly its size, a fullscreen one no larger (weston checks
+ * both, killing the client otherwise); a 0 leaves that side free. */
+static bool state_fits(const WindowState *st, uint32_t width, uint32_t height) {
+        if (st->maximized)
+                return (st->width == 0 || st->width == width) && (st->height == 0 || st->height == height);
+        if (st->fullscreen)
+                return (st->width == 0 || width <= st->width) && (st->height == 0 || height <= st->height);
+        return true;
+}
+
+/* Whether the window may be committed now: configured, and its mode
+ * fitting the configure acked last. Else updates wait in the shadow. */
+static bool scanout_can_commit(const Scanout *s) {
+        return s->configured && state_fits(&s->acked, s->width, s->height);
+}
 
 static bool rect_is_empty(const Rect *r) {
         return r->x0 >= r->x1 || r->y0 >= r->y1;
@@ -390,7 +426,7 @@ static void cursor_sync(Scanout *s) {
         Rect visible = cursor_visible(s, left, top);
         bool show = s->cursor_shown && !rect_is_empty(&visible), changed = false;
 
-        if (!s->cursor_surface || !s->configured)
+        if (!s->cursor_surface || !scanout_can_commit(s))
                 return;
         if (show && (!s->cursor_attached || s->cursor_new_image || !rect_equal(&visible, &s->cursor_clip))) {
                 CursorBuffer *b = NULL;
@@ -457,6 +493,8 @@ static void window_destroy(Scanout *s) {
         s->xdg_surface = NULL;
         s->surface = NULL;
         s->configured = false;
+        s->next = s->acked = s->waiting = (WindowState) {};
+        s->has_waiting = false;
 }
 
 static void buffer_release(void *data, struct wl_buffer *wl_buffer);
@@ -553,7 +591,7 @@ static void scanout_present(Scanout *s) {
         Buffer *b;
         Rect copy;
 
-        if (!s->configured || !s->pool || rect_is_empty(&s->pending))
+        if (!scanout_can_commit(s) || !s->pool || rect_is_empty(&s->pending))
                 return;
         b = free_buffer(s);
         if (!b)
@@ -573,24 +611,77 @@ static void buffer_release(void *data, struct wl_buffer *wl_buffer) {
         scanout_present(b->scanout);
 }
 
-static void xdg_surface_configure(void *data, struct xdg_surface *xdg_surface, uint32_t serial) {
-        Scanout *s = data;
+/* Acks a configure whose state the mode fits: commits obey it from now
+ * on, and what waited for the window goes out. */
+static void scanout_ack(Scanout *s, uint32_t serial, const WindowState *st) {
+        xdg_surface_ack_configure(s->xdg_surface, serial);
+        s->acked = *st;
+        s->has_waiting = false;
+        s->configured = true;
+        scanout_present(s);
+        cursor_sync(s);
+}
 
-        xdg_surface_ack_configure(xdg_surface, serial);
-        if (!s->configured) {
-                s->configured = true;
-                scanout_present(s);
-                cursor_sync(s);
+/* Tells the callback of a size the compositor gave the window, once per
+ * distinct size (compositors send the same configure often), and not
+ * the guest's mode while nothing else was asked: a window merely shown
+ * at its mode asks nothing. A size given back after another was asked
+ * is told again (the guest was offered the other). */
+static void scanout_report_size(Scanout *s, uint32_t width, uint32_t height) {
+        GpuDisplay *d = s->display;
+
+        width = CLAMP(width, MIN_SIDE, MAX_DIMENSION);
+        height = CLAMP(height, MIN_SIDE, MAX_DIMENSION);
+        if (width == s->asked_width && height == s->asked_height)
+                return;
+        if (s->asked_width == 0 && width == s->width && height == s->height)
+                return;
+        s->asked_width = width;
+        s->asked_height = height;
+        if (d->callbacks.resize_requested)
+                d->callbacks.resize_requested(d->ctx, s->index, width, height);
+}
+
+/* xdg_surface.configure ends a configure sequence: the size is reported,
+ * and the configure acked when the mode fits it, else kept waiting (an
+ * older waiting one is dropped: acking a serial acks those before it). */
+static void scanout_configure(Scanout *s, bool has_serial, uint32_t serial) {
+        WindowState st = s->next;
+
+        if (st.width > 0 && st.height > 0)
+                scanout_report_size(s, st.width, st.height);
+        if (!has_serial)
+                return;
+        if (state_fits(&st, s->width, s->height))
+                scanout_ack(s, serial, &st);
+        else {
+                s->waiting = st;
+                s->waiting_serial = serial;
+                s->has_waiting = true;
         }
+}
+
+static void xdg_surface_configure(void *data, struct xdg_surface *xdg_surface, uint32_t serial) {
+        scanout_configure(data, true, serial);
 }
 
 static const struct xdg_surface_listener xdg_surface_listener = {
         .configure = xdg_surface_configure,
 };
 
-/* The window's size is the guest's mode: the suggested size is ignored. */
+/* Kept for the xdg_surface.configure that ends the sequence. */
 static void toplevel_configure(void *data, struct xdg_toplevel *toplevel, int32_t width, int32_t height,
                                struct wl_array *states) {
+        Scanout *s = data;
+        const uint32_t *state;
+
+        s->next = (WindowState) { .width = (uint32_t) MAX(width, 0), .height = (uint32_t) MAX(height, 0) };
+        wl_array_for_each(state, states) {
+                if (*state == XDG_TOPLEVEL_STATE_MAXIMIZED)
+                        s->next.maximized = true;
+                else if (*state == XDG_TOPLEVEL_STATE_FULLSCREEN)
+                        s->next.fullscreen = true;
+        }
 }
 
 static void toplevel_close(void *data, struct xdg_toplevel *toplevel) {
@@ -627,6 +718,9 @@ static int window_create(Scanout *s) {
         else
                 snprintf(title, sizeof(title), "Majordome");
         xdg_toplevel_set_title(s->toplevel, title);
+        /* The user may resize the window (the guest is told, and may
+         * follow with a new mode); not below a sensible size. */
+        xdg_toplevel_set_min_size(s->toplevel, MIN_SIDE, MIN_SIDE);
         /* The window matters more than the cursor over it. */
         if (cursor_create(s) < 0)
                 cursor_destroy(s);
@@ -1005,11 +1099,18 @@ int gpu_display_set_mode(GpuDisplay *d, unsigned scanout, uint32_t width, uint32
         r = buffers_create(s);
         if (r < 0)
                 goto fail;
-        /* The guest's mode, not the user, sizes the window: min = max
-         * tells the compositor it cannot be resized (nor maximized,
-         * which xdg-shell would let the compositor hold us to). */
-        xdg_toplevel_set_min_size(s->toplevel, (int32_t) width, (int32_t) height);
-        xdg_toplevel_set_max_size(s->toplevel, (int32_t) width, (int32_t) height);
+        /* A configure that waited for this mode is acked now, before the
+         * new buffer's commit. One acked earlier that the mode does not
+         * fit holds commits back (updates wait in the shadow): a
+         * maximized window is asked to stop being so, and the
+         * compositor's next configure frees it; a fullscreen one waits
+         * for a mode that fits. */
+        if (s->has_waiting && state_fits(&s->waiting, width, height)) {
+                WindowState st = s->waiting;
+
+                scanout_ack(s, s->waiting_serial, &st);
+        } else if (s->configured && !state_fits(&s->acked, width, height) && s->acked.maximized)
+                xdg_toplevel_unset_maximized(s->toplevel);
         scanout_present(s);
         /* The cursor's visible part follows the new size. */
         cursor_sync(s);
@@ -1060,7 +1161,7 @@ int gpu_display_update(GpuDisplay *d, unsigned scanout, const void *pixels, uint
                 return 0;
 
         damage = (Rect) { x, y, x + w, y + h };
-        b = rect_is_empty(&s->pending) && s->configured && s->front ? free_buffer(s) : NULL;
+        b = rect_is_empty(&s->pending) && scanout_can_commit(s) && s->front ? free_buffer(s) : NULL;
         if (b) {
                 /* Straight into a released buffer: catch it up from the
                  * front (the newest image) where the update does not
@@ -1140,6 +1241,37 @@ void gpu_display_test_toplevel_close(GpuDisplay *d, unsigned scanout) {
         Scanout *s = &d->scanouts[scanout];
 
         toplevel_listener.close(s, s->toplevel);
+}
+
+void gpu_display_test_toplevel_configure(GpuDisplay *d, unsigned scanout, int32_t width, int32_t height,
+                                         bool maximized, bool fullscreen) {
+        Scanout *s = &d->scanouts[scanout];
+        struct wl_array states;
+        uint32_t *state;
+
+        wl_array_init(&states);
+        if (maximized && (state = wl_array_add(&states, sizeof(*state))))
+                *state = XDG_TOPLEVEL_STATE_MAXIMIZED;
+        if (fullscreen && (state = wl_array_add(&states, sizeof(*state))))
+                *state = XDG_TOPLEVEL_STATE_FULLSCREEN;
+        toplevel_listener.configure(s, s->toplevel, width, height, &states);
+        scanout_configure(s, false, 0);
+        wl_array_release(&states);
+}
+
+void gpu_display_test_set_maximized(GpuDisplay *d, unsigned scanout, bool maximized) {
+        Scanout *s = &d->scanouts[scanout];
+
+        if (maximized)
+                xdg_toplevel_set_maximized(s->toplevel);
+        else
+                xdg_toplevel_unset_maximized(s->toplevel);
+        display_flush(d);
+}
+
+void gpu_display_test_set_fullscreen(GpuDisplay *d, unsigned scanout) {
+        xdg_toplevel_set_fullscreen(d->scanouts[scanout].toplevel, NULL);
+        display_flush(d);
 }
 
 bool gpu_display_test_window_size(const GpuDisplay *d, unsigned scanout, uint32_t *ret_width,

@@ -186,10 +186,27 @@ size_t count_lines_with(const std::string &text, const std::string &what) {
         return n;
 }
 
-struct CloseRecorder {
+struct Resize {
+        unsigned scanout;
+        uint32_t width, height;
+        bool operator==(const Resize &o) const {
+                return scanout == o.scanout && width == o.width && height == o.height;
+        }
+};
+
+std::ostream &operator<<(std::ostream &o, const Resize &r) {
+        return o << "scanout " << r.scanout << ": " << r.width << "x" << r.height;
+}
+
+/* What the display's callbacks were called with. */
+struct CallbackRecorder {
         std::vector<unsigned> closed;
+        std::vector<Resize> resized;
         static void close_requested(void *ctx, unsigned scanout) {
-                static_cast<CloseRecorder *>(ctx)->closed.push_back(scanout);
+                static_cast<CallbackRecorder *>(ctx)->closed.push_back(scanout);
+        }
+        static void resize_requested(void *ctx, unsigned scanout, uint32_t width, uint32_t height) {
+                static_cast<CallbackRecorder *>(ctx)->resized.push_back({ scanout, width, height });
         }
 };
 
@@ -224,8 +241,9 @@ protected:
         }
 
         void connect(unsigned n_scanouts) {
-                GpuDisplayCallbacks callbacks = { CloseRecorder::close_requested };
-                ASSERT_EQ(gpu_display_new(-1, weston.socket_path.c_str(), n_scanouts, &callbacks, &closes, &d), 0);
+                GpuDisplayCallbacks callbacks = { CallbackRecorder::close_requested,
+                                                  CallbackRecorder::resize_requested };
+                ASSERT_EQ(gpu_display_new(-1, weston.socket_path.c_str(), n_scanouts, &callbacks, &calls, &d), 0);
                 ASSERT_FALSE(gpu_display_is_headless(d));
                 ASSERT_GE(gpu_display_fd(d), 0);
         }
@@ -264,9 +282,16 @@ protected:
                 return ok;
         }
 
+        /* Dispatches until scanout's window asked n sizes, 5 s at most. */
+        bool wait_for_resizes(size_t n) {
+                for (int i = 0; i < 200 && calls.resized.size() < n; i++)
+                        pump(d, 25);
+                return calls.resized.size() >= n;
+        }
+
         Weston weston;
         GpuDisplay *d = nullptr;
-        CloseRecorder closes;
+        CallbackRecorder calls;
 };
 
 } /* namespace */
@@ -731,8 +756,8 @@ TEST_F(DisplayWeston, close_button_reports_the_scanout) {
         ASSERT_EQ(gpu_display_set_mode(d, 1, 64, 48), 0);
         pump(d, 100);
         gpu_display_test_toplevel_close(d, 1);
-        ASSERT_EQ(closes.closed.size(), 1u);
-        EXPECT_EQ(closes.closed[0], 1u);
+        ASSERT_EQ(calls.closed.size(), 1u);
+        EXPECT_EQ(calls.closed[0], 1u);
 }
 
 TEST_F(DisplayWeston, close_without_a_callback_does_nothing) {
@@ -740,6 +765,154 @@ TEST_F(DisplayWeston, close_without_a_callback_does_nothing) {
         ASSERT_EQ(gpu_display_set_mode(d, 0, 64, 48), 0);
         gpu_display_test_toplevel_close(d, 0);
         EXPECT_FALSE(gpu_display_is_headless(d));
+}
+
+/* Resizing: the compositor's configures ask the guest for sizes. */
+
+TEST_F(DisplayWeston, configure_reports_each_new_size_once_and_never_the_mode) {
+        connect(2);
+        ASSERT_EQ(gpu_display_set_mode(d, 1, 320, 240), 0);
+        pump(d, 200);
+        /* weston's own first configure (0 x 0) asked nothing. */
+        ASSERT_TRUE(calls.resized.empty());
+
+        gpu_display_test_toplevel_configure(d, 1, 320, 240, false, false);
+        gpu_display_test_toplevel_configure(d, 1, 0, 0, false, false);
+        EXPECT_TRUE(calls.resized.empty());
+        gpu_display_test_toplevel_configure(d, 1, 800, 600, false, false);
+        gpu_display_test_toplevel_configure(d, 1, 800, 600, false, false);
+        gpu_display_test_toplevel_configure(d, 1, 800, 600, true, false);
+        EXPECT_EQ(calls.resized, (std::vector<Resize> { { 1, 800, 600 } }));
+        gpu_display_test_toplevel_configure(d, 1, 640, 480, false, true);
+        /* The mode again, once another size was asked: asked again. */
+        gpu_display_test_toplevel_configure(d, 1, 320, 240, false, false);
+        /* Clamped to the window's min size and to the largest mode. */
+        gpu_display_test_toplevel_configure(d, 1, 10, 20, false, false);
+        gpu_display_test_toplevel_configure(d, 1, 20000, 100000, false, false);
+
+        EXPECT_EQ(calls.resized, (std::vector<Resize> { { 1, 800, 600 },
+                                                        { 1, 640, 480 },
+                                                        { 1, 320, 240 },
+                                                        { 1, 64, 64 },
+                                                        { 1, 16384, 16384 } }));
+        /* The window shows the guest's mode until the guest sets another. */
+        uint32_t w = 0, h = 0;
+        ASSERT_TRUE(gpu_display_test_window_size(d, 1, &w, &h));
+        EXPECT_EQ(w, 320u);
+        EXPECT_EQ(h, 240u);
+        pump(d, 100);
+        EXPECT_FALSE(gpu_display_is_headless(d));
+}
+
+TEST_F(DisplayWeston, configure_without_a_callback_does_nothing) {
+        ASSERT_EQ(gpu_display_new(-1, weston.socket_path.c_str(), 1, nullptr, nullptr, &d), 0);
+        ASSERT_EQ(gpu_display_set_mode(d, 0, 64, 48), 0);
+        gpu_display_test_toplevel_configure(d, 0, 800, 600, false, false);
+        EXPECT_FALSE(gpu_display_is_headless(d));
+}
+
+/* The window asks weston to maximize it (as its maximize button would):
+ * weston's configure carries the maximized size, which is asked of the
+ * guest; the window shows the old mode, unmaximized (weston kills a
+ * client whose maximized buffer is another size), until the guest sets
+ * that mode. */
+TEST_F(DisplayWeston, maximized_by_weston_asks_its_size_and_the_window_follows_the_new_mode) {
+        auto f1 = [](uint32_t x, uint32_t y) { return pattern(x, y, 1); };
+        auto f2 = [](uint32_t x, uint32_t y) { return pattern(x, y, 2); };
+        auto f3 = [](uint32_t x, uint32_t y) { return pattern(x, y, 3); };
+        connect(1);
+        ASSERT_EQ(gpu_display_set_mode(d, 0, 320, 240), 0);
+        ASSERT_EQ(update_all(d, 0, Image(320, 240, VIRTIO_GPU_FORMAT_B8G8R8X8_UNORM, f1)), 0);
+        ASSERT_TRUE(wait_for_window(320, 240, f1));
+        ASSERT_TRUE(calls.resized.empty());
+
+        gpu_display_test_set_maximized(d, 0, true);
+        ASSERT_TRUE(wait_for_resizes(1));
+        Resize r = calls.resized[0];
+        /* The output, less desktop-shell's panel. */
+        EXPECT_EQ(r.scanout, 0u);
+        EXPECT_EQ(r.width, uint32_t(OUTPUT_WIDTH));
+        EXPECT_LE(r.height, uint32_t(OUTPUT_HEIGHT));
+        EXPECT_GT(r.height, uint32_t(OUTPUT_HEIGHT) - 100);
+
+        ASSERT_EQ(update_all(d, 0, Image(320, 240, VIRTIO_GPU_FORMAT_B8G8R8X8_UNORM, f2)), 0);
+        EXPECT_TRUE(wait_for_window(320, 240, f2));
+        EXPECT_FALSE(gpu_display_is_headless(d));
+
+        ASSERT_EQ(gpu_display_set_mode(d, 0, r.width, r.height), 0);
+        ASSERT_EQ(update_all(d, 0, Image(r.width, r.height, VIRTIO_GPU_FORMAT_B8G8R8X8_UNORM, f3)), 0);
+        EXPECT_TRUE(wait_for_window(r.width, r.height, f3));
+        EXPECT_FALSE(gpu_display_is_headless(d));
+        uint32_t w = 0, h = 0;
+        ASSERT_TRUE(gpu_display_test_window_size(d, 0, &w, &h));
+        EXPECT_EQ(w, r.width);
+        EXPECT_EQ(h, r.height);
+        int vw = 0, vh = 0;
+        ASSERT_TRUE(window_size(weston.scene_graph(), "Majordome", &vw, &vh));
+        EXPECT_EQ(vw, int(r.width));
+        EXPECT_EQ(vh, int(r.height));
+        EXPECT_EQ(calls.resized.size(), 1u);
+}
+
+/* Maximized at the guest's mode, the guest picks another mode: the
+ * window asks weston to unmaximize it and shows the new mode once weston
+ * said so, never committing a buffer the maximized state forbids. */
+TEST_F(DisplayWeston, a_new_mode_unmaximizes_a_maximized_window) {
+        auto f1 = [](uint32_t x, uint32_t y) { return pattern(x, y, 1); };
+        auto f4 = [](uint32_t x, uint32_t y) { return pattern(x, y, 4); };
+        connect(1);
+        ASSERT_EQ(gpu_display_set_mode(d, 0, 320, 240), 0);
+        /* Mapped first (weston maximizes a window not shown yet to the
+         * whole output, under its panel). */
+        ASSERT_EQ(update_all(d, 0, Image(320, 240, VIRTIO_GPU_FORMAT_B8G8R8X8_UNORM, f1)), 0);
+        ASSERT_TRUE(wait_for_window(320, 240, f1));
+        gpu_display_test_set_maximized(d, 0, true);
+        ASSERT_TRUE(wait_for_resizes(1));
+        Resize r = calls.resized[0];
+        ASSERT_EQ(gpu_display_set_mode(d, 0, r.width, r.height), 0);
+        ASSERT_EQ(update_all(d, 0, Image(r.width, r.height, VIRTIO_GPU_FORMAT_B8G8R8X8_UNORM, f1)), 0);
+        ASSERT_TRUE(wait_for_window(r.width, r.height, f1));
+
+        ASSERT_EQ(gpu_display_set_mode(d, 0, 400, 300), 0);
+        ASSERT_EQ(update_all(d, 0, Image(400, 300, VIRTIO_GPU_FORMAT_B8G8R8X8_UNORM, f4)), 0);
+
+        EXPECT_TRUE(wait_for_window(400, 300, f4));
+        EXPECT_FALSE(gpu_display_is_headless(d));
+        int vw = 0, vh = 0;
+        ASSERT_TRUE(window_size(weston.scene_graph(), "Majordome", &vw, &vh));
+        EXPECT_EQ(vw, 400);
+        EXPECT_EQ(vh, 300);
+}
+
+/* Fullscreen (as the user's key binding would have the window ask):
+ * the output's size is asked. A smaller mode shows meanwhile; a larger
+ * one is never committed (weston kills a client whose fullscreen buffer
+ * is larger): its frames wait until a mode that fits. */
+TEST_F(DisplayWeston, fullscreen_asks_the_outputs_size_and_a_mode_too_large_waits) {
+        auto f1 = [](uint32_t x, uint32_t y) { return pattern(x, y, 1); };
+        auto f2 = [](uint32_t x, uint32_t y) { return pattern(x, y, 2); };
+        auto f3 = [](uint32_t x, uint32_t y) { return pattern(x, y, 3); };
+        connect(1);
+        ASSERT_EQ(gpu_display_set_mode(d, 0, 320, 240), 0);
+        ASSERT_EQ(update_all(d, 0, Image(320, 240, VIRTIO_GPU_FORMAT_B8G8R8X8_UNORM, f1)), 0);
+        ASSERT_TRUE(wait_for_window(320, 240, f1));
+        gpu_display_test_set_fullscreen(d, 0);
+        ASSERT_TRUE(wait_for_resizes(1));
+        EXPECT_EQ(calls.resized, (std::vector<Resize> { { 0, uint32_t(OUTPUT_WIDTH), uint32_t(OUTPUT_HEIGHT) } }));
+        EXPECT_TRUE(wait_for_window(320, 240, f1));
+
+        ASSERT_EQ(gpu_display_set_mode(d, 0, OUTPUT_WIDTH + 64, OUTPUT_HEIGHT + 32), 0);
+        ASSERT_EQ(update_all(d, 0, Image(OUTPUT_WIDTH + 64, OUTPUT_HEIGHT + 32, VIRTIO_GPU_FORMAT_B8G8R8X8_UNORM, f2)),
+                  0);
+        pump(d, 300);
+        EXPECT_FALSE(gpu_display_is_headless(d));
+        EXPECT_TRUE(gpu_display_test_frame_pending(d, 0));
+
+        ASSERT_EQ(gpu_display_set_mode(d, 0, OUTPUT_WIDTH, OUTPUT_HEIGHT), 0);
+        ASSERT_EQ(update_all(d, 0, Image(OUTPUT_WIDTH, OUTPUT_HEIGHT, VIRTIO_GPU_FORMAT_B8G8R8X8_UNORM, f3)), 0);
+        EXPECT_TRUE(wait_for_window(OUTPUT_WIDTH, OUTPUT_HEIGHT, f3));
+        EXPECT_FALSE(gpu_display_is_headless(d));
+        EXPECT_EQ(calls.resized.size(), 1u);
 }
 
 TEST_F(DisplayWeston, compositor_killed_mid_run_turns_the_display_headless_once) {

@@ -169,8 +169,9 @@ public:
         ~Weston() { stop(); }
 
         /* "" when it runs; else why it does not. seat: on Xvfb, with a
-         * keyboard and a pointer. */
-        std::string start(bool seat = false) {
+         * keyboard and a pointer. shell: weston's --shell (kiosk-shell.so
+         * makes every window fullscreen), else its desktop-shell. */
+        std::string start(bool seat = false, const std::string &shell = "") {
                 std::string weston = find_program("weston");
                 screenshooter = find_program("weston-screenshooter");
                 if (weston.empty() || screenshooter.empty())
@@ -188,11 +189,14 @@ public:
                 dir = tmpl;
                 std::ofstream(dir + "/weston.ini") << WESTON_INI;
                 socket_path = dir + "/" + SOCKET_NAME;
-                pid = spawn({ weston, "-B", seat ? "x11-backend.so" : "headless-backend.so", "--use-pixman",
-                              std::string("--socket=") + SOCKET_NAME, "--width=" + std::to_string(out_width),
-                              "--height=" + std::to_string(out_height), "--debug", "--idle-time=0",
-                              "--config=" + dir + "/weston.ini" },
-                            dir, dir, dir + "/weston.log", x_display);
+                std::vector<std::string> argv = { weston, "-B", seat ? "x11-backend.so" : "headless-backend.so",
+                                                  "--use-pixman", std::string("--socket=") + SOCKET_NAME,
+                                                  "--width=" + std::to_string(out_width),
+                                                  "--height=" + std::to_string(out_height), "--debug",
+                                                  "--idle-time=0", "--config=" + dir + "/weston.ini" };
+                if (!shell.empty())
+                        argv.push_back("--shell=" + shell);
+                pid = spawn(argv, dir, dir, dir + "/weston.log", x_display);
                 if (pid < 0)
                         return std::string("fork: ") + strerror(errno);
 

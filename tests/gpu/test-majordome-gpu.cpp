@@ -751,6 +751,86 @@ TEST(MajordomeGpuCrossDomain, a_guest_window_reaches_weston_through_the_jailed_p
                 << "status " << st << (WIFSIGNALED(st) && WTERMSIG(st) == SIGSYS ? ": SIGSYS, the seccomp filter" : "");
 }
 
+/* The host's window resized: weston's kiosk-shell makes every window
+ * fullscreen, its first configure carrying the output's size, as a user
+ * resizing or maximizing the window would. majordome-gpu offers the
+ * guest that size and says so on the back-end channel
+ * (CONFIG_CHANGE_MSG); the real front-end reads the configuration again
+ * (GET_CONFIG) and interrupts the driver on the configuration vector;
+ * the driver finds EVENT_DISPLAY in events_read and the window's size in
+ * GET_DISPLAY_INFO and GET_EDID. */
+TEST(MajordomeGpuDisplay, a_resized_window_reaches_the_driver_as_a_display_event) {
+        if (!MAJORDOME_HAVE_WAYLAND)
+                GTEST_SKIP() << "built without wayland support";
+        weston_test::Weston weston;
+        std::string why = weston.start(false, "kiosk-shell.so");
+        if (!why.empty())
+                GTEST_SKIP() << why;
+        const uint32_t W = weston_test::OUTPUT_WIDTH, H = weston_test::OUTPUT_HEIGHT;
+        const uint64_t BACKING = 0x400000;
+        auto type = [](const std::vector<uint8_t> &r) { return r.size() >= 4 ? get_le32(r.data()) : 0u; };
+        VirglProcess p({ "--backend", "2d", "--displays", "1", "--width", "320", "--height", "240", "--wayland-sock",
+                         weston.socket_path },
+                       false);
+        {
+                PciDriver d(&virtio_vhost_user_ops, p.config());
+                ASSERT_EQ(d.error(), 0);
+                VirtqDriver q{ d.mem(), 0x10000, 64 };
+                ASSERT_TRUE(d.negotiate(BASE_FEATURES));
+                d.setup_queue(0, q);
+                d.common_write(VIRTIO_PCI_COMMON_MSIX, 2, 1);
+                d.enable_msix();
+                d.program_vector(1, 0xfee00000, 0x41);
+                d.set_vector_masked(1, false);
+                d.driver_ok();
+                int64_t cfg = d.cap_offset(VIRTIO_PCI_CAP_DEVICE_CFG);
+                ASSERT_GE(cfg, 0);
+                ASSERT_EQ(d.bar_read(cfg, 4), 0u) << "events_read";
+                auto info = control(d, q, request(VIRTIO_GPU_CMD_GET_DISPLAY_INFO, 0, 0, 0, {}),
+                                    sizeof(struct virtio_gpu_resp_display_info));
+                ASSERT_EQ(type(info), (uint32_t) VIRTIO_GPU_RESP_OK_DISPLAY_INFO);
+                EXPECT_EQ(get_le32(&info[24 + 8]), 320u);
+                EXPECT_EQ(get_le32(&info[24 + 12]), 240u);
+                ASSERT_FALSE(d.wait_vector(1, 100)) << "a configuration change before any window";
+
+                /* The guest shows a scanout: its window appears on weston,
+                 * which makes it fullscreen. */
+                auto r = control(d, q,
+                                 request(VIRTIO_GPU_CMD_RESOURCE_CREATE_2D, 0, 0, 0,
+                                         { 1, VIRTIO_GPU_FORMAT_B8G8R8X8_UNORM, 320, 240 }),
+                                 24);
+                ASSERT_EQ(type(r), (uint32_t) VIRTIO_GPU_RESP_OK_NODATA);
+                r = control(d, q,
+                            request(VIRTIO_GPU_CMD_RESOURCE_ATTACH_BACKING, 0, 0, 0,
+                                    { 1, 1, (uint32_t) BACKING, 0, 320 * 240 * 4, 0 }),
+                            24);
+                ASSERT_EQ(type(r), (uint32_t) VIRTIO_GPU_RESP_OK_NODATA);
+                r = control(d, q, request(VIRTIO_GPU_CMD_SET_SCANOUT, 0, 0, 0, { 0, 0, 320, 240, 0, 1 }), 24);
+                ASSERT_EQ(type(r), (uint32_t) VIRTIO_GPU_RESP_OK_NODATA);
+
+                ASSERT_TRUE(d.wait_vector(1, 5000)) << "no configuration change interrupt";
+                EXPECT_EQ(d.bar_read(cfg, 4), (uint64_t) VIRTIO_GPU_EVENT_DISPLAY) << "events_read";
+                info = control(d, q, request(VIRTIO_GPU_CMD_GET_DISPLAY_INFO, 0, 0, 0, {}),
+                               sizeof(struct virtio_gpu_resp_display_info));
+                ASSERT_EQ(type(info), (uint32_t) VIRTIO_GPU_RESP_OK_DISPLAY_INFO);
+                EXPECT_EQ(get_le32(&info[24 + 8]), W);
+                EXPECT_EQ(get_le32(&info[24 + 12]), H);
+                EXPECT_EQ(get_le32(&info[24 + 16]), 1u) << "enabled";
+                auto edid = control(d, q, request(VIRTIO_GPU_CMD_GET_EDID, 0, 0, 0, { 0, 0 }),
+                                    sizeof(struct virtio_gpu_resp_edid));
+                ASSERT_EQ(type(edid), (uint32_t) VIRTIO_GPU_RESP_OK_EDID);
+                const uint8_t *t = &edid[32 + 54];
+                EXPECT_EQ(t[2] | (t[4] >> 4) << 8, (int) W);
+                EXPECT_EQ(t[5] | (t[7] >> 4) << 8, (int) H);
+                /* Told once: weston's later configures say the same size. */
+                EXPECT_FALSE(d.wait_vector(1, 300));
+                EXPECT_FALSE(d.status() & VIRTIO_STATUS_NEEDS_RESET);
+        }
+        int st = p.finish();
+        EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0)
+                << "status " << st << (WIFSIGNALED(st) && WTERMSIG(st) == SIGSYS ? ": SIGSYS, the seccomp filter" : "");
+}
+
 /* The compositor's keymap (wl_keyboard.keymap's descriptor, a file of
  * weston's) reaches the guest as a host blob it creates and maps, as
  * sommelier does for its clients: weston with a seat (X11 back-end). */

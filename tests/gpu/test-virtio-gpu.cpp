@@ -502,6 +502,90 @@ TEST_F(Gpu, config_reports_scanouts_and_events_clear_clears) {
         EXPECT_EQ(get_le32(c + 8), 2u);
 }
 
+/* The host's window resized: scanout 1's pmode alone says the new size
+ * (every other byte as before), and the display event is raised. */
+TEST_F(Gpu, preferred_size_changes_that_scanouts_display_info_and_raises_the_event) {
+        Bytes want = cmd(Req(VIRTIO_GPU_CMD_GET_DISPLAY_INFO));
+        put_le32(&want[24 + 24 + 8], 800);
+        put_le32(&want[24 + 24 + 12], 600);
+
+        EXPECT_EQ(virtio_gpu_set_preferred_size(g, 1, 800, 600), 1);
+
+        EXPECT_EQ(cmd(Req(VIRTIO_GPU_CMD_GET_DISPLAY_INFO)), want);
+        uint8_t c[4];
+        virtio_gpu_config_read(g, 0, c, sizeof(c));
+        EXPECT_EQ(get_le32(c), (uint32_t) VIRTIO_GPU_EVENT_DISPLAY);
+        uint32_t w, h;
+        virtio_gpu_get_preferred_size(g, 1, &w, &h);
+        EXPECT_EQ(w, 800u);
+        EXPECT_EQ(h, 600u);
+}
+
+TEST_F(Gpu, preferred_size_is_edids_preferred_timing_for_that_scanout_only) {
+        ASSERT_EQ(virtio_gpu_set_preferred_size(g, 1, 1920, 1080), 1);
+
+        Bytes r1 = cmd(Req(VIRTIO_GPU_CMD_GET_EDID).u32(1).u32(0));
+        Bytes r0 = cmd(Req(VIRTIO_GPU_CMD_GET_EDID).u32(0).u32(0));
+        uint8_t want1[128], want0[128];
+        virtio_gpu_make_edid(1920, 1080, want1);
+        virtio_gpu_make_edid(64, 48, want0);
+        ASSERT_EQ(r1.size(), sizeof(struct virtio_gpu_resp_edid));
+        ASSERT_EQ(r0.size(), sizeof(struct virtio_gpu_resp_edid));
+        EXPECT_EQ(memcmp(&r1[32], want1, 128), 0);
+        EXPECT_EQ(memcmp(&r0[32], want0, 128), 0);
+        const uint8_t *d = &r1[32 + 54];
+        EXPECT_EQ(d[2] | (d[4] >> 4) << 8, 1920);
+        EXPECT_EQ(d[5] | (d[7] >> 4) << 8, 1080);
+}
+
+/* The driver re-reads the display info, then clears the event. The same
+ * size again changes nothing and raises nothing. */
+TEST_F(Gpu, events_clear_clears_the_display_event_and_the_same_size_raises_none) {
+        ASSERT_EQ(virtio_gpu_set_preferred_size(g, 0, 640, 480), 1);
+        uint8_t c[8] = {};
+        put_le32(c + 4, VIRTIO_GPU_EVENT_DISPLAY);
+        virtio_gpu_config_write(g, 0, c, sizeof(c));
+        virtio_gpu_config_read(g, 0, c, 4);
+        EXPECT_EQ(get_le32(c), 0u);
+
+        EXPECT_EQ(virtio_gpu_set_preferred_size(g, 0, 640, 480), 0);
+
+        virtio_gpu_config_read(g, 0, c, 4);
+        EXPECT_EQ(get_le32(c), 0u);
+}
+
+TEST_F(Gpu, bad_preferred_sizes_are_refused_and_change_nothing) {
+        Bytes info = cmd(Req(VIRTIO_GPU_CMD_GET_DISPLAY_INFO));
+        const uint32_t bad[][3] = {
+                { 2, 800, 600 }, { 16, 800, 600 }, { 0, 0, 600 }, { 0, 800, 0 },
+                { 0, VIRTIO_GPU_MAX_DIMENSION + 1, 600 }, { 1, 800, VIRTIO_GPU_MAX_DIMENSION + 1 },
+        };
+        for (auto &b : bad)
+                EXPECT_EQ(virtio_gpu_set_preferred_size(g, b[0], b[1], b[2]), -EINVAL) << b[0] << " " << b[1] << "x" << b[2];
+
+        EXPECT_EQ(cmd(Req(VIRTIO_GPU_CMD_GET_DISPLAY_INFO)), info);
+        uint8_t c[4];
+        virtio_gpu_config_read(g, 0, c, sizeof(c));
+        EXPECT_EQ(get_le32(c), 0u);
+        /* The largest size is fine. */
+        EXPECT_EQ(virtio_gpu_set_preferred_size(g, 1, VIRTIO_GPU_MAX_DIMENSION, VIRTIO_GPU_MAX_DIMENSION), 1);
+}
+
+/* The window keeps its size across a reset: the new driver is offered
+ * it (with no event pending: it reads the display info anyway). */
+TEST_F(Gpu, reset_keeps_the_preferred_sizes) {
+        ASSERT_EQ(virtio_gpu_set_preferred_size(g, 1, 800, 600), 1);
+        Bytes info = cmd(Req(VIRTIO_GPU_CMD_GET_DISPLAY_INFO));
+
+        virtio_gpu_reset(g);
+
+        EXPECT_EQ(cmd(Req(VIRTIO_GPU_CMD_GET_DISPLAY_INFO)), info);
+        EXPECT_EQ(get_le32(&info[24 + 24 + 8]), 800u);
+        uint8_t c[4];
+        virtio_gpu_config_read(g, 0, c, sizeof(c));
+        EXPECT_EQ(get_le32(c), 0u);
+}
+
 /* A reset leaves a device like a new one: the scanouts' windows close,
  * every resource goes (its ids free again, its memory given back), and
  * the cursor and pending events are forgotten. */
