@@ -561,3 +561,52 @@ TEST(LinuxDevices, RigKernelDriversUseEveryDeviceInOneBoot) {
                               << tail(out, 6000);
         }
 }
+
+/* Display hot-plug of the mode with the real driver: weston's kiosk-shell
+ * makes the guest's 640x480 window fullscreen (1024x768), majordome-gpu
+ * offers the guest that size (EVENT_DISPLAY, a configuration interrupt),
+ * and the guest's connector then has it as its preferred mode. One boot
+ * of its own (tests/linux/init-gpu-resize.sh): about 45 s. */
+TEST(LinuxDevices, GuestIsOfferedTheSizeTheCompositorGivesItsWindow) {
+        SKIP_WITHOUT_KVM();
+        std::string rig = env_or_empty("MAJORDOME_RIG_DIR");
+        std::string scripts = env_or_empty("MAJORDOME_RIG_SCRIPTS");
+        if (!exists(rig + "/vmlinux") || !exists(scripts + "/mkinitramfs.sh"))
+                GTEST_SKIP() << "linux-rig not found (MAJORDOME_RIG_DIR/MAJORDOME_RIG_SCRIPTS; ../shared/linux-rig)";
+        std::string init = env_or_empty("MAJORDOME_SOURCE_DIR") + "/tests/linux/init-gpu-resize.sh";
+        std::string kms_pattern_bin = env_or_empty("MAJORDOME_LINUX_HELPERS") + "/kms-pattern";
+        ASSERT_TRUE(exists(init)) << "MAJORDOME_SOURCE_DIR: no " << init;
+        ASSERT_TRUE(exists(kms_pattern_bin)) << "MAJORDOME_LINUX_HELPERS: no " << kms_pattern_bin;
+        weston_test::Weston weston;
+        std::string weston_error = weston.start(false, "kiosk-shell.so");
+        ASSERT_EQ(weston_error, "") << "weston is part of this test (tools/install-deps.sh installs it)";
+
+        TempDir tmp;
+        ASSERT_EQ(chmod(tmp.path.c_str(), 0755), 0);
+        std::string initrd = tmp.file("initramfs.cpio");
+        std::string cmd = "'" + scripts + "/mkinitramfs.sh' '" + rig + "' '" + init + "' '" + initrd + "' '" +
+                          kms_pattern_bin + ":/kms-pattern' >/dev/null";
+        ASSERT_EQ(system(cmd.c_str()), 0) << cmd;
+        std::string rig_cmdline = read_file(scripts + "/cmdline");
+        while (!rig_cmdline.empty() && (rig_cmdline.back() == '\n' || rig_cmdline.back() == ' '))
+                rig_cmdline.pop_back();
+
+        Process vmm({ vmm_path(), "run", "--mem", "256M", "--gpu", "backend=2d,width=640,height=480",
+                      "--wayland-sock", weston.socket_path, "--initrd", initrd, "--cmdline",
+                      "console=ttyS0 " + rig_cmdline, rig + "/vmlinux" });
+        RunResult r = vmm.wait(kBootTimeoutMs);
+        ASSERT_FALSE(r.timed_out) << "no reboot within " << kBootTimeoutMs / 1000 << " s; console tail:\n"
+                                  << tail(r.out, 3000);
+        EXPECT_EQ(r.exit_code, 0) << tail(r.err, 2000);
+        EXPECT_NE(r.out.find("LINUXTEST done"), std::string::npos) << tail(r.out, 3000);
+        std::string want = std::to_string(weston.out_width) + "x" + std::to_string(weston.out_height);
+        for (const char *name : { "resize-open", "resize-modeset", "resize-offered" }) {
+                std::string detail, v = verdict(r.out, name, &detail);
+                EXPECT_EQ(v, "PASS") << name << ": " << (v.empty() ? "missing" : detail);
+                if (std::string(name) == "resize-offered") {
+                        EXPECT_EQ(detail, want) << "the guest's preferred mode after weston made its window fullscreen";
+                }
+        }
+        /* majordome-gpu said so once. */
+        EXPECT_NE(r.err.find("scanout 0's window is now " + want), std::string::npos) << tail(r.err, 2000);
+}
