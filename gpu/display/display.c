@@ -287,6 +287,27 @@ static bool format_is_supported(uint32_t format) {
 
 /* Wayland objects of one scanout. */
 
+/* A wl_shm pool of size bytes (at most INT32_MAX, wl_shm's limit) in a
+ * memfd sealed against shrinking, so the compositor's mapping stays
+ * valid, and mapped here at *ret_map. */
+static int shm_pool_new(GpuDisplay *d, const char *name, size_t size, void **ret_map, struct wl_shm_pool **ret_pool) {
+        _cleanup_close_ int fd = -EBADF;
+        void *map;
+
+        fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+        if (fd < 0)
+                return -errno;
+        if (ftruncate(fd, (off_t) size) < 0)
+                return -errno;
+        (void) fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_SEAL);
+        map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        if (map == MAP_FAILED)
+                return -errno;
+        *ret_map = map;
+        *ret_pool = wl_shm_create_pool(d->shm, fd, (int32_t) size);
+        return *ret_pool ? 0 : -ENOMEM;
+}
+
 static void buffers_destroy(Scanout *s) {
         s->front = NULL;
         for (size_t i = 0; i < ARRAY_SIZE(s->buffers); i++) {
@@ -338,7 +359,7 @@ static const struct wl_buffer_listener cursor_buffer_listener = {
 static int cursor_create(Scanout *s) {
         GpuDisplay *d = s->display;
         struct wl_region *empty;
-        _cleanup_close_ int fd = -EBADF;
+        int r;
 
         if (!d->subcompositor)
                 return 0;
@@ -355,20 +376,9 @@ static int cursor_create(Scanout *s) {
         wl_surface_set_input_region(s->cursor_surface, empty);
         wl_region_destroy(empty);
 
-        fd = memfd_create("majordome-cursor", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-        if (fd < 0)
-                return -errno;
-        if (ftruncate(fd, CURSOR_POOL_BYTES) < 0)
-                return -errno;
-        (void) fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_SEAL);
-        s->cursor_map = mmap(NULL, CURSOR_POOL_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-        if (s->cursor_map == MAP_FAILED) {
-                s->cursor_map = NULL;
-                return -errno;
-        }
-        s->cursor_pool = wl_shm_create_pool(d->shm, fd, CURSOR_POOL_BYTES);
-        if (!s->cursor_pool)
-                return -ENOMEM;
+        r = shm_pool_new(d, "majordome-cursor", CURSOR_POOL_BYTES, &s->cursor_map, &s->cursor_pool);
+        if (r < 0)
+                return r;
         for (size_t i = 0; i < ARRAY_SIZE(s->cursor_buffers); i++)
                 s->cursor_buffers[i] = (CursorBuffer) {
                         .scanout = s,
@@ -502,35 +512,22 @@ static const struct wl_buffer_listener buffer_listener = {
         .release = buffer_release,
 };
 
-/* A pool for two buffers of the current mode: memfd, sealed against
- * shrinking so the compositor's mapping stays valid. */
+/* A pool for two buffers of the current mode. */
 static int buffers_create(Scanout *s) {
-        GpuDisplay *d = s->display;
         uint32_t stride = s->width * BYTES_PER_PIXEL;
         size_t buffer_size = (size_t) stride * s->height;
-        _cleanup_close_ int fd = -EBADF;
+        int r;
 
         /* wl_shm_pool_create takes an int32 size: 2 x 16384 x 16384 x 4
          * does not fit, so the largest modes are refused here. */
         if (2 * buffer_size > INT32_MAX)
                 return -E2BIG;
 
-        fd = memfd_create("majordome-scanout", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-        if (fd < 0)
-                return -errno;
-        if (ftruncate(fd, (off_t) (2 * buffer_size)) < 0)
-                return -errno;
-        (void) fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_SEAL);
-
-        s->map = mmap(NULL, 2 * buffer_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-        if (s->map == MAP_FAILED) {
-                s->map = NULL;
-                return -errno;
-        }
-        s->map_size = 2 * buffer_size;
-        s->pool = wl_shm_create_pool(d->shm, fd, (int32_t) (2 * buffer_size));
-        if (!s->pool)
-                return -ENOMEM;
+        r = shm_pool_new(s->display, "majordome-scanout", 2 * buffer_size, &s->map, &s->pool);
+        if (s->map)
+                s->map_size = 2 * buffer_size;
+        if (r < 0)
+                return r;
 
         for (size_t i = 0; i < ARRAY_SIZE(s->buffers); i++) {
                 Buffer *b = &s->buffers[i];
